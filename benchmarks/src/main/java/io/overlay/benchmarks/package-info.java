@@ -1,0 +1,2 @@
+/** overlay benchmarks (to be built out). */
+package io.overlay.benchmarks;

@@ -1,0 +1,130 @@
+package io.overlay.core;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.charset.StandardCharsets;
+import java.util.Iterator;
+import java.util.Map;
+
+/**
+ * A lease's attributes, the JSON value stored under {@code <prefix>/subnets/<key>} (flannel's {@code LeaseAttrs},
+ * flannel reference §1.3).
+ *
+ * <p>Reading accepts every shape flannel has written: with or without {@code PublicIPv6}, with {@code BackendType},
+ * {@code BackendData} and {@code BackendV6Data}, with unknown fields (ignored), key names case-insensitive as Go's
+ * {@code encoding/json} matches them. Writing a udp lease produces exactly what flanneld's udp backend writes:
+ * {@code {"PublicIP":"198.18.0.1","PublicIPv6":null}}.
+ *
+ * @param publicIp the host's PublicIP, int form (see {@link Ipv4}); 0.0.0.0 for an IPv6-only vxlan node
+ * @param publicIpv6 the host's IPv6 PublicIP as text, or {@code null}
+ * @param backendType the backend type ({@code "vxlan"}, ...), or {@code null}: the udp backend never sets it
+ * @param backendData the raw {@code BackendData} JSON, or {@code null}
+ */
+public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, String backendData) {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /**
+     * Returns the attributes a udp-backend host writes: only its PublicIP.
+     *
+     * @param publicIp the PublicIP, int form
+     * @return the attributes
+     */
+    public static LeaseAttrs udp(final int publicIp) {
+        return new LeaseAttrs(publicIp, null, null, null);
+    }
+
+    /**
+     * Parses a lease value.
+     *
+     * @param value the etcd value bytes (UTF-8 JSON)
+     * @return the attributes
+     * @throws IllegalArgumentException if the value is not a JSON object, or {@code PublicIP} is missing or not an
+     *     IPv4 address; the message quotes the value (shortened) and names the field
+     */
+    public static LeaseAttrs parse(final byte[] value) {
+        final String text = new String(value, StandardCharsets.UTF_8);
+        final JsonNode root;
+        try {
+            root = JSON.readTree(text);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("lease value is not JSON: " + quote(text), e);
+        }
+        if (root == null || !root.isObject()) {
+            throw new IllegalArgumentException("lease value is not a JSON object: " + quote(text));
+        }
+        final JsonNode ip = field(root, "PublicIP");
+        if (ip == null || !ip.isTextual()) {
+            throw new IllegalArgumentException("lease value has no PublicIP string: " + quote(text));
+        }
+        final int publicIp;
+        try {
+            publicIp = Ipv4.parse(ip.asText());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("lease value's PublicIP is invalid: " + quote(text), e);
+        }
+        final JsonNode ip6 = field(root, "PublicIPv6");
+        final JsonNode type = field(root, "BackendType");
+        final JsonNode data = field(root, "BackendData");
+        return new LeaseAttrs(publicIp,
+            ip6 == null || ip6.isNull() ? null : ip6.asText(),
+            type == null || type.isNull() || type.asText().isEmpty() ? null : type.asText(),
+            data == null || data.isNull() ? null : data.toString());
+    }
+
+    /** Go's encoding/json: exact match first, then case-insensitive. */
+    private static JsonNode field(final JsonNode root, final String name) {
+        final JsonNode exact = root.get(name);
+        if (exact != null) {
+            return exact;
+        }
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext();) {
+            final Map.Entry<String, JsonNode> e = it.next();
+            if (e.getKey().equalsIgnoreCase(name)) {
+                return e.getValue();
+            }
+        }
+        return null;
+    }
+
+    private static String quote(final String text) {
+        final String shortened = text.length() > 120 ? text.substring(0, 120) + "..." : text;
+        return "'" + shortened + "'";
+    }
+
+    /**
+     * Returns the JSON value flanneld writes for these attributes, byte for byte: fields in Go's declaration order
+     * ({@code PublicIP}, {@code PublicIPv6} always, then {@code BackendType}, {@code BackendData} when set).
+     *
+     * @return e.g. {@code {"PublicIP":"198.18.0.1","PublicIPv6":null}}
+     */
+    public String toJson() {
+        final StringBuilder sb = new StringBuilder(64);
+        sb.append("{\"PublicIP\":\"").append(Ipv4.format(publicIp)).append("\",\"PublicIPv6\":");
+        sb.append(publicIpv6 == null ? "null" : "\"" + publicIpv6 + "\"");
+        if (backendType != null) {
+            sb.append(",\"BackendType\":").append(jsonString(backendType));
+        }
+        if (backendData != null) {
+            sb.append(",\"BackendData\":").append(backendData);
+        }
+        return sb.append('}').toString();
+    }
+
+    private static String jsonString(final String s) {
+        try {
+            return JSON.writeValueAsString(s);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Returns {@link #toJson()} as UTF-8 bytes.
+     *
+     * @return the etcd value
+     */
+    public byte[] toBytes() {
+        return toJson().getBytes(StandardCharsets.UTF_8);
+    }
+}

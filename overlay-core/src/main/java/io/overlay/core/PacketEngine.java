@@ -1,0 +1,39 @@
+package io.overlay.core;
+
+import java.io.Closeable;
+
+/**
+ * The data plane: carries IPv4 packets between a {@link TunDevice} and UDP datagrams to peers, following a
+ * {@link RouteTable}. Implemented by {@code overlay-udp} (flannel's udp backend wire format).
+ *
+ * <p>Errors on the packet path are counted ({@link #counters()}), never thrown.
+ */
+public interface PacketEngine extends Closeable {
+    /**
+     * Starts forwarding. Returns once the UDP socket is bound and the TUN is registered.
+     *
+     * @throws java.io.IOException if the socket cannot be bound (message names address and port)
+     */
+    void start() throws java.io.IOException;
+
+    /**
+     * Changes the local subnet (after the lease was lost and re-acquired elsewhere). Applied by the packet loop as a
+     * command; takes effect for packets processed after it.
+     *
+     * @param subnet the new local subnet
+     */
+    void localSubnet(Ipv4Prefix subnet);
+
+    /**
+     * Returns a snapshot of the counters. Safe from any thread.
+     *
+     * @return the counters
+     */
+    TrafficCounters counters();
+
+    /**
+     * Stops forwarding and closes the socket(s); does not close the TUN device. Idempotent.
+     */
+    @Override
+    void close();
+}

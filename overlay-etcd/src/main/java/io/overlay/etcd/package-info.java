@@ -1,0 +1,2 @@
+/** overlay etcd (to be built out). */
+package io.overlay.etcd;

@@ -1,0 +1,2 @@
+/** overlay examples (to be built out). */
+package io.overlay.examples;

@@ -1,0 +1,2 @@
+/** overlay tun (to be built out). */
+package io.overlay.tun;

@@ -1,0 +1,2 @@
+/** overlay udp (to be built out). */
+package io.overlay.udp;
