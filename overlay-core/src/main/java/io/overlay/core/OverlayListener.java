@@ -1,0 +1,33 @@
+package io.overlay.core;
+
+/**
+ * Events of a running {@link Overlay} for the embedding host agent: the lease and peer events of
+ * {@link LeaseListener} plus acquisition and readiness. Every method has a no-op default. Called on overlay's own
+ * event thread, one event at a time; implementations must not block.
+ */
+public interface OverlayListener extends LeaseListener {
+    /**
+     * The first lease was acquired at start-up.
+     *
+     * @param lease this host's lease
+     */
+    default void leaseAcquired(Lease lease) {
+    }
+
+    /**
+     * The overlay is ready: TUN configured, {@code subnet.env} written, bridge (if any) addressed, engine forwarding.
+     * Called again after a subnet change once everything is updated.
+     *
+     * @param status the status at that moment
+     */
+    default void ready(OverlayStatus status) {
+    }
+
+    /**
+     * The overlay is not ready (e.g. the lease was lost and is being re-acquired).
+     *
+     * @param reason why, in a few words
+     */
+    default void notReady(String reason) {
+    }
+}

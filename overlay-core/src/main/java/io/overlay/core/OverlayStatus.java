@@ -1,0 +1,36 @@
+package io.overlay.core;
+
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * A snapshot of a running {@link Overlay}, for health checks and embedding agents.
+ *
+ * @param ready whether the overlay forwards for its current lease
+ * @param reason when not ready, why; empty string when ready
+ * @param lease the current lease, or {@code null} before one is acquired (or while it is lost)
+ * @param network the overlay Network, or {@code null} before the config was read
+ * @param mtu the overlay MTU in bytes, 0 before start
+ * @param tunName the TUN device's name, or {@code null} before it is open
+ * @param bridge the bridge name, or {@code null} when none is configured
+ * @param peers the routes: peer subnet to PublicIP:port
+ * @param counters the packet engine's counters (all zero before start)
+ */
+public record OverlayStatus(boolean ready, String reason, Lease lease, Ipv4Prefix network, int mtu, String tunName,
+                            String bridge, Map<Ipv4Prefix, Peer> peers, TrafficCounters counters) {
+    /**
+     * Returns the health line flannel-era deployments printed:
+     * {@code ready <bridge>:<bridge address> subnet:<bridge address>/<len> mtu:<mtu>}, or a line beginning
+     * {@code not-ready} with the reason. Without a bridge the bridge part names the TUN device and its address.
+     *
+     * @return the line, without a newline
+     */
+    public String healthLine() {
+        if (!ready || lease == null) {
+            return "not-ready " + (reason == null || reason.isEmpty() ? "starting" : reason);
+        }
+        final String addr = Ipv4.format(FlannelRules.bridgeAddress(lease.subnet()));
+        final String dev = Optional.ofNullable(bridge).orElse(tunName);
+        return "ready " + dev + ":" + addr + " subnet:" + addr + "/" + lease.subnet().length() + " mtu:" + mtu;
+    }
+}
