@@ -155,12 +155,17 @@ public final class Overlay implements AutoCloseable {
     }
 
     private void fire(final java.util.function.Consumer<OverlayListener> event) {
+        post(() -> event.accept(cfg.listener));
+    }
+
+    /** Runs a task on the overlay event thread; a handler's exception is logged, never propagated. */
+    private void post(final Runnable task) {
         try {
-            post(() -> {
+            events.execute(() -> {
                 try {
-                    event.accept(cfg.listener);
+                    task.run();
                 } catch (RuntimeException e) {
-                    LOG.warn("Overlay listener threw; ignored", e);
+                    LOG.warn("Overlay event handler threw; ignored", e);
                 }
             });
         } catch (java.util.concurrent.RejectedExecutionException closing) {
