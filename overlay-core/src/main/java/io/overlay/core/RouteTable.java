@@ -32,6 +32,18 @@ public final class RouteTable {
     }
 
     /**
+     * Returns whether {@code publicIp} is the PublicIP of any routed peer. Lock-free and allocation-free (a binary
+     * search in the current snapshot's sorted peer addresses); used by the packet path to accept datagrams only
+     * from known peers.
+     *
+     * @param publicIp an underlay address, int form
+     * @return {@code true} if some route's peer has that PublicIP
+     */
+    public boolean hasPeer(final int publicIp) {
+        return Arrays.binarySearch(snapshot.peerIps, publicIp) >= 0;
+    }
+
+    /**
      * Adds or replaces the route for {@code subnet}.
      *
      * @param subnet the peer's subnet
@@ -110,6 +122,7 @@ public final class RouteTable {
         private final long[] values;
         private final int slotMask;
         private final int size;
+        private int[] peerIps = new int[0]; // distinct peer PublicIPs, sorted (signed order, as binarySearch uses)
 
         private Snapshot(final int[] lengths, final int capacity, final int size) {
             this.lengths = lengths;
@@ -135,6 +148,7 @@ public final class RouteTable {
             for (Map.Entry<Ipv4Prefix, Peer> e : routes.entrySet()) {
                 s.insert(e.getKey().address(), e.getKey().length(), e.getValue().packed());
             }
+            s.peerIps = routes.values().stream().mapToInt(Peer::publicIp).distinct().sorted().toArray();
             return s;
         }
 
