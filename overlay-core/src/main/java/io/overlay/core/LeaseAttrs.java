@@ -1,6 +1,7 @@
 package io.overlay.core;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.charset.StandardCharsets;
@@ -13,7 +14,8 @@ import java.util.Map;
  *
  * <p>Reading accepts every shape flannel has written: with or without {@code PublicIPv6}, with {@code BackendType},
  * {@code BackendData} and {@code BackendV6Data}, with unknown fields (ignored), key names case-insensitive as Go's
- * {@code encoding/json} matches them. Writing a udp lease produces exactly what flanneld's udp backend writes:
+ * {@code encoding/json} matches them (of several spellings of one field the last wins). {@code BackendV6Data} is not
+ * kept. Writing a udp lease produces exactly what flanneld's udp backend writes:
  * {@code {"PublicIP":"198.18.0.1","PublicIPv6":null}}.
  *
  * @param publicIp the host's PublicIP, int form (see {@link Ipv4}); 0.0.0.0 for an IPv6-only vxlan node
@@ -22,7 +24,8 @@ import java.util.Map;
  * @param backendData the raw {@code BackendData} JSON, or {@code null}
  */
 public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, String backendData) {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = new ObjectMapper()
+        .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     /**
      * Returns the attributes a udp-backend host writes: only its PublicIP.
@@ -39,8 +42,9 @@ public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, St
      *
      * @param value the etcd value bytes (UTF-8 JSON)
      * @return the attributes
-     * @throws IllegalArgumentException if the value is not a JSON object, or {@code PublicIP} is missing or not an
-     *     IPv4 address; the message quotes the value (shortened) and names the field
+     * @throws IllegalArgumentException if the value is not one JSON object, {@code PublicIP} is missing or not a
+     *     dotted-quad IPv4 string, or {@code PublicIPv6}/{@code BackendType} is neither a string nor null; the message
+     *     names the field and quotes the value (shortened to 120 characters)
      */
     public static LeaseAttrs parse(final byte[] value) {
         final String text = new String(value, StandardCharsets.UTF_8);
@@ -61,30 +65,34 @@ public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, St
         try {
             publicIp = Ipv4.parse(ip.asText());
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("lease value's PublicIP is invalid: " + quote(text), e);
+            throw new IllegalArgumentException("lease value's PublicIP is not an IPv4 address: " + quote(text), e);
         }
-        final JsonNode ip6 = field(root, "PublicIPv6");
-        final JsonNode type = field(root, "BackendType");
         final JsonNode data = field(root, "BackendData");
-        return new LeaseAttrs(publicIp,
-            ip6 == null || ip6.isNull() ? null : ip6.asText(),
-            type == null || type.isNull() || type.asText().isEmpty() ? null : type.asText(),
-            data == null || data.isNull() ? null : data.toString());
+        return new LeaseAttrs(publicIp, optionalString(root, "PublicIPv6", text),
+            optionalString(root, "BackendType", text), data == null || data.isNull() ? null : data.toString());
     }
 
-    /** Go's encoding/json: exact match first, then case-insensitive. */
-    private static JsonNode field(final JsonNode root, final String name) {
-        final JsonNode exact = root.get(name);
-        if (exact != null) {
-            return exact;
+    private static String optionalString(final JsonNode root, final String name, final String text) {
+        final JsonNode n = field(root, name);
+        if (n == null || n.isNull()) {
+            return null;
         }
+        if (!n.isTextual()) {
+            throw new IllegalArgumentException("lease value's " + name + " is not a string: " + quote(text));
+        }
+        return n.asText().isEmpty() ? null : n.asText();
+    }
+
+    /** Go's encoding/json: every key equal to the field name ignoring case sets the field, so the last one wins. */
+    private static JsonNode field(final JsonNode root, final String name) {
+        JsonNode found = null;
         for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext();) {
             final Map.Entry<String, JsonNode> e = it.next();
             if (e.getKey().equalsIgnoreCase(name)) {
-                return e.getValue();
+                found = e.getValue();
             }
         }
-        return null;
+        return found;
     }
 
     private static String quote(final String text) {
@@ -101,7 +109,7 @@ public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, St
     public String toJson() {
         final StringBuilder sb = new StringBuilder(64);
         sb.append("{\"PublicIP\":\"").append(Ipv4.format(publicIp)).append("\",\"PublicIPv6\":");
-        sb.append(publicIpv6 == null ? "null" : "\"" + publicIpv6 + "\"");
+        sb.append(publicIpv6 == null ? "null" : jsonString(publicIpv6));
         if (backendType != null) {
             sb.append(",\"BackendType\":").append(jsonString(backendType));
         }

@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * The overlay's route table: peer subnet to the peer's underlay address ({@link Peer}). Written by the control plane
@@ -11,7 +12,9 @@ import java.util.Map;
  *
  * <p><b>Threading.</b> Writers ({@link #put}, {@link #remove}, {@link #replaceAll}) are serialised by this object's
  * monitor and publish a new immutable snapshot through one volatile field. Readers ({@link #lookup}) take no lock and
- * allocate nothing: a lookup costs one volatile read and, per distinct prefix length present (normally one, since all
+ * allocate nothing: a reader sees either the table before or after an update, never a mix. Every write copies the
+ * table (O(n) per update, fine for lease events; use {@link #replaceAll} for bulk loads). A lookup costs one volatile
+ * read and, per distinct prefix length present (normally one, since all
  * flannel leases share {@code SubnetLen}), one probe sequence of an open-addressing hash table. Longest prefix wins,
  * unlike flannel's first-match linear scan (flannel reference §2.4), which only matters when sizes differ.
  */
@@ -49,8 +52,11 @@ public final class RouteTable {
      * @param subnet the peer's subnet
      * @param peer where its packets go
      * @return the previous peer for that subnet, or {@code null}
+     * @throws NullPointerException if subnet or peer is null
      */
     public Peer put(final Ipv4Prefix subnet, final Peer peer) {
+        Objects.requireNonNull(subnet, "subnet");
+        Objects.requireNonNull(peer, "peer");
         synchronized (writeLock) {
             final Map<Ipv4Prefix, Peer> next = new LinkedHashMap<>(routes);
             final Peer old = next.put(subnet, peer);
@@ -81,10 +87,16 @@ public final class RouteTable {
      * Replaces every route at once (one snapshot build, O(n)); used for an initial listing.
      *
      * @param all the complete new table
+     * @throws NullPointerException if a subnet or peer in it is null; the table is then unchanged
      */
     public void replaceAll(final Map<Ipv4Prefix, Peer> all) {
+        final Map<Ipv4Prefix, Peer> copy = new LinkedHashMap<>(all);
+        copy.forEach((k, v) -> {
+            Objects.requireNonNull(k, "subnet");
+            Objects.requireNonNull(v, "peer");
+        });
         synchronized (writeLock) {
-            publish(new LinkedHashMap<>(all));
+            publish(copy);
         }
     }
 

@@ -2,7 +2,7 @@ package io.overlay.core;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -11,6 +11,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 
 /**
@@ -21,9 +22,10 @@ import java.util.Optional;
  * FLANNEL_MTU=1472
  * FLANNEL_IPMASQ=false
  * </pre>
- * in that order, {@code KEY=value} lines ending in {@code \n}, no quotes or comments; written atomically (a temporary
- * file in the same directory renamed over the target) with mode 0644 whatever the umask, the directory created
- * (0755) when missing.
+ * in that order, {@code KEY=value} lines ending in {@code \n}, no quotes or comments (flannel's {@code WriteSubnetFile};
+ * the IPv6 lines flannel writes between SUBNET and MTU only with EnableIPv6 never occur with udp); written atomically
+ * like flannel's {@code renameio}: a temporary file in the same directory, flushed to disk, mode 0644 whatever the
+ * umask, renamed over the target; the directory is created (0755) when missing.
  *
  * @param network the overlay Network ({@code FLANNEL_NETWORK})
  * @param subnet the lease subnet; written as its first host address with the subnet prefix ({@code FLANNEL_SUBNET})
@@ -33,6 +35,23 @@ import java.util.Optional;
 public record SubnetEnv(Ipv4Prefix network, Ipv4Prefix subnet, int mtu, boolean ipMasq) {
     /** flanneld's default path, {@code --subnet-file}. */
     public static final Path DEFAULT_PATH = Path.of("/run/flannel/subnet.env");
+
+    /**
+     * Checks the values.
+     *
+     * @throws NullPointerException if network or subnet is null
+     * @throws IllegalArgumentException if the subnet has no first host address (a /31 or /32) or mtu is not positive
+     */
+    public SubnetEnv {
+        Objects.requireNonNull(network, "network");
+        Objects.requireNonNull(subnet, "subnet");
+        if (subnet.length() > 30) {
+            throw new IllegalArgumentException("subnet " + subnet + " is too small for subnet.env (at most /30)");
+        }
+        if (mtu <= 0) {
+            throw new IllegalArgumentException("FLANNEL_MTU must be positive, got " + mtu);
+        }
+    }
 
     /**
      * Returns the file's text.
@@ -47,7 +66,8 @@ public record SubnetEnv(Ipv4Prefix network, Ipv4Prefix subnet, int mtu, boolean 
     }
 
     /**
-     * Writes the file atomically: temporary file in the same directory, mode 0644, then rename over {@code path}.
+     * Writes the file atomically: temporary file in the same directory, written and forced to disk, mode 0644, then
+     * renamed over {@code path} (an atomic rename; readers see the old or the new file, never a part).
      *
      * @param path the target, e.g. {@link #DEFAULT_PATH}
      * @throws IOException if the directory cannot be created or the file written or renamed; the target is then
@@ -63,12 +83,11 @@ public record SubnetEnv(Ipv4Prefix network, Ipv4Prefix subnet, int mtu, boolean 
         final Path tmp = Files.createTempFile(dir, "." + abs.getFileName(), ".tmp");
         try {
             Files.writeString(tmp, render(), StandardCharsets.UTF_8);
-            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r--r--"));
-            try {
-                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
+            try (FileChannel ch = FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
+                ch.force(true);
             }
+            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r--r--"));
+            Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } finally {
             Files.deleteIfExists(tmp);
         }
