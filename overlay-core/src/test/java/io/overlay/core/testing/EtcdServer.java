@@ -1,0 +1,347 @@
+package io.overlay.core.testing;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * A real etcd member ({@code /usr/bin/etcd}, v3 API) on 127.0.0.1 for tests: free client and peer ports, a temporary
+ * data directory, started and waited for until {@code /health} answers true. {@link #stop()} and {@link #start()}
+ * again keep the same ports and data (for outage tests); {@link #close()} kills the process and deletes the directory.
+ * A JVM shutdown hook kills any member a failing test left running. Use {@link EtcdCluster} for several members.
+ *
+ * <p>Only loopback is used (team network safety rule). The member's own log goes to {@code etcd.log} next to its
+ * data directory, see {@link #logFile()}.
+ */
+public final class EtcdServer implements AutoCloseable {
+    private static final String ETCD = "/usr/bin/etcd";
+    private static final String ETCDCTL = "/usr/bin/etcdctl";
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(30);
+    private static final Set<Process> LIVE = ConcurrentHashMap.newKeySet();
+    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> LIVE.forEach(Process::destroyForcibly),
+            "etcd-cleanup"));
+    }
+
+    private final String name;
+    private final Path dir;
+    private final int clientPort;
+    private final int peerPort;
+    private volatile String initialCluster;
+    private final String clusterToken;
+    private Process process;
+
+    private EtcdServer(final String name, final Path dir, final int clientPort, final int peerPort,
+                       final String clusterToken) {
+        this.name = name;
+        this.dir = dir;
+        this.clientPort = clientPort;
+        this.peerPort = peerPort;
+        this.clusterToken = clusterToken;
+        this.initialCluster = name + "=" + peerUrl();
+    }
+
+    /**
+     * Starts a single-member etcd and waits until it is healthy.
+     *
+     * @return the running member
+     * @throws IOException if etcd cannot be started or does not become healthy within 30 s
+     */
+    public static EtcdServer launch() throws IOException {
+        final EtcdServer server = create("solo", Files.createTempDirectory("etcd-test-"), "solo-"
+            + System.nanoTime());
+        try {
+            server.start();
+        } catch (IOException | RuntimeException e) {
+            server.close();
+            throw e;
+        }
+        return server;
+    }
+
+    /** Creates a member (not started) with free ports; used by this class and {@link EtcdCluster}. */
+    static EtcdServer create(final String name, final Path root, final String clusterToken) throws IOException {
+        return new EtcdServer(name, root.resolve(name), freePort(), freePort(), clusterToken);
+    }
+
+    void initialCluster(final String value) {
+        this.initialCluster = value;
+    }
+
+    /**
+     * Starts the member (again) on the same ports and data directory and waits until it answers on its client port.
+     * A single member also waits for {@code /health} to be true; a cluster member's health needs a quorum, which
+     * {@link EtcdCluster} waits for.
+     *
+     * @throws IOException if the process cannot be started or does not answer within 30 s
+     * @throws IllegalStateException if it is already running
+     */
+    public synchronized void start() throws IOException {
+        startProcess();
+        if (initialCluster.indexOf(',') < 0) {
+            awaitHealthy(START_TIMEOUT);
+        } else {
+            awaitListening(START_TIMEOUT);
+        }
+    }
+
+    synchronized void startProcess() throws IOException {
+        if (process != null && process.isAlive()) {
+            throw new IllegalStateException("etcd member " + name + " is already running");
+        }
+        Files.createDirectories(dir.getParent());
+        final List<String> cmd = List.of(ETCD,
+            "--name", name,
+            "--data-dir", dir.toString(),
+            "--listen-client-urls", endpoint(),
+            "--advertise-client-urls", endpoint(),
+            "--listen-peer-urls", peerUrl(),
+            "--initial-advertise-peer-urls", peerUrl(),
+            "--initial-cluster", initialCluster,
+            "--initial-cluster-token", clusterToken,
+            "--initial-cluster-state", "new");
+        final ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile().toFile()));
+        pb.environment().remove("ETCD_UNSUPPORTED_ARCH");
+        process = pb.start();
+        LIVE.add(process);
+    }
+
+    /**
+     * Stops the member (SIGKILL, like a crash or a cut cable) and waits for the process to end; ports and data stay.
+     * Idempotent.
+     */
+    public synchronized void stop() {
+        if (process == null) {
+            return;
+        }
+        process.destroyForcibly();
+        try {
+            process.waitFor(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        LIVE.remove(process);
+        process = null;
+    }
+
+    /**
+     * Returns whether the member's process runs.
+     *
+     * @return {@code true} while started
+     */
+    public synchronized boolean isRunning() {
+        return process != null && process.isAlive();
+    }
+
+    /**
+     * Returns the client URL.
+     *
+     * @return e.g. {@code http://127.0.0.1:41234}
+     */
+    public String endpoint() {
+        return "http://127.0.0.1:" + clientPort;
+    }
+
+    String peerUrl() {
+        return "http://127.0.0.1:" + peerPort;
+    }
+
+    String name() {
+        return name;
+    }
+
+    /**
+     * Returns the file the member's own log is appended to.
+     *
+     * @return {@code <tmp>/etcd-test-*&#47;<name>.log}
+     */
+    public Path logFile() {
+        return dir.getParent().resolve(name + ".log");
+    }
+
+    /**
+     * Runs {@code etcdctl} (v3 API) against this member and returns its standard output.
+     *
+     * @param args the arguments, e.g. {@code "get", "/k", "-w", "json"}
+     * @return standard output (UTF-8)
+     * @throws IllegalStateException if etcdctl exits non-zero (the message holds its output) or takes over 20 s
+     */
+    public String etcdctl(final String... args) {
+        return etcdctl(endpoint(), args);
+    }
+
+    /**
+     * Runs {@code etcdctl} (v3 API) against the given endpoints.
+     *
+     * @param endpoints comma-separated client URLs
+     * @param args the arguments
+     * @return standard output (UTF-8)
+     * @throws IllegalStateException if etcdctl exits non-zero or takes over 20 s
+     */
+    static String etcdctl(final String endpoints, final String... args) {
+        final List<String> cmd = new ArrayList<>();
+        cmd.add(ETCDCTL);
+        cmd.add("--endpoints=" + endpoints);
+        cmd.add("--command-timeout=10s");
+        cmd.addAll(List.of(args));
+        final ProcessBuilder pb = new ProcessBuilder(cmd);
+        final Map<String, String> env = pb.environment();
+        env.put("ETCDCTL_API", "3");
+        try {
+            final Path err = Files.createTempFile("etcdctl-", ".err");
+            try {
+                pb.redirectError(err.toFile());
+                final Process p = pb.start();
+                p.getOutputStream().close();
+                final byte[] out = p.getInputStream().readAllBytes();
+                if (!p.waitFor(20, TimeUnit.SECONDS)) {
+                    p.destroyForcibly();
+                    throw new IllegalStateException("etcdctl " + String.join(" ", args) + " timed out");
+                }
+                final String stdout = new String(out, StandardCharsets.UTF_8);
+                if (p.exitValue() != 0) {
+                    throw new IllegalStateException("etcdctl " + String.join(" ", args) + " exited "
+                        + p.exitValue() + ": " + stdout + Files.readString(err));
+                }
+                return stdout;
+            } finally {
+                Files.deleteIfExists(err);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted running etcdctl", e);
+        }
+    }
+
+    /**
+     * Returns whether {@code /health} answers {@code "health":"true"} (etcd 3.4: needs a leader).
+     *
+     * @return {@code true} if healthy now
+     */
+    public boolean isHealthy() {
+        try {
+            final HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(endpoint() + "/health"))
+                .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
+            return r.statusCode() == 200 && r.body().replace(" ", "").contains("\"health\":\"true\"");
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    void awaitHealthy(final Duration timeout) throws IOException {
+        final long deadline = System.nanoTime() + timeout.toNanos();
+        while (!isHealthy()) {
+            checkAlive();
+            if (System.nanoTime() > deadline) {
+                throw new IOException("etcd member " + name + " at " + endpoint() + " not healthy after " + timeout
+                    + "; see " + logFile());
+            }
+            sleep(50);
+        }
+    }
+
+    private void awaitListening(final Duration timeout) throws IOException {
+        final long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            checkAlive();
+            try (java.net.Socket s = new java.net.Socket(InetAddress.getLoopbackAddress(), clientPort)) {
+                return;
+            } catch (IOException e) {
+                if (System.nanoTime() > deadline) {
+                    throw new IOException("etcd member " + name + " not listening on " + endpoint() + " after "
+                        + timeout + "; see " + logFile(), e);
+                }
+            }
+            sleep(50);
+        }
+    }
+
+    private synchronized void checkAlive() throws IOException {
+        if (process == null || !process.isAlive()) {
+            throw new IOException("etcd member " + name + " exited; see " + logFile() + ":\n" + tail());
+        }
+    }
+
+    private String tail() {
+        try {
+            final List<String> lines = Files.readAllLines(logFile());
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
+        } catch (IOException e) {
+            return "(no log)";
+        }
+    }
+
+    /** Kills the process and deletes the data directory (and the whole temp root of a single member). */
+    @Override
+    public void close() {
+        stop();
+        if (initialCluster.indexOf(',') < 0) {
+            deleteTree(dir.getParent());
+        } else {
+            deleteTree(dir);
+        }
+    }
+
+    static void deleteTree(final Path root) {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(root)) {
+            walk.sorted(Comparator.reverseOrder()).forEach(p -> {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException ignored) {
+                    // best effort
+                }
+            });
+        } catch (IOException ignored) {
+            // best effort
+        }
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            s.setReuseAddress(true);
+            return s.getLocalPort();
+        }
+    }
+
+    static void sleep(final long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "etcd " + name + " " + endpoint();
+    }
+}

@@ -1,0 +1,525 @@
+package io.overlay.etcd;
+
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.function.LongSupplier;
+
+/**
+ * How {@link EtcdSubnetAllocator} reaches etcd and keeps its lease. Immutable; made with {@link #builder()}, which
+ * validates everything in {@link Builder#build()}.
+ *
+ * <p>Defaults follow flanneld: endpoint {@code http://127.0.0.1:2379}, prefix {@code /coreos.com/network}, lease TTL
+ * 24 h ({@code subnetTTL}), renew margin 60 min ({@code --subnet-lease-renew-margin}), renewal retried every minute
+ * (flannel reference §1.4). The public API holds JDK types only.
+ */
+public final class EtcdSettings {
+    /** flanneld's default {@code --etcd-prefix}. */
+    public static final String DEFAULT_PREFIX = "/coreos.com/network";
+    /** flanneld's default {@code --etcd-endpoints}. */
+    public static final String DEFAULT_ENDPOINT = "http://127.0.0.1:2379";
+    /** flannel's lease TTL ({@code subnetTTL}): 24 h. */
+    public static final Duration DEFAULT_LEASE_TTL = Duration.ofHours(24);
+    /** flannel's default renew margin: 60 min. */
+    public static final Duration DEFAULT_RENEW_MARGIN = Duration.ofMinutes(60);
+    /** flannel's renewal retry interval after a failure: 1 min. */
+    public static final Duration DEFAULT_RENEW_RETRY = Duration.ofMinutes(1);
+
+    private final List<URI> endpoints;
+    private final String prefix;
+    private final Path caFile;
+    private final Path certFile;
+    private final Path keyFile;
+    private final String username;
+    private final String password;
+    private final Duration requestTimeout;
+    private final Duration connectTimeout;
+    private final Duration leaseTtl;
+    private final Duration renewMargin;
+    private final Duration renewRetryInterval;
+    private final Duration backoffMin;
+    private final Duration backoffMax;
+    private final LongSupplier ticker;
+
+    private EtcdSettings(final Builder b) {
+        this.endpoints = List.copyOf(b.endpoints);
+        this.prefix = b.prefix;
+        this.caFile = b.caFile;
+        this.certFile = b.certFile;
+        this.keyFile = b.keyFile;
+        this.username = b.username;
+        this.password = b.password;
+        this.requestTimeout = b.requestTimeout;
+        this.connectTimeout = b.connectTimeout;
+        this.leaseTtl = b.leaseTtl;
+        this.renewMargin = b.renewMargin;
+        this.renewRetryInterval = b.renewRetryInterval;
+        this.backoffMin = b.backoffMin;
+        this.backoffMax = b.backoffMax;
+        this.ticker = b.ticker;
+    }
+
+    /**
+     * Returns a builder with flannel's defaults.
+     *
+     * @return a new builder
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Returns the etcd client URLs.
+     *
+     * @return one or more {@code http://host:port} or {@code https://host:port} URIs, all of one scheme
+     */
+    public List<URI> endpoints() {
+        return endpoints;
+    }
+
+    /**
+     * Returns the key prefix without trailing slash.
+     *
+     * @return e.g. {@code /coreos.com/network}
+     */
+    public String prefix() {
+        return prefix;
+    }
+
+    /**
+     * Returns the config key.
+     *
+     * @return {@code <prefix>/config}
+     */
+    public String configKey() {
+        return prefix + "/config";
+    }
+
+    /**
+     * Returns the prefix all subnet keys share (flannel lists and watches with it, without a trailing slash).
+     *
+     * @return {@code <prefix>/subnets}
+     */
+    public String subnetsPrefix() {
+        return prefix + "/subnets";
+    }
+
+    /**
+     * Returns whether the endpoints use TLS.
+     *
+     * @return {@code true} for {@code https://} endpoints
+     */
+    public boolean tls() {
+        return "https".equals(endpoints.get(0).getScheme());
+    }
+
+    /**
+     * Returns the PEM file of the CA that signed the etcd servers' certificates.
+     *
+     * @return the path, or empty to use the JVM's default trust store
+     */
+    public Optional<Path> caFile() {
+        return Optional.ofNullable(caFile);
+    }
+
+    /**
+     * Returns the client certificate PEM file (set together with {@link #keyFile()}).
+     *
+     * @return the path, or empty for no client certificate
+     */
+    public Optional<Path> certFile() {
+        return Optional.ofNullable(certFile);
+    }
+
+    /**
+     * Returns the client key PEM file (PKCS#8, as gRPC's Netty TLS requires).
+     *
+     * @return the path, or empty for no client certificate
+     */
+    public Optional<Path> keyFile() {
+        return Optional.ofNullable(keyFile);
+    }
+
+    /**
+     * Returns the etcd user name for authentication.
+     *
+     * @return the user name, or empty for no authentication
+     */
+    public Optional<String> username() {
+        return Optional.ofNullable(username);
+    }
+
+    /**
+     * Returns the etcd password (only with {@link #username()}).
+     *
+     * @return the password, or empty
+     */
+    public Optional<String> password() {
+        return Optional.ofNullable(password);
+    }
+
+    /**
+     * Returns the limit for one etcd request.
+     *
+     * @return the timeout, default 5 s
+     */
+    public Duration requestTimeout() {
+        return requestTimeout;
+    }
+
+    /**
+     * Returns the limit for opening a connection to an endpoint.
+     *
+     * @return the timeout, default 5 s
+     */
+    public Duration connectTimeout() {
+        return connectTimeout;
+    }
+
+    /**
+     * Returns the TTL of the etcd lease attached to this host's subnet key.
+     *
+     * @return the TTL, whole seconds, default 24 h
+     */
+    public Duration leaseTtl() {
+        return leaseTtl;
+    }
+
+    /**
+     * Returns how long before expiry the lease is renewed.
+     *
+     * @return the margin, default 60 min, always shorter than {@link #leaseTtl()}
+     */
+    public Duration renewMargin() {
+        return renewMargin;
+    }
+
+    /**
+     * Returns the pause between renewal attempts after a failure.
+     *
+     * @return the interval, default 1 min
+     */
+    public Duration renewRetryInterval() {
+        return renewRetryInterval;
+    }
+
+    /**
+     * Returns the first pause of every capped exponential backoff (config wait, etcd errors, watch reconnect).
+     *
+     * @return the pause, default 100 ms
+     */
+    public Duration backoffMin() {
+        return backoffMin;
+    }
+
+    /**
+     * Returns the cap of every exponential backoff.
+     *
+     * @return the cap, default 5 s
+     */
+    public Duration backoffMax() {
+        return backoffMax;
+    }
+
+    /**
+     * Returns the monotonic time source used for lease expiry and renewal deadlines.
+     *
+     * @return nanoseconds from an arbitrary origin, default {@link System#nanoTime()}
+     */
+    public LongSupplier ticker() {
+        return ticker;
+    }
+
+    @Override
+    public String toString() {
+        return "EtcdSettings{endpoints=" + endpoints + ", prefix=" + prefix + ", tls=" + tls()
+            + (caFile != null ? ", ca=" + caFile : "") + (certFile != null ? ", cert=" + certFile : "")
+            + (username != null ? ", user=" + username : "") + ", leaseTtl=" + leaseTtl + ", renewMargin="
+            + renewMargin + "}";
+    }
+
+    /** Builds {@link EtcdSettings}; every setter returns {@code this}. Not thread-safe. */
+    public static final class Builder {
+        private final List<URI> endpoints = new ArrayList<>(List.of(URI.create(DEFAULT_ENDPOINT)));
+        private String prefix = DEFAULT_PREFIX;
+        private Path caFile;
+        private Path certFile;
+        private Path keyFile;
+        private String username;
+        private String password;
+        private Duration requestTimeout = Duration.ofSeconds(5);
+        private Duration connectTimeout = Duration.ofSeconds(5);
+        private Duration leaseTtl = DEFAULT_LEASE_TTL;
+        private Duration renewMargin = DEFAULT_RENEW_MARGIN;
+        private Duration renewRetryInterval = DEFAULT_RENEW_RETRY;
+        private Duration backoffMin = Duration.ofMillis(100);
+        private Duration backoffMax = Duration.ofSeconds(5);
+        private LongSupplier ticker = System::nanoTime;
+
+        private Builder() {
+        }
+
+        /**
+         * Sets the etcd client URLs (replacing the default), like flanneld's comma-separated
+         * {@code --etcd-endpoints}.
+         *
+         * @param urls one or more {@code http://host:port} or {@code https://host:port}; each may also be a
+         *     comma-separated list
+         * @return this builder
+         * @throws IllegalArgumentException if none is given or one is not an http(s) URL with host and port
+         */
+        public Builder endpoints(final String... urls) {
+            Objects.requireNonNull(urls, "urls");
+            final List<URI> parsed = new ArrayList<>();
+            for (String u : urls) {
+                for (String part : Objects.requireNonNull(u, "endpoint").split(",")) {
+                    final String s = part.strip();
+                    if (!s.isEmpty()) {
+                        parsed.add(endpoint(s));
+                    }
+                }
+            }
+            return endpoints(parsed);
+        }
+
+        /**
+         * Sets the etcd client URLs (replacing the default).
+         *
+         * @param urls one or more {@code http://host:port} or {@code https://host:port} URIs
+         * @return this builder
+         * @throws IllegalArgumentException if the list is empty or one is not an http(s) URL with host and port
+         */
+        public Builder endpoints(final List<URI> urls) {
+            if (urls.isEmpty()) {
+                throw new IllegalArgumentException("etcd endpoints: at least one is needed");
+            }
+            final List<URI> checked = new ArrayList<>();
+            for (URI u : urls) {
+                checked.add(endpoint(u.toString()));
+            }
+            endpoints.clear();
+            endpoints.addAll(checked);
+            return this;
+        }
+
+        private static URI endpoint(final String text) {
+            final URI uri;
+            try {
+                uri = URI.create(text);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("etcd endpoint is not a URL: \"" + text + "\"", e);
+            }
+            if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme())) {
+                throw new IllegalArgumentException("etcd endpoint must start with http:// or https://: \"" + text
+                    + "\"");
+            }
+            if (uri.getHost() == null || uri.getPort() < 1) {
+                throw new IllegalArgumentException("etcd endpoint needs a host and a port (e.g. "
+                    + "http://127.0.0.1:2379): \"" + text + "\"");
+            }
+            return uri;
+        }
+
+        /**
+         * Sets the key prefix, like flanneld's {@code --etcd-prefix}; trailing slashes are dropped (flannel joins keys
+         * with Go's {@code path.Join}).
+         *
+         * @param value an absolute key path, e.g. {@code /coreos.com/network}
+         * @return this builder
+         * @throws IllegalArgumentException if it does not start with {@code /} or is only slashes
+         */
+        public Builder prefix(final String value) {
+            String p = Objects.requireNonNull(value, "prefix").strip();
+            while (p.endsWith("/")) {
+                p = p.substring(0, p.length() - 1);
+            }
+            if (!value.strip().startsWith("/") || p.isEmpty()) {
+                throw new IllegalArgumentException("etcd prefix must be an absolute key path like "
+                    + DEFAULT_PREFIX + ", got \"" + value + "\"");
+            }
+            this.prefix = p;
+            return this;
+        }
+
+        /**
+         * Sets the CA certificate (PEM) that signed the etcd servers' certificates ({@code --etcd-cafile}). Needs
+         * {@code https://} endpoints.
+         *
+         * @param pem the PEM file
+         * @return this builder
+         */
+        public Builder caFile(final Path pem) {
+            this.caFile = Objects.requireNonNull(pem, "caFile");
+            return this;
+        }
+
+        /**
+         * Sets the client certificate and key (PEM, the key in PKCS#8) for mutual TLS ({@code --etcd-certfile},
+         * {@code --etcd-keyfile}). Needs {@code https://} endpoints.
+         *
+         * @param certPem the certificate chain
+         * @param keyPem the private key
+         * @return this builder
+         */
+        public Builder clientCertificate(final Path certPem, final Path keyPem) {
+            this.certFile = Objects.requireNonNull(certPem, "certFile");
+            this.keyFile = Objects.requireNonNull(keyPem, "keyFile");
+            return this;
+        }
+
+        /**
+         * Sets user name and password for etcd authentication ({@code --etcd-username}, {@code --etcd-password}).
+         *
+         * @param user the user name
+         * @param pass the password
+         * @return this builder
+         * @throws IllegalArgumentException if the user name is empty
+         */
+        public Builder credentials(final String user, final String pass) {
+            if (Objects.requireNonNull(user, "user").isEmpty()) {
+                throw new IllegalArgumentException("etcd user name is empty");
+            }
+            this.username = user;
+            this.password = Objects.requireNonNull(pass, "password");
+            return this;
+        }
+
+        /**
+         * Sets the limit for one etcd request.
+         *
+         * @param value positive
+         * @return this builder
+         */
+        public Builder requestTimeout(final Duration value) {
+            this.requestTimeout = positive("requestTimeout", value);
+            return this;
+        }
+
+        /**
+         * Sets the limit for opening a connection.
+         *
+         * @param value positive
+         * @return this builder
+         */
+        public Builder connectTimeout(final Duration value) {
+            this.connectTimeout = positive("connectTimeout", value);
+            return this;
+        }
+
+        /**
+         * Sets the TTL of the etcd lease attached to the subnet key (flannel: 24 h). Shorter values are for tests;
+         * etcd raises a TTL below its minimum (about 2 s) to that minimum.
+         *
+         * @param value whole seconds, at least 1 s
+         * @return this builder
+         */
+        public Builder leaseTtl(final Duration value) {
+            this.leaseTtl = positive("leaseTtl", value);
+            return this;
+        }
+
+        /**
+         * Sets how long before expiry the lease is renewed (flannel's {@code --subnet-lease-renew-margin}).
+         *
+         * @param value positive and shorter than the lease TTL (checked in {@link #build()})
+         * @return this builder
+         */
+        public Builder renewMargin(final Duration value) {
+            this.renewMargin = positive("renewMargin", value);
+            return this;
+        }
+
+        /**
+         * Sets the pause between renewal attempts after a failure (flannel: 1 min).
+         *
+         * @param value positive
+         * @return this builder
+         */
+        public Builder renewRetryInterval(final Duration value) {
+            this.renewRetryInterval = positive("renewRetryInterval", value);
+            return this;
+        }
+
+        /**
+         * Sets the capped exponential backoff used while the config is missing, after etcd errors and for watch
+         * reconnects (flannel: 100 ms doubling to 5 s).
+         *
+         * @param min the first pause, positive
+         * @param max the cap, at least {@code min}
+         * @return this builder
+         */
+        public Builder backoff(final Duration min, final Duration max) {
+            positive("backoff min", min);
+            positive("backoff max", max);
+            if (max.compareTo(min) < 0) {
+                throw new IllegalArgumentException("backoff max " + max + " is below min " + min);
+            }
+            this.backoffMin = min;
+            this.backoffMax = max;
+            return this;
+        }
+
+        /**
+         * Sets the monotonic time source for lease expiry and renewal deadlines (tests inject their own).
+         *
+         * @param nanos returns nanoseconds from an arbitrary origin, never going backwards
+         * @return this builder
+         */
+        public Builder ticker(final LongSupplier nanos) {
+            this.ticker = Objects.requireNonNull(nanos, "ticker");
+            return this;
+        }
+
+        /**
+         * Validates and builds.
+         *
+         * @return the settings
+         * @throws IllegalArgumentException if endpoints mix http and https, TLS files are given for http endpoints
+         *     or do not exist, the lease TTL is not whole seconds, or the renew margin is not shorter than the TTL
+         */
+        public EtcdSettings build() {
+            final String scheme = endpoints.get(0).getScheme();
+            for (URI u : endpoints) {
+                if (!u.getScheme().equals(scheme)) {
+                    throw new IllegalArgumentException("etcd endpoints mix http and https: " + endpoints);
+                }
+            }
+            final boolean anyTlsFile = caFile != null || certFile != null;
+            if (anyTlsFile && !"https".equals(scheme)) {
+                throw new IllegalArgumentException("TLS files are set but the etcd endpoints use http://: "
+                    + endpoints + " (use https:// endpoints)");
+            }
+            readable("CA file", caFile);
+            readable("client certificate file", certFile);
+            readable("client key file", keyFile);
+            if (leaseTtl.toMillis() % 1000 != 0) {
+                throw new IllegalArgumentException("leaseTtl must be whole seconds (etcd lease TTLs are), got "
+                    + leaseTtl);
+            }
+            if (renewMargin.compareTo(leaseTtl) >= 0) {
+                throw new IllegalArgumentException("renewMargin " + renewMargin + " must be shorter than leaseTtl "
+                    + leaseTtl);
+            }
+            return new EtcdSettings(this);
+        }
+
+        private static void readable(final String what, final Path file) {
+            if (file != null && !Files.isReadable(file)) {
+                throw new IllegalArgumentException(what + " " + file + " does not exist or is not readable");
+            }
+        }
+
+        private static Duration positive(final String name, final Duration value) {
+            Objects.requireNonNull(value, name);
+            if (value.isNegative() || value.isZero()) {
+                throw new IllegalArgumentException(name + " must be positive, got " + value);
+            }
+            return value;
+        }
+    }
+}

@@ -1,0 +1,69 @@
+package io.overlay.etcd;
+
+import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.LeaseAttrs;
+import io.overlay.core.SubnetKey;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Everything under {@code <prefix>/subnets} at one etcd revision, each key parsed as far as it goes (package-private).
+ *
+ * @param revision the etcd revision the listing was read at
+ * @param entries the keys in etcd's key order
+ */
+record SubnetListing(long revision, List<Entry> entries) {
+    /**
+     * One key.
+     *
+     * @param key the full etcd key
+     * @param subnet the subnet its name denotes, or {@code null} when the name is not a subnet key
+     * @param attrs the parsed value, or {@code null} when the value is malformed (see {@code problem})
+     * @param problem why the key or value could not be parsed, or {@code null}
+     * @param leaseId the attached etcd lease id, 0 for a reservation
+     * @param modRevision the key's last modification revision
+     * @param value the raw value bytes
+     */
+    record Entry(String key, Ipv4Prefix subnet, LeaseAttrs attrs, String problem, long leaseId, long modRevision,
+                 byte[] value) {
+        /** Parses a key/value as read from etcd. */
+        static Entry parse(final String key, final byte[] value, final long leaseId, final long modRevision) {
+            final Optional<SubnetKey.Parsed> parsed = SubnetKey.parse(key);
+            if (parsed.isEmpty()) {
+                return new Entry(key, null, null, "key is not a subnet key (expected like 100.64.16.0-24)", leaseId,
+                    modRevision, value);
+            }
+            final Ipv4Prefix subnet = parsed.get().ipv4();
+            try {
+                return new Entry(key, subnet, LeaseAttrs.parse(value), null, leaseId, modRevision, value);
+            } catch (IllegalArgumentException e) {
+                return new Entry(key, subnet, null, e.getMessage(), leaseId, modRevision, value);
+            }
+        }
+
+        /** Returns whether key and value both parsed. */
+        boolean valid() {
+            return problem == null;
+        }
+
+        /** Returns whether the key has no etcd lease (an operator's reservation, flannel reference §1.5). */
+        boolean reservation() {
+            return leaseId == 0;
+        }
+    }
+
+    /**
+     * Returns the first entry whose subnet overlaps {@code subnet}.
+     *
+     * @param subnet a candidate
+     * @return the holder, even one with a malformed value, or empty
+     */
+    Optional<Entry> holderOf(final Ipv4Prefix subnet) {
+        for (Entry e : entries) {
+            if (e.subnet() != null && e.subnet().overlaps(subnet)) {
+                return Optional.of(e);
+            }
+        }
+        return Optional.empty();
+    }
+}
