@@ -1,0 +1,288 @@
+package io.overlay.udp;
+
+import com.sun.jna.Native;
+import io.netty.channel.unix.Buffer;
+import io.netty.channel.unix.FileDescriptor;
+import io.overlay.core.DropReason;
+import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.Peer;
+import io.overlay.core.RouteTable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The packet path of one event loop: one TUN queue and one UDP socket, both on the same Netty epoll thread, served by
+ * {@link #drain()} until neither has work (flannel's proxy loop, flannel reference §2.6, with batches).
+ *
+ * <p><b>TUN → UDP</b>: read up to {@link #BATCH} packets (one {@code read} each, the TUN has no batch read) into the
+ * slots of a reused direct buffer; validate each ({@link Ipv4Header#validate}); drop a destination outside the overlay
+ * Network; look the destination up in the {@link RouteTable} (lock-free); without a route write an ICMP net
+ * unreachable back into the TUN ({@link IcmpUnreachable}); drop at TTL 1, else decrement the TTL with an RFC 1624
+ * checksum patch; then send the whole batch with one {@code sendmmsg}, each packet as the raw payload of a datagram to
+ * the peer's PublicIP and port (flannel's wire format, flannel reference §2.2).
+ *
+ * <p><b>UDP → TUN</b>: receive up to {@link #BATCH} datagrams with one {@code recvmmsg}; drop a sender that is not a
+ * known peer's PublicIP (when {@code acceptOnlyKnownPeers}), a truncated ({@code MSG_TRUNC}) or larger-than-MTU
+ * datagram, a malformed packet, a destination outside the local subnet, TTL 1; decrement the TTL and write each to the
+ * TUN.
+ *
+ * <p>Every drop is counted by {@link DropReason}. Steady state allocates nothing and takes no lock. All methods except
+ * {@link #counters()} run on the loop's thread; the local subnet is changed by a command the loop executes
+ * ({@link #onLocalSubnet}).
+ */
+final class ForwardingLoop {
+    /** Datagrams per recvmmsg/sendmmsg and packets read from the TUN per pass. */
+    static final int BATCH = 32;
+    /** Passes over both directions per readiness event before returning to epoll (lets loop tasks run). */
+    static final int MAX_ROUNDS = 16;
+
+    private static final Logger LOG = LoggerFactory.getLogger(ForwardingLoop.class);
+
+    private final FileDescriptor tun;
+    private final int udpFd;
+    private final RouteTable routes;
+    private final int networkAddress;
+    private final int networkMask;
+    private final int mtu;
+    private final boolean acceptOnlyKnownPeers;
+    private final MessageBatch outgoing;
+    private final MessageBatch incoming;
+    private final ByteBuffer icmp = ByteBuffer.allocateDirect(IcmpUnreachable.MAX_LENGTH).order(ByteOrder.BIG_ENDIAN);
+    private final long icmpAddress = Buffer.memoryAddress(icmp);
+    private final Ipv4Header header = new Ipv4Header();
+    private final LoopCounters counters = new LoopCounters();
+    private int localAddress;
+    private int localMask;
+    private boolean tunErrorLogged;
+
+    /**
+     * Creates the loop state.
+     *
+     * @param tun the TUN queue's descriptor (not owned)
+     * @param udpFd the bound UDP socket (owned by the engine)
+     * @param routes the route table
+     * @param network the overlay Network
+     * @param localSubnet the initial local subnet
+     * @param mtu the TUN MTU in bytes: the largest packet accepted in either direction
+     * @param acceptOnlyKnownPeers whether datagrams from unknown senders are dropped
+     */
+    ForwardingLoop(final FileDescriptor tun, final int udpFd, final RouteTable routes, final Ipv4Prefix network,
+                   final Ipv4Prefix localSubnet, final int mtu, final boolean acceptOnlyKnownPeers) {
+        this.tun = tun;
+        this.udpFd = udpFd;
+        this.routes = routes;
+        this.networkAddress = network.address();
+        this.networkMask = network.mask();
+        this.mtu = mtu;
+        this.acceptOnlyKnownPeers = acceptOnlyKnownPeers;
+        // One byte more than the MTU: a longer TUN read or datagram is then seen as oversized, never silently cut.
+        final int slot = (mtu + 1 + 7) & ~7;
+        this.outgoing = new MessageBatch(BATCH, slot);
+        this.incoming = new MessageBatch(BATCH, slot);
+        onLocalSubnet(localSubnet);
+    }
+
+    /**
+     * Sets the local subnet: datagrams are accepted only for destinations inside it. Loop thread only.
+     *
+     * @param subnet the new local subnet
+     */
+    void onLocalSubnet(final Ipv4Prefix subnet) {
+        this.localAddress = subnet.address();
+        this.localMask = subnet.mask();
+    }
+
+    /**
+     * Returns this loop's counters (readable from any thread).
+     *
+     * @return the counters
+     */
+    LoopCounters counters() {
+        return counters;
+    }
+
+    /**
+     * Moves packets in both directions until neither has work or {@link #MAX_ROUNDS} passes are done (the fds are
+     * level-triggered, so remaining work fires again).
+     */
+    void drain() {
+        for (int round = 0; round < MAX_ROUNDS; round++) {
+            if (tunToUdp() + udpToTun() == 0) {
+                return;
+            }
+        }
+    }
+
+    /**
+     * One TUN → UDP pass.
+     *
+     * @return packets read from the TUN (forwarded or dropped)
+     */
+    int tunToUdp() {
+        final ByteBuffer packets = outgoing.packets();
+        final int slotSize = outgoing.slotSize();
+        int queued = 0;
+        int read = 0;
+        while (read < BATCH) {
+            final int offset = outgoing.slotOffset(queued);
+            final int length;
+            try {
+                length = tun.readAddress(outgoing.packetsAddress(), offset, offset + slotSize);
+            } catch (IOException e) {
+                logTunError("read", e);
+                break;
+            }
+            if (length <= 0) {
+                break; // 0: EAGAIN, -1: end of file
+            }
+            read++;
+            final long peer = route(packets, offset, length);
+            if (peer >= 0) {
+                outgoing.prepareSend(queued, length, Peer.ipOf(peer), Peer.portOf(peer));
+                queued++;
+            }
+        }
+        if (queued > 0) {
+            send(queued);
+        }
+        return read;
+    }
+
+    /** Validates a packet read from the TUN and decides its peer; returns -1 (counted) to drop it. */
+    private long route(final ByteBuffer packets, final int offset, final int length) {
+        header.wrap(packets, offset);
+        final DropReason invalid = header.validate(length, mtu);
+        if (invalid != null) {
+            counters.drop(invalid);
+            return -1;
+        }
+        final int destination = header.destination();
+        if ((destination & networkMask) != networkAddress) {
+            counters.drop(DropReason.OUTSIDE_NETWORK);
+            return -1;
+        }
+        final long peer = routes.lookup(destination);
+        if (peer < 0) {
+            counters.drop(DropReason.NO_ROUTE);
+            answerNetUnreachable(packets, offset);
+            return -1;
+        }
+        if (header.ttl() <= 1) {
+            counters.drop(DropReason.TTL_EXPIRED);
+            return -1;
+        }
+        header.decrementTtl();
+        return peer;
+    }
+
+    private void answerNetUnreachable(final ByteBuffer packets, final int offset) {
+        if (!IcmpUnreachable.mayAnswer(header, packets, offset)) {
+            return;
+        }
+        final int length = IcmpUnreachable.write(header, packets, offset, icmp, 0);
+        try {
+            if (tun.writeAddress(icmpAddress, 0, length) == length) {
+                counters.add(LoopCounters.ICMP_UNREACHABLE_SENT, 1);
+            }
+        } catch (IOException e) {
+            logTunError("write (ICMP)", e);
+        }
+    }
+
+    private void send(final int count) {
+        int sent = 0;
+        long bytes = 0;
+        int packets = 0;
+        while (sent < count) {
+            final int n = LinuxUdp.sendmmsg(udpFd, outgoing.messageAddress(sent), count - sent, LinuxUdp.MSG_DONTWAIT);
+            if (n > 0) {
+                for (int i = sent; i < sent + n; i++) {
+                    bytes += outgoing.sendLength(i);
+                }
+                packets += n;
+                sent += n;
+            } else if (Native.getLastError() == LinuxUdp.EAGAIN) {
+                counters.drop(DropReason.SEND_FAILED, count - sent); // socket buffer full: drop the rest
+                break;
+            } else {
+                counters.drop(DropReason.SEND_FAILED); // e.g. no underlay route to this peer: skip it
+                sent++;
+            }
+        }
+        counters.add(LoopCounters.TUN_TO_UDP_PACKETS, packets);
+        counters.add(LoopCounters.TUN_TO_UDP_BYTES, bytes);
+    }
+
+    /**
+     * One UDP → TUN pass.
+     *
+     * @return datagrams received (delivered or dropped)
+     */
+    int udpToTun() {
+        incoming.resetForReceive(BATCH);
+        final int received = LinuxUdp.recvmmsg(udpFd, incoming.messageAddress(0), BATCH, LinuxUdp.MSG_DONTWAIT, 0);
+        if (received <= 0) {
+            return 0;
+        }
+        long bytes = 0;
+        int packets = 0;
+        for (int i = 0; i < received; i++) {
+            final int length = deliver(i);
+            if (length > 0) {
+                bytes += length;
+                packets++;
+            }
+        }
+        counters.add(LoopCounters.UDP_TO_TUN_PACKETS, packets);
+        counters.add(LoopCounters.UDP_TO_TUN_BYTES, bytes);
+        return received;
+    }
+
+    /** Checks datagram {@code slot} and writes it to the TUN; returns its length, or 0 when dropped (counted). */
+    private int deliver(final int slot) {
+        if (acceptOnlyKnownPeers && !routes.hasPeer(incoming.senderAddress(slot))) {
+            counters.drop(DropReason.UNKNOWN_SENDER);
+            return 0;
+        }
+        if (incoming.truncated(slot)) {
+            counters.drop(DropReason.OVERSIZED);
+            return 0;
+        }
+        final int length = incoming.receivedLength(slot);
+        final int offset = incoming.slotOffset(slot);
+        header.wrap(incoming.packets(), offset);
+        final DropReason invalid = header.validate(length, mtu);
+        if (invalid != null) {
+            counters.drop(invalid);
+            return 0;
+        }
+        if ((header.destination() & localMask) != localAddress) {
+            counters.drop(DropReason.FOREIGN_DESTINATION);
+            return 0;
+        }
+        if (header.ttl() <= 1) {
+            counters.drop(DropReason.TTL_EXPIRED);
+            return 0;
+        }
+        header.decrementTtl();
+        try {
+            if (tun.writeAddress(incoming.packetsAddress(), offset, offset + length) == length) {
+                return length;
+            }
+        } catch (IOException e) {
+            logTunError("write", e);
+        }
+        counters.drop(DropReason.TUN_WRITE_FAILED);
+        return 0;
+    }
+
+    private void logTunError(final String what, final IOException e) {
+        if (!tunErrorLogged) {
+            tunErrorLogged = true;
+            LOG.warn("TUN {} failed (logged once per loop; drops are counted): {}", what, e.toString());
+        }
+    }
+}

@@ -1,0 +1,110 @@
+package io.overlay.udp;
+
+import java.nio.ByteBuffer;
+
+/**
+ * Builds the ICMP Destination Unreachable, code 0 (net unreachable) that the engine writes back into the TUN when a
+ * packet read from it has no route (flannel reference §2.5, RFC 792).
+ *
+ * <p>Layout, as flannel's proxy builds it: a 20-byte IPv4 header (TTL 8, protocol ICMP, identification and flags 0,
+ * destination = the offender's source), then ICMP type 3 code 0, checksum, 4 unused bytes, then the offender's IP
+ * header and the first 8 bytes of its payload (fewer if it has fewer). Both checksums are computed.
+ *
+ * <p><b>Source address (differs from flannel).</b> flannel uses flannel0's own address (the local subnet's network
+ * address). That address is local to the host, so Linux drops the injected message as a martian ("local source"
+ * unless {@code accept_local} is set on the TUN) and the sender never sees it. This class uses the offender's
+ * <em>destination</em> instead: the kernel routed that address into the TUN, so it is never a local address, and the
+ * reverse path of the reply points back into the TUN, so strict {@code rp_filter} passes too. {@code ping} then
+ * prints {@code From <dst> icmp_seq=1 Destination Net Unreachable}. A namespace test checks that it arrives.
+ *
+ * <p><b>When it is sent.</b> Like flannel: never for a non-first fragment. Unlike flannel, which skips every ICMP
+ * packet, only ICMP <em>error</em> messages (types 3, 4, 5, 11, 12) are exempt, as RFC 1122 §3.2.2 requires, so
+ * an echo request (ping) gets an answer. Also never for a source that cannot be answered (0.0.0.0, multicast,
+ * class E, limited broadcast) or a multicast/broadcast destination (RFC 1812 §4.3.2.7).
+ */
+public final class IcmpUnreachable {
+    /** ICMP type Destination Unreachable. */
+    public static final int TYPE_DESTINATION_UNREACHABLE = 3;
+    /** ICMP code net unreachable. */
+    public static final int CODE_NET_UNREACHABLE = 0;
+    /** TTL of the generated packet (flannel uses 8). */
+    public static final int TTL = 8;
+    /** Bytes of the offender's payload quoted after its header (RFC 792). */
+    public static final int QUOTED_PAYLOAD = 8;
+    /** Largest message built: 20 (IP) + 8 (ICMP) + 60 (offender header with options) + 8. */
+    public static final int MAX_LENGTH = 20 + 8 + 60 + QUOTED_PAYLOAD;
+
+    private IcmpUnreachable() {
+    }
+
+    /**
+     * Returns whether a net-unreachable message may be sent about the packet (see the class comment for the rules).
+     *
+     * @param offender a validated packet (see {@link Ipv4Header#validate}), wrapped at its first byte
+     * @param buffer the buffer holding it
+     * @param offset absolute index of its first byte
+     * @return {@code true} if an ICMP error may be generated for it
+     */
+    public static boolean mayAnswer(final Ipv4Header offender, final ByteBuffer buffer, final int offset) {
+        if (offender.fragmentOffset() != 0) {
+            return false;
+        }
+        final int src = offender.source();
+        final int dst = offender.destination();
+        if (src == 0 || (src >>> 28) >= 0xe || (dst >>> 28) >= 0xe) {
+            return false; // unspecified source, multicast (class D), class E and 255.255.255.255
+        }
+        if (offender.protocol() == Ipv4Header.PROTOCOL_ICMP) {
+            final int headerLength = offender.headerLength();
+            if (offender.totalLength() <= headerLength) {
+                return false;
+            }
+            final int type = buffer.get(offset + headerLength) & 0xff;
+            return !(type == 3 || type == 4 || type == 5 || type == 11 || type == 12);
+        }
+        return true;
+    }
+
+    /**
+     * Writes the ICMP net-unreachable message about {@code offender} into {@code out}.
+     *
+     * @param offender a validated packet, wrapped at {@code offset} of {@code in}
+     * @param in the buffer holding the offender
+     * @param offset absolute index of the offender's first byte
+     * @param out where to build the message (big-endian order), at least {@link #MAX_LENGTH} bytes from {@code at}
+     * @param at absolute index in {@code out} of the message's first byte
+     * @return the message length in bytes (36..96)
+     */
+    public static int write(final Ipv4Header offender, final ByteBuffer in, final int offset, final ByteBuffer out,
+                            final int at) {
+        final int headerLength = offender.headerLength();
+        final int quoted = headerLength + Math.min(QUOTED_PAYLOAD, offender.totalLength() - headerLength);
+        final int icmpLength = 8 + quoted;
+        final int length = Ipv4Header.MIN_LENGTH + icmpLength;
+        final int source = offender.destination();
+        final int destination = offender.source();
+        // IPv4 header
+        out.put(at, (byte) 0x45);
+        out.put(at + 1, (byte) 0);
+        out.putShort(at + Ipv4Header.TOTAL_LENGTH_OFFSET, (short) length);
+        out.putInt(at + Ipv4Header.IDENTIFICATION_OFFSET, 0); // identification, flags, fragment offset
+        out.put(at + Ipv4Header.TTL_OFFSET, (byte) TTL);
+        out.put(at + Ipv4Header.PROTOCOL_OFFSET, (byte) Ipv4Header.PROTOCOL_ICMP);
+        out.putShort(at + Ipv4Header.CHECKSUM_OFFSET, (short) 0);
+        out.putInt(at + Ipv4Header.SOURCE_OFFSET, source);
+        out.putInt(at + Ipv4Header.DESTINATION_OFFSET, destination);
+        out.putShort(at + Ipv4Header.CHECKSUM_OFFSET,
+            (short) Checksums.ipv4HeaderChecksum(out, at, Ipv4Header.MIN_LENGTH));
+        // ICMP header: type, code, checksum, unused
+        final int icmp = at + Ipv4Header.MIN_LENGTH;
+        out.put(icmp, (byte) TYPE_DESTINATION_UNREACHABLE);
+        out.put(icmp + 1, (byte) CODE_NET_UNREACHABLE);
+        out.putShort(icmp + 2, (short) 0);
+        out.putInt(icmp + 4, 0);
+        for (int i = 0; i < quoted; i++) {
+            out.put(icmp + 8 + i, in.get(offset + i));
+        }
+        out.putShort(icmp + 2, (short) Checksums.internetChecksum(out, icmp, icmpLength));
+        return length;
+    }
+}

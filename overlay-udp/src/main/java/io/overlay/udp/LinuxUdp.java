@@ -1,0 +1,130 @@
+package io.overlay.udp;
+
+import com.sun.jna.LastErrorException;
+import com.sun.jna.Native;
+import com.sun.jna.Platform;
+import io.overlay.core.Ipv4;
+import java.io.IOException;
+
+/**
+ * The UDP socket system calls the engine needs, bound with JNA direct mapping (Linux x86-64/aarch64 ABI).
+ *
+ * <p><b>Why not Netty's datagram channel or {@code io.netty.channel.unix.Socket}?</b> The packet path needs, per
+ * datagram and without allocating: the sender's IPv4 address (known-peer check), the {@code MSG_TRUNC} flag
+ * (oversized datagrams are dropped, never cut) and batching. {@code EpollDatagramChannel} hands up a
+ * {@code DatagramPacket} with an {@code InetSocketAddress} per datagram; {@code Socket.recvFrom} allocates a
+ * {@code DatagramSocketAddress} per call and {@code Socket.sendTo} two byte arrays. {@code recvmmsg(2)} and
+ * {@code sendmmsg(2)} over pre-built {@code mmsghdr} arrays in a direct buffer ({@link MessageBatch}) give all three
+ * with one call per batch; the JNA call costs tens of nanoseconds, amortised over up to a batch of packets. The socket
+ * fd is then registered on the same Netty epoll loop as the TUN fd ({@link FdHandle}).
+ *
+ * <p>The hot-path methods ({@link #recvmmsg}, {@link #sendmmsg}) take raw addresses as {@code long}, do not throw and
+ * return -1 on error with the code in {@link Native#getLastError()}; the set-up methods throw {@link IOException}.
+ */
+final class LinuxUdp {
+    static final int AF_INET = 2;
+    static final int SOCK_DGRAM = 2;
+    static final int SOCK_NONBLOCK = 0x800;
+    static final int SOCK_CLOEXEC = 0x80000;
+    static final int SOL_SOCKET = 1;
+    static final int SO_SNDBUF = 7;
+    static final int SO_RCVBUF = 8;
+    static final int SO_REUSEPORT = 15;
+    static final int SO_SNDBUFFORCE = 32;
+    static final int SO_RCVBUFFORCE = 33;
+    static final int MSG_TRUNC = 0x20;
+    static final int MSG_DONTWAIT = 0x40;
+    static final int EAGAIN = 11;
+    /** {@code sizeof(struct sockaddr_in)}. */
+    static final int SOCKADDR_IN_SIZE = 16;
+
+    static {
+        Native.register(LinuxUdp.class, Platform.C_LIBRARY_NAME);
+    }
+
+    private LinuxUdp() {
+    }
+
+    private static native int socket(int domain, int type, int protocol) throws LastErrorException;
+
+    private static native int setsockopt(int fd, int level, int name, int[] value, int length)
+        throws LastErrorException;
+
+    private static native int bind(int fd, byte[] address, int length) throws LastErrorException;
+
+    private static native int close(int fd);
+
+    /**
+     * {@code recvmmsg(fd, msgvec, vlen, flags, NULL)}.
+     *
+     * @param fd the socket
+     * @param msgvec address of an {@code mmsghdr} array
+     * @param vlen entries available
+     * @param flags e.g. {@link #MSG_DONTWAIT}
+     * @param timeout 0 (NULL)
+     * @return messages received, or -1 (errno in {@link Native#getLastError()})
+     */
+    static native int recvmmsg(int fd, long msgvec, int vlen, int flags, long timeout);
+
+    /**
+     * {@code sendmmsg(fd, msgvec, vlen, flags)}.
+     *
+     * @param fd the socket
+     * @param msgvec address of the first {@code mmsghdr} to send
+     * @param vlen messages to send
+     * @param flags e.g. {@link #MSG_DONTWAIT}
+     * @return messages sent (the next one failed if fewer than vlen), or -1 if the first failed
+     */
+    static native int sendmmsg(int fd, long msgvec, int vlen, int flags);
+
+    /**
+     * Opens a non-blocking, close-on-exec IPv4 UDP socket in the calling thread's network namespace, sets its buffer
+     * sizes and {@code SO_REUSEPORT} if asked, and binds it.
+     *
+     * @param address the local address, int form, 0 for the wildcard
+     * @param port the local port, 1..65535
+     * @param reusePort whether to set {@code SO_REUSEPORT} (one socket per event loop on the same port)
+     * @param bufferBytes requested {@code SO_RCVBUF}/{@code SO_SNDBUF} in bytes (forced above the sysctl limits when
+     *     the process has CAP_NET_ADMIN, else capped by the kernel)
+     * @return the socket's file descriptor
+     * @throws IOException if a step fails; the message names the address, port and the kernel's error
+     */
+    static int openBound(final int address, final int port, final boolean reusePort, final int bufferBytes)
+        throws IOException {
+        final String where = Ipv4.format(address) + ":" + port;
+        final int fd;
+        try {
+            fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        } catch (LastErrorException e) {
+            throw new IOException("cannot create a UDP socket for " + where + ": " + e.getMessage(), e);
+        }
+        try {
+            if (reusePort) {
+                setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, new int[] {1}, 4);
+            }
+            setBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, bufferBytes);
+            setBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, bufferBytes);
+            final byte[] sockaddr = new byte[SOCKADDR_IN_SIZE];
+            sockaddr[0] = (byte) AF_INET; // sa_family_t in host (little-endian) order
+            sockaddr[2] = (byte) (port >>> 8);
+            sockaddr[3] = (byte) port;
+            sockaddr[4] = (byte) (address >>> 24);
+            sockaddr[5] = (byte) (address >>> 16);
+            sockaddr[6] = (byte) (address >>> 8);
+            sockaddr[7] = (byte) address;
+            bind(fd, sockaddr, sockaddr.length);
+            return fd;
+        } catch (LastErrorException e) {
+            close(fd);
+            throw new IOException("cannot bind the UDP socket to " + where + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void setBuffer(final int fd, final int forced, final int plain, final int bytes) {
+        try {
+            setsockopt(fd, SOL_SOCKET, forced, new int[] {bytes}, 4);
+        } catch (LastErrorException e) {
+            setsockopt(fd, SOL_SOCKET, plain, new int[] {bytes}, 4); // without CAP_NET_ADMIN: capped by rmem_max
+        }
+    }
+}

@@ -1,0 +1,44 @@
+package io.overlay.udp;
+
+import io.overlay.core.DropReason;
+import java.util.concurrent.atomic.AtomicLongArray;
+
+/**
+ * One event loop's counters: written only by that loop's thread (plain read + release write, no CAS, no lock, no
+ * allocation), read from any thread.
+ */
+final class LoopCounters {
+    static final int TUN_TO_UDP_PACKETS = 0;
+    static final int TUN_TO_UDP_BYTES = 1;
+    static final int UDP_TO_TUN_PACKETS = 2;
+    static final int UDP_TO_TUN_BYTES = 3;
+    static final int ICMP_UNREACHABLE_SENT = 4;
+    private static final int DROPS = 5;
+
+    private final AtomicLongArray values = new AtomicLongArray(DROPS + DropReason.values().length);
+
+    /** Adds {@code delta} to counter {@code index}; loop thread only. */
+    void add(final int index, final long delta) {
+        values.setRelease(index, values.getPlain(index) + delta);
+    }
+
+    /** Counts one drop; loop thread only. */
+    void drop(final DropReason reason) {
+        add(DROPS + reason.ordinal(), 1);
+    }
+
+    /** Counts {@code count} drops; loop thread only. */
+    void drop(final DropReason reason, final int count) {
+        add(DROPS + reason.ordinal(), count);
+    }
+
+    /** Reads counter {@code index}; any thread. */
+    long get(final int index) {
+        return values.get(index);
+    }
+
+    /** Reads the drop count for {@code reason}; any thread. */
+    long drops(final DropReason reason) {
+        return values.get(DROPS + reason.ordinal());
+    }
+}

@@ -1,0 +1,223 @@
+package io.overlay.udp;
+
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.IoHandle;
+import io.netty.channel.IoRegistration;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollIoOps;
+import io.netty.channel.unix.FileDescriptor;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import io.netty.util.concurrent.EventExecutor;
+import io.overlay.core.DropReason;
+import io.overlay.core.EngineSettings;
+import io.overlay.core.Ipv4;
+import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.PacketEngine;
+import io.overlay.core.RouteTable;
+import io.overlay.core.TrafficCounters;
+import io.overlay.core.TunDevice;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * flannel's udp backend data plane on Netty 4.2 epoll: IPv4 packets read from the TUN go as raw UDP payloads to the
+ * PublicIP of the peer owning the destination subnet, and datagrams received are written to the TUN (flannel
+ * reference §2.2, §2.5). Wire-compatible with flanneld's udp backend; stricter about what it accepts (§2.9).
+ *
+ * <p><b>Threads.</b> {@link EngineSettings#loops()} event loops ({@code MultiThreadIoEventLoopGroup} with
+ * {@code EpollIoHandler}); loop {@code i} serves TUN queue {@code i} and its own UDP socket, both registered as
+ * {@link io.netty.channel.epoll.EpollIoHandle}s on the same thread, so a packet never changes thread. With more than
+ * one loop the sockets share the port through {@code SO_REUSEPORT} and the TUN must be multi-queue. The packet path
+ * is {@link ForwardingLoop}.
+ *
+ * <p><b>Namespaces.</b> {@link #start()} creates the UDP sockets in the calling thread's network namespace.
+ *
+ * <p><b>Control.</b> Routes are read from the {@link RouteTable} (lock-free snapshot, written by the allocator's
+ * thread); the local subnet changes by a command each loop executes ({@link #localSubnet}). {@link #counters()} and
+ * {@link #localSubnet} are safe from any thread; {@link #start()} and {@link #close()} are serialised.
+ */
+public final class UdpPacketEngine implements PacketEngine {
+    /** Requested socket send and receive buffer, in bytes (forced past the sysctl limits when root). */
+    public static final int SOCKET_BUFFER_BYTES = 4 << 20;
+
+    private static final Logger LOG = LoggerFactory.getLogger(UdpPacketEngine.class);
+
+    private final EngineSettings settings;
+    private final TunDevice device;
+    private final RouteTable routes;
+    private final Object lifecycle = new Object();
+    private final List<FileDescriptor> sockets = new ArrayList<>();
+    private volatile Ipv4Prefix localSubnet;
+    private volatile ForwardingLoop[] loops = new ForwardingLoop[0];
+    private volatile IoEventLoop[] executors = new IoEventLoop[0];
+    private MultiThreadIoEventLoopGroup group;
+    private boolean started;
+    private boolean closed;
+
+    /**
+     * Creates an engine; nothing is opened until {@link #start()}.
+     *
+     * @param settings the engine settings
+     * @param device the TUN device with {@code settings.loops()} queues; the engine never closes it
+     * @param routes the route table, written by the caller
+     * @throws IllegalArgumentException if an argument is null or the device's queue count differs from
+     *     {@code settings.loops()}
+     */
+    public UdpPacketEngine(final EngineSettings settings, final TunDevice device, final RouteTable routes) {
+        if (settings == null || device == null || routes == null) {
+            throw new IllegalArgumentException("settings, device and routes are required");
+        }
+        if (device.queueCount() != settings.loops()) {
+            throw new IllegalArgumentException("TUN " + device.name() + " has " + device.queueCount()
+                + " queue(s) but the engine is set up for " + settings.loops() + " loop(s); they must match");
+        }
+        this.settings = settings;
+        this.device = device;
+        this.routes = routes;
+        this.localSubnet = settings.localSubnet();
+    }
+
+    /**
+     * Binds one UDP socket per loop to {@code bindAddress:port} and registers it and the TUN queue on the loop.
+     *
+     * @throws IOException if a socket cannot be created or bound (the message names address, port and the error)
+     * @throws IllegalStateException if already started or closed
+     * @throws UnsatisfiedLinkError if Netty's native epoll transport is unavailable
+     */
+    @Override
+    public void start() throws IOException {
+        synchronized (lifecycle) {
+            if (closed || started) {
+                throw new IllegalStateException("UDP packet engine already " + (closed ? "closed" : "started"));
+            }
+            Epoll.ensureAvailability();
+            final int n = settings.loops();
+            try {
+                for (int i = 0; i < n; i++) {
+                    sockets.add(new FileDescriptor(LinuxUdp.openBound(settings.bindAddress(), settings.port(), n > 1,
+                        SOCKET_BUFFER_BYTES)));
+                }
+            } catch (IOException e) {
+                closeSockets();
+                throw e;
+            }
+            group = new MultiThreadIoEventLoopGroup(n, new DefaultThreadFactory("overlay-udp", true),
+                EpollIoHandler.newFactory());
+            final ForwardingLoop[] newLoops = new ForwardingLoop[n];
+            final IoEventLoop[] newExecutors = new IoEventLoop[n];
+            final Iterator<EventExecutor> it = group.iterator();
+            for (int i = 0; i < n; i++) {
+                final IoEventLoop executor = (IoEventLoop) it.next();
+                final FileDescriptor udp = sockets.get(i);
+                final FileDescriptor tun = new FileDescriptor(device.fileDescriptor(i));
+                final ForwardingLoop loop = new ForwardingLoop(tun, udp.intValue(), routes, settings.network(), localSubnet, settings.mtu(),
+                    settings.acceptOnlyKnownPeers());
+                newLoops[i] = loop;
+                newExecutors[i] = executor;
+                register(executor, new FdHandle(udp, true, loop));
+                register(executor, new FdHandle(tun, false, loop));
+            }
+            loops = newLoops;
+            executors = newExecutors;
+            started = true;
+            LOG.info("UDP engine up: {} loop(s) on {}:{}, TUN {} (MTU {}), network {}, local subnet {}, "
+                    + "known peers only: {}", n, Ipv4.format(settings.bindAddress()), settings.port(), device.name(),
+                settings.mtu(), settings.network(), localSubnet, settings.acceptOnlyKnownPeers());
+        }
+    }
+
+    private static void register(final IoEventLoop executor, final IoHandle handle) {
+        final IoRegistration registration = executor.register(handle).syncUninterruptibly().getNow();
+        executor.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
+    }
+
+    /**
+     * Changes the local subnet; each loop applies it before its next readiness event.
+     *
+     * @param subnet the new local subnet
+     * @throws IllegalArgumentException if it is null or not inside the overlay Network
+     */
+    @Override
+    public void localSubnet(final Ipv4Prefix subnet) {
+        if (subnet == null || !settings.network().contains(subnet)) {
+            throw new IllegalArgumentException("local subnet " + subnet + " is not inside network "
+                + settings.network());
+        }
+        synchronized (lifecycle) {
+            localSubnet = subnet;
+            final ForwardingLoop[] current = loops;
+            final IoEventLoop[] currentExecutors = executors;
+            for (int i = 0; i < current.length; i++) {
+                final ForwardingLoop loop = current[i];
+                if (!currentExecutors[i].isShuttingDown()) {
+                    currentExecutors[i].execute(() -> loop.onLocalSubnet(subnet));
+                }
+            }
+        }
+    }
+
+    /**
+     * Sums the counters of every loop.
+     *
+     * @return a snapshot; all zero before {@link #start()}
+     */
+    @Override
+    public TrafficCounters counters() {
+        long tunToUdpPackets = 0;
+        long tunToUdpBytes = 0;
+        long udpToTunPackets = 0;
+        long udpToTunBytes = 0;
+        long icmp = 0;
+        final Map<DropReason, Long> drops = new EnumMap<>(DropReason.class);
+        for (ForwardingLoop loop : loops) {
+            final LoopCounters c = loop.counters();
+            tunToUdpPackets += c.get(LoopCounters.TUN_TO_UDP_PACKETS);
+            tunToUdpBytes += c.get(LoopCounters.TUN_TO_UDP_BYTES);
+            udpToTunPackets += c.get(LoopCounters.UDP_TO_TUN_PACKETS);
+            udpToTunBytes += c.get(LoopCounters.UDP_TO_TUN_BYTES);
+            icmp += c.get(LoopCounters.ICMP_UNREACHABLE_SENT);
+            for (DropReason r : DropReason.values()) {
+                drops.merge(r, c.drops(r), Long::sum);
+            }
+        }
+        return new TrafficCounters(tunToUdpPackets, tunToUdpBytes, udpToTunPackets, udpToTunBytes, icmp, drops);
+    }
+
+    /**
+     * Stops the loops and closes the UDP sockets; the TUN device stays open. Idempotent.
+     */
+    @Override
+    public void close() {
+        synchronized (lifecycle) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            if (group != null) {
+                group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+            }
+            closeSockets();
+            LOG.info("UDP engine on port {} stopped", settings.port());
+        }
+    }
+
+    private void closeSockets() {
+        for (FileDescriptor fd : sockets) {
+            try {
+                fd.close();
+            } catch (IOException e) {
+                LOG.warn("closing UDP socket fd {} failed: {}", fd.intValue(), e.toString());
+            }
+        }
+        sockets.clear();
+    }
+}

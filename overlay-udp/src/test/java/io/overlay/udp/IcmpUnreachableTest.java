@@ -1,0 +1,62 @@
+package io.overlay.udp;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.ByteBuffer;
+import org.junit.jupiter.api.Test;
+
+class IcmpUnreachableTest {
+    private final Ipv4Header header = new Ipv4Header();
+
+    @Test
+    void buildsNetUnreachableByteForByte() {
+        final ByteBuffer in = TestPackets.buffer(TestPackets.ECHO_REQUEST, 7);
+        final ByteBuffer out = ByteBuffer.allocate(200);
+        header.wrap(in, 7);
+        assertThat(IcmpUnreachable.mayAnswer(header, in, 7)).isTrue();
+        final int length = IcmpUnreachable.write(header, in, 7, out, 11);
+        assertThat(length).isEqualTo(56);
+        assertThat(TestPackets.copy(out, 11, length)).isEqualTo(TestPackets.bytes(TestPackets.NET_UNREACHABLE));
+        assertThat(Checksums.internetChecksum(out, 11, 20)).isZero();
+        assertThat(Checksums.internetChecksum(out, 31, length - 20)).isZero();
+    }
+
+    @Test
+    void quotesFewerBytesWhenThePayloadIsShort() {
+        // 24-byte packet: header + 4 payload bytes (a UDP header fragment), protocol 17.
+        final String hex = "450000180000000040110000644001016440090901020304";
+        final ByteBuffer in = TestPackets.buffer(hex, 0);
+        in.putShort(10, (short) Checksums.ipv4HeaderChecksum(in, 0, 20));
+        header.wrap(in, 0);
+        final ByteBuffer out = ByteBuffer.allocate(200);
+        final int length = IcmpUnreachable.write(header, in, 0, out, 0);
+        assertThat(length).isEqualTo(20 + 8 + 24);
+        assertThat(out.getShort(2)).isEqualTo((short) 52);
+        assertThat(TestPackets.copy(out, 28, 24)).isEqualTo(TestPackets.copy(in, 0, 24));
+        assertThat(Checksums.internetChecksum(out, 20, 32)).isZero();
+    }
+
+    @Test
+    void neverAnswersIcmpErrorsOrLaterFragments() {
+        final ByteBuffer error = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
+        error.put(20, (byte) 3); // the offender is itself a destination unreachable
+        assertThat(IcmpUnreachable.mayAnswer(header.wrap(error, 0), error, 0)).isFalse();
+        error.put(20, (byte) 11); // time exceeded
+        assertThat(IcmpUnreachable.mayAnswer(header.wrap(error, 0), error, 0)).isFalse();
+        error.put(20, (byte) 0); // echo reply: a query, answered (RFC 1122 3.2.2)
+        assertThat(IcmpUnreachable.mayAnswer(header.wrap(error, 0), error, 0)).isTrue();
+
+        final ByteBuffer fragment = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
+        fragment.putShort(6, (short) 0x0001); // fragment offset 8 bytes
+        assertThat(IcmpUnreachable.mayAnswer(header.wrap(fragment, 0), fragment, 0)).isFalse();
+        fragment.putShort(6, (short) 0x2000); // first fragment (MF set, offset 0): answered
+        assertThat(IcmpUnreachable.mayAnswer(header.wrap(fragment, 0), fragment, 0)).isTrue();
+
+        final ByteBuffer multicast = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
+        multicast.putInt(16, 0xe0000001);
+        assertThat(IcmpUnreachable.mayAnswer(header.wrap(multicast, 0), multicast, 0)).isFalse();
+        final ByteBuffer noSource = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
+        noSource.putInt(12, 0);
+        assertThat(IcmpUnreachable.mayAnswer(header.wrap(noSource, 0), noSource, 0)).isFalse();
+    }
+}

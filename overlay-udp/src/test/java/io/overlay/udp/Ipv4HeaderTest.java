@@ -1,0 +1,55 @@
+package io.overlay.udp;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.overlay.core.DropReason;
+import java.nio.ByteBuffer;
+import org.junit.jupiter.api.Test;
+
+class Ipv4HeaderTest {
+    private static final int MTU = 1472;
+    private final Ipv4Header header = new Ipv4Header();
+
+    @Test
+    void readsFieldsOfKnownPacket() {
+        final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, 5);
+        header.wrap(buf, 5);
+        assertThat(header.version()).isEqualTo(4);
+        assertThat(header.headerLength()).isEqualTo(20);
+        assertThat(header.totalLength()).isEqualTo(84);
+        assertThat(header.ttl()).isEqualTo(64);
+        assertThat(header.protocol()).isEqualTo(1);
+        assertThat(header.fragmentOffset()).isZero();
+        assertThat(header.checksum()).isEqualTo(0x55eb);
+        assertThat(header.source()).isEqualTo(0x64400101);
+        assertThat(header.destination()).isEqualTo(0x64400909);
+        assertThat(header.validate(84, MTU)).isNull();
+    }
+
+    @Test
+    void decrementTtlGivesTheExpectedForwardedBytes() {
+        final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
+        header.wrap(buf, 0).decrementTtl();
+        assertThat(TestPackets.copy(buf, 0, 84)).isEqualTo(TestPackets.bytes(TestPackets.ECHO_REQUEST_FORWARDED));
+    }
+
+    @Test
+    void validationNamesEveryDefect() {
+        assertThat(validate(TestPackets.ECHO_REQUEST, 84, 83)).isEqualTo(DropReason.OVERSIZED);
+        assertThat(validate(TestPackets.ECHO_REQUEST, 19, MTU)).isEqualTo(DropReason.TOO_SHORT);
+        assertThat(validate("60000000" + TestPackets.ECHO_REQUEST.substring(8), 84, MTU))
+            .isEqualTo(DropReason.NOT_IPV4);
+        assertThat(validate("44" + TestPackets.ECHO_REQUEST.substring(2), 84, MTU))
+            .isEqualTo(DropReason.BAD_HEADER_LENGTH);
+        assertThat(validate("4f" + TestPackets.ECHO_REQUEST.substring(2, 40), 20, MTU))
+            .isEqualTo(DropReason.BAD_HEADER_LENGTH); // 60-byte header in a 20-byte packet
+        assertThat(validate(TestPackets.ECHO_REQUEST, 80, MTU)).isEqualTo(DropReason.BAD_TOTAL_LENGTH); // cut
+        assertThat(validate(TestPackets.ECHO_REQUEST + "00000000", 88, MTU))
+            .isEqualTo(DropReason.BAD_TOTAL_LENGTH); // padded
+        assertThat(validate(TestPackets.ECHO_REQUEST, 84, 84)).isNull(); // exactly the MTU
+    }
+
+    private DropReason validate(final String hex, final int length, final int mtu) {
+        return header.wrap(TestPackets.buffer(hex, 0), 0).validate(length, mtu);
+    }
+}
