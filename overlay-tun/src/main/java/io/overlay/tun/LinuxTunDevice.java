@@ -1,0 +1,299 @@
+package io.overlay.tun;
+
+import io.netty.channel.unix.FileDescriptor;
+import io.overlay.core.Ipv4;
+import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.TunDevice;
+import io.overlay.core.TunSetup;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An open Linux TUN device ({@code IFF_TUN|IFF_NO_PI}): one non-blocking, close-on-exec descriptor per queue, each
+ * read yielding one raw IP packet. Made by {@link LinuxTunDeviceFactory}.
+ *
+ * <h2>Descriptors</h2>
+ * The device owns its descriptors: {@link #fileDescriptor(int)} hands out the raw number so a packet engine can wrap
+ * it in Netty's {@code io.netty.channel.unix.FileDescriptor} and register it on an epoll loop (an
+ * {@code EpollIoHandle}); the engine must not close it, and must unregister it before {@link #close()}.
+ * {@link #read} and {@link #write} move one packet through Netty's JNI without allocating, for tests and for users
+ * without an engine.
+ *
+ * <h2>Configuration</h2>
+ * {@link #configure} talks rtnetlink (chosen over the legacy {@code SIOCSIFADDR}/{@code SIOCADDRT} ioctls because the
+ * kernel's answer is a precise errno plus an error text, an existing route is recognisable as EEXIST, addresses can
+ * be listed and replaced, and nothing depends on the {@code struct rtentry} pointer layout). It runs in the device's
+ * own network namespace, whichever thread calls it. No external program is run.
+ *
+ * <p>Thread-safety: {@link #read}/{@link #write} on one queue must come from one thread at a time; different queues
+ * may be used concurrently. {@link #configure} and {@link #close} may be called from any thread.
+ */
+public final class LinuxTunDevice implements TunDevice {
+    private static final Logger LOG = LoggerFactory.getLogger(LinuxTunDevice.class);
+
+    private final String name;
+    private final byte[] nameBytes;
+    private final boolean multiQueue;
+    private final FileDescriptor[] queues;
+    private final int namespaceFd;
+    private final String namespaceId;
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final Object configureLock = new Object();
+
+    LinuxTunDevice(final String name, final boolean multiQueue, final FileDescriptor[] queues,
+                   final int namespaceFd, final String namespaceId) {
+        this.name = name;
+        this.nameBytes = name.getBytes(StandardCharsets.UTF_8);
+        this.multiQueue = multiQueue;
+        this.queues = queues;
+        this.namespaceFd = namespaceFd;
+        this.namespaceId = namespaceId;
+    }
+
+    /**
+     * Returns the interface name the kernel gave the device.
+     *
+     * @return the name, at most 15 bytes (a template such as {@code flannel%d} resolved, e.g. {@code flannel0})
+     */
+    @Override
+    public String name() {
+        return name;
+    }
+
+    /**
+     * Returns the number of queues (descriptors) this object holds.
+     *
+     * @return 1..{@value LinuxTunDeviceFactory#MAX_QUEUES}
+     */
+    @Override
+    public int queueCount() {
+        return queues.length;
+    }
+
+    /**
+     * Returns whether the device was opened with {@code IFF_MULTI_QUEUE}.
+     *
+     * @return {@code true} for a multi-queue device
+     */
+    public boolean isMultiQueue() {
+        return multiQueue;
+    }
+
+    /**
+     * Returns whether the device is still open.
+     *
+     * @return {@code false} after {@link #close()}
+     */
+    public boolean isOpen() {
+        return !closed.get();
+    }
+
+    /**
+     * Returns the raw, non-blocking, close-on-exec descriptor of a queue. The device owns it: callers must not close
+     * it, and must stop using it before {@link #close()}.
+     *
+     * @param queue 0..{@link #queueCount()}-1
+     * @return the descriptor number
+     * @throws IndexOutOfBoundsException if there is no such queue
+     */
+    @Override
+    public int fileDescriptor(final int queue) {
+        return queues[java.util.Objects.checkIndex(queue, queues.length)].intValue();
+    }
+
+    /**
+     * Reads one IP packet from a queue into {@code buffer}, between its position and limit, without allocating. On
+     * success the position advances by the packet length. A packet longer than the space is truncated by the kernel
+     * (give at least MTU bytes).
+     *
+     * @param queue 0..{@link #queueCount()}-1
+     * @param buffer a direct buffer
+     * @return the packet length in bytes; 0 if no packet is waiting (EAGAIN, the descriptor is non-blocking)
+     * @throws IllegalArgumentException if the buffer is not direct
+     * @throws IndexOutOfBoundsException if there is no such queue
+     * @throws ClosedChannelException if the device is closed
+     * @throws IOException if the kernel reports another error
+     */
+    public int read(final int queue, final ByteBuffer buffer) throws IOException {
+        final FileDescriptor fd = queue(queue, buffer);
+        final int position = buffer.position();
+        final int n = fd.read(buffer, position, buffer.limit());
+        if (n > 0) {
+            buffer.position(position + n);
+        }
+        return n;
+    }
+
+    /**
+     * Writes one IP packet, the bytes between the buffer's position and limit, into a queue (the kernel then routes
+     * it as if received on this interface), without allocating. On success the position advances to the limit.
+     *
+     * @param queue 0..{@link #queueCount()}-1
+     * @param buffer a direct buffer holding exactly one IPv4 or IPv6 packet
+     * @return the number of bytes written (the packet length); 0 if the queue is full (EAGAIN)
+     * @throws IllegalArgumentException if the buffer is not direct
+     * @throws IndexOutOfBoundsException if there is no such queue
+     * @throws ClosedChannelException if the device is closed
+     * @throws IOException if the kernel refuses the packet (e.g. EINVAL for a packet that is not IP)
+     */
+    public int write(final int queue, final ByteBuffer buffer) throws IOException {
+        final FileDescriptor fd = queue(queue, buffer);
+        final int position = buffer.position();
+        final int n = fd.write(buffer, position, buffer.limit());
+        if (n > 0) {
+            buffer.position(position + n);
+        }
+        return n;
+    }
+
+    private FileDescriptor queue(final int queue, final ByteBuffer buffer) throws ClosedChannelException {
+        final FileDescriptor fd = queues[java.util.Objects.checkIndex(queue, queues.length)];
+        if (!buffer.isDirect()) {
+            throw new IllegalArgumentException("TUN packet I/O needs a direct ByteBuffer");
+        }
+        if (closed.get()) {
+            throw new ClosedChannelException();
+        }
+        return fd;
+    }
+
+    /**
+     * Configures the device as flannel configures {@code flannel0} (flannel reference §2.1), in this order: the
+     * IPv4 address with its prefix length (added or refreshed; every other IPv4 address of the device is then
+     * removed, so a second call after a subnet change replaces the old address), the MTU, IPv6 disabled on the device
+     * ({@code /proc/sys/net/ipv6/conf/<name>/disable_ipv6} = 1 when that file exists, so no router solicitations
+     * appear on the TUN), link up, then one route per destination via the device (main table, scope universe);
+     * a route that already exists (EEXIST) is left as it is. Routes from an earlier call are not removed.
+     *
+     * @param setup the address, MTU in bytes and routes
+     * @throws TunException with reason {@code CONFIGURATION_FAILED} if the kernel refuses a step (the message names
+     *     the step, the device and the errno, plus the kernel's text when it gives one), or another reason if
+     *     netlink itself fails
+     * @throws IOException if the device is closed or its network namespace cannot be entered
+     */
+    @Override
+    public void configure(final TunSetup setup) throws IOException {
+        if (closed.get()) {
+            throw new ClosedChannelException();
+        }
+        synchronized (configureLock) {
+            if (namespaceId.equals(NetnsThread.currentNamespaceId())) {
+                configureHere(setup);
+                return;
+            }
+            try {
+                NetnsThread.call(namespaceFd, namespaceId, () -> {
+                    configureHere(setup);
+                    return null;
+                });
+            } catch (IOException | RuntimeException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new IOException("configuring TUN device " + name + " failed", e);
+            }
+        }
+    }
+
+    private void configureHere(final TunSetup setup) throws IOException {
+        final Ipv4Prefix address = setup.address();
+        try (NetlinkSocket rtnl = NetlinkSocket.open()) {
+            final LinkInfo link = rtnl.getLink(nameBytes);
+            if (link == null) {
+                throw new TunException(TunException.Reason.CONFIGURATION_FAILED, LibC.ENODEV,
+                    "TUN device " + name + " has disappeared from its network namespace");
+            }
+            final int index = link.index();
+            check(rtnl, rtnl.execute(Rtnetlink.newAddress(rtnl.nextSequence(), index, address.address(),
+                address.length())), "set address " + address);
+            for (int[] old : rtnl.ipv4Addresses(index)) {
+                if (old[0] != address.address() || old[1] != address.length()) {
+                    final int errno = rtnl.execute(Rtnetlink.deleteAddress(rtnl.nextSequence(), index, old[0],
+                        old[1]));
+                    if (errno != LibC.EADDRNOTAVAIL) {
+                        check(rtnl, errno, "remove old address " + Ipv4.format(old[0]) + "/" + old[1]);
+                    }
+                }
+            }
+            check(rtnl, rtnl.execute(Rtnetlink.setMtu(rtnl.nextSequence(), index, setup.mtu())),
+                "set MTU " + setup.mtu());
+            disableIpv6();
+            check(rtnl, rtnl.execute(Rtnetlink.setUp(rtnl.nextSequence(), index)), "bring the link up");
+            for (Ipv4Prefix route : setup.routes()) {
+                final int errno = rtnl.execute(Rtnetlink.newRoute(rtnl.nextSequence(), index, route));
+                if (errno == LibC.EEXIST) {
+                    LOG.debug("route {} already exists; left as it is (flannel ignores EEXIST too)", route);
+                } else {
+                    check(rtnl, errno, "add route " + route + " via " + name);
+                }
+            }
+            LOG.debug("configured TUN device {}: address {}, MTU {}, up, routes {}", name, address, setup.mtu(),
+                setup.routes());
+        }
+    }
+
+    private void disableIpv6() throws TunException {
+        final Path knob = Path.of("/proc/sys/net/ipv6/conf", name, "disable_ipv6");
+        if (!Files.exists(knob)) {
+            return;
+        }
+        try {
+            Files.writeString(knob, "1");
+        } catch (IOException e) {
+            throw new TunException(TunException.Reason.CONFIGURATION_FAILED, 0, "cannot disable IPv6 on TUN device "
+                + name + " (writing 1 to " + knob + "): " + e.getMessage(), e);
+        }
+    }
+
+    private void check(final NetlinkSocket rtnl, final int errno, final String step) throws TunException {
+        if (errno != 0) {
+            throw new TunException(errno == LibC.EPERM || errno == LibC.EACCES
+                ? TunException.Reason.PERMISSION_DENIED : TunException.Reason.CONFIGURATION_FAILED, errno,
+                "cannot " + step + " on TUN device " + name + ": " + LibC.describe(errno) + rtnl.kernelSuffix()
+                    + (errno == LibC.EPERM ? "; needs root or CAP_NET_ADMIN" : ""));
+        }
+    }
+
+    /**
+     * Closes every queue descriptor. A device created by this object (not persistent) then disappears with its
+     * address and routes; a persistent device (made by {@code ip tuntap add}) stays but has no queue attached.
+     * Idempotent.
+     *
+     * @throws IOException if closing a descriptor fails (all are closed regardless)
+     */
+    @Override
+    public void close() throws IOException {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        IOException failure = null;
+        for (FileDescriptor fd : queues) {
+            try {
+                fd.close();
+            } catch (IOException e) {
+                if (failure == null) {
+                    failure = e;
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        synchronized (configureLock) {
+            LibC.closeQuietly(namespaceFd);
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "LinuxTunDevice[" + name + ", queues=" + queues.length + (closed.get() ? ", closed]" : "]");
+    }
+}

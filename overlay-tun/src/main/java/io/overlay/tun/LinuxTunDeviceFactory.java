@@ -1,0 +1,181 @@
+package io.overlay.tun;
+
+import com.sun.jna.LastErrorException;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.unix.FileDescriptor;
+import io.overlay.core.TunDevice;
+import io.overlay.core.TunDeviceFactory;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * Opens Linux TUN devices: {@code open("/dev/net/tun", O_RDWR|O_NONBLOCK|O_CLOEXEC)} once per queue, then
+ * {@code TUNSETIFF} with {@code IFF_TUN|IFF_NO_PI} (plus {@code IFF_MULTI_QUEUE} for several queues) and the name,
+ * as flannel does with {@code flannel%d} (flannel reference §2.1). The device is created in the calling thread's
+ * network namespace (see {@link NetnsThread} to pick another) and stays there; configuring it later from any thread
+ * acts on that namespace.
+ *
+ * <p>Found by {@link java.util.ServiceLoader} as the {@link TunDeviceFactory} of {@code overlay-tun}. Stateless and
+ * thread-safe.
+ */
+public final class LinuxTunDeviceFactory implements TunDeviceFactory {
+    /** The kernel's limit of queues per multi-queue device ({@code MAX_TAP_QUEUES}). */
+    public static final int MAX_QUEUES = 256;
+
+    private static final String TUN_PATH = "/dev/net/tun";
+
+    /** Creates the factory. Nothing is checked until {@link #open}. */
+    public LinuxTunDeviceFactory() {
+    }
+
+    /**
+     * Creates a TUN device, or attaches to an existing one of the same name and flags. One queue opens a
+     * single-queue device; more open it with {@code IFF_MULTI_QUEUE}.
+     *
+     * @param nameOrTemplate an interface name such as {@code flannel0} (1..15 bytes) or a template with one
+     *     {@code %d} such as {@code flannel%d}
+     * @param queues the number of queues (descriptors), 1..{@value #MAX_QUEUES}
+     * @return the open, unconfigured device
+     * @throws TunException (an {@link IOException}) if the device cannot be opened; {@link TunException#reason()}
+     *     tells why: {@code INVALID_NAME}, {@code PERMISSION_DENIED} (needs root or CAP_NET_ADMIN),
+     *     {@code NAME_TAKEN} (an interface of another kind has the name), {@code FLAGS_MISMATCH} (an existing TUN
+     *     device is multi-queue and this open is not, or the reverse), {@code DEVICE_BUSY}, {@code UNAVAILABLE}
+     * @throws IllegalArgumentException if {@code queues} is outside 1..{@value #MAX_QUEUES}
+     */
+    @Override
+    public LinuxTunDevice open(final String nameOrTemplate, final int queues) throws IOException {
+        return open(nameOrTemplate, queues, queues > 1);
+    }
+
+    /**
+     * Like {@link #open(String, int)} but chooses {@code IFF_MULTI_QUEUE} explicitly, e.g. to attach one queue to a
+     * device created with {@code ip tuntap add ... multi_queue}.
+     *
+     * @param nameOrTemplate an interface name or template, see {@link #open(String, int)}
+     * @param queues the number of queues, 1..{@value #MAX_QUEUES}; more than 1 requires {@code multiQueue}
+     * @param multiQueue whether to pass {@code IFF_MULTI_QUEUE}
+     * @return the open, unconfigured device
+     * @throws TunException as for {@link #open(String, int)}
+     * @throws IllegalArgumentException if {@code queues} is out of range, or above 1 without {@code multiQueue}
+     */
+    public LinuxTunDevice open(final String nameOrTemplate, final int queues, final boolean multiQueue)
+        throws IOException {
+        if (queues < 1 || queues > MAX_QUEUES) {
+            throw new IllegalArgumentException("TUN queue count must be 1.." + MAX_QUEUES + ", got " + queues);
+        }
+        if (queues > 1 && !multiQueue) {
+            throw new IllegalArgumentException(queues + " queues need IFF_MULTI_QUEUE (multiQueue=true)");
+        }
+        final byte[] nameBytes = InterfaceName.validate(nameOrTemplate);
+        ensurePlatform();
+        final short flags = (short) (Ifreq.IFF_TUN | Ifreq.IFF_NO_PI | (multiQueue ? Ifreq.IFF_MULTI_QUEUE : 0));
+        final int[] fds = new int[queues];
+        java.util.Arrays.fill(fds, -1);
+        int namespaceFd = -1;
+        String name = nameOrTemplate;
+        byte[] requested = nameBytes;
+        try {
+            for (int q = 0; q < queues; q++) {
+                fds[q] = openTun();
+                final ByteBuffer ifreq = Ifreq.encode(requested, flags);
+                try {
+                    LibC.ioctl(fds[q], LibC.TUNSETIFF, ifreq);
+                } catch (LastErrorException e) {
+                    throw setIffFailed(name, multiQueue, e);
+                }
+                if (q == 0) {
+                    name = Ifreq.name(ifreq);
+                    requested = InterfaceName.validate(name);
+                }
+            }
+            namespaceFd = LibC.open("/proc/thread-self/ns/net", LibC.O_RDONLY | LibC.O_CLOEXEC);
+            final FileDescriptor[] wrapped = new FileDescriptor[queues];
+            for (int q = 0; q < queues; q++) {
+                wrapped[q] = new FileDescriptor(fds[q]);
+            }
+            return new LinuxTunDevice(name, multiQueue, wrapped, namespaceFd, NetnsThread.currentNamespaceId());
+        } catch (IOException | RuntimeException | Error e) {
+            for (int fd : fds) {
+                LibC.closeQuietly(fd);
+            }
+            LibC.closeQuietly(namespaceFd);
+            if (e instanceof LastErrorException) {
+                throw new TunException(TunException.Reason.OTHER, ((LastErrorException) e).getErrorCode(),
+                    "cannot open TUN device \"" + name + "\": " + e.getMessage(), e);
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Attaches to an existing TUN device (e.g. one made by {@code ip tuntap add dev NAME mode tun [multi_queue]}),
+     * using the flags it was created with: {@code IFF_MULTI_QUEUE} exactly when the device is multi-queue.
+     *
+     * @param name the existing device's name (no template)
+     * @param queues the number of queues to attach, 1..{@value #MAX_QUEUES}; more than 1 needs a multi-queue device
+     * @return the open device
+     * @throws TunException {@code INVALID_NAME} if there is no such interface or the name is invalid,
+     *     {@code NAME_TAKEN} if it is not a TUN device, {@code FLAGS_MISMATCH} if several queues are asked of a
+     *     single-queue device, and the reasons of {@link #open(String, int)}
+     * @throws IllegalArgumentException if {@code queues} is out of range
+     */
+    public LinuxTunDevice attach(final String name, final int queues) throws IOException {
+        final byte[] nameBytes = InterfaceName.validate(name);
+        if (InterfaceName.isTemplate(name)) {
+            throw new TunException(TunException.Reason.INVALID_NAME, 0, "cannot attach to \"" + name
+                + "\": attach needs the name of an existing device, not a template");
+        }
+        ensurePlatform();
+        final LinkInfo link;
+        try (NetlinkSocket rtnl = NetlinkSocket.open()) {
+            link = rtnl.getLink(nameBytes);
+        }
+        if (link == null) {
+            throw new TunException(TunException.Reason.INVALID_NAME, LibC.ENODEV, "cannot attach to TUN device \""
+                + name + "\": no interface of that name in this network namespace; create it first (ip tuntap add"
+                + " dev " + name + " mode tun) or use open()");
+        }
+        if (!link.isTun()) {
+            throw new TunException(TunException.Reason.NAME_TAKEN, 0, "cannot attach to TUN device \"" + name
+                + "\": it is " + link.describeKind() + ", not a TUN device");
+        }
+        if (queues > 1 && !link.multiQueue()) {
+            throw new TunException(TunException.Reason.FLAGS_MISMATCH, 0, "cannot attach " + queues
+                + " queues to TUN device \"" + name + "\": it is single-queue; recreate it with"
+                + " 'ip tuntap add dev " + name + " mode tun multi_queue' or attach 1 queue");
+        }
+        return open(name, queues, link.multiQueue());
+    }
+
+    private static void ensurePlatform() throws TunException {
+        final Throwable cause = Tun.platformCause();
+        if (cause != null) {
+            throw new TunException(TunException.Reason.UNAVAILABLE, 0, "TUN devices are not available: "
+                + cause.getMessage(), cause);
+        }
+        Epoll.ensureAvailability();
+    }
+
+    private static int openTun() throws TunException {
+        try {
+            return LibC.open(TUN_PATH, LibC.O_RDWR | LibC.O_NONBLOCK | LibC.O_CLOEXEC);
+        } catch (LastErrorException e) {
+            throw TunErrors.openFailed(e.getErrorCode());
+        }
+    }
+
+    private static TunException setIffFailed(final String name, final boolean multiQueue,
+                                             final LastErrorException e) {
+        LinkInfo existing = null;
+        if (!InterfaceName.isTemplate(name)) {
+            try (NetlinkSocket rtnl = NetlinkSocket.open()) {
+                existing = rtnl.getLink(InterfaceName.validate(name));
+            } catch (TunException | RuntimeException ignored) {
+                // the diagnosis is best effort; the errno alone still gives a message
+            }
+        }
+        final TunException t = TunErrors.setIffFailed(name, multiQueue, e.getErrorCode(), existing);
+        t.initCause(e);
+        return t;
+    }
+}

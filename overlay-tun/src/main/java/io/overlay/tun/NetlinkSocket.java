@@ -1,0 +1,241 @@
+package io.overlay.tun;
+
+import com.sun.jna.LastErrorException;
+import java.io.Closeable;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A blocking {@code NETLINK_ROUTE} socket for configuration requests, opened through JNA. It lives in the network
+ * namespace of the thread that opened it. Requests are answered in order; each answer is matched by sequence number.
+ * Acknowledgements are capped ({@code NETLINK_CAP_ACK}) and extended ({@code NETLINK_EXT_ACK}) so a refusal carries the
+ * kernel's own error text. A receive timeout of 5 s keeps a lost answer from hanging the caller.
+ *
+ * <p>Not thread-safe; configuration is rare and each caller opens its own socket.
+ */
+final class NetlinkSocket implements Closeable {
+    private static final int RECEIVE_BUFFER_BYTES = 64 * 1024;
+    private static final int TIMEOUT_SECONDS = 5;
+
+    private final int fd;
+    private final ByteBuffer receive = ByteBuffer.allocateDirect(RECEIVE_BUFFER_BYTES).order(ByteOrder.nativeOrder());
+    private int sequence = 1;
+    private String lastKernelMessage;
+
+    private NetlinkSocket(final int fd) {
+        this.fd = fd;
+    }
+
+    /**
+     * Opens a route netlink socket in the calling thread's network namespace.
+     *
+     * @return the socket
+     * @throws TunException if the socket cannot be created
+     */
+    static NetlinkSocket open() throws TunException {
+        final int fd;
+        try {
+            fd = LibC.socket(LibC.AF_NETLINK, LibC.SOCK_RAW | LibC.SOCK_CLOEXEC, LibC.NETLINK_ROUTE);
+        } catch (LastErrorException e) {
+            throw new TunException(TunException.Reason.OTHER, e.getErrorCode(),
+                "cannot open a rtnetlink socket: " + LibC.describe(e.getErrorCode()), e);
+        }
+        try {
+            final ByteBuffer one = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).putInt(0, 1);
+            LibC.setsockopt(fd, LibC.SOL_NETLINK, LibC.NETLINK_CAP_ACK, one, 4);
+            LibC.setsockopt(fd, LibC.SOL_NETLINK, LibC.NETLINK_EXT_ACK, one, 4);
+            final ByteBuffer timeval = ByteBuffer.allocateDirect(16).order(ByteOrder.nativeOrder())
+                .putLong(0, TIMEOUT_SECONDS).putLong(8, 0);
+            LibC.setsockopt(fd, LibC.SOL_SOCKET, LibC.SO_RCVTIMEO, timeval, 16);
+        } catch (LastErrorException e) {
+            LibC.closeQuietly(fd);
+            throw new TunException(TunException.Reason.OTHER, e.getErrorCode(),
+                "cannot set up the rtnetlink socket: " + LibC.describe(e.getErrorCode()), e);
+        }
+        return new NetlinkSocket(fd);
+    }
+
+    /**
+     * Returns the next sequence number for a request.
+     *
+     * @return a positive number, increasing per request
+     */
+    int nextSequence() {
+        return sequence++;
+    }
+
+    /**
+     * Returns the kernel's extended-ack text of the last refused request.
+     *
+     * @return the text, or {@code null} if the kernel gave none
+     */
+    String lastKernelMessage() {
+        return lastKernelMessage;
+    }
+
+    /**
+     * Sends a request that asks for an acknowledgement and waits for it.
+     *
+     * @param request a finished message whose sequence number came from {@link #nextSequence()}
+     * @return 0 on success, else the positive errno the kernel answered (e.g. 17 for EEXIST)
+     * @throws TunException if sending or receiving fails or no answer comes within 5 s
+     */
+    int execute(final ByteBuffer request) throws TunException {
+        final int seq = send(request);
+        lastKernelMessage = null;
+        while (true) {
+            final int n = receive();
+            for (int at = 0; at + NetlinkMessageWriter.HEADER_SIZE <= n; ) {
+                final int len = receive.getInt(at);
+                if (len < NetlinkMessageWriter.HEADER_SIZE || at + len > n) {
+                    break;
+                }
+                if (receive.getInt(at + 8) == seq && (receive.getShort(at + 4) & 0xffff) == Rtnetlink.NLMSG_ERROR) {
+                    return ackErrno(at, len);
+                }
+                at += (len + 3) & ~3;
+            }
+        }
+    }
+
+    /**
+     * Queries one interface by name.
+     *
+     * @param nameBytes the interface name's bytes, without NUL
+     * @return the link, or {@code null} if no interface has that name in this namespace
+     * @throws TunException if the query fails for another reason
+     */
+    LinkInfo getLink(final byte[] nameBytes) throws TunException {
+        final int seq = send(Rtnetlink.getLink(nextSequence(), nameBytes));
+        while (true) {
+            final int n = receive();
+            for (int at = 0; at + NetlinkMessageWriter.HEADER_SIZE <= n; ) {
+                final int len = receive.getInt(at);
+                if (len < NetlinkMessageWriter.HEADER_SIZE || at + len > n) {
+                    break;
+                }
+                if (receive.getInt(at + 8) == seq) {
+                    final int type = receive.getShort(at + 4) & 0xffff;
+                    if (type == Rtnetlink.RTM_NEWLINK) {
+                        return LinkInfo.parse(receive, at);
+                    }
+                    if (type == Rtnetlink.NLMSG_ERROR) {
+                        final int errno = ackErrno(at, len);
+                        if (errno == LibC.ENODEV) {
+                            return null;
+                        }
+                        throw new TunException(TunException.Reason.OTHER, errno, "cannot query interface \""
+                            + new String(nameBytes, java.nio.charset.StandardCharsets.UTF_8) + "\": "
+                            + LibC.describe(errno) + kernelSuffix());
+                    }
+                }
+                at += (len + 3) & ~3;
+            }
+        }
+    }
+
+    /**
+     * Lists the IPv4 addresses of one interface.
+     *
+     * @param ifIndex the interface index
+     * @return pairs {address (int form), prefix length}
+     * @throws TunException if the dump fails
+     */
+    List<int[]> ipv4Addresses(final int ifIndex) throws TunException {
+        final int seq = send(Rtnetlink.dumpAddresses(nextSequence()));
+        final List<int[]> result = new ArrayList<>();
+        while (true) {
+            final int n = receive();
+            for (int at = 0; at + NetlinkMessageWriter.HEADER_SIZE <= n; ) {
+                final int len = receive.getInt(at);
+                if (len < NetlinkMessageWriter.HEADER_SIZE || at + len > n) {
+                    break;
+                }
+                if (receive.getInt(at + 8) == seq) {
+                    final int type = receive.getShort(at + 4) & 0xffff;
+                    if (type == Rtnetlink.NLMSG_DONE) {
+                        return result;
+                    }
+                    if (type == Rtnetlink.NLMSG_ERROR) {
+                        final int errno = ackErrno(at, len);
+                        throw new TunException(TunException.Reason.OTHER, errno,
+                            "cannot list IPv4 addresses: " + LibC.describe(errno) + kernelSuffix());
+                    }
+                    final int ifa = at + NetlinkMessageWriter.HEADER_SIZE;
+                    if (type == Rtnetlink.RTM_NEWADDR && (receive.get(ifa) & 0xff) == Rtnetlink.AF_INET
+                        && receive.getInt(ifa + 4) == ifIndex) {
+                        final int attrs = ifa + Rtnetlink.IFADDRMSG_SIZE;
+                        int local = NetlinkAttributes.find(receive, attrs, at + len, Rtnetlink.IFA_LOCAL);
+                        if (local < 0) {
+                            local = NetlinkAttributes.find(receive, attrs, at + len, Rtnetlink.IFA_ADDRESS);
+                        }
+                        if (local >= 0) {
+                            result.add(new int[] {NetlinkAttributes.ipv4(receive, local), receive.get(ifa + 1) & 0xff});
+                        }
+                    }
+                }
+                at += (len + 3) & ~3;
+            }
+        }
+    }
+
+    /**
+     * Returns {@code " (kernel: <text>)"} for the last refusal's extended-ack text, or an empty string.
+     *
+     * @return the suffix for an error message
+     */
+    String kernelSuffix() {
+        return lastKernelMessage == null || lastKernelMessage.isEmpty() ? "" : " (kernel: " + lastKernelMessage + ")";
+    }
+
+    private int send(final ByteBuffer request) throws TunException {
+        final int seq = request.getInt(8);
+        try {
+            LibC.send(fd, request, request.limit(), 0);
+        } catch (LastErrorException e) {
+            throw new TunException(TunException.Reason.OTHER, e.getErrorCode(),
+                "cannot send a rtnetlink request: " + LibC.describe(e.getErrorCode()), e);
+        }
+        return seq;
+    }
+
+    private int receive() throws TunException {
+        try {
+            final long n = LibC.recv(fd, receive, RECEIVE_BUFFER_BYTES, 0);
+            return (int) n;
+        } catch (LastErrorException e) {
+            if (e.getErrorCode() == LibC.EAGAIN) {
+                throw new TunException(TunException.Reason.OTHER, e.getErrorCode(),
+                    "no rtnetlink answer from the kernel within " + TIMEOUT_SECONDS + " s", e);
+            }
+            throw new TunException(TunException.Reason.OTHER, e.getErrorCode(),
+                "cannot receive a rtnetlink answer: " + LibC.describe(e.getErrorCode()), e);
+        }
+    }
+
+    /** Reads an NLMSG_ERROR message: {@code int error} (0 or -errno), the request's header, then ext-ack TLVs. */
+    private int ackErrno(final int at, final int len) {
+        final int payload = at + NetlinkMessageWriter.HEADER_SIZE;
+        final int errno = -receive.getInt(payload);
+        final int flags = receive.getShort(at + 6) & 0xffff;
+        lastKernelMessage = null;
+        if (errno != 0 && (flags & Rtnetlink.NLM_F_ACK_TLVS) != 0) {
+            final int echoed = (flags & Rtnetlink.NLM_F_CAPPED) != 0
+                ? NetlinkMessageWriter.HEADER_SIZE : receive.getInt(payload + 4);
+            final int tlvs = payload + 4 + ((echoed + 3) & ~3);
+            final int msg = NetlinkAttributes.find(receive, tlvs, at + len, Rtnetlink.NLMSGERR_ATTR_MSG);
+            if (msg >= 0) {
+                lastKernelMessage = NetlinkAttributes.string(receive, msg);
+            }
+        }
+        return errno;
+    }
+
+    /** Closes the socket. Idempotent only in the sense that callers close once (try-with-resources). */
+    @Override
+    public void close() {
+        LibC.closeQuietly(fd);
+    }
+}
