@@ -1,0 +1,161 @@
+package io.overlay.tun;
+
+import io.overlay.core.BridgeConfigurator;
+import io.overlay.core.Ipv4;
+import io.overlay.core.Ipv4Prefix;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Creates or reuses the Linux bridge that local containers attach to ({@code lxcbr0}, {@code docker0}...) through
+ * rtnetlink only, no external programs: what {@code ip link add NAME type bridge}, {@code ip link set NAME mtu M up},
+ * {@code ip addr replace A/L dev NAME} and {@code ip addr del} do. Docker and CNI do the same with flannel's
+ * {@code subnet.env} ({@code --bip=${FLANNEL_SUBNET} --mtu=${FLANNEL_MTU}}, flannel reference §3).
+ *
+ * <p>{@link #ensureBridge} works in the network namespace of the calling thread (see {@link NetnsThread}). Found by
+ * {@link java.util.ServiceLoader} as the {@link BridgeConfigurator} of {@code overlay-tun}. Thread-safe: every call
+ * opens its own rtnetlink socket.
+ */
+public final class LinuxBridgeConfigurator implements BridgeConfigurator {
+    private static final Logger LOG = LoggerFactory.getLogger(LinuxBridgeConfigurator.class);
+    /** The {@code IFLA_INFO_KIND} of a Linux bridge. */
+    static final String KIND = "bridge";
+    private static final byte[] KIND_BYTES = KIND.getBytes(StandardCharsets.US_ASCII);
+    private static final int MIN_MTU = 68;
+    private static final int MAX_MTU = 65535;
+
+    /** Creates the configurator (the {@link java.util.ServiceLoader} entry point). */
+    public LinuxBridgeConfigurator() {
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>In order: look the name up ({@code RTM_GETLINK}); create a bridge when missing ({@code RTM_NEWLINK} with
+     * {@code IFLA_LINKINFO}/{@code IFLA_INFO_KIND "bridge"} and the MTU); set the MTU when it differs; remove every
+     * other IPv4 address of the bridge inside {@code network} ({@code RTM_DELADDR}: an earlier subnet); add
+     * {@code address/subnet.length()} ({@code RTM_NEWADDR}, replace); bring the link up. Addresses outside
+     * {@code network} are left alone. Repeating the call with the same arguments changes nothing.
+     *
+     * @throws TunException with reason {@link TunException.Reason#INVALID_NAME} for a bad name,
+     *     {@link TunException.Reason#NAME_TAKEN} when a device of another kind has the name,
+     *     {@link TunException.Reason#PERMISSION_DENIED} without CAP_NET_ADMIN, and
+     *     {@link TunException.Reason#CONFIGURATION_FAILED} naming the step the kernel refused
+     * @throws IllegalArgumentException if {@code address} is not inside {@code subnet}, {@code subnet} not inside
+     *     {@code network}, or {@code mtu} outside 68..65535
+     */
+    @Override
+    public void ensureBridge(final String name, final Ipv4Prefix subnet, final int address, final Ipv4Prefix network,
+                             final int mtu) throws TunException {
+        final byte[] nameBytes = InterfaceName.validate(name);
+        if (InterfaceName.isTemplate(name)) {
+            throw new TunException(TunException.Reason.INVALID_NAME, 0, "invalid bridge name \"" + name
+                + "\": a bridge needs a fixed name, not a template with %d");
+        }
+        if (!subnet.contains(address)) {
+            throw new IllegalArgumentException("bridge address " + Ipv4.format(address) + " is not inside subnet "
+                + subnet);
+        }
+        if (!network.contains(subnet)) {
+            throw new IllegalArgumentException("subnet " + subnet + " is not inside network " + network);
+        }
+        if (mtu < MIN_MTU || mtu > MAX_MTU) {
+            throw new IllegalArgumentException("bridge MTU must be " + MIN_MTU + ".." + MAX_MTU + " bytes, got "
+                + mtu);
+        }
+        try (NetlinkSocket nl = NetlinkSocket.open()) {
+            LinkInfo link = nl.getLink(nameBytes);
+            if (link == null) {
+                create(nl, name, nameBytes, mtu);
+                link = nl.getLink(nameBytes);
+                if (link == null) {
+                    throw new TunException(TunException.Reason.CONFIGURATION_FAILED, 0, "bridge \"" + name
+                        + "\" was created but is gone again (deleted by someone else?)");
+                }
+                LOG.info("Created bridge {} (ifindex {})", name, link.index());
+            } else if (!KIND.equals(link.kind())) {
+                throw new TunException(TunException.Reason.NAME_TAKEN, 0, "cannot use \"" + name
+                    + "\" as the container bridge: it is " + link.describeKind() + " (ifindex " + link.index()
+                    + "), not a bridge; choose another --bridge name or delete that interface");
+            }
+            if (link.mtu() != mtu) {
+                check(nl, Rtnetlink.setMtu(nl.nextSequence(), link.index(), mtu), name, "set MTU " + mtu);
+            }
+            boolean present = false;
+            final List<int[]> addresses = nl.ipv4Addresses(link.index());
+            for (int[] a : addresses) {
+                if (a[0] == address && a[1] == subnet.length()) {
+                    present = true;
+                } else if (network.contains(a[0])) {
+                    check(nl, Rtnetlink.deleteAddress(nl.nextSequence(), link.index(), a[0], a[1]), name,
+                        "remove stale address " + Ipv4.format(a[0]) + "/" + a[1]);
+                    LOG.info("Removed stale address {}/{} from bridge {}", Ipv4.format(a[0]), a[1], name);
+                }
+            }
+            if (!present) {
+                check(nl, Rtnetlink.newAddress(nl.nextSequence(), link.index(), address, subnet.length()), name,
+                    "add address " + Ipv4.format(address) + "/" + subnet.length());
+            }
+            if ((link.flags() & Rtnetlink.IFF_UP) == 0) {
+                check(nl, Rtnetlink.setUp(nl.nextSequence(), link.index()), name, "bring the link up");
+            }
+            LOG.info("Bridge {} has {}/{}, MTU {}, up", name, Ipv4.format(address), subnet.length(), mtu);
+        }
+    }
+
+    /** {@code RTM_NEWLINK} with {@code NLM_F_CREATE|NLM_F_EXCL}; EEXIST (a concurrent creator) is accepted. */
+    private static void create(final NetlinkSocket nl, final String name, final byte[] nameBytes, final int mtu)
+        throws TunException {
+        final int errno = nl.execute(newBridge(nl.nextSequence(), nameBytes, mtu));
+        if (errno != 0 && errno != LibC.EEXIST) {
+            throw failure(nl, name, "create the bridge", errno);
+        }
+    }
+
+    /**
+     * Encodes {@code RTM_NEWLINK} creating a bridge ({@code ip link add NAME mtu M type bridge}): an
+     * {@code ifinfomsg} for index 0, then {@code IFLA_IFNAME}, {@code IFLA_MTU} and the nested
+     * {@code IFLA_LINKINFO} holding {@code IFLA_INFO_KIND "bridge"}.
+     *
+     * @param seq the sequence number
+     * @param nameBytes the bridge name's bytes without NUL
+     * @param mtu the MTU in bytes
+     * @return the request
+     */
+    static ByteBuffer newBridge(final int seq, final byte[] nameBytes, final int mtu) {
+        // IFLA_INFO_KIND attribute: 4-byte header + "bridge\0" (7 bytes) = 11, padded to 12.
+        final int kindLength = NetlinkMessageWriter.ATTR_HEADER_SIZE + KIND_BYTES.length + 1;
+        final int nestLength = NetlinkMessageWriter.ATTR_HEADER_SIZE + ((kindLength + 3) & ~3);
+        return new NetlinkMessageWriter(128, Rtnetlink.RTM_NEWLINK,
+            Rtnetlink.NLM_F_REQUEST | Rtnetlink.NLM_F_ACK | Rtnetlink.NLM_F_CREATE | Rtnetlink.NLM_F_EXCL, seq)
+            .u8(Rtnetlink.AF_UNSPEC).u8(0).u16(0) // family, pad, ifi_type
+            .u32(0).u32(0).u32(0)                 // ifi_index, ifi_flags, ifi_change
+            .attrString(Rtnetlink.IFLA_IFNAME, nameBytes)
+            .attrU32(Rtnetlink.IFLA_MTU, mtu)
+            .u16(nestLength).u16(Rtnetlink.IFLA_LINKINFO) // nest header; attrU32 left the position aligned
+            .attrString(Rtnetlink.IFLA_INFO_KIND, KIND_BYTES)
+            .finish();
+    }
+
+    private static void check(final NetlinkSocket nl, final ByteBuffer request, final String name, final String step)
+        throws TunException {
+        final int errno = nl.execute(request);
+        if (errno != 0) {
+            throw failure(nl, name, step, errno);
+        }
+    }
+
+    private static TunException failure(final NetlinkSocket nl, final String name, final String step,
+                                        final int errno) {
+        final String what = "bridge \"" + name + "\": cannot " + step + ": " + LibC.describe(errno)
+            + nl.kernelSuffix();
+        if (errno == LibC.EPERM || errno == LibC.EACCES) {
+            return new TunException(TunException.Reason.PERMISSION_DENIED, errno, what
+                + "; configuring a bridge needs root or CAP_NET_ADMIN");
+        }
+        return new TunException(TunException.Reason.CONFIGURATION_FAILED, errno, what);
+    }
+}
