@@ -18,7 +18,6 @@ import io.overlay.core.SubnetKey;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -410,7 +409,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     private Optional<Held> reuse(final SubnetListing.Entry e, final LeaseAttrs attrs, final byte[] value) {
         if (e.reservation()) {
             long rev = e.modRevision();
-            if (!Arrays.equals(e.value(), value)) {
+            if (!e.attrs().equals(attrs)) {
                 final Optional<Long> r = etcd.putIfUnchanged(e.key(), value, 0, e.modRevision());
                 if (r.isEmpty()) {
                     return Optional.empty();
@@ -545,9 +544,11 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
                 lose("the reservation key was deleted");
                 return;
             }
-            final byte[] ours = own.lease().attrs().toBytes();
-            if (v.get().leaseId() == 0 && !Arrays.equals(v.get().value(), ours)) {
-                etcd.putIfUnchanged(own.key(), ours, 0, v.get().modRevision());
+            final LeaseAttrs ours = own.lease().attrs();
+            final SubnetListing.Entry e = SubnetListing.Entry.parse(own.key(), v.get().value(), v.get().leaseId(),
+                v.get().modRevision());
+            if (e.leaseId() == 0 && (!e.valid() || !e.attrs().equals(ours))) {
+                etcd.putIfUnchanged(own.key(), ours.toBytes(), 0, v.get().modRevision());
             }
             LOG.debug("Reservation {} checked; no lease attached", own.key());
         } catch (EtcdUnavailableException e) {
