@@ -1,0 +1,133 @@
+package io.overlay.examples;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.overlay.core.OverlayStatus;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.Objects;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * flanneld's health endpoints (flannel reference §4.4) over HTTP/1.1, on the JDK's built-in server:
+ * <ul>
+ * <li>{@code GET /healthz}: 200, body {@code overlay is running\n}, whenever the process runs;</li>
+ * <li>{@code GET /readyz}: 200 with the {@link OverlayStatus#healthLine() health line} and {@code \n} when the
+ * overlay is ready, else 503 with the {@code not-ready <reason>} line.</li>
+ * </ul>
+ * Bodies are {@code text/plain; charset=utf-8}. Other paths answer 404, other methods than GET and HEAD 405.
+ * Requests are served one at a time on one daemon thread.
+ */
+public final class HealthServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(HealthServer.class);
+    /** The body of {@code /healthz}. */
+    public static final String RUNNING = "overlay is running\n";
+
+    private final HttpServer server;
+    private final ExecutorService executor;
+    private final Supplier<OverlayStatus> status;
+
+    private HealthServer(final HttpServer server, final ExecutorService executor,
+                         final Supplier<OverlayStatus> status) {
+        this.server = server;
+        this.executor = executor;
+        this.status = status;
+    }
+
+    /**
+     * Starts serving.
+     *
+     * @param ip the address to listen on ({@code --healthz-ip}), e.g. {@code 0.0.0.0} or {@code 127.0.0.1}
+     * @param port the TCP port ({@code --healthz-port}), 1..65535, or 0 for any free port (tests)
+     * @param status where {@code /readyz} reads the overlay's state, e.g. {@code overlay::status}
+     * @return the running server
+     * @throws IOException if the address cannot be bound (the message names it)
+     * @throws IllegalArgumentException if the port is outside 0..65535 or {@code ip} is not an address
+     */
+    public static HealthServer start(final String ip, final int port, final Supplier<OverlayStatus> status)
+        throws IOException {
+        Objects.requireNonNull(status, "status");
+        if (port < 0 || port > 65535) {
+            throw new IllegalArgumentException("healthz port must be 0..65535, got " + port);
+        }
+        final InetSocketAddress address = new InetSocketAddress(InetAddress.getByName(ip), port);
+        final HttpServer server;
+        try {
+            server = HttpServer.create(address, 16);
+        } catch (IOException e) {
+            throw new IOException("cannot serve health endpoints on " + ip + ":" + port + ": " + e.getMessage(), e);
+        }
+        final ExecutorService executor = Executors.newSingleThreadExecutor(r -> {
+            final Thread t = new Thread(r, "overlay-healthz");
+            t.setDaemon(true);
+            return t;
+        });
+        final HealthServer health = new HealthServer(server, executor, status);
+        server.createContext("/", health::handle);
+        server.setExecutor(executor);
+        server.start();
+        LOG.info("Serving /healthz and /readyz on {}", health.address());
+        return health;
+    }
+
+    /**
+     * Returns the bound address (with the actual port when 0 was asked for).
+     *
+     * @return the address
+     */
+    public InetSocketAddress address() {
+        return server.getAddress();
+    }
+
+    private void handle(final HttpExchange exchange) throws IOException {
+        try (exchange) {
+            final String method = exchange.getRequestMethod();
+            final String path = exchange.getRequestURI().getPath();
+            if (!method.equals("GET") && !method.equals("HEAD")) {
+                exchange.getResponseHeaders().set("Allow", "GET, HEAD");
+                respond(exchange, 405, "method " + method + " not allowed\n");
+            } else if (path.equals("/healthz")) {
+                respond(exchange, 200, RUNNING);
+            } else if (path.equals("/readyz")) {
+                OverlayStatus s;
+                String line;
+                try {
+                    s = status.get();
+                    line = s.healthLine();
+                } catch (RuntimeException e) {
+                    s = null;
+                    line = "not-ready status unavailable: " + e.getMessage();
+                }
+                respond(exchange, s != null && s.ready() ? 200 : 503, line + "\n");
+            } else {
+                respond(exchange, 404, "not found: " + path + " (try /healthz or /readyz)\n");
+            }
+        }
+    }
+
+    private static void respond(final HttpExchange exchange, final int code, final String body) throws IOException {
+        final byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        exchange.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
+        final boolean head = exchange.getRequestMethod().equals("HEAD");
+        exchange.sendResponseHeaders(code, head ? -1 : bytes.length);
+        if (!head) {
+            try (OutputStream out = exchange.getResponseBody()) {
+                out.write(bytes);
+            }
+        }
+    }
+
+    /** Stops serving at once and frees the port. Idempotent. */
+    @Override
+    public void close() {
+        server.stop(0);
+        executor.shutdownNow();
+    }
+}

@@ -1,0 +1,299 @@
+package io.overlay.examples;
+
+import io.overlay.core.Overlay;
+import io.overlay.core.OverlayStatus;
+import io.overlay.core.OutOfSubnetsException;
+import io.overlay.etcd.EtcdSettings;
+import io.overlay.etcd.EtcdSubnetAllocator;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * The launcher a host runs: flanneld's udp mode in one command, {@code java -jar overlay.jar [options]}. Options are
+ * named as flanneld's (flannel reference §4.1) and each can also be given as a {@code FLANNELD_<OPTION>} environment
+ * variable (§4.2, {@link FlannelEnvironment}); the command line wins.
+ *
+ * <p>Runs until SIGTERM or SIGINT, which close the overlay in order and keep the lease in etcd so a restart gets the
+ * same subnet (the JVM then exits with 143 or 130). Exit status 1 for invalid options (for example
+ * {@code --subnet-lease-renew-margin} outside 1..1439, as flanneld) and when start-up fails; 2 for a command line
+ * picocli cannot parse. The {@code health} subcommand ({@link HealthCommand}) asks a running instance whether it is
+ * ready.
+ */
+@Command(name = "overlay", mixinStandardHelpOptions = true, versionProvider = OverlayVersion.class,
+    sortOptions = false, subcommands = HealthCommand.class, usageHelpAutoWidth = true,
+    description = {"Joins this host to a flannel-compatible (udp backend) overlay network: leases a subnet from etcd,",
+        "opens a TUN device, writes subnet.env and carries packets to the other hosts in UDP.",
+        "Every option can also be set as FLANNELD_<OPTION> (e.g. FLANNELD_ETCD_ENDPOINTS); the command line wins."},
+    footer = {"", "Commands:", "  health   Query /readyz of a running instance; exit 0 when ready, else 1."})
+public final class OverlayMain implements Callable<Integer> {
+    private static final Logger LOG = LoggerFactory.getLogger(OverlayMain.class);
+
+    /** Exit status of invalid options and failed start-up (flanneld exits 1 too). */
+    public static final int FAILED = 1;
+
+    @Spec
+    private CommandSpec spec;
+
+    @Option(names = "--etcd-endpoints", split = ",", paramLabel = "<url>",
+        defaultValue = "http://127.0.0.1:4001,http://127.0.0.1:2379",
+        description = "Comma-separated etcd client URLs (default: ${DEFAULT-VALUE}).")
+    List<String> etcdEndpoints;
+
+    @Option(names = "--etcd-prefix", defaultValue = EtcdSettings.DEFAULT_PREFIX, paramLabel = "<key>",
+        description = "etcd key prefix of the network (default: ${DEFAULT-VALUE}).")
+    String etcdPrefix;
+
+    @Option(names = "--etcd-cafile", paramLabel = "<file>",
+        description = "PEM CA of the etcd servers (https endpoints).")
+    Path etcdCaFile;
+
+    @Option(names = "--etcd-certfile", paramLabel = "<file>",
+        description = "PEM client certificate for etcd (with --etcd-keyfile).")
+    Path etcdCertFile;
+
+    @Option(names = "--etcd-keyfile", paramLabel = "<file>",
+        description = "PEM (PKCS#8) client key for etcd (with --etcd-certfile).")
+    Path etcdKeyFile;
+
+    @Option(names = "--etcd-username", paramLabel = "<user>", description = "etcd user name.")
+    String etcdUsername;
+
+    @Option(names = "--etcd-password", paramLabel = "<password>", description = "etcd password.")
+    String etcdPassword;
+
+    @Option(names = "--iface", split = ",", paramLabel = "<name|ip>",
+        description = "Underlay interface (name or IPv4 address); repeatable, tried in order. Default: the interface "
+            + "carrying --public-ip, else the default route's.")
+    List<String> ifaces = new ArrayList<>();
+
+    @Option(names = "--public-ip", paramLabel = "<ip>",
+        description = "IPv4 address other hosts send to (lease PublicIP). Default: the interface's address.")
+    String publicIp;
+
+    @Option(names = "--subnet-file", defaultValue = "/run/flannel/subnet.env", paramLabel = "<file>",
+        description = "Where subnet.env is written (default: ${DEFAULT-VALUE}).")
+    Path subnetFile;
+
+    @Option(names = "--subnet-lease-renew-margin", defaultValue = "60", paramLabel = "<minutes>",
+        description = "Renew the lease this many minutes before it expires, 1..1439 (default: ${DEFAULT-VALUE}).")
+    int renewMarginMinutes;
+
+    @Option(names = "--healthz-ip", defaultValue = "0.0.0.0", paramLabel = "<ip>",
+        description = "Address of the /healthz and /readyz server (default: ${DEFAULT-VALUE}).")
+    String healthzIp;
+
+    @Option(names = "--healthz-port", defaultValue = "0", paramLabel = "<port>",
+        description = "Port of the /healthz and /readyz server; 0 disables it (default: ${DEFAULT-VALUE}).")
+    int healthzPort;
+
+    @Option(names = "--ip-masq", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
+        description = "Accepted for flanneld compatibility; overlay installs no iptables rules, so true is an error.")
+    boolean ipMasq;
+
+    @Option(names = "--bridge", paramLabel = "<name>",
+        description = "Create or reuse this Linux bridge (e.g. lxcbr0) with the subnet's first address and the "
+            + "overlay MTU, for containers to attach to. Default: none.")
+    String bridge;
+
+    @Option(names = "--tun-name", defaultValue = "flannel%d", paramLabel = "<name>",
+        description = "TUN device name or template (default: ${DEFAULT-VALUE}).")
+    String tunName;
+
+    @Option(names = "--accept-any-sender", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
+        description = "Accept encapsulated packets from any source address, not only known peers' PublicIPs "
+            + "(behind NAT).")
+    boolean acceptAnySender;
+
+    /**
+     * Runs the launcher and exits the JVM with its status (only when it returns: a running overlay ends by signal).
+     *
+     * @param args the command line
+     */
+    public static void main(final String[] args) {
+        System.exit(commandLine(System.getenv()).execute(args));
+    }
+
+    /**
+     * Returns the command line with {@code FLANNELD_*} defaults from {@code env}, for {@link #main} and tests.
+     *
+     * @param env the environment variables to read {@code FLANNELD_*} options from
+     * @return the picocli command line; {@code execute(args)} returns the exit status
+     */
+    public static CommandLine commandLine(final Map<String, String> env) {
+        final CommandLine cl = new CommandLine(new OverlayMain());
+        cl.setDefaultValueProvider(new FlannelEnvironment(env));
+        return cl;
+    }
+
+    /**
+     * Checks the options that picocli's types do not (ranges, flanneld's rules).
+     *
+     * @return the problems, each a sentence naming the option; empty when all is well
+     */
+    List<String> problems() {
+        final List<String> p = new ArrayList<>();
+        if (renewMarginMinutes < 1 || renewMarginMinutes > 1439) {
+            p.add("--subnet-lease-renew-margin must be 1..1439 minutes, got " + renewMarginMinutes);
+        }
+        if (healthzPort < 0 || healthzPort > 65535) {
+            p.add("--healthz-port must be 0..65535, got " + healthzPort);
+        }
+        if (ipMasq) {
+            p.add("--ip-masq is not supported: overlay installs no iptables rules; masquerade traffic leaving the "
+                + "Network yourself (iptables -t nat -A POSTROUTING -s <Network> ! -d <Network> -j MASQUERADE)");
+        }
+        if ((etcdCertFile == null) != (etcdKeyFile == null)) {
+            p.add("--etcd-certfile and --etcd-keyfile must be given together");
+        }
+        if (etcdPassword != null && etcdUsername == null) {
+            p.add("--etcd-password needs --etcd-username");
+        }
+        return p;
+    }
+
+    /**
+     * Builds the etcd settings from the options.
+     *
+     * @return the settings
+     * @throws IllegalArgumentException naming the bad option value (endpoints, prefix, credentials)
+     */
+    EtcdSettings etcdSettings() {
+        final EtcdSettings.Builder b = EtcdSettings.builder()
+            .endpoints(etcdEndpoints.toArray(String[]::new))
+            .prefix(etcdPrefix)
+            .renewMargin(Duration.ofMinutes(renewMarginMinutes));
+        final boolean https = etcdEndpoints.stream().anyMatch(e -> e.strip().startsWith("https://"));
+        if (etcdCertFile != null && etcdKeyFile != null) {
+            b.clientCertificate(etcdCertFile, etcdKeyFile);
+        }
+        if (etcdCaFile != null) {
+            if (https) {
+                b.caFile(etcdCaFile);
+            } else {
+                LOG.warn("--etcd-cafile {} ignored: the etcd endpoints are not https", etcdCaFile);
+            }
+        }
+        if (etcdUsername != null) {
+            b.credentials(etcdUsername, etcdPassword == null ? "" : etcdPassword);
+        }
+        return b.build();
+    }
+
+    /**
+     * Builds the overlay from the options (nothing is opened yet).
+     *
+     * @return the overlay
+     * @throws IllegalArgumentException naming the bad option value
+     * @throws IllegalStateException if a part is missing from the class path
+     */
+    Overlay overlay() {
+        final EtcdSettings settings = etcdSettings();
+        final Overlay.Builder b = Overlay.builder()
+            .ifaces(ifaces)
+            .subnetFile(subnetFile)
+            .bridge(bridge)
+            .tunName(tunName)
+            .acceptOnlyKnownPeers(!acceptAnySender);
+        if (publicIp != null) {
+            b.publicIp(publicIp);
+        }
+        b.allocator(new EtcdSubnetAllocator(settings));
+        LOG.info("etcd {}", settings);
+        return b.build();
+    }
+
+    @Override
+    public Integer call() {
+        final PrintWriter err = spec.commandLine().getErr();
+        final List<String> problems = problems();
+        if (!problems.isEmpty()) {
+            problems.forEach(p -> err.println("overlay: " + p));
+            err.flush();
+            return FAILED;
+        }
+        final Overlay overlay;
+        try {
+            overlay = overlay();
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            err.println("overlay: " + e.getMessage());
+            err.flush();
+            return FAILED;
+        }
+        LOG.info("overlay {} starting", OverlayVersion.version());
+        HealthServer health = null;
+        try {
+            if (healthzPort != 0) {
+                health = HealthServer.start(healthzIp, healthzPort, overlay::status);
+            }
+        } catch (IOException | IllegalArgumentException e) {
+            LOG.error("{}", e.getMessage());
+            overlay.close();
+            return FAILED;
+        }
+        final CountDownLatch stopped = new CountDownLatch(1);
+        final Thread main = Thread.currentThread();
+        final HealthServer healthServer = health;
+        final Thread hook = new Thread(() -> {
+            LOG.info("Shutting down (lease kept for the next start)");
+            main.interrupt();
+            overlay.close();
+            if (healthServer != null) {
+                healthServer.close();
+            }
+            stopped.countDown();
+            LOG.info("Exiting cleanly");
+        }, "overlay-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            overlay.start();
+            final OverlayStatus s = overlay.status();
+            LOG.info("Running: {}", s.healthLine());
+            stopped.await();
+            return 0;
+        } catch (InterruptedException e) {
+            // a signal arrived during start-up; the shutdown hook closes everything
+            awaitQuietly(stopped);
+            return 0;
+        } catch (OutOfSubnetsException e) {
+            LOG.error("Cannot acquire a lease: {}", e.getMessage());
+        } catch (IOException | RuntimeException e) {
+            LOG.error("Start-up failed: {}", e.getMessage(), e);
+        }
+        removeHook(hook);
+        overlay.close();
+        if (healthServer != null) {
+            healthServer.close();
+        }
+        return FAILED;
+    }
+
+    private static void awaitQuietly(final CountDownLatch latch) {
+        try {
+            latch.await();
+        } catch (InterruptedException ignored) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static void removeHook(final Thread hook) {
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException shuttingDown) {
+            // the JVM is already exiting; the hook runs
+        }
+    }
+}

@@ -1,0 +1,169 @@
+package io.overlay.examples;
+
+import io.overlay.core.DropReason;
+import io.overlay.core.EngineSettings;
+import io.overlay.core.Ipv4;
+import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.PacketEngine;
+import io.overlay.core.Peer;
+import io.overlay.core.RouteTable;
+import io.overlay.core.TrafficCounters;
+import io.overlay.core.TunSetup;
+import io.overlay.tun.LinuxTunDevice;
+import io.overlay.tun.LinuxTunDeviceFactory;
+import io.overlay.udp.UdpPacketEngine;
+import java.util.List;
+import java.util.Map;
+import java.util.StringJoiner;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * Runs the UDP packet engine with a static peer table and no etcd: the data plane alone, for measurements with
+ * {@code shared/bench/overlay-bench.sh} (its {@code --cmd} contract) and for tests.
+ *
+ * <pre>
+ * java -cp overlay.jar io.overlay.examples.StaticPeersMain --tun "$TUN" --tun-setup "$TUN_SETUP" \
+ *     --listen "$UNDERLAY_IP:$UDP_PORT" --network "$OVERLAY_NET" --subnet "$OVERLAY_CIDR" \
+ *     --address "$OVERLAY_IP" --mtu "$OVERLAY_MTU" --peers "$PEERS"
+ * </pre>
+ *
+ * <p>With {@code --tun-setup agent} it creates the TUN and configures it: {@code --address} as a /32 (default: the
+ * subnet's network address, as flannel does), the MTU, link up and a route for the whole {@code --network} through
+ * the TUN. With {@code harness} it only attaches to the existing device (multi-queue or not, as the device was
+ * made). It runs until SIGINT/SIGTERM, then prints the counters. Exit status: 0 after a signal, 1 if start-up
+ * fails, 2 for bad arguments.
+ */
+@Command(name = "static-peers", mixinStandardHelpOptions = true,
+    description = "Run overlay's UDP data plane with a static peer table (no etcd).")
+public final class StaticPeersMain implements Callable<Integer> {
+    /** Who configures the TUN device. */
+    enum TunSetupMode {
+        /** This program creates and configures the device. */
+        agent,
+        /** The device exists and is configured; this program only attaches. */
+        harness
+    }
+
+    @Option(names = "--tun", defaultValue = "flannel0", description = "TUN device name or template (default ${DEFAULT-VALUE})")
+    String tun;
+
+    @Option(names = "--tun-setup", defaultValue = "agent", description = "agent or harness (default ${DEFAULT-VALUE})")
+    TunSetupMode tunSetup;
+
+    @Option(names = "--loops", defaultValue = "1",
+        description = "event loops = TUN queues; more than 1 uses a multi-queue TUN and SO_REUSEPORT (default ${DEFAULT-VALUE})")
+    int loops;
+
+    @Option(names = "--listen", required = true, description = "underlay bind address and UDP port, e.g. 198.18.0.1:8285")
+    String listen;
+
+    @Option(names = "--network", required = true, description = "the whole overlay network, e.g. 100.64.0.0/16")
+    String network;
+
+    @Option(names = "--subnet", required = true, description = "this host's subnet, e.g. 100.64.1.0/24")
+    String subnet;
+
+    @Option(names = "--address", description = "TUN address in agent mode (default: the subnet's network address)")
+    String address;
+
+    @Option(names = "--mtu", defaultValue = "1472", description = "TUN MTU in bytes (default ${DEFAULT-VALUE})")
+    int mtu;
+
+    @Option(names = "--peers", defaultValue = "",
+        description = "static routes, space separated subnet=ip:port, e.g. \"100.64.2.0/24=198.18.0.2:8285\"")
+    String peers;
+
+    @Option(names = "--accept-any-sender", description = "accept datagrams from any source address (NAT setups)")
+    boolean acceptAnySender;
+
+    @Option(names = "--stats-interval", defaultValue = "0", description = "print counters every N seconds (0: only at exit)")
+    int statsInterval;
+
+    /**
+     * Runs the program.
+     *
+     * @param args the command line
+     */
+    public static void main(final String[] args) {
+        System.exit(new CommandLine(new StaticPeersMain()).execute(args));
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        final int colon = listen.lastIndexOf(':');
+        if (colon < 0) {
+            throw new CommandLine.ParameterException(new CommandLine(this), "--listen must be ip:port, got " + listen);
+        }
+        final int bind = Ipv4.parse(listen.substring(0, colon));
+        final int port = Integer.parseInt(listen.substring(colon + 1));
+        final Ipv4Prefix net = Ipv4Prefix.parseMasked(network);
+        final Ipv4Prefix local = Ipv4Prefix.parseMasked(subnet);
+        final Map<Ipv4Prefix, Peer> table = StaticPeersTable.parse(peers);
+        final EngineSettings settings = new EngineSettings(bind, port, net, local, mtu, !acceptAnySender, loops);
+        final RouteTable routes = new RouteTable();
+        routes.replaceAll(table);
+
+        final LinuxTunDeviceFactory factory = new LinuxTunDeviceFactory();
+        final LinuxTunDevice device;
+        if (tunSetup == TunSetupMode.agent) {
+            device = factory.open(tun, loops);
+            final int tunAddress = address == null ? local.address() : Ipv4.parse(address);
+            device.configure(new TunSetup(Ipv4Prefix.of(tunAddress, 32), mtu, List.of(net)));
+        } else {
+            device = factory.attach(tun, loops);
+        }
+        final PacketEngine engine = new UdpPacketEngine(settings, device, routes);
+        final CountDownLatch stopped = new CountDownLatch(1);
+        final Thread hook = new Thread(() -> {
+            engine.close();
+            try {
+                device.close();
+            } catch (java.io.IOException e) {
+                System.err.println("closing " + device.name() + ": " + e.getMessage());
+            }
+            System.out.println("stopped; " + describe(engine.counters()));
+            System.out.flush();
+            stopped.countDown();
+        }, "static-peers-shutdown");
+        try {
+            engine.start();
+        } catch (java.io.IOException | RuntimeException e) {
+            engine.close();
+            device.close();
+            throw e;
+        }
+        Runtime.getRuntime().addShutdownHook(hook);
+        System.out.println("forwarding: TUN " + device.name() + " (" + tunSetup + ", " + loops + " queue(s), MTU " + mtu
+            + "), UDP " + listen + ", network " + net + ", subnet " + local + ", peers " + table);
+        System.out.flush();
+        while (!stopped.await(statsInterval > 0 ? statsInterval : 3600, TimeUnit.SECONDS)) {
+            if (statsInterval > 0) {
+                System.out.println(describe(engine.counters()));
+                System.out.flush();
+            }
+        }
+        return 0;
+    }
+
+    /**
+     * Formats counters on one line, drops only where non-zero.
+     *
+     * @param c the counters
+     * @return e.g. {@code tun->udp 10 pkts 840 B, udp->tun 10 pkts 840 B, icmp 0, drops {NO_ROUTE=1}}
+     */
+    static String describe(final TrafficCounters c) {
+        final StringJoiner drops = new StringJoiner(", ", "{", "}");
+        for (DropReason r : DropReason.values()) {
+            if (c.drops(r) > 0) {
+                drops.add(r + "=" + c.drops(r));
+            }
+        }
+        return "tun->udp " + c.tunToUdpPackets() + " pkts " + c.tunToUdpBytes() + " B, udp->tun " + c.udpToTunPackets()
+            + " pkts " + c.udpToTunBytes() + " B, icmp unreachable " + c.icmpUnreachableSent() + ", drops " + drops;
+    }
+}

@@ -1,0 +1,173 @@
+package io.overlay.examples;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.overlay.etcd.EtcdSettings;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.URI;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** OverlayMain's flanneld-style options: names, defaults, FLANNELD_* variables, validation and exit statuses. */
+class OverlayMainOptionsTest {
+    private final StringWriter out = new StringWriter();
+    private final StringWriter err = new StringWriter();
+
+    private OverlayMain parse(final Map<String, String> env, final String... args) {
+        final CommandLine cl = OverlayMain.commandLine(env);
+        cl.parseArgs(args);
+        return cl.getCommand();
+    }
+
+    private int run(final Map<String, String> env, final String... args) {
+        final CommandLine cl = OverlayMain.commandLine(env);
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        return cl.execute(args);
+    }
+
+    @Test
+    void defaultsAreFlanneldsDefaults() {
+        final OverlayMain m = parse(Map.of());
+        assertThat(m.etcdEndpoints).containsExactly("http://127.0.0.1:4001", "http://127.0.0.1:2379");
+        assertThat(m.etcdPrefix).isEqualTo("/coreos.com/network");
+        assertThat(m.subnetFile).isEqualTo(Path.of("/run/flannel/subnet.env"));
+        assertThat(m.renewMarginMinutes).isEqualTo(60);
+        assertThat(m.healthzIp).isEqualTo("0.0.0.0");
+        assertThat(m.healthzPort).isZero();
+        assertThat(m.ipMasq).isFalse();
+        assertThat(m.ifaces).isEmpty();
+        assertThat(m.publicIp).isNull();
+        assertThat(m.bridge).isNull();
+        assertThat(m.tunName).isEqualTo("flannel%d");
+        assertThat(m.acceptAnySender).isFalse();
+        assertThat(m.problems()).isEmpty();
+    }
+
+    @Test
+    void everyOptionIsReadFromItsFlanneldVariable() {
+        final OverlayMain m = parse(Map.ofEntries(
+            Map.entry("FLANNELD_ETCD_ENDPOINTS", "http://198.18.0.254:2379,http://198.18.0.253:2379"),
+            Map.entry("FLANNELD_ETCD_PREFIX", "/test/network"),
+            Map.entry("FLANNELD_ETCD_USERNAME", "flannel"),
+            Map.entry("FLANNELD_ETCD_PASSWORD", "secret"),
+            Map.entry("FLANNELD_IFACE", "eth1,198.18.0.1"),
+            Map.entry("FLANNELD_PUBLIC_IP", "198.18.0.1"),
+            Map.entry("FLANNELD_SUBNET_FILE", "/tmp/x/subnet.env"),
+            Map.entry("FLANNELD_SUBNET_LEASE_RENEW_MARGIN", "30"),
+            Map.entry("FLANNELD_HEALTHZ_IP", "127.0.0.1"),
+            Map.entry("FLANNELD_HEALTHZ_PORT", "8471"),
+            Map.entry("FLANNELD_BRIDGE", "lxcbr0"),
+            Map.entry("FLANNELD_TUN_NAME", "ovl0"),
+            Map.entry("FLANNELD_ACCEPT_ANY_SENDER", "true")));
+        assertThat(m.etcdEndpoints).containsExactly("http://198.18.0.254:2379", "http://198.18.0.253:2379");
+        assertThat(m.etcdPrefix).isEqualTo("/test/network");
+        assertThat(m.etcdUsername).isEqualTo("flannel");
+        assertThat(m.etcdPassword).isEqualTo("secret");
+        assertThat(m.ifaces).containsExactly("eth1", "198.18.0.1");
+        assertThat(m.publicIp).isEqualTo("198.18.0.1");
+        assertThat(m.subnetFile).isEqualTo(Path.of("/tmp/x/subnet.env"));
+        assertThat(m.renewMarginMinutes).isEqualTo(30);
+        assertThat(m.healthzIp).isEqualTo("127.0.0.1");
+        assertThat(m.healthzPort).isEqualTo(8471);
+        assertThat(m.bridge).isEqualTo("lxcbr0");
+        assertThat(m.tunName).isEqualTo("ovl0");
+        assertThat(m.acceptAnySender).isTrue();
+        assertThat(parse(Map.of("FLANNELD_IP_MASQ", "true")).ipMasq).isTrue();
+    }
+
+    @Test
+    void theCommandLineWinsOverTheEnvironment() {
+        final OverlayMain m = parse(Map.of("FLANNELD_ETCD_PREFIX", "/from/env", "FLANNELD_IFACE", "eth9",
+            "FLANNELD_HEALTHZ_PORT", "1"), "--etcd-prefix", "/from/args", "--iface", "veth0", "--iface=veth1");
+        assertThat(m.etcdPrefix).isEqualTo("/from/args");
+        assertThat(m.ifaces).containsExactly("veth0", "veth1");
+        assertThat(m.healthzPort).isEqualTo(1);
+    }
+
+    @Test
+    void anEmptyVariableLeavesTheDefault() {
+        assertThat(parse(Map.of("FLANNELD_ETCD_PREFIX", "")).etcdPrefix).isEqualTo("/coreos.com/network");
+    }
+
+    @Test
+    void theVariableNameIsTheFlagUpperCasedWithUnderscores() {
+        assertThat(FlannelEnvironment.variableFor("--subnet-lease-renew-margin"))
+            .isEqualTo("FLANNELD_SUBNET_LEASE_RENEW_MARGIN");
+        assertThat(FlannelEnvironment.variableFor("--ip-masq")).isEqualTo("FLANNELD_IP_MASQ");
+    }
+
+    @Test
+    void aRenewMarginOutside1To1439MinutesExitsWith1() {
+        assertThat(run(Map.of(), "--subnet-lease-renew-margin", "0")).isEqualTo(1);
+        assertThat(err.toString()).contains("--subnet-lease-renew-margin must be 1..1439 minutes, got 0");
+        assertThat(run(Map.of("FLANNELD_SUBNET_LEASE_RENEW_MARGIN", "1440"))).isEqualTo(1);
+        assertThat(err.toString()).contains("got 1440");
+        assertThat(parse(Map.of(), "--subnet-lease-renew-margin", "1").problems()).isEmpty();
+        assertThat(parse(Map.of(), "--subnet-lease-renew-margin", "1439").problems()).isEmpty();
+    }
+
+    @Test
+    void ipMasqIsAcceptedButTrueIsAClearError() {
+        assertThat(run(Map.of(), "--ip-masq")).isEqualTo(1);
+        assertThat(err.toString()).contains("--ip-masq is not supported");
+        assertThat(parse(Map.of(), "--ip-masq=false").problems()).isEmpty();
+        assertThat(parse(Map.of(), "--ip-masq=true").ipMasq).isTrue();
+    }
+
+    @Test
+    void otherInvalidCombinationsExitWith1NamingTheOption() {
+        assertThat(run(Map.of(), "--healthz-port", "70000")).isEqualTo(1);
+        assertThat(err.toString()).contains("--healthz-port must be 0..65535");
+        assertThat(run(Map.of(), "--etcd-certfile", "/tmp/c.pem")).isEqualTo(1);
+        assertThat(err.toString()).contains("--etcd-certfile and --etcd-keyfile must be given together");
+        assertThat(run(Map.of(), "--public-ip", "not-an-ip", "--etcd-endpoints", "http://127.0.0.1:1")).isEqualTo(1);
+        assertThat(err.toString()).contains("publicIp").contains("not-an-ip");
+        assertThat(run(Map.of(), "--bridge", "a/b", "--etcd-endpoints", "http://127.0.0.1:1")).isEqualTo(1);
+        assertThat(err.toString()).contains("bridge").contains("a/b");
+        assertThat(run(Map.of(), "--etcd-endpoints", "ftp://x")).isEqualTo(1);
+        assertThat(err.toString()).contains("ftp://x");
+    }
+
+    @Test
+    void anUnknownOptionOrBadNumberIsAUsageErrorWithStatus2() {
+        assertThat(run(Map.of(), "--no-such-option")).isEqualTo(2);
+        assertThat(err.toString()).contains("--no-such-option");
+        assertThat(run(Map.of(), "--healthz-port", "eighty")).isEqualTo(2);
+        assertThat(err.toString()).contains("eighty");
+    }
+
+    @Test
+    void helpListsEveryFlanneldOptionAndVersionPrintsTheVersion() {
+        assertThat(run(Map.of(), "--help")).isZero();
+        assertThat(out.toString()).contains("--etcd-endpoints", "--etcd-prefix", "--etcd-cafile", "--etcd-certfile",
+            "--etcd-keyfile", "--etcd-username", "--etcd-password", "--iface", "--public-ip", "--subnet-file",
+            "--subnet-lease-renew-margin", "--healthz-ip", "--healthz-port", "--ip-masq", "--bridge", "--tun-name",
+            "--accept-any-sender", "FLANNELD_", "health");
+        out.getBuffer().setLength(0);
+        assertThat(run(Map.of(), "--version")).isZero();
+        assertThat(out.toString()).startsWith("overlay ");
+        out.getBuffer().setLength(0);
+        assertThat(run(Map.of(), "health", "--help")).isZero();
+        assertThat(out.toString()).contains("--healthz-port").contains("/readyz");
+    }
+
+    @Test
+    void etcdSettingsCarryTheOptions() {
+        final EtcdSettings s = parse(Map.of(), "--etcd-endpoints", "http://198.18.0.254:2379", "--etcd-prefix",
+            "/test/net/", "--subnet-lease-renew-margin", "90", "--etcd-username", "u", "--etcd-password", "p",
+            "--etcd-cafile", "/nonexistent/ca.pem").etcdSettings();
+        assertThat(s.endpoints()).containsExactly(URI.create("http://198.18.0.254:2379"));
+        assertThat(s.prefix()).isEqualTo("/test/net");
+        assertThat(s.renewMargin()).isEqualTo(Duration.ofMinutes(90));
+        assertThat(s.username()).contains("u");
+        assertThat(s.password()).contains("p");
+        assertThat(s.caFile()).as("a CA file is ignored with http endpoints, as flanneld does").isEmpty();
+        assertThat(List.of(s.tls())).containsExactly(false);
+    }
+}
