@@ -1,0 +1,156 @@
+package io.overlay.etcd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.Lease;
+import io.overlay.core.OutOfSubnetsException;
+import java.time.Duration;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+/** Keeping the own lease on a real etcd: B10 (lost and re-acquired; renewal), B13 (reservations), close(). */
+class LeaseKeepingTest extends EtcdTestSupport {
+    private static final Duration WAIT = Duration.ofSeconds(20);
+    private static final String A_VALUE = "{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}";
+
+    /** B10 scenario 1: the own key is deleted: leaseLost, then leaseReacquired with the same subnet. */
+    @Test
+    void b10OwnKeyDeletedIsReportedAndReacquired() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final EtcdSubnetAllocator a = allocator();
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        final String key = subnetKey(lease.key());
+        final long firstLease = get(key).lease();
+
+        etcd.etcdctl("del", key);
+        await().atMost(WAIT).until(() -> events.reacquired.size() == 1);
+        assertThat(events.events).containsExactly("lost " + lease.subnet(),
+            "reacquired " + lease.subnet() + " -> " + lease.subnet());
+        final KeyState k = get(key);
+        assertThat(k.text()).isEqualTo(A_VALUE);
+        assertThat(k.lease()).isNotZero().isNotEqualTo(firstLease);
+        assertThat(a.ownLeaseId()).isEqualTo(k.lease());
+
+        // Its etcd lease revoked (as expiry would): lost again, reacquired again.
+        etcd.etcdctl("lease", "revoke", Long.toHexString(k.lease()));
+        await().atMost(WAIT).until(() -> events.reacquired.size() == 2);
+        assertThat(events.reacquired.get(1).subnet()).isEqualTo(lease.subnet());
+        assertThat(get(key).text()).isEqualTo(A_VALUE);
+        assertThat(events.matching("added")).isEmpty();
+    }
+
+    /** B10 scenario 2: a short TTL and margin; the etcd lease is refreshed before expiry, the value unchanged. */
+    @Test
+    void b10RenewalBeforeExpiryKeepsKeyValueAndLease() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final EtcdSubnetAllocator a = allocator(settings().leaseTtl(Duration.ofSeconds(6))
+            .renewMargin(Duration.ofSeconds(4)).renewRetryInterval(Duration.ofSeconds(1)).build());
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        final String key = subnetKey(lease.key());
+        final KeyState before = get(key);
+        assertThat(leaseTtl(etcd, before.lease())[0]).isEqualTo(6);
+
+        // Renewal every ~2 s; over 9 s (longer than the TTL) the key must survive with the same lease.
+        final long t0 = System.nanoTime();
+        long minRemaining = Long.MAX_VALUE;
+        while (System.nanoTime() - t0 < Duration.ofSeconds(9).toNanos()) {
+            final long[] ttl = leaseTtl(etcd, before.lease());
+            minRemaining = Math.min(minRemaining, ttl[1]);
+            Thread.sleep(300);
+        }
+        assertThat(minRemaining).as("remaining TTL never fell to the margin's edge").isGreaterThanOrEqualTo(2);
+        assertThat(a.renewals()).isBetween(3L, 6L);
+        assertThat(events.matching("renewed")).hasSizeGreaterThanOrEqualTo(3);
+        assertThat(events.matching("lost")).isEmpty();
+        final KeyState after = get(key);
+        assertThat(after.value()).isEqualTo(before.value());
+        assertThat(after.lease()).isEqualTo(before.lease());
+        assertThat(after.modRevision()).as("renewal writes nothing").isEqualTo(before.modRevision());
+    }
+
+    /** Renewal is scheduled on the injected monotonic ticker, not on wall time. */
+    @Test
+    void renewalFollowsTheInjectedTicker() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final java.util.concurrent.atomic.AtomicLong fake = new java.util.concurrent.atomic.AtomicLong();
+        final EtcdSubnetAllocator a = allocator(settings().leaseTtl(Duration.ofSeconds(3600))
+            .renewMargin(Duration.ofSeconds(60)).ticker(fake::get).build());
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        a.start(lease, new RecordingListener());
+        Thread.sleep(1500);
+        assertThat(a.renewals()).isZero();
+        // Jump the ticker to expiry minus margin: the timer, on its next check, renews.
+        fake.set(Duration.ofSeconds(3600 - 60).toNanos());
+        a.renewNow();
+        assertThat(a.renewals()).isEqualTo(1);
+        assertThat(leaseTtl(etcd, get(subnetKey(lease.key())).lease())[1]).isGreaterThan(3590);
+    }
+
+    /** B13: a reservation is used by its host without ever getting a lease; no other host takes it. */
+    @Test
+    void b13ReservationIsHonouredAndNeverGetsALease() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\",\"SubnetMin\":\"100.64.42.0\",\"SubnetMax\":\"100.64.43.0\"}");
+        final String key = subnetKey("100.64.42.0-24");
+        etcd.etcdctl("put", key, "{\"PublicIP\":\"198.18.0.42\"}");
+
+        final EtcdSubnetAllocator a = allocator(settings().leaseTtl(Duration.ofSeconds(6))
+            .renewMargin(Duration.ofSeconds(4)).build());
+        final Lease lease = a.acquire(ip("198.18.0.42"), Optional.empty());
+        assertThat(lease.subnet()).isEqualTo(Ipv4Prefix.parse("100.64.42.0/24"));
+        assertThat(lease.reservation()).isTrue();
+        assertThat(lease.ttl()).isEqualTo(Duration.ZERO);
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        Thread.sleep(3000);
+        assertThat(get(key).lease()).isZero();
+        // attributes equal: the operator's bytes stay as written
+        assertThat(get(key).text()).isEqualTo("{\"PublicIP\":\"198.18.0.42\"}");
+        a.renewNow();
+        assertThat(get(key).lease()).isZero();
+        assertThat(a.ownLeaseId()).isZero();
+        assertThat(a.renewals()).isZero();
+        assertThat(events.events).isEmpty();
+
+        final Lease other = allocator().acquire(ip("198.18.0.43"), Optional.of(Ipv4Prefix.parse("100.64.42.0/24")));
+        assertThat(other.subnet()).isEqualTo(Ipv4Prefix.parse("100.64.43.0/24"));
+        assertThatThrownBy(() -> allocator().acquire(ip("198.18.0.44"), Optional.empty()))
+            .isInstanceOf(OutOfSubnetsException.class);
+        assertThat(get(key).lease()).isZero();
+        assertThat(get(key).text()).isEqualTo("{\"PublicIP\":\"198.18.0.42\"}");
+    }
+
+    /** A reservation whose attributes differ from ours is rewritten, still without a lease. */
+    @Test
+    void reservationWithOtherAttributesIsRewrittenWithoutLease() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final String key = subnetKey("100.64.42.0-24");
+        etcd.etcdctl("put", key, "{\"PublicIP\":\"198.18.0.42\",\"BackendType\":\"vxlan\"}");
+        final Lease lease = allocator().acquire(ip("198.18.0.42"), Optional.empty());
+        assertThat(lease.reservation()).isTrue();
+        assertThat(get(key).text()).isEqualTo("{\"PublicIP\":\"198.18.0.42\",\"PublicIPv6\":null}");
+        assertThat(get(key).lease()).isZero();
+    }
+
+    @Test
+    void closeKeepsTheLease() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final EtcdSubnetAllocator a = allocator();
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        a.start(lease, new RecordingListener());
+        final KeyState before = get(subnetKey(lease.key()));
+        a.close();
+        a.close();
+        final KeyState after = get(subnetKey(lease.key()));
+        assertThat(after.text()).isEqualTo(before.text());
+        assertThat(after.lease()).isEqualTo(before.lease());
+        assertThat(after.modRevision()).isEqualTo(before.modRevision());
+        assertThat(leaseTtl(etcd, after.lease())[1]).isGreaterThan(86000);
+    }
+}

@@ -1,0 +1,110 @@
+package io.overlay.etcd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.Lease;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Peer events from a real etcd: snapshot, incremental changes, B3 malformed events, B1 compaction. */
+class PeerWatchTest extends EtcdTestSupport {
+    private static final Duration WAIT = Duration.ofSeconds(15);
+    private static final String B = "{\"PublicIP\":\"198.18.0.2\",\"PublicIPv6\":null}";
+    private static final String C = "{\"PublicIP\":\"198.18.0.3\",\"PublicIPv6\":null}";
+
+    private EtcdSubnetAllocator a;
+    private Lease own;
+    private final RecordingListener events = new RecordingListener();
+
+    @BeforeEach
+    void peersBAndC() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        etcd.etcdctl("put", subnetKey("100.64.2.0-24"), B);
+        etcd.etcdctl("put", subnetKey("100.64.3.0-24"), C);
+        a = allocator();
+        own = a.acquire(ip("198.18.0.1"), Optional.of(Ipv4Prefix.parse("100.64.1.0/24")));
+        assertThat(own.subnet()).isEqualTo(Ipv4Prefix.parse("100.64.1.0/24"));
+        a.start(own, events);
+        await().atMost(WAIT).until(() -> events.peers.size() == 2);
+    }
+
+    @Test
+    void currentPeersComeAsAddedWithoutTheOwnSubnet() {
+        assertThat(events.events).containsExactlyInAnyOrder("added 100.64.2.0-24 " + B, "added 100.64.3.0-24 " + C);
+        assertThat(events.threads).containsOnly("overlay-etcd-events");
+    }
+
+    @Test
+    void incrementalAddChangeRemove() {
+        etcd.etcdctl("put", subnetKey("100.64.4.0-24"), "{\"PublicIP\":\"198.18.0.4\"}");
+        etcd.etcdctl("put", subnetKey("100.64.2.0-24"), "{\"PublicIP\":\"198.18.0.22\",\"PublicIPv6\":null}");
+        etcd.etcdctl("del", subnetKey("100.64.3.0-24"));
+        await().atMost(WAIT).until(() -> events.events.size() == 5);
+        assertThat(events.events.subList(2, 5)).containsExactly(
+            "added 100.64.4.0-24 {\"PublicIP\":\"198.18.0.4\",\"PublicIPv6\":null}",
+            "changed 100.64.2.0-24 {\"PublicIP\":\"198.18.0.22\",\"PublicIPv6\":null}",
+            "removed 100.64.3.0-24");
+        // Re-putting the same attributes (a flannel-style renewal) is no event.
+        etcd.etcdctl("put", subnetKey("100.64.4.0-24"), "{\"PublicIP\":\"198.18.0.4\",\"PublicIPv6\":null}");
+        etcd.etcdctl("put", subnetKey("100.64.5.0-24"), "{\"PublicIP\":\"198.18.0.5\"}");
+        await().atMost(WAIT).until(() -> events.events.size() == 6);
+        assertThat(events.events.get(5)).startsWith("added 100.64.5.0-24");
+    }
+
+    /** B3: malformed values and keys are logged with their key, counted and skipped; B and C stay; D arrives. */
+    @Test
+    void b3MalformedEventsAreSkippedAndCounted() {
+        try (LogCapture log = new LogCapture()) {
+            etcd.etcdctl("put", subnetKey("100.64.9.0-24"), "not-json");
+            etcd.etcdctl("put", subnetKey("100.64.10.0-24"), "");
+            etcd.etcdctl("put", subnetKey("garbage"), "{}");
+            etcd.etcdctl("put", subnetKey("100.64.11.0-24"), "{\"PublicIP\":\"198.18.0.11\"}");
+            await().atMost(WAIT).until(() -> events.peers.containsKey(Ipv4Prefix.parse("100.64.11.0/24")));
+            assertThat(a.malformedLeaseEvents()).isEqualTo(3);
+            assertThat(events.matching("removed")).isEmpty();
+            assertThat(events.matching("changed")).isEmpty();
+            assertThat(events.peers.keySet()).containsExactlyInAnyOrder(Ipv4Prefix.parse("100.64.2.0/24"),
+                Ipv4Prefix.parse("100.64.3.0/24"), Ipv4Prefix.parse("100.64.11.0/24"));
+            assertThat(a.resyncs()).isZero();
+            final List<String> w = log.warnings();
+            assertThat(w).anyMatch(m -> m.contains(subnetKey("100.64.9.0-24")) && m.contains("not-json"));
+            assertThat(w).anyMatch(m -> m.contains(subnetKey("100.64.10.0-24")));
+            assertThat(w).anyMatch(m -> m.contains(subnetKey("garbage")) && m.contains("not a subnet key"));
+        }
+    }
+
+    /** B1: while the watch is away, C goes, D comes, B changes, and etcd compacts: one re-list, exact result. */
+    @Test
+    void b1CompactionWhileTheWatchWasAwayLeadsToOneRelist() throws Exception {
+        a.pauseWatch();
+        etcd.etcdctl("del", subnetKey("100.64.3.0-24"));
+        etcd.etcdctl("put", subnetKey("100.64.4.0-24"), "{\"PublicIP\":\"198.18.0.4\"}");
+        etcd.etcdctl("put", subnetKey("100.64.2.0-24"), "{\"PublicIP\":\"198.18.0.22\"}");
+        etcd.etcdctl("put", subnetKey("100.64.9.0-24"), "not-json");
+        etcd.etcdctl("compact", Long.toString(revision(etcd)));
+        final long restarts = a.watchRestarts();
+        a.resumeWatch();
+
+        await().atMost(WAIT).until(() -> events.events.size() == 5);
+        assertThat(events.events.subList(2, 5)).containsExactlyInAnyOrder(
+            "removed 100.64.3.0-24",
+            "added 100.64.4.0-24 {\"PublicIP\":\"198.18.0.4\",\"PublicIPv6\":null}",
+            "changed 100.64.2.0-24 {\"PublicIP\":\"198.18.0.22\",\"PublicIPv6\":null}");
+        assertThat(events.peers.keySet()).containsExactlyInAnyOrder(Ipv4Prefix.parse("100.64.2.0/24"),
+            Ipv4Prefix.parse("100.64.4.0/24"));
+        assertThat(a.resyncs()).isEqualTo(1);
+        assertThat(a.watchRestarts()).isEqualTo(restarts);
+
+        // The watch goes on after the re-list.
+        etcd.etcdctl("put", subnetKey("100.64.5.0-24"), "{\"PublicIP\":\"198.18.0.5\"}");
+        await().atMost(WAIT).until(() -> events.peers.containsKey(Ipv4Prefix.parse("100.64.5.0/24")));
+        Thread.sleep(500);
+        assertThat(a.resyncs()).isEqualTo(1);
+        assertThat(events.events).hasSize(6);
+    }
+}
