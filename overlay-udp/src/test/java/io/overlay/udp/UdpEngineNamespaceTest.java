@@ -1,0 +1,275 @@
+package io.overlay.udp;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.overlay.core.DropReason;
+import io.overlay.core.Ipv4;
+import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.Peer;
+import io.overlay.core.TrafficCounters;
+import io.overlay.core.testing.Netns;
+import io.overlay.core.testing.Privileged;
+import io.overlay.tun.NetnsThread;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.nio.ByteBuffer;
+import java.nio.channels.DatagramChannel;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * Two hosts (namespaces A and B) on a veth underlay 198.18.0.1/24 ↔ 198.18.0.2/24 (MTU 1500), each with a TUN
+ * configured like flannel0 and a {@link UdpPacketEngine}; overlay Network 100.64.0.0/16, A owns 100.64.1.0/24 (TUN
+ * 100.64.1.0), B owns 100.64.2.0/24 (TUN 100.64.2.0). A third namespace C (198.18.1.2, linked to A) stands in for
+ * a flannel peer owning 100.64.3.0/24 and captures what A sends with raw and plain sockets.
+ */
+@Privileged
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class UdpEngineNamespaceTest {
+    private static final Ipv4Prefix NETWORK = Ipv4Prefix.parse("100.64.0.0/16");
+    private static final Ipv4Prefix SUBNET_A = Ipv4Prefix.parse("100.64.1.0/24");
+    private static final Ipv4Prefix SUBNET_B = Ipv4Prefix.parse("100.64.2.0/24");
+    private static final Ipv4Prefix SUBNET_C = Ipv4Prefix.parse("100.64.3.0/24");
+    private static final int MTU = 1472;
+
+    private Netns nsA;
+    private Netns nsB;
+    private Netns nsC;
+    private EngineHost a;
+    private EngineHost b;
+
+    @BeforeAll
+    void setUp() throws Exception {
+        nsA = Netns.create();
+        nsB = Netns.create();
+        nsC = Netns.create();
+        Netns.link(nsA, "ul0", "198.18.0.1/24", nsB, "ul0", "198.18.0.2/24", 1500);
+        Netns.link(nsA, "ul1", "198.18.1.1/24", nsC, "ul1", "198.18.1.2/24", 1500);
+        nsC.exec("ip", "route", "add", "198.18.0.0/24", "dev", "ul1");
+        nsA.exec("ip", "addr", "add", "198.18.0.9/24", "dev", "ul0"); // an address no engine knows as a peer
+        a = EngineHost.start(nsA, "198.18.0.1", NETWORK, SUBNET_A, MTU, 1, Map.of(
+            SUBNET_B, new Peer(Ipv4.parse("198.18.0.2"), EngineHost.PORT),
+            SUBNET_C, new Peer(Ipv4.parse("198.18.1.2"), EngineHost.PORT)));
+        b = EngineHost.start(nsB, "198.18.0.2", NETWORK, SUBNET_B, MTU, 1, Map.of(
+            SUBNET_A, new Peer(Ipv4.parse("198.18.0.1"), EngineHost.PORT)));
+    }
+
+    @AfterAll
+    void tearDown() throws Exception {
+        try {
+            for (EngineHost h : new EngineHost[] {a, b}) {
+                if (h != null) {
+                    h.close();
+                }
+            }
+        } finally {
+            for (Netns ns : new Netns[] {nsA, nsB, nsC}) {
+                if (ns != null) {
+                    ns.close();
+                }
+            }
+        }
+    }
+
+    @Test
+    void pingWorksBothWays() throws Exception {
+        final TrafficCounters beforeA = a.engine.counters();
+        assertThat(a.shell("ping -c 3 -i 0.2 -W 2 " + b.tunAddress())).contains("3 received").endsWith("rc=0\n");
+        assertThat(b.shell("ping -c 3 -i 0.2 -W 2 " + a.tunAddress())).contains("3 received").endsWith("rc=0\n");
+        final TrafficCounters afterA = a.engine.counters();
+        // A sent 3 requests + 3 replies and received 3 replies + 3 requests, 84 bytes each.
+        assertThat(afterA.tunToUdpPackets() - beforeA.tunToUdpPackets()).isEqualTo(6);
+        assertThat(afterA.tunToUdpBytes() - beforeA.tunToUdpBytes()).isEqualTo(6 * 84);
+        assertThat(afterA.udpToTunPackets() - beforeA.udpToTunPackets()).isEqualTo(6);
+        assertThat(afterA.udpToTunBytes() - beforeA.udpToTunBytes()).isEqualTo(6 * 84);
+    }
+
+    @Test
+    void fullMtuDontFragmentPingPassesAndOneByteMoreIsRefusedLocally() throws Exception {
+        final int size = MTU - 28; // 1444 + 8 ICMP + 20 IP = 1472, outer datagram 1500 = underlay MTU
+        assertThat(a.shell("ping -M do -s " + size + " -c 2 -i 0.2 -W 2 " + b.tunAddress()))
+            .contains("2 received").endsWith("rc=0\n");
+        assertThat(a.shell("ping -M do -s " + (size + 1) + " -c 1 -W 1 " + b.tunAddress()))
+            .containsIgnoringCase("message too long").doesNotEndWith("rc=0\n");
+    }
+
+    @Test
+    void iperf3TcpTransferCompletes() throws Exception {
+        final Process server = nsB.spawn(new ProcessBuilder("iperf3", "-s", "-1", "-B", b.tunAddress(), "-p", "5201")
+            .redirectErrorStream(true));
+        try {
+            String out = "";
+            for (int attempt = 0; attempt < 25; attempt++) {
+                out = a.shell("timeout 40 iperf3 -c " + b.tunAddress() + " -B " + a.tunAddress()
+                    + " -p 5201 -n 20M");
+                if (!out.contains("Connection refused")) {
+                    break;
+                }
+                Thread.sleep(200);
+            }
+            assertThat(out).contains("receiver").endsWith("rc=0\n");
+            assertThat(b.engine.counters().udpToTunBytes()).isGreaterThan(20L << 20);
+        } finally {
+            server.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void forwardedDatagramMatchesFlannelWireFormatByteForByte() throws Exception {
+        // flannel.md appendix: an 84-byte ICMP echo goes out as UDP 8285 -> 8285 from the host's underlay address to
+        // the peer's PublicIP, payload = the inner packet with TTL - 1 and its header checksum patched, outer 112 B.
+        final String echo = "450000541234400040015bf0644001006440030508003f2300070001"
+            + "101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+            + "4041424344454647";
+        final String forwarded = "45000054123440003f015cf0644001006440030508003f2300070001"
+            + "101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+            + "4041424344454647";
+        final int capture = RawSockets.open(nsC.name(), RawSockets.IPPROTO_UDP, 5000);
+        final DatagramChannel peer = NetnsThread.call(nsC.name(), () -> DatagramChannel.open(StandardProtocolFamily.INET)
+            .bind(new InetSocketAddress("198.18.1.2", EngineHost.PORT)));
+        final int inject = RawSockets.open(nsA.name(), RawSockets.IPPROTO_RAW, 1000);
+        try {
+            final TrafficCounters before = a.engine.counters();
+            // First a TTL-1 copy: the engine must drop it (TTL would reach 0), so it never reaches C.
+            final byte[] ttlOne = TestPackets.bytes(echo);
+            ttlOne[8] = 1;
+            final ByteBuffer header = ByteBuffer.wrap(ttlOne);
+            header.putShort(10, (short) Checksums.ipv4HeaderChecksum(header, 0, 20));
+            RawSockets.send(inject, ttlOne, Ipv4.parse("100.64.3.5"));
+            RawSockets.send(inject, TestPackets.bytes(echo), Ipv4.parse("100.64.3.5"));
+
+            final byte[] outer = RawSockets.receive(capture);
+            assertThat(outer).hasSize(112);
+            final ByteBuffer o = ByteBuffer.wrap(outer);
+            assertThat(o.get(0)).isEqualTo((byte) 0x45);
+            assertThat(o.getShort(2) & 0xffff).as("outer total length").isEqualTo(112);
+            assertThat(o.get(9)).as("outer protocol UDP").isEqualTo((byte) 17);
+            assertThat(o.getInt(12)).as("outer source = A's bind address").isEqualTo(Ipv4.parse("198.18.0.1"));
+            assertThat(o.getInt(16)).as("outer destination = the peer's PublicIP").isEqualTo(Ipv4.parse("198.18.1.2"));
+            assertThat(o.getShort(20) & 0xffff).as("source port").isEqualTo(8285);
+            assertThat(o.getShort(22) & 0xffff).as("destination port").isEqualTo(8285);
+            assertThat(o.getShort(24) & 0xffff).as("UDP length").isEqualTo(92);
+            assertThat(java.util.Arrays.copyOfRange(outer, 28, 112)).isEqualTo(TestPackets.bytes(forwarded));
+
+            final ByteBuffer payload = ByteBuffer.allocate(2048);
+            final InetSocketAddress sender = (InetSocketAddress) peer.receive(payload);
+            assertThat(sender).isEqualTo(new InetSocketAddress("198.18.0.1", EngineHost.PORT));
+            payload.flip();
+            final byte[] received = new byte[payload.remaining()];
+            payload.get(received);
+            assertThat(received).isEqualTo(TestPackets.bytes(forwarded));
+
+            final TrafficCounters after = a.awaitCounters(c -> c.drops(DropReason.TTL_EXPIRED)
+                > before.drops(DropReason.TTL_EXPIRED));
+            assertThat(after.drops(DropReason.TTL_EXPIRED)).isEqualTo(before.drops(DropReason.TTL_EXPIRED) + 1);
+            assertThat(after.tunToUdpBytes() - before.tunToUdpBytes()).isEqualTo(84);
+        } finally {
+            RawSockets.close(capture);
+            RawSockets.close(inject);
+            peer.close();
+        }
+    }
+
+    @Test
+    void unroutedOverlayAddressGetsNetUnreachableThatPingReallyReceives() throws Exception {
+        final TrafficCounters before = a.engine.counters();
+        final String out = a.shell("ping -c 1 -W 2 100.64.9.9");
+        assertThat(out).contains("From 100.64.9.9").contains("Destination Net Unreachable");
+        final TrafficCounters after = a.engine.counters();
+        assertThat(after.icmpUnreachableSent() - before.icmpUnreachableSent()).isEqualTo(1);
+        assertThat(after.drops(DropReason.NO_ROUTE) - before.drops(DropReason.NO_ROUTE)).isEqualTo(1);
+    }
+
+    @Test
+    void malformedAndUnwantedDatagramsAreDroppedAndCountedByReasonWhileTrafficFlows() throws Exception {
+        final DatagramChannel known = NetnsThread.call(nsA.name(), () -> DatagramChannel
+            .open(StandardProtocolFamily.INET).bind(new InetSocketAddress("198.18.0.1", 0)));
+        final DatagramChannel unknown = NetnsThread.call(nsA.name(), () -> DatagramChannel
+            .open(StandardProtocolFamily.INET).bind(new InetSocketAddress("198.18.0.9", 0)));
+        final InetSocketAddress engineB = new InetSocketAddress("198.18.0.2", EngineHost.PORT);
+        try {
+            final TrafficCounters before = b.engine.counters();
+            final byte[] good = packet("100.64.1.0", "100.64.2.0", 84);
+            send(known, engineB, java.util.Arrays.copyOf(good, 10)); // truncated header
+            final byte[] v6 = good.clone();
+            v6[0] = 0x60;
+            send(known, engineB, v6); // wrong version
+            send(known, engineB, java.util.Arrays.copyOf(good, 80)); // total length says 84, 80 arrive
+            final byte[] ihl = good.clone();
+            ihl[0] = 0x44;
+            send(known, engineB, ihl); // header length below 5 words
+            send(known, engineB, packet("100.64.1.0", "100.64.2.0", 1476)); // > MTU but fits the slot
+            send(known, engineB, packet("100.64.1.0", "100.64.2.0", 3000)); // > slot: MSG_TRUNC
+            send(unknown, engineB, good); // unknown sender
+            send(known, engineB, packet("100.64.1.0", "100.64.7.7", 84)); // not B's subnet
+            final byte[] ttl = good.clone();
+            ttl[8] = 1;
+            send(known, engineB, ttl); // TTL would reach 0
+
+            final TrafficCounters after = b.awaitCounters(c -> c.totalDrops() >= before.totalDrops() + 10);
+            assertThat(delta(before, after, DropReason.TOO_SHORT)).isEqualTo(1);
+            assertThat(delta(before, after, DropReason.NOT_IPV4)).isEqualTo(1);
+            assertThat(delta(before, after, DropReason.BAD_TOTAL_LENGTH)).isEqualTo(1);
+            assertThat(delta(before, after, DropReason.BAD_HEADER_LENGTH)).isEqualTo(1);
+            assertThat(delta(before, after, DropReason.OVERSIZED)).isEqualTo(2);
+            assertThat(delta(before, after, DropReason.UNKNOWN_SENDER)).isEqualTo(1);
+            assertThat(delta(before, after, DropReason.FOREIGN_DESTINATION)).isEqualTo(1);
+            assertThat(delta(before, after, DropReason.TTL_EXPIRED)).isEqualTo(1);
+            assertThat(after.totalDrops() - before.totalDrops()).isEqualTo(9);
+            assertThat(after.udpToTunPackets()).isEqualTo(before.udpToTunPackets());
+
+            // The same well-formed packet from the known peer is delivered (B's kernel answers the echo) ...
+            send(known, engineB, good);
+            assertThat(b.awaitCounters(c -> c.udpToTunPackets() > after.udpToTunPackets()).udpToTunPackets())
+                .isEqualTo(after.udpToTunPackets() + 1);
+            // ... and ordinary traffic keeps flowing.
+            assertThat(a.shell("ping -c 2 -i 0.2 -W 2 " + b.tunAddress())).contains("2 received");
+        } finally {
+            known.close();
+            unknown.close();
+        }
+    }
+
+    @Test
+    void localSubnetChangeIsAppliedByTheLoop() throws Exception {
+        try {
+            b.engine.localSubnet(Ipv4Prefix.parse("100.64.5.0/24"));
+            final TrafficCounters before = b.engine.counters();
+            assertThat(a.shell("ping -c 1 -W 1 " + b.tunAddress())).contains("0 received");
+            final TrafficCounters after = b.awaitCounters(c -> delta(before, c, DropReason.FOREIGN_DESTINATION) > 0);
+            assertThat(delta(before, after, DropReason.FOREIGN_DESTINATION)).isEqualTo(1);
+        } finally {
+            b.engine.localSubnet(SUBNET_B);
+        }
+        assertThat(a.shell("ping -c 1 -W 2 " + b.tunAddress())).contains("1 received");
+    }
+
+    private static long delta(final TrafficCounters before, final TrafficCounters after, final DropReason r) {
+        return after.drops(r) - before.drops(r);
+    }
+
+    /** A valid IPv4 packet of {@code length} bytes (ICMP echo request, TTL 64, correct header checksum). */
+    private static byte[] packet(final String src, final String dst, final int length) {
+        final ByteBuffer p = ByteBuffer.allocate(length);
+        p.put(0, (byte) 0x45);
+        p.putShort(2, (short) length);
+        p.putShort(4, (short) 0x4242);
+        p.put(8, (byte) 64);
+        p.put(9, (byte) 1);
+        p.putInt(12, Ipv4.parse(src));
+        p.putInt(16, Ipv4.parse(dst));
+        p.putShort(10, (short) Checksums.ipv4HeaderChecksum(p, 0, 20));
+        p.put(20, (byte) 8); // echo request
+        p.putShort(22, (short) Checksums.internetChecksum(p, 20, length - 20));
+        return p.array();
+    }
+
+    private static void send(final DatagramChannel channel, final InetSocketAddress to, final byte[] data)
+        throws Exception {
+        assertThat(channel.send(ByteBuffer.wrap(data), to)).isEqualTo(data.length);
+    }
+}
