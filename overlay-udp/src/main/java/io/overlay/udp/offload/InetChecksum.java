@@ -1,0 +1,150 @@
+package io.overlay.udp.offload;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * The Internet checksum (RFC 1071): ones' complement sum of 16-bit big-endian words, over absolute ranges of a
+ * {@link ByteBuffer} whatever its {@link ByteBuffer#order() byte order}. Partial sums are carried as {@code long}
+ * values that {@link #fold(long)} reduces to 16 bits; ranges are summed as if each started on a word boundary.
+ */
+final class InetChecksum {
+    private InetChecksum() {
+    }
+
+    /**
+     * Sums a byte range as 16-bit big-endian words (a trailing odd byte is padded with zero).
+     *
+     * @param buf the buffer (absolute indexes; position and limit are ignored)
+     * @param offset the first byte
+     * @param length the number of bytes, may be 0
+     * @return an unfolded partial sum, at most 0x1_0000_fffe
+     */
+    static long sum(final ByteBuffer buf, final int offset, final int length) {
+        long s = 0;
+        int i = offset;
+        final int end = offset + length;
+        for (; i + 8 <= end; i += 8) {
+            final long v = buf.getLong(i);
+            s += v;
+            if (Long.compareUnsigned(s, v) < 0) {
+                s++; // end-around carry
+            }
+        }
+        int folded = fold64(s);
+        if (buf.order() == ByteOrder.LITTLE_ENDIAN) {
+            folded = Integer.reverseBytes(folded) >>> 16;
+        }
+        long tail = folded;
+        for (; i + 2 <= end; i += 2) {
+            tail += ((buf.get(i) & 0xff) << 8) | (buf.get(i + 1) & 0xff);
+        }
+        if (i < end) {
+            tail += (buf.get(i) & 0xff) << 8;
+        }
+        return tail;
+    }
+
+    /**
+     * Sums the IPv4 pseudo-header used by TCP and UDP checksums (RFC 793 / RFC 768).
+     *
+     * @param src the source address, first octet in the most significant byte
+     * @param dst the destination address
+     * @param protocol the IP protocol number (6 TCP, 17 UDP)
+     * @param l4Length the transport header + payload length in bytes
+     * @return an unfolded partial sum
+     */
+    static long pseudoHeader(final int src, final int dst, final int protocol, final int l4Length) {
+        return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + l4Length;
+    }
+
+    /**
+     * Folds a partial sum to 16 bits with end-around carries.
+     *
+     * @param sum a non-negative partial sum
+     * @return the 16-bit ones' complement sum, 0..0xffff
+     */
+    static int fold(final long sum) {
+        long s = (sum & 0xffffffffL) + (sum >>> 32);
+        s = (s & 0xffff) + (s >>> 16);
+        s = (s & 0xffff) + (s >>> 16);
+        s = (s & 0xffff) + (s >>> 16);
+        return (int) s;
+    }
+
+    private static int fold64(final long s) {
+        // Treat as two 32-bit halves, then 16-bit; all with end-around carry.
+        long t = (s & 0xffffffffL) + (s >>> 32);
+        t = (t & 0xffffffffL) + (t >>> 32);
+        return fold(t);
+    }
+
+    /**
+     * Returns the checksum field value for a partial sum: the complement of its fold.
+     *
+     * @param sum the partial sum over everything covered (with the checksum field counted as zero)
+     * @return the value to store, 0..0xffff
+     */
+    static int finish(final long sum) {
+        return ~fold(sum) & 0xffff;
+    }
+
+    /**
+     * Computes the IPv4 header checksum of the header at {@code offset}, with its checksum field counted as zero.
+     *
+     * @param buf the buffer
+     * @param offset the first byte of the IPv4 header
+     * @param headerLength the header length in bytes (IHL × 4)
+     * @return the checksum field value
+     */
+    static int ipv4Header(final ByteBuffer buf, final int offset, final int headerLength) {
+        final long s = sum(buf, offset, headerLength) - u16(buf, offset + 10);
+        return finish(s + 0xffff); // + 0xffff keeps the value positive; it is zero in ones' complement
+    }
+
+    /**
+     * Reads a big-endian unsigned 16-bit value whatever the buffer's byte order.
+     *
+     * @param buf the buffer
+     * @param index the absolute index
+     * @return 0..0xffff
+     */
+    static int u16(final ByteBuffer buf, final int index) {
+        return ((buf.get(index) & 0xff) << 8) | (buf.get(index + 1) & 0xff);
+    }
+
+    /**
+     * Writes a big-endian 16-bit value whatever the buffer's byte order.
+     *
+     * @param buf the buffer
+     * @param index the absolute index
+     * @param value the value, low 16 bits used
+     */
+    static void putU16(final ByteBuffer buf, final int index, final int value) {
+        buf.put(index, (byte) (value >>> 8));
+        buf.put(index + 1, (byte) value);
+    }
+
+    /**
+     * Reads a big-endian 32-bit value whatever the buffer's byte order.
+     *
+     * @param buf the buffer
+     * @param index the absolute index
+     * @return the value
+     */
+    static int u32(final ByteBuffer buf, final int index) {
+        final int v = buf.getInt(index);
+        return buf.order() == ByteOrder.BIG_ENDIAN ? v : Integer.reverseBytes(v);
+    }
+
+    /**
+     * Writes a big-endian 32-bit value whatever the buffer's byte order.
+     *
+     * @param buf the buffer
+     * @param index the absolute index
+     * @param value the value
+     */
+    static void putU32(final ByteBuffer buf, final int index, final int value) {
+        buf.putInt(index, buf.order() == ByteOrder.BIG_ENDIAN ? value : Integer.reverseBytes(value));
+    }
+}
