@@ -35,10 +35,11 @@ import picocli.CommandLine.Spec;
  */
 @Command(name = "overlay", mixinStandardHelpOptions = true, versionProvider = OverlayVersion.class,
     sortOptions = false, subcommands = HealthCommand.class, usageHelpAutoWidth = true,
-    description = {"Joins this host to a flannel-compatible (udp backend) overlay network: leases a subnet from etcd,",
-        "opens a TUN device, writes subnet.env and carries packets to the other hosts in UDP.",
-        "Every option can also be set as FLANNELD_<OPTION> (e.g. FLANNELD_ETCD_ENDPOINTS); the command line wins."},
-    footer = {"", "Commands:", "  health   Query /readyz of a running instance; exit 0 when ready, else 1."})
+    description = {"Joins this host to a flannel-compatible (udp backend) overlay network:",
+        "leases a subnet from etcd, opens a TUN device, writes subnet.env and carries",
+        "packets to the other hosts inside UDP datagrams.",
+        "Every option can also be set as FLANNELD_<OPTION> (dashes as underscores,",
+        "e.g. FLANNELD_ETCD_ENDPOINTS); the command line wins.", ""})
 public final class OverlayMain implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(OverlayMain.class);
 
