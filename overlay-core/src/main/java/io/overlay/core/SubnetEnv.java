@@ -13,6 +13,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * flannel's {@code subnet.env}, the hand-off to Docker and CNI (flannel reference §3):
@@ -35,6 +37,8 @@ import java.util.Optional;
 public record SubnetEnv(Ipv4Prefix network, Ipv4Prefix subnet, int mtu, boolean ipMasq) {
     /** flanneld's default path, {@code --subnet-file}. */
     public static final Path DEFAULT_PATH = Path.of("/run/flannel/subnet.env");
+
+    private static final Logger LOG = LoggerFactory.getLogger(SubnetEnv.class);
 
     /**
      * Checks the values.
@@ -127,12 +131,18 @@ public record SubnetEnv(Ipv4Prefix network, Ipv4Prefix subnet, int mtu, boolean 
             }
         }
         final String subnet = vars.get("FLANNEL_SUBNET");
-        if (subnet == null || subnet.isEmpty() || subnet.contains(",")) {
+        if (subnet == null || subnet.isEmpty()) {
+            LOG.warn("{} has no FLANNEL_SUBNET: no previous subnet to reuse", path);
+            return Optional.empty();
+        }
+        if (subnet.contains(",")) {
+            LOG.warn("{} lists several subnets in FLANNEL_SUBNET={}: no previous subnet to reuse", path, subnet);
             return Optional.empty();
         }
         try {
             return Optional.of(Ipv4Prefix.parseMasked(subnet));
         } catch (IllegalArgumentException e) {
+            LOG.warn("{} has an invalid FLANNEL_SUBNET ({}): no previous subnet to reuse", path, e.getMessage());
             return Optional.empty();
         }
     }
