@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# net-bench.sh - measure overlay's data plane (the Java UDP engine, flannel udp wire format) with the shared
+# network benchmark, beside the kernel baselines and other userspace overlays.
+#
+#   sudo benchmarks/net-bench.sh                                  # underlay,vxlan,socat,overlay (+nebula,tinc if installed)
+#   sudo benchmarks/net-bench.sh --modes underlay,vxlan,socat,overlay --rounds 1 --duration 5
+#   sudo benchmarks/net-bench.sh --modes overlay --tun-setup harness --tun-mq   # 2 loops on a multi-queue TUN
+#
+# Every argument is passed to ../shared/bench/overlay-bench.sh unchanged (read its README.md); this script only
+# adds mode "overlay" with --cmd, builds overlay-examples/target/overlay.jar when it is missing or older than the
+# sources, and picks the default mode list when neither --modes nor MODES is given.
+#
+# Mode "overlay" runs io.overlay.examples.StaticPeersMain (static peer table, no etcd) in each namespace host:
+# --tun-setup agent (default) creates and configures $TUN itself ($OVERLAY_IP/32, MTU, route $OVERLAY_NET);
+# --tun-setup harness attaches to the harness' TUN. With --tun-mq it runs OVERLAY_MQ_LOOPS (default 2) event
+# loops, one per TUN queue, with SO_REUSEPORT sockets.
+#
+# Environment: JAVA (default java), OVERLAY_JAVA_OPTS (default "-XX:+UseSerialGC -Xms64m -Xmx256m"),
+# OVERLAY_MQ_LOOPS (default 2), OVERLAY_NO_BUILD=1 to never build.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+harness="$(dirname "$0")/../../shared/bench/overlay-bench.sh"
+[[ -f $harness ]] || { echo "net-bench: harness not found at $harness" >&2; exit 1; }
+jar=$repo/overlay-examples/target/overlay.jar
+
+needs_build() {
+  [[ -f $jar ]] || return 0
+  local newer
+  newer=$(find "$repo/pom.xml" "$repo/overlay-core/src/main" "$repo/overlay-core/pom.xml" \
+    "$repo/overlay-tun/src/main" "$repo/overlay-tun/pom.xml" "$repo/overlay-udp/src/main" "$repo/overlay-udp/pom.xml" \
+    "$repo/overlay-etcd/src/main" "$repo/overlay-etcd/pom.xml" \
+    "$repo/overlay-examples/src/main" "$repo/overlay-examples/pom.xml" -newer "$jar" -type f 2>/dev/null | head -1)
+  [[ -n $newer ]]
+}
+if [[ ${OVERLAY_NO_BUILD:-0} != 1 ]] && needs_build; then
+  echo "net-bench: building $jar" >&2
+  (cd "$repo" && mvn -B -q -pl overlay-examples -am package -DskipTests)
+fi
+[[ -f $jar ]] || { echo "net-bench: $jar is missing (build: mvn -pl overlay-examples -am package -DskipTests)" >&2; exit 1; }
+
+java_bin=${JAVA:-java}
+java_opts=${OVERLAY_JAVA_OPTS:--XX:+UseSerialGC -Xms64m -Xmx256m}
+mq_loops=${OVERLAY_MQ_LOOPS:-2}
+# Expanded by the harness per host (single quotes keep $TUN etc. for it); the jar path and options are fixed here.
+overlay_cmd="exec $java_bin $java_opts -cp '$jar' io.overlay.examples.StaticPeersMain"
+overlay_cmd+=' --tun "$TUN" --tun-setup "$TUN_SETUP" --loops "$( [ "$TUN_MQ" = 1 ] && echo '"$mq_loops"' || echo 1 )"'
+overlay_cmd+=' --listen "$UNDERLAY_IP:$UDP_PORT" --network "$OVERLAY_NET" --subnet "$OVERLAY_CIDR"'
+overlay_cmd+=' --address "$OVERLAY_IP" --mtu "$OVERLAY_MTU" --peers "$PEERS"'
+
+args=("$@")
+has_modes=0
+for a in "$@"; do
+  [[ $a == --modes || $a == --modes=* ]] && has_modes=1
+done
+if [[ $has_modes == 0 && -z ${MODES:-} ]]; then
+  modes=underlay,vxlan,socat,overlay
+  command -v nebula >/dev/null 2>&1 && command -v nebula-cert >/dev/null 2>&1 && modes+=,nebula
+  command -v tincd >/dev/null 2>&1 && modes+=,tinc
+  args=(--modes "$modes" "${args[@]}")
+fi
+
+echo "net-bench: --cmd overlay='$overlay_cmd'" >&2
+exec bash "$harness" --cmd "overlay=$overlay_cmd" "${args[@]}"
