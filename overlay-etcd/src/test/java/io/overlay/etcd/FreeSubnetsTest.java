@@ -1,0 +1,58 @@
+package io.overlay.etcd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.NetworkConfig;
+import io.overlay.core.OutOfSubnetsException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/** flannel's candidate walk (flannel reference §1.6 step 4), without etcd. */
+class FreeSubnetsTest {
+    private static final NetworkConfig NET16 = NetworkConfig.parse("{\"Network\":\"100.64.0.0/16\"}");
+
+    @Test
+    void candidatesAreTheLowest100FreeFromSubnetMin() {
+        final List<Ipv4Prefix> c = FreeSubnets.candidates(NET16, List.of(Ipv4Prefix.parse("100.64.2.0/24")));
+        assertThat(c).hasSize(100);
+        assertThat(c.get(0)).isEqualTo(Ipv4Prefix.parse("100.64.1.0/24"));
+        assertThat(c.get(1)).isEqualTo(Ipv4Prefix.parse("100.64.3.0/24"));
+        assertThat(c.get(99)).isEqualTo(Ipv4Prefix.parse("100.64.101.0/24"));
+    }
+
+    @Test
+    void overlapNotEqualityBlocksCandidates() {
+        // a /20 key covers 100.64.0.0-100.64.15.255: sixteen /24 candidates (15 from SubnetMin)
+        final List<Ipv4Prefix> c = FreeSubnets.candidates(NET16, List.of(Ipv4Prefix.parse("100.64.0.0/20"),
+            Ipv4Prefix.parse("100.64.16.128/25")));
+        assertThat(c.get(0)).isEqualTo(Ipv4Prefix.parse("100.64.17.0/24"));
+    }
+
+    @Test
+    void pickIsUniformAmongCandidatesOnly() {
+        final Random random = new Random(7);
+        final Set<Ipv4Prefix> seen = new HashSet<>();
+        for (int i = 0; i < 3000; i++) {
+            seen.add(FreeSubnets.pick(NET16, List.of(), random));
+        }
+        assertThat(seen).hasSize(100);
+        assertThat(seen).allMatch(p -> ((p.address() >> 8) & 0xff) >= 1 && ((p.address() >> 8) & 0xff) <= 100);
+    }
+
+    @Test
+    void exhaustedRangeNamesRangeAndCount() {
+        final NetworkConfig net24 = NetworkConfig.parse("{\"Network\":\"100.64.0.0/24\"}");
+        final List<Ipv4Prefix> all = new ArrayList<>(FreeSubnets.candidates(net24, List.of()));
+        assertThat(all).hasSize(3);
+        assertThatThrownBy(() -> FreeSubnets.pick(net24, all, new Random()))
+            .isInstanceOf(OutOfSubnetsException.class)
+            .hasMessage("no free /26 in 100.64.0.64-100.64.0.192 of 100.64.0.0/24: 3 of 3 in use (3 subnet keys in "
+                + "etcd)");
+    }
+}
