@@ -1,0 +1,382 @@
+package io.overlay.examples;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.testing.Netns;
+import io.overlay.core.testing.Privileged;
+import java.io.IOException;
+import java.net.HttpURLConnection;
+import java.net.URL;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The demo's scenario as a test: etcd in an infra namespace that owns the underlay bridge (198.18.0.254), three hosts
+ * (198.18.0.1-3) each running {@link OverlayMain} as its own process ({@code ip netns exec <ns> java -cp <test class
+ * path> io.overlay.examples.OverlayMain ...}) with a bridge, and two containers per host. Asserts what flanneld
+ * would leave behind (etcd keys and values byte for byte, {@code subnet.env}), the health lines, reachability of every
+ * container pair across hosts, that a SIGKILLed host comes back with the same subnet, and that SIGTERM exits cleanly
+ * keeping the lease. Logs go to {@code target/e2e/}.
+ */
+@Privileged
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+class EndToEndTest {
+    private static final String ETCD_IP = "198.18.0.254";
+    private static final String ETCD = "http://" + ETCD_IP + ":2379";
+    private static final String CONFIG = "{\"Network\":\"100.64.0.0/16\",\"Backend\":{\"Type\":\"udp\"}}";
+    private static final int HEALTH_PORT = 8471;
+    private static final int HOSTS = 3;
+    private static final int CONTAINERS = 2;
+    private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
+    private static final Pattern SUBNET_KEY = Pattern.compile("/coreos\\.com/network/subnets/(100\\.64\\.\\d+\\.0-24)");
+
+    private final Path logs = Path.of("target", "e2e").toAbsolutePath();
+    private final List<Netns> namespaces = new ArrayList<>();
+    private Path dir;
+    private Netns infra;
+    private final Host[] hosts = new Host[HOSTS + 1];
+    private final Map<String, Container> containers = new TreeMap<>();
+
+    /** One host namespace with its OverlayMain process. */
+    private static final class Host {
+        final int n;
+        final Netns ns;
+        final Path subnetEnv;
+        Process process;
+        int starts;
+
+        Host(final int n, final Netns ns, final Path subnetEnv) {
+            this.n = n;
+            this.ns = ns;
+            this.subnetEnv = subnetEnv;
+        }
+
+        String publicIp() {
+            return "198.18.0." + n;
+        }
+    }
+
+    /** A container namespace attached to its host's bridge. */
+    private record Container(String name, int host, Netns ns, String address) {
+    }
+
+    @BeforeAll
+    void setUp() throws Exception {
+        Files.createDirectories(logs);
+        for (String log : List.of("etcd.log", "h1.log", "h2.log", "h3.log")) {
+            Files.deleteIfExists(logs.resolve(log));
+        }
+        dir = Files.createTempDirectory("overlay-e2e-");
+        infra = track(Netns.create());
+        infra.exec("ip", "link", "add", "ul0", "type", "bridge");
+        infra.exec("ip", "addr", "add", ETCD_IP + "/24", "dev", "ul0");
+        infra.exec("ip", "link", "set", "ul0", "up");
+        infra.spawn(new ProcessBuilder("/usr/bin/etcd", "--name", "e2e", "--data-dir", dir.resolve("etcd").toString(),
+            "--listen-client-urls", ETCD, "--advertise-client-urls", ETCD,
+            "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+            "--initial-cluster", "e2e=http://127.0.0.1:2380").redirectErrorStream(true)
+            .redirectOutput(logs.resolve("etcd.log").toFile()));
+        awaitTrue("etcd health", Duration.ofSeconds(30), () -> {
+            try {
+                etcdctl("endpoint", "health");
+                return true;
+            } catch (IOException e) {
+                return false;
+            }
+        });
+        etcdctl("put", "/coreos.com/network/config", CONFIG);
+
+        for (int h = 1; h <= HOSTS; h++) {
+            final Netns ns = track(Netns.create());
+            Netns.run("ip", "-n", infra.name(), "link", "add", "ul-h" + h, "type", "veth", "peer", "name", "eth0",
+                "netns", ns.name());
+            infra.exec("ip", "link", "set", "ul-h" + h, "master", "ul0", "up");
+            ns.exec("ip", "addr", "add", "198.18.0." + h + "/24", "dev", "eth0");
+            ns.exec("ip", "link", "set", "eth0", "mtu", "1500", "up");
+            ns.exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
+            hosts[h] = new Host(h, ns, dir.resolve("h" + h).resolve("subnet.env"));
+            start(hosts[h]);
+        }
+        for (int h = 1; h <= HOSTS; h++) {
+            awaitReady(hosts[h]);
+        }
+        for (int h = 1; h <= HOSTS; h++) {
+            final Map<String, String> env = subnetEnv(hosts[h]);
+            final String gateway = env.get("FLANNEL_SUBNET").split("/")[0];
+            final String base = gateway.substring(0, gateway.lastIndexOf('.') + 1);
+            final String mtu = env.get("FLANNEL_MTU");
+            for (int c = 1; c <= CONTAINERS; c++) {
+                final Netns ns = track(Netns.create());
+                final String name = "h" + h + "c" + c;
+                hosts[h].ns.exec("ip", "link", "add", "vc" + c, "type", "veth", "peer", "name", "eth0", "netns",
+                    ns.name());
+                hosts[h].ns.exec("ip", "link", "set", "vc" + c, "mtu", mtu, "master", "cbr0", "up");
+                final String address = base + (c + 1);
+                ns.exec("ip", "addr", "add", address + "/24", "dev", "eth0");
+                ns.exec("ip", "link", "set", "eth0", "mtu", mtu, "up");
+                ns.exec("ip", "route", "add", "default", "via", gateway);
+                containers.put(name, new Container(name, h, ns, address));
+            }
+        }
+    }
+
+    @AfterAll
+    void tearDown() throws IOException {
+        for (int i = namespaces.size() - 1; i >= 0; i--) {
+            namespaces.get(i).close();
+        }
+        if (dir != null) {
+            try (var files = Files.walk(dir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    private Netns track(final Netns ns) {
+        namespaces.add(ns);
+        return ns;
+    }
+
+    private String etcdctl(final String... args) throws IOException {
+        final List<String> cmd = new ArrayList<>(List.of("env", "ETCDCTL_API=3", "/usr/bin/etcdctl", "--endpoints",
+            ETCD, "--dial-timeout", "2s", "--command-timeout", "5s"));
+        cmd.addAll(List.of(args));
+        return infra.exec(cmd.toArray(String[]::new));
+    }
+
+    private static List<String> java(final String mainClass, final String... args) {
+        String cp = System.getProperty("surefire.test.class.path");
+        if (cp == null || cp.isEmpty()) {
+            cp = System.getProperty("java.class.path");
+        }
+        final List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+            .toString(), "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp, mainClass));
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
+    private void start(final Host host) throws IOException {
+        host.starts++;
+        host.process = host.ns.spawn(new ProcessBuilder(java(OverlayMain.class.getName(),
+            "--etcd-endpoints", ETCD, "--iface", "eth0", "--bridge", "cbr0",
+            "--subnet-file", host.subnetEnv.toString(), "--healthz-ip", "127.0.0.1",
+            "--healthz-port", Integer.toString(HEALTH_PORT)))
+            .redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.appendTo(logs.resolve("h" + host.n + ".log").toFile())));
+    }
+
+    /** Runs {@code OverlayMain health} inside the host's namespace: exit status and printed line. */
+    private Map.Entry<Integer, String> health(final Host host) throws Exception {
+        final List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", host.ns.name()));
+        cmd.addAll(java(OverlayMain.class.getName(), "health", "--healthz-port", Integer.toString(HEALTH_PORT)));
+        final Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        if (!p.waitFor(30, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new IOException("health subcommand timed out in h" + host.n);
+        }
+        final String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        return Map.entry(p.exitValue(), out);
+    }
+
+    private void awaitReady(final Host host) throws Exception {
+        awaitTrue("subnet.env of h" + host.n, READY_TIMEOUT, () -> Files.size(host.subnetEnv) > 0
+            || !host.process.isAlive());
+        assertThat(host.process.isAlive()).as("OverlayMain of h%d runs (see target/e2e/h%d.log)", host.n, host.n)
+            .isTrue();
+        awaitTrue("/readyz of h" + host.n, READY_TIMEOUT, () -> readyz(host) == 200);
+    }
+
+    /**
+     * Asks /readyz from inside the host namespace: HttpURLConnection connects on the calling thread, which
+     * {@code NetnsThread} put into the namespace; "Connection: close" keeps the socket out of the JDK's keep-alive
+     * cache, which is keyed by host and port only and would mix the hosts' namespaces.
+     */
+    private int readyz(final Host host) throws Exception {
+        return io.overlay.tun.NetnsThread.call(host.ns.name(), () -> {
+            final HttpURLConnection c = (HttpURLConnection) new URL("http://127.0.0.1:" + HEALTH_PORT + "/readyz")
+                .openConnection(java.net.Proxy.NO_PROXY);
+            c.setConnectTimeout(1000);
+            c.setReadTimeout(2000);
+            c.setRequestProperty("Connection", "close");
+            try {
+                return c.getResponseCode();
+            } catch (IOException notYet) {
+                return -1;
+            } finally {
+                c.disconnect();
+            }
+        });
+    }
+
+    private static Map<String, String> subnetEnv(final Host host) throws IOException {
+        final Map<String, String> vars = new LinkedHashMap<>();
+        for (String line : Files.readAllLines(host.subnetEnv)) {
+            final int eq = line.indexOf('=');
+            vars.put(line.substring(0, eq), line.substring(eq + 1));
+        }
+        return vars;
+    }
+
+    /** The subnet keys in etcd: subnet key suffix (e.g. {@code 100.64.7.0-24}) to the value's exact text. */
+    private Map<String, String> leases() throws IOException {
+        final List<String> lines = etcdctl("get", "--prefix", "/coreos.com/network/subnets").lines().toList();
+        final Map<String, String> result = new TreeMap<>();
+        for (int i = 0; i + 1 < lines.size(); i += 2) {
+            final Matcher m = SUBNET_KEY.matcher(lines.get(i));
+            assertThat(m.matches()).as("subnet key %s", lines.get(i)).isTrue();
+            result.put(m.group(1), lines.get(i + 1));
+        }
+        return result;
+    }
+
+    private static String keyOf(final Map<String, String> subnetEnv) {
+        final Ipv4Prefix subnet = Ipv4Prefix.parseMasked(subnetEnv.get("FLANNEL_SUBNET"));
+        return subnet.toString().replace('/', '-');
+    }
+
+    private List<String> unreachablePairs() throws IOException {
+        final List<String> failed = new ArrayList<>();
+        for (Container src : containers.values()) {
+            for (Container dst : containers.values()) {
+                if (src.host() == dst.host()) {
+                    continue;
+                }
+                try {
+                    src.ns().exec("ping", "-c", "2", "-i", "0.2", "-W", "2", "-q", dst.address());
+                } catch (IOException e) {
+                    failed.add(src.name() + " " + src.address() + " -> " + dst.name() + " " + dst.address());
+                }
+            }
+        }
+        return failed;
+    }
+
+    @Test
+    @Order(1)
+    void hostsHoldDistinctSubnetsWrittenAsFlannelWritesThem() throws Exception {
+        final Map<String, String> leases = leases();
+        assertThat(leases).hasSize(HOSTS);
+        final List<String> keys = new ArrayList<>();
+        for (int h = 1; h <= HOSTS; h++) {
+            final Map<String, String> env = subnetEnv(hosts[h]);
+            final String key = keyOf(env);
+            keys.add(key);
+            assertThat(leases).containsEntry(key, "{\"PublicIP\":\"" + hosts[h].publicIp() + "\",\"PublicIPv6\":null}");
+            final Ipv4Prefix subnet = Ipv4Prefix.parseMasked(env.get("FLANNEL_SUBNET"));
+            assertThat(Files.readString(hosts[h].subnetEnv)).isEqualTo(
+                "FLANNEL_NETWORK=100.64.0.0/16\n"
+                    + "FLANNEL_SUBNET=" + subnet.toString().replaceFirst("\\.0/24$", ".1/24") + "\n"
+                    + "FLANNEL_MTU=1472\n"
+                    + "FLANNEL_IPMASQ=false\n");
+            assertThat(subnet.length()).isEqualTo(24);
+            assertThat(Ipv4Prefix.parse("100.64.0.0/16").contains(subnet)).isTrue();
+            assertThat(subnet).isNotEqualTo(Ipv4Prefix.parse("100.64.0.0/24")); // SubnetMin skips the first
+        }
+        assertThat(keys).doesNotHaveDuplicates();
+        // Attached to a 24 h etcd lease, as flannel's subnetTTL.
+        final String json = etcdctl("get", "/coreos.com/network/subnets/" + keys.get(0), "-w", "json");
+        final Matcher lease = Pattern.compile("\"lease\":(\\d+)").matcher(json);
+        assertThat(lease.find()).as("key has an etcd lease: %s", json).isTrue();
+        final String ttl = etcdctl("lease", "timetolive", Long.toHexString(Long.parseLong(lease.group(1))));
+        assertThat(ttl).contains("granted with TTL(86400s)");
+    }
+
+    @Test
+    @Order(2)
+    void everyHostReportsTheReadyHealthLine() throws Exception {
+        for (int h = 1; h <= HOSTS; h++) {
+            final String fs = subnetEnv(hosts[h]).get("FLANNEL_SUBNET");
+            final Map.Entry<Integer, String> health = health(hosts[h]);
+            assertThat(health.getValue()).isEqualTo("ready cbr0:" + fs.split("/")[0] + " subnet:" + fs + " mtu:1472");
+            assertThat(health.getKey()).isZero();
+            assertThat(hosts[h].ns.exec("ip", "-4", "-o", "addr", "show", "dev", "cbr0"))
+                .contains("inet " + fs + " ");
+            assertThat(hosts[h].ns.exec("ip", "link", "show", "dev", "cbr0")).contains("mtu 1472");
+        }
+    }
+
+    @Test
+    @Order(3)
+    void everyContainerReachesEveryContainerOnOtherHosts() throws Exception {
+        assertThat(containers).hasSize(HOSTS * CONTAINERS);
+        assertThat(unreachablePairs()).isEmpty();
+    }
+
+    @Test
+    @Order(4)
+    void aKilledHostComesBackWithTheSameSubnetAndReachability() throws Exception {
+        final Host h2 = hosts[2];
+        final String envBefore = Files.readString(h2.subnetEnv);
+        final Map<String, String> leasesBefore = leases();
+
+        h2.process.destroyForcibly(); // SIGKILL: no clean-up at all
+        assertThat(h2.process.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        final Map.Entry<Integer, String> down = health(h2);
+        assertThat(down.getKey()).isEqualTo(1);
+        assertThat(down.getValue()).startsWith("not-ready cannot reach");
+
+        start(h2);
+        awaitReady(h2);
+        assertThat(Files.readString(h2.subnetEnv)).isEqualTo(envBefore);
+        assertThat(leases()).isEqualTo(leasesBefore);
+        assertThat(health(h2).getKey()).isZero();
+        // The peers already route to h2's subnet; reachability returns as soon as h2 forwards again.
+        assertThat(unreachablePairs()).isEmpty();
+    }
+
+    @Test
+    @Order(5)
+    void sigtermExitsCleanlyAndKeepsTheLease() throws Exception {
+        final Host h3 = hosts[3];
+        final String key = keyOf(subnetEnv(h3));
+        h3.process.destroy(); // SIGTERM
+        assertThat(h3.process.waitFor(20, TimeUnit.SECONDS)).as("exits within 20 s of SIGTERM").isTrue();
+        assertThat(h3.process.exitValue()).as("JVM exit status on SIGTERM").isEqualTo(143);
+        assertThat(Files.readString(logs.resolve("h3.log"))).contains("Exiting cleanly");
+        assertThat(leases()).containsKey(key);
+        assertThat(hosts[3].ns.exec("ip", "-o", "link", "show")).doesNotContain("flannel0");
+    }
+
+    /** A condition that may throw; an exception counts as "not yet". */
+    @FunctionalInterface
+    private interface Check {
+        boolean test() throws Exception;
+    }
+
+    private static void awaitTrue(final String what, final Duration timeout, final Check check) throws Exception {
+        final long deadline = System.nanoTime() + timeout.toNanos();
+        Exception last = null;
+        while (System.nanoTime() < deadline) {
+            try {
+                if (check.test()) {
+                    return;
+                }
+            } catch (Exception e) {
+                last = e;
+            }
+            Thread.sleep(200);
+        }
+        throw new AssertionError("timed out after " + timeout.toSeconds() + " s waiting for " + what, last);
+    }
+}
