@@ -84,25 +84,35 @@ final class LibC {
     private LibC() {
     }
 
+    /** {@code open(2)}: returns the new descriptor. */
     static native int open(String path, int flags) throws LastErrorException;
 
+    /** {@code close(2)}. */
     static native int close(int fd) throws LastErrorException;
 
+    /** {@code ioctl(2)} with a pointer argument (a direct buffer). */
     static native int ioctl(int fd, long request, ByteBuffer arg) throws LastErrorException;
 
+    /** {@code socket(2)}: returns the new descriptor. */
     static native int socket(int domain, int type, int protocol) throws LastErrorException;
 
+    /** {@code bind(2)}. */
     static native int bind(int fd, ByteBuffer address, int addressLength) throws LastErrorException;
 
+    /** {@code setsockopt(2)}; value is a direct buffer of valueLength bytes. */
     static native int setsockopt(int fd, int level, int name, ByteBuffer value, int valueLength)
         throws LastErrorException;
 
+    /** {@code send(2)}: returns the bytes sent. */
     static native long send(int fd, ByteBuffer buffer, long length, int flags) throws LastErrorException;
 
+    /** {@code recv(2)}: returns the bytes received (one netlink datagram). */
     static native long recv(int fd, ByteBuffer buffer, long length, int flags) throws LastErrorException;
 
+    /** {@code setns(2)}: moves the calling thread into the namespace of fd. */
     static native int setns(int fd, int nstype) throws LastErrorException;
 
+    /** {@code strerror(3)}: libc's text for an errno. */
     static native String strerror(int errno);
 
     /**

@@ -11,6 +11,7 @@ import java.nio.channels.ClosedChannelException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -47,6 +48,15 @@ public final class LinuxTunDevice implements TunDevice {
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Object configureLock = new Object();
 
+    /**
+     * Wraps opened queues; called by {@link LinuxTunDeviceFactory}.
+     *
+     * @param name the kernel's name of the device
+     * @param multiQueue whether it was opened with {@code IFF_MULTI_QUEUE}
+     * @param queues one Netty descriptor per queue, owned from now on by this device
+     * @param namespaceFd an open descriptor of the device's network namespace, owned by this device
+     * @param namespaceId that namespace's identifier ({@code net:[inode]})
+     */
     LinuxTunDevice(final String name, final boolean multiQueue, final FileDescriptor[] queues,
                    final int namespaceFd, final String namespaceId) {
         this.name = name;
@@ -105,7 +115,7 @@ public final class LinuxTunDevice implements TunDevice {
      */
     @Override
     public int fileDescriptor(final int queue) {
-        return queues[java.util.Objects.checkIndex(queue, queues.length)].intValue();
+        return queues[Objects.checkIndex(queue, queues.length)].intValue();
     }
 
     /**
@@ -154,7 +164,7 @@ public final class LinuxTunDevice implements TunDevice {
     }
 
     private FileDescriptor queue(final int queue, final ByteBuffer buffer) throws ClosedChannelException {
-        final FileDescriptor fd = queues[java.util.Objects.checkIndex(queue, queues.length)];
+        final FileDescriptor fd = queues[Objects.checkIndex(queue, queues.length)];
         if (!buffer.isDirect()) {
             throw new IllegalArgumentException("TUN packet I/O needs a direct ByteBuffer");
         }

@@ -7,6 +7,7 @@ import io.overlay.core.TunDevice;
 import io.overlay.core.TunDeviceFactory;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 
 /**
  * Opens Linux TUN devices: {@code open("/dev/net/tun", O_RDWR|O_NONBLOCK|O_CLOEXEC)} once per queue, then
@@ -70,7 +71,7 @@ public final class LinuxTunDeviceFactory implements TunDeviceFactory {
         ensurePlatform();
         final short flags = (short) (Ifreq.IFF_TUN | Ifreq.IFF_NO_PI | (multiQueue ? Ifreq.IFF_MULTI_QUEUE : 0));
         final int[] fds = new int[queues];
-        java.util.Arrays.fill(fds, -1);
+        Arrays.fill(fds, -1);
         int namespaceFd = -1;
         String name = nameOrTemplate;
         byte[] requested = nameBytes;

@@ -37,18 +37,22 @@ final class NetlinkAttributes {
         return -1;
     }
 
+    /** Returns the attribute's length field (header included, padding excluded), in bytes. */
     static int length(final ByteBuffer b, final int at) {
         return b.getShort(at) & 0xffff;
     }
 
+    /** Returns the attribute's u8 payload, or 0 when {@code at} is -1 (attribute absent). */
     static int u8(final ByteBuffer b, final int at) {
         return at < 0 ? 0 : b.get(at + NetlinkMessageWriter.ATTR_HEADER_SIZE) & 0xff;
     }
 
+    /** Returns the attribute's 4-byte network-order IPv4 payload as an int (see {@link io.overlay.core.Ipv4}). */
     static int ipv4(final ByteBuffer b, final int at) {
         return b.duplicate().order(ByteOrder.BIG_ENDIAN).getInt(at + NetlinkMessageWriter.ATTR_HEADER_SIZE);
     }
 
+    /** Returns the attribute's string payload without trailing NULs. */
     static String string(final ByteBuffer b, final int at) {
         int n = length(b, at) - NetlinkMessageWriter.ATTR_HEADER_SIZE;
         final int from = at + NetlinkMessageWriter.ATTR_HEADER_SIZE;

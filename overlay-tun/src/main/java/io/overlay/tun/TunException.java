@@ -30,7 +30,9 @@ public final class TunException extends IOException {
         OTHER
     }
 
+    /** Why it failed. */
     private final Reason reason;
+    /** The kernel's error number, 0 if none. */
     private final int errno;
 
     /**
