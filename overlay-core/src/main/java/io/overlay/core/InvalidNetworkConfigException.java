@@ -35,7 +35,10 @@ public final class InvalidNetworkConfigException extends IllegalArgumentExceptio
     /**
      * Returns the field at fault.
      *
-     * @return the JSON field name as flannel spells it, e.g. {@code SubnetLen}
+     * @return the JSON field name as flannel spells it: {@code Network}, {@code SubnetLen}, {@code SubnetMin},
+     *     {@code SubnetMax}, {@code EnableIPv4}, {@code EnableIPv6}, {@code EnableNFTables}, {@code IPv6Network},
+     *     {@code IPv6SubnetLen}, {@code IPv6SubnetMin}, {@code IPv6SubnetMax}, {@code Backend}, {@code Backend.Type},
+     *     {@code Backend.Port}, or {@code "(json)"} when the text is not one JSON object
      */
     public String field() {
         return field;

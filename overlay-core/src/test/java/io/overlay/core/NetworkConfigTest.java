@@ -158,6 +158,11 @@ class NetworkConfigTest {
         }
 
         @Test
+        void nullTextIsRefused() {
+            assertInvalid(null, "(json)", "network config must be a JSON object", "nothing");
+        }
+
+        @Test
         void nonObjectsAreRefused() {
             assertInvalid("[1,2]", "(json)", "network config must be a JSON object", "[1,2]");
             assertInvalid("null", "(json)", "network config must be a JSON object", "null");

@@ -166,6 +166,13 @@ class SubnetEnvTest {
         assertThat(read("FLANNEL_IPV6_SUBNET=fc00::1/64\n")).isEmpty();
     }
 
+    @Test
+    void anUnreadableFileIsAnError() throws IOException {
+        final Path notAFile = dir.resolve("subnet.env");
+        Files.createDirectory(notAFile);
+        assertThatThrownBy(() -> SubnetEnv.readPreviousSubnet(notAFile)).isInstanceOf(IOException.class);
+    }
+
     private Optional<Ipv4Prefix> read(final String content) throws IOException {
         final Path file = Files.createTempFile(dir, "env", ".env");
         Files.writeString(file, content);
