@@ -83,7 +83,7 @@ public final class EtcdCluster implements AutoCloseable {
      * @throws IllegalStateException if etcdctl fails
      */
     public String etcdctl(final String... args) {
-        return EtcdServer.etcdctl(String.join(",", endpoints()), args);
+        return EtcdServer.etcdctlAt(String.join(",", endpoints()), args);
     }
 
     /**
