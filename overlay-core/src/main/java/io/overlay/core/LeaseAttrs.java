@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.charset.StandardCharsets;
-import java.util.Iterator;
 import java.util.Map;
 
 /**
@@ -86,8 +85,7 @@ public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, St
     /** Go's encoding/json: every key equal to the field name ignoring case sets the field, so the last one wins. */
     private static JsonNode field(final JsonNode root, final String name) {
         JsonNode found = null;
-        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext();) {
-            final Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : root.properties()) {
             if (e.getKey().equalsIgnoreCase(name)) {
                 found = e.getValue();
             }

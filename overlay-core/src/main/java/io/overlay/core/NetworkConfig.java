@@ -9,7 +9,6 @@ import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -267,8 +266,7 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
     /** Go encoding/json field matching: keys case-insensitive, the last matching key wins. */
     private static Map<String, JsonNode> fields(final JsonNode object) {
         final Map<String, JsonNode> out = new HashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = object.fields(); it.hasNext();) {
-            final Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : object.properties()) {
             out.put(e.getKey().toLowerCase(Locale.ROOT), e.getValue());
         }
         return out;
