@@ -121,7 +121,7 @@ public final class TcpCoalescer {
             passThrough(buf, offset, len);
             return;
         }
-        final int thl = ((buf.get(offset + 33) & 0xf0) >>> 4) * 4;
+        final int thl = ((buf.get(offset + 32) & 0xf0) >>> 4) * 4;
         if (thl < 20 || 20 + thl > len) {
             passThrough(buf, offset, len);
             return;
@@ -355,7 +355,7 @@ public final class TcpCoalescer {
         active[f] = false;
         hdr.wrap(slots, frame).clear();
         if (count[f] > 1) {
-            final int thl = ((slots.get(ip + 33) & 0xf0) >>> 4) * 4;
+            final int thl = ((slots.get(ip + 32) & 0xf0) >>> 4) * 4;
             InetChecksum.putU16(slots, ip + 2, len);
             InetChecksum.putU16(slots, ip + 10, 0);
             InetChecksum.putU16(slots, ip + 10, InetChecksum.ipv4Header(slots, ip, 20));

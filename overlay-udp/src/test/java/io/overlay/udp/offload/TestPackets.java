@@ -215,11 +215,7 @@ final class TestPackets {
     }
 
     static String hex(final byte[] p) {
-        final StringBuilder sb = new StringBuilder();
-        for (byte b : p) {
-            sb.append(String.format("%02x", b & 0xff));
-        }
-        return sb.toString();
+        return java.util.HexFormat.of().formatHex(p);
     }
 
     static byte[] concat(final List<byte[]> parts) {

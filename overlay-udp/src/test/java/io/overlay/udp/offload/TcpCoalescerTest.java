@@ -1,0 +1,287 @@
+package io.overlay.udp.offload;
+
+import static io.overlay.udp.offload.TestPackets.ACK;
+import static io.overlay.udp.offload.TestPackets.CWR;
+import static io.overlay.udp.offload.TestPackets.FIN;
+import static io.overlay.udp.offload.TestPackets.PSH;
+import static io.overlay.udp.offload.TestPackets.SYN;
+import static io.overlay.udp.offload.TestPackets.URG;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class TcpCoalescerTest {
+    private static final int MSS = 1448;
+
+    private final List<byte[]> frames = new ArrayList<>();
+    private final TcpCoalescer coalescer = new TcpCoalescer(8, this::record);
+    private final ByteBuffer in = ByteBuffer.allocateDirect(70000);
+
+    private void record(final ByteBuffer buf, final int offset, final int length) {
+        final byte[] f = new byte[length];
+        buf.get(offset, f);
+        frames.add(f);
+    }
+
+    private void feed(final List<byte[]> packets) {
+        for (byte[] p : packets) {
+            in.put(100, p);
+            coalescer.add(in, 100, p.length);
+        }
+    }
+
+    /** An in-order stream of {@code n} segments of one flow: full MSS, the last {@code lastPayload} bytes with PSH. */
+    private static List<byte[]> stream(final int sport, final int n, final int lastPayload, final int id0) {
+        final List<byte[]> list = new ArrayList<>();
+        int seq = 0x7ffff000;
+        for (int i = 0; i < n; i++) {
+            final TestPackets.Tcp t = new TestPackets.Tcp().payload(i == n - 1 ? lastPayload : MSS, sport * 1000L + i);
+            t.sport = sport;
+            t.seq = seq;
+            t.id = id0 + i;
+            t.flags = i == n - 1 ? ACK | PSH : ACK;
+            list.add(t.build());
+            seq += t.payload.length;
+        }
+        return list;
+    }
+
+    private static byte[] packet(final byte[] frame) {
+        return Arrays.copyOfRange(frame, VirtioNetHdr.LENGTH, frame.length);
+    }
+
+    /** Segments every frame with the segmenter, the way the kernel would when it forwards the frame. */
+    private static List<byte[]> resegment(final List<byte[]> frames) {
+        final GsoSegmenter segmenter = new GsoSegmenter(1500);
+        final SegmentBatch out = new SegmentBatch(64, 1500);
+        final VirtioNetHdr hdr = new VirtioNetHdr();
+        final List<byte[]> all = new ArrayList<>();
+        for (byte[] f : frames) {
+            final ByteBuffer b = ByteBuffer.allocateDirect(f.length).order(ByteOrder.LITTLE_ENDIAN);
+            b.put(0, f);
+            hdr.wrap(b, 0);
+            assertThat(segmenter.segment(hdr, b, VirtioNetHdr.LENGTH, f.length - VirtioNetHdr.LENGTH, out))
+                .isEqualTo(OffloadVerdict.OK);
+            all.addAll(TestPackets.segments(out));
+        }
+        return all;
+    }
+
+    private static void assertSamePackets(final List<byte[]> actual, final List<byte[]> expected) {
+        assertThat(actual.stream().map(TestPackets::hex).toList())
+            .containsExactlyElementsOf(expected.stream().map(TestPackets::hex).toList());
+    }
+
+    @Test
+    void anInOrderStreamBecomesOneSuperPacketThatSegmentsBackExactly() {
+        final List<byte[]> x = stream(40000, 44, 700, 0xfff0);
+        feed(x);
+        coalescer.flush();
+
+        assertThat(frames).hasSize(1);
+        final byte[] f = frames.get(0);
+        final VirtioNetHdr hdr = new VirtioNetHdr().wrap(ByteBuffer.wrap(f), 0);
+        assertThat(hdr.flags()).isEqualTo(VirtioNetHdr.FLAG_NEEDS_CSUM);
+        assertThat(hdr.gsoType()).isEqualTo(VirtioNetHdr.GSO_TCPV4);
+        assertThat(hdr.gsoSize()).isEqualTo(MSS);
+        assertThat(hdr.hdrLen()).isEqualTo(52);
+        assertThat(hdr.csumStart()).isEqualTo(20);
+        assertThat(hdr.csumOffset()).isEqualTo(16);
+        assertThat(hdr.check(f.length - 10)).isEqualTo(OffloadVerdict.OK);
+
+        final byte[] sp = packet(f);
+        assertThat(sp.length).isEqualTo(52 + 43 * MSS + 700);
+        assertThat(TestPackets.u16(sp, 2)).isEqualTo(sp.length);
+        assertThat(TestPackets.u16(sp, 4)).isEqualTo(0xfff0);
+        assertThat(sp[33] & 0xff).isEqualTo(ACK | PSH);
+        assertThat(TestPackets.ipChecksumOk(sp)).isTrue();
+        // the TCP checksum field holds the pseudo-header sum: completing it gives a valid full checksum
+        final int completed = ~TestPackets.onesSum(sp, 20, sp.length - 20, 0) & 0xffff;
+        TestPackets.put16(sp, 36, completed);
+        assertThat(TestPackets.l4ChecksumOk(sp)).isTrue();
+
+        assertSamePackets(resegment(frames), x);
+        assertThat(coalescer.superPackets()).isEqualTo(1);
+        assertThat(coalescer.segmentsMerged()).isEqualTo(44);
+        assertThat(coalescer.packetsIn()).isEqualTo(44);
+    }
+
+    @Test
+    void runsStopAt64KibAndStillSegmentBackExactly() {
+        final List<byte[]> x = stream(40001, 100, 1448, 1);
+        feed(x);
+        coalescer.flush();
+        assertThat(frames.size()).isBetween(3, 4);
+        assertThat(frames).allMatch(f -> f.length - 10 <= 65535);
+        assertSamePackets(resegment(frames), x);
+    }
+
+    @Test
+    void aSingleSegmentIsPassedOnByteForByteWithAnEmptyHeader() {
+        final List<byte[]> x = stream(40002, 1, 500, 9);
+        final byte[] noPsh = new TestPackets.Tcp().payload(800, 3).build();
+        feed(List.of(x.get(0), noPsh));
+        coalescer.flush();
+        assertThat(frames).hasSize(2);
+        for (int i = 0; i < 2; i++) {
+            assertThat(Arrays.copyOf(frames.get(i), 10)).containsOnly(0);
+        }
+        assertThat(packet(frames.get(0))).isEqualTo(x.get(0));
+        assertThat(packet(frames.get(1))).isEqualTo(noPsh);
+    }
+
+    @Test
+    void packetsThatCannotJoinArePassedThroughInOrderAfterTheirFlowIsFlushed() {
+        final List<byte[]> x = stream(40003, 6, MSS, 100);
+        final List<byte[]> fed = new ArrayList<>(x.subList(0, 3));
+        final TestPackets.Tcp pureAck = new TestPackets.Tcp();
+        pureAck.sport = 40003;
+        final byte[] ack = pureAck.build();
+        fed.add(ack);
+        fed.add(TestPackets.udp(5, 100, 1));
+        fed.addAll(x.subList(3, 6));
+        feed(fed);
+        coalescer.flush();
+        // run of 3, pure ACK, UDP, run of 3 (the last has PSH)
+        assertThat(frames).hasSize(4);
+        assertThat(packet(frames.get(1))).isEqualTo(ack);
+        assertThat(packet(frames.get(2))[9]).isEqualTo((byte) 17);
+        final List<byte[]> data = resegment(List.of(frames.get(0), frames.get(3)));
+        assertSamePackets(data, x);
+    }
+
+    @Test
+    void controlFlagsOptionsAndBadChecksumsAreNeverMerged() {
+        for (int flag : new int[] {SYN, URG, CWR}) {
+            final TestPackets.Tcp t = new TestPackets.Tcp().payload(MSS, flag);
+            t.flags = ACK | flag;
+            final TestPackets.Tcp next = new TestPackets.Tcp().payload(MSS, flag + 1);
+            next.seq = t.seq + MSS;
+            next.id = t.id + 1;
+            next.flags = ACK | flag;
+            feed(List.of(t.build(), next.build()));
+        }
+        final TestPackets.Tcp opts = new TestPackets.Tcp().payload(MSS, 1);
+        opts.ipOptions = new byte[] {1, 1, 1, 0};
+        final byte[] withOptions = opts.build();
+        final byte[] corrupt = new TestPackets.Tcp().payload(MSS, 2).build();
+        corrupt[100] ^= 1;
+        feed(List.of(withOptions, corrupt));
+        coalescer.flush();
+        assertThat(frames).hasSize(8);
+        assertThat(coalescer.superPackets()).isZero();
+        assertThat(coalescer.badChecksums()).isEqualTo(1);
+        assertThat(packet(frames.get(7))).isEqualTo(corrupt);
+    }
+
+    @Test
+    void gapsIdJumpsAndHeaderChangesEndTheRun() {
+        final List<byte[]> x = stream(40004, 8, MSS, 50);
+        final byte[] gap = x.get(2).clone(); // seq jumps by one MSS: a lost segment
+        TestPackets.put32(gap, 24, TestPackets.u32(gap, 24) + MSS);
+        TestPackets.fixL4(gap);
+        final byte[] idJump = x.get(4).clone();
+        TestPackets.put16(idJump, 4, 7);
+        TestPackets.fixIp(idJump);
+        final byte[] newAck = x.get(6).clone();
+        TestPackets.put32(newAck, 28, 0x20000100);
+        TestPackets.fixL4(newAck);
+        feed(List.of(x.get(0), x.get(1), gap, x.get(3), idJump, x.get(5), newAck, x.get(7)));
+        coalescer.flush();
+        // [0 1] [gap] [3] [idJump] [5] [newAck] [7]: each break ends a run (3 is behind gap, 5's ID does not follow
+        // idJump's, 7's ack differs from newAck's); nothing is lost or reordered
+        assertThat(frames).hasSize(7);
+        assertThat(coalescer.superPackets()).isEqualTo(1);
+        final List<byte[]> back = resegment(frames);
+        assertSamePackets(back, List.of(x.get(0), x.get(1), gap, x.get(3), idJump, x.get(5), newAck, x.get(7)));
+    }
+
+    @Test
+    void aShortSegmentEndsTheRun() {
+        final List<byte[]> a = stream(40005, 3, 1000, 1); // 1448, 1448, 1000+PSH
+        final List<byte[]> fed = new ArrayList<>(a.subList(0, 2));
+        final TestPackets.Tcp shortOne = new TestPackets.Tcp().payload(700, 1);
+        shortOne.sport = 40005;
+        shortOne.seq = 0x7ffff000 + 2 * MSS;
+        shortOne.id = 3;
+        fed.add(shortOne.build());
+        final TestPackets.Tcp after = new TestPackets.Tcp().payload(MSS, 2);
+        after.sport = 40005;
+        after.seq = shortOne.seq + 700;
+        after.id = 4;
+        fed.add(after.build());
+        feed(fed);
+        coalescer.flush();
+        assertThat(frames).hasSize(2);
+        assertThat(new VirtioNetHdr().wrap(ByteBuffer.wrap(frames.get(0)), 0).gsoSize()).isEqualTo(MSS);
+        assertSamePackets(resegment(frames), fed);
+    }
+
+    @Test
+    void interleavedFlowsAreCoalescedSeparatelyAndKeepTheirOwnOrder() {
+        final List<byte[]> a = stream(41000, 10, 300, 10);
+        final List<byte[]> b = stream(42000, 10, 400, 2000);
+        final List<byte[]> fed = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            fed.add(a.get(i));
+            fed.add(b.get(i));
+        }
+        feed(fed);
+        coalescer.flush();
+        assertThat(frames).hasSize(2);
+        final List<byte[]> back = resegment(frames);
+        final List<byte[]> backA = back.stream().filter(p -> TestPackets.u16(p, 20) == 41000).toList();
+        final List<byte[]> backB = back.stream().filter(p -> TestPackets.u16(p, 20) == 42000).toList();
+        assertSamePackets(backA, a);
+        assertSamePackets(backB, b);
+    }
+
+    @Test
+    void withOneFlowSlotInterleavedFlowsEvictEachOtherButLoseNothing() {
+        final TcpCoalescer one = new TcpCoalescer(1, this::record);
+        final List<byte[]> a = stream(41001, 4, 300, 10);
+        final List<byte[]> b = stream(42001, 4, 400, 2000);
+        for (int i = 0; i < 4; i++) {
+            for (byte[] p : List.of(a.get(i), b.get(i))) {
+                in.put(0, p);
+                one.add(in, 0, p.length);
+            }
+        }
+        one.flush();
+        // a0 | b0 | a1 | b1 | a2 | b2 evicted in turn; a3 (PSH) goes out alone; b3 joins b2
+        assertThat(frames).hasSize(7);
+        final List<byte[]> back = resegment(frames);
+        assertSamePackets(back.stream().filter(p -> TestPackets.u16(p, 20) == 41001).toList(), a);
+        assertSamePackets(back.stream().filter(p -> TestPackets.u16(p, 20) == 42001).toList(), b);
+    }
+
+    @Test
+    void finIsKeptOnTheLastSegment() {
+        final List<byte[]> x = new ArrayList<>(stream(40006, 3, MSS, 1).subList(0, 2));
+        final TestPackets.Tcp fin = new TestPackets.Tcp().payload(100, 9);
+        fin.sport = 40006;
+        fin.seq = 0x7ffff000 + 2 * MSS;
+        fin.id = 3;
+        fin.flags = ACK | FIN;
+        x.add(fin.build());
+        feed(x);
+        assertThat(frames).hasSize(1); // a FIN ends the run at once, no flush needed
+        assertThat(packet(frames.get(0))[33] & 0xff).isEqualTo(ACK | FIN);
+        assertSamePackets(resegment(frames), x);
+    }
+
+    @Test
+    void oversizedInputIsCountedNotEmitted() {
+        coalescer.add(in, 0, 65536);
+        assertThat(coalescer.tooLarge()).isEqualTo(1);
+        assertThat(frames).isEmpty();
+        assertThatThrownBy(() -> new TcpCoalescer(0, this::record)).hasMessageContaining("maxFlows");
+        assertThatThrownBy(() -> new TcpCoalescer(8, null)).hasMessageContaining("sink");
+    }
+}
