@@ -36,6 +36,9 @@ final class FdHandle implements EpollIoHandle {
     @Override
     public void handle(final IoRegistration registration, final IoEvent event) {
         loop.drain();
+        if (!owned && loop.tunReadFailed() && registration.isValid()) {
+            registration.cancel(); // the TUN is broken: stop polling it (UDP -> TUN drops are counted as write failures)
+        }
     }
 
     @Override

@@ -57,6 +57,7 @@ final class ForwardingLoop {
     private int localAddress;
     private int localMask;
     private boolean tunErrorLogged;
+    private boolean tunReadFailed;
 
     /**
      * Creates the loop state.
@@ -105,6 +106,16 @@ final class ForwardingLoop {
     }
 
     /**
+     * Returns whether a TUN read failed with an error other than EAGAIN (e.g. the device was deleted): the TUN's
+     * registration should then be cancelled, or the level-triggered error would wake the loop forever.
+     *
+     * @return {@code true} after a failed TUN read
+     */
+    boolean tunReadFailed() {
+        return tunReadFailed;
+    }
+
+    /**
      * Moves packets in both directions until neither has work or {@link #MAX_ROUNDS} passes are done (the fds are
      * level-triggered, so remaining work fires again).
      */
@@ -122,6 +133,9 @@ final class ForwardingLoop {
      * @return packets read from the TUN (forwarded or dropped)
      */
     int tunToUdp() {
+        if (tunReadFailed) {
+            return 0;
+        }
         final ByteBuffer packets = outgoing.packets();
         final int slotSize = outgoing.slotSize();
         int queued = 0;
@@ -133,6 +147,7 @@ final class ForwardingLoop {
                 length = tun.readAddress(outgoing.packetsAddress(), offset, offset + slotSize);
             } catch (IOException e) {
                 logTunError("read", e);
+                tunReadFailed = true;
                 break;
             }
             if (length <= 0) {

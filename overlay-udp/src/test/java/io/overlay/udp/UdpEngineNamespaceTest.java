@@ -266,6 +266,28 @@ class UdpEngineNamespaceTest {
     }
 
     @Test
+    void routeChangesReachThePacketPathAndUnreachableUnderlayCountsSendFailed() throws Exception {
+        final Ipv4Prefix subnetD = Ipv4Prefix.parse("100.64.4.0/24");
+        final TrafficCounters initial = a.engine.counters();
+        assertThat(a.shell("ping -c 1 -W 1 100.64.4.1")).contains("Destination Net Unreachable");
+        assertThat(delta(initial, a.engine.counters(), DropReason.NO_ROUTE)).isEqualTo(1);
+        // A peer whose PublicIP A cannot reach (no underlay route in A's namespace, so nothing leaves it).
+        a.routes.put(subnetD, new Peer(Ipv4.parse("198.19.9.9"), EngineHost.PORT));
+        try {
+            final TrafficCounters before = a.engine.counters();
+            assertThat(a.shell("ping -c 1 -W 1 100.64.4.1")).contains("0 received");
+            final TrafficCounters after = a.awaitCounters(c -> delta(before, c, DropReason.SEND_FAILED) > 0);
+            assertThat(delta(before, after, DropReason.SEND_FAILED)).isEqualTo(1);
+            assertThat(delta(before, after, DropReason.NO_ROUTE)).isZero();
+        } finally {
+            a.routes.remove(subnetD);
+        }
+        final TrafficCounters removed = a.engine.counters();
+        assertThat(a.shell("ping -c 1 -W 1 100.64.4.1")).contains("Destination Net Unreachable");
+        assertThat(delta(removed, a.engine.counters(), DropReason.NO_ROUTE)).isEqualTo(1);
+    }
+
+    @Test
     void localSubnetChangeIsAppliedByTheLoop() throws Exception {
         try {
             b.engine.localSubnet(Ipv4Prefix.parse("100.64.5.0/24"));
