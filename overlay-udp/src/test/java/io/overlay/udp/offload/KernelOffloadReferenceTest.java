@@ -1,0 +1,369 @@
+package io.overlay.udp.offload;
+
+import static io.overlay.udp.offload.TestPackets.ACK;
+import static io.overlay.udp.offload.TestPackets.CWR;
+import static io.overlay.udp.offload.TestPackets.ECE;
+import static io.overlay.udp.offload.TestPackets.FIN;
+import static io.overlay.udp.offload.TestPackets.PSH;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.overlay.core.testing.Netns;
+import io.overlay.core.testing.Privileged;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Checks {@link GsoSegmenter} and {@link TcpCoalescer} against the running kernel (Linux 6.18 here), byte for byte.
+ *
+ * <p><b>Reference setup</b> (namespace "K", made per class): a TUN {@code gso0} opened with {@code IFF_VNET_HDR}, a
+ * 10-byte header and {@code TUNSETOFFLOAD TUN_F_CSUM|TUN_F_TSO4}, and a plain TUN {@code out0} ({@code IFF_TUN|
+ * IFF_NO_PI}, no offloads, MTU 1500); IPv4 forwarding on, rp_filter off, IPv6 off, route 100.64.2.0/24 via
+ * {@code out0} and 100.64.1.0/24 via {@code gso0}. A frame (virtio_net_hdr + super-packet 100.64.1.x → 100.64.2.x)
+ * written to {@code gso0} is forwarded to {@code out0}; as {@code out0} has no TSO/checksum offload the kernel
+ * segments it in software ({@code validate_xmit_skb} → {@code skb_gso_segment}) and completes checksums
+ * ({@code skb_checksum_help}) before handing the packets to the reader of {@code out0}. Forwarding first decrements the
+ * TTL (with the incremental checksum update of {@code ip_decrease_ttl}), so the expected packets are
+ * {@code segment(frame with TTL − 1)}. No socket is involved: the kernel only forwards.
+ *
+ * <p><b>Real super-packets</b> (namespaces "N1", "N2"): an offload TUN in each (MTU 1400), a relay in this JVM reads
+ * frames from one, {@link GsoSegmenter segments} them into wire packets, {@link TcpCoalescer coalesces} those and
+ * writes the result to the other — the TUN→UDP→TUN path of issue 8 without the UDP. A socat client in N1 sends 8 MiB to
+ * a socat server in N2; the file must arrive intact, GSO super-packets must have been read and written, and the first
+ * super-packets the kernel made are then replayed through K and must be segmented by the kernel exactly as by
+ * {@link GsoSegmenter}.
+ */
+@Privileged
+class KernelOffloadReferenceTest {
+    private static final int SLOT = 2048;
+    private static Netns k;
+    private static TunFd gso0;
+    private static TunFd out0;
+
+    private final ByteBuffer io = ByteBuffer.allocateDirect(70_000);
+
+    @BeforeAll
+    static void setUp() throws IOException {
+        k = Netns.create();
+        quietSysctls(k);
+        k.exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
+        gso0 = TunFd.create(k, "gso0", TunFd.TUN_F_CSUM | TunFd.TUN_F_TSO4);
+        out0 = TunFd.create(k, "out0", -1);
+        k.exec("ip", "addr", "add", "100.64.0.1/32", "dev", "gso0");
+        k.exec("ip", "addr", "add", "100.64.0.2/32", "dev", "out0");
+        k.exec("ip", "link", "set", "gso0", "up");
+        k.exec("ip", "link", "set", "out0", "up");
+        k.exec("ip", "route", "add", "100.64.2.0/24", "dev", "out0");
+        k.exec("ip", "route", "add", "100.64.1.0/24", "dev", "gso0");
+    }
+
+    private static void quietSysctls(final Netns ns) throws IOException {
+        ns.exec("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1");
+        ns.exec("sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1");
+        ns.exec("sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0");
+        ns.exec("sysctl", "-qw", "net.ipv4.conf.default.rp_filter=0");
+    }
+
+    @AfterAll
+    static void tearDown() {
+        if (gso0 != null) {
+            gso0.close();
+        }
+        if (out0 != null) {
+            out0.close();
+        }
+        if (k != null) {
+            k.close();
+        }
+    }
+
+    // ---------------------------------------------------------------- synthetic super-packets
+
+    static Stream<Arguments> cases() {
+        final List<Arguments> list = new ArrayList<>();
+        TestPackets.Tcp t = new TestPackets.Tcp().payload(10_000, 1);
+        t.flags = ACK | PSH;
+        list.add(Arguments.of("TSO 10000 B, MSS 1448, timestamps, PSH, NEEDS_CSUM", tso(t, 0, 1448, true)));
+        t = new TestPackets.Tcp().payload(65_483, 2);
+        list.add(Arguments.of("TSO 65535-byte super-packet", tso(t, 0, 1448, true)));
+        t = new TestPackets.Tcp().payload(14_480, 3);
+        t.flags = ACK | PSH | FIN;
+        list.add(Arguments.of("TSO exact multiple of MSS, FIN|PSH", tso(t, 0, 1448, true)));
+        t = new TestPackets.Tcp().payload(5_000, 4);
+        t.tcpOptions = new byte[0];
+        t.df = false;
+        t.id = 0xffff;
+        list.add(Arguments.of("TSO no options, DF off, IP ID wraps, no NEEDS_CSUM", tso(t, 0, 1000, false)));
+        t = new TestPackets.Tcp().payload(6_000, 5);
+        t.flags = ACK | PSH | CWR | ECE;
+        list.add(Arguments.of("TSO CWR+ECE with GSO_ECN", tso(t, VirtioNetHdr.GSO_ECN, 1448, true)));
+        t = new TestPackets.Tcp().payload(4_000, 6);
+        t.seq = 0xfffffc00;
+        t.tos = 0x12;
+        list.add(Arguments.of("TSO sequence wraps, TOS set", tso(t, 0, 1448, true)));
+        t = new TestPackets.Tcp().payload(3_000, 7);
+        t.ipOptions = new byte[] {1, 1, 1, 0};
+        list.add(Arguments.of("TSO with IPv4 options", tso(t, 0, 1400, true)));
+        t = new TestPackets.Tcp().payload(1_449, 8);
+        list.add(Arguments.of("TSO one byte over one MSS", tso(t, 0, 1448, true)));
+        t = new TestPackets.Tcp().payload(1_000, 9);
+        list.add(Arguments.of("no GSO, TCP NEEDS_CSUM", plain(t.build(), true)));
+        list.add(Arguments.of("no GSO, UDP NEEDS_CSUM", plain(TestPackets.udp(77, 500, 10), true)));
+        list.add(Arguments.of("no GSO, UDP complete", plain(TestPackets.udp(78, 1000, 11), false)));
+        list.add(Arguments.of("USO 4000 B in 1400", uso(TestPackets.udp(0x4000, 4000, 12), 1400)));
+        list.add(Arguments.of("USO exact multiple", uso(TestPackets.udp(0x4100, 4200, 13), 1400)));
+        return list.stream();
+    }
+
+    private static byte[] tso(final TestPackets.Tcp t, final int ecnBits, final int mss, final boolean needsCsum) {
+        final byte[] p = t.build();
+        final int ihl = (p[0] & 0x0f) * 4;
+        if (needsCsum) {
+            TestPackets.seedPartial(p);
+        }
+        final byte[] f = new byte[VirtioNetHdr.LENGTH + p.length];
+        System.arraycopy(p, 0, f, VirtioNetHdr.LENGTH, p.length);
+        final VirtioNetHdr h = new VirtioNetHdr().wrap(ByteBuffer.wrap(f), 0)
+            .gsoType(VirtioNetHdr.GSO_TCPV4 | ecnBits).gsoSize(mss).hdrLen(ihl + 20 + t.tcpOptions.length);
+        if (needsCsum) {
+            h.flags(VirtioNetHdr.FLAG_NEEDS_CSUM).csumStart(ihl).csumOffset(16);
+        }
+        return f;
+    }
+
+    private static byte[] plain(final byte[] p, final boolean needsCsum) {
+        if (needsCsum) {
+            TestPackets.seedPartial(p);
+        }
+        final byte[] f = new byte[VirtioNetHdr.LENGTH + p.length];
+        System.arraycopy(p, 0, f, VirtioNetHdr.LENGTH, p.length);
+        if (needsCsum) {
+            new VirtioNetHdr().wrap(ByteBuffer.wrap(f), 0).flags(VirtioNetHdr.FLAG_NEEDS_CSUM).csumStart(20)
+                .csumOffset(p[9] == 6 ? 16 : 6);
+        }
+        return f;
+    }
+
+    private static byte[] uso(final byte[] p, final int gsoSize) {
+        TestPackets.seedPartial(p);
+        final byte[] f = new byte[VirtioNetHdr.LENGTH + p.length];
+        System.arraycopy(p, 0, f, VirtioNetHdr.LENGTH, p.length);
+        new VirtioNetHdr().wrap(ByteBuffer.wrap(f), 0).flags(VirtioNetHdr.FLAG_NEEDS_CSUM)
+            .gsoType(VirtioNetHdr.GSO_UDP_L4).gsoSize(gsoSize).hdrLen(28).csumStart(20).csumOffset(6);
+        return f;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void kernelSegmentsSyntheticFramesExactlyAsGsoSegmenter(final String name, final byte[] frame)
+        throws IOException {
+        assertKernelAgrees(name, frame);
+    }
+
+    /** Writes the frame into gso0, reads what the kernel forwards out of out0, compares with our segmentation. */
+    private void assertKernelAgrees(final String name, final byte[] frame) throws IOException {
+        final List<byte[]> ours = segmentAsForwarded(frame);
+        assertThat(ours).as("our segmentation of " + name).isNotEmpty();
+        drain(out0);
+        io.put(0, frame);
+        gso0.write(io, 0, frame.length);
+        final List<byte[]> kernel = new ArrayList<>();
+        while (kernel.size() < ours.size()) {
+            final int n = out0.read(io, 0, io.capacity(), 2000);
+            if (n == 0) {
+                break;
+            }
+            if ((io.get(0) & 0xf0) == 0x40) {
+                final byte[] p = new byte[n];
+                io.get(0, p);
+                kernel.add(p);
+            }
+        }
+        final int extra = out0.read(io, 0, io.capacity(), 20);
+        assertThat(extra).as("packets beyond the expected " + ours.size() + " for " + name).isZero();
+        assertThat(kernel.stream().map(TestPackets::hex).toList()).as(name)
+            .containsExactlyElementsOf(ours.stream().map(TestPackets::hex).toList());
+    }
+
+    private void drain(final TunFd tun) throws IOException {
+        while (tun.read(io, 0, io.capacity(), 0) > 0) {
+            // discard stragglers
+        }
+    }
+
+    /** Applies the forwarding TTL decrement as ip_decrease_ttl does, then segments with GsoSegmenter. */
+    private static List<byte[]> segmentAsForwarded(final byte[] frame) {
+        final ByteBuffer b = ByteBuffer.allocateDirect(frame.length).order(ByteOrder.nativeOrder());
+        b.put(0, frame);
+        final int ip = VirtioNetHdr.LENGTH;
+        int check = (b.get(ip + 10) & 0xff) << 8 | (b.get(ip + 11) & 0xff);
+        check += 0x0100;
+        check = (check + (check >= 0xffff ? 1 : 0)) & 0xffff;
+        b.put(ip + 10, (byte) (check >>> 8));
+        b.put(ip + 11, (byte) check);
+        b.put(ip + 8, (byte) ((b.get(ip + 8) & 0xff) - 1));
+        final SegmentBatch out = new SegmentBatch(64, SLOT);
+        final VirtioNetHdr h = new VirtioNetHdr().wrap(b, 0);
+        final OffloadVerdict v = new GsoSegmenter(1500).segment(h, b, ip, frame.length - ip, out);
+        assertThat(v).as("segmenting " + h).isEqualTo(OffloadVerdict.OK);
+        return TestPackets.segments(out);
+    }
+
+    // ---------------------------------------------------------------- real super-packets from the kernel's TCP
+
+    @Test
+    void realTcpStreamThroughSegmenterAndCoalescerArrivesIntactAndKernelAgrees(@TempDir final Path dir)
+        throws Exception {
+        final byte[] data = new byte[8 << 20];
+        new Random(42).nextBytes(data);
+        final Path in = dir.resolve("in.bin");
+        final Path out = dir.resolve("out.bin");
+        Files.write(in, data);
+        try (Netns n1 = Netns.create(); Netns n2 = Netns.create()) {
+            quietSysctls(n1);
+            quietSysctls(n2);
+            final int offloads = TunFd.TUN_F_CSUM | TunFd.TUN_F_TSO4 | TunFd.TUN_F_TSO_ECN;
+            try (TunFd a = TunFd.create(n1, "tsoa", offloads); TunFd b = TunFd.create(n2, "tsob", offloads)) {
+                configure(n1, "tsoa", "100.64.1.1/32", "100.64.2.0/24");
+                configure(n2, "tsob", "100.64.2.1/32", "100.64.1.0/24");
+                final Relay relay = new Relay(a, b);
+                final Thread t = new Thread(relay, "offload-relay");
+                t.start();
+                try {
+                    final Process server = n2.spawn(new ProcessBuilder("socat", "-u", "TCP-LISTEN:5201,reuseaddr",
+                        "CREATE:" + out).redirectErrorStream(true));
+                    awaitListening(n2);
+                    n1.exec("timeout", "60", "socat", "-u", "OPEN:" + in, "TCP:100.64.2.1:5201");
+                    assertThat(server.waitFor(30, TimeUnit.SECONDS)).as("server finished").isTrue();
+                } finally {
+                    relay.stop.set(true);
+                    t.join(5000);
+                }
+                assertThat(relay.failures).as("relay failures").isEmpty();
+                assertThat(Files.mismatch(in, out)).as("received file differs at").isEqualTo(-1L);
+                assertThat(relay.gsoFramesRead.get()).as("GSO super-packets read from the sender's TUN").isPositive();
+                assertThat(relay.toB.superPackets()).as("coalesced super-packets written to the receiver's TUN")
+                    .isPositive();
+                assertThat(relay.captured).isNotEmpty();
+                for (byte[] frame : relay.captured) {
+                    assertKernelAgrees("kernel-made " + new VirtioNetHdr().wrap(ByteBuffer.wrap(frame), 0), frame);
+                }
+            }
+        }
+    }
+
+    private static void configure(final Netns ns, final String tun, final String cidr, final String peer)
+        throws IOException {
+        ns.exec("ip", "link", "set", tun, "mtu", "1400");
+        ns.exec("ip", "addr", "add", cidr, "dev", tun);
+        ns.exec("ip", "link", "set", tun, "up");
+        ns.exec("ip", "route", "add", peer, "dev", tun);
+    }
+
+    private static void awaitListening(final Netns ns) throws IOException, InterruptedException {
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline) {
+            if (!ns.exec("ss", "-Hltn", "sport = :5201").isBlank()) {
+                return;
+            }
+            Thread.sleep(50);
+        }
+        throw new IOException("socat server did not listen within 10 s");
+    }
+
+    /** TUN a ⇄ TUN b through GsoSegmenter (to wire packets) and TcpCoalescer (back to super-packets). */
+    private static final class Relay implements Runnable {
+        final AtomicBoolean stop = new AtomicBoolean();
+        final List<String> failures = new CopyOnWriteArrayList<>();
+        final List<byte[]> captured = new CopyOnWriteArrayList<>();
+        final AtomicLong gsoFramesRead = new AtomicLong();
+        final TunFd a;
+        final TunFd b;
+        final TcpCoalescer toB;
+        final TcpCoalescer toA;
+        private final ByteBuffer frame = ByteBuffer.allocateDirect(70_000);
+        private final VirtioNetHdr hdr = new VirtioNetHdr();
+        private final GsoSegmenter segmenter = new GsoSegmenter(1400);
+        private final SegmentBatch batch = new SegmentBatch(64, 1400);
+
+        Relay(final TunFd a, final TunFd b) {
+            this.a = a;
+            this.b = b;
+            this.toB = new TcpCoalescer(8, (buf, off, len) -> write(b, buf, off, len));
+            this.toA = new TcpCoalescer(8, (buf, off, len) -> write(a, buf, off, len));
+        }
+
+        private static void write(final TunFd tun, final ByteBuffer buf, final int off, final int len) {
+            try {
+                tun.write(buf, off, len);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+
+        @Override
+        public void run() {
+            try {
+                while (!stop.get()) {
+                    final int moved = pump(a, toB, true) + pump(b, toA, false);
+                    if (moved == 0) {
+                        Thread.onSpinWait();
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                failures.add(e.toString());
+            }
+        }
+
+        private int pump(final TunFd from, final TcpCoalescer to, final boolean capture) throws IOException {
+            int frames = 0;
+            for (; frames < 64; frames++) {
+                final int n = from.read(frame, 0, frame.capacity(), frames == 0 ? 1 : 0);
+                if (n == 0) {
+                    break;
+                }
+                if (n < VirtioNetHdr.LENGTH + 20 || (frame.get(VirtioNetHdr.LENGTH) & 0xf0) != 0x40) {
+                    continue; // not IPv4
+                }
+                hdr.wrap(frame, 0);
+                if (hdr.isGso()) {
+                    gsoFramesRead.incrementAndGet();
+                    if (capture && captured.size() < 24) {
+                        final byte[] copy = new byte[n];
+                        frame.get(0, copy);
+                        captured.add(copy);
+                    }
+                }
+                final OffloadVerdict v = segmenter.segment(hdr, frame, VirtioNetHdr.LENGTH, n - VirtioNetHdr.LENGTH,
+                    batch);
+                if (v != OffloadVerdict.OK) {
+                    failures.add(v + " for " + hdr);
+                    continue;
+                }
+                for (int i = 0; i < batch.count(); i++) {
+                    to.add(batch.buffer(), batch.offset(i), batch.length(i));
+                }
+            }
+            to.flush();
+            return frames;
+        }
+    }
+}
