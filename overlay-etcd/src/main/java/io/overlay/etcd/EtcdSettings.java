@@ -17,6 +17,11 @@ import java.util.function.LongSupplier;
  * <p>Defaults follow flanneld: endpoint {@code http://127.0.0.1:2379}, prefix {@code /coreos.com/network}, lease TTL
  * 24 h ({@code subnetTTL}), renew margin 60 min ({@code --subnet-lease-renew-margin}), renewal retried every minute
  * (flannel reference §1.4). The public API holds JDK types only.
+ *
+ * <p>TLS: used when the endpoints are {@code https://}; the CA file (else the JVM's trust store) verifies the servers,
+ * and a client certificate with its PKCS#8 key is presented when both are set. flanneld differs: it builds its TLS
+ * config only when both {@code --etcd-certfile} and {@code --etcd-keyfile} are given, silently ignoring a lone
+ * {@code --etcd-cafile}; overlay instead refuses TLS files with {@code http://} endpoints.
  */
 public final class EtcdSettings {
     /** flanneld's default {@code --etcd-prefix}. */

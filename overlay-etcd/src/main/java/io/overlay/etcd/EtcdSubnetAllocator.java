@@ -682,7 +682,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         closeWatcher();
         final int gen = watchGen;
         final WatchOption opt = WatchOption.builder().isPrefix(true).withRevision(lastRevision + 1)
-            .withPrevKV(true).withProgressNotify(true).build();
+            .withPrevKV(true).withProgressNotify(true).withRequireLeader(true).build();
         try {
             watcher = etcd.client().getWatchClient().watch(EtcdOps.bytes(settings.subnetsPrefix()), opt,
                 Watch.listener(

@@ -44,6 +44,30 @@ class LeaseKeepingTest extends EtcdTestSupport {
         assertThat(events.matching("added")).isEmpty();
     }
 
+    /** A renewal that finds its etcd lease gone (the watch did not tell yet) reports the loss and re-acquires. */
+    @Test
+    void renewalOfAGoneLeaseLeadsToReacquisition() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final EtcdSubnetAllocator a = allocator();
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        final String key = subnetKey(lease.key());
+        a.pauseWatch();
+        etcd.etcdctl("lease", "revoke", Long.toHexString(get(key).lease()));
+        assertThat(get(key)).isNull();
+        a.renewNow();
+        await().atMost(WAIT).until(() -> events.reacquired.size() == 1);
+        assertThat(events.events).containsExactly("lost " + lease.subnet(),
+            "reacquired " + lease.subnet() + " -> " + lease.subnet());
+        assertThat(get(key).text()).isEqualTo(A_VALUE);
+        a.resumeWatch();
+        // the watch replays the revoke's DELETE (older than the new key) and the new PUT: no second loss
+        Thread.sleep(1000);
+        assertThat(events.events).hasSize(2);
+        assertThat(a.ownLeaseId()).isEqualTo(get(key).lease());
+    }
+
     /** B10 scenario 2: a short TTL and margin; the etcd lease is refreshed before expiry, the value unchanged. */
     @Test
     void b10RenewalBeforeExpiryKeepsKeyValueAndLease() throws Exception {
