@@ -169,9 +169,9 @@ public final class GsoSegmenter {
             return OffloadVerdict.SEGMENT_EXCEEDS_MTU;
         }
         final ByteBuffer dst = out.buffer();
-        dst.put(0, src, offset, length);
+        dst.put(out.nextOffset(), src, offset, length);
         if (hdr.needsChecksum()) {
-            completeInPlace(dst, 0, length, hdr.csumStart(), hdr.csumOffset());
+            completeInPlace(dst, out.nextOffset(), length, hdr.csumStart(), hdr.csumOffset());
         }
         out.add(length);
         return OffloadVerdict.OK;
@@ -201,7 +201,7 @@ public final class GsoSegmenter {
         final ByteBuffer dst = out.buffer();
         for (int i = 0; i < n; i++) {
             final int chunk = Math.min(mss, payload - i * mss);
-            final int d = out.offset(i);
+            final int d = out.nextOffset();
             dst.put(d, src, offset, hl);
             dst.put(d + hl, src, offset + hl + i * mss, chunk);
             final int total = hl + chunk;
@@ -246,7 +246,7 @@ public final class GsoSegmenter {
         final ByteBuffer dst = out.buffer();
         for (int i = 0; i < n; i++) {
             final int chunk = Math.min(mss, payload - i * mss);
-            final int d = out.offset(i);
+            final int d = out.nextOffset();
             dst.put(d, src, offset, hl);
             dst.put(d + hl, src, offset + hl + i * mss, chunk);
             final int total = hl + chunk;

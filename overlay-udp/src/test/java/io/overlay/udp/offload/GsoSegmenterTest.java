@@ -234,6 +234,27 @@ class GsoSegmenterTest {
     }
 
     @Test
+    void segmentsArePackedBackToBackForOneUdpGsoSend() {
+        assertThat(out.uniform()).isFalse();
+        final byte[] sp = new TestPackets.Tcp().payload(5000, 3).build();
+        assertThat(segment(sp, VirtioNetHdr.GSO_TCPV4, 1448, false, ByteOrder.BIG_ENDIAN)).isEqualTo(OffloadVerdict.OK);
+        assertThat(out.count()).isEqualTo(4);
+        int at = 0;
+        for (int i = 0; i < out.count(); i++) {
+            assertThat(out.offset(i)).isEqualTo(at);
+            at += out.length(i);
+        }
+        assertThat(out.totalBytes()).isEqualTo(at).isEqualTo(3 * 1500 + 52 + 5000 - 3 * 1448);
+        assertThat(out.uniform()).isTrue();
+        final byte[] all = new byte[out.totalBytes()];
+        out.buffer().get(0, all);
+        assertThat(all).isEqualTo(TestPackets.concat(TestPackets.segments(out)));
+        out.clear();
+        assertThat(out.totalBytes()).isZero();
+        assertThatThrownBy(() -> out.offset(0)).isInstanceOf(IndexOutOfBoundsException.class);
+    }
+
+    @Test
     void badConstructionArgumentsAreNamed() {
         assertThatThrownBy(() -> new GsoSegmenter(67)).hasMessageContaining("MTU");
         assertThatThrownBy(() -> new SegmentBatch(0, 1500)).hasMessageContaining("slots");

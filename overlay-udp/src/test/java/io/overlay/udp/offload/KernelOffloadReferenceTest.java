@@ -130,6 +130,7 @@ class KernelOffloadReferenceTest {
         list.add(Arguments.of("no GSO, UDP complete", plain(TestPackets.udp(78, 1000, 11), false)));
         list.add(Arguments.of("USO 4000 B in 1400", uso(TestPackets.udp(0x4000, 4000, 12), 1400)));
         list.add(Arguments.of("USO exact multiple", uso(TestPackets.udp(0x4100, 4200, 13), 1400)));
+        list.add(Arguments.of("USO one byte over", uso(TestPackets.udp(0x4200, 1401, 14), 1400)));
         return list.stream();
     }
 
@@ -209,22 +210,78 @@ class KernelOffloadReferenceTest {
         }
     }
 
-    /** Applies the forwarding TTL decrement as ip_decrease_ttl does, then segments with GsoSegmenter. */
-    private static List<byte[]> segmentAsForwarded(final byte[] frame) {
-        final ByteBuffer b = ByteBuffer.allocateDirect(frame.length).order(ByteOrder.nativeOrder());
-        b.put(0, frame);
-        final int ip = VirtioNetHdr.LENGTH;
+    /** Decrements the TTL of the IPv4 packet at {@code ip} with the incremental checksum of ip_decrease_ttl. */
+    private static void decreaseTtl(final ByteBuffer b, final int ip) {
         int check = (b.get(ip + 10) & 0xff) << 8 | (b.get(ip + 11) & 0xff);
         check += 0x0100;
         check = (check + (check >= 0xffff ? 1 : 0)) & 0xffff;
         b.put(ip + 10, (byte) (check >>> 8));
         b.put(ip + 11, (byte) check);
         b.put(ip + 8, (byte) ((b.get(ip + 8) & 0xff) - 1));
+    }
+
+    private static byte[] forwarded(final byte[] packet) {
+        final ByteBuffer b = ByteBuffer.wrap(packet.clone());
+        decreaseTtl(b, 0);
+        return b.array();
+    }
+
+    /** Applies the forwarding TTL decrement as ip_decrease_ttl does, then segments with GsoSegmenter. */
+    private static List<byte[]> segmentAsForwarded(final byte[] frame) {
+        final ByteBuffer b = ByteBuffer.allocateDirect(frame.length).order(ByteOrder.nativeOrder());
+        b.put(0, frame);
+        final int ip = VirtioNetHdr.LENGTH;
+        decreaseTtl(b, ip);
         final SegmentBatch out = new SegmentBatch(64, SLOT);
         final VirtioNetHdr h = new VirtioNetHdr().wrap(b, 0);
         final OffloadVerdict v = new GsoSegmenter(1500).segment(h, b, ip, frame.length - ip, out);
         assertThat(v).as("segmenting " + h).isEqualTo(OffloadVerdict.OK);
         return TestPackets.segments(out);
+    }
+
+    @Test
+    void kernelSegmentsCoalescedFramesBackIntoTheOriginalSegments() throws IOException {
+        final List<byte[]> x = new ArrayList<>();
+        int seq = 0x40000000;
+        for (int i = 0; i < 60; i++) {
+            final TestPackets.Tcp t = new TestPackets.Tcp().payload(i == 59 ? 321 : 1448, 100 + i);
+            t.seq = seq;
+            t.id = 0xffe0 + i;
+            t.flags = i == 59 ? ACK | PSH : ACK;
+            x.add(t.build());
+            seq += t.payload.length;
+        }
+        final List<byte[]> frames = new ArrayList<>();
+        final TcpCoalescer coalescer = new TcpCoalescer(8, (buf, off, len) -> {
+            final byte[] f = new byte[len];
+            buf.get(off, f);
+            frames.add(f);
+        });
+        final ByteBuffer in = ByteBuffer.allocateDirect(2000);
+        for (byte[] p : x) {
+            in.put(0, p);
+            coalescer.add(in, 0, p.length);
+        }
+        coalescer.flush();
+        assertThat(frames).hasSize(2); // 65535-byte limit: 45 + 15 segments
+        assertThat(coalescer.segmentsMerged()).isEqualTo(60);
+
+        drain(out0);
+        final List<String> kernel = new ArrayList<>();
+        for (byte[] f : frames) {
+            io.put(0, f);
+            gso0.write(io, 0, f.length);
+            while (true) {
+                final int n = out0.read(io, 0, io.capacity(), 500);
+                if (n == 0) {
+                    break;
+                }
+                final byte[] p = new byte[n];
+                io.get(0, p);
+                kernel.add(TestPackets.hex(p));
+            }
+        }
+        assertThat(kernel).containsExactlyElementsOf(x.stream().map(p -> TestPackets.hex(forwarded(p))).toList());
     }
 
     // ---------------------------------------------------------------- real super-packets from the kernel's TCP

@@ -1,0 +1,54 @@
+package io.overlay.udp.offload;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.lang.management.ManagementFactory;
+import java.nio.ByteBuffer;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The packet path must not allocate: after a warm-up, segmenting and coalescing thousands of packets may not allocate
+ * more than a few hundred bytes on this thread (measured with the JDK's per-thread allocation counter, not with time).
+ */
+class AllocationFreeTest {
+    private static final com.sun.management.ThreadMXBean THREADS =
+        (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+
+    private final GsoSegmenter segmenter = new GsoSegmenter(1500);
+    private final SegmentBatch batch = new SegmentBatch(64, 1500);
+    private final VirtioNetHdr hdr = new VirtioNetHdr();
+    private final ByteBuffer frame = ByteBuffer.allocateDirect(70_000);
+    private long sink;
+    private final TcpCoalescer coalescer = new TcpCoalescer(8, (buf, off, len) -> sink += len);
+
+    private void round() {
+        hdr.wrap(frame, 0);
+        if (segmenter.segment(hdr, frame, VirtioNetHdr.LENGTH, frame.getInt(69_996), batch) != OffloadVerdict.OK) {
+            throw new AssertionError("segmentation failed");
+        }
+        for (int i = 0; i < batch.count(); i++) {
+            coalescer.add(batch.buffer(), batch.offset(i), batch.length(i));
+        }
+        coalescer.flush();
+    }
+
+    @Test
+    void segmentingAndCoalescingAllocateNothingPerPacket() {
+        final byte[] sp = new TestPackets.Tcp().payload(60_000, 1).build();
+        frame.put(VirtioNetHdr.LENGTH, sp);
+        frame.putInt(69_996, sp.length);
+        new VirtioNetHdr().wrap(frame, 0).clear().gsoType(VirtioNetHdr.GSO_TCPV4).gsoSize(1448).hdrLen(52);
+        for (int i = 0; i < 2_000; i++) {
+            round(); // warm-up: class loading, JIT
+        }
+        final long tid = Thread.currentThread().getId();
+        final long before = THREADS.getThreadAllocatedBytes(tid);
+        for (int i = 0; i < 1_000; i++) {
+            round(); // 1000 super-packets = 42000 segments in, 1000 super-packets out
+        }
+        final long allocated = THREADS.getThreadAllocatedBytes(tid) - before;
+        assertThat(coalescer.superPackets()).isEqualTo(3_000);
+        assertThat(sink).isPositive();
+        assertThat(allocated).as("bytes allocated for 42000 packets").isLessThan(4096);
+    }
+}
