@@ -14,6 +14,7 @@
 # the root namespace's interfaces and routes are not touched.
 #
 # Environment: JAVA_OPTS (default: small heap, quick start), KEEP_LOGS=1 keeps the temp dir with the logs.
+# Exit status: 0 when every pair is reachable, 1 on failure, 130/143 when interrupted.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +31,11 @@ JAVA_OPTS=${JAVA_OPTS:--Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}
 START=$SECONDS
 
 say() { printf 'demo: %s\n' "$*"; }
+# Runs a command in the background and waits for it. Java (mvn, OverlayMain health) and ping catch SIGINT and exit
+# normally, and bash then ignores a Ctrl-C that arrived while such a command ran in the foreground; "wait" instead
+# returns at once on a trapped signal, so Ctrl-C always reaches the clean-up, which also stops $FG.
+FG=
+run() { "$@" & FG=$!; local rc=0; wait "$FG" || rc=$?; FG=; return "$rc"; }
 die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (sudo $0): the demo creates network namespaces, TUN devices and bridges"
@@ -63,30 +69,44 @@ MODULES=(overlay-core overlay-tun overlay-etcd overlay-udp overlay-examples)
 if [ ! -f "$JAR" ] || [ -n "$(cd "$ROOT" && find pom.xml "${MODULES[@]/%//pom.xml}" "${MODULES[@]/%//src/main}" \
     -newer "$JAR" -print -quit)" ]; then
   say "building $JAR (mvn package, tests skipped)"
-  (cd "$ROOT" && mvn -B -q -DskipTests package -pl overlay-examples -am)
+  trap '[ -n "$FG" ] && kill -TERM "$FG" 2>/dev/null' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  run mvn -B -q -f "$ROOT/pom.xml" -DskipTests package -pl overlay-examples -am \
+    || die "the build failed; run it yourself to see why: (cd $ROOT && mvn -DskipTests package -pl overlay-examples -am)"
 fi
 
 # --- clean-up, also on failure and Ctrl-C ---------------------------------------------------------------------
 TMP=$(mktemp -d /tmp/overlay-demo.XXXXXX)
 PIDS=()
+exec 3>&1 4>&2 # the script's own stdout/stderr: a signal may arrive while a command's output is redirected
 cleanup() {
   local rc=$?
+  set +e
+  exec 1>&3 2>&4
   trap - EXIT INT TERM
-  [ "${#PIDS[@]}" -gt 0 ] && kill -TERM "${PIDS[@]}" 2>/dev/null || true
+  [ -n "$FG" ] && kill -TERM "$FG" 2>/dev/null
+  [ "${#PIDS[@]}" -gt 0 ] && kill -TERM "${PIDS[@]}" 2>/dev/null
+  local alive
   for _ in $(seq 50); do
-    local alive=0
+    alive=0
     for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
     [ "$alive" = 0 ] && break
     sleep 0.1
   done
-  [ "${#PIDS[@]}" -gt 0 ] && kill -KILL "${PIDS[@]}" 2>/dev/null || true
-  for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do ip netns del "$ns" 2>/dev/null || true; done
-  if [ "${KEEP_LOGS:-0}" = 1 ] || [ "$rc" != 0 ]; then
-    say "logs kept in $TMP"
+  [ "${#PIDS[@]}" -gt 0 ] && kill -KILL "${PIDS[@]}" 2>/dev/null
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$P-"); do ip netns del "$ns" 2>/dev/null; done
+  if [ "$rc" != 0 ] && [ "$rc" != 130 ] && [ "$rc" != 143 ]; then
+    for log in "$TMP"/h*/overlay.log; do
+      [ -f "$log" ] && { echo "--- last lines of $log"; tail -15 "$log"; } >&2
+    done
+  fi
+  if [ "${KEEP_LOGS:-0}" = 1 ]; then
+    say "cleaned up (namespaces, processes); logs kept in $TMP"
   else
     rm -rf "$TMP"
+    say "cleaned up (namespaces, processes, temp dir)"
   fi
-  say "cleaned up (namespaces, processes$([ "${KEEP_LOGS:-0}" = 1 ] || [ "$rc" != 0 ] || echo ", temp dir"))"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -136,13 +156,15 @@ for h in "${HOSTS[@]}"; do
   say "host h$h (198.18.0.$h): OverlayMain started, log $TMP/h$h/overlay.log"
 done
 
-health() { nsx "h$1" java $JAVA_OPTS -jar "$JAR" health --healthz-port "$HEALTH_PORT"; }
+# shellcheck disable=SC2086
+health() { run ip netns exec "$P-h$1" java $JAVA_OPTS -jar "$JAR" health --healthz-port "$HEALTH_PORT" >"$TMP/health"; }
 for h in "${HOSTS[@]}"; do
   for i in $(seq 300); do [ -s "$TMP/h$h/subnet.env" ] && break; sleep 0.2; done
   [ -s "$TMP/h$h/subnet.env" ] || { tail -20 "$TMP/h$h/overlay.log" >&2; die "host h$h wrote no subnet.env in 60 s"; }
   line=""
   for i in $(seq 20); do
-    if line=$(health "$h"); then break; fi
+    if health "$h"; then line=$(cat "$TMP/health"); break; fi
+    line=$(cat "$TMP/health")
     [ "$i" = 20 ] && { tail -20 "$TMP/h$h/overlay.log" >&2; die "host h$h is not ready: $line"; }
     sleep 0.5
   done
@@ -181,7 +203,7 @@ for src in "${NAMES[@]}"; do
   for dst in "${NAMES[@]}"; do
     [ "${src%c*}" = "${dst%c*}" ] && continue
     total=$((total + 1))
-    if nsx "$src" ping -c 2 -i 0.2 -W 2 -q "${ADDR[$dst]}" >/dev/null 2>&1; then
+    if run ip netns exec "$P-$src" ping -c 2 -i 0.2 -W 2 -q "${ADDR[$dst]}" >/dev/null 2>&1; then
       ok=$((ok + 1)); result=ok
     else
       result=UNREACHABLE
