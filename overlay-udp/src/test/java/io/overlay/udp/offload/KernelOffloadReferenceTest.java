@@ -49,7 +49,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * writes the result to the other — the TUN→UDP→TUN path of issue 8 without the UDP. A socat client in N1 sends 8 MiB to
  * a socat server in N2; the file must arrive intact, GSO super-packets must have been read and written, and the first
  * super-packets the kernel made are then replayed through K and must be segmented by the kernel exactly as by
- * {@link GsoSegmenter}.
+ * {@link GsoSegmenter}. Likewise for USO: UDP GSO sends ({@code UDP_SEGMENT}) from N1 reach a TUN with
+ * {@code TUN_F_USO4} as UDP_L4 super-packets, which are replayed through K.
  */
 @Privileged
 class KernelOffloadReferenceTest {
@@ -322,6 +323,43 @@ class KernelOffloadReferenceTest {
                 assertThat(relay.captured).isNotEmpty();
                 for (byte[] frame : relay.captured) {
                     assertKernelAgrees("kernel-made " + new VirtioNetHdr().wrap(ByteBuffer.wrap(frame), 0), frame);
+                }
+            }
+        }
+    }
+
+    @Test
+    void realUsoSuperPacketsFromTheKernelAreSegmentedAsTheKernelDoes() throws Exception {
+        try (Netns n1 = Netns.create()) {
+            quietSysctls(n1);
+            try (TunFd a = TunFd.create(n1, "usoa", TunFd.TUN_F_CSUM | TunFd.TUN_F_TSO4
+                | TunFd.TUN_F_USO4 | TunFd.TUN_F_USO6)) {
+                configure(n1, "usoa", "100.64.1.1/32", "100.64.2.0/24");
+                final byte[][] payloads = {new byte[4000], new byte[2 * 1300], new byte[1301], new byte[20_000]};
+                for (int i = 0; i < payloads.length; i++) {
+                    new Random(i).nextBytes(payloads[i]);
+                }
+                UdpGsoSender.send(n1, 0x64400209, 9999, 1300, payloads); // 100.64.2.9, routed to usoa
+                final List<byte[]> frames = new ArrayList<>();
+                final ByteBuffer buf = ByteBuffer.allocateDirect(70_000);
+                final VirtioNetHdr h = new VirtioNetHdr();
+                while (frames.size() < payloads.length) {
+                    final int n = a.read(buf, 0, buf.capacity(), 2000);
+                    assertThat(n).as("frames read so far: " + frames.size()).isPositive();
+                    if ((buf.get(VirtioNetHdr.LENGTH) & 0xf0) != 0x40 || buf.get(VirtioNetHdr.LENGTH + 9) != 17) {
+                        continue;
+                    }
+                    final byte[] f = new byte[n];
+                    buf.get(0, f);
+                    frames.add(f);
+                }
+                for (int i = 0; i < frames.size(); i++) {
+                    final byte[] f = frames.get(i);
+                    h.wrap(ByteBuffer.wrap(f), 0);
+                    assertThat(f.length - VirtioNetHdr.LENGTH).isEqualTo(28 + payloads[i].length);
+                    assertThat(h.gsoBaseType()).as(h.toString()).isEqualTo(VirtioNetHdr.GSO_UDP_L4);
+                    assertThat(h.gsoSize()).isEqualTo(1300);
+                    assertKernelAgrees("kernel-made USO " + h, f);
                 }
             }
         }

@@ -22,6 +22,8 @@ final class TunFd implements AutoCloseable {
     static final int TUN_F_TSO4 = 0x02;
     static final int TUN_F_TSO_ECN = 0x08;
     static final int TUN_F_USO4 = 0x20;
+    /** The kernel accepts USO only as USO4|USO6 together (tun.c set_offload, EINVAL otherwise). */
+    static final int TUN_F_USO6 = 0x40;
 
     private static final int O_RDONLY = 0;
     private static final int O_RDWR = 2;
