@@ -42,7 +42,7 @@ final class FdHandle implements EpollIoHandle {
     }
 
     @Override
-    public void close() throws Exception {
+    public void close() throws java.io.IOException {
         if (owned) {
             fd.close();
         }

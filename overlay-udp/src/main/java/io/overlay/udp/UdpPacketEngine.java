@@ -112,27 +112,39 @@ public final class UdpPacketEngine implements PacketEngine {
             }
             group = new MultiThreadIoEventLoopGroup(n, new DefaultThreadFactory("overlay-udp", true),
                 EpollIoHandler.newFactory());
-            final ForwardingLoop[] newLoops = new ForwardingLoop[n];
-            final IoEventLoop[] newExecutors = new IoEventLoop[n];
-            final Iterator<EventExecutor> it = group.iterator();
-            for (int i = 0; i < n; i++) {
-                final IoEventLoop executor = (IoEventLoop) it.next();
-                final FileDescriptor udp = sockets.get(i);
-                final FileDescriptor tun = new FileDescriptor(device.fileDescriptor(i));
-                final ForwardingLoop loop = new ForwardingLoop(tun, udp.intValue(), routes, settings.network(), localSubnet, settings.mtu(),
-                    settings.acceptOnlyKnownPeers());
-                newLoops[i] = loop;
-                newExecutors[i] = executor;
-                register(executor, new FdHandle(udp, true, loop));
-                register(executor, new FdHandle(tun, false, loop));
+            try {
+                registerLoops(n);
+            } catch (RuntimeException | Error e) {
+                group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+                group = null;
+                closeSockets();
+                throw e;
             }
-            loops = newLoops;
-            executors = newExecutors;
             started = true;
             LOG.info("UDP engine up: {} loop(s) on {}:{}, TUN {} (MTU {}), network {}, local subnet {}, "
                     + "known peers only: {}", n, Ipv4.format(settings.bindAddress()), settings.port(), device.name(),
                 settings.mtu(), settings.network(), localSubnet, settings.acceptOnlyKnownPeers());
         }
+    }
+
+    /** Creates each loop's state and registers TUN queue i and UDP socket i on event loop i. */
+    private void registerLoops(final int n) {
+        final ForwardingLoop[] newLoops = new ForwardingLoop[n];
+        final IoEventLoop[] newExecutors = new IoEventLoop[n];
+        final Iterator<EventExecutor> it = group.iterator();
+        for (int i = 0; i < n; i++) {
+            final IoEventLoop executor = (IoEventLoop) it.next();
+            final FileDescriptor udp = sockets.get(i);
+            final FileDescriptor tun = new FileDescriptor(device.fileDescriptor(i));
+            final ForwardingLoop loop = new ForwardingLoop(tun, udp.intValue(), routes, settings.network(),
+                localSubnet, settings.mtu(), settings.acceptOnlyKnownPeers());
+            newLoops[i] = loop;
+            newExecutors[i] = executor;
+            register(executor, new FdHandle(udp, true, loop));
+            register(executor, new FdHandle(tun, false, loop));
+        }
+        loops = newLoops;
+        executors = newExecutors;
     }
 
     private static void register(final IoEventLoop executor, final IoHandle handle) {
