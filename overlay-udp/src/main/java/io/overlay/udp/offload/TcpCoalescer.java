@@ -5,20 +5,22 @@ import java.nio.ByteBuffer;
 /**
  * Software GRO for the UDP → TUN direction: merges consecutive in-order segments of a TCP flow, as received one per
  * UDP datagram, into one IPv4 TCP super-packet written to a TUN opened with {@code IFF_VNET_HDR} and
- * {@code TUN_F_CSUM|TUN_F_TSO4}, so the kernel handles one 64 KiB packet instead of dozens. Nothing changes on the wire;
- * this only changes how packets enter the local kernel. The rules follow the kernel's own GRO
+ * {@code TUN_F_CSUM|TUN_F_TSO4}, so the kernel handles one 64 KiB packet instead of dozens. Nothing changes on the
+ * wire; this only changes how packets enter the local kernel. The rules follow the kernel's own GRO
  * ({@code inet_gro_receive}, {@code tcp_gro_receive}, Linux 6.18), tightened so that segmenting the result
  * ({@link GsoSegmenter}, or the kernel when it forwards the packet) gives back exactly the original segments.
  *
- * <p><b>A segment may join a run</b> when it is IPv4 without options ({@code IHL} 5), not a fragment, TCP with
- * payload, none of SYN/RST/URG/CWR set, with a valid IPv4 header checksum and a valid TCP checksum (a corrupted segment
- * is passed through for the kernel to drop, never hidden under a fresh offload checksum), and it matches the run: same
+ * <p><b>A segment may join a run</b> when it is IPv4 without options ({@code IHL} 5), not a fragment, TCP with payload,
+ * none of SYN/RST/URG/CWR set, with a valid IPv4 header checksum and a valid TCP checksum (a corrupted segment is
+ * passed through for the kernel to drop, never hidden under a fresh offload checksum), and it matches the run: same
  * addresses and ports, TOS, TTL and DF; IP ID = the first segment's ID + the number of segments so far (mod
- * 2<sup>16</sup>); sequence number = the end of the run; same acknowledgement number, data offset, flags, window, urgent
- * pointer and TCP option bytes; payload not larger than the first segment's (the run's {@code gso_size}); and the run
- * stays within 65535 bytes. A segment shorter than {@code gso_size}, or with PSH or FIN, ends its run (it is the last
- * segment). Anything else — other protocols, pure ACKs, SYN/FIN-only segments, out-of-order data — is <b>passed
- * through</b> unchanged, after its own flow's run is flushed so that a flow's packets keep their order.
+ * 2<sup>16</sup>); sequence number = the end of the run; same acknowledgement number, data offset, flags, window,
+ * urgent pointer and TCP option bytes; payload not larger than the first segment's (the run's {@code gso_size}); and
+ * the run stays within 65535 bytes. A segment shorter than {@code gso_size}, or with PSH or FIN, ends its run (it is
+ * the last segment). Anything else — other protocols, pure ACKs, SYN/FIN-only segments, out-of-order data — is
+ * <b>passed through</b> unchanged, after its own flow's run is flushed so that a flow's packets keep their order.
+ * (CWR segments stay single because TSO segmentation keeps CWR on the first segment only, and IP IDs must increment
+ * because a TUN GSO packet is always re-segmented with incrementing IDs; both would otherwise change bytes.)
  *
  * <p><b>Output.</b> A run of one segment is emitted byte for byte as received with a zero {@link VirtioNetHdr}
  * (GSO_NONE, no flags). A longer run is emitted as one packet: the first segment's headers with total length, IPv4
@@ -249,7 +251,8 @@ public final class TcpCoalescer {
         if (InetChecksum.fold(InetChecksum.sum(buf, offset, 20)) != 0xffff) {
             return false;
         }
-        final long sum = InetChecksum.pseudoHeader(src, dst, 6, len - 20) + InetChecksum.sum(buf, offset + 20, len - 20);
+        final long sum = InetChecksum.pseudoHeader(src, dst, 6, len - 20)
+            + InetChecksum.sum(buf, offset + 20, len - 20);
         return InetChecksum.fold(sum) == 0xffff;
     }
 

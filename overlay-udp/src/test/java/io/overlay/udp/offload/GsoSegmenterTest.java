@@ -73,7 +73,8 @@ class GsoSegmenterTest {
             assertThat(TestPackets.l4ChecksumOk(s)).as("TCP checksum of segment " + i).isTrue();
             assertThat(Arrays.copyOfRange(s, hl, s.length))
                 .isEqualTo(Arrays.copyOfRange(t.payload, i * mss, i * mss + chunk));
-            // everything else in the headers is the super-packet's: TOS, DF, TTL, addresses, ports, ack, window, options
+            // everything else in the headers is the super-packet's: TOS, DF, TTL, addresses, ports, ack, window,
+            // options
             final byte[] expectHeader = Arrays.copyOf(sp, hl);
             final byte[] header = Arrays.copyOf(s, hl);
             for (int at : new int[] {2, 3, 4, 5, 10, 11, 24, 25, 26, 27, 33, 36, 37}) {
