@@ -35,8 +35,9 @@ import picocli.CommandLine.Option;
  * <p>With {@code --tun-setup agent} it creates the TUN and configures it: {@code --address} as a /32 (default: the
  * subnet's network address, as flannel does), the MTU, link up and a route for the whole {@code --network} through
  * the TUN. With {@code harness} it only attaches to the existing device (multi-queue or not, as the device was
- * made). It runs until SIGINT/SIGTERM, then prints the counters. Exit status: 0 after a signal, 1 if start-up
- * fails, 2 for bad arguments.
+ * made). It runs until SIGINT/SIGTERM, then closes the engine and the TUN and prints the counters (the JVM then exits
+ * with 130/143, the usual status after those signals). Exit status 1 if start-up fails (the message names the step,
+ * e.g. the address that cannot be bound), 2 for bad arguments.
  */
 @Command(name = "static-peers", mixinStandardHelpOptions = true,
     description = "Run overlay's UDP data plane with a static peer table (no etcd).")
@@ -48,6 +49,9 @@ public final class StaticPeersMain implements Callable<Integer> {
         /** The device exists and is configured; this program only attaches. */
         harness
     }
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--tun", defaultValue = "flannel0", description = "TUN device name or template (default ${DEFAULT-VALUE})")
     String tun;
@@ -90,21 +94,42 @@ public final class StaticPeersMain implements Callable<Integer> {
      * @param args the command line
      */
     public static void main(final String[] args) {
-        System.exit(new CommandLine(new StaticPeersMain()).execute(args));
+        System.exit(new CommandLine(new StaticPeersMain())
+            .setExecutionExceptionHandler((e, cmd, parsed) -> {
+                cmd.getErr().println("static-peers: " + e.getMessage());
+                return 1;
+            })
+            .execute(args));
     }
 
     @Override
     public Integer call() throws Exception {
-        final int colon = listen.lastIndexOf(':');
-        if (colon < 0) {
-            throw new CommandLine.ParameterException(new CommandLine(this), "--listen must be ip:port, got " + listen);
+        final int bind;
+        final int port;
+        final Ipv4Prefix net;
+        final Ipv4Prefix local;
+        final Map<Ipv4Prefix, Peer> table;
+        final EngineSettings settings;
+        final int tunAddress;
+        try {
+            final int colon = listen.lastIndexOf(':');
+            if (colon < 0) {
+                throw new IllegalArgumentException("--listen must be ip:port, got \"" + listen + "\"");
+            }
+            bind = Ipv4.parse(listen.substring(0, colon));
+            try {
+                port = Integer.parseInt(listen.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--listen port is not a number: \"" + listen + "\"", e);
+            }
+            net = Ipv4Prefix.parseMasked(network);
+            local = Ipv4Prefix.parseMasked(subnet);
+            table = StaticPeersTable.parse(peers);
+            settings = new EngineSettings(bind, port, net, local, mtu, !acceptAnySender, loops);
+            tunAddress = address == null ? local.address() : Ipv4.parse(address);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage(), e);
         }
-        final int bind = Ipv4.parse(listen.substring(0, colon));
-        final int port = Integer.parseInt(listen.substring(colon + 1));
-        final Ipv4Prefix net = Ipv4Prefix.parseMasked(network);
-        final Ipv4Prefix local = Ipv4Prefix.parseMasked(subnet);
-        final Map<Ipv4Prefix, Peer> table = StaticPeersTable.parse(peers);
-        final EngineSettings settings = new EngineSettings(bind, port, net, local, mtu, !acceptAnySender, loops);
         final RouteTable routes = new RouteTable();
         routes.replaceAll(table);
 
@@ -112,8 +137,12 @@ public final class StaticPeersMain implements Callable<Integer> {
         final LinuxTunDevice device;
         if (tunSetup == TunSetupMode.agent) {
             device = factory.open(tun, loops);
-            final int tunAddress = address == null ? local.address() : Ipv4.parse(address);
-            device.configure(new TunSetup(Ipv4Prefix.of(tunAddress, 32), mtu, List.of(net)));
+            try {
+                device.configure(new TunSetup(Ipv4Prefix.of(tunAddress, 32), mtu, List.of(net)));
+            } catch (java.io.IOException | RuntimeException e) {
+                device.close();
+                throw e;
+            }
         } else {
             device = factory.attach(tun, loops);
         }

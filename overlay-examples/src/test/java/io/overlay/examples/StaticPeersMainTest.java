@@ -1,0 +1,126 @@
+package io.overlay.examples;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.overlay.core.testing.Netns;
+import io.overlay.core.testing.Privileged;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * {@link StaticPeersMain} as the bench harness runs it ({@code shared/bench/README.md}, cmd contract), one process
+ * per namespace host: A with {@code --tun-setup agent} (creates and configures flannel0), B with
+ * {@code --tun-setup harness} on a multi-queue TUN the test made with {@code ip tuntap add ... multi_queue}, served by
+ * 2 loops. Underlay 198.18.0.1/24 ↔ 198.18.0.2/24, overlay 100.64.0.0/16. Logs go to {@code target/static-peers/}.
+ */
+@Privileged
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class StaticPeersMainTest {
+    private final Path logs = Path.of("target", "static-peers").toAbsolutePath();
+    private Netns nsA;
+    private Netns nsB;
+
+    @BeforeAll
+    void setUp() throws IOException {
+        Files.createDirectories(logs);
+        nsA = Netns.create();
+        nsB = Netns.create();
+        Netns.link(nsA, "ul0", "198.18.0.1/24", nsB, "ul0", "198.18.0.2/24", 1500);
+        nsB.exec("ip", "tuntap", "add", "dev", "flannel0", "mode", "tun", "multi_queue");
+        nsB.exec("ip", "link", "set", "flannel0", "mtu", "1472");
+        nsB.exec("ip", "addr", "add", "100.64.2.1/16", "dev", "flannel0");
+        nsB.exec("ip", "link", "set", "flannel0", "up");
+    }
+
+    @AfterAll
+    void tearDown() {
+        for (Netns ns : new Netns[] {nsA, nsB}) {
+            if (ns != null) {
+                ns.close();
+            }
+        }
+    }
+
+    @Test
+    void agentAndHarnessModesForwardBothWaysAndPrintCountersOnSigterm() throws Exception {
+        final Process a = nsA.spawn(java("--tun", "flannel0", "--tun-setup", "agent", "--listen", "198.18.0.1:8285",
+            "--network", "100.64.0.0/16", "--subnet", "100.64.1.0/24", "--address", "100.64.1.1", "--mtu", "1472",
+            "--peers", "100.64.2.0/24=198.18.0.2:8285").redirectErrorStream(true)
+            .redirectOutput(logs.resolve("a.log").toFile()));
+        final Process b = nsB.spawn(java("--tun", "flannel0", "--tun-setup", "harness", "--loops", "2",
+            "--listen", "198.18.0.2:8285", "--network", "100.64.0.0/16", "--subnet", "100.64.2.0/24",
+            "--mtu", "1472", "--peers", "100.64.1.0/24=198.18.0.1:8285").redirectErrorStream(true)
+            .redirectOutput(logs.resolve("b.log").toFile()));
+        boolean up = false;
+        for (int i = 0; i < 60 && !up && a.isAlive() && b.isAlive(); i++) {
+            up = shell(nsA, "ping -c 1 -W 1 100.64.2.1").contains("1 received");
+        }
+        assertThat(up).as("ping over the overlay within 60 s; logs in %s", logs).isTrue();
+        assertThat(shell(nsA, "ping -c 3 -i 0.2 -W 2 -I 100.64.1.1 100.64.2.1")).contains("3 received");
+        assertThat(shell(nsB, "ping -c 3 -i 0.2 -W 2 -I 100.64.2.1 100.64.1.1")).contains("3 received");
+        assertThat(shell(nsA, "ping -M do -s 1444 -c 1 -W 2 100.64.2.1")).contains("1 received");
+
+        for (Process p : List.of(a, b)) {
+            p.destroy(); // SIGTERM to the JVM (ip netns exec execs it)
+            assertThat(p.waitFor(20, TimeUnit.SECONDS)).isTrue();
+            assertThat(p.exitValue()).isEqualTo(143);
+        }
+        final String logA = Files.readString(logs.resolve("a.log"));
+        final String logB = Files.readString(logs.resolve("b.log"));
+        assertThat(logA).contains("forwarding: TUN flannel0 (agent, 1 queue(s)").containsPattern("stopped; tun->udp [1-9]");
+        assertThat(logB).contains("forwarding: TUN flannel0 (harness, 2 queue(s)").containsPattern("udp->tun [1-9]");
+        // agent mode: the device is gone with the process; harness mode: the persistent device stays.
+        assertThat(shell(nsA, "ip link show flannel0")).doesNotContain("rc=0");
+        assertThat(shell(nsB, "ip link show flannel0")).contains("rc=0");
+    }
+
+    @Test
+    void badArgumentsExitWith2AndABindFailureWith1NamingTheAddress() throws Exception {
+        final String bad = run(nsA, "--listen", "198.18.0.1", "--network", "100.64.0.0/16", "--subnet",
+            "100.64.1.0/24");
+        assertThat(bad).contains("--listen must be ip:port").endsWith("rc=2\n");
+        final String peers = run(nsA, "--listen", "198.18.0.1:8285", "--network", "100.64.0.0/16", "--subnet",
+            "100.64.1.0/24", "--peers", "100.64.2.0/24=198.18.0.2");
+        assertThat(peers).contains("bad peer entry").endsWith("rc=2\n");
+        final String bind = run(nsA, "--tun", "ovlbind0", "--listen", "198.18.9.9:8285", "--network",
+            "100.64.0.0/16", "--subnet", "100.64.1.0/24");
+        assertThat(bind).contains("cannot bind the UDP socket to 198.18.9.9:8285").endsWith("rc=1\n");
+        assertThat(shell(nsA, "ip link show ovlbind0")).doesNotContain("rc=0"); // TUN closed on failure
+    }
+
+    private ProcessBuilder java(final String... args) {
+        String cp = System.getProperty("surefire.test.class.path");
+        if (cp == null || cp.isEmpty()) {
+            cp = System.getProperty("java.class.path");
+        }
+        final List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+            .toString(), "-cp", cp, StaticPeersMain.class.getName()));
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd);
+    }
+
+    /** Runs StaticPeersMain to completion in {@code ns}; returns output and "rc=N". */
+    private String run(final Netns ns, final String... args) throws Exception {
+        final List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns.name()));
+        cmd.addAll(java(args).command());
+        final Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        final String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        return out + "rc=" + p.exitValue() + "\n";
+    }
+
+    private static String shell(final Netns ns, final String command) throws IOException {
+        return Netns.run("ip", "netns", "exec", ns.name(), "sh", "-c", command + " 2>&1; echo rc=$?");
+    }
+}
