@@ -54,7 +54,8 @@ final class EtcdOps implements AutoCloseable {
             .connectTimeout(settings.connectTimeout())
             .keepaliveTime(java.time.Duration.ofSeconds(10))
             .keepaliveTimeout(java.time.Duration.ofSeconds(5))
-            .keepaliveWithoutCalls(true);
+            // etcd refuses pings without an open stream (PermitWithoutStream=false): only ping while a call is open
+            .keepaliveWithoutCalls(false);
         if (settings.tls()) {
             try {
                 b.sslContext(ssl -> {

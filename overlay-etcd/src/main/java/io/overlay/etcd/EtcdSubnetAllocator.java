@@ -591,8 +591,10 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         }
         own = h;
         lost = null;
-        if (peers.remove(h.lease().subnet()) != null) {
-            LOG.warn("Re-acquired subnet {} was known as a peer's", h.lease().subnet());
+        final Lease stale = peers.remove(h.lease().subnet());
+        if (stale != null) {
+            LOG.warn("Re-acquired subnet {} was known as a peer's; dropping that peer", h.lease().subnet());
+            emit(x -> x.peerRemoved(stale));
         }
         LOG.info("Re-acquired lease: subnet {} (was {})", h.lease().subnet(), old.subnet());
         final Lease current = h.lease();
