@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -49,6 +50,7 @@ class EndToEndTest {
     private static final int HOSTS = 3;
     private static final int CONTAINERS = 2;
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
+    private static final Pattern KV = Pattern.compile("\\{\"key\":\"([A-Za-z0-9+/=]*)\",[^{}]*?\"value\":\"([A-Za-z0-9+/=]*)\"");
     private static final Pattern SUBNET_KEY = Pattern.compile("/coreos\\.com/network/subnets/(100\\.64\\.\\d+\\.0-24)");
 
     private final Path logs = Path.of("target", "e2e").toAbsolutePath();
@@ -238,14 +240,19 @@ class EndToEndTest {
         return vars;
     }
 
-    /** The subnet keys in etcd: subnet key suffix (e.g. {@code 100.64.7.0-24}) to the value's exact text. */
+    /**
+     * The subnet keys in etcd: subnet key suffix (e.g. {@code 100.64.7.0-24}) to the value's exact bytes as UTF-8
+     * text, read with {@code etcdctl get -w json} (keys and values base64-encoded, so nothing is trimmed or escaped).
+     */
     private Map<String, String> leases() throws IOException {
-        final List<String> lines = etcdctl("get", "--prefix", "/coreos.com/network/subnets").lines().toList();
+        final String json = etcdctl("get", "--prefix", "/coreos.com/network/subnets", "-w", "json");
+        final Matcher kv = KV.matcher(json);
         final Map<String, String> result = new TreeMap<>();
-        for (int i = 0; i + 1 < lines.size(); i += 2) {
-            final Matcher m = SUBNET_KEY.matcher(lines.get(i));
-            assertThat(m.matches()).as("subnet key %s", lines.get(i)).isTrue();
-            result.put(m.group(1), lines.get(i + 1));
+        while (kv.find()) {
+            final String key = new String(Base64.getDecoder().decode(kv.group(1)), StandardCharsets.UTF_8);
+            final Matcher m = SUBNET_KEY.matcher(key);
+            assertThat(m.matches()).as("subnet key %s", key).isTrue();
+            result.put(m.group(1), new String(Base64.getDecoder().decode(kv.group(2)), StandardCharsets.UTF_8));
         }
         return result;
     }
@@ -277,6 +284,7 @@ class EndToEndTest {
     void hostsHoldDistinctSubnetsWrittenAsFlannelWritesThem() throws Exception {
         final Map<String, String> leases = leases();
         assertThat(leases).hasSize(HOSTS);
+        assertThat(etcdctl("get", "/coreos.com/network/config", "--print-value-only").strip()).isEqualTo(CONFIG);
         final List<String> keys = new ArrayList<>();
         for (int h = 1; h <= HOSTS; h++) {
             final Map<String, String> env = subnetEnv(hosts[h]);
@@ -356,6 +364,44 @@ class EndToEndTest {
         assertThat(Files.readString(logs.resolve("h3.log"))).contains("Exiting cleanly");
         assertThat(leases()).containsKey(key);
         assertThat(hosts[3].ns.exec("ip", "-o", "link", "show")).doesNotContain("flannel0");
+    }
+
+    @Test
+    @Order(6)
+    void whenItsSubnetIsTakenAHostMovesToANewOneAndTheBridgeFollows() throws Exception {
+        final Host h3 = hosts[3];
+        assertThat(h3.process.isAlive()).as("h3 was stopped by the SIGTERM test").isFalse();
+        final Map<String, String> before = subnetEnv(h3);
+        final String oldKey = keyOf(before);
+        // While h3 is down an operator hands its subnet to another host (a reservation: a key without etcd lease).
+        etcdctl("del", "/coreos.com/network/subnets/" + oldKey);
+        etcdctl("put", "/coreos.com/network/subnets/" + oldKey, "{\"PublicIP\":\"198.18.0.99\",\"PublicIPv6\":null}");
+
+        start(h3);
+        awaitReady(h3);
+        final Map<String, String> after = subnetEnv(h3);
+        final String newKey = keyOf(after);
+        assertThat(newKey).isNotEqualTo(oldKey);
+        assertThat(leases()).containsEntry(newKey, "{\"PublicIP\":\"198.18.0.3\",\"PublicIPv6\":null}")
+            .containsEntry(oldKey, "{\"PublicIP\":\"198.18.0.99\",\"PublicIPv6\":null}");
+        final String fs = after.get("FLANNEL_SUBNET");
+        assertThat(health(h3).getValue()).isEqualTo("ready cbr0:" + fs.split("/")[0] + " subnet:" + fs + " mtu:1472");
+        final String bridgeAddresses = h3.ns.exec("ip", "-4", "-o", "addr", "show", "dev", "cbr0");
+        assertThat(bridgeAddresses).contains("inet " + fs + " ").doesNotContain("inet " + before.get("FLANNEL_SUBNET"));
+        assertThat(bridgeAddresses.lines().count()).isEqualTo(1);
+
+        // Containers re-addressed from the new subnet (as a CNI plugin would) are reachable from the other hosts.
+        final String gateway = fs.split("/")[0];
+        final String base = gateway.substring(0, gateway.lastIndexOf('.') + 1);
+        for (int c = 1; c <= CONTAINERS; c++) {
+            final Container old = containers.get("h3c" + c);
+            final String address = base + (c + 1);
+            old.ns().exec("ip", "addr", "flush", "dev", "eth0");
+            old.ns().exec("ip", "addr", "add", address + "/24", "dev", "eth0");
+            old.ns().exec("ip", "route", "replace", "default", "via", gateway);
+            containers.put(old.name(), new Container(old.name(), 3, old.ns(), address));
+        }
+        assertThat(unreachablePairs()).isEmpty();
     }
 
     /** A condition that may throw; an exception counts as "not yet". */
