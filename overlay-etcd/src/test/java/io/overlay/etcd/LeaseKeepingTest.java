@@ -117,6 +117,23 @@ class LeaseKeepingTest extends EtcdTestSupport {
         assertThat(leaseTtl(etcd, get(subnetKey(lease.key())).lease())[1]).isGreaterThan(3590);
     }
 
+    /** Real etcd lease expiry: a ticker that never advances keeps the renewal from ever being due. */
+    @Test
+    void b10ExpiredEtcdLeaseIsReportedAndReacquired() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final EtcdSubnetAllocator a = allocator(settings().leaseTtl(Duration.ofSeconds(3))
+            .renewMargin(Duration.ofSeconds(1)).ticker(() -> 0L).build());
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        final long first = get(subnetKey(lease.key())).lease();
+        await().atMost(WAIT).until(() -> events.reacquired.size() == 1);
+        assertThat(events.events.subList(0, 2)).containsExactly("lost " + lease.subnet(),
+            "reacquired " + lease.subnet() + " -> " + lease.subnet());
+        assertThat(a.renewals()).isZero();
+        assertThat(leaseTtl(etcd, first)[1]).isEqualTo(-1);
+    }
+
     /** B13: a reservation is used by its host without ever getting a lease; no other host takes it. */
     @Test
     void b13ReservationIsHonouredAndNeverGetsALease() throws Exception {
