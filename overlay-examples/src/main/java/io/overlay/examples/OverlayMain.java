@@ -25,7 +25,8 @@ import picocli.CommandLine.Spec;
 /**
  * The launcher a host runs: flanneld's udp mode in one command, {@code java -jar overlay.jar [options]}. Options are
  * named as flanneld's (flannel reference §4.1) and each can also be given as a {@code FLANNELD_<OPTION>} environment
- * variable (§4.2, {@link FlannelEnvironment}); the command line wins.
+ * variable (§4.2, {@link FlannelEnvironment}); the command line wins. As with flanneld's Go flags, long options also
+ * work with one dash ({@code -etcd-endpoints=...}) and booleans accept {@code 1/0/t/f} ({@link GoFlags}).
  *
  * <p>Runs until SIGTERM or SIGINT, which close the overlay in order and keep the lease in etcd so a restart gets the
  * same subnet (the JVM then exits with 143 or 130). Exit status 1 for invalid options (for example
@@ -102,6 +103,7 @@ public final class OverlayMain implements Callable<Integer> {
     int healthzPort;
 
     @Option(names = "--ip-masq", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
+        converter = GoFlags.Bool.class,
         description = "Accepted for flanneld compatibility; overlay installs no iptables rules, so true is an error.")
     boolean ipMasq;
 
@@ -115,6 +117,7 @@ public final class OverlayMain implements Callable<Integer> {
     String tunName;
 
     @Option(names = "--accept-any-sender", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
+        converter = GoFlags.Bool.class,
         description = "Accept encapsulated packets from any source address, not only known peers' PublicIPs "
             + "(behind NAT).")
     boolean acceptAnySender;
@@ -125,7 +128,8 @@ public final class OverlayMain implements Callable<Integer> {
      * @param args the command line
      */
     public static void main(final String[] args) {
-        System.exit(commandLine(System.getenv()).execute(args));
+        final CommandLine cl = commandLine(System.getenv());
+        System.exit(cl.execute(GoFlags.normalize(cl, args)));
     }
 
     /**

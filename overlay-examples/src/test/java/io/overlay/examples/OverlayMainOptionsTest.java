@@ -158,6 +158,30 @@ class OverlayMainOptionsTest {
     }
 
     @Test
+    void singleDashLongOptionsWorkAsWithFlanneldsGoFlags() {
+        final CommandLine cl = OverlayMain.commandLine(Map.of());
+        assertThat(GoFlags.normalize(cl, new String[] {"-etcd-endpoints=http://198.18.0.254:2379", "-iface", "eth0",
+            "--bridge", "cbr0", "-h", "-V", "-no-such", "-ip-masq=false", "health", "-healthz-port", "8471", "--",
+            "-iface"})).containsExactly("--etcd-endpoints=http://198.18.0.254:2379", "--iface", "eth0", "--bridge",
+                "cbr0", "-h", "-V", "-no-such", "--ip-masq=false", "health", "--healthz-port", "8471", "--", "-iface");
+        final OverlayMain m = parse(Map.of(), GoFlags.normalize(cl, new String[] {"-etcd-prefix=/x", "-iface",
+            "eth0", "-accept-any-sender"}));
+        assertThat(m.etcdPrefix).isEqualTo("/x");
+        assertThat(m.ifaces).containsExactly("eth0");
+        assertThat(m.acceptAnySender).isTrue();
+    }
+
+    @Test
+    void booleansAcceptGoSpellings() {
+        assertThat(parse(Map.of("FLANNELD_IP_MASQ", "1")).ipMasq).isTrue();
+        assertThat(parse(Map.of("FLANNELD_IP_MASQ", "F")).ipMasq).isFalse();
+        assertThat(parse(Map.of(), "--accept-any-sender=t").acceptAnySender).isTrue();
+        assertThat(parse(Map.of(), "--accept-any-sender=False").acceptAnySender).isFalse();
+        assertThat(run(Map.of(), "--accept-any-sender=yes")).isEqualTo(2);
+        assertThat(err.toString()).contains("'yes' is not a boolean");
+    }
+
+    @Test
     void etcdSettingsCarryTheOptions() {
         final EtcdSettings s = parse(Map.of(), "--etcd-endpoints", "http://198.18.0.254:2379", "--etcd-prefix",
             "/test/net/", "--subnet-lease-renew-margin", "90", "--etcd-username", "u", "--etcd-password", "p",
