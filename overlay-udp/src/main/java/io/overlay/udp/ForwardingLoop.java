@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * Network; look the destination up in the {@link RouteTable} (lock-free); without a route write an ICMP net
  * unreachable back into the TUN ({@link IcmpUnreachable}); drop at TTL 1, else decrement the TTL with an RFC 1624
  * checksum patch; then send the whole batch with one {@code sendmmsg}, each packet as the raw payload of a datagram to
- * the peer's PublicIP and port (flannel's wire format, flannel reference §2.2).
+ * the peer's PublicIP and port (flannel's wire format, flannel reference §2.2); runs of equal-size packets to one peer
+ * go as one UDP GSO message that the kernel cuts into those same datagrams ({@link #GSO_ENABLED}).
  *
  * <p><b>UDP → TUN</b>: receive up to {@link #BATCH} datagrams with one {@code recvmmsg}; drop a sender that is not a
  * known peer's PublicIP (when {@code acceptOnlyKnownPeers}), a truncated ({@code MSG_TRUNC}) or larger-than-MTU
@@ -38,6 +39,13 @@ final class ForwardingLoop {
     static final int BATCH = 32;
     /** Passes over both directions per readiness event before returning to epoll (lets loop tasks run). */
     static final int MAX_ROUNDS = 16;
+
+    /**
+     * Whether TUN → UDP batches are sent with UDP GSO ({@code UDP_SEGMENT}; see {@link MessageBatch}): system property
+     * {@code overlay.udp.gso}, default {@code true}. Datagrams on the wire are the same either way; a loop falls back
+     * to plain datagrams by itself if the kernel refuses a GSO send.
+     */
+    static final boolean GSO_ENABLED = Boolean.parseBoolean(System.getProperty("overlay.udp.gso", "true"));
 
     private static final Logger LOG = LoggerFactory.getLogger(ForwardingLoop.class);
 
@@ -58,6 +66,7 @@ final class ForwardingLoop {
     private int localMask;
     private boolean tunErrorLogged;
     private boolean tunReadFailed;
+    private boolean gso = GSO_ENABLED;
 
     /**
      * Creates the loop state.
@@ -208,27 +217,51 @@ final class ForwardingLoop {
     }
 
     private void send(final int count) {
-        int sent = 0;
         long bytes = 0;
         int packets = 0;
-        while (sent < count) {
-            final int n = LinuxUdp.sendmmsg(udpFd, outgoing.messageAddress(sent), count - sent, LinuxUdp.MSG_DONTWAIT);
-            if (n > 0) {
-                for (int i = sent; i < sent + n; i++) {
-                    bytes += outgoing.sendLength(i);
+        int from = 0;
+        while (from < count) {
+            final int messages = outgoing.buildMessages(from, count, gso);
+            from = count;
+            int m = 0;
+            while (m < messages) {
+                final int n = LinuxUdp.sendmmsg(udpFd, outgoing.messageAddress(m), messages - m,
+                    LinuxUdp.MSG_DONTWAIT);
+                if (n > 0) {
+                    for (int i = m; i < m + n; i++) {
+                        packets += outgoing.messageSlots(i);
+                        bytes += outgoing.messageBytes(i);
+                    }
+                    m += n;
+                    continue;
                 }
-                packets += n;
-                sent += n;
-            } else if (Native.getLastError() == LinuxUdp.EAGAIN) {
-                counters.drop(DropReason.SEND_FAILED, count - sent); // socket buffer full: drop the rest
-                break;
-            } else {
+                final int errno = Native.getLastError();
+                if (errno == LinuxUdp.EAGAIN) {
+                    // socket buffer full: drop what is left of the batch
+                    counters.drop(DropReason.SEND_FAILED, count - outgoing.messageFirst(m));
+                    break;
+                }
+                if (outgoing.messageSlots(m) > 1) {
+                    disableGso(errno); // resend this run and the rest of the batch one datagram per packet
+                    from = outgoing.messageFirst(m);
+                    break;
+                }
                 counters.drop(DropReason.SEND_FAILED); // e.g. no underlay route to this peer: skip it
-                sent++;
+                m++;
             }
         }
         counters.add(LoopCounters.TUN_TO_UDP_PACKETS, packets);
         counters.add(LoopCounters.TUN_TO_UDP_BYTES, bytes);
+    }
+
+    /** Whether this loop still sends with UDP GSO (false if disabled or after a refused GSO send). */
+    boolean gsoActive() {
+        return gso;
+    }
+
+    private void disableGso(final int errno) {
+        gso = false;
+        LOG.warn("UDP GSO send failed (errno {}); this loop sends one datagram per packet from now on", errno);
     }
 
     /**

@@ -11,6 +11,12 @@ import java.nio.ByteOrder;
  *
  * <p>Slot {@code i} starts at {@link #slotOffset(int)} of {@link #packets()}; read it with an {@link Ipv4Header}
  * flyweight. Nothing is allocated after construction. Not thread-safe: one per direction per event loop.
+ *
+ * <p><b>Receiving</b> uses entry {@code i} for slot {@code i}. <b>Sending</b> first records each slot's destination
+ * and length ({@link #prepareSend}), then {@link #buildMessages} turns a run of slots into messages: one per slot, or
+ * with UDP GSO ({@code UDP_SEGMENT}, Linux 4.18+) one per run of consecutive slots to the same peer whose packets all
+ * have the first one's length except a shorter last one. The kernel then cuts such a message into exactly those
+ * datagrams, so the wire is unchanged (one inner packet per datagram) while the stack is traversed once per run.
  */
 final class MessageBatch {
     // struct msghdr (56 bytes) + unsigned int msg_len + padding = struct mmsghdr, 64 bytes
@@ -25,6 +31,11 @@ final class MessageBatch {
     static final int MSG_LEN = 56;
     static final int IOVEC_SIZE = 16;
     static final int IOV_LEN = 8;
+    // struct cmsghdr {size_t cmsg_len; int cmsg_level; int cmsg_type;} + u16 segment size, padded: CMSG_SPACE(2)
+    static final int CMSG_SPACE_U16 = 24;
+    static final int CMSG_LEN_U16 = 18;
+    static final int SOL_UDP = 17;
+    static final int UDP_SEGMENT = 103;
 
     private static final boolean LITTLE_ENDIAN = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN;
 
@@ -36,6 +47,13 @@ final class MessageBatch {
     private final long headersAddress;
     private final int iovBase;
     private final int nameBase;
+    private final int controlBase;
+    private final int[] slotAddress;
+    private final int[] slotPort;
+    private final int[] slotLength;
+    private final int[] messageFirst;
+    private final int[] messageSlots;
+    private final int[] messageBytes;
 
     /**
      * Allocates and links a batch.
@@ -50,8 +68,15 @@ final class MessageBatch {
         this.packetsAddress = Buffer.memoryAddress(packets);
         this.iovBase = capacity * MMSGHDR_SIZE;
         this.nameBase = iovBase + capacity * IOVEC_SIZE;
-        this.headers = ByteBuffer.allocateDirect(nameBase + capacity * LinuxUdp.SOCKADDR_IN_SIZE)
+        this.controlBase = nameBase + capacity * LinuxUdp.SOCKADDR_IN_SIZE;
+        this.headers = ByteBuffer.allocateDirect(controlBase + capacity * CMSG_SPACE_U16)
             .order(ByteOrder.nativeOrder());
+        this.slotAddress = new int[capacity];
+        this.slotPort = new int[capacity];
+        this.slotLength = new int[capacity];
+        this.messageFirst = new int[capacity];
+        this.messageSlots = new int[capacity];
+        this.messageBytes = new int[capacity];
         this.headersAddress = Buffer.memoryAddress(headers);
         for (int i = 0; i < capacity; i++) {
             final int h = i * MMSGHDR_SIZE;
@@ -68,6 +93,10 @@ final class MessageBatch {
             headers.putLong(v + IOV_LEN, slotSize);
             final int n = nameBase + i * LinuxUdp.SOCKADDR_IN_SIZE;
             headers.putShort(n, (short) LinuxUdp.AF_INET);
+            final int c = controlBase + i * CMSG_SPACE_U16;
+            headers.putLong(c, CMSG_LEN_U16);
+            headers.putInt(c + 8, SOL_UDP);
+            headers.putInt(c + 12, UDP_SEGMENT);
         }
     }
 
@@ -121,15 +150,77 @@ final class MessageBatch {
 
     /** Sets the destination and the payload length of slot {@code slot} for a send. */
     void prepareSend(final int slot, final int length, final int address, final int port) {
+        slotAddress[slot] = address;
+        slotPort[slot] = port;
+        slotLength[slot] = length;
         headers.putLong(iovBase + slot * IOVEC_SIZE + IOV_LEN, length);
         final int n = nameBase + slot * LinuxUdp.SOCKADDR_IN_SIZE;
         headers.putShort(n + 2, LITTLE_ENDIAN ? Short.reverseBytes((short) port) : (short) port);
         headers.putInt(n + 4, toNetworkOrder(address));
     }
 
-    /** Payload length set for slot {@code slot} by {@link #prepareSend}. */
-    int sendLength(final int slot) {
-        return (int) headers.getLong(iovBase + slot * IOVEC_SIZE + IOV_LEN);
+    /**
+     * Writes the send messages for slots {@code from..to-1} (prepared with {@link #prepareSend}) into entries 0.. of
+     * the mmsghdr array.
+     *
+     * @param from first slot
+     * @param to one past the last slot
+     * @param gso whether runs of equal-size packets to one peer become one UDP GSO message
+     * @return the number of messages, to pass to sendmmsg starting at {@link #messageAddress(int) messageAddress(0)}
+     */
+    int buildMessages(final int from, final int to, final boolean gso) {
+        int messages = 0;
+        int slot = from;
+        while (slot < to) {
+            final int first = slot;
+            final int size = slotLength[first];
+            int bytes = size;
+            slot++;
+            if (gso) {
+                // Extend while the previous packet was full-size and this one goes to the same peer and is not larger.
+                while (slot < to && slotLength[slot - 1] == size && slotAddress[slot] == slotAddress[first]
+                    && slotPort[slot] == slotPort[first] && slotLength[slot] <= size) {
+                    bytes += slotLength[slot];
+                    slot++;
+                }
+            }
+            final int count = slot - first;
+            final int h = messages * MMSGHDR_SIZE;
+            headers.putLong(h + MSG_NAME, headersAddress + nameBase + (long) first * LinuxUdp.SOCKADDR_IN_SIZE);
+            headers.putInt(h + MSG_NAMELEN, LinuxUdp.SOCKADDR_IN_SIZE);
+            headers.putLong(h + MSG_IOV, headersAddress + iovBase + (long) first * IOVEC_SIZE);
+            headers.putLong(h + MSG_IOVLEN, count);
+            if (count > 1) {
+                final int c = controlBase + messages * CMSG_SPACE_U16;
+                headers.putShort(c + 16, (short) size);
+                headers.putLong(h + MSG_CONTROL, headersAddress + c);
+                headers.putLong(h + MSG_CONTROLLEN, CMSG_SPACE_U16);
+            } else {
+                headers.putLong(h + MSG_CONTROL, 0);
+                headers.putLong(h + MSG_CONTROLLEN, 0);
+            }
+            headers.putInt(h + MSG_FLAGS, 0);
+            messageFirst[messages] = first;
+            messageSlots[messages] = count;
+            messageBytes[messages] = bytes;
+            messages++;
+        }
+        return messages;
+    }
+
+    /** First slot of message {@code message} of the last {@link #buildMessages}. */
+    int messageFirst(final int message) {
+        return messageFirst[message];
+    }
+
+    /** Packets (slots) in message {@code message}. */
+    int messageSlots(final int message) {
+        return messageSlots[message];
+    }
+
+    /** Payload bytes in message {@code message}. */
+    int messageBytes(final int message) {
+        return messageBytes[message];
     }
 
     private static int toNetworkOrder(final int value) {

@@ -222,6 +222,16 @@ public final class UdpPacketEngine implements PacketEngine {
         }
     }
 
+    /** Loop {@code i}'s packet path, for tests in this package. */
+    ForwardingLoop loop(final int i) {
+        return loops[i];
+    }
+
+    /** Loop {@code i}'s event loop, for tests in this package (e.g. to hold the loop while packets queue up). */
+    IoEventLoop executor(final int i) {
+        return executors[i];
+    }
+
     private void closeSockets() {
         for (FileDescriptor fd : sockets) {
             try {

@@ -206,6 +206,52 @@ class UdpEngineNamespaceTest {
     }
 
     @Test
+    void aBatchOfEqualPacketsLeavesAsTheSameIndividualDatagrams() throws Exception {
+        // Hold A's loop while 8 packets queue up in the TUN, so one pass reads them all and sends them as one UDP GSO
+        // message (7 × 84 bytes + a shorter last one); C must still receive 8 ordinary datagrams, byte for byte.
+        final DatagramChannel peer = NetnsThread.call(nsC.name(), () -> DatagramChannel.open(StandardProtocolFamily.INET)
+            .bind(new InetSocketAddress("198.18.1.2", EngineHost.PORT)));
+        final int inject = RawSockets.open(nsA.name(), RawSockets.IPPROTO_RAW, 1000);
+        try {
+            final java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
+            final java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            a.engine.executor(0).execute(() -> {
+                held.countDown();
+                try {
+                    release.await(5, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            assertThat(held.await(5, TimeUnit.SECONDS)).isTrue();
+            final byte[][] sent = new byte[8][];
+            for (int i = 0; i < 8; i++) {
+                sent[i] = packet("100.64.1.0", "100.64.3." + (10 + i), i == 7 ? 60 : 84);
+                RawSockets.send(inject, sent[i], Ipv4.parse("100.64.3." + (10 + i)));
+            }
+            release.countDown();
+            final ByteBuffer buf = ByteBuffer.allocate(2048);
+            for (int i = 0; i < 8; i++) {
+                buf.clear();
+                assertThat(peer.receive(buf)).isEqualTo(new InetSocketAddress("198.18.0.1", EngineHost.PORT));
+                buf.flip();
+                final byte[] got = new byte[buf.remaining()];
+                buf.get(got);
+                final byte[] expected = sent[i].clone();
+                final ByteBuffer e = ByteBuffer.wrap(expected);
+                e.put(8, (byte) 63);
+                e.putShort(10, (short) Checksums.ipv4HeaderChecksum(e, 0, 20));
+                assertThat(got).as("datagram %d", i).isEqualTo(expected);
+            }
+            assertThat(a.engine.loop(0).gsoActive()).as("GSO send accepted by the kernel").isEqualTo(
+                ForwardingLoop.GSO_ENABLED);
+        } finally {
+            RawSockets.close(inject);
+            peer.close();
+        }
+    }
+
+    @Test
     void unroutedOverlayAddressGetsNetUnreachableThatPingReallyReceives() throws Exception {
         final TrafficCounters before = a.engine.counters();
         final String out = a.shell("ping -c 1 -W 2 100.64.9.9");

@@ -1,0 +1,50 @@
+package io.overlay.udp;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+class MessageBatchTest {
+    private static final int PEER = 0xc6120002; // 198.18.0.2
+    private static final int OTHER = 0xc6120003;
+
+    @Test
+    void gsoGroupsRunsOfFullSizePacketsToOnePeerEndingWithAShorterOne() {
+        final MessageBatch batch = new MessageBatch(8, 1480);
+        final int[][] slots = {
+            {84, PEER}, {84, PEER}, {84, PEER}, {60, PEER}, // one run: 3 full + shorter last
+            {84, PEER}, {100, PEER},                         // larger than the run's size: new message
+            {100, OTHER},                                    // other peer: new message
+            {100, OTHER},
+        };
+        for (int i = 0; i < slots.length; i++) {
+            batch.prepareSend(i, slots[i][0], slots[i][1], 8285);
+        }
+        assertThat(batch.buildMessages(0, 8, true)).isEqualTo(4);
+        assertMessage(batch, 0, 0, 4, 84 * 3 + 60);
+        assertMessage(batch, 1, 4, 1, 84);
+        assertMessage(batch, 2, 5, 1, 100);
+        assertMessage(batch, 3, 6, 2, 200);
+    }
+
+    @Test
+    void withoutGsoOrFromAnOffsetEverySlotIsItsOwnMessage() {
+        final MessageBatch batch = new MessageBatch(4, 1480);
+        for (int i = 0; i < 4; i++) {
+            batch.prepareSend(i, 1472, PEER, 8285);
+        }
+        assertThat(batch.buildMessages(0, 4, false)).isEqualTo(4);
+        for (int i = 0; i < 4; i++) {
+            assertMessage(batch, i, i, 1, 1472);
+        }
+        assertThat(batch.buildMessages(1, 4, true)).isEqualTo(1);
+        assertMessage(batch, 0, 1, 3, 3 * 1472);
+    }
+
+    private static void assertMessage(final MessageBatch batch, final int message, final int first, final int slots,
+                                      final int bytes) {
+        assertThat(batch.messageFirst(message)).as("first slot of message %d", message).isEqualTo(first);
+        assertThat(batch.messageSlots(message)).as("slots of message %d", message).isEqualTo(slots);
+        assertThat(batch.messageBytes(message)).as("bytes of message %d", message).isEqualTo(bytes);
+    }
+}
