@@ -51,6 +51,11 @@ import org.junit.jupiter.params.provider.MethodSource;
  * super-packets the kernel made are then replayed through K and must be segmented by the kernel exactly as by
  * {@link GsoSegmenter}. Likewise for USO: UDP GSO sends ({@code UDP_SEGMENT}) from N1 reach a TUN with
  * {@code TUN_F_USO4} as UDP_L4 super-packets, which are replayed through K.
+ *
+ * <p><b>Coalescing</b> is checked twice against the kernel: frames made by {@link TcpCoalescer} written to K are
+ * segmented by the kernel back into the original segments, and the kernel's own GRO (a veth with GRO on, see
+ * {@link #kernelGroMergesSegmentsExactlyAsTcpCoalescer()}) merges a burst of segments into the same bytes as
+ * {@link TcpCoalescer}.
  */
 @Privileged
 class KernelOffloadReferenceTest {
@@ -285,6 +290,123 @@ class KernelOffloadReferenceTest {
         assertThat(kernel).containsExactlyElementsOf(x.stream().map(p -> TestPackets.hex(forwarded(p))).toList());
     }
 
+    /**
+     * Kernel GRO as the reference for {@link TcpCoalescer}. Namespaces S and G joined by a veth (198.18.0.1/30 –
+     * 198.18.0.2/30): single segments written to a plain TUN in S are forwarded over the veth; G's end has GRO switched
+     * on ({@code ETHTOOL_SGRO}, which gives the veth a NAPI instance; S's end has TSO off, else veth bypasses NAPI) and
+     * {@code gro_flush_timeout}/{@code napi_defer_hard_irqs} set so segments written in a burst are held and merged;
+     * G forwards the merged packet to an offload TUN, where it is read with the kernel's virtio_net_hdr. Where the
+     * kernel splits the stream (a jiffy boundary, the 64 KiB limit, PSH) is timing-dependent, so each kernel
+     * super-packet is compared with what {@link TcpCoalescer} makes of exactly the segments it covers.
+     */
+    @Test
+    void kernelGroMergesSegmentsExactlyAsTcpCoalescer() throws IOException {
+        try (Netns s = Netns.create(); Netns g = Netns.create()) {
+            quietSysctls(s);
+            quietSysctls(g);
+            s.exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
+            g.exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
+            Netns.link(s, "vs", "198.18.0.1/30", g, "vg", "198.18.0.2/30", 1500);
+            NsSockets.ethtool(s, "vs", NsSockets.ETHTOOL_STSO, 0);
+            NsSockets.ethtool(g, "vg", NsSockets.ETHTOOL_SGRO, 1);
+            g.exec("sh", "-c", "echo 20000000 > /sys/class/net/vg/gro_flush_timeout"
+                + " && echo 100 > /sys/class/net/vg/napi_defer_hard_irqs");
+            try (TunFd inj = TunFd.create(s, "inj0", -1);
+                 TunFd outg = TunFd.create(g, "outg", TunFd.TUN_F_CSUM | TunFd.TUN_F_TSO4)) {
+                s.exec("ip", "addr", "add", "100.64.0.9/32", "dev", "inj0");
+                s.exec("ip", "link", "set", "inj0", "up");
+                s.exec("ip", "route", "add", "100.64.2.0/24", "via", "198.18.0.2", "dev", "vs");
+                s.exec("ip", "route", "add", "100.64.1.0/24", "dev", "inj0");
+                g.exec("ip", "addr", "add", "100.64.0.10/32", "dev", "outg");
+                g.exec("ip", "link", "set", "outg", "up");
+                g.exec("ip", "route", "add", "100.64.2.0/24", "dev", "outg");
+                g.exec("ip", "route", "add", "100.64.1.0/24", "via", "198.18.0.1", "dev", "vg");
+                s.exec("ping", "-c", "1", "-W", "2", "198.18.0.2"); // resolve the neighbour before the burst
+
+                final List<byte[]> x = new ArrayList<>();
+                int seq = 0x00fff000;
+                for (int i = 0; i < 70; i++) {
+                    final TestPackets.Tcp t = new TestPackets.Tcp().payload(i == 69 ? 777 : 1448, 500 + i);
+                    t.seq = seq;
+                    t.id = 0xffd0 + i;
+                    t.flags = i == 69 ? ACK | PSH : ACK;
+                    x.add(t.build());
+                    seq += t.payload.length;
+                }
+                final ByteBuffer buf = ByteBuffer.allocateDirect(70_000);
+                for (byte[] p : x) {
+                    buf.put(0, p);
+                    inj.write(buf, 0, p.length);
+                }
+                final List<byte[]> kernelFrames = new ArrayList<>();
+                int covered = 0;
+                while (covered < x.size()) {
+                    final int n = outg.read(buf, 0, buf.capacity(), 2000);
+                    assertThat(n).as("kernel frames after " + covered + " segments").isPositive();
+                    if ((buf.get(VirtioNetHdr.LENGTH) & 0xf0) != 0x40 || buf.get(VirtioNetHdr.LENGTH + 9) != 6) {
+                        continue;
+                    }
+                    final byte[] f = new byte[n];
+                    buf.get(0, f);
+                    kernelFrames.add(f);
+                    covered += segmentsCovered(f, x, covered);
+                }
+                assertThat(kernelFrames.size()).as("kernel GRO merged something").isLessThan(x.size() / 2);
+                int from = 0;
+                for (byte[] kf : kernelFrames) {
+                    final int k = segmentsCovered(kf, x, from);
+                    final byte[] ours = coalesceForwardedTwice(x.subList(from, from + k));
+                    final VirtioNetHdr kh = new VirtioNetHdr().wrap(ByteBuffer.wrap(kf), 0);
+                    final VirtioNetHdr oh = new VirtioNetHdr().wrap(ByteBuffer.wrap(ours), 0);
+                    assertThat(TestPackets.hex(TestPackets.slice(ours, VirtioNetHdr.LENGTH)))
+                        .as("segments " + from + ".." + (from + k - 1) + " (" + kh + ")")
+                        .isEqualTo(TestPackets.hex(TestPackets.slice(kf, VirtioNetHdr.LENGTH)));
+                    if (k > 1) {
+                        assertThat(oh.gsoType()).isEqualTo(kh.gsoType());
+                        assertThat(oh.gsoSize()).isEqualTo(kh.gsoSize());
+                        assertThat(oh.flags()).isEqualTo(kh.flags());
+                        assertThat(oh.csumStart()).isEqualTo(kh.csumStart());
+                        assertThat(oh.csumOffset()).isEqualTo(kh.csumOffset());
+                    }
+                    from += k;
+                }
+            }
+        }
+    }
+
+    /** How many segments of {@code x}, starting at {@code from}, the kernel frame's payload covers (by length). */
+    private static int segmentsCovered(final byte[] frame, final List<byte[]> x, final int from) {
+        final int ip = VirtioNetHdr.LENGTH;
+        final int thl = ((frame[ip + 32] & 0xf0) >>> 4) * 4;
+        int payload = frame.length - ip - 20 - thl;
+        int k = 0;
+        while (payload > 0 && from + k < x.size()) {
+            final byte[] seg = x.get(from + k);
+            payload -= seg.length - 20 - (((seg[32] & 0xf0) >>> 4) * 4);
+            k++;
+        }
+        assertThat(payload).as("kernel frame ends on a segment boundary").isZero();
+        return k;
+    }
+
+    /** Our coalescer's single frame for these segments after two forwarding hops (TTL − 2, incremental checksum). */
+    private static byte[] coalesceForwardedTwice(final List<byte[]> segments) {
+        final List<byte[]> frames = new ArrayList<>();
+        final TcpCoalescer c = new TcpCoalescer(1, (buf, off, len) -> {
+            final byte[] f = new byte[len];
+            buf.get(off, f);
+            frames.add(f);
+        });
+        final ByteBuffer b = ByteBuffer.allocateDirect(2000);
+        for (byte[] p : segments) {
+            b.put(0, forwarded(forwarded(p)));
+            c.add(b, 0, p.length);
+        }
+        c.flush();
+        assertThat(frames).as("our coalescer merges the same segments into one frame").hasSize(1);
+        return frames.get(0);
+    }
+
     // ---------------------------------------------------------------- real super-packets from the kernel's TCP
 
     @Test
@@ -339,7 +461,7 @@ class KernelOffloadReferenceTest {
                 for (int i = 0; i < payloads.length; i++) {
                     new Random(i).nextBytes(payloads[i]);
                 }
-                UdpGsoSender.send(n1, 0x64400209, 9999, 1300, payloads); // 100.64.2.9, routed to usoa
+                NsSockets.send(n1, 0x64400209, 9999, 1300, payloads); // 100.64.2.9, routed to usoa
                 final List<byte[]> frames = new ArrayList<>();
                 final ByteBuffer buf = ByteBuffer.allocateDirect(70_000);
                 final VirtioNetHdr h = new VirtioNetHdr();
