@@ -101,6 +101,7 @@ public final class Overlay implements AutoCloseable {
             started = true;
         }
         try {
+            progress("waiting for the network config");
             config = cfg.allocator.awaitNetworkConfig();
             final UnderlayInterface iface = UnderlayInterface.select(cfg.ifaces, cfg.publicIp);
             final int publicIp = cfg.publicIp.orElse(iface.address());
@@ -109,27 +110,51 @@ public final class Overlay implements AutoCloseable {
                 Ipv4.format(iface.address()), iface.mtu(), Ipv4.format(publicIp), mtu);
             final Optional<Ipv4Prefix> previous = cfg.subnetFile == null ? Optional.empty()
                 : SubnetEnv.readPreviousSubnet(cfg.subnetFile);
+            progress("acquiring a lease");
             final Lease acquired = cfg.allocator.acquire(publicIp, previous);
             lease = acquired;
             fire(l -> l.leaseAcquired(acquired));
             LOG.info("Acquired lease {} (PublicIP {})", acquired.subnet(), Ipv4.format(publicIp));
 
+            progress("configuring " + acquired.subnet());
             synchronized (lock) {
+                failIfClosed();
                 tun = cfg.tunFactory.open(cfg.tunName, cfg.loops);
             }
             applySubnet(acquired);
             final EngineSettings settings = new EngineSettings(iface.address(), config.backend().port(),
                 config.network(), acquired.subnet(), mtu, cfg.acceptOnlyKnownPeers, cfg.loops);
             synchronized (lock) {
+                failIfClosed();
                 engine = cfg.engineFactory.create(settings, tun, routes);
                 engine.start();
             }
             cfg.allocator.start(acquired, new Events());
             markReady();
         } catch (IOException | InterruptedException | RuntimeException e) {
-            reason = "start failed: " + e.getMessage();
+            synchronized (lock) {
+                if (!closed) {
+                    reason = "start failed: " + e.getMessage();
+                }
+            }
             close();
             throw e;
+        }
+    }
+
+    /** Records the start-up step for {@link #status()} ("not-ready <step>"), unless already closed. */
+    private void progress(final String step) {
+        synchronized (lock) {
+            if (!closed) {
+                reason = step;
+            }
+        }
+    }
+
+    /** Called under {@code lock}: a close() during start() must not be followed by opening more resources. */
+    private void failIfClosed() throws IOException {
+        if (closed) {
+            throw new IOException("overlay closed while starting");
         }
     }
 
@@ -298,7 +323,7 @@ public final class Overlay implements AutoCloseable {
             }
             closed = true;
             ready = false;
-            if (reason.isEmpty()) {
+            if (!reason.startsWith("start failed")) {
                 reason = "closed";
             }
             e = engine;

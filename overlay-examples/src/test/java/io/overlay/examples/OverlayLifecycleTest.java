@@ -1,0 +1,91 @@
+package io.overlay.examples;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.overlay.core.Overlay;
+import io.overlay.core.testing.EtcdServer;
+import io.overlay.etcd.EtcdSettings;
+import io.overlay.etcd.EtcdSubnetAllocator;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.URI;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The launcher's view of an overlay that is not ready yet, against a real etcd on loopback (no root needed: nothing
+ * gets past the network config or the interface choice): the status and /readyz while the config is missing, close()
+ * during start(), and OverlayMain's exit status when start-up fails.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class OverlayLifecycleTest {
+    private static EtcdServer etcd;
+
+    @BeforeAll
+    static void startEtcd() throws Exception {
+        etcd = EtcdServer.launch();
+    }
+
+    @AfterAll
+    static void stopEtcd() {
+        etcd.close();
+    }
+
+    @Test
+    void whileTheConfigIsMissingReadyzSaysWhyAndCloseEndsStart() throws Exception {
+        final Overlay overlay = Overlay.builder()
+            .allocator(new EtcdSubnetAllocator(EtcdSettings.builder().endpoints(etcd.endpoint())
+                .prefix("/lifecycle/missing").build()))
+            .subnetFile(null)
+            .build();
+        try (HealthServer health = HealthServer.start("127.0.0.1", 0, overlay::status)) {
+            final CompletableFuture<Void> start = CompletableFuture.runAsync(() -> {
+                try {
+                    overlay.start();
+                } catch (Exception e) {
+                    throw new java.util.concurrent.CompletionException(e);
+                }
+            });
+            final URI readyz = URI.create("http://127.0.0.1:" + health.address().getPort() + "/readyz");
+            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!overlay.status().healthLine().equals("not-ready waiting for the network config")
+                && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            Thread.sleep(500); // still waiting: the key is absent
+            assertThat(start).isNotDone();
+            assertThat(HealthCommand.query(readyz))
+                .isEqualTo(new HealthCommand.Result(false, "not-ready waiting for the network config"));
+
+            overlay.close();
+            try {
+                start.get(15, TimeUnit.SECONDS);
+                org.assertj.core.api.Assertions.fail("start() returned normally after close()");
+            } catch (ExecutionException expected) {
+                // start() gives up once the allocator is closed
+            }
+            assertThat(overlay.status().healthLine()).isEqualTo("not-ready closed");
+            assertThat(HealthCommand.query(readyz).line()).isEqualTo("not-ready closed");
+        }
+    }
+
+    @Test
+    void overlayMainExits1WhenStartUpFailsAndSaysWhy() throws Exception {
+        etcd.etcdctl("put", "/lifecycle/config", "{\"Network\":\"100.64.0.0/16\",\"Backend\":{\"Type\":\"udp\"}}");
+        final StringWriter out = new StringWriter();
+        final var cl = OverlayMain.commandLine(Map.of());
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(out, true));
+        final int status = cl.execute("--etcd-endpoints", etcd.endpoint(), "--etcd-prefix", "/lifecycle",
+            "--iface", "no-such-if0", "--subnet-file", "/nonexistent/never-written/subnet.env");
+        assertThat(status).isEqualTo(1);
+        assertThat(etcd.etcdctl("get", "--prefix", "/lifecycle/subnets", "--keys-only").strip())
+            .as("no lease is taken when the interface is missing").isEmpty();
+    }
+}
