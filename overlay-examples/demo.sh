@@ -61,6 +61,8 @@ if [ "${#need[@]}" -gt 0 ]; then
     die "missing ${need[*]}: install iproute2, ping, etcd 3.4+ (server and etcdctl), Java 17+ and Maven 3.8+"
   fi
 fi
+jv=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
+[ "${jv%%.*}" -ge 17 ] 2>/dev/null || die "Java 17 or newer is needed, found ${jv:-none} ($(command -v java))"
 [ -e /dev/net/tun ] || modprobe tun 2>/dev/null || true
 [ -e /dev/net/tun ] || die "/dev/net/tun is missing (modprobe tun; in a container pass --device /dev/net/tun)"
 
