@@ -49,6 +49,7 @@ public final class EtcdSettings {
     private final Duration renewRetryInterval;
     private final Duration backoffMin;
     private final Duration backoffMax;
+    private final Duration resyncInterval;
     private final LongSupplier ticker;
 
     private EtcdSettings(final Builder b) {
@@ -66,6 +67,7 @@ public final class EtcdSettings {
         this.renewRetryInterval = b.renewRetryInterval;
         this.backoffMin = b.backoffMin;
         this.backoffMax = b.backoffMax;
+        this.resyncInterval = b.resyncInterval;
         this.ticker = b.ticker;
     }
 
@@ -232,6 +234,16 @@ public final class EtcdSettings {
     }
 
     /**
+     * Returns how often all leases are listed again as a safety net behind the watch (the difference is delivered,
+     * the watch reopened from the listing's revision).
+     *
+     * @return the interval, default 10 min
+     */
+    public Duration resyncInterval() {
+        return resyncInterval;
+    }
+
+    /**
      * Returns the monotonic time source used for lease expiry and renewal deadlines.
      *
      * @return nanoseconds from an arbitrary origin, default {@link System#nanoTime()}
@@ -264,6 +276,7 @@ public final class EtcdSettings {
         private Duration renewRetryInterval = DEFAULT_RENEW_RETRY;
         private Duration backoffMin = Duration.ofMillis(100);
         private Duration backoffMax = Duration.ofSeconds(5);
+        private Duration resyncInterval = Duration.ofMinutes(10);
         private LongSupplier ticker = System::nanoTime;
 
         private Builder() {
@@ -466,6 +479,18 @@ public final class EtcdSettings {
             }
             this.backoffMin = min;
             this.backoffMax = max;
+            return this;
+        }
+
+        /**
+         * Sets how often all leases are listed again behind the watch, a safety net against a watch that went quiet
+         * without an error (jetcd watch issues, see java-notes §3.3).
+         *
+         * @param value positive
+         * @return this builder
+         */
+        public Builder resyncInterval(final Duration value) {
+            this.resyncInterval = positive("resyncInterval", value);
             return this;
         }
 

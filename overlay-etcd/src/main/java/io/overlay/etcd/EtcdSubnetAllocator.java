@@ -65,7 +65,8 @@ import org.slf4j.LoggerFactory;
  * flanneld's v3 watch, §1.7). When the own key is deleted or its etcd lease expires, {@code leaseLost} is reported,
  * the lease re-acquired (the same subnet when still free) and {@code leaseReacquired} reported. On compaction the
  * keys are listed once and the difference delivered (including changed attributes); on a broken connection the watch
- * is reopened with capped exponential backoff from the last seen revision, and the last known peers stay.
+ * is reopened with capped exponential backoff from the last seen revision, and the last known peers stay. As a
+ * safety net all leases are listed again every {@link EtcdSettings#resyncInterval()} (default 10 min).
  *
  * <p>Threads: one control thread of its own does all etcd requests after {@link #start}; listener calls run on a
  * second single thread, one at a time, in order. No jetcd thread ever blocks. {@link #close()} keeps the lease.
@@ -466,6 +467,8 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
             this.listener = listener;
             scheduleRenewal();
             initialListing();
+            final long every = settings.resyncInterval().toNanos();
+            control.scheduleWithFixedDelay(this::periodicResync, every, every, TimeUnit.NANOSECONDS);
         });
     }
 
@@ -857,6 +860,16 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         openWatch();
     }
 
+    /** The safety net: list everything, deliver the difference, reopen the watch from the listing's revision. */
+    private void periodicResync() {
+        if (closed || watchPaused) {
+            return;
+        }
+        LOG.debug("Periodic re-list of all leases (every {})", settings.resyncInterval());
+        closeWatcher();
+        resync();
+    }
+
     private long nextWatchBackoff() {
         watchBackoffNanos = watchBackoffNanos == 0 ? settings.backoffMin().toNanos()
             : Math.min(watchBackoffNanos * 2, settings.backoffMax().toNanos());
@@ -914,6 +927,11 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
             watchPaused = false;
             openWatch();
         });
+    }
+
+    /** Silently drops the watch (no error, no reopen), as a stalled stream would; only the periodic re-list helps. */
+    void stallWatch() throws InterruptedException {
+        onControlAndWait(this::closeWatcher);
     }
 
     /** Runs a renewal now, as the timer would (for a reservation: the check that attaches no lease). */

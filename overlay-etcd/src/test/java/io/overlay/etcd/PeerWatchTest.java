@@ -107,4 +107,33 @@ class PeerWatchTest extends EtcdTestSupport {
         assertThat(a.resyncs()).isEqualTo(1);
         assertThat(events.events).hasSize(6);
     }
+
+    /** The periodic re-list catches up with a watch that went quiet without any error. */
+    @Test
+    void periodicRelistCatchesUpWithAStalledWatch() throws Exception {
+        final EtcdSubnetAllocator b = allocator(settings().resyncInterval(Duration.ofSeconds(1)).build());
+        final Lease lb = b.acquire(ip("198.18.0.7"), Optional.empty());
+        final RecordingListener eb = new RecordingListener();
+        b.start(lb, eb);
+        await().atMost(WAIT).until(() -> eb.peers.size() == 3);
+        b.stallWatch();
+        etcd.etcdctl("del", subnetKey("100.64.3.0-24"));
+        etcd.etcdctl("put", subnetKey("100.64.4.0-24"), "{\"PublicIP\":\"198.18.0.4\"}");
+        await().atMost(WAIT).until(() -> eb.peers.containsKey(Ipv4Prefix.parse("100.64.4.0/24"))
+            && !eb.peers.containsKey(Ipv4Prefix.parse("100.64.3.0/24")));
+        assertThat(eb.matching("removed")).containsExactly("removed 100.64.3.0-24");
+    }
+
+    /** A flannel-style renewal by someone else (new etcd lease, same value) is adopted, not treated as a loss. */
+    @Test
+    void ownKeyReputWithAnotherEtcdLeaseIsAdopted() throws Exception {
+        final String key = subnetKey(own.key());
+        final String leaseId = etcd.etcdctl("lease", "grant", "600").split(" ")[1];
+        etcd.etcdctl("put", "--lease=" + leaseId, key, get(key).text());
+        await().atMost(WAIT).until(() -> a.ownLeaseId() == Long.parseLong(leaseId, 16));
+        a.renewNow();
+        assertThat(a.renewals()).isEqualTo(1);
+        assertThat(leaseTtl(etcd, Long.parseLong(leaseId, 16))[0]).isEqualTo(600);
+        assertThat(events.matching("lost")).isEmpty();
+    }
 }
