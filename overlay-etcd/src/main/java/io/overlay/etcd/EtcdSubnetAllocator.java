@@ -102,6 +102,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     private long watchBackoffNanos;
     private boolean watchFailing;
     private boolean watchPaused;
+    private boolean resyncRetrying;
     private ScheduledFuture<?> renewTask;
 
     /** This host's key as held: the lease reported, its key, etcd lease id (0: reservation), revision, expiry. */
@@ -844,6 +845,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     }
 
     private void resync() {
+        resyncRetrying = false;
         if (closed || watchPaused) {
             return;
         }
@@ -851,7 +853,8 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         try {
             listing = etcd.list(settings.subnetsPrefix());
         } catch (EtcdUnavailableException e) {
-            LOG.warn("Cannot re-list leases after compaction: {}; retrying", e.getMessage());
+            LOG.warn("Cannot re-list leases: {}; retrying", e.getMessage());
+            resyncRetrying = true;
             control.schedule(this::resync, nextWatchBackoff(), TimeUnit.NANOSECONDS);
             return;
         }
@@ -862,7 +865,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
 
     /** The safety net: list everything, deliver the difference, reopen the watch from the listing's revision. */
     private void periodicResync() {
-        if (closed || watchPaused) {
+        if (closed || watchPaused || resyncRetrying) {
             return;
         }
         LOG.debug("Periodic re-list of all leases (every {})", settings.resyncInterval());
