@@ -120,11 +120,13 @@ public final class TcpCoalescer {
         }
         if (len < 40 || (buf.get(offset) & 0xff) != 0x45 || (buf.get(offset + 9) & 0xff) != 6
             || InetChecksum.u16(buf, offset + 2) != len || (InetChecksum.u16(buf, offset + 6) & 0xbfff) != 0) {
+            flushAddressPairIfTcp(buf, offset, len);
             passThrough(buf, offset, len);
             return;
         }
         final int thl = ((buf.get(offset + 32) & 0xf0) >>> 4) * 4;
         if (thl < 20 || 20 + thl > len) {
+            flushAddressPairIfTcp(buf, offset, len);
             passThrough(buf, offset, len);
             return;
         }
@@ -238,6 +240,23 @@ public final class TcpCoalescer {
             }
         }
         return -1;
+    }
+
+    /**
+     * A TCP packet that cannot be parsed as a run member (IP options, fragment, bad lengths) may still belong to a
+     * flow with an open run: flush every run between the same addresses so that the flow's order is kept.
+     */
+    private void flushAddressPairIfTcp(final ByteBuffer buf, final int offset, final int len) {
+        if (len < 20 || (buf.get(offset + 9) & 0xff) != 6) {
+            return;
+        }
+        final int src = InetChecksum.u32(buf, offset + 12);
+        final int dst = InetChecksum.u32(buf, offset + 16);
+        for (int f = 0; f < flows; f++) {
+            if (active[f] && saddr[f] == src && daddr[f] == dst) {
+                emit(f);
+            }
+        }
     }
 
     private void flushFlow(final int flow) {

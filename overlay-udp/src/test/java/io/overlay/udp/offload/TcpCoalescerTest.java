@@ -181,6 +181,19 @@ class TcpCoalescerTest {
     }
 
     @Test
+    void aTcpPacketWithIpOptionsFlushesItsFlowFirst() {
+        final List<byte[]> x = stream(40007, 3, MSS, 1);
+        final TestPackets.Tcp opts = new TestPackets.Tcp().payload(100, 5);
+        opts.sport = 40007;
+        opts.ipOptions = new byte[] {1, 1, 1, 0};
+        final byte[] withOptions = opts.build();
+        feed(List.of(x.get(0), x.get(1), withOptions));
+        assertThat(frames).hasSize(2); // the run of two, then the packet with options, in that order
+        assertThat(packet(frames.get(1))).isEqualTo(withOptions);
+        assertSamePackets(resegment(frames.subList(0, 1)), x.subList(0, 2));
+    }
+
+    @Test
     void gapsIdJumpsAndHeaderChangesEndTheRun() {
         final List<byte[]> x = stream(40004, 8, MSS, 50);
         final byte[] gap = x.get(2).clone(); // seq jumps by one MSS: a lost segment
