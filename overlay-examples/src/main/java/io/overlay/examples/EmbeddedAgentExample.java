@@ -18,8 +18,9 @@ import java.util.concurrent.CountDownLatch;
  * java -cp overlay.jar io.overlay.examples.EmbeddedAgentExample http://127.0.0.1:2379 lxcbr0
  * </pre>
  *
- * Arguments: the etcd endpoints (default {@code http://127.0.0.1:2379}) and the bridge name (default
- * {@code lxcbr0}). Needs root (TUN device, bridge) and a network config in etcd under {@code /coreos.com/network}.
+ * Arguments: the etcd endpoints (default {@code http://127.0.0.1:2379}), the bridge name (default {@code lxcbr0})
+ * and where to write {@code subnet.env} (default {@code /run/flannel/subnet.env}). The underlay is the default
+ * route's interface. Needs root (TUN device, bridge) and a network config in etcd under {@code /coreos.com/network}.
  */
 public final class EmbeddedAgentExample {
     private EmbeddedAgentExample() {
@@ -28,17 +29,18 @@ public final class EmbeddedAgentExample {
     /**
      * Runs the agent until Ctrl-C.
      *
-     * @param args optional: etcd endpoints (comma-separated), bridge name
+     * @param args optional: etcd endpoints (comma-separated), bridge name, subnet.env path
      * @throws Exception if start-up fails (no interface, no free subnet, no root...)
      */
     public static void main(final String[] args) throws Exception {
         final String endpoints = args.length > 0 ? args[0] : "http://127.0.0.1:2379";
         final String bridge = args.length > 1 ? args[1] : "lxcbr0";
+        final Path subnetFile = Path.of(args.length > 2 ? args[2] : "/run/flannel/subnet.env");
 
         final Overlay overlay = Overlay.builder()
             .allocator(new EtcdSubnetAllocator(EtcdSettings.builder().endpoints(endpoints).build()))
             .bridge(bridge)                                   // containers attach here
-            .subnetFile(Path.of("/run/flannel/subnet.env"))   // for Docker / CNI, as flanneld writes it
+            .subnetFile(subnetFile)                           // for Docker / CNI, as flanneld writes it
             .listener(new OverlayListener() {                 // called on one overlay thread; must not block
                 @Override
                 public void ready(final OverlayStatus status) {

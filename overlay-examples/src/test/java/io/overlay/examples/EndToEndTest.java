@@ -232,8 +232,12 @@ class EndToEndTest {
     }
 
     private static Map<String, String> subnetEnv(final Host host) throws IOException {
+        return subnetEnv(host.subnetEnv);
+    }
+
+    private static Map<String, String> subnetEnv(final Path file) throws IOException {
         final Map<String, String> vars = new LinkedHashMap<>();
-        for (String line : Files.readAllLines(host.subnetEnv)) {
+        for (String line : Files.readAllLines(file)) {
             final int eq = line.indexOf('=');
             vars.put(line.substring(0, eq), line.substring(eq + 1));
         }
@@ -402,6 +406,41 @@ class EndToEndTest {
             containers.put(old.name(), new Container(old.name(), 3, old.ns(), address));
         }
         assertThat(unreachablePairs()).isEmpty();
+    }
+
+    @Test
+    @Order(7)
+    void theEmbeddedAgentExampleJoinsTheOverlay() throws Exception {
+        final Netns ns = track(Netns.create());
+        Netns.run("ip", "-n", infra.name(), "link", "add", "ul-h4", "type", "veth", "peer", "name", "eth0", "netns",
+            ns.name());
+        infra.exec("ip", "link", "set", "ul-h4", "master", "ul0", "up");
+        ns.exec("ip", "addr", "add", "198.18.0.4/24", "dev", "eth0");
+        ns.exec("ip", "link", "set", "eth0", "mtu", "1500", "up");
+        // The example picks the default route's interface; the infra namespace forwards nothing anywhere.
+        ns.exec("ip", "route", "add", "default", "via", ETCD_IP);
+        ns.exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
+        final Path out = logs.resolve("agent.log");
+        Files.deleteIfExists(out);
+        final Path env = dir.resolve("h4").resolve("subnet.env");
+        final Process agent = ns.spawn(new ProcessBuilder(java(EmbeddedAgentExample.class.getName(), ETCD, "agbr0",
+            env.toString())).redirectErrorStream(true).redirectOutput(out.toFile()));
+
+        awaitTrue("the agent's ready line", READY_TIMEOUT,
+            () -> Files.readString(out).contains("agent: ready ") || !agent.isAlive());
+        final String fs = subnetEnv(env).get("FLANNEL_SUBNET");
+        final String gateway = fs.split("/")[0];
+        final String subnet1 = Ipv4Prefix.parseMasked(subnetEnv(hosts[1]).get("FLANNEL_SUBNET")).toString();
+        awaitTrue("the agent hears of h1", Duration.ofSeconds(10),
+            () -> Files.readString(out).contains("agent: host joined: " + subnet1));
+        assertThat(Files.readString(out)).contains("agent: ready agbr0:" + gateway + " subnet:" + fs + " mtu:1472");
+        assertThat(leases()).containsEntry(keyOf(subnetEnv(env)), "{\"PublicIP\":\"198.18.0.4\",\"PublicIPv6\":null}");
+        // A container on h1 reaches the agent host's bridge address across the overlay.
+        final Container c = containers.get("h1c1");
+        awaitTrue("h1c1 reaches the agent's bridge " + gateway, Duration.ofSeconds(15), () -> {
+            c.ns().exec("ping", "-c", "2", "-i", "0.2", "-W", "2", "-q", gateway);
+            return true;
+        });
     }
 
     /** A condition that may throw; an exception counts as "not yet". */
