@@ -136,4 +136,20 @@ class PeerWatchTest extends EtcdTestSupport {
         assertThat(leaseTtl(etcd, Long.parseLong(leaseId, 16))[0]).isEqualTo(600);
         assertThat(events.matching("lost")).isEmpty();
     }
+
+    /** Every value shape flanneld has written is a peer: pre-0.15 udp, vxlan with BackendData, a dual-stack key. */
+    @Test
+    void flannelValueShapesAndDualStackKeysArePeers() {
+        etcd.etcdctl("put", subnetKey("100.64.6.0-24"), "{\"PublicIP\":\"198.18.0.6\"}");
+        etcd.etcdctl("put", subnetKey("100.64.7.0-24"), "{\"PublicIP\":\"198.18.0.7\",\"PublicIPv6\":null,"
+            + "\"BackendType\":\"vxlan\",\"BackendData\":{\"VNI\":1,\"VtepMAC\":\"c6:d2:32:6f:8f:44\"}}");
+        etcd.etcdctl("put", subnetKey("100.64.8.0-24&fc00:0:0:8::-64"),
+            "{\"PublicIP\":\"198.18.0.8\",\"PublicIPv6\":\"fc00::8\"}");
+        await().atMost(WAIT).until(() -> events.peers.size() == 5);
+        assertThat(events.peers.get(Ipv4Prefix.parse("100.64.7.0/24")).attrs().backendType()).isEqualTo("vxlan");
+        assertThat(events.peers.get(Ipv4Prefix.parse("100.64.8.0/24")).attrs().publicIpv6()).isEqualTo("fc00::8");
+        assertThat(a.malformedLeaseEvents()).isZero();
+        etcd.etcdctl("del", subnetKey("100.64.8.0-24&fc00:0:0:8::-64"));
+        await().atMost(WAIT).until(() -> events.peers.size() == 4);
+    }
 }
