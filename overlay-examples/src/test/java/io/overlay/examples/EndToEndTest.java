@@ -84,6 +84,7 @@ class EndToEndTest {
     }
 
     @BeforeAll
+    @Timeout(value = 150, unit = TimeUnit.SECONDS)
     void setUp() throws Exception {
         Files.createDirectories(logs);
         for (String log : List.of("etcd.log", "h1.log", "h2.log", "h3.log")) {
