@@ -1,7 +1,9 @@
 package io.overlay.udp;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.overlay.core.EngineSettings;
 import io.overlay.core.Ipv4;
 import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.Peer;
@@ -63,6 +65,15 @@ class UdpEngineMultiQueueTest {
         assertThat(a.tun.queueCount()).isEqualTo(2);
         final String sockets = a.shell("ss -H -u -l -n 'sport = :8285'");
         assertThat(sockets.lines().filter(l -> l.contains("198.18.0.1:8285")).count()).isEqualTo(2);
+    }
+
+    @Test
+    void aSingleLoopEngineCannotUseATwoQueueDevice() {
+        final EngineSettings oneLoop = new EngineSettings(Ipv4.parse("198.18.0.1"), EngineHost.PORT, NETWORK,
+            SUBNET_A, 1472, true, 1);
+        assertThatThrownBy(() -> new UdpPacketEngine(oneLoop, a.tun, a.routes))
+            .isInstanceOf(IllegalArgumentException.class)
+            .hasMessageContaining("has 2 queue(s) but the engine is set up for 1 loop(s)");
     }
 
     @Test

@@ -1,8 +1,10 @@
 package io.overlay.udp;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.overlay.core.DropReason;
+import io.overlay.core.EngineSettings;
 import io.overlay.core.Ipv4;
 import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.Peer;
@@ -331,6 +333,26 @@ class UdpEngineNamespaceTest {
         final TrafficCounters removed = a.engine.counters();
         assertThat(a.shell("ping -c 1 -W 1 100.64.4.1")).contains("Destination Net Unreachable");
         assertThat(delta(removed, a.engine.counters(), DropReason.NO_ROUTE)).isEqualTo(1);
+    }
+
+    @Test
+    void startErrorsSayWhatIsWrong() throws Exception {
+        assertThatThrownBy(() -> a.engine.start())
+            .isInstanceOf(IllegalStateException.class).hasMessageContaining("already started");
+        // A second engine on A's address and port (A's single socket has no SO_REUSEPORT).
+        final UdpPacketEngine second = new UdpPacketEngine(new EngineSettings(Ipv4.parse("198.18.0.1"),
+            EngineHost.PORT, NETWORK, SUBNET_A, MTU, true, 1), a.tun, a.routes);
+        try {
+            assertThatThrownBy(() -> NetnsThread.call(nsA.name(), () -> {
+                second.start();
+                return null;
+            })).isInstanceOf(java.io.IOException.class)
+                .hasMessageContaining("cannot bind the UDP socket to 198.18.0.1:8285")
+                .hasMessageContaining("in use");
+        } finally {
+            second.close();
+        }
+        assertThat(a.shell("ping -c 1 -W 2 " + b.tunAddress())).contains("1 received"); // A is unaffected
     }
 
     @Test
