@@ -91,6 +91,14 @@ class OverlayMainOptionsTest {
     }
 
     @Test
+    void helpAndVersionAreNeverTakenFromTheEnvironment() {
+        final CommandLine cl = OverlayMain.commandLine(Map.of("FLANNELD_HELP", "true", "FLANNELD_VERSION", "true"));
+        cl.parseArgs();
+        assertThat(cl.isUsageHelpRequested()).isFalse();
+        assertThat(cl.isVersionHelpRequested()).isFalse();
+    }
+
+    @Test
     void anEmptyVariableLeavesTheDefault() {
         assertThat(parse(Map.of("FLANNELD_ETCD_PREFIX", "")).etcdPrefix).isEqualTo("/coreos.com/network");
     }
