@@ -44,6 +44,12 @@ final class EngineHost implements AutoCloseable {
     static EngineHost start(final Netns ns, final String underlayIp, final Ipv4Prefix network,
                             final Ipv4Prefix subnet, final int mtu, final int loops,
                             final Map<Ipv4Prefix, Peer> peers) throws Exception {
+        return start(ns, underlayIp, network, subnet, mtu, loops, peers, true);
+    }
+
+    static EngineHost start(final Netns ns, final String underlayIp, final Ipv4Prefix network,
+                            final Ipv4Prefix subnet, final int mtu, final int loops,
+                            final Map<Ipv4Prefix, Peer> peers, final boolean acceptOnlyKnownPeers) throws Exception {
         final RouteTable routes = new RouteTable();
         routes.replaceAll(peers);
         return NetnsThread.call(ns.name(), () -> {
@@ -51,7 +57,8 @@ final class EngineHost implements AutoCloseable {
             try {
                 tun.configure(new TunSetup(FlannelRules.tunAddress(subnet), mtu, List.of(network)));
                 final UdpPacketEngine engine = new UdpPacketEngine(
-                    new EngineSettings(Ipv4.parse(underlayIp), PORT, network, subnet, mtu, true, loops), tun, routes);
+                    new EngineSettings(Ipv4.parse(underlayIp), PORT, network, subnet, mtu, acceptOnlyKnownPeers,
+                        loops), tun, routes);
                 engine.start();
                 return new EngineHost(ns, tun, engine, routes, subnet);
             } catch (Exception | Error e) {

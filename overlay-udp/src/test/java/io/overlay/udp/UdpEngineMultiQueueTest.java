@@ -3,12 +3,19 @@ package io.overlay.udp;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.overlay.core.DropReason;
 import io.overlay.core.EngineSettings;
 import io.overlay.core.Ipv4;
 import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.Peer;
+import io.overlay.core.TrafficCounters;
 import io.overlay.core.testing.Netns;
 import io.overlay.core.testing.Privileged;
+import io.overlay.tun.NetnsThread;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.nio.ByteBuffer;
+import java.nio.channels.DatagramChannel;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
@@ -18,7 +25,8 @@ import org.junit.jupiter.api.TestInstance;
 
 /**
  * Two hosts as in {@link UdpEngineNamespaceTest}, each engine with 2 event loops: a 2-queue TUN
- * ({@code IFF_MULTI_QUEUE}) and two UDP sockets sharing port 8285 through {@code SO_REUSEPORT}.
+ * ({@code IFF_MULTI_QUEUE}) and two UDP sockets sharing port 8285 through {@code SO_REUSEPORT}. B accepts datagrams
+ * from any sender ({@code acceptOnlyKnownPeers} off, as behind NAT).
  */
 @Privileged
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -39,8 +47,9 @@ class UdpEngineMultiQueueTest {
         Netns.link(nsA, "ul0", "198.18.0.1/24", nsB, "ul0", "198.18.0.2/24", 1500);
         a = EngineHost.start(nsA, "198.18.0.1", NETWORK, SUBNET_A, 1472, 2,
             Map.of(SUBNET_B, new Peer(Ipv4.parse("198.18.0.2"), EngineHost.PORT)));
+        nsA.exec("ip", "addr", "add", "198.18.0.9/24", "dev", "ul0"); // not a peer of B
         b = EngineHost.start(nsB, "198.18.0.2", NETWORK, SUBNET_B, 1472, 2,
-            Map.of(SUBNET_A, new Peer(Ipv4.parse("198.18.0.1"), EngineHost.PORT)));
+            Map.of(SUBNET_A, new Peer(Ipv4.parse("198.18.0.1"), EngineHost.PORT)), false); // NAT setup
     }
 
     @AfterAll
@@ -74,6 +83,29 @@ class UdpEngineMultiQueueTest {
         assertThatThrownBy(() -> new UdpPacketEngine(oneLoop, a.tun, a.routes))
             .isInstanceOf(IllegalArgumentException.class)
             .hasMessageContaining("has 2 queue(s) but the engine is set up for 1 loop(s)");
+    }
+
+    @Test
+    void withKnownPeersCheckOffAnUnknownSenderIsDelivered() throws Exception {
+        final DatagramChannel unknown = NetnsThread.call(nsA.name(),
+            () -> DatagramChannel.open(StandardProtocolFamily.INET)
+                .bind(new InetSocketAddress("198.18.0.9", 0)));
+        try {
+            final TrafficCounters before = b.engine.counters();
+            // An ICMP echo request 100.64.1.0 -> 100.64.2.0 (B's TUN), TTL 64, valid checksums.
+            final ByteBuffer p = ByteBuffer.allocate(28);
+            p.put(0, (byte) 0x45).putShort(2, (short) 28).put(8, (byte) 64).put(9, (byte) 1)
+                .putInt(12, Ipv4.parse("100.64.1.0")).putInt(16, Ipv4.parse("100.64.2.0"));
+            p.putShort(10, (short) Checksums.ipv4HeaderChecksum(p, 0, 20));
+            p.put(20, (byte) 8).putShort(22, (short) Checksums.internetChecksum(p, 20, 8));
+            unknown.send(p, new InetSocketAddress("198.18.0.2", EngineHost.PORT));
+            final TrafficCounters after =
+                b.awaitCounters(c -> c.udpToTunPackets() > before.udpToTunPackets());
+            assertThat(after.udpToTunPackets()).isEqualTo(before.udpToTunPackets() + 1);
+            assertThat(after.drops(DropReason.UNKNOWN_SENDER)).isZero();
+        } finally {
+            unknown.close();
+        }
     }
 
     @Test
