@@ -3,6 +3,7 @@ package io.overlay.udp;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.sun.management.ThreadMXBean;
 import io.overlay.core.DropReason;
 import io.overlay.core.EngineSettings;
 import io.overlay.core.Ipv4;
@@ -12,11 +13,15 @@ import io.overlay.core.TrafficCounters;
 import io.overlay.core.testing.Netns;
 import io.overlay.core.testing.Privileged;
 import io.overlay.tun.NetnsThread;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
 import java.nio.ByteBuffer;
 import java.nio.channels.DatagramChannel;
+import java.util.Arrays;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -111,16 +116,16 @@ class UdpEngineNamespaceTest {
     void steadyStateForwardingAllocatesNothingPerPacket() throws Exception {
         // Warm up (JIT, first-use class loading), then measure the bytes the event-loop threads allocate while
         // iperf3 pushes 20 MiB (about 15,000 full-size packets each way through two engines).
-        final com.sun.management.ThreadMXBean threads =
-            (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        final ThreadMXBean threads =
+            (ThreadMXBean) ManagementFactory.getThreadMXBean();
         iperf("-n 5M");
         final long[] ids = Thread.getAllStackTraces().keySet().stream()
             .filter(t -> t.getName().startsWith("overlay-udp")).mapToLong(Thread::getId).toArray();
         assertThat(ids).hasSizeGreaterThanOrEqualTo(2);
         final TrafficCounters countersBefore = b.engine.counters();
-        final long before = java.util.Arrays.stream(threads.getThreadAllocatedBytes(ids)).sum();
+        final long before = Arrays.stream(threads.getThreadAllocatedBytes(ids)).sum();
         iperf("-n 20M");
-        final long allocated = java.util.Arrays.stream(threads.getThreadAllocatedBytes(ids)).sum() - before;
+        final long allocated = Arrays.stream(threads.getThreadAllocatedBytes(ids)).sum() - before;
         final TrafficCounters countersAfter = b.engine.counters();
         final long packets = countersAfter.udpToTunPackets() - countersBefore.udpToTunPackets();
         System.out.printf("loops allocated %d bytes while B delivered %d packets, %d bytes%n", allocated, packets,
@@ -186,7 +191,7 @@ class UdpEngineNamespaceTest {
             assertThat(o.getShort(20) & 0xffff).as("source port").isEqualTo(8285);
             assertThat(o.getShort(22) & 0xffff).as("destination port").isEqualTo(8285);
             assertThat(o.getShort(24) & 0xffff).as("UDP length").isEqualTo(92);
-            assertThat(java.util.Arrays.copyOfRange(outer, 28, 112)).isEqualTo(TestPackets.bytes(forwarded));
+            assertThat(Arrays.copyOfRange(outer, 28, 112)).isEqualTo(TestPackets.bytes(forwarded));
 
             final ByteBuffer payload = ByteBuffer.allocate(2048);
             final InetSocketAddress sender = (InetSocketAddress) peer.receive(payload);
@@ -215,8 +220,8 @@ class UdpEngineNamespaceTest {
             .bind(new InetSocketAddress("198.18.1.2", EngineHost.PORT)));
         final int inject = RawSockets.open(nsA.name(), RawSockets.IPPROTO_RAW, 1000);
         try {
-            final java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
-            final java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            final CountDownLatch held = new CountDownLatch(1);
+            final CountDownLatch release = new CountDownLatch(1);
             a.engine.executor(0).execute(() -> {
                 held.countDown();
                 try {
@@ -273,11 +278,11 @@ class UdpEngineNamespaceTest {
         try {
             final TrafficCounters before = b.engine.counters();
             final byte[] good = packet("100.64.1.0", "100.64.2.0", 84);
-            send(known, engineB, java.util.Arrays.copyOf(good, 10)); // truncated header
+            send(known, engineB, Arrays.copyOf(good, 10)); // truncated header
             final byte[] v6 = good.clone();
             v6[0] = 0x60;
             send(known, engineB, v6); // wrong version
-            send(known, engineB, java.util.Arrays.copyOf(good, 80)); // total length says 84, 80 arrive
+            send(known, engineB, Arrays.copyOf(good, 80)); // total length says 84, 80 arrive
             final byte[] ihl = good.clone();
             ihl[0] = 0x44;
             send(known, engineB, ihl); // header length below 5 words
@@ -346,7 +351,7 @@ class UdpEngineNamespaceTest {
             assertThatThrownBy(() -> NetnsThread.call(nsA.name(), () -> {
                 second.start();
                 return null;
-            })).isInstanceOf(java.io.IOException.class)
+            })).isInstanceOf(IOException.class)
                 .hasMessageContaining("cannot bind the UDP socket to 198.18.0.1:8285")
                 .hasMessageContaining("in use");
         } finally {
