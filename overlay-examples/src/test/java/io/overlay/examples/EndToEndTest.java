@@ -267,21 +267,38 @@ class EndToEndTest {
         return subnet.toString().replace('/', '-');
     }
 
-    private List<String> unreachablePairs() throws IOException {
-        final List<String> failed = new ArrayList<>();
+    /**
+     * Pings every container from every container on another host ({@code ping -c 2 -W 2}); pairs that fail are
+     * retried for up to 15 s (a host that just became ready may still be learning its peers from etcd).
+     *
+     * @return the pairs still unreachable, e.g. {@code h1c1 100.64.7.2 -> h2c1 100.64.9.2}
+     */
+    private List<String> unreachablePairs() throws Exception {
+        List<Container[]> pending = new ArrayList<>();
         for (Container src : containers.values()) {
             for (Container dst : containers.values()) {
-                if (src.host() == dst.host()) {
-                    continue;
-                }
-                try {
-                    src.ns().exec("ping", "-c", "2", "-i", "0.2", "-W", "2", "-q", dst.address());
-                } catch (IOException e) {
-                    failed.add(src.name() + " " + src.address() + " -> " + dst.name() + " " + dst.address());
+                if (src.host() != dst.host()) {
+                    pending.add(new Container[] {src, dst});
                 }
             }
         }
-        return failed;
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        while (true) {
+            final List<Container[]> failed = new ArrayList<>();
+            for (Container[] pair : pending) {
+                try {
+                    pair[0].ns().exec("ping", "-c", "2", "-i", "0.2", "-W", "2", "-q", pair[1].address());
+                } catch (IOException e) {
+                    failed.add(pair);
+                }
+            }
+            if (failed.isEmpty() || System.nanoTime() > deadline) {
+                return failed.stream().map(p -> p[0].name() + " " + p[0].address() + " -> " + p[1].name() + " "
+                    + p[1].address()).toList();
+            }
+            pending = failed;
+            Thread.sleep(1000);
+        }
     }
 
     @Test
