@@ -216,9 +216,15 @@ public final class OverlayMain implements Callable<Integer> {
         if (publicIp != null) {
             b.publicIp(publicIp);
         }
-        b.allocator(new EtcdSubnetAllocator(settings));
-        LOG.info("etcd {}", settings);
-        return b.build();
+        final EtcdSubnetAllocator allocator = new EtcdSubnetAllocator(settings);
+        try {
+            final Overlay overlay = b.allocator(allocator).build();
+            LOG.info("etcd {}", settings);
+            return overlay;
+        } catch (RuntimeException e) {
+            allocator.close();
+            throw e;
+        }
     }
 
     @Override
