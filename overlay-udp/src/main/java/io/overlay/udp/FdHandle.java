@@ -2,8 +2,12 @@ package io.overlay.udp;
 
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoRegistration;
+import io.netty.channel.epoll.EpollIoEvent;
 import io.netty.channel.epoll.EpollIoHandle;
+import io.netty.channel.epoll.EpollIoOps;
 import io.netty.channel.unix.FileDescriptor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A raw file descriptor (a TUN queue or the UDP socket) registered on a Netty 4.2 epoll loop (java-notes §2.4):
@@ -11,6 +15,8 @@ import io.netty.channel.unix.FileDescriptor;
  * both directions.
  */
 final class FdHandle implements EpollIoHandle {
+    private static final Logger LOG = LoggerFactory.getLogger(FdHandle.class);
+
     private final FileDescriptor fd;
     private final boolean owned;
     private final ForwardingLoop loop;
@@ -36,8 +42,11 @@ final class FdHandle implements EpollIoHandle {
     @Override
     public void handle(final IoRegistration registration, final IoEvent event) {
         loop.drain();
-        if (!owned && loop.tunReadFailed() && registration.isValid()) {
-            registration.cancel(); // the TUN is broken: stop polling it (UDP -> TUN drops are counted as write failures)
+        if (!owned && loop.tunReadFailed() && ((EpollIoEvent) event).ops().contains(EpollIoOps.EPOLLERR)
+            && registration.isValid()) {
+            // The TUN device is gone: stop polling it (datagrams for it then count as TUN write failures).
+            LOG.error("TUN fd {} reports an error and cannot be read; no longer polling it", fd.intValue());
+            registration.cancel();
         }
     }
 

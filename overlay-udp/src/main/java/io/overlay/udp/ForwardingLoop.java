@@ -115,10 +115,12 @@ final class ForwardingLoop {
     }
 
     /**
-     * Returns whether a TUN read failed with an error other than EAGAIN (e.g. the device was deleted): the TUN's
-     * registration should then be cancelled, or the level-triggered error would wake the loop forever.
+     * Returns whether the last TUN read failed with an error other than EAGAIN: EIO while the link is down (it
+     * recovers when the link comes back up) or an error because the device was deleted. Together with
+     * {@code EPOLLERR} on the TUN it means the device is gone and its registration must be cancelled, or the
+     * level-triggered error would wake the loop forever ({@link FdHandle}).
      *
-     * @return {@code true} after a failed TUN read
+     * @return {@code true} if the last TUN read failed
      */
     boolean tunReadFailed() {
         return tunReadFailed;
@@ -142,9 +144,6 @@ final class ForwardingLoop {
      * @return packets read from the TUN (forwarded or dropped)
      */
     int tunToUdp() {
-        if (tunReadFailed) {
-            return 0;
-        }
         final ByteBuffer packets = outgoing.packets();
         final int slotSize = outgoing.slotSize();
         int queued = 0;
@@ -159,6 +158,7 @@ final class ForwardingLoop {
                 tunReadFailed = true;
                 break;
             }
+            tunReadFailed = false;
             if (length <= 0) {
                 break; // 0: EAGAIN, -1: end of file
             }

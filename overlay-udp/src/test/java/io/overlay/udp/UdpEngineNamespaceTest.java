@@ -6,12 +6,16 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.sun.management.ThreadMXBean;
 import io.overlay.core.DropReason;
 import io.overlay.core.EngineSettings;
+import io.overlay.core.FlannelRules;
 import io.overlay.core.Ipv4;
 import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.Peer;
 import io.overlay.core.TrafficCounters;
+import io.overlay.core.TunSetup;
 import io.overlay.core.testing.Netns;
 import io.overlay.core.testing.Privileged;
+import io.overlay.tun.LinuxTunDevice;
+import io.overlay.tun.LinuxTunDeviceFactory;
 import io.overlay.tun.NetnsThread;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
@@ -20,6 +24,7 @@ import java.net.StandardProtocolFamily;
 import java.nio.ByteBuffer;
 import java.nio.channels.DatagramChannel;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -358,6 +363,49 @@ class UdpEngineNamespaceTest {
             second.close();
         }
         assertThat(a.shell("ping -c 1 -W 2 " + b.tunAddress())).contains("1 received"); // A is unaffected
+    }
+
+    @Test
+    void tunLinkDownCountsWriteFailuresAndForwardingResumesWhenItIsBackUp() throws Exception {
+        final String tun = b.tun.name();
+        nsB.exec("ip", "link", "set", tun, "down"); // also removes the Network route through it
+        try {
+            final TrafficCounters before = b.engine.counters();
+            assertThat(a.shell("ping -c 2 -i 0.2 -W 1 " + b.tunAddress())).contains("0 received");
+            final TrafficCounters after = b.awaitCounters(c -> delta(before, c, DropReason.TUN_WRITE_FAILED) >= 2);
+            assertThat(delta(before, after, DropReason.TUN_WRITE_FAILED)).isEqualTo(2);
+        } finally {
+            b.tun.configure(new TunSetup(FlannelRules.tunAddress(SUBNET_B), MTU, List.of(NETWORK)));
+        }
+        assertThat(a.shell("ping -c 2 -i 0.2 -W 2 " + b.tunAddress())).contains("2 received");
+        assertThat(b.shell("ping -c 2 -i 0.2 -W 2 " + a.tunAddress())).contains("2 received");
+    }
+
+    @Test
+    void aDeletedTunIsNoLongerPolledInsteadOfSpinning() throws Exception {
+        final LinuxTunDevice tun = NetnsThread.call(nsA.name(),
+            () -> new LinuxTunDeviceFactory().open("ovldel%d", 1));
+        final UdpPacketEngine engine = new UdpPacketEngine(new EngineSettings(Ipv4.parse("198.18.0.1"), 8290, NETWORK,
+            SUBNET_A, MTU, true, 1), tun, a.routes);
+        try {
+            NetnsThread.call(nsA.name(), () -> {
+                engine.start();
+                return null;
+            });
+            nsA.exec("ip", "link", "del", tun.name());
+            Thread.sleep(300); // the loop sees EPOLLERR, fails to read and cancels the TUN's registration
+            final ThreadMXBean threads = (ThreadMXBean) ManagementFactory.getThreadMXBean();
+            final long[] ids = Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith("overlay-udp")).mapToLong(Thread::getId).toArray();
+            final long before = Arrays.stream(ids).map(threads::getThreadCpuTime).sum();
+            Thread.sleep(1000);
+            final long used = Arrays.stream(ids).map(threads::getThreadCpuTime).sum() - before;
+            // A level-triggered error left registered would keep a loop at ~100 % of a core (~1 s of CPU here).
+            assertThat(used).as("CPU ns used by the loops in 1 s after the TUN was deleted").isLessThan(300_000_000L);
+        } finally {
+            engine.close();
+            tun.close();
+        }
     }
 
     @Test
