@@ -39,6 +39,17 @@ import org.slf4j.LoggerFactory;
  * one loop the sockets share the port through {@code SO_REUSEPORT} and the TUN must be multi-queue. The packet path
  * is {@link ForwardingLoop}.
  *
+ * <p><b>I/O.</b> The TUN fd is read and written through Netty's {@code FileDescriptor} (JNI, one packet per call, no
+ * allocation). The UDP socket is not a Netty channel: it is a plain fd driven with {@code recvmmsg}/{@code sendmmsg}
+ * (with UDP GSO for runs of equal-size packets) over pre-built message arrays, because that is the only way to get
+ * batching, the sender address of every datagram and the {@code MSG_TRUNC} flag without allocating per packet (Netty's
+ * datagram channel and {@code Socket.recvFrom}/{@code sendTo} allocate address objects; see {@code LinuxUdp}). Netty's
+ * {@code UDP_GRO} + recvmmsg bug in 4.2.18 (java-notes §5) therefore does not apply: GRO is not enabled.
+ *
+ * <p><b>Counters.</b> Packets and bytes per direction count inner packets actually sent or written; every packet not
+ * forwarded is counted under one {@link DropReason}. Drops inside the kernel (a full TUN queue, a full socket
+ * receive buffer) are not visible here.
+ *
  * <p><b>Namespaces.</b> {@link #start()} creates the UDP sockets in the calling thread's network namespace.
  *
  * <p><b>Control.</b> Routes are read from the {@link RouteTable} (lock-free snapshot, written by the allocator's
