@@ -30,6 +30,8 @@ import org.slf4j.LoggerFactory;
  * datagram, a malformed packet, a destination outside the local subnet, TTL 1; decrement the TTL and write each to the
  * TUN.
  *
+ * <p>The per-packet decisions of both directions are {@link PacketProcessor}'s; this class does the I/O.
+ *
  * <p>Every drop is counted by {@link DropReason}. Steady state allocates nothing and takes no lock. All methods except
  * {@link #counters()} run on the loop's thread; the local subnet is changed by a command the loop executes
  * ({@link #onLocalSubnet}).
@@ -52,18 +54,13 @@ final class ForwardingLoop {
     private final FileDescriptor tun;
     private final int udpFd;
     private final RouteTable routes;
-    private final int networkAddress;
-    private final int networkMask;
-    private final int mtu;
     private final boolean acceptOnlyKnownPeers;
     private final MessageBatch outgoing;
     private final MessageBatch incoming;
     private final ByteBuffer icmp = ByteBuffer.allocateDirect(IcmpUnreachable.MAX_LENGTH).order(ByteOrder.BIG_ENDIAN);
     private final long icmpAddress = Buffer.memoryAddress(icmp);
-    private final Ipv4Header header = new Ipv4Header();
     private final LoopCounters counters = new LoopCounters();
-    private int localAddress;
-    private int localMask;
+    private final PacketProcessor processor;
     private boolean tunErrorLogged;
     private boolean tunReadFailed;
     private boolean gso = GSO_ENABLED;
@@ -84,15 +81,12 @@ final class ForwardingLoop {
         this.tun = tun;
         this.udpFd = udpFd;
         this.routes = routes;
-        this.networkAddress = network.address();
-        this.networkMask = network.mask();
-        this.mtu = mtu;
         this.acceptOnlyKnownPeers = acceptOnlyKnownPeers;
         // One byte more than the MTU: a longer TUN read or datagram is then seen as oversized, never silently cut.
         final int slot = (mtu + 1 + 7) & ~7;
         this.outgoing = new MessageBatch(BATCH, slot);
         this.incoming = new MessageBatch(BATCH, slot);
-        onLocalSubnet(localSubnet);
+        this.processor = new PacketProcessor(routes, network, localSubnet, mtu, acceptOnlyKnownPeers, counters);
     }
 
     /**
@@ -101,8 +95,7 @@ final class ForwardingLoop {
      * @param subnet the new local subnet
      */
     void onLocalSubnet(final Ipv4Prefix subnet) {
-        this.localAddress = subnet.address();
-        this.localMask = subnet.mask();
+        processor.onLocalSubnet(subnet);
     }
 
     /**
@@ -163,10 +156,12 @@ final class ForwardingLoop {
                 break; // 0: EAGAIN, -1: end of file
             }
             read++;
-            final long peer = route(packets, offset, length);
+            final long peer = processor.tunToUdp(packets, offset, length);
             if (peer >= 0) {
                 outgoing.prepareSend(queued, length, Peer.ipOf(peer), Peer.portOf(peer));
                 queued++;
+            } else {
+                answerNetUnreachable(packets, offset);
             }
         }
         if (queued > 0) {
@@ -175,38 +170,11 @@ final class ForwardingLoop {
         return read;
     }
 
-    /** Validates a packet read from the TUN and decides its peer; returns -1 (counted) to drop it. */
-    private long route(final ByteBuffer packets, final int offset, final int length) {
-        header.wrap(packets, offset);
-        final DropReason invalid = header.validate(length, mtu);
-        if (invalid != null) {
-            counters.drop(invalid);
-            return -1;
-        }
-        final int destination = header.destination();
-        if ((destination & networkMask) != networkAddress) {
-            counters.drop(DropReason.OUTSIDE_NETWORK);
-            return -1;
-        }
-        final long peer = routes.lookup(destination);
-        if (peer < 0) {
-            counters.drop(DropReason.NO_ROUTE);
-            answerNetUnreachable(packets, offset);
-            return -1;
-        }
-        if (header.ttl() <= 1) {
-            counters.drop(DropReason.TTL_EXPIRED);
-            return -1;
-        }
-        header.decrementTtl();
-        return peer;
-    }
-
     private void answerNetUnreachable(final ByteBuffer packets, final int offset) {
-        if (!IcmpUnreachable.mayAnswer(header, packets, offset)) {
+        final int length = processor.writeNetUnreachable(packets, offset, icmp, 0);
+        if (length == 0) {
             return;
         }
-        final int length = IcmpUnreachable.write(header, packets, offset, icmp, 0);
         try {
             if (tun.writeAddress(icmpAddress, 0, length) == length) {
                 counters.add(LoopCounters.ICMP_UNREACHABLE_SENT, 1);
@@ -291,31 +259,19 @@ final class ForwardingLoop {
 
     /** Checks datagram {@code slot} and writes it to the TUN; returns its length, or 0 when dropped (counted). */
     private int deliver(final int slot) {
-        if (acceptOnlyKnownPeers && !routes.hasPeer(incoming.senderAddress(slot))) {
-            counters.drop(DropReason.UNKNOWN_SENDER);
-            return 0;
-        }
         if (incoming.truncated(slot)) {
-            counters.drop(DropReason.OVERSIZED);
+            if (acceptOnlyKnownPeers && !routes.hasPeer(incoming.senderAddress(slot))) {
+                counters.drop(DropReason.UNKNOWN_SENDER);
+            } else {
+                counters.drop(DropReason.OVERSIZED);
+            }
             return 0;
         }
         final int length = incoming.receivedLength(slot);
         final int offset = incoming.slotOffset(slot);
-        header.wrap(incoming.packets(), offset);
-        final DropReason invalid = header.validate(length, mtu);
-        if (invalid != null) {
-            counters.drop(invalid);
+        if (!processor.udpToTun(incoming.packets(), offset, length, incoming.senderAddress(slot))) {
             return 0;
         }
-        if ((header.destination() & localMask) != localAddress) {
-            counters.drop(DropReason.FOREIGN_DESTINATION);
-            return 0;
-        }
-        if (header.ttl() <= 1) {
-            counters.drop(DropReason.TTL_EXPIRED);
-            return 0;
-        }
-        header.decrementTtl();
         try {
             if (tun.writeAddress(incoming.packetsAddress(), offset, offset + length) == length) {
                 return length;

@@ -1,0 +1,199 @@
+package io.overlay.udp;
+
+import io.overlay.core.DropReason;
+import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.Peer;
+import io.overlay.core.RouteTable;
+import java.nio.ByteBuffer;
+import java.util.Objects;
+
+/**
+ * The per-packet decisions of the engine, free of I/O: what {@link ForwardingLoop} does to each inner IPv4 packet
+ * between reading it and writing it (flannel's proxy checks, flannel reference §2.5, §2.6, made stricter).
+ *
+ * <p><b>TUN → UDP</b> ({@link #tunToUdp}): validate the packet ({@link Ipv4Header#validate}, at most the MTU), drop a
+ * destination outside the overlay Network, look it up in the {@link RouteTable} (no route: dropped, and
+ * {@link #writeNetUnreachable} may build an ICMP net unreachable for the sender), drop TTL ≤ 1, else decrement the TTL
+ * in place with an RFC 1624 incremental checksum patch. Returns the peer ({@link Peer#packed() packed} IP and port) to send
+ * the packet to.
+ *
+ * <p><b>UDP → TUN</b> ({@link #udpToTun}): drop a sender that is not a known peer's PublicIP (when
+ * {@code acceptOnlyKnownPeers}), a malformed or larger-than-MTU packet, a destination outside the local subnet, TTL ≤ 1;
+ * else decrement the TTL in place.
+ *
+ * <p>Every drop is counted by {@link DropReason} ({@link #drops}). Nothing is allocated and no lock taken per packet;
+ * buffers are read and patched at absolute indexes in big-endian order (position, limit and byte order are ignored; a
+ * buffer must be {@link java.nio.ByteOrder#BIG_ENDIAN}, the default). Not thread-safe: one instance per event loop,
+ * used by that loop's thread only ({@link #drops} may be read from any thread).
+ */
+public final class PacketProcessor {
+    private final RouteTable routes;
+    private final int networkAddress;
+    private final int networkMask;
+    private final int mtu;
+    private final boolean acceptOnlyKnownPeers;
+    private final LoopCounters counters;
+    private final Ipv4Header header = new Ipv4Header();
+    private int localAddress;
+    private int localMask;
+    private boolean lastNoRoute;
+
+    /**
+     * Creates a processor with its own counters.
+     *
+     * @param routes the route table (read lock-free per packet)
+     * @param network the overlay Network: TUN packets to destinations outside it are dropped
+     * @param localSubnet this host's subnet: datagrams for destinations outside it are dropped
+     * @param mtu the TUN MTU in bytes (68..65535): the largest inner packet accepted in either direction
+     * @param acceptOnlyKnownPeers whether datagrams from senders that are not a known peer's PublicIP are dropped
+     * @throws NullPointerException if an argument is null
+     * @throws IllegalArgumentException if {@code mtu} is outside 68..65535
+     */
+    public PacketProcessor(final RouteTable routes, final Ipv4Prefix network, final Ipv4Prefix localSubnet,
+                           final int mtu, final boolean acceptOnlyKnownPeers) {
+        this(routes, network, localSubnet, mtu, acceptOnlyKnownPeers, new LoopCounters());
+    }
+
+    PacketProcessor(final RouteTable routes, final Ipv4Prefix network, final Ipv4Prefix localSubnet, final int mtu,
+                    final boolean acceptOnlyKnownPeers, final LoopCounters counters) {
+        this.routes = Objects.requireNonNull(routes, "routes");
+        Objects.requireNonNull(network, "network");
+        if (mtu < 68 || mtu > 65535) {
+            throw new IllegalArgumentException("mtu must be 68..65535 bytes, got " + mtu);
+        }
+        this.networkAddress = network.address();
+        this.networkMask = network.mask();
+        this.mtu = mtu;
+        this.acceptOnlyKnownPeers = acceptOnlyKnownPeers;
+        this.counters = Objects.requireNonNull(counters, "counters");
+        onLocalSubnet(Objects.requireNonNull(localSubnet, "localSubnet"));
+    }
+
+    /**
+     * Sets the local subnet: datagrams are accepted only for destinations inside it.
+     *
+     * @param subnet the new local subnet
+     */
+    public void onLocalSubnet(final Ipv4Prefix subnet) {
+        this.localAddress = subnet.address();
+        this.localMask = subnet.mask();
+    }
+
+    /**
+     * Returns the MTU this processor enforces.
+     *
+     * @return the TUN MTU in bytes
+     */
+    public int mtu() {
+        return mtu;
+    }
+
+    /**
+     * Decides the fate of one packet read from the TUN: validates it, routes it and decrements its TTL in place.
+     *
+     * @param buf the buffer holding the packet (big-endian)
+     * @param offset absolute index of the packet's first byte
+     * @param length the packet's length in bytes (as read)
+     * @return the peer to send it to, packed as by {@link Peer#packed()}, or -1 if it is dropped (counted; after a
+     *     {@link DropReason#NO_ROUTE} drop {@link #writeNetUnreachable} can build the ICMP answer)
+     */
+    public long tunToUdp(final ByteBuffer buf, final int offset, final int length) {
+        lastNoRoute = false;
+        header.wrap(buf, offset);
+        final DropReason invalid = header.validate(length, mtu);
+        if (invalid != null) {
+            counters.drop(invalid);
+            return -1;
+        }
+        final int destination = header.destination();
+        if ((destination & networkMask) != networkAddress) {
+            counters.drop(DropReason.OUTSIDE_NETWORK);
+            return -1;
+        }
+        final long peer = routes.lookup(destination);
+        if (peer < 0) {
+            counters.drop(DropReason.NO_ROUTE);
+            lastNoRoute = true;
+            return -1;
+        }
+        if (header.ttl() <= 1) {
+            counters.drop(DropReason.TTL_EXPIRED);
+            return -1;
+        }
+        header.decrementTtl();
+        return peer;
+    }
+
+    /**
+     * Builds the ICMP destination unreachable (net unreachable) answer for the packet the last {@link #tunToUdp} call
+     * dropped for {@link DropReason#NO_ROUTE}, if one is due (RFC 1812 §4.3.2.7: never about an ICMP error, a
+     * non-first fragment or a broadcast/multicast; see {@link IcmpUnreachable#mayAnswer}). The caller writes it to the
+     * TUN and counts it.
+     *
+     * @param buf the buffer still holding that packet, unchanged
+     * @param offset absolute index of the packet's first byte
+     * @param out where to write the answer (at least {@link IcmpUnreachable#MAX_LENGTH} bytes from {@code outOffset})
+     * @param outOffset absolute index in {@code out}
+     * @return the answer's length in bytes, or 0 if none is due
+     */
+    public int writeNetUnreachable(final ByteBuffer buf, final int offset, final ByteBuffer out, final int outOffset) {
+        if (!lastNoRoute) {
+            return 0;
+        }
+        lastNoRoute = false;
+        header.wrap(buf, offset);
+        if (!IcmpUnreachable.mayAnswer(header, buf, offset)) {
+            return 0;
+        }
+        return IcmpUnreachable.write(header, buf, offset, out, outOffset);
+    }
+
+    /**
+     * Decides the fate of one packet received as a UDP datagram: checks the sender, validates the packet and its
+     * destination and decrements its TTL in place.
+     *
+     * @param buf the buffer holding the datagram's payload (big-endian)
+     * @param offset absolute index of the payload's first byte
+     * @param length the payload's length in bytes
+     * @param senderIp the datagram's source IPv4 address (as an int, network order value)
+     * @return {@code true} if the packet is to be written to the TUN, {@code false} if it is dropped (counted)
+     */
+    public boolean udpToTun(final ByteBuffer buf, final int offset, final int length, final int senderIp) {
+        if (acceptOnlyKnownPeers && !routes.hasPeer(senderIp)) {
+            counters.drop(DropReason.UNKNOWN_SENDER);
+            return false;
+        }
+        header.wrap(buf, offset);
+        final DropReason invalid = header.validate(length, mtu);
+        if (invalid != null) {
+            counters.drop(invalid);
+            return false;
+        }
+        if ((header.destination() & localMask) != localAddress) {
+            counters.drop(DropReason.FOREIGN_DESTINATION);
+            return false;
+        }
+        if (header.ttl() <= 1) {
+            counters.drop(DropReason.TTL_EXPIRED);
+            return false;
+        }
+        header.decrementTtl();
+        return true;
+    }
+
+    /**
+     * Returns how many packets were dropped for {@code reason} (by this processor and, when shared, its loop).
+     * Any thread.
+     *
+     * @param reason the reason
+     * @return the drop count
+     */
+    public long drops(final DropReason reason) {
+        return counters.drops(reason);
+    }
+
+    /** The counters this processor writes (shared with its loop). */
+    LoopCounters counters() {
+        return counters;
+    }
+}

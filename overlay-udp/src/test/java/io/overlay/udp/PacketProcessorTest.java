@@ -1,0 +1,98 @@
+package io.overlay.udp;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.overlay.core.DropReason;
+import io.overlay.core.Ipv4;
+import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.Peer;
+import io.overlay.core.RouteTable;
+import java.nio.ByteBuffer;
+import org.junit.jupiter.api.Test;
+
+/** The engine's per-packet decisions, on fixed packets and a real route table. */
+class PacketProcessorTest {
+    private static final Ipv4Prefix NETWORK = Ipv4Prefix.parse("100.64.0.0/10");
+    private static final Ipv4Prefix LOCAL = Ipv4Prefix.parse("100.64.1.0/24");
+    private static final Ipv4Prefix REMOTE = Ipv4Prefix.parse("100.64.9.0/24");
+    private static final Peer PEER = new Peer(Ipv4.parse("198.18.0.2"), 8285);
+    private static final int AT = 13;
+
+    private final RouteTable routes = new RouteTable();
+
+    private PacketProcessor processor() {
+        return new PacketProcessor(routes, NETWORK, LOCAL, 1500, true);
+    }
+
+    @Test
+    void tunPacketWithRouteGoesToItsPeerWithTtlDecremented() {
+        routes.put(REMOTE, PEER);
+        final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
+        final long peer = processor().tunToUdp(buf, AT, 84);
+        assertThat(peer).isEqualTo(PEER.packed());
+        assertThat(TestPackets.copy(buf, AT, 84)).isEqualTo(TestPackets.bytes(TestPackets.ECHO_REQUEST_FORWARDED));
+    }
+
+    @Test
+    void tunPacketWithoutRouteIsCountedAndAnsweredNetUnreachable() {
+        final PacketProcessor p = processor();
+        final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
+        assertThat(p.tunToUdp(buf, AT, 84)).isEqualTo(-1);
+        assertThat(p.drops(DropReason.NO_ROUTE)).isEqualTo(1);
+        final ByteBuffer out = ByteBuffer.allocate(IcmpUnreachable.MAX_LENGTH + 5);
+        final int length = p.writeNetUnreachable(buf, AT, out, 5);
+        assertThat(TestPackets.copy(out, 5, length)).isEqualTo(TestPackets.bytes(TestPackets.NET_UNREACHABLE));
+        assertThat(p.writeNetUnreachable(buf, AT, out, 5)).as("only once per dropped packet").isZero();
+    }
+
+    @Test
+    void tunDropsAreCountedByReason() {
+        routes.put(REMOTE, PEER);
+        final PacketProcessor p = processor();
+        assertThat(p.tunToUdp(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 83)).isEqualTo(-1);
+        assertThat(p.drops(DropReason.BAD_TOTAL_LENGTH)).isEqualTo(1);
+        final ByteBuffer ttl1 = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
+        ttl1.put(Ipv4Header.TTL_OFFSET, (byte) 1);
+        assertThat(p.tunToUdp(ttl1, 0, 84)).isEqualTo(-1);
+        assertThat(p.drops(DropReason.TTL_EXPIRED)).isEqualTo(1);
+        final ByteBuffer outside = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
+        outside.put(Ipv4Header.DESTINATION_OFFSET, (byte) 10);
+        assertThat(p.tunToUdp(outside, 0, 84)).isEqualTo(-1);
+        assertThat(p.drops(DropReason.OUTSIDE_NETWORK)).isEqualTo(1);
+        final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
+        assertThat(p.writeNetUnreachable(buf, 0, ByteBuffer.allocate(128), 0)).as("not a no-route drop").isZero();
+    }
+
+    @Test
+    void datagramFromKnownPeerForLocalSubnetIsDeliveredWithTtlDecremented() {
+        routes.put(REMOTE, PEER);
+        final PacketProcessor p = new PacketProcessor(routes, NETWORK, REMOTE, 1500, true);
+        final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
+        assertThat(p.udpToTun(buf, AT, 84, PEER.publicIp())).isTrue();
+        assertThat(TestPackets.copy(buf, AT, 84)).isEqualTo(TestPackets.bytes(TestPackets.ECHO_REQUEST_FORWARDED));
+    }
+
+    @Test
+    void datagramDropsAreCountedByReason() {
+        routes.put(REMOTE, PEER);
+        final PacketProcessor p = new PacketProcessor(routes, NETWORK, REMOTE, 1500, true);
+        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 84, Ipv4.parse("198.18.0.99")))
+            .isFalse();
+        assertThat(p.drops(DropReason.UNKNOWN_SENDER)).isEqualTo(1);
+        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 10, PEER.publicIp())).isFalse();
+        assertThat(p.drops(DropReason.TOO_SHORT)).isEqualTo(1);
+        p.onLocalSubnet(LOCAL);
+        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 84, PEER.publicIp())).isFalse();
+        assertThat(p.drops(DropReason.FOREIGN_DESTINATION)).isEqualTo(1);
+        final PacketProcessor small = new PacketProcessor(routes, NETWORK, REMOTE, 80, true);
+        assertThat(small.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 84, PEER.publicIp())).isFalse();
+        assertThat(small.drops(DropReason.OVERSIZED)).isEqualTo(1);
+    }
+
+    @Test
+    void rejectsAnMtuOutsideIpv4Limits() {
+        assertThatThrownBy(() -> new PacketProcessor(routes, NETWORK, LOCAL, 67, true))
+            .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("mtu");
+    }
+}
