@@ -28,7 +28,12 @@ public enum DropReason {
     /** The UDP send failed (e.g. no route on the underlay, socket buffer full). */
     SEND_FAILED("UDP send failed"),
     /** The TUN write failed or the device queue was full. */
-    TUN_WRITE_FAILED("TUN write failed");
+    TUN_WRITE_FAILED("TUN write failed"),
+    /**
+     * A frame read from a TUN opened with {@code IFF_VNET_HDR} had a malformed {@code virtio_net_hdr} or a GSO
+     * super-packet that cannot be segmented (bad offsets, unsupported GSO type, segment larger than the MTU...).
+     */
+    BAD_VNET_HEADER("malformed virtio_net_hdr or GSO super-packet");
 
     private final String description;
 

@@ -119,7 +119,8 @@ public final class Overlay implements AutoCloseable {
             progress("configuring " + acquired.subnet());
             synchronized (lock) {
                 failIfClosed();
-                tun = cfg.tunFactory.open(cfg.tunName, cfg.loops);
+                tun = cfg.offloads ? cfg.tunFactory.openWithOffloads(cfg.tunName, cfg.loops)
+                    : cfg.tunFactory.open(cfg.tunName, cfg.loops);
             }
             applySubnet(acquired);
             final EngineSettings settings = new EngineSettings(iface.address(), config.backend().port(),
@@ -365,6 +366,7 @@ public final class Overlay implements AutoCloseable {
         private Path subnetFile = SubnetEnv.DEFAULT_PATH;
         private String bridge;
         private boolean acceptOnlyKnownPeers = true;
+        private boolean offloads = true;
         private OverlayListener listener = new OverlayListener() { };
         private TunDeviceFactory tunFactory;
         private PacketEngineFactory engineFactory;
@@ -481,6 +483,20 @@ public final class Overlay implements AutoCloseable {
          */
         public Builder acceptOnlyKnownPeers(final boolean accept) {
             this.acceptOnlyKnownPeers = accept;
+            return this;
+        }
+
+        /**
+         * Whether to use offloads (default {@code true}): the TUN is opened with {@link
+         * TunDeviceFactory#openWithOffloads} (TSO super-packets in, coalesced TCP out) and the engine uses UDP GSO/GRO
+         * where the kernel allows, falling back to the plain path feature by feature. The wire format is the same
+         * either way (one inner IPv4 packet of at most the MTU per datagram, as flannel sends).
+         *
+         * @param offloads {@code false} for the plain path (one packet per TUN read/write)
+         * @return this builder
+         */
+        public Builder offloads(final boolean offloads) {
+            this.offloads = offloads;
             return this;
         }
 

@@ -48,6 +48,37 @@ public interface TunDevice extends Closeable {
      */
     void configure(TunSetup setup) throws IOException;
 
+    /** {@code TUN_F_CSUM} (linux/if_tun.h): the device takes and gives packets with partial checksums. */
+    int TUN_F_CSUM = 0x01;
+    /** {@code TUN_F_TSO4}: TCP over IPv4 GSO super-packets. */
+    int TUN_F_TSO4 = 0x02;
+    /** {@code TUN_F_TSO6}: TCP over IPv6 GSO super-packets. */
+    int TUN_F_TSO6 = 0x04;
+    /** {@code TUN_F_USO4}: UDP (UDP_L4) over IPv4 GSO super-packets; the kernel accepts it only with USO6. */
+    int TUN_F_USO4 = 0x20;
+    /** {@code TUN_F_USO6}: UDP (UDP_L4) over IPv6 GSO super-packets. */
+    int TUN_F_USO6 = 0x40;
+
+    /**
+     * Returns the length of the {@code virtio_net_hdr} that prefixes every read and write on this device's queues:
+     * 10 bytes when it was opened with {@code IFF_VNET_HDR} (see {@link TunDeviceFactory#openWithOffloads}), else 0.
+     *
+     * @return bytes, 0 or 10
+     */
+    default int vnetHeaderLength() {
+        return 0;
+    }
+
+    /**
+     * Returns the offloads switched on with {@code TUNSETOFFLOAD}: a mask of {@link #TUN_F_CSUM},
+     * {@link #TUN_F_TSO4}, {@link #TUN_F_USO4}... (0 for a device without a {@code virtio_net_hdr}).
+     *
+     * @return the {@code TUN_F_*} bits
+     */
+    default int offloadFlags() {
+        return 0;
+    }
+
     /**
      * Closes every queue. Idempotent.
      *

@@ -24,6 +24,8 @@ final class Ifreq {
     static final short IFF_MULTI_QUEUE = 0x0100;
     /** {@code IFF_NO_PI}: no 4-byte packet-information prefix; every read is one raw IP packet. */
     static final short IFF_NO_PI = 0x1000;
+    /** {@code IFF_VNET_HDR}: every read and write starts with a {@code virtio_net_hdr} (offloads). */
+    static final short IFF_VNET_HDR = 0x4000;
 
     private Ifreq() {
     }

@@ -93,6 +93,14 @@ final class LibC {
     /** {@code ioctl(2)} with a pointer argument (a direct buffer). */
     static native int ioctl(int fd, long request, ByteBuffer arg) throws LastErrorException;
 
+    /** {@code ioctl(2)} with an integer argument passed by value (e.g. {@code TUNSETOFFLOAD}). */
+    static native int ioctl(int fd, long request, long arg) throws LastErrorException;
+
+    /** {@code TUNSETOFFLOAD} = {@code _IOW('T', 208, unsigned int)} (linux/if_tun.h); the argument is the mask. */
+    static final long TUNSETOFFLOAD = 0x400454d0L;
+    /** {@code TUNSETVNETHDRSZ} = {@code _IOW('T', 216, int)}; the argument points to the size. */
+    static final long TUNSETVNETHDRSZ = 0x400454d8L;
+
     /** {@code socket(2)}: returns the new descriptor. */
     static native int socket(int domain, int type, int protocol) throws LastErrorException;
 

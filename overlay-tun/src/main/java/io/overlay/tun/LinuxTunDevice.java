@@ -45,6 +45,8 @@ public final class LinuxTunDevice implements TunDevice {
     private final FileDescriptor[] queues;
     private final int namespaceFd;
     private final String namespaceId;
+    private final int vnetHeaderLength;
+    private final int offloadFlags;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Object configureLock = new Object();
 
@@ -59,6 +61,25 @@ public final class LinuxTunDevice implements TunDevice {
      */
     LinuxTunDevice(final String name, final boolean multiQueue, final FileDescriptor[] queues,
                    final int namespaceFd, final String namespaceId) {
+        this(name, multiQueue, queues, namespaceFd, namespaceId, 0, 0);
+    }
+
+    /**
+     * Wraps opened queues of a device opened with {@code IFF_VNET_HDR}; called by {@link LinuxTunDeviceFactory}.
+     *
+     * @param name the kernel's name of the device
+     * @param multiQueue whether it was opened with {@code IFF_MULTI_QUEUE}
+     * @param queues one Netty descriptor per queue, owned from now on by this device
+     * @param namespaceFd an open descriptor of the device's network namespace, owned by this device
+     * @param namespaceId that namespace's identifier ({@code net:[inode]})
+     * @param vnetHeaderLength 10 with {@code IFF_VNET_HDR}, else 0
+     * @param offloadFlags the {@code TUN_F_*} mask set with {@code TUNSETOFFLOAD}
+     */
+    LinuxTunDevice(final String name, final boolean multiQueue, final FileDescriptor[] queues,
+                   final int namespaceFd, final String namespaceId, final int vnetHeaderLength,
+                   final int offloadFlags) {
+        this.vnetHeaderLength = vnetHeaderLength;
+        this.offloadFlags = offloadFlags;
         this.name = name;
         this.nameBytes = name.getBytes(StandardCharsets.UTF_8);
         this.multiQueue = multiQueue;
@@ -85,6 +106,27 @@ public final class LinuxTunDevice implements TunDevice {
     @Override
     public int queueCount() {
         return queues.length;
+    }
+
+    /**
+     * Returns the {@code virtio_net_hdr} length that prefixes every read and write: 10 for a device opened by
+     * {@link LinuxTunDeviceFactory#openWithOffloads} when the kernel accepted {@code IFF_VNET_HDR}, else 0.
+     *
+     * @return bytes, 0 or 10
+     */
+    @Override
+    public int vnetHeaderLength() {
+        return vnetHeaderLength;
+    }
+
+    /**
+     * Returns the {@code TUN_F_*} offloads the kernel accepted with {@code TUNSETOFFLOAD} (0 without a vnet header).
+     *
+     * @return the mask
+     */
+    @Override
+    public int offloadFlags() {
+        return offloadFlags;
     }
 
     /**

@@ -7,7 +7,10 @@ import io.overlay.core.TunDevice;
 import io.overlay.core.TunDeviceFactory;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.Arrays;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Opens Linux TUN devices: {@code open("/dev/net/tun", O_RDWR|O_NONBLOCK|O_CLOEXEC)} once per queue, then
@@ -24,6 +27,14 @@ public final class LinuxTunDeviceFactory implements TunDeviceFactory {
     public static final int MAX_QUEUES = 256;
 
     private static final String TUN_PATH = "/dev/net/tun";
+    private static final Logger LOG = LoggerFactory.getLogger(LinuxTunDeviceFactory.class);
+    /** Length of {@code struct virtio_net_hdr}, bytes. */
+    private static final int VNET_HDR_LENGTH = 10;
+    /** Offload masks tried in order with {@code TUNSETOFFLOAD}. */
+    private static final int[] OFFLOAD_SETS = {
+        TunDevice.TUN_F_CSUM | TunDevice.TUN_F_TSO4 | TunDevice.TUN_F_USO4 | TunDevice.TUN_F_USO6,
+        TunDevice.TUN_F_CSUM | TunDevice.TUN_F_TSO4,
+    };
 
     /** Creates the factory. Nothing is checked until {@link #open}. */
     public LinuxTunDeviceFactory() {
@@ -61,6 +72,35 @@ public final class LinuxTunDeviceFactory implements TunDeviceFactory {
      */
     public LinuxTunDevice open(final String nameOrTemplate, final int queues, final boolean multiQueue)
         throws IOException {
+        return open(nameOrTemplate, queues, multiQueue, false);
+    }
+
+    /**
+     * Opens the device with {@code IFF_VNET_HDR} and switches offloads on with {@code TUNSETOFFLOAD}:
+     * {@code TUN_F_CSUM|TUN_F_TSO4|TUN_F_USO4|TUN_F_USO6}, or {@code TUN_F_CSUM|TUN_F_TSO4} when the kernel refuses USO
+     * (it accepts USO4 only together with USO6). When the kernel refuses {@code IFF_VNET_HDR} or both offload sets, the
+     * device is opened plain, as by {@link #open(String, int)}: see {@link LinuxTunDevice#vnetHeaderLength()} and
+     * {@link LinuxTunDevice#offloadFlags()}. The vnet header length is set to 10 ({@code TUNSETVNETHDRSZ}).
+     *
+     * @param nameOrTemplate an interface name or template, see {@link #open(String, int)}
+     * @param queues the number of queues, 1..{@value #MAX_QUEUES}; more than 1 opens it multi-queue
+     * @return the open, unconfigured device
+     * @throws TunException as for {@link #open(String, int)} (from the plain open, when offloads were refused too)
+     * @throws IllegalArgumentException if {@code queues} is out of range
+     */
+    @Override
+    public LinuxTunDevice openWithOffloads(final String nameOrTemplate, final int queues) throws IOException {
+        try {
+            return open(nameOrTemplate, queues, queues > 1, true);
+        } catch (TunException e) {
+            LOG.info("TUN {} with IFF_VNET_HDR/offloads refused ({}); opening it without offloads", nameOrTemplate,
+                e.getMessage());
+            return open(nameOrTemplate, queues, queues > 1, false);
+        }
+    }
+
+    private LinuxTunDevice open(final String nameOrTemplate, final int queues, final boolean multiQueue,
+                                final boolean vnet) throws IOException {
         if (queues < 1 || queues > MAX_QUEUES) {
             throw new IllegalArgumentException("TUN queue count must be 1.." + MAX_QUEUES + ", got " + queues);
         }
@@ -69,7 +109,8 @@ public final class LinuxTunDeviceFactory implements TunDeviceFactory {
         }
         final byte[] nameBytes = InterfaceName.validate(nameOrTemplate);
         ensurePlatform();
-        final short flags = (short) (Ifreq.IFF_TUN | Ifreq.IFF_NO_PI | (multiQueue ? Ifreq.IFF_MULTI_QUEUE : 0));
+        final short flags = (short) (Ifreq.IFF_TUN | Ifreq.IFF_NO_PI | (multiQueue ? Ifreq.IFF_MULTI_QUEUE : 0)
+            | (vnet ? Ifreq.IFF_VNET_HDR : 0));
         final int[] fds = new int[queues];
         Arrays.fill(fds, -1);
         int namespaceFd = -1;
@@ -89,12 +130,14 @@ public final class LinuxTunDeviceFactory implements TunDeviceFactory {
                     requested = InterfaceName.validate(name);
                 }
             }
+            final int offloads = vnet ? setOffloads(fds, name) : 0;
             namespaceFd = LibC.open("/proc/thread-self/ns/net", LibC.O_RDONLY | LibC.O_CLOEXEC);
             final FileDescriptor[] wrapped = new FileDescriptor[queues];
             for (int q = 0; q < queues; q++) {
                 wrapped[q] = new FileDescriptor(fds[q]);
             }
-            return new LinuxTunDevice(name, multiQueue, wrapped, namespaceFd, NetnsThread.currentNamespaceId());
+            return new LinuxTunDevice(name, multiQueue, wrapped, namespaceFd, NetnsThread.currentNamespaceId(),
+                vnet ? VNET_HDR_LENGTH : 0, offloads);
         } catch (IOException | RuntimeException | Error e) {
             for (int fd : fds) {
                 LibC.closeQuietly(fd);
@@ -146,6 +189,30 @@ public final class LinuxTunDeviceFactory implements TunDeviceFactory {
                 + " 'ip tuntap add dev " + name + " mode tun multi_queue' or attach 1 queue");
         }
         return open(name, queues, link.multiQueue());
+    }
+
+    /** Sets the vnet header size on every queue and the offloads on the device; returns the accepted mask. */
+    private static int setOffloads(final int[] fds, final String name) throws TunException {
+        final ByteBuffer size = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).putInt(0, VNET_HDR_LENGTH);
+        for (int fd : fds) {
+            try {
+                LibC.ioctl(fd, LibC.TUNSETVNETHDRSZ, size);
+            } catch (LastErrorException e) {
+                throw new TunException(TunException.Reason.OTHER, e.getErrorCode(), "TUNSETVNETHDRSZ on \"" + name
+                    + "\" failed: " + LibC.describe(e.getErrorCode()), e);
+            }
+        }
+        int errno = 0;
+        for (int mask : OFFLOAD_SETS) {
+            try {
+                LibC.ioctl(fds[0], LibC.TUNSETOFFLOAD, (long) mask);
+                return mask;
+            } catch (LastErrorException e) {
+                errno = e.getErrorCode();
+            }
+        }
+        throw new TunException(TunException.Reason.OTHER, errno, "TUNSETOFFLOAD on \"" + name + "\" refused: "
+            + LibC.describe(errno));
     }
 
     private static void ensurePlatform() throws TunException {

@@ -7,6 +7,11 @@ import io.overlay.core.DropReason;
 import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.Peer;
 import io.overlay.core.RouteTable;
+import io.overlay.udp.offload.GsoSegmenter;
+import io.overlay.udp.offload.OffloadVerdict;
+import io.overlay.udp.offload.SegmentBatch;
+import io.overlay.udp.offload.TcpCoalescer;
+import io.overlay.udp.offload.VirtioNetHdr;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -30,6 +35,17 @@ import org.slf4j.LoggerFactory;
  * datagram, a malformed packet, a destination outside the local subnet, TTL 1; decrement the TTL and write each to the
  * TUN.
  *
+ * <p><b>Offloads</b> (issue 8; on when the TUN has a {@code virtio_net_hdr}, {@code vnetHeaderLength} 10): each TUN
+ * read is one frame (header + IPv4 packet of up to 65535 bytes) into one reused 64 KiB buffer. A GSO super-packet is
+ * cut by {@link GsoSegmenter} into MTU-sized packets exactly as the kernel would; every segment then goes through the
+ * same {@link PacketProcessor} checks and is sent (UDP GSO for the equal-size run, else datagram by datagram) before
+ * the next read; a non-GSO frame has its partial checksum completed and is queued like a plain read. A frame the
+ * segmenter refuses is dropped as {@link DropReason#BAD_VNET_HEADER}. Datagrams on the wire are byte-identical to the
+ * plain path: one inner IPv4 packet of at most the MTU each. In the other direction, with UDP GRO ({@code gro}) one
+ * receive slot of 64 KiB may hold many datagrams of one sender ({@link MessageBatch#groSegmentSize}); they are split
+ * and checked one by one, then handed to a {@link TcpCoalescer} that merges in-order TCP segments of a flow into one
+ * GSO super-packet for the TUN and passes everything else through with a zero header.
+ *
  * <p>The per-packet decisions of both directions are {@link PacketProcessor}'s; this class does the I/O.
  *
  * <p>Every drop is counted by {@link DropReason}. Steady state allocates nothing and takes no lock. All methods except
@@ -49,6 +65,15 @@ final class ForwardingLoop {
      */
     static final boolean GSO_ENABLED = Boolean.parseBoolean(System.getProperty("overlay.udp.gso", "true"));
 
+    /** Most segments one TUN super-packet may be cut into: gso_size ≥ 512 bytes for a 64 KiB packet. */
+    static final int MAX_SEGMENTS = 128;
+    /** Receive slots per recvmmsg with UDP GRO; each holds up to 64 KiB of coalesced datagrams. */
+    static final int GRO_BATCH = 8;
+    /** Bytes per receive slot with UDP GRO (a GRO buffer is at most 65535 bytes). */
+    static final int GRO_SLOT = 65536;
+    /** TCP flows with an open coalescing run per loop (as the kernel keeps per GRO bucket). */
+    static final int COALESCER_FLOWS = 8;
+
     private static final Logger LOG = LoggerFactory.getLogger(ForwardingLoop.class);
 
     private final FileDescriptor tun;
@@ -57,13 +82,27 @@ final class ForwardingLoop {
     private final boolean acceptOnlyKnownPeers;
     private final MessageBatch outgoing;
     private final MessageBatch incoming;
-    private final ByteBuffer icmp = ByteBuffer.allocateDirect(IcmpUnreachable.MAX_LENGTH).order(ByteOrder.BIG_ENDIAN);
-    private final long icmpAddress = Buffer.memoryAddress(icmp);
+    private final ByteBuffer icmp;
+    private final long icmpAddress;
+    private final int vnet;
+    private final boolean gro;
+    private final int receiveBatch;
+    private final ByteBuffer frame;
+    private final long frameAddress;
+    private final VirtioNetHdr frameHeader = new VirtioNetHdr();
+    private final VirtioNetHdr sinkHeader = new VirtioNetHdr();
+    private final GsoSegmenter segmenter;
+    private final SegmentBatch segments;
+    private final long segmentsAddress;
+    private final TcpCoalescer coalescer;
+    private ByteBuffer sinkBuffer;
+    private long sinkAddress;
     private final LoopCounters counters = new LoopCounters();
     private final PacketProcessor processor;
     private boolean tunErrorLogged;
+    private boolean badFrameLogged;
     private boolean tunReadFailed;
-    private boolean gso = GSO_ENABLED;
+    private boolean gso;
 
     /**
      * Creates the loop state.
@@ -78,14 +117,62 @@ final class ForwardingLoop {
      */
     ForwardingLoop(final FileDescriptor tun, final int udpFd, final RouteTable routes, final Ipv4Prefix network,
                    final Ipv4Prefix localSubnet, final int mtu, final boolean acceptOnlyKnownPeers) {
+        this(tun, udpFd, routes, network, localSubnet, mtu, acceptOnlyKnownPeers, 0, false, GSO_ENABLED);
+    }
+
+    /**
+     * Creates the loop state, with offloads.
+     *
+     * @param tun the TUN queue's descriptor (not owned)
+     * @param udpFd the bound UDP socket (owned by the engine)
+     * @param routes the route table
+     * @param network the overlay Network
+     * @param localSubnet the initial local subnet
+     * @param mtu the TUN MTU in bytes: the largest inner packet accepted in either direction
+     * @param acceptOnlyKnownPeers whether datagrams from unknown senders are dropped
+     * @param vnetHeaderLength 10 if the TUN was opened with {@code IFF_VNET_HDR} (offloads), else 0
+     * @param gro whether {@code UDP_GRO} is on for the socket (receive 64 KiB slots and split them)
+     * @param gso whether to send runs of equal-size packets with UDP GSO ({@code UDP_SEGMENT})
+     * @throws IllegalArgumentException if {@code vnetHeaderLength} is neither 0 nor 10
+     */
+    ForwardingLoop(final FileDescriptor tun, final int udpFd, final RouteTable routes, final Ipv4Prefix network,
+                   final Ipv4Prefix localSubnet, final int mtu, final boolean acceptOnlyKnownPeers,
+                   final int vnetHeaderLength, final boolean gro, final boolean gso) {
+        if (vnetHeaderLength != 0 && vnetHeaderLength != VirtioNetHdr.LENGTH) {
+            throw new IllegalArgumentException("vnet header length must be 0 or " + VirtioNetHdr.LENGTH + ", got "
+                + vnetHeaderLength);
+        }
+        this.vnet = vnetHeaderLength;
+        this.gro = gro;
+        this.gso = gso;
+        this.icmp = ByteBuffer.allocateDirect(vnet + IcmpUnreachable.MAX_LENGTH).order(ByteOrder.BIG_ENDIAN);
+        this.icmpAddress = Buffer.memoryAddress(icmp);
         this.tun = tun;
         this.udpFd = udpFd;
         this.routes = routes;
         this.acceptOnlyKnownPeers = acceptOnlyKnownPeers;
         // One byte more than the MTU: a longer TUN read or datagram is then seen as oversized, never silently cut.
         final int slot = (mtu + 1 + 7) & ~7;
-        this.outgoing = new MessageBatch(BATCH, slot);
-        this.incoming = new MessageBatch(BATCH, slot);
+        if (vnet > 0) {
+            // sends reference the segments in place: BATCH own slots for plain frames, MAX_SEGMENTS more entries
+            this.outgoing = new MessageBatch(BATCH + MAX_SEGMENTS, BATCH, slot);
+            this.frame = ByteBuffer.allocateDirect(VirtioNetHdr.LENGTH + 65535).order(ByteOrder.BIG_ENDIAN);
+            this.frameAddress = Buffer.memoryAddress(frame);
+            this.segmenter = new GsoSegmenter(mtu);
+            this.segments = new SegmentBatch(MAX_SEGMENTS, mtu);
+            this.segmentsAddress = Buffer.memoryAddress(segments.buffer());
+            this.coalescer = new TcpCoalescer(COALESCER_FLOWS, this::writeFrame);
+        } else {
+            this.outgoing = new MessageBatch(BATCH, slot);
+            this.frame = null;
+            this.frameAddress = 0;
+            this.segmenter = null;
+            this.segments = null;
+            this.segmentsAddress = 0;
+            this.coalescer = null;
+        }
+        this.receiveBatch = gro ? GRO_BATCH : BATCH;
+        this.incoming = gro ? new MessageBatch(GRO_BATCH, GRO_SLOT) : new MessageBatch(BATCH, slot);
         this.processor = new PacketProcessor(routes, network, localSubnet, mtu, acceptOnlyKnownPeers, counters);
     }
 
@@ -137,6 +224,11 @@ final class ForwardingLoop {
      * @return packets read from the TUN (forwarded or dropped)
      */
     int tunToUdp() {
+        return vnet > 0 ? tunToUdpFrames() : tunToUdpPackets();
+    }
+
+    /** One TUN → UDP pass on a plain TUN: one IPv4 packet per read, straight into the send slots. */
+    private int tunToUdpPackets() {
         final ByteBuffer packets = outgoing.packets();
         final int slotSize = outgoing.slotSize();
         int queued = 0;
@@ -170,13 +262,97 @@ final class ForwardingLoop {
         return read;
     }
 
+    /**
+     * One TUN → UDP pass on a TUN with a {@code virtio_net_hdr}: one frame per read; a GSO super-packet is segmented
+     * and its segments sent before the next read (they live in the reused segment area), plain packets are batched.
+     */
+    private int tunToUdpFrames() {
+        final ByteBuffer packets = outgoing.packets();
+        final ByteBuffer segmentBuffer = segments.buffer();
+        int queued = 0;
+        int read = 0;
+        while (read < BATCH) {
+            final int n;
+            try {
+                n = tun.readAddress(frameAddress, 0, frame.capacity());
+            } catch (IOException e) {
+                logTunError("read", e);
+                tunReadFailed = true;
+                break;
+            }
+            tunReadFailed = false;
+            if (n <= 0) {
+                break;
+            }
+            read++;
+            if (n < VirtioNetHdr.LENGTH) {
+                counters.drop(DropReason.BAD_VNET_HEADER);
+                continue;
+            }
+            final int length = n - VirtioNetHdr.LENGTH;
+            frameHeader.wrap(frame, 0);
+            if (!frameHeader.isGso()) {
+                if (GsoSegmenter.completeChecksum(frameHeader, frame, VirtioNetHdr.LENGTH, length)
+                    != OffloadVerdict.OK) {
+                    counters.drop(DropReason.BAD_VNET_HEADER);
+                    continue;
+                }
+                final long peer = processor.tunToUdp(frame, VirtioNetHdr.LENGTH, length);
+                if (peer < 0) {
+                    answerNetUnreachable(frame, VirtioNetHdr.LENGTH);
+                    continue;
+                }
+                packets.put(outgoing.slotOffset(queued), frame, VirtioNetHdr.LENGTH, length);
+                outgoing.prepareSend(queued, length, Peer.ipOf(peer), Peer.portOf(peer));
+                queued++;
+                continue;
+            }
+            final OffloadVerdict verdict = segmenter.segment(frameHeader, frame, VirtioNetHdr.LENGTH, length,
+                segments);
+            if (verdict != OffloadVerdict.OK) {
+                counters.drop(DropReason.BAD_VNET_HEADER);
+                logBadFrame(verdict);
+                continue;
+            }
+            final int count = segments.count();
+            for (int i = 0; i < count; i++) {
+                final int offset = segments.offset(i);
+                final int segmentLength = segments.length(i);
+                final long peer = processor.tunToUdp(segmentBuffer, offset, segmentLength);
+                if (peer < 0) {
+                    answerNetUnreachable(segmentBuffer, offset);
+                    continue;
+                }
+                outgoing.prepareSendFrom(queued, segmentsAddress + offset, segmentLength, Peer.ipOf(peer),
+                    Peer.portOf(peer));
+                queued++;
+            }
+            if (queued > 0) {
+                send(queued); // the segment area is reused by the next read
+                queued = 0;
+            }
+        }
+        if (queued > 0) {
+            send(queued);
+        }
+        return read;
+    }
+
+    private void logBadFrame(final OffloadVerdict verdict) {
+        if (!badFrameLogged) {
+            badFrameLogged = true;
+            LOG.warn("dropped a malformed TUN frame: {} (logged once per loop; drops are counted as {})",
+                verdict.description(), DropReason.BAD_VNET_HEADER);
+        }
+    }
+
     private void answerNetUnreachable(final ByteBuffer packets, final int offset) {
-        final int length = processor.writeNetUnreachable(packets, offset, icmp, 0);
+        final int length = processor.writeNetUnreachable(packets, offset, icmp, vnet);
         if (length == 0) {
             return;
         }
         try {
-            if (tun.writeAddress(icmpAddress, 0, length) == length) {
+            if (tun.writeAddress(icmpAddress, 0, vnet + length) == vnet + length) {
                 counters.add(LoopCounters.ICMP_UNREACHABLE_SENT, 1);
             }
         } catch (IOException e) {
@@ -238,49 +414,107 @@ final class ForwardingLoop {
      * @return datagrams received (delivered or dropped)
      */
     int udpToTun() {
-        incoming.resetForReceive(BATCH);
-        final int received = LinuxUdp.recvmmsg(udpFd, incoming.messageAddress(0), BATCH, LinuxUdp.MSG_DONTWAIT, 0);
+        if (gro) {
+            incoming.resetForGroReceive(receiveBatch);
+        } else {
+            incoming.resetForReceive(receiveBatch);
+        }
+        final int received = LinuxUdp.recvmmsg(udpFd, incoming.messageAddress(0), receiveBatch,
+            LinuxUdp.MSG_DONTWAIT, 0);
         if (received <= 0) {
             return 0;
         }
-        long bytes = 0;
-        int packets = 0;
+        final ByteBuffer packets = incoming.packets();
+        int datagrams = 0;
         for (int i = 0; i < received; i++) {
-            final int length = deliver(i);
-            if (length > 0) {
-                bytes += length;
-                packets++;
+            final int sender = incoming.senderAddress(i);
+            if (incoming.truncated(i)) {
+                datagrams++;
+                if (acceptOnlyKnownPeers && !routes.hasPeer(sender)) {
+                    counters.drop(DropReason.UNKNOWN_SENDER);
+                } else {
+                    counters.drop(DropReason.OVERSIZED);
+                }
+                continue;
+            }
+            final int total = incoming.receivedLength(i);
+            final int base = incoming.slotOffset(i);
+            final int size = gro ? incoming.groSegmentSize(i) : 0;
+            if (size <= 0 || size >= total) {
+                datagrams++;
+                deliver(packets, base, total, sender);
+                continue;
+            }
+            for (int at = 0; at < total; at += size) {
+                datagrams++;
+                deliver(packets, base + at, Math.min(size, total - at), sender);
             }
         }
-        counters.add(LoopCounters.UDP_TO_TUN_PACKETS, packets);
-        counters.add(LoopCounters.UDP_TO_TUN_BYTES, bytes);
-        return received;
+        if (coalescer != null) {
+            coalescer.flush();
+        }
+        return datagrams;
     }
 
-    /** Checks datagram {@code slot} and writes it to the TUN; returns its length, or 0 when dropped (counted). */
-    private int deliver(final int slot) {
-        if (incoming.truncated(slot)) {
-            if (acceptOnlyKnownPeers && !routes.hasPeer(incoming.senderAddress(slot))) {
-                counters.drop(DropReason.UNKNOWN_SENDER);
-            } else {
-                counters.drop(DropReason.OVERSIZED);
-            }
-            return 0;
+    /** Checks one datagram's inner packet and writes it to the TUN (or the coalescer); drops are counted. */
+    private void deliver(final ByteBuffer packets, final int offset, final int length, final int sender) {
+        if (!processor.udpToTun(packets, offset, length, sender)) {
+            return;
         }
-        final int length = incoming.receivedLength(slot);
-        final int offset = incoming.slotOffset(slot);
-        if (!processor.udpToTun(incoming.packets(), offset, length, incoming.senderAddress(slot))) {
-            return 0;
+        if (coalescer != null) {
+            coalescer.add(packets, offset, length);
+            return;
         }
         try {
             if (tun.writeAddress(incoming.packetsAddress(), offset, offset + length) == length) {
-                return length;
+                counters.add(LoopCounters.UDP_TO_TUN_PACKETS, 1);
+                counters.add(LoopCounters.UDP_TO_TUN_BYTES, length);
+                return;
             }
         } catch (IOException e) {
             logTunError("write", e);
         }
         counters.drop(DropReason.TUN_WRITE_FAILED);
-        return 0;
+    }
+
+    /**
+     * The coalescer's {@link io.overlay.udp.offload.TunFrameSink}: writes one frame (virtio header + packet) to the
+     * TUN and counts the inner packets it carries (a GSO frame stands for several segments).
+     */
+    private void writeFrame(final ByteBuffer buffer, final int offset, final int length) {
+        if (buffer != sinkBuffer) {
+            sinkBuffer = buffer;
+            sinkAddress = Buffer.memoryAddress(buffer);
+        }
+        sinkHeader.wrap(buffer, offset);
+        final int packet = length - VirtioNetHdr.LENGTH;
+        int count = 1;
+        int bytes = packet;
+        if (sinkHeader.isGso() && sinkHeader.gsoSize() > 0) {
+            final int headers = sinkHeader.hdrLen();
+            count = Math.max(1, (packet - headers + sinkHeader.gsoSize() - 1) / sinkHeader.gsoSize());
+            bytes = packet + (count - 1) * headers;
+        }
+        try {
+            if (tun.writeAddress(sinkAddress, offset, offset + length) == length) {
+                counters.add(LoopCounters.UDP_TO_TUN_PACKETS, count);
+                counters.add(LoopCounters.UDP_TO_TUN_BYTES, bytes);
+                return;
+            }
+        } catch (IOException e) {
+            logTunError("write", e);
+        }
+        counters.drop(DropReason.TUN_WRITE_FAILED, count);
+    }
+
+    /** Whether this loop reads and writes {@code virtio_net_hdr} frames (TUN offloads). */
+    boolean offloads() {
+        return vnet > 0;
+    }
+
+    /** Whether this loop receives with UDP GRO. */
+    boolean groActive() {
+        return gro;
     }
 
     private void logTunError(final String what, final IOException e) {

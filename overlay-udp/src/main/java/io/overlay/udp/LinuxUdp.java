@@ -33,6 +33,12 @@ final class LinuxUdp {
     static final int SO_SNDBUFFORCE = 32;
     static final int SO_RCVBUFFORCE = 33;
     static final int MSG_TRUNC = 0x20;
+    /** {@code SOL_UDP}: socket option and control message level of UDP. */
+    static final int SOL_UDP = 17;
+    /** {@code UDP_GRO} (linux/udp.h): receive coalesced datagrams, segment size in a control message. */
+    static final int UDP_GRO = 104;
+    /** {@code UDP_SEGMENT} (linux/udp.h): GSO segment size, as a socket option or a control message. */
+    static final int UDP_SEGMENT = 103;
     static final int MSG_DONTWAIT = 0x40;
     static final int EAGAIN = 11;
     /** {@code sizeof(struct sockaddr_in)}. */
@@ -117,6 +123,39 @@ final class LinuxUdp {
         } catch (LastErrorException e) {
             close(fd);
             throw new IOException("cannot bind the UDP socket to " + where + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Switches UDP GRO on for a socket ({@code setsockopt(SOL_UDP, UDP_GRO, 1)}, Linux 5.0+): the kernel may then
+     * deliver a run of datagrams of one sender as one coalesced buffer with the segment size in a
+     * {@code (SOL_UDP, UDP_GRO)} control message ({@link MessageBatch#groSegmentSize}).
+     *
+     * @param fd the socket
+     * @return {@code true} if the kernel accepted it, {@code false} (errno ignored) if not
+     */
+    static boolean enableGro(final int fd) {
+        try {
+            setsockopt(fd, SOL_UDP, UDP_GRO, new int[] {1}, 4);
+            return true;
+        } catch (LastErrorException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Tells whether the kernel knows UDP GSO: {@code setsockopt(SOL_UDP, UDP_SEGMENT, 0)} (a no-op value) succeeds
+     * from Linux 4.18 on.
+     *
+     * @param fd a UDP socket
+     * @return {@code true} if {@code UDP_SEGMENT} is supported
+     */
+    static boolean supportsGso(final int fd) {
+        try {
+            setsockopt(fd, SOL_UDP, UDP_SEGMENT, new int[] {0}, 4);
+            return true;
+        } catch (LastErrorException e) {
+            return false;
         }
     }
 

@@ -36,10 +36,15 @@ final class MessageBatch {
     static final int CMSG_LEN_U16 = 18;
     static final int SOL_UDP = 17;
     static final int UDP_SEGMENT = 103;
+    /** Most segments the kernel takes in one UDP GSO send (UDP_MAX_SEGMENTS was 64 before Linux 6.13). */
+    static final int MAX_GSO_SEGMENTS = 64;
+    /** Most payload bytes of one UDP GSO send over IPv4: 65535 − 20 (IPv4 header) − 8 (UDP header). */
+    static final int MAX_GSO_BYTES = 65507;
 
     private static final boolean LITTLE_ENDIAN = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN;
 
     private final int capacity;
+    private final int storageSlots;
     private final int slotSize;
     private final ByteBuffer packets;
     private final long packetsAddress;
@@ -62,9 +67,22 @@ final class MessageBatch {
      * @param slotSize bytes per packet slot (the largest datagram a slot can take without truncation)
      */
     MessageBatch(final int capacity, final int slotSize) {
+        this(capacity, capacity, slotSize);
+    }
+
+    /**
+     * Allocates and links a batch whose first {@code storageSlots} entries have their own packet slot; the others
+     * can only send packets held elsewhere ({@link #prepareSendFrom}).
+     *
+     * @param capacity number of datagrams, at least 1
+     * @param storageSlots entries with a packet slot, 1..capacity
+     * @param slotSize bytes per packet slot
+     */
+    MessageBatch(final int capacity, final int storageSlots, final int slotSize) {
         this.capacity = capacity;
         this.slotSize = slotSize;
-        this.packets = ByteBuffer.allocateDirect(capacity * slotSize).order(ByteOrder.BIG_ENDIAN);
+        this.storageSlots = storageSlots;
+        this.packets = ByteBuffer.allocateDirect(storageSlots * slotSize).order(ByteOrder.BIG_ENDIAN);
         this.packetsAddress = Buffer.memoryAddress(packets);
         this.iovBase = capacity * MMSGHDR_SIZE;
         this.nameBase = iovBase + capacity * IOVEC_SIZE;
@@ -89,8 +107,8 @@ final class MessageBatch {
             headers.putInt(h + MSG_FLAGS, 0);
             headers.putInt(h + MSG_LEN, 0);
             final int v = iovBase + i * IOVEC_SIZE;
-            headers.putLong(v, packetsAddress + (long) i * slotSize);
-            headers.putLong(v + IOV_LEN, slotSize);
+            headers.putLong(v, packetsAddress + (long) Math.min(i, storageSlots - 1) * slotSize);
+            headers.putLong(v + IOV_LEN, i < storageSlots ? slotSize : 0);
             final int n = nameBase + i * LinuxUdp.SOCKADDR_IN_SIZE;
             headers.putShort(n, (short) LinuxUdp.AF_INET);
             final int c = controlBase + i * CMSG_SPACE_U16;
@@ -132,6 +150,37 @@ final class MessageBatch {
         }
     }
 
+    /**
+     * Prepares entries 0..count-1 for a receive with UDP GRO: as {@link #resetForReceive(int)}, plus a control buffer
+     * per entry for the {@code (SOL_UDP, UDP_GRO)} message.
+     */
+    void resetForGroReceive(final int count) {
+        for (int i = 0; i < count; i++) {
+            final int h = i * MMSGHDR_SIZE;
+            headers.putInt(h + MSG_NAMELEN, LinuxUdp.SOCKADDR_IN_SIZE);
+            headers.putLong(h + MSG_CONTROL, headersAddress + controlBase + (long) i * CMSG_SPACE_U16);
+            headers.putLong(h + MSG_CONTROLLEN, CMSG_SPACE_U16);
+        }
+    }
+
+    /**
+     * The GRO segment size of the buffer received into slot {@code slot} by the last {@link #resetForGroReceive}
+     * receive: every {@code size} bytes of it are one datagram (the last may be shorter).
+     *
+     * @return the segment size in bytes, or 0 when the kernel sent no {@code UDP_GRO} control message (one datagram)
+     */
+    int groSegmentSize(final int slot) {
+        final int h = slot * MMSGHDR_SIZE;
+        if (headers.getLong(h + MSG_CONTROLLEN) < CMSG_LEN_U16) {
+            return 0;
+        }
+        final int c = controlBase + slot * CMSG_SPACE_U16;
+        if (headers.getInt(c + 8) != SOL_UDP || headers.getInt(c + 12) != LinuxUdp.UDP_GRO) {
+            return 0;
+        }
+        return headers.getInt(c + 16);
+    }
+
     /** Bytes received into slot {@code slot} by the last recvmmsg. */
     int receivedLength(final int slot) {
         return headers.getInt(slot * MMSGHDR_SIZE + MSG_LEN);
@@ -150,6 +199,16 @@ final class MessageBatch {
 
     /** Sets the destination and the payload length of slot {@code slot} for a send. */
     void prepareSend(final int slot, final int length, final int address, final int port) {
+        prepareSendFrom(slot, packetsAddress + (long) slot * slotSize, length, address, port);
+    }
+
+    /**
+     * Sets the destination, the payload address and the payload length of entry {@code slot} for a send of a packet
+     * held outside this batch (the memory must stay valid until the send).
+     */
+    void prepareSendFrom(final int slot, final long memoryAddress, final int length, final int address,
+                         final int port) {
+        headers.putLong(iovBase + slot * IOVEC_SIZE, memoryAddress);
         slotAddress[slot] = address;
         slotPort[slot] = port;
         slotLength[slot] = length;
@@ -179,7 +238,8 @@ final class MessageBatch {
             if (gso) {
                 // Extend while the previous packet was full-size and this one goes to the same peer and is not larger.
                 while (slot < to && slotLength[slot - 1] == size && slotAddress[slot] == slotAddress[first]
-                    && slotPort[slot] == slotPort[first] && slotLength[slot] <= size) {
+                    && slotPort[slot] == slotPort[first] && slotLength[slot] <= size
+                    && slot - first < MAX_GSO_SEGMENTS && bytes + slotLength[slot] <= MAX_GSO_BYTES) {
                     bytes += slotLength[slot];
                     slot++;
                 }

@@ -18,6 +18,7 @@ import io.overlay.core.PacketEngine;
 import io.overlay.core.RouteTable;
 import io.overlay.core.TrafficCounters;
 import io.overlay.core.TunDevice;
+import io.overlay.udp.offload.VirtioNetHdr;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -61,6 +62,11 @@ public final class UdpPacketEngine implements PacketEngine {
     public static final int SOCKET_BUFFER_BYTES = 4 << 20;
 
     private static final Logger LOG = LoggerFactory.getLogger(UdpPacketEngine.class);
+    /**
+     * Whether UDP GRO is used when the TUN has offloads: system property {@code overlay.udp.gro}, default
+     * {@code true}.
+     */
+    static final boolean GRO_ENABLED = Boolean.parseBoolean(System.getProperty("overlay.udp.gro", "true"));
 
     private final EngineSettings settings;
     private final TunDevice device;
@@ -69,6 +75,7 @@ public final class UdpPacketEngine implements PacketEngine {
     private final List<FileDescriptor> sockets = new ArrayList<>();
     private volatile Ipv4Prefix localSubnet;
     private volatile ForwardingLoop[] loops = new ForwardingLoop[0];
+    private boolean gro;
     private volatile IoEventLoop[] executors = new IoEventLoop[0];
     private MultiThreadIoEventLoopGroup group;
     private boolean started;
@@ -140,6 +147,13 @@ public final class UdpPacketEngine implements PacketEngine {
 
     /** Creates each loop's state and registers TUN queue i and UDP socket i on event loop i. */
     private void registerLoops(final int n) {
+        final int vnet = device.vnetHeaderLength();
+        if (vnet != 0 && vnet != VirtioNetHdr.LENGTH) {
+            throw new IllegalStateException("TUN " + device.name() + " has a " + vnet
+                + "-byte vnet header; only 0 or 10 (struct virtio_net_hdr) is supported");
+        }
+        gro = vnet > 0 && GRO_ENABLED;
+        final boolean gsoOn = ForwardingLoop.GSO_ENABLED && LinuxUdp.supportsGso(sockets.get(0).intValue());
         final ForwardingLoop[] newLoops = new ForwardingLoop[n];
         final IoEventLoop[] newExecutors = new IoEventLoop[n];
         final Iterator<EventExecutor> it = group.iterator();
@@ -147,8 +161,10 @@ public final class UdpPacketEngine implements PacketEngine {
             final IoEventLoop executor = (IoEventLoop) it.next();
             final FileDescriptor udp = sockets.get(i);
             final FileDescriptor tun = new FileDescriptor(device.fileDescriptor(i));
+            final boolean groOn = vnet > 0 && GRO_ENABLED && LinuxUdp.enableGro(udp.intValue());
+            gro &= groOn;
             final ForwardingLoop loop = new ForwardingLoop(tun, udp.intValue(), routes, settings.network(),
-                localSubnet, settings.mtu(), settings.acceptOnlyKnownPeers());
+                localSubnet, settings.mtu(), settings.acceptOnlyKnownPeers(), vnet, groOn, gsoOn);
             newLoops[i] = loop;
             newExecutors[i] = executor;
             register(executor, new FdHandle(udp, true, loop));
@@ -156,6 +172,21 @@ public final class UdpPacketEngine implements PacketEngine {
         }
         loops = newLoops;
         executors = newExecutors;
+        LOG.info("UDP engine offloads: TUN virtio_net_hdr {}{}, UDP GSO {}, UDP GRO {}, TCP coalescing {}",
+            vnet > 0 ? "on" : "off", vnet > 0 ? " (" + tunFeatures(device.offloadFlags()) + ")" : "",
+            gsoOn ? "on" : "off", gro ? "on" : "off", vnet > 0 ? "on" : "off");
+    }
+
+    /** Names the {@code TUN_F_*} bits of {@code flags}, e.g. {@code CSUM,TSO4,USO4,USO6}. */
+    static String tunFeatures(final int flags) {
+        final StringBuilder b = new StringBuilder();
+        final String[] names = {"CSUM", "TSO4", "TSO6", "TSO_ECN", "UFO", "USO4", "USO6"};
+        for (int i = 0; i < names.length; i++) {
+            if ((flags & (1 << i)) != 0) {
+                b.append(b.length() == 0 ? "" : ",").append(names[i]);
+            }
+        }
+        return b.length() == 0 ? "no TUN_F offloads" : "TUN_F " + b;
     }
 
     private static void register(final IoEventLoop executor, final IoHandle handle) {

@@ -50,10 +50,19 @@ final class EngineHost implements AutoCloseable {
     static EngineHost start(final Netns ns, final String underlayIp, final Ipv4Prefix network,
                             final Ipv4Prefix subnet, final int mtu, final int loops,
                             final Map<Ipv4Prefix, Peer> peers, final boolean acceptOnlyKnownPeers) throws Exception {
+        return start(ns, underlayIp, network, subnet, mtu, loops, peers, acceptOnlyKnownPeers, true);
+    }
+
+    /** Starts a host; {@code offloads} opens the TUN with IFF_VNET_HDR/TUNSETOFFLOAD (the default elsewhere). */
+    static EngineHost start(final Netns ns, final String underlayIp, final Ipv4Prefix network,
+                            final Ipv4Prefix subnet, final int mtu, final int loops,
+                            final Map<Ipv4Prefix, Peer> peers, final boolean acceptOnlyKnownPeers,
+                            final boolean offloads) throws Exception {
         final RouteTable routes = new RouteTable();
         routes.replaceAll(peers);
         return NetnsThread.call(ns.name(), () -> {
-            final LinuxTunDevice tun = new LinuxTunDeviceFactory().open("ovl%d", loops);
+            final LinuxTunDeviceFactory factory = new LinuxTunDeviceFactory();
+            final LinuxTunDevice tun = offloads ? factory.openWithOffloads("ovl%d", loops) : factory.open("ovl%d", loops);
             try {
                 tun.configure(new TunSetup(FlannelRules.tunAddress(subnet), mtu, List.of(network)));
                 final UdpPacketEngine engine = new UdpPacketEngine(
