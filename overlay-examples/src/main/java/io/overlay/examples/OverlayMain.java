@@ -116,6 +116,12 @@ public final class OverlayMain implements Callable<Integer> {
         description = "TUN device name or template (default: ${DEFAULT-VALUE}).")
     String tunName;
 
+    @Option(names = "--offloads", arity = "0..1", defaultValue = "true", paramLabel = "<bool>",
+        converter = GoFlags.Bool.class,
+        description = "Use TUN offloads (IFF_VNET_HDR: TSO super-packets in, coalesced TCP out) and UDP GSO/GRO where "
+            + "the kernel allows (default: ${DEFAULT-VALUE}); the wire format is flannel's either way.")
+    boolean offloads;
+
     @Option(names = "--accept-any-sender", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
         converter = GoFlags.Bool.class,
         description = "Accept encapsulated packets from any source address, not only known peers' PublicIPs "
@@ -212,7 +218,8 @@ public final class OverlayMain implements Callable<Integer> {
             .subnetFile(subnetFile)
             .bridge(bridge)
             .tunName(tunName)
-            .acceptOnlyKnownPeers(!acceptAnySender);
+            .acceptOnlyKnownPeers(!acceptAnySender)
+            .offloads(offloads);
         if (publicIp != null) {
             b.publicIp(publicIp);
         }

@@ -85,6 +85,11 @@ public final class StaticPeersMain implements Callable<Integer> {
     @Option(names = "--accept-any-sender", description = "accept datagrams from any source address (NAT setups)")
     boolean acceptAnySender;
 
+    @Option(names = "--offloads", arity = "0..1", defaultValue = "true", fallbackValue = "true", paramLabel = "<bool>",
+        description = "TUN offloads (IFF_VNET_HDR, TSO, TCP coalescing) and UDP GSO/GRO where the kernel allows, in agent"
+            + " mode; the wire format is the same either way (default ${DEFAULT-VALUE})")
+    boolean offloads;
+
     @Option(names = "--stats-interval", defaultValue = "0", description = "print counters every N seconds (0: only at exit)")
     int statsInterval;
 
@@ -136,7 +141,7 @@ public final class StaticPeersMain implements Callable<Integer> {
         final LinuxTunDeviceFactory factory = new LinuxTunDeviceFactory();
         final LinuxTunDevice device;
         if (tunSetup == TunSetupMode.agent) {
-            device = factory.open(tun, loops);
+            device = offloads ? factory.openWithOffloads(tun, loops) : factory.open(tun, loops);
             try {
                 device.configure(new TunSetup(Ipv4Prefix.of(tunAddress, 32), mtu, List.of(net)));
             } catch (java.io.IOException | RuntimeException e) {
@@ -168,7 +173,7 @@ public final class StaticPeersMain implements Callable<Integer> {
         }
         Runtime.getRuntime().addShutdownHook(hook);
         System.out.println("forwarding: TUN " + device.name() + " (" + tunSetup + ", " + loops + " queue(s), MTU " + mtu
-            + "), UDP " + listen + ", network " + net + ", subnet " + local + ", peers " + table);
+            + ", offloads " + (device.vnetHeaderLength() > 0 ? "on" : "off") + "), UDP " + listen + ", network " + net + ", subnet " + local + ", peers " + table);
         System.out.flush();
         while (!stopped.await(statsInterval > 0 ? statsInterval : 3600, TimeUnit.SECONDS)) {
             if (statsInterval > 0) {

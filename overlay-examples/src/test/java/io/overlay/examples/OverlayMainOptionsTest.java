@@ -121,6 +121,14 @@ class OverlayMainOptionsTest {
     }
 
     @Test
+    void offloadsAreOnByDefaultAndCanBeTurnedOff() {
+        assertThat(parse(Map.of()).offloads).isTrue();
+        assertThat(parse(Map.of(), "--offloads=false").offloads).isFalse();
+        assertThat(parse(Map.of(), "--offloads=true").offloads).isTrue();
+        assertThat(parse(Map.of("FLANNELD_OFFLOADS", "false")).offloads).isFalse();
+    }
+
+    @Test
     void ipMasqIsAcceptedButTrueIsAClearError() {
         assertThat(run(Map.of(), "--ip-masq")).isEqualTo(1);
         assertThat(err.toString()).contains("--ip-masq is not supported");
