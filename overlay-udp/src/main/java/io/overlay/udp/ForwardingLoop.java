@@ -314,6 +314,7 @@ final class ForwardingLoop {
                 logBadFrame(verdict);
                 continue;
             }
+            counters.add(LoopCounters.TUN_SUPER_PACKETS, 1);
             final int count = segments.count();
             for (int i = 0; i < count; i++) {
                 final int offset = segments.offset(i);
@@ -499,6 +500,9 @@ final class ForwardingLoop {
             if (tun.writeAddress(sinkAddress, offset, offset + length) == length) {
                 counters.add(LoopCounters.UDP_TO_TUN_PACKETS, count);
                 counters.add(LoopCounters.UDP_TO_TUN_BYTES, bytes);
+                if (count > 1) {
+                    counters.add(LoopCounters.TUN_COALESCED_FRAMES, 1);
+                }
                 return;
             }
         } catch (IOException e) {

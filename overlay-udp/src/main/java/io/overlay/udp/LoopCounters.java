@@ -13,7 +13,11 @@ final class LoopCounters {
     static final int UDP_TO_TUN_PACKETS = 2;
     static final int UDP_TO_TUN_BYTES = 3;
     static final int ICMP_UNREACHABLE_SENT = 4;
-    private static final int DROPS = 5;
+    /** GSO super-packets read from the TUN and segmented (offloads). */
+    static final int TUN_SUPER_PACKETS = 5;
+    /** Coalesced GSO super-packets written to the TUN (offloads); their segments count in UDP_TO_TUN_PACKETS. */
+    static final int TUN_COALESCED_FRAMES = 6;
+    private static final int DROPS = 7;
 
     private final AtomicLongArray values = new AtomicLongArray(DROPS + DropReason.values().length);
 

@@ -1,0 +1,284 @@
+package io.overlay.udp;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.sun.jna.Library;
+import com.sun.jna.Native;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.unix.FileDescriptor;
+import io.overlay.core.DropReason;
+import io.overlay.core.Ipv4;
+import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.Peer;
+import io.overlay.core.RouteTable;
+import io.overlay.udp.offload.VirtioNetHdr;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.DatagramChannel;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The offload path of one {@link ForwardingLoop}, driven frame by frame: the "TUN" is one end of a non-blocking
+ * {@code AF_UNIX} datagram socket pair (the test writes the frames the kernel would hand over, virtio_net_hdr
+ * included, and reads what the loop writes back), the peer is a plain UDP socket on loopback that sees every datagram
+ * as it would arrive from the wire. Covers segmentation of TSO super-packets onto the wire, malformed frames dropped
+ * and counted as {@link DropReason#BAD_VNET_HEADER}, and TCP coalescing towards the TUN.
+ */
+class OffloadLoopTest {
+    private static final Ipv4Prefix NETWORK = Ipv4Prefix.parse("100.64.0.0/16");
+    private static final Ipv4Prefix LOCAL = Ipv4Prefix.parse("100.64.1.0/24");
+    private static final Ipv4Prefix REMOTE = Ipv4Prefix.parse("100.64.2.0/24");
+    private static final int MTU = 1400;
+    private static final int MSS = MTU - 40;
+
+    /** libc calls for the socket pair (test code: speed irrelevant). */
+    interface C extends Library {
+        C INSTANCE = Native.load("c", C.class);
+
+        int socketpair(int domain, int type, int protocol, int[] sv);
+
+        long write(int fd, byte[] buffer, long length);
+
+        long read(int fd, byte[] buffer, long length);
+
+        int close(int fd);
+    }
+
+    private final int[] pair = new int[2];
+    private DatagramChannel peer;
+    private FileDescriptor udp;
+    private ForwardingLoop loop;
+    private int loopPort;
+
+    @BeforeEach
+    void setUp() throws IOException {
+        Epoll.ensureAvailability(); // loads Netty's native library (FileDescriptor read/write)
+        // AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK: one message per read, like a TUN queue
+        assertThat(C.INSTANCE.socketpair(1, 2 | 0x800, 0, pair)).isZero();
+        peer = DatagramChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
+        peer.configureBlocking(false);
+        try (DatagramChannel probe = DatagramChannel.open().bind(new InetSocketAddress("127.0.0.1", 0))) {
+            loopPort = ((InetSocketAddress) probe.getLocalAddress()).getPort();
+        }
+        udp = new FileDescriptor(LinuxUdp.openBound(Ipv4.parse("127.0.0.1"), loopPort, false, 1 << 20));
+        final RouteTable routes = new RouteTable();
+        routes.put(REMOTE, new Peer(Ipv4.parse("127.0.0.1"), ((InetSocketAddress) peer.getLocalAddress()).getPort()));
+        loop = new ForwardingLoop(new FileDescriptor(pair[0]), udp.intValue(), routes, NETWORK, LOCAL, MTU, true,
+            VirtioNetHdr.LENGTH, false, true);
+    }
+
+    @AfterEach
+    void tearDown() throws IOException {
+        C.INSTANCE.close(pair[0]);
+        C.INSTANCE.close(pair[1]);
+        peer.close();
+        udp.close();
+    }
+
+    @Test
+    void tsoSuperPacketLeavesAsMtuSizedDatagramsOfOneInnerPacketEach() throws Exception {
+        final byte[] payload = new byte[10 * MSS + 123];
+        new Random(7).nextBytes(payload);
+        final byte[] sp = tcp(0x64400101, 0x64400205, 0x1000, 0x70000000, payload, 0x18, true);
+        tunFrame(VirtioNetHdr.FLAG_NEEDS_CSUM, VirtioNetHdr.GSO_TCPV4, 40, MSS, 20, 16, sp);
+
+        assertThat(loop.tunToUdp()).isEqualTo(1);
+
+        final List<byte[]> wire = receive(11);
+        assertThat(wire).hasSize(11);
+        final ByteBuffer joined = ByteBuffer.allocate(payload.length);
+        for (int i = 0; i < wire.size(); i++) {
+            final byte[] d = wire.get(i);
+            assertThat(d.length).as("datagram %d", i).isLessThanOrEqualTo(MTU);
+            assertThat(u16(d, 2)).as("one whole inner packet").isEqualTo(d.length);
+            assertThat(d[0]).isEqualTo((byte) 0x45);
+            assertThat(d[8] & 0xff).as("TTL decremented").isEqualTo(63);
+            assertThat(u16(d, 4)).as("IP ID increments").isEqualTo(0x1000 + i);
+            assertThat(Checksums.internetChecksum(ByteBuffer.wrap(d), 0, 20)).as("IPv4 checksum").isZero();
+            assertThat(tcpChecksumOk(d)).as("TCP checksum of datagram %d", i).isTrue();
+            assertThat(u32(d, 24)).as("sequence").isEqualTo(0x70000000 + i * MSS);
+            assertThat(d[33] & 0x08).as("PSH only on the last").isEqualTo(i == 10 ? 0x08 : 0);
+            joined.put(d, 40, d.length - 40);
+        }
+        assertThat(joined.array()).isEqualTo(payload);
+        assertThat(loop.counters().get(LoopCounters.TUN_SUPER_PACKETS)).isEqualTo(1);
+        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).isEqualTo(11);
+    }
+
+    @Test
+    void plainFrameIsSentAsThePacketItselfWithItsChecksumCompleted() throws Exception {
+        final byte[] payload = new byte[300];
+        new Random(3).nextBytes(payload);
+        final byte[] full = tcp(0x64400101, 0x64400205, 7, 1, payload, 0x18, false);
+        final byte[] partial = tcp(0x64400101, 0x64400205, 7, 1, payload, 0x18, true);
+        tunFrame(VirtioNetHdr.FLAG_NEEDS_CSUM, VirtioNetHdr.GSO_NONE, 0, 0, 20, 16, partial);
+
+        assertThat(loop.tunToUdp()).isEqualTo(1);
+
+        final List<byte[]> wire = receive(1);
+        assertThat(wire).hasSize(1);
+        final byte[] expected = full.clone();
+        expected[8] = 63;
+        final int check = Checksums.ipv4HeaderChecksum(ByteBuffer.wrap(expected).put(10, (byte) 0).put(11, (byte) 0),
+            0, 20);
+        expected[10] = (byte) (check >>> 8);
+        expected[11] = (byte) check;
+        assertThat(wire.get(0)).isEqualTo(expected);
+    }
+
+    @Test
+    void malformedFramesAreDroppedAndCounted() throws Exception {
+        final byte[] payload = new byte[3 * MSS];
+        final byte[] sp = tcp(0x64400101, 0x64400205, 1, 1, payload, 0x10, true);
+        C.INSTANCE.write(pair[1], new byte[] {1, 2, 3}, 3); // shorter than the virtio header
+        tunFrame(0, 2, 40, MSS, 0, 0, sp); // unknown gso_type
+        tunFrame(0, VirtioNetHdr.GSO_TCPV4, 40, 0, 0, 0, sp); // gso_size 0
+        tunFrame(0, VirtioNetHdr.GSO_TCPV4, 40, MTU, 0, 0, sp); // segments larger than the MTU
+        tunFrame(VirtioNetHdr.FLAG_NEEDS_CSUM, VirtioNetHdr.GSO_NONE, 0, 0, sp.length, 16, sp); // csum beyond
+        tunFrame(0, VirtioNetHdr.GSO_TCPV6, 40, MSS, 0, 0, sp); // unsupported type
+        final byte[] truncated = Arrays.copyOf(sp, sp.length - 1); // IPv4 total length does not match
+        tunFrame(0, VirtioNetHdr.GSO_TCPV4, 40, MSS, 0, 0, truncated);
+
+        assertThat(loop.tunToUdp()).isEqualTo(7);
+
+        assertThat(loop.counters().drops(DropReason.BAD_VNET_HEADER)).isEqualTo(7);
+        assertThat(receive(1)).isEmpty();
+        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).isZero();
+    }
+
+    @Test
+    void inOrderTcpSegmentsFromThePeerReachTheTunAsOneSuperPacket() throws Exception {
+        final InetSocketAddress to = new InetSocketAddress("127.0.0.1", loopPort);
+        final byte[] all = new byte[5 * MSS];
+        new Random(11).nextBytes(all);
+        for (int i = 0; i < 5; i++) {
+            final byte[] seg = tcp(0x64400205, 0x64400107, 0x2000 + i, 0x5000 + i * MSS,
+                Arrays.copyOfRange(all, i * MSS, (i + 1) * MSS), 0x10, false);
+            peer.send(ByteBuffer.wrap(seg), to);
+        }
+        Thread.sleep(100);
+        assertThat(loop.udpToTun()).isEqualTo(5);
+
+        final byte[] frame = new byte[70000];
+        final int n = (int) C.INSTANCE.read(pair[1], frame, frame.length);
+        assertThat(n).isEqualTo(VirtioNetHdr.LENGTH + 40 + 5 * MSS);
+        final VirtioNetHdr hdr = new VirtioNetHdr().wrap(ByteBuffer.wrap(frame).order(ByteOrder.nativeOrder()), 0);
+        assertThat(hdr.gsoType()).isEqualTo(VirtioNetHdr.GSO_TCPV4);
+        assertThat(hdr.gsoSize()).isEqualTo(MSS);
+        assertThat(Arrays.copyOfRange(frame, VirtioNetHdr.LENGTH + 40, n)).isEqualTo(all);
+        assertThat(frame[VirtioNetHdr.LENGTH + 8] & 0xff).as("TTL decremented").isEqualTo(63);
+        assertThat(C.INSTANCE.read(pair[1], frame, frame.length)).as("nothing else written").isEqualTo(-1);
+        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_PACKETS)).isEqualTo(5);
+        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_BYTES)).isEqualTo(5 * (40 + MSS));
+        assertThat(loop.counters().get(LoopCounters.TUN_COALESCED_FRAMES)).isEqualTo(1);
+    }
+
+    /** Writes one TUN frame: a virtio_net_hdr (native byte order, as the kernel writes it) and the packet. */
+    private void tunFrame(final int flags, final int gsoType, final int hdrLen, final int gsoSize,
+                          final int csumStart, final int csumOffset, final byte[] packet) {
+        final ByteBuffer b = ByteBuffer.allocate(VirtioNetHdr.LENGTH + packet.length).order(ByteOrder.nativeOrder());
+        new VirtioNetHdr().wrap(b, 0).clear().flags(flags).gsoType(gsoType).hdrLen(hdrLen).gsoSize(gsoSize)
+            .csumStart(csumStart).csumOffset(csumOffset);
+        b.put(VirtioNetHdr.LENGTH, packet);
+        assertThat(C.INSTANCE.write(pair[1], b.array(), b.capacity())).isEqualTo(b.capacity());
+    }
+
+    /** Receives up to {@code max} datagrams at the peer, waiting at most 2 s for them. */
+    private List<byte[]> receive(final int max) throws Exception {
+        final List<byte[]> out = new ArrayList<>();
+        final ByteBuffer buf = ByteBuffer.allocate(65536);
+        final long deadline = System.nanoTime() + (max == 1 ? 300_000_000L : 2_000_000_000L);
+        while (out.size() < max && System.nanoTime() < deadline) {
+            buf.clear();
+            if (peer.receive(buf) == null) {
+                Thread.sleep(5);
+                continue;
+            }
+            buf.flip();
+            final byte[] d = new byte[buf.remaining()];
+            buf.get(d);
+            out.add(d);
+        }
+        return out;
+    }
+
+    /** An IPv4/TCP packet (no options, DF, TTL 64); {@code partial}: TCP checksum field = pseudo-header sum. */
+    private static byte[] tcp(final int src, final int dst, final int id, final int seq, final byte[] payload,
+                              final int flags, final boolean partial) {
+        final byte[] p = new byte[40 + payload.length];
+        p[0] = 0x45;
+        put16(p, 2, p.length);
+        put16(p, 4, id);
+        put16(p, 6, 0x4000);
+        p[8] = 64;
+        p[9] = 6;
+        put32(p, 12, src);
+        put32(p, 16, dst);
+        put16(p, 20, 40000);
+        put16(p, 22, 5201);
+        put32(p, 24, seq);
+        put32(p, 28, 0x11111111);
+        p[32] = 0x50;
+        p[33] = (byte) flags;
+        put16(p, 34, 512);
+        System.arraycopy(payload, 0, p, 40, payload.length);
+        final int ipSum = Checksums.ipv4HeaderChecksum(ByteBuffer.wrap(p), 0, 20);
+        put16(p, 10, ipSum);
+        final long pseudo = pseudo(p);
+        if (partial) {
+            put16(p, 36, fold(pseudo));
+        } else {
+            put16(p, 36, ~fold(pseudo + sum(p, 20, p.length - 20)) & 0xffff);
+        }
+        return p;
+    }
+
+    private static boolean tcpChecksumOk(final byte[] p) {
+        return fold(pseudo(p) + sum(p, 20, p.length - 20)) == 0xffff;
+    }
+
+    private static long pseudo(final byte[] p) {
+        return u16(p, 12) + u16(p, 14) + u16(p, 16) + u16(p, 18) + 6 + (p.length - 20);
+    }
+
+    private static long sum(final byte[] p, final int from, final int length) {
+        long s = 0;
+        for (int i = 0; i < length; i += 2) {
+            s += ((p[from + i] & 0xff) << 8) | (i + 1 < length ? p[from + i + 1] & 0xff : 0);
+        }
+        return s;
+    }
+
+    private static int fold(long s) {
+        while ((s >>> 16) != 0) {
+            s = (s & 0xffff) + (s >>> 16);
+        }
+        return (int) s;
+    }
+
+    private static int u16(final byte[] p, final int i) {
+        return ((p[i] & 0xff) << 8) | (p[i + 1] & 0xff);
+    }
+
+    private static int u32(final byte[] p, final int i) {
+        return (u16(p, i) << 16) | u16(p, i + 2);
+    }
+
+    private static void put16(final byte[] p, final int i, final int v) {
+        p[i] = (byte) (v >>> 8);
+        p[i + 1] = (byte) v;
+    }
+
+    private static void put32(final byte[] p, final int i, final int v) {
+        put16(p, i, v >>> 16);
+        put16(p, i + 2, v);
+    }
+}
