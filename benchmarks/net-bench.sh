@@ -16,14 +16,16 @@
 # loops, one per TUN queue, with SO_REUSEPORT sockets.
 #
 # Environment: JAVA (default java), OVERLAY_JAVA_OPTS (default "-XX:+UseSerialGC -Xms64m -Xmx256m"),
-# OVERLAY_MQ_LOOPS (default 2), OVERLAY_NO_BUILD=1 to never build.
+# OVERLAY_MQ_LOOPS (default 2), OVERLAY_NO_BUILD=1 to never build, OVERLAY_JAR=path to run that overlay.jar as is
+# (e.g. one built from a clean checkout of a given commit; implies no build).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 harness="$(dirname "$0")/../../shared/bench/overlay-bench.sh"
 [[ -f $harness ]] || { echo "net-bench: harness not found at $harness" >&2; exit 1; }
-jar=$repo/overlay-examples/target/overlay.jar
+jar=${OVERLAY_JAR:-$repo/overlay-examples/target/overlay.jar}
+[[ -n ${OVERLAY_JAR:-} ]] && OVERLAY_NO_BUILD=1
 
 needs_build() {
   [[ -f $jar ]] || return 0
