@@ -63,5 +63,9 @@ if [[ $has_modes == 0 && -z ${MODES:-} ]]; then
   args=(--modes "$modes" "${args[@]}")
 fi
 
+# Mode "overlay-plain": the same agent with --offloads=false (plain TUN, no TSO/GRO/coalescing), for before/after
+# comparisons of the offload path in one interleaved run, e.g. --modes vxlan,overlay,overlay-plain.
+overlay_plain_cmd="$overlay_cmd --offloads=false"
+
 echo "net-bench: --cmd overlay='$overlay_cmd'" >&2
-exec bash "$harness" --cmd "overlay=$overlay_cmd" "${args[@]}"
+exec bash "$harness" --cmd "overlay=$overlay_cmd" --cmd "overlay-plain=$overlay_plain_cmd" "${args[@]}"
