@@ -87,7 +87,7 @@ public final class StaticPeersMain implements Callable<Integer> {
 
     @Option(names = "--offloads", arity = "0..1", defaultValue = "true", fallbackValue = "true", paramLabel = "<bool>",
         description = "TUN offloads (IFF_VNET_HDR, TSO, TCP coalescing) and UDP GSO/GRO where the kernel allows, in agent"
-            + " mode; the wire format is the same either way (default ${DEFAULT-VALUE})")
+            + " and harness mode; the wire format is the same either way (default ${DEFAULT-VALUE})")
     boolean offloads;
 
     @Option(names = "--stats-interval", defaultValue = "0", description = "print counters every N seconds (0: only at exit)")
@@ -149,7 +149,7 @@ public final class StaticPeersMain implements Callable<Integer> {
                 throw e;
             }
         } else {
-            device = factory.attach(tun, loops);
+            device = offloads ? factory.attachWithOffloads(tun, loops) : factory.attach(tun, loops);
         }
         final PacketEngine engine = new UdpPacketEngine(settings, device, routes);
         final CountDownLatch stopped = new CountDownLatch(1);

@@ -164,6 +164,34 @@ public final class LinuxTunDeviceFactory implements TunDeviceFactory {
      * @throws IllegalArgumentException if {@code queues} is out of range
      */
     public LinuxTunDevice attach(final String name, final int queues) throws IOException {
+        final boolean multiQueue = checkAttach(name, queues);
+        return open(name, queues, multiQueue, false);
+    }
+
+    /**
+     * Like {@link #attach} but with offloads, as {@link #openWithOffloads}: {@code IFF_VNET_HDR} and
+     * {@code TUNSETOFFLOAD}, falling back to a plain attach when the kernel refuses them. ({@code IFF_VNET_HDR} and
+     * the offloads are device-wide: every queue of the device then reads and writes frames with the header.)
+     *
+     * @param name the existing device's name (no template)
+     * @param queues the number of queues to attach, 1..{@value #MAX_QUEUES}
+     * @return the open device; see {@link LinuxTunDevice#vnetHeaderLength()}
+     * @throws TunException as for {@link #attach}
+     * @throws IllegalArgumentException if {@code queues} is out of range
+     */
+    public LinuxTunDevice attachWithOffloads(final String name, final int queues) throws IOException {
+        final boolean multiQueue = checkAttach(name, queues);
+        try {
+            return open(name, queues, multiQueue, true);
+        } catch (TunException e) {
+            LOG.info("TUN {} with IFF_VNET_HDR/offloads refused ({}); attaching without offloads", name,
+                e.getMessage());
+            return open(name, queues, multiQueue, false);
+        }
+    }
+
+    /** Checks that {@code name} is an existing TUN device that can take {@code queues}; returns its multi-queue flag. */
+    private static boolean checkAttach(final String name, final int queues) throws IOException {
         final byte[] nameBytes = InterfaceName.validate(name);
         if (InterfaceName.isTemplate(name)) {
             throw new TunException(TunException.Reason.INVALID_NAME, 0, "cannot attach to \"" + name
@@ -188,7 +216,7 @@ public final class LinuxTunDeviceFactory implements TunDeviceFactory {
                 + " queues to TUN device \"" + name + "\": it is single-queue; recreate it with"
                 + " 'ip tuntap add dev " + name + " mode tun multi_queue' or attach 1 queue");
         }
-        return open(name, queues, link.multiQueue());
+        return link.multiQueue();
     }
 
     /** Sets the vnet header size on every queue and the offloads on the device; returns the accepted mask. */

@@ -72,6 +72,16 @@ class LinuxTunDeviceOffloadTest {
     }
 
     @Test
+    void attachingToAMultiQueueDeviceMadeByIpTuntapTurnsOffloadsOnForAllQueues() throws Exception {
+        ns.exec("ip", "tuntap", "add", "dev", "ovat0", "mode", "tun", "multi_queue");
+        tun = NetnsThread.call(ns.name(), () -> factory.attachWithOffloads("ovat0", 2));
+        assertThat(tun.queueCount()).isEqualTo(2);
+        assertThat(tun.vnetHeaderLength()).isEqualTo(10);
+        assertThat(tun.offloadFlags() & TunDevice.TUN_F_TSO4).isNotZero();
+        assertThat(IpJson.link(ns, "ovat0").get("linkinfo").get("info_data").get("vnet_hdr").asBoolean()).isTrue();
+    }
+
+    @Test
     void plainOpenHasNoVirtioHeader() throws Exception {
         tun = NetnsThread.call(ns.name(), () -> factory.open("ovpl%d", 1));
         assertThat(tun.vnetHeaderLength()).isZero();
