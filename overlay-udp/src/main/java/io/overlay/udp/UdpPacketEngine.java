@@ -45,7 +45,16 @@ import org.slf4j.LoggerFactory;
  * (with UDP GSO for runs of equal-size packets) over pre-built message arrays, because that is the only way to get
  * batching, the sender address of every datagram and the {@code MSG_TRUNC} flag without allocating per packet (Netty's
  * datagram channel and {@code Socket.recvFrom}/{@code sendTo} allocate address objects; see {@code LinuxUdp}). Netty's
- * {@code UDP_GRO} + recvmmsg bug in 4.2.18 (java-notes §5) therefore does not apply: GRO is not enabled.
+ * {@code UDP_GRO} + recvmmsg bug in 4.2.18 (java-notes §5) therefore does not apply: our own msghdr/cmsg buffers
+ * carry the GRO segment size.
+ *
+ * <p><b>Offloads</b> (issue 8) follow the device: when the TUN was opened with a {@code virtio_net_hdr}
+ * ({@link TunDevice#vnetHeaderLength()} 10, e.g. {@code TunDeviceFactory.openWithOffloads}), each loop reads TSO
+ * super-packets and segments them in software exactly as the kernel would, receives with {@code UDP_GRO} (when the
+ * kernel accepts it and system property {@code overlay.udp.gro} is not {@code false}) and coalesces in-order TCP
+ * segments into super-packets for the TUN; with a plain TUN it runs the plain path. {@code UDP_SEGMENT} support is
+ * probed at start. One INFO line names the features on. Every datagram on the wire carries exactly one inner IPv4
+ * packet of at most the MTU either way, as flanneld sends, so hosts with and without offloads interoperate.
  *
  * <p><b>Counters.</b> Packets and bytes per direction count inner packets actually sent or written; every packet not
  * forwarded is counted under one {@link DropReason}. Drops inside the kernel (a full TUN queue, a full socket
