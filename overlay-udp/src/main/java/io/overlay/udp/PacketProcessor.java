@@ -43,10 +43,10 @@ public final class PacketProcessor {
      *
      * @param routes the route table (read lock-free per packet)
      * @param network the overlay Network: TUN packets to destinations outside it are dropped
-     * @param localSubnet this host's subnet: datagrams for destinations outside it are dropped
+     * @param localSubnet this host's subnet: datagrams for destinations outside it are dropped ({@code null}: all)
      * @param mtu the TUN MTU in bytes (68..65535): the largest inner packet accepted in either direction
      * @param acceptOnlyKnownPeers whether datagrams from senders that are not a known peer's PublicIP are dropped
-     * @throws NullPointerException if an argument is null
+     * @throws NullPointerException if {@code routes} or {@code network} is null
      * @throws IllegalArgumentException if {@code mtu} is outside 68..65535
      */
     public PacketProcessor(final RouteTable routes, final Ipv4Prefix network, final Ipv4Prefix localSubnet,
@@ -66,17 +66,19 @@ public final class PacketProcessor {
         this.mtu = mtu;
         this.acceptOnlyKnownPeers = acceptOnlyKnownPeers;
         this.counters = Objects.requireNonNull(counters, "counters");
-        onLocalSubnet(Objects.requireNonNull(localSubnet, "localSubnet"));
+        onLocalSubnet(localSubnet);
     }
 
     /**
-     * Sets the local subnet: datagrams are accepted only for destinations inside it.
+     * Sets the local subnet: datagrams are accepted only for destinations inside it. {@code null} (the lease was
+     * lost) accepts none: every datagram is then dropped as {@link DropReason#FOREIGN_DESTINATION}, with no extra
+     * per-packet test (mask 0 and address 1 never match).
      *
-     * @param subnet the new local subnet
+     * @param subnet the new local subnet, or {@code null} for none
      */
     public void onLocalSubnet(final Ipv4Prefix subnet) {
-        this.localAddress = subnet.address();
-        this.localMask = subnet.mask();
+        this.localAddress = subnet == null ? 1 : subnet.address();
+        this.localMask = subnet == null ? 0 : subnet.mask();
     }
 
     /**

@@ -204,14 +204,15 @@ public final class UdpPacketEngine implements PacketEngine {
     }
 
     /**
-     * Changes the local subnet; each loop applies it before its next readiness event.
+     * Changes the local subnet; each loop applies it before its next readiness event. {@code null} (lease lost)
+     * makes every loop drop all inbound datagrams as {@code FOREIGN_DESTINATION} until a subnet is set again.
      *
-     * @param subnet the new local subnet
-     * @throws IllegalArgumentException if it is null or not inside the overlay Network
+     * @param subnet the new local subnet, or {@code null} for none
+     * @throws IllegalArgumentException if it is not inside the overlay Network
      */
     @Override
     public void localSubnet(final Ipv4Prefix subnet) {
-        if (subnet == null || !settings.network().contains(subnet)) {
+        if (subnet != null && !settings.network().contains(subnet)) {
             throw new IllegalArgumentException("local subnet " + subnet + " is not inside network "
                 + settings.network());
         }

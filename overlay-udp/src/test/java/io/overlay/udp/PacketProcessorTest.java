@@ -91,6 +91,25 @@ class PacketProcessorTest {
     }
 
     @Test
+    void withoutALocalSubnetEveryDatagramIsDroppedAsForeignUntilOneIsSetAgain() {
+        routes.put(REMOTE, PEER);
+        final PacketProcessor p = new PacketProcessor(routes, NETWORK, REMOTE, 1500, true);
+        p.onLocalSubnet(null);
+        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp()))
+            .as("lease lost: nothing delivered").isFalse();
+        assertThat(p.drops(DropReason.FOREIGN_DESTINATION)).isEqualTo(1);
+        final ByteBuffer zero = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
+        zero.putInt(Ipv4Header.DESTINATION_OFFSET, 0);
+        assertThat(p.udpToTun(zero, 0, 84, PEER.publicIp())).as("not even to 0.0.0.0").isFalse();
+        assertThat(p.drops(DropReason.FOREIGN_DESTINATION)).isEqualTo(2);
+        p.onLocalSubnet(REMOTE);
+        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp()))
+            .as("re-acquired: delivered again").isTrue();
+        assertThat(new PacketProcessor(routes, NETWORK, null, 1500, true)
+            .udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp())).isFalse();
+    }
+
+    @Test
     void rejectsAnMtuOutsideIpv4Limits() {
         assertThatThrownBy(() -> new PacketProcessor(routes, NETWORK, LOCAL, 67, true))
             .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("mtu");
