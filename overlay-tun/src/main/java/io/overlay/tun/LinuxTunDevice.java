@@ -280,7 +280,7 @@ public final class LinuxTunDevice implements TunDevice {
             for (Ipv4Prefix route : setup.routes()) {
                 final int errno = rtnl.execute(Rtnetlink.newRoute(rtnl.nextSequence(), index, route));
                 if (errno == LibC.EEXIST) {
-                    LOG.debug("route {} already exists; left as it is (flannel ignores EEXIST too)", route);
+                    warnIfRouteElsewhere(rtnl, route, index);
                 } else {
                     check(rtnl, errno, "add route " + route + " via " + name);
                 }
@@ -288,6 +288,24 @@ public final class LinuxTunDevice implements TunDevice {
             LOG.debug("configured TUN device {}: address {}, MTU {}, up, routes {}", name, address, setup.mtu(),
                 setup.routes());
         }
+    }
+
+    /**
+     * After EEXIST for a route (flannel ignores EEXIST too and leaves the route as it is): WARN if the existing route
+     * in the main table leaves through another interface, since traffic for it then never reaches this device.
+     */
+    private void warnIfRouteElsewhere(final NetlinkSocket rtnl, final Ipv4Prefix route, final int index)
+        throws TunException {
+        for (RouteInfo r : rtnl.ipv4Routes()) {
+            if (r.table() == Rtnetlink.RT_TABLE_MAIN && r.destination() == route.address()
+                && r.destinationLength() == route.length() && r.outputIndex() != index) {
+                LOG.warn("route {} already exists but does not leave through TUN device {} (interface index {}, "
+                    + "type {}); left as it is, so traffic for it does not reach the overlay: delete it (ip route del "
+                    + "{}) and restart", route, name, r.outputIndex(), r.type(), route);
+                return;
+            }
+        }
+        LOG.debug("route {} already exists via {}; left as it is (flannel ignores EEXIST too)", route, name);
     }
 
     private void disableIpv6() throws TunException {

@@ -85,19 +85,15 @@ final class NetlinkSocket implements Closeable {
     int execute(final ByteBuffer request) throws TunException {
         final int seq = send(request);
         lastKernelMessage = null;
-        while (true) {
-            final int n = receive();
-            for (int at = 0; at + NetlinkMessageWriter.HEADER_SIZE <= n; ) {
-                final int len = receive.getInt(at);
-                if (len < NetlinkMessageWriter.HEADER_SIZE || at + len > n) {
-                    break;
-                }
-                if (receive.getInt(at + 8) == seq && (receive.getShort(at + 4) & 0xffff) == Rtnetlink.NLMSG_ERROR) {
-                    return ackErrno(at, len);
-                }
-                at += (len + 3) & ~3;
+        final int[] errno = new int[1];
+        receiveAnswer(seq, (type, at, len) -> {
+            if (type != Rtnetlink.NLMSG_ERROR) {
+                return false;
             }
-        }
+            errno[0] = ackErrno(at, len);
+            return true;
+        });
+        return errno[0];
     }
 
     /**
@@ -109,43 +105,117 @@ final class NetlinkSocket implements Closeable {
      */
     LinkInfo getLink(final byte[] nameBytes) throws TunException {
         final int seq = send(Rtnetlink.getLink(nextSequence(), nameBytes));
-        while (true) {
-            final int n = receive();
-            for (int at = 0; at + NetlinkMessageWriter.HEADER_SIZE <= n; ) {
-                final int len = receive.getInt(at);
-                if (len < NetlinkMessageWriter.HEADER_SIZE || at + len > n) {
-                    break;
-                }
-                if (receive.getInt(at + 8) == seq) {
-                    final int type = receive.getShort(at + 4) & 0xffff;
-                    if (type == Rtnetlink.RTM_NEWLINK) {
-                        return LinkInfo.parse(receive, at);
-                    }
-                    if (type == Rtnetlink.NLMSG_ERROR) {
-                        final int errno = ackErrno(at, len);
-                        if (errno == LibC.ENODEV) {
-                            return null;
-                        }
-                        throw new TunException(TunException.Reason.OTHER, errno, "cannot query interface \""
-                            + new String(nameBytes, java.nio.charset.StandardCharsets.UTF_8) + "\": "
-                            + LibC.describe(errno) + kernelSuffix());
-                    }
-                }
-                at += (len + 3) & ~3;
+        final LinkInfo[] found = new LinkInfo[1];
+        receiveAnswer(seq, (type, at, len) -> {
+            if (type == Rtnetlink.RTM_NEWLINK) {
+                found[0] = LinkInfo.parse(receive, at);
+                return true;
             }
-        }
+            if (type == Rtnetlink.NLMSG_ERROR) {
+                final int errno = ackErrno(at, len);
+                if (errno == LibC.ENODEV) {
+                    return true;
+                }
+                throw new TunException(TunException.Reason.OTHER, errno, "cannot query interface \""
+                    + new String(nameBytes, java.nio.charset.StandardCharsets.UTF_8) + "\": "
+                    + LibC.describe(errno) + kernelSuffix());
+            }
+            return false;
+        });
+        return found[0];
     }
 
     /**
      * Lists the IPv4 addresses of one interface.
      *
      * @param ifIndex the interface index
-     * @return pairs {address (int form), prefix length}
+     * @return pairs {address (int form), prefix length}, in the kernel's order
      * @throws TunException if the dump fails
      */
     List<int[]> ipv4Addresses(final int ifIndex) throws TunException {
-        final int seq = send(Rtnetlink.dumpAddresses(nextSequence()));
         final List<int[]> result = new ArrayList<>();
+        for (AddressInfo a : ipv4Addresses()) {
+            if (a.index() == ifIndex) {
+                result.add(new int[] {a.address(), a.prefixLength()});
+            }
+        }
+        return result;
+    }
+
+    /**
+     * Lists every IPv4 address of the namespace ({@code ip -4 addr show}).
+     *
+     * @return the addresses in the kernel's dump order (per interface: primaries in the order added, each followed
+     *     by its secondaries)
+     * @throws TunException if the dump fails
+     */
+    List<AddressInfo> ipv4Addresses() throws TunException {
+        final List<AddressInfo> result = new ArrayList<>();
+        dump(Rtnetlink.dumpAddresses(nextSequence()), "list IPv4 addresses", (type, at, len) -> {
+            final AddressInfo a = type == Rtnetlink.RTM_NEWADDR ? AddressInfo.parse(receive, at) : null;
+            if (a != null) {
+                result.add(a);
+            }
+        });
+        return result;
+    }
+
+    /**
+     * Lists every link of the namespace ({@code ip link show}).
+     *
+     * @return the links in the kernel's dump order (by index)
+     * @throws TunException if the dump fails
+     */
+    List<LinkInfo> links() throws TunException {
+        final List<LinkInfo> result = new ArrayList<>();
+        dump(Rtnetlink.dumpLinks(nextSequence()), "list links", (type, at, len) -> {
+            if (type == Rtnetlink.RTM_NEWLINK) {
+                result.add(LinkInfo.parse(receive, at));
+            }
+        });
+        return result;
+    }
+
+    /**
+     * Lists the IPv4 routes of every table ({@code ip -4 route show table all}).
+     *
+     * @return the routes in the kernel's dump order
+     * @throws TunException if the dump fails
+     */
+    List<RouteInfo> ipv4Routes() throws TunException {
+        final List<RouteInfo> result = new ArrayList<>();
+        dump(Rtnetlink.dumpRoutes(nextSequence()), "list IPv4 routes", (type, at, len) -> {
+            final RouteInfo r = type == Rtnetlink.RTM_NEWROUTE ? RouteInfo.parse(receive, at) : null;
+            if (r != null) {
+                result.add(r);
+            }
+        });
+        return result;
+    }
+
+    /** One message of an answer, read from {@link #receive} at {@code at} ({@code len} bytes, header included). */
+    @FunctionalInterface
+    private interface AnswerHandler {
+        /**
+         * Handles one message of the answer.
+         *
+         * @return {@code true} when the answer is complete
+         * @throws TunException to end the answer with an error
+         */
+        boolean handle(int type, int at, int len) throws TunException;
+    }
+
+    /** One message of a dump, other than its end ({@code NLMSG_DONE}) or an error. */
+    @FunctionalInterface
+    private interface DumpVisitor {
+        void visit(int type, int at, int len);
+    }
+
+    /**
+     * Receives the answer to request {@code seq}, handing each of its messages to {@code handler} until it says the
+     * answer is complete; messages of other requests are skipped.
+     */
+    private void receiveAnswer(final int seq, final AnswerHandler handler) throws TunException {
         while (true) {
             final int n = receive();
             for (int at = 0; at + NetlinkMessageWriter.HEADER_SIZE <= n; ) {
@@ -153,32 +223,29 @@ final class NetlinkSocket implements Closeable {
                 if (len < NetlinkMessageWriter.HEADER_SIZE || at + len > n) {
                     break;
                 }
-                if (receive.getInt(at + 8) == seq) {
-                    final int type = receive.getShort(at + 4) & 0xffff;
-                    if (type == Rtnetlink.NLMSG_DONE) {
-                        return result;
-                    }
-                    if (type == Rtnetlink.NLMSG_ERROR) {
-                        final int errno = ackErrno(at, len);
-                        throw new TunException(TunException.Reason.OTHER, errno,
-                            "cannot list IPv4 addresses: " + LibC.describe(errno) + kernelSuffix());
-                    }
-                    final int ifa = at + NetlinkMessageWriter.HEADER_SIZE;
-                    if (type == Rtnetlink.RTM_NEWADDR && (receive.get(ifa) & 0xff) == Rtnetlink.AF_INET
-                        && receive.getInt(ifa + 4) == ifIndex) {
-                        final int attrs = ifa + Rtnetlink.IFADDRMSG_SIZE;
-                        int local = NetlinkAttributes.find(receive, attrs, at + len, Rtnetlink.IFA_LOCAL);
-                        if (local < 0) {
-                            local = NetlinkAttributes.find(receive, attrs, at + len, Rtnetlink.IFA_ADDRESS);
-                        }
-                        if (local >= 0) {
-                            result.add(new int[] {NetlinkAttributes.ipv4(receive, local), receive.get(ifa + 1) & 0xff});
-                        }
-                    }
+                if (receive.getInt(at + 8) == seq && handler.handle(receive.getShort(at + 4) & 0xffff, at, len)) {
+                    return;
                 }
                 at += (len + 3) & ~3;
             }
         }
+    }
+
+    /** Sends a dump request and visits each message of the answer until {@code NLMSG_DONE}. */
+    private void dump(final ByteBuffer request, final String what, final DumpVisitor visitor) throws TunException {
+        final int seq = send(request);
+        receiveAnswer(seq, (type, at, len) -> {
+            if (type == Rtnetlink.NLMSG_DONE) {
+                return true;
+            }
+            if (type == Rtnetlink.NLMSG_ERROR) {
+                final int errno = ackErrno(at, len);
+                throw new TunException(TunException.Reason.OTHER, errno,
+                    "cannot " + what + ": " + LibC.describe(errno) + kernelSuffix());
+            }
+            visitor.visit(type, at, len);
+            return false;
+        });
     }
 
     /**

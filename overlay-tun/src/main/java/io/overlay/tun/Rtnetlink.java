@@ -26,6 +26,8 @@ final class Rtnetlink {
     static final int RTM_GETADDR = 22;
     /** {@code RTM_NEWROUTE}: add a route. */
     static final int RTM_NEWROUTE = 24;
+    /** {@code RTM_GETROUTE}: list routes. */
+    static final int RTM_GETROUTE = 26;
 
     /** {@code NLM_F_REQUEST}. */
     static final int NLM_F_REQUEST = 0x1;
@@ -57,6 +59,10 @@ final class Rtnetlink {
     static final int IFA_ADDRESS = 1;
     /** {@code IFA_LOCAL}: the local address of an interface address. */
     static final int IFA_LOCAL = 2;
+    /** {@code IFA_FLAGS}: u32 address flags, a superset of {@code ifa_flags}. */
+    static final int IFA_FLAGS = 8;
+    /** {@code IFA_F_SECONDARY}: a further address in a prefix the interface already has a primary address in. */
+    static final int IFA_F_SECONDARY = 0x01;
 
     /** {@code IFF_UP}, in {@code ifi_flags}/{@code ifi_change}. */
     static final int IFF_UP = 0x1;
@@ -91,6 +97,12 @@ final class Rtnetlink {
     static final int RTA_DST = 1;
     /** {@code RTA_OIF}. */
     static final int RTA_OIF = 4;
+    /** {@code RTA_PRIORITY}: the route metric (u32; absent means 0). */
+    static final int RTA_PRIORITY = 6;
+    /** {@code RTA_TABLE}: the table id (u32), authoritative over {@code rtm_table} for ids above 255. */
+    static final int RTA_TABLE = 15;
+    /** Size of {@code struct rtmsg}, in bytes. */
+    static final int RTMSG_SIZE = 12;
 
     /** Size of {@code struct ifinfomsg}, in bytes. */
     static final int IFINFOMSG_SIZE = 16;
@@ -176,6 +188,29 @@ final class Rtnetlink {
      */
     static ByteBuffer dumpAddresses(final int seq) {
         return ifaddrmsg(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq, 0, 0).finish();
+    }
+
+    /**
+     * {@code RTM_GETLINK} dumping every link of the namespace ({@code ip link show}).
+     *
+     * @param seq the sequence number
+     * @return the request
+     */
+    static ByteBuffer dumpLinks(final int seq) {
+        return ifinfomsg(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, 0, 0, 0).finish();
+    }
+
+    /**
+     * {@code RTM_GETROUTE} dumping the IPv4 routes of every table ({@code ip -4 route show table all}).
+     *
+     * @param seq the sequence number
+     * @return the request
+     */
+    static ByteBuffer dumpRoutes(final int seq) {
+        return new NetlinkMessageWriter(CAPACITY, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq)
+            .u8(AF_INET).u8(0).u8(0).u8(0) // family, dst_len, src_len, tos
+            .u8(0).u8(0).u8(0).u8(0) // table, protocol, scope, type
+            .u32(0).finish(); // rtm_flags
     }
 
     /**
