@@ -2,10 +2,13 @@ package io.overlay.examples;
 
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.net.ConnectException;
 import java.net.URI;
 import java.net.http.HttpClient;
+import java.net.http.HttpConnectTimeoutException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.Callable;
@@ -73,7 +76,8 @@ public final class HealthCommand implements Callable<Integer> {
      * Queries a {@code /readyz} URL.
      *
      * @param uri e.g. {@code http://127.0.0.1:8471/readyz}
-     * @return the result; never throws for network errors (they become a {@code not-ready} line)
+     * @return the result; never throws for network errors (they become a {@code not-ready cannot reach <uri>: <why>}
+     *     line; nothing listening reads "connection refused (is OverlayMain running with --healthz-port N?)")
      */
     public static Result query(final URI uri) {
         final HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2))
@@ -89,6 +93,12 @@ public final class HealthCommand implements Callable<Integer> {
             }
             return new Result(false, first.startsWith("not-ready") ? first
                 : "not-ready " + uri + " answered HTTP " + rsp.statusCode());
+        } catch (ConnectException e) {
+            return new Result(false, "not-ready cannot reach " + uri + ": connection refused (is OverlayMain running "
+                + "with --healthz-port " + uri.getPort() + "?)");
+        } catch (HttpTimeoutException e) {
+            return new Result(false, "not-ready cannot reach " + uri + ": no answer within "
+                + (e instanceof HttpConnectTimeoutException ? "2 s (connect)" : "5 s"));
         } catch (IOException e) {
             return new Result(false, "not-ready cannot reach " + uri + ": "
                 + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()));

@@ -13,7 +13,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -28,10 +27,12 @@ import picocli.CommandLine.Spec;
  * variable (§4.2, {@link FlannelEnvironment}); the command line wins. As with flanneld's Go flags, long options also
  * work with one dash ({@code -etcd-endpoints=...}) and booleans accept {@code 1/0/t/f} ({@link GoFlags}).
  *
- * <p>Runs until SIGTERM or SIGINT, which close the overlay in order and keep the lease in etcd so a restart gets the
- * same subnet (the JVM then exits with 143 or 130). Exit status 1 for invalid options (for example
- * {@code --subnet-lease-renew-margin} outside 1..1439, as flanneld) and when start-up fails; 2 for a command line
- * picocli cannot parse. The {@code health} subcommand ({@link HealthCommand}) asks a running instance whether it is
+ * <p>Runs until SIGTERM or SIGINT, which close the overlay in order, keep the lease in etcd so a restart gets the
+ * same subnet, log "Exiting cleanly" and exit 0, as flanneld does ({@link TerminationSignals}; a second signal during
+ * the shutdown exits at once with 143 or 130). Exit status 1 for invalid options (for example
+ * {@code --subnet-lease-renew-margin} outside 1..1439, as flanneld), for unsupported {@code FLANNELD_*} variables and
+ * when start-up fails; 3 ({@link #OUT_OF_SUBNETS}) when the Network has no free subnet for this host; 2 for a command
+ * line picocli cannot parse. The {@code health} subcommand ({@link HealthCommand}) asks a running instance whether it is
  * ready.
  */
 @Command(name = "overlay", mixinStandardHelpOptions = true, versionProvider = OverlayVersion.class,
@@ -46,6 +47,8 @@ public final class OverlayMain implements Callable<Integer> {
 
     /** Exit status of invalid options and failed start-up (flanneld exits 1 too). */
     public static final int FAILED = 1;
+    /** Exit status when the Network has no free subnet for this host (a distinct status, see B7). */
+    public static final int OUT_OF_SUBNETS = 3;
 
     @Spec
     private CommandSpec spec;
@@ -147,6 +150,9 @@ public final class OverlayMain implements Callable<Integer> {
     public static CommandLine commandLine(final Map<String, String> env) {
         final CommandLine cl = new CommandLine(new OverlayMain());
         cl.setDefaultValueProvider(new FlannelEnvironment(env));
+        // as Go's flags: the argument after an option that needs a value is that value, whatever it reads like
+        cl.setAllowSubcommandsAsOptionParameters(true);
+        cl.setAllowOptionsAsOptionParameters(true);
         return cl;
     }
 
@@ -238,6 +244,14 @@ public final class OverlayMain implements Callable<Integer> {
     public Integer call() {
         final PrintWriter err = spec.commandLine().getErr();
         final List<String> problems = problems();
+        if (spec.commandLine().getDefaultValueProvider() instanceof FlannelEnvironment env) {
+            final FlannelEnvironment.Check check = env.check(spec);
+            problems.addAll(check.errors());
+            if (!check.ignored().isEmpty()) {
+                LOG.warn("ignoring FLANNELD_* variables without effect for overlay (udp backend, etcd, no iptables "
+                    + "rules): {}", String.join(", ", check.ignored()));
+            }
+        }
         if (!problems.isEmpty()) {
             problems.forEach(p -> err.println("overlay: " + p));
             err.flush();
@@ -262,48 +276,46 @@ public final class OverlayMain implements Callable<Integer> {
             overlay.close();
             return FAILED;
         }
-        final CountDownLatch stopped = new CountDownLatch(1);
-        final Thread main = Thread.currentThread();
         final HealthServer healthServer = health;
-        final Thread hook = new Thread(() -> {
-            LOG.info("Shutting down (lease kept for the next start)");
-            main.interrupt();
-            overlay.close();
-            if (healthServer != null) {
-                healthServer.close();
-            }
-            stopped.countDown();
-            LOG.info("Exiting cleanly");
-        }, "overlay-shutdown");
+        // Other ways the JVM ends (SIGHUP, System.exit elsewhere) still close the overlay; close() is idempotent.
+        final Thread hook = new Thread(() -> stop(overlay, healthServer), "overlay-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
-        try {
-            overlay.start();
-            final OverlayStatus s = overlay.status();
-            LOG.info("Running: {}", s.healthLine());
-            stopped.await();
-            return 0;
-        } catch (InterruptedException e) {
-            // a signal arrived during start-up; the shutdown hook closes everything
-            awaitQuietly(stopped);
-            return 0;
-        } catch (OutOfSubnetsException e) {
-            LOG.error("Cannot acquire a lease: {}", e.getMessage());
-        } catch (IOException | RuntimeException e) {
-            LOG.error("Start-up failed: {}", e.getMessage(), e);
+        int status = FAILED;
+        try (TerminationSignals signals = TerminationSignals.install(Thread.currentThread())) {
+            try {
+                overlay.start();
+                LOG.info("Running: {}", overlay.status().healthLine());
+                signals.await();
+                status = 0;
+            } catch (InterruptedException e) {
+                status = 0; // a signal arrived during start-up
+            } catch (OutOfSubnetsException e) {
+                LOG.error("Cannot acquire a lease: {}", e.getMessage());
+                status = OUT_OF_SUBNETS;
+            } catch (IOException | RuntimeException e) {
+                if (signals.requested()) {
+                    status = 0; // start-up ended by the signal's interrupt or by closing
+                } else {
+                    LOG.error("Start-up failed: {}", e.getMessage(), e);
+                }
+            }
+            Thread.interrupted(); // clear a late interrupt from the signal handler before closing
+            if (signals.requested()) {
+                LOG.info("{} received: shutting down (lease kept for the next start)", signals.received());
+            }
+            stop(overlay, healthServer);
+            removeHook(hook);
         }
-        removeHook(hook);
+        if (status == 0) {
+            LOG.info("Exiting cleanly");
+        }
+        return status;
+    }
+
+    private static void stop(final Overlay overlay, final HealthServer healthServer) {
         overlay.close();
         if (healthServer != null) {
             healthServer.close();
-        }
-        return FAILED;
-    }
-
-    private static void awaitQuietly(final CountDownLatch latch) {
-        try {
-            latch.await();
-        } catch (InterruptedException ignored) {
-            Thread.currentThread().interrupt();
         }
     }
 

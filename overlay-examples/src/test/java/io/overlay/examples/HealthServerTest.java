@@ -130,7 +130,8 @@ class HealthServerTest {
         }
         final StringWriter out = new StringWriter();
         assertThat(health(out, "health", "--healthz-port", Integer.toString(closed))).isEqualTo(1);
-        assertThat(out.toString()).startsWith("not-ready cannot reach http://127.0.0.1:" + closed + "/readyz");
+        assertThat(out.toString()).startsWith("not-ready cannot reach http://127.0.0.1:" + closed + "/readyz: "
+            + "connection refused (is OverlayMain running with --healthz-port " + closed + "?)");
 
         final StringWriter noPort = new StringWriter();
         assertThat(health(noPort, "health")).isEqualTo(1);

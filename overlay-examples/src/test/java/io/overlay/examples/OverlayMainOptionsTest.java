@@ -178,13 +178,63 @@ class OverlayMainOptionsTest {
         final CommandLine cl = OverlayMain.commandLine(Map.of());
         assertThat(GoFlags.normalize(cl, new String[] {"-etcd-endpoints=http://198.18.0.254:2379", "-iface", "eth0",
             "--bridge", "cbr0", "-h", "-V", "-no-such", "-ip-masq=false", "health", "-healthz-port", "8471", "--",
-            "-iface"})).containsExactly("--etcd-endpoints=http://198.18.0.254:2379", "--iface", "eth0", "--bridge",
-                "cbr0", "-h", "-V", "-no-such", "--ip-masq=false", "health", "--healthz-port", "8471", "--", "-iface");
+            "-iface"})).containsExactly("--etcd-endpoints=http://198.18.0.254:2379", "--iface=eth0", "--bridge=cbr0",
+                "-h", "-V", "-no-such", "--ip-masq=false", "health", "--healthz-port=8471", "--", "-iface");
         final OverlayMain m = parse(Map.of(), GoFlags.normalize(cl, new String[] {"-etcd-prefix=/x", "-iface",
             "eth0", "-accept-any-sender"}));
         assertThat(m.etcdPrefix).isEqualTo("/x");
         assertThat(m.ifaces).containsExactly("eth0");
         assertThat(m.acceptAnySender).isTrue();
+    }
+
+    @Test
+    void anOptionValueThatReadsLikeTheHealthSubcommandStaysAValue() {
+        final CommandLine cl = OverlayMain.commandLine(Map.of());
+        assertThat(GoFlags.normalize(cl, new String[] {"--bridge", "health", "-tun-name", "health", "-iface",
+            "-etcd-prefix", "--ip-masq", "health", "-healthz-port", "8471"})).containsExactly("--bridge=health",
+                "--tun-name=health", "--iface=-etcd-prefix", "--ip-masq", "health", "--healthz-port=8471");
+        final OverlayMain m = parse(Map.of(), GoFlags.normalize(cl, new String[] {"-bridge", "health", "-tun-name",
+            "health"}));
+        assertThat(m.bridge).isEqualTo("health");
+        assertThat(m.tunName).isEqualTo("health");
+    }
+
+    @Test
+    void flanneldVariablesThatWouldChangeBehaviourExitWith1NamingThem() {
+        for (Map.Entry<String, String> v : List.of(Map.entry("FLANNELD_IFACE_REGEX", "eth.*"),
+            Map.entry("FLANNELD_IFACE_CAN_REACH", "198.18.0.254"), Map.entry("FLANNELD_PUBLIC_IPV6", "2001:db8::1"),
+            Map.entry("FLANNELD_KUBE_SUBNET_MGR", "true"), Map.entry("FLANNELD_KUBECONFIG_FILE", "/etc/kube.conf"),
+            Map.entry("FLANNELD_KUBE_API_URL", "https://198.18.0.254:6443"),
+            Map.entry("FLANNELD_NET_CONFIG_PATH", "/etc/kube-flannel/net-conf.json"),
+            Map.entry("FLANNELD_IP_BLACKHOLE_ROUTE", "1"), Map.entry("FLANNELD_KUBE_SUBNET_MGR", "maybe"))) {
+            err.getBuffer().setLength(0);
+            assertThat(run(Map.of(v.getKey(), v.getValue()))).as(v.toString()).isEqualTo(1);
+            assertThat(err.toString()).as(v.toString()).startsWith("overlay: " + v.getKey());
+        }
+        assertThat(err.toString()).contains("'maybe' is not a boolean");
+        err.getBuffer().setLength(0);
+        run(Map.of("FLANNELD_IFACE_REGEX", "eth.*"));
+        assertThat(err.toString()).contains("FLANNELD_IFACE_REGEX is set (eth.*) but interface selection by regular "
+            + "expression is not supported; name it with FLANNELD_IFACE; unset it");
+    }
+
+    @Test
+    void flanneldVariablesWithoutEffectAreOnlyReportedAndUnknownOnesToo() {
+        final CommandLine cl = OverlayMain.commandLine(Map.of());
+        final FlannelEnvironment env = new FlannelEnvironment(Map.of("FLANNELD_IPTABLES_RESYNC", "5",
+            "FLANNELD_IPTABLES_FORWARD_RULES", "true", "FLANNELD_IP_MASQ_FULLY_RANDOM_DISABLE", "false",
+            "FLANNELD_V", "2", "FLANNELD_KUBE_SUBNET_MGR", "false", "FLANNELD_ETCD_ENDPOINT", "http://x:2379",
+            "FLANNELD_ETCD_PREFIX", "/x", "FLANNELD_IFACE_REGEX", "", "PATH", "/bin"));
+        final FlannelEnvironment.Check check = env.check(cl.getCommandSpec());
+        assertThat(check.errors()).isEmpty();
+        assertThat(check.ignored()).containsExactly("FLANNELD_ETCD_ENDPOINT=http://x:2379 (not a flanneld option)",
+            "FLANNELD_IPTABLES_FORWARD_RULES=true", "FLANNELD_IPTABLES_RESYNC=5",
+            "FLANNELD_IP_MASQ_FULLY_RANDOM_DISABLE=false", "FLANNELD_KUBE_SUBNET_MGR=false", "FLANNELD_V=2");
+        // every option's own variable is known
+        final List<String> all = cl.getCommandSpec().options().stream()
+            .map(o -> FlannelEnvironment.variableFor(o.longestName())).toList();
+        assertThat(new FlannelEnvironment(all.stream().collect(java.util.stream.Collectors.toMap(n -> n, n -> "1")))
+            .check(cl.getCommandSpec())).isEqualTo(new FlannelEnvironment.Check(List.of(), List.of()));
     }
 
     @Test
