@@ -2,16 +2,18 @@ package io.overlay.core;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.ServiceLoader;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,36 +44,69 @@ import org.slf4j.LoggerFactory;
  * }
  * }</pre>
  *
- * <p>The TUN factory, engine factory and bridge configurator default to the implementations found with
- * {@link ServiceLoader} ({@code overlay-tun}, {@code overlay-udp}). Listener calls happen on one overlay thread.
- * {@link #close()} shuts down in order (allocator, engine, TUN) and keeps the lease, so a restart gets the same subnet.
+ * <p><b>Losing the lease</b> (flannel reference B10: never keep forwarding for a subnet this host no longer owns).
+ * Real flanneld exits; overlay re-acquires in-process. On {@link LeaseListener#leaseLost} the engine is told there is
+ * no local subnet ({@link PacketEngine#localSubnet localSubnet(null)}: every inbound datagram is dropped and counted
+ * as {@link DropReason#FOREIGN_DESTINATION}), the status turns not-ready (so {@code /readyz} answers 503) and the
+ * status carries no lease. The TUN address, the bridge address and {@code subnet.env} are left as they are, as
+ * flanneld leaves them: local containers keep their addresses, and re-acquiring the same subnet changes nothing on
+ * the host. On {@link LeaseListener#leaseReacquired} (same or another subnet) everything that depends on the subnet
+ * is applied again in start-up order: TUN address and route, {@code subnet.env}, bridge address, then the engine's
+ * local subnet; then the overlay is ready again. A failed step is retried with capped exponential backoff (1 s
+ * doubling up to 30 s) until it succeeds, a newer lease event supersedes it or the overlay is closed; meanwhile the
+ * status is not-ready naming the failure and the engine still delivers nothing.
+ *
+ * <p><b>Threads.</b> The TUN factory, engine factory and bridge configurator default to the implementations found
+ * with {@link ServiceLoader} ({@code overlay-tun}, {@code overlay-udp}). Allocator events, re-configuration, retries
+ * and listener calls run on one overlay event thread, one at a time. Readiness changes happen there only (and in
+ * {@link #start()} before the allocator starts, when no event can exist yet); once {@link #close()} began the
+ * status stays not-ready and no listener is called any more. {@link #status()} takes no lock and never waits for
+ * netlink or file I/O. {@link #close()} shuts down in order (allocator, event thread, engine, TUN) and keeps the
+ * lease, so a restart gets the same subnet; it may be called from a listener.
+ *
+ * <p><b>Unknown senders.</b> With {@link Builder#acceptOnlyKnownPeers} on (the default), datagrams whose source is
+ * not a peer's lease PublicIP are dropped as {@link DropReason#UNKNOWN_SENDER}; peers behind NAT (whose
+ * {@code --public-ip} is not the address their datagrams come from) are then silently unreachable. A control-plane
+ * timer (every 30 s, never on the packet path) logs one WARN whenever that counter grew since the last check.
  */
 public final class Overlay implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Overlay.class);
     private static final Pattern IFNAME = Pattern.compile("[A-Za-z0-9_.%-]{1,15}");
 
+    /** Readiness; {@code closed} is terminal: once set, no transition changes the state any more. */
+    private record Readiness(boolean ready, String reason, boolean closed) {
+    }
+
     private final Builder cfg;
     private final RouteTable routes = new RouteTable();
-    private final ExecutorService events = Executors.newSingleThreadExecutor(r -> {
-        final Thread t = new Thread(r, "overlay-events");
-        t.setDaemon(true);
-        return t;
-    });
+    private final ScheduledThreadPoolExecutor events;
+    private volatile Thread eventThread;
     private final Object lock = new Object();
-    private final Map<Ipv4Prefix, Lease> peers = new LinkedHashMap<>();
+    private final AtomicReference<Readiness> state = new AtomicReference<>(new Readiness(false, "starting", false));
 
-    private volatile boolean ready;
-    private volatile String reason = "starting";
     private volatile Lease lease;
     private volatile NetworkConfig config;
     private volatile int mtu;
-    private TunDevice tun;
-    private PacketEngine engine;
+    private volatile TunDevice tun;
+    private volatile PacketEngine engine;
     private boolean started;
     private boolean closed;
+    /** Bumped by every leaseLost/leaseReacquired; a pending re-configuration retry of an older one gives up. */
+    private int generation;
+    /** The UNKNOWN_SENDER count at the last check (event thread only). */
+    private long unknownSendersSeen;
 
     private Overlay(final Builder cfg) {
         this.cfg = cfg;
+        this.events = new ScheduledThreadPoolExecutor(1, r -> {
+            final Thread t = new Thread(r, "overlay-events");
+            t.setDaemon(true);
+            eventThread = t;
+            return t;
+        });
+        events.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
+        events.setContinueExistingPeriodicTasksAfterShutdownPolicy(false);
+        events.setRemoveOnCancelPolicy(true);
     }
 
     /**
@@ -88,7 +123,7 @@ public final class Overlay implements AutoCloseable {
      * missing or invalid (the allocator logs why).
      *
      * @throws IOException if the underlay interface, the TUN device, {@code subnet.env}, the bridge or the engine
-     *     cannot be set up; what was set up is closed again
+     *     cannot be set up, or the overlay was closed meanwhile; what was set up is closed again
      * @throws OutOfSubnetsException if no subnet is free
      * @throws InterruptedException if interrupted while waiting for etcd
      * @throws IllegalStateException if already started or closed
@@ -113,53 +148,98 @@ public final class Overlay implements AutoCloseable {
             progress("acquiring a lease");
             final Lease acquired = cfg.allocator.acquire(publicIp, previous);
             lease = acquired;
-            fire(l -> l.leaseAcquired(acquired));
+            post(() -> tell(l -> l.leaseAcquired(acquired)));
             LOG.info("Acquired lease {} (PublicIP {})", acquired.subnet(), Ipv4.format(publicIp));
 
             progress("configuring " + acquired.subnet());
-            synchronized (lock) {
-                failIfClosed();
-                tun = cfg.offloads ? cfg.tunFactory.openWithOffloads(cfg.tunName, cfg.loops)
-                    : cfg.tunFactory.open(cfg.tunName, cfg.loops);
-            }
+            final TunDevice opened = cfg.offloads ? cfg.tunFactory.openWithOffloads(cfg.tunName, cfg.loops)
+                : cfg.tunFactory.open(cfg.tunName, cfg.loops);
+            adopt(opened, () -> tun = opened);
             applySubnet(acquired);
             final EngineSettings settings = new EngineSettings(iface.address(), config.backend().port(),
                 config.network(), acquired.subnet(), mtu, cfg.acceptOnlyKnownPeers, cfg.loops);
+            final PacketEngine created = cfg.engineFactory.create(settings, opened, routes);
+            adopt(created::close, () -> engine = created);
+            created.start();
+            // Ready before the allocator starts: its events are queued after this, in order.
+            if (transition(true, "")) {
+                final OverlayStatus s = status();
+                LOG.info("{}", s.healthLine());
+                post(() -> tell(l -> l.ready(s)));
+            }
             synchronized (lock) {
                 failIfClosed();
-                engine = cfg.engineFactory.create(settings, tun, routes);
-                engine.start();
             }
             cfg.allocator.start(acquired, new Events());
-            markReady();
-        } catch (IOException | InterruptedException | RuntimeException e) {
-            synchronized (lock) {
-                if (!closed) {
-                    reason = "start failed: " + e.getMessage();
+            if (cfg.acceptOnlyKnownPeers) {
+                final long every = cfg.unknownSenderCheck.toMillis();
+                try {
+                    events.scheduleWithFixedDelay(() -> guard(this::checkUnknownSenders), every, every,
+                        TimeUnit.MILLISECONDS);
+                } catch (RejectedExecutionException closing) {
+                    // closed meanwhile: no timer
                 }
             }
+        } catch (IOException | InterruptedException | RuntimeException e) {
+            final String why = "start failed: " + e.getMessage();
+            state.updateAndGet(s -> s.closed() ? s : new Readiness(false, why, false));
             close();
             throw e;
         }
     }
 
-    /** Records the start-up step for {@link #status()} ("not-ready <step>"), unless already closed. */
-    private void progress(final String step) {
+    /** Stores a resource opened by start() unless close() ran meanwhile, in which case it is closed again. */
+    private void adopt(final java.io.Closeable resource, final Runnable store) throws IOException {
         synchronized (lock) {
             if (!closed) {
-                reason = step;
+                store.run();
+                return;
             }
         }
+        resource.close();
+        throw new IOException("overlay closed while starting");
     }
 
-    /** Called under {@code lock}: a close() during start() must not be followed by opening more resources. */
+    /** Records the start-up step for {@link #status()} ("not-ready <step>"), unless already closed. */
+    private void progress(final String step) {
+        transition(false, step);
+    }
+
+    /** Called under {@code lock}. */
     private void failIfClosed() throws IOException {
         if (closed) {
             throw new IOException("overlay closed while starting");
         }
     }
 
-    /** Configures everything that depends on the subnet: TUN address and route, subnet.env, bridge. */
+    /**
+     * Sets the readiness unless the overlay is closed.
+     *
+     * @return whether the state changed
+     */
+    private boolean transition(final boolean ready, final String reason) {
+        final Readiness next = new Readiness(ready, reason, false);
+        final Readiness prev = state.getAndUpdate(s -> s.closed() ? s : next);
+        return !prev.closed() && !prev.equals(next);
+    }
+
+    /** Event thread: ready again after a re-acquire; tells the listener. */
+    private void becomeReady() {
+        if (transition(true, "")) {
+            final OverlayStatus s = status();
+            LOG.info("{}", s.healthLine());
+            tell(l -> l.ready(s));
+        }
+    }
+
+    /** Event thread: not ready; tells the listener. */
+    private void becomeNotReady(final String reason) {
+        if (transition(false, reason)) {
+            tell(l -> l.notReady(reason));
+        }
+    }
+
+    /** Configures everything that depends on the subnet: TUN address and route, subnet.env, bridge. No lock held. */
     private void applySubnet(final Lease l) throws IOException {
         final NetworkConfig c = config;
         tun.configure(new TunSetup(FlannelRules.tunAddress(l.subnet()), mtu, List.of(c.network())));
@@ -172,29 +252,91 @@ public final class Overlay implements AutoCloseable {
         }
     }
 
-    private void markReady() {
-        ready = true;
-        reason = "";
-        final OverlayStatus s = status();
-        LOG.info("{}", s.healthLine());
-        fire(l -> l.ready(s));
+    /**
+     * Event thread: applies a re-acquired lease (TUN, subnet.env, bridge, then the engine) and becomes ready; on
+     * failure stays not-ready and tries again after a capped exponential backoff.
+     */
+    private void reapply(final int gen, final Lease l, final int attempt) {
+        if (gen != generation || state.get().closed()) {
+            return;
+        }
+        try {
+            applySubnet(l);
+            engine.localSubnet(l.subnet());
+            if (attempt > 1) {
+                LOG.info("Reconfiguring for subnet {} succeeded on attempt {}", l.subnet(), attempt);
+            }
+            becomeReady();
+        } catch (IOException | RuntimeException e) {
+            final long delay = retryDelayMillis(attempt);
+            final String why = "reconfiguring for " + l.subnet() + " failed: " + e.getMessage();
+            if (attempt == 1) {
+                LOG.error("Reconfiguring for subnet {} failed; retrying in {} ms", l.subnet(), delay, e);
+            } else {
+                LOG.error("Reconfiguring for subnet {} failed again (attempt {}): {}; retrying in {} ms", l.subnet(),
+                    attempt, e.getMessage(), delay);
+            }
+            becomeNotReady(why);
+            try {
+                events.schedule(() -> guard(() -> reapply(gen, l, attempt + 1)), delay, TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException closing) {
+                // closed: nothing more to do
+            }
+        }
     }
 
-    private void fire(final java.util.function.Consumer<OverlayListener> event) {
-        post(() -> event.accept(cfg.listener));
+    /** Backoff before attempt {@code attempt + 1}: the initial delay doubled per attempt, capped. */
+    private long retryDelayMillis(final int attempt) {
+        final long initial = cfg.retryInitial.toMillis();
+        final long max = cfg.retryMax.toMillis();
+        return attempt > 20 ? max : Math.min(max, initial << (attempt - 1));
+    }
+
+    /** Event thread, from the timer: one WARN when datagrams from unknown senders were dropped since the last check. */
+    private void checkUnknownSenders() {
+        final PacketEngine e = engine;
+        if (e == null || state.get().closed()) {
+            return;
+        }
+        final long now = e.counters().drops(DropReason.UNKNOWN_SENDER);
+        final long dropped = now - unknownSendersSeen;
+        unknownSendersSeen = now;
+        if (dropped > 0) {
+            cfg.unknownSenderWarning.accept(dropped + " datagrams from unknown senders dropped in the last "
+                + interval(cfg.unknownSenderCheck) + "; if peers send from an address other than their PublicIP "
+                + "(NAT), set acceptOnlyKnownPeers(false) / --accept-any-sender");
+        }
+    }
+
+    /** Formats a check interval: whole seconds as {@code "30 s"}, anything else in milliseconds. */
+    private static String interval(final Duration d) {
+        return d.toMillis() % 1000 == 0 ? d.toSeconds() + " s" : d.toMillis() + " ms";
+    }
+
+    /** Event thread: calls the user's listener unless closed; its exceptions are logged, never propagated. */
+    private void tell(final Consumer<OverlayListener> event) {
+        if (!state.get().closed()) {
+            guard(() -> event.accept(cfg.listener));
+        }
+    }
+
+    private static void guard(final Runnable task) {
+        try {
+            task.run();
+        } catch (RuntimeException e) {
+            LOG.warn("Overlay event handler threw; ignored", e);
+        }
     }
 
     /** Runs a task on the overlay event thread; a handler's exception is logged, never propagated. */
     private void post(final Runnable task) {
         try {
             events.execute(() -> {
-                try {
-                    task.run();
-                } catch (RuntimeException e) {
-                    LOG.warn("Overlay event handler threw; ignored", e);
+                if (!state.get().closed()) {
+                    guard(task);
                 }
             });
-        } catch (java.util.concurrent.RejectedExecutionException closing) {
+        } catch (RejectedExecutionException closing) {
             // closed: no more events
         }
     }
@@ -204,45 +346,38 @@ public final class Overlay implements AutoCloseable {
         @Override
         public void leaseRenewed(final Lease l) {
             post(() -> {
-                lease = l;
-                cfg.listener.leaseRenewed(l);
+                if (lease != null) {
+                    lease = l;
+                }
+                tell(x -> x.leaseRenewed(l));
             });
         }
 
         @Override
         public void leaseLost(final Lease l) {
             post(() -> {
-                ready = false;
-                reason = "lease " + l.subnet() + " lost; re-acquiring";
-                LOG.warn("Lease {} lost; stopped advertising it, re-acquiring", l.subnet());
-                cfg.listener.leaseLost(l);
-                cfg.listener.notReady(reason);
+                generation++;
+                lease = null;
+                engine.localSubnet(null);
+                LOG.warn("Lease {} lost; delivering nothing for it (inbound datagrams dropped as {}), not ready, "
+                    + "re-acquiring", l.subnet(), DropReason.FOREIGN_DESTINATION);
+                tell(x -> x.leaseLost(l));
+                becomeNotReady("lease " + l.subnet() + " lost; re-acquiring");
             });
         }
 
         @Override
         public void leaseReacquired(final Lease previous, final Lease current) {
             post(() -> {
-                try {
-                    lease = current;
-                    if (!previous.subnet().equals(current.subnet())) {
-                        LOG.warn("Subnet changed from {} to {}; reconfiguring", previous.subnet(), current.subnet());
-                        synchronized (lock) {
-                            if (closed) {
-                                return;
-                            }
-                            applySubnet(current);
-                            engine.localSubnet(current.subnet());
-                        }
-                    }
-                    cfg.listener.leaseReacquired(previous, current);
-                    markReady();
-                } catch (IOException | RuntimeException e) {
-                    ready = false;
-                    reason = "reconfiguring for " + current.subnet() + " failed: " + e.getMessage();
-                    LOG.error("Reconfiguring for subnet {} failed", current.subnet(), e);
-                    cfg.listener.notReady(reason);
+                generation++;
+                lease = current;
+                if (previous.subnet().equals(current.subnet())) {
+                    LOG.info("Lease {} re-acquired; reconfiguring", current.subnet());
+                } else {
+                    LOG.warn("Subnet changed from {} to {}; reconfiguring", previous.subnet(), current.subnet());
                 }
+                tell(x -> x.leaseReacquired(previous, current));
+                reapply(generation, current, 1);
             });
         }
 
@@ -250,11 +385,8 @@ public final class Overlay implements AutoCloseable {
         public void peerAdded(final Lease l) {
             post(() -> {
                 routes.put(l.subnet(), l.peer(config.backend().port()));
-                synchronized (lock) {
-                    peers.put(l.subnet(), l);
-                }
                 LOG.info("Subnet added: {} via {}", l.subnet(), Ipv4.format(l.attrs().publicIp()));
-                cfg.listener.peerAdded(l);
+                tell(x -> x.peerAdded(l));
             });
         }
 
@@ -262,11 +394,8 @@ public final class Overlay implements AutoCloseable {
         public void peerChanged(final Lease previous, final Lease current) {
             post(() -> {
                 routes.put(current.subnet(), current.peer(config.backend().port()));
-                synchronized (lock) {
-                    peers.put(current.subnet(), current);
-                }
                 LOG.info("Subnet changed: {} now via {}", current.subnet(), Ipv4.format(current.attrs().publicIp()));
-                cfg.listener.peerChanged(previous, current);
+                tell(x -> x.peerChanged(previous, current));
             });
         }
 
@@ -274,29 +403,24 @@ public final class Overlay implements AutoCloseable {
         public void peerRemoved(final Lease l) {
             post(() -> {
                 routes.remove(l.subnet());
-                synchronized (lock) {
-                    peers.remove(l.subnet());
-                }
                 LOG.info("Subnet removed: {}", l.subnet());
-                cfg.listener.peerRemoved(l);
+                tell(x -> x.peerRemoved(l));
             });
         }
     }
 
     /**
-     * Returns a snapshot of the overlay's state. Safe from any thread.
+     * Returns a snapshot of the overlay's state. Safe from any thread; takes no lock and never waits (reads volatile
+     * fields and the engine's counters).
      *
      * @return the status
      */
     public OverlayStatus status() {
-        final PacketEngine e;
-        final TunDevice t;
-        synchronized (lock) {
-            e = engine;
-            t = tun;
-        }
+        final Readiness r = state.get();
+        final PacketEngine e = engine;
+        final TunDevice t = tun;
         final NetworkConfig c = config;
-        return new OverlayStatus(ready, reason, lease, c == null ? null : c.network(), mtu,
+        return new OverlayStatus(r.ready(), r.reason(), lease, c == null ? null : c.network(), mtu,
             t == null ? null : t.name(), cfg.bridge, routes.routes(),
             e == null ? new TrafficCounters(0, 0, 0, 0, 0, Map.of()) : e.counters());
     }
@@ -311,8 +435,11 @@ public final class Overlay implements AutoCloseable {
     }
 
     /**
-     * Stops in order (allocator, engine, TUN device) and keeps the lease in etcd. Idempotent; the bridge and
-     * {@code subnet.env} stay, as with flanneld.
+     * Stops in order (allocator, event thread, engine, TUN device) and keeps the lease in etcd. Idempotent; the
+     * bridge and {@code subnet.env} stay, as with flanneld. From then on the status is not-ready ("closed", or why
+     * start-up failed), queued events and retries are dropped and the listener is not called again. Waits up to
+     * 5 s for an event handler that is running to finish, except when called from a listener (on the event thread
+     * itself), which must not wait for itself.
      */
     @Override
     public void close() {
@@ -323,17 +450,25 @@ public final class Overlay implements AutoCloseable {
                 return;
             }
             closed = true;
-            ready = false;
-            if (!reason.startsWith("start failed")) {
-                reason = "closed";
-            }
             e = engine;
             t = tun;
         }
+        state.updateAndGet(s -> s.closed() ? s
+            : new Readiness(false, s.reason().startsWith("start failed") ? s.reason() : "closed", true));
         try {
             cfg.allocator.close();
         } catch (RuntimeException ex) {
             LOG.warn("Closing the allocator failed", ex);
+        }
+        events.shutdown();
+        if (Thread.currentThread() != eventThread) {
+            try {
+                if (!events.awaitTermination(5, TimeUnit.SECONDS)) {
+                    LOG.warn("An overlay event handler is still running after 5 s; closing anyway");
+                }
+            } catch (InterruptedException ex) {
+                Thread.currentThread().interrupt();
+            }
         }
         if (e != null) {
             e.close();
@@ -344,12 +479,6 @@ public final class Overlay implements AutoCloseable {
             } catch (IOException ex) {
                 LOG.warn("Closing TUN {} failed", t.name(), ex);
             }
-        }
-        events.shutdown();
-        try {
-            events.awaitTermination(5, TimeUnit.SECONDS);
-        } catch (InterruptedException ex) {
-            Thread.currentThread().interrupt();
         }
     }
 
@@ -371,8 +500,49 @@ public final class Overlay implements AutoCloseable {
         private TunDeviceFactory tunFactory;
         private PacketEngineFactory engineFactory;
         private BridgeConfigurator bridgeConfigurator;
+        private Duration retryInitial = Duration.ofSeconds(1);
+        private Duration retryMax = Duration.ofSeconds(30);
+        private Duration unknownSenderCheck = Duration.ofSeconds(30);
+        private Consumer<String> unknownSenderWarning = LOG::warn;
 
         private Builder() {
+        }
+
+        /**
+         * Sets the backoff of re-configuration retries after a re-acquired lease (default 1 s doubling up to 30 s).
+         * For tests.
+         *
+         * @param initial the first delay, at least 1 ms
+         * @param max the cap, at least {@code initial}
+         * @return this builder
+         * @throws IllegalArgumentException if a delay is below 1 ms or {@code max < initial}
+         */
+        Builder retryBackoff(final Duration initial, final Duration max) {
+            if (initial.toMillis() < 1 || max.compareTo(initial) < 0) {
+                throw new IllegalArgumentException("retryBackoff: need 1 ms <= initial <= max, got " + initial
+                    + " and " + max);
+            }
+            this.retryInitial = initial;
+            this.retryMax = max;
+            return this;
+        }
+
+        /**
+         * Sets how often the UNKNOWN_SENDER drop counter is checked and where the warning goes (default every 30 s,
+         * to this class's logger at WARN). For tests.
+         *
+         * @param every the check interval, at least 1 ms
+         * @param warning receives the warning text
+         * @return this builder
+         * @throws IllegalArgumentException if the interval is below 1 ms
+         */
+        Builder unknownSenderCheck(final Duration every, final Consumer<String> warning) {
+            if (every.toMillis() < 1) {
+                throw new IllegalArgumentException("unknownSenderCheck: interval must be at least 1 ms, got " + every);
+            }
+            this.unknownSenderCheck = every;
+            this.unknownSenderWarning = Objects.requireNonNull(warning, "warning");
+            return this;
         }
 
         /**
@@ -476,7 +646,8 @@ public final class Overlay implements AutoCloseable {
         }
 
         /**
-         * Accept datagrams only from known peers' PublicIPs (default {@code true}); turn off behind NAT.
+         * Accept datagrams only from known peers' PublicIPs (default {@code true}); turn off behind NAT. While on,
+         * a WARN is logged at most every 30 s when datagrams from unknown senders were dropped.
          *
          * @param accept whether to filter by sender
          * @return this builder

@@ -1,0 +1,498 @@
+package io.overlay.core;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The {@link Overlay} facade's own logic (order of start-up and shut-down, lease loss and re-acquisition, retries,
+ * readiness, the unknown-sender warning) against simple in-memory stand-ins of its SPI parts. This covers no etcd,
+ * TUN or kernel behaviour: those parts are tested in their modules and end to end in overlay-examples.
+ */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class OverlayTest {
+    private static final Ipv4Prefix NETWORK = Ipv4Prefix.parse("100.64.0.0/16");
+    private static final Ipv4Prefix SUBNET = Ipv4Prefix.parse("100.64.5.0/24");
+    private static final Ipv4Prefix OTHER = Ipv4Prefix.parse("100.64.9.0/24");
+    private static final Lease LEASE = lease(SUBNET, "198.18.0.1");
+    private static final Lease MOVED = lease(OTHER, "198.18.0.1");
+    private static final Lease PEER = lease(Ipv4Prefix.parse("100.64.7.0/24"), "198.18.0.7");
+
+    @TempDir
+    Path dir;
+
+    private final List<String> calls = new CopyOnWriteArrayList<>();
+    private final List<String> heard = new CopyOnWriteArrayList<>();
+    private final FakeAllocator allocator = new FakeAllocator();
+    private final FakeTunFactory tuns = new FakeTunFactory();
+    private final FakeEngineFactory engines = new FakeEngineFactory();
+    private final FakeBridge bridge = new FakeBridge();
+    private final List<String> warnings = new CopyOnWriteArrayList<>();
+    private Overlay overlay;
+
+    private static Lease lease(final Ipv4Prefix subnet, final String publicIp) {
+        return new Lease(subnet, LeaseAttrs.udp(Ipv4.parse(publicIp)), false, Duration.ofHours(24));
+    }
+
+    private Overlay.Builder builder() {
+        return Overlay.builder()
+            .allocator(allocator)
+            .tunDeviceFactory(tuns)
+            .packetEngineFactory(engines)
+            .bridgeConfigurator(bridge)
+            .bridge("cbr0")
+            .ifaces(List.of("lo"))
+            .subnetFile(dir.resolve("subnet.env"))
+            .retryBackoff(Duration.ofMillis(10), Duration.ofMillis(40))
+            .unknownSenderCheck(Duration.ofMillis(50), warnings::add)
+            .listener(new Recorder());
+    }
+
+    private Overlay started() throws Exception {
+        overlay = builder().build();
+        overlay.start();
+        return overlay;
+    }
+
+    @AfterEach
+    void closeOverlay() {
+        if (overlay != null) {
+            overlay.close();
+        }
+    }
+
+    @Test
+    void startConfiguresInFlannelOrderAndIsReadyWhenItReturns() throws Exception {
+        started();
+        assertThat(calls).containsExactly("allocator.awaitNetworkConfig", "allocator.acquire", "tun.open",
+            "tun.configure 100.64.5.0/32", "bridge.ensure 100.64.5.1/24", "engine.create 100.64.5.0/24",
+            "engine.start", "allocator.start");
+        assertThat(SubnetEnv.readPreviousSubnet(dir.resolve("subnet.env"))).contains(SUBNET);
+        final OverlayStatus s = overlay.status();
+        assertThat(s.ready()).isTrue();
+        assertThat(s.healthLine()).isEqualTo("ready cbr0:100.64.5.1 subnet:100.64.5.1/24 mtu:" + s.mtu());
+        await(() -> heard.contains("ready"));
+        assertThat(heard).containsSubsequence("leaseAcquired 100.64.5.0/24", "ready");
+    }
+
+    @Test
+    void leaseLostStopsDeliveryAndReadinessUntilReacquiredWithTheSameSubnet() throws Exception {
+        started();
+        allocator.listener.peerAdded(PEER);
+        allocator.listener.leaseLost(LEASE);
+        await(() -> !overlay.status().ready());
+        final OverlayStatus lost = overlay.status();
+        assertThat(engines.engine.localSubnets).last().as("engine told: no local subnet").isNull();
+        assertThat(lost.healthLine()).isEqualTo("not-ready lease 100.64.5.0/24 lost; re-acquiring");
+        assertThat(lost.lease()).isNull();
+        assertThat(lost.peers()).as("peers stay routable").containsKey(PEER.subnet());
+        await(() -> heard.contains("notReady lease 100.64.5.0/24 lost; re-acquiring"));
+        assertThat(heard).containsSubsequence("leaseLost 100.64.5.0/24", "notReady lease 100.64.5.0/24 lost; "
+            + "re-acquiring");
+
+        calls.clear();
+        allocator.listener.leaseReacquired(LEASE, LEASE);
+        await(() -> overlay.status().ready());
+        assertThat(calls).containsExactly("tun.configure 100.64.5.0/32", "bridge.ensure 100.64.5.1/24",
+            "engine.localSubnet 100.64.5.0/24");
+        assertThat(overlay.status().lease()).isEqualTo(LEASE);
+        assertThat(SubnetEnv.readPreviousSubnet(dir.resolve("subnet.env"))).contains(SUBNET);
+    }
+
+    @Test
+    void reacquiringAnotherSubnetMovesTunSubnetEnvBridgeAndEngine() throws Exception {
+        started();
+        allocator.listener.leaseLost(LEASE);
+        await(() -> !overlay.status().ready());
+        calls.clear();
+        allocator.listener.leaseReacquired(LEASE, MOVED);
+        await(() -> overlay.status().ready());
+        assertThat(calls).containsExactly("tun.configure 100.64.9.0/32", "bridge.ensure 100.64.9.1/24",
+            "engine.localSubnet 100.64.9.0/24");
+        assertThat(SubnetEnv.readPreviousSubnet(dir.resolve("subnet.env"))).contains(OTHER);
+        assertThat(overlay.status().healthLine()).startsWith("ready cbr0:100.64.9.1 subnet:100.64.9.1/24 mtu:");
+        await(() -> heard.contains("ready") && heard.get(heard.size() - 1).equals("ready"));
+        assertThat(heard).containsSubsequence("leaseReacquired 100.64.5.0/24 -> 100.64.9.0/24", "ready");
+    }
+
+    @Test
+    void aFailedReconfigurationIsRetriedWhileTheEngineStillDeliversNothing() throws Exception {
+        started();
+        allocator.listener.leaseLost(LEASE);
+        bridge.failures.set(3);
+        allocator.listener.leaseReacquired(LEASE, MOVED);
+        await(() -> overlay.status().reason().startsWith("reconfiguring for 100.64.9.0/24 failed"));
+        assertThat(overlay.status().healthLine()).contains("bridge cbr0: injected failure");
+        assertThat(engines.engine.localSubnets).last().isNull();
+        await(() -> overlay.status().ready());
+        assertThat(bridge.attempts.get()).as("start + 3 failures + success").isEqualTo(5);
+        assertThat(engines.engine.localSubnets).last().isEqualTo(OTHER);
+        assertThat(overlay.status().lease()).isEqualTo(MOVED);
+    }
+
+    @Test
+    void aNewerLeaseEventSupersedesAPendingRetry() throws Exception {
+        started();
+        allocator.listener.leaseLost(LEASE);
+        bridge.failures.set(Integer.MAX_VALUE);
+        allocator.listener.leaseReacquired(LEASE, MOVED);
+        await(() -> bridge.attempts.get() >= 3);
+        bridge.failures.set(0);
+        allocator.listener.leaseLost(MOVED);
+        allocator.listener.leaseReacquired(MOVED, LEASE);
+        await(() -> overlay.status().ready());
+        assertThat(overlay.status().lease()).isEqualTo(LEASE);
+        assertThat(engines.engine.localSubnets).last().isEqualTo(SUBNET);
+        final int attempts = bridge.attempts.get();
+        final String sentinel = "sentinel";
+        allocator.listener.peerAdded(lease(Ipv4Prefix.parse("100.64.77.0/24"), "198.18.0.77"));
+        await(() -> heard.contains("peerAdded 100.64.77.0/24"));
+        Thread.sleep(200); // 5 retry caps: an old retry still pending would have run
+        assertThat(bridge.attempts.get()).as(sentinel).isEqualTo(attempts);
+        assertThat(overlay.status().ready()).isTrue();
+    }
+
+    @Test
+    void closeIsOrderedAndIdempotentAndLeavesTheStatusClosed() throws Exception {
+        started();
+        calls.clear();
+        overlay.close();
+        overlay.close();
+        assertThat(calls).containsExactly("allocator.close", "engine.close", "tun.close");
+        assertThat(overlay.status().healthLine()).isEqualTo("not-ready closed");
+        assertThatThrownBy(overlay::start).isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
+    }
+
+    @Test
+    void noEventRunsAndReadinessNeverReturnsAfterClose() throws Exception {
+        started();
+        await(() -> heard.contains("ready"));
+        final CountDownLatch inHandler = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+        heard.clear();
+        blockOnPeer = () -> {
+            inHandler.countDown();
+            try {
+                release.await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
+        allocator.listener.leaseLost(LEASE);
+        allocator.listener.peerAdded(PEER);
+        assertThat(inHandler.await(5, TimeUnit.SECONDS)).isTrue();
+        allocator.listener.leaseReacquired(LEASE, LEASE); // queued behind the blocked handler
+        allocator.listener.peerRemoved(PEER);
+        CompletableFuture.runAsync(() -> {
+            sleep(300);
+            release.countDown();
+        });
+        overlay.close();
+        assertThat(heard).as("only what ran before close").containsExactly("leaseLost 100.64.5.0/24",
+            "notReady lease 100.64.5.0/24 lost; re-acquiring", "peerAdded 100.64.7.0/24");
+        assertThat(overlay.status().healthLine()).isEqualTo("not-ready closed");
+        assertThat(overlay.routes().routes()).as("the queued peerRemoved never ran").containsKey(PEER.subnet());
+        allocator.listener.leaseReacquired(LEASE, LEASE);
+        allocator.listener.peerAdded(MOVED);
+        assertThat(overlay.status().healthLine()).isEqualTo("not-ready closed");
+        assertThat(heard).hasSize(3);
+    }
+
+    @Test
+    void closeFromAListenerDoesNotWaitForItself() throws Exception {
+        final CompletableFuture<Long> closedIn = new CompletableFuture<>();
+        started();
+        await(() -> heard.contains("ready"));
+        closedInFuture = closedIn;
+        closeOnReady = true;
+        allocator.listener.leaseLost(LEASE);
+        allocator.listener.leaseReacquired(LEASE, LEASE);
+        final long nanos = closedIn.get(4, TimeUnit.SECONDS);
+        assertThat(nanos).as("close() on the event thread must not wait for the event thread (5 s)")
+            .isLessThan(TimeUnit.SECONDS.toNanos(4));
+        assertThat(calls).containsSubsequence("allocator.close", "engine.close", "tun.close");
+        assertThat(overlay.status().healthLine()).isEqualTo("not-ready closed");
+    }
+
+    @Test
+    void statusNeverWaitsForReconfiguration() throws Exception {
+        started();
+        final CountDownLatch inConfigure = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+        tuns.tun.blockConfigure = () -> {
+            inConfigure.countDown();
+            try {
+                release.await(20, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
+        allocator.listener.leaseLost(LEASE);
+        allocator.listener.leaseReacquired(LEASE, MOVED);
+        assertThat(inConfigure.await(5, TimeUnit.SECONDS)).isTrue();
+        try {
+            final OverlayStatus s = CompletableFuture.supplyAsync(() -> overlay.status()).get(2, TimeUnit.SECONDS);
+            assertThat(s.ready()).isFalse();
+            assertThat(s.lease()).isEqualTo(MOVED);
+        } finally {
+            release.countDown();
+        }
+        await(() -> overlay.status().ready());
+    }
+
+    @Test
+    void warnsOncePerIntervalWhenDatagramsFromUnknownSendersWereDropped() throws Exception {
+        started();
+        engines.engine.unknownSenders.set(5);
+        await(() -> !warnings.isEmpty());
+        assertThat(warnings.get(0)).isEqualTo("5 datagrams from unknown senders dropped in the last 50 ms; if peers "
+            + "send from an address other than their PublicIP (NAT), set acceptOnlyKnownPeers(false) / "
+            + "--accept-any-sender");
+        engines.engine.unknownSenders.set(12);
+        await(() -> warnings.size() >= 2);
+        assertThat(warnings.get(1)).startsWith("7 datagrams from unknown senders dropped");
+        final int before = warnings.size();
+        allocator.listener.peerAdded(PEER);
+        await(() -> heard.contains("peerAdded 100.64.7.0/24"));
+        Thread.sleep(300); // 6 intervals without new drops
+        assertThat(warnings).hasSize(before);
+    }
+
+    @Test
+    void noUnknownSenderWarningWhenAnySenderIsAccepted() throws Exception {
+        overlay = builder().acceptOnlyKnownPeers(false).build();
+        overlay.start();
+        engines.engine.unknownSenders.set(5);
+        Thread.sleep(300);
+        assertThat(warnings).isEmpty();
+    }
+
+    @Test
+    void aFailedStartClosesWhatItOpenedAndSaysWhy() throws Exception {
+        engines.failStart = true;
+        overlay = builder().build();
+        assertThatThrownBy(overlay::start).isInstanceOf(IOException.class).hasMessage("bind 0.0.0.0:8285 refused");
+        assertThat(calls).containsSubsequence("engine.start", "allocator.close", "engine.close", "tun.close");
+        assertThat(calls).doesNotContain("allocator.start");
+        assertThat(overlay.status().healthLine()).isEqualTo("not-ready start failed: bind 0.0.0.0:8285 refused");
+    }
+
+    private volatile Runnable blockOnPeer;
+    private volatile boolean closeOnReady;
+    private volatile CompletableFuture<Long> closedInFuture;
+
+    private static void sleep(final long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static void await(final BooleanSupplier condition) throws InterruptedException {
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("condition not met within 10 s");
+            }
+            Thread.sleep(5);
+        }
+    }
+
+    /** Records what the overlay tells its listener. */
+    private final class Recorder implements OverlayListener {
+        @Override
+        public void leaseAcquired(final Lease lease) {
+            heard.add("leaseAcquired " + lease.subnet());
+        }
+
+        @Override
+        public void ready(final OverlayStatus status) {
+            heard.add("ready");
+            if (closeOnReady) {
+                final long t0 = System.nanoTime();
+                overlay.close();
+                closedInFuture.complete(System.nanoTime() - t0);
+            }
+        }
+
+        @Override
+        public void notReady(final String reason) {
+            heard.add("notReady " + reason);
+        }
+
+        @Override
+        public void leaseLost(final Lease lease) {
+            heard.add("leaseLost " + lease.subnet());
+        }
+
+        @Override
+        public void leaseReacquired(final Lease previous, final Lease current) {
+            heard.add("leaseReacquired " + previous.subnet() + " -> " + current.subnet());
+        }
+
+        @Override
+        public void peerAdded(final Lease lease) {
+            heard.add("peerAdded " + lease.subnet());
+            final Runnable block = blockOnPeer;
+            if (block != null) {
+                blockOnPeer = null;
+                block.run();
+            }
+        }
+
+        @Override
+        public void peerRemoved(final Lease lease) {
+            heard.add("peerRemoved " + lease.subnet());
+        }
+    }
+
+    private final class FakeAllocator implements SubnetAllocator {
+        volatile LeaseListener listener;
+
+        @Override
+        public NetworkConfig awaitNetworkConfig() {
+            calls.add("allocator.awaitNetworkConfig");
+            return NetworkConfig.parse("{\"Network\":\"" + NETWORK + "\",\"Backend\":{\"Type\":\"udp\"}}");
+        }
+
+        @Override
+        public Lease acquire(final int publicIp, final Optional<Ipv4Prefix> previousSubnet) {
+            calls.add("allocator.acquire");
+            return LEASE;
+        }
+
+        @Override
+        public void start(final Lease lease, final LeaseListener l) {
+            calls.add("allocator.start");
+            this.listener = l;
+        }
+
+        @Override
+        public void close() {
+            calls.add("allocator.close");
+        }
+    }
+
+    private final class FakeTun implements TunDevice {
+        volatile Runnable blockConfigure;
+
+        @Override
+        public String name() {
+            return "flannel0";
+        }
+
+        @Override
+        public int queueCount() {
+            return 1;
+        }
+
+        @Override
+        public int fileDescriptor(final int queue) {
+            return -1;
+        }
+
+        @Override
+        public void configure(final TunSetup setup) {
+            final Runnable block = blockConfigure;
+            if (block != null) {
+                blockConfigure = null;
+                block.run();
+            }
+            assertThat(setup.routes()).containsExactly(NETWORK);
+            calls.add("tun.configure " + setup.address());
+        }
+
+        @Override
+        public void close() {
+            calls.add("tun.close");
+        }
+    }
+
+    private final class FakeTunFactory implements TunDeviceFactory {
+        final FakeTun tun = new FakeTun();
+
+        @Override
+        public TunDevice open(final String nameOrTemplate, final int queues) {
+            calls.add("tun.open");
+            return tun;
+        }
+    }
+
+    private final class FakeEngine implements PacketEngine {
+        final List<Ipv4Prefix> localSubnets = Collections.synchronizedList(new ArrayList<>());
+        final AtomicLong unknownSenders = new AtomicLong();
+
+        @Override
+        public void start() throws IOException {
+            calls.add("engine.start");
+            if (engines.failStart) {
+                throw new IOException("bind 0.0.0.0:8285 refused");
+            }
+        }
+
+        @Override
+        public void localSubnet(final Ipv4Prefix subnet) {
+            localSubnets.add(subnet);
+            if (subnet != null) {
+                calls.add("engine.localSubnet " + subnet);
+            }
+        }
+
+        @Override
+        public TrafficCounters counters() {
+            return new TrafficCounters(0, 0, 0, 0, 0, Map.of(DropReason.UNKNOWN_SENDER, unknownSenders.get()));
+        }
+
+        @Override
+        public void close() {
+            calls.add("engine.close");
+        }
+    }
+
+    private final class FakeEngineFactory implements PacketEngineFactory {
+        final FakeEngine engine = new FakeEngine();
+        volatile boolean failStart;
+
+        @Override
+        public PacketEngine create(final EngineSettings settings, final TunDevice device, final RouteTable routes) {
+            calls.add("engine.create " + settings.localSubnet());
+            return engine;
+        }
+    }
+
+    private final class FakeBridge implements BridgeConfigurator {
+        final AtomicInteger failures = new AtomicInteger();
+        final AtomicInteger attempts = new AtomicInteger();
+
+        @Override
+        public void ensureBridge(final String name, final Ipv4Prefix subnet, final int address,
+                                 final Ipv4Prefix network, final int mtu) throws IOException {
+            attempts.incrementAndGet();
+            if (failures.getAndUpdate(n -> n > 0 ? n - 1 : 0) > 0) {
+                throw new IOException("bridge " + name + ": injected failure");
+            }
+            assertThat(network).isEqualTo(NETWORK);
+            calls.add("bridge.ensure " + Ipv4.format(address) + "/" + subnet.length());
+        }
+    }
+}
