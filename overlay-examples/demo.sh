@@ -3,24 +3,28 @@
 #
 #   sudo overlay-examples/demo.sh
 #
-# Everything runs in network namespaces this script creates and removes again (also on failure or Ctrl-C):
-#   ovdemo-infra         the underlay: bridge ul0 with 198.18.0.254/24, and etcd listening on 198.18.0.254:2379
-#   ovdemo-h1..h3        hosts 198.18.0.1-3/24 on that bridge, each running OverlayMain (java -jar overlay.jar)
+# Everything runs in network namespaces this script creates and removes again (also on failure or Ctrl-C), named
+# with a per-run prefix ovd<pid of this script>- so several runs at once do not meet:
+#   ovd<pid>-infra       the underlay: bridge ul0 with 198.18.0.254/24, and etcd listening on 198.18.0.254:2379
+#   ovd<pid>-h1..h3      hosts 198.18.0.1-3/24 on that bridge, each running OverlayMain (java -jar overlay.jar)
 #                        with --bridge cbr0, its own --subnet-file and --healthz-port 8471
-#   ovdemo-h1c1..h3c2    containers on their host's cbr0, addressed .2 and .3 from the host's FLANNEL_SUBNET,
+#   ovd<pid>-h1c1..h3c2  containers on their host's cbr0, addressed .2 and .3 from the host's FLANNEL_SUBNET,
 #                        default route via the bridge address, MTU FLANNEL_MTU
+# The clean-up kills every process left in those namespaces before deleting them. Namespaces of an earlier run whose
+# script is gone (killed with -9) are removed at the start of the next run.
 # Then every container pings every container on the other hosts, and the script prints N/N pairs reachable.
 # Only 198.18.0.0/15 (underlay) and 100.64.0.0/10 (overlay) addresses are used; nothing leaves the namespaces and
 # the root namespace's interfaces and routes are not touched.
 #
-# Environment: JAVA_OPTS (default: small heap, quick start), KEEP_LOGS=1 keeps the temp dir with the logs.
+# Environment: JAVA_OPTS (default: small heap, quick start), KEEP_LOGS=1 keeps the temp dir with the logs (it is
+# always kept on failure, with the build log, etcd and OverlayMain logs and every ping's output; the path is printed).
 # Exit status: 0 when every pair is reachable, 1 on failure, 130/143 when interrupted.
-set -euo pipefail
+set -eEuo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 JAR="$HERE/target/overlay.jar"
-P=ovdemo
+P=ovd$$
 HOSTS=(1 2 3)
 CONTAINERS=(1 2)
 NETWORK=100.64.0.0/16
@@ -36,7 +40,11 @@ say() { printf 'demo: %s\n' "$*"; }
 # returns at once on a trapped signal, so Ctrl-C always reaches the clean-up, which also stops $FG.
 FG=
 run() { "$@" & FG=$!; local rc=0; wait "$FG" || rc=$?; FG=; return "$rc"; }
-die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
+DIED=
+die() { printf 'demo: error: %s\n' "$*" >&2; DIED=1; exit 1; }
+# A command that fails under "set -e" says which one, so no failure is silent.
+FAILED_AT=
+trap 'FAILED_AT="line $LINENO: $BASH_COMMAND"' ERR
 
 [ "$(id -u)" = 0 ] || die "run as root (sudo $0): the demo creates network namespaces, TUN devices and bridges"
 [ "$(uname -s)" = Linux ] || die "Linux only"
@@ -45,20 +53,29 @@ die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+command -v sysctl >/dev/null 2>&1 || need+=(procps)
+command -v flock >/dev/null 2>&1 || need+=(util-linux)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
-command -v java >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
+command -v java >/dev/null 2>&1 || need+=(JAVA)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 if [ "${#need[@]}" -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
-    say "installing ${need[*]} (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${need[@]}" >/dev/null
+    say "updating the package lists (apt-get update)"
+    apt-get update -qq || die "apt-get update failed"
+    if [[ " ${need[*]} " == *" JAVA "* ]]; then
+      # Java 17 by name where the distribution has it, else the distribution's default JDK (checked below: 17+)
+      java_pkg=openjdk-17-jdk-headless
+      apt-cache show "$java_pkg" >/dev/null 2>&1 || java_pkg=default-jdk-headless
+      need=("${need[@]/JAVA/$java_pkg}")
+    fi
+    say "installing ${need[*]} (apt-get)"
+    apt-get install -y -qq "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed"
     # Debian's etcd-server package starts a system etcd on 127.0.0.1:2379; the demo runs its own, so stop that.
     if [[ " ${need[*]} " == *" etcd-server "* ]]; then systemctl stop etcd >/dev/null 2>&1 || true; fi
   else
-    die "missing ${need[*]}: install iproute2, ping, etcd 3.4+ (server and etcdctl), Java 17+ and Maven 3.8+"
+    die "missing ${need[*]/JAVA/java}: install iproute2, ping, procps (sysctl), util-linux (flock), etcd 3.4+ (server and etcdctl), Java 17+ and Maven 3.8+"
   fi
 fi
 jv=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
@@ -66,25 +83,33 @@ jv=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specificat
 [ -e /dev/net/tun ] || modprobe tun 2>/dev/null || true
 [ -e /dev/net/tun ] || die "/dev/net/tun is missing (modprobe tun; in a container pass --device /dev/net/tun)"
 
-# --- build overlay.jar if it is missing or older than a source file -------------------------------------------
-MODULES=(overlay-core overlay-tun overlay-etcd overlay-udp overlay-examples)
-if [ ! -f "$JAR" ] || [ -n "$(cd "$ROOT" && find pom.xml "${MODULES[@]/%//pom.xml}" "${MODULES[@]/%//src/main}" \
-    -newer "$JAR" -print -quit)" ]; then
-  say "building $JAR (mvn package, tests skipped)"
-  trap '[ -n "$FG" ] && kill -TERM "$FG" 2>/dev/null' EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
-  run mvn -B -q -f "$ROOT/pom.xml" -DskipTests package -pl overlay-examples -am \
-    || die "the build failed; run it yourself to see why: (cd $ROOT && mvn -DskipTests package -pl overlay-examples -am)"
-fi
-
 # --- clean-up, also on failure and Ctrl-C ---------------------------------------------------------------------
 TMP=$(mktemp -d /tmp/overlay-demo.XXXXXX)
 PIDS=()
 exec 3>&1 4>&2 # the script's own stdout/stderr: a signal may arrive while a command's output is redirected
+
+# Kills every process in a namespace (TERM, then KILL after 3 s), then deletes it.
+delete_ns() {
+  local ns=$1 pids i
+  pids=$(ip netns pids "$ns" 2>/dev/null || true)
+  if [ -n "$pids" ]; then
+    # shellcheck disable=SC2086
+    kill -TERM $pids 2>/dev/null
+    for i in $(seq 30); do
+      pids=$(ip netns pids "$ns" 2>/dev/null || true)
+      [ -z "$pids" ] && break
+      sleep 0.1
+    done
+    # shellcheck disable=SC2086
+    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+  fi
+  ip netns del "$ns" 2>/dev/null || true
+}
+
 cleanup() {
   local rc=$?
-  set +e
+  set +eE
+  trap - ERR
   exec 1>&3 2>&4
   trap - EXIT INT TERM
   [ -n "$FG" ] && kill -TERM "$FG" 2>/dev/null
@@ -97,13 +122,18 @@ cleanup() {
     sleep 0.1
   done
   [ "${#PIDS[@]}" -gt 0 ] && kill -KILL "${PIDS[@]}" 2>/dev/null
-  for ns in $(ip netns list | awk '{print $1}' | grep "^$P-"); do ip netns del "$ns" 2>/dev/null; done
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$P-"); do delete_ns "$ns"; done
+  local failed=0
   if [ "$rc" != 0 ] && [ "$rc" != 130 ] && [ "$rc" != 143 ]; then
+    failed=1
+    [ -z "$DIED" ] && printf 'demo: error: a command failed with status %s (%s)\n' "$rc" "${FAILED_AT:-unknown}" >&2
     for log in "$TMP"/h*/overlay.log; do
       [ -f "$log" ] && { echo "--- last lines of $log"; tail -15 "$log"; } >&2
     done
   fi
-  if [ "${KEEP_LOGS:-0}" = 1 ]; then
+  if [ "$failed" = 1 ]; then
+    say "cleaned up (namespaces, processes); logs, build log and ping output kept in $TMP"
+  elif [ "${KEEP_LOGS:-0}" = 1 ]; then
     say "cleaned up (namespaces, processes); logs kept in $TMP"
   else
     rm -rf "$TMP"
@@ -115,11 +145,38 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Namespaces left by an earlier run of this demo whose script is gone (killed with -9): ovd<pid>- with a dead pid.
+for ns in $(ip netns list | awk '{print $1}' | grep -E '^ovd[0-9]+-' || true); do
+  owner=${ns#ovd}; owner=${owner%%-*}
+  if [ "$owner" != $$ ] && ! grep -qs demo.sh "/proc/$owner/cmdline"; then
+    say "removing $ns, left by an earlier run (pid $owner) that is gone"
+    delete_ns "$ns"
+  fi
+done
+
+# --- build overlay.jar if it is missing or older than a source file -------------------------------------------
+# One build at a time: a second demo started meanwhile waits here and then uses the fresh jar.
+mkdir -p "$HERE/target"
+exec 5>"$HERE/target/.demo-build.lock"
+if ! flock -n 5; then
+  say "another demo run is building overlay.jar; waiting for it"
+  run flock 5
+fi
+MODULES=(overlay-core overlay-tun overlay-etcd overlay-udp overlay-examples)
+if [ ! -f "$JAR" ] || [ -n "$(cd "$ROOT" && find pom.xml "${MODULES[@]/%//pom.xml}" "${MODULES[@]/%//src/main}" \
+    -newer "$JAR" -print -quit)" ]; then
+  say "building overlay.jar (about 1-2 minutes the first time)..."
+  if ! run mvn -B -Dstyle.color=never -f "$ROOT/pom.xml" -DskipTests package -pl overlay-examples -am \
+      >"$TMP/build.log" 2>&1; then
+    tail -40 "$TMP/build.log" >&2
+    die "the build failed (whole log: $TMP/build.log)"
+  fi
+fi
+flock -u 5
+exec 5>&-
+
 # Background processes are started with "ip netns exec" directly (not through a shell function), so $! is the
 # process itself and the clean-up can signal it.
-# Namespaces left by an earlier, killed run of this demo.
-for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do ip netns del "$ns"; done
-
 nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
 
 # --- underlay and etcd ----------------------------------------------------------------------------------------
@@ -199,13 +256,14 @@ done
 # --- every container pings every container on the other hosts ------------------------------------------------
 say "pinging every container from every container on another host (ping -c 2 -W 2)"
 mapfile -t NAMES < <(printf '%s\n' "${!ADDR[@]}" | sort)
+mkdir -p "$TMP/ping"
 ok=0
 total=0
 for src in "${NAMES[@]}"; do
   for dst in "${NAMES[@]}"; do
     [ "${src%c*}" = "${dst%c*}" ] && continue
     total=$((total + 1))
-    if run ip netns exec "$P-$src" ping -c 2 -i 0.2 -W 2 -q "${ADDR[$dst]}" >/dev/null 2>&1; then
+    if run ip netns exec "$P-$src" ping -c 2 -i 0.2 -W 2 -q "${ADDR[$dst]}" >"$TMP/ping/$src-$dst.txt" 2>&1; then
       ok=$((ok + 1)); result=ok
     else
       result=UNREACHABLE
@@ -215,4 +273,4 @@ for src in "${NAMES[@]}"; do
 done
 
 say "$ok/$total pairs reachable ($((SECONDS - START)) s)"
-[ "$ok" = "$total" ] || die "some containers could not reach each other; see the logs"
+[ "$ok" = "$total" ] || die "$((total - ok)) of $total pairs could not reach each other; ping output in $TMP/ping, logs in $TMP/h*/overlay.log"
