@@ -44,7 +44,9 @@ import org.slf4j.LoggerFactory;
  * plain path: one inner IPv4 packet of at most the MTU each. In the other direction, with UDP GRO ({@code gro}) one
  * receive slot of 64 KiB may hold many datagrams of one sender ({@link MessageBatch#groSegmentSize}); they are split
  * and checked one by one, then handed to a {@link TcpCoalescer} that merges in-order TCP segments of a flow into one
- * GSO super-packet for the TUN and passes everything else through with a zero header.
+ * GSO super-packet for the TUN and passes everything else through with a zero header. Memory per loop with offloads,
+ * all allocated once: one 64 KiB TUN frame buffer, a segment area of {@link #MAX_SEGMENTS} × MTU, {@link #GRO_BATCH}
+ * receive slots of 64 KiB and the coalescer's ({@link #COALESCER_FLOWS} + 1) × 64 KiB: about 1.4 MiB at MTU 1472.
  *
  * <p>The per-packet decisions of both directions are {@link PacketProcessor}'s; this class does the I/O.
  *
