@@ -36,7 +36,8 @@ import org.junit.jupiter.api.Timeout;
  * path> io.overlay.examples.OverlayMain ...}) with a bridge, and two containers per host. Asserts what flanneld
  * would leave behind (etcd keys and values byte for byte, {@code subnet.env}), the health lines, reachability of every
  * container pair across hosts, that a SIGKILLed host comes back with the same subnet, and that SIGTERM exits cleanly
- * keeping the lease. Logs go to {@code target/e2e/}.
+ * keeping the lease, and that a host whose key another host takes at runtime stops delivering for that subnet and
+ * moves to a new one (subnet.env, bridge, TUN). Logs go to {@code target/e2e/}.
  */
 @Privileged
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -459,6 +460,116 @@ class EndToEndTest {
             c.ns().exec("ping", "-c", "2", "-i", "0.2", "-W", "2", "-q", gateway);
             return true;
         });
+    }
+
+    @Test
+    @Order(8)
+    void aHostWhoseKeyIsTakenAtRuntimeStopsDeliveringForItAndMovesToANewSubnet() throws Exception {
+        final Host h1 = hosts[1];
+        assertThat(h1.process.isAlive()).isTrue();
+        final Map<String, String> before = subnetEnv(h1);
+        final String oldKey = keyOf(before);
+        final Container target = containers.get("h1c1");
+        final String sender = containers.get("h2c1").address();
+        // Control: a flannel-format datagram from a known peer (h2) for h1c1 is written to h1's TUN.
+        assertThat(deliveredToTun(h1, hosts[2], sender, target.address(), 0x4f01)).as("control").isTrue();
+
+        // While h1 runs, another host's agent (or an operator) puts h1's key with its own PublicIP.
+        etcdctl("put", "/coreos.com/network/subnets/" + oldKey, "{\"PublicIP\":\"198.18.0.99\",\"PublicIPv6\":null}");
+
+        awaitTrue("h1 moves to another subnet", Duration.ofSeconds(30),
+            () -> !keyOf(subnetEnv(h1)).equals(oldKey));
+        awaitReady(h1);
+        final Map<String, String> after = subnetEnv(h1);
+        final String newKey = keyOf(after);
+        final String fs = after.get("FLANNEL_SUBNET");
+        assertThat(Files.readString(logs.resolve("h1.log")))
+            .contains("Lease " + Ipv4Prefix.parseMasked(before.get("FLANNEL_SUBNET")) + " lost; delivering nothing");
+        assertThat(leases()).containsEntry(newKey, "{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}")
+            .containsEntry(oldKey, "{\"PublicIP\":\"198.18.0.99\",\"PublicIPv6\":null}");
+        assertThat(health(h1).getValue()).isEqualTo("ready cbr0:" + fs.split("/")[0] + " subnet:" + fs + " mtu:1472");
+        final String bridgeAddresses = h1.ns.exec("ip", "-4", "-o", "addr", "show", "dev", "cbr0");
+        assertThat(bridgeAddresses).contains("inet " + fs + " ").doesNotContain("inet " + before.get("FLANNEL_SUBNET"));
+        assertThat(h1.ns.exec("ip", "-4", "-o", "addr", "show", "dev", "flannel0"))
+            .contains("inet " + fs.replaceFirst("\\.1/24$", ".0/32"));
+
+        // h1 no longer delivers anything for the subnet it lost, even from a known peer.
+        assertThat(deliveredToTun(h1, hosts[2], sender, target.address(), 0x4f02)).as("after the takeover").isFalse();
+
+        // Containers re-addressed from the new subnet (as a CNI plugin would) are reachable again.
+        final String gateway = fs.split("/")[0];
+        final String base = gateway.substring(0, gateway.lastIndexOf('.') + 1);
+        for (int c = 1; c <= CONTAINERS; c++) {
+            final Container old = containers.get("h1c" + c);
+            final String address = base + (c + 1);
+            old.ns().exec("ip", "addr", "flush", "dev", "eth0");
+            old.ns().exec("ip", "addr", "add", address + "/24", "dev", "eth0");
+            old.ns().exec("ip", "route", "replace", "default", "via", gateway);
+            containers.put(old.name(), new Container(old.name(), 1, old.ns(), address));
+        }
+        assertThat(unreachablePairs()).isEmpty();
+    }
+
+    /**
+     * Sends flannel udp datagrams (a bare IPv4 ICMP echo request as the payload) from {@code from}'s underlay address
+     * to {@code to}'s port 8285 for up to 4 s, and watches {@code to}'s TUN with tcpdump for the inner packet.
+     *
+     * @return whether the engine wrote the inner packet to the TUN
+     */
+    private boolean deliveredToTun(final Host to, final Host from, final String src, final String dst, final int id)
+        throws Exception {
+        final Path err = dir.resolve("tcpdump-" + Integer.toHexString(id) + ".err");
+        final Process dump = to.ns.spawn(new ProcessBuilder("tcpdump", "-i", "flannel0", "-n", "-l", "-c", "1",
+            "icmp and dst host " + dst + " and icmp[4:2] == " + id).redirectError(err.toFile()));
+        try {
+            awaitTrue("tcpdump listening in h" + to.n, Duration.ofSeconds(10),
+                () -> Files.exists(err) && Files.readString(err).contains("listening on"));
+            final byte[] packet = echoRequest(src, dst, id);
+            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(4);
+            while (System.nanoTime() < deadline) {
+                io.overlay.tun.NetnsThread.call(from.ns.name(), () -> {
+                    try (java.net.DatagramSocket s = new java.net.DatagramSocket()) {
+                        s.send(new java.net.DatagramPacket(packet, packet.length,
+                            java.net.InetAddress.getByName(to.publicIp()), 8285));
+                    }
+                    return null;
+                });
+                if (dump.waitFor(200, TimeUnit.MILLISECONDS)) {
+                    return dump.exitValue() == 0;
+                }
+            }
+            return false;
+        } finally {
+            dump.destroyForcibly();
+            dump.waitFor(5, TimeUnit.SECONDS);
+        }
+    }
+
+    /** An IPv4 ICMP echo request (TTL 64, 8 payload bytes) with correct header and ICMP checksums. */
+    private static byte[] echoRequest(final String src, final String dst, final int id) throws IOException {
+        final java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(36);
+        b.put((byte) 0x45).put((byte) 0).putShort((short) 36).putShort((short) id).putShort((short) 0)
+            .put((byte) 64).put((byte) 1).putShort((short) 0)
+            .put(java.net.InetAddress.getByName(src).getAddress()).put(java.net.InetAddress.getByName(dst).getAddress());
+        b.put((byte) 8).put((byte) 0).putShort((short) 0).putShort((short) id).putShort((short) 1);
+        b.put("overlay!".getBytes(StandardCharsets.US_ASCII));
+        final byte[] p = b.array();
+        putChecksum(p, 0, 20, 10);
+        putChecksum(p, 20, 16, 22);
+        return p;
+    }
+
+    private static void putChecksum(final byte[] p, final int from, final int length, final int at) {
+        int sum = 0;
+        for (int i = from; i < from + length; i += 2) {
+            sum += ((p[i] & 0xff) << 8) | (p[i + 1] & 0xff);
+        }
+        while ((sum >>> 16) != 0) {
+            sum = (sum & 0xffff) + (sum >>> 16);
+        }
+        final int c = ~sum & 0xffff;
+        p[at] = (byte) (c >>> 8);
+        p[at + 1] = (byte) c;
     }
 
     /** A condition that may throw; an exception counts as "not yet". */
