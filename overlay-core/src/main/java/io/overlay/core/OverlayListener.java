@@ -16,7 +16,7 @@ public interface OverlayListener extends LeaseListener {
 
     /**
      * The overlay is ready: TUN configured, {@code subnet.env} written, bridge (if any) addressed, engine forwarding.
-     * Called again after a subnet change once everything is updated.
+     * Called again after every re-acquired lease (same or another subnet) once everything is applied again.
      *
      * @param status the status at that moment
      */
@@ -24,9 +24,11 @@ public interface OverlayListener extends LeaseListener {
     }
 
     /**
-     * The overlay is not ready (e.g. the lease was lost and is being re-acquired).
+     * The overlay is not ready: the lease was lost and is being re-acquired (the engine then delivers nothing
+     * inbound), or applying a re-acquired lease failed and is being retried. Never called after
+     * {@link Overlay#close()}.
      *
-     * @param reason why, in a few words
+     * @param reason why, in a few words, e.g. {@code lease 100.64.5.0/24 lost; re-acquiring}
      */
     default void notReady(String reason) {
     }
