@@ -132,7 +132,7 @@ cleanup() {
     done
   fi
   if [ "$failed" = 1 ]; then
-    say "cleaned up (namespaces, processes); logs, build log and ping output kept in $TMP"
+    say "cleaned up (namespaces, processes); temp dir with the logs (and build log, ping output where made) kept in $TMP"
   elif [ "${KEEP_LOGS:-0}" = 1 ]; then
     say "cleaned up (namespaces, processes); logs kept in $TMP"
   else
@@ -218,7 +218,11 @@ done
 # shellcheck disable=SC2086
 health() { run ip netns exec "$P-h$1" java $JAVA_OPTS -jar "$JAR" health --healthz-port "$HEALTH_PORT" >"$TMP/health"; }
 for h in "${HOSTS[@]}"; do
-  for i in $(seq 300); do [ -s "$TMP/h$h/subnet.env" ] && break; sleep 0.2; done
+  for i in $(seq 300); do
+    [ -s "$TMP/h$h/subnet.env" ] && break
+    kill -0 "${PIDS[$h]}" 2>/dev/null || { tail -20 "$TMP/h$h/overlay.log" >&2; die "OverlayMain of host h$h exited (log $TMP/h$h/overlay.log)"; }
+    sleep 0.2
+  done
   [ -s "$TMP/h$h/subnet.env" ] || { tail -20 "$TMP/h$h/overlay.log" >&2; die "host h$h wrote no subnet.env in 60 s"; }
   line=""
   for i in $(seq 20); do
