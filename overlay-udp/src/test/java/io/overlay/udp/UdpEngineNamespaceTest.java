@@ -422,6 +422,21 @@ class UdpEngineNamespaceTest {
         assertThat(a.shell("ping -c 1 -W 2 " + b.tunAddress())).contains("1 received");
     }
 
+    @Test
+    void withoutALocalSubnetTheEngineDeliversNothingUntilOneIsSetAgain() throws Exception {
+        try {
+            b.engine.localSubnet(null); // the lease was lost
+            final TrafficCounters before = b.engine.counters();
+            assertThat(a.shell("ping -c 1 -W 1 " + b.tunAddress())).contains("0 received");
+            final TrafficCounters after = b.awaitCounters(c -> delta(before, c, DropReason.FOREIGN_DESTINATION) > 0);
+            assertThat(delta(before, after, DropReason.FOREIGN_DESTINATION)).isEqualTo(1);
+            assertThat(after.udpToTunPackets()).isEqualTo(before.udpToTunPackets());
+        } finally {
+            b.engine.localSubnet(SUBNET_B);
+        }
+        assertThat(a.shell("ping -c 1 -W 2 " + b.tunAddress())).contains("1 received");
+    }
+
     private static long delta(final TrafficCounters before, final TrafficCounters after, final DropReason r) {
         return after.drops(r) - before.drops(r);
     }
