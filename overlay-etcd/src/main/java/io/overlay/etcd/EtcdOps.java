@@ -13,6 +13,7 @@ import io.etcd.jetcd.op.CmpTarget;
 import io.etcd.jetcd.op.Op;
 import io.etcd.jetcd.options.GetOption;
 import io.etcd.jetcd.options.LeaseOption;
+import io.etcd.jetcd.options.OptionsUtil;
 import io.etcd.jetcd.options.PutOption;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -43,6 +44,9 @@ final class EtcdOps implements AutoCloseable {
         }
     }
 
+    /** Largest gRPC message accepted from etcd, bytes: 16 MiB. */
+    static final int MAX_INBOUND_BYTES = 16 << 20;
+
     private final Client client;
     private final EtcdSettings settings;
     private final long timeoutNanos;
@@ -55,7 +59,9 @@ final class EtcdOps implements AutoCloseable {
             .keepaliveTime(java.time.Duration.ofSeconds(10))
             .keepaliveTimeout(java.time.Duration.ofSeconds(5))
             // etcd refuses pings without an open stream (PermitWithoutStream=false): only ping while a call is open
-            .keepaliveWithoutCalls(false);
+            .keepaliveWithoutCalls(false)
+            // above gRPC's 4 MiB default, as a margin: listings are paged (list) and watch responses are small
+            .maxInboundMessageSize(MAX_INBOUND_BYTES);
         if (settings.tls()) {
             try {
                 b.sslContext(ssl -> {
@@ -94,17 +100,41 @@ final class EtcdOps implements AutoCloseable {
             r.getHeader().getRevision()));
     }
 
-    /** Lists every key under {@code prefix} (etcd prefix semantics) at one revision. */
+    /**
+     * Lists every key under {@code prefix} (etcd prefix semantics) at one revision, in pages of {@link #listPageSize}
+     * keys (so that no response comes near gRPC's message size limit, however many leases there are); the pages after
+     * the first are read at the first page's revision. A compaction between pages fails the listing with
+     * {@link EtcdUnavailableException}; the callers retry.
+     */
     SubnetListing list(final String prefix) {
-        final GetResponse r = await("list " + prefix, client.getKVClient().get(bytes(prefix),
-            GetOption.builder().isPrefix(true).build()));
-        final List<SubnetListing.Entry> entries = new ArrayList<>(r.getKvs().size());
-        for (KeyValue kv : r.getKvs()) {
-            entries.add(SubnetListing.Entry.parse(kv.getKey().toString(StandardCharsets.UTF_8),
-                kv.getValue().getBytes(), kv.getLease(), kv.getModRevision()));
+        final ByteSequence end = OptionsUtil.prefixEndOf(bytes(prefix));
+        final List<SubnetListing.Entry> entries = new ArrayList<>();
+        ByteSequence from = bytes(prefix);
+        long revision = 0;
+        while (true) {
+            final GetOption.Builder opt = GetOption.builder().withRange(end).withLimit(listPageSize);
+            if (revision != 0) {
+                opt.withRevision(revision);
+            }
+            final GetResponse r = await("list " + prefix, client.getKVClient().get(from, opt.build()));
+            if (revision == 0) {
+                revision = r.getHeader().getRevision();
+            }
+            for (KeyValue kv : r.getKvs()) {
+                entries.add(SubnetListing.Entry.parse(kv.getKey().toString(StandardCharsets.UTF_8),
+                    kv.getValue().getBytes(), kv.getLease(), kv.getModRevision()));
+            }
+            if (!r.isMore() || r.getKvs().isEmpty()) {
+                return new SubnetListing(revision, List.copyOf(entries));
+            }
+            // The next page starts just after the last key read (key + one zero byte).
+            final byte[] last = r.getKvs().get(r.getKvs().size() - 1).getKey().getBytes();
+            from = ByteSequence.from(java.util.Arrays.copyOf(last, last.length + 1));
         }
-        return new SubnetListing(r.getHeader().getRevision(), List.copyOf(entries));
     }
+
+    /** Keys per listing request (package-private so tests can make pages small). */
+    int listPageSize = 5000;
 
     /** Lists only key names under {@code prefix}, at most {@code limit}. */
     List<String> keys(final String prefix, final int limit) {
@@ -194,27 +224,102 @@ final class EtcdOps implements AutoCloseable {
         }
     }
 
-    /** Returns a lease's remaining TTL in seconds, -1 when etcd does not know it. */
-    long timeToLive(final long leaseId) {
-        return await("lease time-to-live", client.getLeaseClient().timeToLive(leaseId, LeaseOption.DEFAULT)).getTTL();
+    /**
+     * What etcd knows of a lease.
+     *
+     * @param remainingSeconds the remaining TTL in seconds, -1 when etcd does not know the lease
+     * @param grantedSeconds the TTL it was granted with in seconds
+     * @param attachedKeys the keys attached to it (only counted when asked for, else 0)
+     */
+    record LeaseInfo(long remainingSeconds, long grantedSeconds, int attachedKeys) {
+        boolean gone() {
+            return remainingSeconds <= 0;
+        }
+    }
+
+    /** Asks etcd for a lease's remaining TTL (and, if {@code withKeys}, how many keys hang on it). */
+    LeaseInfo timeToLive(final long leaseId, final boolean withKeys) {
+        final io.etcd.jetcd.lease.LeaseTimeToLiveResponse r = await("lease time-to-live " + Long.toHexString(leaseId),
+            client.getLeaseClient().timeToLive(leaseId,
+                withKeys ? LeaseOption.builder().withAttachedKeys().build() : LeaseOption.DEFAULT));
+        return new LeaseInfo(r.getTTL(), r.getGrantedTTL(), withKeys ? r.getKeys().size() : 0);
+    }
+
+    /**
+     * Test hook: the next request whose description starts with {@code what} fails with {@code failure}; when
+     * {@code afterApplying}, only after etcd applied it (as a reply lost on the way back would).
+     */
+    void injectFailure(final String what, final RuntimeException failure, final boolean afterApplying) {
+        injected.set(new Injected(what, failure, afterApplying));
+    }
+
+    private record Injected(String what, RuntimeException failure, boolean afterApplying) {
+    }
+
+    private final java.util.concurrent.atomic.AtomicReference<Injected> injected =
+        new java.util.concurrent.atomic.AtomicReference<>();
+
+    private RuntimeException injected(final String what, final boolean applied) {
+        final Injected i = injected.get();
+        if (i != null && what.startsWith(i.what()) && i.afterApplying() == applied && injected.compareAndSet(i, null)) {
+            return i.failure();
+        }
+        return null;
     }
 
     private <T> T await(final String what, final CompletableFuture<T> future) {
+        final RuntimeException before = injected(what, false);
+        if (before != null) {
+            future.cancel(true);
+            throw before;
+        }
         try {
-            return future.get(timeoutNanos, TimeUnit.NANOSECONDS);
+            final T result = future.get(timeoutNanos, TimeUnit.NANOSECONDS);
+            final RuntimeException after = injected(what, true);
+            if (after != null) {
+                throw after;
+            }
+            return result;
+        } catch (java.util.concurrent.CancellationException e) {
+            throw new EtcdUnavailableException("etcd " + what + " was cancelled (endpoints " + settings.endpoints()
+                + ")", e);
         } catch (InterruptedException e) {
             future.cancel(true);
             Thread.currentThread().interrupt();
             throw new EtcdUnavailableException("interrupted during etcd " + what, e);
         } catch (TimeoutException e) {
             future.cancel(true);
+            // jetcd waits for a ready connection, so a refused TLS handshake shows only as a timeout: say so.
             throw new EtcdUnavailableException("etcd " + what + " timed out after " + settings.requestTimeout()
-                + " (endpoints " + settings.endpoints() + ")", e);
+                + " (endpoints " + settings.endpoints() + "): no answer"
+                + (settings.tls() ? "; etcd is down or unreachable, or the TLS handshake fails (server certificate "
+                    + "not trusted by the CA file, or a client certificate missing or refused)" : ""), e);
         } catch (ExecutionException e) {
             final Throwable cause = e.getCause() == null ? e : e.getCause();
             throw new EtcdUnavailableException("etcd " + what + " failed (endpoints " + settings.endpoints() + "): "
-                + cause.getMessage(), cause);
+                + describe(cause), cause);
         }
+    }
+
+    /**
+     * The messages along a cause chain, each distinct one once ("UNAUTHENTICATED: etcdserver: authentication failed,
+     * invalid user ID or password", "UNAVAILABLE: io exception: SSLHandshakeException: ..."), so a log line names
+     * what etcd or the TLS layer actually refused.
+     */
+    static String describe(final Throwable t) {
+        final StringBuilder sb = new StringBuilder();
+        int depth = 0;
+        for (Throwable c = t; c != null && depth < 8; c = c.getCause() == c ? null : c.getCause(), depth++) {
+            final String m = c.getMessage() == null ? c.getClass().getSimpleName()
+                : c == t ? c.getMessage() : c.getClass().getSimpleName() + ": " + c.getMessage();
+            if (sb.indexOf(c.getMessage() == null ? m : c.getMessage()) < 0) {
+                if (sb.length() > 0) {
+                    sb.append(" <- ");
+                }
+                sb.append(m);
+            }
+        }
+        return sb.toString();
     }
 
     @Override

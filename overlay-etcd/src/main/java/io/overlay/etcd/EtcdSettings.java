@@ -14,7 +14,8 @@ import java.util.function.LongSupplier;
  * How {@link EtcdSubnetAllocator} reaches etcd and keeps its lease. Immutable; made with {@link #builder()}, which
  * validates everything in {@link Builder#build()}.
  *
- * <p>Defaults follow flanneld: endpoint {@code http://127.0.0.1:2379}, prefix {@code /coreos.com/network}, lease TTL
+ * <p>Defaults follow flanneld: endpoints {@code http://127.0.0.1:4001} and {@code http://127.0.0.1:2379} (etcd's
+ * legacy and current client ports; the client uses whichever answers), prefix {@code /coreos.com/network}, lease TTL
  * 24 h ({@code subnetTTL}), renew margin 60 min ({@code --subnet-lease-renew-margin}), renewal retried every minute
  * (flannel reference §1.4). The public API holds JDK types only.
  *
@@ -26,8 +27,11 @@ import java.util.function.LongSupplier;
 public final class EtcdSettings {
     /** flanneld's default {@code --etcd-prefix}. */
     public static final String DEFAULT_PREFIX = "/coreos.com/network";
-    /** flanneld's default {@code --etcd-endpoints}. */
-    public static final String DEFAULT_ENDPOINT = "http://127.0.0.1:2379";
+    /**
+     * flanneld's default {@code --etcd-endpoints}, comma-separated as on its command line: etcd's legacy client port
+     * 4001 and its current one 2379, both on loopback.
+     */
+    public static final String DEFAULT_ENDPOINTS = "http://127.0.0.1:4001,http://127.0.0.1:2379";
     /** flannel's lease TTL ({@code subnetTTL}): 24 h. */
     public static final Duration DEFAULT_LEASE_TTL = Duration.ofHours(24);
     /** flannel's default renew margin: 60 min. */
@@ -262,7 +266,7 @@ public final class EtcdSettings {
 
     /** Builds {@link EtcdSettings}; every setter returns {@code this}. Not thread-safe. */
     public static final class Builder {
-        private final List<URI> endpoints = new ArrayList<>(List.of(URI.create(DEFAULT_ENDPOINT)));
+        private final List<URI> endpoints = new ArrayList<>();
         private String prefix = DEFAULT_PREFIX;
         private Path caFile;
         private Path certFile;
@@ -280,6 +284,7 @@ public final class EtcdSettings {
         private LongSupplier ticker = System::nanoTime;
 
         private Builder() {
+            endpoints(DEFAULT_ENDPOINTS);
         }
 
         /**

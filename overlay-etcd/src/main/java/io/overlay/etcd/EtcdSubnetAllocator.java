@@ -57,7 +57,11 @@ import org.slf4j.LoggerFactory;
  * {@link EtcdSettings#ticker()} from the TTL etcd granted, the etcd lease is refreshed with one LeaseKeepAlive
  * (overlay's choice; flanneld instead grants a new lease and re-puts the value). The key and its value stay byte
  * for byte the same, no PUT event reaches the peers and no orphan lease is left behind. Failures are retried every
- * {@link EtcdSettings#renewRetryInterval()}.
+ * {@link EtcdSettings#renewRetryInterval()}. When someone else re-puts our key on another etcd lease (an operator, a
+ * flannel-style renewal), that lease is adopted with the expiry etcd reports for it (LeaseTimeToLive); a margin not
+ * shorter than its TTL becomes half the TTL. Acquisition grants a fresh etcd lease per write and revokes it when the
+ * write's condition failed; a write whose outcome is unknown is read back first (never revoking a lease our key may
+ * hang on), and a previous etcd lease is revoked only when no other key is attached to it.
  *
  * <p>Watching: one prefix watch over {@code <prefix>/subnets} drives both the peers and the own lease. The current
  * peers are delivered as {@code peerAdded}, then events from the listing's revision + 1. A malformed key or value is
@@ -66,10 +70,14 @@ import org.slf4j.LoggerFactory;
  * the lease re-acquired (the same subnet when still free) and {@code leaseReacquired} reported. On compaction the
  * keys are listed once and the difference delivered (including changed attributes); on a broken connection the watch
  * is reopened with capped exponential backoff from the last seen revision, and the last known peers stay. As a
- * safety net all leases are listed again every {@link EtcdSettings#resyncInterval()} (default 10 min).
+ * safety net all leases are listed again every {@link EtcdSettings#resyncInterval()} (default 10 min). Peers whose
+ * PublicIP is not unicast (0.0.0.0 of IPv6-only vxlan nodes) are skipped and counted ({@link #unroutablePeerLeases()});
+ * leases of other backend types are routed as flanneld's udp backend does, with one mixed-cluster WARN.
  *
  * <p>Threads: one control thread of its own does all etcd requests after {@link #start}; listener calls run on a
- * second single thread, one at a time, in order. No jetcd thread ever blocks. {@link #close()} keeps the lease.
+ * second single thread, one at a time, in order. No jetcd thread ever blocks. Every control task is guarded: an
+ * unexpected exception is logged at ERROR and its chain (renewal, re-acquisition, watch, listing) rescheduled, so
+ * nothing dies silently in a future nobody reads. {@link #close()} keeps the lease.
  */
 public final class EtcdSubnetAllocator implements SubnetAllocator {
     private static final Logger LOG = LoggerFactory.getLogger(EtcdSubnetAllocator.class);
@@ -85,6 +93,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     private final AtomicLong watchRestarts = new AtomicLong();
     private final AtomicLong renewals = new AtomicLong();
     private final AtomicLong resyncs = new AtomicLong();
+    private final AtomicLong unroutable = new AtomicLong();
     private volatile NetworkConfig config;
     private volatile Held acquired;
     private volatile int publicIp;
@@ -104,6 +113,8 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     private boolean watchPaused;
     private boolean resyncRetrying;
     private ScheduledFuture<?> renewTask;
+    private final Set<String> warnedUnroutable = new HashSet<>();
+    private boolean mixedClusterWarned;
 
     /** This host's key as held: the lease reported, its key, etcd lease id (0: reservation), revision, expiry. */
     private record Held(Lease lease, String key, long leaseId, long modRevision, long expiresAtNanos) {
@@ -166,6 +177,16 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
      */
     public long renewals() {
         return renewals.get();
+    }
+
+    /**
+     * Returns how many peer leases (watch events or listed keys) were skipped because their PublicIP is not a unicast
+     * IPv4 address (e.g. 0.0.0.0 of an IPv6-only vxlan node).
+     *
+     * @return the count since creation
+     */
+    public long unroutablePeerLeases() {
+        return unroutable.get();
     }
 
     /**
@@ -387,24 +408,77 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
 
         // 4. Create only if absent, attached to a fresh etcd lease.
         final String key = settings.subnetsPrefix() + "/" + SubnetKey.format(chosen);
+        final Optional<Held> h = putOnFreshLease(key, chosen, attrs, id -> etcd.createIfAbsent(key, value, id));
+        if (h.isEmpty()) {
+            LOG.info("Subnet {} was taken by another host meanwhile; retrying with a fresh listing", chosen);
+            return h;
+        }
+        LOG.info("Allocated subnet {} for PublicIP {} (key {}, etcd lease {} with TTL {} s)", chosen,
+            Ipv4.format(ip), key, Long.toHexString(h.get().leaseId()), h.get().lease().ttl().toSeconds());
+        return h;
+    }
+
+    /**
+     * Grants a fresh etcd lease and runs one conditional put attached to it: the lease is revoked when the condition
+     * failed. When the put's outcome is unknown (timeout, broken connection) the key is read again first: if it hangs
+     * on the fresh lease the put was applied and counts as done; otherwise the lease is revoked (or, when etcd cannot
+     * even be read, left to expire by itself) and the error rethrown.
+     *
+     * @return the key as held, or empty if the put's condition failed
+     * @throws EtcdUnavailableException if etcd cannot be reached and the put did not happen as far as is known
+     */
+    private Optional<Held> putOnFreshLease(final String key, final Ipv4Prefix subnet, final LeaseAttrs attrs,
+                                           final java.util.function.LongFunction<Optional<Long>> put) {
         final long t0 = settings.ticker().getAsLong();
         final EtcdOps.Granted g = etcd.grant(settings.leaseTtl().toSeconds());
-        final Optional<Long> rev;
+        Optional<Long> rev;
         try {
-            rev = etcd.createIfAbsent(key, value, g.id());
+            rev = put.apply(g.id());
         } catch (EtcdUnavailableException e) {
-            etcd.revokeQuietly(g.id());
-            throw e;
+            final Optional<EtcdOps.Value> now;
+            try {
+                now = etcd.get(key);
+            } catch (EtcdUnavailableException again) {
+                LOG.warn("Writing {} failed ({}) and it cannot be read back; leaving etcd lease {} to expire by "
+                    + "itself rather than revoking what may be this host's key", key, e.getMessage(),
+                    Long.toHexString(g.id()));
+                throw e;
+            }
+            if (now.isEmpty() || now.get().leaseId() != g.id()) {
+                etcd.revokeQuietly(g.id());
+                throw e;
+            }
+            LOG.info("Writing {} reported an error ({}) but etcd applied it; keeping it", key, e.getMessage());
+            rev = Optional.of(now.get().modRevision());
         }
         if (rev.isEmpty()) {
             etcd.revokeQuietly(g.id());
-            LOG.info("Subnet {} was taken by another host meanwhile; retrying with a fresh listing", chosen);
             return Optional.empty();
         }
-        LOG.info("Allocated subnet {} for PublicIP {} (key {}, etcd lease {} with TTL {} s)", chosen,
-            Ipv4.format(ip), key, Long.toHexString(g.id()), g.ttlSeconds());
-        return Optional.of(new Held(new Lease(chosen, attrs, false, Duration.ofSeconds(g.ttlSeconds())), key,
-            g.id(), rev.get(), t0 + TimeUnit.SECONDS.toNanos(g.ttlSeconds())));
+        return Optional.of(new Held(new Lease(subnet, attrs, false, Duration.ofSeconds(g.ttlSeconds())), key, g.id(),
+            rev.get(), t0 + TimeUnit.SECONDS.toNanos(g.ttlSeconds())));
+    }
+
+    /**
+     * Revokes the etcd lease our key hung on before it was re-put, only if no other key is attached to it (revoking a
+     * lease deletes every key on it). When etcd cannot tell, the lease is left to expire by itself.
+     */
+    private void releaseOldLease(final long leaseId, final String key) {
+        try {
+            final EtcdOps.LeaseInfo info = etcd.timeToLive(leaseId, true);
+            if (info.gone()) {
+                return;
+            }
+            if (info.attachedKeys() == 0) {
+                etcd.revokeQuietly(leaseId);
+            } else {
+                LOG.info("Previous etcd lease {} of {} still holds {} other key(s); not revoking it",
+                    Long.toHexString(leaseId), key, info.attachedKeys());
+            }
+        } catch (EtcdUnavailableException e) {
+            LOG.debug("Cannot look at previous etcd lease {}: {}; it expires by itself", Long.toHexString(leaseId),
+                e.getMessage());
+        }
     }
 
     /** Takes over the compatible key holding our PublicIP: a reservation stays one, a lease gets a fresh etcd lease. */
@@ -423,25 +497,16 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
             return Optional.of(new Held(new Lease(e.subnet(), attrs, true, Duration.ZERO), e.key(), 0, rev,
                 Long.MAX_VALUE));
         }
-        final long t0 = settings.ticker().getAsLong();
-        final EtcdOps.Granted g = etcd.grant(settings.leaseTtl().toSeconds());
-        final Optional<Long> rev;
-        try {
-            rev = etcd.putIfUnchanged(e.key(), value, g.id(), e.modRevision());
-        } catch (EtcdUnavailableException ex) {
-            etcd.revokeQuietly(g.id());
-            throw ex;
-        }
-        if (rev.isEmpty()) {
-            etcd.revokeQuietly(g.id());
-            return Optional.empty();
+        final Optional<Held> h = putOnFreshLease(e.key(), e.subnet(), attrs,
+            id -> etcd.putIfUnchanged(e.key(), value, id, e.modRevision()));
+        if (h.isEmpty()) {
+            return h;
         }
         // The key now hangs on the new lease; the old one holds nothing of ours any more.
-        etcd.revokeQuietly(e.leaseId());
+        releaseOldLease(e.leaseId(), e.key());
         LOG.info("Found lease {} for current IP {}, reusing (new etcd lease {} with TTL {} s)", e.key(),
-            Ipv4.format(attrs.publicIp()), Long.toHexString(g.id()), g.ttlSeconds());
-        return Optional.of(new Held(new Lease(e.subnet(), attrs, false, Duration.ofSeconds(g.ttlSeconds())),
-            e.key(), g.id(), rev.get(), t0 + TimeUnit.SECONDS.toNanos(g.ttlSeconds())));
+            Ipv4.format(attrs.publicIp()), Long.toHexString(h.get().leaseId()), h.get().lease().ttl().toSeconds());
+        return h;
     }
 
     // ---------------------------------------------------------------- keeping the lease
@@ -466,11 +531,65 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         control.execute(() -> {
             this.own = h;
             this.listener = listener;
-            scheduleRenewal();
-            initialListing();
-            final long every = settings.resyncInterval().toNanos();
-            control.scheduleWithFixedDelay(this::periodicResync, every, every, TimeUnit.NANOSECONDS);
         });
+        control.execute(guarded("renewal scheduling", this::scheduleRenewal, this::retryRenewalLater));
+        control.execute(guarded("initial listing", this::initialListing, this::initialListingLater));
+        final long every = settings.resyncInterval().toNanos();
+        control.scheduleWithFixedDelay(guarded("periodic re-list", this::periodicResync, this::resyncLater), every,
+            every, TimeUnit.NANOSECONDS);
+    }
+
+    // ---------------------------------------------------------------- control tasks
+
+    /**
+     * Wraps a control-thread task so that no exception ends in a future nobody reads: an unexpected one is logged at
+     * ERROR with the task's name and {@code recovery} runs (which reschedules the task's chain: renewal, re-acquisition,
+     * watch, listing), so one bug or surprise from the client library never stops the lease from being renewed.
+     */
+    private Runnable guarded(final String what, final Runnable task, final Runnable recovery) {
+        return () -> {
+            try {
+                task.run();
+            } catch (RuntimeException e) {
+                if (closed) {
+                    return;
+                }
+                LOG.error("Unexpected error in the etcd control task '{}'; recovering", what, e);
+                try {
+                    recovery.run();
+                } catch (RuntimeException again) {
+                    LOG.error("Recovering from the error in '{}' failed too", what, again);
+                }
+            }
+        };
+    }
+
+    /** Schedules a guarded control task; returns null when closing. */
+    private ScheduledFuture<?> later(final String what, final Runnable task, final long delayNanos,
+                                     final Runnable recovery) {
+        try {
+            return control.schedule(guarded(what, task, recovery), delayNanos, TimeUnit.NANOSECONDS);
+        } catch (RejectedExecutionException e) {
+            return null; // closing
+        }
+    }
+
+    private void retryRenewalLater() {
+        cancelRenewal();
+        renewTask = later("renewal", this::renew, settings.renewRetryInterval().toNanos(), this::retryRenewalLater);
+    }
+
+    private void reacquireLater() {
+        later("re-acquisition", this::reacquire, settings.renewRetryInterval().toNanos(), this::reacquireLater);
+    }
+
+    private void initialListingLater() {
+        later("initial listing", this::initialListing, nextWatchBackoff(), this::initialListingLater);
+    }
+
+    private void resyncLater() {
+        resyncRetrying = true;
+        later("re-list", this::resync, nextWatchBackoff(), this::resyncLater);
     }
 
     private void scheduleRenewal() {
@@ -482,18 +601,29 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
             LOG.info("Subnet {} is a reservation: no etcd lease, no renewal scheduled", own.lease().subnet());
             return;
         }
-        final long due = own.expiresAtNanos() - settings.renewMargin().toNanos();
+        final long margin = renewMarginNanos(own.lease().ttl());
+        final long due = own.expiresAtNanos() - margin;
         final long delay = Math.max(0, due - settings.ticker().getAsLong());
-        LOG.info("Lease {} renewal in {} s (expiry in {} s, margin {})", own.key(),
-            TimeUnit.NANOSECONDS.toSeconds(delay), TimeUnit.NANOSECONDS.toSeconds(delay
-                + settings.renewMargin().toNanos()), settings.renewMargin());
-        renewTask = control.schedule(() -> renewWhenDue(due), delay, TimeUnit.NANOSECONDS);
+        LOG.info("Lease {} renewal in {} s (expiry in {} s, margin {} s)", own.key(),
+            TimeUnit.NANOSECONDS.toSeconds(delay), TimeUnit.NANOSECONDS.toSeconds(delay + margin),
+            TimeUnit.NANOSECONDS.toSeconds(margin));
+        renewTask = later("renewal", () -> renewWhenDue(due), delay, this::retryRenewalLater);
+    }
+
+    /**
+     * The renew margin for an etcd lease granted {@code ttl}: {@link EtcdSettings#renewMargin()}, or half the TTL when
+     * the margin is not shorter than the TTL (an etcd lease someone else attached our key to, with a short TTL: renewing
+     * at expiry minus the full margin would renew without pause).
+     */
+    private long renewMarginNanos(final Duration ttl) {
+        final long margin = settings.renewMargin().toNanos();
+        return ttl.isZero() || margin < ttl.toNanos() ? margin : ttl.toNanos() / 2;
     }
 
     private void renewWhenDue(final long due) {
         final long early = due - settings.ticker().getAsLong();
         if (early > 0) {
-            renewTask = control.schedule(() -> renewWhenDue(due), early, TimeUnit.NANOSECONDS);
+            renewTask = later("renewal", () -> renewWhenDue(due), early, this::retryRenewalLater);
             return;
         }
         renew();
@@ -534,9 +664,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
             }
             LOG.warn("Error renewing lease {} (trying again in {}): {}", own.key(), settings.renewRetryInterval(),
                 e.getMessage());
-            cancelRenewal();
-            renewTask = control.schedule(this::renew, settings.renewRetryInterval().toNanos(),
-                TimeUnit.NANOSECONDS);
+            retryRenewalLater();
         }
     }
 
@@ -571,7 +699,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         own = null;
         lost = old;
         emit(x -> x.leaseLost(old));
-        control.execute(this::reacquire);
+        later("re-acquisition", this::reacquire, 0, this::reacquireLater);
     }
 
     private void reacquire() {
@@ -590,7 +718,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
             }
             LOG.error("Cannot re-acquire a lease (trying again in {}): {}", settings.renewRetryInterval(),
                 e.getMessage());
-            control.schedule(this::reacquire, settings.renewRetryInterval().toNanos(), TimeUnit.NANOSECONDS);
+            reacquireLater();
             return;
         }
         own = h;
@@ -617,7 +745,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
             listing = etcd.list(settings.subnetsPrefix());
         } catch (EtcdUnavailableException e) {
             LOG.warn("Cannot list leases to start watching: {}; retrying", e.getMessage());
-            control.schedule(this::initialListing, nextWatchBackoff(), TimeUnit.NANOSECONDS);
+            initialListingLater();
             return;
         }
         applyListing(listing);
@@ -644,7 +772,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
                 }
                 continue;
             }
-            if (isOwnSubnet(e.subnet())) {
+            if (isOwnSubnet(e.subnet()) || !routable(e)) {
                 continue;
             }
             seen.put(e.subnet(), peerLease(e));
@@ -666,6 +794,41 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
 
     private boolean isOwnSubnet(final Ipv4Prefix subnet) {
         return own != null && own.lease().subnet().equals(subnet);
+    }
+
+    /**
+     * Whether a peer's (valid) lease can become a udp route: its PublicIP must be a unicast address. Leases of
+     * IPv6-only vxlan nodes carry PublicIP 0.0.0.0 and flanneld's udp backend would route them to 0.0.0.0; overlay
+     * skips them (and multicast, broadcast, 0/8 and 240/4 addresses), logs each key once at WARN and counts every
+     * skip ({@link #unroutablePeerLeases()}). A lease of another backend type (vxlan, ...) is routed like flanneld's udp
+     * backend does, with one WARN per allocator: such a host does not decapsulate udp datagrams (a mixed cluster).
+     */
+    private boolean routable(final SubnetListing.Entry e) {
+        final int ip = e.attrs().publicIp();
+        if (!isUnicast(ip)) {
+            unroutable.incrementAndGet();
+            if (warnedUnroutable.add(e.key())) {
+                LOG.warn("Skipping lease {}: PublicIP {} is not a unicast IPv4 address{}; no route to subnet {}",
+                    e.key(), Ipv4.format(ip), e.attrs().publicIpv6() != null ? " (an IPv6-only node, PublicIPv6 "
+                        + e.attrs().publicIpv6() + ")" : "", e.subnet());
+            }
+            return false;
+        }
+        warnedUnroutable.remove(e.key());
+        final String type = e.attrs().backendType();
+        if (type != null && !"udp".equalsIgnoreCase(type) && !mixedClusterWarned) {
+            mixedClusterWarned = true;
+            LOG.warn("Lease {} is of backend type {} (PublicIP {}): a mixed cluster. Routing it over udp as flanneld "
+                + "does, but that host will not decapsulate udp datagrams; use one backend type per network "
+                + "(warned once)", e.key(), type, Ipv4.format(ip));
+        }
+        return true;
+    }
+
+    /** Whether {@code ip} is a unicast IPv4 address: not in 0.0.0.0/8, multicast 224.0.0.0/4 or 240.0.0.0/4. */
+    static boolean isUnicast(final int ip) {
+        final int first = ip >>> 24;
+        return first != 0 && first < 224;
     }
 
     private static Lease peerLease(final SubnetListing.Entry e) {
@@ -718,7 +881,11 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
             return;
         }
         try {
-            control.execute(r);
+            // A surprise while applying an event may leave the peers half updated: list everything again.
+            control.execute(guarded("lease watch event", r, () -> {
+                closeWatcher();
+                resyncLater();
+            }));
         } catch (RejectedExecutionException e) {
             // closing
         }
@@ -765,6 +932,13 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
                 own.key());
             return;
         }
+        if (!routable(e)) {
+            final Lease old = peers.remove(e.subnet());
+            if (old != null) {
+                emit(x -> x.peerRemoved(old));
+            }
+            return;
+        }
         updatePeer(peerLease(e));
     }
 
@@ -774,9 +948,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
                 // Someone (an operator, or a flannel-style renewal) re-put our value with another etcd lease.
                 LOG.info("Own key {} now uses etcd lease {} (was {})", e.key(), Long.toHexString(e.leaseId()),
                     Long.toHexString(own.leaseId()));
-                own = new Held(new Lease(own.lease().subnet(), own.lease().attrs(), e.reservation(),
-                    own.lease().ttl()), own.key(), e.leaseId(), e.modRevision(),
-                    e.reservation() ? Long.MAX_VALUE : own.expiresAtNanos());
+                own = adopt(e);
                 scheduleRenewal();
             } else {
                 own = new Held(own.lease(), own.key(), own.leaseId(), e.modRevision(), own.expiresAtNanos());
@@ -787,6 +959,33 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
             e.valid() ? "PublicIP " + Ipv4.format(e.attrs().publicIp()) : "malformed value: " + e.problem(),
             own.lease().subnet());
         lose("its key was overwritten by another host");
+    }
+
+    /**
+     * The own key as held after it was re-put on another etcd lease (or none): the expiry comes from what etcd says
+     * the new lease has left, on the monotonic ticker. When etcd cannot say, the lease counts as due now, so the next
+     * renewal (a keep-alive, which reports the TTL) comes at once.
+     */
+    private Held adopt(final SubnetListing.Entry e) {
+        if (e.reservation()) {
+            return new Held(new Lease(own.lease().subnet(), own.lease().attrs(), true, Duration.ZERO), own.key(), 0,
+                e.modRevision(), Long.MAX_VALUE);
+        }
+        final long t0 = settings.ticker().getAsLong();
+        long granted = own.lease().ttl().toSeconds();
+        long expiresAt = t0;
+        try {
+            final EtcdOps.LeaseInfo info = etcd.timeToLive(e.leaseId(), false);
+            if (!info.gone()) {
+                granted = info.grantedSeconds();
+                expiresAt = t0 + TimeUnit.SECONDS.toNanos(info.remainingSeconds());
+            }
+        } catch (EtcdUnavailableException ex) {
+            LOG.warn("Cannot read the TTL of etcd lease {} now holding {}: {}; renewing it at once",
+                Long.toHexString(e.leaseId()), own.key(), ex.getMessage());
+        }
+        return new Held(new Lease(own.lease().subnet(), own.lease().attrs(), false, Duration.ofSeconds(granted)),
+            own.key(), e.leaseId(), e.modRevision(), expiresAt);
     }
 
     private void onDelete(final String key, final long modRevision) {
@@ -841,7 +1040,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         } else {
             LOG.debug("Lease watch broke again ({}); next try in {} ms", why, TimeUnit.NANOSECONDS.toMillis(delay));
         }
-        control.schedule(this::openWatch, delay, TimeUnit.NANOSECONDS);
+        later("watch reopening", this::openWatch, delay, () -> restartWatch("unexpected error reopening it"));
     }
 
     private void resync() {
@@ -854,8 +1053,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
             listing = etcd.list(settings.subnetsPrefix());
         } catch (EtcdUnavailableException e) {
             LOG.warn("Cannot re-list leases: {}; retrying", e.getMessage());
-            resyncRetrying = true;
-            control.schedule(this::resync, nextWatchBackoff(), TimeUnit.NANOSECONDS);
+            resyncLater();
             return;
         }
         watchBackoffNanos = 0;
@@ -940,6 +1138,16 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     /** Runs a renewal now, as the timer would (for a reservation: the check that attaches no lease). */
     void renewNow() throws InterruptedException {
         onControlAndWait(this::renew);
+    }
+
+    /** Schedules the renewal again from the current expiry, as after any change of the own key (timer path). */
+    void rescheduleRenewal() throws InterruptedException {
+        onControlAndWait(this::scheduleRenewal);
+    }
+
+    /** Makes the next etcd request described as {@code what...} fail (see {@link EtcdOps#injectFailure}). */
+    void injectFailure(final String what, final RuntimeException failure, final boolean afterApplying) {
+        etcd.injectFailure(what, failure, afterApplying);
     }
 
     /** Returns the etcd lease id of the own key (0 for a reservation, -1 when no lease is held). */

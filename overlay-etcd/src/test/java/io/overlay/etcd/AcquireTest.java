@@ -215,4 +215,90 @@ class AcquireTest extends EtcdTestSupport {
             pool.shutdownNow();
         }
     }
+
+    /**
+     * Review L3: the put that moves our key to a fresh etcd lease reports an error after etcd applied it (a reply lost
+     * on the way back): the key is read back and kept, not deleted by revoking the fresh lease.
+     */
+    @Test
+    void reusePutAppliedDespiteAnErrorKeepsTheKey() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final String key = subnetKey("100.64.77.0-24");
+        final String old = etcd.etcdctl("lease", "grant", "600").split(" ")[1];
+        etcd.etcdctl("put", "--lease=" + old, key, UDP_VALUE_1);
+        final EtcdSubnetAllocator a = allocator();
+        a.injectFailure("update " + key, new EtcdUnavailableException("injected: reply lost", null), true);
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        assertThat(lease.subnet()).isEqualTo(Ipv4Prefix.parse("100.64.77.0/24"));
+        final KeyState k = get(key);
+        assertThat(k).as("our key survived").isNotNull();
+        assertThat(k.text()).isEqualTo(UDP_VALUE_1);
+        assertThat(k.lease()).isNotZero().isNotEqualTo(Long.parseLong(old, 16));
+        assertThat(leaseTtl(etcd, k.lease())[1]).isPositive();
+        a.start(lease, new RecordingListener());
+        assertThat(a.ownLeaseId()).isEqualTo(k.lease());
+    }
+
+    /** Review L3: reusing our key does not revoke its previous etcd lease while other keys still hang on it. */
+    @Test
+    void reuseLeavesAPreviousEtcdLeaseOtherKeysStillUse() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final String key = subnetKey("100.64.78.0-24");
+        final String other = prefix + "/other/kept";
+        final String old = etcd.etcdctl("lease", "grant", "600").split(" ")[1];
+        etcd.etcdctl("put", "--lease=" + old, key, UDP_VALUE_1);
+        etcd.etcdctl("put", "--lease=" + old, other, "x");
+        final Lease lease = allocator().acquire(ip("198.18.0.1"), Optional.empty());
+        assertThat(lease.subnet()).isEqualTo(Ipv4Prefix.parse("100.64.78.0/24"));
+        assertThat(get(key).lease()).isNotEqualTo(Long.parseLong(old, 16));
+        assertThat(get(other)).as("the other key on the previous lease").isNotNull();
+        assertThat(leaseTtl(etcd, Long.parseLong(old, 16))[1]).isPositive();
+
+        // Alone on its lease, the previous etcd lease is revoked.
+        final String key2 = subnetKey("100.64.79.0-24");
+        final String alone = etcd.etcdctl("lease", "grant", "600").split(" ")[1];
+        etcd.etcdctl("put", "--lease=" + alone, key2, "{\"PublicIP\":\"198.18.0.2\"}");
+        allocator().acquire(ip("198.18.0.2"), Optional.empty());
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(20))
+            .until(() -> leaseTtl(etcd, Long.parseLong(alone, 16))[1] == -1);
+    }
+
+    /** Review L5: the listing is read in pages at one revision; every key comes back once, in key order. */
+    @Test
+    void listingIsPagedAtOneRevision() {
+        final List<String> keys = new ArrayList<>();
+        for (int i = 0; i < 23; i++) {
+            final String k = subnetKey("100.64." + (100 + i) + ".0-24");
+            etcd.etcdctl("put", k, "{\"PublicIP\":\"198.18.1." + i + "\"}");
+            keys.add(k);
+        }
+        etcd.etcdctl("put", prefix + "/subnetsX", "outside the prefix");
+        final long rev = revision(etcd);
+        try (EtcdOps ops = new EtcdOps(settings().build())) {
+            ops.listPageSize = 5;
+            final SubnetListing l = ops.list(prefix + "/subnets/");
+            assertThat(l.entries()).extracting(SubnetListing.Entry::key).containsExactlyElementsOf(keys);
+            assertThat(l.entries()).allMatch(SubnetListing.Entry::valid);
+            assertThat(l.revision()).isEqualTo(rev);
+        }
+    }
+
+    /**
+     * Review L10: flanneld's default endpoints name port 4001, where usually nothing listens any more; a dead endpoint
+     * listed first does not keep the allocator from working through the live one.
+     */
+    @Test
+    void aDeadEndpointListedFirstIsTolerated() throws Exception {
+        final int dead;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            dead = s.getLocalPort();
+        }
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final EtcdSubnetAllocator a = allocator(settings().endpoints("http://127.0.0.1:" + dead, etcd.endpoint())
+            .build());
+        for (int i = 1; i <= 5; i++) {
+            final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+            assertThat(get(subnetKey(lease.key())).text()).isEqualTo(UDP_VALUE_1);
+        }
+    }
 }

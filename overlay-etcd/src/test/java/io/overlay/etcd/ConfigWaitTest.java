@@ -34,7 +34,8 @@ class ConfigWaitTest extends EtcdTestSupport {
             final String missing = log.warnings().get(0);
             assertThat(missing).contains("no key " + key).contains(etcd.endpoint()).contains("v3 API")
                 .contains("flannel >= 0.18").contains("another prefix").contains("etcdctl put " + key);
-            Thread.sleep(1500);
+            // Causality, not a sleep: two more attempts (logged at DEBUG) met the same problem.
+            await().atMost(Duration.ofSeconds(30)).until(() -> log.count("Network config not found") >= 3);
             assertThat(config).isNotDone();
             assertThat(log.warnings()).as("one message per distinct problem").hasSize(1);
 
@@ -61,7 +62,7 @@ class ConfigWaitTest extends EtcdTestSupport {
             final EtcdSubnetAllocator a = allocator();
             final Future<NetworkConfig> config = pool.submit(a::awaitNetworkConfig);
             await().atMost(Duration.ofSeconds(10)).until(() -> !log.warnings().isEmpty());
-            Thread.sleep(1500);
+            await().atMost(Duration.ofSeconds(30)).until(() -> log.count("is invalid") >= 3);
             final List<String> w = log.warnings();
             assertThat(w).hasSize(1);
             assertThat(w.get(0)).contains(prefix + "/config").contains(etcd.endpoint()).contains("too small");

@@ -15,7 +15,8 @@ class EtcdSettingsTest {
     @Test
     void defaultsAreFlannels() {
         final EtcdSettings s = EtcdSettings.builder().build();
-        assertThat(s.endpoints()).containsExactly(URI.create("http://127.0.0.1:2379"));
+        assertThat(s.endpoints()).containsExactly(URI.create("http://127.0.0.1:4001"),
+            URI.create("http://127.0.0.1:2379"));
         assertThat(s.prefix()).isEqualTo("/coreos.com/network");
         assertThat(s.configKey()).isEqualTo("/coreos.com/network/config");
         assertThat(s.subnetsPrefix()).isEqualTo("/coreos.com/network/subnets");

@@ -79,6 +79,17 @@ abstract class EtcdTestSupport {
         return prefix + "/subnets/" + key;
     }
 
+    /**
+     * Writes a peer key for {@code subnetKey} (e.g. {@code 100.64.250.0-24}) after everything the test did so far and
+     * waits until {@code events} saw it as {@code added}: events are delivered in etcd revision order, so every event
+     * caused before has arrived by then, and "nothing else arrived" can be asserted without a fixed sleep.
+     */
+    void sentinel(final RecordingListener events, final String subnetKey) {
+        etcd.etcdctl("put", subnetKey(subnetKey), "{\"PublicIP\":\"198.18.0.250\"}");
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30))
+            .until(() -> events.events.stream().anyMatch(e -> e.startsWith("added " + subnetKey + " ")));
+    }
+
     static int ip(final String dotted) {
         return Ipv4.parse(dotted);
     }

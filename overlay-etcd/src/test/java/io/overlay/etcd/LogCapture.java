@@ -23,6 +23,19 @@ final class LogCapture implements AutoCloseable {
             .map(ILoggingEvent::getFormattedMessage).collect(Collectors.toList());
     }
 
+    /** Returns the messages at ERROR, each followed by " | " and its exception's class and message when it has one. */
+    List<String> errors() {
+        return appender.list.stream().filter(e -> e.getLevel().isGreaterOrEqual(ch.qos.logback.classic.Level.ERROR))
+            .map(e -> e.getFormattedMessage() + (e.getThrowableProxy() == null ? ""
+                : " | " + e.getThrowableProxy().getClassName() + ": " + e.getThrowableProxy().getMessage()))
+            .collect(Collectors.toList());
+    }
+
+    /** Returns how many messages at any level contain {@code text}. */
+    long count(final String text) {
+        return appender.list.stream().filter(e -> e.getFormattedMessage().contains(text)).count();
+    }
+
     /** Returns every formatted message at INFO or above. */
     List<String> messages() {
         return appender.list.stream().filter(e -> e.getLevel().isGreaterOrEqual(ch.qos.logback.classic.Level.INFO))

@@ -103,9 +103,9 @@ class PeerWatchTest extends EtcdTestSupport {
         // The watch goes on after the re-list.
         etcd.etcdctl("put", subnetKey("100.64.5.0-24"), "{\"PublicIP\":\"198.18.0.5\"}");
         await().atMost(WAIT).until(() -> events.peers.containsKey(Ipv4Prefix.parse("100.64.5.0/24")));
-        Thread.sleep(500);
+        sentinel(events, "100.64.250.0-24");
         assertThat(a.resyncs()).isEqualTo(1);
-        assertThat(events.events).hasSize(6);
+        assertThat(events.events).hasSize(7);
     }
 
     /** The periodic re-list catches up with a watch that went quiet without any error. */
@@ -122,6 +122,58 @@ class PeerWatchTest extends EtcdTestSupport {
         await().atMost(WAIT).until(() -> eb.peers.containsKey(Ipv4Prefix.parse("100.64.4.0/24"))
             && !eb.peers.containsKey(Ipv4Prefix.parse("100.64.3.0/24")));
         assertThat(eb.matching("removed")).containsExactly("removed 100.64.3.0-24");
+    }
+
+    /** Review M1: an unexpected exception in a periodic re-list is logged at ERROR and the re-lists go on. */
+    @Test
+    void unexpectedErrorInAPeriodicRelistIsLoggedAndRelistsGoOn() throws Exception {
+        final EtcdSubnetAllocator b = allocator(settings().resyncInterval(Duration.ofSeconds(1)).build());
+        final Lease lb = b.acquire(ip("198.18.0.7"), Optional.empty());
+        final RecordingListener eb = new RecordingListener();
+        b.start(lb, eb);
+        await().atMost(WAIT).until(() -> eb.peers.size() == 3);
+        try (LogCapture log = new LogCapture()) {
+            b.stallWatch();
+            b.injectFailure("list ", new IllegalStateException("injected surprise"), false);
+            await().atMost(WAIT).until(() -> log.errors().stream().anyMatch(m -> m.contains("injected surprise")));
+            etcd.etcdctl("del", subnetKey("100.64.3.0-24"));
+            etcd.etcdctl("put", subnetKey("100.64.4.0-24"), "{\"PublicIP\":\"198.18.0.4\"}");
+            await().atMost(WAIT).until(() -> eb.peers.containsKey(Ipv4Prefix.parse("100.64.4.0/24"))
+                && !eb.peers.containsKey(Ipv4Prefix.parse("100.64.3.0/24")));
+            assertThat(log.errors()).anyMatch(m -> m.contains("re-list") && m.contains("injected surprise"));
+        }
+    }
+
+    /**
+     * Review L4: a lease whose PublicIP is not unicast (0.0.0.0 of an IPv6-only vxlan node, multicast) is skipped,
+     * counted and named in a WARN; vxlan leases are routed like flanneld does, with one mixed-cluster WARN.
+     */
+    @Test
+    void nonUnicastPublicIpsAreSkippedAndOtherBackendsRoutedWithOneWarning() {
+        try (LogCapture log = new LogCapture()) {
+            etcd.etcdctl("put", subnetKey("100.64.6.0-24"),
+                "{\"PublicIP\":\"0.0.0.0\",\"PublicIPv6\":\"fc00::6\",\"BackendType\":\"vxlan\"}");
+            etcd.etcdctl("put", subnetKey("100.64.7.0-24"), "{\"PublicIP\":\"224.0.0.7\"}");
+            etcd.etcdctl("put", subnetKey("100.64.8.0-24"), "{\"PublicIP\":\"198.18.0.8\",\"BackendType\":\"vxlan\"}");
+            etcd.etcdctl("put", subnetKey("100.64.9.0-24"), "{\"PublicIP\":\"198.18.0.9\",\"BackendType\":\"vxlan\"}");
+            sentinel(events, "100.64.250.0-24");
+            assertThat(events.peers.keySet()).containsExactlyInAnyOrder(Ipv4Prefix.parse("100.64.2.0/24"),
+                Ipv4Prefix.parse("100.64.3.0/24"), Ipv4Prefix.parse("100.64.8.0/24"),
+                Ipv4Prefix.parse("100.64.9.0/24"), Ipv4Prefix.parse("100.64.250.0/24"));
+            assertThat(a.unroutablePeerLeases()).isEqualTo(2);
+            assertThat(a.malformedLeaseEvents()).isZero();
+            final List<String> w = log.warnings();
+            assertThat(w).anyMatch(m -> m.contains(subnetKey("100.64.6.0-24")) && m.contains("0.0.0.0")
+                && m.contains("fc00::6"));
+            assertThat(w).anyMatch(m -> m.contains(subnetKey("100.64.7.0-24")) && m.contains("224.0.0.7"));
+            assertThat(w.stream().filter(m -> m.contains("mixed cluster"))).hasSize(1);
+
+            // A known peer whose PublicIP turns unroutable is removed.
+            etcd.etcdctl("put", subnetKey("100.64.2.0-24"), "{\"PublicIP\":\"0.0.0.0\"}");
+            sentinel(events, "100.64.251.0-24");
+            assertThat(events.matching("removed")).containsExactly("removed 100.64.2.0-24");
+            assertThat(a.unroutablePeerLeases()).isEqualTo(3);
+        }
     }
 
     /** A flannel-style renewal by someone else (new etcd lease, same value) is adopted, not treated as a loss. */
@@ -145,7 +197,12 @@ class PeerWatchTest extends EtcdTestSupport {
             + "\"BackendType\":\"vxlan\",\"BackendData\":{\"VNI\":1,\"VtepMAC\":\"c6:d2:32:6f:8f:44\"}}");
         etcd.etcdctl("put", subnetKey("100.64.8.0-24&fc00:0:0:8::-64"),
             "{\"PublicIP\":\"198.18.0.8\",\"PublicIPv6\":\"fc00::8\"}");
-        await().atMost(WAIT).until(() -> events.peers.size() == 5);
+        try {
+            await().atMost(WAIT).until(() -> events.peers.size() == 5);
+        } catch (RuntimeException e) {
+            System.out.println("DIAG events=" + events.events + " peers=" + events.peers.keySet());
+            throw e;
+        }
         assertThat(events.peers.get(Ipv4Prefix.parse("100.64.7.0/24")).attrs().backendType()).isEqualTo("vxlan");
         assertThat(events.peers.get(Ipv4Prefix.parse("100.64.8.0/24")).attrs().publicIpv6()).isEqualTo("fc00::8");
         assertThat(a.malformedLeaseEvents()).isZero();

@@ -33,10 +33,10 @@ class TlsAndAuthTest {
                     .isEqualTo("{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
             }
 
-            // Without the client certificate the server refuses us: the config wait keeps retrying, never succeeds.
+            // Without the client certificate the server refuses us: a WARN names the likely TLS failure; the wait goes on.
             final EtcdSettings noCert = EtcdSettings.builder().endpoints(server.endpoint()).caFile(tls.caFile())
-                .requestTimeout(Duration.ofMillis(500)).build();
-            try (EtcdSubnetAllocator b = new EtcdSubnetAllocator(noCert)) {
+                .requestTimeout(Duration.ofSeconds(5)).build();
+            try (LogCapture log = new LogCapture(); EtcdSubnetAllocator b = new EtcdSubnetAllocator(noCert)) {
                 final CompletableFuture<Object> wait = CompletableFuture.supplyAsync(() -> {
                     try {
                         return b.awaitNetworkConfig();
@@ -44,7 +44,9 @@ class TlsAndAuthTest {
                         throw new IllegalStateException(e);
                     }
                 });
-                Thread.sleep(1500);
+                await().atMost(Duration.ofSeconds(30)).until(() -> !log.warnings().isEmpty());
+                assertThat(log.warnings().get(0)).contains("Cannot read network config")
+                    .contains("TLS handshake fails");
                 assertThat(wait).isNotDone();
                 b.close();
                 await().atMost(Duration.ofSeconds(10)).until(wait::isDone);
@@ -77,8 +79,8 @@ class TlsAndAuthTest {
             }
 
             final EtcdSettings wrong = EtcdSettings.builder().endpoints(server.endpoint())
-                .credentials("overlay", "wrong").requestTimeout(Duration.ofMillis(500)).build();
-            try (EtcdSubnetAllocator b = new EtcdSubnetAllocator(wrong)) {
+                .credentials("overlay", "wrong").requestTimeout(Duration.ofSeconds(5)).build();
+            try (LogCapture log = new LogCapture(); EtcdSubnetAllocator b = new EtcdSubnetAllocator(wrong)) {
                 final CompletableFuture<Object> wait = CompletableFuture.supplyAsync(() -> {
                     try {
                         return b.awaitNetworkConfig();
@@ -86,7 +88,9 @@ class TlsAndAuthTest {
                         throw new IllegalStateException(e);
                     }
                 });
-                Thread.sleep(1500);
+                await().atMost(Duration.ofSeconds(30)).until(() -> !log.warnings().isEmpty());
+                assertThat(log.warnings().get(0)).contains("Cannot read network config")
+                    .contains("authentication failed");
                 assertThat(wait).isNotDone();
                 b.close();
                 wait.exceptionally(e -> null).get(10, TimeUnit.SECONDS);
