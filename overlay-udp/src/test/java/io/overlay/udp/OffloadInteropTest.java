@@ -104,9 +104,9 @@ class OffloadInteropTest {
         final long sent = afterA.tunToUdpPackets() - beforeA.tunToUdpPackets();
         assertThat(sent).as("datagrams A sent").isGreaterThan((15L << 20) / MTU); // iperf3 ends with some in flight
         // every datagram B's plain recvmmsg got was one whole IPv4 packet ≤ MTU (else a format drop below); only a
-        // full socket buffer under load could lose one before B sees it
+        // full socket buffer on a loaded machine could lose some before B sees them (TCP then retransmits)
         assertThat(afterB.udpToTunPackets() - beforeB.udpToTunPackets()).as("accepted by B")
-            .isBetween(sent * 99 / 100, sent);
+            .isBetween(sent * 9 / 10, sent);
         for (DropReason r : FORMAT_DROPS) {
             assertThat(afterB.drops(r) - beforeB.drops(r)).as("B drops %s", r).isZero();
             assertThat(afterA.drops(r) - beforeA.drops(r)).as("A drops %s", r).isZero();
@@ -127,7 +127,7 @@ class OffloadInteropTest {
             .as("A wrote coalesced super-packets to its TUN").isPositive();
         assertThat(afterA.udpToTunBytes() - beforeA.udpToTunBytes()).isGreaterThan(15L << 20);
         final long sent = afterB.tunToUdpPackets() - beforeB.tunToUdpPackets();
-        assertThat(afterA.udpToTunPackets() - beforeA.udpToTunPackets()).isBetween(sent * 99 / 100, sent);
+        assertThat(afterA.udpToTunPackets() - beforeA.udpToTunPackets()).isBetween(sent * 9 / 10, sent);
         for (DropReason r : FORMAT_DROPS) {
             assertThat(afterA.drops(r) - beforeA.drops(r)).as("A drops %s", r).isZero();
         }
