@@ -41,7 +41,9 @@ import picocli.CommandLine.Spec;
         "leases a subnet from etcd, opens a TUN device, writes subnet.env and carries",
         "packets to the other hosts inside UDP datagrams.",
         "Every option can also be set as FLANNELD_<OPTION> (dashes as underscores,",
-        "e.g. FLANNELD_ETCD_ENDPOINTS); the command line wins.", ""})
+        "e.g. FLANNELD_ETCD_ENDPOINTS); the command line wins.", ""},
+    footer = {"", "Exit status: 0 after SIGTERM/SIGINT (\"Exiting cleanly\"); 1 invalid options, unsupported",
+        "FLANNELD_* variables or failed start-up; 2 unparsable command line; 3 no free subnet."})
 public final class OverlayMain implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(OverlayMain.class);
 
@@ -82,7 +84,8 @@ public final class OverlayMain implements Callable<Integer> {
 
     @Option(names = "--iface", split = ",", paramLabel = "<name|ip>",
         description = "Underlay interface (name or IPv4 address); repeatable, tried in order. Default: the interface "
-            + "carrying --public-ip, else the default route's.")
+            + "carrying --public-ip, else the lowest-metric default route's. A named interface's address is its first "
+            + "non-secondary IPv4 address, as flanneld.")
     List<String> ifaces = new ArrayList<>();
 
     @Option(names = "--public-ip", paramLabel = "<ip>",
