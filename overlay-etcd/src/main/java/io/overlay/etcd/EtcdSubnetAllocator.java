@@ -550,14 +550,14 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         return () -> {
             try {
                 task.run();
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | LinkageError | AssertionError e) {
                 if (closed) {
                     return;
                 }
                 LOG.error("Unexpected error in the etcd control task '{}'; recovering", what, e);
                 try {
                     recovery.run();
-                } catch (RuntimeException again) {
+                } catch (RuntimeException | LinkageError | AssertionError again) {
                     LOG.error("Recovering from the error in '{}' failed too", what, again);
                 }
             }
@@ -1103,7 +1103,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
             events.execute(() -> {
                 try {
                     call.accept(l);
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | LinkageError | AssertionError e) {
                     LOG.error("Lease listener threw", e);
                 }
             });

@@ -197,12 +197,7 @@ class PeerWatchTest extends EtcdTestSupport {
             + "\"BackendType\":\"vxlan\",\"BackendData\":{\"VNI\":1,\"VtepMAC\":\"c6:d2:32:6f:8f:44\"}}");
         etcd.etcdctl("put", subnetKey("100.64.8.0-24&fc00:0:0:8::-64"),
             "{\"PublicIP\":\"198.18.0.8\",\"PublicIPv6\":\"fc00::8\"}");
-        try {
-            await().atMost(WAIT).until(() -> events.peers.size() == 5);
-        } catch (RuntimeException e) {
-            System.out.println("DIAG events=" + events.events + " peers=" + events.peers.keySet());
-            throw e;
-        }
+        await().atMost(WAIT).until(() -> events.peers.size() == 5);
         assertThat(events.peers.get(Ipv4Prefix.parse("100.64.7.0/24")).attrs().backendType()).isEqualTo("vxlan");
         assertThat(events.peers.get(Ipv4Prefix.parse("100.64.8.0/24")).attrs().publicIpv6()).isEqualTo("fc00::8");
         assertThat(a.malformedLeaseEvents()).isZero();
