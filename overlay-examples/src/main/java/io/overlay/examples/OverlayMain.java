@@ -42,8 +42,9 @@ import picocli.CommandLine.Spec;
         "packets to the other hosts inside UDP datagrams.",
         "Every option can also be set as FLANNELD_<OPTION> (dashes as underscores,",
         "e.g. FLANNELD_ETCD_ENDPOINTS); the command line wins.", ""},
-    footer = {"", "Exit status: 0 after SIGTERM/SIGINT (\"Exiting cleanly\"); 1 invalid options, unsupported",
-        "FLANNELD_* variables or failed start-up; 2 unparsable command line; 3 no free subnet."})
+    footer = {"", "Exit status: 0 after SIGTERM/SIGINT (\"Exiting cleanly\");",
+        "1 invalid options, unsupported FLANNELD_* variables or failed start-up;",
+        "2 unparsable command line; 3 no free subnet."})
 public final class OverlayMain implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(OverlayMain.class);
 

@@ -164,7 +164,7 @@ class OverlayMainOptionsTest {
         assertThat(out.toString()).contains("--etcd-endpoints", "--etcd-prefix", "--etcd-cafile", "--etcd-certfile",
             "--etcd-keyfile", "--etcd-username", "--etcd-password", "--iface", "--public-ip", "--subnet-file",
             "--subnet-lease-renew-margin", "--healthz-ip", "--healthz-port", "--ip-masq", "--bridge", "--tun-name",
-            "--accept-any-sender", "FLANNELD_", "health", "Exit status: 0 after SIGTERM/SIGINT", "3 no free subnet");
+            "--accept-any-sender", "FLANNELD_", "health", "Exit status: 0 after SIGTERM/SIGINT", "3 no free subnet.");
         out.getBuffer().setLength(0);
         assertThat(run(Map.of(), "--version")).isZero();
         assertThat(out.toString()).startsWith("overlay ");
