@@ -213,6 +213,27 @@ class LeaseKeepingTest extends EtcdTestSupport {
         assertThat(leaseTtl(etcd, adopted)[1]).isPositive();
     }
 
+    /** Review H2, second case: a reservation the operator attaches to a short etcd lease is renewed from then on. */
+    @Test
+    void reservationAttachedToAnEtcdLeaseIsRenewedFromThenOn() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final String key = subnetKey("100.64.42.0-24");
+        etcd.etcdctl("put", key, A_VALUE);
+        final EtcdSubnetAllocator a = allocator();
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        assertThat(lease.reservation()).isTrue();
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        final long attached = Long.parseLong(etcd.etcdctl("lease", "grant", "6").split(" ")[1], 16);
+        etcd.etcdctl("put", "--lease=" + Long.toHexString(attached), key, A_VALUE);
+        await().atMost(WAIT).until(() -> a.ownLeaseId() == attached);
+        final long t0 = System.nanoTime();
+        await().atMost(Duration.ofSeconds(60)).until(() -> a.renewals() >= 3
+            && System.nanoTime() - t0 > Duration.ofSeconds(8).toNanos());
+        assertThat(events.matching("lost")).isEmpty();
+        assertThat(get(key).lease()).isEqualTo(attached);
+    }
+
     /** Review M1: an unexpected exception in a renewal is logged at ERROR and the renewal chain goes on. */
     @Test
     void unexpectedErrorInARenewalIsLoggedAndRenewalGoesOn() throws Exception {
