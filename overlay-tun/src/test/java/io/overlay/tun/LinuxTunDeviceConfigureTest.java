@@ -5,43 +5,21 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.TunSetup;
-import io.overlay.core.testing.Netns;
 import io.overlay.core.testing.Privileged;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Creates and configures real TUN devices inside a namespace of the test's own and checks them with {@code ip -j}. */
 @Privileged
-class LinuxTunDeviceConfigureTest {
+class LinuxTunDeviceConfigureTest extends NamespacedTunFixture {
     private static final Ipv4Prefix NETWORK = Ipv4Prefix.parse("100.64.0.0/16");
-
-    private Netns ns;
-    private LinuxTunDevice tun;
-
-    @BeforeEach
-    void createNamespace() throws Exception {
-        ns = Netns.create();
-    }
-
-    @AfterEach
-    void cleanUp() throws Exception {
-        try {
-            if (tun != null) {
-                tun.close();
-            }
-        } finally {
-            ns.close();
-        }
-    }
 
     @Test
     void templateGivesFlannel0AndConfigureSetsAddressMtuUpAndRoute() throws Exception {
-        tun = NetnsThread.call(ns.name(), () -> new LinuxTunDeviceFactory().open("flannel%d", 1));
+        tun = NetnsThread.call(ns.name(), () -> factory.open("flannel%d", 1));
         assertThat(tun.name()).isEqualTo("flannel0");
         assertThat(tun.queueCount()).isEqualTo(1);
         assertThat(tun.fileDescriptor(0)).isGreaterThan(2);
@@ -73,7 +51,7 @@ class LinuxTunDeviceConfigureTest {
 
     @Test
     void reconfigureReplacesTheAddressAndToleratesTheExistingRoute() throws Exception {
-        tun = NetnsThread.call(ns.name(), () -> new LinuxTunDeviceFactory().open("ovtun0", 1));
+        tun = NetnsThread.call(ns.name(), () -> factory.open("ovtun0", 1));
         tun.configure(new TunSetup(Ipv4Prefix.parse("100.64.16.0/32"), 1472, List.of(NETWORK)));
         tun.configure(new TunSetup(Ipv4Prefix.parse("100.64.17.0/32"), 1400, List.of(NETWORK)));
 
@@ -86,7 +64,7 @@ class LinuxTunDeviceConfigureTest {
 
     @Test
     void routeThatAlreadyExistsIsTolerated() throws Exception {
-        tun = NetnsThread.call(ns.name(), () -> new LinuxTunDeviceFactory().open("ovtun1", 1));
+        tun = NetnsThread.call(ns.name(), () -> factory.open("ovtun1", 1));
         tun.configure(new TunSetup(Ipv4Prefix.parse("100.64.16.0/32"), 1472, List.of()));
         ns.exec("ip", "route", "add", "100.64.0.0/16", "dev", "ovtun1");
         tun.configure(new TunSetup(Ipv4Prefix.parse("100.64.16.0/32"), 1472, List.of(NETWORK)));
@@ -95,7 +73,7 @@ class LinuxTunDeviceConfigureTest {
 
     @Test
     void closingRemovesTheDeviceWithItsAddressAndRoutes() throws Exception {
-        tun = NetnsThread.call(ns.name(), () -> new LinuxTunDeviceFactory().open("ovtun2", 1));
+        tun = NetnsThread.call(ns.name(), () -> factory.open("ovtun2", 1));
         tun.configure(new TunSetup(Ipv4Prefix.parse("100.64.16.0/32"), 1472, List.of(NETWORK)));
         assertThat(IpJson.linkExists(ns, "ovtun2")).isTrue();
         tun.close();

@@ -8,7 +8,6 @@ import io.overlay.core.Ipv4;
 import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.TunDeviceFactory;
 import io.overlay.core.TunSetup;
-import io.overlay.core.testing.Netns;
 import io.overlay.core.testing.Privileged;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -18,33 +17,11 @@ import java.util.List;
 import java.util.ServiceLoader;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Multi-queue devices, attaching to devices made by {@code ip tuntap add}, and the open errors, in a test namespace. */
 @Privileged
-class LinuxTunDeviceFactoryTest {
-    private final LinuxTunDeviceFactory factory = new LinuxTunDeviceFactory();
-    private Netns ns;
-    private LinuxTunDevice tun;
-
-    @BeforeEach
-    void createNamespace() throws Exception {
-        ns = Netns.create();
-    }
-
-    @AfterEach
-    void cleanUp() throws Exception {
-        try {
-            if (tun != null) {
-                tun.close();
-            }
-        } finally {
-            ns.close();
-        }
-    }
-
+class LinuxTunDeviceFactoryTest extends NamespacedTunFixture {
     @Test
     void serviceLoaderFindsTheFactory() {
         assertThat(ServiceLoader.load(TunDeviceFactory.class).findFirst()).get()

@@ -6,40 +6,17 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.TunDevice;
 import io.overlay.core.TunSetup;
-import io.overlay.core.testing.Netns;
 import io.overlay.core.testing.Privileged;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.DatagramChannel;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** {@link LinuxTunDeviceFactory#openWithOffloads}: IFF_VNET_HDR, TUNSETOFFLOAD, frames with a virtio_net_hdr. */
 @Privileged
-class LinuxTunDeviceOffloadTest {
-    private final LinuxTunDeviceFactory factory = new LinuxTunDeviceFactory();
-    private Netns ns;
-    private LinuxTunDevice tun;
-
-    @BeforeEach
-    void createNamespace() throws Exception {
-        ns = Netns.create();
-    }
-
-    @AfterEach
-    void cleanUp() throws Exception {
-        try {
-            if (tun != null) {
-                tun.close();
-            }
-        } finally {
-            ns.close();
-        }
-    }
-
+class LinuxTunDeviceOffloadTest extends NamespacedTunFixture {
     @Test
     void offloadsAreSwitchedOnAndEveryReadStartsWithAVirtioHeader() throws Exception {
         tun = NetnsThread.call(ns.name(), () -> factory.openWithOffloads("ovof%d", 1));
