@@ -3,14 +3,9 @@ package io.overlay.udp;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.core.DropReason;
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Peer;
 import io.overlay.core.TrafficCounters;
-import io.overlay.core.testing.Netns;
 import io.overlay.core.testing.Privileged;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -29,28 +24,20 @@ import org.junit.jupiter.api.TestInstance;
 @Privileged
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class OffloadInteropTest {
-    private static final Ipv4Prefix NETWORK = Ipv4Prefix.parse("100.64.0.0/16");
-    private static final Ipv4Prefix SUBNET_A = Ipv4Prefix.parse("100.64.1.0/24");
-    private static final Ipv4Prefix SUBNET_B = Ipv4Prefix.parse("100.64.2.0/24");
     private static final int MTU = 1472;
     private static final DropReason[] FORMAT_DROPS = {DropReason.TOO_SHORT, DropReason.BAD_HEADER_LENGTH,
         DropReason.BAD_TOTAL_LENGTH, DropReason.OVERSIZED, DropReason.BAD_VNET_HEADER, DropReason.UNKNOWN_SENDER,
         DropReason.FOREIGN_DESTINATION};
 
-    private Netns nsA;
-    private Netns nsB;
+    private TwoHostUnderlay hosts;
     private EngineHost a;
     private EngineHost b;
 
     @BeforeAll
     void setUp() throws Exception {
-        nsA = Netns.create();
-        nsB = Netns.create();
-        Netns.link(nsA, "ul0", "198.18.0.1/24", nsB, "ul0", "198.18.0.2/24", 1500);
-        a = EngineHost.start(nsA, "198.18.0.1", NETWORK, SUBNET_A, MTU, 1,
-            Map.of(SUBNET_B, new Peer(Ipv4.parse("198.18.0.2"), EngineHost.PORT)), true, true);
-        b = EngineHost.start(nsB, "198.18.0.2", NETWORK, SUBNET_B, MTU, 1,
-            Map.of(SUBNET_A, new Peer(Ipv4.parse("198.18.0.1"), EngineHost.PORT)), true, false);
+        hosts = new TwoHostUnderlay();
+        a = hosts.startA(MTU, 1, true, true, Map.of());
+        b = hosts.startB(MTU, 1, true, false);
         assertThat(a.tun.vnetHeaderLength()).as("A has offloads").isEqualTo(10);
         assertThat(a.engine.loop(0).offloads()).isTrue();
         assertThat(b.tun.vnetHeaderLength()).as("B is plain").isZero();
@@ -59,18 +46,8 @@ class OffloadInteropTest {
 
     @AfterAll
     void tearDown() throws Exception {
-        try {
-            for (EngineHost h : new EngineHost[] {a, b}) {
-                if (h != null) {
-                    h.close();
-                }
-            }
-        } finally {
-            for (Netns ns : new Netns[] {nsA, nsB}) {
-                if (ns != null) {
-                    ns.close();
-                }
-            }
+        if (hosts != null) {
+            hosts.close();
         }
     }
 
@@ -149,21 +126,6 @@ class OffloadInteropTest {
 
     /** Runs a bounded iperf3 TCP test, client in A, server in B ({@code -R}: B sends). */
     private void iperf(final String args) throws Exception {
-        final Process server = nsB.spawn(new ProcessBuilder("iperf3", "-s", "-1", "-B", b.tunAddress(), "-p", "5203")
-            .redirectErrorStream(true));
-        try {
-            String out = "";
-            for (int attempt = 0; attempt < 25; attempt++) {
-                out = a.shell("timeout 40 iperf3 -c " + b.tunAddress() + " -B " + a.tunAddress() + " -p 5203 "
-                    + args);
-                if (!out.contains("Connection refused")) {
-                    break;
-                }
-                Thread.sleep(200);
-            }
-            assertThat(out).contains("receiver").endsWith("rc=0\n");
-        } finally {
-            server.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
-        }
+        hosts.iperf(5203, args);
     }
 }

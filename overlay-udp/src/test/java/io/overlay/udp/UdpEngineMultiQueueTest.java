@@ -1,15 +1,14 @@
 package io.overlay.udp;
 
+import static io.overlay.udp.TwoHostUnderlay.NETWORK;
+import static io.overlay.udp.TwoHostUnderlay.SUBNET_A;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.overlay.core.DropReason;
 import io.overlay.core.EngineSettings;
 import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Peer;
 import io.overlay.core.TrafficCounters;
-import io.overlay.core.testing.Netns;
 import io.overlay.core.testing.Privileged;
 import io.overlay.tun.NetnsThread;
 import java.net.InetSocketAddress;
@@ -17,7 +16,6 @@ import java.net.StandardProtocolFamily;
 import java.nio.ByteBuffer;
 import java.nio.channels.DatagramChannel;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -31,41 +29,22 @@ import org.junit.jupiter.api.TestInstance;
 @Privileged
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class UdpEngineMultiQueueTest {
-    private static final Ipv4Prefix NETWORK = Ipv4Prefix.parse("100.64.0.0/16");
-    private static final Ipv4Prefix SUBNET_A = Ipv4Prefix.parse("100.64.1.0/24");
-    private static final Ipv4Prefix SUBNET_B = Ipv4Prefix.parse("100.64.2.0/24");
-
-    private Netns nsA;
-    private Netns nsB;
+    private TwoHostUnderlay hosts;
     private EngineHost a;
     private EngineHost b;
 
     @BeforeAll
     void setUp() throws Exception {
-        nsA = Netns.create();
-        nsB = Netns.create();
-        Netns.link(nsA, "ul0", "198.18.0.1/24", nsB, "ul0", "198.18.0.2/24", 1500);
-        a = EngineHost.start(nsA, "198.18.0.1", NETWORK, SUBNET_A, 1472, 2,
-            Map.of(SUBNET_B, new Peer(Ipv4.parse("198.18.0.2"), EngineHost.PORT)));
-        nsA.exec("ip", "addr", "add", "198.18.0.9/24", "dev", "ul0"); // not a peer of B
-        b = EngineHost.start(nsB, "198.18.0.2", NETWORK, SUBNET_B, 1472, 2,
-            Map.of(SUBNET_A, new Peer(Ipv4.parse("198.18.0.1"), EngineHost.PORT)), false); // NAT setup
+        hosts = new TwoHostUnderlay();
+        a = hosts.startA(1472, 2, true, true, Map.of());
+        hosts.nsA.exec("ip", "addr", "add", "198.18.0.9/24", "dev", "ul0"); // not a peer of B
+        b = hosts.startB(1472, 2, false, true); // NAT setup
     }
 
     @AfterAll
     void tearDown() throws Exception {
-        try {
-            for (EngineHost h : new EngineHost[] {a, b}) {
-                if (h != null) {
-                    h.close();
-                }
-            }
-        } finally {
-            for (Netns ns : new Netns[] {nsA, nsB}) {
-                if (ns != null) {
-                    ns.close();
-                }
-            }
+        if (hosts != null) {
+            hosts.close();
         }
     }
 
@@ -87,7 +66,7 @@ class UdpEngineMultiQueueTest {
 
     @Test
     void withKnownPeersCheckOffAnUnknownSenderIsDelivered() throws Exception {
-        final DatagramChannel unknown = NetnsThread.call(nsA.name(),
+        final DatagramChannel unknown = NetnsThread.call(hosts.nsA.name(),
             () -> DatagramChannel.open(StandardProtocolFamily.INET)
                 .bind(new InetSocketAddress("198.18.0.9", 0)));
         try {
@@ -112,22 +91,7 @@ class UdpEngineMultiQueueTest {
     void pingAndParallelTcpWorkOverTwoLoops() throws Exception {
         assertThat(a.shell("ping -c 3 -i 0.2 -W 2 " + b.tunAddress())).contains("3 received");
         assertThat(b.shell("ping -c 3 -i 0.2 -W 2 " + a.tunAddress())).contains("3 received");
-        final Process server = nsB.spawn(new ProcessBuilder("iperf3", "-s", "-1", "-B", b.tunAddress(), "-p", "5203")
-            .redirectErrorStream(true));
-        try {
-            String out = "";
-            for (int attempt = 0; attempt < 25; attempt++) {
-                out = a.shell("timeout 40 iperf3 -c " + b.tunAddress() + " -B " + a.tunAddress()
-                    + " -p 5203 -P 4 -n 20M");
-                if (!out.contains("Connection refused")) {
-                    break;
-                }
-                Thread.sleep(200);
-            }
-            assertThat(out).contains("[SUM]").contains("receiver").endsWith("rc=0\n");
-        } finally {
-            server.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
-        }
+        assertThat(hosts.iperf(5203, "-P 4 -n 20M")).contains("[SUM]");
         assertThat(a.engine.counters().totalDrops()).isZero();
         assertThat(b.engine.counters().totalDrops()).isZero();
     }

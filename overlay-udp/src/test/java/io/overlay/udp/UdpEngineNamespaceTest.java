@@ -1,5 +1,8 @@
 package io.overlay.udp;
 
+import static io.overlay.udp.TwoHostUnderlay.NETWORK;
+import static io.overlay.udp.TwoHostUnderlay.SUBNET_A;
+import static io.overlay.udp.TwoHostUnderlay.SUBNET_B;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -42,47 +45,30 @@ import org.junit.jupiter.api.TestInstance;
 @Privileged
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class UdpEngineNamespaceTest {
-    private static final Ipv4Prefix NETWORK = Ipv4Prefix.parse("100.64.0.0/16");
-    private static final Ipv4Prefix SUBNET_A = Ipv4Prefix.parse("100.64.1.0/24");
-    private static final Ipv4Prefix SUBNET_B = Ipv4Prefix.parse("100.64.2.0/24");
     private static final Ipv4Prefix SUBNET_C = Ipv4Prefix.parse("100.64.3.0/24");
     private static final int MTU = 1472;
 
-    private Netns nsA;
-    private Netns nsB;
+    private TwoHostUnderlay hosts;
     private Netns nsC;
     private EngineHost a;
     private EngineHost b;
 
     @BeforeAll
     void setUp() throws Exception {
-        nsA = Netns.create();
-        nsB = Netns.create();
+        hosts = new TwoHostUnderlay();
         nsC = Netns.create();
-        Netns.link(nsA, "ul0", "198.18.0.1/24", nsB, "ul0", "198.18.0.2/24", 1500);
-        Netns.link(nsA, "ul1", "198.18.1.1/24", nsC, "ul1", "198.18.1.2/24", 1500);
+        Netns.link(hosts.nsA, "ul1", "198.18.1.1/24", nsC, "ul1", "198.18.1.2/24", 1500);
         nsC.exec("ip", "route", "add", "198.18.0.0/24", "dev", "ul1");
-        nsA.exec("ip", "addr", "add", "198.18.0.9/24", "dev", "ul0"); // an address no engine knows as a peer
-        a = EngineHost.start(nsA, "198.18.0.1", NETWORK, SUBNET_A, MTU, 1, Map.of(
-            SUBNET_B, new Peer(Ipv4.parse("198.18.0.2"), EngineHost.PORT),
-            SUBNET_C, new Peer(Ipv4.parse("198.18.1.2"), EngineHost.PORT)));
-        b = EngineHost.start(nsB, "198.18.0.2", NETWORK, SUBNET_B, MTU, 1, Map.of(
-            SUBNET_A, new Peer(Ipv4.parse("198.18.0.1"), EngineHost.PORT)));
+        hosts.nsA.exec("ip", "addr", "add", "198.18.0.9/24", "dev", "ul0"); // an address no engine knows as a peer
+        a = hosts.startA(MTU, 1, true, true, Map.of(SUBNET_C, new Peer(Ipv4.parse("198.18.1.2"), EngineHost.PORT)));
+        b = hosts.startB(MTU, 1, true, true);
     }
 
     @AfterAll
     void tearDown() throws Exception {
-        try {
-            for (EngineHost h : new EngineHost[] {a, b}) {
-                if (h != null) {
-                    h.close();
-                }
-            }
-        } finally {
-            for (Netns ns : new Netns[] {nsA, nsB, nsC}) {
-                if (ns != null) {
-                    ns.close();
-                }
+        try (Netns closeC = nsC) {
+            if (hosts != null) {
+                hosts.close();
             }
         }
     }
@@ -143,22 +129,7 @@ class UdpEngineNamespaceTest {
     }
 
     private void iperf(final String amount) throws Exception {
-        final Process server = nsB.spawn(new ProcessBuilder("iperf3", "-s", "-1", "-B", b.tunAddress(), "-p", "5202")
-            .redirectErrorStream(true));
-        try {
-            String out = "";
-            for (int attempt = 0; attempt < 25; attempt++) {
-                out = a.shell("timeout 40 iperf3 -c " + b.tunAddress() + " -B " + a.tunAddress() + " -p 5202 "
-                    + amount);
-                if (!out.contains("Connection refused")) {
-                    break;
-                }
-                Thread.sleep(200);
-            }
-            assertThat(out).contains("receiver").endsWith("rc=0\n");
-        } finally {
-            server.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
-        }
+        hosts.iperf(5202, amount);
     }
 
     @Test
@@ -174,7 +145,7 @@ class UdpEngineNamespaceTest {
         final int capture = RawSockets.open(nsC.name(), RawSockets.IPPROTO_UDP, 5000);
         final DatagramChannel peer = NetnsThread.call(nsC.name(), () -> DatagramChannel.open(StandardProtocolFamily.INET)
             .bind(new InetSocketAddress("198.18.1.2", EngineHost.PORT)));
-        final int inject = RawSockets.open(nsA.name(), RawSockets.IPPROTO_RAW, 1000);
+        final int inject = RawSockets.open(hosts.nsA.name(), RawSockets.IPPROTO_RAW, 1000);
         try {
             final TrafficCounters before = a.engine.counters();
             // First a TTL-1 copy: the engine must drop it (TTL would reach 0), so it never reaches C.
@@ -223,7 +194,7 @@ class UdpEngineNamespaceTest {
         // message (7 × 84 bytes + a shorter last one); C must still receive 8 ordinary datagrams, byte for byte.
         final DatagramChannel peer = NetnsThread.call(nsC.name(), () -> DatagramChannel.open(StandardProtocolFamily.INET)
             .bind(new InetSocketAddress("198.18.1.2", EngineHost.PORT)));
-        final int inject = RawSockets.open(nsA.name(), RawSockets.IPPROTO_RAW, 1000);
+        final int inject = RawSockets.open(hosts.nsA.name(), RawSockets.IPPROTO_RAW, 1000);
         try {
             final CountDownLatch held = new CountDownLatch(1);
             final CountDownLatch release = new CountDownLatch(1);
@@ -275,9 +246,9 @@ class UdpEngineNamespaceTest {
 
     @Test
     void malformedAndUnwantedDatagramsAreDroppedAndCountedByReasonWhileTrafficFlows() throws Exception {
-        final DatagramChannel known = NetnsThread.call(nsA.name(), () -> DatagramChannel
+        final DatagramChannel known = NetnsThread.call(hosts.nsA.name(), () -> DatagramChannel
             .open(StandardProtocolFamily.INET).bind(new InetSocketAddress("198.18.0.1", 0)));
-        final DatagramChannel unknown = NetnsThread.call(nsA.name(), () -> DatagramChannel
+        final DatagramChannel unknown = NetnsThread.call(hosts.nsA.name(), () -> DatagramChannel
             .open(StandardProtocolFamily.INET).bind(new InetSocketAddress("198.18.0.9", 0)));
         final InetSocketAddress engineB = new InetSocketAddress("198.18.0.2", EngineHost.PORT);
         try {
@@ -353,7 +324,7 @@ class UdpEngineNamespaceTest {
         final UdpPacketEngine second = new UdpPacketEngine(new EngineSettings(Ipv4.parse("198.18.0.1"),
             EngineHost.PORT, NETWORK, SUBNET_A, MTU, true, 1), a.tun, a.routes);
         try {
-            assertThatThrownBy(() -> NetnsThread.call(nsA.name(), () -> {
+            assertThatThrownBy(() -> NetnsThread.call(hosts.nsA.name(), () -> {
                 second.start();
                 return null;
             })).isInstanceOf(IOException.class)
@@ -368,7 +339,7 @@ class UdpEngineNamespaceTest {
     @Test
     void tunLinkDownCountsWriteFailuresAndForwardingResumesWhenItIsBackUp() throws Exception {
         final String tun = b.tun.name();
-        nsB.exec("ip", "link", "set", tun, "down"); // also removes the Network route through it
+        hosts.nsB.exec("ip", "link", "set", tun, "down"); // also removes the Network route through it
         try {
             final TrafficCounters before = b.engine.counters();
             assertThat(a.shell("ping -c 2 -i 0.2 -W 1 " + b.tunAddress())).contains("0 received");
@@ -383,16 +354,16 @@ class UdpEngineNamespaceTest {
 
     @Test
     void aDeletedTunIsNoLongerPolledInsteadOfSpinning() throws Exception {
-        final LinuxTunDevice tun = NetnsThread.call(nsA.name(),
+        final LinuxTunDevice tun = NetnsThread.call(hosts.nsA.name(),
             () -> new LinuxTunDeviceFactory().open("ovldel%d", 1));
         final UdpPacketEngine engine = new UdpPacketEngine(new EngineSettings(Ipv4.parse("198.18.0.1"), 8290, NETWORK,
             SUBNET_A, MTU, true, 1), tun, a.routes);
         try {
-            NetnsThread.call(nsA.name(), () -> {
+            NetnsThread.call(hosts.nsA.name(), () -> {
                 engine.start();
                 return null;
             });
-            nsA.exec("ip", "link", "del", tun.name());
+            hosts.nsA.exec("ip", "link", "del", tun.name());
             Thread.sleep(300); // the loop sees EPOLLERR, fails to read and cancels the TUN's registration
             final ThreadMXBean threads = (ThreadMXBean) ManagementFactory.getThreadMXBean();
             final long[] ids = Thread.getAllStackTraces().keySet().stream()
