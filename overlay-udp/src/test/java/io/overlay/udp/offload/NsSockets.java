@@ -7,12 +7,12 @@ import com.sun.jna.NativeLong;
 import com.sun.jna.Platform;
 import com.sun.jna.Pointer;
 import io.overlay.core.testing.Netns;
+import io.overlay.tun.NetnsThread;
 import java.io.IOException;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * Test-only socket calls made from inside a test namespace (the socket is created by a short-lived thread that entered
- * the namespace with {@code setns}): UDP GSO sends ({@code setsockopt(SOL_UDP, UDP_SEGMENT)}), so the kernel builds
+ * Test-only socket calls made from inside a test namespace (the socket is created on a {@link NetnsThread} inside the
+ * namespace): UDP GSO sends ({@code setsockopt(SOL_UDP, UDP_SEGMENT)}), so the kernel builds
  * USO super-packets, and legacy ethtool ioctls ({@code SIOCETHTOOL}) to switch GRO/TSO on a veth without the
  * {@code ethtool} binary.
  */
@@ -21,19 +21,12 @@ final class NsSockets {
     private static final int SOCK_DGRAM = 2;
     private static final int SOL_UDP = 17;
     private static final int UDP_SEGMENT = 103;
-    private static final int O_RDONLY = 0;
-    private static final int O_CLOEXEC = 0x80000;
-    private static final int CLONE_NEWNET = 0x40000000;
 
     static {
         Native.register(Platform.C_LIBRARY_NAME);
     }
 
-    private static native int open(String path, int flags) throws LastErrorException;
-
     private static native int close(int fd) throws LastErrorException;
-
-    private static native int setns(int fd, int nstype) throws LastErrorException;
 
     private static native int socket(int domain, int type, int protocol) throws LastErrorException;
 
@@ -84,29 +77,15 @@ final class NsSockets {
     }
 
     private static void inNamespace(final Netns ns, final NsAction action) throws IOException {
-        final AtomicReference<Throwable> failure = new AtomicReference<>();
-        final Thread t = new Thread(() -> {
-            try {
-                final int nsfd = open("/var/run/netns/" + ns.name(), O_RDONLY | O_CLOEXEC);
-                try {
-                    setns(nsfd, CLONE_NEWNET);
-                } finally {
-                    close(nsfd);
-                }
-                action.run();
-            } catch (LastErrorException e) {
-                failure.set(e);
-            }
-        }, "in-" + ns.name());
-        t.start();
         try {
-            t.join(10_000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted", e);
-        }
-        if (failure.get() != null) {
-            throw new IOException("socket call in " + ns.name() + " failed", failure.get());
+            NetnsThread.call(ns.name(), () -> {
+                action.run();
+                return null;
+            });
+        } catch (IOException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IOException("socket call in " + ns.name() + " failed", e);
         }
     }
 

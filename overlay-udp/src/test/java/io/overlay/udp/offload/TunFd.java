@@ -7,15 +7,14 @@ import com.sun.jna.NativeLong;
 import com.sun.jna.Platform;
 import com.sun.jna.Pointer;
 import io.overlay.core.testing.Netns;
+import io.overlay.tun.NetnsThread;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * Test-only raw TUN file descriptor created inside a test namespace, through JNA direct calls: a short-lived thread
- * enters the namespace with {@code setns(CLONE_NEWNET)} and creates the device there, so the root namespace is never
- * touched. ioctl numbers from {@code include/uapi/linux/if_tun.h} (shared/reference/java-notes.md §2.2).
+ * Test-only raw TUN file descriptor created inside a test namespace, through JNA direct calls: a {@link NetnsThread}
+ * inside the namespace creates the device there, so the root namespace is never touched. ioctl numbers from {@code include/uapi/linux/if_tun.h} (shared/reference/java-notes.md §2.2).
  */
 final class TunFd implements AutoCloseable {
     static final int TUN_F_CSUM = 0x01;
@@ -25,11 +24,9 @@ final class TunFd implements AutoCloseable {
     /** The kernel accepts USO only as USO4|USO6 together (tun.c set_offload, EINVAL otherwise). */
     static final int TUN_F_USO6 = 0x40;
 
-    private static final int O_RDONLY = 0;
     private static final int O_RDWR = 2;
     private static final int O_NONBLOCK = 0x800;
     private static final int O_CLOEXEC = 0x80000;
-    private static final int CLONE_NEWNET = 0x40000000;
     private static final long TUNSETIFF = 0x400454caL;
     private static final long TUNSETOFFLOAD = 0x400454d0L;
     private static final long TUNSETVNETHDRSZ = 0x400454d8L;
@@ -54,8 +51,6 @@ final class TunFd implements AutoCloseable {
 
     private static native int poll(Pointer fds, NativeLong nfds, int timeout) throws LastErrorException;
 
-    private static native int setns(int fd, int nstype) throws LastErrorException;
-
     private final int fd;
     private final String name;
     private final Memory pollfd = new Memory(8);
@@ -75,50 +70,32 @@ final class TunFd implements AutoCloseable {
      *     10-byte header and these {@code TUNSETOFFLOAD} flags
      */
     static TunFd create(final Netns ns, final String name, final int vnetOffloads) throws IOException {
-        final AtomicReference<Object> result = new AtomicReference<>();
-        final Thread t = new Thread(() -> {
-            try {
-                final int nsfd = open("/var/run/netns/" + ns.name(), O_RDONLY | O_CLOEXEC);
-                try {
-                    setns(nsfd, CLONE_NEWNET);
-                } finally {
-                    close(nsfd);
-                }
-                final int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        try {
+            final int fd = NetnsThread.call(ns.name(), () -> {
+                final int created = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
                 try {
                     final Memory ifr = new Memory(40);
                     ifr.clear();
                     final byte[] n = name.getBytes(StandardCharsets.US_ASCII);
                     ifr.write(0, n, 0, n.length);
                     ifr.setShort(16, (short) (IFF_TUN | IFF_NO_PI | (vnetOffloads >= 0 ? IFF_VNET_HDR : 0)));
-                    ioctl(fd, new NativeLong(TUNSETIFF), ifr);
+                    ioctl(created, new NativeLong(TUNSETIFF), ifr);
                     if (vnetOffloads >= 0) {
                         final Memory sz = new Memory(4);
                         sz.setInt(0, VirtioNetHdr.LENGTH);
-                        ioctl(fd, new NativeLong(TUNSETVNETHDRSZ), sz);
-                        ioctl(fd, new NativeLong(TUNSETOFFLOAD), new Pointer(vnetOffloads));
+                        ioctl(created, new NativeLong(TUNSETVNETHDRSZ), sz);
+                        ioctl(created, new NativeLong(TUNSETOFFLOAD), new Pointer(vnetOffloads));
                     }
                 } catch (LastErrorException e) {
-                    close(fd);
+                    close(created);
                     throw e;
                 }
-                result.set(fd);
-            } catch (LastErrorException e) {
-                result.set(e);
-            }
-        }, "tun-in-" + ns.name());
-        t.start();
-        try {
-            t.join(10_000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted", e);
-        }
-        final Object r = result.get();
-        if (r instanceof Integer fd) {
+                return created;
+            });
             return new TunFd(fd, name);
+        } catch (Exception e) {
+            throw new IOException("cannot create TUN " + name + " in " + ns.name() + ": " + e, e);
         }
-        throw new IOException("cannot create TUN " + name + " in " + ns.name() + ": " + r);
     }
 
     String name() {
