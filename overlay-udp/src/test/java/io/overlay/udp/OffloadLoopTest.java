@@ -1,5 +1,9 @@
 package io.overlay.udp;
 
+import static io.overlay.udp.offload.TestPackets.l4ChecksumOk;
+import static io.overlay.udp.offload.TestPackets.tcp;
+import static io.overlay.udp.offload.TestPackets.u16;
+import static io.overlay.udp.offload.TestPackets.u32;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.sun.jna.Library;
@@ -103,7 +107,7 @@ class OffloadLoopTest {
             assertThat(d[8] & 0xff).as("TTL decremented").isEqualTo(63);
             assertThat(u16(d, 4)).as("IP ID increments").isEqualTo(0x1000 + i);
             assertThat(Checksums.internetChecksum(ByteBuffer.wrap(d), 0, 20)).as("IPv4 checksum").isZero();
-            assertThat(tcpChecksumOk(d)).as("TCP checksum of datagram %d", i).isTrue();
+            assertThat(l4ChecksumOk(d)).as("TCP checksum of datagram %d", i).isTrue();
             assertThat(u32(d, 24)).as("sequence").isEqualTo(0x70000000 + i * MSS);
             assertThat(d[33] & 0x08).as("PSH only on the last").isEqualTo(i == 10 ? 0x08 : 0);
             joined.put(d, 40, d.length - 40);
@@ -208,77 +212,5 @@ class OffloadLoopTest {
             out.add(d);
         }
         return out;
-    }
-
-    /** An IPv4/TCP packet (no options, DF, TTL 64); {@code partial}: TCP checksum field = pseudo-header sum. */
-    private static byte[] tcp(final int src, final int dst, final int id, final int seq, final byte[] payload,
-                              final int flags, final boolean partial) {
-        final byte[] p = new byte[40 + payload.length];
-        p[0] = 0x45;
-        put16(p, 2, p.length);
-        put16(p, 4, id);
-        put16(p, 6, 0x4000);
-        p[8] = 64;
-        p[9] = 6;
-        put32(p, 12, src);
-        put32(p, 16, dst);
-        put16(p, 20, 40000);
-        put16(p, 22, 5201);
-        put32(p, 24, seq);
-        put32(p, 28, 0x11111111);
-        p[32] = 0x50;
-        p[33] = (byte) flags;
-        put16(p, 34, 512);
-        System.arraycopy(payload, 0, p, 40, payload.length);
-        final int ipSum = Checksums.ipv4HeaderChecksum(ByteBuffer.wrap(p), 0, 20);
-        put16(p, 10, ipSum);
-        final long pseudo = pseudo(p);
-        if (partial) {
-            put16(p, 36, fold(pseudo));
-        } else {
-            put16(p, 36, ~fold(pseudo + sum(p, 20, p.length - 20)) & 0xffff);
-        }
-        return p;
-    }
-
-    private static boolean tcpChecksumOk(final byte[] p) {
-        return fold(pseudo(p) + sum(p, 20, p.length - 20)) == 0xffff;
-    }
-
-    private static long pseudo(final byte[] p) {
-        return u16(p, 12) + u16(p, 14) + u16(p, 16) + u16(p, 18) + 6 + (p.length - 20);
-    }
-
-    private static long sum(final byte[] p, final int from, final int length) {
-        long s = 0;
-        for (int i = 0; i < length; i += 2) {
-            s += ((p[from + i] & 0xff) << 8) | (i + 1 < length ? p[from + i + 1] & 0xff : 0);
-        }
-        return s;
-    }
-
-    private static int fold(long s) {
-        while ((s >>> 16) != 0) {
-            s = (s & 0xffff) + (s >>> 16);
-        }
-        return (int) s;
-    }
-
-    private static int u16(final byte[] p, final int i) {
-        return ((p[i] & 0xff) << 8) | (p[i + 1] & 0xff);
-    }
-
-    private static int u32(final byte[] p, final int i) {
-        return (u16(p, i) << 16) | u16(p, i + 2);
-    }
-
-    private static void put16(final byte[] p, final int i, final int v) {
-        p[i] = (byte) (v >>> 8);
-        p[i + 1] = (byte) v;
-    }
-
-    private static void put32(final byte[] p, final int i, final int v) {
-        put16(p, i, v >>> 16);
-        put16(p, i + 2, v);
     }
 }

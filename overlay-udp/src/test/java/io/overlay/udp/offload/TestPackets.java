@@ -8,9 +8,10 @@ import java.util.Random;
 
 /**
  * Test-only packet builders and an independent, byte-array reference implementation of the Internet checksum
- * (RFC 1071, the plain 16-bit loop), so the production code is never checked against itself.
+ * (RFC 1071, the plain 16-bit loop), so the production code is never checked against itself. Public only for the
+ * tests of package {@code io.overlay.udp} ({@link #tcp}, {@link #l4ChecksumOk}, {@link #u16}, {@link #u32}).
  */
-final class TestPackets {
+public final class TestPackets {
     static final int SRC = 0x64400102; // 100.64.1.2
     static final int DST = 0x64400203; // 100.64.2.3
 
@@ -56,17 +57,17 @@ final class TestPackets {
     }
 
     /** True if the TCP or UDP checksum over pseudo-header + segment verifies. */
-    static boolean l4ChecksumOk(final byte[] p) {
+    public static boolean l4ChecksumOk(final byte[] p) {
         final int ihl = (p[0] & 0x0f) * 4;
         final int proto = p[9] & 0xff;
         return onesSum(p, ihl, p.length - ihl, pseudo(p, proto, p.length - ihl)) == 0xffff;
     }
 
-    static int u16(final byte[] p, final int i) {
+    public static int u16(final byte[] p, final int i) {
         return ((p[i] & 0xff) << 8) | (p[i + 1] & 0xff);
     }
 
-    static int u32(final byte[] p, final int i) {
+    public static int u32(final byte[] p, final int i) {
         return (u16(p, i) << 16) | u16(p, i + 2);
     }
 
@@ -160,6 +161,35 @@ final class TestPackets {
             fixL4(p);
             return p;
         }
+    }
+
+    /**
+     * An IPv4/TCP packet without options (20-byte IPv4 + 20-byte TCP header), DF, TTL 64, ports 40000 → 5201, ack
+     * 0x11111111, window 512, both checksums complete; with {@code partial} the TCP checksum field holds the
+     * pseudo-header sum instead, as a NEEDS_CSUM sender leaves it.
+     *
+     * @param src source address, first octet most significant
+     * @param dst destination address, first octet most significant
+     * @param flags the TCP flags byte, e.g. {@code PSH | ACK}
+     */
+    public static byte[] tcp(final int src, final int dst, final int id, final int seq, final byte[] payload,
+                             final int flags, final boolean partial) {
+        final Tcp t = new Tcp();
+        t.src = src;
+        t.dst = dst;
+        t.dport = 5201;
+        t.id = id;
+        t.seq = seq;
+        t.ack = 0x11111111;
+        t.flags = flags;
+        t.window = 512;
+        t.tcpOptions = new byte[0];
+        t.payload = payload;
+        final byte[] p = t.build();
+        if (partial) {
+            seedPartial(p);
+        }
+        return p;
     }
 
     /** NOP NOP TIMESTAMP (12 bytes), as Linux sends on established connections. */
