@@ -68,45 +68,35 @@ class OffloadInteropTest {
 
     @Test
     void tcpFromTheOffloadHostIsSegmentedIntoDatagramsThePlainHostAccepts() throws Exception {
-        final TrafficCounters beforeA = a.engine.counters();
-        final TrafficCounters beforeB = b.engine.counters();
-        final long superBefore = a.engine.loop(0).counters().get(LoopCounters.TUN_SUPER_PACKETS);
+        final IperfRun run = iperf("-n 20M", b, LoopCounters.TUN_SUPER_PACKETS);
 
-        iperf("-n 20M");
-
-        final TrafficCounters afterB = quiet(b);
-        final TrafficCounters afterA = a.engine.counters();
-        assertThat(a.engine.loop(0).counters().get(LoopCounters.TUN_SUPER_PACKETS) - superBefore)
-            .as("A read TSO super-packets from its TUN").isPositive();
-        final long sent = afterA.tunToUdpPackets() - beforeA.tunToUdpPackets();
+        assertThat(run.loopCounterOfA()).as("A read TSO super-packets from its TUN").isPositive();
+        final long sent = run.afterA().tunToUdpPackets() - run.beforeA().tunToUdpPackets();
         assertThat(sent).as("datagrams A sent").isGreaterThan((15L << 20) / MTU); // iperf3 ends with some in flight
         // every datagram B's plain recvmmsg got was one whole IPv4 packet ≤ MTU (else a format drop below); only a
         // full socket buffer on a loaded machine could lose some before B sees them (TCP then retransmits)
-        assertThat(afterB.udpToTunPackets() - beforeB.udpToTunPackets()).as("accepted by B")
+        assertThat(run.afterB().udpToTunPackets() - run.beforeB().udpToTunPackets()).as("accepted by B")
             .isBetween(sent * 9 / 10, sent);
-        for (DropReason r : FORMAT_DROPS) {
-            assertThat(afterB.drops(r) - beforeB.drops(r)).as("B drops %s", r).isZero();
-            assertThat(afterA.drops(r) - beforeA.drops(r)).as("A drops %s", r).isZero();
-        }
+        assertNoFormatDrops("B", run.beforeB(), run.afterB());
+        assertNoFormatDrops("A", run.beforeA(), run.afterA());
     }
 
     @Test
     void tcpFromThePlainHostIsCoalescedIntoSuperPacketsOnTheOffloadHost() throws Exception {
-        final TrafficCounters beforeA = a.engine.counters();
-        final TrafficCounters beforeB = b.engine.counters();
-        final long framesBefore = a.engine.loop(0).counters().get(LoopCounters.TUN_COALESCED_FRAMES);
+        final IperfRun run = iperf("-R -n 20M", a, LoopCounters.TUN_COALESCED_FRAMES);
 
-        iperf("-R -n 20M");
+        assertThat(run.loopCounterOfA()).as("A wrote coalesced super-packets to its TUN").isPositive();
+        assertThat(run.afterA().udpToTunBytes() - run.beforeA().udpToTunBytes()).isGreaterThan(15L << 20);
+        final long sent = run.afterB().tunToUdpPackets() - run.beforeB().tunToUdpPackets();
+        assertThat(run.afterA().udpToTunPackets() - run.beforeA().udpToTunPackets()).isBetween(sent * 9 / 10, sent);
+        assertNoFormatDrops("A", run.beforeA(), run.afterA());
+    }
 
-        final TrafficCounters afterA = quiet(a);
-        final TrafficCounters afterB = b.engine.counters();
-        assertThat(a.engine.loop(0).counters().get(LoopCounters.TUN_COALESCED_FRAMES) - framesBefore)
-            .as("A wrote coalesced super-packets to its TUN").isPositive();
-        assertThat(afterA.udpToTunBytes() - beforeA.udpToTunBytes()).isGreaterThan(15L << 20);
-        final long sent = afterB.tunToUdpPackets() - beforeB.tunToUdpPackets();
-        assertThat(afterA.udpToTunPackets() - beforeA.udpToTunPackets()).isBetween(sent * 9 / 10, sent);
+    /** Asserts that {@code host} counted none of the {@link #FORMAT_DROPS} between the two snapshots. */
+    private static void assertNoFormatDrops(final String host, final TrafficCounters before,
+                                            final TrafficCounters after) {
         for (DropReason r : FORMAT_DROPS) {
-            assertThat(afterA.drops(r) - beforeA.drops(r)).as("A drops %s", r).isZero();
+            assertThat(after.drops(r) - before.drops(r)).as("%s drops %s", host, r).isZero();
         }
     }
 
@@ -124,8 +114,25 @@ class OffloadInteropTest {
         return last;
     }
 
-    /** Runs a bounded iperf3 TCP test, client in A, server in B ({@code -R}: B sends). */
-    private void iperf(final String args) throws Exception {
+    /**
+     * Both hosts' counters before and after one iperf3 run, and how much A's loop counter {@code loopCounter} (a
+     * {@link LoopCounters} index) grew during it.
+     */
+    private record IperfRun(TrafficCounters beforeA, TrafficCounters afterA, TrafficCounters beforeB,
+                            TrafficCounters afterB, long loopCounterOfA) {
+    }
+
+    /**
+     * Runs a bounded iperf3 TCP test, client in A, server in B ({@code -R}: B sends), then waits until
+     * {@code receiver}'s counters are {@linkplain #quiet quiet} before taking the after-snapshots.
+     */
+    private IperfRun iperf(final String args, final EngineHost receiver, final int loopCounter) throws Exception {
+        final TrafficCounters beforeA = a.engine.counters();
+        final TrafficCounters beforeB = b.engine.counters();
+        final long loopBefore = a.engine.loop(0).counters().get(loopCounter);
         hosts.iperf(5203, args);
+        quiet(receiver);
+        return new IperfRun(beforeA, a.engine.counters(), beforeB, b.engine.counters(),
+            a.engine.loop(0).counters().get(loopCounter) - loopBefore);
     }
 }
