@@ -247,16 +247,7 @@ class KernelOffloadReferenceTest {
 
     @Test
     void kernelSegmentsCoalescedFramesBackIntoTheOriginalSegments() throws IOException {
-        final List<byte[]> x = new ArrayList<>();
-        int seq = 0x40000000;
-        for (int i = 0; i < 60; i++) {
-            final TestPackets.Tcp t = new TestPackets.Tcp().payload(i == 59 ? 321 : 1448, 100 + i);
-            t.seq = seq;
-            t.id = 0xffe0 + i;
-            t.flags = i == 59 ? ACK | PSH : ACK;
-            x.add(t.build());
-            seq += t.payload.length;
-        }
+        final List<byte[]> x = TestPackets.stream(40000, 60, 1448, 321, 0x40000000, 0xffe0, 100);
         final List<byte[]> frames = new ArrayList<>();
         final TcpCoalescer coalescer = new TcpCoalescer(8, (buf, off, len) -> {
             final byte[] f = new byte[len];
@@ -323,16 +314,7 @@ class KernelOffloadReferenceTest {
                 g.exec("ip", "route", "add", "100.64.1.0/24", "via", "198.18.0.1", "dev", "vg");
                 s.exec("ping", "-c", "1", "-W", "2", "198.18.0.2"); // resolve the neighbour before the burst
 
-                final List<byte[]> x = new ArrayList<>();
-                int seq = 0x00fff000;
-                for (int i = 0; i < 70; i++) {
-                    final TestPackets.Tcp t = new TestPackets.Tcp().payload(i == 69 ? 777 : 1448, 500 + i);
-                    t.seq = seq;
-                    t.id = 0xffd0 + i;
-                    t.flags = i == 69 ? ACK | PSH : ACK;
-                    x.add(t.build());
-                    seq += t.payload.length;
-                }
+                final List<byte[]> x = TestPackets.stream(40000, 70, 1448, 777, 0x00fff000, 0xffd0, 500);
                 final ByteBuffer buf = ByteBuffer.allocateDirect(70_000);
                 for (byte[] p : x) {
                     buf.put(0, p);

@@ -38,18 +38,7 @@ class TcpCoalescerTest {
 
     /** An in-order stream of {@code n} segments of one flow: full MSS, the last {@code lastPayload} bytes with PSH. */
     private static List<byte[]> stream(final int sport, final int n, final int lastPayload, final int id0) {
-        final List<byte[]> list = new ArrayList<>();
-        int seq = 0x7ffff000;
-        for (int i = 0; i < n; i++) {
-            final TestPackets.Tcp t = new TestPackets.Tcp().payload(i == n - 1 ? lastPayload : MSS, sport * 1000L + i);
-            t.sport = sport;
-            t.seq = seq;
-            t.id = id0 + i;
-            t.flags = i == n - 1 ? ACK | PSH : ACK;
-            list.add(t.build());
-            seq += t.payload.length;
-        }
-        return list;
+        return TestPackets.stream(sport, n, MSS, lastPayload, 0x7ffff000, id0, sport * 1000L);
     }
 
     private static byte[] packet(final byte[] frame) {

@@ -192,6 +192,27 @@ public final class TestPackets {
         return p;
     }
 
+    /**
+     * An in-order stream of {@code n} segments of one flow, {@link Tcp} defaults otherwise: {@code mss}-byte random
+     * payloads (seed {@code seed + i} for segment {@code i}), the last one {@code lastPayload} bytes with PSH|ACK, the
+     * others ACK; sequence numbers from {@code firstSeq}, IP IDs from {@code firstId} (both counting up).
+     */
+    static List<byte[]> stream(final int sport, final int n, final int mss, final int lastPayload, final int firstSeq,
+                               final int firstId, final long seed) {
+        final List<byte[]> list = new ArrayList<>();
+        int seq = firstSeq;
+        for (int i = 0; i < n; i++) {
+            final Tcp t = new Tcp().payload(i == n - 1 ? lastPayload : mss, seed + i);
+            t.sport = sport;
+            t.seq = seq;
+            t.id = firstId + i;
+            t.flags = i == n - 1 ? ACK | PSH : ACK;
+            list.add(t.build());
+            seq += t.payload.length;
+        }
+        return list;
+    }
+
     /** NOP NOP TIMESTAMP (12 bytes), as Linux sends on established connections. */
     static byte[] timestamps(final int tsval, final int tsecr) {
         final byte[] o = new byte[12];
