@@ -48,6 +48,14 @@ public interface TunDevice extends Closeable {
      */
     void configure(TunSetup setup) throws IOException;
 
+    /**
+     * The most segments a TSO super-packet read from a device with offloads may hold: the device's
+     * {@code gso_max_segs} is set to this when TSO is switched on, so the kernel's TCP never builds a larger one, and
+     * the packet engine sizes its segmentation batch with it. Without the limit the kernel builds 64 KiB
+     * super-packets whatever the MSS (over 128 segments below an MSS of about 510 bytes).
+     */
+    int MAX_GSO_SEGMENTS = 128;
+
     /** {@code TUN_F_CSUM} (linux/if_tun.h): the device takes and gives packets with partial checksums. */
     int TUN_F_CSUM = 0x01;
     /** {@code TUN_F_TSO4}: TCP over IPv4 GSO super-packets. */

@@ -253,6 +253,24 @@ public final class LinuxTunDevice implements TunDevice {
         }
     }
 
+    /**
+     * Sets the device's {@code gso_max_segs} to {@link io.overlay.core.TunDevice#MAX_GSO_SEGMENTS}, on the calling
+     * thread, which must be in the device's network namespace (the factory calls it right after opening).
+     *
+     * @throws IOException if the kernel refuses it
+     */
+    void limitGsoSegmentsHere() throws IOException {
+        try (NetlinkSocket rtnl = NetlinkSocket.open()) {
+            final LinkInfo link = rtnl.getLink(nameBytes);
+            if (link == null) {
+                throw new TunException(TunException.Reason.CONFIGURATION_FAILED, LibC.ENODEV,
+                    "TUN device " + name + " has disappeared from its network namespace");
+            }
+            check(rtnl, rtnl.execute(Rtnetlink.setGsoMaxSegments(rtnl.nextSequence(), link.index(),
+                MAX_GSO_SEGMENTS)), "set gso_max_segs " + MAX_GSO_SEGMENTS);
+        }
+    }
+
     private void configureHere(final TunSetup setup) throws IOException {
         final Ipv4Prefix address = setup.address();
         try (NetlinkSocket rtnl = NetlinkSocket.open()) {

@@ -130,14 +130,23 @@ public final class LinuxTunDeviceFactory implements TunDeviceFactory {
                     requested = InterfaceName.validate(name);
                 }
             }
-            final int offloads = vnet ? setOffloads(fds, name) : 0;
+            final int offloads = vnet ? setOffloads(fds, name) : clearOffloads(fds[0]);
             namespaceFd = LibC.open("/proc/thread-self/ns/net", LibC.O_RDONLY | LibC.O_CLOEXEC);
             final FileDescriptor[] wrapped = new FileDescriptor[queues];
             for (int q = 0; q < queues; q++) {
                 wrapped[q] = new FileDescriptor(fds[q]);
             }
-            return new LinuxTunDevice(name, multiQueue, wrapped, namespaceFd, NetnsThread.currentNamespaceId(),
-                vnet ? VNET_HDR_LENGTH : 0, offloads);
+            final LinuxTunDevice device = new LinuxTunDevice(name, multiQueue, wrapped, namespaceFd,
+                NetnsThread.currentNamespaceId(), vnet ? VNET_HDR_LENGTH : 0, offloads);
+            if ((offloads & TunDevice.TUN_F_TSO4) != 0) {
+                try {
+                    device.limitGsoSegmentsHere();
+                } catch (IOException | RuntimeException e) {
+                    device.close();
+                    throw e;
+                }
+            }
+            return device;
         } catch (IOException | RuntimeException | Error e) {
             for (int fd : fds) {
                 LibC.closeQuietly(fd);
@@ -220,6 +229,22 @@ public final class LinuxTunDeviceFactory implements TunDeviceFactory {
     }
 
     /** Sets the vnet header size on every queue and the offloads on the device; returns the accepted mask. */
+    /**
+     * Switches every offload off ({@code TUNSETOFFLOAD 0}) on a device read without a {@code virtio_net_hdr}: offloads
+     * stay set on a persistent device after an earlier offload user closed it, and the kernel would then hand 64 KiB
+     * TSO packets to a reader that takes MTU-sized ones. Errors are ignored (nothing was on).
+     *
+     * @return 0, the offloads now on
+     */
+    private static int clearOffloads(final int fd) {
+        try {
+            LibC.ioctl(fd, LibC.TUNSETOFFLOAD, 0L);
+        } catch (LastErrorException ignored) {
+            // a kernel without TUNSETOFFLOAD has no offloads to clear
+        }
+        return 0;
+    }
+
     private static int setOffloads(final int[] fds, final String name) throws TunException {
         final ByteBuffer size = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).putInt(0, VNET_HDR_LENGTH);
         for (int fd : fds) {

@@ -70,6 +70,8 @@ final class Rtnetlink {
     static final int IFLA_IFNAME = 3;
     /** {@code IFLA_MTU}. */
     static final int IFLA_MTU = 4;
+    /** {@code IFLA_GSO_MAX_SEGS} (u32). */
+    static final int IFLA_GSO_MAX_SEGS = 40;
     /** {@code IFLA_LINKINFO} (nested). */
     static final int IFLA_LINKINFO = 18;
     /** {@code IFLA_INFO_KIND} inside {@code IFLA_LINKINFO}, e.g. {@code "tun"}, {@code "veth"}. */
@@ -136,6 +138,20 @@ final class Rtnetlink {
      */
     static ByteBuffer setMtu(final int seq, final int ifIndex, final int mtu) {
         return ifinfomsg(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifIndex, 0, 0).attrU32(IFLA_MTU, mtu).finish();
+    }
+
+    /**
+     * {@code RTM_NEWLINK} limiting the segments of the GSO packets the stack hands to an existing link
+     * ({@code ip link set DEV gso_max_segs N}).
+     *
+     * @param seq the sequence number
+     * @param ifIndex the interface index
+     * @param segments the most segments per GSO packet
+     * @return the request
+     */
+    static ByteBuffer setGsoMaxSegments(final int seq, final int ifIndex, final int segments) {
+        return ifinfomsg(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifIndex, 0, 0)
+            .attrU32(IFLA_GSO_MAX_SEGS, segments).finish();
     }
 
     /**

@@ -25,6 +25,9 @@ class LinuxTunDeviceOffloadTest extends NamespacedTunFixture {
             .isEqualTo(TunDevice.TUN_F_CSUM | TunDevice.TUN_F_TSO4);
         final JsonNode info = IpJson.link(ns, tun.name()).get("linkinfo").get("info_data");
         assertThat(info.get("vnet_hdr").asBoolean()).as("ip -d link: vnet_hdr").isTrue();
+        assertThat(IpJson.link(ns, tun.name()).get("gso_max_segs").asInt())
+            .as("gso_max_segs bounds the TSO super-packets the engine must segment")
+            .isEqualTo(TunDevice.MAX_GSO_SEGMENTS);
         tun.configure(new TunSetup(Ipv4Prefix.parse("100.64.16.0/32"), 1472,
             List.of(Ipv4Prefix.parse("100.64.0.0/16"))));
 
@@ -56,6 +59,7 @@ class LinuxTunDeviceOffloadTest extends NamespacedTunFixture {
         assertThat(tun.vnetHeaderLength()).isEqualTo(10);
         assertThat(tun.offloadFlags() & TunDevice.TUN_F_TSO4).isNotZero();
         assertThat(IpJson.link(ns, "ovat0").get("linkinfo").get("info_data").get("vnet_hdr").asBoolean()).isTrue();
+        assertThat(IpJson.link(ns, "ovat0").get("gso_max_segs").asInt()).isEqualTo(TunDevice.MAX_GSO_SEGMENTS);
     }
 
     @Test

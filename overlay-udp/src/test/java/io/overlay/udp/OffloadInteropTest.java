@@ -82,6 +82,18 @@ class OffloadInteropTest {
     }
 
     @Test
+    void smallMssTcpFromTheOffloadHostIsNeverCutIntoMoreSegmentsThanTheEngineHolds() throws Exception {
+        // MSS 300: a 64 KiB super-packet would be ~220 segments; the TUN's gso_max_segs (TunDevice.MAX_GSO_SEGMENTS)
+        // makes the kernel build none larger than the engine's segmentation batch, so nothing is dropped whole
+        final IperfRun run = iperf("-M 300 -n 4M", b, LoopCounters.TUN_SUPER_PACKETS);
+
+        assertThat(run.loopCounterOfA()).as("A read TSO super-packets from its TUN").isPositive();
+        assertThat(run.afterA().drops(DropReason.BAD_VNET_HEADER) - run.beforeA().drops(DropReason.BAD_VNET_HEADER))
+            .as("super-packets A refused").isZero();
+        assertNoFormatDrops("B", run.beforeB(), run.afterB());
+    }
+
+    @Test
     void tcpFromThePlainHostIsCoalescedIntoSuperPacketsOnTheOffloadHost() throws Exception {
         final IperfRun run = iperf("-R -n 20M", a, LoopCounters.TUN_COALESCED_FRAMES);
 
