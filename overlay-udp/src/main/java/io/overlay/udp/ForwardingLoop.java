@@ -68,7 +68,7 @@ final class ForwardingLoop {
     static final boolean GSO_ENABLED = Boolean.parseBoolean(System.getProperty("overlay.udp.gso", "true"));
 
     /** Most segments one TUN super-packet may be cut into: gso_size ≥ 512 bytes for a 64 KiB packet. */
-    static final int MAX_SEGMENTS = 128;
+    static final int MAX_SEGMENTS = io.overlay.core.TunDevice.MAX_GSO_SEGMENTS;
     /** Receive slots per recvmmsg with UDP GRO; each holds up to 64 KiB of coalesced datagrams. */
     static final int GRO_BATCH = 8;
     /** Bytes per receive slot with UDP GRO (a GRO buffer is at most 65535 bytes). */
@@ -388,12 +388,13 @@ final class ForwardingLoop {
                     counters.drop(DropReason.SEND_FAILED, count - outgoing.messageFirst(m));
                     break;
                 }
-                if (outgoing.messageSlots(m) > 1) {
+                if (outgoing.messageSlots(m) > 1 && LinuxUdp.isGsoRefusal(errno)) {
                     disableGso(errno); // resend this run and the rest of the batch one datagram per packet
                     from = outgoing.messageFirst(m);
                     break;
                 }
-                counters.drop(DropReason.SEND_FAILED); // e.g. no underlay route to this peer: skip it
+                // e.g. no underlay route to this peer, or a firewall: skip this message (all its datagrams)
+                counters.drop(DropReason.SEND_FAILED, outgoing.messageSlots(m));
                 m++;
             }
         }

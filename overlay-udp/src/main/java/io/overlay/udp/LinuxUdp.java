@@ -41,6 +41,12 @@ final class LinuxUdp {
     static final int UDP_SEGMENT = 103;
     static final int MSG_DONTWAIT = 0x40;
     static final int EAGAIN = 11;
+    /** {@code EIO}: the device or driver cannot segment (UDP GSO refused). */
+    static final int EIO = 5;
+    /** {@code EINVAL}: bad {@code UDP_SEGMENT} size or count for this socket/route. */
+    static final int EINVAL = 22;
+    /** {@code EOPNOTSUPP}: UDP GSO not supported. */
+    static final int EOPNOTSUPP = 95;
     /** {@code sizeof(struct sockaddr_in)}. */
     static final int SOCKADDR_IN_SIZE = 16;
 
@@ -49,6 +55,18 @@ final class LinuxUdp {
     }
 
     private LinuxUdp() {
+    }
+
+    /**
+     * Returns whether a failed multi-datagram (UDP GSO) send means the kernel refuses GSO itself, rather than a
+     * problem of this destination (EPERM from a firewall, ENETUNREACH, EHOSTUNREACH...), which must not switch GSO off
+     * for the whole loop.
+     *
+     * @param errno the send's error code
+     * @return {@code true} for EINVAL, EIO and EOPNOTSUPP
+     */
+    static boolean isGsoRefusal(final int errno) {
+        return errno == EINVAL || errno == EIO || errno == EOPNOTSUPP;
     }
 
     private static native int socket(int domain, int type, int protocol) throws LastErrorException;
