@@ -9,7 +9,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -36,22 +35,7 @@ class TlsAndAuthTest {
             // Without the client certificate the server refuses us: a WARN names the likely TLS failure; the wait goes on.
             final EtcdSettings noCert = EtcdSettings.builder().endpoints(server.endpoint()).caFile(tls.caFile())
                 .requestTimeout(Duration.ofSeconds(5)).build();
-            try (LogCapture log = new LogCapture(); EtcdSubnetAllocator b = new EtcdSubnetAllocator(noCert)) {
-                final CompletableFuture<Object> wait = CompletableFuture.supplyAsync(() -> {
-                    try {
-                        return b.awaitNetworkConfig();
-                    } catch (InterruptedException e) {
-                        throw new IllegalStateException(e);
-                    }
-                });
-                await().atMost(Duration.ofSeconds(30)).until(() -> !log.warnings().isEmpty());
-                assertThat(log.warnings().get(0)).contains("Cannot read network config")
-                    .contains("TLS handshake fails");
-                assertThat(wait).isNotDone();
-                b.close();
-                await().atMost(Duration.ofSeconds(10)).until(wait::isDone);
-                assertThat(wait).isCompletedExceptionally();
-            }
+            assertConfigWaitWarnsAndGoesOn(noCert, "TLS handshake fails");
         }
     }
 
@@ -80,21 +64,30 @@ class TlsAndAuthTest {
 
             final EtcdSettings wrong = EtcdSettings.builder().endpoints(server.endpoint())
                 .credentials("overlay", "wrong").requestTimeout(Duration.ofSeconds(5)).build();
-            try (LogCapture log = new LogCapture(); EtcdSubnetAllocator b = new EtcdSubnetAllocator(wrong)) {
-                final CompletableFuture<Object> wait = CompletableFuture.supplyAsync(() -> {
-                    try {
-                        return b.awaitNetworkConfig();
-                    } catch (InterruptedException e) {
-                        throw new IllegalStateException(e);
-                    }
-                });
-                await().atMost(Duration.ofSeconds(30)).until(() -> !log.warnings().isEmpty());
-                assertThat(log.warnings().get(0)).contains("Cannot read network config")
-                    .contains("authentication failed");
-                assertThat(wait).isNotDone();
-                b.close();
-                wait.exceptionally(e -> null).get(10, TimeUnit.SECONDS);
-            }
+            assertConfigWaitWarnsAndGoesOn(wrong, "authentication failed");
+        }
+    }
+
+    /**
+     * Waits for the network config with {@code settings}, which etcd refuses: one WARN names the cause, the wait goes
+     * on until the allocator is closed, then ends exceptionally.
+     */
+    private static void assertConfigWaitWarnsAndGoesOn(final EtcdSettings settings, final String cause)
+        throws Exception {
+        try (LogCapture log = new LogCapture(); EtcdSubnetAllocator b = new EtcdSubnetAllocator(settings)) {
+            final CompletableFuture<Object> wait = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return b.awaitNetworkConfig();
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            await().atMost(Duration.ofSeconds(30)).until(() -> !log.warnings().isEmpty());
+            assertThat(log.warnings().get(0)).contains("Cannot read network config").contains(cause);
+            assertThat(wait).isNotDone();
+            b.close();
+            await().atMost(Duration.ofSeconds(10)).until(wait::isDone);
+            assertThat(wait).isCompletedExceptionally();
         }
     }
 }
