@@ -242,7 +242,8 @@ public final class Overlay implements AutoCloseable {
     /** Configures everything that depends on the subnet: TUN address and route, subnet.env, bridge. No lock held. */
     private void applySubnet(final Lease l) throws IOException {
         final NetworkConfig c = config;
-        tun.configure(new TunSetup(FlannelRules.tunAddress(l.subnet()), mtu, List.of(c.network())));
+        tun.configure(new TunSetup(FlannelRules.tunAddress(l.subnet()), mtu, List.of(c.network()),
+            cfg.tunTxQueueLength));
         if (cfg.subnetFile != null) {
             new SubnetEnv(c.network(), l.subnet(), mtu, false).write(cfg.subnetFile);
         }
@@ -496,6 +497,7 @@ public final class Overlay implements AutoCloseable {
         private String bridge;
         private boolean acceptOnlyKnownPeers = true;
         private boolean offloads = true;
+        private int tunTxQueueLength = TunSetup.DEFAULT_TX_QUEUE_LENGTH;
         private OverlayListener listener = new OverlayListener() { };
         private TunDeviceFactory tunFactory;
         private PacketEngineFactory engineFactory;
@@ -668,6 +670,23 @@ public final class Overlay implements AutoCloseable {
          */
         public Builder offloads(final boolean offloads) {
             this.offloads = offloads;
+            return this;
+        }
+
+        /**
+         * Sets the TUN device's transmit queue length ({@code txqueuelen}): how many packets routed into the TUN the
+         * kernel holds for the engine to read before dropping them (as TX dropped of the device). Default
+         * {@link TunSetup#DEFAULT_TX_QUEUE_LENGTH} (2000), which absorbs the engine's pauses at tens of thousands of
+         * packets per second; the kernel's own default, which flanneld keeps, is 500. An overlay setting, not
+         * flannel's: the wire format is the same either way. Applied with the rest of the TUN set-up, at start and
+         * after a re-acquired lease.
+         *
+         * @param packets 1..{@value TunSetup#MAX_TX_QUEUE_LENGTH}, or 0 to leave the device's value as it is
+         * @return this builder
+         * @throws IllegalArgumentException naming the setting and the value if it is out of range
+         */
+        public Builder tunTxQueueLength(final int packets) {
+            this.tunTxQueueLength = TunSetup.checkTxQueueLength("tunTxQueueLength", packets);
             return this;
         }
 

@@ -296,6 +296,36 @@ class OverlayTest {
         assertThat(overlay.status().healthLine()).isEqualTo("not-ready start failed: bind 0.0.0.0:8285 refused");
     }
 
+    @Test
+    void theTunGetsTheDefaultTransmitQueueLengthAtStartAndAfterAReacquiredLease() throws Exception {
+        started();
+        allocator.listener.leaseLost(LEASE);
+        await(() -> !overlay.status().ready());
+        allocator.listener.leaseReacquired(LEASE, MOVED);
+        await(() -> overlay.status().ready());
+        assertThat(tuns.tun.setups).extracting(TunSetup::txQueueLength).containsExactly(2000, 2000);
+    }
+
+    @Test
+    void tunTxQueueLengthIsPassedToTheTunAndZeroKeepsTheDevicesValue() throws Exception {
+        overlay = builder().tunTxQueueLength(3333).build();
+        overlay.start();
+        assertThat(tuns.tun.setups).extracting(TunSetup::txQueueLength).containsExactly(3333);
+        overlay.close();
+        tuns.tun.setups.clear();
+        overlay = builder().tunTxQueueLength(0).build();
+        overlay.start();
+        assertThat(tuns.tun.setups).extracting(TunSetup::txQueueLength).containsExactly(0);
+    }
+
+    @Test
+    void aTunTxQueueLengthOutOfRangeIsRefusedNamingTheSetting() {
+        assertThatThrownBy(() -> Overlay.builder().tunTxQueueLength(-1)).isInstanceOf(IllegalArgumentException.class)
+            .hasMessage("tunTxQueueLength must be 1..1000000 packets, or 0 to leave the device's value, got -1");
+        assertThatThrownBy(() -> Overlay.builder().tunTxQueueLength(1_000_001))
+            .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("got 1000001");
+    }
+
     private volatile Runnable blockOnPeer;
     private volatile boolean closeOnReady;
     private volatile CompletableFuture<Long> closedInFuture;
@@ -395,6 +425,7 @@ class OverlayTest {
 
     private final class FakeTun implements TunDevice {
         volatile Runnable blockConfigure;
+        final List<TunSetup> setups = new CopyOnWriteArrayList<>();
 
         @Override
         public String name() {
@@ -419,6 +450,7 @@ class OverlayTest {
                 block.run();
             }
             assertThat(setup.routes()).containsExactly(NETWORK);
+            setups.add(setup);
             calls.add("tun.configure " + setup.address());
         }
 
