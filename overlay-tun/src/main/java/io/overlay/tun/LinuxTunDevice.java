@@ -219,12 +219,14 @@ public final class LinuxTunDevice implements TunDevice {
     /**
      * Configures the device as flannel configures {@code flannel0} (flannel reference §2.1), in this order: the
      * IPv4 address with its prefix length (added or refreshed; every other IPv4 address of the device is then
-     * removed, so a second call after a subnet change replaces the old address), the MTU, IPv6 disabled on the device
-     * ({@code /proc/sys/net/ipv6/conf/<name>/disable_ipv6} = 1 when that file exists, so no router solicitations
-     * appear on the TUN), link up, then one route per destination via the device (main table, scope universe);
-     * a route that already exists (EEXIST) is left as it is. Routes from an earlier call are not removed.
+     * removed, so a second call after a subnet change replaces the old address), the MTU, the transmit queue length
+     * ({@code IFLA_TXQLEN}, as {@link #setTxQueueLength}; skipped when {@link TunSetup#txQueueLength()} is 0), IPv6
+     * disabled on the device ({@code /proc/sys/net/ipv6/conf/<name>/disable_ipv6} = 1 when that file exists, so no
+     * router solicitations appear on the TUN), link up, then one route per destination via the device (main table,
+     * scope universe); a route that already exists (EEXIST) is left as it is. Routes from an earlier call are not
+     * removed.
      *
-     * @param setup the address, MTU in bytes and routes
+     * @param setup the address, MTU in bytes, routes and transmit queue length in packets
      * @throws TunException with reason {@code CONFIGURATION_FAILED} if the kernel refuses a step (the message names
      *     the step, the device and the errno, plus the kernel's text when it gives one), or another reason if
      *     netlink itself fails
@@ -232,25 +234,76 @@ public final class LinuxTunDevice implements TunDevice {
      */
     @Override
     public void configure(final TunSetup setup) throws IOException {
+        inNamespace(() -> configureHere(setup), "configuring");
+    }
+
+    /**
+     * Sets only the device's transmit queue length ({@code ip link set DEV txqueuelen N}), leaving its address,
+     * MTU, state and routes as they are: for a device that something else configured (attached to with
+     * {@link LinuxTunDeviceFactory#attach}). For a TUN the queue is the ring of packets routed into the device that
+     * the kernel holds for the reader, per queue; when it is full the kernel drops them (TX dropped of the device).
+     * Like {@link #configure} it acts in the device's own network namespace, whichever thread calls it.
+     *
+     * @param packets 1..{@value TunSetup#MAX_TX_QUEUE_LENGTH}; see {@link TunSetup#DEFAULT_TX_QUEUE_LENGTH}
+     * @throws IllegalArgumentException if {@code packets} is out of range (0 is refused: there is nothing to set)
+     * @throws TunException if the kernel refuses it (PERMISSION_DENIED without CAP_NET_ADMIN)
+     * @throws IOException if the device is closed or its network namespace cannot be entered
+     */
+    public void setTxQueueLength(final int packets) throws IOException {
+        if (packets < 1 || packets > TunSetup.MAX_TX_QUEUE_LENGTH) {
+            throw new IllegalArgumentException("TUN transmit queue length must be 1.." + TunSetup.MAX_TX_QUEUE_LENGTH
+                + " packets, got " + packets);
+        }
+        inNamespace(() -> {
+            try (NetlinkSocket rtnl = NetlinkSocket.open()) {
+                setTxQueueLengthHere(rtnl, index(rtnl), packets);
+            }
+        }, "setting the transmit queue length of");
+    }
+
+    /** A configuration step that runs in the device's namespace. */
+    @FunctionalInterface
+    private interface Step {
+        void run() throws IOException;
+    }
+
+    /** Runs {@code step} under the configure lock in the device's network namespace (a helper thread if needed). */
+    private void inNamespace(final Step step, final String what) throws IOException {
         if (closed.get()) {
             throw new ClosedChannelException();
         }
         synchronized (configureLock) {
             if (namespaceId.equals(NetnsThread.currentNamespaceId())) {
-                configureHere(setup);
+                step.run();
                 return;
             }
             try {
                 NetnsThread.call(namespaceFd, namespaceId, () -> {
-                    configureHere(setup);
+                    step.run();
                     return null;
                 });
             } catch (IOException | RuntimeException e) {
                 throw e;
             } catch (Exception e) {
-                throw new IOException("configuring TUN device " + name + " failed", e);
+                throw new IOException(what + " TUN device " + name + " failed", e);
             }
         }
+    }
+
+    /** The device's interface index, looked up by name in the current namespace. */
+    private int index(final NetlinkSocket rtnl) throws IOException {
+        final LinkInfo link = rtnl.getLink(nameBytes);
+        if (link == null) {
+            throw new TunException(TunException.Reason.CONFIGURATION_FAILED, LibC.ENODEV,
+                "TUN device " + name + " has disappeared from its network namespace");
+        }
+        return link.index();
+    }
+
+    private void setTxQueueLengthHere(final NetlinkSocket rtnl, final int index, final int packets)
+        throws TunException {
+        check(rtnl, rtnl.execute(Rtnetlink.setTxQueueLength(rtnl.nextSequence(), index, packets)),
+            "set the transmit queue length (txqueuelen) to " + packets + " packets");
     }
 
     /**
@@ -261,12 +314,7 @@ public final class LinuxTunDevice implements TunDevice {
      */
     void limitGsoSegmentsHere() throws IOException {
         try (NetlinkSocket rtnl = NetlinkSocket.open()) {
-            final LinkInfo link = rtnl.getLink(nameBytes);
-            if (link == null) {
-                throw new TunException(TunException.Reason.CONFIGURATION_FAILED, LibC.ENODEV,
-                    "TUN device " + name + " has disappeared from its network namespace");
-            }
-            check(rtnl, rtnl.execute(Rtnetlink.setGsoMaxSegments(rtnl.nextSequence(), link.index(),
+            check(rtnl, rtnl.execute(Rtnetlink.setGsoMaxSegments(rtnl.nextSequence(), index(rtnl),
                 MAX_GSO_SEGMENTS)), "set gso_max_segs " + MAX_GSO_SEGMENTS);
         }
     }
@@ -274,12 +322,7 @@ public final class LinuxTunDevice implements TunDevice {
     private void configureHere(final TunSetup setup) throws IOException {
         final Ipv4Prefix address = setup.address();
         try (NetlinkSocket rtnl = NetlinkSocket.open()) {
-            final LinkInfo link = rtnl.getLink(nameBytes);
-            if (link == null) {
-                throw new TunException(TunException.Reason.CONFIGURATION_FAILED, LibC.ENODEV,
-                    "TUN device " + name + " has disappeared from its network namespace");
-            }
-            final int index = link.index();
+            final int index = index(rtnl);
             check(rtnl, rtnl.execute(Rtnetlink.newAddress(rtnl.nextSequence(), index, address.address(),
                 address.length())), "set address " + address);
             for (int[] old : rtnl.ipv4Addresses(index)) {
@@ -293,6 +336,9 @@ public final class LinuxTunDevice implements TunDevice {
             }
             check(rtnl, rtnl.execute(Rtnetlink.setMtu(rtnl.nextSequence(), index, setup.mtu())),
                 "set MTU " + setup.mtu());
+            if (setup.txQueueLength() != TunSetup.KEEP_TX_QUEUE_LENGTH) {
+                setTxQueueLengthHere(rtnl, index, setup.txQueueLength());
+            }
             disableIpv6();
             check(rtnl, rtnl.execute(Rtnetlink.setUp(rtnl.nextSequence(), index)), "bring the link up");
             for (Ipv4Prefix route : setup.routes()) {
@@ -303,8 +349,8 @@ public final class LinuxTunDevice implements TunDevice {
                     check(rtnl, errno, "add route " + route + " via " + name);
                 }
             }
-            LOG.debug("configured TUN device {}: address {}, MTU {}, up, routes {}", name, address, setup.mtu(),
-                setup.routes());
+            LOG.debug("configured TUN device {}: address {}, MTU {}, txqueuelen {}, up, routes {}", name, address,
+                setup.mtu(), setup.txQueueLength() == 0 ? "unchanged" : setup.txQueueLength(), setup.routes());
         }
     }
 

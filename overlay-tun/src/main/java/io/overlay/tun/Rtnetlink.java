@@ -70,6 +70,8 @@ final class Rtnetlink {
     static final int IFLA_IFNAME = 3;
     /** {@code IFLA_MTU}. */
     static final int IFLA_MTU = 4;
+    /** {@code IFLA_TXQLEN}: the transmit queue length in packets (u32). */
+    static final int IFLA_TXQLEN = 13;
     /** {@code IFLA_GSO_MAX_SEGS} (u32). */
     static final int IFLA_GSO_MAX_SEGS = 40;
     /** {@code IFLA_LINKINFO} (nested). */
@@ -138,6 +140,20 @@ final class Rtnetlink {
      */
     static ByteBuffer setMtu(final int seq, final int ifIndex, final int mtu) {
         return ifinfomsg(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifIndex, 0, 0).attrU32(IFLA_MTU, mtu).finish();
+    }
+
+    /**
+     * {@code RTM_NEWLINK} setting the transmit queue length of an existing link ({@code ip link set DEV txqueuelen
+     * N}); for a TUN that is the ring of packets the kernel holds for the reader, per queue.
+     *
+     * @param seq the sequence number
+     * @param ifIndex the interface index
+     * @param packets the queue length in packets (u32)
+     * @return the request
+     */
+    static ByteBuffer setTxQueueLength(final int seq, final int ifIndex, final int packets) {
+        return ifinfomsg(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifIndex, 0, 0)
+            .attrU32(IFLA_TXQLEN, packets).finish();
     }
 
     /**

@@ -1,6 +1,7 @@
 package io.overlay.tun;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.overlay.core.Ipv4Prefix;
@@ -33,6 +34,7 @@ class LinuxTunDeviceConfigureTest extends NamespacedTunFixture {
 
         final JsonNode link = IpJson.link(ns, "flannel0");
         assertThat(link.get("mtu").asInt()).isEqualTo(1472);
+        assertThat(link.get("txqlen").asInt()).as("TunSetup.DEFAULT_TX_QUEUE_LENGTH").isEqualTo(2000);
         assertThat(link.get("flags").toString()).contains("\"UP\"");
         assertThat(link.get("linkinfo").get("info_kind").asText()).isEqualTo("tun");
         assertThat(link.get("linkinfo").get("info_data").get("type").asText()).isEqualTo("tun");
@@ -60,6 +62,44 @@ class LinuxTunDeviceConfigureTest extends NamespacedTunFixture {
         assertThat(addr.get(0).get("local").asText()).isEqualTo("100.64.17.0");
         assertThat(IpJson.link(ns, "ovtun0").get("mtu").asInt()).isEqualTo(1400);
         assertThat(routeDestinations()).containsOnlyOnce("100.64.0.0/16");
+    }
+
+    @Test
+    void configureSetsTheTransmitQueueLengthAndZeroLeavesTheKernelsValue() throws Exception {
+        tun = NetnsThread.call(ns.name(), () -> factory.open("ovtxq0", 1));
+        assertThat(IpJson.link(ns, "ovtxq0").get("txqlen").asInt()).as("the kernel's TUN_READQ_SIZE").isEqualTo(500);
+
+        tun.configure(new TunSetup(Ipv4Prefix.parse("100.64.16.0/32"), 1472, List.of(), 0));
+        assertThat(IpJson.link(ns, "ovtxq0").get("txqlen").asInt()).as("0 leaves it").isEqualTo(500);
+
+        tun.configure(new TunSetup(Ipv4Prefix.parse("100.64.16.0/32"), 1472, List.of(NETWORK), 3333));
+        assertThat(IpJson.link(ns, "ovtxq0").get("txqlen").asInt()).isEqualTo(3333);
+
+        tun.configure(new TunSetup(Ipv4Prefix.parse("100.64.17.0/32"), 1400, List.of(NETWORK), 0));
+        final JsonNode link = IpJson.link(ns, "ovtxq0");
+        assertThat(link.get("txqlen").asInt()).as("0 leaves the value set before").isEqualTo(3333);
+        assertThat(link.get("mtu").asInt()).isEqualTo(1400);
+    }
+
+    @Test
+    void setTxQueueLengthChangesOnlyTheQueueOfADeviceConfiguredElsewhere() throws Exception {
+        ns.exec("ip", "tuntap", "add", "dev", "ovtxq1", "mode", "tun", "multi_queue");
+        ns.exec("ip", "addr", "add", "100.64.9.0/32", "dev", "ovtxq1");
+        ns.exec("ip", "link", "set", "ovtxq1", "mtu", "1300", "up");
+        tun = NetnsThread.call(ns.name(), () -> factory.attach("ovtxq1", 2));
+
+        tun.setTxQueueLength(2000); // from the test thread, in the root namespace
+        final JsonNode link = IpJson.link(ns, "ovtxq1");
+        assertThat(link.get("txqlen").asInt()).isEqualTo(2000);
+        assertThat(link.get("mtu").asInt()).as("MTU untouched").isEqualTo(1300);
+        final JsonNode addr = IpJson.addr(ns, "ovtxq1").get("addr_info");
+        assertThat(addr).hasSize(1);
+        assertThat(addr.get(0).get("local").asText()).as("address untouched").isEqualTo("100.64.9.0");
+        assertThat(Files.exists(Path.of("/sys/class/net/ovtxq1"))).isFalse();
+
+        assertThatThrownBy(() -> tun.setTxQueueLength(0)).isInstanceOf(IllegalArgumentException.class)
+            .hasMessage("TUN transmit queue length must be 1..1000000 packets, got 0");
+        assertThat(IpJson.link(ns, "ovtxq1").get("txqlen").asInt()).isEqualTo(2000);
     }
 
     @Test

@@ -64,6 +64,14 @@ class RtnetlinkTest {
     }
 
     @Test
+    void setTxQueueLengthCarriesIflaTxqlen() {
+        assertThat(Hex.of(Rtnetlink.setTxQueueLength(8, TUN, 2000))).isEqualTo(Hex.expect(
+            "28 00 00 00 | 10 00 | 05 00 | 08 00 00 00 | 00 00 00 00" // len 40, RTM_NEWLINK, REQ|ACK
+                + "| 00 00 00 00 | 05 00 00 00 | 00 00 00 00 | 00 00 00 00"
+                + "| 08 00 0d 00 d0 07 00 00"));                       // IFLA_TXQLEN (13) 2000
+    }
+
+    @Test
     void setUpChangesOnlyIffUp() {
         assertThat(Hex.of(Rtnetlink.setUp(4, TUN))).isEqualTo(Hex.expect(
             "20 00 00 00 | 10 00 | 05 00 | 04 00 00 00 | 00 00 00 00"
