@@ -3,6 +3,7 @@ package io.overlay.examples;
 import io.overlay.core.Overlay;
 import io.overlay.core.OverlayStatus;
 import io.overlay.core.OutOfSubnetsException;
+import io.overlay.core.TunSetup;
 import io.overlay.etcd.EtcdSettings;
 import io.overlay.etcd.EtcdSubnetAllocator;
 import java.io.IOException;
@@ -129,6 +130,12 @@ public final class OverlayMain implements Callable<Integer> {
             + "the kernel allows (default: ${DEFAULT-VALUE}); the wire format is flannel's either way.")
     boolean offloads;
 
+    @Option(names = "--tun-txqueuelen", defaultValue = "" + TunSetup.DEFAULT_TX_QUEUE_LENGTH, paramLabel = "<packets>",
+        description = "Transmit queue length of the TUN device: packets the kernel holds for overlay to read before "
+            + "dropping them, 1..1000000, or 0 to leave the device's value (default: ${DEFAULT-VALUE}). overlay's own "
+            + "option, not flanneld's; flanneld leaves the kernel's 500, which overflows at high packet rates.")
+    int tunTxQueueLength;
+
     @Option(names = "--accept-any-sender", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
         converter = GoFlags.Bool.class,
         description = "Accept encapsulated packets from any source address, not only known peers' PublicIPs "
@@ -172,6 +179,10 @@ public final class OverlayMain implements Callable<Integer> {
         }
         if (healthzPort < 0 || healthzPort > 65535) {
             p.add("--healthz-port must be 0..65535, got " + healthzPort);
+        }
+        if (tunTxQueueLength < 0 || tunTxQueueLength > TunSetup.MAX_TX_QUEUE_LENGTH) {
+            p.add("--tun-txqueuelen must be 1.." + TunSetup.MAX_TX_QUEUE_LENGTH
+                + " packets, or 0 to leave the device's value, got " + tunTxQueueLength);
         }
         if (ipMasq) {
             p.add("--ip-masq is not supported: overlay installs no iptables rules; masquerade traffic leaving the "
@@ -229,7 +240,8 @@ public final class OverlayMain implements Callable<Integer> {
             .bridge(bridge)
             .tunName(tunName)
             .acceptOnlyKnownPeers(!acceptAnySender)
-            .offloads(offloads);
+            .offloads(offloads)
+            .tunTxQueueLength(tunTxQueueLength);
         if (publicIp != null) {
             b.publicIp(publicIp);
         }

@@ -35,7 +35,10 @@ import picocli.CommandLine.Option;
  * <p>With {@code --tun-setup agent} it creates the TUN and configures it: {@code --address} as a /32 (default: the
  * subnet's network address, as flannel does), the MTU, link up and a route for the whole {@code --network} through
  * the TUN. With {@code harness} it only attaches to the existing device (multi-queue or not, as the device was
- * made). It runs until SIGINT/SIGTERM, then closes the engine and the TUN and prints the counters (the JVM then exits
+ * made). In both modes it sets the TUN's transmit queue length ({@code --tun-txqueuelen}, default
+ * {@link TunSetup#DEFAULT_TX_QUEUE_LENGTH} packets, 0 to leave it; the kernel's default of 500 overflows at the UDP
+ * test's packet rate while the agent's thread does not run); in harness mode that is the only change it makes to the
+ * device, and it stays after exit. It runs until SIGINT/SIGTERM, then closes the engine and the TUN and prints the counters (the JVM then exits
  * with 130/143, the usual status after those signals). Exit status 1 if start-up fails (the message names the step,
  * e.g. the address that cannot be bound), 2 for bad arguments.
  */
@@ -90,6 +93,12 @@ public final class StaticPeersMain implements Callable<Integer> {
             + " and harness mode; the wire format is the same either way (default ${DEFAULT-VALUE})")
     boolean offloads;
 
+    @Option(names = "--tun-txqueuelen", defaultValue = "" + TunSetup.DEFAULT_TX_QUEUE_LENGTH, paramLabel = "<packets>",
+        description = "TUN transmit queue length in packets, 1..1000000, set in agent and harness mode (in harness mode"
+            + " only the queue length is changed, and it stays after exit); 0 leaves the device's value"
+            + " (default ${DEFAULT-VALUE}; the kernel's is 500)")
+    int tunTxQueueLength;
+
     @Option(names = "--stats-interval", defaultValue = "0", description = "print counters every N seconds (0: only at exit)")
     int statsInterval;
 
@@ -132,6 +141,7 @@ public final class StaticPeersMain implements Callable<Integer> {
             table = StaticPeersTable.parse(peers);
             settings = new EngineSettings(bind, port, net, local, mtu, !acceptAnySender, loops);
             tunAddress = address == null ? local.address() : Ipv4.parse(address);
+            TunSetup.checkTxQueueLength("--tun-txqueuelen", tunTxQueueLength);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage(), e);
         }
@@ -143,13 +153,21 @@ public final class StaticPeersMain implements Callable<Integer> {
         if (tunSetup == TunSetupMode.agent) {
             device = offloads ? factory.openWithOffloads(tun, loops) : factory.open(tun, loops);
             try {
-                device.configure(new TunSetup(Ipv4Prefix.of(tunAddress, 32), mtu, List.of(net)));
+                device.configure(new TunSetup(Ipv4Prefix.of(tunAddress, 32), mtu, List.of(net), tunTxQueueLength));
             } catch (java.io.IOException | RuntimeException e) {
                 device.close();
                 throw e;
             }
         } else {
             device = offloads ? factory.attachWithOffloads(tun, loops) : factory.attach(tun, loops);
+            if (tunTxQueueLength != TunSetup.KEEP_TX_QUEUE_LENGTH) {
+                try {
+                    device.setTxQueueLength(tunTxQueueLength);
+                } catch (java.io.IOException | RuntimeException e) {
+                    device.close();
+                    throw e;
+                }
+            }
         }
         final PacketEngine engine = new UdpPacketEngine(settings, device, routes);
         final CountDownLatch stopped = new CountDownLatch(1);
@@ -173,6 +191,7 @@ public final class StaticPeersMain implements Callable<Integer> {
         }
         Runtime.getRuntime().addShutdownHook(hook);
         System.out.println("forwarding: TUN " + device.name() + " (" + tunSetup + ", " + loops + " queue(s), MTU " + mtu
+            + ", txqueuelen " + (tunTxQueueLength == 0 ? "unchanged" : tunTxQueueLength)
             + ", offloads " + (device.vnetHeaderLength() > 0 ? "on" : "off") + "), UDP " + listen + ", network " + net + ", subnet " + local + ", peers " + table);
         System.out.flush();
         while (!stopped.await(statsInterval > 0 ? statsInterval : 3600, TimeUnit.SECONDS)) {

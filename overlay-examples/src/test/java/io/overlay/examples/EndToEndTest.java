@@ -344,6 +344,8 @@ class EndToEndTest {
             assertThat(hosts[h].ns.exec("ip", "-4", "-o", "addr", "show", "dev", "cbr0"))
                 .contains("inet " + fs + " ");
             assertThat(hosts[h].ns.exec("ip", "link", "show", "dev", "cbr0")).contains("mtu 1472");
+            assertThat(hosts[h].ns.exec("ip", "-j", "link", "show", "dev", "flannel0"))
+                .as("--tun-txqueuelen's default").contains("\"txqlen\":2000");
         }
     }
 

@@ -46,6 +46,7 @@ class OverlayMainOptionsTest {
         assertThat(m.bridge).isNull();
         assertThat(m.tunName).isEqualTo("flannel%d");
         assertThat(m.acceptAnySender).isFalse();
+        assertThat(m.tunTxQueueLength).isEqualTo(2000);
         assertThat(m.problems()).isEmpty();
     }
 
@@ -126,6 +127,32 @@ class OverlayMainOptionsTest {
         assertThat(parse(Map.of(), "--offloads=false").offloads).isFalse();
         assertThat(parse(Map.of(), "--offloads=true").offloads).isTrue();
         assertThat(parse(Map.of("FLANNELD_OFFLOADS", "false")).offloads).isFalse();
+    }
+
+    @Test
+    void tunTxQueueLengthDefaultsTo2000AndIsValidatedNamingTheOption() {
+        assertThat(parse(Map.of()).tunTxQueueLength).isEqualTo(2000);
+        assertThat(parse(Map.of(), "--tun-txqueuelen=3333").tunTxQueueLength).isEqualTo(3333);
+        assertThat(parse(Map.of(), "--tun-txqueuelen", "0").problems()).as("0 leaves the device's value").isEmpty();
+        assertThat(parse(Map.of(), "--tun-txqueuelen", "1000000").problems()).isEmpty();
+        // read from the environment like every option (FlannelEnvironment), though flanneld has no such flag
+        assertThat(parse(Map.of("FLANNELD_TUN_TXQUEUELEN", "4096")).tunTxQueueLength).isEqualTo(4096);
+        final CommandLine cl = OverlayMain.commandLine(Map.of());
+        assertThat(GoFlags.normalize(cl, new String[] {"-tun-txqueuelen", "100"}))
+            .containsExactly("--tun-txqueuelen=100");
+
+        assertThat(run(Map.of(), "--tun-txqueuelen", "-1")).isEqualTo(1);
+        assertThat(err.toString()).contains("overlay: --tun-txqueuelen must be 1..1000000 packets, or 0 to leave the "
+            + "device's value, got -1");
+        err.getBuffer().setLength(0);
+        assertThat(run(Map.of(), "--tun-txqueuelen", "1000001")).isEqualTo(1);
+        assertThat(err.toString()).contains("--tun-txqueuelen").contains("got 1000001");
+        assertThat(run(Map.of(), "--tun-txqueuelen", "lots")).isEqualTo(2);
+        assertThat(err.toString()).contains("lots");
+        out.getBuffer().setLength(0);
+        assertThat(run(Map.of(), "--help")).isZero();
+        assertThat(out.toString().replaceAll("\\s+", " ")).contains("--tun-txqueuelen=<packets>")
+            .contains("not flanneld's").contains("(default: 2000)");
     }
 
     @Test

@@ -60,7 +60,8 @@ class StaticPeersMainTest {
             .redirectOutput(logs.resolve("a.log").toFile()));
         final Process b = nsB.spawn(java("--tun", "flannel0", "--tun-setup", "harness", "--loops", "2",
             "--listen", "198.18.0.2:8285", "--network", "100.64.0.0/16", "--subnet", "100.64.2.0/24",
-            "--mtu", "1472", "--peers", "100.64.1.0/24=198.18.0.1:8285").redirectErrorStream(true)
+            "--mtu", "1472", "--tun-txqueuelen", "3333", "--peers", "100.64.1.0/24=198.18.0.1:8285")
+            .redirectErrorStream(true)
             .redirectOutput(logs.resolve("b.log").toFile()));
         boolean up = false;
         for (int i = 0; i < 60 && !up && a.isAlive() && b.isAlive(); i++) {
@@ -70,6 +71,12 @@ class StaticPeersMainTest {
         assertThat(shell(nsA, "ping -c 3 -i 0.2 -W 2 -I 100.64.1.1 100.64.2.1")).contains("3 received");
         assertThat(shell(nsB, "ping -c 3 -i 0.2 -W 2 -I 100.64.2.1 100.64.1.1")).contains("3 received");
         assertThat(shell(nsA, "ping -M do -s 1444 -c 1 -W 2 100.64.2.1")).contains("1 received");
+        // the TUN's transmit queue: the default in agent mode, --tun-txqueuelen in harness mode, which changes
+        // nothing else of the harness' device
+        assertThat(nsA.exec("ip", "-j", "link", "show", "dev", "flannel0")).contains("\"txqlen\":2000");
+        final String linkB = nsB.exec("ip", "-j", "link", "show", "dev", "flannel0");
+        assertThat(linkB).contains("\"txqlen\":3333").contains("\"mtu\":1472");
+        assertThat(nsB.exec("ip", "-4", "-o", "addr", "show", "dev", "flannel0")).contains("inet 100.64.2.1/16 ");
 
         for (Process p : List.of(a, b)) {
             p.destroy(); // SIGTERM to the JVM (ip netns exec execs it)
@@ -79,7 +86,8 @@ class StaticPeersMainTest {
         final String logA = Files.readString(logs.resolve("a.log"));
         final String logB = Files.readString(logs.resolve("b.log"));
         assertThat(logA).contains("forwarding: TUN flannel0 (agent, 1 queue(s)").containsPattern("stopped; tun->udp [1-9]");
-        assertThat(logB).contains("forwarding: TUN flannel0 (harness, 2 queue(s)").containsPattern("udp->tun [1-9]");
+        assertThat(logB).contains("forwarding: TUN flannel0 (harness, 2 queue(s)").contains("txqueuelen 3333")
+            .containsPattern("udp->tun [1-9]");
         // agent mode: the device is gone with the process; harness mode: the persistent device stays.
         assertThat(shell(nsA, "ip link show flannel0")).doesNotContain("rc=0");
         assertThat(shell(nsB, "ip link show flannel0")).contains("rc=0");
@@ -93,6 +101,9 @@ class StaticPeersMainTest {
         final String peers = run(nsA, "--listen", "198.18.0.1:8285", "--network", "100.64.0.0/16", "--subnet",
             "100.64.1.0/24", "--peers", "100.64.2.0/24=198.18.0.2");
         assertThat(peers).contains("bad peer entry").endsWith("rc=2\n");
+        final String queue = run(nsA, "--listen", "198.18.0.1:8285", "--network", "100.64.0.0/16", "--subnet",
+            "100.64.1.0/24", "--tun-txqueuelen", "-1");
+        assertThat(queue).contains("--tun-txqueuelen must be 1..1000000 packets").endsWith("rc=2\n");
         final String bind = run(nsA, "--tun", "ovlbind0", "--listen", "198.18.9.9:8285", "--network",
             "100.64.0.0/16", "--subnet", "100.64.1.0/24");
         assertThat(bind).contains("cannot bind the UDP socket to 198.18.9.9:8285").endsWith("rc=1\n");
