@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The packet path of one event loop: one TUN queue and one UDP socket, both on the same Netty epoll thread, served by
- * {@link #drain()} until neither has work (flannel's proxy loop, flannel reference §2.6, with batches).
+ * {@link #onTunReadable()} and {@link #onUdpReadable()}, each called when its fd is readable (flannel's proxy loop,
+ * flannel reference §2.6, with batches, and without polling a fd that epoll did not report).
  *
  * <p><b>TUN → UDP</b>: read up to {@link #BATCH} packets (one {@code read} each, the TUN has no batch read) into the
  * slots of a reused direct buffer; validate each ({@link Ipv4Header#validate}); drop a destination outside the overlay
@@ -57,7 +58,10 @@ import org.slf4j.LoggerFactory;
 final class ForwardingLoop {
     /** Datagrams per recvmmsg/sendmmsg and packets read from the TUN per pass. */
     static final int BATCH = 32;
-    /** Passes over both directions per readiness event before returning to epoll (lets loop tasks run). */
+    /**
+     * Full passes of one direction per readiness event before returning to epoll (lets the other fd and loop tasks
+     * run).
+     */
     static final int MAX_ROUNDS = 16;
 
     /**
@@ -105,6 +109,8 @@ final class ForwardingLoop {
     private boolean badFrameLogged;
     private boolean tunReadFailed;
     private boolean gso;
+    /** Whether the last {@code recvmmsg} filled every slot, so more datagrams may be waiting. */
+    private boolean lastReceiveFull;
 
     /**
      * Creates the loop state.
@@ -209,12 +215,32 @@ final class ForwardingLoop {
     }
 
     /**
-     * Moves packets in both directions until neither has work or {@link #MAX_ROUNDS} passes are done (the fds are
-     * level-triggered, so remaining work fires again).
+     * Serves a readable TUN queue: TUN → UDP passes while each pass fills a whole batch (more may be queued), at most
+     * {@link #MAX_ROUNDS}. The UDP socket is not polled here: it has its own readiness event. The last read of a pass
+     * that is not full returned EAGAIN, so the queue is known to be empty and no further read is tried; what arrives
+     * later makes the level-triggered fd fire again.
      */
-    void drain() {
+    void onTunReadable() {
         for (int round = 0; round < MAX_ROUNDS; round++) {
-            if (tunToUdp() + udpToTun() == 0) {
+            if (tunToUdp() < BATCH) {
+                return;
+            }
+        }
+    }
+
+    /**
+     * Serves a readable UDP socket: UDP → TUN passes while each {@code recvmmsg} fills every slot (more may be
+     * queued), at most {@link #MAX_ROUNDS}. A {@code recvmmsg} that returns fewer messages than slots emptied the
+     * receive queue, so no second call is made (it would only return EAGAIN); the TUN is not polled here either. On
+     * this path each wake-up costs {@code epoll_wait}, one {@code recvmmsg} and the TUN writes, and a TUN wake-up
+     * {@code epoll_wait}, the reads (the last one EAGAIN) and one {@code sendmmsg}: no system call is spent on a fd
+     * that has nothing, which is what bounds the latency of a lightly loaded overlay (each system call costs about
+     * 1 µs on the benchmark machine).
+     */
+    void onUdpReadable() {
+        for (int round = 0; round < MAX_ROUNDS; round++) {
+            udpToTun();
+            if (!lastReceiveFull) {
                 return;
             }
         }
@@ -425,6 +451,7 @@ final class ForwardingLoop {
         }
         final int received = LinuxUdp.recvmmsg(udpFd, incoming.messageAddress(0), receiveBatch,
             LinuxUdp.MSG_DONTWAIT, 0);
+        lastReceiveFull = received == receiveBatch;
         if (received <= 0) {
             return 0;
         }

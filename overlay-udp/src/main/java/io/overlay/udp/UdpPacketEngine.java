@@ -176,8 +176,8 @@ public final class UdpPacketEngine implements PacketEngine {
                 localSubnet, settings.mtu(), settings.acceptOnlyKnownPeers(), vnet, groOn, gsoOn);
             newLoops[i] = loop;
             newExecutors[i] = executor;
-            register(executor, new FdHandle(udp, true, loop));
-            register(executor, new FdHandle(tun, false, loop));
+            register(executor, FdHandle.udp(udp, loop));
+            register(executor, FdHandle.tun(tun, loop));
         }
         loops = newLoops;
         executors = newExecutors;
