@@ -56,8 +56,16 @@ import org.slf4j.LoggerFactory;
  * ({@link #onLocalSubnet}).
  */
 final class ForwardingLoop {
-    /** Datagrams per recvmmsg/sendmmsg and packets read from the TUN per pass. */
-    static final int BATCH = 32;
+    private static final Logger LOG = LoggerFactory.getLogger(ForwardingLoop.class);
+
+    /** The default of {@link #BATCH}. */
+    static final int DEFAULT_BATCH = 32;
+    /**
+     * Datagrams per recvmmsg/sendmmsg and packets read from the TUN per pass: system property
+     * {@code overlay.udp.batch}, 1..1024, default {@value #DEFAULT_BATCH}. 1 gives flanneld's one packet per system
+     * call, for before/after measurements of batching; an invalid value is logged and the default used.
+     */
+    static final int BATCH = batchSize(System.getProperty("overlay.udp.batch"));
     /**
      * Full passes of one direction per readiness event before returning to epoll (lets the other fd and loop tasks
      * run).
@@ -80,7 +88,6 @@ final class ForwardingLoop {
     /** TCP flows with an open coalescing run per loop (as the kernel keeps per GRO bucket). */
     static final int COALESCER_FLOWS = 8;
 
-    private static final Logger LOG = LoggerFactory.getLogger(ForwardingLoop.class);
 
     private final FileDescriptor tun;
     private final int udpFd;
@@ -426,6 +433,29 @@ final class ForwardingLoop {
         }
         counters.add(LoopCounters.TUN_TO_UDP_PACKETS, packets);
         counters.add(LoopCounters.TUN_TO_UDP_BYTES, bytes);
+    }
+
+    /**
+     * Parses {@code overlay.udp.batch}.
+     *
+     * @param value the property's value, or {@code null}
+     * @return the batch size: the value if it is an integer in 1..1024, else {@value #DEFAULT_BATCH}
+     */
+    static int batchSize(final String value) {
+        if (value == null) {
+            return DEFAULT_BATCH;
+        }
+        try {
+            final int n = Integer.parseInt(value.trim());
+            if (n >= 1 && n <= 1024) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        LOG.warn("system property overlay.udp.batch must be an integer 1..1024, got '{}'; using {}", value,
+            DEFAULT_BATCH);
+        return DEFAULT_BATCH;
     }
 
     /** Whether this loop still sends with UDP GSO (false if disabled or after a refused GSO send). */
