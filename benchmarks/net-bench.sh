@@ -6,8 +6,8 @@
 #   sudo benchmarks/net-bench.sh --modes underlay,vxlan,socat,overlay --rounds 1 --duration 5
 #   sudo benchmarks/net-bench.sh --modes overlay --tun-setup harness --tun-mq   # 2 loops on a multi-queue TUN
 #
-# Every argument is passed to ../shared/bench/overlay-bench.sh unchanged (read its README.md); this script only
-# adds mode "overlay" with --cmd, builds overlay-examples/target/overlay.jar when it is missing or older than the
+# Every argument except --variant (below) is passed to ../shared/bench/overlay-bench.sh unchanged (read its
+# README.md); this script only adds mode "overlay" with --cmd, builds overlay-examples/target/overlay.jar when it is missing or older than the
 # sources, and picks the default mode list when neither --modes nor MODES is given.
 #
 # Mode "overlay" runs io.overlay.examples.StaticPeersMain (static peer table, no etcd) in each namespace host:
@@ -51,9 +51,42 @@ overlay_cmd+=' --tun "$TUN" --tun-setup "$TUN_SETUP" --loops "$( [ "$TUN_MQ" = 1
 overlay_cmd+=' --listen "$UNDERLAY_IP:$UDP_PORT" --network "$OVERLAY_NET" --subnet "$OVERLAY_CIDR"'
 overlay_cmd+=' --address "$OVERLAY_IP" --mtu "$OVERLAY_MTU" --peers "$PEERS"'
 
-args=("$@")
+# --variant NAME='WORDS' (this script's own option, repeatable) adds mode NAME: the overlay agent with WORDS changed.
+# A word jar=PATH runs that overlay.jar (e.g. one built from an older commit, for a before/after of a code change);
+# a word starting with -D or -X is a JVM option (e.g. -Doverlay.udp.batch=1); any other word is an agent option
+# (e.g. --offloads=false, --tun-txqueuelen=500). Example, batching before/after in one interleaved run:
+#   benchmarks/net-bench.sh --modes overlay-plain,batch1 --variant batch1='--offloads=false -Doverlay.udp.batch=1'
+variant_cmds=()
+args=()
+while (($#)); do
+  case $1 in
+    --variant|--variant=*)
+      if [[ $1 == --variant ]]; then
+        (($# >= 2)) || { echo "net-bench: --variant needs NAME='WORDS'" >&2; exit 1; }
+        spec=$2; shift 2
+      else
+        spec=${1#--variant=}; shift
+      fi
+      vname=${spec%%=*}
+      [[ $spec == *=* && $vname =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] \
+        || { echo "net-bench: --variant wants NAME='WORDS' with NAME of letters, digits, - and _, got '$spec'" >&2; exit 1; }
+      vjar=$jar vjvm="" vagent=""
+      for w in ${spec#*=}; do
+        case $w in
+          jar=*) vjar=${w#jar=}; [[ -f $vjar ]] || { echo "net-bench: variant $vname: no jar at $vjar" >&2; exit 1; } ;;
+          -D*|-X*) vjvm+=" $w" ;;
+          *) vagent+=" $w" ;;
+        esac
+      done
+      vcmd="exec $java_bin $java_opts$vjvm -cp '$vjar' io.overlay.examples.StaticPeersMain${overlay_cmd#*StaticPeersMain}$vagent"
+      variant_cmds+=(--cmd "$vname=$vcmd")
+      echo "net-bench: --cmd $vname='$vcmd'" >&2
+      ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
 has_modes=0
-for a in "$@"; do
+for a in "${args[@]}"; do
   [[ $a == --modes || $a == --modes=* ]] && has_modes=1
 done
 if [[ $has_modes == 0 && -z ${MODES:-} ]]; then
@@ -68,4 +101,5 @@ fi
 overlay_plain_cmd="$overlay_cmd --offloads=false"
 
 echo "net-bench: --cmd overlay='$overlay_cmd'" >&2
-exec bash "$harness" --cmd "overlay=$overlay_cmd" --cmd "overlay-plain=$overlay_plain_cmd" "${args[@]}"
+exec bash "$harness" --cmd "overlay=$overlay_cmd" --cmd "overlay-plain=$overlay_plain_cmd" "${variant_cmds[@]}" \
+  "${args[@]}"
