@@ -26,10 +26,11 @@ import org.slf4j.LoggerFactory;
  * <p><b>TUN → UDP</b>: read up to {@link #BATCH} packets (one {@code read} each, the TUN has no batch read) into the
  * slots of a reused direct buffer; validate each ({@link Ipv4Header#validate}); drop a destination outside the overlay
  * Network; look the destination up in the {@link RouteTable} (lock-free); without a route write an ICMP net
- * unreachable back into the TUN ({@link IcmpUnreachable}); drop at TTL 1, else decrement the TTL with an RFC 1624
- * checksum patch; then send the whole batch with one {@code sendmmsg}, each packet as the raw payload of a datagram to
- * the peer's PublicIP and port (flannel's wire format, flannel reference §2.2); runs of equal-size packets to one peer
- * go as one UDP GSO message that the kernel cuts into those same datagrams ({@link #GSO_ENABLED}).
+ * unreachable back into the TUN ({@link IcmpUnreachable}; rate-limited like Linux by an {@link IcmpRateLimiter}, and at
+ * most one per TUN read, so a super-packet's segments get one between them); drop at TTL 1, else decrement the TTL
+ * with an RFC 1624 checksum patch; then send the whole batch with one {@code sendmmsg}, each packet as the raw payload
+ * of a datagram to the peer's PublicIP and port (flannel's wire format, flannel reference §2.2); runs of equal-size
+ * packets to one peer go as one UDP GSO message that the kernel cuts into those same datagrams ({@link #GSO_ENABLED}).
  *
  * <p><b>UDP → TUN</b>: receive up to {@link #BATCH} datagrams with one {@code recvmmsg}; drop a sender that is not a
  * known peer's PublicIP (when {@code acceptOnlyKnownPeers}), a truncated ({@code MSG_TRUNC}) or larger-than-MTU
@@ -111,6 +112,8 @@ final class ForwardingLoop {
     private ByteBuffer sinkBuffer;
     private long sinkAddress;
     private final LoopCounters counters = new LoopCounters();
+    /** Limits the ICMP errors this loop writes to the TUN (loop thread only; the clock is read only for an ICMP). */
+    private final IcmpRateLimiter icmpLimit = new IcmpRateLimiter(System.nanoTime());
     private final PacketProcessor processor;
     private boolean tunErrorLogged;
     private boolean badFrameLogged;
@@ -351,12 +354,17 @@ final class ForwardingLoop {
             }
             counters.add(LoopCounters.TUN_SUPER_PACKETS, 1);
             final int count = segments.count();
+            boolean answered = false;
             for (int i = 0; i < count; i++) {
                 final int offset = segments.offset(i);
                 final int segmentLength = segments.length(i);
                 final long peer = processor.tunToUdp(segmentBuffer, offset, segmentLength);
                 if (peer < 0) {
-                    answerNetUnreachable(segmentBuffer, offset);
+                    if (!answered) {
+                        // one ICMP per frame: the kernel handed over one packet, not count segments
+                        answered = true;
+                        answerNetUnreachable(segmentBuffer, offset);
+                    }
                     continue;
                 }
                 outgoing.prepareSendFrom(queued, segmentsAddress + offset, segmentLength, Peer.ipOf(peer),
@@ -382,7 +390,19 @@ final class ForwardingLoop {
         }
     }
 
+    /**
+     * Writes the ICMP net unreachable for the packet {@link PacketProcessor#tunToUdp} just dropped, if one is due and
+     * the rate limit ({@link IcmpRateLimiter}, Linux's 1000/s with a burst of 50) allows it; a due message the limit
+     * refuses is counted as {@link LoopCounters#ICMP_UNREACHABLE_SUPPRESSED}. The clock is read only here.
+     */
     private void answerNetUnreachable(final ByteBuffer packets, final int offset) {
+        if (!processor.netUnreachableDue(packets, offset)) {
+            return;
+        }
+        if (!icmpLimit.tryAcquire(System.nanoTime())) {
+            counters.add(LoopCounters.ICMP_UNREACHABLE_SUPPRESSED, 1);
+            return;
+        }
         final int length = processor.writeNetUnreachable(packets, offset, icmp, vnet);
         if (length == 0) {
             return;

@@ -17,7 +17,9 @@ final class LoopCounters {
     static final int TUN_SUPER_PACKETS = 5;
     /** Coalesced GSO super-packets written to the TUN (offloads); their segments count in UDP_TO_TUN_PACKETS. */
     static final int TUN_COALESCED_FRAMES = 6;
-    private static final int DROPS = 7;
+    /** ICMP net unreachables that were due but not sent because the loop's {@link IcmpRateLimiter} was empty. */
+    static final int ICMP_UNREACHABLE_SUPPRESSED = 7;
+    private static final int DROPS = 8;
 
     private final AtomicLongArray values = new AtomicLongArray(DROPS + DropReason.values().length);
 

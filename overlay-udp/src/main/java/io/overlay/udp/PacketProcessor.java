@@ -127,6 +127,19 @@ public final class PacketProcessor {
     }
 
     /**
+     * Returns whether an ICMP net unreachable is due for the packet the last {@link #tunToUdp} call dropped for
+     * {@link DropReason#NO_ROUTE} (the same rules as {@link #writeNetUnreachable}), without building it: lets the
+     * caller apply its rate limit (RFC 1812 §4.3.2.8) only to messages that would really be sent.
+     *
+     * @param buf the buffer still holding that packet, unchanged
+     * @param offset absolute index of the packet's first byte
+     * @return {@code true} if {@link #writeNetUnreachable} would build an answer
+     */
+    public boolean netUnreachableDue(final ByteBuffer buf, final int offset) {
+        return lastNoRoute && IcmpUnreachable.mayAnswer(header.wrap(buf, offset), buf, offset);
+    }
+
+    /**
      * Builds the ICMP destination unreachable (net unreachable) answer for the packet the last {@link #tunToUdp} call
      * dropped for {@link DropReason#NO_ROUTE}, if one is due (RFC 1812 §4.3.2.7: never about an ICMP error, a
      * non-first fragment or a broadcast/multicast; see {@link IcmpUnreachable#mayAnswer}). The caller writes it to the

@@ -241,6 +241,7 @@ public final class UdpPacketEngine implements PacketEngine {
         long udpToTunPackets = 0;
         long udpToTunBytes = 0;
         long icmp = 0;
+        long icmpSuppressed = 0;
         final Map<DropReason, Long> drops = new EnumMap<>(DropReason.class);
         for (ForwardingLoop loop : loops) {
             final LoopCounters c = loop.counters();
@@ -249,11 +250,13 @@ public final class UdpPacketEngine implements PacketEngine {
             udpToTunPackets += c.get(LoopCounters.UDP_TO_TUN_PACKETS);
             udpToTunBytes += c.get(LoopCounters.UDP_TO_TUN_BYTES);
             icmp += c.get(LoopCounters.ICMP_UNREACHABLE_SENT);
+            icmpSuppressed += c.get(LoopCounters.ICMP_UNREACHABLE_SUPPRESSED);
             for (DropReason r : DropReason.values()) {
                 drops.merge(r, c.drops(r), Long::sum);
             }
         }
-        return new TrafficCounters(tunToUdpPackets, tunToUdpBytes, udpToTunPackets, udpToTunBytes, icmp, drops);
+        return new TrafficCounters(tunToUdpPackets, tunToUdpBytes, udpToTunPackets, udpToTunBytes, icmp,
+            icmpSuppressed, drops);
     }
 
     /**

@@ -34,7 +34,8 @@ import org.junit.jupiter.api.Test;
  * {@code AF_UNIX} datagram socket pair (the test writes the frames the kernel would hand over, virtio_net_hdr
  * included, and reads what the loop writes back), the peer is a plain UDP socket on loopback that sees every datagram
  * as it would arrive from the wire. Covers segmentation of TSO super-packets onto the wire, malformed frames dropped
- * and counted as {@link DropReason#BAD_VNET_HEADER}, and TCP coalescing towards the TUN.
+ * and counted as {@link DropReason#BAD_VNET_HEADER}, one ICMP net unreachable per unrouted super-packet (not one per
+ * segment), and TCP coalescing towards the TUN.
  */
 class OffloadLoopTest {
     private static final Ipv4Prefix NETWORK = Ipv4Prefix.parse("100.64.0.0/16");
@@ -115,6 +116,45 @@ class OffloadLoopTest {
         assertThat(joined.array()).isEqualTo(payload);
         assertThat(loop.counters().get(LoopCounters.TUN_SUPER_PACKETS)).isEqualTo(1);
         assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).isEqualTo(11);
+    }
+
+    @Test
+    void unroutedSuperPacketGetsOneNetUnreachablePerFrameNotPerSegment() throws Exception {
+        final int unrouted = 0x64400909; // 100.64.9.9: inside the Network, no peer
+        final byte[] payload = new byte[10 * MSS + 123]; // 11 segments each
+        final byte[] first = tcp(0x64400101, unrouted, 0x1000, 0x70000000, payload, 0x18, true);
+        final byte[] second = tcp(0x64400101, unrouted, 0x2000, 0x70100000, payload, 0x18, true);
+        tunFrame(VirtioNetHdr.FLAG_NEEDS_CSUM, VirtioNetHdr.GSO_TCPV4, 40, MSS, 20, 16, first);
+        tunFrame(VirtioNetHdr.FLAG_NEEDS_CSUM, VirtioNetHdr.GSO_TCPV4, 40, MSS, 20, 16, second);
+
+        assertThat(loop.tunToUdp()).isEqualTo(2);
+
+        final byte[] frame = new byte[70000];
+        final int[] ids = {0x1000, 0x2000};
+        final int[] seqs = {0x70000000, 0x70100000};
+        for (int f = 0; f < 2; f++) {
+            final int n = (int) C.INSTANCE.read(pair[1], frame, frame.length);
+            assertThat(n).as("ICMP frame %d: virtio header + 20 IP + 8 ICMP + 20 quoted header + 8", f)
+                .isEqualTo(VirtioNetHdr.LENGTH + 56);
+            final byte[] icmp = Arrays.copyOfRange(frame, VirtioNetHdr.LENGTH, n);
+            assertThat(Arrays.copyOf(frame, VirtioNetHdr.LENGTH)).as("no offload in the header")
+                .isEqualTo(new byte[VirtioNetHdr.LENGTH]);
+            assertThat(icmp[9]).as("protocol ICMP").isEqualTo((byte) 1);
+            assertThat(u32(icmp, 12)).as("from the unrouted destination").isEqualTo(unrouted);
+            assertThat(u32(icmp, 16)).as("to the sender").isEqualTo(0x64400101);
+            assertThat(icmp[20]).as("type destination unreachable").isEqualTo((byte) 3);
+            assertThat(icmp[21]).as("code net unreachable").isEqualTo((byte) 0);
+            assertThat(Checksums.internetChecksum(ByteBuffer.wrap(icmp), 20, 36)).as("ICMP checksum").isZero();
+            assertThat(u16(icmp, 28 + 4)).as("quotes frame %d's first segment", f).isEqualTo(ids[f]);
+            assertThat(u16(icmp, 28 + 2)).as("segment, not super-packet, length").isEqualTo(40 + MSS);
+            assertThat(u32(icmp, 28 + 20 + 4)).as("first segment's sequence").isEqualTo(seqs[f]);
+        }
+        assertThat(C.INSTANCE.read(pair[1], frame, frame.length)).as("nothing else written").isEqualTo(-1);
+        assertThat(receive(1)).as("nothing sent").isEmpty();
+        assertThat(loop.counters().get(LoopCounters.ICMP_UNREACHABLE_SENT)).isEqualTo(2);
+        assertThat(loop.counters().get(LoopCounters.ICMP_UNREACHABLE_SUPPRESSED)).as("not rate-limited").isZero();
+        assertThat(loop.counters().drops(DropReason.NO_ROUTE)).as("every segment dropped").isEqualTo(22);
+        assertThat(loop.counters().get(LoopCounters.TUN_SUPER_PACKETS)).isEqualTo(2);
     }
 
     @Test

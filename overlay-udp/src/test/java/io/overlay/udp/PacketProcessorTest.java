@@ -47,6 +47,29 @@ class PacketProcessorTest {
     }
 
     @Test
+    void netUnreachableIsDueOnlyForAnAnswerableNoRouteDrop() {
+        final PacketProcessor p = processor();
+        final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
+        assertThat(p.netUnreachableDue(buf, AT)).as("nothing dropped yet").isFalse();
+        assertThat(p.tunToUdp(buf, AT, 84)).isEqualTo(-1);
+        assertThat(p.netUnreachableDue(buf, AT)).isTrue();
+        assertThat(p.netUnreachableDue(buf, AT)).as("asking does not use it up").isTrue();
+        assertThat(p.writeNetUnreachable(buf, AT, ByteBuffer.allocate(200), 0)).isPositive();
+        assertThat(p.netUnreachableDue(buf, AT)).as("built once").isFalse();
+
+        final ByteBuffer error = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
+        error.put(20, (byte) 3); // itself a destination unreachable (checksums are not checked here)
+        assertThat(p.tunToUdp(error, 0, 84)).isEqualTo(-1);
+        assertThat(p.drops(DropReason.NO_ROUTE)).isEqualTo(2);
+        assertThat(p.netUnreachableDue(error, 0)).as("never about an ICMP error").isFalse();
+
+        routes.put(REMOTE, PEER);
+        final ByteBuffer routed = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
+        assertThat(p.tunToUdp(routed, 0, 84)).isEqualTo(PEER.packed());
+        assertThat(p.netUnreachableDue(routed, 0)).as("forwarded").isFalse();
+    }
+
+    @Test
     void tunDropsAreCountedByReason() {
         routes.put(REMOTE, PEER);
         final PacketProcessor p = processor();
