@@ -207,7 +207,8 @@ public final class StaticPeersMain implements Callable<Integer> {
      * Formats counters on one line, drops only where non-zero.
      *
      * @param c the counters
-     * @return e.g. {@code tun->udp 10 pkts 840 B, udp->tun 10 pkts 840 B, icmp 0, drops {NO_ROUTE=1}}
+     * @return e.g. {@code tun->udp 10 pkts 840 B, udp->tun 10 pkts 840 B, icmp unreachable 1 (0 rate-limited),
+     *     drops {NO_ROUTE=1}}
      */
     static String describe(final TrafficCounters c) {
         final StringJoiner drops = new StringJoiner(", ", "{", "}");
@@ -217,6 +218,7 @@ public final class StaticPeersMain implements Callable<Integer> {
             }
         }
         return "tun->udp " + c.tunToUdpPackets() + " pkts " + c.tunToUdpBytes() + " B, udp->tun " + c.udpToTunPackets()
-            + " pkts " + c.udpToTunBytes() + " B, icmp unreachable " + c.icmpUnreachableSent() + ", drops " + drops;
+            + " pkts " + c.udpToTunBytes() + " B, icmp unreachable " + c.icmpUnreachableSent() + " ("
+            + c.icmpUnreachableSuppressed() + " rate-limited), drops " + drops;
     }
 }
