@@ -7,8 +7,8 @@
 #   sudo benchmarks/net-bench.sh --modes overlay --tun-setup harness --tun-mq   # 2 loops on a multi-queue TUN
 #
 # Every argument except --variant (below) is passed to ../shared/bench/overlay-bench.sh unchanged (read its
-# README.md); this script only adds mode "overlay" with --cmd, builds overlay-examples/target/overlay.jar when it is missing or older than the
-# sources, and picks the default mode list when neither --modes nor MODES is given.
+# README.md); this script only adds mode "overlay" with --cmd, builds overlay-examples/target/overlay.jar when it
+# is missing or older than the sources, and picks the default mode list when neither --modes nor MODES is given.
 #
 # Mode "overlay" runs io.overlay.examples.StaticPeersMain (static peer table, no etcd) in each namespace host:
 # --tun-setup agent (default) creates and configures $TUN itself ($OVERLAY_IP/32, MTU, route $OVERLAY_NET);
@@ -57,6 +57,7 @@ overlay_cmd+=' --address "$OVERLAY_IP" --mtu "$OVERLAY_MTU" --peers "$PEERS"'
 # (e.g. --offloads=false, --tun-txqueuelen=500). Example, batching before/after in one interleaved run:
 #   benchmarks/net-bench.sh --modes overlay-plain,batch1 --variant batch1='--offloads=false -Doverlay.udp.batch=1'
 variant_cmds=()
+variant_names=()
 args=()
 while (($#)); do
   case $1 in
@@ -70,15 +71,22 @@ while (($#)); do
       vname=${spec%%=*}
       [[ $spec == *=* && $vname =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] \
         || { echo "net-bench: --variant wants NAME='WORDS' with NAME of letters, digits, - and _, got '$spec'" >&2; exit 1; }
+      case $vname in
+        overlay|overlay-plain|underlay|vxlan|socat|nebula|tinc)
+          echo "net-bench: --variant name '$vname' is a built-in mode; pick another" >&2; exit 1 ;;
+      esac
       vjar=$jar vjvm="" vagent=""
-      for w in ${spec#*=}; do
+      read -r -a words <<<"${spec#*=}"   # split on blanks only: no glob expansion of e.g. -Xlog:gc*
+      for w in "${words[@]}"; do
         case $w in
           jar=*) vjar=${w#jar=}; [[ -f $vjar ]] || { echo "net-bench: variant $vname: no jar at $vjar" >&2; exit 1; } ;;
-          -D*|-X*) vjvm+=" $w" ;;
-          *) vagent+=" $w" ;;
+          -D*|-X*) vjvm+=" $(printf %q "$w")" ;;
+          *) vagent+=" $(printf %q "$w")" ;;   # StaticPeersMain takes the last of a repeated option
         esac
       done
-      vcmd="exec $java_bin $java_opts$vjvm -cp '$vjar' io.overlay.examples.StaticPeersMain${overlay_cmd#*StaticPeersMain}$vagent"
+      vcmd="exec $java_bin $java_opts$vjvm -cp $(printf %q "$vjar") io.overlay.examples.StaticPeersMain"
+      vcmd+="${overlay_cmd#*StaticPeersMain}$vagent"
+      variant_names+=("$vname")
       variant_cmds+=(--cmd "$vname=$vcmd")
       echo "net-bench: --cmd $vname='$vcmd'" >&2
       ;;
@@ -93,6 +101,7 @@ if [[ $has_modes == 0 && -z ${MODES:-} ]]; then
   modes=underlay,vxlan,socat,overlay
   command -v nebula >/dev/null 2>&1 && command -v nebula-cert >/dev/null 2>&1 && modes+=,nebula
   command -v tincd >/dev/null 2>&1 && modes+=,tinc
+  for v in "${variant_names[@]}"; do modes+=,$v; done   # variants run too when no mode list is given
   args=(--modes "$modes" "${args[@]}")
 fi
 

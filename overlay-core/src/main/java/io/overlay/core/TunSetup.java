@@ -16,10 +16,11 @@ import java.util.List;
  *     network itself)
  * @param mtu the MTU in bytes, 68..65535
  * @param routes destinations routed via the device (scope universe); may be empty
- * @param txQueueLength the device's transmit queue length ({@code txqueuelen}) in packets: how many packets routed
- *     into the TUN the kernel holds for the agent to read before it drops them (counted as TX dropped of the
- *     device); 1..{@value #MAX_TX_QUEUE_LENGTH}, or {@link #KEEP_TX_QUEUE_LENGTH} (0) to leave the device's value
- *     as it is
+ * @param txQueueLength the device's transmit queue length ({@code txqueuelen}) in packets, per queue of a
+ *     multi-queue TUN: how many packets routed into the TUN the kernel holds for the agent to read before it drops
+ *     them (counted as TX dropped of the device); 1..{@value #MAX_TX_QUEUE_LENGTH}, or {@link #KEEP_TX_QUEUE_LENGTH}
+ *     (0) to leave the device's value as it is (0 does not restore the kernel's 500 on a device configured before:
+ *     pass 500 for flanneld's behaviour)
  */
 public record TunSetup(Ipv4Prefix address, int mtu, List<Ipv4Prefix> routes, int txQueueLength) {
     /**

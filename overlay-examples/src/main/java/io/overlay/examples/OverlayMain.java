@@ -133,7 +133,8 @@ public final class OverlayMain implements Callable<Integer> {
     @Option(names = "--tun-txqueuelen", defaultValue = "" + TunSetup.DEFAULT_TX_QUEUE_LENGTH, paramLabel = "<packets>",
         description = "Transmit queue length of the TUN device: packets the kernel holds for overlay to read before "
             + "dropping them, 1..1000000, or 0 to leave the device's value (default: ${DEFAULT-VALUE}). overlay's own "
-            + "option, not flanneld's; flanneld leaves the kernel's 500, which overflows at high packet rates.")
+            + "option, not flanneld's; flanneld leaves the kernel's 500 (pass 500 for that; 0 keeps whatever the "
+            + "device has), which overflows at high packet rates.")
     int tunTxQueueLength;
 
     @Option(names = "--accept-any-sender", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",

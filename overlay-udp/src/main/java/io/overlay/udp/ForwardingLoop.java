@@ -63,15 +63,19 @@ final class ForwardingLoop {
     static final int DEFAULT_BATCH = 32;
     /**
      * Datagrams per recvmmsg/sendmmsg and packets read from the TUN per pass: system property
-     * {@code overlay.udp.batch}, 1..1024, default {@value #DEFAULT_BATCH}. 1 gives flanneld's one packet per system
-     * call, for before/after measurements of batching; an invalid value is logged and the default used.
+     * {@code overlay.udp.batch}, 1..1024, default {@value #DEFAULT_BATCH}. With a plain TUN ({@code --offloads=false}) 1
+     * gives flanneld's one packet per system call, for before/after measurements of batching; with offloads a TUN read
+     * is still one super-packet (sent with one GSO message) and UDP GRO still receives {@link #GRO_BATCH} slots. An
+     * invalid value is logged and the default used.
      */
     static final int BATCH = batchSize(System.getProperty("overlay.udp.batch"));
     /**
-     * Full passes of one direction per readiness event before returning to epoll (lets the other fd and loop tasks
-     * run).
+     * Full passes of one direction per readiness event before returning to epoll, so the other fd (and loop tasks)
+     * get their turn: under two-way load the TUN is never served for more than this many batches while datagrams
+     * wait in the socket's receive buffer, and the other way round. epoll is level-triggered, so work left over
+     * fires again at once.
      */
-    static final int MAX_ROUNDS = 16;
+    static final int MAX_ROUNDS = 4;
 
     /**
      * Whether TUN → UDP batches are sent with UDP GSO ({@code UDP_SEGMENT}; see {@link MessageBatch}): system property
@@ -241,7 +245,8 @@ final class ForwardingLoop {
     /**
      * Serves a readable UDP socket: UDP → TUN passes while each {@code recvmmsg} fills every slot (more may be
      * queued), at most {@link #MAX_ROUNDS}. A {@code recvmmsg} that returns fewer messages than slots emptied the
-     * receive queue, so no second call is made (it would only return EAGAIN); the TUN is not polled here either. On
+     * receive queue (or met an error, which the kernel keeps for the next call), so no second call is made; the TUN is
+     * not polled here either. On
      * this path each wake-up costs {@code epoll_wait}, one {@code recvmmsg} and the TUN writes, and a TUN wake-up
      * {@code epoll_wait}, the reads (the last one EAGAIN) and one {@code sendmmsg}: no system call is spent on a fd
      * that has nothing, which is what bounds the latency of a lightly loaded overlay (each system call costs about

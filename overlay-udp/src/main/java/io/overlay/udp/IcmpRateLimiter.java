@@ -4,7 +4,10 @@ package io.overlay.udp;
  * A token bucket for the ICMP errors one {@link ForwardingLoop} generates (RFC 1812 §4.3.2.8: a router must be able
  * to limit the rate of the ICMP errors it originates). The defaults are Linux's global ICMP limit
  * ({@code net.ipv4.icmp_msgs_per_sec} = {@value #MESSAGES_PER_SECOND}, {@code net.ipv4.icmp_msgs_burst} =
- * {@value #BURST}; {@code icmp_global_allow} in {@code net/ipv4/icmp.c}), applied per loop.
+ * {@value #BURST}; {@code icmp_global_allow} in {@code net/ipv4/icmp.c}), applied per loop. Only that global bucket
+ * is modelled: Linux also limits per destination ({@code net.ipv4.icmp_ratelimit}), spends a random 0–2 credits per
+ * message (since 5.10, against CVE-2020-25705) and refills in steps of at least 20 ms; this bucket charges exactly one
+ * message and refills continuously.
  *
  * <p>The bucket starts full and holds at most {@code burst} messages; credit accrues continuously at
  * {@code perSecond} messages per second of elapsed time, kept in nanoseconds so no fraction of a token is lost. The
@@ -54,7 +57,7 @@ final class IcmpRateLimiter {
         if (burst < 1) {
             throw new IllegalArgumentException("ICMP burst must be at least 1 message, got " + burst);
         }
-        this.cost = NANOS_PER_SECOND / perSecond;
+        this.cost = (NANOS_PER_SECOND + perSecond - 1) / perSecond; // rounded up: never above perSecond
         this.capacity = burst * cost;
         this.credit = capacity;
         this.last = nowNanos;
