@@ -201,8 +201,11 @@ public final class GsoSegmenter {
         final ByteBuffer dst = out.buffer();
         for (int i = 0; i < n; i++) {
             final int chunk = Math.min(mss, payload - i * mss);
-            final int d = copySegment(src, offset, hl, ihl, i, mss, chunk, id0, out);
+            final int d = out.nextOffset();
+            dst.put(d, src, offset, hl);
+            dst.put(d + hl, src, offset + hl + i * mss, chunk);
             final int total = hl + chunk;
+            ipHeader(dst, d, ihl, total, id0 + i);
             final int t = d + ihl;
             InetChecksum.putU32(dst, t + 4, seq0 + i * mss);
             int flags = flags0;
@@ -220,23 +223,6 @@ public final class GsoSegmenter {
             out.add(total);
         }
         return OffloadVerdict.OK;
-    }
-
-    /**
-     * Writes segment {@code i} into the next slot of {@code out}: the {@code hl} header bytes of the super-packet, then
-     * its {@code chunk} payload bytes starting at {@code i * mss}, and an IPv4 header with total length
-     * {@code hl + chunk}, IP ID {@code id0 + i} and a fresh checksum. The L4 header is fixed up by the caller.
-     *
-     * @return the segment's offset in {@code out}'s buffer
-     */
-    private int copySegment(final ByteBuffer src, final int offset, final int hl, final int ihl, final int i,
-                            final int mss, final int chunk, final int id0, final SegmentBatch out) {
-        final ByteBuffer dst = out.buffer();
-        final int d = out.nextOffset();
-        dst.put(d, src, offset, hl);
-        dst.put(d + hl, src, offset + hl + i * mss, chunk);
-        ipHeader(dst, d, ihl, hl + chunk, id0 + i);
-        return d;
     }
 
     private OffloadVerdict udp(final VirtioNetHdr hdr, final ByteBuffer src, final int offset, final int length,
@@ -260,8 +246,11 @@ public final class GsoSegmenter {
         final ByteBuffer dst = out.buffer();
         for (int i = 0; i < n; i++) {
             final int chunk = Math.min(mss, payload - i * mss);
-            final int d = copySegment(src, offset, hl, ihl, i, mss, chunk, id0, out);
+            final int d = out.nextOffset();
+            dst.put(d, src, offset, hl);
+            dst.put(d + hl, src, offset + hl + i * mss, chunk);
             final int total = hl + chunk;
+            ipHeader(dst, d, ihl, total, id0 + i);
             final int u = d + ihl;
             InetChecksum.putU16(dst, u + 4, 8 + chunk);
             InetChecksum.putU16(dst, u + 6, 0);
