@@ -23,6 +23,11 @@ import org.junit.jupiter.params.provider.ValueSource;
  * one flood. The ICMP net unreachables the engine writes back are counted by its counters and captured by a raw ICMP
  * socket in the namespace; both must stay within Linux's token bucket (burst 50 + 1000/s × elapsed), and the
  * suppressed counter must account for every other packet.
+ *
+ * <p>{@value #COUNT} stays below the kernel's default TUN queue of 500 packets (the {@code txqueuelen} of a new TUN),
+ * so the flood fits the TUN however the engine configured its queue length; the capture socket gets a 1 MiB receive
+ * buffer ({@value #CAPTURE_BUFFER} bytes; the default 212992 holds only about 250 small ICMP packets), and its kernel
+ * drop counter must stay 0, so the capture is compared exactly with the engine's count.
  */
 @Privileged
 class IcmpRateLimitNamespaceTest {
@@ -30,7 +35,10 @@ class IcmpRateLimitNamespaceTest {
     private static final Ipv4Prefix SUBNET = Ipv4Prefix.parse("100.64.1.0/24");
     private static final String UNDERLAY = "198.18.0.1";
     private static final int MTU = 1472;
-    private static final int COUNT = 500;
+    /** Echo requests in the flood: more than the burst, fewer than a default TUN queue (500). */
+    private static final int COUNT = 400;
+    /** Receive buffer of the capture socket in bytes: room for every ICMP the engine may write (at most COUNT). */
+    private static final int CAPTURE_BUFFER = 1 << 20;
     private static final int ID = 0x5a17;
     private static final int IPPROTO_ICMP = 1;
 
@@ -41,7 +49,7 @@ class IcmpRateLimitNamespaceTest {
             ns.exec("ip", "addr", "add", UNDERLAY + "/32", "dev", "lo");
             try (EngineHost host = EngineHost.start(ns, UNDERLAY, NETWORK, SUBNET, MTU, 1, Map.of(), true, offloads)) {
                 assertThat(host.engine.loop(0).offloads()).isEqualTo(offloads);
-                final int capture = RawSockets.open(ns.name(), IPPROTO_ICMP, 300);
+                final int capture = RawSockets.open(ns.name(), IPPROTO_ICMP, 300, CAPTURE_BUFFER);
                 final int inject = RawSockets.open(ns.name(), RawSockets.IPPROTO_RAW, 1000);
                 try {
                     flood(host, capture, inject);
@@ -89,11 +97,14 @@ class IcmpRateLimitNamespaceTest {
 
         final long sent = c.icmpUnreachableSent();
         final long allowed = IcmpRateLimiter.BURST + IcmpRateLimiter.MESSAGES_PER_SECOND * elapsed / 1_000_000_000L + 1;
+        assertThat(allowed).as("flood served in %d ms: fast enough for the limit to have to refuse some of %d",
+            elapsed / 1_000_000, COUNT).isLessThan(COUNT);
         assertThat(sent).as("ICMPs written within %d ms", elapsed / 1_000_000)
             .isGreaterThanOrEqualTo(IcmpRateLimiter.BURST).isLessThanOrEqualTo(allowed);
         assertThat(c.icmpUnreachableSuppressed()).as("suppressed accounts for the rest").isEqualTo(COUNT - sent);
 
         final int captured = captureNetUnreachables(capture);
+        assertThat(RawSockets.drops(capture)).as("ICMPs the capture socket dropped (buffer full)").isZero();
         assertThat(captured).as("net unreachables that came out of the TUN").isEqualTo(sent);
         final TrafficCounters after = host.engine.counters();
         assertThat(after.icmpUnreachableSent()).as("nothing sent late").isEqualTo(sent);

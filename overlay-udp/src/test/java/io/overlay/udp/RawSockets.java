@@ -9,11 +9,22 @@ import java.util.Arrays;
 
 /**
  * Raw IPv4 sockets for tests: inject a hand-made IP packet ({@code IPPROTO_RAW}, which implies {@code IP_HDRINCL})
- * and capture whole incoming UDP packets, outer header included ({@code SOCK_RAW, IPPROTO_UDP}).
+ * and capture whole incoming packets of one protocol, IP header included ({@code SOCK_RAW, IPPROTO_UDP} or
+ * {@code IPPROTO_ICMP}). A capture socket that must hold a whole flood gets a larger receive buffer
+ * ({@link #open(String, int, int, int)}) and reports the packets the kernel dropped for want of room ({@link #drops}),
+ * so a count compared against it stays exact.
  */
 final class RawSockets {
     static final int IPPROTO_UDP = 17;
     static final int IPPROTO_RAW = 255;
+    private static final int SOL_SOCKET = 1;
+    private static final int SO_RCVBUF = 8;
+    private static final int SO_RCVTIMEO = 20;
+    private static final int SO_RCVBUFFORCE = 33;
+    /** {@code SO_MEMINFO}: the socket's {@code sk_meminfo} counters as 32-bit values. */
+    private static final int SO_MEMINFO = 55;
+    /** Index of {@code SK_MEMINFO_DROPS} (linux/sock_diag.h) in the {@code SO_MEMINFO} array. */
+    private static final int SK_MEMINFO_DROPS = 8;
 
     /** The few libc calls needed (interface mapping: test code, speed irrelevant). */
     interface LibC extends Library {
@@ -22,6 +33,8 @@ final class RawSockets {
         int socket(int domain, int type, int protocol);
 
         int setsockopt(int fd, int level, int name, byte[] value, int length);
+
+        int getsockopt(int fd, int level, int name, int[] value, int[] length);
 
         long sendto(int fd, byte[] buffer, long length, int flags, byte[] address, int addressLength);
 
@@ -35,19 +48,78 @@ final class RawSockets {
 
     /** Opens a raw socket inside {@code namespace} with a receive timeout of {@code timeoutMillis}. */
     static int open(final String namespace, final int protocol, final int timeoutMillis) throws Exception {
+        return open(namespace, protocol, timeoutMillis, 0);
+    }
+
+    /**
+     * Opens a raw socket inside {@code namespace} with a receive timeout of {@code timeoutMillis} and, if
+     * {@code receiveBufferBytes} is positive, a receive buffer of that many bytes: {@code SO_RCVBUFFORCE} (root,
+     * CAP_NET_ADMIN; above {@code net.core.rmem_max}), else {@code SO_RCVBUF}. The kernel accounts each queued packet
+     * by its buffer's true size (800 bytes or more even for a small ICMP message), so the default 212992 bytes hold
+     * only about 250 packets.
+     *
+     * @throws IOException if a call fails or the kernel grants a smaller buffer than asked (errno or sizes in the
+     *     message); the socket is then closed
+     */
+    static int open(final String namespace, final int protocol, final int timeoutMillis, final int receiveBufferBytes)
+        throws Exception {
         return NetnsThread.call(namespace, () -> {
             final int fd = LibC.INSTANCE.socket(2, 3, protocol); // AF_INET, SOCK_RAW
             if (fd < 0) {
                 throw new IOException("raw socket failed: errno " + Native.getLastError());
             }
-            final byte[] timeval = new byte[16]; // struct timeval {long tv_sec; long tv_usec;}, little-endian
-            putLong(timeval, 0, timeoutMillis / 1000);
-            putLong(timeval, 8, (timeoutMillis % 1000) * 1000L);
-            if (LibC.INSTANCE.setsockopt(fd, 1, 20, timeval, 16) != 0) { // SOL_SOCKET, SO_RCVTIMEO
-                throw new IOException("SO_RCVTIMEO failed: errno " + Native.getLastError());
+            try {
+                final byte[] timeval = new byte[16]; // struct timeval {long tv_sec; long tv_usec;}, little-endian
+                putLong(timeval, 0, timeoutMillis / 1000);
+                putLong(timeval, 8, (timeoutMillis % 1000) * 1000L);
+                if (LibC.INSTANCE.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeval, 16) != 0) {
+                    throw new IOException("SO_RCVTIMEO failed: errno " + Native.getLastError());
+                }
+                if (receiveBufferBytes > 0) {
+                    setReceiveBuffer(fd, receiveBufferBytes);
+                }
+            } catch (IOException | RuntimeException e) {
+                LibC.INSTANCE.close(fd);
+                throw e;
             }
             return fd;
         });
+    }
+
+    /** Sets the receive buffer (forced if allowed) and checks what the kernel granted (it reports twice the value). */
+    private static void setReceiveBuffer(final int fd, final int bytes) throws IOException {
+        final byte[] value = new byte[4];
+        putInt(value, bytes);
+        if (LibC.INSTANCE.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, value, 4) != 0
+            && LibC.INSTANCE.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, value, 4) != 0) {
+            throw new IOException("SO_RCVBUF " + bytes + " failed: errno " + Native.getLastError());
+        }
+        final int[] granted = new int[1];
+        if (LibC.INSTANCE.getsockopt(fd, SOL_SOCKET, SO_RCVBUF, granted, new int[] {4}) != 0) {
+            throw new IOException("getsockopt SO_RCVBUF failed: errno " + Native.getLastError());
+        }
+        if (granted[0] < bytes) {
+            throw new IOException("receive buffer of " + granted[0] + " bytes granted, " + bytes + " asked: run as "
+                + "root (SO_RCVBUFFORCE) or raise net.core.rmem_max");
+        }
+    }
+
+    /**
+     * Returns how many packets the kernel dropped at this socket ({@code SK_MEMINFO_DROPS} of {@code SO_MEMINFO}),
+     * mostly because its receive buffer was full.
+     *
+     * @throws IOException if the kernel does not report it (errno or length in the message)
+     */
+    static long drops(final int fd) throws IOException {
+        final int[] meminfo = new int[SK_MEMINFO_DROPS + 1];
+        final int[] length = {4 * meminfo.length};
+        if (LibC.INSTANCE.getsockopt(fd, SOL_SOCKET, SO_MEMINFO, meminfo, length) != 0) {
+            throw new IOException("getsockopt SO_MEMINFO failed: errno " + Native.getLastError());
+        }
+        if (length[0] < 4 * meminfo.length) {
+            throw new IOException("SO_MEMINFO returned " + length[0] + " bytes, no drop counter (kernel too old)");
+        }
+        return Integer.toUnsignedLong(meminfo[SK_MEMINFO_DROPS]);
     }
 
     /** Sends {@code packet} (a whole IPv4 packet) to its destination through a raw socket. */
@@ -77,6 +149,12 @@ final class RawSockets {
     static void close(final int fd) {
         if (fd >= 0) {
             LibC.INSTANCE.close(fd);
+        }
+    }
+
+    private static void putInt(final byte[] b, final int v) {
+        for (int i = 0; i < 4; i++) {
+            b[i] = (byte) (v >>> (8 * i)); // host order, little-endian (x86-64, aarch64)
         }
     }
 
