@@ -246,11 +246,10 @@ final class ForwardingLoop {
      * Serves a readable UDP socket: UDP → TUN passes while each {@code recvmmsg} fills every slot (more may be
      * queued), at most {@link #MAX_ROUNDS}. A {@code recvmmsg} that returns fewer messages than slots emptied the
      * receive queue (or met an error, which the kernel keeps for the next call), so no second call is made; the TUN is
-     * not polled here either. On
-     * this path each wake-up costs {@code epoll_wait}, one {@code recvmmsg} and the TUN writes, and a TUN wake-up
-     * {@code epoll_wait}, the reads (the last one EAGAIN) and one {@code sendmmsg}: no system call is spent on a fd
-     * that has nothing, which is what bounds the latency of a lightly loaded overlay (each system call costs about
-     * 1 µs on the benchmark machine).
+     * not polled here either. On this path each wake-up costs {@code epoll_wait}, one {@code recvmmsg} and the TUN
+     * writes, and a TUN wake-up {@code epoll_wait}, the reads (the last one EAGAIN) and one {@code sendmmsg}: no
+     * system call is spent on a fd that has nothing, which is what bounds the latency of a lightly loaded overlay
+     * (each system call costs about 1 µs on the benchmark machine).
      */
     void onUdpReadable() {
         for (int round = 0; round < MAX_ROUNDS; round++) {
