@@ -1,4 +1,4 @@
-package io.overlay.core;
+package io.overlay.core.flannel;
 
 /**
  * The network config's {@code Backend} object as overlay understands it: only flannel's {@code udp} backend.

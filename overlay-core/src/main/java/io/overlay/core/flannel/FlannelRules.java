@@ -1,4 +1,7 @@
-package io.overlay.core;
+package io.overlay.core.flannel;
+
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
 
 /**
  * flannel's udp-backend address and MTU rules as named functions (flannel reference §2.1, §2.3, §3).

@@ -1,4 +1,4 @@
-package io.overlay.core;
+package io.overlay.core.flannel;
 
 /**
  * The network config JSON is malformed or breaks one of flannel's rules. The message names the field and the offending

@@ -1,5 +1,7 @@
-package io.overlay.core;
+package io.overlay.core.flannel;
 
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.Peer;
 import java.time.Duration;
 
 /**

@@ -1,5 +1,7 @@
-package io.overlay.core;
+package io.overlay.core.flannel;
 
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;

@@ -1,5 +1,7 @@
-package io.overlay.core;
+package io.overlay.core.flannel;
 
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.spi.InterfaceAddresses;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,4 +1,4 @@
-package io.overlay.core;
+package io.overlay.core.net;
 
 import java.net.Inet4Address;
 import java.net.InetAddress;

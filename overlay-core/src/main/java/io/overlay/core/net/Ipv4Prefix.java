@@ -1,4 +1,4 @@
-package io.overlay.core;
+package io.overlay.core.net;
 
 /**
  * An IPv4 prefix (CIDR block) such as {@code 100.64.16.0/24}: a network address with all host bits zero and a prefix

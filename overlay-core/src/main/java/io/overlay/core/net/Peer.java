@@ -1,4 +1,4 @@
-package io.overlay.core;
+package io.overlay.core.net;
 
 /**
  * Where packets for a peer's subnet go on the underlay: the peer's PublicIP and UDP port. flannel's udp backend sends to

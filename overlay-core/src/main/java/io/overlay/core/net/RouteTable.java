@@ -1,4 +1,4 @@
-package io.overlay.core;
+package io.overlay.core.net;
 
 import java.util.Arrays;
 import java.util.Collections;

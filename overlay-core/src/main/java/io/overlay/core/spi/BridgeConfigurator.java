@@ -1,5 +1,8 @@
-package io.overlay.core;
+package io.overlay.core.spi;
 
+import io.overlay.core.Overlay;
+import io.overlay.core.flannel.FlannelRules;
+import io.overlay.core.net.Ipv4Prefix;
 import java.io.IOException;
 
 /**

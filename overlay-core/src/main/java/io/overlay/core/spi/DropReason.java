@@ -1,4 +1,4 @@
-package io.overlay.core;
+package io.overlay.core.spi;
 
 /**
  * Why the packet engine dropped a packet. Every drop is counted under exactly one reason

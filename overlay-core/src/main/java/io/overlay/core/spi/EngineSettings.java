@@ -1,4 +1,6 @@
-package io.overlay.core;
+package io.overlay.core.spi;
+
+import io.overlay.core.net.Ipv4Prefix;
 
 /**
  * What the packet engine needs to carry the overlay's packets.

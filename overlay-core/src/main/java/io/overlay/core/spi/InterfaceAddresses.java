@@ -1,5 +1,7 @@
-package io.overlay.core;
+package io.overlay.core.spi;
 
+import io.overlay.core.flannel.UnderlayInterface;
+import io.overlay.core.net.Ipv4;
 import java.io.IOException;
 import java.util.List;
 import java.util.Optional;

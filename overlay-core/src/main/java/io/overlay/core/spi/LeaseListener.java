@@ -1,4 +1,6 @@
-package io.overlay.core;
+package io.overlay.core.spi;
+
+import io.overlay.core.flannel.Lease;
 
 /**
  * Lease and peer events from a {@link SubnetAllocator}. Every method has a no-op default. Called on the allocator's

@@ -1,5 +1,7 @@
-package io.overlay.core;
+package io.overlay.core.spi;
 
+import io.overlay.core.net.RouteTable;
+import io.overlay.core.net.Ipv4Prefix;
 import java.io.Closeable;
 
 /**

@@ -1,4 +1,7 @@
-package io.overlay.core;
+package io.overlay.core.spi;
+
+import io.overlay.core.Overlay;
+import io.overlay.core.net.RouteTable;
 
 /**
  * Creates packet engines. Implemented by {@code overlay-udp}; the {@link Overlay} facade finds it through

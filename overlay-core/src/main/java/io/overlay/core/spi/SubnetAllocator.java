@@ -1,5 +1,9 @@
-package io.overlay.core;
+package io.overlay.core.spi;
 
+import io.overlay.core.OutOfSubnetsException;
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.NetworkConfig;
+import io.overlay.core.net.Ipv4Prefix;
 import java.util.Optional;
 
 /**

@@ -1,4 +1,4 @@
-package io.overlay.core;
+package io.overlay.core.spi;
 
 import java.io.Closeable;
 import java.io.IOException;

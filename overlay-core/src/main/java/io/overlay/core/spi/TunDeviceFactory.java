@@ -1,5 +1,6 @@
-package io.overlay.core;
+package io.overlay.core.spi;
 
+import io.overlay.core.Overlay;
 import java.io.IOException;
 
 /**

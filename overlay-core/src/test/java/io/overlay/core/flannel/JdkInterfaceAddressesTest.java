@@ -1,5 +1,7 @@
-package io.overlay.core;
+package io.overlay.core.flannel;
 
+import io.overlay.core.spi.InterfaceAddresses;
+import io.overlay.core.net.Ipv4;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

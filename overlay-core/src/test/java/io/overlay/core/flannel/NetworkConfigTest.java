@@ -1,5 +1,7 @@
-package io.overlay.core;
+package io.overlay.core.flannel;
 
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 

@@ -1,5 +1,6 @@
-package io.overlay.core;
+package io.overlay.core.flannel;
 
+import io.overlay.core.net.Ipv4Prefix;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

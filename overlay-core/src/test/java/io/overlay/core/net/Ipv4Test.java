@@ -1,4 +1,4 @@
-package io.overlay.core;
+package io.overlay.core.net;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
