@@ -3,7 +3,7 @@ package io.overlay.examples;
 import io.overlay.core.Overlay;
 import io.overlay.core.OverlayStatus;
 import io.overlay.core.OutOfSubnetsException;
-import io.overlay.core.TunSetup;
+import io.overlay.core.spi.TunSetup;
 import io.overlay.etcd.EtcdSettings;
 import io.overlay.etcd.EtcdSubnetAllocator;
 import java.io.IOException;

@@ -1,8 +1,8 @@
 package io.overlay.examples;
 
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Peer;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.Peer;
 import java.util.LinkedHashMap;
 import java.util.Map;
 

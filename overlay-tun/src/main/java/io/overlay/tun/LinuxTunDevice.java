@@ -1,10 +1,10 @@
 package io.overlay.tun;
 
 import io.netty.channel.unix.FileDescriptor;
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.TunDevice;
-import io.overlay.core.TunSetup;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.TunDevice;
+import io.overlay.core.spi.TunSetup;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
@@ -307,7 +307,7 @@ public final class LinuxTunDevice implements TunDevice {
     }
 
     /**
-     * Sets the device's {@code gso_max_segs} to {@link io.overlay.core.TunDevice#MAX_GSO_SEGMENTS}, on the calling
+     * Sets the device's {@code gso_max_segs} to {@link io.overlay.core.spi.TunDevice#MAX_GSO_SEGMENTS}, on the calling
      * thread, which must be in the device's network namespace (the factory calls it right after opening).
      *
      * @throws IOException if the kernel refuses it

@@ -1,6 +1,6 @@
 package io.overlay.tun;
 
-import io.overlay.core.InterfaceAddresses;
+import io.overlay.core.spi.InterfaceAddresses;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;

@@ -1,6 +1,6 @@
 package io.overlay.tun;
 
-import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.net.Ipv4Prefix;
 import java.nio.ByteBuffer;
 
 /**
@@ -188,7 +188,7 @@ final class Rtnetlink {
      *
      * @param seq the sequence number
      * @param ifIndex the interface index
-     * @param address the address (int form, see {@link io.overlay.core.Ipv4})
+     * @param address the address (int form, see {@link io.overlay.core.net.Ipv4})
      * @param prefixLength the prefix length in bits, 0..32
      * @return the request
      */

@@ -4,7 +4,7 @@
  * <ul>
  *   <li>{@link io.overlay.tun.LinuxTunDeviceFactory} opens a device ({@code IFF_TUN|IFF_NO_PI}, a name such as
  *       {@code flannel0} or a template such as {@code flannel%d}, optionally N queues with {@code IFF_MULTI_QUEUE})
- *       or attaches to one made by {@code ip tuntap add}. It is the {@link io.overlay.core.TunDeviceFactory} found by
+ *       or attaches to one made by {@code ip tuntap add}. It is the {@link io.overlay.core.spi.TunDeviceFactory} found by
  *       {@link java.util.ServiceLoader}.</li>
  *   <li>{@link io.overlay.tun.LinuxTunDevice} is the open device: {@code configure} sets address, MTU, link up and
  *       routes over rtnetlink (flannel's sequence, {@code docs/flannel-compatibility.md#tun-device});
