@@ -87,6 +87,10 @@ import org.slf4j.LoggerFactory;
  * not a peer's lease PublicIP are dropped as {@link DropReason#UNKNOWN_SENDER}; peers behind NAT (whose
  * {@code --public-ip} is not the address their datagrams come from) are then silently unreachable. A control-plane
  * timer (every 30 s, never on the packet path) logs one WARN whenever that counter grew since the last check.
+ *
+ * <p><b>Drop summary.</b> On the same timer, whatever {@link Builder#acceptOnlyKnownPeers} says, one WARN line names
+ * every {@link DropReason} whose count grew in the last interval with the number dropped; nothing is logged when no
+ * counter grew.
  */
 public final class Overlay implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Overlay.class);
@@ -190,14 +194,16 @@ public final class Overlay implements AutoCloseable {
                 failIfClosed();
             }
             cfg.allocator.start(acquired, new Events());
-            if (cfg.acceptOnlyKnownPeers) {
-                final long every = cfg.unknownSenderCheck.toMillis();
-                try {
+            final long every = cfg.unknownSenderCheck.toMillis();
+            try {
+                if (cfg.acceptOnlyKnownPeers) {
                     events.scheduleWithFixedDelay(() -> guard(this::checkUnknownSenders), every, every,
                         TimeUnit.MILLISECONDS);
-                } catch (RejectedExecutionException closing) {
-                    // closed meanwhile: no timer
                 }
+                final DropSummary drops = new DropSummary();
+                events.scheduleWithFixedDelay(() -> guard(() -> logDrops(drops)), 0, every, TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException closing) {
+                // closed meanwhile: no timer
             }
         } catch (IOException | InterruptedException | RuntimeException e) {
             final String why = "start failed: " + e.getMessage();
@@ -328,6 +334,14 @@ public final class Overlay implements AutoCloseable {
         }
     }
 
+    /** Event thread, from the timer: one WARN naming every drop reason whose count grew since the last check. */
+    private void logDrops(final DropSummary drops) {
+        final PacketEngine e = engine;
+        if (e != null && !state.get().closed()) {
+            drops.update(e.counters(), interval(cfg.unknownSenderCheck)).ifPresent(cfg.dropSummary);
+        }
+    }
+
     /** Formats a check interval: whole seconds as {@code "30 s"}, anything else in milliseconds. */
     private static String interval(final Duration d) {
         return d.toMillis() % 1000 == 0 ? d.toSeconds() + " s" : d.toMillis() + " ms";
@@ -442,7 +456,7 @@ public final class Overlay implements AutoCloseable {
         final NetworkConfig c = config;
         return new OverlayStatus(r.ready(), r.reason(), lease, c == null ? null : c.network(), mtu,
             t == null ? null : t.name(), cfg.bridge, routes.routes(),
-            e == null ? new TrafficCounters(0, 0, 0, 0, 0, Map.of()) : e.counters());
+            e == null ? new TrafficCounters(0, 0, 0, 0, 0, Map.of()) : e.counters(), cfg.allocator.status());
     }
 
     /**
@@ -525,6 +539,7 @@ public final class Overlay implements AutoCloseable {
         private Duration retryMax = Duration.ofSeconds(30);
         private Duration unknownSenderCheck = Duration.ofSeconds(30);
         private Consumer<String> unknownSenderWarning = LOG::warn;
+        private Consumer<String> dropSummary = LOG::warn;
 
         private Builder() {
         }
@@ -563,6 +578,18 @@ public final class Overlay implements AutoCloseable {
             }
             this.unknownSenderCheck = every;
             this.unknownSenderWarning = Objects.requireNonNull(warning, "warning");
+            return this;
+        }
+
+        /**
+         * Sets where the periodic drop summary goes (default this class's logger at WARN); it is written at the
+         * unknown-sender check's interval. For tests.
+         *
+         * @param summary receives the summary line
+         * @return this builder
+         */
+        Builder dropSummary(final Consumer<String> summary) {
+            this.dropSummary = Objects.requireNonNull(summary, "summary");
             return this;
         }
 

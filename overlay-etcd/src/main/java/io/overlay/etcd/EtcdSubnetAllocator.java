@@ -10,11 +10,13 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.flannel.LeaseAttrs;
+import io.overlay.core.spi.AllocatorStatus;
 import io.overlay.core.spi.LeaseListener;
 import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.OutOfSubnetsException;
 import io.overlay.core.spi.SubnetAllocator;
 import io.overlay.core.flannel.SubnetKey;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -196,6 +198,20 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
      */
     public long resyncs() {
         return resyncs.get();
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>State {@code not started}, {@code running} or {@code closed}; errors count skipped malformed and unroutable
+     * lease keys. TODO(integrator): once the allocator is split into its parts, count failed etcd requests and
+     * periodic re-lists there too.
+     */
+    @Override
+    public AllocatorStatus status() {
+        final String state = closed ? "closed" : started ? "running" : "not started";
+        return new AllocatorStatus(settings.endpoints().stream().map(URI::toString).toList(), state, renewals(),
+            watchRestarts(), resyncs(), malformedLeaseEvents() + unroutablePeerLeases());
     }
 
     // ---------------------------------------------------------------- network config
