@@ -1,6 +1,7 @@
 package io.overlay.examples;
 
 import io.overlay.core.Overlay;
+import io.overlay.core.OverlayHistory;
 import io.overlay.core.OverlayStatus;
 import io.overlay.core.OutOfSubnetsException;
 import io.overlay.core.spi.TunSetup;
@@ -35,10 +36,11 @@ import picocli.CommandLine.Spec;
  * {@code --subnet-lease-renew-margin} outside 1..1439, as flanneld), for unsupported {@code FLANNELD_*} variables and
  * when start-up fails; 3 ({@link #OUT_OF_SUBNETS}) when the Network has no free subnet for this host; 2 for a command
  * line picocli cannot parse. The {@code health} subcommand ({@link HealthCommand}) asks a running instance whether it is
- * ready.
+ * ready; {@code status} ({@link StatusCommand}) prints its state. With {@code --healthz-port} the health server also
+ * serves {@code /metrics} and {@code /status}; logging is set up by {@link LogSetup}.
  */
 @Command(name = "overlay", mixinStandardHelpOptions = true, versionProvider = OverlayVersion.class,
-    sortOptions = false, subcommands = HealthCommand.class, usageHelpAutoWidth = true,
+    sortOptions = false, subcommands = {HealthCommand.class, StatusCommand.class}, usageHelpAutoWidth = true,
     description = {"Joins this host to a flannel-compatible (udp backend) overlay network:",
         "leases a subnet from etcd, opens a TUN device, writes subnet.env and carries",
         "packets to the other hosts inside UDP datagrams.",
@@ -144,6 +146,19 @@ public final class OverlayMain implements Callable<Integer> {
             + "(behind NAT).")
     boolean acceptAnySender;
 
+    @Option(names = "--log-level", defaultValue = "info", paramLabel = "<level>",
+        description = "Log level: trace, debug, info, warn or error (default: ${DEFAULT-VALUE}); client libraries "
+            + "log at warn or coarser.")
+    String logLevel;
+
+    @Option(names = "--log-format", defaultValue = "text", paramLabel = "<text|json>",
+        description = "Log lines on stderr: text, or json with one object per line (time, level, logger, thread, "
+            + "message, exception) (default: ${DEFAULT-VALUE}).")
+    String logFormat;
+
+    /** Records lease and peer events for /status and /metrics (the overlay's listener). */
+    private final OverlayHistory history = new OverlayHistory();
+
     /**
      * Runs the launcher and exits the JVM with its status (only when it returns: a running overlay ends by signal).
      *
@@ -186,6 +201,7 @@ public final class OverlayMain implements Callable<Integer> {
             p.add("--tun-txqueuelen must be 1.." + TunSetup.MAX_TX_QUEUE_LENGTH
                 + " packets, or 0 to leave the device's value, got " + tunTxQueueLength);
         }
+        p.addAll(LogSetup.problems(logLevel, logFormat));
         if (ipMasq) {
             p.add("--ip-masq is not supported: overlay installs no iptables rules; masquerade traffic leaving the "
                 + "Network yourself (iptables -t nat -A POSTROUTING -s <Network> ! -d <Network> -j MASQUERADE)");
@@ -243,7 +259,8 @@ public final class OverlayMain implements Callable<Integer> {
             .tunName(tunName)
             .acceptOnlyKnownPeers(!acceptAnySender)
             .offloads(offloads)
-            .tunTxQueueLength(tunTxQueueLength);
+            .tunTxQueueLength(tunTxQueueLength)
+            .listener(history);
         if (publicIp != null) {
             b.publicIp(publicIp);
         }
@@ -262,6 +279,9 @@ public final class OverlayMain implements Callable<Integer> {
     public Integer call() {
         final PrintWriter err = spec.commandLine().getErr();
         final List<String> problems = problems();
+        if (problems.isEmpty()) {
+            LogSetup.apply(logLevel, logFormat);
+        }
         if (spec.commandLine().getDefaultValueProvider() instanceof FlannelEnvironment env) {
             final FlannelEnvironment.Check check = env.check(spec);
             problems.addAll(check.errors());
@@ -287,7 +307,8 @@ public final class OverlayMain implements Callable<Integer> {
         HealthServer health = null;
         try {
             if (healthzPort != 0) {
-                health = HealthServer.start(healthzIp, healthzPort, overlay::status);
+                health = HealthServer.start(healthzIp, healthzPort, overlay::status,
+                    PrometheusPage.operatorPages(overlay::status, history));
             }
         } catch (IOException | IllegalArgumentException e) {
             LOG.error("{}", e.getMessage());
