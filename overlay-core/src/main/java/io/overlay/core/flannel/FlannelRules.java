@@ -26,9 +26,9 @@ public final class FlannelRules {
      */
     public static int mtu(final int underlayMtu) {
         final int mtu = underlayMtu - ENCAPSULATION_OVERHEAD;
-        if (mtu < 68) {
+        if (mtu < Ipv4.MIN_MTU) {
             throw new IllegalArgumentException("underlay MTU " + underlayMtu + " leaves an overlay MTU of " + mtu
-                + " bytes, below the IPv4 minimum of 68");
+                + " bytes, below the IPv4 minimum of " + Ipv4.MIN_MTU);
         }
         return mtu;
     }
