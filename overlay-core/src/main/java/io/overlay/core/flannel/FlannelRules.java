@@ -4,7 +4,9 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 
 /**
- * flannel's udp-backend address and MTU rules as named functions (flannel reference §2.1, §2.3, §3).
+ * flannel's udp-backend address and MTU rules as named functions (flannel v0.28.9
+ * {@code pkg/backend/udp/udp_network_amd64.go} and {@code pkg/subnet/subnet.go}; {@code docs/flannel-compatibility.md}
+ * sections tun-device, mtu and subnet-file).
  */
 public final class FlannelRules {
     /** Bytes the udp encapsulation adds: outer IPv4 header (20) + UDP header (8). */

@@ -8,8 +8,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.charset.StandardCharsets;
 
 /**
- * A lease's attributes, the JSON value stored under {@code <prefix>/subnets/<key>} (flannel's {@code LeaseAttrs},
- * flannel reference §1.3).
+ * A lease's attributes, the JSON value stored under {@code <prefix>/subnets/<key>} (flannel's {@code LeaseAttrs}
+ * in flannel v0.28.9 {@code pkg/lease/lease.go}; {@code docs/flannel-compatibility.md#lease-value}).
  *
  * <p>Reading accepts every shape flannel has written: with or without {@code PublicIPv6}, with {@code BackendType},
  * {@code BackendData} and {@code BackendV6Data}, with unknown fields (ignored), key names case-insensitive as Go's

@@ -13,8 +13,8 @@ import java.util.Set;
 
 /**
  * flannel's network config, the JSON at {@code <prefix>/config}, parsed, defaulted and validated with flannel's
- * semantics ({@code ParseConfig} and {@code CheckNetworkConfig} in {@code pkg/subnet/config.go}; flannel reference
- * §1.2):
+ * semantics ({@code ParseConfig} and {@code CheckNetworkConfig} in flannel v0.28.9 {@code pkg/subnet/config.go};
+ * {@code docs/flannel-compatibility.md#network-config}):
  * <ul>
  * <li>key names match case-insensitively (the last of several spellings wins, as in Go's {@code encoding/json}),
  *     unknown keys are ignored, a JSON value of the wrong type is an error, and so is text after the object;</li>
@@ -32,11 +32,12 @@ import java.util.Set;
  * Every error is an {@link InvalidNetworkConfigException} whose message starts with flannel's wording where flannel has
  * one and names the field and the offending value.
  *
- * <p>Where overlay is stricter than flannel (flannel reference §1.2, §7 B8, B9, B15): {@code SubnetMin > SubnetMax} is
- * rejected up front (flannel only fails later with "out of subnets"); {@code Port} must be 1..65535 (flannel accepts 0
- * and binds an ephemeral port); backends other than udp are refused by name instead of running udp beside peers that
- * ignore udp leases; {@code EnableIPv6} and {@code EnableIPv4:false} are refused because flannel's udp backend carries
- * IPv4 only. {@code "Backend": null} is treated like flannel does (a {@code Backend} without {@code Type}, an error).
+ * <p>Where overlay is stricter than flannel ({@code docs/flannel-compatibility.md#network-config}):
+ * {@code SubnetMin > SubnetMax} is rejected up front (flannel only fails later with "out of subnets"); {@code Port}
+ * must be 1..65535 (flannel accepts 0 and binds an ephemeral port); backends other than udp are refused by name
+ * instead of running udp beside peers that ignore udp leases; {@code EnableIPv6} and {@code EnableIPv4:false} are
+ * refused because flannel's udp backend carries IPv4 only. {@code "Backend": null} is treated like flannel does (a
+ * {@code Backend} without {@code Type}, an error).
  *
  * @param network the overlay Network
  * @param subnetLen the prefix length of each host's subnet, 1..30
@@ -47,7 +48,10 @@ import java.util.Set;
 public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, int subnetMax, BackendConfig backend) {
     private static final ObjectMapper JSON = new ObjectMapper()
         .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
-    /** flannel's other backends, current and removed (flannel reference §5). */
+    /**
+     * flannel's other backends: those in flannel v0.28.9 {@code pkg/backend/}, and aws-vpc, gce and ali-vpc, removed in
+     * v0.20.0.
+     */
     private static final Set<String> OTHER_BACKENDS = Set.of("vxlan", "host-gw", "wireguard", "extension", "ipip",
         "ipsec", "alloc", "tencent-vpc", "aws-vpc", "gce", "ali-vpc");
     private static final BigInteger MAX_UINT64 = BigInteger.ONE.shiftLeft(64).subtract(BigInteger.ONE);

@@ -18,7 +18,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * flannel's {@code subnet.env}, the hand-off to Docker and CNI (flannel reference §3):
+ * flannel's {@code subnet.env}, the hand-off to Docker and CNI ({@code docs/flannel-compatibility.md#subnet-file}):
  * <pre>
  * FLANNEL_NETWORK=10.10.0.0/16
  * FLANNEL_SUBNET=10.10.16.1/24

@@ -16,7 +16,8 @@ import java.util.Objects;
  * table (O(n) per update, fine for lease events; use {@link #replaceAll} for bulk loads). A lookup costs one volatile
  * read and, per distinct prefix length present (normally one, since all
  * flannel leases share {@code SubnetLen}), one probe sequence of an open-addressing hash table. Longest prefix wins,
- * unlike flannel's first-match linear scan (flannel reference §2.4), which only matters when sizes differ.
+ * unlike flannel's first-match linear scan ({@code find_route} in flannel v0.28.9
+ * {@code pkg/backend/udp/proxy_amd64.c}), which only matters when sizes differ.
  */
 public final class RouteTable {
     /**

@@ -10,9 +10,10 @@ import java.util.List;
  * its transmit queue.
  *
  * <p>flannel's udp backend uses the lease's subnet address as a /32 ({@link FlannelRules#tunAddress}), MTU =
- * underlay MTU − 28 ({@link FlannelRules#mtu}) and one route, the whole Network via the device (flannel reference
- * §2.1). flanneld never sets the transmit queue length; overlay sets {@link #DEFAULT_TX_QUEUE_LENGTH} unless told
- * otherwise (an overlay setting, not flannel's; it changes nothing on the wire).
+ * underlay MTU − 28 ({@link FlannelRules#mtu}) and one route, the whole Network via the device
+ * ({@code docs/flannel-compatibility.md#tun-device}). flanneld never sets the transmit queue length; overlay sets
+ * {@link #DEFAULT_TX_QUEUE_LENGTH} unless told otherwise (an overlay setting, not flannel's; it changes nothing on the
+ * wire).
  *
  * @param address the interface address and prefix length, e.g. {@code 100.64.16.0/32}; its {@link Ipv4Prefix}
  *     network address is used as the interface address (host bits are not allowed by the type, so a /32 or the

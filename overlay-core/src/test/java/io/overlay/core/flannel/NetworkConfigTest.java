@@ -11,7 +11,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** flannel reference §1.2, §7 B7/B8/B9/B15 and the appendix config vector, with exact values. */
+/** flannel's config rules and error wording (flannel v0.28.9 {@code pkg/subnet/config.go}), with exact values. */
 class NetworkConfigTest {
     /** Asserts the config is refused, that the error names the field, starts with flannel's text and quotes values. */
     static InvalidNetworkConfigException assertInvalid(final String json, final String field, final String start,
@@ -399,7 +399,7 @@ class NetworkConfigTest {
         }
     }
 
-    /** flannel reference §7 B8 (100.64.0.0/x test ranges). */
+    /** Too small or inconsistent networks (flannel issue #696, PR #896), in the 100.64.0.0/10 test range. */
     @Nested
     class B8 {
         @Test
@@ -440,14 +440,14 @@ class NetworkConfigTest {
         }
     }
 
-    /** flannel reference §7 B9. */
+    /** SubnetMin off a SubnetLen boundary (flannel issue #430). */
     @Test
     void b9SubnetMinNotAligned() {
         assertInvalid("{\"Network\":\"100.64.0.0/16\",\"SubnetLen\":26,\"SubnetMin\":\"100.64.0.200\"}", "SubnetMin",
             "SubnetMin is not on a SubnetLen boundary: 100.64.0.200", "SubnetLen 26");
     }
 
-    /** flannel reference §7 B7: the /24 network holds exactly .64, .128, .192. */
+    /** Out of subnets (flannel issues #875, #435): the /24 network holds exactly .64, .128, .192. */
     @Test
     void b7TinyNetworkRange() {
         final NetworkConfig c = NetworkConfig.parse("{\"Network\":\"100.64.0.0/24\"}");
@@ -464,7 +464,7 @@ class NetworkConfigTest {
         assertThat(c.isCompatible(Ipv4Prefix.parse("100.64.1.0/26"))).as("outside").isFalse();
     }
 
-    /** flannel reference §7 B15. */
+    /** Backend type: missing means udp, the type is case-insensitive, others are refused (flannel issue #1221). */
     @Nested
     class B15 {
         @Test
