@@ -17,15 +17,10 @@ import org.slf4j.LoggerFactory;
  * engine and the host, then tells the user's listener. Every event is handed to the {@link EventThread} and handled
  * there in order, so the allocator's thread never waits for netlink or file I/O.
  *
- * <p><b>Losing the lease.</b> flanneld exits when its lease is revoked and counts on a supervisor to restart it
- * ({@code docs/flannel-compatibility.md#lease-ttl-and-renewal}); overlay never keeps forwarding for a subnet it no
- * longer owns, and re-acquires in-process. On {@link #leaseLost} the engine is told there is no local subnet (every
- * inbound datagram is then dropped as {@link DropReason#FOREIGN_DESTINATION}), the overlay turns not-ready and the
- * status carries no lease; TUN address, bridge address and {@code subnet.env} stay as they are, as flanneld leaves
- * them. On {@link #leaseReacquired} the lease is applied again in start-up order ({@link HostConfigurator}, then the
- * engine's local subnet) and the overlay is ready again. A failed step is retried with capped exponential backoff
- * until it succeeds, a newer lease event supersedes it (the generation check) or the overlay is closed; meanwhile the
- * overlay is not-ready naming the failure and the engine still delivers nothing.
+ * <p>A lost lease stops delivery and readiness until it is re-acquired; a re-acquired one is applied again with
+ * capped exponential backoff, and a newer lease event supersedes a pending retry (the generation check). The
+ * behaviour is described for users in {@link Overlay}'s class documentation; flanneld instead exits when its lease is
+ * revoked ({@code docs/flannel-compatibility.md#lease-ttl-and-renewal}).
  */
 final class LeaseFollower implements LeaseListener {
     private static final Logger LOG = LoggerFactory.getLogger(Overlay.class);

@@ -1,3 +1,5 @@
+// Longer than 400 lines only because the public Overlay.Builder must be nested here; the overlay itself is under
+// 200 lines and hands its other jobs to the package-private classes next to it.
 package io.overlay.core;
 
 import io.overlay.core.flannel.FlannelRules;
@@ -86,9 +88,6 @@ import org.slf4j.LoggerFactory;
  * not a peer's lease PublicIP are dropped as {@link DropReason#UNKNOWN_SENDER}; peers behind NAT (whose
  * {@code --public-ip} is not the address their datagrams come from) are then silently unreachable. A control-plane
  * timer (every 30 s, never on the packet path) logs one WARN whenever that counter grew since the last check.
- *
- * <p>This file is longer than 400 lines because {@link Builder}, public API as {@code Overlay.Builder}, must be
- * nested here; the overlay itself is about 200 lines.
  */
 public final class Overlay implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Overlay.class);
