@@ -6,10 +6,8 @@
 #   sudo benchmarks/net-bench.sh --modes underlay,vxlan,socat,overlay --rounds 1 --duration 5
 #   sudo benchmarks/net-bench.sh --modes overlay --tun-setup harness --tun-mq   # 2 loops on a multi-queue TUN
 #
-# The harness overlay-bench.sh is NOT part of this repository and is required: it is looked for at
-# ../shared/bench/overlay-bench.sh from the repository root (a shared/bench/ directory next to the checkout), or at
-# $OVERLAY_BENCH. Every argument except --variant (below) is passed to it unchanged (read the README.md next to
-# it); this script only adds mode "overlay" with --cmd, builds overlay-examples/target/overlay.jar when it
+# The harness is benchmarks/harness/overlay-bench.sh (or $OVERLAY_BENCH). Every argument except --variant (below)
+# is passed to it unchanged (read benchmarks/harness/README.md); this script only adds mode "overlay" with --cmd, builds overlay-examples/target/overlay.jar when it
 # is missing or older than the sources, and picks the default mode list when neither --modes nor MODES is given.
 #
 # Mode "overlay" runs io.overlay.examples.StaticPeersMain (static peer table, no etcd) in each namespace host:
@@ -25,9 +23,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-harness=${OVERLAY_BENCH:-$repo/../shared/bench/overlay-bench.sh}
-[[ -f $harness ]] || { echo "net-bench: harness overlay-bench.sh not found at $harness (it is not part of this" \
-  "repository: put it in shared/bench/ next to the checkout or set OVERLAY_BENCH=/path/to/overlay-bench.sh)" >&2; exit 1; }
+harness=${OVERLAY_BENCH:-$here/harness/overlay-bench.sh}
+[[ -f $harness ]] || { echo "net-bench: harness not found at $harness (set OVERLAY_BENCH=/path/to/overlay-bench.sh)" >&2; exit 1; }
 jar=${OVERLAY_JAR:-$repo/overlay-examples/target/overlay.jar}
 [[ -n ${OVERLAY_JAR:-} ]] && OVERLAY_NO_BUILD=1
 
