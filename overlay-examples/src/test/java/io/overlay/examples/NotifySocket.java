@@ -11,7 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 
 /**
- * What systemd's side of {@code $NOTIFY_SOCKET} is for tests: an {@code AF_UNIX SOCK_DGRAM} socket bound to a path or an
+ * systemd's side of {@code $NOTIFY_SOCKET} for tests: an {@code AF_UNIX SOCK_DGRAM} socket bound to a path or an
  * abstract name ({@code @name}), read one datagram at a time. The address is encoded here independently of
  * {@link SystemdNotifier} so that a wrong encoding there cannot reach a socket bound with the same mistake.
  */

@@ -114,7 +114,8 @@ class SystemdNotifierTest {
             n.start(now::get);
             assertThat(s.receive(WAIT)).isEqualTo("STATUS=not-ready waiting for the network config");
             now.set(new OverlayStatus(false, "acquiring a lease", null, null, 0, null, null, Map.of(), null));
-            assertThat(s.receive(WAIT)).as("sent once the line changes").isEqualTo("STATUS=not-ready acquiring a lease");
+            assertThat(s.receive(WAIT)).as("sent once the line changes")
+                .isEqualTo("STATUS=not-ready acquiring a lease");
             assertThat(s.receive(Duration.ofMillis(2500))).as("an unchanged line is not sent again").isNull();
         }
     }
