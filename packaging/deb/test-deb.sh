@@ -56,6 +56,33 @@ set -e
 [ "$rc" -eq 1 ] || fail "overlay health with nothing listening exited $rc, not 1"
 echo "test-deb: installed and ran: $version"
 
+# The agent from /usr/bin as systemd starts it: the wrapper must exec the JVM (NotifyAccess=main accepts only the
+# main process) and the JVM must send to NOTIFY_SOCKET. In a namespace of its own where no etcd answers, the agent
+# waits for the network config: it reports a not-ready STATUS= and ends cleanly on SIGTERM.
+ns=ovdeb$$
+work=$(mktemp -d)
+ip netns add "$ns"
+trap 'kill "${agent:-}" "${listener:-}" 2>/dev/null || true; ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; cleanup' EXIT
+ip -n "$ns" link set lo up
+socat -u "UNIX-RECVFROM:$work/notify" "OPEN:$work/datagram,creat" &
+listener=$!
+for _ in $(seq 50); do [ -S "$work/notify" ] && break; sleep 0.1; done
+ip netns exec "$ns" env NOTIFY_SOCKET="$work/notify" /usr/bin/overlay --etcd-endpoints http://127.0.0.1:1 \
+  --subnet-file "$work/subnet.env" >"$work/agent.log" 2>&1 &
+agent=$!
+for _ in $(seq 300); do [ -s "$work/datagram" ] && break; sleep 0.1; done
+exe=$(readlink "/proc/$agent/exe" || true)
+[[ "$exe" == */java ]] || fail "the process started as /usr/bin/overlay runs $exe, not java: the wrapper must exec"
+grep -q '^STATUS=not-ready ' "$work/datagram" \
+  || fail "no STATUS=not-ready datagram from /usr/bin/overlay within 30 s: $(cat "$work/datagram" "$work/agent.log")"
+kill -TERM "$agent"
+set +e
+wait "$agent"
+rc=$?
+set -e
+[ "$rc" -eq 0 ] || fail "/usr/bin/overlay exited $rc after SIGTERM, not 0: $(cat "$work/agent.log")"
+echo "test-deb: /usr/bin/overlay is the JVM itself, sent $(head -1 "$work/datagram") and exited 0 on SIGTERM"
+
 apt_get purge overlay >/dev/null || fail "apt purge overlay"
 dpkg -s overlay >/dev/null 2>&1 && fail "overlay still known to dpkg after purge"
 left=()

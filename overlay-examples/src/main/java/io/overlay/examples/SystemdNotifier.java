@@ -53,6 +53,7 @@ public final class SystemdNotifier implements OverlayListener, AutoCloseable {
     private int fd = -1;
     private boolean sendFailed;
     private String lastStatus;
+    private boolean stopping;
 
     private SystemdNotifier(final byte[] address, final long watchdogMicros) {
         this.address = address;
@@ -191,7 +192,10 @@ public final class SystemdNotifier implements OverlayListener, AutoCloseable {
             return;
         }
         try {
-            thread.submit(() -> send("STOPPING=1\nSTATUS=stopping")).get(2, TimeUnit.SECONDS);
+            thread.submit(() -> {
+                stopping = true; // the health line of a closing overlay is no news
+                send("STOPPING=1\nSTATUS=stopping");
+            }).get(2, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (ExecutionException | TimeoutException | java.util.concurrent.RejectedExecutionException e) {
@@ -228,9 +232,9 @@ public final class SystemdNotifier implements OverlayListener, AutoCloseable {
         }
     }
 
-    /** Notifier thread: sends {@code STATUS=line} unless it was the last one sent. */
+    /** Notifier thread: sends {@code STATUS=line} unless it was the last one sent or stopping was sent. */
     private void status(final String line) {
-        if (!line.equals(lastStatus)) {
+        if (!stopping && !line.equals(lastStatus)) {
             lastStatus = line;
             send("STATUS=" + line);
         }

@@ -117,6 +117,10 @@ class SystemdNotifierTest {
             assertThat(s.receive(WAIT)).as("sent once the line changes")
                 .isEqualTo("STATUS=not-ready acquiring a lease");
             assertThat(s.receive(Duration.ofMillis(2500))).as("an unchanged line is not sent again").isNull();
+            n.stopping();
+            assertThat(s.receive(WAIT)).isEqualTo("STOPPING=1\nSTATUS=stopping");
+            now.set(READY);
+            assertThat(s.receive(Duration.ofMillis(2500))).as("no STATUS= after STOPPING=1").isNull();
         }
     }
 
