@@ -1,5 +1,6 @@
 package io.overlay.core;
 
+import io.overlay.core.spi.EngineOffloads;
 import java.io.Closeable;
 
 /**
@@ -36,6 +37,16 @@ public interface PacketEngine extends Closeable {
      * @return the counters
      */
     TrafficCounters counters();
+
+    /**
+     * Returns the offloads in use now (the TUN's {@code virtio_net_hdr}, UDP GSO, UDP GRO), as decided at start from
+     * the device, the engine's tuning and the kernel. Safe from any thread.
+     *
+     * @return the offloads; {@link EngineOffloads#NONE} before start or for an engine without offloads
+     */
+    default EngineOffloads offloads() {
+        return EngineOffloads.NONE;
+    }
 
     /**
      * Stops forwarding and closes the socket(s); does not close the TUN device. Idempotent.

@@ -1,5 +1,6 @@
 package io.overlay.udp;
 
+import io.overlay.core.spi.Counter;
 import com.sun.jna.Native;
 import io.netty.channel.unix.Buffer;
 import io.netty.channel.unix.FileDescriptor;
@@ -356,7 +357,7 @@ final class ForwardingLoop {
                 logBadFrame(verdict);
                 continue;
             }
-            counters.add(LoopCounters.TUN_SUPER_PACKETS, 1);
+            counters.add(Counter.TUN_SUPER_PACKETS, 1);
             final int count = segments.count();
             boolean answered = false;
             for (int i = 0; i < count; i++) {
@@ -404,7 +405,7 @@ final class ForwardingLoop {
             return;
         }
         if (!icmpLimit.tryAcquire(System.nanoTime())) {
-            counters.add(LoopCounters.ICMP_UNREACHABLE_SUPPRESSED, 1);
+            counters.add(Counter.ICMP_UNREACHABLE_SUPPRESSED, 1);
             return;
         }
         final int length = processor.writeNetUnreachable(packets, offset, icmp, vnet);
@@ -413,7 +414,7 @@ final class ForwardingLoop {
         }
         try {
             if (tun.writeAddress(icmpAddress, 0, vnet + length) == vnet + length) {
-                counters.add(LoopCounters.ICMP_UNREACHABLE_SENT, 1);
+                counters.add(Counter.ICMP_UNREACHABLE_SENT, 1);
             }
         } catch (IOException e) {
             logTunError("write (ICMP)", e);
@@ -455,8 +456,8 @@ final class ForwardingLoop {
                 m++;
             }
         }
-        counters.add(LoopCounters.TUN_TO_UDP_PACKETS, packets);
-        counters.add(LoopCounters.TUN_TO_UDP_BYTES, bytes);
+        counters.add(Counter.TUN_TO_UDP_PACKETS, packets);
+        counters.add(Counter.TUN_TO_UDP_BYTES, bytes);
     }
 
     /**
@@ -552,8 +553,8 @@ final class ForwardingLoop {
         }
         try {
             if (tun.writeAddress(incoming.packetsAddress(), offset, offset + length) == length) {
-                counters.add(LoopCounters.UDP_TO_TUN_PACKETS, 1);
-                counters.add(LoopCounters.UDP_TO_TUN_BYTES, length);
+                counters.add(Counter.UDP_TO_TUN_PACKETS, 1);
+                counters.add(Counter.UDP_TO_TUN_BYTES, length);
                 return;
             }
         } catch (IOException e) {
@@ -582,10 +583,10 @@ final class ForwardingLoop {
         }
         try {
             if (tun.writeAddress(sinkAddress, offset, offset + length) == length) {
-                counters.add(LoopCounters.UDP_TO_TUN_PACKETS, count);
-                counters.add(LoopCounters.UDP_TO_TUN_BYTES, bytes);
+                counters.add(Counter.UDP_TO_TUN_PACKETS, count);
+                counters.add(Counter.UDP_TO_TUN_BYTES, bytes);
                 if (count > 1) {
-                    counters.add(LoopCounters.TUN_COALESCED_FRAMES, 1);
+                    counters.add(Counter.TUN_COALESCED_FRAMES, 1);
                 }
                 return;
             }

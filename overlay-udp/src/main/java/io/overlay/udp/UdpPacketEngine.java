@@ -1,5 +1,6 @@
 package io.overlay.udp;
 
+import io.overlay.core.spi.Counter;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoHandle;
 import io.netty.channel.IoRegistration;
@@ -236,27 +237,18 @@ public final class UdpPacketEngine implements PacketEngine {
      */
     @Override
     public TrafficCounters counters() {
-        long tunToUdpPackets = 0;
-        long tunToUdpBytes = 0;
-        long udpToTunPackets = 0;
-        long udpToTunBytes = 0;
-        long icmp = 0;
-        long icmpSuppressed = 0;
+        final Map<Counter, Long> counters = new EnumMap<>(Counter.class);
         final Map<DropReason, Long> drops = new EnumMap<>(DropReason.class);
         for (ForwardingLoop loop : loops) {
             final LoopCounters c = loop.counters();
-            tunToUdpPackets += c.get(LoopCounters.TUN_TO_UDP_PACKETS);
-            tunToUdpBytes += c.get(LoopCounters.TUN_TO_UDP_BYTES);
-            udpToTunPackets += c.get(LoopCounters.UDP_TO_TUN_PACKETS);
-            udpToTunBytes += c.get(LoopCounters.UDP_TO_TUN_BYTES);
-            icmp += c.get(LoopCounters.ICMP_UNREACHABLE_SENT);
-            icmpSuppressed += c.get(LoopCounters.ICMP_UNREACHABLE_SUPPRESSED);
+            for (Counter k : Counter.values()) {
+                counters.merge(k, c.get(k), Long::sum);
+            }
             for (DropReason r : DropReason.values()) {
                 drops.merge(r, c.drops(r), Long::sum);
             }
         }
-        return new TrafficCounters(tunToUdpPackets, tunToUdpBytes, udpToTunPackets, udpToTunBytes, icmp,
-            icmpSuppressed, drops);
+        return new TrafficCounters(counters, drops);
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.overlay.udp;
 
+import io.overlay.core.spi.Counter;
 import static io.overlay.udp.ForwardingLoop.BATCH;
 import static io.overlay.udp.ForwardingLoop.MAX_ROUNDS;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -144,8 +145,8 @@ class LoopDispatchTest {
 
         loop.onTunReadable();
 
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).as("forwarded by one call").isEqualTo(n);
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_BYTES)).isEqualTo((long) n * PACKET);
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).as("forwarded by one call").isEqualTo(n);
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_BYTES)).isEqualTo((long) n * PACKET);
         assertThat(receiveAtPeer(n)).as("datagrams at the peer, in order").isEqualTo(range(0, n));
         assertNothingElse();
     }
@@ -157,18 +158,18 @@ class LoopDispatchTest {
 
         loop.onTunReadable();
 
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).as("MAX_ROUNDS × BATCH, no more")
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).as("MAX_ROUNDS × BATCH, no more")
             .isEqualTo(bound);
         assertThat(receiveAtPeer(bound)).as("the first MAX_ROUNDS × BATCH, in order").isEqualTo(range(0, bound));
 
         loop.onTunReadable();
 
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).as("the rest, by the next call")
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).as("the rest, by the next call")
             .isEqualTo(bound + REST);
         assertThat(receiveAtPeer(REST)).as("the rest were left on the TUN").isEqualTo(range(bound, bound + REST));
 
         loop.onTunReadable(); // the TUN is empty now: one read, EAGAIN
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).isEqualTo(bound + REST);
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).isEqualTo(bound + REST);
         assertNothingElse();
     }
 
@@ -180,8 +181,8 @@ class LoopDispatchTest {
 
         loop.onUdpReadable();
 
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_PACKETS)).as("delivered by one call").isEqualTo(n);
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_BYTES)).isEqualTo((long) n * PACKET);
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_PACKETS)).as("delivered by one call").isEqualTo(n);
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_BYTES)).isEqualTo((long) n * PACKET);
         assertThat(readFromTun()).as("packets written to the TUN, in order").isEqualTo(range(0, n));
         assertThat(peekAtLoop()).as("datagram left at the loop's socket").isEqualTo(-1);
         assertNothingElse();
@@ -194,14 +195,14 @@ class LoopDispatchTest {
 
         loop.onUdpReadable();
 
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_PACKETS)).as("MAX_ROUNDS × BATCH, no more")
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_PACKETS)).as("MAX_ROUNDS × BATCH, no more")
             .isEqualTo(bound);
         assertThat(readFromTun()).as("the first MAX_ROUNDS × BATCH, in order").isEqualTo(range(0, bound));
         assertThat(peekAtLoop()).as("next datagram still queued at the loop's socket").isEqualTo(bound);
 
         loop.onUdpReadable();
 
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_PACKETS)).as("the rest, by the next call")
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_PACKETS)).as("the rest, by the next call")
             .isEqualTo(bound + REST);
         assertThat(readFromTun()).isEqualTo(range(bound, bound + REST));
         assertThat(peekAtLoop()).isEqualTo(-1);
@@ -216,9 +217,9 @@ class LoopDispatchTest {
 
         loop.onTunReadable();
 
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).isEqualTo(n);
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).isEqualTo(n);
         assertThat(receiveAtPeer(n)).isEqualTo(range(0, n));
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_PACKETS)).as("nothing received").isZero();
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_PACKETS)).as("nothing received").isZero();
         assertThat(queuedAtLoop()).as("the datagrams are still queued").isEqualTo(n * perDatagram);
         assertThat(readFromTun()).as("nothing written to the TUN").isEmpty();
 
@@ -236,9 +237,9 @@ class LoopDispatchTest {
 
         loop.onUdpReadable();
 
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_PACKETS)).isEqualTo(n);
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_PACKETS)).isEqualTo(n);
         assertThat(readFromTun()).isEqualTo(range(1000, 1000 + n));
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).as("nothing read from the TUN").isZero();
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).as("nothing read from the TUN").isZero();
         assertThat(receiveAtPeer(0)).as("nothing sent").isEmpty();
 
         loop.onTunReadable();

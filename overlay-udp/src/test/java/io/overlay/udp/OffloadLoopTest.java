@@ -1,5 +1,6 @@
 package io.overlay.udp;
 
+import io.overlay.core.spi.Counter;
 import static io.overlay.udp.offload.TestPackets.l4ChecksumOk;
 import static io.overlay.udp.offload.TestPackets.tcp;
 import static io.overlay.udp.offload.TestPackets.u16;
@@ -114,8 +115,8 @@ class OffloadLoopTest {
             joined.put(d, 40, d.length - 40);
         }
         assertThat(joined.array()).isEqualTo(payload);
-        assertThat(loop.counters().get(LoopCounters.TUN_SUPER_PACKETS)).isEqualTo(1);
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).isEqualTo(11);
+        assertThat(loop.counters().get(Counter.TUN_SUPER_PACKETS)).isEqualTo(1);
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).isEqualTo(11);
     }
 
     @Test
@@ -151,10 +152,10 @@ class OffloadLoopTest {
         }
         assertThat(C.INSTANCE.read(pair[1], frame, frame.length)).as("nothing else written").isEqualTo(-1);
         assertThat(receive(1)).as("nothing sent").isEmpty();
-        assertThat(loop.counters().get(LoopCounters.ICMP_UNREACHABLE_SENT)).isEqualTo(2);
-        assertThat(loop.counters().get(LoopCounters.ICMP_UNREACHABLE_SUPPRESSED)).as("not rate-limited").isZero();
+        assertThat(loop.counters().get(Counter.ICMP_UNREACHABLE_SENT)).isEqualTo(2);
+        assertThat(loop.counters().get(Counter.ICMP_UNREACHABLE_SUPPRESSED)).as("not rate-limited").isZero();
         assertThat(loop.counters().drops(DropReason.NO_ROUTE)).as("every segment dropped").isEqualTo(22);
-        assertThat(loop.counters().get(LoopCounters.TUN_SUPER_PACKETS)).isEqualTo(2);
+        assertThat(loop.counters().get(Counter.TUN_SUPER_PACKETS)).isEqualTo(2);
     }
 
     @Test
@@ -195,7 +196,7 @@ class OffloadLoopTest {
 
         assertThat(loop.counters().drops(DropReason.BAD_VNET_HEADER)).isEqualTo(7);
         assertThat(receive(1)).isEmpty();
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).isZero();
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).isZero();
     }
 
     @Test
@@ -220,9 +221,9 @@ class OffloadLoopTest {
         assertThat(Arrays.copyOfRange(frame, VirtioNetHdr.LENGTH + 40, n)).isEqualTo(all);
         assertThat(frame[VirtioNetHdr.LENGTH + 8] & 0xff).as("TTL decremented").isEqualTo(63);
         assertThat(C.INSTANCE.read(pair[1], frame, frame.length)).as("nothing else written").isEqualTo(-1);
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_PACKETS)).isEqualTo(5);
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_BYTES)).isEqualTo(5 * (40 + MSS));
-        assertThat(loop.counters().get(LoopCounters.TUN_COALESCED_FRAMES)).isEqualTo(1);
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_PACKETS)).isEqualTo(5);
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_BYTES)).isEqualTo(5 * (40 + MSS));
+        assertThat(loop.counters().get(Counter.TUN_COALESCED_FRAMES)).isEqualTo(1);
     }
 
     /** Writes one TUN frame: a virtio_net_hdr (native byte order, as the kernel writes it) and the packet. */
