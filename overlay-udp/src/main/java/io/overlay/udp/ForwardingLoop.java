@@ -1,6 +1,5 @@
 package io.overlay.udp;
 
-import io.overlay.core.spi.Counter;
 import com.sun.jna.Native;
 import io.netty.channel.unix.Buffer;
 import io.netty.channel.unix.FileDescriptor;
@@ -8,11 +7,14 @@ import io.overlay.core.DropReason;
 import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.Peer;
 import io.overlay.core.RouteTable;
+import io.overlay.core.spi.Counter;
 import io.overlay.udp.offload.GsoSegmenter;
 import io.overlay.udp.offload.OffloadVerdict;
 import io.overlay.udp.offload.SegmentBatch;
 import io.overlay.udp.offload.TcpCoalescer;
 import io.overlay.udp.offload.VirtioNetHdr;
+import io.overlay.udp.wire.IcmpUnreachable;
+import io.overlay.udp.wire.Ipv4Header;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -109,7 +111,6 @@ final class ForwardingLoop {
     private final ByteBuffer frame;
     private final long frameAddress;
     private final VirtioNetHdr frameHeader = new VirtioNetHdr();
-    private final VirtioNetHdr sinkHeader = new VirtioNetHdr();
     private final GsoSegmenter segmenter;
     private final SegmentBatch segments;
     private final long segmentsAddress;
@@ -548,7 +549,9 @@ final class ForwardingLoop {
             return;
         }
         if (coalescer != null) {
-            coalescer.add(packets, offset, length);
+            if (!coalescer.add(packets, offset, length)) {
+                counters.drop(DropReason.OVERSIZED);
+            }
             return;
         }
         try {
@@ -567,19 +570,11 @@ final class ForwardingLoop {
      * The coalescer's {@link io.overlay.udp.offload.TunFrameSink}: writes one frame (virtio header + packet) to the
      * TUN and counts the inner packets it carries (a GSO frame stands for several segments).
      */
-    private void writeFrame(final ByteBuffer buffer, final int offset, final int length) {
+    private void writeFrame(final ByteBuffer buffer, final int offset, final int length, final int count,
+                            final int bytes) {
         if (buffer != sinkBuffer) {
             sinkBuffer = buffer;
             sinkAddress = Buffer.memoryAddress(buffer);
-        }
-        sinkHeader.wrap(buffer, offset);
-        final int packet = length - VirtioNetHdr.LENGTH;
-        int count = 1;
-        int bytes = packet;
-        if (sinkHeader.isGso() && sinkHeader.gsoSize() > 0) {
-            final int headers = sinkHeader.hdrLen();
-            count = Math.max(1, (packet - headers + sinkHeader.gsoSize() - 1) / sinkHeader.gsoSize());
-            bytes = packet + (count - 1) * headers;
         }
         try {
             if (tun.writeAddress(sinkAddress, offset, offset + length) == length) {

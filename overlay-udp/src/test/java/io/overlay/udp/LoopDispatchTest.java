@@ -1,6 +1,5 @@
 package io.overlay.udp;
 
-import io.overlay.core.spi.Counter;
 import static io.overlay.udp.ForwardingLoop.BATCH;
 import static io.overlay.udp.ForwardingLoop.MAX_ROUNDS;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -14,6 +13,8 @@ import io.overlay.core.Ipv4;
 import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.Peer;
 import io.overlay.core.RouteTable;
+import io.overlay.core.spi.Counter;
+import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -373,7 +374,7 @@ class LoopDispatchTest {
         p.put(9, (byte) 17);
         p.putInt(12, src);
         p.putInt(16, dst);
-        p.putShort(10, (short) Checksums.ipv4HeaderChecksum(p, 0, 20));
+        p.putShort(10, (short) InetChecksum.ipv4Header(p, 0, 20));
         p.putShort(20, (short) 40000);
         p.putShort(22, (short) 9);
         p.putShort(24, (short) 8);

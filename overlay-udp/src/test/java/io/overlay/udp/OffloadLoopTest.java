@@ -1,6 +1,5 @@
 package io.overlay.udp;
 
-import io.overlay.core.spi.Counter;
 import static io.overlay.udp.offload.TestPackets.l4ChecksumOk;
 import static io.overlay.udp.offload.TestPackets.tcp;
 import static io.overlay.udp.offload.TestPackets.u16;
@@ -16,7 +15,9 @@ import io.overlay.core.Ipv4;
 import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.Peer;
 import io.overlay.core.RouteTable;
+import io.overlay.core.spi.Counter;
 import io.overlay.udp.offload.VirtioNetHdr;
+import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -108,7 +109,7 @@ class OffloadLoopTest {
             assertThat(d[0]).isEqualTo((byte) 0x45);
             assertThat(d[8] & 0xff).as("TTL decremented").isEqualTo(63);
             assertThat(u16(d, 4)).as("IP ID increments").isEqualTo(0x1000 + i);
-            assertThat(Checksums.internetChecksum(ByteBuffer.wrap(d), 0, 20)).as("IPv4 checksum").isZero();
+            assertThat(InetChecksum.checksum(ByteBuffer.wrap(d), 0, 20)).as("IPv4 checksum").isZero();
             assertThat(l4ChecksumOk(d)).as("TCP checksum of datagram %d", i).isTrue();
             assertThat(u32(d, 24)).as("sequence").isEqualTo(0x70000000 + i * MSS);
             assertThat(d[33] & 0x08).as("PSH only on the last").isEqualTo(i == 10 ? 0x08 : 0);
@@ -145,7 +146,7 @@ class OffloadLoopTest {
             assertThat(u32(icmp, 16)).as("to the sender").isEqualTo(0x64400101);
             assertThat(icmp[20]).as("type destination unreachable").isEqualTo((byte) 3);
             assertThat(icmp[21]).as("code net unreachable").isEqualTo((byte) 0);
-            assertThat(Checksums.internetChecksum(ByteBuffer.wrap(icmp), 20, 36)).as("ICMP checksum").isZero();
+            assertThat(InetChecksum.checksum(ByteBuffer.wrap(icmp), 20, 36)).as("ICMP checksum").isZero();
             assertThat(u16(icmp, 28 + 4)).as("quotes frame %d's first segment", f).isEqualTo(ids[f]);
             assertThat(u16(icmp, 28 + 2)).as("segment, not super-packet, length").isEqualTo(40 + MSS);
             assertThat(u32(icmp, 28 + 20 + 4)).as("first segment's sequence").isEqualTo(seqs[f]);
@@ -172,7 +173,7 @@ class OffloadLoopTest {
         assertThat(wire).hasSize(1);
         final byte[] expected = full.clone();
         expected[8] = 63;
-        final int check = Checksums.ipv4HeaderChecksum(ByteBuffer.wrap(expected).put(10, (byte) 0).put(11, (byte) 0),
+        final int check = InetChecksum.ipv4Header(ByteBuffer.wrap(expected).put(10, (byte) 0).put(11, (byte) 0),
             0, 20);
         expected[10] = (byte) (check >>> 8);
         expected[11] = (byte) check;

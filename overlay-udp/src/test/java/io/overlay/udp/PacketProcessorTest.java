@@ -8,6 +8,8 @@ import io.overlay.core.Ipv4;
 import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.Peer;
 import io.overlay.core.RouteTable;
+import io.overlay.udp.wire.IcmpUnreachable;
+import io.overlay.udp.wire.Ipv4Header;
 import java.nio.ByteBuffer;
 import org.junit.jupiter.api.Test;
 

@@ -20,6 +20,7 @@ import io.overlay.core.testing.Privileged;
 import io.overlay.tun.LinuxTunDevice;
 import io.overlay.tun.LinuxTunDeviceFactory;
 import io.overlay.tun.NetnsThread;
+import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
@@ -152,7 +153,7 @@ class UdpEngineNamespaceTest {
             final byte[] ttlOne = TestPackets.bytes(echo);
             ttlOne[8] = 1;
             final ByteBuffer header = ByteBuffer.wrap(ttlOne);
-            header.putShort(10, (short) Checksums.ipv4HeaderChecksum(header, 0, 20));
+            header.putShort(10, (short) InetChecksum.ipv4Header(header, 0, 20));
             RawSockets.send(inject, ttlOne, Ipv4.parse("100.64.3.5"));
             RawSockets.send(inject, TestPackets.bytes(echo), Ipv4.parse("100.64.3.5"));
 
@@ -223,7 +224,7 @@ class UdpEngineNamespaceTest {
                 final byte[] expected = sent[i].clone();
                 final ByteBuffer e = ByteBuffer.wrap(expected);
                 e.put(8, (byte) 63);
-                e.putShort(10, (short) Checksums.ipv4HeaderChecksum(e, 0, 20));
+                e.putShort(10, (short) InetChecksum.ipv4Header(e, 0, 20));
                 assertThat(got).as("datagram %d", i).isEqualTo(expected);
             }
             assertThat(a.engine.loop(0).gsoActive()).as("GSO send accepted by the kernel").isEqualTo(
@@ -422,9 +423,9 @@ class UdpEngineNamespaceTest {
         p.put(9, (byte) 1);
         p.putInt(12, Ipv4.parse(src));
         p.putInt(16, Ipv4.parse(dst));
-        p.putShort(10, (short) Checksums.ipv4HeaderChecksum(p, 0, 20));
+        p.putShort(10, (short) InetChecksum.ipv4Header(p, 0, 20));
         p.put(20, (byte) 8); // echo request
-        p.putShort(22, (short) Checksums.internetChecksum(p, 20, length - 20));
+        p.putShort(22, (short) InetChecksum.checksum(p, 20, length - 20));
         return p.array();
     }
 
