@@ -8,6 +8,7 @@ import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.Peer;
 import io.overlay.core.RouteTable;
 import io.overlay.core.TrafficCounters;
+import io.overlay.core.spi.EngineTuning;
 import io.overlay.udp.UdpPacketEngine;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -56,7 +57,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(1)
 public class EngineLoopBenchmark {
     /** Packets per invocation (the engine's batch). */
-    static final int BATCH = 32;
+    static final int BATCH = EngineTuning.DEFAULT_BATCH_SIZE;
     private static final int MTU = 1472;
     private static final int SLOT = 2048;
     private static final long TIMEOUT_MS = 2000;

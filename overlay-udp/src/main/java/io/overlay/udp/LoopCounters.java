@@ -18,6 +18,11 @@ final class LoopCounters {
         add(counter.ordinal(), delta);
     }
 
+    /** Sets {@code counter} to {@code value}, for a count kept elsewhere that only grows; loop thread only. */
+    void set(final Counter counter, final long value) {
+        values.setRelease(counter.ordinal(), value);
+    }
+
     /** Counts one drop; loop thread only. */
     void drop(final DropReason reason) {
         add(DROPS + reason.ordinal(), 1);

@@ -1,6 +1,5 @@
 package io.overlay.udp;
 
-import static io.overlay.udp.ForwardingLoop.BATCH;
 import static io.overlay.udp.ForwardingLoop.MAX_ROUNDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -14,6 +13,7 @@ import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.Peer;
 import io.overlay.core.RouteTable;
 import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.EngineTuning;
 import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The per-fd dispatch of one {@link ForwardingLoop}: {@link ForwardingLoop#onTunReadable()} serves only the TUN and
- * {@link ForwardingLoop#onUdpReadable()} only the UDP socket; each repeats passes of {@link ForwardingLoop#BATCH}
+ * {@link ForwardingLoop#onUdpReadable()} only the UDP socket; each repeats passes of {@code BATCH}
  * packets while the last pass was full, at most {@link ForwardingLoop#MAX_ROUNDS} passes per call (the fairness bound:
  * the loop then returns to epoll, and the other fd and the loop's tasks get their turn).
  *
@@ -53,6 +53,8 @@ class LoopDispatchTest {
     private static final int REMOTE_HOST = Ipv4.parse("100.64.2.5");
     private static final int LOOPBACK = Ipv4.parse("127.0.0.1");
     private static final int MTU = 1400;
+    /** Packets per pass: the default batch size. */
+    private static final int BATCH = EngineTuning.DEFAULT_BATCH_SIZE;
     private static final int PACKET = 28;
     /** Packets beyond MAX_ROUNDS full passes in the fairness tests: left for the next call. */
     private static final int REST = 3;
@@ -116,8 +118,8 @@ class LoopDispatchTest {
         sender = DatagramChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
         final RouteTable routes = new RouteTable();
         routes.put(REMOTE, new Peer(LOOPBACK, ports[1]));
-        loop = new ForwardingLoop(new FileDescriptor(pair[0]), udp.intValue(), routes, NETWORK, LOCAL, MTU, true, 0,
-            false, false);
+        loop = ForwardingLoop.create(new FileDescriptor(pair[0]), udp.intValue(), routes,
+            new LoopConfig(NETWORK, LOCAL, MTU, true, 0, BATCH, false, false));
     }
 
     @AfterEach

@@ -16,6 +16,7 @@ import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.Peer;
 import io.overlay.core.RouteTable;
 import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.EngineTuning;
 import io.overlay.udp.offload.VirtioNetHdr;
 import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
@@ -78,8 +79,9 @@ class OffloadLoopTest {
         udp = new FileDescriptor(LinuxUdp.openBound(Ipv4.parse("127.0.0.1"), loopPort, false, 1 << 20));
         final RouteTable routes = new RouteTable();
         routes.put(REMOTE, new Peer(Ipv4.parse("127.0.0.1"), ((InetSocketAddress) peer.getLocalAddress()).getPort()));
-        loop = new ForwardingLoop(new FileDescriptor(pair[0]), udp.intValue(), routes, NETWORK, LOCAL, MTU, true,
-            VirtioNetHdr.LENGTH, false, true);
+        loop = ForwardingLoop.create(new FileDescriptor(pair[0]), udp.intValue(), routes,
+            new LoopConfig(NETWORK, LOCAL, MTU, true, VirtioNetHdr.LENGTH, EngineTuning.DEFAULT_BATCH_SIZE, true,
+                false));
     }
 
     @AfterEach

@@ -15,6 +15,7 @@ import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.Peer;
 import io.overlay.core.TrafficCounters;
 import io.overlay.core.TunSetup;
+import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.testing.Netns;
 import io.overlay.core.testing.Privileged;
 import io.overlay.tun.LinuxTunDevice;
@@ -228,7 +229,8 @@ class UdpEngineNamespaceTest {
                 assertThat(got).as("datagram %d", i).isEqualTo(expected);
             }
             assertThat(a.engine.loop(0).gsoActive()).as("GSO send accepted by the kernel").isEqualTo(
-                ForwardingLoop.GSO_ENABLED);
+                EngineTuning.defaults().udpGso());
+            assertThat(a.engine.offloads().udpGso()).as("and reported").isEqualTo(EngineTuning.defaults().udpGso());
         } finally {
             RawSockets.close(inject);
             peer.close();
