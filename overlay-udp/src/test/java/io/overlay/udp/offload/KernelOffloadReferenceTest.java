@@ -46,7 +46,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  *
  * <p><b>Real super-packets</b> (namespaces "N1", "N2"): an offload TUN in each (MTU 1400), a relay in this JVM reads
  * frames from one, {@link GsoSegmenter segments} them into wire packets, {@link TcpCoalescer coalesces} those and
- * writes the result to the other — the TUN→UDP→TUN path of issue 8 without the UDP. A socat client in N1 sends 8 MiB to
+ * writes the result to the other — the engine's TUN→UDP→TUN offload path without the UDP. A socat client in N1 sends 8 MiB to
  * a socat server in N2; the file must arrive intact, GSO super-packets must have been read and written, and the first
  * super-packets the kernel made are then replayed through K and must be segmented by the kernel exactly as by
  * {@link GsoSegmenter}. Likewise for USO: UDP GSO sends ({@code UDP_SEGMENT}) from N1 reach a TUN with
