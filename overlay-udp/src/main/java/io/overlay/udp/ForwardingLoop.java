@@ -1,8 +1,8 @@
 package io.overlay.udp;
 
 import io.netty.channel.unix.FileDescriptor;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.RouteTable;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.RouteTable;
 import io.overlay.udp.offload.VirtioNetHdr;
 import java.nio.ByteBuffer;
 

@@ -1,6 +1,6 @@
 package io.overlay.udp;
 
-import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.net.Ipv4Prefix;
 
 /**
  * What one {@link ForwardingLoop} forwards and how, resolved by the engine from its settings, the TUN device and the

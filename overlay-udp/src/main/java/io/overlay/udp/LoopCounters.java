@@ -1,7 +1,7 @@
 package io.overlay.udp;
 
-import io.overlay.core.DropReason;
 import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.DropReason;
 import java.util.concurrent.atomic.AtomicLongArray;
 
 /**

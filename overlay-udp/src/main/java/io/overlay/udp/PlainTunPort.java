@@ -1,8 +1,8 @@
 package io.overlay.udp;
 
 import io.netty.channel.unix.FileDescriptor;
-import io.overlay.core.DropReason;
 import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.DropReason;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

@@ -1,9 +1,9 @@
 package io.overlay.udp;
 
 import com.sun.jna.Native;
-import io.overlay.core.DropReason;
-import io.overlay.core.Peer;
+import io.overlay.core.net.Peer;
 import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.DropReason;
 import java.nio.ByteBuffer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

@@ -2,9 +2,9 @@ package io.overlay.udp;
 
 import io.netty.channel.unix.Buffer;
 import io.netty.channel.unix.FileDescriptor;
-import io.overlay.core.DropReason;
-import io.overlay.core.TunDevice;
 import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.TunDevice;
 import io.overlay.udp.offload.GsoSegmenter;
 import io.overlay.udp.offload.OffloadVerdict;
 import io.overlay.udp.offload.SegmentBatch;

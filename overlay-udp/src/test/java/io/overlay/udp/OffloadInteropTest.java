@@ -1,10 +1,10 @@
 package io.overlay.udp;
 
-import io.overlay.core.spi.Counter;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.DropReason;
-import io.overlay.core.TrafficCounters;
+import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.testing.Privileged;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;

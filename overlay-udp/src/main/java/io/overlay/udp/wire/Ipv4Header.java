@@ -1,6 +1,6 @@
 package io.overlay.udp.wire;
 
-import io.overlay.core.DropReason;
+import io.overlay.core.spi.DropReason;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
