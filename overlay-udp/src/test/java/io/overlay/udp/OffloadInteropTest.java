@@ -53,6 +53,13 @@ class OffloadInteropTest {
     }
 
     @Test
+    void eachEngineReportsTheOffloadsItUses() {
+        assertThat(a.engine.offloads().tunVnetHeader()).as("A's TUN has a virtio_net_hdr").isTrue();
+        assertThat(b.engine.offloads().tunVnetHeader()).as("B's TUN is plain").isFalse();
+        assertThat(b.engine.offloads().udpGro()).as("GRO only with TUN offloads").isFalse();
+    }
+
+    @Test
     void pingWorksBothWays() throws Exception {
         assertThat(a.shell("ping -c 3 -i 0.2 -W 2 " + b.tunAddress())).contains("3 received").endsWith("rc=0\n");
         assertThat(b.shell("ping -c 3 -i 0.2 -W 2 " + a.tunAddress())).contains("3 received").endsWith("rc=0\n");
