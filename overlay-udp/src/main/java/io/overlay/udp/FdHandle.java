@@ -33,6 +33,9 @@ abstract sealed class FdHandle implements EpollIoHandle permits FdHandle.Tun, Fd
         return fd;
     }
 
+    @Override
+    public abstract void close() throws IOException;
+
     /** A TUN queue: runs TUN → UDP; {@link #close()} leaves the fd open (the device owns it). */
     static final class Tun extends FdHandle {
         Tun(final FileDescriptor fd, final ForwardingLoop loop) {
