@@ -1,14 +1,6 @@
 package io.overlay.core;
 
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-
-import io.overlay.core.flannel.Lease;
-import io.overlay.core.flannel.LeaseAttrs;
 import io.overlay.core.flannel.NetworkConfig;
-import io.overlay.core.flannel.SubnetEnv;
-import io.overlay.core.net.Ipv4;
-import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.BridgeConfigurator;
 import io.overlay.core.spi.DropReason;
@@ -21,6 +13,14 @@ import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.spi.TunDevice;
 import io.overlay.core.spi.TunDeviceFactory;
 import io.overlay.core.spi.TunSetup;
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.LeaseAttrs;
+import io.overlay.core.flannel.SubnetEnv;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;

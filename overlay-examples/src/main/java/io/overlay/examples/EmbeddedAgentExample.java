@@ -1,9 +1,9 @@
 package io.overlay.examples;
 
+import io.overlay.core.flannel.Lease;
 import io.overlay.core.Overlay;
 import io.overlay.core.OverlayListener;
 import io.overlay.core.OverlayStatus;
-import io.overlay.core.flannel.Lease;
 import io.overlay.etcd.EtcdSettings;
 import io.overlay.etcd.EtcdSubnetAllocator;
 import java.nio.file.Path;

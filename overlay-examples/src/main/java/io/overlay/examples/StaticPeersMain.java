@@ -1,12 +1,12 @@
 package io.overlay.examples;
 
-import io.overlay.core.net.Ipv4;
-import io.overlay.core.net.Ipv4Prefix;
-import io.overlay.core.net.Peer;
-import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.PacketEngine;
+import io.overlay.core.net.Peer;
+import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.spi.TunSetup;
 import io.overlay.tun.LinuxTunDevice;
@@ -18,9 +18,9 @@ import java.util.StringJoiner;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine;
 
 /**
  * Runs the UDP packet engine with a static peer table and no etcd: the data plane alone, for measurements with

@@ -1,8 +1,8 @@
 package io.overlay.tun;
 
+import io.overlay.core.spi.BridgeConfigurator;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
-import io.overlay.core.spi.BridgeConfigurator;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.List;

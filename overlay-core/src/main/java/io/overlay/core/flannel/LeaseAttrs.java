@@ -1,10 +1,10 @@
 package io.overlay.core.flannel;
 
+import io.overlay.core.net.Ipv4;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.overlay.core.net.Ipv4;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 

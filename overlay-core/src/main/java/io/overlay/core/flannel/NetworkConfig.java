@@ -1,11 +1,11 @@
 package io.overlay.core.flannel;
 
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.overlay.core.net.Ipv4;
-import io.overlay.core.net.Ipv4Prefix;
 import java.math.BigInteger;
 import java.net.Inet6Address;
 import java.net.InetAddress;

@@ -2,8 +2,8 @@ package io.overlay.core.flannel;
 
 import io.overlay.core.net.Ipv4Prefix;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;

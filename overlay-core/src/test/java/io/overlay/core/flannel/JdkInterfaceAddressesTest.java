@@ -1,10 +1,10 @@
 package io.overlay.core.flannel;
 
+import io.overlay.core.spi.InterfaceAddresses;
+import io.overlay.core.net.Ipv4;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.overlay.core.net.Ipv4;
-import io.overlay.core.spi.InterfaceAddresses;
 import java.io.IOException;
 import java.util.List;
 import java.util.Optional;

@@ -1,8 +1,8 @@
 package io.overlay.core.flannel;
 
+import io.overlay.core.net.Ipv4Prefix;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.net.Ipv4Prefix;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;

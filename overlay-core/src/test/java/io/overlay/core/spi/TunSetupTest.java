@@ -1,9 +1,9 @@
 package io.overlay.core.spi;
 
+import io.overlay.core.net.Ipv4Prefix;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.overlay.core.net.Ipv4Prefix;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
