@@ -1,9 +1,9 @@
 package io.overlay.udp;
 
-import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.spi.PacketEngine;
 import io.overlay.core.spi.PacketEngineFactory;
+import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.TunDevice;
 
 /**

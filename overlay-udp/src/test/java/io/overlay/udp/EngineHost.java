@@ -1,11 +1,11 @@
 package io.overlay.udp;
 
+import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.flannel.FlannelRules;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.net.RouteTable;
-import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.spi.TunSetup;
 import io.overlay.core.testing.Netns;
