@@ -27,7 +27,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.ServiceLoader;
@@ -221,7 +220,7 @@ public final class Overlay implements AutoCloseable {
         final NetworkConfig c = config;
         return new OverlayStatus(r.ready(), r.reason(), lease.get(), c == null ? null : c.network(), mtu,
             t == null ? null : t.name(), cfg.bridge(), routes.routes(),
-            e == null ? new TrafficCounters(0, 0, 0, 0, 0, Map.of()) : e.counters());
+            e == null ? TrafficCounters.ZERO : e.counters());
     }
 
     /**
