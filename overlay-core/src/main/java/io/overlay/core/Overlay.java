@@ -12,6 +12,7 @@ import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.BridgeConfigurator;
 import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.EngineOffloads;
 import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.spi.LeaseListener;
 import io.overlay.core.spi.PacketEngine;
@@ -27,7 +28,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.ServiceLoader;
@@ -227,7 +227,8 @@ public final class Overlay implements AutoCloseable {
         final NetworkConfig c = config;
         return new OverlayStatus(r.ready(), r.reason(), lease.get(), c == null ? null : c.network(), mtu,
             t == null ? null : t.name(), cfg.bridge(), routes.routes(),
-            e == null ? new TrafficCounters(0, 0, 0, 0, 0, Map.of()) : e.counters(), cfg.allocator().status());
+            e == null ? TrafficCounters.ZERO : e.counters(), cfg.allocator().status(),
+            e == null ? EngineOffloads.NONE : e.offloads());
     }
 
     /**

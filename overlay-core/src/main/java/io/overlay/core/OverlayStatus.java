@@ -6,6 +6,7 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.spi.AllocatorStatus;
+import io.overlay.core.spi.EngineOffloads;
 import io.overlay.core.spi.TrafficCounters;
 import java.util.Map;
 import java.util.Optional;
@@ -24,12 +25,14 @@ import java.util.Optional;
  * @param counters the packet engine's counters (all zero before start)
  * @param allocator the subnet allocator's endpoints, state and counters ({@link AllocatorStatus#UNKNOWN} when it
  *     reports none)
+ * @param offloads the offloads the packet engine uses ({@link EngineOffloads#NONE} before start)
  */
 public record OverlayStatus(boolean ready, String reason, Lease lease, Ipv4Prefix network, int mtu, String tunName,
                             String bridge, Map<Ipv4Prefix, Peer> peers, TrafficCounters counters,
-                            AllocatorStatus allocator) {
+                            AllocatorStatus allocator, EngineOffloads offloads) {
     /**
-     * Creates a status without allocator information ({@link AllocatorStatus#UNKNOWN}).
+     * Creates a status without allocator information or offloads ({@link AllocatorStatus#UNKNOWN},
+     * {@link EngineOffloads#NONE}).
      *
      * @param ready whether the overlay forwards for its current lease
      * @param reason when not ready, why; empty string when ready
@@ -44,7 +47,8 @@ public record OverlayStatus(boolean ready, String reason, Lease lease, Ipv4Prefi
     public OverlayStatus(final boolean ready, final String reason, final Lease lease, final Ipv4Prefix network,
                          final int mtu, final String tunName, final String bridge, final Map<Ipv4Prefix, Peer> peers,
                          final TrafficCounters counters) {
-        this(ready, reason, lease, network, mtu, tunName, bridge, peers, counters, AllocatorStatus.UNKNOWN);
+        this(ready, reason, lease, network, mtu, tunName, bridge, peers, counters, AllocatorStatus.UNKNOWN,
+            EngineOffloads.NONE);
     }
 
     /**

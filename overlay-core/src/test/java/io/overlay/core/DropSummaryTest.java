@@ -18,7 +18,7 @@ class DropSummaryTest {
     private final DropSummary summary = new DropSummary(counters::get, Duration.ofSeconds(30), lines::add);
 
     private static TrafficCounters drops(final Map<DropReason, Long> drops) {
-        return new TrafficCounters(0, 0, 0, 0, 0, drops);
+        return new TrafficCounters(Map.of(), drops);
     }
 
     @Test

@@ -568,7 +568,7 @@ class OverlayTest {
 
         @Override
         public TrafficCounters counters() {
-            return new TrafficCounters(0, 0, 0, 0, 0, Map.of(DropReason.UNKNOWN_SENDER, unknownSenders.get()));
+            return new TrafficCounters(Map.of(), Map.of(DropReason.UNKNOWN_SENDER, unknownSenders.get()));
         }
 
         @Override

@@ -43,6 +43,8 @@ import picocli.CommandLine.Spec;
         "Exit status 0 when ready, 1 when not ready or unreachable."})
 public final class StatusCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Map<String, String> OFFLOAD_NAMES = Map.of("tunVnetHeader", "tun vnet header (TSO, "
+        + "coalescing)", "udpGso", "udp gso", "udpGro", "udp gro");
 
     @Spec
     private CommandSpec spec;
@@ -130,6 +132,14 @@ public final class StatusCommand implements Callable<Integer> {
         if (!s.path("bridge").isNull() && s.has("bridge")) {
             row(b, "bridge", s.path("bridge").asText());
         }
+        final StringJoiner offloads = new StringJoiner(", ");
+        offloads.setEmptyValue("none");
+        s.path("offloads").fields().forEachRemaining(o -> {
+            if (o.getValue().asBoolean()) {
+                offloads.add(OFFLOAD_NAMES.getOrDefault(o.getKey(), o.getKey()));
+            }
+        });
+        row(b, "offloads", offloads.toString());
         final JsonNode etcd = s.path("etcd");
         final StringJoiner endpoints = new StringJoiner(", ");
         etcd.path("endpoints").forEach(e -> endpoints.add(e.asText()));

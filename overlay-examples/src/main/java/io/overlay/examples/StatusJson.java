@@ -12,6 +12,8 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.spi.AllocatorStatus;
+import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.EngineOffloads;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.TrafficCounters;
 import java.io.UncheckedIOException;
@@ -29,7 +31,9 @@ import java.util.function.Supplier;
  * <li>{@code network}, {@code mtu}, {@code interface} (the TUN device), {@code bridge};</li>
  * <li>{@code peers}: one object per peer, sorted by subnet: {@code subnet}, {@code publicIp}, {@code port},
  * {@code changedAt} (when its lease was last added or changed; {@code null} if before this process saw it);</li>
- * <li>{@code counters}: the engine's counters by name, and {@code drops} by {@link DropReason} name;</li>
+ * <li>{@code counters}: the engine's counters by {@link Counter} name, and {@code drops} by {@link DropReason}
+ * name;</li>
+ * <li>{@code offloads}: which the engine uses now, {@code tunVnetHeader}, {@code udpGso}, {@code udpGro};</li>
  * <li>{@code etcd}: {@code endpoints}, {@code state}, {@code renewals}, {@code watchResets}, {@code relists},
  * {@code errors}.</li>
  * </ul>
@@ -76,6 +80,11 @@ final class StatusJson {
         new java.util.TreeMap<>(s.peers()).forEach((subnet, peer) -> peers.add(peer(subnet, peer,
             changed.get(subnet))));
         root.set("counters", counters(s.counters()));
+        final EngineOffloads o = s.offloads();
+        final ObjectNode offloads = root.putObject("offloads");
+        offloads.put("tunVnetHeader", o.tunVnetHeader());
+        offloads.put("udpGso", o.udpGso());
+        offloads.put("udpGro", o.udpGro());
         final AllocatorStatus a = s.allocator();
         final ObjectNode etcd = root.putObject("etcd");
         a.endpoints().forEach(etcd.putArray("endpoints")::add);
@@ -118,15 +127,12 @@ final class StatusJson {
         return n;
     }
 
-    /** The engine's counters under their counter names (TODO(integrator): iterate the engine's Counter enum). */
+    /** The engine's counters under their {@link Counter} names, then the drops by reason. */
     private static ObjectNode counters(final TrafficCounters c) {
         final ObjectNode n = JSON.createObjectNode();
-        n.put("TUN_TO_UDP_PACKETS", c.tunToUdpPackets());
-        n.put("TUN_TO_UDP_BYTES", c.tunToUdpBytes());
-        n.put("UDP_TO_TUN_PACKETS", c.udpToTunPackets());
-        n.put("UDP_TO_TUN_BYTES", c.udpToTunBytes());
-        n.put("ICMP_UNREACHABLE_SENT", c.icmpUnreachableSent());
-        n.put("ICMP_UNREACHABLE_SUPPRESSED", c.icmpUnreachableSuppressed());
+        for (Counter counter : Counter.values()) {
+            n.put(counter.name(), c.get(counter));
+        }
         final ObjectNode drops = n.putObject("drops");
         for (DropReason r : DropReason.values()) {
             drops.put(r.name(), c.drops(r));

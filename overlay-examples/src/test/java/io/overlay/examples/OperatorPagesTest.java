@@ -16,6 +16,8 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.spi.AllocatorStatus;
+import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.EngineOffloads;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.TrafficCounters;
 import java.io.PrintWriter;
@@ -53,8 +55,10 @@ class OperatorPagesTest {
             Duration.ofHours(24)) : null;
         return new OverlayStatus(ready, ready ? "" : "starting", lease, Ipv4Prefix.parse("100.64.0.0/16"), 1472,
             "flannel0", null, Map.of(PEER, new Peer(Ipv4.parse("198.18.0.2"), 8285)),
-            new TrafficCounters(20, 1680, 21, 1764, 0, Map.of(DropReason.NO_ROUTE, 3L)),
-            new AllocatorStatus(List.of("http://198.18.0.254:2379"), "running", 1, 2, 0, 0));
+            new TrafficCounters(Map.of(Counter.TUN_TO_UDP_PACKETS, 20L, Counter.TUN_TO_UDP_BYTES, 1680L,
+                Counter.UDP_TO_TUN_PACKETS, 21L, Counter.UDP_TO_TUN_BYTES, 1764L), Map.of(DropReason.NO_ROUTE, 3L)),
+            new AllocatorStatus(List.of("http://198.18.0.254:2379"), "running", 1, 2, 0, 0),
+            new EngineOffloads(true, true, false));
     }
 
     @BeforeEach
@@ -107,6 +111,9 @@ class OperatorPagesTest {
         assertThat(s.path("counters").path("drops").path("NO_ROUTE").asLong()).isEqualTo(3);
         assertThat(s.path("etcd").path("endpoints").get(0).asText()).isEqualTo("http://198.18.0.254:2379");
         assertThat(s.path("etcd").path("state").asText()).isEqualTo("running");
+        assertThat(s.path("counters").path("TUN_SUPER_PACKETS").asLong()).isZero();
+        assertThat(s.path("offloads").path("tunVnetHeader").asBoolean()).isTrue();
+        assertThat(s.path("offloads").path("udpGro").asBoolean()).isFalse();
     }
 
     @Test
@@ -121,7 +128,9 @@ class OperatorPagesTest {
         out = new StringWriter();
         assertThat(execute(out, "status", "--healthz-port", port)).isZero();
         assertThat(out.toString()).contains("interface: flannel0", "state: ready",
-            "lease: 100.64.3.0/24, expires in 23h", "public ip: 198.18.0.1", "drops: 3 NO_ROUTE", "peer: 198.18.0.2:8285", "subnet: 100.64.9.0/24",
+            "lease: 100.64.3.0/24, expires in 23h", "public ip: 198.18.0.1", "drops: 3 NO_ROUTE",
+            "offloads: tun vnet header (TSO, coalescing), udp gso\n", "peer: 198.18.0.2:8285",
+            "subnet: 100.64.9.0/24",
             "etcd: http://198.18.0.254:2379 (running; 1 renewals, 2 watch resets, 0 re-lists, 0 errors)");
     }
 

@@ -9,8 +9,7 @@ import io.overlay.core.OverlayHistory;
 import io.overlay.core.OverlayStatus;
 import io.overlay.core.spi.AllocatorStatus;
 import io.overlay.core.spi.DropReason;
-import io.overlay.core.spi.TrafficCounters;
-import java.util.List;
+import io.overlay.core.spi.Counter;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.function.Supplier;
@@ -30,8 +29,9 @@ import java.util.function.ToLongFunction;
  * }</pre>
  *
  * <p>Meter names are dotted (Micrometer's style); in the Prometheus format they read {@code overlay_..._total} for
- * counters, with {@code _bytes} and {@code _seconds} for the units, as listed in {@code docs/metrics.md}: packets and
- * bytes per direction and the engine's other counters, drops by {@code reason}, peers, lease remaining time,
+ * counters, with {@code _bytes} and {@code _seconds} for the units, as listed in {@code docs/metrics.md}: one counter
+ * per engine {@link Counter} ({@code overlay_tun_to_udp_packets_total}, ...; a new constant appears by itself), drops
+ * by {@code reason}, peers, lease remaining time,
  * renewals, losses and re-acquisitions, the etcd watch's resets, re-lists and errors, readiness and build
  * information.
  *
@@ -41,10 +41,6 @@ import java.util.function.ToLongFunction;
 public final class OverlayMetrics implements MeterBinder {
     /** How long one status snapshot serves the meters of a scrape. */
     static final long SNAPSHOT_MILLIS = 100;
-
-    /** One engine counter as a meter: dotted name, help text, how to read it. */
-    private record EngineCounter(String name, String description, ToLongFunction<TrafficCounters> value) {
-    }
 
     /** A status snapshot and when it was taken ({@link System#nanoTime()}). */
     private record Snapshot(OverlayStatus status, long takenNanos) {
@@ -70,9 +66,11 @@ public final class OverlayMetrics implements MeterBinder {
 
     @Override
     public void bindTo(final MeterRegistry registry) {
-        for (EngineCounter c : engineCounters()) {
-            counter(c.name(), c.description(), s -> c.value().applyAsLong(s.counters()))
-                .baseUnit(c.name().endsWith(".bytes") ? BaseUnits.BYTES : null).register(registry);
+        for (Counter c : Counter.values()) {
+            // TUN_TO_UDP_BYTES -> overlay.tun.to.udp.bytes -> overlay_tun_to_udp_bytes_total
+            final String name = "overlay." + c.name().toLowerCase(Locale.ROOT).replace('_', '.');
+            counter(name, c.description(), s -> s.counters().get(c))
+                .baseUnit(name.endsWith(".bytes") ? BaseUnits.BYTES : null).register(registry);
         }
         for (DropReason r : DropReason.values()) {
             counter("overlay.drops", "packets dropped by the engine, by reason",
@@ -98,29 +96,6 @@ public final class OverlayMetrics implements MeterBinder {
             AllocatorStatus::errors);
         Gauge.builder("overlay.build.info", () -> 1).description("build information; the value is always 1")
             .tag("version", version).register(registry);
-    }
-
-    /**
-     * The engine's counters, each a meter {@code overlay.<counter>}.
-     *
-     * <p>TODO(integrator): with the engine's Counter enum, list its values here so that a new counter shows up by
-     * itself.
-     */
-    private static List<EngineCounter> engineCounters() {
-        return List.of(
-            new EngineCounter("overlay.tun.to.udp.packets", "packets read from the TUN and sent as UDP datagrams",
-                TrafficCounters::tunToUdpPackets),
-            new EngineCounter("overlay.tun.to.udp.bytes", "bytes of the packets sent as UDP datagrams",
-                TrafficCounters::tunToUdpBytes),
-            new EngineCounter("overlay.udp.to.tun.packets", "datagrams received and written to the TUN",
-                TrafficCounters::udpToTunPackets),
-            new EngineCounter("overlay.udp.to.tun.bytes", "bytes of the datagrams written to the TUN",
-                TrafficCounters::udpToTunBytes),
-            new EngineCounter("overlay.icmp.unreachable.sent", "ICMP net unreachable messages written to the TUN",
-                TrafficCounters::icmpUnreachableSent),
-            new EngineCounter("overlay.icmp.unreachable.suppressed",
-                "ICMP net unreachable messages suppressed by the rate limit",
-                TrafficCounters::icmpUnreachableSuppressed));
     }
 
     private void allocator(final MeterRegistry registry, final String name, final String description,

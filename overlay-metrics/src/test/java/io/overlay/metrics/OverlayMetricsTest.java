@@ -12,6 +12,8 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.spi.AllocatorStatus;
+import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.EngineOffloads;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.TrafficCounters;
 import java.nio.charset.StandardCharsets;
@@ -34,10 +36,13 @@ class OverlayMetricsTest {
 
     private static OverlayStatus status(final boolean ready, final long packets, final long badLength,
                                         final Map<Ipv4Prefix, Peer> peers, final AllocatorStatus allocator) {
-        final TrafficCounters c = new TrafficCounters(packets, packets * 100, 2 * packets, 2 * packets * 100, 3, 4,
+        final TrafficCounters c = new TrafficCounters(Map.of(Counter.TUN_TO_UDP_PACKETS, packets,
+            Counter.TUN_TO_UDP_BYTES, packets * 100, Counter.UDP_TO_TUN_PACKETS, 2 * packets,
+            Counter.UDP_TO_TUN_BYTES, 2 * packets * 100, Counter.ICMP_UNREACHABLE_SENT, 3L,
+            Counter.ICMP_UNREACHABLE_SUPPRESSED, 4L, Counter.TUN_SUPER_PACKETS, 5L, Counter.TUN_COALESCED_FRAMES, 6L),
             Map.of(DropReason.BAD_TOTAL_LENGTH, badLength));
         return new OverlayStatus(ready, ready ? "" : "starting", null, Ipv4Prefix.parse("100.64.0.0/16"), 1472,
-            "flannel0", null, peers, c, allocator);
+            "flannel0", null, peers, c, allocator, EngineOffloads.NONE);
     }
 
     private static Lease lease(final Ipv4Prefix subnet, final Duration ttl) {
@@ -70,6 +75,12 @@ class OverlayMetricsTest {
         assertThat(value("overlay_udp_to_tun_bytes_total")).isEqualTo(2000);
         assertThat(value("overlay_icmp_unreachable_sent_total")).isEqualTo(3);
         assertThat(value("overlay_icmp_unreachable_suppressed_total")).isEqualTo(4);
+        assertThat(value("overlay_tun_super_packets_total")).isEqualTo(5);
+        assertThat(value("overlay_tun_coalesced_frames_total")).isEqualTo(6);
+        for (Counter c : Counter.values()) { // every engine counter is a meter, with its description as help
+            assertThat(registry.scrape()).contains("# HELP overlay_" + c.name().toLowerCase(java.util.Locale.ROOT)
+                + "_total " + c.description());
+        }
         assertThat(value("overlay_drops_total{reason=\"bad_total_length\"}")).isEqualTo(7);
         assertThat(value("overlay_drops_total{reason=\"no_route\"}")).isZero();
         assertThat(value("overlay_peers")).isEqualTo(1);
