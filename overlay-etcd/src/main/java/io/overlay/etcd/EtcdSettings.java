@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.function.LongSupplier;
+import org.slf4j.LoggerFactory;
 
 /**
  * How {@link EtcdSubnetAllocator} reaches etcd and keeps its lease. Immutable; made with {@link #builder()}, which
@@ -17,12 +18,14 @@ import java.util.function.LongSupplier;
  * <p>Defaults follow flanneld: endpoints {@code http://127.0.0.1:4001} and {@code http://127.0.0.1:2379} (etcd's
  * legacy and current client ports; the client uses whichever answers), prefix {@code /coreos.com/network}, lease TTL
  * 24 h ({@code subnetTTL}), renew margin 60 min ({@code --subnet-lease-renew-margin}), renewal retried every minute
- * (flannel reference §1.4). The public API holds JDK types only.
+ * (flannel v0.20.2 main.go flags and pkg/subnet/etcd/local_manager.go {@code subnetTTL}). The public API holds JDK
+ * types only.
  *
  * <p>TLS: used when the endpoints are {@code https://}; the CA file (else the JVM's trust store) verifies the servers,
  * and a client certificate with its PKCS#8 key is presented when both are set. flanneld differs: it builds its TLS
  * config only when both {@code --etcd-certfile} and {@code --etcd-keyfile} are given, silently ignoring a lone
- * {@code --etcd-cafile}; overlay instead refuses TLS files with {@code http://} endpoints.
+ * {@code --etcd-cafile}; overlay refuses TLS files with {@code http://} endpoints, except a CA file set with
+ * {@link Builder#flanneldCaFile}, which is ignored with a WARN, so a flanneld command line keeps working.
  */
 public final class EtcdSettings {
     /** flanneld's default {@code --etcd-prefix}. */
@@ -56,10 +59,10 @@ public final class EtcdSettings {
     private final Duration resyncInterval;
     private final LongSupplier ticker;
 
-    private EtcdSettings(final Builder b) {
+    private EtcdSettings(final Builder b, final Path caFile) {
         this.endpoints = List.copyOf(b.endpoints);
         this.prefix = b.prefix;
-        this.caFile = b.caFile;
+        this.caFile = caFile;
         this.certFile = b.certFile;
         this.keyFile = b.keyFile;
         this.username = b.username;
@@ -269,6 +272,7 @@ public final class EtcdSettings {
         private final List<URI> endpoints = new ArrayList<>();
         private String prefix = DEFAULT_PREFIX;
         private Path caFile;
+        private boolean caFileAsFlanneld;
         private Path certFile;
         private Path keyFile;
         private String username;
@@ -378,6 +382,21 @@ public final class EtcdSettings {
          */
         public Builder caFile(final Path pem) {
             this.caFile = Objects.requireNonNull(pem, "caFile");
+            this.caFileAsFlanneld = false;
+            return this;
+        }
+
+        /**
+         * Sets the CA certificate as flanneld takes {@code --etcd-cafile}: as {@link #caFile}, except that with
+         * {@code http://} endpoints {@link #build()} ignores it with a WARN instead of failing (flanneld sets up TLS
+         * only for a client certificate and key). For launchers that accept flanneld's command lines.
+         *
+         * @param pem the PEM file
+         * @return this builder
+         */
+        public Builder flanneldCaFile(final Path pem) {
+            caFile(pem);
+            this.caFileAsFlanneld = true;
             return this;
         }
 
@@ -489,7 +508,7 @@ public final class EtcdSettings {
 
         /**
          * Sets how often all leases are listed again behind the watch, a safety net against a watch that went quiet
-         * without an error (jetcd watch issues, see java-notes §3.3).
+         * without an error (a stream that stalled after a reconnect).
          *
          * @param value positive
          * @return this builder
@@ -515,7 +534,8 @@ public final class EtcdSettings {
          *
          * @return the settings
          * @throws IllegalArgumentException if endpoints mix http and https, TLS files are given for http endpoints
-         *     or do not exist, the lease TTL is not whole seconds, or the renew margin is not shorter than the TTL
+         *     (except a {@link #flanneldCaFile}, then ignored) or do not exist, the lease TTL is not whole seconds, or
+         *     the renew margin is not shorter than the TTL
          */
         public EtcdSettings build() {
             final String scheme = endpoints.get(0).getScheme();
@@ -524,12 +544,18 @@ public final class EtcdSettings {
                     throw new IllegalArgumentException("etcd endpoints mix http and https: " + endpoints);
                 }
             }
-            final boolean anyTlsFile = caFile != null || certFile != null;
+            Path ca = caFile;
+            if (ca != null && caFileAsFlanneld && !"https".equals(scheme)) {
+                LoggerFactory.getLogger(EtcdSettings.class).warn("etcd CA file {} ignored: the etcd endpoints {} are "
+                    + "not https://, and flanneld ignores --etcd-cafile then too", ca, endpoints);
+                ca = null;
+            }
+            final boolean anyTlsFile = ca != null || certFile != null;
             if (anyTlsFile && !"https".equals(scheme)) {
                 throw new IllegalArgumentException("TLS files are set but the etcd endpoints use http://: "
                     + endpoints + " (use https:// endpoints)");
             }
-            readable("CA file", caFile);
+            readable("CA file", ca);
             readable("client certificate file", certFile);
             readable("client key file", keyFile);
             if (leaseTtl.toMillis() % 1000 != 0) {
@@ -540,7 +566,7 @@ public final class EtcdSettings {
                 throw new IllegalArgumentException("renewMargin " + renewMargin + " must be shorter than leaseTtl "
                     + leaseTtl);
             }
-            return new EtcdSettings(this);
+            return new EtcdSettings(this, ca);
         }
 
         private static void readable(final String what, final Path file) {

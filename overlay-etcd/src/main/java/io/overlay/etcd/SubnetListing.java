@@ -46,7 +46,10 @@ record SubnetListing(long revision, List<Entry> entries) {
             return problem == null;
         }
 
-        /** Returns whether the key has no etcd lease (an operator's reservation, flannel reference §1.5). */
+        /**
+         * Returns whether the key has no etcd lease: an operator's reservation (flannel v0.20.2
+         * Documentation/reservations.md).
+         */
         boolean reservation() {
             return leaseId == 0;
         }

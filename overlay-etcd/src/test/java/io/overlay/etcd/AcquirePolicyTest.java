@@ -20,7 +20,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
-/** The acquisition policy on the in-memory registry: reuse, previous subnet, B3, B5, B7, overlap, races, lost replies. */
+/** The acquisition policy on the in-memory registry: previous subnet, B3, B5, B7, overlap, races, lost replies. */
 class AcquirePolicyTest extends FakeRegistrySupport {
     private static final String UDP_VALUE_1 = "{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}";
 

@@ -71,6 +71,24 @@ class EtcdSettingsTest {
         assertThat(s.caFile()).contains(ca);
     }
 
+    /** flanneld's rule for a lone --etcd-cafile, owned here so that launchers agree with the library. */
+    @Test
+    void aFlanneldCaFileIsIgnoredWithHttpEndpointsAndUsedWithHttps(@TempDir final Path dir) throws Exception {
+        final Path ca = Files.writeString(dir.resolve("ca.pem"), "x");
+        final EtcdSettings plain = EtcdSettings.builder().endpoints("http://127.0.0.1:2379")
+            .flanneldCaFile(dir.resolve("missing.pem")).build();
+        assertThat(plain.caFile()).isEmpty();
+        assertThat(plain.tls()).isFalse();
+        final EtcdSettings tls = EtcdSettings.builder().endpoints("https://127.0.0.1:2379").flanneldCaFile(ca)
+            .build();
+        assertThat(tls.caFile()).contains(ca);
+        assertThatThrownBy(() -> EtcdSettings.builder().endpoints("https://127.0.0.1:2379")
+            .flanneldCaFile(dir.resolve("missing.pem")).build()).hasMessageContaining("missing.pem");
+        // caFile() after flanneldCaFile() is strict again
+        assertThatThrownBy(() -> EtcdSettings.builder().flanneldCaFile(ca).caFile(ca).build())
+            .hasMessageContaining("use https:// endpoints");
+    }
+
     @Test
     void durationsAreChecked() {
         assertThatThrownBy(() -> EtcdSettings.builder().leaseTtl(Duration.ZERO)).hasMessageContaining("leaseTtl");

@@ -40,7 +40,7 @@ final class FaultyRegistry implements SubnetRegistry {
         return this;
     }
 
-    /** Runs {@code action} (another host's write, say) just before each of the next {@code times} calls of {@code op}. */
+    /** Runs {@code action} (another host's write, say) just before each of the next {@code times} calls of op. */
     synchronized FaultyRegistry interleave(final Op op, final int times, final Runnable action) {
         faults.put(op, new Fault(times, null, false, action));
         return this;

@@ -48,7 +48,8 @@ class PeerSetTest {
     void resetAddsEveryValidPeerButTheOwnSubnet() {
         final List<PeerSet.Change> c = set.reset(List.of(entry("100.64.1.0-24", ip("198.18.0.9")),
             entry("100.64.2.0-24", ip("198.18.0.2")), entry("100.64.3.0-24", ip("198.18.0.3"))), OWN);
-        assertThat(text(c)).containsExactlyInAnyOrder("added 100.64.2.0-24 198.18.0.2", "added 100.64.3.0-24 198.18.0.3");
+        assertThat(text(c)).containsExactlyInAnyOrder("added 100.64.2.0-24 198.18.0.2",
+            "added 100.64.3.0-24 198.18.0.3");
         assertThat(set.peers()).containsOnlyKeys(Ipv4Prefix.parse("100.64.2.0/24"), Ipv4Prefix.parse("100.64.3.0/24"));
     }
 
@@ -110,7 +111,8 @@ class PeerSetTest {
     /** Not unicast: skipped and counted each time, named once per key; a known peer turning unroutable is removed. */
     @Test
     void unroutablePublicIpsAreSkippedNamedOnceAndRemoveAKnownPeer() {
-        assertThat(text(set.put(entry("100.64.6.0-24", ip("0.0.0.0")), OWN, null))).containsExactly("skipped UNROUTABLE");
+        assertThat(text(set.put(entry("100.64.6.0-24", ip("0.0.0.0")), OWN, null)))
+            .containsExactly("skipped UNROUTABLE");
         assertThat(text(set.put(entry("100.64.6.0-24", ip("0.0.0.0")), OWN, null)))
             .containsExactly("skipped UNROUTABLE quietly");
         assertThat(text(set.reset(List.of(entry("100.64.7.0-24", ip("224.0.0.7")),
