@@ -3,8 +3,8 @@ package io.overlay.benchmarks;
 import com.sun.jna.Library;
 import com.sun.jna.Native;
 import io.netty.channel.unix.FileDescriptor;
-import io.overlay.core.TunDevice;
-import io.overlay.core.TunSetup;
+import io.overlay.core.spi.TunDevice;
+import io.overlay.core.spi.TunSetup;
 import java.io.IOException;
 
 /**

@@ -1,6 +1,6 @@
 package io.overlay.etcd;
 
-import io.overlay.core.LeaseListener;
+import io.overlay.core.spi.LeaseListener;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;

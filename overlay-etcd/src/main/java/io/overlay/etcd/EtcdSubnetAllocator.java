@@ -1,10 +1,10 @@
 package io.overlay.etcd;
 
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Lease;
-import io.overlay.core.LeaseListener;
-import io.overlay.core.NetworkConfig;
-import io.overlay.core.SubnetAllocator;
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.NetworkConfig;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.LeaseListener;
+import io.overlay.core.spi.SubnetAllocator;
 import java.util.Optional;
 
 /**

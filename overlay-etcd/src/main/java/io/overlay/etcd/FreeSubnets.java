@@ -1,9 +1,9 @@
 package io.overlay.etcd;
 
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.NetworkConfig;
 import io.overlay.core.OutOfSubnetsException;
+import io.overlay.core.flannel.NetworkConfig;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.random.RandomGenerator;

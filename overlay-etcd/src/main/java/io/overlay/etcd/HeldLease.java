@@ -1,6 +1,6 @@
 package io.overlay.etcd;
 
-import io.overlay.core.Lease;
+import io.overlay.core.flannel.Lease;
 import java.time.Duration;
 
 /**

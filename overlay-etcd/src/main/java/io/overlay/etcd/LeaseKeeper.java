@@ -1,11 +1,11 @@
 package io.overlay.etcd;
 
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Lease;
-import io.overlay.core.LeaseAttrs;
-import io.overlay.core.NetworkConfig;
 import io.overlay.core.OutOfSubnetsException;
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.LeaseAttrs;
+import io.overlay.core.flannel.NetworkConfig;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.ScheduledFuture;

@@ -1,7 +1,7 @@
 package io.overlay.etcd;
 
-import io.overlay.core.InvalidNetworkConfigException;
-import io.overlay.core.NetworkConfig;
+import io.overlay.core.flannel.InvalidNetworkConfigException;
+import io.overlay.core.flannel.NetworkConfig;
 import java.nio.charset.StandardCharsets;
 import java.util.HashSet;
 import java.util.List;

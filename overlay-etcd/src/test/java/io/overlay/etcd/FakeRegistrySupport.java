@@ -1,6 +1,6 @@
 package io.overlay.etcd;
 
-import io.overlay.core.Ipv4;
+import io.overlay.core.net.Ipv4;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;

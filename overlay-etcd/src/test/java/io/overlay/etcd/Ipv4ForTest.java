@@ -1,6 +1,6 @@
 package io.overlay.etcd;
 
-import io.overlay.core.Ipv4;
+import io.overlay.core.net.Ipv4;
 
 /** Test shorthand for {@link Ipv4#parse}. */
 final class Ipv4ForTest {

@@ -3,10 +3,10 @@ package io.overlay.etcd;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Lease;
-import io.overlay.core.LeaseAttrs;
-import io.overlay.core.NetworkConfig;
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.LeaseAttrs;
+import io.overlay.core.flannel.NetworkConfig;
+import io.overlay.core.net.Ipv4Prefix;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;

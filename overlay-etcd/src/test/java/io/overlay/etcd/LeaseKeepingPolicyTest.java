@@ -3,7 +3,7 @@ package io.overlay.etcd;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.overlay.core.Lease;
+import io.overlay.core.flannel.Lease;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;

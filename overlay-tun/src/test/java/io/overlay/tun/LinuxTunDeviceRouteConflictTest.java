@@ -2,8 +2,8 @@ package io.overlay.tun;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.TunSetup;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.TunSetup;
 import io.overlay.core.testing.Netns;
 import io.overlay.core.testing.Privileged;
 import java.io.ByteArrayOutputStream;

@@ -2,7 +2,7 @@ package io.overlay.udp;
 
 import com.sun.jna.Library;
 import com.sun.jna.Native;
-import io.overlay.core.Ipv4;
+import io.overlay.core.net.Ipv4;
 import io.overlay.tun.NetnsThread;
 import java.io.IOException;
 import java.util.Arrays;
