@@ -218,15 +218,15 @@ class AcquirePolicyTest extends FakeRegistrySupport {
         final FaultyRegistry faults = faults();
         faults.failAfterApplying(FaultyRegistry.Op.PUT_IF_UNCHANGED,
             new EtcdUnavailableException("injected: reply lost", null));
-        final EtcdSubnetAllocator a = allocator(settings().leaseTtl(java.time.Duration.ofSeconds(10))
-            .renewMargin(java.time.Duration.ofSeconds(9)).build(), faults);
+        final EtcdSubnetAllocator a = allocator(settings().leaseTtl(java.time.Duration.ofSeconds(1))
+            .renewMargin(java.time.Duration.ofMillis(900)).build(), faults);
         final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
         assertThat(lease.subnet()).isEqualTo(Ipv4Prefix.parse("100.64.77.0/24"));
         assertThat(store.text(key)).as("our key survived").isEqualTo(UDP_VALUE_1);
         final long now = store.leaseOf(key);
         assertThat(now).isNotZero().isNotEqualTo(old);
         assertThat(store.alive(now)).isTrue();
-        // the allocator holds the key's lease: its first renewal (1 s after the grant) refreshes that one
+        // the allocator holds the key's lease: its first renewal (100 ms after the grant) refreshes that one
         a.start(lease, new RecordingListener());
         org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10))
             .until(() -> !store.keepAlives.isEmpty());

@@ -13,9 +13,9 @@ import org.junit.jupiter.api.Test;
  * Keeping the own lease on the in-memory registry: loss and re-acquisition, renewal on the injected ticker, a gone
  * lease found by a renewal, adoption of a re-put key, and an unexpected error in a renewal.
  *
- * <p>Most tests use a lease TTL of 10 s, a margin of 9 s and a ticker that stands still: the renewal timer fires
- * about every second but finds the renewal due only once the test moves the ticker, so {@link #renewSoon()} stands
- * for "the renewal is due now".
+ * <p>Most tests use a lease TTL of 1 s, a margin of 900 ms and a ticker that stands still: the renewal timer fires
+ * every 100 ms of real time but finds the renewal due only once the test moves the ticker, so {@link #renewSoon()}
+ * stands for "the renewal is due now".
  */
 class LeaseKeepingPolicyTest extends FakeRegistrySupport {
     private static final Duration WAIT = Duration.ofSeconds(10);
@@ -23,11 +23,11 @@ class LeaseKeepingPolicyTest extends FakeRegistrySupport {
     private final AtomicLong ticker = new AtomicLong();
 
     private EtcdSettings.Builder tickerSettings() {
-        return settings().leaseTtl(Duration.ofSeconds(10)).renewMargin(Duration.ofSeconds(9))
-            .renewRetryInterval(Duration.ofSeconds(1)).ticker(ticker::get);
+        return settings().leaseTtl(Duration.ofSeconds(1)).renewMargin(Duration.ofMillis(900))
+            .renewRetryInterval(Duration.ofMillis(100)).ticker(ticker::get);
     }
 
-    /** Moves the ticker an hour on: whatever was scheduled is due at the timer's next check (within about 1 s). */
+    /** Moves the ticker an hour on: whatever was scheduled is due at the timer's next check (within 100 ms). */
     private void renewSoon() {
         ticker.addAndGet(Duration.ofHours(1).toNanos());
     }
@@ -101,18 +101,18 @@ class LeaseKeepingPolicyTest extends FakeRegistrySupport {
         final EtcdSubnetAllocator a = allocator(settings().leaseTtl(Duration.ofSeconds(3600))
             .renewMargin(Duration.ofSeconds(60)).ticker(ticker::get).build());
         final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
-        // One second before expiry minus margin on the ticker: the timer fires after a second of real time, finds
-        // the renewal not yet due by the ticker and waits again.
-        ticker.set(Duration.ofSeconds(3600 - 61).toNanos());
+        // 100 ms before expiry minus margin on the ticker: the timer fires after 100 ms of real time, finds the
+        // renewal not yet due by the ticker and waits again, every 100 ms.
+        ticker.set(Duration.ofSeconds(3600 - 60).minusMillis(100).toNanos());
         a.start(lease, new RecordingListener());
-        Thread.sleep(2500);
+        Thread.sleep(600);
         assertThat(a.renewals()).isZero();
         // Expiry minus margin on the ticker: the timer, on its next check, renews.
         ticker.set(Duration.ofSeconds(3600 - 60).toNanos());
         await().atMost(WAIT).until(() -> a.renewals() == 1);
         assertThat(store.keepAlives).containsExactly(store.leaseOf(subnetKey(lease.key())));
         // Renewed at ticker 3540 s with TTL 3600 s: the next one is due at ticker 7080 s, an hour of real time away.
-        Thread.sleep(2500);
+        Thread.sleep(600);
         assertThat(a.renewals()).isEqualTo(1);
     }
 
@@ -128,7 +128,7 @@ class LeaseKeepingPolicyTest extends FakeRegistrySupport {
             faults.failNext(FaultyRegistry.Op.KEEP_ALIVE, 1, new IllegalStateException("injected surprise"));
             a.start(lease, events);
             renewSoon();
-            // the failed renewal is retried after renewRetryInterval (1 s)
+            // the failed renewal is retried after renewRetryInterval (100 ms)
             await().atMost(WAIT).until(() -> a.renewals() == 1);
             assertThat(log.errors()).anyMatch(m -> m.contains("renewal") && m.contains("injected surprise"));
         }
@@ -148,14 +148,39 @@ class LeaseKeepingPolicyTest extends FakeRegistrySupport {
         a.start(lease, events);
         sentinel(events, "100.64.250.0-24");
         final String key = subnetKey(lease.key());
-        // a short etcd lease, so its renewal is due (by the ticker) within a second of real time
-        final long other = store.lease(10);
+        // a short etcd lease, so its renewal is due (by the ticker) within 100 ms of real time
+        final long other = store.lease(1);
         store.put(key, store.text(key), other);
         sentinel(events, "100.64.251.0-24");
         assertThat(nextKeepAlive()).isEqualTo(other);
         assertThat(a.renewals()).isEqualTo(1);
         assertThat(events.matching("lost")).isEmpty();
         assertThat(store.leaseOf(key)).isEqualTo(other);
+    }
+
+    /** A reservation the operator attaches to an etcd lease is renewed from then on, as that lease. */
+    @Test
+    void reservationAttachedToAnEtcdLeaseIsRenewedFromThenOn() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final String key = subnetKey("100.64.42.0-24");
+        store.put(key, A_VALUE);
+        final EtcdSubnetAllocator a = allocator(tickerSettings().build());
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        assertThat(lease.reservation()).isTrue();
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        sentinel(events, "100.64.250.0-24");
+        renewSoon();
+        Thread.sleep(300);
+        assertThat(store.keepAlives).as("a reservation is never renewed").isEmpty();
+        final long attached = store.lease(1);
+        store.put(key, A_VALUE, attached);
+        sentinel(events, "100.64.251.0-24");
+        assertThat(nextKeepAlive()).isEqualTo(attached);
+        assertThat(nextKeepAlive()).isEqualTo(attached);
+        assertThat(a.renewals()).isEqualTo(2);
+        assertThat(events.matching("lost")).isEmpty();
+        assertThat(store.leaseOf(key)).isEqualTo(attached);
     }
 
     /** Closing keeps the key and its etcd lease. */
@@ -170,7 +195,7 @@ class LeaseKeepingPolicyTest extends FakeRegistrySupport {
         a.close();
         a.close();
         renewSoon();
-        Thread.sleep(1500);
+        Thread.sleep(500);
         assertThat(store.keepAlives).as("no renewal after close").isEmpty();
         assertThat(store.modRevisionOf(key)).isEqualTo(rev);
         assertThat(store.alive(store.leaseOf(key))).isTrue();

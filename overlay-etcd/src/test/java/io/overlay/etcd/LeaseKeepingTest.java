@@ -13,8 +13,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Keeping the own lease on a real etcd: B10 (lost and re-acquired; renewal by keep-alive, real expiry), B13
- * (reservations), adopted etcd leases, close(). The policy (ticker, gone lease, unexpected errors) is tested on the
- * in-memory registry in {@link LeaseKeepingPolicyTest} and {@link LeaseKeeperTest}.
+ * (reservations), an adopted etcd lease, close(). The policy (ticker, gone lease, reservations given a lease,
+ * unexpected errors) is tested on the in-memory registry in {@link LeaseKeepingPolicyTest} and
+ * {@link LeaseKeeperTest}.
  */
 class LeaseKeepingTest extends EtcdTestSupport {
     private static final Duration WAIT = Duration.ofSeconds(20);
@@ -163,26 +164,6 @@ class LeaseKeepingTest extends EtcdTestSupport {
         assertThat(get(key).lease()).isEqualTo(adopted);
         assertThat(get(key).text()).isEqualTo(A_VALUE);
         assertThat(leaseTtl(etcd, adopted)[1]).isPositive();
-    }
-
-    /** A reservation the operator attaches to a short etcd lease is renewed from then on. */
-    @Test
-    void reservationAttachedToAnEtcdLeaseIsRenewedFromThenOn() throws Exception {
-        putConfig("{\"Network\":\"100.64.0.0/16\"}");
-        final String key = subnetKey("100.64.42.0-24");
-        etcd.etcdctl("put", key, A_VALUE);
-        final EtcdSubnetAllocator a = allocator();
-        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
-        assertThat(lease.reservation()).isTrue();
-        final RecordingListener events = new RecordingListener();
-        a.start(lease, events);
-        final long attached = Long.parseLong(etcd.etcdctl("lease", "grant", "6").split(" ")[1], 16);
-        etcd.etcdctl("put", "--lease=" + Long.toHexString(attached), key, A_VALUE);
-        final long t0 = System.nanoTime();
-        await().atMost(Duration.ofSeconds(60)).until(() -> a.renewals() >= 3
-            && System.nanoTime() - t0 > Duration.ofSeconds(8).toNanos());
-        assertThat(events.matching("lost")).isEmpty();
-        assertThat(get(key).lease()).isEqualTo(attached);
     }
 
     @Test

@@ -130,7 +130,7 @@ class PeerWatchPolicyTest extends FakeRegistrySupport {
     @Test
     void periodicRelistCatchesUpWithAStalledWatch() throws Exception {
         final FaultyRegistry fb = faults();
-        final EtcdSubnetAllocator b = allocator(settings().resyncInterval(Duration.ofSeconds(1)).build(), fb);
+        final EtcdSubnetAllocator b = allocator(settings().resyncInterval(Duration.ofMillis(200)).build(), fb);
         final Lease lb = b.acquire(ip("198.18.0.7"), Optional.empty());
         final RecordingListener eb = new RecordingListener();
         b.start(lb, eb);
@@ -147,7 +147,7 @@ class PeerWatchPolicyTest extends FakeRegistrySupport {
     @Test
     void unexpectedErrorInAPeriodicRelistIsLoggedAndRelistsGoOn() throws Exception {
         final FaultyRegistry fb = faults();
-        final EtcdSubnetAllocator b = allocator(settings().resyncInterval(Duration.ofSeconds(1)).build(), fb);
+        final EtcdSubnetAllocator b = allocator(settings().resyncInterval(Duration.ofMillis(200)).build(), fb);
         final Lease lb = b.acquire(ip("198.18.0.7"), Optional.empty());
         final RecordingListener eb = new RecordingListener();
         b.start(lb, eb);
@@ -168,7 +168,7 @@ class PeerWatchPolicyTest extends FakeRegistrySupport {
     @Test
     void aFailingRelistIsRetriedAndKeepsThePeers() throws Exception {
         final FaultyRegistry fb = faults();
-        final EtcdSubnetAllocator b = allocator(settings().resyncInterval(Duration.ofSeconds(1)).build(), fb);
+        final EtcdSubnetAllocator b = allocator(settings().resyncInterval(Duration.ofMillis(200)).build(), fb);
         final Lease lb = b.acquire(ip("198.18.0.7"), Optional.empty());
         final RecordingListener eb = new RecordingListener();
         b.start(lb, eb);
