@@ -8,21 +8,21 @@ import io.overlay.core.spi.SubnetAllocator;
 import java.util.Optional;
 
 /**
- * The subnet allocator on etcd v3, schema-compatible with flanneld ≥ 0.18 (flannel v0.20.2
- * pkg/subnet/etcd/registry.go), so overlay hosts and flanneld hosts share one network.
+ * The subnet allocator on etcd v3, schema-compatible with flanneld ≥ 0.18 (docs/flannel-compatibility.md#etcd-schema),
+ * so overlay hosts and flanneld hosts share one network.
  *
  * <p>Keys: the network config at {@code <prefix>/config}; one key per host at {@code <prefix>/subnets/<a.b.c.d>-<len>}
  * holding the exact JSON flanneld's udp backend writes ({@code {"PublicIP":"198.18.0.1","PublicIPv6":null}}), attached
  * to an etcd lease of {@link EtcdSettings#leaseTtl()} (86400 s by default). A key without an etcd lease is an
- * operator's reservation (flannel v0.20.2 Documentation/reservations.md): honoured, never given a lease, never
+ * operator's reservation (docs/flannel-compatibility.md#reservations): honoured, never given a lease, never
  * renewed, never taken by another host.
  *
- * <p>Acquisition ({@link LeaseAcquirer}, after flannel v0.20.2 pkg/subnet/etcd/local_manager.go
- * {@code tryAcquireLease}): reuse the lease whose PublicIP is ours (deleting, loudly, one that no longer fits the
- * config); else the previous subnet from {@code subnet.env} when no key overlaps it; else a random subnet among the
- * lowest 100 free candidates, where every key under {@code <prefix>/subnets}, even one with a malformed value, occupies
- * its subnet. Keys are created with a transaction that succeeds only if the key is absent; a lost race is retried
- * against a fresh listing, up to 10 times (unlike flanneld on v3, which exits).
+ * <p>Acquisition ({@link LeaseAcquirer}, docs/flannel-compatibility.md#subnet-allocation): reuse the lease whose
+ * PublicIP is ours (deleting, loudly, one that no longer fits the config); else the previous subnet from
+ * {@code subnet.env} when no key overlaps it; else a random subnet among the lowest 100 free candidates, where every
+ * key under {@code <prefix>/subnets}, even one with a malformed value, occupies its subnet. Keys are created with a
+ * transaction that succeeds only if the key is absent; a lost race is retried against a fresh listing, up to 10 times
+ * (unlike flanneld on v3, which exits).
  *
  * <p>Renewal ({@link LeaseKeeper}): at expiry minus {@link EtcdSettings#renewMargin()}, computed on the monotonic
  * {@link EtcdSettings#ticker()} from the TTL etcd granted, the etcd lease is refreshed with one LeaseKeepAlive
@@ -36,16 +36,15 @@ import java.util.Optional;
  *
  * <p>Watching ({@link PeerWatch}, {@link PeerSet}): one prefix watch over {@code <prefix>/subnets} drives both the
  * peers and the own lease. The current peers are delivered as {@code peerAdded}, then events from the listing's
- * revision + 1. A malformed key or value is logged with its key, counted ({@link #malformedLeaseEvents()}) and
- * skipped: it never removes other peers (unlike flanneld's v3 watch, flannel v0.20.2 pkg/subnet/etcd/registry.go
- * {@code watchSubnets}, which ends on one). When the own key is deleted or its etcd lease expires, {@code leaseLost}
- * is reported, the lease re-acquired (the same subnet when still free) and {@code leaseReacquired} reported. On
- * compaction the keys are listed once and the difference delivered (including changed attributes); on a broken
- * connection the watch is reopened with capped exponential backoff from the last seen revision, and the last known
- * peers stay. As a safety net all leases are listed again every {@link EtcdSettings#resyncInterval()} (default
- * 10 min). Peers whose PublicIP is not unicast (0.0.0.0 of IPv6-only vxlan nodes) are skipped and counted
- * ({@link #unroutablePeerLeases()}); leases of other backend types are routed as flanneld's udp backend does, with
- * one mixed-cluster WARN.
+ * revision + 1. A malformed key or value is logged with its key, counted ({@link #malformedLeaseEvents()}) and skipped:
+ * it never removes other peers (unlike flanneld's v3 watch, docs/flannel-compatibility.md#lease-watch). When the own
+ * key is deleted or its etcd lease expires, {@code leaseLost} is reported, the lease re-acquired (the same subnet when
+ * still free) and {@code leaseReacquired} reported. On compaction the keys are listed once and the difference delivered
+ * (including changed attributes); on a broken connection the watch is reopened with capped exponential backoff from the
+ * last seen revision, and the last known peers stay. As a safety net all leases are listed again every
+ * {@link EtcdSettings#resyncInterval()} (default 10 min). Peers whose PublicIP is not unicast (0.0.0.0 of IPv6-only
+ * vxlan nodes) are skipped and counted ({@link #unroutablePeerLeases()}); leases of other backend types are routed as
+ * flanneld's udp backend does, with one mixed-cluster WARN.
  *
  * <p>Threads ({@link ControlThread}): one control thread of its own does all etcd requests after {@link #start};
  * listener calls run on a second single thread, one at a time, in order. No jetcd thread ever blocks. Every control
@@ -144,9 +143,9 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     /**
      * {@inheritDoc}
      *
-     * <p>Reads {@code <prefix>/config} through the v3 API. While it is missing, invalid or etcd is unreachable, logs one
-     * WARN message per distinct problem (naming the key, the endpoints and what is wrong; when missing, the hint that
-     * flannel ≥ 0.18 and overlay read the v3 API and any {@code .../config} key found elsewhere) and retries with
+     * <p>Reads {@code <prefix>/config} through the v3 API. While it is missing, invalid or etcd is unreachable, logs
+     * one WARN message per distinct problem (naming the key, the endpoints and what is wrong; when missing, the hint
+     * that flannel ≥ 0.18 and overlay read the v3 API and any {@code .../config} key found elsewhere) and retries with
      * capped exponential backoff ({@link EtcdSettings#backoffMin()} doubling to {@link EtcdSettings#backoffMax()}).
      *
      * @throws IllegalStateException if the allocator is closed

@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.random.RandomGenerator;
 
 /**
- * flannel's allocation step (flannel v0.20.2 pkg/subnet/etcd/local_manager.go {@code allocateSubnet}): walk the
+ * flannel's allocation step (docs/flannel-compatibility.md#subnet-allocation, step 4): walk the
  * candidates from SubnetMin upward in steps of the subnet size while at most SubnetMax, skip every candidate that
  * overlaps any existing key (overlap, not equality; malformed values count), stop after 100 free ones, pick one
  * uniformly at random (package-private).

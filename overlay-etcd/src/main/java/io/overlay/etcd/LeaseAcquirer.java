@@ -17,12 +17,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Acquires this host's subnet key, as flannel's {@code tryAcquireLease} (flannel v0.20.2
- * pkg/subnet/etcd/local_manager.go) does (package-private): reuse the key whose PublicIP is ours (deleting, loudly,
- * a lease that no longer fits the config; a reservation stays a reservation); else the previous subnet when no key
- * overlaps it; else a random subnet among the lowest 100 free candidates ({@link FreeSubnets}), where every key, even
- * one with a malformed value, occupies its subnet. Keys are created only if absent; a lost race is retried against a
- * fresh listing up to {@link #RACE_RETRIES} times (flanneld on v3 exits instead).
+ * Acquires this host's subnet key, as flannel's {@code tryAcquireLease} in pkg/subnet/etcd/local_manager.go does
+ * (docs/flannel-compatibility.md#subnet-allocation; package-private): reuse the key whose PublicIP is ours (deleting,
+ * loudly, a lease that no longer fits the config; a reservation stays a reservation); else the previous subnet when no
+ * key overlaps it; else a random subnet among the lowest 100 free candidates ({@link FreeSubnets}), where every key,
+ * even one with a malformed value, occupies its subnet. Keys are created only if absent; a lost race is retried against
+ * a fresh listing up to {@link #RACE_RETRIES} times (flanneld on v3 exits instead).
  *
  * <p>Every write goes on a fresh etcd lease, revoked when the write's condition failed; a write whose outcome is
  * unknown is read back first, so a lease our key may hang on is never revoked. A previous etcd lease is revoked only

@@ -19,8 +19,8 @@ import org.slf4j.LoggerFactory;
  * what the watch says of the key, reports a loss and re-acquires.
  *
  * <p>Renewal: at expiry minus {@link EtcdSettings#renewMargin()}, on the monotonic {@link EtcdSettings#ticker()}, one
- * LeaseKeepAlive refreshes the etcd lease (flanneld instead grants a new lease and re-puts the value, flannel v0.20.2
- * pkg/subnet/etcd/local_manager.go {@code RenewLease}): key and value stay byte for byte the same and no PUT event
+ * LeaseKeepAlive refreshes the etcd lease (flanneld instead grants a new lease and re-puts the value,
+ * docs/flannel-compatibility.md#lease-ttl-and-renewal): key and value stay byte for byte the same and no PUT event
  * reaches the peers. Failures are retried every {@link EtcdSettings#renewRetryInterval()}. A reservation (no etcd
  * lease) is never renewed. When someone re-puts our value on another etcd lease, that lease is adopted with the expiry
  * etcd reports for it. When the key is deleted, overwritten or its etcd lease is gone, {@code leaseLost} is reported,
@@ -126,8 +126,8 @@ final class LeaseKeeper {
 
     /**
      * The renew margin for an etcd lease granted {@code ttl}: {@link EtcdSettings#renewMargin()}, or half the TTL when
-     * the margin is not shorter than the TTL (an etcd lease someone else attached our key to, with a short TTL: renewing
-     * at expiry minus the full margin would renew without pause).
+     * the margin is not shorter than the TTL (an etcd lease someone else attached our key to, with a short TTL:
+     * renewing at expiry minus the full margin would renew without pause).
      */
     private long renewMarginNanos(final Duration ttl) {
         final long margin = settings.renewMargin().toNanos();

@@ -13,9 +13,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Waits for a valid network config at {@code <prefix>/config}, as flanneld's {@code getConfig} loop does (flannel
- * v0.20.2 main.go), and says once per distinct problem why it cannot be used yet: missing (with the v3-API and
- * wrong-prefix hints), invalid, or etcd unreachable (package-private).
+ * Waits for a valid network config at {@code <prefix>/config}, as flanneld does at start-up, and says once per
+ * distinct problem why it cannot be used yet: missing (with the v3-API and wrong-prefix hints,
+ * docs/flannel-compatibility.md#etcd-schema), invalid, or etcd unreachable (package-private).
  */
 final class NetworkConfigWaiter {
     private static final Logger LOG = LoggerFactory.getLogger(EtcdSubnetAllocator.class);

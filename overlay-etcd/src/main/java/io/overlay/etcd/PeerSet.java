@@ -14,9 +14,10 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * The known peers, and what a listing or a watch event changes about them, as flannel's {@code leaseWatcher} (flannel
- * v0.20.2 pkg/subnet/watch.go: {@code reset}, {@code update}) is to its watch loop: no I/O, no logging, no threads
- * (package-private; the caller serialises calls). Each call returns the {@link Change}s to deliver and log, in order.
+ * The known peers, and what a listing or a watch event changes about them, as flannel's {@code LeaseWatcher}
+ * ({@code Reset}, {@code Update} in pkg/lease/lease.go, docs/flannel-compatibility.md#lease-watch) is to its watch
+ * loop: no I/O, no logging, no threads (package-private; the caller serialises calls). Each call returns the
+ * {@link Change}s to deliver and log, in order.
  *
  * <p>Filters: the own subnet is never a peer; a malformed key or value is skipped and counted, and never removes a
  * peer (unlike flanneld's v3 watch, which ends on one); a peer whose PublicIP is not unicast (0.0.0.0 of an IPv6-only

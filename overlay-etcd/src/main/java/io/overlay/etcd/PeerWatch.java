@@ -11,7 +11,7 @@ import org.slf4j.LoggerFactory;
 /**
  * Follows {@code <prefix>/subnets} after {@code start} (package-private; control thread only): one listing, then one
  * prefix watch from the listing's revision + 1 that drives both the peers ({@link PeerSet}) and the own key
- * ({@link LeaseKeeper}), as flannel's {@code WatchLeases} (flannel v0.20.2 pkg/subnet/watch.go) does.
+ * ({@link LeaseKeeper}), as flannel's {@code WatchLeases} does (docs/flannel-compatibility.md#lease-watch).
  *
  * <p>On compaction the keys are listed once and the difference delivered; on a broken watch it is reopened from the
  * last seen revision with capped exponential backoff ({@link EtcdSettings#backoffMin()} doubling to

@@ -47,8 +47,8 @@ record SubnetListing(long revision, List<Entry> entries) {
         }
 
         /**
-         * Returns whether the key has no etcd lease: an operator's reservation (flannel v0.20.2
-         * Documentation/reservations.md).
+         * Returns whether the key has no etcd lease: an operator's reservation
+         * (docs/flannel-compatibility.md#reservations).
          */
         boolean reservation() {
             return leaseId == 0;

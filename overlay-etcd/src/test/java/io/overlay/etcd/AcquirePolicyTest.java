@@ -162,19 +162,25 @@ class AcquirePolicyTest extends FakeRegistrySupport {
     @Test
     void aLostRaceIsRetriedWithAFreshListingAndItsLeaseRevoked() throws Exception {
         putConfig("{\"Network\":\"100.64.0.0/24\"}");
+        store.put(subnetKey("100.64.0.64-26"), "{\"PublicIP\":\"198.18.2.1\"}");
+        store.put(subnetKey("100.64.0.128-26"), "{\"PublicIP\":\"198.18.2.2\"}");
         final FaultyRegistry faults = faults();
         final AtomicInteger other = new AtomicInteger();
-        // Before each of the first two creates, "another host" takes every free /26 but one, then the last one.
-        faults.interleave(FaultyRegistry.Op.CREATE, 2, () -> {
-            final int n = other.incrementAndGet();
-            for (String s : n == 1 ? List.of("100.64.0.64-26", "100.64.0.128-26") : List.of("100.64.0.192-26")) {
-                store.put(subnetKey(s), "{\"PublicIP\":\"198.18.2." + n + "\"}");
-            }
+        // The one free /26 is taken by another host just before our create: the fresh listing then has none free.
+        faults.interleave(FaultyRegistry.Op.CREATE, 1, () -> {
+            other.incrementAndGet();
+            store.put(subnetKey("100.64.0.192-26"), "{\"PublicIP\":\"198.18.2.3\"}");
         });
         final EtcdSubnetAllocator a = allocator(settings().build(), faults);
-        assertThatThrownBy(() -> a.acquire(ip("198.18.0.1"), Optional.empty()))
-            .isInstanceOf(OutOfSubnetsException.class);
-        assertThat(other.get()).isEqualTo(2);
+        try (LogCapture log = new LogCapture()) {
+            assertThatThrownBy(() -> a.acquire(ip("198.18.0.1"), Optional.empty()))
+                .isInstanceOf(OutOfSubnetsException.class).hasMessageContaining("3 of 3 in use");
+            assertThat(log.messages()).contains("Subnet 100.64.0.192/26 was taken by another host meanwhile; "
+                + "retrying with a fresh listing");
+        }
+        assertThat(other.get()).isEqualTo(1);
+        assertThat(store.text(subnetKey("100.64.0.192-26"))).isEqualTo("{\"PublicIP\":\"198.18.2.3\"}");
+        assertThat(store.liveLeases()).as("the lost create's lease revoked").isZero();
         store.delete(subnetKey("100.64.0.128-26"));
         assertThat(a.acquire(ip("198.18.0.1"), Optional.empty()).subnet())
             .isEqualTo(Ipv4Prefix.parse("100.64.0.128/26"));

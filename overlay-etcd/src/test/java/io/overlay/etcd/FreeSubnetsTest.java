@@ -13,7 +13,7 @@ import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
-/** flannel's candidate walk (flannel v0.20.2 pkg/subnet/etcd/local_manager.go {@code allocateSubnet}), without etcd. */
+/** flannel's candidate walk (docs/flannel-compatibility.md#subnet-allocation), without etcd. */
 class FreeSubnetsTest {
     private static final NetworkConfig NET16 = NetworkConfig.parse("{\"Network\":\"100.64.0.0/16\"}");
 
