@@ -89,6 +89,35 @@ class EtcdSettingsTest {
             .hasMessageContaining("use https:// endpoints");
     }
 
+    /** The record's canonical constructor validates as the builder does: no invalid settings, however made. */
+    @Test
+    void theCanonicalConstructorValidatesToo() {
+        final EtcdSettings d = EtcdSettings.builder().build();
+        final EtcdSettings copy = new EtcdSettings(d.endpoints(), d.prefix() + "//", d.caFile(), d.certFile(),
+            d.keyFile(), d.username(), d.password(), d.requestTimeout(), d.connectTimeout(), d.leaseTtl(),
+            d.renewMargin(), d.renewRetryInterval(), d.backoffMin(), d.backoffMax(), d.resyncInterval(), d.ticker());
+        assertThat(copy).isEqualTo(d);
+        assertThat(copy.prefix()).isEqualTo("/coreos.com/network");
+        assertThatThrownBy(() -> new EtcdSettings(java.util.List.of(), d.prefix(), d.caFile(), d.certFile(),
+            d.keyFile(), d.username(), d.password(), d.requestTimeout(), d.connectTimeout(), d.leaseTtl(),
+            d.renewMargin(), d.renewRetryInterval(), d.backoffMin(), d.backoffMax(), d.resyncInterval(), d.ticker()))
+            .hasMessageContaining("at least one");
+        assertThatThrownBy(() -> new EtcdSettings(d.endpoints(), d.prefix(), d.caFile(), d.certFile(),
+            d.keyFile(), java.util.Optional.of("u"), java.util.Optional.empty(), d.requestTimeout(),
+            d.connectTimeout(), d.leaseTtl(), d.renewMargin(), d.renewRetryInterval(), d.backoffMin(),
+            d.backoffMax(), d.resyncInterval(), d.ticker())).hasMessageContaining("password");
+        assertThatThrownBy(() -> new EtcdSettings(d.endpoints(), d.prefix(), d.caFile(), d.certFile(),
+            d.keyFile(), d.username(), d.password(), d.requestTimeout(), d.connectTimeout(), d.leaseTtl(),
+            d.leaseTtl(), d.renewRetryInterval(), d.backoffMin(), d.backoffMax(), d.resyncInterval(), d.ticker()))
+            .hasMessageContaining("shorter than leaseTtl");
+        assertThatThrownBy(() -> new EtcdSettings(d.endpoints(), d.prefix(), d.caFile(), d.certFile(),
+            d.keyFile(), d.username(), d.password(), d.requestTimeout(), d.connectTimeout(), d.leaseTtl(),
+            d.renewMargin(), d.renewRetryInterval(), d.backoffMax(), d.backoffMin(), d.resyncInterval(), d.ticker()))
+            .hasMessageContaining("below min");
+        assertThat(EtcdSettings.builder().credentials("u", "secret").build().toString()).contains("user=u")
+            .doesNotContain("secret");
+    }
+
     @Test
     void durationsAreChecked() {
         assertThatThrownBy(() -> EtcdSettings.builder().leaseTtl(Duration.ZERO)).hasMessageContaining("leaseTtl");
