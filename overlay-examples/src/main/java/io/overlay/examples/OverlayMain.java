@@ -247,16 +247,11 @@ public final class OverlayMain implements Callable<Integer> {
             .endpoints(etcdEndpoints.toArray(String[]::new))
             .prefix(etcdPrefix)
             .renewMargin(Duration.ofMinutes(renewMarginMinutes));
-        final boolean https = etcdEndpoints.stream().anyMatch(e -> e.strip().startsWith("https://"));
         if (etcdCertFile != null && etcdKeyFile != null) {
             b.clientCertificate(etcdCertFile, etcdKeyFile);
         }
         if (etcdCaFile != null) {
-            if (https) {
-                b.caFile(etcdCaFile);
-            } else {
-                LOG.warn("--etcd-cafile {} ignored: the etcd endpoints are not https", etcdCaFile);
-            }
+            b.flanneldCaFile(etcdCaFile);
         }
         if (etcdUsername != null) {
             b.credentials(etcdUsername, etcdPassword == null ? "" : etcdPassword);

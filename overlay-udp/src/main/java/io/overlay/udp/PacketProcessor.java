@@ -1,5 +1,6 @@
 package io.overlay.udp;
 
+import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.net.RouteTable;
@@ -65,9 +66,7 @@ public final class PacketProcessor {
                     final boolean acceptOnlyKnownPeers, final LoopCounters counters) {
         this.routes = Objects.requireNonNull(routes, "routes");
         Objects.requireNonNull(network, "network");
-        if (mtu < 68 || mtu > 65535) {
-            throw new IllegalArgumentException("mtu must be 68..65535 bytes, got " + mtu);
-        }
+        Ipv4.checkMtu("mtu", mtu);
         this.networkAddress = network.address();
         this.networkMask = network.mask();
         this.mtu = mtu;

@@ -1,5 +1,6 @@
 package io.overlay.udp.offload;
 
+import io.overlay.core.net.Ipv4;
 import io.overlay.udp.wire.InetChecksum;
 import io.overlay.udp.wire.Ipv4Header;
 import io.overlay.udp.wire.TcpHeader;
@@ -50,9 +51,7 @@ public final class GsoSegmenter {
      * @throws IllegalArgumentException if {@code mtu} is outside 68..65535
      */
     public GsoSegmenter(final int mtu) {
-        if (mtu < 68 || mtu > 65535) {
-            throw new IllegalArgumentException("MTU must be 68..65535 bytes, got " + mtu);
-        }
+        Ipv4.checkMtu("MTU", mtu);
         this.mtu = mtu;
     }
 

@@ -1,5 +1,6 @@
 package io.overlay.udp.offload;
 
+import io.overlay.core.net.Ipv4;
 import java.nio.ByteBuffer;
 
 /**
@@ -44,7 +45,7 @@ public final class SegmentBatch {
         if (slots < 1) {
             throw new IllegalArgumentException("slots must be at least 1, got " + slots);
         }
-        if (slotSize < 68) {
+        if (slotSize < Ipv4.MIN_MTU) {
             throw new IllegalArgumentException("slotSize must be at least 68 bytes (the IPv4 minimum MTU), got "
                 + slotSize);
         }
