@@ -194,6 +194,69 @@ final class OverlayHosts implements AutoCloseable {
             out[0] == null ? "" : new String(out[0], java.nio.charset.StandardCharsets.UTF_8)};
     }
 
+    /**
+     * The command run in network namespace {@code netns} with a sysfs of that namespace, as {@code ip netns exec}
+     * does, but keeping the cgroup mounts: {@code ip netns exec} mounts a fresh {@code /sys}, which hides
+     * {@code /sys/fs/cgroup}, and LXC and dockerd need both (LXC finds its bridge in {@code /sys/class/net}).
+     */
+    static List<String> inNetns(final String netns, final String... command) {
+        final List<String> cmd = new ArrayList<>(List.of("nsenter", "--net=/var/run/netns/" + netns, "unshare",
+            "--mount", "--propagation", "private", "sh", "-c",
+            "t=$(mktemp -d) && mount --rbind /sys/fs/cgroup \"$t\" && mount -t sysfs sysfs /sys"
+                + " && mount --rbind \"$t\" /sys/fs/cgroup && umount -l \"$t\" && rmdir \"$t\" && exec \"$@\"",
+            "sh"));
+        cmd.addAll(List.of(command));
+        return cmd;
+    }
+
+    /**
+     * Runs a command until it exits 0 (each try at most 10 s).
+     *
+     * @throws AssertionError naming {@code what} and the last try's output when the timeout runs out
+     */
+    static void awaitSuccess(final String what, final Duration timeout, final List<String> command)
+        throws Exception {
+        final String[] last = {""};
+        try {
+            await(what, timeout, () -> {
+                final Object[] r = runStatus(Duration.ofSeconds(10), command.toArray(String[]::new));
+                last[0] = (String) r[1];
+                return (int) r[0] == 0;
+            });
+        } catch (AssertionError e) {
+            throw new AssertionError(e.getMessage() + "; last try (" + String.join(" ", command) + "): " + last[0], e);
+        }
+    }
+
+    /**
+     * Runs a command (bounded) and returns its output.
+     *
+     * @throws IOException if it exits non-zero or times out (the message holds the output)
+     */
+    static String run(final Duration timeout, final List<String> command) throws Exception {
+        final Object[] r = runStatus(timeout, command.toArray(String[]::new));
+        if ((int) r[0] != 0) {
+            throw new IOException("exit " + r[0] + ": " + String.join(" ", command) + "\n" + r[1]);
+        }
+        return (String) r[1];
+    }
+
+    /**
+     * Makes a busybox root file system tarball from Debian's busybox-static ({@code /bin/busybox}, an applet link
+     * for each of its commands in /bin), the image that can be had without pulling.
+     *
+     * @param dir where to make it
+     * @return the tarball
+     */
+    static Path busyboxRootfs(final Path dir) throws Exception {
+        final Path tar = dir.resolve("busybox-rootfs.tar");
+        run(Duration.ofSeconds(60), List.of("sh", "-c", "set -e; r=$1/busybox-rootfs; mkdir -p $r/bin $r/etc $r/proc "
+            + "$r/sys $r/dev $r/tmp; cp /bin/busybox $r/bin/busybox; for a in $(/bin/busybox --list); do "
+            + "[ $a = busybox ] || ln -s busybox $r/bin/$a; done; tar -C $r -cf $2 .", "sh", dir.toString(),
+            tar.toString()));
+        return tar;
+    }
+
     List<Host> hosts() {
         return hosts;
     }
