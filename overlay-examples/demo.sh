@@ -416,7 +416,7 @@ for h in "${HOSTS[@]}"; do
       lxc)
         run timeout 120 lxc-create -P "$TMP/lxc" -n "$ns" -t busybox -f "$TMP/h$h/create.conf" >"$TMP/$ns-create.log" 2>&1 \
           || die "lxc-create $ns failed (log $TMP/$ns-create.log)"
-        run timeout 60 nsrun "h$h" lxc-start -P "$TMP/lxc" -n "$ns" -d -l INFO -o "$TMP/$ns.log" \
+        run nsrun "h$h" lxc-start -P "$TMP/lxc" -n "$ns" -d -l INFO -o "$TMP/$ns.log" \
           || die "lxc-start $ns failed (log $TMP/$ns.log)"
         addr=
         for i in $(seq 120); do
@@ -452,7 +452,7 @@ for src in "${NAMES[@]}"; do
     else
       result=UNREACHABLE
     fi
-    printf '  %-5s %-12s -> %-5s %-12s %s\n' "$src" "${ADDR[$src]}" "$dst" "${ADDR[$dst]}" "$result"
+    printf '  %-5s %-15s -> %-5s %-15s %s\n' "$src" "${ADDR[$src]}" "$dst" "${ADDR[$dst]}" "$result"
   done
 done
 
