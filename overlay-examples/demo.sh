@@ -158,14 +158,6 @@ DOCKERD_PIDS=()
 DOCKER=$(command -v /usr/bin/docker || command -v docker || true)
 docker_h() { local h=$1; shift; "$DOCKER" -H "unix://$TMP/h$h/docker.sock" "$@"; }
 host_of() { local h=${1#h}; echo "${h%%c*}"; }
-# A command in a host's network namespace with that namespace's sysfs but the cgroup mounts kept: "ip netns exec"
-# mounts a fresh /sys, which hides /sys/fs/cgroup (lxc-start and dockerd need both; LXC finds its bridge in sysfs).
-nsrun() {
-  local ns=$1; shift
-  nsenter --net="/var/run/netns/$P-$ns" unshare --mount --propagation private sh -c 't=$(mktemp -d) &&
-    mount --rbind /sys/fs/cgroup "$t" && mount -t sysfs sysfs /sys && mount --rbind "$t" /sys/fs/cgroup &&
-    umount -l "$t" && rmdir "$t" && exec "$@"' sh "$@"
-}
 # The CNI plugin of the host's conflist (bridge, with host-local), run per the CNI spec inside the host namespace.
 cni() {
   local h=$1 cmd=$2 c=$3 plugin
@@ -416,7 +408,8 @@ for h in "${HOSTS[@]}"; do
       lxc)
         run timeout 120 lxc-create -P "$TMP/lxc" -n "$ns" -t busybox -f "$TMP/h$h/create.conf" >"$TMP/$ns-create.log" 2>&1 \
           || die "lxc-create $ns failed (log $TMP/$ns-create.log)"
-        run nsrun "h$h" lxc-start -P "$TMP/lxc" -n "$ns" -d -l INFO -o "$TMP/$ns.log" \
+        # in the host namespace (ip netns exec: its sysfs, where LXC looks up lxcbr0), so the veth's host end is there
+        run timeout 60 ip netns exec "$P-h$h" lxc-start -P "$TMP/lxc" -n "$ns" -d -l INFO -o "$TMP/$ns.log" \
           || die "lxc-start $ns failed (log $TMP/$ns.log)"
         addr=
         for i in $(seq 120); do

@@ -34,9 +34,9 @@ import org.junit.jupiter.api.Timeout;
  * udhcpc gets addresses from LXC's dnsmasq (checked in its lease file), every container pings every container on the
  * other host, and full-MTU packets with DF set cross both ways.
  *
- * <p>lxc-start runs in the host's network namespace with that namespace's sysfs but the cgroup mounts kept
- * ({@link OverlayHosts#inNetns}); lxc-attach and lxc-stop run in the network namespace too, since LXC's command
- * socket is an abstract Unix socket, which belongs to a network namespace.
+ * <p>lxc-start runs in the host namespace with {@code ip netns exec}, whose sysfs is the namespace's (LXC looks
+ * its bridge up in {@code /sys/class/net}); lxc-attach, lxc-info and lxc-stop run in that network namespace too,
+ * since LXC's command socket is an abstract Unix socket, which belongs to a network namespace.
  */
 @Privileged
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -82,8 +82,8 @@ class LxcRuntimeTest {
                 final String name = "h" + h.n() + "c" + c;
                 OverlayHosts.run(Duration.ofSeconds(120), List.of("lxc-create", "-P", lxcPath.toString(), "-n", name,
                     "-t", "busybox", "-f", h.dir().resolve("create.conf").toString()));
-                OverlayHosts.run(Duration.ofSeconds(60), OverlayHosts.inNetns(h.ns().name(), "lxc-start", "-P",
-                    lxcPath.toString(), "-n", name, "-d", "-l", "INFO", "-o",
+                OverlayHosts.run(Duration.ofSeconds(60), List.of("ip", "netns", "exec", h.ns().name(), "lxc-start",
+                    "-P", lxcPath.toString(), "-n", name, "-d", "-l", "INFO", "-o",
                     overlay.logs().resolve(name + ".log").toString()));
             }
         }

@@ -195,21 +195,6 @@ final class OverlayHosts implements AutoCloseable {
     }
 
     /**
-     * The command run in network namespace {@code netns} with a sysfs of that namespace, as {@code ip netns exec}
-     * does, but keeping the cgroup mounts: {@code ip netns exec} mounts a fresh {@code /sys}, which hides
-     * {@code /sys/fs/cgroup}, and LXC and dockerd need both (LXC finds its bridge in {@code /sys/class/net}).
-     */
-    static List<String> inNetns(final String netns, final String... command) {
-        final List<String> cmd = new ArrayList<>(List.of("nsenter", "--net=/var/run/netns/" + netns, "unshare",
-            "--mount", "--propagation", "private", "sh", "-c",
-            "t=$(mktemp -d) && mount --rbind /sys/fs/cgroup \"$t\" && mount -t sysfs sysfs /sys"
-                + " && mount --rbind \"$t\" /sys/fs/cgroup && umount -l \"$t\" && rmdir \"$t\" && exec \"$@\"",
-            "sh"));
-        cmd.addAll(List.of(command));
-        return cmd;
-    }
-
-    /**
      * Runs a command until it exits 0 (each try at most 10 s).
      *
      * @throws AssertionError naming {@code what} and the last try's output when the timeout runs out
