@@ -1,8 +1,11 @@
 package io.overlay.examples;
 
 import io.overlay.core.Overlay;
+import io.overlay.core.OverlayListener;
 import io.overlay.core.OverlayStatus;
 import io.overlay.core.OutOfSubnetsException;
+import io.overlay.core.flannel.FlannelRules;
+import io.overlay.core.flannel.SubnetEnv;
 import io.overlay.core.spi.TunSetup;
 import io.overlay.etcd.EtcdSettings;
 import io.overlay.etcd.EtcdSubnetAllocator;
@@ -24,9 +27,10 @@ import picocli.CommandLine.Spec;
 
 /**
  * The launcher a host runs: flanneld's udp mode in one command, {@code java -jar overlay.jar [options]}. Options are
- * named as flanneld's (flannel reference §4.1) and each can also be given as a {@code FLANNELD_<OPTION>} environment
- * variable (§4.2, {@link FlannelEnvironment}); the command line wins. As with flanneld's Go flags, long options also
- * work with one dash ({@code -etcd-endpoints=...}) and booleans accept {@code 1/0/t/f} ({@link GoFlags}).
+ * named as flanneld's ({@code docs/flannel-compatibility.md#flags-and-environment}) and each can also be given as a
+ * {@code FLANNELD_<OPTION>} environment variable ({@link FlannelEnvironment}); the command line wins. As with
+ * flanneld's Go flags, long options also work with one dash ({@code -etcd-endpoints=...}) and booleans accept
+ * {@code 1/0/t/f} ({@link GoFlags}).
  *
  * <p>Runs until SIGTERM or SIGINT, which close the overlay in order, keep the lease in etcd so a restart gets the
  * same subnet, log "Exiting cleanly" and exit 0, as flanneld does ({@link TerminationSignals}; a second signal during
@@ -35,6 +39,9 @@ import picocli.CommandLine.Spec;
  * when start-up fails; 3 ({@link #OUT_OF_SUBNETS}) when the Network has no free subnet for this host; 2 for a command
  * line picocli cannot parse. The {@code health} subcommand ({@link HealthCommand}) asks a running instance whether it is
  * ready.
+ *
+ * <p>Under systemd ({@code Type=notify}, {@code $NOTIFY_SOCKET} set) it reports {@code READY=1} once ready, its health
+ * line as {@code STATUS=}, {@code STOPPING=1} when stopping and watchdog pings ({@link SystemdNotifier}).
  */
 @Command(name = "overlay", mixinStandardHelpOptions = true, versionProvider = OverlayVersion.class,
     sortOptions = false, subcommands = {HealthCommand.class, LxcNetCommand.class, DockerOptsCommand.class,
@@ -52,14 +59,21 @@ public final class OverlayMain implements Callable<Integer> {
 
     /** Exit status of invalid options and failed start-up (flanneld exits 1 too). */
     public static final int FAILED = 1;
-    /** Exit status when the Network has no free subnet for this host (a distinct status, see B7). */
+    /** Exit status when the Network has no free subnet for this host (overlay's own; flanneld exits 1). */
     public static final int OUT_OF_SUBNETS = 3;
 
     @Spec
     private CommandSpec spec;
 
+    /** The process environment, for {@code NOTIFY_SOCKET} and the watchdog ({@link SystemdNotifier}). */
+    private final Map<String, String> processEnv;
+
+    private OverlayMain(final Map<String, String> env) {
+        this.processEnv = env;
+    }
+
     @Option(names = "--etcd-endpoints", split = ",", paramLabel = "<url>",
-        defaultValue = "http://127.0.0.1:4001,http://127.0.0.1:2379",
+        defaultValue = EtcdSettings.DEFAULT_ENDPOINTS,
         description = "Comma-separated etcd client URLs (default: ${DEFAULT-VALUE}).")
     List<String> etcdEndpoints;
 
@@ -95,13 +109,13 @@ public final class OverlayMain implements Callable<Integer> {
         description = "IPv4 address other hosts send to (lease PublicIP). Default: the interface's address.")
     String publicIp;
 
-    @Option(names = "--subnet-file", defaultValue = "/run/flannel/subnet.env", paramLabel = "<file>",
+    @Option(names = "--subnet-file", defaultValue = SubnetEnv.DEFAULT_FILE, paramLabel = "<file>",
         description = "Where subnet.env is written (default: ${DEFAULT-VALUE}).")
     Path subnetFile;
 
-    @Option(names = "--subnet-lease-renew-margin", defaultValue = "60", paramLabel = "<minutes>",
+    @Option(names = "--subnet-lease-renew-margin", paramLabel = "<minutes>",
         description = "Renew the lease this many minutes before it expires, 1..1439 (default: ${DEFAULT-VALUE}).")
-    int renewMarginMinutes;
+    int renewMarginMinutes = (int) EtcdSettings.DEFAULT_RENEW_MARGIN.toMinutes();
 
     @Option(names = "--healthz-ip", defaultValue = "0.0.0.0", paramLabel = "<ip>",
         description = "Address of the /healthz and /readyz server (default: ${DEFAULT-VALUE}).")
@@ -121,7 +135,7 @@ public final class OverlayMain implements Callable<Integer> {
             + "overlay MTU, for containers to attach to. Default: none.")
     String bridge;
 
-    @Option(names = "--tun-name", defaultValue = "flannel%d", paramLabel = "<name>",
+    @Option(names = "--tun-name", defaultValue = FlannelRules.TUN_NAME_TEMPLATE, paramLabel = "<name>",
         description = "TUN device name or template (default: ${DEFAULT-VALUE}).")
     String tunName;
 
@@ -133,9 +147,9 @@ public final class OverlayMain implements Callable<Integer> {
 
     @Option(names = "--tun-txqueuelen", defaultValue = "" + TunSetup.DEFAULT_TX_QUEUE_LENGTH, paramLabel = "<packets>",
         description = "Transmit queue length of the TUN device: packets the kernel holds for overlay to read before "
-            + "dropping them, 1..1000000, or 0 to leave the device's value (default: ${DEFAULT-VALUE}). overlay's own "
-            + "option, not flanneld's; flanneld leaves the kernel's 500 (pass 500 for that; 0 keeps whatever the "
-            + "device has), which overflows at high packet rates.")
+            + "dropping them, 1.." + TunSetup.MAX_TX_QUEUE_LENGTH + ", or 0 to leave the device's value (default: "
+            + "${DEFAULT-VALUE}). overlay's own option, not flanneld's; flanneld leaves the kernel's 500 (pass 500 "
+            + "for that; 0 keeps whatever the device has), which overflows at high packet rates.")
     int tunTxQueueLength;
 
     @Option(names = "--accept-any-sender", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
@@ -157,11 +171,12 @@ public final class OverlayMain implements Callable<Integer> {
     /**
      * Returns the command line with {@code FLANNELD_*} defaults from {@code env}, for {@link #main} and tests.
      *
-     * @param env the environment variables to read {@code FLANNELD_*} options from
+     * @param env the environment variables to read {@code FLANNELD_*} options from, and {@code NOTIFY_SOCKET}
+     *     ({@link SystemdNotifier})
      * @return the picocli command line; {@code execute(args)} returns the exit status
      */
     public static CommandLine commandLine(final Map<String, String> env) {
-        final CommandLine cl = new CommandLine(new OverlayMain());
+        final CommandLine cl = new CommandLine(new OverlayMain(env));
         cl.setDefaultValueProvider(new FlannelEnvironment(env));
         // as Go's flags: the argument after an option that needs a value is that value, whatever it reads like
         cl.setAllowSubcommandsAsOptionParameters(true);
@@ -170,22 +185,20 @@ public final class OverlayMain implements Callable<Integer> {
     }
 
     /**
-     * Checks the options that picocli's types do not (ranges, flanneld's rules).
+     * Checks the options that picocli's types do not: ranges with the library's own checks (named after the option),
+     * and flanneld's rules of its command line.
      *
      * @return the problems, each a sentence naming the option; empty when all is well
      */
     List<String> problems() {
         final List<String> p = new ArrayList<>();
-        if (renewMarginMinutes < 1 || renewMarginMinutes > 1439) {
-            p.add("--subnet-lease-renew-margin must be 1..1439 minutes, got " + renewMarginMinutes);
+        // flanneld's own range (main.go): a margin of a whole day or more would renew forever
+        final long maxRenewMargin = EtcdSettings.DEFAULT_LEASE_TTL.toMinutes() - 1;
+        if (renewMarginMinutes < 1 || renewMarginMinutes > maxRenewMargin) {
+            p.add("--subnet-lease-renew-margin must be 1.." + maxRenewMargin + " minutes, got " + renewMarginMinutes);
         }
-        if (healthzPort < 0 || healthzPort > 65535) {
-            p.add("--healthz-port must be 0..65535, got " + healthzPort);
-        }
-        if (tunTxQueueLength < 0 || tunTxQueueLength > TunSetup.MAX_TX_QUEUE_LENGTH) {
-            p.add("--tun-txqueuelen must be 1.." + TunSetup.MAX_TX_QUEUE_LENGTH
-                + " packets, or 0 to leave the device's value, got " + tunTxQueueLength);
-        }
+        check(p, () -> HealthServer.checkPort("--healthz-port", healthzPort));
+        check(p, () -> TunSetup.checkTxQueueLength("--tun-txqueuelen", tunTxQueueLength));
         if (ipMasq) {
             p.add("--ip-masq is not supported: overlay installs no iptables rules; masquerade traffic leaving the "
                 + "Network yourself (iptables -t nat -A POSTROUTING -s <Network> ! -d <Network> -j MASQUERADE)");
@@ -199,6 +212,15 @@ public final class OverlayMain implements Callable<Integer> {
         return p;
     }
 
+    /** Runs a library check; its {@link IllegalArgumentException} becomes a problem with the library's message. */
+    private static void check(final List<String> problems, final Runnable libraryCheck) {
+        try {
+            libraryCheck.run();
+        } catch (IllegalArgumentException e) {
+            problems.add(e.getMessage());
+        }
+    }
+
     /**
      * Builds the etcd settings from the options.
      *
@@ -210,16 +232,11 @@ public final class OverlayMain implements Callable<Integer> {
             .endpoints(etcdEndpoints.toArray(String[]::new))
             .prefix(etcdPrefix)
             .renewMargin(Duration.ofMinutes(renewMarginMinutes));
-        final boolean https = etcdEndpoints.stream().anyMatch(e -> e.strip().startsWith("https://"));
         if (etcdCertFile != null && etcdKeyFile != null) {
             b.clientCertificate(etcdCertFile, etcdKeyFile);
         }
         if (etcdCaFile != null) {
-            if (https) {
-                b.caFile(etcdCaFile);
-            } else {
-                LOG.warn("--etcd-cafile {} ignored: the etcd endpoints are not https", etcdCaFile);
-            }
+            b.flanneldCaFile(etcdCaFile);
         }
         if (etcdUsername != null) {
             b.credentials(etcdUsername, etcdPassword == null ? "" : etcdPassword);
@@ -230,13 +247,15 @@ public final class OverlayMain implements Callable<Integer> {
     /**
      * Builds the overlay from the options (nothing is opened yet).
      *
+     * @param listener told of readiness changes
      * @return the overlay
      * @throws IllegalArgumentException naming the bad option value
      * @throws IllegalStateException if a part is missing from the class path
      */
-    Overlay overlay() {
+    Overlay overlay(final OverlayListener listener) {
         final EtcdSettings settings = etcdSettings();
         final Overlay.Builder b = Overlay.builder()
+            .listener(listener)
             .ifaces(ifaces)
             .subnetFile(subnetFile)
             .bridge(bridge)
@@ -275,14 +294,22 @@ public final class OverlayMain implements Callable<Integer> {
             err.flush();
             return FAILED;
         }
+        final SystemdNotifier systemd = SystemdNotifier.fromEnvironment(processEnv, ProcessHandle.current().pid());
         final Overlay overlay;
         try {
-            overlay = overlay();
+            overlay = overlay(systemd);
         } catch (IllegalArgumentException | IllegalStateException e) {
             err.println("overlay: " + e.getMessage());
             err.flush();
             return FAILED;
         }
+        try (systemd) {
+            return run(overlay, systemd);
+        }
+    }
+
+    /** Runs the built overlay until a signal or a failed start-up; returns the exit status. */
+    private int run(final Overlay overlay, final SystemdNotifier systemd) {
         LOG.info("overlay {} starting", OverlayVersion.version());
         HealthServer health = null;
         try {
@@ -296,11 +323,12 @@ public final class OverlayMain implements Callable<Integer> {
         }
         final HealthServer healthServer = health;
         // Other ways the JVM ends (SIGHUP, System.exit elsewhere) still close the overlay; close() is idempotent.
-        final Thread hook = new Thread(() -> stop(overlay, healthServer), "overlay-shutdown");
+        final Thread hook = new Thread(() -> stop(overlay, healthServer, systemd), "overlay-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         int status = FAILED;
         try (TerminationSignals signals = TerminationSignals.install(Thread.currentThread())) {
             try {
+                systemd.start(overlay::status);
                 overlay.start();
                 LOG.info("Running: {}", overlay.status().healthLine());
                 signals.await();
@@ -321,7 +349,7 @@ public final class OverlayMain implements Callable<Integer> {
             if (signals.requested()) {
                 LOG.info("{} received: shutting down (lease kept for the next start)", signals.received());
             }
-            stop(overlay, healthServer);
+            stop(overlay, healthServer, systemd);
             removeHook(hook);
         }
         if (status == 0) {
@@ -330,7 +358,8 @@ public final class OverlayMain implements Callable<Integer> {
         return status;
     }
 
-    private static void stop(final Overlay overlay, final HealthServer healthServer) {
+    private static void stop(final Overlay overlay, final HealthServer healthServer, final SystemdNotifier systemd) {
+        systemd.stopping();
         overlay.close();
         if (healthServer != null) {
             healthServer.close();

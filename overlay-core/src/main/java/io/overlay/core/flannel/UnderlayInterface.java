@@ -10,9 +10,10 @@ import java.util.Optional;
 
 /**
  * The external (underlay) interface: its name, IPv4 address ({@code IfaceAddr}) and MTU, chosen the way flanneld
- * chooses it (flannel reference §4.1): each {@code --iface} (a name or an address) in order; else, when a PublicIP is
- * given, the interface that carries it; else the interface of the default route. For a name, the address is the
- * interface's first IPv4 address in kernel order that is not secondary, as flanneld's netlink lookup returns it.
+ * chooses it ({@code docs/flannel-compatibility.md#interface-selection}): each {@code --iface} (a name or an address)
+ * in order; else, when a PublicIP is given, the interface that carries it; else the interface of the default route. For
+ * a name, the address is the interface's first IPv4 address in kernel order that is not secondary, as flanneld's
+ * netlink lookup returns it.
  *
  * <p>The addresses come from the {@link InterfaceAddresses} implementation on the class path (rtnetlink, in
  * {@code overlay-tun}); without one, from the JDK with the heuristics described in {@code JdkInterfaceAddresses}.
