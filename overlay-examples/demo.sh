@@ -17,7 +17,7 @@
 # with a per-run prefix ovd<pid of this script>- so several runs at once do not meet:
 #   ovd<pid>-infra       the underlay: bridge ul0 with 198.18.0.254/24, and etcd listening on 198.18.0.254:2379
 #   ovd<pid>-h1..h3      hosts 198.18.0.1-3/24 on that bridge, each running OverlayMain (java -jar overlay.jar)
-#                        with --bridge cbr0, its own --subnet-file and --healthz-port 8471
+#                        with its own --subnet-file and --healthz-port 8471 (and --bridge cbr0 for netns)
 #   ovd<pid>-h1c1..h3c2  (netns, cni) containers on their host's bridge, addresses from the host's FLANNEL_SUBNET,
 #                        MTU FLANNEL_MTU; lxc and docker containers are named h1c1..h3c2 the same way
 # The clean-up kills every process left in those namespaces before deleting them. Namespaces of an earlier run whose
