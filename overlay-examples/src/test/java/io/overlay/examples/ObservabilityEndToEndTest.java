@@ -44,74 +44,37 @@ import org.junit.jupiter.api.Timeout;
  * {@code /metrics} follow a bounded ping and an iperf3 run, a crafted bad datagram from a known peer's address moves
  * exactly its drop reason, {@code promtool check metrics} accepts the page, {@code /status} and
  * {@code overlay status} list the peer, and every stderr line of the host run with {@code --log-format=json} is a
- * JSON object. Logs go to {@code target/e2e-observability/}.
+ * JSON object. The hosts are {@link OverlayHosts}'; logs go to {@code target/e2e-observability/}.
  */
 @Privileged
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class ObservabilityEndToEndTest {
-    private static final String ETCD_IP = "198.18.0.254";
-    private static final String ETCD = "http://" + ETCD_IP + ":2379";
-    private static final int HEALTH_PORT = 8472;
+    private static final int HEALTH_PORT = OverlayHosts.HEALTH_PORT;
     private static final int PINGS = 20;
     /** An ICMP echo of ping's default 56 data bytes: 20 IPv4 + 8 ICMP + 56. */
     private static final int PING_PACKET_BYTES = 84;
     private static final Pattern SAMPLE = Pattern.compile("(?m)^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\\{[^}]*})?) (\\S+)$");
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private final Path logs = Path.of("target", "e2e-observability").toAbsolutePath();
-    private final List<Netns> namespaces = new ArrayList<>();
-    private Path dir;
-    private Netns infra;
+    private OverlayHosts overlay;
     private final Netns[] hosts = new Netns[3];
     private final Process[] processes = new Process[3];
+    private Path logs;
 
     @BeforeAll
     @Timeout(value = 150, unit = TimeUnit.SECONDS)
     void setUp() throws Exception {
-        Files.createDirectories(logs);
-        dir = Files.createTempDirectory("overlay-obs-");
-        infra = track(Netns.create());
-        infra.exec("ip", "link", "add", "ul0", "type", "bridge");
-        infra.exec("ip", "addr", "add", ETCD_IP + "/24", "dev", "ul0");
-        infra.exec("ip", "link", "set", "ul0", "up");
-        infra.spawn(new ProcessBuilder("/usr/bin/etcd", "--name", "obs", "--data-dir", dir.resolve("etcd").toString(),
-            "--listen-client-urls", ETCD, "--advertise-client-urls", ETCD,
-            "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-            "--initial-cluster", "obs=http://127.0.0.1:2380").redirectErrorStream(true)
-            .redirectOutput(logs.resolve("etcd.log").toFile()));
-        awaitTrue("etcd health", Duration.ofSeconds(30), () -> {
-            try {
-                etcdctl("endpoint", "health");
-                return true;
-            } catch (IOException e) {
-                return false;
-            }
-        });
-        etcdctl("put", "/coreos.com/network/config", "{\"Network\":\"100.64.0.0/16\",\"Backend\":{\"Type\":\"udp\"}}");
-        for (int h = 1; h <= 2; h++) {
-            final Netns ns = track(Netns.create());
-            Netns.run("ip", "-n", infra.name(), "link", "add", "ul-h" + h, "type", "veth", "peer", "name", "eth0",
-                "netns", ns.name());
-            infra.exec("ip", "link", "set", "ul-h" + h, "master", "ul0", "up");
-            ns.exec("ip", "addr", "add", "198.18.0." + h + "/24", "dev", "eth0");
-            ns.exec("ip", "link", "set", "eth0", "mtu", "1500", "up");
-            hosts[h] = ns;
-            final List<String> args = new ArrayList<>(List.of("--etcd-endpoints", ETCD, "--iface", "eth0",
-                "--subnet-file", dir.resolve("h" + h + ".env").toString(), "--healthz-ip", "127.0.0.1",
-                "--healthz-port", Integer.toString(HEALTH_PORT)));
-            if (h == 2) {
-                args.add("--log-format=json");
-            }
-            processes[h] = ns.spawn(new ProcessBuilder(java(OverlayMain.class.getName(), args.toArray(String[]::new)))
-                .redirectOutput(logs.resolve("h" + h + ".out").toFile())
-                .redirectError(logs.resolve("h" + h + ".err").toFile()));
+        overlay = OverlayHosts.start("e2e-observability", 2, h -> h == 2 ? List.of("--log-format=json") : List.of());
+        logs = overlay.logs();
+        for (OverlayHosts.Host h : overlay.hosts()) {
+            hosts[h.n()] = h.ns();
+            processes[h.n()] = h.process();
         }
         for (int h = 1; h <= 2; h++) {
             final int host = h;
-            awaitTrue("h" + h + " ready with its peer", Duration.ofSeconds(60), () -> {
-                assertThat(processes[host].isAlive()).as("h%d runs (see %s)", host, logs).isTrue();
+            OverlayHosts.await("h" + h + " knows its peer", Duration.ofSeconds(60), () -> {
                 final JsonNode s = status(host);
                 return s != null && s.path("ready").asBoolean() && s.path("peers").size() == 1;
             });
@@ -119,53 +82,14 @@ class ObservabilityEndToEndTest {
     }
 
     @AfterAll
-    void tearDown() throws IOException {
-        for (int i = namespaces.size() - 1; i >= 0; i--) {
-            namespaces.get(i).close();
+    void tearDown() {
+        if (overlay != null) {
+            overlay.close();
         }
-        if (dir != null) {
-            try (var files = Files.walk(dir)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
-        }
-    }
-
-    private Netns track(final Netns ns) {
-        namespaces.add(ns);
-        return ns;
-    }
-
-    private String etcdctl(final String... args) throws IOException {
-        final List<String> cmd = new ArrayList<>(List.of("env", "ETCDCTL_API=3", "/usr/bin/etcdctl", "--endpoints",
-            ETCD, "--dial-timeout", "2s", "--command-timeout", "5s"));
-        cmd.addAll(List.of(args));
-        return infra.exec(cmd.toArray(String[]::new));
     }
 
     private static List<String> java(final String mainClass, final String... args) {
-        String cp = System.getProperty("surefire.test.class.path");
-        if (cp == null || cp.isEmpty()) {
-            cp = System.getProperty("java.class.path");
-        }
-        final List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-            .toString(), "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp, mainClass));
-        cmd.addAll(List.of(args));
-        return cmd;
-    }
-
-    private static void awaitTrue(final String what, final Duration timeout, final Check check) throws Exception {
-        final long deadline = System.nanoTime() + timeout.toNanos();
-        while (!check.ok()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out after " + timeout + " waiting for " + what);
-            }
-            Thread.sleep(200);
-        }
-    }
-
-    /** A condition polled by {@link #awaitTrue}. */
-    private interface Check {
-        boolean ok() throws Exception;
+        return OverlayHosts.java(mainClass, args);
     }
 
     /**
@@ -318,7 +242,7 @@ class ObservabilityEndToEndTest {
             }
             return null;
         });
-        awaitTrue("the drop counted", Duration.ofSeconds(10),
+        OverlayHosts.await("the drop counted", Duration.ofSeconds(10),
             () -> delta(before, metrics(1), drops(DropReason.BAD_TOTAL_LENGTH)) > 0);
         final Map<String, Double> after = metrics(1);
         for (DropReason r : DropReason.values()) {
@@ -351,7 +275,7 @@ class ObservabilityEndToEndTest {
         assertThat(s1.path("interface").asText()).isEqualTo("flannel0");
         assertThat(s1.path("mtu").asInt()).isEqualTo(1472);
         assertThat(s1.path("lease").path("publicIp").asText()).isEqualTo("198.18.0.1");
-        assertThat(s1.path("etcd").path("endpoints").get(0).asText()).isEqualTo(ETCD);
+        assertThat(s1.path("etcd").path("endpoints").get(0).asText()).isEqualTo(OverlayHosts.ETCD);
         assertThat(s1.path("etcd").path("state").asText()).isEqualTo("running");
         final JsonNode peer = s1.path("peers").get(0);
         assertThat(peer.path("subnet").asText()).isEqualTo(peerSubnet);
@@ -372,7 +296,8 @@ class ObservabilityEndToEndTest {
     void everyStderrLineOfTheJsonHostIsAJsonObject() throws Exception {
         processes[2].destroy(); // SIGTERM
         assertThat(processes[2].waitFor(30, TimeUnit.SECONDS)).isTrue();
-        final List<String> lines = Files.readAllLines(logs.resolve("h2.err"));
+        // OverlayMain writes only logs, all on stderr; the fixture's log holds stdout and stderr together.
+        final List<String> lines = Files.readAllLines(logs.resolve("h2.log"));
         assertThat(lines).isNotEmpty();
         for (String line : lines) {
             final JsonNode n = JSON.readTree(line);
