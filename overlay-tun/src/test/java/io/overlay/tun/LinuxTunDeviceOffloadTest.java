@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.TunDevice;
 import io.overlay.core.TunSetup;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Privileged;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.DatagramChannel;

@@ -8,7 +8,7 @@ import io.overlay.core.Peer;
 import io.overlay.core.RouteTable;
 import io.overlay.core.TrafficCounters;
 import io.overlay.core.TunSetup;
-import io.overlay.core.testing.Netns;
+import io.overlay.testing.Netns;
 import io.overlay.tun.LinuxTunDevice;
 import io.overlay.tun.LinuxTunDeviceFactory;
 import io.overlay.tun.NetnsThread;

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.core.DropReason;
 import io.overlay.core.TrafficCounters;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Privileged;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

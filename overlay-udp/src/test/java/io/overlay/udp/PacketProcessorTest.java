@@ -8,6 +8,7 @@ import io.overlay.core.Ipv4;
 import io.overlay.core.Ipv4Prefix;
 import io.overlay.core.Peer;
 import io.overlay.core.RouteTable;
+import io.overlay.testing.TestPackets;
 import java.nio.ByteBuffer;
 import org.junit.jupiter.api.Test;
 

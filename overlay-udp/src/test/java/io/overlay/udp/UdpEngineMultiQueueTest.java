@@ -9,7 +9,7 @@ import io.overlay.core.DropReason;
 import io.overlay.core.EngineSettings;
 import io.overlay.core.Ipv4;
 import io.overlay.core.TrafficCounters;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Privileged;
 import io.overlay.tun.NetnsThread;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
