@@ -2,12 +2,12 @@ package io.overlay.benchmarks;
 
 import io.netty.channel.unix.Buffer;
 import io.netty.channel.unix.FileDescriptor;
-import io.overlay.core.EngineSettings;
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Peer;
-import io.overlay.core.RouteTable;
-import io.overlay.core.TrafficCounters;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.Peer;
+import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.spi.TrafficCounters;
 import io.overlay.testing.SocketPairTun;
 import io.overlay.testing.TestPackets;
 import io.overlay.udp.UdpPacketEngine;

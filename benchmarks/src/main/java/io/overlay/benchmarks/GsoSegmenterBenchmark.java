@@ -1,6 +1,6 @@
 package io.overlay.benchmarks;
 
-import io.overlay.core.Ipv4;
+import io.overlay.core.net.Ipv4;
 import io.overlay.testing.TestPackets;
 import io.overlay.udp.offload.GsoSegmenter;
 import io.overlay.udp.offload.OffloadVerdict;

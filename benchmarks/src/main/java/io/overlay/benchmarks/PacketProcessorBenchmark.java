@@ -1,9 +1,9 @@
 package io.overlay.benchmarks;
 
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Peer;
-import io.overlay.core.RouteTable;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.Peer;
+import io.overlay.core.net.RouteTable;
 import io.overlay.testing.TestPackets;
 import io.overlay.udp.PacketProcessor;
 import java.nio.ByteBuffer;
@@ -152,7 +152,7 @@ public class PacketProcessorBenchmark {
     /** Fails the run if the processor dropped anything: every packet of the batch must be forwarded. */
     @TearDown(Level.Trial)
     public void verify() {
-        for (io.overlay.core.DropReason r : io.overlay.core.DropReason.values()) {
+        for (io.overlay.core.spi.DropReason r : io.overlay.core.spi.DropReason.values()) {
             if (outgoing.drops(r) != 0 || incoming.drops(r) != 0) {
                 throw new IllegalStateException("packets dropped for " + r + ": TUN->UDP " + outgoing.drops(r)
                     + ", UDP->TUN " + incoming.drops(r));

@@ -1,9 +1,9 @@
 package io.overlay.benchmarks;
 
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Peer;
-import io.overlay.core.RouteTable;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.Peer;
+import io.overlay.core.net.RouteTable;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;

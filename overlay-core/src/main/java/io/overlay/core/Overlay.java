@@ -1,5 +1,24 @@
 package io.overlay.core;
 
+import io.overlay.core.spi.BridgeConfigurator;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.LeaseListener;
+import io.overlay.core.spi.PacketEngineFactory;
+import io.overlay.core.spi.SubnetAllocator;
+import io.overlay.core.spi.TrafficCounters;
+import io.overlay.core.spi.TunDeviceFactory;
+import io.overlay.core.spi.TunSetup;
+import io.overlay.core.flannel.FlannelRules;
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.NetworkConfig;
+import io.overlay.core.flannel.SubnetEnv;
+import io.overlay.core.flannel.UnderlayInterface;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.spi.PacketEngine;
+import io.overlay.core.spi.TunDevice;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -1,5 +1,8 @@
 package io.overlay.core;
 
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.spi.LeaseListener;
+
 /**
  * Events of a running {@link Overlay} for the embedding host agent: the lease and peer events of
  * {@link LeaseListener} plus acquisition and readiness. Every method has a no-op default. Called on overlay's own

@@ -1,5 +1,11 @@
 package io.overlay.core;
 
+import io.overlay.core.flannel.FlannelRules;
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.Peer;
+import io.overlay.core.spi.TrafficCounters;
 import java.util.Map;
 import java.util.Optional;
 

@@ -1,7 +1,15 @@
 /**
- * overlay's model and contracts: IPv4 prefixes ({@link io.overlay.core.Ipv4Prefix}), flannel's network config,
- * leases and {@code subnet.env}, the route table the packet path reads ({@link io.overlay.core.RouteTable}), and the
- * small interfaces the other modules implement: {@link io.overlay.core.TunDevice} ({@code overlay-tun}),
- * {@link io.overlay.core.PacketEngine} ({@code overlay-udp}) and the subnet allocator ({@code overlay-etcd}).
+ * The facade: {@link io.overlay.core.Overlay} and its builder compose a subnet allocator, a TUN device and a packet
+ * engine into one running overlay host, and report progress through {@link io.overlay.core.OverlayListener} and
+ * {@link io.overlay.core.OverlayStatus}.
+ *
+ * <p>The rest of the module is split by concern:
+ * <ul>
+ *   <li>{@link io.overlay.core.spi}: the small interfaces the other modules implement (TUN device, packet engine,
+ *       subnet allocator, bridge, interface addresses) and the values that cross them (settings, counters);</li>
+ *   <li>{@link io.overlay.core.flannel}: flannel's formats and rules (network config, lease and its attributes,
+ *       lease keys, {@code subnet.env}, MTU and address rules, underlay interface choice);</li>
+ *   <li>{@link io.overlay.core.net}: IPv4 value types and the route table the packet path reads.</li>
+ * </ul>
  */
 package io.overlay.core;

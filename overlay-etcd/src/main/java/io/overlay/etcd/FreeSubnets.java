@@ -1,8 +1,8 @@
 package io.overlay.etcd;
 
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.NetworkConfig;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.OutOfSubnetsException;
 import java.util.ArrayList;
 import java.util.List;

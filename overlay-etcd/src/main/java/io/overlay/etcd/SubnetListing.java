@@ -1,8 +1,8 @@
 package io.overlay.etcd;
 
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.LeaseAttrs;
-import io.overlay.core.SubnetKey;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.flannel.LeaseAttrs;
+import io.overlay.core.flannel.SubnetKey;
 import java.util.List;
 import java.util.Optional;
 

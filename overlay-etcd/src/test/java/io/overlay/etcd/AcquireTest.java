@@ -3,8 +3,8 @@ package io.overlay.etcd;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Lease;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.flannel.Lease;
 import io.overlay.core.OutOfSubnetsException;
 import io.overlay.testing.LogCapture;
 import java.nio.charset.StandardCharsets;

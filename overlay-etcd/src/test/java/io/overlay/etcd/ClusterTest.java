@@ -1,11 +1,11 @@
 package io.overlay.etcd;
 
-import static io.overlay.core.Ipv4.parse;
+import static io.overlay.core.net.Ipv4.parse;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Lease;
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.testing.EtcdCluster;
 import io.overlay.testing.EtcdServer;
 import java.time.Duration;

@@ -3,7 +3,7 @@ package io.overlay.etcd;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.overlay.core.NetworkConfig;
+import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.testing.LogCapture;
 import java.time.Duration;
 import java.util.List;

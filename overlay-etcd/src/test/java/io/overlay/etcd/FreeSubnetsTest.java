@@ -3,8 +3,8 @@ package io.overlay.etcd;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.NetworkConfig;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.OutOfSubnetsException;
 import java.util.ArrayList;
 import java.util.HashSet;

@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Lease;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.flannel.Lease;
 import io.overlay.core.OutOfSubnetsException;
 import io.overlay.testing.LogCapture;
 import java.time.Duration;

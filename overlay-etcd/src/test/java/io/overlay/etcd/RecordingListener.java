@@ -1,8 +1,8 @@
 package io.overlay.etcd;
 
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Lease;
-import io.overlay.core.LeaseListener;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.spi.LeaseListener;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

@@ -1,10 +1,10 @@
 package io.overlay.etcd;
 
-import static io.overlay.core.Ipv4.parse;
+import static io.overlay.core.net.Ipv4.parse;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.overlay.core.Lease;
+import io.overlay.core.flannel.Lease;
 import io.overlay.testing.EtcdServer;
 import io.overlay.testing.LogCapture;
 import java.nio.file.Path;

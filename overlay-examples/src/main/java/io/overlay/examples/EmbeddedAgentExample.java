@@ -1,6 +1,6 @@
 package io.overlay.examples;
 
-import io.overlay.core.Lease;
+import io.overlay.core.flannel.Lease;
 import io.overlay.core.Overlay;
 import io.overlay.core.OverlayListener;
 import io.overlay.core.OverlayStatus;

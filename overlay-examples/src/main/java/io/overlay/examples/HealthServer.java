@@ -16,7 +16,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * flanneld's health endpoints (flannel reference §4.4) over HTTP/1.1, on the JDK's built-in server:
+ * flanneld's health endpoints (flannel v0.28.9 {@code main.go}; {@code docs/flannel-compatibility.md#health-endpoints})
+ * over HTTP/1.1, on the JDK's built-in server:
  * <ul>
  * <li>{@code GET /healthz}: 200, body {@code overlay is running\n}, whenever the process runs;</li>
  * <li>{@code GET /readyz}: 200 with the {@link OverlayStatus#healthLine() health line} and {@code \n} when the

@@ -3,7 +3,7 @@ package io.overlay.examples;
 import io.overlay.core.Overlay;
 import io.overlay.core.OverlayStatus;
 import io.overlay.core.OutOfSubnetsException;
-import io.overlay.core.TunSetup;
+import io.overlay.core.spi.TunSetup;
 import io.overlay.etcd.EtcdSettings;
 import io.overlay.etcd.EtcdSubnetAllocator;
 import java.io.IOException;
@@ -24,9 +24,10 @@ import picocli.CommandLine.Spec;
 
 /**
  * The launcher a host runs: flanneld's udp mode in one command, {@code java -jar overlay.jar [options]}. Options are
- * named as flanneld's (flannel reference §4.1) and each can also be given as a {@code FLANNELD_<OPTION>} environment
- * variable (§4.2, {@link FlannelEnvironment}); the command line wins. As with flanneld's Go flags, long options also
- * work with one dash ({@code -etcd-endpoints=...}) and booleans accept {@code 1/0/t/f} ({@link GoFlags}).
+ * named as flanneld's ({@code docs/flannel-compatibility.md#flags-and-environment}) and each can also be given as a
+ * {@code FLANNELD_<OPTION>} environment variable ({@link FlannelEnvironment}); the command line wins. As with
+ * flanneld's Go flags, long options also work with one dash ({@code -etcd-endpoints=...}) and booleans accept
+ * {@code 1/0/t/f} ({@link GoFlags}).
  *
  * <p>Runs until SIGTERM or SIGINT, which close the overlay in order, keep the lease in etcd so a restart gets the
  * same subnet, log "Exiting cleanly" and exit 0, as flanneld does ({@link TerminationSignals}; a second signal during
@@ -51,7 +52,7 @@ public final class OverlayMain implements Callable<Integer> {
 
     /** Exit status of invalid options and failed start-up (flanneld exits 1 too). */
     public static final int FAILED = 1;
-    /** Exit status when the Network has no free subnet for this host (a distinct status, see B7). */
+    /** Exit status when the Network has no free subnet for this host (overlay's own; flanneld exits 1). */
     public static final int OUT_OF_SUBNETS = 3;
 
     @Spec

@@ -1,14 +1,14 @@
 package io.overlay.examples;
 
-import io.overlay.core.DropReason;
-import io.overlay.core.EngineSettings;
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.PacketEngine;
-import io.overlay.core.Peer;
-import io.overlay.core.RouteTable;
-import io.overlay.core.TrafficCounters;
-import io.overlay.core.TunSetup;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.PacketEngine;
+import io.overlay.core.net.Peer;
+import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.TrafficCounters;
+import io.overlay.core.spi.TunSetup;
 import io.overlay.tun.LinuxTunDevice;
 import io.overlay.tun.LinuxTunDeviceFactory;
 import io.overlay.udp.UdpPacketEngine;
@@ -24,7 +24,8 @@ import picocli.CommandLine.Option;
 
 /**
  * Runs the UDP packet engine with a static peer table and no etcd: the data plane alone, for measurements with
- * {@code shared/bench/overlay-bench.sh} (its {@code --cmd} contract) and for tests.
+ * the network benchmark harness ({@code benchmarks/net-bench.sh}, {@code docs/performance.md#the-harness-command-line})
+ * and for tests.
  *
  * <pre>
  * java -cp overlay.jar io.overlay.examples.StaticPeersMain --tun "$TUN" --tun-setup "$TUN_SETUP" \

@@ -2,7 +2,7 @@ package io.overlay.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.testing.Netns;
 import io.overlay.testing.Privileged;
 import java.io.IOException;

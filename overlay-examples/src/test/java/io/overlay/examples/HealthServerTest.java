@@ -2,12 +2,12 @@ package io.overlay.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Lease;
-import io.overlay.core.LeaseAttrs;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.LeaseAttrs;
 import io.overlay.core.OverlayStatus;
-import io.overlay.core.TrafficCounters;
+import io.overlay.core.spi.TrafficCounters;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.ServerSocket;

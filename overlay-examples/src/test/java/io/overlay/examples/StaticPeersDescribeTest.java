@@ -2,8 +2,8 @@ package io.overlay.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.DropReason;
-import io.overlay.core.TrafficCounters;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.TrafficCounters;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 

@@ -18,8 +18,8 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * {@link StaticPeersMain} as the bench harness runs it ({@code shared/bench/README.md}, cmd contract), one process
- * per namespace host: A with {@code --tun-setup agent} (creates and configures flannel0), B with
+ * {@link StaticPeersMain} as the bench harness runs it ({@code docs/performance.md#the-harness-command-line}), one
+ * process per namespace host: A with {@code --tun-setup agent} (creates and configures flannel0), B with
  * {@code --tun-setup harness} on a multi-queue TUN the test made with {@code ip tuntap add ... multi_queue}, served by
  * 2 loops. Underlay 198.18.0.1/24 ↔ 198.18.0.2/24, overlay 100.64.0.0/16. Logs go to {@code target/static-peers/}.
  */
@@ -63,10 +63,11 @@ class StaticPeersMainTest {
             "--mtu", "1472", "--tun-txqueuelen", "3333", "--peers", "100.64.1.0/24=198.18.0.1:8285")
             .redirectErrorStream(true)
             .redirectOutput(logs.resolve("b.log").toFile()));
+        // A deadline, not a count of tries: ping fails at once ("Network is unreachable") until the agent has
+        // configured its TUN, and a loaded machine may take seconds to start two JVMs.
         boolean up = false;
-        // by the clock: until the agent has made its route, ping fails at once ("Network is unreachable")
         final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (!up && System.nanoTime() < deadline && a.isAlive() && b.isAlive()) {
+        while (!up && a.isAlive() && b.isAlive() && System.nanoTime() < deadline) {
             up = shell(nsA, "ping -c 1 -W 1 100.64.2.1").contains("1 received");
             if (!up) {
                 Thread.sleep(200);

@@ -1,8 +1,8 @@
 package io.overlay.testing;
 
 import io.netty.channel.unix.FileDescriptor;
-import io.overlay.core.TunDevice;
-import io.overlay.core.TunSetup;
+import io.overlay.core.spi.TunDevice;
+import io.overlay.core.spi.TunSetup;
 import java.io.IOException;
 
 /**

@@ -1,8 +1,8 @@
 package io.overlay.tun;
 
-import io.overlay.core.BridgeConfigurator;
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.spi.BridgeConfigurator;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -13,7 +13,8 @@ import org.slf4j.LoggerFactory;
  * Creates or reuses the Linux bridge that local containers attach to ({@code lxcbr0}, {@code docker0}...) through
  * rtnetlink only, no external programs: what {@code ip link add NAME type bridge}, {@code ip link set NAME mtu M up},
  * {@code ip addr replace A/L dev NAME} and {@code ip addr del} do. Docker and CNI do the same with flannel's
- * {@code subnet.env} ({@code --bip=${FLANNEL_SUBNET} --mtu=${FLANNEL_MTU}}, flannel reference §3).
+ * {@code subnet.env} ({@code --bip=${FLANNEL_SUBNET} --mtu=${FLANNEL_MTU}},
+ * {@code docs/flannel-compatibility.md#subnet-file}).
  *
  * <p>{@link #ensureBridge} works in the network namespace of the calling thread (see {@link NetnsThread}). Found by
  * {@link java.util.ServiceLoader} as the {@link BridgeConfigurator} of {@code overlay-tun}. Thread-safe: every call

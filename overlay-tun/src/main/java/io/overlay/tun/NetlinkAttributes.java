@@ -47,7 +47,7 @@ final class NetlinkAttributes {
         return at < 0 ? 0 : b.get(at + NetlinkMessageWriter.ATTR_HEADER_SIZE) & 0xff;
     }
 
-    /** Returns the attribute's 4-byte network-order IPv4 payload as an int (see {@link io.overlay.core.Ipv4}). */
+    /** Returns the attribute's 4-byte network-order IPv4 payload as an int (see {@link io.overlay.core.net.Ipv4}). */
     static int ipv4(final ByteBuffer b, final int at) {
         return b.duplicate().order(ByteOrder.BIG_ENDIAN).getInt(at + NetlinkMessageWriter.ATTR_HEADER_SIZE);
     }

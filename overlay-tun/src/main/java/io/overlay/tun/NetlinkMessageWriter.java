@@ -70,7 +70,7 @@ final class NetlinkMessageWriter {
      * Appends an attribute holding an IPv4 address in network byte order (4 bytes).
      *
      * @param type the attribute type
-     * @param address the address, first octet in the most significant bits (see {@link io.overlay.core.Ipv4})
+     * @param address the address, first octet in the most significant bits (see {@link io.overlay.core.net.Ipv4})
      * @return this writer
      */
     NetlinkMessageWriter attrIpv4(final int type, final int address) {

@@ -1,6 +1,6 @@
 package io.overlay.tun;
 
-import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.net.Ipv4Prefix;
 import java.nio.ByteBuffer;
 
 /**
@@ -188,7 +188,7 @@ final class Rtnetlink {
      *
      * @param seq the sequence number
      * @param ifIndex the interface index
-     * @param address the address (int form, see {@link io.overlay.core.Ipv4})
+     * @param address the address (int form, see {@link io.overlay.core.net.Ipv4})
      * @param prefixLength the prefix length in bits, 0..32
      * @return the request
      */
@@ -247,8 +247,9 @@ final class Rtnetlink {
 
     /**
      * {@code RTM_NEWROUTE} adding a route to {@code destination} out of interface {@code ifIndex}, main table,
-     * protocol boot, scope universe, unicast, as flannel's {@code RouteAdd} for the Network route (flannel reference
-     * §2.1); {@code NLM_F_CREATE|NLM_F_EXCL}, so an existing route answers EEXIST.
+     * protocol boot, scope universe, unicast, as flannel's {@code RouteAdd} for the Network route
+     * ({@code configureIface} in flannel v0.28.9 {@code pkg/backend/udp/udp_network_amd64.go});
+     * {@code NLM_F_CREATE|NLM_F_EXCL}, so an existing route answers EEXIST.
      *
      * @param seq the sequence number
      * @param ifIndex the interface index

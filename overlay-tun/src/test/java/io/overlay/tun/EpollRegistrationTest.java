@@ -10,9 +10,9 @@ import io.netty.channel.epoll.EpollIoHandle;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollIoOps;
 import io.netty.channel.unix.FileDescriptor;
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.TunSetup;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.TunSetup;
 import io.overlay.testing.Netns;
 import io.overlay.testing.Privileged;
 import io.overlay.testing.TestPackets;
@@ -24,8 +24,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
- * The queue descriptor can be registered on a Netty 4.2 epoll loop the way the packet engine does it (java-notes
- * §2.4): an {@link EpollIoHandle} over {@code fileDescriptor(0)}, EPOLLIN, reads on the loop thread.
+ * The queue descriptor can be registered on a Netty 4.2 epoll loop the way the packet engine does it (overlay-udp's
+ * {@code FdHandle}): an {@link EpollIoHandle} over {@code fileDescriptor(0)}, EPOLLIN, reads on the loop thread.
  */
 @Privileged
 class EpollRegistrationTest {

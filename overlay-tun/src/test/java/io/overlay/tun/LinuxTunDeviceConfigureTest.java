@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.TunSetup;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.TunSetup;
 import io.overlay.testing.Privileged;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -4,10 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.TunDeviceFactory;
-import io.overlay.core.TunSetup;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.TunDeviceFactory;
+import io.overlay.core.spi.TunSetup;
 import io.overlay.testing.Privileged;
 import io.overlay.testing.TestPackets;
 import java.net.InetSocketAddress;

@@ -3,9 +3,9 @@ package io.overlay.tun;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.TunDevice;
-import io.overlay.core.TunSetup;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.TunDevice;
+import io.overlay.core.spi.TunSetup;
 import io.overlay.testing.Privileged;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;

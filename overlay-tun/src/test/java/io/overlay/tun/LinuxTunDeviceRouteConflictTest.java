@@ -2,11 +2,14 @@ package io.overlay.tun;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.TunSetup;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.TunSetup;
 import io.overlay.testing.LogCapture;
 import io.overlay.testing.Netns;
 import io.overlay.testing.Privileged;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 

@@ -2,9 +2,9 @@ package io.overlay.tun;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.InterfaceAddresses;
-import io.overlay.core.Ipv4;
-import io.overlay.core.UnderlayInterface;
+import io.overlay.core.flannel.UnderlayInterface;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.spi.InterfaceAddresses;
 import io.overlay.testing.Netns;
 import io.overlay.testing.Privileged;
 import java.util.List;

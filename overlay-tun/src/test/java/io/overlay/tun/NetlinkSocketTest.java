@@ -3,9 +3,9 @@ package io.overlay.tun;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.TunSetup;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.TunSetup;
 import io.overlay.testing.Netns;
 import io.overlay.testing.Privileged;
 import java.nio.charset.StandardCharsets;

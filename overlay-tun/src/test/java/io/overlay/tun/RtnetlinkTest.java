@@ -2,8 +2,8 @@ package io.overlay.tun;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.testing.TestPackets;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;

@@ -3,10 +3,10 @@ package io.overlay.udp;
 import com.sun.jna.Native;
 import io.netty.channel.unix.Buffer;
 import io.netty.channel.unix.FileDescriptor;
-import io.overlay.core.DropReason;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Peer;
-import io.overlay.core.RouteTable;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.Peer;
+import io.overlay.core.net.RouteTable;
 import io.overlay.udp.offload.GsoSegmenter;
 import io.overlay.udp.offload.OffloadVerdict;
 import io.overlay.udp.offload.SegmentBatch;
@@ -85,7 +85,7 @@ final class ForwardingLoop {
     static final boolean GSO_ENABLED = Boolean.parseBoolean(System.getProperty("overlay.udp.gso", "true"));
 
     /** Most segments one TUN super-packet may be cut into: gso_size ≥ 512 bytes for a 64 KiB packet. */
-    static final int MAX_SEGMENTS = io.overlay.core.TunDevice.MAX_GSO_SEGMENTS;
+    static final int MAX_SEGMENTS = io.overlay.core.spi.TunDevice.MAX_GSO_SEGMENTS;
     /** Receive slots per recvmmsg with UDP GRO; each holds up to 64 KiB of coalesced datagrams. */
     static final int GRO_BATCH = 8;
     /** Bytes per receive slot with UDP GRO (a GRO buffer is at most 65535 bytes). */

@@ -1,6 +1,6 @@
 package io.overlay.udp;
 
-import io.overlay.core.DropReason;
+import io.overlay.core.spi.DropReason;
 import java.nio.ByteBuffer;
 
 /**

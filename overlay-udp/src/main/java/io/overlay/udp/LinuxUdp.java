@@ -3,7 +3,7 @@ package io.overlay.udp;
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Native;
 import com.sun.jna.Platform;
-import io.overlay.core.Ipv4;
+import io.overlay.core.net.Ipv4;
 import java.io.IOException;
 
 /**

@@ -1,9 +1,9 @@
 package io.overlay.udp;
 
-import io.overlay.core.DropReason;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Peer;
-import io.overlay.core.RouteTable;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.Peer;
+import io.overlay.core.net.RouteTable;
 import java.nio.ByteBuffer;
 import java.util.Objects;
 

@@ -1,13 +1,13 @@
 package io.overlay.udp;
 
-import io.overlay.core.EngineSettings;
-import io.overlay.core.PacketEngine;
-import io.overlay.core.PacketEngineFactory;
-import io.overlay.core.RouteTable;
-import io.overlay.core.TunDevice;
+import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.spi.PacketEngine;
+import io.overlay.core.spi.PacketEngineFactory;
+import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.TunDevice;
 
 /**
- * Creates {@link UdpPacketEngine}s; registered in {@code META-INF/services/io.overlay.core.PacketEngineFactory} so the
+ * Creates {@link UdpPacketEngine}s; registered in {@code META-INF/services/io.overlay.core.spi.PacketEngineFactory} so the
  * {@code Overlay} facade finds it through {@link java.util.ServiceLoader}.
  */
 public final class UdpPacketEngineFactory implements PacketEngineFactory {

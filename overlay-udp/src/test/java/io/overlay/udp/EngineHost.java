@@ -1,13 +1,13 @@
 package io.overlay.udp;
 
-import io.overlay.core.EngineSettings;
-import io.overlay.core.FlannelRules;
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Peer;
-import io.overlay.core.RouteTable;
-import io.overlay.core.TrafficCounters;
-import io.overlay.core.TunSetup;
+import io.overlay.core.flannel.FlannelRules;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.Peer;
+import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.spi.TrafficCounters;
+import io.overlay.core.spi.TunSetup;
 import io.overlay.testing.Netns;
 import io.overlay.tun.LinuxTunDevice;
 import io.overlay.tun.LinuxTunDeviceFactory;

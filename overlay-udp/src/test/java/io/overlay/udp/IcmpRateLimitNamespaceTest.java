@@ -2,10 +2,10 @@ package io.overlay.udp;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.DropReason;
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.TrafficCounters;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.TrafficCounters;
 import io.overlay.testing.Netns;
 import io.overlay.testing.Privileged;
 import java.io.IOException;

@@ -2,7 +2,7 @@ package io.overlay.udp;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.DropReason;
+import io.overlay.core.spi.DropReason;
 import io.overlay.testing.TestPackets;
 import java.nio.ByteBuffer;
 import org.junit.jupiter.api.Test;

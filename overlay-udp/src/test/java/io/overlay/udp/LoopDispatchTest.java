@@ -1,7 +1,5 @@
 package io.overlay.udp;
 
-import static io.overlay.udp.ForwardingLoop.BATCH;
-import static io.overlay.udp.ForwardingLoop.MAX_ROUNDS;
 import static io.overlay.testing.TestLibc.MSG_DONTWAIT;
 import static io.overlay.testing.TestLibc.MSG_PEEK;
 import static io.overlay.testing.TestLibc.SK_MEMINFO_DROPS;
@@ -11,16 +9,18 @@ import static io.overlay.testing.TestLibc.SO_MEMINFO;
 import static io.overlay.testing.TestLibc.SO_RCVBUF;
 import static io.overlay.testing.TestLibc.SO_SNDBUF;
 import static io.overlay.testing.TestLibc.SO_SNDBUFFORCE;
+import static io.overlay.udp.ForwardingLoop.BATCH;
+import static io.overlay.udp.ForwardingLoop.MAX_ROUNDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.sun.jna.Native;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.unix.FileDescriptor;
-import io.overlay.core.DropReason;
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Peer;
-import io.overlay.core.RouteTable;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.Peer;
+import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.DropReason;
 import io.overlay.testing.SocketPairTun;
 import io.overlay.testing.TestLibc;
 import java.io.IOException;

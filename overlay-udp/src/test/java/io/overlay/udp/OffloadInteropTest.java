@@ -2,8 +2,8 @@ package io.overlay.udp;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.DropReason;
-import io.overlay.core.TrafficCounters;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.TrafficCounters;
 import io.overlay.testing.Privileged;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;

@@ -8,11 +8,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.unix.FileDescriptor;
-import io.overlay.core.DropReason;
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Peer;
-import io.overlay.core.RouteTable;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.Peer;
+import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.DropReason;
 import io.overlay.testing.SocketPairTun;
 import io.overlay.testing.TestLibc;
 import io.overlay.udp.offload.VirtioNetHdr;

@@ -3,11 +3,11 @@ package io.overlay.udp;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.overlay.core.DropReason;
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Peer;
-import io.overlay.core.RouteTable;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.Peer;
+import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.DropReason;
 import io.overlay.testing.TestPackets;
 import java.nio.ByteBuffer;
 import org.junit.jupiter.api.Test;

@@ -8,7 +8,7 @@ import static io.overlay.testing.TestLibc.SO_RCVBUFFORCE;
 import static io.overlay.testing.TestLibc.SO_RCVTIMEO;
 
 import com.sun.jna.Native;
-import io.overlay.core.Ipv4;
+import io.overlay.core.net.Ipv4;
 import io.overlay.testing.TestLibc;
 import io.overlay.tun.NetnsThread;
 import java.io.IOException;

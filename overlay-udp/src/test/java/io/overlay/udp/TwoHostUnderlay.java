@@ -2,9 +2,9 @@ package io.overlay.udp;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.Ipv4;
-import io.overlay.core.Ipv4Prefix;
-import io.overlay.core.Peer;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.Peer;
 import io.overlay.testing.Netns;
 import java.util.HashMap;
 import java.util.Map;

@@ -5,10 +5,10 @@ import static io.overlay.udp.TwoHostUnderlay.SUBNET_A;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.overlay.core.DropReason;
-import io.overlay.core.EngineSettings;
-import io.overlay.core.Ipv4;
-import io.overlay.core.TrafficCounters;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.spi.TrafficCounters;
 import io.overlay.testing.Privileged;
 import io.overlay.tun.NetnsThread;
 import java.net.InetSocketAddress;

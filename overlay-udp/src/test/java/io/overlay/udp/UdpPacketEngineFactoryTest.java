@@ -2,7 +2,7 @@ package io.overlay.udp;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.PacketEngineFactory;
+import io.overlay.core.spi.PacketEngineFactory;
 import java.util.ServiceLoader;
 import org.junit.jupiter.api.Test;
 

@@ -1,0 +1,137 @@
+package io.overlay.core.flannel;
+
+import io.overlay.core.net.Ipv4;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+
+/**
+ * A lease's attributes, the JSON value stored under {@code <prefix>/subnets/<key>} (flannel's {@code LeaseAttrs}
+ * in flannel v0.28.9 {@code pkg/lease/lease.go}; {@code docs/flannel-compatibility.md#lease-value}).
+ *
+ * <p>Reading accepts every shape flannel has written: with or without {@code PublicIPv6}, with {@code BackendType},
+ * {@code BackendData} and {@code BackendV6Data}, with unknown fields (ignored), key names case-insensitive as Go's
+ * {@code encoding/json} matches them (of several spellings of one field the last wins). {@code BackendV6Data} is not
+ * kept. Writing a udp lease produces exactly what flanneld's udp backend writes:
+ * {@code {"PublicIP":"198.18.0.1","PublicIPv6":null}}.
+ *
+ * @param publicIp the host's PublicIP, int form (see {@link Ipv4}); 0.0.0.0 for an IPv6-only vxlan node
+ * @param publicIpv6 the host's IPv6 PublicIP as text, or {@code null}
+ * @param backendType the backend type ({@code "vxlan"}, ...), or {@code null}: the udp backend never sets it
+ * @param backendData the raw {@code BackendData} JSON, or {@code null}
+ */
+public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, String backendData) {
+    private static final ObjectMapper JSON = new ObjectMapper()
+        .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+
+    /**
+     * Returns the attributes a udp-backend host writes: only its PublicIP.
+     *
+     * @param publicIp the PublicIP, int form
+     * @return the attributes
+     */
+    public static LeaseAttrs udp(final int publicIp) {
+        return new LeaseAttrs(publicIp, null, null, null);
+    }
+
+    /**
+     * Parses a lease value.
+     *
+     * @param value the etcd value bytes (UTF-8 JSON)
+     * @return the attributes
+     * @throws IllegalArgumentException if the value is not one JSON object, {@code PublicIP} is missing or not a
+     *     dotted-quad IPv4 string, or {@code PublicIPv6}/{@code BackendType} is neither a string nor null; the message
+     *     names the field and quotes the value (shortened to 120 characters)
+     */
+    public static LeaseAttrs parse(final byte[] value) {
+        final String text = new String(value, StandardCharsets.UTF_8);
+        final JsonNode root;
+        try {
+            root = JSON.readTree(text);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("lease value is not JSON: " + quote(text), e);
+        }
+        if (root == null || !root.isObject()) {
+            throw new IllegalArgumentException("lease value is not a JSON object: " + quote(text));
+        }
+        final JsonNode ip = field(root, "PublicIP");
+        if (ip == null || !ip.isTextual()) {
+            throw new IllegalArgumentException("lease value has no PublicIP string: " + quote(text));
+        }
+        final int publicIp;
+        try {
+            publicIp = Ipv4.parse(ip.asText());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("lease value's PublicIP is not an IPv4 address: " + quote(text), e);
+        }
+        final JsonNode data = field(root, "BackendData");
+        return new LeaseAttrs(publicIp, optionalString(root, "PublicIPv6", text),
+            optionalString(root, "BackendType", text), data == null || data.isNull() ? null : data.toString());
+    }
+
+    private static String optionalString(final JsonNode root, final String name, final String text) {
+        final JsonNode n = field(root, name);
+        if (n == null || n.isNull()) {
+            return null;
+        }
+        if (!n.isTextual()) {
+            throw new IllegalArgumentException("lease value's " + name + " is not a string: " + quote(text));
+        }
+        return n.asText().isEmpty() ? null : n.asText();
+    }
+
+    /** Go's encoding/json: every key equal to the field name ignoring case sets the field, so the last one wins. */
+    private static JsonNode field(final JsonNode root, final String name) {
+        JsonNode found = null;
+        for (Map.Entry<String, JsonNode> e : root.properties()) {
+            if (e.getKey().equalsIgnoreCase(name)) {
+                found = e.getValue();
+            }
+        }
+        return found;
+    }
+
+    private static String quote(final String text) {
+        final String shortened = text.length() > 120 ? text.substring(0, 120) + "..." : text;
+        return "'" + shortened + "'";
+    }
+
+    /**
+     * Returns the JSON value flanneld writes for these attributes, byte for byte: fields in Go's declaration order
+     * ({@code PublicIP}, {@code PublicIPv6} always, then {@code BackendType}, {@code BackendData} when set).
+     *
+     * @return e.g. {@code {"PublicIP":"198.18.0.1","PublicIPv6":null}}
+     */
+    public String toJson() {
+        final StringBuilder sb = new StringBuilder(64);
+        sb.append("{\"PublicIP\":\"").append(Ipv4.format(publicIp)).append("\",\"PublicIPv6\":");
+        sb.append(publicIpv6 == null ? "null" : jsonString(publicIpv6));
+        if (backendType != null) {
+            sb.append(",\"BackendType\":").append(jsonString(backendType));
+        }
+        if (backendData != null) {
+            sb.append(",\"BackendData\":").append(backendData);
+        }
+        return sb.append('}').toString();
+    }
+
+    private static String jsonString(final String s) {
+        try {
+            return JSON.writeValueAsString(s);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Returns {@link #toJson()} as UTF-8 bytes.
+     *
+     * @return the etcd value
+     */
+    public byte[] toBytes() {
+        return toJson().getBytes(StandardCharsets.UTF_8);
+    }
+}

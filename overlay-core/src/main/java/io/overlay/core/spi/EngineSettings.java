@@ -1,0 +1,43 @@
+package io.overlay.core.spi;
+
+import io.overlay.core.net.Ipv4Prefix;
+
+/**
+ * What the packet engine needs to carry the overlay's packets.
+ *
+ * @param bindAddress the local underlay address to bind the UDP socket to (flannel binds the interface address,
+ *     {@code IfaceAddr:Port}); int form, 0 for the wildcard address
+ * @param port the UDP port, the network config's {@code Backend.Port} (8285 by default), used as source and
+ *     destination port
+ * @param network the whole overlay Network (the config's {@code Network})
+ * @param localSubnet this host's leased subnet
+ * @param mtu the TUN MTU in bytes (underlay MTU − 28); the largest inner packet accepted in either direction
+ * @param acceptOnlyKnownPeers when {@code true} (default) a datagram is accepted only if its source address is a known
+ *     peer's PublicIP; turn off behind NAT, where the source seen differs from the advertised PublicIP
+ * @param loops the number of event loops, one per TUN queue (the TUN must have this many queues)
+ */
+public record EngineSettings(int bindAddress, int port, Ipv4Prefix network, Ipv4Prefix localSubnet, int mtu,
+                             boolean acceptOnlyKnownPeers, int loops) {
+    /**
+     * Validates the settings.
+     *
+     * @throws IllegalArgumentException naming the setting when a value is out of range
+     */
+    public EngineSettings {
+        if (port < 1 || port > 65535) {
+            throw new IllegalArgumentException("UDP port must be 1..65535, got " + port);
+        }
+        if (network == null || localSubnet == null) {
+            throw new IllegalArgumentException("network and localSubnet are required");
+        }
+        if (!network.contains(localSubnet)) {
+            throw new IllegalArgumentException("local subnet " + localSubnet + " is not inside network " + network);
+        }
+        if (mtu < 68 || mtu > 65535) {
+            throw new IllegalArgumentException("MTU must be 68..65535 bytes, got " + mtu);
+        }
+        if (loops < 1) {
+            throw new IllegalArgumentException("loops must be at least 1, got " + loops);
+        }
+    }
+}

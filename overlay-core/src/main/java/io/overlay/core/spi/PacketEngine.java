@@ -1,0 +1,47 @@
+package io.overlay.core.spi;
+
+import io.overlay.core.net.RouteTable;
+import io.overlay.core.net.Ipv4Prefix;
+import java.io.Closeable;
+
+/**
+ * The data plane: carries IPv4 packets between a {@link TunDevice} and UDP datagrams to peers, following a
+ * {@link RouteTable}. Implemented by {@code overlay-udp} (flannel's udp backend wire format).
+ *
+ * <p>Errors on the packet path are counted ({@link #counters()}), never thrown.
+ */
+public interface PacketEngine extends Closeable {
+    /**
+     * Starts forwarding. Returns once the UDP socket is bound and the TUN is registered.
+     *
+     * @throws java.io.IOException if the socket cannot be bound (message names address and port)
+     */
+    void start() throws java.io.IOException;
+
+    /**
+     * Changes the local subnet (after the lease was lost and re-acquired elsewhere). Applied by the packet loop as a
+     * command; takes effect for packets processed after it.
+     *
+     * <p>{@code null} means "no local subnet" (the lease was lost: never keep forwarding for a subnet this host no
+     * longer owns, {@code docs/flannel-compatibility.md#lease-ttl-and-renewal}): every inbound datagram is then dropped
+     * and counted as {@link DropReason#FOREIGN_DESTINATION} until a subnet is set again. Outbound traffic (TUN to UDP)
+     * is not affected.
+     *
+     * @param subnet the new local subnet, or {@code null} to deliver nothing inbound
+     * @throws IllegalArgumentException if {@code subnet} is not inside the overlay Network
+     */
+    void localSubnet(Ipv4Prefix subnet);
+
+    /**
+     * Returns a snapshot of the counters. Safe from any thread.
+     *
+     * @return the counters
+     */
+    TrafficCounters counters();
+
+    /**
+     * Stops forwarding and closes the socket(s); does not close the TUN device. Idempotent.
+     */
+    @Override
+    void close();
+}

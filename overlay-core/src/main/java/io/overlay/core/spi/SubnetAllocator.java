@@ -1,0 +1,53 @@
+package io.overlay.core.spi;
+
+import io.overlay.core.OutOfSubnetsException;
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.NetworkConfig;
+import io.overlay.core.net.Ipv4Prefix;
+import java.util.Optional;
+
+/**
+ * The subnet registry: reads the network config, acquires and keeps this host's lease, and reports peers' leases.
+ * Implemented by {@code overlay-etcd} (flannel's etcd v3 schema, {@code docs/flannel-compatibility.md#etcd-schema}).
+ *
+ * <p>Lifecycle: {@link #awaitNetworkConfig()}, then {@link #acquire}, then {@link #start} (renewal, own-lease watch,
+ * peer watch), then {@link #close()}, which keeps the lease so that a restart gets the same subnet back.
+ */
+public interface SubnetAllocator extends AutoCloseable {
+    /**
+     * Reads and validates the network config, waiting with capped backoff while it is missing or invalid (each problem
+     * is logged once with the exact key, the endpoints and the reason).
+     *
+     * @return the validated config
+     * @throws InterruptedException if interrupted while waiting
+     */
+    NetworkConfig awaitNetworkConfig() throws InterruptedException;
+
+    /**
+     * Acquires this host's lease ({@code docs/flannel-compatibility.md#subnet-allocation}): the lease whose PublicIP is
+     * ours, else the previous subnet if nobody holds it, else a random free subnet among the lowest 100 candidates.
+     *
+     * @param publicIp this host's PublicIP, int form
+     * @param previousSubnet the subnet from the previous {@code subnet.env}, if any
+     * @return the lease
+     * @throws OutOfSubnetsException if no subnet is free (the message names the range and how many are in use)
+     * @throws InterruptedException if interrupted
+     */
+    Lease acquire(int publicIp, Optional<Ipv4Prefix> previousSubnet) throws InterruptedException;
+
+    /**
+     * Starts keeping {@code lease}: renewal before expiry, the own-lease watch (re-acquire when lost) and the watch of
+     * all leases (peer events, starting with the current peers). Events go to {@code listener} on the allocator's
+     * thread; the listener must not block.
+     *
+     * @param lease the lease returned by {@link #acquire}
+     * @param listener receives lease and peer events
+     */
+    void start(Lease lease, LeaseListener listener);
+
+    /**
+     * Stops watching and renewing; keeps the lease in etcd. Idempotent.
+     */
+    @Override
+    void close();
+}
