@@ -42,11 +42,11 @@ import org.junit.jupiter.api.Test;
  *
  * <p>Set-up as in {@link OffloadLoopTest}, for a plain loop (no virtio header, no GRO, no GSO: one datagram per packet):
  * the "TUN" is a {@link SocketPairTun}, one end of a non-blocking {@code AF_UNIX} socket pair (one packet per read,
- * EAGAIN when empty; the test plays the kernel on the other end), the peer for 100.64.2.0/24 is a UDP socket on 127.0.0.1, and datagrams
- * for the loop come from another socket on 127.0.0.1 (a known peer's address). Every packet is a 28-byte IPv4/UDP header
- * whose IP ID is its sequence number, so which packets moved, and in what order, is checked, not only how many. Each
- * direction carries at most MAX_ROUNDS × BATCH + {@value #REST} packets per test, on loopback and inside this process
- * only.
+ * EAGAIN when empty; the test plays the kernel on the other end), the peer for 100.64.2.0/24 is a UDP socket on
+ * 127.0.0.1, and datagrams for the loop come from another socket on 127.0.0.1 (a known peer's address). Every packet is
+ * a 28-byte IPv4/UDP header whose IP ID is its sequence number, so which packets moved, and in what order, is checked,
+ * not only how many. Each direction carries at most MAX_ROUNDS × BATCH + {@value #REST} packets per test, on loopback
+ * and inside this process only.
  *
  * <p>All of them are queued before the one call under test, so every socket gets a buffer of {@value #PER_PACKET}
  * bytes per packet ({@code SO_SNDBUFFORCE}/{@code SO_RCVBUFFORCE} as root, else capped by
