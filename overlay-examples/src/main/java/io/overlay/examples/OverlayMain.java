@@ -3,6 +3,8 @@ package io.overlay.examples;
 import io.overlay.core.Overlay;
 import io.overlay.core.OverlayStatus;
 import io.overlay.core.OutOfSubnetsException;
+import io.overlay.core.flannel.FlannelRules;
+import io.overlay.core.flannel.SubnetEnv;
 import io.overlay.core.spi.TunSetup;
 import io.overlay.etcd.EtcdSettings;
 import io.overlay.etcd.EtcdSubnetAllocator;
@@ -59,7 +61,7 @@ public final class OverlayMain implements Callable<Integer> {
     private CommandSpec spec;
 
     @Option(names = "--etcd-endpoints", split = ",", paramLabel = "<url>",
-        defaultValue = "http://127.0.0.1:4001,http://127.0.0.1:2379",
+        defaultValue = EtcdSettings.DEFAULT_ENDPOINTS,
         description = "Comma-separated etcd client URLs (default: ${DEFAULT-VALUE}).")
     List<String> etcdEndpoints;
 
@@ -95,13 +97,13 @@ public final class OverlayMain implements Callable<Integer> {
         description = "IPv4 address other hosts send to (lease PublicIP). Default: the interface's address.")
     String publicIp;
 
-    @Option(names = "--subnet-file", defaultValue = "/run/flannel/subnet.env", paramLabel = "<file>",
+    @Option(names = "--subnet-file", defaultValue = SubnetEnv.DEFAULT_FILE, paramLabel = "<file>",
         description = "Where subnet.env is written (default: ${DEFAULT-VALUE}).")
     Path subnetFile;
 
-    @Option(names = "--subnet-lease-renew-margin", defaultValue = "60", paramLabel = "<minutes>",
+    @Option(names = "--subnet-lease-renew-margin", paramLabel = "<minutes>",
         description = "Renew the lease this many minutes before it expires, 1..1439 (default: ${DEFAULT-VALUE}).")
-    int renewMarginMinutes;
+    int renewMarginMinutes = (int) EtcdSettings.DEFAULT_RENEW_MARGIN.toMinutes();
 
     @Option(names = "--healthz-ip", defaultValue = "0.0.0.0", paramLabel = "<ip>",
         description = "Address of the /healthz and /readyz server (default: ${DEFAULT-VALUE}).")
@@ -121,7 +123,7 @@ public final class OverlayMain implements Callable<Integer> {
             + "overlay MTU, for containers to attach to. Default: none.")
     String bridge;
 
-    @Option(names = "--tun-name", defaultValue = "flannel%d", paramLabel = "<name>",
+    @Option(names = "--tun-name", defaultValue = FlannelRules.TUN_NAME_TEMPLATE, paramLabel = "<name>",
         description = "TUN device name or template (default: ${DEFAULT-VALUE}).")
     String tunName;
 
@@ -133,9 +135,9 @@ public final class OverlayMain implements Callable<Integer> {
 
     @Option(names = "--tun-txqueuelen", defaultValue = "" + TunSetup.DEFAULT_TX_QUEUE_LENGTH, paramLabel = "<packets>",
         description = "Transmit queue length of the TUN device: packets the kernel holds for overlay to read before "
-            + "dropping them, 1..1000000, or 0 to leave the device's value (default: ${DEFAULT-VALUE}). overlay's own "
-            + "option, not flanneld's; flanneld leaves the kernel's 500 (pass 500 for that; 0 keeps whatever the "
-            + "device has), which overflows at high packet rates.")
+            + "dropping them, 1.." + TunSetup.MAX_TX_QUEUE_LENGTH + ", or 0 to leave the device's value (default: "
+            + "${DEFAULT-VALUE}). overlay's own option, not flanneld's; flanneld leaves the kernel's 500 (pass 500 "
+            + "for that; 0 keeps whatever the device has), which overflows at high packet rates.")
     int tunTxQueueLength;
 
     @Option(names = "--accept-any-sender", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
@@ -170,22 +172,20 @@ public final class OverlayMain implements Callable<Integer> {
     }
 
     /**
-     * Checks the options that picocli's types do not (ranges, flanneld's rules).
+     * Checks the options that picocli's types do not: ranges with the library's own checks (named after the option),
+     * and flanneld's rules of its command line.
      *
      * @return the problems, each a sentence naming the option; empty when all is well
      */
     List<String> problems() {
         final List<String> p = new ArrayList<>();
-        if (renewMarginMinutes < 1 || renewMarginMinutes > 1439) {
-            p.add("--subnet-lease-renew-margin must be 1..1439 minutes, got " + renewMarginMinutes);
+        // flanneld's own range (main.go): a margin of a whole day or more would renew forever
+        final long maxRenewMargin = EtcdSettings.DEFAULT_LEASE_TTL.toMinutes() - 1;
+        if (renewMarginMinutes < 1 || renewMarginMinutes > maxRenewMargin) {
+            p.add("--subnet-lease-renew-margin must be 1.." + maxRenewMargin + " minutes, got " + renewMarginMinutes);
         }
-        if (healthzPort < 0 || healthzPort > 65535) {
-            p.add("--healthz-port must be 0..65535, got " + healthzPort);
-        }
-        if (tunTxQueueLength < 0 || tunTxQueueLength > TunSetup.MAX_TX_QUEUE_LENGTH) {
-            p.add("--tun-txqueuelen must be 1.." + TunSetup.MAX_TX_QUEUE_LENGTH
-                + " packets, or 0 to leave the device's value, got " + tunTxQueueLength);
-        }
+        check(p, () -> HealthServer.checkPort("--healthz-port", healthzPort));
+        check(p, () -> TunSetup.checkTxQueueLength("--tun-txqueuelen", tunTxQueueLength));
         if (ipMasq) {
             p.add("--ip-masq is not supported: overlay installs no iptables rules; masquerade traffic leaving the "
                 + "Network yourself (iptables -t nat -A POSTROUTING -s <Network> ! -d <Network> -j MASQUERADE)");
@@ -197,6 +197,15 @@ public final class OverlayMain implements Callable<Integer> {
             p.add("--etcd-password needs --etcd-username");
         }
         return p;
+    }
+
+    /** Runs a library check; its {@link IllegalArgumentException} becomes a problem with the library's message. */
+    private static void check(final List<String> problems, final Runnable libraryCheck) {
+        try {
+            libraryCheck.run();
+        } catch (IllegalArgumentException e) {
+            problems.add(e.getMessage());
+        }
     }
 
     /**

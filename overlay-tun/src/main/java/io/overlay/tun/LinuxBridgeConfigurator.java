@@ -25,8 +25,6 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
     /** The {@code IFLA_INFO_KIND} of a Linux bridge. */
     static final String KIND = "bridge";
     private static final byte[] KIND_BYTES = KIND.getBytes(StandardCharsets.US_ASCII);
-    private static final int MIN_MTU = 68;
-    private static final int MAX_MTU = 65535;
 
     /** Creates the configurator (the {@link java.util.ServiceLoader} entry point). */
     public LinuxBridgeConfigurator() {
@@ -63,10 +61,7 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
         if (!network.contains(subnet)) {
             throw new IllegalArgumentException("subnet " + subnet + " is not inside network " + network);
         }
-        if (mtu < MIN_MTU || mtu > MAX_MTU) {
-            throw new IllegalArgumentException("bridge MTU must be " + MIN_MTU + ".." + MAX_MTU + " bytes, got "
-                + mtu);
-        }
+        Ipv4.checkMtu("bridge MTU", mtu);
         try (NetlinkSocket nl = NetlinkSocket.open()) {
             LinkInfo link = nl.getLink(nameBytes);
             if (link == null) {

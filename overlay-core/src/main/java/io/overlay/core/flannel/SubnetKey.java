@@ -78,7 +78,7 @@ public final class SubnetKey {
             String v6 = null;
             if (m.group(3) != null) {
                 final int len6 = Integer.parseInt(m.group(4));
-                if (len6 > 127 || NetworkConfig.Ipv6Range.parse(m.group(3)) == null) {
+                if (len6 > 127 || Ipv6NetworkCheck.parse(m.group(3)) == null) {
                     return Optional.empty();
                 }
                 v6 = m.group(3) + "/" + len6;

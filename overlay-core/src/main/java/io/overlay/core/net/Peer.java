@@ -32,7 +32,7 @@ public record Peer(int publicIp, int port) {
     /**
      * Unpacks a value made by {@link #packed()}.
      *
-     * @param packed the packed peer (not -1)
+     * @param packed the packed peer (not {@link RouteTable#NO_ROUTE})
      * @return the peer
      */
     public static Peer unpack(final long packed) {

@@ -1,6 +1,7 @@
 package io.overlay.core.spi;
 
 import io.overlay.core.flannel.FlannelRules;
+import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import java.util.List;
 
@@ -58,9 +59,7 @@ public record TunSetup(Ipv4Prefix address, int mtu, List<Ipv4Prefix> routes, int
         if (address == null) {
             throw new IllegalArgumentException("TUN address is missing");
         }
-        if (mtu < 68 || mtu > 65535) {
-            throw new IllegalArgumentException("TUN MTU must be 68..65535 bytes, got " + mtu);
-        }
+        Ipv4.checkMtu("TUN MTU", mtu);
         if (routes == null) {
             throw new IllegalArgumentException("TUN routes are missing (give an empty list for none)");
         }

@@ -67,12 +67,6 @@ class NetworkConfigTest {
             assertInvalid("{\"Network\":\"10.10.0.0/24\",\"SubnetLen\":24}", "SubnetLen",
                 "network must be able to accommodate at least four subnets", "SubnetLen 24", "10.10.0.0/24");
         }
-
-        @Test
-        void ipv6DefaultsOfFlannelsOwnTest() {
-            final NetworkConfig.Ipv6Range r = NetworkConfig.Ipv6Range.check("fc00::/48", 0, null, null);
-            assertThat(r).isEqualTo(new NetworkConfig.Ipv6Range("fc00::/48", 64, "fc00:0:0:1::", "fc00:0:0:ffff::"));
-        }
     }
 
     @Nested
@@ -329,68 +323,6 @@ class NetworkConfigTest {
         void enableIpv4FalseIsRefused() {
             assertInvalid("{\"EnableIPv4\":false,\"EnableIPv6\":true,\"IPv6Network\":\"fc00::/48\"}", "EnableIPv4",
                 "EnableIPv4 is false, but overlay's udp backend carries IPv4 only");
-        }
-
-        @ParameterizedTest(name = "{0}")
-        @CsvSource({
-            "fc00::/48, 64, fc00:0:0:1::, fc00:0:0:ffff::",
-            "fc00::/62, 64, fc00:0:0:1::, fc00:0:0:3::",
-            "fc00::/64, 66, fc00::4000:0:0:0, fc00::c000:0:0:0",
-            "fc00::/124, 126, fc00::4, fc00::c",
-            "fc00:0:0:1::5/64, 66, fc00:0:0:1:4000::, fc00:0:0:1:c000::",
-        })
-        void ipv6Defaults(final String network, final int len, final String min, final String max) {
-            final NetworkConfig.Ipv6Range r = NetworkConfig.Ipv6Range.check(network, 0, null, null);
-            assertThat(r.subnetLen()).isEqualTo(len);
-            assertThat(r.subnetMin()).isEqualTo(min);
-            assertThat(r.subnetMax()).isEqualTo(max);
-        }
-
-        @Test
-        void ipv6Rules() {
-            assertIpv6Invalid(() -> NetworkConfig.Ipv6Range.check("fc00::/48", 127, null, null), "IPv6SubnetLen",
-                "SubnetLen must be less than /127");
-            assertIpv6Invalid(() -> NetworkConfig.Ipv6Range.check("fc00::/48", 49, null, null), "IPv6SubnetLen",
-                "network must be able to accommodate at least four subnets");
-            assertIpv6Invalid(() -> NetworkConfig.Ipv6Range.check("fc00::/48", 0, "fc01::", null), "IPv6SubnetMin",
-                "IPv6SubnetMin is not in the range of the IPv6Network");
-            assertIpv6Invalid(() -> NetworkConfig.Ipv6Range.check("fc00::/48", 0, null, "fc01::"), "IPv6SubnetMax",
-                "IPv6SubnetMax is not in the range of the IPv6Network");
-            assertIpv6Invalid(() -> NetworkConfig.Ipv6Range.check("fc00::/48", 0, "fc00:0:0:1::1", null),
-                "IPv6SubnetMin", "IPv6SubnetMin is not on a SubnetLen boundary: fc00:0:0:1::1");
-            assertIpv6Invalid(() -> NetworkConfig.Ipv6Range.check("fc00::/48", 0, null, "fc00:0:0:2::8"),
-                "IPv6SubnetMax", "IPv6SubnetMax is not on a SubnetLen boundary: fc00:0:0:2::8");
-            assertIpv6Invalid(() -> NetworkConfig.Ipv6Range.check("10.0.0.0/8", 0, null, null), "IPv6Network",
-                "invalid IPv6 CIDR format");
-            assertIpv6Invalid(() -> NetworkConfig.Ipv6Range.check("::/0", 0, null, null), "IPv6Network",
-                "please define a correct IPv6Network parameter");
-            assertThat(NetworkConfig.Ipv6Range.check("fc00::/48", 56, "fc00:0:0:100::", "fc00:0:0:200::"))
-                .isEqualTo(new NetworkConfig.Ipv6Range("fc00::/48", 56, "fc00:0:0:100::", "fc00:0:0:200::"));
-        }
-
-        private void assertIpv6Invalid(final org.assertj.core.api.ThrowableAssert.ThrowingCallable call,
-                                       final String field, final String start) {
-            final InvalidNetworkConfigException e = catchThrowableOfType(InvalidNetworkConfigException.class, call);
-            assertThat(e).isNotNull();
-            assertThat(e.field()).isEqualTo(field);
-            assertThat(e.getMessage()).startsWith(start);
-        }
-
-        @Test
-        void formatsLikeGo() {
-            assertThat(NetworkConfig.Ipv6Range.format(NetworkConfig.Ipv6Range.parse("0:0:0:0:0:0:0:0"))).isEqualTo("::");
-            assertThat(NetworkConfig.Ipv6Range.format(NetworkConfig.Ipv6Range.parse("0:0:0:0:0:0:0:1"))).isEqualTo("::1");
-            assertThat(NetworkConfig.Ipv6Range.format(NetworkConfig.Ipv6Range.parse("FC00:0:0:1:0:0:0:0")))
-                .isEqualTo("fc00:0:0:1::");
-            assertThat(NetworkConfig.Ipv6Range.format(NetworkConfig.Ipv6Range.parse("2001:db8:0:1:1:1:1:1")))
-                .isEqualTo("2001:db8:0:1:1:1:1:1");
-            assertThat(NetworkConfig.Ipv6Range.format(NetworkConfig.Ipv6Range.parse("2001:0:0:1:0:0:0:1")))
-                .isEqualTo("2001:0:0:1::1");
-            assertThat(NetworkConfig.Ipv6Range.format(NetworkConfig.Ipv6Range.parse("2001:db8:0:0:1:0:0:1")))
-                .isEqualTo("2001:db8::1:0:0:1");
-            assertThat(NetworkConfig.Ipv6Range.parse("fc00")).isNull();
-            assertThat(NetworkConfig.Ipv6Range.parse("fc00:::1")).isNull();
-            assertThat(NetworkConfig.Ipv6Range.parse("10.0.0.1")).isNull();
         }
     }
 
