@@ -17,6 +17,9 @@ import java.util.Random;
  * <p>Conventions: addresses are {@code int}s, first octet most significant (as {@code Ipv4.parse} returns them);
  * arrays hold one packet from index 0; buffer methods use absolute indexes, read bytes one by one (any byte order)
  * and leave position and limit alone unless they say otherwise.
+ *
+ * <p>Longer than this project's usual file on purpose: it is the one packet vocabulary of every test and benchmark
+ * (builders, checksums, field access, hex), so a reader finds each helper in one place; most of it is Javadoc.
  */
 public final class TestPackets {
     /** IPv4 header length without options, bytes. */
@@ -109,24 +112,14 @@ public final class TestPackets {
         /** Payload. */
         public byte[] payload = new byte[0];
 
-        /**
-         * Sets a random payload.
-         *
-         * @param n its length in bytes
-         * @param seed the {@link Random} seed
-         * @return this
-         */
+        /** Sets a random payload of {@code n} bytes from {@link Random} seed {@code seed}; returns this. */
         public Tcp payload(final int n, final long seed) {
             payload = new byte[n];
             new Random(seed).nextBytes(payload);
             return this;
         }
 
-        /**
-         * Builds the packet with both checksums complete.
-         *
-         * @return the packet
-         */
+        /** Builds the packet with both checksums complete. */
         public byte[] build() {
             final int ihl = IPV4_HEADER + ipOptions.length;
             final int thl = TCP_HEADER + tcpOptions.length;
@@ -384,15 +377,7 @@ public final class TestPackets {
         return (int) s;
     }
 
-    /**
-     * {@link #onesSum(ByteBuffer, int, int, long)} over an array.
-     *
-     * @param b the bytes
-     * @param off index of the first
-     * @param len how many
-     * @param initial a partial sum to start from
-     * @return the folded sum, 0..0xffff
-     */
+    /** {@link #onesSum(ByteBuffer, int, int, long)} over an array. */
     public static int onesSum(final byte[] b, final int off, final int len, final long initial) {
         return onesSum(ByteBuffer.wrap(b), off, len, initial);
     }
@@ -428,53 +413,30 @@ public final class TestPackets {
         return onesSum(buf, off + 12, 8, proto + len - ihl);
     }
 
-    /**
-     * Whether the IPv4 header checksum verifies.
-     *
-     * @param p the packet
-     * @return {@code true} if valid
-     */
+    /** Whether the IPv4 header checksum of the packet verifies. */
     public static boolean ipChecksumOk(final byte[] p) {
         return ipChecksumOk(ByteBuffer.wrap(p));
     }
 
-    /**
-     * Whether the IPv4 header checksum of the packet at index 0 verifies.
-     *
-     * @param b the packet
-     * @return {@code true} if valid
-     */
+    /** Whether the IPv4 header checksum of the packet at index 0 verifies. */
     public static boolean ipChecksumOk(final ByteBuffer b) {
         return onesSum(b, 0, ihl(b), 0) == 0xffff;
     }
 
-    /**
-     * Whether the TCP or UDP checksum over pseudo-header and segment verifies.
-     *
-     * @param p the packet (its length is the array's)
-     * @return {@code true} if valid
-     */
+    /** Whether the TCP or UDP checksum (pseudo-header and segment; the packet is the whole array) verifies. */
     public static boolean l4ChecksumOk(final byte[] p) {
         final int ihl = (p[0] & 0x0f) * 4;
         return onesSum(p, ihl, p.length - ihl, pseudo(p, p[9] & 0xff, p.length - ihl)) == 0xffff;
     }
 
-    /**
-     * Recomputes the IPv4 header checksum from scratch.
-     *
-     * @param p the packet
-     */
+    /** Recomputes the IPv4 header checksum from scratch. */
     public static void fixIp(final byte[] p) {
         final int ihl = (p[0] & 0x0f) * 4;
         put16(p, 10, 0);
         put16(p, 10, ~onesSum(p, 0, ihl, 0) & 0xffff);
     }
 
-    /**
-     * Recomputes the TCP or UDP checksum from scratch (a UDP checksum of 0 is sent as 0xffff).
-     *
-     * @param p the packet (its length is the array's)
-     */
+    /** Recomputes the TCP or UDP checksum from scratch (a UDP checksum of 0 is sent as 0xffff). */
     public static void fixL4(final byte[] p) {
         final int ihl = (p[0] & 0x0f) * 4;
         final int proto = p[9] & 0xff;
@@ -504,108 +466,54 @@ public final class TestPackets {
 
     // ---- fields --------------------------------------------------------------------------------------------------
 
-    /**
-     * Reads a big-endian 16-bit field.
-     *
-     * @param p the bytes
-     * @param i its index
-     * @return 0..0xffff
-     */
+    /** Reads the big-endian 16-bit field at {@code i}, 0..0xffff. */
     public static int u16(final byte[] p, final int i) {
         return ((p[i] & 0xff) << 8) | (p[i + 1] & 0xff);
     }
 
-    /**
-     * Reads a big-endian 32-bit field.
-     *
-     * @param p the bytes
-     * @param i its index
-     * @return the value
-     */
+    /** Reads the big-endian 32-bit field at {@code i}. */
     public static int u32(final byte[] p, final int i) {
         return (u16(p, i) << 16) | u16(p, i + 2);
     }
 
-    /**
-     * Writes a big-endian 16-bit field.
-     *
-     * @param p the bytes
-     * @param i its index
-     * @param v the value (low 16 bits)
-     */
+    /** Writes the low 16 bits of {@code v} big-endian at {@code i}. */
     public static void put16(final byte[] p, final int i, final int v) {
         p[i] = (byte) (v >>> 8);
         p[i + 1] = (byte) v;
     }
 
-    /**
-     * Writes a big-endian 32-bit field.
-     *
-     * @param p the bytes
-     * @param i its index
-     * @param v the value
-     */
+    /** Writes {@code v} big-endian at {@code i}. */
     public static void put32(final byte[] p, final int i, final int v) {
         put16(p, i, v >>> 16);
         put16(p, i + 2, v);
     }
 
-    /**
-     * The IP version of the packet at index 0.
-     *
-     * @param b the packet
-     * @return e.g. 4
-     */
+    /** The IP version of the packet at index 0, e.g. 4. */
     public static int version(final ByteBuffer b) {
         return (b.get(0) & 0xff) >>> 4;
     }
 
-    /**
-     * The IPv4 header length of the packet at index 0.
-     *
-     * @param b the packet
-     * @return bytes
-     */
+    /** The IPv4 header length of the packet at index 0, bytes. */
     public static int ihl(final ByteBuffer b) {
         return (b.get(0) & 0x0f) * 4;
     }
 
-    /**
-     * The IPv4 total length of the packet at index 0.
-     *
-     * @param b the packet
-     * @return bytes
-     */
+    /** The IPv4 total length of the packet at index 0, bytes. */
     public static int totalLength(final ByteBuffer b) {
         return ((b.get(2) & 0xff) << 8) | (b.get(3) & 0xff);
     }
 
-    /**
-     * The IP protocol of the packet at index 0.
-     *
-     * @param b the packet
-     * @return e.g. {@link #PROTO_UDP}
-     */
+    /** The IP protocol of the packet at index 0, e.g. {@link #PROTO_UDP}. */
     public static int protocol(final ByteBuffer b) {
         return b.get(9) & 0xff;
     }
 
-    /**
-     * The IPv4 source address of the packet at index 0.
-     *
-     * @param b the packet
-     * @return the address
-     */
+    /** The IPv4 source address of the packet at index 0. */
     public static int src(final ByteBuffer b) {
         return u32(b, 12);
     }
 
-    /**
-     * The IPv4 destination address of the packet at index 0.
-     *
-     * @param b the packet
-     * @return the address
-     */
+    /** The IPv4 destination address of the packet at index 0. */
     public static int dst(final ByteBuffer b) {
         return u32(b, 16);
     }
@@ -641,14 +549,7 @@ public final class TestPackets {
         return buf;
     }
 
-    /**
-     * Copies bytes out of a buffer.
-     *
-     * @param buf the buffer
-     * @param at absolute index of the first
-     * @param length how many
-     * @return the copy
-     */
+    /** Copies {@code length} bytes from absolute index {@code at} of {@code buf}. */
     public static byte[] copy(final ByteBuffer buf, final int at, final int length) {
         final byte[] out = new byte[length];
         buf.get(at, out);
@@ -665,12 +566,7 @@ public final class TestPackets {
         return HexFormat.ofDelimiter(" ").formatHex(p);
     }
 
-    /**
-     * {@link #hex(byte[])} of the bytes between the buffer's position and limit.
-     *
-     * @param b the buffer
-     * @return the dump
-     */
+    /** {@link #hex(byte[])} of the bytes between the buffer's position and limit. */
     public static String hex(final ByteBuffer b) {
         return hex(copy(b, b.position(), b.remaining()));
     }
@@ -685,12 +581,7 @@ public final class TestPackets {
         return hex(bytes(written));
     }
 
-    /**
-     * Joins byte arrays.
-     *
-     * @param parts the arrays in order
-     * @return one array
-     */
+    /** Joins byte arrays, in order. */
     public static byte[] concat(final List<byte[]> parts) {
         int n = 0;
         for (byte[] p : parts) {
@@ -705,13 +596,7 @@ public final class TestPackets {
         return all;
     }
 
-    /**
-     * The bytes from {@code from} to the end.
-     *
-     * @param p the bytes
-     * @param from the first index
-     * @return a copy
-     */
+    /** A copy of the bytes of {@code p} from index {@code from} to its end. */
     public static byte[] slice(final byte[] p, final int from) {
         return Arrays.copyOfRange(p, from, p.length);
     }
