@@ -1,6 +1,7 @@
 package io.overlay.examples;
 
 import io.overlay.core.Overlay;
+import io.overlay.core.OverlayListener;
 import io.overlay.core.OverlayStatus;
 import io.overlay.core.OutOfSubnetsException;
 import io.overlay.core.flannel.FlannelRules;
@@ -38,6 +39,9 @@ import picocli.CommandLine.Spec;
  * when start-up fails; 3 ({@link #OUT_OF_SUBNETS}) when the Network has no free subnet for this host; 2 for a command
  * line picocli cannot parse. The {@code health} subcommand ({@link HealthCommand}) asks a running instance whether it is
  * ready.
+ *
+ * <p>Under systemd ({@code Type=notify}, {@code $NOTIFY_SOCKET} set) it reports {@code READY=1} once ready, its health
+ * line as {@code STATUS=}, {@code STOPPING=1} when stopping and watchdog pings ({@link SystemdNotifier}).
  */
 @Command(name = "overlay", mixinStandardHelpOptions = true, versionProvider = OverlayVersion.class,
     sortOptions = false, subcommands = HealthCommand.class, usageHelpAutoWidth = true,
@@ -59,6 +63,13 @@ public final class OverlayMain implements Callable<Integer> {
 
     @Spec
     private CommandSpec spec;
+
+    /** The process environment, for {@code NOTIFY_SOCKET} and the watchdog ({@link SystemdNotifier}). */
+    private final Map<String, String> processEnv;
+
+    private OverlayMain(final Map<String, String> env) {
+        this.processEnv = env;
+    }
 
     @Option(names = "--etcd-endpoints", split = ",", paramLabel = "<url>",
         defaultValue = EtcdSettings.DEFAULT_ENDPOINTS,
@@ -159,11 +170,12 @@ public final class OverlayMain implements Callable<Integer> {
     /**
      * Returns the command line with {@code FLANNELD_*} defaults from {@code env}, for {@link #main} and tests.
      *
-     * @param env the environment variables to read {@code FLANNELD_*} options from
+     * @param env the environment variables to read {@code FLANNELD_*} options from, and {@code NOTIFY_SOCKET}
+     *     ({@link SystemdNotifier})
      * @return the picocli command line; {@code execute(args)} returns the exit status
      */
     public static CommandLine commandLine(final Map<String, String> env) {
-        final CommandLine cl = new CommandLine(new OverlayMain());
+        final CommandLine cl = new CommandLine(new OverlayMain(env));
         cl.setDefaultValueProvider(new FlannelEnvironment(env));
         // as Go's flags: the argument after an option that needs a value is that value, whatever it reads like
         cl.setAllowSubcommandsAsOptionParameters(true);
@@ -219,16 +231,11 @@ public final class OverlayMain implements Callable<Integer> {
             .endpoints(etcdEndpoints.toArray(String[]::new))
             .prefix(etcdPrefix)
             .renewMargin(Duration.ofMinutes(renewMarginMinutes));
-        final boolean https = etcdEndpoints.stream().anyMatch(e -> e.strip().startsWith("https://"));
         if (etcdCertFile != null && etcdKeyFile != null) {
             b.clientCertificate(etcdCertFile, etcdKeyFile);
         }
         if (etcdCaFile != null) {
-            if (https) {
-                b.caFile(etcdCaFile);
-            } else {
-                LOG.warn("--etcd-cafile {} ignored: the etcd endpoints are not https", etcdCaFile);
-            }
+            b.flanneldCaFile(etcdCaFile);
         }
         if (etcdUsername != null) {
             b.credentials(etcdUsername, etcdPassword == null ? "" : etcdPassword);
@@ -239,13 +246,15 @@ public final class OverlayMain implements Callable<Integer> {
     /**
      * Builds the overlay from the options (nothing is opened yet).
      *
+     * @param listener told of readiness changes
      * @return the overlay
      * @throws IllegalArgumentException naming the bad option value
      * @throws IllegalStateException if a part is missing from the class path
      */
-    Overlay overlay() {
+    Overlay overlay(final OverlayListener listener) {
         final EtcdSettings settings = etcdSettings();
         final Overlay.Builder b = Overlay.builder()
+            .listener(listener)
             .ifaces(ifaces)
             .subnetFile(subnetFile)
             .bridge(bridge)
@@ -284,14 +293,22 @@ public final class OverlayMain implements Callable<Integer> {
             err.flush();
             return FAILED;
         }
+        final SystemdNotifier systemd = SystemdNotifier.fromEnvironment(processEnv, ProcessHandle.current().pid());
         final Overlay overlay;
         try {
-            overlay = overlay();
+            overlay = overlay(systemd);
         } catch (IllegalArgumentException | IllegalStateException e) {
             err.println("overlay: " + e.getMessage());
             err.flush();
             return FAILED;
         }
+        try (systemd) {
+            return run(overlay, systemd);
+        }
+    }
+
+    /** Runs the built overlay until a signal or a failed start-up; returns the exit status. */
+    private int run(final Overlay overlay, final SystemdNotifier systemd) {
         LOG.info("overlay {} starting", OverlayVersion.version());
         HealthServer health = null;
         try {
@@ -305,11 +322,12 @@ public final class OverlayMain implements Callable<Integer> {
         }
         final HealthServer healthServer = health;
         // Other ways the JVM ends (SIGHUP, System.exit elsewhere) still close the overlay; close() is idempotent.
-        final Thread hook = new Thread(() -> stop(overlay, healthServer), "overlay-shutdown");
+        final Thread hook = new Thread(() -> stop(overlay, healthServer, systemd), "overlay-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         int status = FAILED;
         try (TerminationSignals signals = TerminationSignals.install(Thread.currentThread())) {
             try {
+                systemd.start(overlay::status);
                 overlay.start();
                 LOG.info("Running: {}", overlay.status().healthLine());
                 signals.await();
@@ -330,7 +348,7 @@ public final class OverlayMain implements Callable<Integer> {
             if (signals.requested()) {
                 LOG.info("{} received: shutting down (lease kept for the next start)", signals.received());
             }
-            stop(overlay, healthServer);
+            stop(overlay, healthServer, systemd);
             removeHook(hook);
         }
         if (status == 0) {
@@ -339,7 +357,8 @@ public final class OverlayMain implements Callable<Integer> {
         return status;
     }
 
-    private static void stop(final Overlay overlay, final HealthServer healthServer) {
+    private static void stop(final Overlay overlay, final HealthServer healthServer, final SystemdNotifier systemd) {
+        systemd.stopping();
         overlay.close();
         if (healthServer != null) {
             healthServer.close();

@@ -13,6 +13,7 @@ import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.spi.TunSetup;
 import io.overlay.testing.Netns;
@@ -21,6 +22,7 @@ import io.overlay.testing.TestPackets;
 import io.overlay.tun.LinuxTunDevice;
 import io.overlay.tun.LinuxTunDeviceFactory;
 import io.overlay.tun.NetnsThread;
+import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
@@ -153,7 +155,7 @@ class UdpEngineNamespaceTest {
             final byte[] ttlOne = TestPackets.bytes(echo);
             ttlOne[8] = 1;
             final ByteBuffer header = ByteBuffer.wrap(ttlOne);
-            header.putShort(10, (short) Checksums.ipv4HeaderChecksum(header, 0, 20));
+            header.putShort(10, (short) InetChecksum.ipv4Header(header, 0, 20));
             RawSockets.send(inject, ttlOne, Ipv4.parse("100.64.3.5"));
             RawSockets.send(inject, TestPackets.bytes(echo), Ipv4.parse("100.64.3.5"));
 
@@ -224,11 +226,12 @@ class UdpEngineNamespaceTest {
                 final byte[] expected = sent[i].clone();
                 final ByteBuffer e = ByteBuffer.wrap(expected);
                 e.put(8, (byte) 63);
-                e.putShort(10, (short) Checksums.ipv4HeaderChecksum(e, 0, 20));
+                e.putShort(10, (short) InetChecksum.ipv4Header(e, 0, 20));
                 assertThat(got).as("datagram %d", i).isEqualTo(expected);
             }
             assertThat(a.engine.loop(0).gsoActive()).as("GSO send accepted by the kernel").isEqualTo(
-                ForwardingLoop.GSO_ENABLED);
+                EngineTuning.defaults().udpGso());
+            assertThat(a.engine.offloads().udpGso()).as("and reported").isEqualTo(EngineTuning.defaults().udpGso());
         } finally {
             RawSockets.close(inject);
             peer.close();
@@ -423,9 +426,9 @@ class UdpEngineNamespaceTest {
         p.put(9, (byte) 1);
         p.putInt(12, Ipv4.parse(src));
         p.putInt(16, Ipv4.parse(dst));
-        p.putShort(10, (short) Checksums.ipv4HeaderChecksum(p, 0, 20));
+        p.putShort(10, (short) InetChecksum.ipv4Header(p, 0, 20));
         p.put(20, (byte) 8); // echo request
-        p.putShort(22, (short) Checksums.internetChecksum(p, 20, length - 20));
+        p.putShort(22, (short) InetChecksum.checksum(p, 20, length - 20));
         return p.array();
     }
 

@@ -1,4 +1,4 @@
-package io.overlay.udp;
+package io.overlay.udp.wire;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
