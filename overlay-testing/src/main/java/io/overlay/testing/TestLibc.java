@@ -138,6 +138,16 @@ public interface TestLibc extends Library {
     int socketpair(int domain, int type, int protocol, int[] sv);
 
     /**
+     * bind(2).
+     *
+     * @param fd the socket
+     * @param address a {@code struct sockaddr_*}, host byte order where the kernel wants it
+     * @param length the address's length in bytes
+     * @return 0, or -1
+     */
+    int bind(int fd, byte[] address, int length);
+
+    /**
      * setsockopt(2) with a byte array value.
      *
      * @param fd the socket
