@@ -3,7 +3,7 @@ package io.overlay.examples;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.core.net.Ipv4;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Privileged;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

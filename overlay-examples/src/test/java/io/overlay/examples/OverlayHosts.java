@@ -1,6 +1,6 @@
 package io.overlay.examples;
 
-import io.overlay.core.testing.Netns;
+import io.overlay.testing.Netns;
 import java.io.IOException;
 import java.net.HttpURLConnection;
 import java.net.URL;
