@@ -157,7 +157,8 @@ public final class Overlay implements AutoCloseable {
         try {
             progress("waiting for the network config");
             config = cfg.allocator.awaitNetworkConfig();
-            final UnderlayInterface iface = UnderlayInterface.select(cfg.ifaces, cfg.publicIp);
+            final UnderlayInterface iface = UnderlayInterface.select(cfg.ifaces, cfg.ifaceRegexes, cfg.ifaceCanReach,
+                cfg.publicIp);
             final int publicIp = cfg.publicIp.orElse(iface.address());
             mtu = FlannelRules.mtu(iface.mtu());
             LOG.info("Using interface {} address {} (MTU {}), PublicIP {}; overlay MTU {}", iface.name(),
@@ -264,7 +265,7 @@ public final class Overlay implements AutoCloseable {
         tun.configure(new TunSetup(FlannelRules.tunAddress(l.subnet()), mtu, List.of(c.network()),
             cfg.tunTxQueueLength));
         if (cfg.subnetFile != null) {
-            new SubnetEnv(c.network(), l.subnet(), mtu, false).write(cfg.subnetFile);
+            new SubnetEnv(c.network(), l.subnet(), mtu, cfg.ipMasq).write(cfg.subnetFile);
         }
         if (cfg.bridge != null) {
             cfg.bridgeConfigurator.ensureBridge(cfg.bridge, l.subnet(), FlannelRules.bridgeAddress(l.subnet()),
@@ -510,6 +511,9 @@ public final class Overlay implements AutoCloseable {
         private SubnetAllocator allocator;
         private Optional<Integer> publicIp = Optional.empty();
         private List<String> ifaces = List.of();
+        private List<Pattern> ifaceRegexes = List.of();
+        private Optional<Integer> ifaceCanReach = Optional.empty();
+        private boolean ipMasq;
         private String tunName = "flannel%d";
         private int loops = 1;
         private Path subnetFile = SubnetEnv.DEFAULT_PATH;
@@ -602,6 +606,58 @@ public final class Overlay implements AutoCloseable {
          */
         public Builder ifaces(final List<String> ifaces) {
             this.ifaces = List.copyOf(ifaces);
+            return this;
+        }
+
+        /**
+         * Sets patterns that choose the underlay interface by address, then by name ({@code --iface-regex}), tried
+         * after {@link #ifaces}; see {@link UnderlayInterface}. Default none.
+         *
+         * @param regexes regular expressions, found anywhere in an address or name
+         * @return this builder
+         * @throws IllegalArgumentException naming the pattern if one does not compile
+         */
+        public Builder ifaceRegexes(final List<String> regexes) {
+            final List<Pattern> compiled = new ArrayList<>();
+            for (String r : regexes) {
+                try {
+                    compiled.add(Pattern.compile(r));
+                } catch (java.util.regex.PatternSyntaxException e) {
+                    throw new IllegalArgumentException("ifaceRegex: could not compile the regular expression '" + r
+                        + "': " + e.getDescription(), e);
+                }
+            }
+            this.ifaceRegexes = List.copyOf(compiled);
+            return this;
+        }
+
+        /**
+         * Sets an address whose route chooses the underlay interface ({@code --iface-can-reach}), tried after
+         * {@link #ifaces} and {@link #ifaceRegexes}. Default none.
+         *
+         * @param address a dotted-quad IPv4 address, or {@code null} for none
+         * @return this builder
+         * @throws IllegalArgumentException if it is not an IPv4 address
+         */
+        public Builder ifaceCanReach(final String address) {
+            try {
+                this.ifaceCanReach = address == null ? Optional.empty() : Optional.of(Ipv4.parse(address));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("ifaceCanReach: " + e.getMessage(), e);
+            }
+            return this;
+        }
+
+        /**
+         * Records whether the host masquerades traffic leaving the Network ({@code --ip-masq}), written as
+         * {@code FLANNEL_IPMASQ} in {@code subnet.env} so Docker or CNI do not masquerade it again. The rules themselves
+         * are the launcher's ({@link io.overlay.core.spi.TrafficManager}). Default {@code false}.
+         *
+         * @param ipMasq whether masquerade rules are installed
+         * @return this builder
+         */
+        public Builder ipMasq(final boolean ipMasq) {
+            this.ipMasq = ipMasq;
             return this;
         }
 

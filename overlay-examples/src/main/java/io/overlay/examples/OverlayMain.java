@@ -3,9 +3,11 @@ package io.overlay.examples;
 import io.overlay.core.Overlay;
 import io.overlay.core.OverlayStatus;
 import io.overlay.core.OutOfSubnetsException;
+import io.overlay.core.net.Ipv4;
 import io.overlay.core.spi.TunSetup;
 import io.overlay.etcd.EtcdSettings;
 import io.overlay.etcd.EtcdSubnetAllocator;
+import io.overlay.tun.LinuxTrafficManager;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -14,6 +16,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -57,6 +65,9 @@ public final class OverlayMain implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
+    /** Finds nft and iptables; tests replace it to simulate a missing tool. */
+    Function<String, Optional<Path>> findTool = LinuxTrafficManager::findTool;
+
     @Option(names = "--etcd-endpoints", split = ",", paramLabel = "<url>",
         defaultValue = "http://127.0.0.1:4001,http://127.0.0.1:2379",
         description = "Comma-separated etcd client URLs (default: ${DEFAULT-VALUE}).")
@@ -90,6 +101,16 @@ public final class OverlayMain implements Callable<Integer> {
             + "non-secondary IPv4 address, as flanneld.")
     List<String> ifaces = new ArrayList<>();
 
+    @Option(names = "--iface-regex", paramLabel = "<regex>",
+        description = "Choose the underlay interface by a regular expression found in one of its IPv4 addresses, else "
+            + "in its name; repeatable, tried in order after --iface, as flanneld.")
+    List<String> ifaceRegexes = new ArrayList<>();
+
+    @Option(names = "--iface-can-reach", paramLabel = "<ip>",
+        description = "Choose the underlay interface the kernel would use to reach this IPv4 address (with the route's "
+            + "source address); tried after --iface and --iface-regex, as flanneld.")
+    String ifaceCanReach;
+
     @Option(names = "--public-ip", paramLabel = "<ip>",
         description = "IPv4 address other hosts send to (lease PublicIP). Default: the interface's address.")
     String publicIp;
@@ -112,8 +133,25 @@ public final class OverlayMain implements Callable<Integer> {
 
     @Option(names = "--ip-masq", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
         converter = GoFlags.Bool.class,
-        description = "Accepted for flanneld compatibility; overlay installs no iptables rules, so true is an error.")
+        description = "Masquerade traffic from the Network to destinations outside it (flanneld's rules, in nftables "
+            + "table 'ip overlay'; needs nft); FLANNEL_IPMASQ=true in subnet.env (default: ${DEFAULT-VALUE}).")
     boolean ipMasq;
+
+    @Option(names = "--ip-masq-fully-random-disable", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
+        converter = GoFlags.Bool.class,
+        description = "Masquerade without fully random source ports (default: ${DEFAULT-VALUE}).")
+    boolean ipMasqFullyRandomDisable;
+
+    @Option(names = "--iptables-forward-rules", arity = "0..1", defaultValue = "true", paramLabel = "<bool>",
+        converter = GoFlags.Bool.class,
+        description = "Accept forwarded traffic from and to the Network in iptables' filter FORWARD chain (chain "
+            + "OVERLAY-FWD), for hosts whose FORWARD policy is DROP, e.g. with Docker (default: ${DEFAULT-VALUE}).")
+    boolean iptablesForwardRules;
+
+    @Option(names = "--iptables-resync", defaultValue = "5", paramLabel = "<seconds>",
+        description = "Seconds between checks that the masquerade and forward rules are in place; missing ones are "
+            + "restored (default: ${DEFAULT-VALUE}).")
+    int iptablesResyncSeconds;
 
     @Option(names = "--bridge", paramLabel = "<name>",
         description = "Create or reuse this Linux bridge (e.g. lxcbr0) with the subnet's first address and the "
@@ -185,9 +223,23 @@ public final class OverlayMain implements Callable<Integer> {
             p.add("--tun-txqueuelen must be 1.." + TunSetup.MAX_TX_QUEUE_LENGTH
                 + " packets, or 0 to leave the device's value, got " + tunTxQueueLength);
         }
-        if (ipMasq) {
-            p.add("--ip-masq is not supported: overlay installs no iptables rules; masquerade traffic leaving the "
-                + "Network yourself (iptables -t nat -A POSTROUTING -s <Network> ! -d <Network> -j MASQUERADE)");
+        for (String regex : ifaceRegexes) {
+            try {
+                Pattern.compile(regex);
+            } catch (PatternSyntaxException e) {
+                p.add("--iface-regex '" + regex + "' is not a valid regular expression (" + e.getDescription()
+                    + "); fix the pattern");
+            }
+        }
+        if (ifaceCanReach != null) {
+            try {
+                Ipv4.parse(ifaceCanReach);
+            } catch (IllegalArgumentException e) {
+                p.add("--iface-can-reach must be an IPv4 address, got '" + ifaceCanReach + "'");
+            }
+        }
+        if (iptablesResyncSeconds < 1) {
+            p.add("--iptables-resync must be at least 1 second, got " + iptablesResyncSeconds);
         }
         if ((etcdCertFile == null) != (etcdKeyFile == null)) {
             p.add("--etcd-certfile and --etcd-keyfile must be given together");
@@ -229,14 +281,19 @@ public final class OverlayMain implements Callable<Integer> {
     /**
      * Builds the overlay from the options (nothing is opened yet).
      *
+     * @param hostTraffic the listener that applies the host rules
      * @return the overlay
      * @throws IllegalArgumentException naming the bad option value
      * @throws IllegalStateException if a part is missing from the class path
      */
-    Overlay overlay() {
+    Overlay overlay(final HostTraffic hostTraffic) {
         final EtcdSettings settings = etcdSettings();
         final Overlay.Builder b = Overlay.builder()
             .ifaces(ifaces)
+            .ifaceRegexes(ifaceRegexes)
+            .ifaceCanReach(ifaceCanReach)
+            .ipMasq(ipMasq)
+            .listener(hostTraffic)
             .subnetFile(subnetFile)
             .bridge(bridge)
             .tunName(tunName)
@@ -265,8 +322,8 @@ public final class OverlayMain implements Callable<Integer> {
             final FlannelEnvironment.Check check = env.check(spec);
             problems.addAll(check.errors());
             if (!check.ignored().isEmpty()) {
-                LOG.warn("ignoring FLANNELD_* variables without effect for overlay (udp backend, etcd, no iptables "
-                    + "rules): {}", String.join(", ", check.ignored()));
+                LOG.warn("ignoring FLANNELD_* variables without effect for overlay (udp backend, etcd): {}",
+                    String.join(", ", check.ignored()));
             }
         }
         if (!problems.isEmpty()) {
@@ -275,33 +332,48 @@ public final class OverlayMain implements Callable<Integer> {
             return FAILED;
         }
         final Overlay overlay;
+        final HostTraffic traffic;
         try {
-            overlay = overlay();
-        } catch (IllegalArgumentException | IllegalStateException e) {
+            traffic = new HostTraffic(new LinuxTrafficManager(new LinuxTrafficManager.Settings(ipMasq,
+                !ipMasqFullyRandomDisable, iptablesForwardRules, bridge != null,
+                Duration.ofSeconds(iptablesResyncSeconds)), Executors.defaultThreadFactory(), findTool));
+        } catch (IllegalStateException e) {
             err.println("overlay: " + e.getMessage());
             err.flush();
             return FAILED;
         }
+        try {
+            overlay = overlay(traffic);
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            traffic.close();
+            err.println("overlay: " + e.getMessage());
+            err.flush();
+            return FAILED;
+        }
+        traffic.network(() -> overlay.status().network());
+        final Supplier<OverlayStatus> hostStatus = () -> traffic.gate(overlay.status());
         LOG.info("overlay {} starting", OverlayVersion.version());
         HealthServer health = null;
         try {
             if (healthzPort != 0) {
-                health = HealthServer.start(healthzIp, healthzPort, overlay::status);
+                health = HealthServer.start(healthzIp, healthzPort, hostStatus);
             }
         } catch (IOException | IllegalArgumentException e) {
             LOG.error("{}", e.getMessage());
             overlay.close();
+            traffic.close();
             return FAILED;
         }
         final HealthServer healthServer = health;
         // Other ways the JVM ends (SIGHUP, System.exit elsewhere) still close the overlay; close() is idempotent.
-        final Thread hook = new Thread(() -> stop(overlay, healthServer), "overlay-shutdown");
+        final Thread hook = new Thread(() -> stop(overlay, healthServer, traffic), "overlay-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         int status = FAILED;
         try (TerminationSignals signals = TerminationSignals.install(Thread.currentThread())) {
             try {
                 overlay.start();
-                LOG.info("Running: {}", overlay.status().healthLine());
+                traffic.awaitSettled(30_000);
+                LOG.info("Running: {}", hostStatus.get().healthLine());
                 signals.await();
                 status = 0;
             } catch (InterruptedException e) {
@@ -320,7 +392,7 @@ public final class OverlayMain implements Callable<Integer> {
             if (signals.requested()) {
                 LOG.info("{} received: shutting down (lease kept for the next start)", signals.received());
             }
-            stop(overlay, healthServer);
+            stop(overlay, healthServer, traffic);
             removeHook(hook);
         }
         if (status == 0) {
@@ -329,11 +401,12 @@ public final class OverlayMain implements Callable<Integer> {
         return status;
     }
 
-    private static void stop(final Overlay overlay, final HealthServer healthServer) {
+    private static void stop(final Overlay overlay, final HealthServer healthServer, final HostTraffic traffic) {
         overlay.close();
         if (healthServer != null) {
             healthServer.close();
         }
+        traffic.close(); // the host rules go last: nothing forwards for the overlay any more
     }
 
     private static void removeHook(final Thread hook) {
