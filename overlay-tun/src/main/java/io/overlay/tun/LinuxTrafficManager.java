@@ -6,6 +6,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.Executors;
@@ -157,52 +159,80 @@ public final class LinuxTrafficManager implements TrafficManager {
         return problem;
     }
 
-    /** Manager thread: installs every part; records the first failure as the problem. */
+    /** Manager thread: installs every part, each on its own; the first failure becomes the problem. */
     private void install() {
-        try {
+        final List<Exception> failures = new ArrayList<>();
+        step(failures, () -> {
             if (settings.ipForward()) {
                 ensureIpForward();
             }
+        });
+        step(failures, () -> {
             if (masq != null) {
                 masq.apply(network, subnet);
                 LOG.info("Masquerade rules installed: nft table {} for Network {}, subnet {}",
                     NftMasqueradeRules.TABLE, network, subnet);
             }
+        });
+        step(failures, () -> {
             if (forward != null) {
                 forward.apply(network);
                 LOG.info("FORWARD accept rules installed: iptables chain {} for {}", IptablesForwardRules.CHAIN,
                     network);
             }
-            problem = Optional.empty();
-        } catch (IOException | RuntimeException e) {
-            fail(e);
-        }
+        });
+        settle(failures);
     }
 
-    /** Manager thread, every resync period: restores what is missing. */
+    /** Manager thread, every resync period: restores what is missing, each part on its own. */
     private void check() {
         if (closed) {
             return;
         }
-        try {
+        final List<Exception> failures = new ArrayList<>();
+        step(failures, () -> {
             if (settings.ipForward()) {
                 ensureIpForward();
             }
+        });
+        step(failures, () -> {
             if (masq != null && !masq.intact()) {
                 LOG.warn("Masquerade rules (nft table {}) missing or changed; restoring", NftMasqueradeRules.TABLE);
                 masq.apply(network, subnet);
             }
+        });
+        step(failures, () -> {
             if (forward != null && !forward.intact()) {
                 LOG.warn("FORWARD accept rules (iptables chain {}) missing or changed; restoring",
                     IptablesForwardRules.CHAIN);
                 forward.apply(network);
             }
-            if (problem.isPresent()) {
-                LOG.info("Host rules in place again");
-            }
-            problem = Optional.empty();
+        });
+        if (failures.isEmpty() && problem.isPresent() && !problem.get().equals(INSTALLING)) {
+            LOG.info("Host rules in place again");
+        }
+        settle(failures);
+    }
+
+    /** One part of the host set-up; may fail without stopping the others. */
+    @FunctionalInterface
+    private interface Step {
+        void run() throws IOException;
+    }
+
+    private static void step(final List<Exception> failures, final Step step) {
+        try {
+            step.run();
         } catch (IOException | RuntimeException e) {
-            fail(e);
+            failures.add(e);
+        }
+    }
+
+    private void settle(final List<Exception> failures) {
+        if (failures.isEmpty()) {
+            problem = Optional.empty();
+        } else {
+            fail(failures.get(0));
         }
     }
 
