@@ -6,8 +6,8 @@
 #   sudo benchmarks/net-bench.sh --modes underlay,vxlan,socat,overlay --rounds 1 --duration 5
 #   sudo benchmarks/net-bench.sh --modes overlay --tun-setup harness --tun-mq   # 2 loops on a multi-queue TUN
 #
-# Every argument except --variant (below) is passed to ../shared/bench/overlay-bench.sh unchanged (read its
-# README.md); this script only adds mode "overlay" with --cmd, builds overlay-examples/target/overlay.jar when it
+# The harness is benchmarks/harness/overlay-bench.sh (or $OVERLAY_BENCH). Every argument except --variant (below)
+# is passed to it unchanged (read benchmarks/harness/README.md); this script only adds mode "overlay" with --cmd, builds overlay-examples/target/overlay.jar when it
 # is missing or older than the sources, and picks the default mode list when neither --modes nor MODES is given.
 #
 # Mode "overlay" runs io.overlay.examples.StaticPeersMain (static peer table, no etcd) in each namespace host:
@@ -15,15 +15,16 @@
 # --tun-setup harness attaches to the harness' TUN. With --tun-mq it runs OVERLAY_MQ_LOOPS (default 2) event
 # loops, one per TUN queue, with SO_REUSEPORT sockets.
 #
-# Environment: JAVA (default java), OVERLAY_JAVA_OPTS (default "-XX:+UseSerialGC -Xms64m -Xmx256m"),
-# OVERLAY_MQ_LOOPS (default 2), OVERLAY_NO_BUILD=1 to never build, OVERLAY_JAR=path to run that overlay.jar as is
-# (e.g. one built from a clean checkout of a given commit; implies no build).
+# Environment: OVERLAY_BENCH (path of overlay-bench.sh, see above), JAVA (default java), OVERLAY_JAVA_OPTS
+# (default "-XX:+UseSerialGC -Xms64m -Xmx256m"), OVERLAY_MQ_LOOPS (default 2), OVERLAY_NO_BUILD=1 to never build,
+# OVERLAY_JAR=path to run that overlay.jar as is (e.g. one built from a clean checkout of a given commit; implies no
+# build).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-harness="$(dirname "$0")/../../shared/bench/overlay-bench.sh"
-[[ -f $harness ]] || { echo "net-bench: harness not found at $harness" >&2; exit 1; }
+harness=${OVERLAY_BENCH:-$here/harness/overlay-bench.sh}
+[[ -f $harness ]] || { echo "net-bench: harness not found at $harness (set OVERLAY_BENCH=/path/to/overlay-bench.sh)" >&2; exit 1; }
 jar=${OVERLAY_JAR:-$repo/overlay-examples/target/overlay.jar}
 [[ -n ${OVERLAY_JAR:-} ]] && OVERLAY_NO_BUILD=1
 

@@ -1,13 +1,7 @@
+// Longer than 400 lines only because the public Overlay.Builder must be nested here; the overlay itself is under
+// 200 lines and hands its other jobs to the package-private classes next to it.
 package io.overlay.core;
 
-import io.overlay.core.spi.BridgeConfigurator;
-import io.overlay.core.spi.DropReason;
-import io.overlay.core.spi.LeaseListener;
-import io.overlay.core.spi.PacketEngineFactory;
-import io.overlay.core.spi.SubnetAllocator;
-import io.overlay.core.spi.TrafficCounters;
-import io.overlay.core.spi.TunDeviceFactory;
-import io.overlay.core.spi.TunSetup;
 import io.overlay.core.flannel.FlannelRules;
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.flannel.NetworkConfig;
@@ -16,9 +10,18 @@ import io.overlay.core.flannel.UnderlayInterface;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.BridgeConfigurator;
+import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.spi.LeaseListener;
 import io.overlay.core.spi.PacketEngine;
+import io.overlay.core.spi.PacketEngineFactory;
+import io.overlay.core.spi.SubnetAllocator;
+import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.spi.TunDevice;
+import io.overlay.core.spi.TunDeviceFactory;
+import io.overlay.core.spi.TunSetup;
+import java.io.Closeable;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -28,9 +31,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.ServiceLoader;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
@@ -40,7 +40,7 @@ import org.slf4j.LoggerFactory;
 /**
  * One host's membership in a flannel-compatible overlay: the facade that composes a {@link SubnetAllocator}, a
  * {@link TunDevice} and a {@link PacketEngine} (and optionally a container bridge) into what flanneld's udp backend
- * does (flannel reference §2.1):
+ * does ({@code main.go} and {@code pkg/backend/udp/udp_network_amd64.go} in flannel v0.28.9):
  * <ol>
  * <li>read the network config (waiting while it is missing or invalid);</li>
  * <li>choose the underlay interface and its MTU; the overlay MTU is that minus 28;</li>
@@ -52,7 +52,7 @@ import org.slf4j.LoggerFactory;
  *
  * <pre>{@code
  * try (Overlay overlay = Overlay.builder()
- *         .allocator(EtcdSubnetAllocator.builder().endpoints("http://127.0.0.1:2379").build())
+ *         .allocator(new EtcdSubnetAllocator(EtcdSettings.builder().endpoints("http://127.0.0.1:2379").build()))
  *         .bridge("lxcbr0")
  *         .listener(new OverlayListener() {
  *             public void ready(OverlayStatus s) { System.out.println(s.healthLine()); }
@@ -63,17 +63,18 @@ import org.slf4j.LoggerFactory;
  * }
  * }</pre>
  *
- * <p><b>Losing the lease</b> (flannel reference B10: never keep forwarding for a subnet this host no longer owns).
- * Real flanneld exits; overlay re-acquires in-process. On {@link LeaseListener#leaseLost} the engine is told there is
- * no local subnet ({@link PacketEngine#localSubnet localSubnet(null)}: every inbound datagram is dropped and counted
- * as {@link DropReason#FOREIGN_DESTINATION}), the status turns not-ready (so {@code /readyz} answers 503) and the
- * status carries no lease. The TUN address, the bridge address and {@code subnet.env} are left as they are, as
- * flanneld leaves them: local containers keep their addresses, and re-acquiring the same subnet changes nothing on
- * the host. On {@link LeaseListener#leaseReacquired} (same or another subnet) everything that depends on the subnet
- * is applied again in start-up order: TUN address and route, {@code subnet.env}, bridge address, then the engine's
- * local subnet; then the overlay is ready again. A failed step is retried with capped exponential backoff (1 s
- * doubling up to 30 s) until it succeeds, a newer lease event supersedes it or the overlay is closed; meanwhile the
- * status is not-ready naming the failure and the engine still delivers nothing.
+ * <p><b>Losing the lease.</b> Never keep forwarding for a subnet this host no longer owns. Real flanneld exits when its
+ * lease is revoked ({@code docs/flannel-compatibility.md#lease-ttl-and-renewal}); overlay re-acquires in-process. On
+ * {@link LeaseListener#leaseLost} the engine is told there is no local subnet ({@link PacketEngine#localSubnet
+ * localSubnet(null)}: every inbound datagram is dropped and counted as {@link DropReason#FOREIGN_DESTINATION}), the
+ * status turns not-ready (so {@code /readyz} answers 503) and the status carries no lease. The TUN address, the bridge
+ * address and {@code subnet.env} are left as they are, as flanneld leaves them: local containers keep their addresses,
+ * and re-acquiring the same subnet changes nothing on the host. On {@link LeaseListener#leaseReacquired} (same or
+ * another subnet) everything that depends on the subnet is applied again in start-up order: TUN address and route,
+ * {@code subnet.env}, bridge address, then the engine's local subnet; then the overlay is ready again. A failed step is
+ * retried with capped exponential backoff (1 s doubling up to 30 s) until it succeeds, a newer lease event supersedes
+ * it or the overlay is closed; meanwhile the status is not-ready naming the failure and the engine still delivers
+ * nothing.
  *
  * <p><b>Threads.</b> The TUN factory, engine factory and bridge configurator default to the implementations found
  * with {@link ServiceLoader} ({@code overlay-tun}, {@code overlay-udp}). Allocator events, re-configuration, retries
@@ -92,40 +93,24 @@ public final class Overlay implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Overlay.class);
     private static final Pattern IFNAME = Pattern.compile("[A-Za-z0-9_.%-]{1,15}");
 
-    /** Readiness; {@code closed} is terminal: once set, no transition changes the state any more. */
-    private record Readiness(boolean ready, String reason, boolean closed) {
-    }
-
-    private final Builder cfg;
+    private final OverlayConfig cfg;
     private final RouteTable routes = new RouteTable();
-    private final ScheduledThreadPoolExecutor events;
-    private volatile Thread eventThread;
+    private final Readiness readiness = new Readiness();
+    private final EventThread events;
     private final Object lock = new Object();
-    private final AtomicReference<Readiness> state = new AtomicReference<>(new Readiness(false, "starting", false));
+    /** The current lease: set at start, then by the {@link LeaseFollower}; {@code null} while lost. */
+    private final AtomicReference<Lease> lease = new AtomicReference<>();
 
-    private volatile Lease lease;
     private volatile NetworkConfig config;
     private volatile int mtu;
     private volatile TunDevice tun;
     private volatile PacketEngine engine;
     private boolean started;
     private boolean closed;
-    /** Bumped by every leaseLost/leaseReacquired; a pending re-configuration retry of an older one gives up. */
-    private int generation;
-    /** The UNKNOWN_SENDER count at the last check (event thread only). */
-    private long unknownSendersSeen;
 
-    private Overlay(final Builder cfg) {
+    private Overlay(final OverlayConfig cfg) {
         this.cfg = cfg;
-        this.events = new ScheduledThreadPoolExecutor(1, r -> {
-            final Thread t = new Thread(r, "overlay-events");
-            t.setDaemon(true);
-            eventThread = t;
-            return t;
-        });
-        events.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
-        events.setContinueExistingPeriodicTasksAfterShutdownPolicy(false);
-        events.setRemoveOnCancelPolicy(true);
+        this.events = new EventThread(readiness, cfg.listener());
     }
 
     /**
@@ -155,61 +140,58 @@ public final class Overlay implements AutoCloseable {
             started = true;
         }
         try {
-            progress("waiting for the network config");
-            config = cfg.allocator.awaitNetworkConfig();
-            final UnderlayInterface iface = UnderlayInterface.select(cfg.ifaces, cfg.ifaceRegexes, cfg.ifaceCanReach,
-                cfg.publicIp);
-            final int publicIp = cfg.publicIp.orElse(iface.address());
+            readiness.progress("waiting for the network config");
+            final NetworkConfig network = cfg.allocator().awaitNetworkConfig();
+            config = network;
+            final UnderlayInterface iface = UnderlayInterface.select(cfg.ifaces(), cfg.ifaceRegexes(),
+                cfg.ifaceCanReach(), cfg.publicIp());
+            final int publicIp = cfg.publicIp().orElse(iface.address());
             mtu = FlannelRules.mtu(iface.mtu());
             LOG.info("Using interface {} address {} (MTU {}), PublicIP {}; overlay MTU {}", iface.name(),
                 Ipv4.format(iface.address()), iface.mtu(), Ipv4.format(publicIp), mtu);
-            final Optional<Ipv4Prefix> previous = cfg.subnetFile == null ? Optional.empty()
-                : SubnetEnv.readPreviousSubnet(cfg.subnetFile);
-            progress("acquiring a lease");
-            final Lease acquired = cfg.allocator.acquire(publicIp, previous);
-            lease = acquired;
-            post(() -> tell(l -> l.leaseAcquired(acquired)));
+            final Optional<Ipv4Prefix> previous = cfg.subnetFile() == null ? Optional.empty()
+                : SubnetEnv.readPreviousSubnet(cfg.subnetFile());
+            readiness.progress("acquiring a lease");
+            final Lease acquired = cfg.allocator().acquire(publicIp, previous);
+            lease.set(acquired);
+            events.post(() -> events.tell(l -> l.leaseAcquired(acquired)));
             LOG.info("Acquired lease {} (PublicIP {})", acquired.subnet(), Ipv4.format(publicIp));
 
-            progress("configuring " + acquired.subnet());
-            final TunDevice opened = cfg.offloads ? cfg.tunFactory.openWithOffloads(cfg.tunName, cfg.loops)
-                : cfg.tunFactory.open(cfg.tunName, cfg.loops);
+            readiness.progress("configuring " + acquired.subnet());
+            final TunDevice opened = cfg.offloads() ? cfg.tunFactory().openWithOffloads(cfg.tunName(), cfg.loops())
+                : cfg.tunFactory().open(cfg.tunName(), cfg.loops());
             adopt(opened, () -> tun = opened);
-            applySubnet(acquired);
-            final EngineSettings settings = new EngineSettings(iface.address(), config.backend().port(),
-                config.network(), acquired.subnet(), mtu, cfg.acceptOnlyKnownPeers, cfg.loops);
-            final PacketEngine created = cfg.engineFactory.create(settings, opened, routes);
+            final HostConfigurator host = new HostConfigurator(cfg, opened, network.network(), mtu);
+            host.apply(acquired);
+            final EngineSettings settings = new EngineSettings(iface.address(), network.backend().port(),
+                network.network(), acquired.subnet(), mtu, cfg.acceptOnlyKnownPeers(), cfg.loops());
+            final PacketEngine created = cfg.engineFactory().create(settings, opened, routes);
             adopt(created::close, () -> engine = created);
             created.start();
             // Ready before the allocator starts: its events are queued after this, in order.
-            if (transition(true, "")) {
+            if (readiness.transition(true, "")) {
                 final OverlayStatus s = status();
                 LOG.info("{}", s.healthLine());
-                post(() -> tell(l -> l.ready(s)));
+                events.post(() -> events.tell(l -> l.ready(s)));
             }
             synchronized (lock) {
                 failIfClosed();
             }
-            cfg.allocator.start(acquired, new Events());
-            if (cfg.acceptOnlyKnownPeers) {
-                final long every = cfg.unknownSenderCheck.toMillis();
-                try {
-                    events.scheduleWithFixedDelay(() -> guard(this::checkUnknownSenders), every, every,
-                        TimeUnit.MILLISECONDS);
-                } catch (RejectedExecutionException closing) {
-                    // closed meanwhile: no timer
-                }
+            cfg.allocator().start(acquired, new LeaseFollower(cfg, events, readiness, routes,
+                network.backend().port(), host, created, lease, this::status));
+            if (cfg.acceptOnlyKnownPeers()) {
+                events.every(new UnknownSenderMonitor(created, cfg.unknownSenderCheck(), cfg.unknownSenderWarning()),
+                    cfg.unknownSenderCheck());
             }
         } catch (IOException | InterruptedException | RuntimeException e) {
-            final String why = "start failed: " + e.getMessage();
-            state.updateAndGet(s -> s.closed() ? s : new Readiness(false, why, false));
+            readiness.startFailed(e.getMessage());
             close();
             throw e;
         }
     }
 
     /** Stores a resource opened by start() unless close() ran meanwhile, in which case it is closed again. */
-    private void adopt(final java.io.Closeable resource, final Runnable store) throws IOException {
+    private void adopt(final Closeable resource, final Runnable store) throws IOException {
         synchronized (lock) {
             if (!closed) {
                 store.run();
@@ -220,213 +202,10 @@ public final class Overlay implements AutoCloseable {
         throw new IOException("overlay closed while starting");
     }
 
-    /** Records the start-up step for {@link #status()} ("not-ready <step>"), unless already closed. */
-    private void progress(final String step) {
-        transition(false, step);
-    }
-
     /** Called under {@code lock}. */
     private void failIfClosed() throws IOException {
         if (closed) {
             throw new IOException("overlay closed while starting");
-        }
-    }
-
-    /**
-     * Sets the readiness unless the overlay is closed.
-     *
-     * @return whether the state changed
-     */
-    private boolean transition(final boolean ready, final String reason) {
-        final Readiness next = new Readiness(ready, reason, false);
-        final Readiness prev = state.getAndUpdate(s -> s.closed() ? s : next);
-        return !prev.closed() && !prev.equals(next);
-    }
-
-    /** Event thread: ready again after a re-acquire; tells the listener. */
-    private void becomeReady() {
-        if (transition(true, "")) {
-            final OverlayStatus s = status();
-            LOG.info("{}", s.healthLine());
-            tell(l -> l.ready(s));
-        }
-    }
-
-    /** Event thread: not ready; tells the listener. */
-    private void becomeNotReady(final String reason) {
-        if (transition(false, reason)) {
-            tell(l -> l.notReady(reason));
-        }
-    }
-
-    /** Configures everything that depends on the subnet: TUN address and route, subnet.env, bridge. No lock held. */
-    private void applySubnet(final Lease l) throws IOException {
-        final NetworkConfig c = config;
-        tun.configure(new TunSetup(FlannelRules.tunAddress(l.subnet()), mtu, List.of(c.network()),
-            cfg.tunTxQueueLength));
-        if (cfg.subnetFile != null) {
-            new SubnetEnv(c.network(), l.subnet(), mtu, cfg.ipMasq).write(cfg.subnetFile);
-        }
-        if (cfg.bridge != null) {
-            cfg.bridgeConfigurator.ensureBridge(cfg.bridge, l.subnet(), FlannelRules.bridgeAddress(l.subnet()),
-                c.network(), mtu);
-        }
-    }
-
-    /**
-     * Event thread: applies a re-acquired lease (TUN, subnet.env, bridge, then the engine) and becomes ready; on
-     * failure stays not-ready and tries again after a capped exponential backoff.
-     */
-    private void reapply(final int gen, final Lease l, final int attempt) {
-        if (gen != generation || state.get().closed()) {
-            return;
-        }
-        try {
-            applySubnet(l);
-            engine.localSubnet(l.subnet());
-            if (attempt > 1) {
-                LOG.info("Reconfiguring for subnet {} succeeded on attempt {}", l.subnet(), attempt);
-            }
-            becomeReady();
-        } catch (IOException | RuntimeException e) {
-            final long delay = retryDelayMillis(attempt);
-            final String why = "reconfiguring for " + l.subnet() + " failed: " + e.getMessage();
-            if (attempt == 1) {
-                LOG.error("Reconfiguring for subnet {} failed; retrying in {} ms", l.subnet(), delay, e);
-            } else {
-                LOG.error("Reconfiguring for subnet {} failed again (attempt {}): {}; retrying in {} ms", l.subnet(),
-                    attempt, e.getMessage(), delay);
-            }
-            becomeNotReady(why);
-            try {
-                events.schedule(() -> guard(() -> reapply(gen, l, attempt + 1)), delay, TimeUnit.MILLISECONDS);
-            } catch (RejectedExecutionException closing) {
-                // closed: nothing more to do
-            }
-        }
-    }
-
-    /** Backoff before attempt {@code attempt + 1}: the initial delay doubled per attempt, capped. */
-    private long retryDelayMillis(final int attempt) {
-        final long initial = cfg.retryInitial.toMillis();
-        final long max = cfg.retryMax.toMillis();
-        return attempt > 20 ? max : Math.min(max, initial << (attempt - 1));
-    }
-
-    /** Event thread, from the timer: one WARN when datagrams from unknown senders were dropped since the last check. */
-    private void checkUnknownSenders() {
-        final PacketEngine e = engine;
-        if (e == null || state.get().closed()) {
-            return;
-        }
-        final long now = e.counters().drops(DropReason.UNKNOWN_SENDER);
-        final long dropped = now - unknownSendersSeen;
-        unknownSendersSeen = now;
-        if (dropped > 0) {
-            cfg.unknownSenderWarning.accept(dropped + " datagrams from unknown senders dropped in the last "
-                + interval(cfg.unknownSenderCheck) + "; if peers send from an address other than their PublicIP "
-                + "(NAT), set acceptOnlyKnownPeers(false) / --accept-any-sender");
-        }
-    }
-
-    /** Formats a check interval: whole seconds as {@code "30 s"}, anything else in milliseconds. */
-    private static String interval(final Duration d) {
-        return d.toMillis() % 1000 == 0 ? d.toSeconds() + " s" : d.toMillis() + " ms";
-    }
-
-    /** Event thread: calls the user's listener unless closed; its exceptions are logged, never propagated. */
-    private void tell(final Consumer<OverlayListener> event) {
-        if (!state.get().closed()) {
-            guard(() -> event.accept(cfg.listener));
-        }
-    }
-
-    private static void guard(final Runnable task) {
-        try {
-            task.run();
-        } catch (RuntimeException e) {
-            LOG.warn("Overlay event handler threw; ignored", e);
-        }
-    }
-
-    /** Runs a task on the overlay event thread; a handler's exception is logged, never propagated. */
-    private void post(final Runnable task) {
-        try {
-            events.execute(() -> {
-                if (!state.get().closed()) {
-                    guard(task);
-                }
-            });
-        } catch (RejectedExecutionException closing) {
-            // closed: no more events
-        }
-    }
-
-    /** Applies allocator events on the overlay event thread, then tells the user's listener. */
-    private final class Events implements LeaseListener {
-        @Override
-        public void leaseRenewed(final Lease l) {
-            post(() -> {
-                if (lease != null) {
-                    lease = l;
-                }
-                tell(x -> x.leaseRenewed(l));
-            });
-        }
-
-        @Override
-        public void leaseLost(final Lease l) {
-            post(() -> {
-                generation++;
-                lease = null;
-                engine.localSubnet(null);
-                LOG.warn("Lease {} lost; delivering nothing for it (inbound datagrams dropped as {}), not ready, "
-                    + "re-acquiring", l.subnet(), DropReason.FOREIGN_DESTINATION);
-                tell(x -> x.leaseLost(l));
-                becomeNotReady("lease " + l.subnet() + " lost; re-acquiring");
-            });
-        }
-
-        @Override
-        public void leaseReacquired(final Lease previous, final Lease current) {
-            post(() -> {
-                generation++;
-                lease = current;
-                if (previous.subnet().equals(current.subnet())) {
-                    LOG.info("Lease {} re-acquired; reconfiguring", current.subnet());
-                } else {
-                    LOG.warn("Subnet changed from {} to {}; reconfiguring", previous.subnet(), current.subnet());
-                }
-                tell(x -> x.leaseReacquired(previous, current));
-                reapply(generation, current, 1);
-            });
-        }
-
-        @Override
-        public void peerAdded(final Lease l) {
-            post(() -> {
-                routes.put(l.subnet(), l.peer(config.backend().port()));
-                LOG.info("Subnet added: {} via {}", l.subnet(), Ipv4.format(l.attrs().publicIp()));
-                tell(x -> x.peerAdded(l));
-            });
-        }
-
-        @Override
-        public void peerChanged(final Lease previous, final Lease current) {
-            post(() -> {
-                routes.put(current.subnet(), current.peer(config.backend().port()));
-                LOG.info("Subnet changed: {} now via {}", current.subnet(), Ipv4.format(current.attrs().publicIp()));
-                tell(x -> x.peerChanged(previous, current));
-            });
-        }
-
-        @Override
-        public void peerRemoved(final Lease l) {
-            post(() -> {
-                routes.remove(l.subnet());
-                LOG.info("Subnet removed: {}", l.subnet());
-                tell(x -> x.peerRemoved(l));
-            });
         }
     }
 
@@ -437,12 +216,12 @@ public final class Overlay implements AutoCloseable {
      * @return the status
      */
     public OverlayStatus status() {
-        final Readiness r = state.get();
+        final Readiness.State r = readiness.current();
         final PacketEngine e = engine;
         final TunDevice t = tun;
         final NetworkConfig c = config;
-        return new OverlayStatus(r.ready(), r.reason(), lease, c == null ? null : c.network(), mtu,
-            t == null ? null : t.name(), cfg.bridge, routes.routes(),
+        return new OverlayStatus(r.ready(), r.reason(), lease.get(), c == null ? null : c.network(), mtu,
+            t == null ? null : t.name(), cfg.bridge(), routes.routes(),
             e == null ? new TrafficCounters(0, 0, 0, 0, 0, Map.of()) : e.counters());
     }
 
@@ -474,23 +253,13 @@ public final class Overlay implements AutoCloseable {
             e = engine;
             t = tun;
         }
-        state.updateAndGet(s -> s.closed() ? s
-            : new Readiness(false, s.reason().startsWith("start failed") ? s.reason() : "closed", true));
+        readiness.close();
         try {
-            cfg.allocator.close();
+            cfg.allocator().close();
         } catch (RuntimeException ex) {
             LOG.warn("Closing the allocator failed", ex);
         }
         events.shutdown();
-        if (Thread.currentThread() != eventThread) {
-            try {
-                if (!events.awaitTermination(5, TimeUnit.SECONDS)) {
-                    LOG.warn("An overlay event handler is still running after 5 s; closing anyway");
-                }
-            } catch (InterruptedException ex) {
-                Thread.currentThread().interrupt();
-            }
-        }
         if (e != null) {
             e.close();
         }
@@ -504,8 +273,11 @@ public final class Overlay implements AutoCloseable {
     }
 
     /**
-     * Builds an {@link Overlay}. Setters validate at once ({@link IllegalArgumentException} naming the setting);
-     * {@link #build()} checks that the required parts are present.
+     * Builds an {@link Overlay}. Setters validate their value at once ({@link IllegalArgumentException} naming the
+     * setting); {@link #build()} checks that the required parts are present and hands the overlay an immutable copy of
+     * the settings, so a setter called afterwards changes nothing in an overlay already built, and overlays built
+     * from one builder share none of their own state (they do share the objects given to the builder, such as the
+     * allocator and the listener). Not thread-safe.
      */
     public static final class Builder {
         private SubnetAllocator allocator;
@@ -514,7 +286,7 @@ public final class Overlay implements AutoCloseable {
         private List<Pattern> ifaceRegexes = List.of();
         private Optional<Integer> ifaceCanReach = Optional.empty();
         private boolean ipMasq;
-        private String tunName = "flannel%d";
+        private String tunName = FlannelRules.TUN_NAME_TEMPLATE;
         private int loops = 1;
         private Path subnetFile = SubnetEnv.DEFAULT_PATH;
         private String bridge;
@@ -662,7 +434,7 @@ public final class Overlay implements AutoCloseable {
         }
 
         /**
-         * Sets the TUN device name or template; default {@code flannel%d} as flanneld.
+         * Sets the TUN device name or template; default {@value FlannelRules#TUN_NAME_TEMPLATE} as flanneld.
          *
          * @param tunName a name of at most 15 bytes, optionally with {@code %d}
          * @return this builder
@@ -695,7 +467,7 @@ public final class Overlay implements AutoCloseable {
         }
 
         /**
-         * Sets where {@code subnet.env} is written ({@code --subnet-file}); default {@code /run/flannel/subnet.env};
+         * Sets where {@code subnet.env} is written ({@code --subnet-file}); default {@link SubnetEnv#DEFAULT_PATH};
          * {@code null} writes none.
          *
          * @param subnetFile the path, or {@code null}
@@ -810,7 +582,8 @@ public final class Overlay implements AutoCloseable {
         }
 
         /**
-         * Validates and builds the overlay; nothing is opened until {@link Overlay#start()}.
+         * Builds the overlay from a copy of the current settings; nothing is opened until {@link Overlay#start()}.
+         * Parts not given are found with {@link ServiceLoader}, afresh for every overlay.
          *
          * @return the overlay
          * @throws IllegalStateException naming the missing part: no allocator, or no TUN factory, engine factory or
@@ -821,28 +594,32 @@ public final class Overlay implements AutoCloseable {
             if (allocator == null) {
                 missing.add("allocator (e.g. overlay-etcd's EtcdSubnetAllocator)");
             }
-            if (tunFactory == null) {
-                tunFactory = ServiceLoader.load(TunDeviceFactory.class).findFirst().orElse(null);
-                if (tunFactory == null) {
-                    missing.add("tunDeviceFactory (add overlay-tun to the class path)");
-                }
-            }
-            if (engineFactory == null) {
-                engineFactory = ServiceLoader.load(PacketEngineFactory.class).findFirst().orElse(null);
-                if (engineFactory == null) {
-                    missing.add("packetEngineFactory (add overlay-udp to the class path)");
-                }
-            }
-            if (bridge != null && bridgeConfigurator == null) {
-                bridgeConfigurator = ServiceLoader.load(BridgeConfigurator.class).findFirst().orElse(null);
-                if (bridgeConfigurator == null) {
-                    missing.add("bridgeConfigurator (add overlay-tun to the class path)");
-                }
-            }
+            final TunDeviceFactory tuns = orLoad(tunFactory, TunDeviceFactory.class,
+                "tunDeviceFactory (add overlay-tun to the class path)", missing);
+            final PacketEngineFactory engines = orLoad(engineFactory, PacketEngineFactory.class,
+                "packetEngineFactory (add overlay-udp to the class path)", missing);
+            final BridgeConfigurator bridges = bridge == null ? bridgeConfigurator : orLoad(bridgeConfigurator,
+                BridgeConfigurator.class, "bridgeConfigurator (add overlay-tun to the class path)", missing);
             if (!missing.isEmpty()) {
                 throw new IllegalStateException("Overlay.builder() is missing: " + String.join(", ", missing));
             }
-            return new Overlay(this);
+            return new Overlay(new OverlayConfig(allocator, publicIp, ifaces, ifaceRegexes, ifaceCanReach, ipMasq,
+                tunName, loops, subnetFile, bridge,
+                acceptOnlyKnownPeers, offloads, tunTxQueueLength, listener, tuns, engines, bridges, retryInitial,
+                retryMax, unknownSenderCheck, unknownSenderWarning));
+        }
+
+        /** The part given, else the first found by {@link ServiceLoader}, else {@code null} with a note in missing. */
+        private static <T> T orLoad(final T given, final Class<T> type, final String whatIsMissing,
+                                    final List<String> missing) {
+            if (given != null) {
+                return given;
+            }
+            final T found = ServiceLoader.load(type).findFirst().orElse(null);
+            if (found == null) {
+                missing.add(whatIsMissing);
+            }
+            return found;
         }
     }
 }

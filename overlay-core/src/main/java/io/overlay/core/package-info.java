@@ -1,7 +1,10 @@
 /**
  * The facade: {@link io.overlay.core.Overlay} and its builder compose a subnet allocator, a TUN device and a packet
  * engine into one running overlay host, and report progress through {@link io.overlay.core.OverlayListener} and
- * {@link io.overlay.core.OverlayStatus}.
+ * {@link io.overlay.core.OverlayStatus}. Inside the package, {@code Overlay} keeps composition and lifecycle and hands
+ * the other jobs to package-private classes: {@code OverlayConfig} (the settings, fixed at {@code build()}),
+ * {@code HostConfigurator} (TUN, {@code subnet.env}, bridge), {@code LeaseFollower} (lease events into routes, engine
+ * and host), {@code Readiness}, {@code UnknownSenderMonitor} and {@code EventThread}.
  *
  * <p>The rest of the module is split by concern:
  * <ul>

@@ -344,6 +344,49 @@ class OverlayTest {
             .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("got 1000001");
     }
 
+    @Test
+    void aSetterCalledAfterBuildChangesNothingInTheBuiltOverlay() throws Exception {
+        final Overlay.Builder b = builder();
+        overlay = b.build();
+        b.bridge("other0").tunTxQueueLength(77).subnetFile(dir.resolve("elsewhere.env")).acceptOnlyKnownPeers(false)
+            .retryBackoff(Duration.ofSeconds(60), Duration.ofSeconds(60));
+        overlay.start();
+        assertThat(overlay.status().bridge()).isEqualTo("cbr0");
+        assertThat(bridge.names).containsExactly("cbr0");
+        assertThat(tuns.tun.setups).extracting(TunSetup::txQueueLength).containsExactly(2000);
+        assertThat(SubnetEnv.readPreviousSubnet(dir.resolve("subnet.env"))).contains(SUBNET);
+        assertThat(dir.resolve("elsewhere.env")).doesNotExist();
+        engines.engine.unknownSenders.set(5);
+        await(() -> !warnings.isEmpty()); // still accepting only known peers: the monitor runs
+        allocator.listener.leaseLost(LEASE);
+        await(() -> !overlay.status().ready());
+        bridge.failures.set(1);
+        allocator.listener.leaseReacquired(LEASE, LEASE);
+        await(() -> overlay.status().ready()); // the 10 ms backoff, not the 60 s set after build()
+        assertThat(bridge.attempts.get()).as("start + failure + success").isEqualTo(3);
+    }
+
+    @Test
+    void twoOverlaysBuiltFromOneBuilderDoNotShareState() throws Exception {
+        final Overlay.Builder b = builder();
+        final Overlay first = b.build();
+        b.bridge("cbr1").tunTxQueueLength(3333);
+        overlay = b.build();
+        assertThat(first.routes()).isNotSameAs(overlay.routes());
+        overlay.start();
+        assertThat(first.status().bridge()).isEqualTo("cbr0");
+        assertThat(first.status().healthLine()).isEqualTo("not-ready starting");
+        assertThat(overlay.status().bridge()).isEqualTo("cbr1");
+        assertThat(bridge.names).containsExactly("cbr1");
+        assertThat(tuns.tun.setups).extracting(TunSetup::txQueueLength).containsExactly(3333);
+        allocator.listener.peerAdded(PEER);
+        await(() -> overlay.routes().routes().containsKey(PEER.subnet()));
+        assertThat(first.routes().routes()).isEmpty();
+        first.close();
+        assertThat(first.status().healthLine()).isEqualTo("not-ready closed");
+        assertThat(overlay.status().ready()).as("closing one overlay leaves the other running").isTrue();
+    }
+
     private volatile Runnable blockOnPeer;
     private volatile boolean closeOnReady;
     private volatile CompletableFuture<Long> closedInFuture;
@@ -533,6 +576,7 @@ class OverlayTest {
     private final class FakeBridge implements BridgeConfigurator {
         final AtomicInteger failures = new AtomicInteger();
         final AtomicInteger attempts = new AtomicInteger();
+        final List<String> names = new CopyOnWriteArrayList<>();
 
         @Override
         public void ensureBridge(final String name, final Ipv4Prefix subnet, final int address,
@@ -542,6 +586,7 @@ class OverlayTest {
                 throw new IOException("bridge " + name + ": injected failure");
             }
             assertThat(network).isEqualTo(NETWORK);
+            names.add(name);
             calls.add("bridge.ensure " + Ipv4.format(address) + "/" + subnet.length());
         }
     }

@@ -1,6 +1,7 @@
 package io.overlay.examples;
 
 import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.SubnetEnv;
 import io.overlay.core.Overlay;
 import io.overlay.core.OverlayListener;
 import io.overlay.core.OverlayStatus;
@@ -19,8 +20,9 @@ import java.util.concurrent.CountDownLatch;
  * </pre>
  *
  * Arguments: the etcd endpoints (default {@code http://127.0.0.1:2379}), the bridge name (default {@code lxcbr0})
- * and where to write {@code subnet.env} (default {@code /run/flannel/subnet.env}). The underlay is the default
- * route's interface. Needs root (TUN device, bridge) and a network config in etcd under {@code /coreos.com/network}.
+ * and where to write {@code subnet.env} (default flanneld's, {@link SubnetEnv#DEFAULT_PATH}). The underlay is the
+ * default route's interface. Needs root (TUN device, bridge) and a network config in etcd under
+ * {@code /coreos.com/network}.
  */
 public final class EmbeddedAgentExample {
     private EmbeddedAgentExample() {
@@ -35,7 +37,7 @@ public final class EmbeddedAgentExample {
     public static void main(final String[] args) throws Exception {
         final String endpoints = args.length > 0 ? args[0] : "http://127.0.0.1:2379";
         final String bridge = args.length > 1 ? args[1] : "lxcbr0";
-        final Path subnetFile = Path.of(args.length > 2 ? args[2] : "/run/flannel/subnet.env");
+        final Path subnetFile = args.length > 2 ? Path.of(args[2]) : SubnetEnv.DEFAULT_PATH;
 
         final Overlay overlay = Overlay.builder()
             .allocator(new EtcdSubnetAllocator(EtcdSettings.builder().endpoints(endpoints).build()))

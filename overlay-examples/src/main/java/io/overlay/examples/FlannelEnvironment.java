@@ -15,9 +15,11 @@ import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.TypeConversionException;
 
 /**
- * Reads option values from {@code FLANNELD_<OPTION>} environment variables the way flanneld does (flannel reference
- * §4.2): the long option name without its leading dashes, dashes turned into underscores, upper-cased
- * ({@code --etcd-endpoints} is {@code FLANNELD_ETCD_ENDPOINTS}, {@code --ip-masq} is {@code FLANNELD_IP_MASQ}).
+ * Reads option values from {@code FLANNELD_<OPTION>} environment variables the way flanneld does
+ * ({@code SetFlagsFromEnv} of {@code github.com/coreos/pkg/flagutil}, called from flannel v0.28.9 {@code main.go};
+ * {@code docs/flannel-compatibility.md#flags-and-environment}): the long option name without its leading dashes,
+ * dashes turned into underscores, upper-cased ({@code --etcd-endpoints} is {@code FLANNELD_ETCD_ENDPOINTS},
+ * {@code --ip-masq} is {@code FLANNELD_IP_MASQ}).
  * A value given on the command line wins; an unset or empty variable leaves the option's built-in default.
  * Repeatable options take a comma-separated list ({@code FLANNELD_IFACE=eth1,eth0}).
  *
@@ -30,7 +32,7 @@ public final class FlannelEnvironment implements IDefaultValueProvider {
     /** The prefix flanneld uses for its environment variables. */
     public static final String PREFIX = "FLANNELD_";
 
-    /** flanneld options that change behaviour and that overlay does not implement, with why (flannel reference §4.1). */
+    /** flanneld options (flannel v0.28.9 {@code main.go}) that change behaviour and that overlay lacks, with why. */
     private static final Map<String, String> UNSUPPORTED = Map.of(
         "FLANNELD_PUBLIC_IPV6", "IPv6 is not supported (the udp backend is IPv4 only)",
         "FLANNELD_KUBECONFIG_FILE", "the Kubernetes subnet manager is not supported; overlay uses etcd",

@@ -16,7 +16,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * flanneld's health endpoints (flannel reference §4.4) over HTTP/1.1, on the JDK's built-in server:
+ * flanneld's health endpoints (flannel v0.28.9 {@code main.go}; {@code docs/flannel-compatibility.md#health-endpoints})
+ * over HTTP/1.1, on the JDK's built-in server:
  * <ul>
  * <li>{@code GET /healthz}: 200, body {@code overlay is running\n}, whenever the process runs;</li>
  * <li>{@code GET /readyz}: 200 with the {@link OverlayStatus#healthLine() health line} and {@code \n} when the
@@ -42,6 +43,21 @@ public final class HealthServer implements AutoCloseable {
     }
 
     /**
+     * Checks a health server port: 0..65535, where 0 means any free port.
+     *
+     * @param what the name of the setting, for the message (e.g. {@code --healthz-port})
+     * @param port the port
+     * @return {@code port}
+     * @throws IllegalArgumentException {@code "<what> must be 0..65535, got <port>"} if it is out of range
+     */
+    public static int checkPort(final String what, final int port) {
+        if (port < 0 || port > 65535) {
+            throw new IllegalArgumentException(what + " must be 0..65535, got " + port);
+        }
+        return port;
+    }
+
+    /**
      * Starts serving.
      *
      * @param ip the address to listen on ({@code --healthz-ip}), e.g. {@code 0.0.0.0} or {@code 127.0.0.1}
@@ -54,9 +70,7 @@ public final class HealthServer implements AutoCloseable {
     public static HealthServer start(final String ip, final int port, final Supplier<OverlayStatus> status)
         throws IOException {
         Objects.requireNonNull(status, "status");
-        if (port < 0 || port > 65535) {
-            throw new IllegalArgumentException("healthz port must be 0..65535, got " + port);
-        }
+        checkPort("healthz port", port);
         final InetSocketAddress address = new InetSocketAddress(InetAddress.getByName(ip), port);
         final HttpServer server;
         try {

@@ -3,6 +3,8 @@ package io.overlay.examples;
 import io.overlay.core.Overlay;
 import io.overlay.core.OverlayStatus;
 import io.overlay.core.OutOfSubnetsException;
+import io.overlay.core.flannel.FlannelRules;
+import io.overlay.core.flannel.SubnetEnv;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.spi.TunSetup;
 import io.overlay.etcd.EtcdSettings;
@@ -32,9 +34,10 @@ import picocli.CommandLine.Spec;
 
 /**
  * The launcher a host runs: flanneld's udp mode in one command, {@code java -jar overlay.jar [options]}. Options are
- * named as flanneld's (flannel reference §4.1) and each can also be given as a {@code FLANNELD_<OPTION>} environment
- * variable (§4.2, {@link FlannelEnvironment}); the command line wins. As with flanneld's Go flags, long options also
- * work with one dash ({@code -etcd-endpoints=...}) and booleans accept {@code 1/0/t/f} ({@link GoFlags}).
+ * named as flanneld's ({@code docs/flannel-compatibility.md#flags-and-environment}) and each can also be given as a
+ * {@code FLANNELD_<OPTION>} environment variable ({@link FlannelEnvironment}); the command line wins. As with
+ * flanneld's Go flags, long options also work with one dash ({@code -etcd-endpoints=...}) and booleans accept
+ * {@code 1/0/t/f} ({@link GoFlags}).
  *
  * <p>Runs until SIGTERM or SIGINT, which close the overlay in order, keep the lease in etcd so a restart gets the
  * same subnet, log "Exiting cleanly" and exit 0, as flanneld does ({@link TerminationSignals}; a second signal during
@@ -59,7 +62,7 @@ public final class OverlayMain implements Callable<Integer> {
 
     /** Exit status of invalid options and failed start-up (flanneld exits 1 too). */
     public static final int FAILED = 1;
-    /** Exit status when the Network has no free subnet for this host (a distinct status, see B7). */
+    /** Exit status when the Network has no free subnet for this host (overlay's own; flanneld exits 1). */
     public static final int OUT_OF_SUBNETS = 3;
 
     @Spec
@@ -69,7 +72,7 @@ public final class OverlayMain implements Callable<Integer> {
     Function<String, Optional<Path>> findTool = LinuxTrafficManager::findTool;
 
     @Option(names = "--etcd-endpoints", split = ",", paramLabel = "<url>",
-        defaultValue = "http://127.0.0.1:4001,http://127.0.0.1:2379",
+        defaultValue = EtcdSettings.DEFAULT_ENDPOINTS,
         description = "Comma-separated etcd client URLs (default: ${DEFAULT-VALUE}).")
     List<String> etcdEndpoints;
 
@@ -115,13 +118,13 @@ public final class OverlayMain implements Callable<Integer> {
         description = "IPv4 address other hosts send to (lease PublicIP). Default: the interface's address.")
     String publicIp;
 
-    @Option(names = "--subnet-file", defaultValue = "/run/flannel/subnet.env", paramLabel = "<file>",
+    @Option(names = "--subnet-file", defaultValue = SubnetEnv.DEFAULT_FILE, paramLabel = "<file>",
         description = "Where subnet.env is written (default: ${DEFAULT-VALUE}).")
     Path subnetFile;
 
-    @Option(names = "--subnet-lease-renew-margin", defaultValue = "60", paramLabel = "<minutes>",
+    @Option(names = "--subnet-lease-renew-margin", paramLabel = "<minutes>",
         description = "Renew the lease this many minutes before it expires, 1..1439 (default: ${DEFAULT-VALUE}).")
-    int renewMarginMinutes;
+    int renewMarginMinutes = (int) EtcdSettings.DEFAULT_RENEW_MARGIN.toMinutes();
 
     @Option(names = "--healthz-ip", defaultValue = "0.0.0.0", paramLabel = "<ip>",
         description = "Address of the /healthz and /readyz server (default: ${DEFAULT-VALUE}).")
@@ -158,7 +161,7 @@ public final class OverlayMain implements Callable<Integer> {
             + "overlay MTU, for containers to attach to. Default: none.")
     String bridge;
 
-    @Option(names = "--tun-name", defaultValue = "flannel%d", paramLabel = "<name>",
+    @Option(names = "--tun-name", defaultValue = FlannelRules.TUN_NAME_TEMPLATE, paramLabel = "<name>",
         description = "TUN device name or template (default: ${DEFAULT-VALUE}).")
     String tunName;
 
@@ -170,9 +173,9 @@ public final class OverlayMain implements Callable<Integer> {
 
     @Option(names = "--tun-txqueuelen", defaultValue = "" + TunSetup.DEFAULT_TX_QUEUE_LENGTH, paramLabel = "<packets>",
         description = "Transmit queue length of the TUN device: packets the kernel holds for overlay to read before "
-            + "dropping them, 1..1000000, or 0 to leave the device's value (default: ${DEFAULT-VALUE}). overlay's own "
-            + "option, not flanneld's; flanneld leaves the kernel's 500 (pass 500 for that; 0 keeps whatever the "
-            + "device has), which overflows at high packet rates.")
+            + "dropping them, 1.." + TunSetup.MAX_TX_QUEUE_LENGTH + ", or 0 to leave the device's value (default: "
+            + "${DEFAULT-VALUE}). overlay's own option, not flanneld's; flanneld leaves the kernel's 500 (pass 500 "
+            + "for that; 0 keeps whatever the device has), which overflows at high packet rates.")
     int tunTxQueueLength;
 
     @Option(names = "--accept-any-sender", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
@@ -207,22 +210,20 @@ public final class OverlayMain implements Callable<Integer> {
     }
 
     /**
-     * Checks the options that picocli's types do not (ranges, flanneld's rules).
+     * Checks the options that picocli's types do not: ranges with the library's own checks (named after the option),
+     * and flanneld's rules of its command line.
      *
      * @return the problems, each a sentence naming the option; empty when all is well
      */
     List<String> problems() {
         final List<String> p = new ArrayList<>();
-        if (renewMarginMinutes < 1 || renewMarginMinutes > 1439) {
-            p.add("--subnet-lease-renew-margin must be 1..1439 minutes, got " + renewMarginMinutes);
+        // flanneld's own range (main.go): a margin of a whole day or more would renew forever
+        final long maxRenewMargin = EtcdSettings.DEFAULT_LEASE_TTL.toMinutes() - 1;
+        if (renewMarginMinutes < 1 || renewMarginMinutes > maxRenewMargin) {
+            p.add("--subnet-lease-renew-margin must be 1.." + maxRenewMargin + " minutes, got " + renewMarginMinutes);
         }
-        if (healthzPort < 0 || healthzPort > 65535) {
-            p.add("--healthz-port must be 0..65535, got " + healthzPort);
-        }
-        if (tunTxQueueLength < 0 || tunTxQueueLength > TunSetup.MAX_TX_QUEUE_LENGTH) {
-            p.add("--tun-txqueuelen must be 1.." + TunSetup.MAX_TX_QUEUE_LENGTH
-                + " packets, or 0 to leave the device's value, got " + tunTxQueueLength);
-        }
+        check(p, () -> HealthServer.checkPort("--healthz-port", healthzPort));
+        check(p, () -> TunSetup.checkTxQueueLength("--tun-txqueuelen", tunTxQueueLength));
         for (String regex : ifaceRegexes) {
             try {
                 Pattern.compile(regex);
@@ -248,6 +249,15 @@ public final class OverlayMain implements Callable<Integer> {
             p.add("--etcd-password needs --etcd-username");
         }
         return p;
+    }
+
+    /** Runs a library check; its {@link IllegalArgumentException} becomes a problem with the library's message. */
+    private static void check(final List<String> problems, final Runnable libraryCheck) {
+        try {
+            libraryCheck.run();
+        } catch (IllegalArgumentException e) {
+            problems.add(e.getMessage());
+        }
     }
 
     /**

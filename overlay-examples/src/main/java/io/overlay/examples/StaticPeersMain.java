@@ -24,7 +24,8 @@ import picocli.CommandLine.Option;
 
 /**
  * Runs the UDP packet engine with a static peer table and no etcd: the data plane alone, for measurements with
- * {@code shared/bench/overlay-bench.sh} (its {@code --cmd} contract) and for tests.
+ * the network benchmark harness ({@code benchmarks/net-bench.sh}, {@code docs/performance.md#the-harness-command-line})
+ * and for tests.
  *
  * <pre>
  * java -cp overlay.jar io.overlay.examples.StaticPeersMain --tun "$TUN" --tun-setup "$TUN_SETUP" \

@@ -9,7 +9,7 @@ import java.util.Map;
 /**
  * Parses a static peer table in the bench harness' {@code $PEERS} form: space-separated {@code subnet=ip:port}
  * entries, e.g. {@code "100.64.2.0/24=198.18.0.2:8285 100.64.3.0/24=198.18.0.3:8285"}
- * ({@code shared/bench/README.md}, "cmd contract").
+ * (the harness {@code benchmarks/net-bench.sh} runs, {@code docs/performance.md#the-harness-command-line}).
  */
 public final class StaticPeersTable {
     private StaticPeersTable() {

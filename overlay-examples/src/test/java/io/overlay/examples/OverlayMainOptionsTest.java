@@ -1,7 +1,11 @@
 package io.overlay.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.overlay.core.flannel.FlannelRules;
+import io.overlay.core.flannel.SubnetEnv;
+import io.overlay.core.spi.TunSetup;
 import io.overlay.etcd.EtcdSettings;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -53,6 +57,27 @@ class OverlayMainOptionsTest {
         assertThat(m.iptablesForwardRules).isTrue();
         assertThat(m.iptablesResyncSeconds).isEqualTo(5);
         assertThat(m.problems()).isEmpty();
+    }
+
+    @Test
+    void defaultsAndRangesAreTheLibrarys() {
+        final OverlayMain m = parse(Map.of());
+        assertThat(String.join(",", m.etcdEndpoints)).isEqualTo(EtcdSettings.DEFAULT_ENDPOINTS);
+        assertThat(m.etcdPrefix).isEqualTo(EtcdSettings.DEFAULT_PREFIX);
+        assertThat(m.subnetFile).isEqualTo(SubnetEnv.DEFAULT_PATH);
+        assertThat(Duration.ofMinutes(m.renewMarginMinutes)).isEqualTo(EtcdSettings.DEFAULT_RENEW_MARGIN);
+        assertThat(m.tunName).isEqualTo(FlannelRules.TUN_NAME_TEMPLATE);
+        assertThat(m.tunTxQueueLength).isEqualTo(TunSetup.DEFAULT_TX_QUEUE_LENGTH);
+        final int tooLong = TunSetup.MAX_TX_QUEUE_LENGTH + 1;
+        assertThat(parse(Map.of(), "--tun-txqueuelen", "" + tooLong).problems()).containsExactly(
+            assertThrows(IllegalArgumentException.class,
+                () -> TunSetup.checkTxQueueLength("--tun-txqueuelen", tooLong)).getMessage());
+        assertThat(parse(Map.of(), "--healthz-port", "65536").problems()).containsExactly(
+            assertThrows(IllegalArgumentException.class, () -> HealthServer.checkPort("--healthz-port", 65536))
+                .getMessage());
+        assertThat(run(Map.of(), "--help")).isZero();
+        assertThat(out.toString().replaceAll("\\s+", " ")).contains("expires, 1..1439 (default: 60)")
+            .contains("(default: /run/flannel/subnet.env)").contains("(default: flannel%d)");
     }
 
     @Test

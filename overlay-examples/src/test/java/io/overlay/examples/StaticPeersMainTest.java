@@ -18,8 +18,8 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * {@link StaticPeersMain} as the bench harness runs it ({@code shared/bench/README.md}, cmd contract), one process
- * per namespace host: A with {@code --tun-setup agent} (creates and configures flannel0), B with
+ * {@link StaticPeersMain} as the bench harness runs it ({@code docs/performance.md#the-harness-command-line}), one
+ * process per namespace host: A with {@code --tun-setup agent} (creates and configures flannel0), B with
  * {@code --tun-setup harness} on a multi-queue TUN the test made with {@code ip tuntap add ... multi_queue}, served by
  * 2 loops. Underlay 198.18.0.1/24 ↔ 198.18.0.2/24, overlay 100.64.0.0/16. Logs go to {@code target/static-peers/}.
  */

@@ -8,7 +8,8 @@ import java.nio.charset.StandardCharsets;
  * The 40-byte {@code struct ifreq} of 64-bit Linux as used by {@code TUNSETIFF}: {@code ifr_name[16]}
  * (NUL-terminated) at offset 0, then a 24-byte union whose {@code short ifr_flags} sits at offset 16 in host byte
  * order. The kernel copies all 40 bytes in and, after {@code TUNSETIFF}, back out with the name it chose
- * ({@code flannel%d} becomes {@code flannel0}), so the buffer must be the full 40 bytes (java-notes §2.2).
+ * ({@code flannel%d} becomes {@code flannel0}), so the buffer must be the full 40 bytes ({@code struct ifreq} in
+ * the kernel's {@code include/uapi/linux/if.h}; the copy back in {@code __tun_chr_ioctl}, {@code drivers/net/tun.c}).
  */
 final class Ifreq {
     /** {@code sizeof(struct ifreq)} on 64-bit Linux, in bytes. */

@@ -7,11 +7,13 @@ import java.nio.ByteBuffer;
 
 /**
  * The few libc calls of the control plane, through JNA direct mapping (Linux x86-64/aarch64 ABI). Never used per
- * packet: packet I/O goes through Netty's JNI {@code FileDescriptor} (java-notes §2.5). Each call throws
+ * packet: packet I/O goes through Netty's JNI {@code FileDescriptor}, which costs less per call. Each call throws
  * {@link LastErrorException} (carrying errno) when it fails. Buffers passed here must be direct.
  *
  * <p>{@code ioctl} is variadic in C; it is declared with a fixed pointer third argument, which is how integer and
- * pointer arguments are passed on Linux x86-64 and aarch64 alike (java-notes §2.2).
+ * pointer arguments are passed on Linux x86-64 and aarch64 alike (under the System V AMD64 and AAPCS64 calling
+ * conventions a variadic integer or pointer argument travels in the same register as a fixed one); JNA direct
+ * mapping has no varargs.
  */
 final class LibC {
     /** {@code O_RDONLY}. */

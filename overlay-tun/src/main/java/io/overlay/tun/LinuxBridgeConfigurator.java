@@ -13,7 +13,8 @@ import org.slf4j.LoggerFactory;
  * Creates or reuses the Linux bridge that local containers attach to ({@code lxcbr0}, {@code docker0}...) through
  * rtnetlink only, no external programs: what {@code ip link add NAME type bridge}, {@code ip link set NAME mtu M up},
  * {@code ip addr replace A/L dev NAME} and {@code ip addr del} do. Docker and CNI do the same with flannel's
- * {@code subnet.env} ({@code --bip=${FLANNEL_SUBNET} --mtu=${FLANNEL_MTU}}, flannel reference §3).
+ * {@code subnet.env} ({@code --bip=${FLANNEL_SUBNET} --mtu=${FLANNEL_MTU}},
+ * {@code docs/flannel-compatibility.md#subnet-file}).
  *
  * <p>{@link #ensureBridge} works in the network namespace of the calling thread (see {@link NetnsThread}). Found by
  * {@link java.util.ServiceLoader} as the {@link BridgeConfigurator} of {@code overlay-tun}. Thread-safe: every call
@@ -24,8 +25,6 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
     /** The {@code IFLA_INFO_KIND} of a Linux bridge. */
     static final String KIND = "bridge";
     private static final byte[] KIND_BYTES = KIND.getBytes(StandardCharsets.US_ASCII);
-    private static final int MIN_MTU = 68;
-    private static final int MAX_MTU = 65535;
 
     /** Creates the configurator (the {@link java.util.ServiceLoader} entry point). */
     public LinuxBridgeConfigurator() {
@@ -62,10 +61,7 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
         if (!network.contains(subnet)) {
             throw new IllegalArgumentException("subnet " + subnet + " is not inside network " + network);
         }
-        if (mtu < MIN_MTU || mtu > MAX_MTU) {
-            throw new IllegalArgumentException("bridge MTU must be " + MIN_MTU + ".." + MAX_MTU + " bytes, got "
-                + mtu);
-        }
+        Ipv4.checkMtu("bridge MTU", mtu);
         try (NetlinkSocket nl = NetlinkSocket.open()) {
             LinkInfo link = nl.getLink(nameBytes);
             if (link == null) {

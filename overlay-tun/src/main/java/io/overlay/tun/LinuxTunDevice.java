@@ -217,14 +217,14 @@ public final class LinuxTunDevice implements TunDevice {
     }
 
     /**
-     * Configures the device as flannel configures {@code flannel0} (flannel reference §2.1), in this order: the
-     * IPv4 address with its prefix length (added or refreshed; every other IPv4 address of the device is then
-     * removed, so a second call after a subnet change replaces the old address), the MTU, the transmit queue length
-     * ({@code IFLA_TXQLEN}, as {@link #setTxQueueLength}; skipped when {@link TunSetup#txQueueLength()} is 0), IPv6
-     * disabled on the device ({@code /proc/sys/net/ipv6/conf/<name>/disable_ipv6} = 1 when that file exists, so no
-     * router solicitations appear on the TUN), link up, then one route per destination via the device (main table,
-     * scope universe); a route that already exists (EEXIST) is left as it is. Routes from an earlier call are not
-     * removed.
+     * Configures the device as flannel configures {@code flannel0} ({@code docs/flannel-compatibility.md#tun-device}),
+     * in this order: the IPv4 address with its prefix length (added or refreshed; every other IPv4 address of the
+     * device is then removed, so a second call after a subnet change replaces the old address), the MTU, the transmit
+     * queue length ({@code IFLA_TXQLEN}, as {@link #setTxQueueLength}; skipped when {@link TunSetup#txQueueLength()} is
+     * 0), IPv6 disabled on the device ({@code /proc/sys/net/ipv6/conf/<name>/disable_ipv6} = 1 when that file exists,
+     * so no router solicitations appear on the TUN), link up, then one route per destination via the device (main
+     * table, scope universe); a route that already exists (EEXIST) is left as it is. Routes from an earlier call are
+     * not removed.
      *
      * @param setup the address, MTU in bytes, routes and transmit queue length in packets
      * @throws TunException with reason {@code CONFIGURATION_FAILED} if the kernel refuses a step (the message names

@@ -15,9 +15,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Opens Linux TUN devices: {@code open("/dev/net/tun", O_RDWR|O_NONBLOCK|O_CLOEXEC)} once per queue, then
  * {@code TUNSETIFF} with {@code IFF_TUN|IFF_NO_PI} (plus {@code IFF_MULTI_QUEUE} for several queues) and the name,
- * as flannel does with {@code flannel%d} (flannel reference §2.1). The device is created in the calling thread's
- * network namespace (see {@link NetnsThread} to pick another) and stays there; configuring it later from any thread
- * acts on that namespace.
+ * as flannel does with {@code flannel%d} ({@code OpenTun} in flannel v0.28.9 {@code pkg/ip/tun.go}). The device is
+ * created in the calling thread's network namespace (see {@link NetnsThread} to pick another) and stays there;
+ * configuring it later from any thread acts on that namespace.
  *
  * <p>Found by {@link java.util.ServiceLoader} as the {@link TunDeviceFactory} of {@code overlay-tun}. Stateless and
  * thread-safe.

@@ -10,7 +10,8 @@ import java.util.Optional;
 /**
  * The Linux {@link InterfaceAddresses}: rtnetlink dumps ({@code RTM_GETLINK}, {@code RTM_GETADDR},
  * {@code RTM_GETROUTE}) in the calling thread's network namespace, so addresses come in the kernel's order with their
- * {@code IFA_F_SECONDARY} flag, as flanneld's netlink library reads them (flannel reference §4.1).
+ * {@code IFA_F_SECONDARY} flag, as flanneld's netlink library reads them ({@code GetInterfaceIP4Addrs} in flannel
+ * v0.28.9 {@code pkg/ip/iface.go}; {@code docs/flannel-compatibility.md#interface-selection}).
  *
  * <p>Found by {@link java.util.ServiceLoader}. Stateless and thread-safe: each call opens its own socket.
  */

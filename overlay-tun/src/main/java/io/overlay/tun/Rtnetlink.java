@@ -265,8 +265,9 @@ final class Rtnetlink {
 
     /**
      * {@code RTM_NEWROUTE} adding a route to {@code destination} out of interface {@code ifIndex}, main table,
-     * protocol boot, scope universe, unicast, as flannel's {@code RouteAdd} for the Network route (flannel reference
-     * §2.1); {@code NLM_F_CREATE|NLM_F_EXCL}, so an existing route answers EEXIST.
+     * protocol boot, scope universe, unicast, as flannel's {@code RouteAdd} for the Network route
+     * ({@code configureIface} in flannel v0.28.9 {@code pkg/backend/udp/udp_network_amd64.go});
+     * {@code NLM_F_CREATE|NLM_F_EXCL}, so an existing route answers EEXIST.
      *
      * @param seq the sequence number
      * @param ifIndex the interface index

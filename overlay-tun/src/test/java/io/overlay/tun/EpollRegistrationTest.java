@@ -23,8 +23,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
- * The queue descriptor can be registered on a Netty 4.2 epoll loop the way the packet engine does it (java-notes
- * §2.4): an {@link EpollIoHandle} over {@code fileDescriptor(0)}, EPOLLIN, reads on the loop thread.
+ * The queue descriptor can be registered on a Netty 4.2 epoll loop the way the packet engine does it (overlay-udp's
+ * {@code FdHandle}): an {@link EpollIoHandle} over {@code fileDescriptor(0)}, EPOLLIN, reads on the loop thread.
  */
 @Privileged
 class EpollRegistrationTest {

@@ -4,11 +4,19 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 
 /**
- * flannel's udp-backend address and MTU rules as named functions (flannel reference §2.1, §2.3, §3).
+ * flannel's udp-backend address and MTU rules as named functions (flannel v0.28.9
+ * {@code pkg/backend/udp/udp_network_amd64.go} and {@code pkg/subnet/subnet.go}; {@code docs/flannel-compatibility.md}
+ * sections tun-device, mtu and subnet-file).
  */
 public final class FlannelRules {
     /** Bytes the udp encapsulation adds: outer IPv4 header (20) + UDP header (8). */
     public static final int ENCAPSULATION_OVERHEAD = 28;
+
+    /**
+     * The name template of flanneld's udp-backend TUN device, {@code flannel%d}: the kernel replaces {@code %d} with
+     * the lowest free number ({@code initTun} in flannel v0.28.9 {@code pkg/backend/udp/udp_network_amd64.go}).
+     */
+    public static final String TUN_NAME_TEMPLATE = "flannel%d";
 
     /** The udp backend's default port ({@code Backend.Port}). */
     public static final int DEFAULT_PORT = 8285;
@@ -26,9 +34,9 @@ public final class FlannelRules {
      */
     public static int mtu(final int underlayMtu) {
         final int mtu = underlayMtu - ENCAPSULATION_OVERHEAD;
-        if (mtu < 68) {
+        if (mtu < Ipv4.MIN_MTU) {
             throw new IllegalArgumentException("underlay MTU " + underlayMtu + " leaves an overlay MTU of " + mtu
-                + " bytes, below the IPv4 minimum of 68");
+                + " bytes, below the IPv4 minimum of " + Ipv4.MIN_MTU);
         }
         return mtu;
     }

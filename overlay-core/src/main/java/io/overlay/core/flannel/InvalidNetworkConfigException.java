@@ -2,7 +2,8 @@ package io.overlay.core.flannel;
 
 /**
  * The network config JSON is malformed or breaks one of flannel's rules. The message names the field and the offending
- * value and, where flannel has one, uses flannel's wording (flannel reference §1.2).
+ * value and, where flannel has one, uses flannel's wording (flannel v0.28.9 {@code pkg/subnet/config.go},
+ * {@code docs/flannel-compatibility.md#network-config}).
  */
 public final class InvalidNetworkConfigException extends IllegalArgumentException {
     private static final long serialVersionUID = 1L;

@@ -6,12 +6,13 @@ import java.time.Duration;
 
 /**
  * A subnet lease: one host's subnet of the overlay Network and its attributes, as stored at
- * {@code <prefix>/subnets/<a.b.c.d>-<len>} (flannel reference §1.1, §1.3).
+ * {@code <prefix>/subnets/<a.b.c.d>-<len>} ({@code docs/flannel-compatibility.md}, sections etcd-schema and
+ * lease-value).
  *
  * @param subnet the leased subnet
  * @param attrs the value's attributes (PublicIP ...)
- * @param reservation {@code true} when the key has no etcd lease attached (an operator's reservation, flannel
- *     reference §1.5): never renewed, never given a lease
+ * @param reservation {@code true} when the key has no etcd lease attached (an operator's reservation,
+ *     {@code docs/flannel-compatibility.md#reservations}): never renewed, never given a lease
  * @param ttl the time to live granted by etcd when this lease was read or written, {@code Duration.ZERO} for a
  *     reservation or when unknown
  */

@@ -6,11 +6,10 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.charset.StandardCharsets;
-import java.util.Map;
 
 /**
- * A lease's attributes, the JSON value stored under {@code <prefix>/subnets/<key>} (flannel's {@code LeaseAttrs},
- * flannel reference §1.3).
+ * A lease's attributes, the JSON value stored under {@code <prefix>/subnets/<key>} (flannel's {@code LeaseAttrs}
+ * in flannel v0.28.9 {@code pkg/lease/lease.go}; {@code docs/flannel-compatibility.md#lease-value}).
  *
  * <p>Reading accepts every shape flannel has written: with or without {@code PublicIPv6}, with {@code BackendType},
  * {@code BackendData} and {@code BackendV6Data}, with unknown fields (ignored), key names case-insensitive as Go's
@@ -57,7 +56,7 @@ public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, St
         if (root == null || !root.isObject()) {
             throw new IllegalArgumentException("lease value is not a JSON object: " + quote(text));
         }
-        final JsonNode ip = field(root, "PublicIP");
+        final JsonNode ip = GoJson.field(root, "PublicIP");
         if (ip == null || !ip.isTextual()) {
             throw new IllegalArgumentException("lease value has no PublicIP string: " + quote(text));
         }
@@ -67,13 +66,13 @@ public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, St
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("lease value's PublicIP is not an IPv4 address: " + quote(text), e);
         }
-        final JsonNode data = field(root, "BackendData");
+        final JsonNode data = GoJson.field(root, "BackendData");
         return new LeaseAttrs(publicIp, optionalString(root, "PublicIPv6", text),
             optionalString(root, "BackendType", text), data == null || data.isNull() ? null : data.toString());
     }
 
     private static String optionalString(final JsonNode root, final String name, final String text) {
-        final JsonNode n = field(root, name);
+        final JsonNode n = GoJson.field(root, name);
         if (n == null || n.isNull()) {
             return null;
         }
@@ -81,17 +80,6 @@ public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, St
             throw new IllegalArgumentException("lease value's " + name + " is not a string: " + quote(text));
         }
         return n.asText().isEmpty() ? null : n.asText();
-    }
-
-    /** Go's encoding/json: every key equal to the field name ignoring case sets the field, so the last one wins. */
-    private static JsonNode field(final JsonNode root, final String name) {
-        JsonNode found = null;
-        for (Map.Entry<String, JsonNode> e : root.properties()) {
-            if (e.getKey().equalsIgnoreCase(name)) {
-                found = e.getValue();
-            }
-        }
-        return found;
     }
 
     private static String quote(final String text) {

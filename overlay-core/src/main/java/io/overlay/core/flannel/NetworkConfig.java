@@ -7,19 +7,14 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.math.BigInteger;
-import java.net.Inet6Address;
-import java.net.InetAddress;
-import java.net.UnknownHostException;
-import java.util.HashMap;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 
 /**
  * flannel's network config, the JSON at {@code <prefix>/config}, parsed, defaulted and validated with flannel's
- * semantics ({@code ParseConfig} and {@code CheckNetworkConfig} in {@code pkg/subnet/config.go}; flannel reference
- * §1.2):
+ * semantics ({@code ParseConfig} and {@code CheckNetworkConfig} in flannel v0.28.9 {@code pkg/subnet/config.go};
+ * {@code docs/flannel-compatibility.md#network-config}):
  * <ul>
  * <li>key names match case-insensitively (the last of several spellings wins, as in Go's {@code encoding/json}),
  *     unknown keys are ignored, a JSON value of the wrong type is an error, and so is text after the object;</li>
@@ -37,11 +32,12 @@ import java.util.Set;
  * Every error is an {@link InvalidNetworkConfigException} whose message starts with flannel's wording where flannel has
  * one and names the field and the offending value.
  *
- * <p>Where overlay is stricter than flannel (flannel reference §1.2, §7 B8, B9, B15): {@code SubnetMin > SubnetMax} is
- * rejected up front (flannel only fails later with "out of subnets"); {@code Port} must be 1..65535 (flannel accepts 0
- * and binds an ephemeral port); backends other than udp are refused by name instead of running udp beside peers that
- * ignore udp leases; {@code EnableIPv6} and {@code EnableIPv4:false} are refused because flannel's udp backend carries
- * IPv4 only. {@code "Backend": null} is treated like flannel does (a {@code Backend} without {@code Type}, an error).
+ * <p>Where overlay is stricter than flannel ({@code docs/flannel-compatibility.md#network-config}):
+ * {@code SubnetMin > SubnetMax} is rejected up front (flannel only fails later with "out of subnets"); {@code Port}
+ * must be 1..65535 (flannel accepts 0 and binds an ephemeral port); backends other than udp are refused by name
+ * instead of running udp beside peers that ignore udp leases; {@code EnableIPv6} and {@code EnableIPv4:false} are
+ * refused because flannel's udp backend carries IPv4 only. {@code "Backend": null} is treated like flannel does (a
+ * {@code Backend} without {@code Type}, an error).
  *
  * @param network the overlay Network
  * @param subnetLen the prefix length of each host's subnet, 1..30
@@ -52,7 +48,10 @@ import java.util.Set;
 public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, int subnetMax, BackendConfig backend) {
     private static final ObjectMapper JSON = new ObjectMapper()
         .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
-    /** flannel's other backends, current and removed (flannel reference §5). */
+    /**
+     * flannel's other backends: those in flannel v0.28.9 {@code pkg/backend/}, and aws-vpc, gce and ali-vpc, removed in
+     * v0.20.0.
+     */
     private static final Set<String> OTHER_BACKENDS = Set.of("vxlan", "host-gw", "wireguard", "extension", "ipip",
         "ipsec", "alloc", "tencent-vpc", "aws-vpc", "gce", "ali-vpc");
     private static final BigInteger MAX_UINT64 = BigInteger.ONE.shiftLeft(64).subtract(BigInteger.ONE);
@@ -88,21 +87,20 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
             throw new InvalidNetworkConfigException("(json)", "network config must be a JSON object, got: "
                 + (root == null || root.isMissingNode() ? "nothing" : root.toString()));
         }
-        final Map<String, JsonNode> f = fields(root);
 
         // ParseConfig: field types first (Go's json.Unmarshal), then the Backend's shape (parseBackendType).
-        final boolean enableIpv4 = bool(f, "EnableIPv4", true);
-        final boolean enableIpv6 = bool(f, "EnableIPv6", false);
-        bool(f, "EnableNFTables", false);
-        final String networkText = string(f, "Network");
-        final long subnetLenGiven = unsigned(f, "SubnetLen");
-        final String subnetMinText = string(f, "SubnetMin");
-        final String subnetMaxText = string(f, "SubnetMax");
-        final String ipv6NetworkText = string(f, "IPv6Network");
-        final long ipv6SubnetLenGiven = unsigned(f, "IPv6SubnetLen");
-        final String ipv6SubnetMinText = string(f, "IPv6SubnetMin");
-        final String ipv6SubnetMaxText = string(f, "IPv6SubnetMax");
-        final String backendType = backendType(f);
+        final boolean enableIpv4 = bool(root, "EnableIPv4", true);
+        final boolean enableIpv6 = bool(root, "EnableIPv6", false);
+        bool(root, "EnableNFTables", false);
+        final String networkText = string(root, "Network");
+        final long subnetLenGiven = unsigned(root, "SubnetLen");
+        final String subnetMinText = string(root, "SubnetMin");
+        final String subnetMaxText = string(root, "SubnetMax");
+        final String ipv6NetworkText = string(root, "IPv6Network");
+        final long ipv6SubnetLenGiven = unsigned(root, "IPv6SubnetLen");
+        final String ipv6SubnetMinText = string(root, "IPv6SubnetMin");
+        final String ipv6SubnetMaxText = string(root, "IPv6SubnetMax");
+        final String backendType = backendType(root);
 
         // CheckNetworkConfig: IPv4 rules, then IPv6 rules.
         NetworkConfig checked = null;
@@ -110,11 +108,11 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
             checked = checkIpv4(networkText, subnetLenGiven, subnetMinText, subnetMaxText);
         }
         if (enableIpv6) {
-            Ipv6Range.check(ipv6NetworkText, ipv6SubnetLenGiven, ipv6SubnetMinText, ipv6SubnetMaxText);
+            Ipv6NetworkCheck.check(ipv6NetworkText, ipv6SubnetLenGiven, ipv6SubnetMinText, ipv6SubnetMaxText);
         }
 
         // Backend lookup and udp's own config.
-        final BackendConfig backend = backend(backendType, f.get("backend"));
+        final BackendConfig backend = backend(backendType, GoJson.field(root, "Backend"));
 
         // What flannel's udp backend cannot do.
         if (!enableIpv4) {
@@ -210,8 +208,8 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
      *
      * @return the type as written (not lower-cased), "" when missing
      */
-    private static String backendType(final Map<String, JsonNode> f) {
-        final JsonNode node = f.get("backend");
+    private static String backendType(final JsonNode root) {
+        final JsonNode node = GoJson.field(root, "Backend");
         if (node == null) {
             return "udp";
         }
@@ -222,7 +220,7 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
             throw new InvalidNetworkConfigException("Backend", "error decoding Backend property of config: Backend "
                 + "must be a JSON object, got: " + node);
         }
-        final JsonNode typeNode = fields(node).get("type");
+        final JsonNode typeNode = GoJson.field(node, "Type");
         if (typeNode == null || typeNode.isNull()) {
             return "";
         }
@@ -250,7 +248,7 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
         if (node == null) {
             return BackendConfig.DEFAULT_UDP;
         }
-        final JsonNode portNode = fields(node).get("port");
+        final JsonNode portNode = GoJson.field(node, "Port");
         if (portNode == null || portNode.isNull()) {
             return BackendConfig.DEFAULT_UDP;
         }
@@ -265,18 +263,9 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
         return new BackendConfig("udp", port.intValue());
     }
 
-    /** Go encoding/json field matching: keys case-insensitive, the last matching key wins. */
-    private static Map<String, JsonNode> fields(final JsonNode object) {
-        final Map<String, JsonNode> out = new HashMap<>();
-        for (Map.Entry<String, JsonNode> e : object.properties()) {
-            out.put(e.getKey().toLowerCase(Locale.ROOT), e.getValue());
-        }
-        return out;
-    }
-
     /** A Go bool: null leaves the default, anything but true/false is an error. */
-    private static boolean bool(final Map<String, JsonNode> f, final String name, final boolean dflt) {
-        final JsonNode n = f.get(name.toLowerCase(Locale.ROOT));
+    private static boolean bool(final JsonNode object, final String name, final boolean dflt) {
+        final JsonNode n = GoJson.field(object, name);
         if (n == null || n.isNull()) {
             return dflt;
         }
@@ -290,8 +279,8 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
      * A field flannel decodes with an UnmarshalJSON of its own (IP4, IP4Net, IP6...): absent means unset, anything
      * present, JSON null included, must be a string (Go hands "null" to the parser, which rejects it).
      */
-    private static String string(final Map<String, JsonNode> f, final String name) {
-        final JsonNode n = f.get(name.toLowerCase(Locale.ROOT));
+    private static String string(final JsonNode object, final String name) {
+        final JsonNode n = GoJson.field(object, name);
         if (n == null) {
             return null;
         }
@@ -302,8 +291,8 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
     }
 
     /** A Go uint: null or absent is 0, a negative, fractional or over-64-bit number is an error. */
-    private static long unsigned(final Map<String, JsonNode> f, final String name) {
-        final JsonNode n = f.get(name.toLowerCase(Locale.ROOT));
+    private static long unsigned(final JsonNode object, final String name) {
+        final JsonNode n = GoJson.field(object, name);
         if (n == null || n.isNull()) {
             return 0;
         }
@@ -367,151 +356,5 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
     public String rangeDescription() {
         return "/" + subnetLen + " subnets " + Ipv4.format(subnetMin) + "-" + Ipv4.format(subnetMax) + " of "
             + network;
-    }
-
-    /**
-     * The IPv6 part of a config after flannel's IPv6 rules of {@code CheckNetworkConfig} (flannel reference §1.2).
-     * overlay validates it only so that a bad IPv6 part gets flannel's error; the udp backend then refuses IPv6.
-     * Addresses are in Go's canonical text form (RFC 5952), e.g. {@code fc00:0:0:1::}.
-     *
-     * @param network the IPv6Network, masked, e.g. {@code fc00::/48}
-     * @param subnetLen IPv6SubnetLen, e.g. 64
-     * @param subnetMin IPv6SubnetMin, e.g. {@code fc00:0:0:1::}
-     * @param subnetMax IPv6SubnetMax, e.g. {@code fc00:0:0:ffff::}
-     */
-    record Ipv6Range(String network, int subnetLen, String subnetMin, String subnetMax) {
-        private static final BigInteger ALL_ONES = BigInteger.ONE.shiftLeft(128).subtract(BigInteger.ONE);
-
-        /**
-         * Applies flannel's IPv6 defaults and rules.
-         *
-         * @throws InvalidNetworkConfigException with flannel's wording, naming the field and value
-         */
-        static Ipv6Range check(final String networkText, final long subnetLenGiven, final String minText,
-                               final String maxText) {
-            if (networkText == null) {
-                throw new InvalidNetworkConfigException("IPv6Network",
-                    "please define a correct IPv6Network parameter in the flannel config (IPv6Network is missing)");
-            }
-            final int slash = networkText.indexOf('/');
-            final BigInteger addr = slash < 0 ? null : parse(networkText.substring(0, slash));
-            final String lenText = slash < 0 ? "" : networkText.substring(slash + 1);
-            if (addr == null || !lenText.matches("\\d{1,3}") || Integer.parseInt(lenText) > 128) {
-                throw new InvalidNetworkConfigException("IPv6Network", "invalid IPv6 CIDR format: IPv6Network \""
-                    + networkText + "\"");
-            }
-            final int prefix = Integer.parseInt(lenText);
-            final BigInteger net = addr.and(mask(prefix));
-            if (net.signum() == 0 && prefix == 0) {
-                throw new InvalidNetworkConfigException("IPv6Network", "please define a correct IPv6Network "
-                    + "parameter in the flannel config (IPv6Network is \"" + networkText + "\")");
-            }
-            final String netText = format(net) + "/" + prefix;
-            final int subnetLen;
-            if (subnetLenGiven > 0) {
-                if (subnetLenGiven > 126) {
-                    throw new InvalidNetworkConfigException("IPv6SubnetLen", "SubnetLen must be less than /127 "
-                        + "(IPv6SubnetLen " + subnetLenGiven + ")");
-                }
-                if (subnetLenGiven < prefix + 2) {
-                    throw new InvalidNetworkConfigException("IPv6SubnetLen", "network must be able to accommodate "
-                        + "at least four subnets (IPv6SubnetLen " + subnetLenGiven + ", IPv6Network " + netText + ")");
-                }
-                subnetLen = (int) subnetLenGiven;
-            } else {
-                if (prefix > 124) {
-                    throw new InvalidNetworkConfigException("IPv6Network", "IPv6Network is too small. Minimum "
-                        + "useful network prefix is /124 (IPv6Network " + netText + ")");
-                }
-                subnetLen = prefix <= 62 ? 64 : prefix + 2;
-            }
-            final BigInteger size = BigInteger.ONE.shiftLeft(128 - subnetLen);
-            final BigInteger netSize = BigInteger.ONE.shiftLeft(128 - prefix);
-            BigInteger min = address("IPv6SubnetMin", minText);
-            if (min == null || min.signum() == 0) {
-                min = net.add(size);
-            } else if (!min.and(mask(prefix)).equals(net)) {
-                throw new InvalidNetworkConfigException("IPv6SubnetMin", "IPv6SubnetMin is not in the range of the "
-                    + "IPv6Network (IPv6SubnetMin " + format(min) + ", IPv6Network " + netText + ")");
-            }
-            BigInteger max = address("IPv6SubnetMax", maxText);
-            if (max == null || max.signum() == 0) {
-                max = net.add(netSize).subtract(size);
-            } else if (!max.and(mask(prefix)).equals(net)) {
-                throw new InvalidNetworkConfigException("IPv6SubnetMax", "IPv6SubnetMax is not in the range of the "
-                    + "IPv6Network (IPv6SubnetMax " + format(max) + ", IPv6Network " + netText + ")");
-            }
-            if (!min.and(mask(subnetLen)).equals(min)) {
-                throw new InvalidNetworkConfigException("IPv6SubnetMin", "IPv6SubnetMin is not on a SubnetLen "
-                    + "boundary: " + format(min) + " (IPv6SubnetLen " + subnetLen + ")");
-            }
-            if (!max.and(mask(subnetLen)).equals(max)) {
-                throw new InvalidNetworkConfigException("IPv6SubnetMax", "IPv6SubnetMax is not on a SubnetLen "
-                    + "boundary: " + format(max) + " (IPv6SubnetLen " + subnetLen + ")");
-            }
-            return new Ipv6Range(netText, subnetLen, format(min), format(max));
-        }
-
-        private static BigInteger mask(final int prefix) {
-            return ALL_ONES.shiftRight(128 - prefix).shiftLeft(128 - prefix);
-        }
-
-        private static BigInteger address(final String name, final String text) {
-            if (text == null) {
-                return null;
-            }
-            final BigInteger a = parse(text);
-            if (a == null) {
-                throw new InvalidNetworkConfigException(name, name + " is not an IPv6 address: \"" + text + "\"");
-            }
-            return a;
-        }
-
-        /** IPv6 text to a 128-bit number, or null. Only text with a colon reaches the JDK, so no name lookup. */
-        static BigInteger parse(final String text) {
-            if (text.indexOf(':') < 0 || !text.matches("[0-9A-Fa-f:.]+")) {
-                return null;
-            }
-            try {
-                final InetAddress a = InetAddress.getByName(text);
-                return a instanceof Inet6Address ? new BigInteger(1, a.getAddress()) : null;
-            } catch (UnknownHostException e) {
-                return null;
-            }
-        }
-
-        /** Go's / RFC 5952 text: lower-case hex, no leading zeros, the longest run of two or more zero groups as ::. */
-        static String format(final BigInteger value) {
-            final int[] g = new int[8];
-            for (int i = 0; i < 8; i++) {
-                g[i] = value.shiftRight(16 * (7 - i)).intValue() & 0xffff;
-            }
-            int bestStart = -1;
-            int bestLen = 1;
-            for (int i = 0; i < 8;) {
-                int j = i;
-                while (j < 8 && g[j] == 0) {
-                    j++;
-                }
-                if (j - i > bestLen) {
-                    bestStart = i;
-                    bestLen = j - i;
-                }
-                i = j == i ? i + 1 : j;
-            }
-            final StringBuilder sb = new StringBuilder(39);
-            for (int i = 0; i < 8; i++) {
-                if (i == bestStart) {
-                    sb.append("::");
-                    i += bestLen - 1;
-                    continue;
-                }
-                if (sb.length() > 0 && sb.charAt(sb.length() - 1) != ':') {
-                    sb.append(':');
-                }
-                sb.append(Integer.toHexString(g[i]));
-            }
-            return sb.toString();
-        }
     }
 }

@@ -18,7 +18,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * flannel's {@code subnet.env}, the hand-off to Docker and CNI (flannel reference §3):
+ * flannel's {@code subnet.env}, the hand-off to Docker and CNI ({@code docs/flannel-compatibility.md#subnet-file}):
  * <pre>
  * FLANNEL_NETWORK=10.10.0.0/16
  * FLANNEL_SUBNET=10.10.16.1/24
@@ -36,8 +36,11 @@ import org.slf4j.LoggerFactory;
  * @param ipMasq whether IP masquerading is on ({@code FLANNEL_IPMASQ})
  */
 public record SubnetEnv(Ipv4Prefix network, Ipv4Prefix subnet, int mtu, boolean ipMasq) {
-    /** flanneld's default path, {@code --subnet-file}. */
-    public static final Path DEFAULT_PATH = Path.of("/run/flannel/subnet.env");
+    /** flanneld's default {@code --subnet-file}, as text (for option defaults). */
+    public static final String DEFAULT_FILE = "/run/flannel/subnet.env";
+
+    /** flanneld's default path, {@code --subnet-file}: {@value #DEFAULT_FILE}. */
+    public static final Path DEFAULT_PATH = Path.of(DEFAULT_FILE);
 
     private static final Logger LOG = LoggerFactory.getLogger(SubnetEnv.class);
 

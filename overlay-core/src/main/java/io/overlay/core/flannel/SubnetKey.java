@@ -7,10 +7,10 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * flannel's subnet key names (flannel reference §1.1): {@code 10.10.16.0-24} for IPv4, and the dual-stack form
- * {@code 10.10.16.0-24&fc00:0:0:1::-64}. Parsing matches flannel's {@code ParseSubnetKey}: the pattern is applied to
- * the end of the full etcd key, the IPv4 prefix length must fit in 5 bits (0..31, so {@code -32} is rejected) and the
- * IPv6 one in 7 bits (0..127), both addresses must be valid.
+ * flannel's subnet key names ({@code MakeSubnetKey} in flannel v0.28.9 {@code pkg/subnet/subnet.go}):
+ * {@code 10.10.16.0-24} for IPv4, and the dual-stack form {@code 10.10.16.0-24&fc00:0:0:1::-64}. Parsing matches
+ * flannel's {@code ParseSubnetKey}: the pattern is applied to the end of the full etcd key, the IPv4 prefix length must
+ * fit in 5 bits (0..31, so {@code -32} is rejected) and the IPv6 one in 7 bits (0..127), both addresses must be valid.
  *
  * <p>One difference: flannel keeps host bits a key may carry ({@code 10.10.16.5-24} stays {@code 10.10.16.5/24});
  * overlay clears them ({@code 10.10.16.0/24}), which gives the same overlap and route results (flannel masks there too)
@@ -78,7 +78,7 @@ public final class SubnetKey {
             String v6 = null;
             if (m.group(3) != null) {
                 final int len6 = Integer.parseInt(m.group(4));
-                if (len6 > 127 || NetworkConfig.Ipv6Range.parse(m.group(3)) == null) {
+                if (len6 > 127 || Ipv6NetworkCheck.parse(m.group(3)) == null) {
                     return Optional.empty();
                 }
                 v6 = m.group(3) + "/" + len6;

@@ -11,7 +11,8 @@ import java.util.regex.Pattern;
 
 /**
  * The external (underlay) interface: its name, IPv4 address ({@code IfaceAddr}) and MTU, chosen the way flanneld
- * chooses it (flannel v0.28.9 {@code main.go} and {@code pkg/ipmatch/match.go}). When none of {@code --iface},
+ * chooses it (flannel v0.28.9 {@code main.go} and {@code pkg/ipmatch/match.go};
+ * {@code docs/flannel-compatibility.md#interface-selection}). When none of {@code --iface},
  * {@code --iface-regex}, {@code --iface-can-reach} is given: the interface that carries the PublicIP if one is given,
  * else the interface of the default route. Otherwise, in this order, the first that matches:
  * <ol>

@@ -9,7 +9,32 @@ import java.net.UnknownHostException;
  * form used throughout overlay's model and packet path so that no object is needed per address.
  */
 public final class Ipv4 {
+    /**
+     * The smallest MTU of an IPv4 link, in bytes: RFC 791 requires every module to forward a datagram of 68 octets
+     * without further fragmentation.
+     */
+    public static final int MIN_MTU = 68;
+
+    /** The largest IPv4 packet and so the largest useful MTU, in bytes: the 16-bit Total Length field (RFC 791). */
+    public static final int MAX_MTU = 65535;
+
     private Ipv4() {
+    }
+
+    /**
+     * Checks an MTU against IPv4's limits, {@value #MIN_MTU}..{@value #MAX_MTU} bytes: the one MTU check of every
+     * setting that carries one (TUN, bridge, engine).
+     *
+     * @param what the name of the setting, for the message (e.g. {@code "TUN MTU"})
+     * @param mtu the MTU in bytes
+     * @return {@code mtu}
+     * @throws IllegalArgumentException {@code "<what> must be 68..65535 bytes, got <mtu>"} if it is out of range
+     */
+    public static int checkMtu(final String what, final int mtu) {
+        if (mtu < MIN_MTU || mtu > MAX_MTU) {
+            throw new IllegalArgumentException(what + " must be " + MIN_MTU + ".." + MAX_MTU + " bytes, got " + mtu);
+        }
+        return mtu;
     }
 
     /**

@@ -1,9 +1,9 @@
 package io.overlay.core.net;
 
 /**
- * Where packets for a peer's subnet go on the underlay: the peer's PublicIP and UDP port. flannel's udp backend sends to
- * the lease's {@code PublicIP} and the local {@code Backend.Port} (all hosts use the same port; flannel reference
- * §2.2).
+ * Where packets for a peer's subnet go on the underlay: the peer's PublicIP and UDP port. flannel's udp backend sends
+ * to the lease's {@code PublicIP} and the local {@code Backend.Port} (all hosts use the same port;
+ * {@code docs/flannel-compatibility.md#wire-format}).
  *
  * @param publicIp the peer's PublicIP, int form (see {@link Ipv4})
  * @param port the UDP port, 1..65535
@@ -32,7 +32,7 @@ public record Peer(int publicIp, int port) {
     /**
      * Unpacks a value made by {@link #packed()}.
      *
-     * @param packed the packed peer (not -1)
+     * @param packed the packed peer (not {@link RouteTable#NO_ROUTE})
      * @return the peer
      */
     public static Peer unpack(final long packed) {

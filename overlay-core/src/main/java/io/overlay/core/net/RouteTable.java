@@ -16,19 +16,27 @@ import java.util.Objects;
  * table (O(n) per update, fine for lease events; use {@link #replaceAll} for bulk loads). A lookup costs one volatile
  * read and, per distinct prefix length present (normally one, since all
  * flannel leases share {@code SubnetLen}), one probe sequence of an open-addressing hash table. Longest prefix wins,
- * unlike flannel's first-match linear scan (flannel reference §2.4), which only matters when sizes differ.
+ * unlike flannel's first-match linear scan ({@code find_route} in flannel v0.28.9
+ * {@code pkg/backend/udp/proxy_amd64.c}), which only matters when sizes differ.
  */
 public final class RouteTable {
+    /**
+     * What {@link #lookup} returns when no route matches: -1, which no {@link Peer#packed() packed peer} can be (a
+     * packed peer is a 48-bit value, never negative).
+     */
+    public static final long NO_ROUTE = -1;
+
     private final Object writeLock = new Object();
     private volatile Snapshot snapshot = Snapshot.build(Map.of());
     private Map<Ipv4Prefix, Peer> routes = new LinkedHashMap<>();
 
     /**
-     * Returns the packed peer ({@link Peer#packed()}) of the longest prefix containing {@code dst}, or -1.
+     * Returns the packed peer ({@link Peer#packed()}) of the longest prefix containing {@code dst}, or
+     * {@link #NO_ROUTE}.
      * Lock-free and allocation-free; safe on any thread.
      *
      * @param dst the destination address, int form
-     * @return the packed peer, or -1 when no route matches
+     * @return the packed peer, or {@link #NO_ROUTE} when no route matches
      */
     public long lookup(final int dst) {
         return snapshot.lookup(dst);
@@ -188,7 +196,7 @@ public final class RouteTable {
                     slot = (slot + 1) & slotMask;
                 }
             }
-            return -1;
+            return NO_ROUTE;
         }
 
         private static int hash(final int key, final int length) {

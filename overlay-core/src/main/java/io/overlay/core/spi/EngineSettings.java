@@ -1,5 +1,6 @@
 package io.overlay.core.spi;
 
+import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 
 /**
@@ -33,9 +34,7 @@ public record EngineSettings(int bindAddress, int port, Ipv4Prefix network, Ipv4
         if (!network.contains(localSubnet)) {
             throw new IllegalArgumentException("local subnet " + localSubnet + " is not inside network " + network);
         }
-        if (mtu < 68 || mtu > 65535) {
-            throw new IllegalArgumentException("MTU must be 68..65535 bytes, got " + mtu);
-        }
+        Ipv4.checkMtu("MTU", mtu);
         if (loops < 1) {
             throw new IllegalArgumentException("loops must be at least 1, got " + loops);
         }

@@ -12,7 +12,8 @@ import java.util.ServiceLoader;
  * the kernel reports them (rtnetlink {@code RTM_GETADDR}/{@code RTM_GETROUTE} dumps). {@link UnderlayInterface} uses
  * it to choose the address flanneld would choose: the interface's first address in kernel order that is not
  * secondary ({@code IFA_F_SECONDARY}), not the JDK's {@link java.net.NetworkInterface} order, which lists the newest
- * address first (flannel reference §4.1).
+ * address first (flannel v0.28.9 {@code pkg/ip/iface.go}, {@code GetInterfaceIP4Addrs};
+ * {@code docs/flannel-compatibility.md#interface-selection}).
  *
  * <p>Found by {@link ServiceLoader}; {@code overlay-tun} provides the Linux implementation. Implementations are
  * stateless and thread-safe.

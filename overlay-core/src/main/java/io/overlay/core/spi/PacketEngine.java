@@ -22,10 +22,10 @@ public interface PacketEngine extends Closeable {
      * Changes the local subnet (after the lease was lost and re-acquired elsewhere). Applied by the packet loop as a
      * command; takes effect for packets processed after it.
      *
-     * <p>{@code null} means "no local subnet" (the lease was lost, flannel reference B10: never keep forwarding for
-     * a subnet this host no longer owns): every inbound datagram is then dropped and counted as
-     * {@link DropReason#FOREIGN_DESTINATION} until a subnet is set again. Outbound traffic (TUN to UDP) is not
-     * affected.
+     * <p>{@code null} means "no local subnet" (the lease was lost: never keep forwarding for a subnet this host no
+     * longer owns, {@code docs/flannel-compatibility.md#lease-ttl-and-renewal}): every inbound datagram is then dropped
+     * and counted as {@link DropReason#FOREIGN_DESTINATION} until a subnet is set again. Outbound traffic (TUN to UDP)
+     * is not affected.
      *
      * @param subnet the new local subnet, or {@code null} to deliver nothing inbound
      * @throws IllegalArgumentException if {@code subnet} is not inside the overlay Network

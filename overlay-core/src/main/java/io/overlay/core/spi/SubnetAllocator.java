@@ -8,7 +8,7 @@ import java.util.Optional;
 
 /**
  * The subnet registry: reads the network config, acquires and keeps this host's lease, and reports peers' leases.
- * Implemented by {@code overlay-etcd} (flannel's etcd v3 schema, flannel reference §1).
+ * Implemented by {@code overlay-etcd} (flannel's etcd v3 schema, {@code docs/flannel-compatibility.md#etcd-schema}).
  *
  * <p>Lifecycle: {@link #awaitNetworkConfig()}, then {@link #acquire}, then {@link #start} (renewal, own-lease watch,
  * peer watch), then {@link #close()}, which keeps the lease so that a restart gets the same subnet back.
@@ -24,8 +24,8 @@ public interface SubnetAllocator extends AutoCloseable {
     NetworkConfig awaitNetworkConfig() throws InterruptedException;
 
     /**
-     * Acquires this host's lease (flannel reference §1.6): the lease whose PublicIP is ours, else the previous subnet
-     * if nobody holds it, else a random free subnet among the lowest 100 candidates.
+     * Acquires this host's lease ({@code docs/flannel-compatibility.md#subnet-allocation}): the lease whose PublicIP is
+     * ours, else the previous subnet if nobody holds it, else a random free subnet among the lowest 100 candidates.
      *
      * @param publicIp this host's PublicIP, int form
      * @param previousSubnet the subnet from the previous {@code subnet.env}, if any

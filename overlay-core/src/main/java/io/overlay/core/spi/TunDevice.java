@@ -39,10 +39,11 @@ public interface TunDevice extends Closeable {
     int fileDescriptor(int queue);
 
     /**
-     * Configures the device the way flannel configures {@code flannel0} (flannel reference §2.1): address, MTU, link
-     * up, then routes; plus the transmit queue length unless {@link TunSetup#txQueueLength()} is 0 (an overlay
-     * setting; flanneld leaves the kernel's 500). Routes that already exist are tolerated. May be called again after a
-     * subnet change; the old address is then replaced.
+     * Configures the device the way flannel configures {@code flannel0} ({@code configureIface} in flannel
+     * v0.28.9 {@code pkg/backend/udp/udp_network_amd64.go}): address, MTU, link up, then routes; plus the transmit
+     * queue length unless {@link TunSetup#txQueueLength()} is 0 (an overlay setting; flanneld leaves the kernel's 500).
+     * Routes that already exist are tolerated. May be called again after a subnet change; the old address is then
+     * replaced.
      *
      * @param setup the address, MTU, routes and transmit queue length
      * @throws IOException if the kernel refuses a step; the message names the step and the device

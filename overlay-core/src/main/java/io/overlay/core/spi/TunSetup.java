@@ -1,6 +1,7 @@
 package io.overlay.core.spi;
 
 import io.overlay.core.flannel.FlannelRules;
+import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import java.util.List;
 
@@ -9,9 +10,10 @@ import java.util.List;
  * its transmit queue.
  *
  * <p>flannel's udp backend uses the lease's subnet address as a /32 ({@link FlannelRules#tunAddress}), MTU =
- * underlay MTU − 28 ({@link FlannelRules#mtu}) and one route, the whole Network via the device (flannel reference
- * §2.1). flanneld never sets the transmit queue length; overlay sets {@link #DEFAULT_TX_QUEUE_LENGTH} unless told
- * otherwise (an overlay setting, not flannel's; it changes nothing on the wire).
+ * underlay MTU − 28 ({@link FlannelRules#mtu}) and one route, the whole Network via the device
+ * ({@code docs/flannel-compatibility.md#tun-device}). flanneld never sets the transmit queue length; overlay sets
+ * {@link #DEFAULT_TX_QUEUE_LENGTH} unless told otherwise (an overlay setting, not flannel's; it changes nothing on the
+ * wire).
  *
  * @param address the interface address and prefix length, e.g. {@code 100.64.16.0/32}; its {@link Ipv4Prefix}
  *     network address is used as the interface address (host bits are not allowed by the type, so a /32 or the
@@ -57,9 +59,7 @@ public record TunSetup(Ipv4Prefix address, int mtu, List<Ipv4Prefix> routes, int
         if (address == null) {
             throw new IllegalArgumentException("TUN address is missing");
         }
-        if (mtu < 68 || mtu > 65535) {
-            throw new IllegalArgumentException("TUN MTU must be 68..65535 bytes, got " + mtu);
-        }
+        Ipv4.checkMtu("TUN MTU", mtu);
         if (routes == null) {
             throw new IllegalArgumentException("TUN routes are missing (give an empty list for none)");
         }

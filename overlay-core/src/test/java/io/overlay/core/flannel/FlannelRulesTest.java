@@ -9,7 +9,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-/** flannel reference §2.1, §2.3, §3 and B18. */
+/** flannel's TUN address, MTU and subnet.env rules ({@code docs/flannel-compatibility.md}: tun-device, mtu). */
 class FlannelRulesTest {
     @ParameterizedTest
     @CsvSource({"1500, 1472", "9000, 8972", "1450, 1422", "65535, 65507", "96, 68"})
@@ -48,7 +48,7 @@ class FlannelRulesTest {
         assertThat(BackendConfig.DEFAULT_UDP).isEqualTo(new BackendConfig("udp", 8285));
     }
 
-    /** flannel reference §2.1 worked example. */
+    /** One lease end to end: 10.10.16.0/24 on a 1500-byte underlay gives 10.10.16.0/32, MTU 1472, 10.10.16.1/24. */
     @Test
     void workedExampleOfSection21() {
         final Ipv4Prefix lease = Ipv4Prefix.parse("10.10.16.0/24");

@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** flannel reference §1.3 and the appendix lease value vector. */
+/** flannel's lease value ({@code docs/flannel-compatibility.md#lease-value}), the udp value byte for byte. */
 class LeaseAttrsTest {
     private static LeaseAttrs parse(final String json) {
         return LeaseAttrs.parse(json.getBytes(StandardCharsets.UTF_8));

@@ -18,7 +18,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** flannel reference §3 and the appendix subnet.env vector. */
+/** flannel's subnet.env ({@code docs/flannel-compatibility.md#subnet-file}); {@code APPENDIX} is its example file. */
 class SubnetEnvTest {
     private static final String APPENDIX = "FLANNEL_NETWORK=10.10.0.0/16\n"
         + "FLANNEL_SUBNET=10.10.16.1/24\n"

@@ -8,7 +8,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** flannel reference §1.1 and the appendix key vectors. */
+/** flannel's subnet key names ({@code MakeSubnetKey}, {@code ParseSubnetKey}: flannel v0.28.9 pkg/subnet/subnet.go). */
 class SubnetKeyTest {
     @Test
     void formatsTheAppendixVectors() {

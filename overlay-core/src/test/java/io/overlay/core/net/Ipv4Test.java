@@ -59,4 +59,23 @@ class Ipv4Test {
         assertThat(Ipv4.fromInetAddress((Inet4Address) InetAddress.getByAddress(new byte[] {(byte) 198, 18, 0,
             (byte) 255}))).isEqualTo(Ipv4.parse("198.18.0.255"));
     }
+
+    @ParameterizedTest
+    @ValueSource(ints = {68, 1472, 65535})
+    void checkMtuAcceptsIpv4sRange(final int mtu) {
+        assertThat(Ipv4.checkMtu("bridge MTU", mtu)).isEqualTo(mtu);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {67, 65536, 0, -1})
+    void checkMtuRefusesOutOfRangeNamingTheSettingAndValue(final int mtu) {
+        assertThatThrownBy(() -> Ipv4.checkMtu("bridge MTU", mtu)).isInstanceOf(IllegalArgumentException.class)
+            .hasMessage("bridge MTU must be 68..65535 bytes, got " + mtu);
+    }
+
+    @Test
+    void noRouteIsMinusOneAndNoPackedPeer() {
+        assertThat(RouteTable.NO_ROUTE).isEqualTo(-1L);
+        assertThat(new Peer(-1, 65535).packed()).as("the largest packed peer").isPositive();
+    }
 }

@@ -1,0 +1,60 @@
+package io.overlay.core;
+
+import io.overlay.core.flannel.FlannelRules;
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.SubnetEnv;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.TunDevice;
+import io.overlay.core.spi.TunSetup;
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * Applies a lease to the host, in flanneld's start-up order: the TUN device's address (the subnet address as a /32),
+ * MTU, route to the whole Network and transmit queue length; then {@code subnet.env}; then the container bridge with
+ * the subnet's first address ({@code configureIface} in flannel v0.28.9 {@code pkg/backend/udp/udp_network_amd64.go},
+ * {@code WriteSubnetFile} in {@code pkg/subnet/subnet.go}). Used at start and again for every re-acquired lease;
+ * applying the same lease twice changes nothing.
+ */
+final class HostConfigurator {
+    private final OverlayConfig config;
+    private final TunDevice tun;
+    private final Ipv4Prefix network;
+    private final int mtu;
+
+    /**
+     * Creates the configurator of one overlay.
+     *
+     * @param config the overlay's config ({@code subnet.env} path, bridge, transmit queue length)
+     * @param tun the open TUN device
+     * @param network the overlay Network
+     * @param mtu the overlay MTU in bytes
+     */
+    HostConfigurator(final OverlayConfig config, final TunDevice tun, final Ipv4Prefix network, final int mtu) {
+        this.config = config;
+        this.tun = tun;
+        this.network = network;
+        this.mtu = mtu;
+    }
+
+    /**
+     * Configures everything on the host that depends on the lease's subnet. Holds no lock; may take a while
+     * (netlink, fsync).
+     *
+     * @param lease the lease to apply
+     * @throws IOException if the TUN, {@code subnet.env} or the bridge cannot be configured; the steps before stay
+     *     applied
+     */
+    void apply(final Lease lease) throws IOException {
+        final Ipv4Prefix subnet = lease.subnet();
+        tun.configure(new TunSetup(FlannelRules.tunAddress(subnet), mtu, List.of(network),
+            config.tunTxQueueLength()));
+        if (config.subnetFile() != null) {
+            new SubnetEnv(network, subnet, mtu, config.ipMasq()).write(config.subnetFile());
+        }
+        if (config.bridge() != null) {
+            config.bridgeConfigurator().ensureBridge(config.bridge(), subnet, FlannelRules.bridgeAddress(subnet),
+                network, mtu);
+        }
+    }
+}
