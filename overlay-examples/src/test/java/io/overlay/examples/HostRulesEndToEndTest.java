@@ -183,6 +183,44 @@ class HostRulesEndToEndTest {
         assertThat(log(1)).contains("Masquerade rules removed").contains("Exiting cleanly");
     }
 
+    @Test
+    @Order(6)
+    void theAgentChoosesItsInterfaceByRegexOrRouteAndExits1WhenNothingMatches() throws Exception {
+        final Netns h3 = track(Netns.create());
+        underlay(h3, "ul-h3", "198.18.0.3");
+        // no default route in h3: 203.0.113.9 is unreachable
+        record Case(String option, String value, String expected) {
+        }
+        for (Case c : List.of(
+            new Case("--iface-regex", "^wlan", "--iface-regex ^wlan matches no IPv4 address and no interface name"),
+            new Case("--iface-can-reach", "203.0.113.9", "--iface-can-reach 203.0.113.9: no route reaches it"))) {
+            final Path log = logs.resolve("h3" + c.option() + ".log");
+            Files.deleteIfExists(log);
+            final Process p = h3.spawn(new ProcessBuilder(agent(3, c.option(), c.value())).redirectErrorStream(true)
+                .redirectOutput(log.toFile()));
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("%s %s exits", c.option(), c.value()).isTrue();
+            assertThat(p.exitValue()).as("%s %s", c.option(), c.value()).isEqualTo(1);
+            assertThat(Files.readString(log)).contains(c.expected()).contains("eth0 198.18.0.3")
+                .contains("Fix the option, or name the interface with --iface");
+        }
+        for (String[] c : new String[][] {{"--iface-regex", "^198\\.18\\.0\\."}, {"--iface-can-reach", ETCD_IP}}) {
+            final Path log = logs.resolve("h3" + c[0] + "-ok.log");
+            Files.deleteIfExists(log);
+            final Process p = h3.spawn(new ProcessBuilder(agent(3, c[0], c[1])).redirectErrorStream(true)
+                .redirectOutput(log.toFile()));
+            try {
+                awaitTrue("h3 running with " + c[0], Duration.ofSeconds(60), () -> {
+                    assertThat(p.isAlive()).as("h3 with %s runs; see %s", c[0], log).isTrue();
+                    return Files.readString(log).contains("Running: ready");
+                });
+                assertThat(Files.readString(log)).contains("Using interface eth0 address 198.18.0.3 (MTU 1500)");
+            } finally {
+                p.destroy();
+                assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            }
+        }
+    }
+
     private Netns track(final Netns ns) {
         namespaces.add(ns);
         return ns;
@@ -205,17 +243,24 @@ class HostRulesEndToEndTest {
 
     private void start(final int h, final String... extra) throws IOException {
         readyBefore[h] = Files.exists(logs.resolve("h" + h + ".log")) ? countRunning(h) : 0;
+        final List<String> cmd = agent(h, "--iface", "eth0");
+        cmd.addAll(List.of(extra));
+        agents[h] = hosts[h].spawn(new ProcessBuilder(cmd).redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.appendTo(logs.resolve("h" + h + ".log").toFile())));
+    }
+
+    /** The agent's command line for host {@code h}: etcd, a bridge, its own subnet.env, then {@code options}. */
+    private List<String> agent(final int h, final String... options) {
         String cp = System.getProperty("surefire.test.class.path");
         if (cp == null || cp.isEmpty()) {
             cp = System.getProperty("java.class.path");
         }
         final List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
             .toString(), "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp,
-            OverlayMain.class.getName(), "--etcd-endpoints", ETCD, "--iface", "eth0", "--bridge", "cbr0",
+            OverlayMain.class.getName(), "--etcd-endpoints", ETCD, "--bridge", "cbr0",
             "--subnet-file", dir.resolve("h" + h).resolve("subnet.env").toString()));
-        cmd.addAll(List.of(extra));
-        agents[h] = hosts[h].spawn(new ProcessBuilder(cmd).redirectErrorStream(true)
-            .redirectOutput(ProcessBuilder.Redirect.appendTo(logs.resolve("h" + h + ".log").toFile())));
+        cmd.addAll(List.of(options));
+        return cmd;
     }
 
     private void stop(final int h) throws Exception {
