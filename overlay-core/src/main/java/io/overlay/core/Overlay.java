@@ -390,16 +390,7 @@ public final class Overlay implements AutoCloseable {
          * @throws IllegalArgumentException naming the pattern if one does not compile
          */
         public Builder ifaceRegexes(final List<String> regexes) {
-            final List<Pattern> compiled = new ArrayList<>();
-            for (String r : regexes) {
-                try {
-                    compiled.add(Pattern.compile(r));
-                } catch (java.util.regex.PatternSyntaxException e) {
-                    throw new IllegalArgumentException("ifaceRegex: could not compile the regular expression '" + r
-                        + "': " + e.getDescription(), e);
-                }
-            }
-            this.ifaceRegexes = List.copyOf(compiled);
+            this.ifaceRegexes = UnderlayInterface.compile("ifaceRegex", regexes);
             return this;
         }
 

@@ -5,6 +5,7 @@ import io.overlay.core.OverlayStatus;
 import io.overlay.core.OutOfSubnetsException;
 import io.overlay.core.flannel.FlannelRules;
 import io.overlay.core.flannel.SubnetEnv;
+import io.overlay.core.flannel.UnderlayInterface;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.spi.TunSetup;
 import io.overlay.etcd.EtcdSettings;
@@ -22,8 +23,6 @@ import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.function.Function;
 import java.util.function.Supplier;
-import java.util.regex.Pattern;
-import java.util.regex.PatternSyntaxException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -224,20 +223,13 @@ public final class OverlayMain implements Callable<Integer> {
         }
         check(p, () -> HealthServer.checkPort("--healthz-port", healthzPort));
         check(p, () -> TunSetup.checkTxQueueLength("--tun-txqueuelen", tunTxQueueLength));
-        for (String regex : ifaceRegexes) {
-            try {
-                Pattern.compile(regex);
-            } catch (PatternSyntaxException e) {
-                p.add("--iface-regex '" + regex + "' is not a valid regular expression (" + e.getDescription()
-                    + "); fix the pattern");
-            }
-        }
-        if (ifaceCanReach != null) {
-            try {
+        check(p, () -> UnderlayInterface.compile("--iface-regex", ifaceRegexes));
+        try {
+            if (ifaceCanReach != null) {
                 Ipv4.parse(ifaceCanReach);
-            } catch (IllegalArgumentException e) {
-                p.add("--iface-can-reach must be an IPv4 address, got '" + ifaceCanReach + "'");
             }
+        } catch (IllegalArgumentException e) {
+            p.add("--iface-can-reach must be an IPv4 address, got '" + ifaceCanReach + "'");
         }
         if (iptablesResyncSeconds < 1) {
             p.add("--iptables-resync must be at least 1 second, got " + iptablesResyncSeconds);

@@ -157,6 +157,27 @@ public record UnderlayInterface(String name, int address, int mtu) {
             + "the interface with --iface");
     }
 
+    /**
+     * Compiles interface patterns ({@code --iface-regex}), one rule for the launcher and the library.
+     *
+     * @param option the setting's name for the message, e.g. {@code --iface-regex}
+     * @param regexes the patterns
+     * @return the compiled patterns, in order
+     * @throws IllegalArgumentException naming the setting, the pattern and what is wrong with it
+     */
+    public static List<Pattern> compile(final String option, final List<String> regexes) {
+        final List<Pattern> compiled = new ArrayList<>();
+        for (String r : regexes) {
+            try {
+                compiled.add(Pattern.compile(r));
+            } catch (java.util.regex.PatternSyntaxException e) {
+                throw new IllegalArgumentException(option + " '" + r + "' is not a valid regular expression ("
+                    + e.getDescription() + "); fix the pattern", e);
+            }
+        }
+        return List.copyOf(compiled);
+    }
+
     private static Optional<UnderlayInterface> byRegex(final List<InterfaceAddresses.Address> addresses,
                                                        final List<String> names, final Pattern regex) {
         final List<InterfaceAddresses.Address> usable = new ArrayList<>();

@@ -98,4 +98,18 @@ class UnderlayInterfaceTest {
         assertThatThrownBy(() -> select(List.of("eth9"), List.of(), null))
             .hasMessageContaining("none of [--iface eth9] exists");
     }
+
+    @Test
+    void aBadPatternOrAddressIsRefusedByTheLauncherAndTheBuilderAlike() {
+        assertThatThrownBy(() -> UnderlayInterface.compile("--iface-regex", List.of("eth[0-9]", "eth(")))
+            .isInstanceOf(IllegalArgumentException.class)
+            .hasMessageStartingWith("--iface-regex 'eth(' is not a valid regular expression (")
+            .hasMessageEndingWith("); fix the pattern");
+        assertThat(UnderlayInterface.compile("--iface-regex", List.of("a,b"))).extracting(Pattern::pattern)
+            .containsExactly("a,b");
+        assertThatThrownBy(() -> io.overlay.core.Overlay.builder().ifaceRegexes(List.of("eth(")))
+            .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("ifaceRegex 'eth(' is not a valid");
+        assertThatThrownBy(() -> io.overlay.core.Overlay.builder().ifaceCanReach("somewhere"))
+            .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("ifaceCanReach: ");
+    }
 }
