@@ -87,6 +87,17 @@ final class IptablesForwardRules {
     }
 
     /**
+     * Returns whether the chain or the jump to it exists (whoever made them).
+     *
+     * @return {@code true} if {@code iptables -S} lists either
+     * @throws IOException if iptables fails
+     */
+    boolean present() throws IOException {
+        final List<String> now = rules();
+        return now.contains("-N " + CHAIN) || now.contains(JUMP);
+    }
+
+    /**
      * Removes every jump to the chain and the chain itself, if present, in one transaction.
      *
      * @throws IOException if a tool fails

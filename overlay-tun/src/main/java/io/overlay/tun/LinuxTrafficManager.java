@@ -24,7 +24,9 @@ import org.slf4j.LoggerFactory;
  * FORWARD accept rules through iptables ({@link IptablesForwardRules}, needs {@code iptables} and
  * {@code iptables-restore}) and {@code net.ipv4.ip_forward}, each only when asked for. After {@link #apply} every
  * part is checked every {@link Settings#resync} (flanneld's {@code --iptables-resync}, default 5 s) and restored when
- * missing, so a firewall reload or {@code nft flush ruleset} heals; {@link #close()} removes the rules.
+ * missing, so a firewall reload or {@code nft flush ruleset} heals; {@link #close()} removes the rules. The first
+ * {@link #apply} also removes overlay's rules of a feature that is off, left by an earlier run that was killed or had
+ * other options (as flanneld's {@code CleanUp} of the traffic manager it does not use, v0.28.9 {@code main.go}).
  *
  * <p>All work runs on one thread of the manager's own, so the tools run in the network namespace that thread was
  * created in (the process's, unless a {@link ThreadFactory} says otherwise).
@@ -61,6 +63,9 @@ public final class LinuxTrafficManager implements TrafficManager {
     private final Settings settings;
     private final NftMasqueradeRules masq;
     private final IptablesForwardRules forward;
+    /** The rules of a feature that is off, to remove if an earlier run (killed, or with other options) left them. */
+    private final NftMasqueradeRules staleMasq;
+    private final IptablesForwardRules staleForward;
     private final ScheduledExecutorService thread;
     private volatile Optional<String> problem = Optional.of(INSTALLING);
     private Ipv4Prefix network;
@@ -91,8 +96,9 @@ public final class LinuxTrafficManager implements TrafficManager {
     public LinuxTrafficManager(final Settings settings, final ThreadFactory threads,
                                final Function<String, Optional<Path>> findTool) {
         this.settings = Objects.requireNonNull(settings, "settings");
+        final Optional<Path> nftTool = findTool.apply("nft");
         if (settings.masquerade()) {
-            final Path nft = findTool.apply("nft").orElseThrow(() -> new IllegalStateException(
+            final Path nft = nftTool.orElseThrow(() -> new IllegalStateException(
                 "--ip-masq needs the nft program, which is not installed: install it (apt install nftables) or drop "
                     + "--ip-masq"));
             masq = new NftMasqueradeRules(nft, settings.randomFully());
@@ -109,6 +115,9 @@ public final class LinuxTrafficManager implements TrafficManager {
         } else {
             forward = settings.forwardRules() ? new IptablesForwardRules(iptables.get(), restore.get()) : null;
         }
+        staleMasq = masq == null ? nftTool.map(n -> new NftMasqueradeRules(n, true)).orElse(null) : null;
+        staleForward = !settings.forwardRules() && iptables.isPresent() && restore.isPresent()
+            ? new IptablesForwardRules(iptables.get(), restore.get()) : null;
         this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
             final Thread t = threads.newThread(r);
             t.setName("overlay-traffic");
@@ -159,8 +168,12 @@ public final class LinuxTrafficManager implements TrafficManager {
         return problem;
     }
 
-    /** Manager thread: installs every part, each on its own; the first failure becomes the problem. */
+    /**
+     * Manager thread: removes the rules of features that are off, then installs every part, each on its own; the
+     * first failure becomes the problem.
+     */
     private void install() {
+        removeStale();
         final List<Exception> failures = new ArrayList<>();
         step(failures, () -> {
             if (settings.ipForward()) {
@@ -212,6 +225,24 @@ public final class LinuxTrafficManager implements TrafficManager {
             LOG.info("Host rules in place again");
         }
         settle(failures);
+    }
+
+    /** As flanneld cleans up the rules of the mode it does not use: here, those of a feature that is off. */
+    private void removeStale() {
+        try {
+            if (staleMasq != null && staleMasq.present()) {
+                staleMasq.remove();
+                LOG.info("Removed masquerade rules left by an earlier run (nft table {}): --ip-masq is off",
+                    NftMasqueradeRules.TABLE);
+            }
+            if (staleForward != null && staleForward.present()) {
+                staleForward.remove();
+                LOG.info("Removed FORWARD accept rules left by an earlier run (iptables chain {}): "
+                    + "--iptables-forward-rules is off", IptablesForwardRules.CHAIN);
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("Removing rules left by an earlier run failed: {}", e.getMessage());
+        }
     }
 
     /** One part of the host set-up; may fail without stopping the others. */

@@ -96,6 +96,20 @@ final class NftMasqueradeRules {
     }
 
     /**
+     * Returns whether the table exists (whoever wrote it).
+     *
+     * @return {@code true} if {@code nft list table ip overlay} succeeds
+     */
+    boolean present() {
+        try {
+            list();
+            return true;
+        } catch (IOException missing) {
+            return false;
+        }
+    }
+
+    /**
      * Deletes the table if it exists (one transaction: create if missing, then delete).
      *
      * @throws IOException if {@code nft} fails

@@ -149,6 +149,24 @@ class LinuxTrafficManagerTest {
         }
     }
 
+    @Test
+    void rulesLeftByAnEarlierRunAreRemovedWhenTheirFeatureIsOff() throws Exception {
+        try (Netns ns = Netns.create()) {
+            // as a SIGKILLed run with --ip-masq and the default forward rules leaves them
+            final LinuxTrafficManager killed = manager(ns, true, true, false, 60);
+            killed.apply(NETWORK, SUBNET);
+            awaitNoProblem(killed);
+            ns.exec("nft", "add", "table", "ip", "keep"); // someone else's table stays
+            final LinuxTrafficManager next = manager(ns, false, false, false, 60);
+            next.apply(NETWORK, SUBNET);
+            awaitNoProblem(next);
+            assertThat(ns.exec("nft", "list", "ruleset")).doesNotContain("table ip overlay").contains("table ip keep");
+            assertThat(ns.exec("iptables", "-S")).doesNotContain("OVERLAY-FWD");
+            next.close();
+            killed.close();
+        }
+    }
+
     private static boolean ping(final Netns from, final String to) {
         try {
             from.exec("ping", "-c", "1", "-W", "1", "-q", to);
