@@ -2,11 +2,12 @@ package io.overlay.benchmarks;
 
 import io.netty.channel.unix.Buffer;
 import io.netty.channel.unix.FileDescriptor;
-import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.udp.UdpPacketEngine;
 import java.io.IOException;
@@ -56,7 +57,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(1)
 public class EngineLoopBenchmark {
     /** Packets per invocation (the engine's batch). */
-    static final int BATCH = 32;
+    static final int BATCH = EngineTuning.DEFAULT_BATCH_SIZE;
     private static final int MTU = 1472;
     private static final int SLOT = 2048;
     private static final long TIMEOUT_MS = 2000;

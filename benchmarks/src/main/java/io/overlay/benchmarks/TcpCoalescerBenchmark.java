@@ -49,7 +49,7 @@ public class TcpCoalescerBenchmark {
     /** Builds the batch and checks it merges into one frame per flow. */
     @Setup(Level.Trial)
     public void setup() {
-        coalescer = new TcpCoalescer(8, (buf, off, len) -> {
+        coalescer = new TcpCoalescer(8, (buf, off, len, packets, packetBytes) -> {
             sinkBytes += len;
             sinkFrames++;
         });

@@ -13,6 +13,7 @@ import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.BridgeConfigurator;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.spi.LeaseListener;
 import io.overlay.core.spi.PacketEngine;
 import io.overlay.core.spi.PacketEngineFactory;
@@ -27,7 +28,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.ServiceLoader;
@@ -164,7 +164,8 @@ public final class Overlay implements AutoCloseable {
             final HostConfigurator host = new HostConfigurator(cfg, opened, network.network(), mtu);
             host.apply(acquired);
             final EngineSettings settings = new EngineSettings(iface.address(), network.backend().port(),
-                network.network(), acquired.subnet(), mtu, cfg.acceptOnlyKnownPeers(), cfg.loops());
+                network.network(), acquired.subnet(), mtu, cfg.acceptOnlyKnownPeers(), cfg.loops(),
+                cfg.engineTuning());
             final PacketEngine created = cfg.engineFactory().create(settings, opened, routes);
             adopt(created::close, () -> engine = created);
             created.start();
@@ -222,7 +223,7 @@ public final class Overlay implements AutoCloseable {
         final NetworkConfig c = config;
         return new OverlayStatus(r.ready(), r.reason(), lease.get(), c == null ? null : c.network(), mtu,
             t == null ? null : t.name(), cfg.bridge(), routes.routes(),
-            e == null ? new TrafficCounters(0, 0, 0, 0, 0, Map.of()) : e.counters());
+            e == null ? TrafficCounters.ZERO : e.counters());
     }
 
     /**
@@ -293,6 +294,7 @@ public final class Overlay implements AutoCloseable {
         private boolean acceptOnlyKnownPeers = true;
         private boolean offloads = true;
         private int tunTxQueueLength = TunSetup.DEFAULT_TX_QUEUE_LENGTH;
+        private EngineTuning engineTuning = EngineTuning.defaults();
         private OverlayListener listener = new OverlayListener() { };
         private TunDeviceFactory tunFactory;
         private PacketEngineFactory engineFactory;
@@ -512,6 +514,21 @@ public final class Overlay implements AutoCloseable {
         }
 
         /**
+         * Sets how the packet engine batches and offloads: packets per {@code recvmmsg}/{@code sendmmsg} and per TUN
+         * read pass, and whether it may use UDP GSO and UDP GRO (each only where the kernel accepts it; the datagrams
+         * on the wire are flannel's either way). Default {@link EngineTuning#defaults()}, which reads the
+         * {@code overlay.udp.*} system properties.
+         *
+         * @param tuning the tuning
+         * @return this builder
+         * @throws NullPointerException if {@code tuning} is null
+         */
+        public Builder engineTuning(final EngineTuning tuning) {
+            this.engineTuning = Objects.requireNonNull(tuning, "tuning");
+            return this;
+        }
+
+        /**
          * Sets the TUN device's transmit queue length ({@code txqueuelen}): how many packets routed into the TUN the
          * kernel holds for the engine to read before dropping them (as TX dropped of the device). Default
          * {@link TunSetup#DEFAULT_TX_QUEUE_LENGTH} (2000), which absorbs the engine's pauses at tens of thousands of
@@ -595,9 +612,8 @@ public final class Overlay implements AutoCloseable {
                 throw new IllegalStateException("Overlay.builder() is missing: " + String.join(", ", missing));
             }
             return new Overlay(new OverlayConfig(allocator, publicIp, ifaces, ifaceRegexes, ifaceCanReach, ipMasq,
-                tunName, loops, subnetFile, bridge,
-                acceptOnlyKnownPeers, offloads, tunTxQueueLength, listener, tuns, engines, bridges, retryInitial,
-                retryMax, unknownSenderCheck, unknownSenderWarning));
+                tunName, loops, subnetFile, bridge, acceptOnlyKnownPeers, offloads, tunTxQueueLength, engineTuning,
+                listener, tuns, engines, bridges, retryInitial, retryMax, unknownSenderCheck, unknownSenderWarning));
         }
 
         /** The part given, else the first found by {@link ServiceLoader}, else {@code null} with a note in missing. */

@@ -1,6 +1,7 @@
 package io.overlay.core;
 
 import io.overlay.core.spi.BridgeConfigurator;
+import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.spi.PacketEngineFactory;
 import io.overlay.core.spi.SubnetAllocator;
 import io.overlay.core.spi.TunDeviceFactory;
@@ -31,6 +32,7 @@ import java.util.regex.Pattern;
  * @param acceptOnlyKnownPeers whether datagrams are accepted only from known peers' PublicIPs
  * @param offloads whether the TUN is opened with offloads
  * @param tunTxQueueLength the TUN transmit queue length in packets, 0 to keep the device's
+ * @param engineTuning the packet engine's batch size and UDP GSO/GRO switches
  * @param listener the listener of lease, peer and readiness events
  * @param tunFactory the TUN device factory
  * @param engineFactory the packet engine factory
@@ -43,9 +45,9 @@ import java.util.regex.Pattern;
 record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List<String> ifaces,
                      List<Pattern> ifaceRegexes, Optional<Integer> ifaceCanReach, boolean ipMasq, String tunName,
                      int loops, Path subnetFile, String bridge, boolean acceptOnlyKnownPeers, boolean offloads,
-                     int tunTxQueueLength, OverlayListener listener, TunDeviceFactory tunFactory,
-                     PacketEngineFactory engineFactory, BridgeConfigurator bridgeConfigurator, Duration retryInitial,
-                     Duration retryMax, Duration unknownSenderCheck, Consumer<String> unknownSenderWarning) {
+                     int tunTxQueueLength, EngineTuning engineTuning, OverlayListener listener,
+                     TunDeviceFactory tunFactory, PacketEngineFactory engineFactory,
+                     BridgeConfigurator bridgeConfigurator, Duration retryInitial, Duration retryMax, Duration unknownSenderCheck, Consumer<String> unknownSenderWarning) {
     /**
      * Checks that every required part is present and copies the list.
      *
@@ -58,6 +60,7 @@ record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List
         ifaceRegexes = List.copyOf(ifaceRegexes);
         Objects.requireNonNull(ifaceCanReach, "ifaceCanReach");
         Objects.requireNonNull(tunName, "tunName");
+        Objects.requireNonNull(engineTuning, "engineTuning");
         Objects.requireNonNull(listener, "listener");
         Objects.requireNonNull(tunFactory, "tunDeviceFactory");
         Objects.requireNonNull(engineFactory, "packetEngineFactory");

@@ -5,6 +5,7 @@ import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.BridgeConfigurator;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.spi.LeaseListener;
 import io.overlay.core.spi.PacketEngine;
 import io.overlay.core.spi.PacketEngineFactory;
@@ -367,6 +368,17 @@ class OverlayTest {
     }
 
     @Test
+    void theEngineGetsTheBuildersTuningAndALaterSetterChangesNothing() throws Exception {
+        final EngineTuning tuning = new EngineTuning(8, false, false);
+        final Overlay.Builder b = builder().engineTuning(tuning);
+        overlay = b.build();
+        b.engineTuning(new EngineTuning(64, true, true));
+        overlay.start();
+        assertThat(engines.tunings).containsExactly(tuning);
+        assertThatThrownBy(() -> builder().engineTuning(null)).isInstanceOf(NullPointerException.class);
+    }
+
+    @Test
     void twoOverlaysBuiltFromOneBuilderDoNotShareState() throws Exception {
         final Overlay.Builder b = builder();
         final Overlay first = b.build();
@@ -553,7 +565,7 @@ class OverlayTest {
 
         @Override
         public TrafficCounters counters() {
-            return new TrafficCounters(0, 0, 0, 0, 0, Map.of(DropReason.UNKNOWN_SENDER, unknownSenders.get()));
+            return new TrafficCounters(Map.of(), Map.of(DropReason.UNKNOWN_SENDER, unknownSenders.get()));
         }
 
         @Override
@@ -564,11 +576,13 @@ class OverlayTest {
 
     private final class FakeEngineFactory implements PacketEngineFactory {
         final FakeEngine engine = new FakeEngine();
+        final List<EngineTuning> tunings = new CopyOnWriteArrayList<>();
         volatile boolean failStart;
 
         @Override
         public PacketEngine create(final EngineSettings settings, final TunDevice device, final RouteTable routes) {
             calls.add("engine.create " + settings.localSubnet());
+            tunings.add(settings.tuning());
             return engine;
         }
     }

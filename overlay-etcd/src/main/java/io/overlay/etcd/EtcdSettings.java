@@ -9,22 +9,53 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.function.LongSupplier;
+import org.slf4j.LoggerFactory;
 
 /**
- * How {@link EtcdSubnetAllocator} reaches etcd and keeps its lease. Immutable; made with {@link #builder()}, which
- * validates everything in {@link Builder#build()}.
+ * How {@link EtcdSubnetAllocator} reaches etcd and keeps its lease: an immutable record, usually made with
+ * {@link #builder()}; the canonical constructor validates every component, so no invalid settings exist.
  *
  * <p>Defaults follow flanneld: endpoints {@code http://127.0.0.1:4001} and {@code http://127.0.0.1:2379} (etcd's
  * legacy and current client ports; the client uses whichever answers), prefix {@code /coreos.com/network}, lease TTL
  * 24 h ({@code subnetTTL}), renew margin 60 min ({@code --subnet-lease-renew-margin}), renewal retried every minute
- * (flannel reference §1.4). The public API holds JDK types only.
+ * (docs/flannel-compatibility.md#lease-ttl-and-renewal, #flags-and-environment). The public API holds JDK types
+ * only.
  *
  * <p>TLS: used when the endpoints are {@code https://}; the CA file (else the JVM's trust store) verifies the servers,
  * and a client certificate with its PKCS#8 key is presented when both are set. flanneld differs: it builds its TLS
  * config only when both {@code --etcd-certfile} and {@code --etcd-keyfile} are given, silently ignoring a lone
- * {@code --etcd-cafile}; overlay instead refuses TLS files with {@code http://} endpoints.
+ * {@code --etcd-cafile}; overlay refuses TLS files with {@code http://} endpoints, except a CA file set with
+ * {@link Builder#flanneldCaFile}, which is ignored with a WARN, so a flanneld command line keeps working.
+ *
+ * <p>About 470 lines, above the usual 400: sixteen public settings, each documented once here and once on its
+ * validating builder setter.
+ *
+ * @param endpoints the etcd client URLs: one or more {@code http://host:port} or {@code https://host:port}, all of
+ *     one scheme
+ * @param prefix the key prefix without trailing slash, e.g. {@code /coreos.com/network}
+ * @param caFile the PEM file of the CA that signed the etcd servers' certificates; empty: the JVM's trust store
+ * @param certFile the client certificate PEM file, present exactly when {@code keyFile} is
+ * @param keyFile the client key PEM file (PKCS#8, as gRPC's Netty TLS requires)
+ * @param username the etcd user name for authentication; empty: none
+ * @param password the etcd password, present exactly when {@code username} is
+ * @param requestTimeout the limit for one etcd request, default 5 s
+ * @param connectTimeout the limit for opening a connection to an endpoint, default 5 s
+ * @param leaseTtl the TTL of the etcd lease attached to this host's subnet key, whole seconds, default 24 h
+ * @param renewMargin how long before expiry the lease is renewed, default 60 min, shorter than {@code leaseTtl}
+ * @param renewRetryInterval the pause between renewal attempts after a failure, default 1 min
+ * @param backoffMin the first pause of every capped exponential backoff (config wait, etcd errors, watch
+ *     reconnect), default 100 ms
+ * @param backoffMax the cap of every exponential backoff, at least {@code backoffMin}, default 5 s
+ * @param resyncInterval how often all leases are listed again as a safety net behind the watch (the difference is
+ *     delivered, the watch reopened from the listing's revision), default 10 min
+ * @param ticker the monotonic time source for lease expiry and renewal deadlines: nanoseconds from an arbitrary
+ *     origin, default {@link System#nanoTime()}
  */
-public final class EtcdSettings {
+public record EtcdSettings(List<URI> endpoints, String prefix, Optional<Path> caFile, Optional<Path> certFile,
+                           Optional<Path> keyFile, Optional<String> username, Optional<String> password,
+                           Duration requestTimeout, Duration connectTimeout, Duration leaseTtl, Duration renewMargin,
+                           Duration renewRetryInterval, Duration backoffMin, Duration backoffMax,
+                           Duration resyncInterval, LongSupplier ticker) {
     /** flanneld's default {@code --etcd-prefix}. */
     public static final String DEFAULT_PREFIX = "/coreos.com/network";
     /**
@@ -39,40 +70,60 @@ public final class EtcdSettings {
     /** flannel's renewal retry interval after a failure: 1 min. */
     public static final Duration DEFAULT_RENEW_RETRY = Duration.ofMinutes(1);
 
-    private final List<URI> endpoints;
-    private final String prefix;
-    private final Path caFile;
-    private final Path certFile;
-    private final Path keyFile;
-    private final String username;
-    private final String password;
-    private final Duration requestTimeout;
-    private final Duration connectTimeout;
-    private final Duration leaseTtl;
-    private final Duration renewMargin;
-    private final Duration renewRetryInterval;
-    private final Duration backoffMin;
-    private final Duration backoffMax;
-    private final Duration resyncInterval;
-    private final LongSupplier ticker;
-
-    private EtcdSettings(final Builder b) {
-        this.endpoints = List.copyOf(b.endpoints);
-        this.prefix = b.prefix;
-        this.caFile = b.caFile;
-        this.certFile = b.certFile;
-        this.keyFile = b.keyFile;
-        this.username = b.username;
-        this.password = b.password;
-        this.requestTimeout = b.requestTimeout;
-        this.connectTimeout = b.connectTimeout;
-        this.leaseTtl = b.leaseTtl;
-        this.renewMargin = b.renewMargin;
-        this.renewRetryInterval = b.renewRetryInterval;
-        this.backoffMin = b.backoffMin;
-        this.backoffMax = b.backoffMax;
-        this.resyncInterval = b.resyncInterval;
-        this.ticker = b.ticker;
+    /**
+     * Validates every component; the prefix loses its trailing slashes.
+     *
+     * @throws IllegalArgumentException if an endpoint is not an http(s) URL with host and port, endpoints mix http
+     *     and https, the prefix is not absolute, TLS files are given for http endpoints or do not exist, only one of
+     *     certificate and key (or of user and password) is given, a duration is not positive, the lease TTL is not
+     *     whole seconds, the renew margin is not shorter than the TTL or the backoff cap is below its start
+     */
+    public EtcdSettings {
+        if (endpoints.isEmpty()) {
+            throw new IllegalArgumentException("etcd endpoints: at least one is needed");
+        }
+        endpoints = endpoints.stream().map(u -> endpoint(u.toString())).toList();
+        final String scheme = endpoints.get(0).getScheme();
+        for (URI u : endpoints) {
+            if (!u.getScheme().equals(scheme)) {
+                throw new IllegalArgumentException("etcd endpoints mix http and https: " + endpoints);
+            }
+        }
+        prefix = normalizedPrefix(prefix);
+        if (certFile.isPresent() != keyFile.isPresent()) {
+            throw new IllegalArgumentException("etcd client certificate and key go together: " + certFile + ", "
+                + keyFile);
+        }
+        if ((caFile.isPresent() || certFile.isPresent()) && !"https".equals(scheme)) {
+            throw new IllegalArgumentException("TLS files are set but the etcd endpoints use http://: "
+                + endpoints + " (use https:// endpoints)");
+        }
+        readable("CA file", caFile);
+        readable("client certificate file", certFile);
+        readable("client key file", keyFile);
+        if (username.isPresent() != password.isPresent() || username.filter(String::isEmpty).isPresent()) {
+            throw new IllegalArgumentException("etcd user name must be non-empty and come with a password");
+        }
+        positive("requestTimeout", requestTimeout);
+        positive("connectTimeout", connectTimeout);
+        positive("leaseTtl", leaseTtl);
+        positive("renewMargin", renewMargin);
+        positive("renewRetryInterval", renewRetryInterval);
+        positive("backoff min", backoffMin);
+        positive("backoff max", backoffMax);
+        positive("resyncInterval", resyncInterval);
+        Objects.requireNonNull(ticker, "ticker");
+        if (leaseTtl.toMillis() % 1000 != 0) {
+            throw new IllegalArgumentException("leaseTtl must be whole seconds (etcd lease TTLs are), got "
+                + leaseTtl);
+        }
+        if (renewMargin.compareTo(leaseTtl) >= 0) {
+            throw new IllegalArgumentException("renewMargin " + renewMargin + " must be shorter than leaseTtl "
+                + leaseTtl);
+        }
+        if (backoffMax.compareTo(backoffMin) < 0) {
+            throw new IllegalArgumentException("backoff max " + backoffMax + " is below min " + backoffMin);
+        }
     }
 
     /**
@@ -82,24 +133,6 @@ public final class EtcdSettings {
      */
     public static Builder builder() {
         return new Builder();
-    }
-
-    /**
-     * Returns the etcd client URLs.
-     *
-     * @return one or more {@code http://host:port} or {@code https://host:port} URIs, all of one scheme
-     */
-    public List<URI> endpoints() {
-        return endpoints;
-    }
-
-    /**
-     * Returns the key prefix without trailing slash.
-     *
-     * @return e.g. {@code /coreos.com/network}
-     */
-    public String prefix() {
-        return prefix;
     }
 
     /**
@@ -129,139 +162,57 @@ public final class EtcdSettings {
         return "https".equals(endpoints.get(0).getScheme());
     }
 
-    /**
-     * Returns the PEM file of the CA that signed the etcd servers' certificates.
-     *
-     * @return the path, or empty to use the JVM's default trust store
-     */
-    public Optional<Path> caFile() {
-        return Optional.ofNullable(caFile);
-    }
-
-    /**
-     * Returns the client certificate PEM file (set together with {@link #keyFile()}).
-     *
-     * @return the path, or empty for no client certificate
-     */
-    public Optional<Path> certFile() {
-        return Optional.ofNullable(certFile);
-    }
-
-    /**
-     * Returns the client key PEM file (PKCS#8, as gRPC's Netty TLS requires).
-     *
-     * @return the path, or empty for no client certificate
-     */
-    public Optional<Path> keyFile() {
-        return Optional.ofNullable(keyFile);
-    }
-
-    /**
-     * Returns the etcd user name for authentication.
-     *
-     * @return the user name, or empty for no authentication
-     */
-    public Optional<String> username() {
-        return Optional.ofNullable(username);
-    }
-
-    /**
-     * Returns the etcd password (only with {@link #username()}).
-     *
-     * @return the password, or empty
-     */
-    public Optional<String> password() {
-        return Optional.ofNullable(password);
-    }
-
-    /**
-     * Returns the limit for one etcd request.
-     *
-     * @return the timeout, default 5 s
-     */
-    public Duration requestTimeout() {
-        return requestTimeout;
-    }
-
-    /**
-     * Returns the limit for opening a connection to an endpoint.
-     *
-     * @return the timeout, default 5 s
-     */
-    public Duration connectTimeout() {
-        return connectTimeout;
-    }
-
-    /**
-     * Returns the TTL of the etcd lease attached to this host's subnet key.
-     *
-     * @return the TTL, whole seconds, default 24 h
-     */
-    public Duration leaseTtl() {
-        return leaseTtl;
-    }
-
-    /**
-     * Returns how long before expiry the lease is renewed.
-     *
-     * @return the margin, default 60 min, always shorter than {@link #leaseTtl()}
-     */
-    public Duration renewMargin() {
-        return renewMargin;
-    }
-
-    /**
-     * Returns the pause between renewal attempts after a failure.
-     *
-     * @return the interval, default 1 min
-     */
-    public Duration renewRetryInterval() {
-        return renewRetryInterval;
-    }
-
-    /**
-     * Returns the first pause of every capped exponential backoff (config wait, etcd errors, watch reconnect).
-     *
-     * @return the pause, default 100 ms
-     */
-    public Duration backoffMin() {
-        return backoffMin;
-    }
-
-    /**
-     * Returns the cap of every exponential backoff.
-     *
-     * @return the cap, default 5 s
-     */
-    public Duration backoffMax() {
-        return backoffMax;
-    }
-
-    /**
-     * Returns how often all leases are listed again as a safety net behind the watch (the difference is delivered,
-     * the watch reopened from the listing's revision).
-     *
-     * @return the interval, default 10 min
-     */
-    public Duration resyncInterval() {
-        return resyncInterval;
-    }
-
-    /**
-     * Returns the monotonic time source used for lease expiry and renewal deadlines.
-     *
-     * @return nanoseconds from an arbitrary origin, default {@link System#nanoTime()}
-     */
-    public LongSupplier ticker() {
-        return ticker;
-    }
-
+    /** Names endpoints, prefix, TLS files, user and lease timing; never the password. */
     @Override
     public String toString() {
         return "EtcdSettings{endpoints=" + endpoints + ", prefix=" + prefix + ", tls=" + tls()
-            + (caFile != null ? ", ca=" + caFile : "") + (certFile != null ? ", cert=" + certFile : "")
-            + (username != null ? ", user=" + username : "") + ", leaseTtl=" + leaseTtl + ", renewMargin="
+            + caFile.map(f -> ", ca=" + f).orElse("") + certFile.map(f -> ", cert=" + f).orElse("")
+            + username.map(u -> ", user=" + u).orElse("") + ", leaseTtl=" + leaseTtl + ", renewMargin="
             + renewMargin + "}";
+    }
+
+    private static URI endpoint(final String text) {
+        final URI uri;
+        try {
+            uri = URI.create(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("etcd endpoint is not a URL: \"" + text + "\"", e);
+        }
+        if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme())) {
+            throw new IllegalArgumentException("etcd endpoint must start with http:// or https://: \"" + text
+                + "\"");
+        }
+        if (uri.getHost() == null || uri.getPort() < 1) {
+            throw new IllegalArgumentException("etcd endpoint needs a host and a port (e.g. "
+                + "http://127.0.0.1:2379): \"" + text + "\"");
+        }
+        return uri;
+    }
+
+    private static String normalizedPrefix(final String value) {
+        String p = Objects.requireNonNull(value, "prefix").strip();
+        while (p.endsWith("/")) {
+            p = p.substring(0, p.length() - 1);
+        }
+        if (!value.strip().startsWith("/") || p.isEmpty()) {
+            throw new IllegalArgumentException("etcd prefix must be an absolute key path like "
+                + DEFAULT_PREFIX + ", got \"" + value + "\"");
+        }
+        return p;
+    }
+
+    private static void readable(final String what, final Optional<Path> file) {
+        if (file.isPresent() && !Files.isReadable(file.get())) {
+            throw new IllegalArgumentException(what + " " + file.get() + " does not exist or is not readable");
+        }
+    }
+
+    private static Duration positive(final String name, final Duration value) {
+        Objects.requireNonNull(value, name);
+        if (value.isNegative() || value.isZero()) {
+            throw new IllegalArgumentException(name + " must be positive, got " + value);
+        }
+        return value;
     }
 
     /** Builds {@link EtcdSettings}; every setter returns {@code this}. Not thread-safe. */
@@ -269,6 +220,7 @@ public final class EtcdSettings {
         private final List<URI> endpoints = new ArrayList<>();
         private String prefix = DEFAULT_PREFIX;
         private Path caFile;
+        private boolean caFileAsFlanneld;
         private Path certFile;
         private Path keyFile;
         private String username;
@@ -330,24 +282,6 @@ public final class EtcdSettings {
             return this;
         }
 
-        private static URI endpoint(final String text) {
-            final URI uri;
-            try {
-                uri = URI.create(text);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("etcd endpoint is not a URL: \"" + text + "\"", e);
-            }
-            if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme())) {
-                throw new IllegalArgumentException("etcd endpoint must start with http:// or https://: \"" + text
-                    + "\"");
-            }
-            if (uri.getHost() == null || uri.getPort() < 1) {
-                throw new IllegalArgumentException("etcd endpoint needs a host and a port (e.g. "
-                    + "http://127.0.0.1:2379): \"" + text + "\"");
-            }
-            return uri;
-        }
-
         /**
          * Sets the key prefix, like flanneld's {@code --etcd-prefix}; trailing slashes are dropped (flannel joins keys
          * with Go's {@code path.Join}).
@@ -357,15 +291,7 @@ public final class EtcdSettings {
          * @throws IllegalArgumentException if it does not start with {@code /} or is only slashes
          */
         public Builder prefix(final String value) {
-            String p = Objects.requireNonNull(value, "prefix").strip();
-            while (p.endsWith("/")) {
-                p = p.substring(0, p.length() - 1);
-            }
-            if (!value.strip().startsWith("/") || p.isEmpty()) {
-                throw new IllegalArgumentException("etcd prefix must be an absolute key path like "
-                    + DEFAULT_PREFIX + ", got \"" + value + "\"");
-            }
-            this.prefix = p;
+            this.prefix = normalizedPrefix(value);
             return this;
         }
 
@@ -378,6 +304,21 @@ public final class EtcdSettings {
          */
         public Builder caFile(final Path pem) {
             this.caFile = Objects.requireNonNull(pem, "caFile");
+            this.caFileAsFlanneld = false;
+            return this;
+        }
+
+        /**
+         * Sets the CA certificate as flanneld takes {@code --etcd-cafile}: as {@link #caFile}, except that with
+         * {@code http://} endpoints {@link #build()} ignores it with a WARN instead of failing (flanneld sets up TLS
+         * only for a client certificate and key). For launchers that accept flanneld's command lines.
+         *
+         * @param pem the PEM file
+         * @return this builder
+         */
+        public Builder flanneldCaFile(final Path pem) {
+            caFile(pem);
+            this.caFileAsFlanneld = true;
             return this;
         }
 
@@ -489,7 +430,7 @@ public final class EtcdSettings {
 
         /**
          * Sets how often all leases are listed again behind the watch, a safety net against a watch that went quiet
-         * without an error (jetcd watch issues, see java-notes §3.3).
+         * without an error (a stream that stalled after a reconnect).
          *
          * @param value positive
          * @return this builder
@@ -515,46 +456,20 @@ public final class EtcdSettings {
          *
          * @return the settings
          * @throws IllegalArgumentException if endpoints mix http and https, TLS files are given for http endpoints
-         *     or do not exist, the lease TTL is not whole seconds, or the renew margin is not shorter than the TTL
+         *     (except a {@link #flanneldCaFile}, then ignored) or do not exist, the lease TTL is not whole seconds, or
+         *     the renew margin is not shorter than the TTL
          */
         public EtcdSettings build() {
-            final String scheme = endpoints.get(0).getScheme();
-            for (URI u : endpoints) {
-                if (!u.getScheme().equals(scheme)) {
-                    throw new IllegalArgumentException("etcd endpoints mix http and https: " + endpoints);
-                }
+            Path ca = caFile;
+            if (ca != null && caFileAsFlanneld && !"https".equals(endpoints.get(0).getScheme())) {
+                LoggerFactory.getLogger(EtcdSettings.class).warn("etcd CA file {} ignored: the etcd endpoints {} are "
+                    + "not https://, and flanneld ignores --etcd-cafile then too", ca, endpoints);
+                ca = null;
             }
-            final boolean anyTlsFile = caFile != null || certFile != null;
-            if (anyTlsFile && !"https".equals(scheme)) {
-                throw new IllegalArgumentException("TLS files are set but the etcd endpoints use http://: "
-                    + endpoints + " (use https:// endpoints)");
-            }
-            readable("CA file", caFile);
-            readable("client certificate file", certFile);
-            readable("client key file", keyFile);
-            if (leaseTtl.toMillis() % 1000 != 0) {
-                throw new IllegalArgumentException("leaseTtl must be whole seconds (etcd lease TTLs are), got "
-                    + leaseTtl);
-            }
-            if (renewMargin.compareTo(leaseTtl) >= 0) {
-                throw new IllegalArgumentException("renewMargin " + renewMargin + " must be shorter than leaseTtl "
-                    + leaseTtl);
-            }
-            return new EtcdSettings(this);
-        }
-
-        private static void readable(final String what, final Path file) {
-            if (file != null && !Files.isReadable(file)) {
-                throw new IllegalArgumentException(what + " " + file + " does not exist or is not readable");
-            }
-        }
-
-        private static Duration positive(final String name, final Duration value) {
-            Objects.requireNonNull(value, name);
-            if (value.isNegative() || value.isZero()) {
-                throw new IllegalArgumentException(name + " must be positive, got " + value);
-            }
-            return value;
+            return new EtcdSettings(List.copyOf(endpoints), prefix, Optional.ofNullable(ca),
+                Optional.ofNullable(certFile), Optional.ofNullable(keyFile), Optional.ofNullable(username),
+                Optional.ofNullable(password), requestTimeout, connectTimeout, leaseTtl, renewMargin,
+                renewRetryInterval, backoffMin, backoffMax, resyncInterval, ticker);
         }
     }
 }

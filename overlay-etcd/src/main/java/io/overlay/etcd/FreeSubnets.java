@@ -1,17 +1,18 @@
 package io.overlay.etcd;
 
+import io.overlay.core.OutOfSubnetsException;
+import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
-import io.overlay.core.flannel.NetworkConfig;
-import io.overlay.core.OutOfSubnetsException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.random.RandomGenerator;
 
 /**
- * flannel's allocation step (flannel reference §1.6 step 4): walk the candidates from SubnetMin upward in steps of the
- * subnet size while at most SubnetMax, skip every candidate that overlaps any existing key (overlap, not equality;
- * malformed values count), stop after 100 free ones, pick one uniformly at random (package-private).
+ * flannel's allocation step (docs/flannel-compatibility.md#subnet-allocation, step 4): walk the
+ * candidates from SubnetMin upward in steps of the subnet size while at most SubnetMax, skip every candidate that
+ * overlaps any existing key (overlap, not equality; malformed values count), stop after 100 free ones, pick one
+ * uniformly at random (package-private).
  */
 final class FreeSubnets {
     /** flannel collects at most this many free candidates. */

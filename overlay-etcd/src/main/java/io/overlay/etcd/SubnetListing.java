@@ -1,8 +1,8 @@
 package io.overlay.etcd;
 
-import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.flannel.LeaseAttrs;
 import io.overlay.core.flannel.SubnetKey;
+import io.overlay.core.net.Ipv4Prefix;
 import java.util.List;
 import java.util.Optional;
 
@@ -46,7 +46,10 @@ record SubnetListing(long revision, List<Entry> entries) {
             return problem == null;
         }
 
-        /** Returns whether the key has no etcd lease (an operator's reservation, flannel reference §1.5). */
+        /**
+         * Returns whether the key has no etcd lease: an operator's reservation
+         * (docs/flannel-compatibility.md#reservations).
+         */
         boolean reservation() {
             return leaseId == 0;
         }

@@ -3,8 +3,8 @@ package io.overlay.etcd;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.flannel.Lease;
+import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.testing.EtcdCluster;
 import io.overlay.core.testing.EtcdServer;
 import java.time.Duration;

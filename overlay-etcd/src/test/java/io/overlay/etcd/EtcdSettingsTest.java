@@ -71,6 +71,53 @@ class EtcdSettingsTest {
         assertThat(s.caFile()).contains(ca);
     }
 
+    /** flanneld's rule for a lone --etcd-cafile, owned here so that launchers agree with the library. */
+    @Test
+    void aFlanneldCaFileIsIgnoredWithHttpEndpointsAndUsedWithHttps(@TempDir final Path dir) throws Exception {
+        final Path ca = Files.writeString(dir.resolve("ca.pem"), "x");
+        final EtcdSettings plain = EtcdSettings.builder().endpoints("http://127.0.0.1:2379")
+            .flanneldCaFile(dir.resolve("missing.pem")).build();
+        assertThat(plain.caFile()).isEmpty();
+        assertThat(plain.tls()).isFalse();
+        final EtcdSettings tls = EtcdSettings.builder().endpoints("https://127.0.0.1:2379").flanneldCaFile(ca)
+            .build();
+        assertThat(tls.caFile()).contains(ca);
+        assertThatThrownBy(() -> EtcdSettings.builder().endpoints("https://127.0.0.1:2379")
+            .flanneldCaFile(dir.resolve("missing.pem")).build()).hasMessageContaining("missing.pem");
+        // caFile() after flanneldCaFile() is strict again
+        assertThatThrownBy(() -> EtcdSettings.builder().flanneldCaFile(ca).caFile(ca).build())
+            .hasMessageContaining("use https:// endpoints");
+    }
+
+    /** The record's canonical constructor validates as the builder does: no invalid settings, however made. */
+    @Test
+    void theCanonicalConstructorValidatesToo() {
+        final EtcdSettings d = EtcdSettings.builder().build();
+        final EtcdSettings copy = new EtcdSettings(d.endpoints(), d.prefix() + "//", d.caFile(), d.certFile(),
+            d.keyFile(), d.username(), d.password(), d.requestTimeout(), d.connectTimeout(), d.leaseTtl(),
+            d.renewMargin(), d.renewRetryInterval(), d.backoffMin(), d.backoffMax(), d.resyncInterval(), d.ticker());
+        assertThat(copy).isEqualTo(d);
+        assertThat(copy.prefix()).isEqualTo("/coreos.com/network");
+        assertThatThrownBy(() -> new EtcdSettings(java.util.List.of(), d.prefix(), d.caFile(), d.certFile(),
+            d.keyFile(), d.username(), d.password(), d.requestTimeout(), d.connectTimeout(), d.leaseTtl(),
+            d.renewMargin(), d.renewRetryInterval(), d.backoffMin(), d.backoffMax(), d.resyncInterval(), d.ticker()))
+            .hasMessageContaining("at least one");
+        assertThatThrownBy(() -> new EtcdSettings(d.endpoints(), d.prefix(), d.caFile(), d.certFile(),
+            d.keyFile(), java.util.Optional.of("u"), java.util.Optional.empty(), d.requestTimeout(),
+            d.connectTimeout(), d.leaseTtl(), d.renewMargin(), d.renewRetryInterval(), d.backoffMin(),
+            d.backoffMax(), d.resyncInterval(), d.ticker())).hasMessageContaining("password");
+        assertThatThrownBy(() -> new EtcdSettings(d.endpoints(), d.prefix(), d.caFile(), d.certFile(),
+            d.keyFile(), d.username(), d.password(), d.requestTimeout(), d.connectTimeout(), d.leaseTtl(),
+            d.leaseTtl(), d.renewRetryInterval(), d.backoffMin(), d.backoffMax(), d.resyncInterval(), d.ticker()))
+            .hasMessageContaining("shorter than leaseTtl");
+        assertThatThrownBy(() -> new EtcdSettings(d.endpoints(), d.prefix(), d.caFile(), d.certFile(),
+            d.keyFile(), d.username(), d.password(), d.requestTimeout(), d.connectTimeout(), d.leaseTtl(),
+            d.renewMargin(), d.renewRetryInterval(), d.backoffMax(), d.backoffMin(), d.resyncInterval(), d.ticker()))
+            .hasMessageContaining("below min");
+        assertThat(EtcdSettings.builder().credentials("u", "secret").build().toString()).contains("user=u")
+            .doesNotContain("secret");
+    }
+
     @Test
     void durationsAreChecked() {
         assertThatThrownBy(() -> EtcdSettings.builder().leaseTtl(Duration.ZERO)).hasMessageContaining("leaseTtl");

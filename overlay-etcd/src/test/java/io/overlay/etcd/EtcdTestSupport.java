@@ -67,6 +67,13 @@ abstract class EtcdTestSupport {
         return a;
     }
 
+    /** An allocator on real etcd through {@code registry} (a {@link FaultyRegistry} around a {@link JetcdRegistry}). */
+    EtcdSubnetAllocator allocator(final EtcdSettings s, final SubnetRegistry registry) {
+        final EtcdSubnetAllocator a = new EtcdSubnetAllocator(s, registry);
+        toClose.add(a);
+        return a;
+    }
+
     EtcdSubnetAllocator allocator() {
         return allocator(settings().build());
     }

@@ -3,9 +3,9 @@ package io.overlay.etcd;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.overlay.core.net.Ipv4Prefix;
-import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.OutOfSubnetsException;
+import io.overlay.core.flannel.NetworkConfig;
+import io.overlay.core.net.Ipv4Prefix;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -13,7 +13,7 @@ import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
-/** flannel's candidate walk (flannel reference §1.6 step 4), without etcd. */
+/** flannel's candidate walk (docs/flannel-compatibility.md#subnet-allocation), without etcd. */
 class FreeSubnetsTest {
     private static final NetworkConfig NET16 = NetworkConfig.parse("{\"Network\":\"100.64.0.0/16\"}");
 

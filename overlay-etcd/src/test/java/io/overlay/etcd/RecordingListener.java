@@ -1,7 +1,7 @@
 package io.overlay.etcd;
 
-import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.flannel.Lease;
+import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.LeaseListener;
 import java.util.ArrayList;
 import java.util.List;

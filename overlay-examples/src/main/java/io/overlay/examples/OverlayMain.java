@@ -1,6 +1,7 @@
 package io.overlay.examples;
 
 import io.overlay.core.Overlay;
+import io.overlay.core.OverlayListener;
 import io.overlay.core.OverlayStatus;
 import io.overlay.core.OutOfSubnetsException;
 import io.overlay.core.flannel.FlannelRules;
@@ -18,8 +19,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
 import java.util.Optional;
+import java.util.concurrent.Callable;
 import java.util.concurrent.Executors;
 import java.util.function.Function;
 import java.util.function.Supplier;
@@ -45,6 +46,9 @@ import picocli.CommandLine.Spec;
  * when start-up fails; 3 ({@link #OUT_OF_SUBNETS}) when the Network has no free subnet for this host; 2 for a command
  * line picocli cannot parse. The {@code health} subcommand ({@link HealthCommand}) asks a running instance whether it is
  * ready.
+ *
+ * <p>Under systemd ({@code Type=notify}, {@code $NOTIFY_SOCKET} set) it reports {@code READY=1} once ready, its health
+ * line as {@code STATUS=}, {@code STOPPING=1} when stopping and watchdog pings ({@link SystemdNotifier}).
  */
 @Command(name = "overlay", mixinStandardHelpOptions = true, versionProvider = OverlayVersion.class,
     sortOptions = false, subcommands = HealthCommand.class, usageHelpAutoWidth = true,
@@ -69,6 +73,13 @@ public final class OverlayMain implements Callable<Integer> {
 
     /** Finds nft and iptables; tests replace it to simulate a missing tool. */
     Function<String, Optional<Path>> findTool = LinuxTrafficManager::findTool;
+
+    /** The process environment, for {@code NOTIFY_SOCKET} and the watchdog ({@link SystemdNotifier}). */
+    private final Map<String, String> processEnv;
+
+    private OverlayMain(final Map<String, String> env) {
+        this.processEnv = env;
+    }
 
     @Option(names = "--etcd-endpoints", split = ",", paramLabel = "<url>",
         defaultValue = EtcdSettings.DEFAULT_ENDPOINTS,
@@ -196,11 +207,12 @@ public final class OverlayMain implements Callable<Integer> {
     /**
      * Returns the command line with {@code FLANNELD_*} defaults from {@code env}, for {@link #main} and tests.
      *
-     * @param env the environment variables to read {@code FLANNELD_*} options from
+     * @param env the environment variables to read {@code FLANNELD_*} options from, and {@code NOTIFY_SOCKET}
+     *     ({@link SystemdNotifier})
      * @return the picocli command line; {@code execute(args)} returns the exit status
      */
     public static CommandLine commandLine(final Map<String, String> env) {
-        final CommandLine cl = new CommandLine(new OverlayMain());
+        final CommandLine cl = new CommandLine(new OverlayMain(env));
         cl.setDefaultValueProvider(new FlannelEnvironment(env));
         // as Go's flags: the argument after an option that needs a value is that value, whatever it reads like
         cl.setAllowSubcommandsAsOptionParameters(true);
@@ -263,16 +275,11 @@ public final class OverlayMain implements Callable<Integer> {
             .endpoints(etcdEndpoints.toArray(String[]::new))
             .prefix(etcdPrefix)
             .renewMargin(Duration.ofMinutes(renewMarginMinutes));
-        final boolean https = etcdEndpoints.stream().anyMatch(e -> e.strip().startsWith("https://"));
         if (etcdCertFile != null && etcdKeyFile != null) {
             b.clientCertificate(etcdCertFile, etcdKeyFile);
         }
         if (etcdCaFile != null) {
-            if (https) {
-                b.caFile(etcdCaFile);
-            } else {
-                LOG.warn("--etcd-cafile {} ignored: the etcd endpoints are not https", etcdCaFile);
-            }
+            b.flanneldCaFile(etcdCaFile);
         }
         if (etcdUsername != null) {
             b.credentials(etcdUsername, etcdPassword == null ? "" : etcdPassword);
@@ -283,19 +290,19 @@ public final class OverlayMain implements Callable<Integer> {
     /**
      * Builds the overlay from the options (nothing is opened yet).
      *
-     * @param hostTraffic the listener that applies the host rules
+     * @param listener told of readiness changes
      * @return the overlay
      * @throws IllegalArgumentException naming the bad option value
      * @throws IllegalStateException if a part is missing from the class path
      */
-    Overlay overlay(final HostTraffic hostTraffic) {
+    Overlay overlay(final OverlayListener listener) {
         final EtcdSettings settings = etcdSettings();
         final Overlay.Builder b = Overlay.builder()
+            .listener(listener)
             .ifaces(ifaces)
             .ifaceRegexes(ifaceRegexes)
             .ifaceCanReach(ifaceCanReach)
             .ipMasq(ipMasq)
-            .listener(hostTraffic)
             .subnetFile(subnetFile)
             .bridge(bridge)
             .tunName(tunName)
@@ -333,28 +340,39 @@ public final class OverlayMain implements Callable<Integer> {
             err.flush();
             return FAILED;
         }
-        final Overlay overlay;
+        final SystemdNotifier systemd = SystemdNotifier.fromEnvironment(processEnv, ProcessHandle.current().pid());
         final HostTraffic traffic;
         try {
             traffic = new HostTraffic(new LinuxTrafficManager(new LinuxTrafficManager.Settings(ipMasq,
                 !ipMasqFullyRandomDisable, iptablesForwardRules, bridge != null,
-                Duration.ofSeconds(iptablesResyncSeconds)), Executors.defaultThreadFactory(), findTool));
+                Duration.ofSeconds(iptablesResyncSeconds)), Executors.defaultThreadFactory(), findTool), systemd);
         } catch (IllegalStateException e) {
+            systemd.close();
             err.println("overlay: " + e.getMessage());
             err.flush();
             return FAILED;
         }
+        final Overlay overlay;
         try {
             overlay = overlay(traffic);
         } catch (IllegalArgumentException | IllegalStateException e) {
             traffic.close();
+            systemd.close();
             err.println("overlay: " + e.getMessage());
             err.flush();
             return FAILED;
         }
         traffic.network(() -> overlay.status().network());
-        final Supplier<OverlayStatus> hostStatus = () -> traffic.gate(overlay.status());
+        try (systemd) {
+            return run(overlay, systemd, traffic);
+        }
+    }
+
+    /** Runs the built overlay until a signal or a failed start-up; returns the exit status. */
+    private int run(final Overlay overlay, final SystemdNotifier systemd, final HostTraffic traffic) {
         LOG.info("overlay {} starting", OverlayVersion.version());
+        // ready only when the overlay is and the host rules are in place, as flanneld's /readyz
+        final Supplier<OverlayStatus> hostStatus = () -> traffic.gate(overlay.status());
         HealthServer health = null;
         try {
             if (healthzPort != 0) {
@@ -368,13 +386,15 @@ public final class OverlayMain implements Callable<Integer> {
         }
         final HealthServer healthServer = health;
         // Other ways the JVM ends (SIGHUP, System.exit elsewhere) still close the overlay; close() is idempotent.
-        final Thread hook = new Thread(() -> stop(overlay, healthServer, traffic), "overlay-shutdown");
+        final Thread hook = new Thread(() -> stop(overlay, healthServer, systemd, traffic), "overlay-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         int status = FAILED;
         try (TerminationSignals signals = TerminationSignals.install(Thread.currentThread())) {
             try {
+                systemd.start(hostStatus);
                 overlay.start();
                 traffic.awaitSettled(30_000);
+                traffic.announceIfReady(overlay.status());
                 LOG.info("Running: {}", hostStatus.get().healthLine());
                 signals.await();
                 status = 0;
@@ -394,7 +414,7 @@ public final class OverlayMain implements Callable<Integer> {
             if (signals.requested()) {
                 LOG.info("{} received: shutting down (lease kept for the next start)", signals.received());
             }
-            stop(overlay, healthServer, traffic);
+            stop(overlay, healthServer, systemd, traffic);
             removeHook(hook);
         }
         if (status == 0) {
@@ -403,7 +423,9 @@ public final class OverlayMain implements Callable<Integer> {
         return status;
     }
 
-    private static void stop(final Overlay overlay, final HealthServer healthServer, final HostTraffic traffic) {
+    private static void stop(final Overlay overlay, final HealthServer healthServer, final SystemdNotifier systemd,
+                             final HostTraffic traffic) {
+        systemd.stopping();
         overlay.close();
         if (healthServer != null) {
             healthServer.close();

@@ -36,7 +36,7 @@ class HealthServerTest {
 
     private static OverlayStatus status(final boolean ready, final String reason, final Lease lease) {
         return new OverlayStatus(ready, reason, lease, Ipv4Prefix.parse("100.64.0.0/16"), 1472, "flannel0",
-            "lxcbr0", Map.of(), new TrafficCounters(0, 0, 0, 0, 0, Map.of()));
+            "lxcbr0", Map.of(), TrafficCounters.ZERO);
     }
 
     @BeforeEach

@@ -2,6 +2,7 @@ package io.overlay.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.overlay.core.spi.Counter;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.TrafficCounters;
 import java.util.Map;
@@ -11,7 +12,9 @@ import org.junit.jupiter.api.Test;
 class StaticPeersDescribeTest {
     @Test
     void linesUpEveryCounterIncludingRateLimitedIcmpAndOnlyNonZeroDrops() {
-        final TrafficCounters c = new TrafficCounters(10, 840, 9, 756, 50, 450,
+        final TrafficCounters c = new TrafficCounters(Map.of(Counter.TUN_TO_UDP_PACKETS, 10L,
+            Counter.TUN_TO_UDP_BYTES, 840L, Counter.UDP_TO_TUN_PACKETS, 9L, Counter.UDP_TO_TUN_BYTES, 756L,
+            Counter.ICMP_UNREACHABLE_SENT, 50L, Counter.ICMP_UNREACHABLE_SUPPRESSED, 450L),
             Map.of(DropReason.NO_ROUTE, 500L));
         assertThat(StaticPeersMain.describe(c)).isEqualTo("tun->udp 10 pkts 840 B, udp->tun 9 pkts 756 B, "
             + "icmp unreachable 50 (450 rate-limited), drops {NO_ROUTE=500}");

@@ -6,72 +6,72 @@ import io.netty.channel.epoll.EpollIoEvent;
 import io.netty.channel.epoll.EpollIoHandle;
 import io.netty.channel.epoll.EpollIoOps;
 import io.netty.channel.unix.FileDescriptor;
+import java.io.IOException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A raw file descriptor (a TUN queue or the UDP socket) registered on a Netty 4.2 epoll loop (java-notes §2.4):
- * level-triggered {@code EPOLLIN}; a readiness event of the TUN runs {@link ForwardingLoop#onTunReadable()}, one of
- * the socket {@link ForwardingLoop#onUdpReadable()}, so only the fd that has work is read.
+ * A raw file descriptor registered on a Netty 4.2 epoll loop through the {@code IoHandle} API, level-triggered
+ * {@code EPOLLIN}: a readiness event runs the direction of the {@link ForwardingLoop} that reads this fd, so only the
+ * fd that has work is read. Netty's role in the engine is only this epoll loop for two raw fds; the TUN is read and
+ * written with Netty's {@code FileDescriptor} (JNI) and the socket with {@code recvmmsg}/{@code sendmmsg} (JNA, see
+ * {@link LinuxUdp}).
  */
-final class FdHandle implements EpollIoHandle {
+abstract sealed class FdHandle implements EpollIoHandle permits FdHandle.Tun, FdHandle.Udp {
     private static final Logger LOG = LoggerFactory.getLogger(FdHandle.class);
 
-    private final FileDescriptor fd;
-    private final boolean tun;
-    private final ForwardingLoop loop;
+    final FileDescriptor fd;
+    final ForwardingLoop loop;
 
-    private FdHandle(final FileDescriptor fd, final boolean tun, final ForwardingLoop loop) {
+    private FdHandle(final FileDescriptor fd, final ForwardingLoop loop) {
         this.fd = fd;
-        this.tun = tun;
         this.loop = loop;
     }
 
-    /**
-     * The handle of a TUN queue; {@link #close()} leaves the fd open (the device owns it).
-     *
-     * @param fd the TUN queue's descriptor
-     * @param loop the loop whose TUN → UDP direction serves it
-     * @return the handle
-     */
-    static FdHandle tun(final FileDescriptor fd, final ForwardingLoop loop) {
-        return new FdHandle(fd, true, loop);
-    }
-
-    /**
-     * The handle of the loop's UDP socket; {@link #close()} closes it.
-     *
-     * @param fd the socket
-     * @param loop the loop whose UDP → TUN direction serves it
-     * @return the handle
-     */
-    static FdHandle udp(final FileDescriptor fd, final ForwardingLoop loop) {
-        return new FdHandle(fd, false, loop);
-    }
-
     @Override
-    public FileDescriptor fd() {
+    public final FileDescriptor fd() {
         return fd;
     }
 
     @Override
-    public void handle(final IoRegistration registration, final IoEvent event) {
-        if (!tun) {
-            loop.onUdpReadable();
-            return;
+    public abstract void close() throws IOException;
+
+    /** A TUN queue: runs TUN → UDP; {@link #close()} leaves the fd open (the device owns it). */
+    static final class Tun extends FdHandle {
+        Tun(final FileDescriptor fd, final ForwardingLoop loop) {
+            super(fd, loop);
         }
-        loop.onTunReadable();
-        if (loop.tunReadFailed() && ((EpollIoEvent) event).ops().contains(EpollIoOps.EPOLLERR)
-            && registration.isValid()) {
-            // The TUN device is gone: stop polling it (datagrams for it then count as TUN write failures).
-            LOG.error("TUN fd {} reports an error and cannot be read; no longer polling it", fd.intValue());
-            registration.cancel();
+
+        @Override
+        public void handle(final IoRegistration registration, final IoEvent event) {
+            if (!loop.onTunReadable() && ((EpollIoEvent) event).ops().contains(EpollIoOps.EPOLLERR)
+                && registration.isValid()) {
+                // The TUN device is gone: stop polling it, or the level-triggered error would wake the loop forever
+                // (datagrams for it then count as TUN write failures).
+                LOG.error("TUN fd {} reports an error and cannot be read; no longer polling it", fd.intValue());
+                registration.cancel();
+            }
+        }
+
+        @Override
+        public void close() {
+            // the TUN device owns the fd
         }
     }
 
-    @Override
-    public void close() throws java.io.IOException {
-        if (!tun) {
+    /** The loop's UDP socket: runs UDP → TUN; {@link #close()} closes it. */
+    static final class Udp extends FdHandle {
+        Udp(final FileDescriptor fd, final ForwardingLoop loop) {
+            super(fd, loop);
+        }
+
+        @Override
+        public void handle(final IoRegistration registration, final IoEvent event) {
+            loop.onUdpReadable();
+        }
+
+        @Override
+        public void close() throws IOException {
             fd.close();
         }
     }

@@ -9,13 +9,15 @@ import java.nio.ByteOrder;
  * {@code slotSize} bytes each in one direct buffer, and the matching {@code struct mmsghdr}, {@code struct iovec} and
  * {@code struct sockaddr_in} arrays, pre-linked once, in a second direct buffer (x86-64/aarch64 LP64 layout).
  *
- * <p>Slot {@code i} starts at {@link #slotOffset(int)} of {@link #packets()}; read it with an {@link Ipv4Header}
- * flyweight. Nothing is allocated after construction. Not thread-safe: one per direction per event loop.
+ * <p>Slot {@code i} starts at {@link #slotOffset(int)} of {@link #packets()}; read it with an
+ * {@link io.overlay.udp.wire.Ipv4Header} flyweight. Nothing is allocated after construction. Not thread-safe: one per
+ * direction per event loop.
  *
- * <p><b>Receiving</b> uses entry {@code i} for slot {@code i}. <b>Sending</b> first records each slot's destination
- * and length ({@link #prepareSend}), then {@link #buildMessages} turns a run of slots into messages: one per slot, or
- * with UDP GSO ({@code UDP_SEGMENT}, Linux 4.18+) one per run of consecutive slots to the same peer whose packets all
- * have the first one's length except a shorter last one. The kernel then cuts such a message into exactly those
+ * <p><b>Receiving</b> uses entry {@code i} for slot {@code i}. <b>Sending</b> ({@link #forSending}: no slots of its
+ * own) first records each entry's packet address, length and destination ({@link #prepareSendFrom}), then
+ * {@link #buildMessages} turns a run of entries into messages: one per entry, or with UDP GSO ({@code UDP_SEGMENT},
+ * Linux 4.18+) one per run of consecutive entries to the same peer whose packets all have the first one's length
+ * except a shorter last one. The kernel then cuts such a message into exactly those
  * datagrams, so the wire is unchanged (one inner packet per datagram) while the stack is traversed once per run.
  */
 final class MessageBatch {
@@ -34,10 +36,11 @@ final class MessageBatch {
     // struct cmsghdr {size_t cmsg_len; int cmsg_level; int cmsg_type;} + u16 segment size, padded: CMSG_SPACE(2)
     static final int CMSG_SPACE_U16 = 24;
     static final int CMSG_LEN_U16 = 18;
-    static final int SOL_UDP = 17;
-    static final int UDP_SEGMENT = 103;
-    /** Most segments the kernel takes in one UDP GSO send (UDP_MAX_SEGMENTS was 64 before Linux 6.13). */
-    static final int MAX_GSO_SEGMENTS = 64;
+    /**
+     * Most segments the kernel takes in one UDP GSO send ({@code UDP_MAX_SEGMENTS}, 64 before Linux 6.13); not the
+     * TUN's TSO limit ({@code TunDevice.MAX_GSO_SEGMENTS}).
+     */
+    static final int MAX_UDP_GSO_SEGMENTS = 64;
     /** Most payload bytes of one UDP GSO send over IPv4: 65535 − 20 (IPv4 header) − 8 (UDP header). */
     static final int MAX_GSO_BYTES = 65507;
 
@@ -71,19 +74,22 @@ final class MessageBatch {
     }
 
     /**
-     * Allocates and links a batch whose first {@code storageSlots} entries have their own packet slot; the others
-     * can only send packets held elsewhere ({@link #prepareSendFrom}).
+     * Allocates and links a batch for sending packets held elsewhere ({@link #prepareSendFrom}): no packet slots.
      *
      * @param capacity number of datagrams, at least 1
-     * @param storageSlots entries with a packet slot, 1..capacity
-     * @param slotSize bytes per packet slot
+     * @return the batch
      */
-    MessageBatch(final int capacity, final int storageSlots, final int slotSize) {
+    static MessageBatch forSending(final int capacity) {
+        return new MessageBatch(capacity, 0, 0);
+    }
+
+    private MessageBatch(final int capacity, final int storageSlots, final int slotSize) {
         this.capacity = capacity;
         this.slotSize = slotSize;
         this.storageSlots = storageSlots;
-        this.packets = ByteBuffer.allocateDirect(storageSlots * slotSize).order(ByteOrder.BIG_ENDIAN);
-        this.packetsAddress = Buffer.memoryAddress(packets);
+        this.packets = storageSlots == 0 ? null
+            : ByteBuffer.allocateDirect(storageSlots * slotSize).order(ByteOrder.BIG_ENDIAN);
+        this.packetsAddress = packets == null ? 0 : Buffer.memoryAddress(packets);
         this.iovBase = capacity * MMSGHDR_SIZE;
         this.nameBase = iovBase + capacity * IOVEC_SIZE;
         this.controlBase = nameBase + capacity * LinuxUdp.SOCKADDR_IN_SIZE;
@@ -107,14 +113,14 @@ final class MessageBatch {
             headers.putInt(h + MSG_FLAGS, 0);
             headers.putInt(h + MSG_LEN, 0);
             final int v = iovBase + i * IOVEC_SIZE;
-            headers.putLong(v, packetsAddress + (long) Math.min(i, storageSlots - 1) * slotSize);
+            headers.putLong(v, i < storageSlots ? packetsAddress + (long) i * slotSize : 0);
             headers.putLong(v + IOV_LEN, i < storageSlots ? slotSize : 0);
             final int n = nameBase + i * LinuxUdp.SOCKADDR_IN_SIZE;
             headers.putShort(n, (short) LinuxUdp.AF_INET);
             final int c = controlBase + i * CMSG_SPACE_U16;
             headers.putLong(c, CMSG_LEN_U16);
-            headers.putInt(c + 8, SOL_UDP);
-            headers.putInt(c + 12, UDP_SEGMENT);
+            headers.putInt(c + 8, LinuxUdp.SOL_UDP);
+            headers.putInt(c + 12, LinuxUdp.UDP_SEGMENT);
         }
     }
 
@@ -175,7 +181,7 @@ final class MessageBatch {
             return 0;
         }
         final int c = controlBase + slot * CMSG_SPACE_U16;
-        if (headers.getInt(c + 8) != SOL_UDP || headers.getInt(c + 12) != LinuxUdp.UDP_GRO) {
+        if (headers.getInt(c + 8) != LinuxUdp.SOL_UDP || headers.getInt(c + 12) != LinuxUdp.UDP_GRO) {
             return 0;
         }
         return headers.getInt(c + 16);
@@ -197,11 +203,6 @@ final class MessageBatch {
         return toNetworkOrder(headers.getInt(n + 4)); // sin_addr is big-endian; the buffer is in native order
     }
 
-    /** Sets the destination and the payload length of slot {@code slot} for a send. */
-    void prepareSend(final int slot, final int length, final int address, final int port) {
-        prepareSendFrom(slot, packetsAddress + (long) slot * slotSize, length, address, port);
-    }
-
     /**
      * Sets the destination, the payload address and the payload length of entry {@code slot} for a send of a packet
      * held outside this batch (the memory must stay valid until the send).
@@ -219,7 +220,7 @@ final class MessageBatch {
     }
 
     /**
-     * Writes the send messages for slots {@code from..to-1} (prepared with {@link #prepareSend}) into entries 0.. of
+     * Writes the send messages for slots {@code from..to-1} (prepared with {@link #prepareSendFrom}) into entries 0.. of
      * the mmsghdr array.
      *
      * @param from first slot
@@ -239,7 +240,7 @@ final class MessageBatch {
                 // Extend while the previous packet was full-size and this one goes to the same peer and is not larger.
                 while (slot < to && slotLength[slot - 1] == size && slotAddress[slot] == slotAddress[first]
                     && slotPort[slot] == slotPort[first] && slotLength[slot] <= size
-                    && slot - first < MAX_GSO_SEGMENTS && bytes + slotLength[slot] <= MAX_GSO_BYTES) {
+                    && slot - first < MAX_UDP_GSO_SEGMENTS && bytes + slotLength[slot] <= MAX_GSO_BYTES) {
                     bytes += slotLength[slot];
                     slot++;
                 }

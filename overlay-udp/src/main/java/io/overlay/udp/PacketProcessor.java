@@ -1,32 +1,41 @@
 package io.overlay.udp;
 
-import io.overlay.core.spi.DropReason;
+import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.DropReason;
+import io.overlay.udp.wire.Ipv4Header;
 import java.nio.ByteBuffer;
 import java.util.Objects;
 
 /**
  * The per-packet decisions of the engine, free of I/O: what {@link ForwardingLoop} does to each inner IPv4 packet
- * between reading it and writing it (flannel's proxy checks, flannel reference §2.5, §2.6, made stricter).
+ * between reading it and writing it (the checks of {@code tun_to_udp}/{@code udp_to_tun} in flannel v0.20.2
+ * {@code backend/udp/proxy_amd64.c}, made stricter).
  *
  * <p><b>TUN → UDP</b> ({@link #tunToUdp}): validate the packet ({@link Ipv4Header#validate}, at most the MTU), drop a
- * destination outside the overlay Network, look it up in the {@link RouteTable} (no route: dropped, and
- * {@link #writeNetUnreachable} may build an ICMP net unreachable for the sender), drop TTL ≤ 1, else decrement the TTL
- * in place with an RFC 1624 incremental checksum patch. Returns the peer ({@link Peer#packed() packed} IP and port) to send
- * the packet to.
+ * destination outside the overlay Network, look it up in the {@link RouteTable} (no route: {@link #NO_ROUTE}, for
+ * the caller's {@link IcmpResponder}), drop TTL ≤ 1, else decrement the TTL in place with an RFC 1624 incremental
+ * checksum patch. Returns the peer ({@link Peer#packed() packed} IP and port) to send the packet to.
  *
  * <p><b>UDP → TUN</b> ({@link #udpToTun}): drop a sender that is not a known peer's PublicIP (when
- * {@code acceptOnlyKnownPeers}), a malformed or larger-than-MTU packet, a destination outside the local subnet, TTL ≤ 1;
- * else decrement the TTL in place.
+ * {@code acceptOnlyKnownPeers}), a malformed or larger-than-MTU packet (a truncated datagram included), a destination
+ * outside the local subnet, TTL ≤ 1; else decrement the TTL in place.
  *
  * <p>Every drop is counted by {@link DropReason} ({@link #drops}). Nothing is allocated and no lock taken per packet;
  * buffers are read and patched at absolute indexes in big-endian order (position, limit and byte order are ignored; a
  * buffer must be {@link java.nio.ByteOrder#BIG_ENDIAN}, the default). Not thread-safe: one instance per event loop,
  * used by that loop's thread only ({@link #drops} may be read from any thread).
+ *
+ * <p>Internal to the engine: public for the benchmarks, not a supported API.
  */
 public final class PacketProcessor {
+    /** {@link #tunToUdp} result: the packet is dropped (counted). */
+    public static final long DROP = -1;
+    /** {@link #tunToUdp} result: dropped for {@link DropReason#NO_ROUTE} (counted); an ICMP answer may be due. */
+    public static final long NO_ROUTE = -2;
+
     private final RouteTable routes;
     private final int networkAddress;
     private final int networkMask;
@@ -36,7 +45,6 @@ public final class PacketProcessor {
     private final Ipv4Header header = new Ipv4Header();
     private int localAddress;
     private int localMask;
-    private boolean lastNoRoute;
 
     /**
      * Creates a processor with its own counters.
@@ -58,9 +66,7 @@ public final class PacketProcessor {
                     final boolean acceptOnlyKnownPeers, final LoopCounters counters) {
         this.routes = Objects.requireNonNull(routes, "routes");
         Objects.requireNonNull(network, "network");
-        if (mtu < 68 || mtu > 65535) {
-            throw new IllegalArgumentException("mtu must be 68..65535 bytes, got " + mtu);
-        }
+        Ipv4.checkMtu("mtu", mtu);
         this.networkAddress = network.address();
         this.networkMask = network.mask();
         this.mtu = mtu;
@@ -96,71 +102,32 @@ public final class PacketProcessor {
      * @param buf the buffer holding the packet (big-endian)
      * @param offset absolute index of the packet's first byte
      * @param length the packet's length in bytes (as read)
-     * @return the peer to send it to, packed as by {@link Peer#packed()}, or -1 if it is dropped (counted; after a
-     *     {@link DropReason#NO_ROUTE} drop {@link #writeNetUnreachable} can build the ICMP answer)
+     * @return the peer to send it to (≥ 0), packed as by {@link Peer#packed()}; {@link #NO_ROUTE} if no peer owns the
+     *     destination (the packet is unchanged); {@link #DROP} if it is dropped for another reason
      */
     public long tunToUdp(final ByteBuffer buf, final int offset, final int length) {
-        lastNoRoute = false;
         header.wrap(buf, offset);
         final DropReason invalid = header.validate(length, mtu);
         if (invalid != null) {
             counters.drop(invalid);
-            return -1;
+            return DROP;
         }
         final int destination = header.destination();
         if ((destination & networkMask) != networkAddress) {
             counters.drop(DropReason.OUTSIDE_NETWORK);
-            return -1;
+            return DROP;
         }
         final long peer = routes.lookup(destination);
         if (peer < 0) {
             counters.drop(DropReason.NO_ROUTE);
-            lastNoRoute = true;
-            return -1;
+            return NO_ROUTE;
         }
         if (header.ttl() <= 1) {
             counters.drop(DropReason.TTL_EXPIRED);
-            return -1;
+            return DROP;
         }
         header.decrementTtl();
         return peer;
-    }
-
-    /**
-     * Returns whether an ICMP net unreachable is due for the packet the last {@link #tunToUdp} call dropped for
-     * {@link DropReason#NO_ROUTE} (the same rules as {@link #writeNetUnreachable}), without building it: lets the
-     * caller apply its rate limit (RFC 1812 §4.3.2.8) only to messages that would really be sent.
-     *
-     * @param buf the buffer still holding that packet, unchanged
-     * @param offset absolute index of the packet's first byte
-     * @return {@code true} if {@link #writeNetUnreachable} would build an answer
-     */
-    public boolean netUnreachableDue(final ByteBuffer buf, final int offset) {
-        return lastNoRoute && IcmpUnreachable.mayAnswer(header.wrap(buf, offset), buf, offset);
-    }
-
-    /**
-     * Builds the ICMP destination unreachable (net unreachable) answer for the packet the last {@link #tunToUdp} call
-     * dropped for {@link DropReason#NO_ROUTE}, if one is due (RFC 1812 §4.3.2.7: never about an ICMP error, a
-     * non-first fragment or a broadcast/multicast; see {@link IcmpUnreachable#mayAnswer}). The caller writes it to the
-     * TUN and counts it.
-     *
-     * @param buf the buffer still holding that packet, unchanged
-     * @param offset absolute index of the packet's first byte
-     * @param out where to write the answer (at least {@link IcmpUnreachable#MAX_LENGTH} bytes from {@code outOffset})
-     * @param outOffset absolute index in {@code out}
-     * @return the answer's length in bytes, or 0 if none is due
-     */
-    public int writeNetUnreachable(final ByteBuffer buf, final int offset, final ByteBuffer out, final int outOffset) {
-        if (!lastNoRoute) {
-            return 0;
-        }
-        lastNoRoute = false;
-        header.wrap(buf, offset);
-        if (!IcmpUnreachable.mayAnswer(header, buf, offset)) {
-            return 0;
-        }
-        return IcmpUnreachable.write(header, buf, offset, out, outOffset);
     }
 
     /**
@@ -169,7 +136,8 @@ public final class PacketProcessor {
      *
      * @param buf the buffer holding the datagram's payload (big-endian)
      * @param offset absolute index of the payload's first byte
-     * @param length the payload's length in bytes
+     * @param length the payload's length in bytes; may exceed the bytes present (a datagram the kernel truncated,
+     *     {@link UdpPort#TRUNCATED}): it is then dropped as {@link DropReason#OVERSIZED} before any byte is read
      * @param senderIp the datagram's source IPv4 address (as an int, network order value)
      * @return {@code true} if the packet is to be written to the TUN, {@code false} if it is dropped (counted)
      */

@@ -10,12 +10,15 @@ import io.netty.channel.epoll.EpollIoOps;
 import io.netty.channel.unix.FileDescriptor;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.EventExecutor;
-import io.overlay.core.spi.DropReason;
-import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
-import io.overlay.core.spi.PacketEngine;
 import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.EngineOffloads;
+import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.spi.EngineTuning;
+import io.overlay.core.spi.PacketEngine;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.spi.TunDevice;
 import io.overlay.udp.offload.VirtioNetHdr;
@@ -31,8 +34,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * flannel's udp backend data plane on Netty 4.2 epoll: IPv4 packets read from the TUN go as raw UDP payloads to the
- * PublicIP of the peer owning the destination subnet, and datagrams received are written to the TUN (flannel
- * reference §2.2, §2.5). Wire-compatible with flanneld's udp backend; stricter about what it accepts (§2.9).
+ * PublicIP of the peer owning the destination subnet, and datagrams received are written to the TUN (flannel v0.20.2
+ * {@code backend/udp/proxy_amd64.c}; see {@code docs/flannel-compatibility.md}). Wire-compatible with flanneld's udp
+ * backend; stricter about what it accepts.
  *
  * <p><b>Threads.</b> {@link EngineSettings#loops()} event loops ({@code MultiThreadIoEventLoopGroup} with
  * {@code EpollIoHandler}); loop {@code i} serves TUN queue {@code i} and its own UDP socket, both registered as
@@ -44,16 +48,16 @@ import org.slf4j.LoggerFactory;
  * allocation). The UDP socket is not a Netty channel: it is a plain fd driven with {@code recvmmsg}/{@code sendmmsg}
  * (with UDP GSO for runs of equal-size packets) over pre-built message arrays, because that is the only way to get
  * batching, the sender address of every datagram and the {@code MSG_TRUNC} flag without allocating per packet (Netty's
- * datagram channel and {@code Socket.recvFrom}/{@code sendTo} allocate address objects; see {@code LinuxUdp}). Netty's
- * {@code UDP_GRO} + recvmmsg bug in 4.2.18 (java-notes §5) therefore does not apply: our own msghdr/cmsg buffers
- * carry the GRO segment size.
+ * datagram channel and {@code Socket.recvFrom}/{@code sendTo} allocate address objects; see {@code LinuxUdp}). Our own
+ * msghdr/cmsg buffers carry the UDP GRO segment size, so Netty's own handling of {@code UDP_GRO} with recvmmsg is not
+ * involved.
  *
- * <p><b>Offloads</b> (issue 8) follow the device: when the TUN was opened with a {@code virtio_net_hdr}
- * ({@link TunDevice#vnetHeaderLength()} 10, e.g. {@code TunDeviceFactory.openWithOffloads}), each loop reads TSO
- * super-packets and segments them in software exactly as the kernel would, receives with {@code UDP_GRO} (when the
- * kernel accepts it and system property {@code overlay.udp.gro} is not {@code false}) and coalesces in-order TCP
- * segments into super-packets for the TUN; with a plain TUN it runs the plain path. {@code UDP_SEGMENT} support is
- * probed at start. One INFO line names the features on. Every datagram on the wire carries exactly one inner IPv4
+ * <p><b>Offloads</b> follow the device and {@link EngineSettings#tuning()}: when the TUN was opened with a
+ * {@code virtio_net_hdr} ({@link TunDevice#vnetHeaderLength()} 10, e.g. {@code TunDeviceFactory.openWithOffloads}),
+ * each loop reads TSO super-packets and segments them in software exactly as the kernel would, receives with
+ * {@code UDP_GRO} (when the tuning asks for it and the kernel accepts it) and coalesces in-order TCP segments into
+ * super-packets for the TUN; with a plain TUN it runs the plain path. {@code UDP_SEGMENT} is used when the tuning asks
+ * for it and the kernel supports it. What is in use is reported by {@link #offloads()} and logged once. Every datagram on the wire carries exactly one inner IPv4
  * packet of at most the MTU either way, as flanneld sends, so hosts with and without offloads interoperate.
  *
  * <p><b>Counters.</b> Packets and bytes per direction count inner packets actually sent or written; every packet not
@@ -71,11 +75,6 @@ public final class UdpPacketEngine implements PacketEngine {
     public static final int SOCKET_BUFFER_BYTES = 4 << 20;
 
     private static final Logger LOG = LoggerFactory.getLogger(UdpPacketEngine.class);
-    /**
-     * Whether UDP GRO is used when the TUN has offloads: system property {@code overlay.udp.gro}, default
-     * {@code true}.
-     */
-    static final boolean GRO_ENABLED = Boolean.parseBoolean(System.getProperty("overlay.udp.gro", "true"));
 
     private final EngineSettings settings;
     private final TunDevice device;
@@ -84,7 +83,6 @@ public final class UdpPacketEngine implements PacketEngine {
     private final List<FileDescriptor> sockets = new ArrayList<>();
     private volatile Ipv4Prefix localSubnet;
     private volatile ForwardingLoop[] loops = new ForwardingLoop[0];
-    private boolean gro;
     private volatile IoEventLoop[] executors = new IoEventLoop[0];
     private MultiThreadIoEventLoopGroup group;
     private boolean started;
@@ -161,8 +159,8 @@ public final class UdpPacketEngine implements PacketEngine {
             throw new IllegalStateException("TUN " + device.name() + " has a " + vnet
                 + "-byte vnet header; only 0 or 10 (struct virtio_net_hdr) is supported");
         }
-        gro = vnet > 0 && GRO_ENABLED;
-        final boolean gsoOn = ForwardingLoop.GSO_ENABLED && LinuxUdp.supportsGso(sockets.get(0).intValue());
+        final EngineTuning tuning = settings.tuning();
+        final boolean gso = tuning.udpGso() && LinuxUdp.supportsGso(sockets.get(0).intValue());
         final ForwardingLoop[] newLoops = new ForwardingLoop[n];
         final IoEventLoop[] newExecutors = new IoEventLoop[n];
         final Iterator<EventExecutor> it = group.iterator();
@@ -170,20 +168,44 @@ public final class UdpPacketEngine implements PacketEngine {
             final IoEventLoop executor = (IoEventLoop) it.next();
             final FileDescriptor udp = sockets.get(i);
             final FileDescriptor tun = new FileDescriptor(device.fileDescriptor(i));
-            final boolean groOn = vnet > 0 && GRO_ENABLED && LinuxUdp.enableGro(udp.intValue());
-            gro &= groOn;
-            final ForwardingLoop loop = new ForwardingLoop(tun, udp.intValue(), routes, settings.network(),
-                localSubnet, settings.mtu(), settings.acceptOnlyKnownPeers(), vnet, groOn, gsoOn);
+            final boolean gro = vnet > 0 && tuning.udpGro() && LinuxUdp.enableGro(udp.intValue());
+            final ForwardingLoop loop = ForwardingLoop.create(tun, udp.intValue(), routes,
+                new LoopConfig(settings.network(), localSubnet, settings.mtu(), settings.acceptOnlyKnownPeers(), vnet,
+                    tuning.batchSize(), gso, gro));
             newLoops[i] = loop;
             newExecutors[i] = executor;
-            register(executor, FdHandle.udp(udp, loop));
-            register(executor, FdHandle.tun(tun, loop));
+            register(executor, new FdHandle.Udp(udp, loop));
+            register(executor, new FdHandle.Tun(tun, loop));
         }
         loops = newLoops;
         executors = newExecutors;
-        LOG.info("UDP engine offloads: TUN virtio_net_hdr {}{}, UDP GSO {}, UDP GRO {}, TCP coalescing {}",
+        final EngineOffloads on = offloads();
+        LOG.info("UDP engine offloads: TUN virtio_net_hdr {}{}, UDP GSO {}, UDP GRO {}, TCP coalescing {}, batch {}",
             vnet > 0 ? "on" : "off", vnet > 0 ? " (" + tunFeatures(device.offloadFlags()) + ")" : "",
-            gsoOn ? "on" : "off", gro ? "on" : "off", vnet > 0 ? "on" : "off");
+            on.udpGso() ? "on" : "off", on.udpGro() ? "on" : "off", vnet > 0 ? "on" : "off", tuning.batchSize());
+    }
+
+    /**
+     * Returns the offloads in use: the TUN's {@code virtio_net_hdr}, and UDP GSO and GRO where every loop uses them
+     * (a loop that met a GSO refusal sends without it from then on).
+     *
+     * @return the offloads; {@link EngineOffloads#NONE} before start
+     */
+    @Override
+    public EngineOffloads offloads() {
+        final ForwardingLoop[] current = loops;
+        if (current.length == 0) {
+            return EngineOffloads.NONE;
+        }
+        boolean vnet = true;
+        boolean gso = true;
+        boolean gro = true;
+        for (ForwardingLoop loop : current) {
+            vnet &= loop.offloads();
+            gso &= loop.gsoActive();
+            gro &= loop.groActive();
+        }
+        return new EngineOffloads(vnet, gso, gro);
     }
 
     /** Names the {@code TUN_F_*} bits of {@code flags}, e.g. {@code CSUM,TSO4,USO4,USO6}. */
@@ -236,27 +258,18 @@ public final class UdpPacketEngine implements PacketEngine {
      */
     @Override
     public TrafficCounters counters() {
-        long tunToUdpPackets = 0;
-        long tunToUdpBytes = 0;
-        long udpToTunPackets = 0;
-        long udpToTunBytes = 0;
-        long icmp = 0;
-        long icmpSuppressed = 0;
+        final Map<Counter, Long> counters = new EnumMap<>(Counter.class);
         final Map<DropReason, Long> drops = new EnumMap<>(DropReason.class);
         for (ForwardingLoop loop : loops) {
             final LoopCounters c = loop.counters();
-            tunToUdpPackets += c.get(LoopCounters.TUN_TO_UDP_PACKETS);
-            tunToUdpBytes += c.get(LoopCounters.TUN_TO_UDP_BYTES);
-            udpToTunPackets += c.get(LoopCounters.UDP_TO_TUN_PACKETS);
-            udpToTunBytes += c.get(LoopCounters.UDP_TO_TUN_BYTES);
-            icmp += c.get(LoopCounters.ICMP_UNREACHABLE_SENT);
-            icmpSuppressed += c.get(LoopCounters.ICMP_UNREACHABLE_SUPPRESSED);
+            for (Counter k : Counter.values()) {
+                counters.merge(k, c.get(k), Long::sum);
+            }
             for (DropReason r : DropReason.values()) {
                 drops.merge(r, c.drops(r), Long::sum);
             }
         }
-        return new TrafficCounters(tunToUdpPackets, tunToUdpBytes, udpToTunPackets, udpToTunBytes, icmp,
-            icmpSuppressed, drops);
+        return new TrafficCounters(counters, drops);
     }
 
     /**

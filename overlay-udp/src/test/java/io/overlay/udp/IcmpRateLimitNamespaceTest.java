@@ -2,12 +2,13 @@ package io.overlay.udp;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.spi.DropReason;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.testing.Netns;
 import io.overlay.core.testing.Privileged;
+import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Map;
@@ -145,11 +146,11 @@ class IcmpRateLimitNamespaceTest {
         p.put(9, (byte) IPPROTO_ICMP);
         p.putInt(12, src);
         p.putInt(16, dst);
-        p.putShort(10, (short) Checksums.ipv4HeaderChecksum(p, 0, 20));
+        p.putShort(10, (short) InetChecksum.ipv4Header(p, 0, 20));
         p.put(20, (byte) 8); // echo request
         p.putShort(24, (short) ID);
         p.putShort(26, (short) seq);
-        p.putShort(22, (short) Checksums.internetChecksum(p, 20, length - 20));
+        p.putShort(22, (short) InetChecksum.checksum(p, 20, length - 20));
         return p.array();
     }
 }

@@ -1,6 +1,5 @@
 package io.overlay.udp;
 
-import static io.overlay.udp.ForwardingLoop.BATCH;
 import static io.overlay.udp.ForwardingLoop.MAX_ROUNDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -8,11 +7,14 @@ import com.sun.jna.Library;
 import com.sun.jna.Native;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.unix.FileDescriptor;
-import io.overlay.core.spi.DropReason;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.EngineTuning;
+import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -26,7 +28,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The per-fd dispatch of one {@link ForwardingLoop}: {@link ForwardingLoop#onTunReadable()} serves only the TUN and
- * {@link ForwardingLoop#onUdpReadable()} only the UDP socket; each repeats passes of {@link ForwardingLoop#BATCH}
+ * {@link ForwardingLoop#onUdpReadable()} only the UDP socket; each repeats passes of {@code BATCH}
  * packets while the last pass was full, at most {@link ForwardingLoop#MAX_ROUNDS} passes per call (the fairness bound:
  * the loop then returns to epoll, and the other fd and the loop's tasks get their turn).
  *
@@ -51,6 +53,8 @@ class LoopDispatchTest {
     private static final int REMOTE_HOST = Ipv4.parse("100.64.2.5");
     private static final int LOOPBACK = Ipv4.parse("127.0.0.1");
     private static final int MTU = 1400;
+    /** Packets per pass: the default batch size. */
+    private static final int BATCH = EngineTuning.DEFAULT_BATCH_SIZE;
     private static final int PACKET = 28;
     /** Packets beyond MAX_ROUNDS full passes in the fairness tests: left for the next call. */
     private static final int REST = 3;
@@ -114,8 +118,8 @@ class LoopDispatchTest {
         sender = DatagramChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
         final RouteTable routes = new RouteTable();
         routes.put(REMOTE, new Peer(LOOPBACK, ports[1]));
-        loop = new ForwardingLoop(new FileDescriptor(pair[0]), udp.intValue(), routes, NETWORK, LOCAL, MTU, true, 0,
-            false, false);
+        loop = ForwardingLoop.create(new FileDescriptor(pair[0]), udp.intValue(), routes,
+            new LoopConfig(NETWORK, LOCAL, MTU, true, 0, BATCH, false, false));
     }
 
     @AfterEach
@@ -144,8 +148,8 @@ class LoopDispatchTest {
 
         loop.onTunReadable();
 
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).as("forwarded by one call").isEqualTo(n);
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_BYTES)).isEqualTo((long) n * PACKET);
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).as("forwarded by one call").isEqualTo(n);
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_BYTES)).isEqualTo((long) n * PACKET);
         assertThat(receiveAtPeer(n)).as("datagrams at the peer, in order").isEqualTo(range(0, n));
         assertNothingElse();
     }
@@ -157,18 +161,18 @@ class LoopDispatchTest {
 
         loop.onTunReadable();
 
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).as("MAX_ROUNDS × BATCH, no more")
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).as("MAX_ROUNDS × BATCH, no more")
             .isEqualTo(bound);
         assertThat(receiveAtPeer(bound)).as("the first MAX_ROUNDS × BATCH, in order").isEqualTo(range(0, bound));
 
         loop.onTunReadable();
 
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).as("the rest, by the next call")
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).as("the rest, by the next call")
             .isEqualTo(bound + REST);
         assertThat(receiveAtPeer(REST)).as("the rest were left on the TUN").isEqualTo(range(bound, bound + REST));
 
         loop.onTunReadable(); // the TUN is empty now: one read, EAGAIN
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).isEqualTo(bound + REST);
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).isEqualTo(bound + REST);
         assertNothingElse();
     }
 
@@ -180,8 +184,8 @@ class LoopDispatchTest {
 
         loop.onUdpReadable();
 
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_PACKETS)).as("delivered by one call").isEqualTo(n);
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_BYTES)).isEqualTo((long) n * PACKET);
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_PACKETS)).as("delivered by one call").isEqualTo(n);
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_BYTES)).isEqualTo((long) n * PACKET);
         assertThat(readFromTun()).as("packets written to the TUN, in order").isEqualTo(range(0, n));
         assertThat(peekAtLoop()).as("datagram left at the loop's socket").isEqualTo(-1);
         assertNothingElse();
@@ -194,14 +198,14 @@ class LoopDispatchTest {
 
         loop.onUdpReadable();
 
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_PACKETS)).as("MAX_ROUNDS × BATCH, no more")
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_PACKETS)).as("MAX_ROUNDS × BATCH, no more")
             .isEqualTo(bound);
         assertThat(readFromTun()).as("the first MAX_ROUNDS × BATCH, in order").isEqualTo(range(0, bound));
         assertThat(peekAtLoop()).as("next datagram still queued at the loop's socket").isEqualTo(bound);
 
         loop.onUdpReadable();
 
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_PACKETS)).as("the rest, by the next call")
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_PACKETS)).as("the rest, by the next call")
             .isEqualTo(bound + REST);
         assertThat(readFromTun()).isEqualTo(range(bound, bound + REST));
         assertThat(peekAtLoop()).isEqualTo(-1);
@@ -216,9 +220,9 @@ class LoopDispatchTest {
 
         loop.onTunReadable();
 
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).isEqualTo(n);
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).isEqualTo(n);
         assertThat(receiveAtPeer(n)).isEqualTo(range(0, n));
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_PACKETS)).as("nothing received").isZero();
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_PACKETS)).as("nothing received").isZero();
         assertThat(queuedAtLoop()).as("the datagrams are still queued").isEqualTo(n * perDatagram);
         assertThat(readFromTun()).as("nothing written to the TUN").isEmpty();
 
@@ -236,9 +240,9 @@ class LoopDispatchTest {
 
         loop.onUdpReadable();
 
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_PACKETS)).isEqualTo(n);
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_PACKETS)).isEqualTo(n);
         assertThat(readFromTun()).isEqualTo(range(1000, 1000 + n));
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).as("nothing read from the TUN").isZero();
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).as("nothing read from the TUN").isZero();
         assertThat(receiveAtPeer(0)).as("nothing sent").isEmpty();
 
         loop.onTunReadable();
@@ -372,7 +376,7 @@ class LoopDispatchTest {
         p.put(9, (byte) 17);
         p.putInt(12, src);
         p.putInt(16, dst);
-        p.putShort(10, (short) Checksums.ipv4HeaderChecksum(p, 0, 20));
+        p.putShort(10, (short) InetChecksum.ipv4Header(p, 0, 20));
         p.putShort(20, (short) 40000);
         p.putShort(22, (short) 9);
         p.putShort(24, (short) 8);

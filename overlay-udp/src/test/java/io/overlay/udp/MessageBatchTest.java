@@ -5,12 +5,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import org.junit.jupiter.api.Test;
 
 class MessageBatchTest {
+    /** Where the packets would be: buildMessages only records addresses, it never reads them. */
+    private static final long PACKETS = 0x10_0000L;
     private static final int PEER = 0xc6120002; // 198.18.0.2
     private static final int OTHER = 0xc6120003;
 
     @Test
     void gsoGroupsRunsOfFullSizePacketsToOnePeerEndingWithAShorterOne() {
-        final MessageBatch batch = new MessageBatch(8, 1480);
+        final MessageBatch batch = MessageBatch.forSending(8);
         final int[][] slots = {
             {84, PEER}, {84, PEER}, {84, PEER}, {60, PEER}, // one run: 3 full + shorter last
             {84, PEER}, {100, PEER},                         // larger than the run's size: new message
@@ -18,7 +20,7 @@ class MessageBatchTest {
             {100, OTHER},
         };
         for (int i = 0; i < slots.length; i++) {
-            batch.prepareSend(i, slots[i][0], slots[i][1], 8285);
+            batch.prepareSendFrom(i, PACKETS + i * 1480L, slots[i][0], slots[i][1], 8285);
         }
         assertThat(batch.buildMessages(0, 8, true)).isEqualTo(4);
         assertMessage(batch, 0, 0, 4, 84 * 3 + 60);
@@ -29,9 +31,9 @@ class MessageBatchTest {
 
     @Test
     void withoutGsoOrFromAnOffsetEverySlotIsItsOwnMessage() {
-        final MessageBatch batch = new MessageBatch(4, 1480);
+        final MessageBatch batch = MessageBatch.forSending(4);
         for (int i = 0; i < 4; i++) {
-            batch.prepareSend(i, 1472, PEER, 8285);
+            batch.prepareSendFrom(i, PACKETS + i * 1480L, 1472, PEER, 8285);
         }
         assertThat(batch.buildMessages(0, 4, false)).isEqualTo(4);
         for (int i = 0; i < 4; i++) {

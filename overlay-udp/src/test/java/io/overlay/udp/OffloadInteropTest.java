@@ -2,6 +2,7 @@ package io.overlay.udp;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.overlay.core.spi.Counter;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.testing.Privileged;
@@ -52,6 +53,13 @@ class OffloadInteropTest {
     }
 
     @Test
+    void eachEngineReportsTheOffloadsItUses() {
+        assertThat(a.engine.offloads().tunVnetHeader()).as("A's TUN has a virtio_net_hdr").isTrue();
+        assertThat(b.engine.offloads().tunVnetHeader()).as("B's TUN is plain").isFalse();
+        assertThat(b.engine.offloads().udpGro()).as("GRO only with TUN offloads").isFalse();
+    }
+
+    @Test
     void pingWorksBothWays() throws Exception {
         assertThat(a.shell("ping -c 3 -i 0.2 -W 2 " + b.tunAddress())).contains("3 received").endsWith("rc=0\n");
         assertThat(b.shell("ping -c 3 -i 0.2 -W 2 " + a.tunAddress())).contains("3 received").endsWith("rc=0\n");
@@ -68,7 +76,7 @@ class OffloadInteropTest {
 
     @Test
     void tcpFromTheOffloadHostIsSegmentedIntoDatagramsThePlainHostAccepts() throws Exception {
-        final IperfRun run = iperf("-n 20M", b, LoopCounters.TUN_SUPER_PACKETS);
+        final IperfRun run = iperf("-n 20M", b, Counter.TUN_SUPER_PACKETS);
 
         assertThat(run.loopCounterOfA()).as("A read TSO super-packets from its TUN").isPositive();
         final long sent = run.afterA().tunToUdpPackets() - run.beforeA().tunToUdpPackets();
@@ -85,7 +93,7 @@ class OffloadInteropTest {
     void smallMssTcpFromTheOffloadHostIsNeverCutIntoMoreSegmentsThanTheEngineHolds() throws Exception {
         // MSS 300: a 64 KiB super-packet would be ~220 segments; the TUN's gso_max_segs (TunDevice.MAX_GSO_SEGMENTS)
         // makes the kernel build none larger than the engine's segmentation batch, so nothing is dropped whole
-        final IperfRun run = iperf("-M 300 -n 4M", b, LoopCounters.TUN_SUPER_PACKETS);
+        final IperfRun run = iperf("-M 300 -n 4M", b, Counter.TUN_SUPER_PACKETS);
 
         assertThat(run.loopCounterOfA()).as("A read TSO super-packets from its TUN").isPositive();
         assertThat(run.afterA().drops(DropReason.BAD_VNET_HEADER) - run.beforeA().drops(DropReason.BAD_VNET_HEADER))
@@ -95,7 +103,7 @@ class OffloadInteropTest {
 
     @Test
     void tcpFromThePlainHostIsCoalescedIntoSuperPacketsOnTheOffloadHost() throws Exception {
-        final IperfRun run = iperf("-R -n 20M", a, LoopCounters.TUN_COALESCED_FRAMES);
+        final IperfRun run = iperf("-R -n 20M", a, Counter.TUN_COALESCED_FRAMES);
 
         assertThat(run.loopCounterOfA()).as("A wrote coalesced super-packets to its TUN").isPositive();
         assertThat(run.afterA().udpToTunBytes() - run.beforeA().udpToTunBytes()).isGreaterThan(15L << 20);
@@ -138,7 +146,7 @@ class OffloadInteropTest {
      * Runs a bounded iperf3 TCP test, client in A, server in B ({@code -R}: B sends), then waits until
      * {@code receiver}'s counters are {@linkplain #quiet quiet} before taking the after-snapshots.
      */
-    private IperfRun iperf(final String args, final EngineHost receiver, final int loopCounter) throws Exception {
+    private IperfRun iperf(final String args, final EngineHost receiver, final Counter loopCounter) throws Exception {
         final TrafficCounters beforeA = a.engine.counters();
         final TrafficCounters beforeB = b.engine.counters();
         final long loopBefore = a.engine.loop(0).counters().get(loopCounter);

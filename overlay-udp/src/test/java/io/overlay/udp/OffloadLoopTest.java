@@ -10,12 +10,15 @@ import com.sun.jna.Library;
 import com.sun.jna.Native;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.unix.FileDescriptor;
-import io.overlay.core.spi.DropReason;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.EngineTuning;
 import io.overlay.udp.offload.VirtioNetHdr;
+import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -76,8 +79,9 @@ class OffloadLoopTest {
         udp = new FileDescriptor(LinuxUdp.openBound(Ipv4.parse("127.0.0.1"), loopPort, false, 1 << 20));
         final RouteTable routes = new RouteTable();
         routes.put(REMOTE, new Peer(Ipv4.parse("127.0.0.1"), ((InetSocketAddress) peer.getLocalAddress()).getPort()));
-        loop = new ForwardingLoop(new FileDescriptor(pair[0]), udp.intValue(), routes, NETWORK, LOCAL, MTU, true,
-            VirtioNetHdr.LENGTH, false, true);
+        loop = ForwardingLoop.create(new FileDescriptor(pair[0]), udp.intValue(), routes,
+            new LoopConfig(NETWORK, LOCAL, MTU, true, VirtioNetHdr.LENGTH, EngineTuning.DEFAULT_BATCH_SIZE, true,
+                false));
     }
 
     @AfterEach
@@ -107,15 +111,15 @@ class OffloadLoopTest {
             assertThat(d[0]).isEqualTo((byte) 0x45);
             assertThat(d[8] & 0xff).as("TTL decremented").isEqualTo(63);
             assertThat(u16(d, 4)).as("IP ID increments").isEqualTo(0x1000 + i);
-            assertThat(Checksums.internetChecksum(ByteBuffer.wrap(d), 0, 20)).as("IPv4 checksum").isZero();
+            assertThat(InetChecksum.checksum(ByteBuffer.wrap(d), 0, 20)).as("IPv4 checksum").isZero();
             assertThat(l4ChecksumOk(d)).as("TCP checksum of datagram %d", i).isTrue();
             assertThat(u32(d, 24)).as("sequence").isEqualTo(0x70000000 + i * MSS);
             assertThat(d[33] & 0x08).as("PSH only on the last").isEqualTo(i == 10 ? 0x08 : 0);
             joined.put(d, 40, d.length - 40);
         }
         assertThat(joined.array()).isEqualTo(payload);
-        assertThat(loop.counters().get(LoopCounters.TUN_SUPER_PACKETS)).isEqualTo(1);
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).isEqualTo(11);
+        assertThat(loop.counters().get(Counter.TUN_SUPER_PACKETS)).isEqualTo(1);
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).isEqualTo(11);
     }
 
     @Test
@@ -144,17 +148,17 @@ class OffloadLoopTest {
             assertThat(u32(icmp, 16)).as("to the sender").isEqualTo(0x64400101);
             assertThat(icmp[20]).as("type destination unreachable").isEqualTo((byte) 3);
             assertThat(icmp[21]).as("code net unreachable").isEqualTo((byte) 0);
-            assertThat(Checksums.internetChecksum(ByteBuffer.wrap(icmp), 20, 36)).as("ICMP checksum").isZero();
+            assertThat(InetChecksum.checksum(ByteBuffer.wrap(icmp), 20, 36)).as("ICMP checksum").isZero();
             assertThat(u16(icmp, 28 + 4)).as("quotes frame %d's first segment", f).isEqualTo(ids[f]);
             assertThat(u16(icmp, 28 + 2)).as("segment, not super-packet, length").isEqualTo(40 + MSS);
             assertThat(u32(icmp, 28 + 20 + 4)).as("first segment's sequence").isEqualTo(seqs[f]);
         }
         assertThat(C.INSTANCE.read(pair[1], frame, frame.length)).as("nothing else written").isEqualTo(-1);
         assertThat(receive(1)).as("nothing sent").isEmpty();
-        assertThat(loop.counters().get(LoopCounters.ICMP_UNREACHABLE_SENT)).isEqualTo(2);
-        assertThat(loop.counters().get(LoopCounters.ICMP_UNREACHABLE_SUPPRESSED)).as("not rate-limited").isZero();
+        assertThat(loop.counters().get(Counter.ICMP_UNREACHABLE_SENT)).isEqualTo(2);
+        assertThat(loop.counters().get(Counter.ICMP_UNREACHABLE_SUPPRESSED)).as("not rate-limited").isZero();
         assertThat(loop.counters().drops(DropReason.NO_ROUTE)).as("every segment dropped").isEqualTo(22);
-        assertThat(loop.counters().get(LoopCounters.TUN_SUPER_PACKETS)).isEqualTo(2);
+        assertThat(loop.counters().get(Counter.TUN_SUPER_PACKETS)).isEqualTo(2);
     }
 
     @Test
@@ -171,7 +175,7 @@ class OffloadLoopTest {
         assertThat(wire).hasSize(1);
         final byte[] expected = full.clone();
         expected[8] = 63;
-        final int check = Checksums.ipv4HeaderChecksum(ByteBuffer.wrap(expected).put(10, (byte) 0).put(11, (byte) 0),
+        final int check = InetChecksum.ipv4Header(ByteBuffer.wrap(expected).put(10, (byte) 0).put(11, (byte) 0),
             0, 20);
         expected[10] = (byte) (check >>> 8);
         expected[11] = (byte) check;
@@ -195,7 +199,7 @@ class OffloadLoopTest {
 
         assertThat(loop.counters().drops(DropReason.BAD_VNET_HEADER)).isEqualTo(7);
         assertThat(receive(1)).isEmpty();
-        assertThat(loop.counters().get(LoopCounters.TUN_TO_UDP_PACKETS)).isZero();
+        assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).isZero();
     }
 
     @Test
@@ -220,9 +224,9 @@ class OffloadLoopTest {
         assertThat(Arrays.copyOfRange(frame, VirtioNetHdr.LENGTH + 40, n)).isEqualTo(all);
         assertThat(frame[VirtioNetHdr.LENGTH + 8] & 0xff).as("TTL decremented").isEqualTo(63);
         assertThat(C.INSTANCE.read(pair[1], frame, frame.length)).as("nothing else written").isEqualTo(-1);
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_PACKETS)).isEqualTo(5);
-        assertThat(loop.counters().get(LoopCounters.UDP_TO_TUN_BYTES)).isEqualTo(5 * (40 + MSS));
-        assertThat(loop.counters().get(LoopCounters.TUN_COALESCED_FRAMES)).isEqualTo(1);
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_PACKETS)).isEqualTo(5);
+        assertThat(loop.counters().get(Counter.UDP_TO_TUN_BYTES)).isEqualTo(5 * (40 + MSS));
+        assertThat(loop.counters().get(Counter.TUN_COALESCED_FRAMES)).isEqualTo(1);
     }
 
     /** Writes one TUN frame: a virtio_net_hdr (native byte order, as the kernel writes it) and the packet. */

@@ -3,11 +3,13 @@ package io.overlay.udp;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.overlay.core.spi.DropReason;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.DropReason;
+import io.overlay.udp.offload.VirtioNetHdr;
+import io.overlay.udp.wire.Ipv4Header;
 import java.nio.ByteBuffer;
 import org.junit.jupiter.api.Test;
 
@@ -34,57 +36,68 @@ class PacketProcessorTest {
         assertThat(TestPackets.copy(buf, AT, 84)).isEqualTo(TestPackets.bytes(TestPackets.ECHO_REQUEST_FORWARDED));
     }
 
+    /** A responder that only builds answers (no TUN to write to). */
+    private static IcmpResponder responder(final int headerLength) {
+        return new IcmpResponder(null, headerLength, new LoopCounters(), 0);
+    }
+
     @Test
     void tunPacketWithoutRouteIsCountedAndAnsweredNetUnreachable() {
         final PacketProcessor p = processor();
         final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
-        assertThat(p.tunToUdp(buf, AT, 84)).isEqualTo(-1);
+        assertThat(p.tunToUdp(buf, AT, 84)).isEqualTo(PacketProcessor.NO_ROUTE);
         assertThat(p.drops(DropReason.NO_ROUTE)).isEqualTo(1);
-        final ByteBuffer out = ByteBuffer.allocate(IcmpUnreachable.MAX_LENGTH + 5);
-        final int length = p.writeNetUnreachable(buf, AT, out, 5);
-        assertThat(TestPackets.copy(out, 5, length)).isEqualTo(TestPackets.bytes(TestPackets.NET_UNREACHABLE));
-        assertThat(p.writeNetUnreachable(buf, AT, out, 5)).as("only once per dropped packet").isZero();
+        assertThat(TestPackets.copy(buf, AT, 84)).as("left unchanged for the answer")
+            .isEqualTo(TestPackets.bytes(TestPackets.ECHO_REQUEST));
+        final IcmpResponder icmp = responder(0);
+        final int length = icmp.build(buf, AT);
+        assertThat(TestPackets.copy(icmp.buffer(), 0, length)).isEqualTo(TestPackets.bytes(TestPackets.NET_UNREACHABLE));
+    }
+
+    @Test
+    void withAVirtioHeaderTheAnswerFollowsAnExplicitZeroHeader() {
+        final IcmpResponder icmp = responder(VirtioNetHdr.LENGTH);
+        final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
+        final int length = icmp.build(buf, AT);
+        assertThat(TestPackets.copy(icmp.buffer(), 0, VirtioNetHdr.LENGTH)).as("GSO_NONE, no checksum offload")
+            .isEqualTo(new byte[VirtioNetHdr.LENGTH]);
+        assertThat(TestPackets.copy(icmp.buffer(), VirtioNetHdr.LENGTH, length))
+            .isEqualTo(TestPackets.bytes(TestPackets.NET_UNREACHABLE));
     }
 
     @Test
     void netUnreachableIsDueOnlyForAnAnswerableNoRouteDrop() {
         final PacketProcessor p = processor();
+        final IcmpResponder icmp = responder(0);
         final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
-        assertThat(p.netUnreachableDue(buf, AT)).as("nothing dropped yet").isFalse();
-        assertThat(p.tunToUdp(buf, AT, 84)).isEqualTo(-1);
-        assertThat(p.netUnreachableDue(buf, AT)).isTrue();
-        assertThat(p.netUnreachableDue(buf, AT)).as("asking does not use it up").isTrue();
-        assertThat(p.writeNetUnreachable(buf, AT, ByteBuffer.allocate(200), 0)).isPositive();
-        assertThat(p.netUnreachableDue(buf, AT)).as("built once").isFalse();
+        assertThat(p.tunToUdp(buf, AT, 84)).isEqualTo(PacketProcessor.NO_ROUTE);
+        assertThat(icmp.build(buf, AT)).isPositive();
 
         final ByteBuffer error = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
         error.put(20, (byte) 3); // itself a destination unreachable (checksums are not checked here)
-        assertThat(p.tunToUdp(error, 0, 84)).isEqualTo(-1);
+        assertThat(p.tunToUdp(error, 0, 84)).isEqualTo(PacketProcessor.NO_ROUTE);
         assertThat(p.drops(DropReason.NO_ROUTE)).isEqualTo(2);
-        assertThat(p.netUnreachableDue(error, 0)).as("never about an ICMP error").isFalse();
+        assertThat(icmp.build(error, 0)).as("never about an ICMP error").isZero();
 
         routes.put(REMOTE, PEER);
         final ByteBuffer routed = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
-        assertThat(p.tunToUdp(routed, 0, 84)).isEqualTo(PEER.packed());
-        assertThat(p.netUnreachableDue(routed, 0)).as("forwarded").isFalse();
+        assertThat(p.tunToUdp(routed, 0, 84)).as("forwarded").isEqualTo(PEER.packed());
     }
 
     @Test
     void tunDropsAreCountedByReason() {
         routes.put(REMOTE, PEER);
         final PacketProcessor p = processor();
-        assertThat(p.tunToUdp(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 83)).isEqualTo(-1);
+        assertThat(p.tunToUdp(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 83)).isEqualTo(PacketProcessor.DROP);
         assertThat(p.drops(DropReason.BAD_TOTAL_LENGTH)).isEqualTo(1);
         final ByteBuffer ttl1 = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
         ttl1.put(Ipv4Header.TTL_OFFSET, (byte) 1);
-        assertThat(p.tunToUdp(ttl1, 0, 84)).isEqualTo(-1);
+        assertThat(p.tunToUdp(ttl1, 0, 84)).isEqualTo(PacketProcessor.DROP);
         assertThat(p.drops(DropReason.TTL_EXPIRED)).isEqualTo(1);
         final ByteBuffer outside = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
         outside.put(Ipv4Header.DESTINATION_OFFSET, (byte) 10);
-        assertThat(p.tunToUdp(outside, 0, 84)).isEqualTo(-1);
+        assertThat(p.tunToUdp(outside, 0, 84)).as("not a no-route drop").isEqualTo(PacketProcessor.DROP);
         assertThat(p.drops(DropReason.OUTSIDE_NETWORK)).isEqualTo(1);
-        final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
-        assertThat(p.writeNetUnreachable(buf, 0, ByteBuffer.allocate(128), 0)).as("not a no-route drop").isZero();
     }
 
     @Test
@@ -136,5 +149,17 @@ class PacketProcessorTest {
     void rejectsAnMtuOutsideIpv4Limits() {
         assertThatThrownBy(() -> new PacketProcessor(routes, NETWORK, LOCAL, 67, true))
             .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("mtu");
+    }
+
+    @Test
+    void aTruncatedDatagramIsDroppedAsOversizedOrAsFromAnUnknownSender() {
+        routes.put(REMOTE, PEER);
+        final PacketProcessor p = new PacketProcessor(routes, NETWORK, REMOTE, 1500, true);
+        final ByteBuffer slot = ByteBuffer.allocate(1504); // what the kernel left of a longer datagram
+        assertThat(p.udpToTun(slot, 0, UdpPort.TRUNCATED, PEER.publicIp())).isFalse();
+        assertThat(p.drops(DropReason.OVERSIZED)).isEqualTo(1);
+        assertThat(p.udpToTun(slot, 0, UdpPort.TRUNCATED, Ipv4.parse("198.18.0.99"))).isFalse();
+        assertThat(p.drops(DropReason.UNKNOWN_SENDER)).as("the sender is checked first").isEqualTo(1);
+        assertThat(p.drops(DropReason.OVERSIZED)).isEqualTo(1);
     }
 }

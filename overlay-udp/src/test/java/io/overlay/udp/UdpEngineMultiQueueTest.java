@@ -5,12 +5,13 @@ import static io.overlay.udp.TwoHostUnderlay.SUBNET_A;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.overlay.core.net.Ipv4;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.EngineSettings;
-import io.overlay.core.net.Ipv4;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.testing.Privileged;
 import io.overlay.tun.NetnsThread;
+import io.overlay.udp.wire.InetChecksum;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
 import java.nio.ByteBuffer;
@@ -75,8 +76,8 @@ class UdpEngineMultiQueueTest {
             final ByteBuffer p = ByteBuffer.allocate(28);
             p.put(0, (byte) 0x45).putShort(2, (short) 28).put(8, (byte) 64).put(9, (byte) 1)
                 .putInt(12, Ipv4.parse("100.64.1.0")).putInt(16, Ipv4.parse("100.64.2.0"));
-            p.putShort(10, (short) Checksums.ipv4HeaderChecksum(p, 0, 20));
-            p.put(20, (byte) 8).putShort(22, (short) Checksums.internetChecksum(p, 20, 8));
+            p.putShort(10, (short) InetChecksum.ipv4Header(p, 0, 20));
+            p.put(20, (byte) 8).putShort(22, (short) InetChecksum.checksum(p, 20, 8));
             unknown.send(p, new InetSocketAddress("198.18.0.2", EngineHost.PORT));
             final TrafficCounters after =
                 b.awaitCounters(c -> c.udpToTunPackets() > before.udpToTunPackets());

@@ -7,12 +7,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.sun.management.ThreadMXBean;
-import io.overlay.core.spi.DropReason;
-import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.flannel.FlannelRules;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.spi.TunSetup;
 import io.overlay.core.testing.Netns;
@@ -20,6 +21,7 @@ import io.overlay.core.testing.Privileged;
 import io.overlay.tun.LinuxTunDevice;
 import io.overlay.tun.LinuxTunDeviceFactory;
 import io.overlay.tun.NetnsThread;
+import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
@@ -152,7 +154,7 @@ class UdpEngineNamespaceTest {
             final byte[] ttlOne = TestPackets.bytes(echo);
             ttlOne[8] = 1;
             final ByteBuffer header = ByteBuffer.wrap(ttlOne);
-            header.putShort(10, (short) Checksums.ipv4HeaderChecksum(header, 0, 20));
+            header.putShort(10, (short) InetChecksum.ipv4Header(header, 0, 20));
             RawSockets.send(inject, ttlOne, Ipv4.parse("100.64.3.5"));
             RawSockets.send(inject, TestPackets.bytes(echo), Ipv4.parse("100.64.3.5"));
 
@@ -223,11 +225,12 @@ class UdpEngineNamespaceTest {
                 final byte[] expected = sent[i].clone();
                 final ByteBuffer e = ByteBuffer.wrap(expected);
                 e.put(8, (byte) 63);
-                e.putShort(10, (short) Checksums.ipv4HeaderChecksum(e, 0, 20));
+                e.putShort(10, (short) InetChecksum.ipv4Header(e, 0, 20));
                 assertThat(got).as("datagram %d", i).isEqualTo(expected);
             }
             assertThat(a.engine.loop(0).gsoActive()).as("GSO send accepted by the kernel").isEqualTo(
-                ForwardingLoop.GSO_ENABLED);
+                EngineTuning.defaults().udpGso());
+            assertThat(a.engine.offloads().udpGso()).as("and reported").isEqualTo(EngineTuning.defaults().udpGso());
         } finally {
             RawSockets.close(inject);
             peer.close();
@@ -422,9 +425,9 @@ class UdpEngineNamespaceTest {
         p.put(9, (byte) 1);
         p.putInt(12, Ipv4.parse(src));
         p.putInt(16, Ipv4.parse(dst));
-        p.putShort(10, (short) Checksums.ipv4HeaderChecksum(p, 0, 20));
+        p.putShort(10, (short) InetChecksum.ipv4Header(p, 0, 20));
         p.put(20, (byte) 8); // echo request
-        p.putShort(22, (short) Checksums.internetChecksum(p, 20, length - 20));
+        p.putShort(22, (short) InetChecksum.checksum(p, 20, length - 20));
         return p.array();
     }
 

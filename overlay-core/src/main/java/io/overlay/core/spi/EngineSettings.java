@@ -16,9 +16,10 @@ import io.overlay.core.net.Ipv4Prefix;
  * @param acceptOnlyKnownPeers when {@code true} (default) a datagram is accepted only if its source address is a known
  *     peer's PublicIP; turn off behind NAT, where the source seen differs from the advertised PublicIP
  * @param loops the number of event loops, one per TUN queue (the TUN must have this many queues)
+ * @param tuning batch size and UDP offloads ({@link EngineTuning#defaults()} unless set)
  */
 public record EngineSettings(int bindAddress, int port, Ipv4Prefix network, Ipv4Prefix localSubnet, int mtu,
-                             boolean acceptOnlyKnownPeers, int loops) {
+                             boolean acceptOnlyKnownPeers, int loops, EngineTuning tuning) {
     /**
      * Validates the settings.
      *
@@ -38,5 +39,27 @@ public record EngineSettings(int bindAddress, int port, Ipv4Prefix network, Ipv4
         if (loops < 1) {
             throw new IllegalArgumentException("loops must be at least 1, got " + loops);
         }
+        if (tuning == null) {
+            throw new IllegalArgumentException("tuning is required (EngineTuning.defaults() for the defaults)");
+        }
+    }
+
+    /**
+     * Creates settings with the default tuning ({@link EngineTuning#defaults()}, from the {@code overlay.udp.*}
+     * system properties).
+     *
+     * @param bindAddress the local underlay address to bind the UDP socket to, int form, 0 for the wildcard
+     * @param port the UDP port
+     * @param network the whole overlay Network
+     * @param localSubnet this host's leased subnet
+     * @param mtu the TUN MTU in bytes
+     * @param acceptOnlyKnownPeers whether datagrams are accepted only from known peers' PublicIPs
+     * @param loops the number of event loops
+     * @throws IllegalArgumentException naming the setting when a value is out of range
+     */
+    public EngineSettings(final int bindAddress, final int port, final Ipv4Prefix network,
+                          final Ipv4Prefix localSubnet, final int mtu, final boolean acceptOnlyKnownPeers,
+                          final int loops) {
+        this(bindAddress, port, network, localSubnet, mtu, acceptOnlyKnownPeers, loops, EngineTuning.defaults());
     }
 }

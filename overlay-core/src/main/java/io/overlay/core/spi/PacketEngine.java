@@ -1,7 +1,7 @@
 package io.overlay.core.spi;
 
-import io.overlay.core.net.RouteTable;
 import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.RouteTable;
 import java.io.Closeable;
 
 /**
@@ -38,6 +38,16 @@ public interface PacketEngine extends Closeable {
      * @return the counters
      */
     TrafficCounters counters();
+
+    /**
+     * Returns the offloads in use now (the TUN's {@code virtio_net_hdr}, UDP GSO, UDP GRO), as decided at start from
+     * the device, the engine's tuning and the kernel. Safe from any thread.
+     *
+     * @return the offloads; {@link EngineOffloads#NONE} before start or for an engine without offloads
+     */
+    default EngineOffloads offloads() {
+        return EngineOffloads.NONE;
+    }
 
     /**
      * Stops forwarding and closes the socket(s); does not close the TUN device. Idempotent.

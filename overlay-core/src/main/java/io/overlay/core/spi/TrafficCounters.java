@@ -5,47 +5,41 @@ import java.util.EnumMap;
 import java.util.Map;
 
 /**
- * A snapshot of the packet engine's counters: packets and bytes in each direction and drops by reason. Counters are
- * cumulative since the engine started; bytes count the inner IP packets (the UDP payload), not the outer headers.
+ * A snapshot of the packet engine's counters: one value per {@link Counter} and one drop count per
+ * {@link DropReason}. Counters are cumulative since the engine started; bytes count the inner IP packets (the UDP
+ * payload), not the outer headers.
  *
- * @param tunToUdpPackets packets read from the TUN and sent as UDP datagrams
- * @param tunToUdpBytes their bytes
- * @param udpToTunPackets datagrams received and written to the TUN
- * @param udpToTunBytes their bytes
- * @param icmpUnreachableSent ICMP destination-unreachable messages written back into the TUN
- * @param icmpUnreachableSuppressed ICMP destination-unreachable messages that were due but not sent because the
- *     engine's rate limit was reached (RFC 1812 §4.3.2.8; the udp engine uses Linux's 1000/s, burst 50); their
- *     packets are counted as {@link DropReason#NO_ROUTE} drops all the same
- * @param drops packets dropped, by reason (every reason present, zero when none)
+ * @param counters every counter (absent ones count zero; the map is copied)
+ * @param drops packets dropped, by reason (absent reasons count zero; the map is copied)
  */
-public record TrafficCounters(long tunToUdpPackets, long tunToUdpBytes, long udpToTunPackets, long udpToTunBytes,
-                              long icmpUnreachableSent, long icmpUnreachableSuppressed, Map<DropReason, Long> drops) {
+public record TrafficCounters(Map<Counter, Long> counters, Map<DropReason, Long> drops) {
+    /** All zero: the counters of an engine that has not started. */
+    public static final TrafficCounters ZERO = new TrafficCounters(Map.of(), Map.of());
+
     /**
-     * Copies the drop map and fills absent reasons with zero.
+     * Copies both maps and fills absent keys with zero.
      */
     public TrafficCounters {
-        final EnumMap<DropReason, Long> all = new EnumMap<>(DropReason.class);
-        for (DropReason r : DropReason.values()) {
-            all.put(r, drops == null ? 0L : drops.getOrDefault(r, 0L));
+        counters = complete(Counter.class, counters);
+        drops = complete(DropReason.class, drops);
+    }
+
+    private static <K extends Enum<K>> Map<K, Long> complete(final Class<K> type, final Map<K, Long> values) {
+        final EnumMap<K, Long> all = new EnumMap<>(type);
+        for (K k : type.getEnumConstants()) {
+            all.put(k, values == null ? 0L : values.getOrDefault(k, 0L));
         }
-        drops = Collections.unmodifiableMap(all);
+        return Collections.unmodifiableMap(all);
     }
 
     /**
-     * Creates a snapshot with no suppressed ICMP messages (for engines without an ICMP rate limit, and the all-zero
-     * counters before start).
+     * Returns one counter.
      *
-     * @param tunToUdpPackets packets read from the TUN and sent as UDP datagrams
-     * @param tunToUdpBytes their bytes
-     * @param udpToTunPackets datagrams received and written to the TUN
-     * @param udpToTunBytes their bytes
-     * @param icmpUnreachableSent ICMP destination-unreachable messages written back into the TUN
-     * @param drops packets dropped, by reason (absent reasons count zero)
+     * @param counter the counter
+     * @return its value
      */
-    public TrafficCounters(final long tunToUdpPackets, final long tunToUdpBytes, final long udpToTunPackets,
-                           final long udpToTunBytes, final long icmpUnreachableSent,
-                           final Map<DropReason, Long> drops) {
-        this(tunToUdpPackets, tunToUdpBytes, udpToTunPackets, udpToTunBytes, icmpUnreachableSent, 0, drops);
+    public long get(final Counter counter) {
+        return counters.get(counter);
     }
 
     /**
@@ -65,5 +59,35 @@ public record TrafficCounters(long tunToUdpPackets, long tunToUdpBytes, long udp
      */
     public long totalDrops() {
         return drops.values().stream().mapToLong(Long::longValue).sum();
+    }
+
+    /** @return {@link Counter#TUN_TO_UDP_PACKETS} */
+    public long tunToUdpPackets() {
+        return get(Counter.TUN_TO_UDP_PACKETS);
+    }
+
+    /** @return {@link Counter#TUN_TO_UDP_BYTES} */
+    public long tunToUdpBytes() {
+        return get(Counter.TUN_TO_UDP_BYTES);
+    }
+
+    /** @return {@link Counter#UDP_TO_TUN_PACKETS} */
+    public long udpToTunPackets() {
+        return get(Counter.UDP_TO_TUN_PACKETS);
+    }
+
+    /** @return {@link Counter#UDP_TO_TUN_BYTES} */
+    public long udpToTunBytes() {
+        return get(Counter.UDP_TO_TUN_BYTES);
+    }
+
+    /** @return {@link Counter#ICMP_UNREACHABLE_SENT} */
+    public long icmpUnreachableSent() {
+        return get(Counter.ICMP_UNREACHABLE_SENT);
+    }
+
+    /** @return {@link Counter#ICMP_UNREACHABLE_SUPPRESSED} */
+    public long icmpUnreachableSuppressed() {
+        return get(Counter.ICMP_UNREACHABLE_SUPPRESSED);
     }
 }

@@ -1,5 +1,9 @@
 package io.overlay.udp.offload;
 
+import io.overlay.core.net.Ipv4;
+import io.overlay.udp.wire.InetChecksum;
+import io.overlay.udp.wire.Ipv4Header;
+import io.overlay.udp.wire.TcpHeader;
 import java.nio.ByteBuffer;
 
 /**
@@ -29,13 +33,16 @@ import java.nio.ByteBuffer;
  * packet path and nothing is allocated. Not thread-safe: one instance per packet loop.
  */
 public final class GsoSegmenter {
-    private static final int PROTO_TCP = 6;
-    private static final int PROTO_UDP = 17;
-    private static final int TCP_FIN = 0x01;
-    private static final int TCP_PSH = 0x08;
-    private static final int TCP_CWR = 0x80;
+    /** UDP header: length and checksum fields (RFC 768), and the header's size. */
+    private static final int UDP_LENGTH_OFFSET = 4;
+    private static final int UDP_CHECKSUM_OFFSET = 6;
+    private static final int UDP_HEADER = 8;
 
     private final int mtu;
+    private final Ipv4Header srcIp = new Ipv4Header();
+    private final Ipv4Header dstIp = new Ipv4Header();
+    private final TcpHeader srcTcp = new TcpHeader();
+    private final TcpHeader dstTcp = new TcpHeader();
 
     /**
      * Creates a segmenter.
@@ -44,9 +51,7 @@ public final class GsoSegmenter {
      * @throws IllegalArgumentException if {@code mtu} is outside 68..65535
      */
     public GsoSegmenter(final int mtu) {
-        if (mtu < 68 || mtu > 65535) {
-            throw new IllegalArgumentException("MTU must be 68..65535 bytes, got " + mtu);
-        }
+        Ipv4.checkMtu("MTU", mtu);
         this.mtu = mtu;
     }
 
@@ -78,9 +83,8 @@ public final class GsoSegmenter {
         if (v != OffloadVerdict.OK) {
             return v;
         }
-        v = checkIpv4(src, offset, length);
-        if (v != OffloadVerdict.OK) {
-            return v;
+        if (srcIp.wrap(src, offset).validate(length, Ipv4Header.MAX_PACKET) != null) {
+            return OffloadVerdict.BAD_IPV4;
         }
         final int base = hdr.gsoBaseType();
         if (base == VirtioNetHdr.GSO_NONE) {
@@ -89,25 +93,25 @@ public final class GsoSegmenter {
         if (base != VirtioNetHdr.GSO_TCPV4 && base != VirtioNetHdr.GSO_UDP_L4) {
             return OffloadVerdict.UNSUPPORTED_GSO_TYPE;
         }
-        final int ihl = (src.get(offset) & 0x0f) * 4;
-        if ((InetChecksum.u16(src, offset + 6) & 0x3fff) != 0) {
+        final int ihl = srcIp.headerLength();
+        if ((srcIp.flagsAndFragment() & (Ipv4Header.FLAG_MORE_FRAGMENTS | Ipv4Header.FRAGMENT_OFFSET_MASK)) != 0) {
             return OffloadVerdict.BAD_IPV4; // a fragment cannot be a GSO packet
         }
         if (hdr.needsChecksum() && hdr.csumStart() != ihl) {
             return OffloadVerdict.BAD_CSUM_OFFSETS; // tcp_gso_segment: checksum must start at the transport header
         }
-        final int proto = src.get(offset + 9) & 0xff;
+        final int proto = srcIp.protocol();
         if (base == VirtioNetHdr.GSO_TCPV4) {
-            if (proto != PROTO_TCP || ihl + 20 > length) {
+            if (proto != Ipv4Header.PROTOCOL_TCP || ihl + TcpHeader.MIN_LENGTH > length) {
                 return OffloadVerdict.BAD_TRANSPORT;
             }
-            final int thl = ((src.get(offset + ihl + 12) & 0xf0) >>> 4) * 4;
-            if (thl < 20 || ihl + thl > length) {
+            final int thl = srcTcp.wrap(src, offset + ihl).headerLength();
+            if (thl < TcpHeader.MIN_LENGTH || ihl + thl > length) {
                 return OffloadVerdict.BAD_TRANSPORT;
             }
             return tcp(hdr, src, offset, length, ihl, thl, out);
         }
-        if (proto != PROTO_UDP || ihl + 8 > length) {
+        if (proto != Ipv4Header.PROTOCOL_UDP || ihl + UDP_HEADER > length) {
             return OffloadVerdict.BAD_TRANSPORT;
         }
         return udp(hdr, src, offset, length, ihl, out);
@@ -148,21 +152,6 @@ public final class GsoSegmenter {
         InetChecksum.putU16(buf, offset + start + csumOffset, check == 0 ? 0xffff : check);
     }
 
-    private static OffloadVerdict checkIpv4(final ByteBuffer src, final int offset, final int length) {
-        if (length < 20) {
-            return OffloadVerdict.BAD_IPV4;
-        }
-        final int b0 = src.get(offset) & 0xff;
-        final int ihl = (b0 & 0x0f) * 4;
-        if ((b0 >>> 4) != 4 || ihl < 20 || ihl > length) {
-            return OffloadVerdict.BAD_IPV4;
-        }
-        if (InetChecksum.u16(src, offset + 2) != length) {
-            return OffloadVerdict.BAD_IPV4;
-        }
-        return OffloadVerdict.OK;
-    }
-
     private OffloadVerdict single(final VirtioNetHdr hdr, final ByteBuffer src, final int offset, final int length,
                                   final SegmentBatch out) {
         if (length > mtu || length > out.slotSize()) {
@@ -193,11 +182,11 @@ public final class GsoSegmenter {
             return OffloadVerdict.TOO_MANY_SEGMENTS;
         }
         final boolean keepCwr = (hdr.gsoType() & VirtioNetHdr.GSO_ACCECN) != 0;
-        final int id0 = InetChecksum.u16(src, offset + 4);
-        final int seq0 = InetChecksum.u32(src, offset + ihl + 4);
-        final int saddr = InetChecksum.u32(src, offset + 12);
-        final int daddr = InetChecksum.u32(src, offset + 16);
-        final int flags0 = src.get(offset + ihl + 13) & 0xff;
+        final int id0 = srcIp.identification();
+        final int seq0 = srcTcp.sequence();
+        final int saddr = srcIp.source();
+        final int daddr = srcIp.destination();
+        final int flags0 = srcTcp.flags();
         final ByteBuffer dst = out.buffer();
         for (int i = 0; i < n; i++) {
             final int chunk = Math.min(mss, payload - i * mss);
@@ -205,21 +194,19 @@ public final class GsoSegmenter {
             dst.put(d, src, offset, hl);
             dst.put(d + hl, src, offset + hl + i * mss, chunk);
             final int total = hl + chunk;
-            ipHeader(dst, d, ihl, total, id0 + i);
+            dstIp.wrap(dst, d).totalLength(total).identification(id0 + i).updateChecksum();
             final int t = d + ihl;
-            InetChecksum.putU32(dst, t + 4, seq0 + i * mss);
             int flags = flags0;
             if (i < n - 1) {
-                flags &= ~(TCP_FIN | TCP_PSH);
+                flags &= ~(TcpHeader.FIN | TcpHeader.PSH);
             }
             if (i > 0 && !keepCwr) {
-                flags &= ~TCP_CWR;
+                flags &= ~TcpHeader.CWR;
             }
-            dst.put(t + 13, (byte) flags);
-            InetChecksum.putU16(dst, t + 16, 0);
-            final long sum = InetChecksum.pseudoHeader(saddr, daddr, PROTO_TCP, thl + chunk)
+            dstTcp.wrap(dst, t).sequence(seq0 + i * mss).flags(flags).checksum(0);
+            final long sum = InetChecksum.pseudoHeader(saddr, daddr, Ipv4Header.PROTOCOL_TCP, thl + chunk)
                 + InetChecksum.sum(dst, t, thl + chunk);
-            InetChecksum.putU16(dst, t + 16, InetChecksum.finish(sum));
+            dstTcp.checksum(InetChecksum.finish(sum));
             out.add(total);
         }
         return OffloadVerdict.OK;
@@ -227,7 +214,7 @@ public final class GsoSegmenter {
 
     private OffloadVerdict udp(final VirtioNetHdr hdr, final ByteBuffer src, final int offset, final int length,
                                final int ihl, final SegmentBatch out) {
-        final int hl = ihl + 8;
+        final int hl = ihl + UDP_HEADER;
         final int payload = length - hl;
         final int mss = hdr.gsoSize();
         if (payload <= mss) {
@@ -240,9 +227,9 @@ public final class GsoSegmenter {
         if (n > out.capacity()) {
             return OffloadVerdict.TOO_MANY_SEGMENTS;
         }
-        final int id0 = InetChecksum.u16(src, offset + 4);
-        final int saddr = InetChecksum.u32(src, offset + 12);
-        final int daddr = InetChecksum.u32(src, offset + 16);
+        final int id0 = srcIp.identification();
+        final int saddr = srcIp.source();
+        final int daddr = srcIp.destination();
         final ByteBuffer dst = out.buffer();
         for (int i = 0; i < n; i++) {
             final int chunk = Math.min(mss, payload - i * mss);
@@ -250,23 +237,16 @@ public final class GsoSegmenter {
             dst.put(d, src, offset, hl);
             dst.put(d + hl, src, offset + hl + i * mss, chunk);
             final int total = hl + chunk;
-            ipHeader(dst, d, ihl, total, id0 + i);
+            dstIp.wrap(dst, d).totalLength(total).identification(id0 + i).updateChecksum();
             final int u = d + ihl;
-            InetChecksum.putU16(dst, u + 4, 8 + chunk);
-            InetChecksum.putU16(dst, u + 6, 0);
-            final long sum = InetChecksum.pseudoHeader(saddr, daddr, PROTO_UDP, 8 + chunk)
-                + InetChecksum.sum(dst, u, 8 + chunk);
+            InetChecksum.putU16(dst, u + UDP_LENGTH_OFFSET, UDP_HEADER + chunk);
+            InetChecksum.putU16(dst, u + UDP_CHECKSUM_OFFSET, 0);
+            final long sum = InetChecksum.pseudoHeader(saddr, daddr, Ipv4Header.PROTOCOL_UDP, UDP_HEADER + chunk)
+                + InetChecksum.sum(dst, u, UDP_HEADER + chunk);
             final int check = InetChecksum.finish(sum);
-            InetChecksum.putU16(dst, u + 6, check == 0 ? 0xffff : check);
+            InetChecksum.putU16(dst, u + UDP_CHECKSUM_OFFSET, check == 0 ? 0xffff : check);
             out.add(total);
         }
         return OffloadVerdict.OK;
-    }
-
-    private static void ipHeader(final ByteBuffer dst, final int d, final int ihl, final int total, final int id) {
-        InetChecksum.putU16(dst, d + 2, total);
-        InetChecksum.putU16(dst, d + 4, id);
-        InetChecksum.putU16(dst, d + 10, 0);
-        InetChecksum.putU16(dst, d + 10, InetChecksum.ipv4Header(dst, d, ihl));
     }
 }

@@ -1,17 +1,13 @@
 package io.overlay.udp.offload;
 
+import io.overlay.core.net.Ipv4;
 import java.nio.ByteBuffer;
 
 /**
  * Output area for {@link GsoSegmenter}: one direct buffer holding up to {@link #capacity()} IPv4 packets of at most
  * {@link #slotSize()} bytes each, <b>packed back to back</b> from index 0, with their offsets and lengths in
- * {@code int[]}s. Allocated once per packet loop and reused ({@link #clear()}).
- *
- * <p>The layout serves both ways of sending: a {@code sendmmsg} batch (one iovec per packet: {@link #offset(int)},
- * {@link #length(int)}), or, when {@link #uniform()} (every packet but the last has the same length and the last is
- * not longer — always the case for one TCP super-packet), a single UDP GSO send ({@code UDP_SEGMENT} =
- * {@code length(0)}) of the contiguous bytes {@code [offset(0), offset(0) + totalBytes())}, split by the caller where
- * the kernel's limits require (at most 64 segments and 65507 bytes of UDP payload per send on IPv4).
+ * {@code int[]}s. Allocated once per packet loop and reused ({@link #clear()}). The engine sends each packet where it
+ * lies (one iovec per packet: {@link #offset(int)}, {@link #length(int)}).
  *
  * <p>Not thread-safe.
  */
@@ -32,17 +28,35 @@ public final class SegmentBatch {
      * @throws IllegalArgumentException if {@code slots} &lt; 1, {@code slotSize} &lt; 68 or the area would exceed 2 GiB
      */
     public SegmentBatch(final int slots, final int slotSize) {
+        this(null, slots, slotSize);
+    }
+
+    /**
+     * Creates the area over memory the caller owns (e.g. the tail of a larger packet buffer), or allocates it.
+     *
+     * @param area a buffer of at least {@code slots × slotSize} bytes whose index 0 is the area's start, or
+     *     {@code null} to allocate one
+     * @param slots the most packets held
+     * @param slotSize the largest packet held in bytes, at least 68
+     * @throws IllegalArgumentException if {@code slots} &lt; 1, {@code slotSize} &lt; 68, the area would exceed 2 GiB
+     *     or {@code area} is too small
+     */
+    public SegmentBatch(final ByteBuffer area, final int slots, final int slotSize) {
         if (slots < 1) {
             throw new IllegalArgumentException("slots must be at least 1, got " + slots);
         }
-        if (slotSize < 68) {
+        if (slotSize < Ipv4.MIN_MTU) {
             throw new IllegalArgumentException("slotSize must be at least 68 bytes (the IPv4 minimum MTU), got "
                 + slotSize);
         }
         if ((long) slots * slotSize > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("slots × slotSize exceeds 2 GiB: " + slots + " × " + slotSize);
         }
-        this.buffer = ByteBuffer.allocateDirect(slots * slotSize);
+        if (area != null && area.capacity() < slots * slotSize) {
+            throw new IllegalArgumentException("the area holds " + area.capacity() + " bytes, fewer than " + slots
+                + " × " + slotSize);
+        }
+        this.buffer = area != null ? area : ByteBuffer.allocateDirect(slots * slotSize);
         this.slotSize = slotSize;
         this.offsets = new int[slots];
         this.lengths = new int[slots];
@@ -96,34 +110,6 @@ public final class SegmentBatch {
             throw new IndexOutOfBoundsException("segment " + i + " of " + count);
         }
         return offsets[i];
-    }
-
-    /**
-     * Returns the bytes of all packets together (they are contiguous from {@code offset(0)} = 0).
-     *
-     * @return bytes
-     */
-    public int totalBytes() {
-        return end;
-    }
-
-    /**
-     * Returns whether the batch can go out as one UDP GSO send: at least one packet, all packets but the last of
-     * length {@code length(0)}, the last not longer.
-     *
-     * @return {@code true} if uniform
-     */
-    public boolean uniform() {
-        if (count == 0) {
-            return false;
-        }
-        final int size = lengths[0];
-        for (int i = 1; i < count - 1; i++) {
-            if (lengths[i] != size) {
-                return false;
-            }
-        }
-        return lengths[count - 1] <= size;
     }
 
     /**

@@ -1,5 +1,8 @@
 package io.overlay.udp.offload;
 
+import io.overlay.udp.wire.InetChecksum;
+import io.overlay.udp.wire.Ipv4Header;
+import io.overlay.udp.wire.TcpHeader;
 import java.nio.ByteBuffer;
 
 /**
@@ -33,24 +36,28 @@ import java.nio.ByteBuffer;
  * <p><b>Flushing</b>: a run is emitted when it ends (short segment, PSH/FIN, 65535 bytes reached), when a packet of
  * its flow cannot join it, when its slot is needed for a new flow (the oldest-started run is evicted) and at
  * {@link #flush()}, which the caller must invoke at the end of every receive batch. Frames go to the
- * {@link TunFrameSink} given at construction, on the caller's thread, during {@link #add} or {@link #flush}.
+ * {@link TunFrameSink} given at construction, on the caller's thread, during {@link #add} or {@link #flush}, each
+ * with the number of packets it carries, so the sink counts without parsing the frame again.
+ *
+ * <p>Counters: {@link #passedThrough()} and {@link #badChecksums()} only grow; the engine publishes them with its own
+ * counters.
  *
  * <p>Memory: one direct buffer of {@code (maxFlows + 1) × (10 + 65535)} bytes, allocated once; nothing per packet.
  * Not thread-safe: one instance per packet loop.
  */
 public final class TcpCoalescer {
-    private static final int SLOT = VirtioNetHdr.LENGTH + 65535;
-    private static final int MAX_PACKET = 65535;
-    private static final int TCP_FIN = 0x01;
-    private static final int TCP_SYN = 0x02;
-    private static final int TCP_RST = 0x04;
-    private static final int TCP_PSH = 0x08;
-    private static final int TCP_URG = 0x20;
-    private static final int TCP_CWR = 0x80;
+    private static final int MAX_PACKET = Ipv4Header.MAX_PACKET;
+    private static final int SLOT = VirtioNetHdr.LENGTH + MAX_PACKET;
+    /** IPv4 without options: the only header a run is built on. */
+    private static final int IP_HEADER = Ipv4Header.MIN_LENGTH;
 
     private final TunFrameSink sink;
     private final ByteBuffer slots;
     private final VirtioNetHdr hdr = new VirtioNetHdr();
+    private final Ipv4Header ip = new Ipv4Header();
+    private final Ipv4Header runIp = new Ipv4Header();
+    private final TcpHeader tcp = new TcpHeader();
+    private final TcpHeader runTcp = new TcpHeader();
     private final int flows;
     private final int scratch;
 
@@ -66,13 +73,8 @@ public final class TcpCoalescer {
     private final int[] started;
     private int startCounter;
 
-    private long packetsIn;
-    private long framesOut;
-    private long superPackets;
-    private long segmentsMerged;
     private long passedThrough;
     private long badChecksums;
-    private long tooLarge;
 
     /**
      * Creates a coalescer.
@@ -105,56 +107,59 @@ public final class TcpCoalescer {
     }
 
     /**
-     * Takes one received IPv4 packet (already validated by the engine: version 4, total length = {@code length},
-     * TTL already decremented). It is merged into a run, or passed through; frames may be emitted during the call.
+     * Takes one received IPv4 packet (already validated by the engine: {@link Ipv4Header#validate}, TTL already
+     * decremented). It is merged into a run, or passed through; frames may be emitted during the call.
      *
      * @param buf the buffer holding the packet (absolute indexes; not modified, position/limit unused)
      * @param offset index of the IPv4 header
-     * @param len the packet length in bytes, at most 65535 (longer ones are dropped and counted in {@link #tooLarge()})
+     * @param len the packet length in bytes
+     * @return {@code false} if the packet was refused because it is longer than 65535 bytes (no IPv4 packet is; the
+     *     caller counts it), else {@code true}
      */
-    public void add(final ByteBuffer buf, final int offset, final int len) {
-        packetsIn++;
+    public boolean add(final ByteBuffer buf, final int offset, final int len) {
         if (len > MAX_PACKET || len < 0) {
-            tooLarge++;
-            return;
+            return false;
         }
-        if (len < 40 || (buf.get(offset) & 0xff) != 0x45 || (buf.get(offset + 9) & 0xff) != 6
-            || InetChecksum.u16(buf, offset + 2) != len || (InetChecksum.u16(buf, offset + 6) & 0xbfff) != 0) {
-            flushAddressPairIfTcp(buf, offset, len);
+        ip.wrap(buf, offset);
+        if (ip.validate(len, MAX_PACKET) != null || ip.headerLength() != IP_HEADER
+            || ip.protocol() != Ipv4Header.PROTOCOL_TCP || len < IP_HEADER + TcpHeader.MIN_LENGTH
+            || (ip.flagsAndFragment() & ~Ipv4Header.FLAG_DONT_FRAGMENT) != 0) {
+            flushAddressPairIfTcp(len);
             passThrough(buf, offset, len);
-            return;
+            return true;
         }
-        final int thl = ((buf.get(offset + 32) & 0xf0) >>> 4) * 4;
-        if (thl < 20 || 20 + thl > len) {
-            flushAddressPairIfTcp(buf, offset, len);
+        final int thl = tcp.wrap(buf, offset + IP_HEADER).headerLength();
+        if (thl < TcpHeader.MIN_LENGTH || IP_HEADER + thl > len) {
+            flushAddressPairIfTcp(len);
             passThrough(buf, offset, len);
-            return;
+            return true;
         }
-        final int src = InetChecksum.u32(buf, offset + 12);
-        final int dst = InetChecksum.u32(buf, offset + 16);
-        final int pp = InetChecksum.u32(buf, offset + 20);
+        final int src = ip.source();
+        final int dst = ip.destination();
+        final int pp = tcp.ports();
         final int flow = find(src, dst, pp);
-        final int flags = buf.get(offset + 33) & 0xff;
-        final int payload = len - 20 - thl;
-        if (payload == 0 || (flags & (TCP_SYN | TCP_RST | TCP_URG | TCP_CWR)) != 0) {
+        final int flags = tcp.flags();
+        final int payload = len - IP_HEADER - thl;
+        if (payload == 0 || (flags & (TcpHeader.SYN | TcpHeader.RST | TcpHeader.URG | TcpHeader.CWR)) != 0) {
             flushFlow(flow);
             passThrough(buf, offset, len);
-            return;
+            return true;
         }
         if (!checksumsValid(buf, offset, len, src, dst)) {
             badChecksums++;
             flushFlow(flow);
             passThrough(buf, offset, len);
-            return;
+            return true;
         }
         if (flow >= 0) {
-            if (canAppend(flow, buf, offset, len, thl, payload)) {
+            if (canAppend(flow, payload)) {
                 append(flow, buf, offset, thl, payload, flags);
-                return;
+                return true;
             }
             emit(flow);
         }
-        start(src, dst, pp, buf, offset, len, thl, payload, flags);
+        start(src, dst, pp, buf, offset, len, payload, flags);
+        return true;
     }
 
     /**
@@ -166,42 +171,6 @@ public final class TcpCoalescer {
                 emit(f);
             }
         }
-    }
-
-    /**
-     * Returns the packets given to {@link #add} so far.
-     *
-     * @return the count
-     */
-    public long packetsIn() {
-        return packetsIn;
-    }
-
-    /**
-     * Returns the frames handed to the sink so far.
-     *
-     * @return the count
-     */
-    public long framesOut() {
-        return framesOut;
-    }
-
-    /**
-     * Returns how many emitted frames were GSO super-packets (runs of two or more segments).
-     *
-     * @return the count
-     */
-    public long superPackets() {
-        return superPackets;
-    }
-
-    /**
-     * Returns how many segments went into super-packets.
-     *
-     * @return the count
-     */
-    public long segmentsMerged() {
-        return segmentsMerged;
     }
 
     /**
@@ -223,16 +192,6 @@ public final class TcpCoalescer {
         return badChecksums;
     }
 
-    /**
-     * Returns how many packets were dropped because they were longer than 65535 bytes (no IPv4 packet is; the engine's
-     * receive buffer should make this impossible).
-     *
-     * @return the count
-     */
-    public long tooLarge() {
-        return tooLarge;
-    }
-
     private int find(final int src, final int dst, final int pp) {
         for (int f = 0; f < flows; f++) {
             if (active[f] && saddr[f] == src && daddr[f] == dst && ports[f] == pp) {
@@ -246,12 +205,12 @@ public final class TcpCoalescer {
      * A TCP packet that cannot be parsed as a run member (IP options, fragment, bad lengths) may still belong to a
      * flow with an open run: flush every run between the same addresses so that the flow's order is kept.
      */
-    private void flushAddressPairIfTcp(final ByteBuffer buf, final int offset, final int len) {
-        if (len < 20 || (buf.get(offset + 9) & 0xff) != 6) {
+    private void flushAddressPairIfTcp(final int len) {
+        if (len < IP_HEADER || ip.protocol() != Ipv4Header.PROTOCOL_TCP) {
             return;
         }
-        final int src = InetChecksum.u32(buf, offset + 12);
-        final int dst = InetChecksum.u32(buf, offset + 16);
+        final int src = ip.source();
+        final int dst = ip.destination();
         for (int f = 0; f < flows; f++) {
             if (active[f] && saddr[f] == src && daddr[f] == dst) {
                 emit(f);
@@ -267,60 +226,34 @@ public final class TcpCoalescer {
 
     private static boolean checksumsValid(final ByteBuffer buf, final int offset, final int len, final int src,
                                           final int dst) {
-        if (InetChecksum.fold(InetChecksum.sum(buf, offset, 20)) != 0xffff) {
+        if (InetChecksum.fold(InetChecksum.sum(buf, offset, IP_HEADER)) != 0xffff) {
             return false;
         }
-        final long sum = InetChecksum.pseudoHeader(src, dst, 6, len - 20)
-            + InetChecksum.sum(buf, offset + 20, len - 20);
+        final long sum = InetChecksum.pseudoHeader(src, dst, Ipv4Header.PROTOCOL_TCP, len - IP_HEADER)
+            + InetChecksum.sum(buf, offset + IP_HEADER, len - IP_HEADER);
         return InetChecksum.fold(sum) == 0xffff;
     }
 
-    private boolean canAppend(final int f, final ByteBuffer buf, final int offset, final int len, final int thl,
-                              final int payload) {
+    /** Whether the packet wrapped by {@link #ip} and {@link #tcp} continues run {@code f}. */
+    private boolean canAppend(final int f, final int payload) {
         final int base = f * SLOT + VirtioNetHdr.LENGTH;
-        final int runLen = length[f];
-        if (payload > mss[f] || runLen + payload > MAX_PACKET) {
+        if (payload > mss[f] || length[f] + payload > MAX_PACKET) {
             return false;
         }
-        if (InetChecksum.u32(buf, offset + 24) != nextSeq[f]) {
+        if (tcp.sequence() != nextSeq[f] || ip.identification() != ((firstId[f] + count[f]) & 0xffff)) {
             return false;
         }
-        if (InetChecksum.u16(buf, offset + 4) != ((firstId[f] + count[f]) & 0xffff)) {
+        runIp.wrap(slots, base);
+        // IPv4: TOS, flags/fragment (DF only) and TTL; addresses and protocol matched already.
+        if (runIp.tos() != ip.tos() || runIp.flagsAndFragment() != ip.flagsAndFragment() || runIp.ttl() != ip.ttl()) {
             return false;
         }
-        // IPv4: TOS (1), flags/fragment (6..7: DF only), TTL (8); addresses and protocol matched already.
-        if (slots.get(base + 1) != buf.get(offset + 1) || slots.get(base + 6) != buf.get(offset + 6)
-            || slots.get(base + 8) != buf.get(offset + 8)) {
-            return false;
-        }
-        // TCP: ack (8..11), data offset + flags (12..13), window (14..15), urgent pointer (18..19), options (20..).
-        final int rt = base + 20;
-        final int pt = offset + 20;
-        if (slots.get(rt + 12) != buf.get(pt + 12)
-            || ((slots.get(rt + 13) ^ buf.get(pt + 13)) & ~(TCP_PSH | TCP_FIN) & 0xff) != 0) {
-            return false;
-        }
-        for (int i = 8; i < 12; i++) {
-            if (slots.get(rt + i) != buf.get(pt + i)) {
-                return false;
-            }
-        }
-        for (int i = 14; i < 16; i++) {
-            if (slots.get(rt + i) != buf.get(pt + i)) {
-                return false;
-            }
-        }
-        for (int i = 18; i < thl; i++) {
-            if (slots.get(rt + i) != buf.get(pt + i)) {
-                return false;
-            }
-        }
-        return true;
+        return runTcp.wrap(slots, base + IP_HEADER).sameRunFields(tcp);
     }
 
     private void start(final int src, final int dst, final int pp, final ByteBuffer buf, final int offset,
-                       final int len, final int thl, final int payload, final int flags) {
-        if ((flags & (TCP_PSH | TCP_FIN)) != 0) {
+                       final int len, final int payload, final int flags) {
+        if ((flags & (TcpHeader.PSH | TcpHeader.FIN)) != 0) {
             emitAsIs(buf, offset, len); // a run that ends at once: send it as is
             return;
         }
@@ -346,8 +279,8 @@ public final class TcpCoalescer {
         saddr[f] = src;
         daddr[f] = dst;
         ports[f] = pp;
-        nextSeq[f] = InetChecksum.u32(buf, offset + 24) + payload;
-        firstId[f] = InetChecksum.u16(buf, offset + 4);
+        nextSeq[f] = tcp.sequence() + payload;
+        firstId[f] = ip.identification();
         mss[f] = payload;
         count[f] = 1;
         length[f] = len;
@@ -357,13 +290,13 @@ public final class TcpCoalescer {
     private void append(final int f, final ByteBuffer buf, final int offset, final int thl, final int payload,
                         final int flags) {
         final int base = f * SLOT + VirtioNetHdr.LENGTH;
-        slots.put(base + length[f], buf, offset + 20 + thl, payload);
+        slots.put(base + length[f], buf, offset + IP_HEADER + thl, payload);
         length[f] += payload;
         nextSeq[f] += payload;
         count[f]++;
-        if ((flags & (TCP_PSH | TCP_FIN)) != 0) {
-            final int t = base + 20 + 13;
-            slots.put(t, (byte) (slots.get(t) | (flags & (TCP_PSH | TCP_FIN))));
+        if ((flags & (TcpHeader.PSH | TcpHeader.FIN)) != 0) {
+            runTcp.wrap(slots, base + IP_HEADER);
+            runTcp.flags(runTcp.flags() | (flags & (TcpHeader.PSH | TcpHeader.FIN)));
             emit(f);
         } else if (payload < mss[f] || length[f] + mss[f] > MAX_PACKET) {
             emit(f);
@@ -372,24 +305,22 @@ public final class TcpCoalescer {
 
     private void emit(final int f) {
         final int frame = f * SLOT;
-        final int ip = frame + VirtioNetHdr.LENGTH;
+        final int at = frame + VirtioNetHdr.LENGTH;
         final int len = length[f];
+        final int segments = count[f];
         active[f] = false;
         hdr.wrap(slots, frame).clear();
-        if (count[f] > 1) {
-            final int thl = ((slots.get(ip + 32) & 0xf0) >>> 4) * 4;
-            InetChecksum.putU16(slots, ip + 2, len);
-            InetChecksum.putU16(slots, ip + 10, 0);
-            InetChecksum.putU16(slots, ip + 10, InetChecksum.ipv4Header(slots, ip, 20));
-            InetChecksum.putU16(slots, ip + 36,
-                InetChecksum.fold(InetChecksum.pseudoHeader(saddr[f], daddr[f], 6, len - 20)));
-            hdr.flags(VirtioNetHdr.FLAG_NEEDS_CSUM).gsoType(VirtioNetHdr.GSO_TCPV4).hdrLen(20 + thl)
-                .gsoSize(mss[f]).csumStart(20).csumOffset(16);
-            superPackets++;
-            segmentsMerged += count[f];
+        if (segments == 1) {
+            sink.frame(slots, frame, VirtioNetHdr.LENGTH + len, 1, len);
+            return;
         }
-        framesOut++;
-        sink.frame(slots, frame, VirtioNetHdr.LENGTH + len);
+        final int headers = IP_HEADER + runTcp.wrap(slots, at + IP_HEADER).headerLength();
+        runIp.wrap(slots, at).totalLength(len).updateChecksum();
+        runTcp.checksum(InetChecksum.fold(
+            InetChecksum.pseudoHeader(saddr[f], daddr[f], Ipv4Header.PROTOCOL_TCP, len - IP_HEADER)));
+        hdr.flags(VirtioNetHdr.FLAG_NEEDS_CSUM).gsoType(VirtioNetHdr.GSO_TCPV4).hdrLen(headers).gsoSize(mss[f])
+            .csumStart(IP_HEADER).csumOffset(TcpHeader.CHECKSUM_OFFSET);
+        sink.frame(slots, frame, VirtioNetHdr.LENGTH + len, segments, len + (segments - 1) * headers);
     }
 
     private void passThrough(final ByteBuffer buf, final int offset, final int len) {
@@ -400,7 +331,6 @@ public final class TcpCoalescer {
     private void emitAsIs(final ByteBuffer buf, final int offset, final int len) {
         hdr.wrap(slots, scratch).clear();
         slots.put(scratch + VirtioNetHdr.LENGTH, buf, offset, len);
-        framesOut++;
-        sink.frame(slots, scratch, VirtioNetHdr.LENGTH + len);
+        sink.frame(slots, scratch, VirtioNetHdr.LENGTH + len, 1, len);
     }
 }

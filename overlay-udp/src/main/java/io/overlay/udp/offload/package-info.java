@@ -1,5 +1,5 @@
 /**
- * Offload building blocks for TUN devices opened with {@code IFF_VNET_HDR} (issue 8): pure logic over direct buffers,
+ * Offload building blocks for TUN devices opened with {@code IFF_VNET_HDR}: pure logic over direct buffers,
  * allocation-free per packet, checked byte for byte against the Linux kernel.
  *
  * <ul>
@@ -8,26 +8,20 @@
  *   <li>{@link io.overlay.udp.offload.GsoSegmenter} (TUN → wire): a GSO super-packet cut into MTU-sized IPv4
  *       packets exactly as the kernel cuts it, into a {@link io.overlay.udp.offload.SegmentBatch};</li>
  *   <li>{@link io.overlay.udp.offload.TcpCoalescer} (wire → TUN): in-order TCP segments merged into a GSO
- *       super-packet, handed to a {@link io.overlay.udp.offload.TunFrameSink};</li>
+ *       super-packet, handed to a {@link io.overlay.udp.offload.TunFrameSink} with the number of packets it
+ *       carries;</li>
  *   <li>{@link io.overlay.udp.offload.OffloadVerdict}: why a frame was refused, for the engine to count.</li>
  * </ul>
  *
  * <p>The wire format never changes: every UDP datagram still carries one inner IPv4 packet of at most the TUN MTU, as
  * flannel's udp backend does, so hosts with and without offloads interoperate.
  *
- * <p>Shape of a packet loop using them (one set of objects per loop thread, all allocated at start):
- * <pre>{@code
- * // TUN -> UDP: frame = virtio_net_hdr + packet, n bytes read into tunBuf at 0
- * hdr.wrap(tunBuf, 0);
- * OffloadVerdict v = segmenter.segment(hdr, tunBuf, VirtioNetHdr.LENGTH, n - VirtioNetHdr.LENGTH, batch);
- * if (v != OffloadVerdict.OK) { drops[v.ordinal()]++; return; }
- * // batch.uniform(): one UDP_SEGMENT send of batch.totalBytes() with segment size batch.length(0);
- * // otherwise one datagram per (batch.offset(i), batch.length(i))
+ * <p>The engine uses them behind its TUN port for such devices (one set of objects per loop thread, all allocated at
+ * start): a frame read from the TUN is {@code segment}ed, or its partial checksum completed
+ * ({@code GsoSegmenter.completeChecksum}); each resulting packet goes through the same checks as on a plain TUN and is
+ * sent from where it lies (one {@code sendmmsg} entry per packet, runs of equal size as one UDP GSO message). Packets
+ * received for the TUN go to {@code TcpCoalescer.add}, and {@code flush} ends the runs after every receive batch.
  *
- * // UDP -> TUN: for each received inner packet (validated, TTL decremented)
- * coalescer.add(udpBuf, offset, length);   // frames go to the TunFrameSink (a write on the TUN fd)
- * // after the receive batch:
- * coalescer.flush();
- * }</pre>
+ * <p>Internal to the engine: public for the benchmarks and tests, not a supported API.
  */
 package io.overlay.udp.offload;

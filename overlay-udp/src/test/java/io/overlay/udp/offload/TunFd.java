@@ -14,7 +14,8 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * Test-only raw TUN file descriptor created inside a test namespace, through JNA direct calls: a {@link NetnsThread}
- * inside the namespace creates the device there, so the root namespace is never touched. ioctl numbers from {@code include/uapi/linux/if_tun.h} (shared/reference/java-notes.md §2.2).
+ * inside the namespace creates the device there, so the root namespace is never touched. ioctl numbers from
+ * {@code include/uapi/linux/if_tun.h}.
  */
 final class TunFd implements AutoCloseable {
     static final int TUN_F_CSUM = 0x01;

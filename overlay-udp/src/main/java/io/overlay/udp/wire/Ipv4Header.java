@@ -1,7 +1,8 @@
-package io.overlay.udp;
+package io.overlay.udp.wire;
 
 import io.overlay.core.spi.DropReason;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * A flyweight over an IPv4 header (RFC 791) in a reused buffer: {@link #wrap} it at a packet's offset, read and patch
@@ -23,15 +24,19 @@ import java.nio.ByteBuffer;
  * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  * </pre>
  *
- * <p>The buffer is accessed big-endian at absolute indexes; its position, limit and byte order are ignored, but it
- * must be in {@link java.nio.ByteOrder#BIG_ENDIAN} order (the default) for the 16/32-bit accessors. Not thread-safe:
- * one instance per event loop.
+ * <p>The buffer is accessed big-endian at absolute indexes whatever its byte order (checked once per {@link #wrap});
+ * its position and limit are ignored. {@link #validate} is the one IPv4 validation of the engine: the packet path, the
+ * software segmentation and the TCP coalescing all use it. Not thread-safe: one instance per event loop.
+ *
+ * <p>Internal to the engine: public for the offload codecs and the benchmarks, not a supported API.
  */
 public final class Ipv4Header {
     /** Length of a header without options, in bytes. */
     public static final int MIN_LENGTH = 20;
     /** Offset of the version (high nibble) and IHL (low nibble, 32-bit words) byte. */
     public static final int VERSION_IHL_OFFSET = 0;
+    /** Offset of the type of service (DSCP and ECN) byte. */
+    public static final int TOS_OFFSET = 1;
     /** Offset of the 16-bit total length (header and data, bytes). */
     public static final int TOTAL_LENGTH_OFFSET = 2;
     /** Offset of the 16-bit identification. */
@@ -50,27 +55,52 @@ public final class Ipv4Header {
     public static final int DESTINATION_OFFSET = 16;
     /** IP protocol number of ICMP. */
     public static final int PROTOCOL_ICMP = 1;
+    /** IP protocol number of TCP. */
+    public static final int PROTOCOL_TCP = 6;
+    /** IP protocol number of UDP. */
+    public static final int PROTOCOL_UDP = 17;
+    /** Largest IPv4 packet, in bytes (the 16-bit total length). */
+    public static final int MAX_PACKET = 65535;
+    /** Flags/fragment bit: don't fragment. */
+    public static final int FLAG_DONT_FRAGMENT = 0x4000;
+    /** Flags/fragment bit: more fragments. */
+    public static final int FLAG_MORE_FRAGMENTS = 0x2000;
+    /** Flags/fragment mask of the fragment offset (8-byte units). */
+    public static final int FRAGMENT_OFFSET_MASK = 0x1fff;
 
     private ByteBuffer buffer;
     private int offset;
+    private boolean bigEndian;
 
     /**
      * Points this flyweight at a header.
      *
-     * @param buffer the buffer holding the packet (big-endian order)
+     * @param buffer the buffer holding the packet (any byte order)
      * @param offset absolute index of the header's first byte
      * @return this for a fluent API
      */
     public Ipv4Header wrap(final ByteBuffer buffer, final int offset) {
         this.buffer = buffer;
         this.offset = offset;
+        this.bigEndian = buffer.order() == ByteOrder.BIG_ENDIAN;
         return this;
+    }
+
+    /**
+     * Returns the wrapped header's absolute index.
+     *
+     * @return the offset given to {@link #wrap}
+     */
+    public int offset() {
+        return offset;
     }
 
     /**
      * Checks that the {@code length} bytes at the wrapped offset are one whole IPv4 packet no larger than {@code mtu}:
      * at least 20 bytes, version 4, IHL of 5..15 words within the bytes, total length equal to the bytes present.
-     * Stricter than flannel, which checks only the 20-byte minimum (flannel reference §2.5, §2.9).
+     * Stricter than flannel, whose proxy checks only the 20-byte minimum ({@code tun_to_udp} in flannel v0.20.2
+     * {@code backend/udp/proxy_amd64.c}). {@code length} is compared with {@code mtu} before any byte is read, so a
+     * length beyond the bytes present (a datagram the kernel truncated) is safe and gives {@link DropReason#OVERSIZED}.
      *
      * @param length bytes present (read from the TUN or received as a datagram)
      * @param mtu the largest packet accepted, in bytes
@@ -115,12 +145,21 @@ public final class Ipv4Header {
     }
 
     /**
+     * Returns the type of service byte (DSCP and ECN).
+     *
+     * @return 0..255
+     */
+    public int tos() {
+        return buffer.get(offset + TOS_OFFSET) & 0xff;
+    }
+
+    /**
      * Returns the total length field.
      *
      * @return header plus data, in bytes, 0..65535
      */
     public int totalLength() {
-        return buffer.getShort(offset + TOTAL_LENGTH_OFFSET) & 0xffff;
+        return u16(TOTAL_LENGTH_OFFSET);
     }
 
     /**
@@ -129,7 +168,58 @@ public final class Ipv4Header {
      * @return the offset of this fragment's data in 8-byte units, 0 for an unfragmented packet or a first fragment
      */
     public int fragmentOffset() {
-        return buffer.getShort(offset + FLAGS_FRAGMENT_OFFSET) & 0x1fff;
+        return u16(FLAGS_FRAGMENT_OFFSET) & FRAGMENT_OFFSET_MASK;
+    }
+
+    /**
+     * Returns the flags and fragment offset word.
+     *
+     * @return 0..0xffff: {@link #FLAG_DONT_FRAGMENT}, {@link #FLAG_MORE_FRAGMENTS}, {@link #FRAGMENT_OFFSET_MASK}
+     */
+    public int flagsAndFragment() {
+        return u16(FLAGS_FRAGMENT_OFFSET);
+    }
+
+    /**
+     * Returns the identification field.
+     *
+     * @return 0..0xffff
+     */
+    public int identification() {
+        return u16(IDENTIFICATION_OFFSET);
+    }
+
+    /**
+     * Sets the identification field.
+     *
+     * @param id the value, low 16 bits used
+     * @return this for a fluent API
+     */
+    public Ipv4Header identification(final int id) {
+        putU16(IDENTIFICATION_OFFSET, id);
+        return this;
+    }
+
+    /**
+     * Sets the total length field.
+     *
+     * @param length header plus data, in bytes
+     * @return this for a fluent API
+     */
+    public Ipv4Header totalLength(final int length) {
+        putU16(TOTAL_LENGTH_OFFSET, length);
+        return this;
+    }
+
+    /**
+     * Recomputes the header checksum over the whole header (options included).
+     *
+     * @return this for a fluent API
+     */
+    public Ipv4Header updateChecksum() {
+        putU16(CHECKSUM_OFFSET, 0);
+        putU16(CHECKSUM_OFFSET, InetChecksum.ipv4Header(buffer, offset, headerLength()));
+        return this;
     }
 
     /**
@@ -156,7 +246,7 @@ public final class Ipv4Header {
      * @return 0..0xffff
      */
     public int checksum() {
-        return buffer.getShort(offset + CHECKSUM_OFFSET) & 0xffff;
+        return u16(CHECKSUM_OFFSET);
     }
 
     /**
@@ -166,7 +256,7 @@ public final class Ipv4Header {
      * @return this for a fluent API
      */
     public Ipv4Header checksum(final int checksum) {
-        buffer.putShort(offset + CHECKSUM_OFFSET, (short) checksum);
+        putU16(CHECKSUM_OFFSET, checksum);
         return this;
     }
 
@@ -176,7 +266,7 @@ public final class Ipv4Header {
      * @return the address, int form (first octet most significant)
      */
     public int source() {
-        return buffer.getInt(offset + SOURCE_OFFSET);
+        return u32(SOURCE_OFFSET);
     }
 
     /**
@@ -185,12 +275,13 @@ public final class Ipv4Header {
      * @return the address, int form (first octet most significant)
      */
     public int destination() {
-        return buffer.getInt(offset + DESTINATION_OFFSET);
+        return u32(DESTINATION_OFFSET);
     }
 
     /**
      * Decrements the TTL by one and patches the header checksum incrementally (RFC 1624), as flannel's proxy does
-     * for every forwarded packet in both directions (flannel reference §2.5). The caller must first check
+     * for every forwarded packet in both directions ({@code tun_to_udp} and {@code udp_to_tun} in
+     * flannel v0.20.2 {@code backend/udp/proxy_amd64.c}). The caller must first check
      * {@link #ttl()} &gt; 1: a packet whose TTL would reach 0 is dropped instead.
      *
      * @return this for a fluent API
@@ -201,8 +292,22 @@ public final class Ipv4Header {
         // TTL and protocol share one 16-bit word of the checksummed header.
         final int oldWord = (ttl << 8) | protocol;
         final int newWord = ((ttl - 1) << 8) | protocol;
-        checksum(Checksums.incrementalUpdate(checksum(), oldWord, newWord));
+        checksum(InetChecksum.incrementalUpdate(checksum(), oldWord, newWord));
         buffer.put(offset + TTL_OFFSET, (byte) (ttl - 1));
         return this;
+    }
+
+    private int u16(final int field) {
+        final short v = buffer.getShort(offset + field);
+        return (bigEndian ? v : Short.reverseBytes(v)) & 0xffff;
+    }
+
+    private void putU16(final int field, final int value) {
+        buffer.putShort(offset + field, bigEndian ? (short) value : Short.reverseBytes((short) value));
+    }
+
+    private int u32(final int field) {
+        final int v = buffer.getInt(offset + field);
+        return bigEndian ? v : Integer.reverseBytes(v);
     }
 }

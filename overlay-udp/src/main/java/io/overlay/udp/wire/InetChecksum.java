@@ -1,14 +1,18 @@
-package io.overlay.udp.offload;
+package io.overlay.udp.wire;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * The Internet checksum (RFC 1071): ones' complement sum of 16-bit big-endian words, over absolute ranges of a
- * {@link ByteBuffer} whatever its {@link ByteBuffer#order() byte order}. Partial sums are carried as {@code long}
- * values that {@link #fold(long)} reduces to 16 bits; ranges are summed as if each started on a word boundary.
+ * The Internet checksum: full computation (RFC 1071) and incremental update (RFC 1624, equation 3), plus the
+ * big-endian field access the codecs share. Ones' complement sums of 16-bit big-endian words are taken over absolute
+ * ranges of a {@link ByteBuffer} whatever its {@link ByteBuffer#order() byte order}, eight bytes per read. Partial
+ * sums are carried as {@code long} values that {@link #fold(long)} reduces to 16 bits; ranges are summed as if each
+ * started on a word boundary.
+ *
+ * <p>Internal to the engine: public for the offload codecs and the benchmarks, not a supported API.
  */
-final class InetChecksum {
+public final class InetChecksum {
     private InetChecksum() {
     }
 
@@ -20,7 +24,7 @@ final class InetChecksum {
      * @param length the number of bytes, may be 0
      * @return an unfolded partial sum, at most 0x1_0000_fffe
      */
-    static long sum(final ByteBuffer buf, final int offset, final int length) {
+    public static long sum(final ByteBuffer buf, final int offset, final int length) {
         long s = 0;
         int i = offset;
         final int end = offset + length;
@@ -45,6 +49,33 @@ final class InetChecksum {
     }
 
     /**
+     * Computes the Internet checksum (RFC 1071) of {@code length} bytes: the ones' complement of the ones' complement
+     * sum of the 16-bit big-endian words, an odd last byte padded with zero.
+     *
+     * @param buf the data (absolute indexes; position, limit and byte order are ignored)
+     * @param offset the first byte
+     * @param length the number of bytes, 0 or more
+     * @return the checksum, 0..0xffff
+     */
+    public static int checksum(final ByteBuffer buf, final int offset, final int length) {
+        return finish(sum(buf, offset, length));
+    }
+
+    /**
+     * Updates a checksum after one 16-bit word of the covered data changed from {@code oldWord} to {@code newWord},
+     * using RFC 1624 equation 3, {@code HC' = ~(~HC + ~m + m')}, which (unlike RFC 1141's equation) never yields the
+     * "negative zero" a full recomputation cannot produce.
+     *
+     * @param checksum the old checksum HC, 0..0xffff
+     * @param oldWord the old value m of the changed word, 0..0xffff
+     * @param newWord the new value m' of the changed word, 0..0xffff
+     * @return the new checksum HC', 0..0xffff
+     */
+    public static int incrementalUpdate(final int checksum, final int oldWord, final int newWord) {
+        return finish((~checksum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff));
+    }
+
+    /**
      * Sums the IPv4 pseudo-header used by TCP and UDP checksums (RFC 793 / RFC 768).
      *
      * @param src the source address, first octet in the most significant byte
@@ -53,7 +84,7 @@ final class InetChecksum {
      * @param l4Length the transport header + payload length in bytes
      * @return an unfolded partial sum
      */
-    static long pseudoHeader(final int src, final int dst, final int protocol, final int l4Length) {
+    public static long pseudoHeader(final int src, final int dst, final int protocol, final int l4Length) {
         return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + l4Length;
     }
 
@@ -63,7 +94,7 @@ final class InetChecksum {
      * @param sum a non-negative partial sum
      * @return the 16-bit ones' complement sum, 0..0xffff
      */
-    static int fold(final long sum) {
+    public static int fold(final long sum) {
         long s = (sum & 0xffffffffL) + (sum >>> 32);
         s = (s & 0xffff) + (s >>> 16);
         s = (s & 0xffff) + (s >>> 16);
@@ -84,19 +115,20 @@ final class InetChecksum {
      * @param sum the partial sum over everything covered (with the checksum field counted as zero)
      * @return the value to store, 0..0xffff
      */
-    static int finish(final long sum) {
+    public static int finish(final long sum) {
         return ~fold(sum) & 0xffff;
     }
 
     /**
-     * Computes the IPv4 header checksum of the header at {@code offset}, with its checksum field counted as zero.
+     * Computes the IPv4 header checksum of the header at {@code offset}, with its checksum field counted as zero,
+     * without changing the buffer.
      *
      * @param buf the buffer
      * @param offset the first byte of the IPv4 header
      * @param headerLength the header length in bytes (IHL × 4)
      * @return the checksum field value
      */
-    static int ipv4Header(final ByteBuffer buf, final int offset, final int headerLength) {
+    public static int ipv4Header(final ByteBuffer buf, final int offset, final int headerLength) {
         final long s = sum(buf, offset, headerLength) - u16(buf, offset + 10);
         return finish(s + 0xffff); // + 0xffff keeps the value positive; it is zero in ones' complement
     }
@@ -108,7 +140,7 @@ final class InetChecksum {
      * @param index the absolute index
      * @return 0..0xffff
      */
-    static int u16(final ByteBuffer buf, final int index) {
+    public static int u16(final ByteBuffer buf, final int index) {
         return ((buf.get(index) & 0xff) << 8) | (buf.get(index + 1) & 0xff);
     }
 
@@ -119,7 +151,7 @@ final class InetChecksum {
      * @param index the absolute index
      * @param value the value, low 16 bits used
      */
-    static void putU16(final ByteBuffer buf, final int index, final int value) {
+    public static void putU16(final ByteBuffer buf, final int index, final int value) {
         buf.put(index, (byte) (value >>> 8));
         buf.put(index + 1, (byte) value);
     }
@@ -131,7 +163,7 @@ final class InetChecksum {
      * @param index the absolute index
      * @return the value
      */
-    static int u32(final ByteBuffer buf, final int index) {
+    public static int u32(final ByteBuffer buf, final int index) {
         final int v = buf.getInt(index);
         return buf.order() == ByteOrder.BIG_ENDIAN ? v : Integer.reverseBytes(v);
     }
@@ -143,7 +175,7 @@ final class InetChecksum {
      * @param index the absolute index
      * @param value the value
      */
-    static void putU32(final ByteBuffer buf, final int index, final int value) {
+    public static void putU32(final ByteBuffer buf, final int index, final int value) {
         buf.putInt(index, buf.order() == ByteOrder.BIG_ENDIAN ? value : Integer.reverseBytes(value));
     }
 }

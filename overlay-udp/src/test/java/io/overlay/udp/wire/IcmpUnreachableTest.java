@@ -1,7 +1,8 @@
-package io.overlay.udp;
+package io.overlay.udp.wire;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.overlay.udp.TestPackets;
 import java.nio.ByteBuffer;
 import org.junit.jupiter.api.Test;
 
@@ -17,8 +18,8 @@ class IcmpUnreachableTest {
         final int length = IcmpUnreachable.write(header, in, 7, out, 11);
         assertThat(length).isEqualTo(56);
         assertThat(TestPackets.copy(out, 11, length)).isEqualTo(TestPackets.bytes(TestPackets.NET_UNREACHABLE));
-        assertThat(Checksums.internetChecksum(out, 11, 20)).isZero();
-        assertThat(Checksums.internetChecksum(out, 31, length - 20)).isZero();
+        assertThat(InetChecksum.checksum(out, 11, 20)).isZero();
+        assertThat(InetChecksum.checksum(out, 31, length - 20)).isZero();
     }
 
     @Test
@@ -26,14 +27,14 @@ class IcmpUnreachableTest {
         // 24-byte packet: header + 4 payload bytes (a UDP header fragment), protocol 17.
         final String hex = "450000180000000040110000644001016440090901020304";
         final ByteBuffer in = TestPackets.buffer(hex, 0);
-        in.putShort(10, (short) Checksums.ipv4HeaderChecksum(in, 0, 20));
+        in.putShort(10, (short) InetChecksum.ipv4Header(in, 0, 20));
         header.wrap(in, 0);
         final ByteBuffer out = ByteBuffer.allocate(200);
         final int length = IcmpUnreachable.write(header, in, 0, out, 0);
         assertThat(length).isEqualTo(20 + 8 + 24);
         assertThat(out.getShort(2)).isEqualTo((short) 52);
         assertThat(TestPackets.copy(out, 28, 24)).isEqualTo(TestPackets.copy(in, 0, 24));
-        assertThat(Checksums.internetChecksum(out, 20, 32)).isZero();
+        assertThat(InetChecksum.checksum(out, 20, 32)).isZero();
     }
 
     @Test

@@ -1,8 +1,9 @@
-package io.overlay.udp;
+package io.overlay.udp.wire;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.core.spi.DropReason;
+import io.overlay.udp.TestPackets;
 import java.nio.ByteBuffer;
 import org.junit.jupiter.api.Test;
 

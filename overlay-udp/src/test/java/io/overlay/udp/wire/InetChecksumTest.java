@@ -1,32 +1,33 @@
-package io.overlay.udp;
+package io.overlay.udp.wire;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.overlay.udp.TestPackets;
 import java.nio.ByteBuffer;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
-class ChecksumsTest {
+class InetChecksumTest {
     @Test
     void fullChecksumOfRfc1071Example() {
         // RFC 1071 §3: words 0001 f203 f4f5 f6f7 sum to ddf2 (one's complement), checksum = ~ddf2 = 220d.
         final ByteBuffer buf = ByteBuffer.wrap(new byte[] {0x00, 0x01, (byte) 0xf2, 0x03, (byte) 0xf4, (byte) 0xf5,
             (byte) 0xf6, (byte) 0xf7});
-        assertThat(Checksums.internetChecksum(buf, 0, 8)).isEqualTo(0x220d);
+        assertThat(InetChecksum.checksum(buf, 0, 8)).isEqualTo(0x220d);
     }
 
     @Test
     void oddLengthIsPaddedWithZero() {
         final ByteBuffer buf = ByteBuffer.wrap(new byte[] {0x12, 0x34, 0x56});
-        assertThat(Checksums.internetChecksum(buf, 0, 3)).isEqualTo(~(0x1234 + 0x5600) & 0xffff);
+        assertThat(InetChecksum.checksum(buf, 0, 3)).isEqualTo(~(0x1234 + 0x5600) & 0xffff);
     }
 
     @Test
     void headerChecksumOfKnownPacketIgnoresTheStoredField() {
         final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, 3);
-        assertThat(Checksums.ipv4HeaderChecksum(buf, 3, 20)).isEqualTo(0x55eb);
+        assertThat(InetChecksum.ipv4Header(buf, 3, 20)).isEqualTo(0x55eb);
         buf.putShort(3 + 10, (short) 0x1111);
-        assertThat(Checksums.ipv4HeaderChecksum(buf, 3, 20)).isEqualTo(0x55eb);
+        assertThat(InetChecksum.ipv4Header(buf, 3, 20)).isEqualTo(0x55eb);
     }
 
     @Test
@@ -47,13 +48,13 @@ class ChecksumsTest {
             }
             final int ttl = 2 + random.nextInt(254);
             buf.put(8, (byte) ttl);
-            buf.putShort(10, (short) Checksums.ipv4HeaderChecksum(buf, 0, ihl * 4));
+            buf.putShort(10, (short) InetChecksum.ipv4Header(buf, 0, ihl * 4));
             header.wrap(buf, 0).decrementTtl();
             assertThat(header.ttl()).isEqualTo(ttl - 1);
             assertThat(header.checksum())
                 .as("header %d", n)
-                .isEqualTo(Checksums.ipv4HeaderChecksum(buf, 0, ihl * 4));
-            assertThat(Checksums.internetChecksum(buf, 0, ihl * 4)).isZero(); // a valid header sums to 0xffff
+                .isEqualTo(InetChecksum.ipv4Header(buf, 0, ihl * 4));
+            assertThat(InetChecksum.checksum(buf, 0, ihl * 4)).isZero(); // a valid header sums to 0xffff
             checked++;
         }
         assertThat(checked).isEqualTo(200_000);
@@ -62,6 +63,6 @@ class ChecksumsTest {
     @Test
     void incrementalUpdateOfRfc1624Example() {
         // RFC 1624 §4: HC = 0xdd2f, m = 0x5555 -> m' = 0x3285 gives HC' = 0x0000 (equation 3), not 0xffff.
-        assertThat(Checksums.incrementalUpdate(0xdd2f, 0x5555, 0x3285)).isEqualTo(0x0000);
+        assertThat(InetChecksum.incrementalUpdate(0xdd2f, 0x5555, 0x3285)).isEqualTo(0x0000);
     }
 }

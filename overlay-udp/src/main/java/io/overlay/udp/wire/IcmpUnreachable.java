@@ -1,10 +1,11 @@
-package io.overlay.udp;
+package io.overlay.udp.wire;
 
 import java.nio.ByteBuffer;
 
 /**
  * Builds the ICMP Destination Unreachable, code 0 (net unreachable) that the engine writes back into the TUN when a
- * packet read from it has no route (flannel reference §2.5, RFC 792).
+ * packet read from it has no route (RFC 792; {@code tun_to_udp} in flannel v0.20.2
+ * {@code backend/udp/proxy_amd64.c}).
  *
  * <p>Layout, as flannel's proxy builds it: a 20-byte IPv4 header (TTL 8, protocol ICMP, identification and flags 0,
  * destination = the offender's source), then ICMP type 3 code 0, checksum, 4 unused bytes, then the offender's IP
@@ -21,6 +22,8 @@ import java.nio.ByteBuffer;
  * packet, only ICMP <em>error</em> messages (types 3, 4, 5, 11, 12) are exempt, as RFC 1122 §3.2.2 requires, so
  * an echo request (ping) gets an answer. Also never for a source that cannot be answered (0.0.0.0, multicast,
  * class E, limited broadcast) or a multicast/broadcast destination (RFC 1812 §4.3.2.7).
+ *
+ * <p>Internal to the engine: public for the benchmarks, not a supported API.
  */
 public final class IcmpUnreachable {
     /** ICMP type Destination Unreachable. */
@@ -94,7 +97,7 @@ public final class IcmpUnreachable {
         out.putInt(at + Ipv4Header.SOURCE_OFFSET, source);
         out.putInt(at + Ipv4Header.DESTINATION_OFFSET, destination);
         out.putShort(at + Ipv4Header.CHECKSUM_OFFSET,
-            (short) Checksums.ipv4HeaderChecksum(out, at, Ipv4Header.MIN_LENGTH));
+            (short) InetChecksum.ipv4Header(out, at, Ipv4Header.MIN_LENGTH));
         // ICMP header: type, code, checksum, unused
         final int icmp = at + Ipv4Header.MIN_LENGTH;
         out.put(icmp, (byte) TYPE_DESTINATION_UNREACHABLE);
@@ -104,7 +107,7 @@ public final class IcmpUnreachable {
         for (int i = 0; i < quoted; i++) {
             out.put(icmp + 8 + i, in.get(offset + i));
         }
-        out.putShort(icmp + 2, (short) Checksums.internetChecksum(out, icmp, icmpLength));
+        out.putShort(icmp + 2, (short) InetChecksum.checksum(out, icmp, icmpLength));
         return length;
     }
 }

@@ -4,6 +4,8 @@ import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.ClientBuilder;
 import io.etcd.jetcd.KeyValue;
+import io.etcd.jetcd.Watch;
+import io.etcd.jetcd.common.exception.CompactedException;
 import io.etcd.jetcd.common.exception.ErrorCode;
 import io.etcd.jetcd.common.exception.EtcdException;
 import io.etcd.jetcd.kv.GetResponse;
@@ -15,6 +17,9 @@ import io.etcd.jetcd.options.GetOption;
 import io.etcd.jetcd.options.LeaseOption;
 import io.etcd.jetcd.options.OptionsUtil;
 import io.etcd.jetcd.options.PutOption;
+import io.etcd.jetcd.options.WatchOption;
+import io.etcd.jetcd.watch.WatchEvent;
+import io.etcd.jetcd.watch.WatchResponse;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -27,32 +32,36 @@ import java.util.concurrent.TimeoutException;
 import javax.net.ssl.SSLException;
 
 /**
- * The few etcd requests the allocator makes, each blocking with the configured request timeout and failing with
- * {@link EtcdUnavailableException} (package-private). Never called on a jetcd thread.
+ * {@link SubnetRegistry} on jetcd: the only class of the module that imports {@code io.etcd.jetcd}, so that jetcd,
+ * gRPC and Netty types stay behind it (package-private). Every request blocks for at most the configured request
+ * timeout and fails with {@link EtcdUnavailableException}, whose message names the request, the endpoints and the
+ * causes jetcd reported. Never called on a jetcd thread; watch callbacks run on jetcd's threads.
  */
-final class EtcdOps implements AutoCloseable {
-    /** A key's value with its metadata. */
-    record Value(byte[] value, long leaseId, long modRevision, long revision) {
-    }
-
-    /** The etcd lease a renewal asked for is gone (expired or revoked). */
-    static final class LeaseGoneException extends Exception {
-        private static final long serialVersionUID = 1L;
-
-        LeaseGoneException(final String message, final Throwable cause) {
-            super(message, cause);
-        }
-    }
-
+final class JetcdRegistry implements SubnetRegistry {
     /** Largest gRPC message accepted from etcd, bytes: 16 MiB. */
     static final int MAX_INBOUND_BYTES = 16 << 20;
+
+    /** Keys per listing request: far below gRPC's message size limit, however many leases there are. */
+    static final int LIST_PAGE_SIZE = 5000;
 
     private final Client client;
     private final EtcdSettings settings;
     private final long timeoutNanos;
+    private final int listPageSize;
 
-    EtcdOps(final EtcdSettings settings) {
+    /**
+     * Creates the client (connections are opened lazily by the first request).
+     *
+     * @throws IllegalArgumentException if the TLS files cannot be loaded
+     */
+    JetcdRegistry(final EtcdSettings settings) {
+        this(settings, LIST_PAGE_SIZE);
+    }
+
+    /** As {@link #JetcdRegistry(EtcdSettings)}, listing {@code listPageSize} keys per request. */
+    JetcdRegistry(final EtcdSettings settings, final int listPageSize) {
         this.settings = settings;
+        this.listPageSize = listPageSize;
         this.timeoutNanos = settings.requestTimeout().toNanos();
         final ClientBuilder b = Client.builder().endpoints(settings.endpoints().toArray(new URI[0]))
             .connectTimeout(settings.connectTimeout())
@@ -81,16 +90,12 @@ final class EtcdOps implements AutoCloseable {
         this.client = b.build();
     }
 
-    Client client() {
-        return client;
-    }
-
-    static ByteSequence bytes(final String s) {
+    private static ByteSequence bytes(final String s) {
         return ByteSequence.from(s, StandardCharsets.UTF_8);
     }
 
-    /** Reads one key. */
-    Optional<Value> get(final String key) {
+    @Override
+    public Optional<Value> get(final String key) {
         final GetResponse r = await("get " + key, client.getKVClient().get(bytes(key)));
         if (r.getKvs().isEmpty()) {
             return Optional.empty();
@@ -101,12 +106,12 @@ final class EtcdOps implements AutoCloseable {
     }
 
     /**
-     * Lists every key under {@code prefix} (etcd prefix semantics) at one revision, in pages of {@link #listPageSize}
-     * keys (so that no response comes near gRPC's message size limit, however many leases there are); the pages after
-     * the first are read at the first page's revision. A compaction between pages fails the listing with
-     * {@link EtcdUnavailableException}; the callers retry.
+     * {@inheritDoc}
+     *
+     * <p>Read in pages of {@code listPageSize} keys; the pages after the first are read at the first page's revision.
      */
-    SubnetListing list(final String prefix) {
+    @Override
+    public SubnetListing list(final String prefix) {
         final ByteSequence end = OptionsUtil.prefixEndOf(bytes(prefix));
         final List<SubnetListing.Entry> entries = new ArrayList<>();
         ByteSequence from = bytes(prefix);
@@ -133,11 +138,8 @@ final class EtcdOps implements AutoCloseable {
         }
     }
 
-    /** Keys per listing request (package-private so tests can make pages small). */
-    int listPageSize = 5000;
-
-    /** Lists only key names under {@code prefix}, at most {@code limit}. */
-    List<String> keys(final String prefix, final int limit) {
+    @Override
+    public List<String> keys(final String prefix, final int limit) {
         final GetResponse r = await("list keys " + prefix, client.getKVClient().get(bytes(prefix),
             GetOption.builder().isPrefix(true).withKeysOnly(true).withLimit(limit).build()));
         final List<String> out = new ArrayList<>();
@@ -147,28 +149,20 @@ final class EtcdOps implements AutoCloseable {
         return out;
     }
 
-    /** A granted etcd lease: its id and the TTL etcd gave it in seconds (etcd may raise a tiny TTL). */
-    record Granted(long id, long ttlSeconds) {
-    }
-
-    /** Grants an etcd lease. */
-    Granted grant(final long ttlSeconds) {
+    @Override
+    public Granted grant(final long ttlSeconds) {
         final io.etcd.jetcd.lease.LeaseGrantResponse r = await("grant lease of " + ttlSeconds + " s",
             client.getLeaseClient().grant(ttlSeconds));
         return new Granted(r.getID(), r.getTTL());
     }
 
-    /** Revokes a lease without waiting (best effort; used for leases a lost race left unused). */
-    void revokeQuietly(final long leaseId) {
+    @Override
+    public void revoke(final long leaseId) {
         client.getLeaseClient().revoke(leaseId).exceptionally(e -> null);
     }
 
-    /**
-     * Puts {@code value} at {@code key} attached to {@code leaseId} only if the key does not exist (createRevision 0).
-     *
-     * @return the put's revision if it was created, empty if the key existed
-     */
-    Optional<Long> createIfAbsent(final String key, final byte[] value, final long leaseId) {
+    @Override
+    public Optional<Long> createIfAbsent(final String key, final byte[] value, final long leaseId) {
         final ByteSequence k = bytes(key);
         final TxnResponse r = await("create " + key, client.getKVClient().txn()
             .If(new Cmp(k, Cmp.Op.EQUAL, CmpTarget.createRevision(0)))
@@ -177,13 +171,9 @@ final class EtcdOps implements AutoCloseable {
         return r.isSucceeded() ? Optional.of(r.getHeader().getRevision()) : Optional.empty();
     }
 
-    /**
-     * Puts {@code value} at {@code key} (attached to {@code leaseId}, or to no lease when 0) only if the key's
-     * modRevision is still {@code modRevision}.
-     *
-     * @return the put's revision, or empty if the key changed or vanished meanwhile
-     */
-    Optional<Long> putIfUnchanged(final String key, final byte[] value, final long leaseId, final long modRevision) {
+    @Override
+    public Optional<Long> putIfUnchanged(final String key, final byte[] value, final long leaseId,
+                                         final long modRevision) {
         final ByteSequence k = bytes(key);
         final PutOption opt = leaseId == 0 ? PutOption.DEFAULT : PutOption.builder().withLeaseId(leaseId).build();
         final TxnResponse r = await("update " + key, client.getKVClient().txn()
@@ -193,8 +183,8 @@ final class EtcdOps implements AutoCloseable {
         return r.isSucceeded() ? Optional.of(r.getHeader().getRevision()) : Optional.empty();
     }
 
-    /** Deletes {@code key} only if its modRevision is still {@code modRevision}; returns whether it did. */
-    boolean deleteIfUnchanged(final String key, final long modRevision) {
+    @Override
+    public boolean deleteIfUnchanged(final String key, final long modRevision) {
         final ByteSequence k = bytes(key);
         return await("delete " + key, client.getKVClient().txn()
             .If(new Cmp(k, Cmp.Op.EQUAL, CmpTarget.modRevision(modRevision)))
@@ -202,84 +192,78 @@ final class EtcdOps implements AutoCloseable {
             .commit()).isSucceeded();
     }
 
-    /**
-     * Refreshes a lease once (etcd LeaseKeepAlive): its TTL starts again from the granted TTL.
-     *
-     * @return the TTL in seconds etcd now gives the lease
-     * @throws LeaseGoneException if etcd no longer knows the lease
-     */
-    long keepAliveOnce(final long leaseId) throws LeaseGoneException {
+    @Override
+    public long keepAliveOnce(final long leaseId) throws LeaseGoneException {
         try {
             final long ttl = await("renew lease " + Long.toHexString(leaseId),
                 client.getLeaseClient().keepAliveOnce(leaseId)).getTTL();
             if (ttl <= 0) {
-                throw new LeaseGoneException("etcd lease " + Long.toHexString(leaseId) + " is gone", null);
+                throw new LeaseGoneException(leaseId, null);
             }
             return ttl;
         } catch (EtcdUnavailableException e) {
             if (e.getCause() instanceof EtcdException ee && ee.getErrorCode() == ErrorCode.NOT_FOUND) {
-                throw new LeaseGoneException("etcd lease " + Long.toHexString(leaseId) + " is gone", ee);
+                throw new LeaseGoneException(leaseId, ee);
             }
             throw e;
         }
     }
 
-    /**
-     * What etcd knows of a lease.
-     *
-     * @param remainingSeconds the remaining TTL in seconds, -1 when etcd does not know the lease
-     * @param grantedSeconds the TTL it was granted with in seconds
-     * @param attachedKeys the keys attached to it (only counted when asked for, else 0)
-     */
-    record LeaseInfo(long remainingSeconds, long grantedSeconds, int attachedKeys) {
-        boolean gone() {
-            return remainingSeconds <= 0;
-        }
-    }
-
-    /** Asks etcd for a lease's remaining TTL (and, if {@code withKeys}, how many keys hang on it). */
-    LeaseInfo timeToLive(final long leaseId, final boolean withKeys) {
+    @Override
+    public LeaseInfo timeToLive(final long leaseId, final boolean withKeys) {
         final io.etcd.jetcd.lease.LeaseTimeToLiveResponse r = await("lease time-to-live " + Long.toHexString(leaseId),
             client.getLeaseClient().timeToLive(leaseId,
                 withKeys ? LeaseOption.builder().withAttachedKeys().build() : LeaseOption.DEFAULT));
         return new LeaseInfo(r.getTTL(), r.getGrantedTTL(), withKeys ? r.getKeys().size() : 0);
     }
 
-    /**
-     * Test hook: the next request whose description starts with {@code what} fails with {@code failure}; when
-     * {@code afterApplying}, only after etcd applied it (as a reply lost on the way back would).
-     */
-    void injectFailure(final String what, final RuntimeException failure, final boolean afterApplying) {
-        injected.set(new Injected(what, failure, afterApplying));
-    }
-
-    private record Injected(String what, RuntimeException failure, boolean afterApplying) {
-    }
-
-    private final java.util.concurrent.atomic.AtomicReference<Injected> injected =
-        new java.util.concurrent.atomic.AtomicReference<>();
-
-    private RuntimeException injected(final String what, final boolean applied) {
-        final Injected i = injected.get();
-        if (i != null && what.startsWith(i.what()) && i.afterApplying() == applied && injected.compareAndSet(i, null)) {
-            return i.failure();
+    @Override
+    public Watching watch(final String prefix, final long fromRevision, final WatchSink sink) {
+        final WatchOption opt = WatchOption.builder().isPrefix(true).withRevision(fromRevision)
+            .withPrevKV(true).withProgressNotify(true).withRequireLeader(true).build();
+        final Watch.Watcher w;
+        try {
+            w = client.getWatchClient().watch(bytes(prefix), opt,
+                Watch.listener(r -> sink.onEvents(events(r), progressRevision(r)), t -> onError(sink, t),
+                    sink::onCompleted));
+        } catch (RuntimeException e) {
+            sink.onError(e);
+            return () -> { };
         }
-        return null;
+        return w::close;
+    }
+
+    private static List<Event> events(final WatchResponse r) {
+        final List<Event> out = new ArrayList<>(r.getEvents().size());
+        for (WatchEvent ev : r.getEvents()) {
+            final KeyValue kv = ev.getKeyValue();
+            final String key = kv.getKey().toString(StandardCharsets.UTF_8);
+            if (ev.getEventType() == WatchEvent.EventType.PUT) {
+                out.add(new Event(true, key, kv.getValue().getBytes(), kv.getLease(), kv.getModRevision()));
+            } else if (ev.getEventType() == WatchEvent.EventType.DELETE) {
+                out.add(new Event(false, key, new byte[0], 0, kv.getModRevision()));
+            }
+        }
+        return out;
+    }
+
+    private static long progressRevision(final WatchResponse r) {
+        return r.getEvents().isEmpty() && r.isProgressNotify() ? r.getHeader().getRevision() : 0;
+    }
+
+    private static void onError(final WatchSink sink, final Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof CompactedException ce) {
+                sink.onCompacted(ce.getCompactedRevision());
+                return;
+            }
+        }
+        sink.onError(t);
     }
 
     private <T> T await(final String what, final CompletableFuture<T> future) {
-        final RuntimeException before = injected(what, false);
-        if (before != null) {
-            future.cancel(true);
-            throw before;
-        }
         try {
-            final T result = future.get(timeoutNanos, TimeUnit.NANOSECONDS);
-            final RuntimeException after = injected(what, true);
-            if (after != null) {
-                throw after;
-            }
-            return result;
+            return future.get(timeoutNanos, TimeUnit.NANOSECONDS);
         } catch (java.util.concurrent.CancellationException e) {
             throw new EtcdUnavailableException("etcd " + what + " was cancelled (endpoints " + settings.endpoints()
                 + ")", e);

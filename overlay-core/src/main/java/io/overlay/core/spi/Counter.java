@@ -1,0 +1,54 @@
+package io.overlay.core.spi;
+
+/**
+ * The packet engine's counters, each declared once with a description (the shape of Aeron's
+ * {@code SystemCounterDescriptor}): an engine keeps one value per constant, {@code TrafficCounters} carries them, and
+ * status pages and logs list them by {@link #name()} and {@link #description()}. Drops are counted separately, by
+ * {@code DropReason}.
+ *
+ * <p>Packets and bytes count inner IPv4 packets (the UDP payload), not outer headers. Counters only grow; they are
+ * cumulative since the engine started. Adding a constant here makes it appear everywhere counters are listed.
+ */
+public enum Counter {
+    /** Inner packets read from the TUN and sent as UDP datagrams. */
+    TUN_TO_UDP_PACKETS("packets read from the TUN and sent as UDP datagrams"),
+    /** Bytes of {@link #TUN_TO_UDP_PACKETS}. */
+    TUN_TO_UDP_BYTES("bytes of the packets sent as UDP datagrams"),
+    /** Datagrams received and written to the TUN (a coalesced super-packet counts each of its segments). */
+    UDP_TO_TUN_PACKETS("datagrams received and written to the TUN"),
+    /** Bytes of {@link #UDP_TO_TUN_PACKETS}. */
+    UDP_TO_TUN_BYTES("bytes of the datagrams written to the TUN"),
+    /** ICMP destination-unreachable messages written back into the TUN for packets without a route. */
+    ICMP_UNREACHABLE_SENT("ICMP net unreachable messages written to the TUN"),
+    /**
+     * ICMP destination-unreachable messages that were due but not sent because the rate limit was reached
+     * (RFC 1812 §4.3.2.8); their packets still count as {@code NO_ROUTE} drops.
+     */
+    ICMP_UNREACHABLE_SUPPRESSED("ICMP net unreachable messages suppressed by the rate limit"),
+    /** GSO super-packets read from a TUN with a {@code virtio_net_hdr} and cut into MTU-sized packets. */
+    TUN_SUPER_PACKETS("GSO super-packets read from the TUN and segmented"),
+    /** Super-packets built from received TCP segments and written to the TUN (their segments count as packets). */
+    TUN_COALESCED_FRAMES("coalesced TCP super-packets written to the TUN"),
+    /**
+     * Received packets written to a TUN with a {@code virtio_net_hdr} without being considered for coalescing (not
+     * TCP data, SYN/RST/URG/CWR, IP options, bad checksum, ...).
+     */
+    COALESCER_PASSED_THROUGH("packets written to the TUN without coalescing"),
+    /** Received TCP segments whose IPv4 or TCP checksum did not verify: passed through for the kernel to drop. */
+    COALESCER_BAD_CHECKSUMS("TCP segments with a bad checksum, not coalesced");
+
+    private final String description;
+
+    Counter(final String description) {
+        this.description = description;
+    }
+
+    /**
+     * Returns a short human description.
+     *
+     * @return the description, e.g. "packets read from the TUN and sent as UDP datagrams"
+     */
+    public String description() {
+        return description;
+    }
+}

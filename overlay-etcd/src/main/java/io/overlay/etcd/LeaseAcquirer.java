@@ -1,0 +1,264 @@
+package io.overlay.etcd;
+
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.LeaseAttrs;
+import io.overlay.core.flannel.NetworkConfig;
+import io.overlay.core.flannel.SubnetKey;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Acquires this host's subnet key, as flannel's {@code tryAcquireLease} in pkg/subnet/etcd/local_manager.go does
+ * (docs/flannel-compatibility.md#subnet-allocation; package-private): reuse the key whose PublicIP is ours (deleting,
+ * loudly, a lease that no longer fits the config; a reservation stays a reservation); else the previous subnet when no
+ * key overlaps it; else a random subnet among the lowest 100 free candidates ({@link FreeSubnets}), where every key,
+ * even one with a malformed value, occupies its subnet. Keys are created only if absent; a lost race is retried against
+ * a fresh listing up to {@link #RACE_RETRIES} times (flanneld on v3 exits instead).
+ *
+ * <p>Every write goes on a fresh etcd lease, revoked when the write's condition failed; a write whose outcome is
+ * unknown is read back first, so a lease our key may hang on is never revoked. A previous etcd lease is revoked only
+ * when no other key hangs on it.
+ */
+final class LeaseAcquirer {
+    private static final Logger LOG = LoggerFactory.getLogger(EtcdSubnetAllocator.class);
+    /** flannel's {@code raceRetries}: attempts at creating a key before acquisition gives up. */
+    static final int RACE_RETRIES = 10;
+
+    private final EtcdSettings settings;
+    private final SubnetRegistry registry;
+    private final Runnable checkOpen;
+    private final Random random = new Random();
+
+    /**
+     * @param checkOpen throws {@link IllegalStateException} once the allocator is closed
+     */
+    LeaseAcquirer(final EtcdSettings settings, final SubnetRegistry registry, final Runnable checkOpen) {
+        this.settings = settings;
+        this.registry = registry;
+        this.checkOpen = checkOpen;
+    }
+
+    /**
+     * Acquires a key, retrying with capped backoff while etcd is unreachable.
+     *
+     * @param cfg the network config
+     * @param ip this host's PublicIP
+     * @param previous the subnet this host had before (from {@code subnet.env}), if any
+     * @return the key as held
+     * @throws io.overlay.core.OutOfSubnetsException if no subnet is free
+     * @throws IllegalStateException if another host won the race {@link #RACE_RETRIES} times, or the allocator closed
+     * @throws InterruptedException if interrupted while waiting for etcd
+     */
+    HeldLease acquire(final NetworkConfig cfg, final int ip, final Optional<Ipv4Prefix> previous)
+        throws InterruptedException {
+        long backoff = settings.backoffMin().toNanos();
+        boolean warned = false;
+        int races = 0;
+        while (true) {
+            checkOpen.run();
+            try {
+                final Optional<HeldLease> h = tryAcquire(cfg, ip, previous);
+                if (h.isPresent()) {
+                    return h.get();
+                }
+                races++;
+                if (races >= RACE_RETRIES) {
+                    throw new IllegalStateException("could not acquire a subnet of " + cfg.rangeDescription()
+                        + " after " + RACE_RETRIES + " attempts: each time another host changed the chosen key "
+                        + "between listing and writing");
+                }
+            } catch (EtcdUnavailableException e) {
+                if (Thread.interrupted()) {
+                    throw new InterruptedException("interrupted while acquiring a lease");
+                }
+                if (!warned) {
+                    LOG.warn("Cannot acquire a lease yet: {}; retrying with backoff up to {}", e.getMessage(),
+                        settings.backoffMax());
+                    warned = true;
+                } else {
+                    LOG.debug("Still cannot acquire a lease: {}", e.getMessage());
+                }
+                TimeUnit.NANOSECONDS.sleep(backoff);
+                backoff = Math.min(backoff * 2, settings.backoffMax().toNanos());
+            }
+        }
+    }
+
+    /** One attempt; empty when another host changed a key we were about to write. */
+    private Optional<HeldLease> tryAcquire(final NetworkConfig cfg, final int ip, final Optional<Ipv4Prefix> previous) {
+        final SubnetListing listing = registry.list(settings.subnetsPrefix());
+        final LeaseAttrs attrs = LeaseAttrs.udp(ip);
+        final byte[] value = attrs.toBytes();
+        final List<Ipv4Prefix> occupied = new ArrayList<>();
+        for (SubnetListing.Entry e : listing.entries()) {
+            if (e.subnet() != null) {
+                occupied.add(e.subnet());
+            }
+            if (!e.valid()) {
+                LOG.warn("Ignoring bad subnet key {} while listing: {}{}", e.key(), e.problem(),
+                    e.subnet() != null ? " (its subnet still counts as taken)" : "");
+            }
+        }
+
+        // 1. Reuse the lease (or reservation) whose PublicIP is ours.
+        for (SubnetListing.Entry e : listing.entries()) {
+            if (!e.valid() || e.attrs().publicIp() != ip) {
+                continue;
+            }
+            if (cfg.isCompatible(e.subnet())) {
+                return reuse(e, attrs, value);
+            }
+            if (e.reservation()) {
+                LOG.error("Reservation {} for this host's PublicIP {} does not fit the network config ({}): leaving "
+                    + "the reservation alone and allocating another subnet", e.key(), Ipv4.format(ip),
+                    cfg.rangeDescription());
+            } else {
+                LOG.error("DELETING lease {} of this host's PublicIP {}: subnet {} does not fit the network config "
+                    + "({}); a new subnet will be allocated", e.key(), Ipv4.format(ip), e.subnet(),
+                    cfg.rangeDescription());
+                if (registry.deleteIfUnchanged(e.key(), e.modRevision())) {
+                    occupied.remove(e.subnet());
+                } else {
+                    return Optional.empty();
+                }
+            }
+            break;
+        }
+
+        // 2. The previous subnet from subnet.env, if nobody holds it.
+        Ipv4Prefix chosen = null;
+        if (previous.isPresent()) {
+            final Ipv4Prefix prev = previous.get();
+            final Optional<SubnetListing.Entry> holder = listing.holderOf(prev);
+            if (!cfg.isCompatible(prev)) {
+                LOG.warn("Previous subnet {} (from subnet.env) does not fit the network config ({}); ignoring it",
+                    prev, cfg.rangeDescription());
+            } else if (holder.isPresent()) {
+                final SubnetListing.Entry h = holder.get();
+                LOG.warn("Previous subnet {} (from subnet.env) is now held by key {} ({}); not touching it, "
+                    + "allocating another subnet", prev, h.key(),
+                    h.valid() ? "PublicIP " + Ipv4.format(h.attrs().publicIp()) : "malformed value");
+            } else {
+                LOG.info("Found previously leased subnet {}, reusing", prev);
+                chosen = prev;
+            }
+        }
+
+        // 3. A random free subnet among the lowest 100 (throws OutOfSubnetsException).
+        if (chosen == null) {
+            chosen = FreeSubnets.pick(cfg, occupied, random);
+        }
+
+        // 4. Create only if absent, attached to a fresh etcd lease.
+        final String key = settings.subnetsPrefix() + "/" + SubnetKey.format(chosen);
+        final Optional<HeldLease> h = putOnFreshLease(key, chosen, attrs,
+            id -> registry.createIfAbsent(key, value, id));
+        if (h.isEmpty()) {
+            LOG.info("Subnet {} was taken by another host meanwhile; retrying with a fresh listing", chosen);
+            return h;
+        }
+        LOG.info("Allocated subnet {} for PublicIP {} (key {}, etcd lease {} with TTL {} s)", chosen,
+            Ipv4.format(ip), key, Long.toHexString(h.get().leaseId()), h.get().lease().ttl().toSeconds());
+        return h;
+    }
+
+    /**
+     * Grants a fresh etcd lease and runs one conditional put attached to it: the lease is revoked when the condition
+     * failed. When the put's outcome is unknown (timeout, broken connection) the key is read again first: if it hangs
+     * on the fresh lease the put was applied and counts as done; otherwise the lease is revoked (or, when etcd cannot
+     * even be read, left to expire by itself) and the error rethrown.
+     *
+     * @return the key as held, or empty if the put's condition failed
+     * @throws EtcdUnavailableException if etcd cannot be reached and the put did not happen as far as is known
+     */
+    private Optional<HeldLease> putOnFreshLease(final String key, final Ipv4Prefix subnet, final LeaseAttrs attrs,
+                                                final LongFunction<Optional<Long>> put) {
+        final long t0 = settings.ticker().getAsLong();
+        final SubnetRegistry.Granted g = registry.grant(settings.leaseTtl().toSeconds());
+        Optional<Long> rev;
+        try {
+            rev = put.apply(g.id());
+        } catch (EtcdUnavailableException e) {
+            final Optional<SubnetRegistry.Value> now;
+            try {
+                now = registry.get(key);
+            } catch (EtcdUnavailableException again) {
+                LOG.warn("Writing {} failed ({}) and it cannot be read back; leaving etcd lease {} to expire by "
+                    + "itself rather than revoking what may be this host's key", key, e.getMessage(),
+                    Long.toHexString(g.id()));
+                throw e;
+            }
+            if (now.isEmpty() || now.get().leaseId() != g.id()) {
+                registry.revoke(g.id());
+                throw e;
+            }
+            LOG.info("Writing {} reported an error ({}) but etcd applied it; keeping it", key, e.getMessage());
+            rev = Optional.of(now.get().modRevision());
+        }
+        if (rev.isEmpty()) {
+            registry.revoke(g.id());
+            return Optional.empty();
+        }
+        return Optional.of(new HeldLease(new Lease(subnet, attrs, false, Duration.ofSeconds(g.ttlSeconds())), key,
+            g.id(), rev.get(), t0 + TimeUnit.SECONDS.toNanos(g.ttlSeconds())));
+    }
+
+    /**
+     * Revokes the etcd lease our key hung on before it was re-put, only if no other key is attached to it (revoking a
+     * lease deletes every key on it). When etcd cannot tell, the lease is left to expire by itself.
+     */
+    private void releaseOldLease(final long leaseId, final String key) {
+        try {
+            final SubnetRegistry.LeaseInfo info = registry.timeToLive(leaseId, true);
+            if (info.gone()) {
+                return;
+            }
+            if (info.attachedKeys() == 0) {
+                registry.revoke(leaseId);
+            } else {
+                LOG.info("Previous etcd lease {} of {} still holds {} other key(s); not revoking it",
+                    Long.toHexString(leaseId), key, info.attachedKeys());
+            }
+        } catch (EtcdUnavailableException e) {
+            LOG.debug("Cannot look at previous etcd lease {}: {}; it expires by itself", Long.toHexString(leaseId),
+                e.getMessage());
+        }
+    }
+
+    /** Takes over the compatible key holding our PublicIP: a reservation stays one, a lease gets a fresh etcd lease. */
+    private Optional<HeldLease> reuse(final SubnetListing.Entry e, final LeaseAttrs attrs, final byte[] value) {
+        if (e.reservation()) {
+            long rev = e.modRevision();
+            if (!e.attrs().equals(attrs)) {
+                final Optional<Long> r = registry.putIfUnchanged(e.key(), value, 0, e.modRevision());
+                if (r.isEmpty()) {
+                    return Optional.empty();
+                }
+                rev = r.get();
+            }
+            LOG.info("Found reservation {} for current IP {}, using it (no etcd lease attached, never renewed)",
+                e.key(), Ipv4.format(attrs.publicIp()));
+            return Optional.of(new HeldLease(new Lease(e.subnet(), attrs, true, Duration.ZERO), e.key(), 0, rev,
+                Long.MAX_VALUE));
+        }
+        final Optional<HeldLease> h = putOnFreshLease(e.key(), e.subnet(), attrs,
+            id -> registry.putIfUnchanged(e.key(), value, id, e.modRevision()));
+        if (h.isEmpty()) {
+            return h;
+        }
+        // The key now hangs on the new lease; the old one holds nothing of ours any more.
+        releaseOldLease(e.leaseId(), e.key());
+        LOG.info("Found lease {} for current IP {}, reusing (new etcd lease {} with TTL {} s)", e.key(),
+            Ipv4.format(attrs.publicIp()), Long.toHexString(h.get().leaseId()), h.get().lease().ttl().toSeconds());
+        return h;
+    }
+}

@@ -1,0 +1,301 @@
+package io.overlay.etcd;
+
+import io.overlay.core.OutOfSubnetsException;
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.LeaseAttrs;
+import io.overlay.core.flannel.NetworkConfig;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keeps this host's key after {@code start} (package-private; control thread only): renews its etcd lease, follows
+ * what the watch says of the key, reports a loss and re-acquires.
+ *
+ * <p>Renewal: at expiry minus {@link EtcdSettings#renewMargin()}, on the monotonic {@link EtcdSettings#ticker()}, one
+ * LeaseKeepAlive refreshes the etcd lease (flanneld instead grants a new lease and re-puts the value,
+ * docs/flannel-compatibility.md#lease-ttl-and-renewal): key and value stay byte for byte the same and no PUT event
+ * reaches the peers. Failures are retried every {@link EtcdSettings#renewRetryInterval()}. A reservation (no etcd
+ * lease) is never renewed. When someone re-puts our value on another etcd lease, that lease is adopted with the expiry
+ * etcd reports for it. When the key is deleted, overwritten or its etcd lease is gone, {@code leaseLost} is reported,
+ * the key re-acquired (the same subnet when still free) and {@code leaseReacquired} reported.
+ */
+final class LeaseKeeper {
+    private static final Logger LOG = LoggerFactory.getLogger(EtcdSubnetAllocator.class);
+
+    private final EtcdSettings settings;
+    private final SubnetRegistry registry;
+    private final LeaseAcquirer acquirer;
+    private final ControlThread control;
+    private final PeerSet peers;
+    private final AtomicLong renewals = new AtomicLong();
+    private NetworkConfig config;
+    private int publicIp;
+    private HeldLease own;
+    private Lease lost;
+    private ScheduledFuture<?> renewTask;
+
+    LeaseKeeper(final EtcdSettings settings, final SubnetRegistry registry, final LeaseAcquirer acquirer,
+                final ControlThread control, final PeerSet peers) {
+        this.settings = settings;
+        this.registry = registry;
+        this.acquirer = acquirer;
+        this.control = control;
+        this.peers = peers;
+    }
+
+    /** Returns how many renewals succeeded (any thread). */
+    long renewals() {
+        return renewals.get();
+    }
+
+    /** Starts keeping {@code held}, acquired with {@code cfg} for {@code ip}, and schedules its renewal. */
+    void start(final HeldLease held, final NetworkConfig cfg, final int ip) {
+        this.own = held;
+        this.config = cfg;
+        this.publicIp = ip;
+        scheduleRenewal();
+    }
+
+    /** Returns the own key, or null while none is held. */
+    String ownKey() {
+        return own == null ? null : own.key();
+    }
+
+    /** Returns the own subnet, or null while none is held. */
+    Ipv4Prefix ownSubnet() {
+        return own == null ? null : own.lease().subnet();
+    }
+
+    /** A full listing saw the own key as {@code entry}, or did not see it. */
+    void onListed(final Optional<SubnetListing.Entry> entry) {
+        if (own == null) {
+            return;
+        }
+        if (entry.isPresent()) {
+            onOwnPut(entry.get());
+        } else {
+            lose("its key " + own.key() + " is gone");
+        }
+    }
+
+    /** The watch saw a put of the own key; one older than what we hold (a replay) is ignored. */
+    void onWatchedPut(final SubnetListing.Entry e) {
+        if (e.modRevision() > own.modRevision()) {
+            onOwnPut(e);
+        }
+    }
+
+    /** The watch saw a delete of the own key (deleted, or its etcd lease expired). */
+    void onWatchedDelete(final long modRevision) {
+        if (modRevision > own.modRevision()) {
+            lose("its key was deleted or its etcd lease expired");
+        }
+    }
+
+    /** Schedules the renewal again after a failure, in {@link EtcdSettings#renewRetryInterval()}. */
+    void retryRenewalLater() {
+        cancelRenewal();
+        renewTask = control.later("renewal", this::renew, settings.renewRetryInterval().toNanos(),
+            this::retryRenewalLater);
+    }
+
+    private void scheduleRenewal() {
+        cancelRenewal();
+        if (own == null) {
+            return;
+        }
+        if (own.lease().reservation()) {
+            LOG.info("Subnet {} is a reservation: no etcd lease, no renewal scheduled", own.lease().subnet());
+            return;
+        }
+        final long margin = renewMarginNanos(own.lease().ttl());
+        final long due = own.expiresAtNanos() - margin;
+        final long delay = Math.max(0, due - settings.ticker().getAsLong());
+        LOG.info("Lease {} renewal in {} s (expiry in {} s, margin {} s)", own.key(),
+            TimeUnit.NANOSECONDS.toSeconds(delay), TimeUnit.NANOSECONDS.toSeconds(delay + margin),
+            TimeUnit.NANOSECONDS.toSeconds(margin));
+        renewTask = control.later("renewal", () -> renewWhenDue(due), delay, this::retryRenewalLater);
+    }
+
+    /**
+     * The renew margin for an etcd lease granted {@code ttl}: {@link EtcdSettings#renewMargin()}, or half the TTL when
+     * the margin is not shorter than the TTL (an etcd lease someone else attached our key to, with a short TTL:
+     * renewing at expiry minus the full margin would renew without pause).
+     */
+    private long renewMarginNanos(final Duration ttl) {
+        final long margin = settings.renewMargin().toNanos();
+        return ttl.isZero() || margin < ttl.toNanos() ? margin : ttl.toNanos() / 2;
+    }
+
+    /** Renews once the ticker reached {@code due}; a timer that fired early (by the ticker) waits for the rest. */
+    private void renewWhenDue(final long due) {
+        final long early = due - settings.ticker().getAsLong();
+        if (early > 0) {
+            renewTask = control.later("renewal", () -> renewWhenDue(due), early, this::retryRenewalLater);
+            return;
+        }
+        renew();
+    }
+
+    private void cancelRenewal() {
+        if (renewTask != null) {
+            renewTask.cancel(false);
+            renewTask = null;
+        }
+    }
+
+    /** Renews now, as the timer does: a keep-alive, or for a reservation the check that attaches no lease. */
+    void renew() {
+        if (own == null) {
+            return;
+        }
+        if (own.lease().reservation()) {
+            checkReservation();
+            return;
+        }
+        final long t0 = settings.ticker().getAsLong();
+        try {
+            final long ttl = registry.keepAliveOnce(own.leaseId());
+            own = own.withRenewal(ttl, t0 + TimeUnit.SECONDS.toNanos(ttl));
+            renewals.incrementAndGet();
+            LOG.info("Renewed lease {} (etcd lease {}): TTL {} s", own.key(), Long.toHexString(own.leaseId()), ttl);
+            final Lease l = own.lease();
+            control.emit(x -> x.leaseRenewed(l));
+            scheduleRenewal();
+        } catch (SubnetRegistry.LeaseGoneException e) {
+            LOG.warn("Renewing lease {} failed: its etcd lease {} is gone", own.key(),
+                Long.toHexString(own.leaseId()));
+            lose("its etcd lease expired or was revoked");
+        } catch (EtcdUnavailableException e) {
+            if (control.closed()) {
+                return;
+            }
+            LOG.warn("Error renewing lease {} (trying again in {}): {}", own.key(), settings.renewRetryInterval(),
+                e.getMessage());
+            retryRenewalLater();
+        }
+    }
+
+    /** A reservation is never given a lease; a "renewal" only checks the key is still ours and rewrites it if not. */
+    private void checkReservation() {
+        try {
+            final Optional<SubnetRegistry.Value> v = registry.get(own.key());
+            if (v.isEmpty()) {
+                lose("the reservation key was deleted");
+                return;
+            }
+            final LeaseAttrs ours = own.lease().attrs();
+            final SubnetListing.Entry e = SubnetListing.Entry.parse(own.key(), v.get().value(), v.get().leaseId(),
+                v.get().modRevision());
+            if (e.leaseId() == 0 && (!e.valid() || !e.attrs().equals(ours))) {
+                registry.putIfUnchanged(own.key(), ours.toBytes(), 0, v.get().modRevision());
+            }
+            LOG.debug("Reservation {} checked; no lease attached", own.key());
+        } catch (EtcdUnavailableException e) {
+            LOG.warn("Cannot check reservation {}: {}", own.key(), e.getMessage());
+        }
+    }
+
+    private void onOwnPut(final SubnetListing.Entry e) {
+        if (e.valid() && e.attrs().publicIp() == own.lease().attrs().publicIp()) {
+            if (e.leaseId() != own.leaseId()) {
+                // Someone (an operator, or a flannel-style renewal) re-put our value with another etcd lease.
+                LOG.info("Own key {} now uses etcd lease {} (was {})", e.key(), Long.toHexString(e.leaseId()),
+                    Long.toHexString(own.leaseId()));
+                own = adopt(e);
+                scheduleRenewal();
+            } else {
+                own = own.withModRevision(e.modRevision());
+            }
+            return;
+        }
+        LOG.error("Own key {} was overwritten ({}); this host no longer owns subnet {}", e.key(),
+            e.valid() ? "PublicIP " + Ipv4.format(e.attrs().publicIp()) : "malformed value: " + e.problem(),
+            own.lease().subnet());
+        lose("its key was overwritten by another host");
+    }
+
+    /**
+     * The own key as held after it was re-put on another etcd lease (or none): the expiry comes from what etcd says
+     * the new lease has left, on the monotonic ticker. When etcd cannot say, the lease counts as due now, so the next
+     * renewal (a keep-alive, which reports the TTL) comes at once.
+     */
+    private HeldLease adopt(final SubnetListing.Entry e) {
+        if (e.reservation()) {
+            return new HeldLease(new Lease(own.lease().subnet(), own.lease().attrs(), true, Duration.ZERO), own.key(),
+                0, e.modRevision(), Long.MAX_VALUE);
+        }
+        final long t0 = settings.ticker().getAsLong();
+        long granted = own.lease().ttl().toSeconds();
+        long expiresAt = t0;
+        try {
+            final SubnetRegistry.LeaseInfo info = registry.timeToLive(e.leaseId(), false);
+            if (!info.gone()) {
+                granted = info.grantedSeconds();
+                expiresAt = t0 + TimeUnit.SECONDS.toNanos(info.remainingSeconds());
+            }
+        } catch (EtcdUnavailableException ex) {
+            LOG.warn("Cannot read the TTL of etcd lease {} now holding {}: {}; renewing it at once",
+                Long.toHexString(e.leaseId()), own.key(), ex.getMessage());
+        }
+        return new HeldLease(new Lease(own.lease().subnet(), own.lease().attrs(), false, Duration.ofSeconds(granted)),
+            own.key(), e.leaseId(), e.modRevision(), expiresAt);
+    }
+
+    /** The own key is gone or taken: report, then re-acquire. */
+    private void lose(final String why) {
+        if (own == null) {
+            return;
+        }
+        cancelRenewal();
+        final Lease old = own.lease();
+        LOG.warn("Lease for subnet {} lost: {}; re-acquiring (the same subnet if still free)", old.subnet(), why);
+        own = null;
+        lost = old;
+        control.emit(x -> x.leaseLost(old));
+        control.later("re-acquisition", this::reacquire, 0, this::reacquireLater);
+    }
+
+    private void reacquireLater() {
+        control.later("re-acquisition", this::reacquire, settings.renewRetryInterval().toNanos(),
+            this::reacquireLater);
+    }
+
+    private void reacquire() {
+        if (control.closed() || own != null || lost == null) {
+            return;
+        }
+        final Lease old = lost;
+        final HeldLease h;
+        try {
+            h = acquirer.acquire(config, publicIp, Optional.of(old.subnet()));
+        } catch (InterruptedException e) {
+            return;
+        } catch (OutOfSubnetsException | IllegalStateException e) {
+            if (control.closed()) {
+                return;
+            }
+            LOG.error("Cannot re-acquire a lease (trying again in {}): {}", settings.renewRetryInterval(),
+                e.getMessage());
+            reacquireLater();
+            return;
+        }
+        own = h;
+        lost = null;
+        peers.remove(h.lease().subnet()).ifPresent(stale -> {
+            LOG.warn("Re-acquired subnet {} was known as a peer's; dropping that peer", h.lease().subnet());
+            control.emit(x -> x.peerRemoved(stale));
+        });
+        LOG.info("Re-acquired lease: subnet {} (was {})", h.lease().subnet(), old.subnet());
+        final Lease current = h.lease();
+        control.emit(x -> x.leaseReacquired(old, current));
+        scheduleRenewal();
+    }
+}

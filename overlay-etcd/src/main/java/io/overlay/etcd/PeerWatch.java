@@ -1,0 +1,280 @@
+package io.overlay.etcd;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Follows {@code <prefix>/subnets} after {@code start} (package-private; control thread only): one listing, then one
+ * prefix watch from the listing's revision + 1 that drives both the peers ({@link PeerSet}) and the own key
+ * ({@link LeaseKeeper}), as flannel's {@code WatchLeases} does (docs/flannel-compatibility.md#lease-watch).
+ *
+ * <p>On compaction the keys are listed once and the difference delivered; on a broken watch it is reopened from the
+ * last seen revision with capped exponential backoff ({@link EtcdSettings#backoffMin()} doubling to
+ * {@link EtcdSettings#backoffMax()}), keeping the last known peers. As a safety net against a watch that went quiet
+ * without an error, everything is listed again every {@link EtcdSettings#resyncInterval()}. Watch callbacks arrive on
+ * the registry's threads and are handed to the control thread; those of a watch closed meanwhile are dropped.
+ */
+final class PeerWatch {
+    private static final Logger LOG = LoggerFactory.getLogger(EtcdSubnetAllocator.class);
+
+    private final EtcdSettings settings;
+    private final SubnetRegistry registry;
+    private final ControlThread control;
+    private final LeaseKeeper keeper;
+    private final PeerSet peers;
+    private final AtomicLong malformed = new AtomicLong();
+    private final AtomicLong unroutable = new AtomicLong();
+    private final AtomicLong watchRestarts = new AtomicLong();
+    private final AtomicLong resyncs = new AtomicLong();
+    private SubnetRegistry.Watching watching;
+    private int watchGen;
+    private long lastRevision;
+    private long backoffNanos;
+    private boolean watchFailing;
+    private boolean resyncRetrying;
+
+    PeerWatch(final EtcdSettings settings, final SubnetRegistry registry, final ControlThread control,
+              final LeaseKeeper keeper, final PeerSet peers) {
+        this.settings = settings;
+        this.registry = registry;
+        this.control = control;
+        this.keeper = keeper;
+        this.peers = peers;
+    }
+
+    /** Returns how many listed keys or events were skipped as malformed (any thread). */
+    long malformed() {
+        return malformed.get();
+    }
+
+    /** Returns how many peer leases were skipped as not unicast (any thread). */
+    long unroutable() {
+        return unroutable.get();
+    }
+
+    /** Returns how many times the watch broke and was reopened (any thread). */
+    long watchRestarts() {
+        return watchRestarts.get();
+    }
+
+    /** Returns how many times a compacted watch led to a re-list (any thread). */
+    long resyncs() {
+        return resyncs.get();
+    }
+
+    /** Lists, delivers the current peers, opens the watch and schedules the periodic re-list. */
+    void start() {
+        control.execute("initial listing", this::initialListing, this::initialListingLater);
+        control.every("periodic re-list", this::periodicResync, settings.resyncInterval().toNanos(),
+            this::resyncLater);
+    }
+
+    /** Closes the watch (on close, after the control thread stopped). */
+    void close() {
+        closeWatch();
+    }
+
+    private void initialListing() {
+        if (control.closed()) {
+            return;
+        }
+        final SubnetListing listing;
+        try {
+            listing = registry.list(settings.subnetsPrefix());
+        } catch (EtcdUnavailableException e) {
+            LOG.warn("Cannot list leases to start watching: {}; retrying", e.getMessage());
+            initialListingLater();
+            return;
+        }
+        applyListing(listing);
+        openWatch();
+    }
+
+    private void initialListingLater() {
+        control.later("initial listing", this::initialListing, nextBackoff(), this::initialListingLater);
+    }
+
+    /** Delivers the difference between the known peers and a full listing; the own key goes to the keeper first. */
+    private void applyListing(final SubnetListing listing) {
+        lastRevision = listing.revision();
+        final String ownKey = keeper.ownKey();
+        final List<SubnetListing.Entry> others = new ArrayList<>(listing.entries().size());
+        SubnetListing.Entry ownEntry = null;
+        for (SubnetListing.Entry e : listing.entries()) {
+            if (e.key().equals(ownKey)) {
+                ownEntry = e;
+            } else {
+                others.add(e);
+            }
+        }
+        keeper.onListed(Optional.ofNullable(ownEntry));
+        deliver(peers.reset(others, keeper.ownSubnet()));
+    }
+
+    private void deliver(final List<PeerSet.Change> changes) {
+        for (PeerSet.Change c : changes) {
+            if (c instanceof PeerSet.Added a) {
+                control.emit(x -> x.peerAdded(a.lease()));
+            } else if (c instanceof PeerSet.Changed ch) {
+                control.emit(x -> x.peerChanged(ch.previous(), ch.current()));
+            } else if (c instanceof PeerSet.Removed r) {
+                control.emit(x -> x.peerRemoved(r.lease()));
+            } else if (c instanceof PeerSet.Skipped s) {
+                (s.reason() == PeerSet.Skip.MALFORMED ? malformed : unroutable).incrementAndGet();
+                if (s.warning() != null) {
+                    LOG.warn(s.warning());
+                }
+            } else if (c instanceof PeerSet.Note n && n.warn()) {
+                LOG.warn(n.message());
+            } else if (c instanceof PeerSet.Note n) {
+                LOG.debug(n.message());
+            }
+        }
+    }
+
+    private void openWatch() {
+        if (control.closed()) {
+            return;
+        }
+        closeWatch();
+        final int gen = watchGen;
+        watching = registry.watch(settings.subnetsPrefix(), lastRevision + 1, new SubnetRegistry.WatchSink() {
+            @Override
+            public void onEvents(final List<SubnetRegistry.Event> events, final long progressRevision) {
+                onControl(gen, () -> onWatchEvents(events, progressRevision));
+            }
+
+            @Override
+            public void onCompacted(final long compactRevision) {
+                onControl(gen, () -> onWatchCompacted(compactRevision));
+            }
+
+            @Override
+            public void onError(final Throwable error) {
+                onControl(gen, () -> restartWatch("error: " + NetworkConfigWaiter.rootCause(error).getMessage()));
+            }
+
+            @Override
+            public void onCompleted() {
+                onControl(gen, () -> restartWatch("closed by the client library or the server"));
+            }
+        });
+    }
+
+    private void closeWatch() {
+        watchGen++;
+        if (watching != null) {
+            try {
+                watching.close();
+            } catch (RuntimeException e) {
+                LOG.debug("closing watcher", e);
+            }
+            watching = null;
+        }
+    }
+
+    /** Hands a watch callback to the control thread; dropped when its watch was closed meanwhile. */
+    private void onControl(final int gen, final Runnable r) {
+        // A surprise while applying an event may leave the peers half updated: list everything again.
+        control.execute("lease watch event", () -> {
+            if (gen == watchGen && !control.closed()) {
+                r.run();
+            }
+        }, () -> {
+            closeWatch();
+            resyncLater();
+        });
+    }
+
+    private void onWatchEvents(final List<SubnetRegistry.Event> events, final long progressRevision) {
+        if (watchFailing) {
+            LOG.info("Lease watch resumed at revision {}", lastRevision + 1);
+            watchFailing = false;
+        }
+        backoffNanos = 0;
+        for (SubnetRegistry.Event ev : events) {
+            lastRevision = Math.max(lastRevision, ev.modRevision());
+            final boolean own = ev.key().equals(keeper.ownKey());
+            if (ev.put()) {
+                final SubnetListing.Entry e = SubnetListing.Entry.parse(ev.key(), ev.value(), ev.leaseId(),
+                    ev.modRevision());
+                if (own) {
+                    keeper.onWatchedPut(e);
+                } else {
+                    deliver(peers.put(e, keeper.ownSubnet(), keeper.ownKey()));
+                }
+            } else if (own) {
+                keeper.onWatchedDelete(ev.modRevision());
+            } else {
+                deliver(peers.delete(ev.key()));
+            }
+        }
+        lastRevision = Math.max(lastRevision, progressRevision);
+    }
+
+    private void onWatchCompacted(final long compactRevision) {
+        resyncs.incrementAndGet();
+        LOG.warn("Lease watch from revision {} was compacted (compact revision {}); listing all leases once",
+            lastRevision + 1, compactRevision);
+        closeWatch();
+        resync();
+    }
+
+    private void restartWatch(final String why) {
+        closeWatch();
+        watchRestarts.incrementAndGet();
+        final long delay = nextBackoff();
+        if (!watchFailing) {
+            LOG.warn("Lease watch broke ({}); reopening from revision {} with backoff up to {}; keeping the last "
+                + "known peers", why, lastRevision + 1, settings.backoffMax());
+            watchFailing = true;
+        } else {
+            LOG.debug("Lease watch broke again ({}); next try in {} ms", why, TimeUnit.NANOSECONDS.toMillis(delay));
+        }
+        control.later("watch reopening", this::openWatch, delay, () -> restartWatch("unexpected error reopening it"));
+    }
+
+    private void resync() {
+        resyncRetrying = false;
+        if (control.closed()) {
+            return;
+        }
+        final SubnetListing listing;
+        try {
+            listing = registry.list(settings.subnetsPrefix());
+        } catch (EtcdUnavailableException e) {
+            LOG.warn("Cannot re-list leases: {}; retrying", e.getMessage());
+            resyncLater();
+            return;
+        }
+        backoffNanos = 0;
+        applyListing(listing);
+        openWatch();
+    }
+
+    private void resyncLater() {
+        resyncRetrying = true;
+        control.later("re-list", this::resync, nextBackoff(), this::resyncLater);
+    }
+
+    /** The safety net: list everything, deliver the difference, reopen the watch from the listing's revision. */
+    private void periodicResync() {
+        if (control.closed() || resyncRetrying) {
+            return;
+        }
+        LOG.debug("Periodic re-list of all leases (every {})", settings.resyncInterval());
+        closeWatch();
+        resync();
+    }
+
+    private long nextBackoff() {
+        backoffNanos = backoffNanos == 0 ? settings.backoffMin().toNanos()
+            : Math.min(backoffNanos * 2, settings.backoffMax().toNanos());
+        return backoffNanos;
+    }
+}

@@ -1,0 +1,166 @@
+package io.overlay.etcd;
+
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The etcd requests the allocator makes, as flannel's {@code Registry} (pkg/subnet/etcd/registry.go,
+ * docs/flannel-compatibility.md#sources) is to its {@code LocalManager}: blocking calls made on the allocator's control
+ * thread, failing with {@link EtcdUnavailableException} when etcd cannot be reached, times out or refuses
+ * (package-private). {@link JetcdRegistry} is the one implementation on jetcd; tests use an in-memory one.
+ *
+ * <p>Revisions are etcd's: one counter per cluster, raised by every write. Lease ids are etcd lease ids (0: no lease).
+ */
+interface SubnetRegistry extends AutoCloseable {
+    /**
+     * A key's value with its metadata.
+     *
+     * @param value the value bytes
+     * @param leaseId the attached etcd lease, 0 for none
+     * @param modRevision the key's last modification revision
+     * @param revision the store's revision when it was read
+     */
+    record Value(byte[] value, long leaseId, long modRevision, long revision) {
+    }
+
+    /**
+     * A granted etcd lease.
+     *
+     * @param id its id
+     * @param ttlSeconds the TTL etcd gave it, seconds (etcd may raise a tiny TTL)
+     */
+    record Granted(long id, long ttlSeconds) {
+    }
+
+    /**
+     * What etcd knows of a lease.
+     *
+     * @param remainingSeconds the remaining TTL in seconds, -1 when etcd does not know the lease
+     * @param grantedSeconds the TTL it was granted with in seconds
+     * @param attachedKeys the keys attached to it (only counted when asked for, else 0)
+     */
+    record LeaseInfo(long remainingSeconds, long grantedSeconds, int attachedKeys) {
+        /** Returns whether etcd no longer knows the lease (expired or revoked). */
+        boolean gone() {
+            return remainingSeconds <= 0;
+        }
+    }
+
+    /** The etcd lease a renewal asked for is gone (expired or revoked). */
+    final class LeaseGoneException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        LeaseGoneException(final long leaseId, final Throwable cause) {
+            super("etcd lease " + Long.toHexString(leaseId) + " is gone", cause);
+        }
+    }
+
+    /**
+     * One change seen by a watch.
+     *
+     * @param put true for a put, false for a delete
+     * @param key the full key
+     * @param value the new value (empty for a delete)
+     * @param leaseId the attached etcd lease after a put, 0 otherwise
+     * @param modRevision the revision of the change
+     */
+    record Event(boolean put, String key, byte[] value, long leaseId, long modRevision) {
+    }
+
+    /**
+     * Receives what a watch sees, on a thread of the registry's choosing, one call at a time and in revision order.
+     * Implementations must not block.
+     */
+    interface WatchSink {
+        /**
+         * Changes, in revision order.
+         *
+         * @param events the changes, empty for a progress notification
+         * @param progressRevision for a progress notification without events, the store's revision (every change up
+         *     to it was delivered); else 0
+         */
+        void onEvents(List<Event> events, long progressRevision);
+
+        /**
+         * The start revision was compacted away: the watch is over, list again.
+         *
+         * @param compactRevision the store's compaction revision
+         */
+        void onCompacted(long compactRevision);
+
+        /**
+         * The watch broke (connection lost, refused); it is over.
+         *
+         * @param error what broke it
+         */
+        void onError(Throwable error);
+
+        /** The watch was closed by the client library or the server without an error; it is over. */
+        void onCompleted();
+    }
+
+    /** An open watch. */
+    interface Watching extends AutoCloseable {
+        /** Stops the watch; calls already under way may still reach the sink. */
+        @Override
+        void close();
+    }
+
+    /** Reads one key. */
+    Optional<Value> get(String key);
+
+    /**
+     * Lists every key under {@code prefix} (etcd prefix semantics) at one revision, each parsed as a subnet key.
+     * A compaction while listing fails the call with {@link EtcdUnavailableException}; callers retry.
+     */
+    SubnetListing list(String prefix);
+
+    /** Lists only key names under {@code prefix}, at most {@code limit}. */
+    List<String> keys(String prefix, int limit);
+
+    /** Grants an etcd lease of {@code ttlSeconds}. */
+    Granted grant(long ttlSeconds);
+
+    /** Revokes a lease without waiting for the answer (best effort; used for leases a lost race left unused). */
+    void revoke(long leaseId);
+
+    /**
+     * Puts {@code value} at {@code key} attached to {@code leaseId} only if the key does not exist.
+     *
+     * @return the put's revision if it was created, empty if the key existed
+     */
+    Optional<Long> createIfAbsent(String key, byte[] value, long leaseId);
+
+    /**
+     * Puts {@code value} at {@code key} (attached to {@code leaseId}, or to no lease when 0) only if the key's
+     * modRevision is still {@code modRevision}.
+     *
+     * @return the put's revision, or empty if the key changed or vanished meanwhile
+     */
+    Optional<Long> putIfUnchanged(String key, byte[] value, long leaseId, long modRevision);
+
+    /** Deletes {@code key} only if its modRevision is still {@code modRevision}; returns whether it did. */
+    boolean deleteIfUnchanged(String key, long modRevision);
+
+    /**
+     * Refreshes a lease once (etcd LeaseKeepAlive): its TTL starts again from the granted TTL.
+     *
+     * @return the TTL in seconds etcd now gives the lease
+     * @throws LeaseGoneException if etcd no longer knows the lease
+     */
+    long keepAliveOnce(long leaseId) throws LeaseGoneException;
+
+    /** Asks etcd for a lease's remaining TTL (and, if {@code withKeys}, how many keys hang on it). */
+    LeaseInfo timeToLive(long leaseId, boolean withKeys);
+
+    /**
+     * Opens a prefix watch from {@code fromRevision}, with the previous values and progress notifications, requiring
+     * a leader. Never blocks on the network; a failure to open is reported to {@code sink}.
+     *
+     * @return the open watch
+     */
+    Watching watch(String prefix, long fromRevision, WatchSink sink);
+
+    @Override
+    void close();
+}

@@ -1,0 +1,155 @@
+package io.overlay.etcd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+
+/** {@link PeerSet} alone: listings and events in, peer changes and skips out; no etcd, no threads. */
+class PeerSetTest {
+    private static final String P = "/coreos.com/network/subnets/";
+    private static final Ipv4Prefix OWN = Ipv4Prefix.parse("100.64.1.0/24");
+    private final PeerSet set = new PeerSet();
+
+    private static SubnetListing.Entry entry(final String key, final String value) {
+        return entry(key, value, 7);
+    }
+
+    private static SubnetListing.Entry entry(final String key, final String value, final long lease) {
+        return SubnetListing.Entry.parse(P + key, value.getBytes(StandardCharsets.UTF_8), lease, 1);
+    }
+
+    private static String ip(final String dotted) {
+        return "{\"PublicIP\":\"" + dotted + "\"}";
+    }
+
+    /** The changes as text: "added 100.64.2.0-24 198.18.0.2", "skipped MALFORMED", ... */
+    private static List<String> text(final List<PeerSet.Change> changes) {
+        return changes.stream().map(c -> {
+            if (c instanceof PeerSet.Added a) {
+                return "added " + a.lease().key() + " " + Ipv4.format(a.lease().attrs().publicIp());
+            } else if (c instanceof PeerSet.Changed ch) {
+                return "changed " + ch.current().key() + " " + Ipv4.format(ch.previous().attrs().publicIp()) + " -> "
+                    + Ipv4.format(ch.current().attrs().publicIp());
+            } else if (c instanceof PeerSet.Removed r) {
+                return "removed " + r.lease().key();
+            } else if (c instanceof PeerSet.Skipped s) {
+                return "skipped " + s.reason() + (s.warning() == null ? " quietly" : "");
+            }
+            return "note " + ((PeerSet.Note) c).warn();
+        }).collect(Collectors.toList());
+    }
+
+    @Test
+    void resetAddsEveryValidPeerButTheOwnSubnet() {
+        final List<PeerSet.Change> c = set.reset(List.of(entry("100.64.1.0-24", ip("198.18.0.9")),
+            entry("100.64.2.0-24", ip("198.18.0.2")), entry("100.64.3.0-24", ip("198.18.0.3"))), OWN);
+        assertThat(text(c)).containsExactlyInAnyOrder("added 100.64.2.0-24 198.18.0.2",
+            "added 100.64.3.0-24 198.18.0.3");
+        assertThat(set.peers()).containsOnlyKeys(Ipv4Prefix.parse("100.64.2.0/24"), Ipv4Prefix.parse("100.64.3.0/24"));
+    }
+
+    @Test
+    void aSecondResetDeliversTheDifferenceOnly() {
+        set.reset(List.of(entry("100.64.2.0-24", ip("198.18.0.2")), entry("100.64.3.0-24", ip("198.18.0.3"))), OWN);
+        final List<PeerSet.Change> c = set.reset(List.of(entry("100.64.2.0-24", ip("198.18.0.22")),
+            entry("100.64.4.0-24", ip("198.18.0.4"))), OWN);
+        assertThat(text(c)).containsExactlyInAnyOrder("changed 100.64.2.0-24 198.18.0.2 -> 198.18.0.22",
+            "added 100.64.4.0-24 198.18.0.4", "removed 100.64.3.0-24");
+        assertThat(set.reset(List.of(entry("100.64.2.0-24", ip("198.18.0.22")),
+            entry("100.64.4.0-24", ip("198.18.0.4"))), OWN)).isEmpty();
+    }
+
+    /** A peer whose value turned malformed keeps its last good route; a malformed key never removes anything. */
+    @Test
+    void malformedEntriesAreSkippedAndNeverRemoveAPeer() {
+        set.reset(List.of(entry("100.64.2.0-24", ip("198.18.0.2"))), OWN);
+        assertThat(text(set.reset(List.of(entry("100.64.2.0-24", "not-json"), entry("garbage", "{}")), OWN)))
+            .containsExactly("skipped MALFORMED", "skipped MALFORMED");
+        assertThat(set.peers()).containsOnlyKeys(Ipv4Prefix.parse("100.64.2.0/24"));
+        final List<PeerSet.Change> put = set.put(entry("100.64.2.0-24", ""), OWN, P + "100.64.1.0-24");
+        assertThat(text(put)).containsExactly("skipped MALFORMED");
+        assertThat(((PeerSet.Skipped) put.get(0)).warning()).startsWith("Skipping malformed lease event for key "
+            + P + "100.64.2.0-24: ");
+        assertThat(set.peers()).containsOnlyKeys(Ipv4Prefix.parse("100.64.2.0/24"));
+    }
+
+    @Test
+    void putsAddChangeAndIgnoreEqualAttributes() {
+        assertThat(text(set.put(entry("100.64.2.0-24", ip("198.18.0.2")), OWN, null)))
+            .containsExactly("added 100.64.2.0-24 198.18.0.2");
+        assertThat(set.put(entry("100.64.2.0-24", "{\"PublicIP\":\"198.18.0.2\",\"PublicIPv6\":null}"), OWN, null))
+            .isEmpty();
+        assertThat(text(set.put(entry("100.64.2.0-24", ip("198.18.0.22")), OWN, null)))
+            .containsExactly("changed 100.64.2.0-24 198.18.0.2 -> 198.18.0.22");
+        // a reservation turning into a lease is a change, too
+        assertThat(text(set.put(entry("100.64.2.0-24", ip("198.18.0.22"), 0), OWN, null)))
+            .containsExactly("changed 100.64.2.0-24 198.18.0.22 -> 198.18.0.22");
+    }
+
+    @Test
+    void deletesRemoveKnownPeersOnly() {
+        set.put(entry("100.64.2.0-24", ip("198.18.0.2")), OWN, null);
+        assertThat(text(set.delete(P + "100.64.2.0-24"))).containsExactly("removed 100.64.2.0-24");
+        assertThat(set.delete(P + "100.64.2.0-24")).isEmpty();
+        assertThat(text(set.delete(P + "garbage"))).containsExactly("note false");
+        assertThat(set.peers()).isEmpty();
+    }
+
+    @Test
+    void aPutNamingTheOwnSubnetIsANoteNotAPeer() {
+        final List<PeerSet.Change> c = set.put(entry("100.64.1.0-24&fc00:0:0:1::-64", ip("198.18.0.9")), OWN,
+            P + "100.64.1.0-24");
+        assertThat(text(c)).containsExactly("note true");
+        assertThat(set.peers()).isEmpty();
+    }
+
+    /** Not unicast: skipped and counted each time, named once per key; a known peer turning unroutable is removed. */
+    @Test
+    void unroutablePublicIpsAreSkippedNamedOnceAndRemoveAKnownPeer() {
+        assertThat(text(set.put(entry("100.64.6.0-24", ip("0.0.0.0")), OWN, null)))
+            .containsExactly("skipped UNROUTABLE");
+        assertThat(text(set.put(entry("100.64.6.0-24", ip("0.0.0.0")), OWN, null)))
+            .containsExactly("skipped UNROUTABLE quietly");
+        assertThat(text(set.reset(List.of(entry("100.64.7.0-24", ip("224.0.0.7")),
+            entry("100.64.8.0-24", ip("255.255.255.255"))), OWN)))
+            .containsExactly("skipped UNROUTABLE", "skipped UNROUTABLE");
+        set.put(entry("100.64.2.0-24", ip("198.18.0.2")), OWN, null);
+        assertThat(text(set.put(entry("100.64.2.0-24", ip("0.1.2.3")), OWN, null)))
+            .containsExactly("skipped UNROUTABLE", "removed 100.64.2.0-24");
+        // routable again: added, and named again should it turn unroutable once more
+        assertThat(text(set.put(entry("100.64.2.0-24", ip("198.18.0.2")), OWN, null)))
+            .containsExactly("added 100.64.2.0-24 198.18.0.2");
+        assertThat(text(set.put(entry("100.64.2.0-24", ip("0.1.2.3")), OWN, null)))
+            .containsExactly("skipped UNROUTABLE", "removed 100.64.2.0-24");
+    }
+
+    @Test
+    void anotherBackendTypeIsAPeerWithOneMixedClusterNote() {
+        assertThat(text(set.put(entry("100.64.8.0-24", "{\"PublicIP\":\"198.18.0.8\",\"BackendType\":\"vxlan\"}"),
+            OWN, null))).containsExactly("note true", "added 100.64.8.0-24 198.18.0.8");
+        assertThat(text(set.put(entry("100.64.9.0-24", "{\"PublicIP\":\"198.18.0.9\",\"BackendType\":\"vxlan\"}"),
+            OWN, null))).containsExactly("added 100.64.9.0-24 198.18.0.9");
+    }
+
+    @Test
+    void removeForgetsAPeerOnce() {
+        set.put(entry("100.64.2.0-24", ip("198.18.0.2")), OWN, null);
+        assertThat(set.remove(Ipv4Prefix.parse("100.64.2.0/24"))).isPresent();
+        assertThat(set.remove(Ipv4Prefix.parse("100.64.2.0/24"))).isEmpty();
+    }
+
+    @Test
+    void unicastIsNeither0Slash8NorMulticastNorReserved() {
+        assertThat(PeerSet.isUnicast(Ipv4.parse("198.18.0.1"))).isTrue();
+        assertThat(PeerSet.isUnicast(Ipv4.parse("223.255.255.255"))).isTrue();
+        assertThat(PeerSet.isUnicast(Ipv4.parse("0.0.0.0"))).isFalse();
+        assertThat(PeerSet.isUnicast(Ipv4.parse("0.255.0.1"))).isFalse();
+        assertThat(PeerSet.isUnicast(Ipv4.parse("224.0.0.1"))).isFalse();
+        assertThat(PeerSet.isUnicast(Ipv4.parse("240.0.0.1"))).isFalse();
+    }
+}

@@ -1,0 +1,235 @@
+package io.overlay.udp;
+
+import com.sun.jna.Native;
+import io.overlay.core.net.Peer;
+import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.DropReason;
+import java.nio.ByteBuffer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The loop's UDP socket: batched sends with UDP GSO runs and the GSO-refusal fallback, and batched receives with the
+ * {@code MSG_TRUNC} flag and the UDP GRO split, over two pre-linked {@link MessageBatch}es and {@link LinuxUdp}.
+ *
+ * <p><b>Send.</b> {@link #queue} records a packet by address (it stays where the TUN port read it) and its peer;
+ * {@link #flush} sends them with one {@code sendmmsg}, runs of equal-size packets to one peer as one UDP GSO message
+ * when GSO is on. {@code EAGAIN} (socket buffer full) drops the rest of the batch; another error drops that message
+ * (all its datagrams), except a GSO refusal ({@link LinuxUdp#isGsoRefusal}), which turns GSO off for this socket and
+ * resends one datagram per packet. Datagrams on the wire are the same either way: one inner packet each.
+ *
+ * <p><b>Receive.</b> {@link #receive} runs one {@code recvmmsg}; {@link #next} then walks the datagrams one by one:
+ * a GRO buffer is split at its segment size, and a datagram the kernel truncated ({@code MSG_TRUNC}) is handed on
+ * with length {@link #TRUNCATED}, larger than any MTU, so that {@link PacketProcessor#udpToTun} drops it like any
+ * oversized datagram (after its sender check, in the one place that makes it).
+ *
+ * <p>Loop thread only, except {@link #gsoActive()}. Nothing is allocated per packet.
+ */
+final class UdpPort {
+    /** The length {@link #next} reports for a truncated datagram: more than any MTU. */
+    static final int TRUNCATED = Integer.MAX_VALUE;
+    /** Receive slots per {@code recvmmsg} with UDP GRO; each holds up to 64 KiB of coalesced datagrams. */
+    static final int GRO_SLOTS = 8;
+    /** Bytes per receive slot with UDP GRO (a GRO buffer is at most 65535 bytes). */
+    static final int GRO_SLOT_SIZE = 65536;
+
+    private static final Logger LOG = LoggerFactory.getLogger(UdpPort.class);
+
+    private final int fd;
+    private final LoopCounters counters;
+    private final MessageBatch outgoing;
+    private final MessageBatch incoming;
+    private final boolean gro;
+    private final int receiveSlots;
+    private final ByteBuffer received;
+    private final long receivedAddress;
+    private volatile boolean gso;
+    private int queued;
+    // the receive cursor
+    private int messages;
+    private int message;
+    private int sender;
+    private int offset;
+    private int length;
+    private int segmentSize;
+    private int nextSegment;
+    private int end;
+
+    /**
+     * Creates the port.
+     *
+     * @param fd the bound, non-blocking UDP socket (not owned)
+     * @param sendCapacity the most packets queued before a {@link #flush}
+     * @param batchSize datagrams per {@code recvmmsg} without GRO
+     * @param slotSize bytes per receive slot without GRO (more than the MTU)
+     * @param gso whether to send runs with UDP GSO
+     * @param gro whether {@code UDP_GRO} is on for the socket
+     * @param counters the loop's counters
+     */
+    UdpPort(final int fd, final int sendCapacity, final int batchSize, final int slotSize, final boolean gso,
+            final boolean gro, final LoopCounters counters) {
+        this.fd = fd;
+        this.counters = counters;
+        this.gso = gso;
+        this.gro = gro;
+        this.outgoing = MessageBatch.forSending(sendCapacity);
+        this.receiveSlots = gro ? GRO_SLOTS : batchSize;
+        this.incoming = gro ? new MessageBatch(GRO_SLOTS, GRO_SLOT_SIZE) : new MessageBatch(batchSize, slotSize);
+        this.received = incoming.packets();
+        this.receivedAddress = incoming.packetsAddress();
+    }
+
+    /**
+     * Queues one packet for the next {@link #flush}; the memory must stay unchanged until then.
+     *
+     * @param address the packet's native address
+     * @param length its length in bytes
+     * @param peer the destination, packed as by {@link Peer#packed()}
+     */
+    void queue(final long address, final int length, final long peer) {
+        outgoing.prepareSendFrom(queued++, address, length, Peer.ipOf(peer), Peer.portOf(peer));
+    }
+
+    /** Sends everything queued and counts it as sent or dropped. */
+    void flush() {
+        final int count = queued;
+        if (count == 0) {
+            return;
+        }
+        queued = 0;
+        long bytes = 0;
+        int packets = 0;
+        int from = 0;
+        while (from < count) {
+            final int built = outgoing.buildMessages(from, count, gso);
+            from = count;
+            int m = 0;
+            while (m < built) {
+                final int n = LinuxUdp.sendmmsg(fd, outgoing.messageAddress(m), built - m, LinuxUdp.MSG_DONTWAIT);
+                if (n > 0) {
+                    for (int i = m; i < m + n; i++) {
+                        packets += outgoing.messageSlots(i);
+                        bytes += outgoing.messageBytes(i);
+                    }
+                    m += n;
+                    continue;
+                }
+                final int errno = Native.getLastError();
+                if (errno == LinuxUdp.EAGAIN) {
+                    // socket buffer full: drop what is left of the batch
+                    counters.drop(DropReason.SEND_FAILED, count - outgoing.messageFirst(m));
+                    break;
+                }
+                if (outgoing.messageSlots(m) > 1 && LinuxUdp.isGsoRefusal(errno)) {
+                    disableGso(errno); // resend this run and the rest of the batch one datagram per packet
+                    from = outgoing.messageFirst(m);
+                    break;
+                }
+                // e.g. no underlay route to this peer, or a firewall: skip this message (all its datagrams)
+                counters.drop(DropReason.SEND_FAILED, outgoing.messageSlots(m));
+                m++;
+            }
+        }
+        counters.add(Counter.TUN_TO_UDP_PACKETS, packets);
+        counters.add(Counter.TUN_TO_UDP_BYTES, bytes);
+    }
+
+    private void disableGso(final int errno) {
+        gso = false;
+        LOG.warn("UDP GSO send failed (errno {}); this loop sends one datagram per packet from now on", errno);
+    }
+
+    /** Whether this socket still sends with UDP GSO (false if off or after a refused GSO send). Any thread. */
+    boolean gsoActive() {
+        return gso;
+    }
+
+    /** Whether this socket receives with UDP GRO. */
+    boolean groActive() {
+        return gro;
+    }
+
+    /** Receive slots per {@link #receive}: a receive that fills them all may have left more datagrams queued. */
+    int receiveSlots() {
+        return receiveSlots;
+    }
+
+    /**
+     * Receives one batch with {@code recvmmsg} and puts the cursor before its first datagram.
+     *
+     * @return messages received (a GRO message may hold many datagrams), 0 or -1 when there were none
+     */
+    int receive() {
+        if (gro) {
+            incoming.resetForGroReceive(receiveSlots);
+        } else {
+            incoming.resetForReceive(receiveSlots);
+        }
+        final int n = LinuxUdp.recvmmsg(fd, incoming.messageAddress(0), receiveSlots, LinuxUdp.MSG_DONTWAIT, 0);
+        messages = Math.max(n, 0);
+        message = -1;
+        nextSegment = 0;
+        end = 0;
+        return n;
+    }
+
+    /**
+     * Moves the cursor to the next datagram of the last {@link #receive}.
+     *
+     * @return {@code false} when there is none left
+     */
+    boolean next() {
+        if (nextSegment < end) {
+            offset = nextSegment;
+            length = Math.min(segmentSize, end - nextSegment);
+            nextSegment += segmentSize;
+            return true;
+        }
+        if (++message >= messages) {
+            return false;
+        }
+        sender = incoming.senderAddress(message);
+        offset = incoming.slotOffset(message);
+        end = 0;
+        if (incoming.truncated(message)) {
+            length = TRUNCATED;
+            return true;
+        }
+        final int total = incoming.receivedLength(message);
+        final int size = gro ? incoming.groSegmentSize(message) : 0;
+        if (size <= 0 || size >= total) {
+            length = total;
+            return true;
+        }
+        segmentSize = size;
+        length = size;
+        nextSegment = offset + size;
+        end = offset + total;
+        return true;
+    }
+
+    /** The buffer the current datagram is in. */
+    ByteBuffer buffer() {
+        return received;
+    }
+
+    /** The native address of {@link #buffer()}'s index 0. */
+    long address() {
+        return receivedAddress;
+    }
+
+    /** The current datagram's absolute index in {@link #buffer()}. */
+    int offset() {
+        return offset;
+    }
+
+    /** The current datagram's length in bytes, or {@link #TRUNCATED}. */
+    int length() {
+        return length;
+    }
+
+    /** The current datagram's sender IPv4 address, int form. */
+    int sender() {
+        return sender;
+    }
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Checks the Debian package on this machine (root, Debian 12): builds it from overlay-examples/target/overlay.jar,
+# runs lintian (errors and warnings fail), installs it with `apt install ./overlay_*.deb`, runs systemd-analyze verify
+# on the installed unit, runs `overlay --version`, `overlay --help` and `overlay health` from /usr/bin, then purges it
+# and fails if any file or directory it installed is left. Leaves the machine without the package either way.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+export DEBIAN_FRONTEND=noninteractive
+apt_get() { apt-get -o DPkg::Lock::Timeout=300 -y -qq "$@"; }
+fail() { echo "test-deb: FAILED: $*" >&2; exit 1; }
+
+if dpkg -s overlay >/dev/null 2>&1; then
+  fail "a package named overlay is already installed; remove it first (apt purge overlay)"
+fi
+deb=$("$here/build-deb.sh" | tail -1)
+echo "test-deb: built $deb"
+
+# lintian runs as root here (CI); --fail-on makes warnings fail too. Info tags left (lintian -I shows them):
+# arch-dep-package-has-big-usr-share: the jar goes to /usr/share/overlay as the layout asks, and the package is
+# amd64 only because the jar carries Netty's x86-64 epoll library; package-supports-alternative-init-but-no-init.d-
+# script: systemd only (Type=notify readiness is the point).
+lintian --fail-on error,warning --allow-root "$deb" || fail "lintian reported errors or warnings"
+
+cleanup() {
+  if dpkg -s overlay >/dev/null 2>&1; then apt_get purge overlay >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+# Directories that exist before installing are not ours to remove.
+mapfile -t paths < <(dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's#^\./#/#; s#/$##' | grep -v '^\.\?$')
+preexisting=()
+for p in "${paths[@]}"; do [ -e "$p" ] && preexisting+=("$p"); done
+
+apt_get install "$deb" >/dev/null || fail "apt install $deb"
+dpkg -s overlay | grep -q '^Status: install ok installed' || fail "overlay not installed"
+mapfile -t installed < <(dpkg -L overlay)
+for f in /usr/share/overlay/overlay.jar /usr/bin/overlay /lib/systemd/system/overlay.service /etc/default/overlay \
+  /usr/share/doc/overlay/copyright /usr/share/doc/overlay/changelog.gz /usr/share/man/man1/overlay.1.gz; do
+  printf '%s\n' "${installed[@]}" | grep -qx "$f" || fail "dpkg -L overlay does not list $f"
+  [ -f "$f" ] || fail "$f not installed"
+done
+grep -qx /etc/default/overlay <(dpkg-query -W -f='${Conffiles}\n' overlay | awk '{print $1}') \
+  || fail "/etc/default/overlay is not a conffile"
+
+man_opt=()
+command -v man >/dev/null || man_opt=(--man=no)
+systemd-analyze verify "${man_opt[@]}" /lib/systemd/system/overlay.service || fail "systemd-analyze verify"
+
+version=$(/usr/bin/overlay --version)
+[[ "$version" =~ ^overlay\ [0-9] ]] || fail "overlay --version printed '$version'"
+/usr/bin/overlay --help | grep -q -- '--etcd-endpoints' || fail "overlay --help lacks --etcd-endpoints"
+set +e
+/usr/bin/overlay health --healthz-port 1 >/dev/null
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "overlay health with nothing listening exited $rc, not 1"
+echo "test-deb: installed and ran: $version"
+
+# The agent from /usr/bin as systemd starts it: the wrapper must exec the JVM (NotifyAccess=main accepts only the
+# main process) and the JVM must send to NOTIFY_SOCKET. In a namespace of its own where no etcd answers, the agent
+# waits for the network config: it reports a not-ready STATUS= and ends cleanly on SIGTERM.
+ns=ovdeb$$
+work=$(mktemp -d)
+ip netns add "$ns"
+trap 'kill "${agent:-}" "${listener:-}" 2>/dev/null || true; ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; cleanup' EXIT
+ip -n "$ns" link set lo up
+socat -u "UNIX-RECVFROM:$work/notify" "OPEN:$work/datagram,creat" &
+listener=$!
+for _ in $(seq 50); do [ -S "$work/notify" ] && break; sleep 0.1; done
+ip netns exec "$ns" env NOTIFY_SOCKET="$work/notify" /usr/bin/overlay --etcd-endpoints http://127.0.0.1:1 \
+  --subnet-file "$work/subnet.env" >"$work/agent.log" 2>&1 &
+agent=$!
+for _ in $(seq 300); do [ -s "$work/datagram" ] && break; sleep 0.1; done
+exe=$(readlink "/proc/$agent/exe" || true)
+[[ "$exe" == */java ]] || fail "the process started as /usr/bin/overlay runs $exe, not java: the wrapper must exec"
+grep -q '^STATUS=not-ready ' "$work/datagram" \
+  || fail "no STATUS=not-ready datagram from /usr/bin/overlay within 30 s: $(cat "$work/datagram" "$work/agent.log")"
+kill -TERM "$agent"
+set +e
+wait "$agent"
+rc=$?
+set -e
+[ "$rc" -eq 0 ] || fail "/usr/bin/overlay exited $rc after SIGTERM, not 0: $(cat "$work/agent.log")"
+echo "test-deb: /usr/bin/overlay is the JVM itself, sent $(head -1 "$work/datagram") and exited 0 on SIGTERM"
+
+apt_get purge overlay >/dev/null || fail "apt purge overlay"
+dpkg -s overlay >/dev/null 2>&1 && fail "overlay still known to dpkg after purge"
+left=()
+for p in "${paths[@]}"; do
+  keep=0
+  for q in "${preexisting[@]}"; do [ "$p" = "$q" ] && keep=1 && break; done
+  if [ "$keep" -eq 0 ] && [ -e "$p" ]; then left+=("$p"); fi
+done
+[ "${#left[@]}" -eq 0 ] || fail "purge left: ${left[*]}"
+echo "test-deb: purge removed every path of the package that was not there before ($((${#paths[@]} - ${#preexisting[@]})) of ${#paths[@]})"
