@@ -292,19 +292,38 @@ public final class LinuxTrafficManager implements TrafficManager {
 
     @Override
     public void close() {
+        final java.util.concurrent.Future<?> removal;
         try {
-            thread.submit(() -> {
+            removal = thread.submit(() -> {
                 closed = true;
                 removeAll();
-            }).get(60, TimeUnit.SECONDS);
+            });
         } catch (RejectedExecutionException alreadyClosed) {
             return;
-        } catch (Exception e) {
-            LOG.warn("Removing host rules did not finish: {}", e.toString());
+        }
+        // Wait even if interrupted (a shutdown signal interrupts the main thread): the rules must go on a clean exit.
+        boolean interrupted = false;
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        try {
+            while (true) {
+                try {
+                    removal.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                    LOG.warn("Removing host rules did not finish: {}", e.toString());
+                    break;
+                }
+            }
         } finally {
             thread.shutdownNow();
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
+
 
     /** Manager thread: removes what this manager installed; nothing is run if {@link #apply} never ran. */
     private void removeAll() {

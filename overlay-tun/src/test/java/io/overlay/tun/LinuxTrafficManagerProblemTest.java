@@ -55,6 +55,22 @@ class LinuxTrafficManagerProblemTest {
     }
 
     @Test
+    void closeFromAnInterruptedThreadStillRemovesTheRulesAndKeepsTheInterrupt() throws Exception {
+        final Path calls = dir.resolve("calls");
+        final Path nft = fakeNft("echo \"$*\" >> " + calls + "; if [ \"$1\" = list ]; then echo 'table ip overlay { }';"
+            + " else cat >/dev/null; fi");
+        final LinuxTrafficManager m = new LinuxTrafficManager(new LinuxTrafficManager.Settings(true, true, false,
+            false, Duration.ofSeconds(60)), Executors.defaultThreadFactory(),
+            name -> name.equals("nft") ? Optional.of(nft) : Optional.empty());
+        m.apply(NETWORK, SUBNET);
+        await(() -> m.problem().isEmpty());
+        Thread.currentThread().interrupt(); // as a shutdown signal interrupts the launcher's main thread
+        m.close();
+        assertThat(Thread.interrupted()).as("the interrupt is kept for the caller").isTrue();
+        assertThat(Files.readAllLines(calls)).containsExactly("-f -", "list table ip overlay", "-f -");
+    }
+
+    @Test
     void ipMasqWithoutNftIsRefusedNamingThePackageAndTheOption() {
         assertThatThrownBy(() -> new LinuxTrafficManager(new LinuxTrafficManager.Settings(true, true, false, false,
             Duration.ofSeconds(5)), Executors.defaultThreadFactory(), name -> Optional.empty()))
