@@ -152,10 +152,14 @@ class HostRulesEndToEndTest {
     @Order(4)
     void afterNftFlushRulesetTheRulesComeBackWithinTheRecheckPeriod() throws Exception {
         final String before = hosts[1].exec("nft", "list", "table", "ip", "overlay");
+        final String handle = hosts[1].exec("nft", "-a", "list", "table", "ip", "overlay").lines().findFirst().get();
         hosts[1].exec("nft", "flush", "ruleset");
         final long flushed = System.nanoTime();
+        // a new table (a new handle) proves the flush removed it and the re-check made it again
         awaitTrue("h1's nft table back", Duration.ofSeconds(15),
-            () -> hosts[1].exec("nft", "list", "ruleset").contains("table ip overlay"));
+            () -> hosts[1].exec("nft", "list", "ruleset").contains("table ip overlay")
+                && !hosts[1].exec("nft", "-a", "list", "table", "ip", "overlay").lines().findFirst().get()
+                    .equals(handle));
         assertThat(Duration.ofNanos(System.nanoTime() - flushed)).as("the default --iptables-resync is 5 s")
             .isLessThan(Duration.ofSeconds(7));
         assertThat(hosts[1].exec("nft", "list", "table", "ip", "overlay")).isEqualTo(before);

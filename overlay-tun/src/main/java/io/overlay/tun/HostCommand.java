@@ -91,30 +91,10 @@ final class HostCommand {
         }
         final String out = new String(output.join(), StandardCharsets.UTF_8).strip();
         if (p.exitValue() != 0) {
-            throw new CommandException(p.exitValue(), String.join(" ", command) + " failed (exit " + p.exitValue()
-                + ")" + (out.isEmpty() ? "" : ": " + out.replace('\n', ' ')));
+            throw new IOException(String.join(" ", command) + " failed (exit " + p.exitValue() + ")"
+                + (out.isEmpty() ? "" : ": " + out.replace('\n', ' ')));
         }
         return out;
-    }
-
-    /** A tool exited with a non-zero status. */
-    static final class CommandException extends IOException {
-        private static final long serialVersionUID = 1L;
-        private final int status;
-
-        CommandException(final int status, final String message) {
-            super(message);
-            this.status = status;
-        }
-
-        /**
-         * Returns the exit status.
-         *
-         * @return the non-zero status
-         */
-        int status() {
-            return status;
-        }
     }
 
     /**
