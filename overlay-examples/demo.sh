@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
 # overlay demo: three hosts, two containers each, one flannel-compatible (udp backend) overlay between them.
 #
-#   sudo overlay-examples/demo.sh
+#   sudo overlay-examples/demo.sh [--runtime netns|cni|lxc|docker]
+#
+# --runtime says what the containers are (default netns):
+#   netns   hand-made network namespaces on a bridge cbr0 that OverlayMain makes (--bridge cbr0), addressed .2 and .3
+#   cni     namespaces added by Debian's CNI plugins (/usr/lib/cni bridge + host-local, per the CNI spec) with the
+#           conflist "overlay cni-conf" makes from the host's subnet.env
+#   lxc     LXC containers created offline from LXC's busybox template, addressed by dnsmasq run with the lxc-net
+#           settings "overlay lxc-net" makes (bridge lxcbr0, the host's subnet, container MTU)
+#   docker  one dockerd per host with the daemon.json "overlay docker-opts --format daemon-json" makes (bip, mtu),
+#           its own data root, exec root, pid file and socket, and a busybox image imported from a local rootfs
+# Bridges, dnsmasq, dockerd and the CNI plugins' iptables rules all live inside the host namespaces.
 #
 # Everything runs in network namespaces this script creates and removes again (also on failure or Ctrl-C), named
 # with a per-run prefix ovd<pid of this script>- so several runs at once do not meet:
 #   ovd<pid>-infra       the underlay: bridge ul0 with 198.18.0.254/24, and etcd listening on 198.18.0.254:2379
 #   ovd<pid>-h1..h3      hosts 198.18.0.1-3/24 on that bridge, each running OverlayMain (java -jar overlay.jar)
-#                        with --bridge cbr0, its own --subnet-file and --healthz-port 8471
-#   ovd<pid>-h1c1..h3c2  containers on their host's cbr0, addressed .2 and .3 from the host's FLANNEL_SUBNET,
-#                        default route via the bridge address, MTU FLANNEL_MTU
+#                        with its own --subnet-file and --healthz-port 8471 (and --bridge cbr0 for netns)
+#   ovd<pid>-h1c1..h3c2  (netns, cni) containers on their host's bridge, addresses from the host's FLANNEL_SUBNET,
+#                        MTU FLANNEL_MTU; lxc and docker containers are named h1c1..h3c2 the same way
 # The clean-up kills every process left in those namespaces before deleting them. Namespaces of an earlier run whose
 # script is gone (killed with -9) are removed at the start of the next run.
 # Then every container pings every container on the other hosts, and the script prints N/N pairs reachable.
@@ -20,6 +30,20 @@
 # always kept on failure, with the build log, etcd and OverlayMain logs and every ping's output; the path is printed).
 # Exit status: 0 when every pair is reachable, 1 on failure, 130/143 when interrupted.
 set -eEuo pipefail
+
+RUNTIME=netns
+while [ $# -gt 0 ]; do
+  case $1 in
+    --runtime) RUNTIME=${2:-}; shift $(($# > 1 ? 2 : 1)) ;;
+    --runtime=*) RUNTIME=${1#*=}; shift ;;
+    -h|--help) sed -n '2,/^set -eEuo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) printf 'demo: error: unknown argument %s (usage: demo.sh [--runtime netns|cni|lxc|docker])\n' "$1" >&2; exit 2 ;;
+  esac
+done
+case $RUNTIME in
+  netns|cni|lxc|docker) ;;
+  *) printf 'demo: error: --runtime must be netns, cni, lxc or docker, got "%s"\n' "$RUNTIME" >&2; exit 2 ;;
+esac
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
@@ -59,6 +83,20 @@ command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v java >/dev/null 2>&1 || need+=(JAVA)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
+case $RUNTIME in
+  cni)
+    [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+    command -v jq >/dev/null 2>&1 || need+=(jq)
+    command -v iptables >/dev/null 2>&1 || need+=(iptables) ;;
+  lxc)
+    command -v lxc-start >/dev/null 2>&1 || need+=(lxc)
+    command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
+    dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static) ;;
+  docker)
+    command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+    dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+    command -v iptables >/dev/null 2>&1 || need+=(iptables) ;;
+esac
 if [ "${#need[@]}" -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
@@ -71,7 +109,14 @@ if [ "${#need[@]}" -gt 0 ]; then
       need=("${need[@]/JAVA/$java_pkg}")
     fi
     say "installing ${need[*]} (apt-get)"
-    apt-get install -y -qq "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed"
+    # lxc and docker.io start lxc-net (a bridge and dnsmasq) and dockerd in the root namespace when installed where
+    # services run; the demo runs its own inside namespaces, so service starts are refused during the install
+    own_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+    fi
+    apt-get install -y -qq "${need[@]}" >/dev/null || { [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d; die "apt-get install ${need[*]} failed"; }
+    if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
     # Debian's etcd-server package starts a system etcd on 127.0.0.1:2379; the demo runs its own, so stop that.
     if [[ " ${need[*]} " == *" etcd-server "* ]]; then systemctl stop etcd >/dev/null 2>&1 || true; fi
   else
@@ -106,6 +151,54 @@ delete_ns() {
   ip netns del "$ns" 2>/dev/null || true
 }
 
+# --- the container runtimes -----------------------------------------------------------------------------------
+# Containers made so far, "<host number> <name>", for runtime_cleanup (recorded before each is made).
+MADE=()
+DOCKERD_PIDS=()
+DOCKER=$(command -v /usr/bin/docker || command -v docker || true)
+docker_h() { local h=$1; shift; "$DOCKER" -H "unix://$TMP/h$h/docker.sock" "$@"; }
+host_of() { local h=${1#h}; echo "${h%%c*}"; }
+# The CNI plugin of the host's conflist (bridge, with host-local), run per the CNI spec inside the host namespace.
+cni() {
+  local h=$1 cmd=$2 c=$3 plugin
+  plugin=$(jq -r .type "$TMP/h$h/plugin.json")
+  ip netns exec "$P-h$h" env CNI_COMMAND="$cmd" CNI_CONTAINERID="$c" CNI_NETNS="/var/run/netns/$P-$c" \
+    CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni "/usr/lib/cni/$plugin" <"$TMP/h$h/plugin.json"
+}
+# Runs a command inside a container.
+cexec() {
+  local c=$1; shift
+  case $RUNTIME in
+    netns|cni) ip netns exec "$P-$c" "$@" ;;
+    lxc) nsenter --net="/var/run/netns/$P-h$(host_of "$c")" lxc-attach -P "$TMP/lxc" -n "$c" -- "$@" ;;
+    docker) docker_h "$(host_of "$c")" exec "$c" "$@" ;;
+  esac
+}
+# Removes what the runtime made (CNI DEL, LXC containers, Docker containers and daemons) before the namespaces go.
+runtime_cleanup() {
+  local entry h c pid
+  for entry in "${MADE[@]}"; do
+    h=${entry% *}; c=${entry#* }
+    case $RUNTIME in
+      cni) cni "$h" DEL "$c" >/dev/null 2>&1 ;;
+      lxc)
+        timeout 30 nsenter --net="/var/run/netns/$P-h$h" lxc-stop -P "$TMP/lxc" -n "$c" -k >/dev/null 2>&1
+        timeout 60 lxc-destroy -P "$TMP/lxc" -n "$c" >/dev/null 2>&1 ;;
+      docker) timeout 60 "$DOCKER" -H "unix://$TMP/h$h/docker.sock" rm -f "$c" >/dev/null 2>&1 ;;
+    esac
+  done
+  if [ "${#DOCKERD_PIDS[@]}" -gt 0 ]; then
+    # dockerd unmounts its network namespace files under the exec root when it stops; give it time (20 s)
+    kill -TERM "${DOCKERD_PIDS[@]}" 2>/dev/null
+    for _ in $(seq 200); do
+      alive=0
+      for pid in "${DOCKERD_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+      [ "$alive" = 0 ] && break
+      sleep 0.1
+    done
+  fi
+}
+
 cleanup() {
   local rc=$?
   set +eE
@@ -113,6 +206,7 @@ cleanup() {
   exec 1>&3 2>&4
   trap - EXIT INT TERM
   [ -n "$FG" ] && kill -TERM "$FG" 2>/dev/null
+  runtime_cleanup
   [ "${#PIDS[@]}" -gt 0 ] && kill -TERM "${PIDS[@]}" 2>/dev/null
   local alive
   for _ in $(seq 50); do
@@ -208,7 +302,8 @@ for h in "${HOSTS[@]}"; do
   nsx "h$h" sysctl -qw net.ipv4.ip_forward=1
   mkdir -p "$TMP/h$h"
   # shellcheck disable=SC2086
-  ip netns exec "$P-h$h" java $JAVA_OPTS -jar "$JAR" --etcd-endpoints "$ETCD" --iface eth0 --bridge cbr0 \
+  bridge=(); [ "$RUNTIME" = netns ] && bridge=(--bridge cbr0) # the other runtimes make their own bridge
+  ip netns exec "$P-h$h" java $JAVA_OPTS -jar "$JAR" --etcd-endpoints "$ETCD" --iface eth0 "${bridge[@]}" \
     --subnet-file "$TMP/h$h/subnet.env" --healthz-ip 127.0.0.1 --healthz-port "$HEALTH_PORT" \
     >"$TMP/h$h/overlay.log" 2>&1 &
   PIDS+=($!)
@@ -236,6 +331,15 @@ done
 
 # --- containers -----------------------------------------------------------------------------------------------
 declare -A ADDR
+ojava() { java $JAVA_OPTS -jar "$JAR" "$@"; } # shellcheck disable=SC2086
+if [ "$RUNTIME" = lxc ] || [ "$RUNTIME" = docker ]; then
+  # busybox-static as a root file system: the LXC template copies it, Docker imports this tarball (nothing is pulled)
+  r="$TMP/busybox-rootfs"
+  mkdir -p "$r/bin" "$r/etc" "$r/proc" "$r/sys" "$r/dev" "$r/tmp"
+  cp /bin/busybox "$r/bin/busybox"
+  for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$r/bin/$a"; done
+  tar -C "$r" -cf "$TMP/busybox-rootfs.tar" .
+fi
 for h in "${HOSTS[@]}"; do
   # shellcheck disable=SC1090
   FLANNEL_SUBNET=; FLANNEL_MTU=; . "$TMP/h$h/subnet.env"
@@ -243,22 +347,91 @@ for h in "${HOSTS[@]}"; do
   len=${FLANNEL_SUBNET#*/}
   base=${gw%.*}
   say "h$h subnet.env: FLANNEL_SUBNET=$FLANNEL_SUBNET FLANNEL_MTU=$FLANNEL_MTU"
+  case $RUNTIME in
+    cni)
+      run ojava cni-conf --subnet-file "$TMP/h$h/subnet.env" --ipam-data-dir "$TMP/h$h/ipam" \
+        -o "$TMP/h$h/overlay.conflist"
+      # a runtime hands each plugin its entry of the list with the list's name and cniVersion
+      jq -c '.plugins[0] + {name: .name, cniVersion: .cniVersion}' "$TMP/h$h/overlay.conflist" >"$TMP/h$h/plugin.json"
+      say "h$h CNI plugin configuration: $(cat "$TMP/h$h/plugin.json")" ;;
+    lxc)
+      run ojava lxc-net --subnet-file "$TMP/h$h/subnet.env" -o "$TMP/h$h/lxc-net"
+      run ojava lxc-net --format container --subnet-file "$TMP/h$h/subnet.env" -o "$TMP/h$h/container.conf"
+      { echo "lxc.apparmor.profile = unconfined"; cat "$TMP/h$h/container.conf"; } >"$TMP/h$h/create.conf"
+      # lxc-net's start, inside the host namespace: the bridge and dnsmasq with lxc-net's arguments
+      # shellcheck disable=SC1090
+      . "$TMP/h$h/lxc-net"
+      mask=0; for o in ${LXC_NETMASK//./ }; do while [ "$o" -gt 0 ]; do mask=$((mask + (o & 1))); o=$((o >> 1)); done; done
+      nsx "h$h" ip link add dev "$LXC_BRIDGE" type bridge
+      nsx "h$h" ip addr add "$LXC_ADDR/$mask" broadcast + dev "$LXC_BRIDGE"
+      nsx "h$h" ip link set dev "$LXC_BRIDGE" up
+      say "h$h lxc-net: $LXC_BRIDGE $LXC_ADDR/$mask, dnsmasq hands out $LXC_DHCP_RANGE"
+      ip netns exec "$P-h$h" dnsmasq --keep-in-foreground --conf-file=/dev/null -u root --strict-order \
+        --bind-interfaces --pid-file="$TMP/h$h/dnsmasq.pid" --listen-address "$LXC_ADDR" \
+        --dhcp-range "$LXC_DHCP_RANGE" --dhcp-lease-max="$LXC_DHCP_MAX" --dhcp-no-override \
+        --except-interface=lo --interface="$LXC_BRIDGE" --dhcp-leasefile="$TMP/h$h/dnsmasq.leases" \
+        --dhcp-authoritative >"$TMP/h$h/dnsmasq.log" 2>&1 &
+      PIDS+=($!) ;;
+    docker)
+      run ojava docker-opts --format daemon-json --subnet-file "$TMP/h$h/subnet.env" -o "$TMP/h$h/daemon.json"
+      say "h$h daemon.json: $(tr -d ' \n' <"$TMP/h$h/daemon.json")"
+      # nsenter, not ip netns exec: dockerd needs the cgroup mounts that ip netns exec's fresh /sys hides
+      nsenter --net="/var/run/netns/$P-h$h" dockerd --config-file "$TMP/h$h/daemon.json" \
+        --data-root "$TMP/h$h/docker" --exec-root "$TMP/h$h/exec" --pidfile "$TMP/h$h/docker.pid" \
+        -H "unix://$TMP/h$h/docker.sock" --storage-driver vfs >"$TMP/h$h/dockerd.log" 2>&1 &
+      DOCKERD_PIDS+=($!); PIDS+=($!)
+      for i in $(seq 120); do
+        docker_h "$h" version >/dev/null 2>&1 && break
+        [ "$i" = 120 ] && { tail -20 "$TMP/h$h/dockerd.log" >&2; die "dockerd of h$h did not start in 60 s"; }
+        sleep 0.5
+      done
+      run docker_h "$h" import -c 'ENV PATH=/bin' "$TMP/busybox-rootfs.tar" overlay/busybox:local >/dev/null ;;
+  esac
   for c in "${CONTAINERS[@]}"; do
     ns="h${h}c$c"
-    addr="$base.$((c + 1))"
-    ip netns add "$P-$ns"
-    nsx "$ns" ip link set lo up
-    nsx "h$h" ip link add "vc$c" type veth peer name eth0 netns "$P-$ns"
-    nsx "h$h" ip link set "vc$c" mtu "$FLANNEL_MTU" master cbr0 up
-    nsx "$ns" ip addr add "$addr/$len" dev eth0
-    nsx "$ns" ip link set eth0 mtu "$FLANNEL_MTU" up
-    nsx "$ns" ip route add default via "$gw"
+    MADE+=("$h $ns")
+    case $RUNTIME in
+      netns)
+        addr="$base.$((c + 1))"
+        ip netns add "$P-$ns"
+        nsx "$ns" ip link set lo up
+        nsx "h$h" ip link add "vc$c" type veth peer name eth0 netns "$P-$ns"
+        nsx "h$h" ip link set "vc$c" mtu "$FLANNEL_MTU" master cbr0 up
+        nsx "$ns" ip addr add "$addr/$len" dev eth0
+        nsx "$ns" ip link set eth0 mtu "$FLANNEL_MTU" up
+        nsx "$ns" ip route add default via "$gw" ;;
+      cni)
+        ip netns add "$P-$ns"
+        nsx "$ns" ip link set lo up
+        result=$(cni "$h" ADD "$ns") || die "CNI ADD of $ns failed: $result"
+        addr=$(jq -r '.ips[0].address' <<<"$result"); addr=${addr%/*} ;;
+      lxc)
+        run timeout 120 lxc-create -P "$TMP/lxc" -n "$ns" -t busybox -f "$TMP/h$h/create.conf" >"$TMP/$ns-create.log" 2>&1 \
+          || die "lxc-create $ns failed (log $TMP/$ns-create.log)"
+        # in the host namespace (ip netns exec: its sysfs, where LXC looks up lxcbr0), so the veth's host end is there
+        run timeout 60 ip netns exec "$P-h$h" lxc-start -P "$TMP/lxc" -n "$ns" -d -l INFO -o "$TMP/$ns.log" \
+          || die "lxc-start $ns failed (log $TMP/$ns.log)"
+        addr=
+        for i in $(seq 120); do
+          addr=$(cexec "$ns" ip -4 -o addr show dev eth0 2>/dev/null | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p')
+          [ -n "$addr" ] && break
+          sleep 0.5
+        done
+        [ -n "$addr" ] || die "$ns got no address from the dnsmasq of h$h in 60 s" ;;
+      docker)
+        run docker_h "$h" run -d --name "$ns" overlay/busybox:local sleep 86400 >/dev/null
+        addr=$(docker_h "$h" inspect -f '{{.NetworkSettings.IPAddress}}' "$ns") ;;
+    esac
+    mtu=$(cexec "$ns" ip -o link show dev eth0 2>/dev/null | sed -n 's/.* mtu \([0-9]*\) .*/\1/p' || true)
+    say "  $ns: $addr mtu $mtu ($RUNTIME)"
     ADDR[$ns]=$addr
   done
 done
 
 # --- every container pings every container on the other hosts ------------------------------------------------
-say "pinging every container from every container on another host (ping -c 2 -W 2)"
+PING=(ping -c 2 -i 0.2 -W 2 -q)
+if [ "$RUNTIME" = lxc ] || [ "$RUNTIME" = docker ]; then PING=(ping -c 2 -W 2 -q); fi # busybox ping inside
+say "pinging every container from every container on another host (${PING[*]})"
 mapfile -t NAMES < <(printf '%s\n' "${!ADDR[@]}" | sort)
 mkdir -p "$TMP/ping"
 ok=0
@@ -267,12 +440,12 @@ for src in "${NAMES[@]}"; do
   for dst in "${NAMES[@]}"; do
     [ "${src%c*}" = "${dst%c*}" ] && continue
     total=$((total + 1))
-    if run ip netns exec "$P-$src" ping -c 2 -i 0.2 -W 2 -q "${ADDR[$dst]}" >"$TMP/ping/$src-$dst.txt" 2>&1; then
+    if run cexec "$src" "${PING[@]}" "${ADDR[$dst]}" >"$TMP/ping/$src-$dst.txt" 2>&1; then
       ok=$((ok + 1)); result=ok
     else
       result=UNREACHABLE
     fi
-    printf '  %-5s %-12s -> %-5s %-12s %s\n' "$src" "${ADDR[$src]}" "$dst" "${ADDR[$dst]}" "$result"
+    printf '  %-5s %-15s -> %-5s %-15s %s\n' "$src" "${ADDR[$src]}" "$dst" "${ADDR[$dst]}" "$result"
   done
 done
 

@@ -9,6 +9,8 @@ import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.spi.TrafficCounters;
+import io.overlay.testing.SocketPairTun;
+import io.overlay.testing.TestPackets;
 import io.overlay.udp.UdpPacketEngine;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -108,10 +110,10 @@ public class EngineLoopBenchmark {
 
         final int local = Ipv4.parse("100.64.1.2");
         final int remote = Ipv4.parse("100.64.2.2");
-        final int payload = size - BenchPackets.IPV4_HEADER - BenchPackets.TCP_HEADER;
+        final int payload = size - TestPackets.IPV4_HEADER - TestPackets.TCP_HEADER;
         for (int i = 0; i < BATCH; i++) {
-            BenchPackets.tcp(toTun, i * SLOT, local, remote, 0x9c40_1451, i, i * payload, payload);
-            BenchPackets.tcp(fromPeer, i * SLOT, remote, local, 0x1451_9c40, i, i * payload, payload);
+            TestPackets.writeTcp(toTun, i * SLOT, local, remote, 0x9c40_1451, i, i * payload, payload);
+            TestPackets.writeTcp(fromPeer, i * SLOT, remote, local, 0x1451_9c40, i, i * payload, payload);
             fromPeerViews[i] = fromPeer.duplicate().position(i * SLOT).limit(i * SLOT + size).slice();
         }
         toTunAddress = Buffer.memoryAddress(toTun);

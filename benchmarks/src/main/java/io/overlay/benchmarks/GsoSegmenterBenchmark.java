@@ -1,6 +1,7 @@
 package io.overlay.benchmarks;
 
 import io.overlay.core.net.Ipv4;
+import io.overlay.testing.TestPackets;
 import io.overlay.udp.offload.GsoSegmenter;
 import io.overlay.udp.offload.OffloadVerdict;
 import io.overlay.udp.offload.SegmentBatch;
@@ -35,7 +36,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(1)
 public class GsoSegmenterBenchmark {
     private static final int MTU = 1472;
-    private static final int MSS = MTU - BenchPackets.IPV4_HEADER - BenchPackets.TCP_HEADER;
+    private static final int MSS = MTU - TestPackets.IPV4_HEADER - TestPackets.TCP_HEADER;
 
     /** TCP payload of the super-packet in bytes: 1 segment, 16 segments, 45 segments (the most under 64 KiB). */
     @Param({"1432", "22912", "64440"})
@@ -51,9 +52,9 @@ public class GsoSegmenterBenchmark {
     @Setup(Level.Trial)
     public void setup() {
         final int off = VirtioNetHdr.LENGTH;
-        length = BenchPackets.tcp(frame, off, Ipv4.parse("100.64.1.2"), Ipv4.parse("100.64.2.2"), 0x9c40_1451, 7,
+        length = TestPackets.writeTcp(frame, off, Ipv4.parse("100.64.1.2"), Ipv4.parse("100.64.2.2"), 0x9c40_1451, 7,
             1_000_000, payload);
-        frame.putShort(off + 36, (short) BenchPackets.pseudoHeaderSum(frame, off, length, BenchPackets.PROTO_TCP));
+        frame.putShort(off + 36, (short) TestPackets.pseudoHeaderSum(frame, off, length, TestPackets.PROTO_TCP));
         hdr.wrap(frame, 0).clear().flags(VirtioNetHdr.FLAG_NEEDS_CSUM).csumStart(20).csumOffset(16);
         if (payload > MSS) {
             hdr.gsoType(VirtioNetHdr.GSO_TCPV4).gsoSize(MSS).hdrLen(40);

@@ -4,6 +4,7 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.net.RouteTable;
+import io.overlay.testing.TestPackets;
 import io.overlay.udp.PacketProcessor;
 import java.nio.ByteBuffer;
 import java.util.LinkedHashMap;
@@ -82,8 +83,8 @@ public class PacketProcessorBenchmark {
             final int peer = (int) ((i * 2654435761L) % peers);
             // Destinations spread over the peers: routed for TUN -> UDP. (UDP -> TUN reuses the same bytes with the
             // destination rewritten into the local subnet below, before each run, see udpToTun.)
-            BenchPackets.tcp(packets, i * SLOT, base + 1, base + ((peer + 1) << 8) + 2, 0x9c40_1451, i, i * 1000,
-                size - BenchPackets.IPV4_HEADER - BenchPackets.TCP_HEADER);
+            TestPackets.writeTcp(packets, i * SLOT, base + 1, base + ((peer + 1) << 8) + 2, 0x9c40_1451, i, i * 1000,
+                size - TestPackets.IPV4_HEADER - TestPackets.TCP_HEADER);
             checksums[i] = packets.getShort(i * SLOT + 10);
             senders[i] = underlay + 1 + peer;
         }
@@ -141,8 +142,8 @@ public class PacketProcessorBenchmark {
         public void setup(final PacketProcessorBenchmark b) {
             final int base = Ipv4.parse("100.64.0.0");
             for (int i = 0; i < BATCH; i++) {
-                BenchPackets.tcp(packets, i * SLOT, base + ((i + 1) << 8) + 2, base + 2, 0x1451_9c40, i, i * 1000,
-                    b.size - BenchPackets.IPV4_HEADER - BenchPackets.TCP_HEADER);
+                TestPackets.writeTcp(packets, i * SLOT, base + ((i + 1) << 8) + 2, base + 2, 0x1451_9c40, i, i * 1000,
+                    b.size - TestPackets.IPV4_HEADER - TestPackets.TCP_HEADER);
                 checksums[i] = packets.getShort(i * SLOT + 10);
             }
         }

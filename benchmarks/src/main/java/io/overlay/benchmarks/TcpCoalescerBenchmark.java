@@ -1,6 +1,7 @@
 package io.overlay.benchmarks;
 
 import io.overlay.core.net.Ipv4;
+import io.overlay.testing.TestPackets;
 import io.overlay.udp.offload.TcpCoalescer;
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
@@ -35,7 +36,7 @@ public class TcpCoalescerBenchmark {
     /** Segments per batch (the engine's recvmmsg batch). */
     static final int BATCH = 32;
     private static final int PACKET = 1472;
-    private static final int PAYLOAD = PACKET - BenchPackets.IPV4_HEADER - BenchPackets.TCP_HEADER;
+    private static final int PAYLOAD = PACKET - TestPackets.IPV4_HEADER - TestPackets.TCP_HEADER;
 
     /** Interleaved TCP flows in the batch (each gets {@code BATCH / flows} consecutive segments). */
     @Param({"1", "4"})
@@ -58,7 +59,7 @@ public class TcpCoalescerBenchmark {
         for (int i = 0; i < BATCH; i++) {
             final int flow = i % flows;
             final int n = i / flows;
-            BenchPackets.tcp(segments, i * PACKET, src, dst, (40000 + flow) << 16 | 5201, flow * 1000 + n,
+            TestPackets.writeTcp(segments, i * PACKET, src, dst, (40000 + flow) << 16 | 5201, flow * 1000 + n,
                 flow * 0x0100_0000 + n * PAYLOAD, PAYLOAD);
         }
         batch();

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.overlay.core.OutOfSubnetsException;
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.testing.LogCapture;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;

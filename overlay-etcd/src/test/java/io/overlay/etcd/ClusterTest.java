@@ -1,12 +1,13 @@
 package io.overlay.etcd;
 
+import static io.overlay.core.net.Ipv4.parse;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.net.Ipv4Prefix;
-import io.overlay.core.testing.EtcdCluster;
-import io.overlay.core.testing.EtcdServer;
+import io.overlay.testing.EtcdCluster;
+import io.overlay.testing.EtcdServer;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -40,8 +41,8 @@ class ClusterTest {
             .connectTimeout(Duration.ofSeconds(1)).backoff(Duration.ofMillis(100), Duration.ofSeconds(1)).build();
         try (EtcdSubnetAllocator a = new EtcdSubnetAllocator(settings);
              EtcdSubnetAllocator b = new EtcdSubnetAllocator(settings)) {
-            final Lease la = a.acquire(Ipv4ForTest.ip("198.18.0.1"), Optional.empty());
-            final Lease lb = b.acquire(Ipv4ForTest.ip("198.18.0.2"), Optional.empty());
+            final Lease la = a.acquire(parse("198.18.0.1"), Optional.empty());
+            final Lease lb = b.acquire(parse("198.18.0.2"), Optional.empty());
             final RecordingListener ea = new RecordingListener();
             final RecordingListener eb = new RecordingListener();
             a.start(la, ea);

@@ -3,7 +3,7 @@ package io.overlay.etcd;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.overlay.core.net.Ipv4;
-import io.overlay.core.testing.EtcdServer;
+import io.overlay.testing.EtcdServer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;

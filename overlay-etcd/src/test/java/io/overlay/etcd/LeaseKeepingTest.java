@@ -7,6 +7,7 @@ import static org.awaitility.Awaitility.await;
 import io.overlay.core.OutOfSubnetsException;
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.testing.LogCapture;
 import java.time.Duration;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;

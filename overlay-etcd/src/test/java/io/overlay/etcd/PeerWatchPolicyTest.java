@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.testing.LogCapture;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;

@@ -1,6 +1,6 @@
 package io.overlay.etcd;
 
-import io.overlay.core.testing.EtcdServer;
+import io.overlay.testing.EtcdServer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

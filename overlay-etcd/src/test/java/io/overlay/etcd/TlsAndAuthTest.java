@@ -1,10 +1,12 @@
 package io.overlay.etcd;
 
+import static io.overlay.core.net.Ipv4.parse;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.overlay.core.flannel.Lease;
-import io.overlay.core.testing.EtcdServer;
+import io.overlay.testing.EtcdServer;
+import io.overlay.testing.LogCapture;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
@@ -23,7 +25,7 @@ class TlsAndAuthTest {
             final EtcdSettings s = EtcdSettings.builder().endpoints(server.endpoint()).caFile(tls.caFile())
                 .clientCertificate(tls.clientCert(), tls.clientKey()).build();
             try (EtcdSubnetAllocator a = new EtcdSubnetAllocator(s)) {
-                final Lease lease = a.acquire(Ipv4ForTest.ip("198.18.0.1"), Optional.empty());
+                final Lease lease = a.acquire(parse("198.18.0.1"), Optional.empty());
                 final RecordingListener events = new RecordingListener();
                 a.start(lease, events);
                 server.etcdctl("put", "/coreos.com/network/subnets/100.64.250.0-24", "{\"PublicIP\":\"198.18.0.9\"}");
@@ -55,7 +57,7 @@ class TlsAndAuthTest {
                 .credentials("overlay", "s3cret").build();
             try (EtcdSubnetAllocator a = new EtcdSubnetAllocator(s)) {
                 a.awaitNetworkConfig();
-                final Lease lease = a.acquire(Ipv4ForTest.ip("198.18.0.1"), Optional.empty());
+                final Lease lease = a.acquire(parse("198.18.0.1"), Optional.empty());
                 a.start(lease, new RecordingListener());
                 final String value = server.etcdctl("--user=root:rootpw", "get", "--print-value-only",
                     "/coreos.com/network/subnets/" + lease.key());

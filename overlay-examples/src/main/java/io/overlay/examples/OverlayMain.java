@@ -51,7 +51,8 @@ import picocli.CommandLine.Spec;
  * line as {@code STATUS=}, {@code STOPPING=1} when stopping and watchdog pings ({@link SystemdNotifier}).
  */
 @Command(name = "overlay", mixinStandardHelpOptions = true, versionProvider = OverlayVersion.class,
-    sortOptions = false, subcommands = HealthCommand.class, usageHelpAutoWidth = true,
+    sortOptions = false, subcommands = {HealthCommand.class, LxcNetCommand.class, DockerOptsCommand.class,
+        CniConfCommand.class}, usageHelpAutoWidth = true,
     description = {"Joins this host to a flannel-compatible (udp backend) overlay network:",
         "leases a subnet from etcd, opens a TUN device, writes subnet.env and carries",
         "packets to the other hosts inside UDP datagrams.",

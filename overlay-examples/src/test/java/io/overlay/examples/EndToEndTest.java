@@ -3,8 +3,8 @@ package io.overlay.examples;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.core.net.Ipv4Prefix;
-import io.overlay.core.testing.Netns;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Netns;
+import io.overlay.testing.Privileged;
 import java.io.IOException;
 import java.net.HttpURLConnection;
 import java.net.URL;

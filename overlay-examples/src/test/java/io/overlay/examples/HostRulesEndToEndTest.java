@@ -2,8 +2,8 @@ package io.overlay.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.testing.Netns;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Netns;
+import io.overlay.testing.Privileged;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

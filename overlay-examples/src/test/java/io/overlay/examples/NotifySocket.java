@@ -1,9 +1,7 @@
 package io.overlay.examples;
 
-import com.sun.jna.LastErrorException;
 import com.sun.jna.Native;
-import com.sun.jna.NativeLong;
-import com.sun.jna.Platform;
+import io.overlay.testing.TestLibc;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -16,29 +14,13 @@ import java.time.Duration;
  * {@link SystemdNotifier} so that a wrong encoding there cannot reach a socket bound with the same mistake.
  */
 final class NotifySocket implements AutoCloseable {
-    private static final int AF_UNIX = 1;
-    private static final int SOCK_DGRAM = 2;
-    private static final int SOCK_CLOEXEC = 0x80000;
-    private static final int MSG_DONTWAIT = 0x40;
-    private static final int EAGAIN = 11;
-
-    static {
-        Native.register(Platform.C_LIBRARY_NAME);
-    }
+    private static final TestLibc C = TestLibc.INSTANCE;
 
     private final int fd;
 
     private NotifySocket(final int fd) {
         this.fd = fd;
     }
-
-    private static native int socket(int domain, int type, int protocol) throws LastErrorException;
-
-    private static native int bind(int fd, byte[] address, int length) throws LastErrorException;
-
-    private static native NativeLong recv(int fd, byte[] buf, NativeLong len, int flags) throws LastErrorException;
-
-    private static native int close(int fd);
 
     /**
      * Binds a datagram socket.
@@ -51,18 +33,18 @@ final class NotifySocket implements AutoCloseable {
         final byte[] path = name.getBytes(StandardCharsets.US_ASCII);
         // sockaddr_un: sa_family_t (host order), then sun_path; abstract: NUL + name, length = exactly that
         final ByteBuffer a = ByteBuffer.allocate(110).order(ByteOrder.nativeOrder());
-        a.putShort((short) AF_UNIX);
+        a.putShort((short) TestLibc.AF_UNIX);
         if (name.startsWith("@")) {
             a.put((byte) 0).put(path, 1, path.length - 1);
         } else {
             a.put(path).put((byte) 0);
         }
-        final int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        try {
-            bind(fd, a.array(), a.position());
-        } catch (LastErrorException e) {
-            close(fd);
-            throw new IOException("bind " + name + ": errno " + e.getErrorCode(), e);
+        final int fd = (int) TestLibc.check(C.socket(TestLibc.AF_UNIX, TestLibc.SOCK_DGRAM | TestLibc.SOCK_CLOEXEC, 0),
+            "socket(AF_UNIX, SOCK_DGRAM)");
+        if (C.bind(fd, a.array(), a.position()) != 0) {
+            final int errno = Native.getLastError();
+            C.close(fd);
+            throw new IOException("bind " + name + ": errno " + errno);
         }
         return new NotifySocket(fd);
     }
@@ -78,13 +60,13 @@ final class NotifySocket implements AutoCloseable {
         final long deadline = System.nanoTime() + timeout.toNanos();
         final byte[] buf = new byte[4096];
         while (true) {
-            try {
-                final long n = recv(fd, buf, new NativeLong(buf.length), MSG_DONTWAIT).longValue();
+            final long n = C.recv(fd, buf, buf.length, TestLibc.MSG_DONTWAIT);
+            if (n >= 0) {
                 return new String(buf, 0, (int) n, StandardCharsets.UTF_8);
-            } catch (LastErrorException e) {
-                if (e.getErrorCode() != EAGAIN) {
-                    throw e;
-                }
+            }
+            final int errno = Native.getLastError();
+            if (errno != TestLibc.EAGAIN) {
+                throw new IllegalStateException("recv on the notify socket: errno " + errno);
             }
             if (System.nanoTime() - deadline > 0) {
                 return null;
@@ -114,6 +96,6 @@ final class NotifySocket implements AutoCloseable {
 
     @Override
     public void close() {
-        close(fd);
+        C.close(fd);
     }
 }

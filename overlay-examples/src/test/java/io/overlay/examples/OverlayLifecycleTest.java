@@ -3,9 +3,9 @@ package io.overlay.examples;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.core.Overlay;
-import io.overlay.core.testing.EtcdServer;
 import io.overlay.etcd.EtcdSettings;
 import io.overlay.etcd.EtcdSubnetAllocator;
+import io.overlay.testing.EtcdServer;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.URI;

@@ -58,20 +58,6 @@ public final class LinuxTunDevice implements TunDevice {
      * @param queues one Netty descriptor per queue, owned from now on by this device
      * @param namespaceFd an open descriptor of the device's network namespace, owned by this device
      * @param namespaceId that namespace's identifier ({@code net:[inode]})
-     */
-    LinuxTunDevice(final String name, final boolean multiQueue, final FileDescriptor[] queues,
-                   final int namespaceFd, final String namespaceId) {
-        this(name, multiQueue, queues, namespaceFd, namespaceId, 0, 0);
-    }
-
-    /**
-     * Wraps opened queues of a device opened with {@code IFF_VNET_HDR}; called by {@link LinuxTunDeviceFactory}.
-     *
-     * @param name the kernel's name of the device
-     * @param multiQueue whether it was opened with {@code IFF_MULTI_QUEUE}
-     * @param queues one Netty descriptor per queue, owned from now on by this device
-     * @param namespaceFd an open descriptor of the device's network namespace, owned by this device
-     * @param namespaceId that namespace's identifier ({@code net:[inode]})
      * @param vnetHeaderLength 10 with {@code IFF_VNET_HDR}, else 0
      * @param offloadFlags the {@code TUN_F_*} mask set with {@code TUNSETOFFLOAD}
      */

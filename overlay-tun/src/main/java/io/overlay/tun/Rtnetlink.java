@@ -31,8 +31,6 @@ final class Rtnetlink {
 
     /** {@code NLM_F_REQUEST}. */
     static final int NLM_F_REQUEST = 0x1;
-    /** {@code NLM_F_MULTI}: part of a multi-part answer. */
-    static final int NLM_F_MULTI = 0x2;
     /** {@code NLM_F_ACK}. */
     static final int NLM_F_ACK = 0x4;
     /** {@code NLM_F_DUMP} ({@code NLM_F_ROOT|NLM_F_MATCH}). */

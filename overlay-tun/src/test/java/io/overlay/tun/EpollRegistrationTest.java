@@ -13,8 +13,9 @@ import io.netty.channel.unix.FileDescriptor;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.TunSetup;
-import io.overlay.core.testing.Netns;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Netns;
+import io.overlay.testing.Privileged;
+import io.overlay.testing.TestPackets;
 import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
@@ -49,8 +50,8 @@ class EpollRegistrationTest {
                     try {
                         int n;
                         while ((n = fd.read(buffer, 0, buffer.capacity())) > 0) {
-                            if (Packets.version(buffer) == 4) {
-                                destinations.add(Packets.dst(buffer));
+                            if (TestPackets.version(buffer) == 4) {
+                                destinations.add(TestPackets.dst(buffer));
                             }
                         }
                     } catch (Exception e) {

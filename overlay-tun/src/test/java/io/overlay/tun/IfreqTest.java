@@ -2,6 +2,7 @@ package io.overlay.tun;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.overlay.testing.TestPackets;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -16,7 +17,7 @@ class IfreqTest {
         assertThat(b.isDirect()).isTrue();
         assertThat(b.capacity()).isEqualTo(40);
         assertThat(ByteOrder.nativeOrder()).isEqualTo(ByteOrder.LITTLE_ENDIAN);
-        assertThat(Hex.of(b)).isEqualTo(Hex.expect(
+        assertThat(TestPackets.hex(b)).isEqualTo(TestPackets.hex(
             "66 6c 61 6e 6e 65 6c 25 64 00 00 00 00 00 00 00" // "flannel%d", NUL-padded to 16
                 + "| 01 10"                                   // IFF_TUN|IFF_NO_PI = 0x1001, little-endian short
                 + "| 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00")); // rest of the union

@@ -2,7 +2,7 @@ package io.overlay.tun;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.overlay.core.testing.Netns;
+import io.overlay.testing.Netns;
 import java.io.IOException;
 
 /** Reads {@code ip -j ...} output inside a test namespace (tests only; the library never runs {@code ip}). */

@@ -3,12 +3,12 @@ package io.overlay.tun;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.overlay.core.spi.BridgeConfigurator;
 import io.overlay.core.flannel.FlannelRules;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
-import io.overlay.core.testing.Netns;
-import io.overlay.core.testing.Privileged;
+import io.overlay.core.spi.BridgeConfigurator;
+import io.overlay.testing.Netns;
+import io.overlay.testing.Privileged;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;

@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.TrafficManager;
-import io.overlay.core.testing.Netns;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Netns;
+import io.overlay.testing.Privileged;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.Optional;

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.TunSetup;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Privileged;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;

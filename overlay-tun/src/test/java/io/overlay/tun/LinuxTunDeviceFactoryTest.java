@@ -8,7 +8,8 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.TunDeviceFactory;
 import io.overlay.core.spi.TunSetup;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Privileged;
+import io.overlay.testing.TestPackets;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.DatagramChannel;
@@ -61,9 +62,9 @@ class LinuxTunDeviceFactoryTest extends NamespacedTunFixture {
                 b.clear();
                 if (tun.read(q, b) > 0) {
                     any = true;
-                    if (Packets.version(b) == 4 && Packets.protocol(b) == Packets.UDP
-                        && Packets.dst(b) == Ipv4.parse("100.64.5.6")) {
-                        assertThat(ports.add(b.getShort(Packets.ihl(b) + 2) & 0xffff)).as("read once").isTrue();
+                    if (TestPackets.version(b) == 4 && TestPackets.protocol(b) == TestPackets.PROTO_UDP
+                        && TestPackets.dst(b) == Ipv4.parse("100.64.5.6")) {
+                        assertThat(ports.add(b.getShort(TestPackets.ihl(b) + 2) & 0xffff)).as("read once").isTrue();
                         perQueue[q]++;
                     }
                 }

@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.TunDevice;
 import io.overlay.core.spi.TunSetup;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Privileged;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.DatagramChannel;

@@ -6,8 +6,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.TunSetup;
-import io.overlay.core.testing.Netns;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Netns;
+import io.overlay.testing.Privileged;
+import io.overlay.testing.TestPackets;
 import java.net.InetSocketAddress;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
@@ -57,15 +58,15 @@ class LinuxTunDevicePacketTest {
         assertThat(n).isEqualTo(20 + 8 + 56);
         assertThat(buffer.position()).isEqualTo(n);
         buffer.flip();
-        assertThat(Packets.version(buffer)).isEqualTo(4);
-        assertThat(Packets.totalLength(buffer)).isEqualTo(n);
-        assertThat(Packets.headerChecksumOk(buffer)).isTrue();
-        assertThat(Packets.protocol(buffer)).isEqualTo(Packets.ICMP);
-        assertThat(Ipv4.format(Packets.dst(buffer))).isEqualTo("100.64.5.6");
-        assertThat(Ipv4.format(Packets.src(buffer))).isEqualTo("100.64.16.0");
-        assertThat(buffer.get(Packets.ihl(buffer))).as("ICMP type: echo request").isEqualTo((byte) 8);
+        assertThat(TestPackets.version(buffer)).isEqualTo(4);
+        assertThat(TestPackets.totalLength(buffer)).isEqualTo(n);
+        assertThat(TestPackets.ipChecksumOk(buffer)).isTrue();
+        assertThat(TestPackets.protocol(buffer)).isEqualTo(TestPackets.PROTO_ICMP);
+        assertThat(Ipv4.format(TestPackets.dst(buffer))).isEqualTo("100.64.5.6");
+        assertThat(Ipv4.format(TestPackets.src(buffer))).isEqualTo("100.64.16.0");
+        assertThat(buffer.get(TestPackets.ihl(buffer))).as("ICMP type: echo request").isEqualTo((byte) 8);
 
-        Packets.echoReplyInPlace(buffer);
+        TestPackets.echoReplyInPlace(buffer);
         assertThat(tun.write(0, buffer)).isEqualTo(n);
         assertThat(buffer.remaining()).isZero();
         assertThat(ping.waitFor(10, TimeUnit.SECONDS)).isTrue();
@@ -81,7 +82,7 @@ class LinuxTunDevicePacketTest {
             receiver.socket().setSoTimeout(5000);
             final byte[] payload = "hello overlay".getBytes(StandardCharsets.US_ASCII);
             buffer.clear();
-            Packets.udp(buffer, REMOTE, 40000, TUN_ADDRESS, 5555, payload);
+            buffer.put(TestPackets.udp(REMOTE, 40000, TUN_ADDRESS, 5555, payload)).flip();
             assertThat(tun.write(0, buffer)).isEqualTo(28 + payload.length);
 
             final byte[] got = new byte[100];
@@ -99,7 +100,7 @@ class LinuxTunDevicePacketTest {
             () -> DatagramChannel.open().bind(new InetSocketAddress("100.64.16.0", 5556)))) {
             receiver.socket().setSoTimeout(500);
             buffer.clear();
-            Packets.udp(buffer, REMOTE, 40000, TUN_ADDRESS, 5556, new byte[] {1, 2, 3, 4});
+            buffer.put(TestPackets.udp(REMOTE, 40000, TUN_ADDRESS, 5556, new byte[] {1, 2, 3, 4})).flip();
             buffer.put(buffer.limit() - 1, (byte) 5); // corrupt the payload after checksumming
             assertThat(tun.write(0, buffer)).isEqualTo(32);
             assertThatThrownBy(() -> receiver.socket().receive(new java.net.DatagramPacket(new byte[10], 10)))
@@ -135,7 +136,7 @@ class LinuxTunDevicePacketTest {
         while (System.nanoTime() < end) {
             buffer.clear();
             final int n = tun.read(queue, buffer);
-            if (n > 0 && Packets.version(buffer) == 4) {
+            if (n > 0 && TestPackets.version(buffer) == 4) {
                 return n;
             }
             if (n == 0) {

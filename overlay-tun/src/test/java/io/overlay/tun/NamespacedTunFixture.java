@@ -1,6 +1,6 @@
 package io.overlay.tun;
 
-import io.overlay.core.testing.Netns;
+import io.overlay.testing.Netns;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 

@@ -3,11 +3,11 @@ package io.overlay.tun;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.overlay.core.spi.InterfaceAddresses;
-import io.overlay.core.net.Ipv4;
 import io.overlay.core.flannel.UnderlayInterface;
-import io.overlay.core.testing.Netns;
-import io.overlay.core.testing.Privileged;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.spi.InterfaceAddresses;
+import io.overlay.testing.Netns;
+import io.overlay.testing.Privileged;
 import java.util.List;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;

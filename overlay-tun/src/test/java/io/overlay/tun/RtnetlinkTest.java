@@ -1,5 +1,6 @@
 package io.overlay.tun;
 
+import static io.overlay.testing.TestPackets.hex;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.core.net.Ipv4;
@@ -24,7 +25,7 @@ class RtnetlinkTest {
 
     @Test
     void newAddressIsIpAddrReplaceWithLocalAndAddress() {
-        assertThat(Hex.of(Rtnetlink.newAddress(7, TUN, Ipv4.parse("100.64.16.0"), 32))).isEqualTo(Hex.expect(
+        assertThat(hex(Rtnetlink.newAddress(7, TUN, Ipv4.parse("100.64.16.0"), 32))).isEqualTo(hex(
             "28 00 00 00 | 14 00 | 05 05 | 07 00 00 00 | 00 00 00 00" // len 40, RTM_NEWADDR, REQ|ACK|REPLACE|CREATE
                 + "| 02 20 00 00 | 05 00 00 00"                       // AF_INET, /32, flags, scope universe, index
                 + "| 08 00 02 00 64 40 10 00"                         // IFA_LOCAL 100.64.16.0
@@ -33,7 +34,7 @@ class RtnetlinkTest {
 
     @Test
     void deleteAddressMatchesByLocalAddress() {
-        assertThat(Hex.of(Rtnetlink.deleteAddress(2, TUN, Ipv4.parse("100.64.16.0"), 24))).isEqualTo(Hex.expect(
+        assertThat(hex(Rtnetlink.deleteAddress(2, TUN, Ipv4.parse("100.64.16.0"), 24))).isEqualTo(hex(
             "20 00 00 00 | 15 00 | 05 00 | 02 00 00 00 | 00 00 00 00" // len 32, RTM_DELADDR, REQ|ACK
                 + "| 02 18 00 00 | 05 00 00 00"
                 + "| 08 00 02 00 64 40 10 00"));
@@ -41,14 +42,14 @@ class RtnetlinkTest {
 
     @Test
     void dumpAddressesAsksForAllIpv4Addresses() {
-        assertThat(Hex.of(Rtnetlink.dumpAddresses(6))).isEqualTo(Hex.expect(
+        assertThat(hex(Rtnetlink.dumpAddresses(6))).isEqualTo(hex(
             "18 00 00 00 | 16 00 | 01 03 | 06 00 00 00 | 00 00 00 00" // len 24, RTM_GETADDR, REQ|DUMP
                 + "| 02 00 00 00 | 00 00 00 00"));
     }
 
     @Test
     void newRouteIsFlannelsNetworkRouteViaTheDevice() {
-        assertThat(Hex.of(Rtnetlink.newRoute(9, TUN, Ipv4Prefix.parse("100.64.0.0/16")))).isEqualTo(Hex.expect(
+        assertThat(hex(Rtnetlink.newRoute(9, TUN, Ipv4Prefix.parse("100.64.0.0/16")))).isEqualTo(hex(
             "2c 00 00 00 | 18 00 | 05 06 | 09 00 00 00 | 00 00 00 00" // len 44, RTM_NEWROUTE, REQ|ACK|EXCL|CREATE
                 + "| 02 10 00 00 | fe 03 00 01 | 00 00 00 00"          // AF_INET /16, main, boot, universe, unicast
                 + "| 08 00 01 00 64 40 00 00"                          // RTA_DST 100.64.0.0
@@ -57,7 +58,7 @@ class RtnetlinkTest {
 
     @Test
     void setMtuCarriesIflaMtu() {
-        assertThat(Hex.of(Rtnetlink.setMtu(3, TUN, 1472))).isEqualTo(Hex.expect(
+        assertThat(hex(Rtnetlink.setMtu(3, TUN, 1472))).isEqualTo(hex(
             "28 00 00 00 | 10 00 | 05 00 | 03 00 00 00 | 00 00 00 00" // len 40, RTM_NEWLINK, REQ|ACK
                 + "| 00 00 00 00 | 05 00 00 00 | 00 00 00 00 | 00 00 00 00"
                 + "| 08 00 04 00 c0 05 00 00"));                       // IFLA_MTU 1472
@@ -65,7 +66,7 @@ class RtnetlinkTest {
 
     @Test
     void setTxQueueLengthCarriesIflaTxqlen() {
-        assertThat(Hex.of(Rtnetlink.setTxQueueLength(8, TUN, 2000))).isEqualTo(Hex.expect(
+        assertThat(hex(Rtnetlink.setTxQueueLength(8, TUN, 2000))).isEqualTo(hex(
             "28 00 00 00 | 10 00 | 05 00 | 08 00 00 00 | 00 00 00 00" // len 40, RTM_NEWLINK, REQ|ACK
                 + "| 00 00 00 00 | 05 00 00 00 | 00 00 00 00 | 00 00 00 00"
                 + "| 08 00 0d 00 d0 07 00 00"));                       // IFLA_TXQLEN (13) 2000
@@ -73,14 +74,14 @@ class RtnetlinkTest {
 
     @Test
     void setUpChangesOnlyIffUp() {
-        assertThat(Hex.of(Rtnetlink.setUp(4, TUN))).isEqualTo(Hex.expect(
+        assertThat(hex(Rtnetlink.setUp(4, TUN))).isEqualTo(hex(
             "20 00 00 00 | 10 00 | 05 00 | 04 00 00 00 | 00 00 00 00"
                 + "| 00 00 00 00 | 05 00 00 00 | 01 00 00 00 | 01 00 00 00")); // flags IFF_UP, change IFF_UP
     }
 
     @Test
     void getLinkByNamePadsTheNameAttribute() {
-        assertThat(Hex.of(Rtnetlink.getLink(1, "flannel0".getBytes(StandardCharsets.US_ASCII)))).isEqualTo(Hex.expect(
+        assertThat(hex(Rtnetlink.getLink(1, "flannel0".getBytes(StandardCharsets.US_ASCII)))).isEqualTo(hex(
             "30 00 00 00 | 12 00 | 01 00 | 01 00 00 00 | 00 00 00 00" // len 48, RTM_GETLINK, REQ
                 + "| 00 00 00 00 | 00 00 00 00 | 00 00 00 00 | 00 00 00 00"
                 + "| 0d 00 03 00 66 6c 61 6e 6e 65 6c 30 00 00 00 00")); // IFLA_IFNAME "flannel0\0" + 3 pad

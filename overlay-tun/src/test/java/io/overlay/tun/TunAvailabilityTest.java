@@ -3,7 +3,7 @@ package io.overlay.tun;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;
 
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Privileged;
 import org.junit.jupiter.api.Test;
 
 /** As root on Linux with /dev/net/tun, TUN is available. */

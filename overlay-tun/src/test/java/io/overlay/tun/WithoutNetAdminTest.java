@@ -2,8 +2,8 @@ package io.overlay.tun;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.testing.Netns;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Netns;
+import io.overlay.testing.Privileged;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.HashMap;

@@ -1,14 +1,14 @@
 package io.overlay.udp;
 
-import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.flannel.FlannelRules;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.spi.TunSetup;
-import io.overlay.core.testing.Netns;
+import io.overlay.testing.Netns;
 import io.overlay.tun.LinuxTunDevice;
 import io.overlay.tun.LinuxTunDeviceFactory;
 import io.overlay.tun.NetnsThread;

@@ -1,9 +1,17 @@
 package io.overlay.udp;
 
+import static io.overlay.testing.TestLibc.MSG_DONTWAIT;
+import static io.overlay.testing.TestLibc.MSG_PEEK;
+import static io.overlay.testing.TestLibc.SK_MEMINFO_DROPS;
+import static io.overlay.testing.TestLibc.SK_MEMINFO_RMEM_ALLOC;
+import static io.overlay.testing.TestLibc.SOL_SOCKET;
+import static io.overlay.testing.TestLibc.SO_MEMINFO;
+import static io.overlay.testing.TestLibc.SO_RCVBUF;
+import static io.overlay.testing.TestLibc.SO_SNDBUF;
+import static io.overlay.testing.TestLibc.SO_SNDBUFFORCE;
 import static io.overlay.udp.ForwardingLoop.MAX_ROUNDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.sun.jna.Library;
 import com.sun.jna.Native;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.unix.FileDescriptor;
@@ -14,6 +22,8 @@ import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.Counter;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.EngineTuning;
+import io.overlay.testing.SocketPairTun;
+import io.overlay.testing.TestLibc;
 import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -33,12 +43,12 @@ import org.junit.jupiter.api.Test;
  * the loop then returns to epoll, and the other fd and the loop's tasks get their turn).
  *
  * <p>Set-up as in {@link OffloadLoopTest}, for a plain loop (no virtio header, no GRO, no GSO: one datagram per packet):
- * the "TUN" is one end of a non-blocking {@code AF_UNIX} datagram socket pair (one packet per read, EAGAIN when empty;
- * the test plays the kernel on the other end), the peer for 100.64.2.0/24 is a UDP socket on 127.0.0.1, and datagrams
- * for the loop come from another socket on 127.0.0.1 (a known peer's address). Every packet is a 28-byte IPv4/UDP header
- * whose IP ID is its sequence number, so which packets moved, and in what order, is checked, not only how many. Each
- * direction carries at most MAX_ROUNDS × BATCH + {@value #REST} packets per test, on loopback and inside this process
- * only.
+ * the "TUN" is a {@link SocketPairTun}, one end of a non-blocking {@code AF_UNIX} socket pair (one packet per read,
+ * EAGAIN when empty; the test plays the kernel on the other end), the peer for 100.64.2.0/24 is a UDP socket on
+ * 127.0.0.1, and datagrams for the loop come from another socket on 127.0.0.1 (a known peer's address). Every packet is
+ * a 28-byte IPv4/UDP header whose IP ID is its sequence number, so which packets moved, and in what order, is checked,
+ * not only how many. Each direction carries at most MAX_ROUNDS × BATCH + {@value #REST} packets per test, on loopback
+ * and inside this process only.
  *
  * <p>All of them are queued before the one call under test, so every socket gets a buffer of {@value #PER_PACKET}
  * bytes per packet ({@code SO_SNDBUFFORCE}/{@code SO_RCVBUFFORCE} as root, else capped by
@@ -65,37 +75,9 @@ class LoopDispatchTest {
     /** Socket buffer in bytes for every socket here. */
     private static final int BUFFER = MOST * PER_PACKET;
 
-    private static final int AF_UNIX = 1;
-    private static final int SOCK_DGRAM = 2;
-    private static final int SOCK_NONBLOCK = 0x800;
-    private static final int SOL_SOCKET = 1;
-    private static final int SO_SNDBUF = 7;
-    private static final int SO_RCVBUF = 8;
-    private static final int SO_SNDBUFFORCE = 32;
-    /** {@code SO_MEMINFO}: the socket's memory counters ({@code SK_MEMINFO_*} of linux/sock_diag.h). */
-    private static final int SO_MEMINFO = 55;
-    private static final int SK_MEMINFO_RMEM_ALLOC = 0;
-    private static final int SK_MEMINFO_DROPS = 8;
-    private static final int MSG_PEEK = 0x2;
-    private static final int MSG_DONTWAIT = 0x40;
+    private static final TestLibc C = TestLibc.INSTANCE;
 
-    /** libc calls for the socket pair and socket state (test code: speed irrelevant). */
-    interface C extends Library {
-        C INSTANCE = Native.load("c", C.class);
-
-        int socketpair(int domain, int type, int protocol, int[] sv);
-
-        long write(int fd, byte[] buffer, long length);
-
-        long recv(int fd, byte[] buffer, long length, int flags);
-
-        int setsockopt(int fd, int level, int name, int[] value, int length);
-
-        int getsockopt(int fd, int level, int name, int[] value, int[] length);
-
-        int close(int fd);
-    }
-
+    private SocketPairTun tun;
     private final int[] pair = {-1, -1};
     private FileDescriptor udp;
     private FileDescriptor peer;
@@ -106,7 +88,9 @@ class LoopDispatchTest {
     @BeforeEach
     void setUp() throws IOException {
         Epoll.ensureAvailability(); // loads Netty's native library (FileDescriptor read/write)
-        assertThat(C.INSTANCE.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, pair)).as("socketpair").isZero();
+        tun = new SocketPairTun();
+        pair[0] = tun.fileDescriptor(0);
+        pair[1] = tun.kernelSide().intValue();
         setBuffer(pair[0], SO_SNDBUFFORCE, SO_SNDBUF); // the loop's writes towards the "kernel"
         setBuffer(pair[1], SO_SNDBUFFORCE, SO_SNDBUF); // the test's writes as the kernel
         final int[] ports = freeLoopbackPorts();
@@ -124,10 +108,8 @@ class LoopDispatchTest {
 
     @AfterEach
     void tearDown() throws IOException {
-        for (final int fd : pair) {
-            if (fd >= 0) {
-                C.INSTANCE.close(fd);
-            }
+        if (tun != null) {
+            tun.close();
         }
         if (sender != null) {
             sender.close();
@@ -264,7 +246,7 @@ class LoopDispatchTest {
     private void queueOnTun(final int first, final int count) {
         for (int i = first; i < first + count; i++) {
             final byte[] p = packet(Ipv4.parse("100.64.1.1"), REMOTE_HOST, i);
-            assertThat(C.INSTANCE.write(pair[1], p, p.length)).as("TUN-side write %d (errno %d)", i,
+            assertThat(C.write(pair[1], p, p.length)).as("TUN-side write %d (errno %d)", i,
                 Native.getLastError()).isEqualTo(PACKET);
         }
     }
@@ -306,7 +288,7 @@ class LoopDispatchTest {
      */
     private int peekAtLoop() {
         final byte[] buffer = new byte[2048];
-        final long n = C.INSTANCE.recv(udp.intValue(), buffer, buffer.length, MSG_PEEK | MSG_DONTWAIT);
+        final long n = C.recv(udp.intValue(), buffer, buffer.length, MSG_PEEK | MSG_DONTWAIT);
         return n < 0 ? -1 : ByteBuffer.wrap(buffer).getShort(4) & 0xffff;
     }
 
@@ -330,7 +312,7 @@ class LoopDispatchTest {
         final long deadline = System.nanoTime() + 2_000_000_000L;
         long quietUntil = Long.MAX_VALUE;
         while (System.nanoTime() < Math.min(deadline, quietUntil)) {
-            final long n = C.INSTANCE.recv(peer.intValue(), buffer, buffer.length, MSG_DONTWAIT);
+            final long n = C.recv(peer.intValue(), buffer, buffer.length, MSG_DONTWAIT);
             if (n < 0) {
                 if (ids.size() >= expected && quietUntil == Long.MAX_VALUE) {
                     quietUntil = System.nanoTime() + 50_000_000L;
@@ -348,7 +330,7 @@ class LoopDispatchTest {
         final List<Integer> ids = new ArrayList<>();
         final byte[] buffer = new byte[2048];
         for (int i = 0; i <= MOST; i++) { // bounded: the loop never writes more than a test queued
-            final long n = C.INSTANCE.recv(pair[1], buffer, buffer.length, MSG_DONTWAIT);
+            final long n = C.recv(pair[1], buffer, buffer.length, MSG_DONTWAIT);
             if (n < 0) {
                 break;
             }
@@ -389,8 +371,8 @@ class LoopDispatchTest {
 
     /** Asks for a buffer of {@link #BUFFER} bytes, forced if allowed (root), and checks what the kernel granted. */
     private static void setBuffer(final int fd, final int forced, final int plain) throws IOException {
-        if (C.INSTANCE.setsockopt(fd, SOL_SOCKET, forced, new int[] {BUFFER}, 4) != 0
-            && C.INSTANCE.setsockopt(fd, SOL_SOCKET, plain, new int[] {BUFFER}, 4) != 0) {
+        if (C.setsockopt(fd, SOL_SOCKET, forced, new int[] {BUFFER}, 4) != 0
+            && C.setsockopt(fd, SOL_SOCKET, plain, new int[] {BUFFER}, 4) != 0) {
             throw new IOException("setsockopt " + plain + " failed: errno " + Native.getLastError());
         }
         checkGranted(fd, plain);
@@ -408,7 +390,7 @@ class LoopDispatchTest {
 
     private static int option(final int fd, final int name) throws IOException {
         final int[] value = new int[1];
-        if (C.INSTANCE.getsockopt(fd, SOL_SOCKET, name, value, new int[] {4}) != 0) {
+        if (C.getsockopt(fd, SOL_SOCKET, name, value, new int[] {4}) != 0) {
             throw new IOException("getsockopt " + name + " failed: errno " + Native.getLastError());
         }
         return value[0];
@@ -418,7 +400,7 @@ class LoopDispatchTest {
     private static int[] meminfo(final int fd) throws IOException {
         final int[] values = new int[SK_MEMINFO_DROPS + 1];
         final int[] length = {4 * values.length};
-        if (C.INSTANCE.getsockopt(fd, SOL_SOCKET, SO_MEMINFO, values, length) != 0
+        if (C.getsockopt(fd, SOL_SOCKET, SO_MEMINFO, values, length) != 0
             || length[0] < 4 * values.length) {
             throw new IOException("getsockopt SO_MEMINFO failed: errno " + Native.getLastError() + ", length "
                 + length[0]);

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.overlay.core.spi.Counter;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.TrafficCounters;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Privileged;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

@@ -1,13 +1,11 @@
 package io.overlay.udp;
 
-import static io.overlay.udp.offload.TestPackets.l4ChecksumOk;
-import static io.overlay.udp.offload.TestPackets.tcp;
-import static io.overlay.udp.offload.TestPackets.u16;
-import static io.overlay.udp.offload.TestPackets.u32;
+import static io.overlay.testing.TestPackets.l4ChecksumOk;
+import static io.overlay.testing.TestPackets.tcp;
+import static io.overlay.testing.TestPackets.u16;
+import static io.overlay.testing.TestPackets.u32;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.sun.jna.Library;
-import com.sun.jna.Native;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.unix.FileDescriptor;
 import io.overlay.core.net.Ipv4;
@@ -17,6 +15,8 @@ import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.Counter;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.EngineTuning;
+import io.overlay.testing.SocketPairTun;
+import io.overlay.testing.TestLibc;
 import io.overlay.udp.offload.VirtioNetHdr;
 import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
@@ -33,8 +33,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The offload path of one {@link ForwardingLoop}, driven frame by frame: the "TUN" is one end of a non-blocking
- * {@code AF_UNIX} datagram socket pair (the test writes the frames the kernel would hand over, virtio_net_hdr
+ * The offload path of one {@link ForwardingLoop}, driven frame by frame: the "TUN" is a {@link SocketPairTun}, one end
+ * of a non-blocking {@code AF_UNIX} socket pair (the test writes the frames the kernel would hand over, virtio_net_hdr
  * included, and reads what the loop writes back), the peer is a plain UDP socket on loopback that sees every datagram
  * as it would arrive from the wire. Covers segmentation of TSO super-packets onto the wire, malformed frames dropped
  * and counted as {@link DropReason#BAD_VNET_HEADER}, one ICMP net unreachable per unrouted super-packet (not one per
@@ -47,19 +47,9 @@ class OffloadLoopTest {
     private static final int MTU = 1400;
     private static final int MSS = MTU - 40;
 
-    /** libc calls for the socket pair (test code: speed irrelevant). */
-    interface C extends Library {
-        C INSTANCE = Native.load("c", C.class);
+    private static final TestLibc C = TestLibc.INSTANCE;
 
-        int socketpair(int domain, int type, int protocol, int[] sv);
-
-        long write(int fd, byte[] buffer, long length);
-
-        long read(int fd, byte[] buffer, long length);
-
-        int close(int fd);
-    }
-
+    private SocketPairTun tun;
     private final int[] pair = new int[2];
     private DatagramChannel peer;
     private FileDescriptor udp;
@@ -69,8 +59,9 @@ class OffloadLoopTest {
     @BeforeEach
     void setUp() throws IOException {
         Epoll.ensureAvailability(); // loads Netty's native library (FileDescriptor read/write)
-        // AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK: one message per read, like a TUN queue
-        assertThat(C.INSTANCE.socketpair(1, 2 | 0x800, 0, pair)).isZero();
+        tun = new SocketPairTun(); // one message per read, like a TUN queue
+        pair[0] = tun.fileDescriptor(0);
+        pair[1] = tun.kernelSide().intValue();
         peer = DatagramChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
         peer.configureBlocking(false);
         try (DatagramChannel probe = DatagramChannel.open().bind(new InetSocketAddress("127.0.0.1", 0))) {
@@ -86,8 +77,7 @@ class OffloadLoopTest {
 
     @AfterEach
     void tearDown() throws IOException {
-        C.INSTANCE.close(pair[0]);
-        C.INSTANCE.close(pair[1]);
+        tun.close();
         peer.close();
         udp.close();
     }
@@ -137,7 +127,7 @@ class OffloadLoopTest {
         final int[] ids = {0x1000, 0x2000};
         final int[] seqs = {0x70000000, 0x70100000};
         for (int f = 0; f < 2; f++) {
-            final int n = (int) C.INSTANCE.read(pair[1], frame, frame.length);
+            final int n = (int) C.read(pair[1], frame, frame.length);
             assertThat(n).as("ICMP frame %d: virtio header + 20 IP + 8 ICMP + 20 quoted header + 8", f)
                 .isEqualTo(VirtioNetHdr.LENGTH + 56);
             final byte[] icmp = Arrays.copyOfRange(frame, VirtioNetHdr.LENGTH, n);
@@ -153,7 +143,7 @@ class OffloadLoopTest {
             assertThat(u16(icmp, 28 + 2)).as("segment, not super-packet, length").isEqualTo(40 + MSS);
             assertThat(u32(icmp, 28 + 20 + 4)).as("first segment's sequence").isEqualTo(seqs[f]);
         }
-        assertThat(C.INSTANCE.read(pair[1], frame, frame.length)).as("nothing else written").isEqualTo(-1);
+        assertThat(C.read(pair[1], frame, frame.length)).as("nothing else written").isEqualTo(-1);
         assertThat(receive(1)).as("nothing sent").isEmpty();
         assertThat(loop.counters().get(Counter.ICMP_UNREACHABLE_SENT)).isEqualTo(2);
         assertThat(loop.counters().get(Counter.ICMP_UNREACHABLE_SUPPRESSED)).as("not rate-limited").isZero();
@@ -186,7 +176,7 @@ class OffloadLoopTest {
     void malformedFramesAreDroppedAndCounted() throws Exception {
         final byte[] payload = new byte[3 * MSS];
         final byte[] sp = tcp(0x64400101, 0x64400205, 1, 1, payload, 0x10, true);
-        C.INSTANCE.write(pair[1], new byte[] {1, 2, 3}, 3); // shorter than the virtio header
+        C.write(pair[1], new byte[] {1, 2, 3}, 3); // shorter than the virtio header
         tunFrame(0, 2, 40, MSS, 0, 0, sp); // unknown gso_type
         tunFrame(0, VirtioNetHdr.GSO_TCPV4, 40, 0, 0, 0, sp); // gso_size 0
         tunFrame(0, VirtioNetHdr.GSO_TCPV4, 40, MTU, 0, 0, sp); // segments larger than the MTU
@@ -216,14 +206,14 @@ class OffloadLoopTest {
         assertThat(loop.udpToTun()).isEqualTo(5);
 
         final byte[] frame = new byte[70000];
-        final int n = (int) C.INSTANCE.read(pair[1], frame, frame.length);
+        final int n = (int) C.read(pair[1], frame, frame.length);
         assertThat(n).isEqualTo(VirtioNetHdr.LENGTH + 40 + 5 * MSS);
         final VirtioNetHdr hdr = new VirtioNetHdr().wrap(ByteBuffer.wrap(frame).order(ByteOrder.nativeOrder()), 0);
         assertThat(hdr.gsoType()).isEqualTo(VirtioNetHdr.GSO_TCPV4);
         assertThat(hdr.gsoSize()).isEqualTo(MSS);
         assertThat(Arrays.copyOfRange(frame, VirtioNetHdr.LENGTH + 40, n)).isEqualTo(all);
         assertThat(frame[VirtioNetHdr.LENGTH + 8] & 0xff).as("TTL decremented").isEqualTo(63);
-        assertThat(C.INSTANCE.read(pair[1], frame, frame.length)).as("nothing else written").isEqualTo(-1);
+        assertThat(C.read(pair[1], frame, frame.length)).as("nothing else written").isEqualTo(-1);
         assertThat(loop.counters().get(Counter.UDP_TO_TUN_PACKETS)).isEqualTo(5);
         assertThat(loop.counters().get(Counter.UDP_TO_TUN_BYTES)).isEqualTo(5 * (40 + MSS));
         assertThat(loop.counters().get(Counter.TUN_COALESCED_FRAMES)).isEqualTo(1);
@@ -236,7 +226,7 @@ class OffloadLoopTest {
         new VirtioNetHdr().wrap(b, 0).clear().flags(flags).gsoType(gsoType).hdrLen(hdrLen).gsoSize(gsoSize)
             .csumStart(csumStart).csumOffset(csumOffset);
         b.put(VirtioNetHdr.LENGTH, packet);
-        assertThat(C.INSTANCE.write(pair[1], b.array(), b.capacity())).isEqualTo(b.capacity());
+        assertThat(C.write(pair[1], b.array(), b.capacity())).isEqualTo(b.capacity());
     }
 
     /** Receives up to {@code max} datagrams at the peer, waiting at most 2 s for them. */

@@ -8,6 +8,7 @@ import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.DropReason;
+import io.overlay.testing.TestPackets;
 import io.overlay.udp.offload.VirtioNetHdr;
 import io.overlay.udp.wire.Ipv4Header;
 import java.nio.ByteBuffer;

@@ -1,8 +1,15 @@
 package io.overlay.udp;
 
-import com.sun.jna.Library;
+import static io.overlay.testing.TestLibc.SK_MEMINFO_DROPS;
+import static io.overlay.testing.TestLibc.SOL_SOCKET;
+import static io.overlay.testing.TestLibc.SO_MEMINFO;
+import static io.overlay.testing.TestLibc.SO_RCVBUF;
+import static io.overlay.testing.TestLibc.SO_RCVBUFFORCE;
+import static io.overlay.testing.TestLibc.SO_RCVTIMEO;
+
 import com.sun.jna.Native;
 import io.overlay.core.net.Ipv4;
+import io.overlay.testing.TestLibc;
 import io.overlay.tun.NetnsThread;
 import java.io.IOException;
 import java.util.Arrays;
@@ -15,33 +22,9 @@ import java.util.Arrays;
  * so a count compared against it stays exact.
  */
 final class RawSockets {
-    static final int IPPROTO_UDP = 17;
-    static final int IPPROTO_RAW = 255;
-    private static final int SOL_SOCKET = 1;
-    private static final int SO_RCVBUF = 8;
-    private static final int SO_RCVTIMEO = 20;
-    private static final int SO_RCVBUFFORCE = 33;
-    /** {@code SO_MEMINFO}: the socket's {@code sk_meminfo} counters as 32-bit values. */
-    private static final int SO_MEMINFO = 55;
-    /** Index of {@code SK_MEMINFO_DROPS} (linux/sock_diag.h) in the {@code SO_MEMINFO} array. */
-    private static final int SK_MEMINFO_DROPS = 8;
-
-    /** The few libc calls needed (interface mapping: test code, speed irrelevant). */
-    interface LibC extends Library {
-        LibC INSTANCE = Native.load("c", LibC.class);
-
-        int socket(int domain, int type, int protocol);
-
-        int setsockopt(int fd, int level, int name, byte[] value, int length);
-
-        int getsockopt(int fd, int level, int name, int[] value, int[] length);
-
-        long sendto(int fd, byte[] buffer, long length, int flags, byte[] address, int addressLength);
-
-        long recv(int fd, byte[] buffer, long length, int flags);
-
-        int close(int fd);
-    }
+    static final int IPPROTO_UDP = TestLibc.IPPROTO_UDP;
+    static final int IPPROTO_RAW = TestLibc.IPPROTO_RAW;
+    private static final TestLibc LIBC = TestLibc.INSTANCE;
 
     private RawSockets() {
     }
@@ -64,7 +47,7 @@ final class RawSockets {
     static int open(final String namespace, final int protocol, final int timeoutMillis, final int receiveBufferBytes)
         throws Exception {
         return NetnsThread.call(namespace, () -> {
-            final int fd = LibC.INSTANCE.socket(2, 3, protocol); // AF_INET, SOCK_RAW
+            final int fd = LIBC.socket(TestLibc.AF_INET, TestLibc.SOCK_RAW, protocol);
             if (fd < 0) {
                 throw new IOException("raw socket failed: errno " + Native.getLastError());
             }
@@ -72,14 +55,14 @@ final class RawSockets {
                 final byte[] timeval = new byte[16]; // struct timeval {long tv_sec; long tv_usec;}, little-endian
                 putLong(timeval, 0, timeoutMillis / 1000);
                 putLong(timeval, 8, (timeoutMillis % 1000) * 1000L);
-                if (LibC.INSTANCE.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeval, 16) != 0) {
+                if (LIBC.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeval, 16) != 0) {
                     throw new IOException("SO_RCVTIMEO failed: errno " + Native.getLastError());
                 }
                 if (receiveBufferBytes > 0) {
                     setReceiveBuffer(fd, receiveBufferBytes);
                 }
             } catch (IOException | RuntimeException e) {
-                LibC.INSTANCE.close(fd);
+                LIBC.close(fd);
                 throw e;
             }
             return fd;
@@ -90,12 +73,12 @@ final class RawSockets {
     private static void setReceiveBuffer(final int fd, final int bytes) throws IOException {
         final byte[] value = new byte[4];
         putInt(value, bytes);
-        if (LibC.INSTANCE.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, value, 4) != 0
-            && LibC.INSTANCE.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, value, 4) != 0) {
+        if (LIBC.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, value, 4) != 0
+            && LIBC.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, value, 4) != 0) {
             throw new IOException("SO_RCVBUF " + bytes + " failed: errno " + Native.getLastError());
         }
         final int[] granted = new int[1];
-        if (LibC.INSTANCE.getsockopt(fd, SOL_SOCKET, SO_RCVBUF, granted, new int[] {4}) != 0) {
+        if (LIBC.getsockopt(fd, SOL_SOCKET, SO_RCVBUF, granted, new int[] {4}) != 0) {
             throw new IOException("getsockopt SO_RCVBUF failed: errno " + Native.getLastError());
         }
         if (granted[0] < bytes) {
@@ -113,7 +96,7 @@ final class RawSockets {
     static long drops(final int fd) throws IOException {
         final int[] meminfo = new int[SK_MEMINFO_DROPS + 1];
         final int[] length = {4 * meminfo.length};
-        if (LibC.INSTANCE.getsockopt(fd, SOL_SOCKET, SO_MEMINFO, meminfo, length) != 0) {
+        if (LIBC.getsockopt(fd, SOL_SOCKET, SO_MEMINFO, meminfo, length) != 0) {
             throw new IOException("getsockopt SO_MEMINFO failed: errno " + Native.getLastError());
         }
         if (length[0] < 4 * meminfo.length) {
@@ -125,12 +108,12 @@ final class RawSockets {
     /** Sends {@code packet} (a whole IPv4 packet) to its destination through a raw socket. */
     static void send(final int fd, final byte[] packet, final int destination) throws IOException {
         final byte[] sockaddr = new byte[16];
-        sockaddr[0] = 2; // AF_INET
+        sockaddr[0] = TestLibc.AF_INET; // sa_family, little-endian
         sockaddr[4] = (byte) (destination >>> 24);
         sockaddr[5] = (byte) (destination >>> 16);
         sockaddr[6] = (byte) (destination >>> 8);
         sockaddr[7] = (byte) destination;
-        final long n = LibC.INSTANCE.sendto(fd, packet, packet.length, 0, sockaddr, 16);
+        final long n = LIBC.sendto(fd, packet, packet.length, 0, sockaddr, 16);
         if (n != packet.length) {
             throw new IOException("raw send to " + Ipv4.format(destination) + " failed: errno " + Native.getLastError());
         }
@@ -139,7 +122,7 @@ final class RawSockets {
     /** Receives one packet, or fails after the socket's timeout. */
     static byte[] receive(final int fd) throws IOException {
         final byte[] buffer = new byte[65536];
-        final long n = LibC.INSTANCE.recv(fd, buffer, buffer.length, 0);
+        final long n = LIBC.recv(fd, buffer, buffer.length, 0);
         if (n < 0) {
             throw new IOException("raw receive failed (timeout or error): errno " + Native.getLastError());
         }
@@ -148,7 +131,7 @@ final class RawSockets {
 
     static void close(final int fd) {
         if (fd >= 0) {
-            LibC.INSTANCE.close(fd);
+            LIBC.close(fd);
         }
     }
 

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
-import io.overlay.core.testing.Netns;
+import io.overlay.testing.Netns;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;

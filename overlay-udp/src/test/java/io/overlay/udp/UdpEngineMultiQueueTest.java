@@ -9,7 +9,7 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.spi.TrafficCounters;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Privileged;
 import io.overlay.tun.NetnsThread;
 import io.overlay.udp.wire.InetChecksum;
 import java.net.InetSocketAddress;

@@ -2,6 +2,7 @@ package io.overlay.udp.offload;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.overlay.testing.TestPackets;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import org.junit.jupiter.api.Test;

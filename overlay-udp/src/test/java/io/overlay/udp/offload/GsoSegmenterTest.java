@@ -1,15 +1,16 @@
 package io.overlay.udp.offload;
 
-import static io.overlay.udp.offload.TestPackets.ACK;
-import static io.overlay.udp.offload.TestPackets.CWR;
-import static io.overlay.udp.offload.TestPackets.ECE;
-import static io.overlay.udp.offload.TestPackets.FIN;
-import static io.overlay.udp.offload.TestPackets.PSH;
-import static io.overlay.udp.offload.TestPackets.u16;
-import static io.overlay.udp.offload.TestPackets.u32;
+import static io.overlay.testing.TestPackets.ACK;
+import static io.overlay.testing.TestPackets.CWR;
+import static io.overlay.testing.TestPackets.ECE;
+import static io.overlay.testing.TestPackets.FIN;
+import static io.overlay.testing.TestPackets.PSH;
+import static io.overlay.testing.TestPackets.u16;
+import static io.overlay.testing.TestPackets.u32;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.overlay.testing.TestPackets;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
@@ -56,7 +57,7 @@ class GsoSegmenterTest {
         assertThat(segment(sp, gso, mss, true, order.equals("BIG_ENDIAN") ? ByteOrder.BIG_ENDIAN
             : ByteOrder.LITTLE_ENDIAN)).isEqualTo(OffloadVerdict.OK);
 
-        final List<byte[]> segs = TestPackets.segments(out);
+        final List<byte[]> segs = Segments.of(out);
         final int n = (payload + mss - 1) / mss;
         assertThat(segs).hasSize(n);
         final int hl = 20 + 32;
@@ -92,7 +93,7 @@ class GsoSegmenterTest {
         final byte[] sp = t.build();
         assertThat(segment(sp, VirtioNetHdr.GSO_TCPV4 | VirtioNetHdr.GSO_ACCECN, 1400, false, ByteOrder.BIG_ENDIAN))
             .isEqualTo(OffloadVerdict.OK);
-        final List<byte[]> segs = TestPackets.segments(out);
+        final List<byte[]> segs = Segments.of(out);
         assertThat(segs).extracting(s -> s[33] & 0xff).containsExactly(ACK | CWR, ACK | CWR, ACK | CWR | FIN);
         assertThat(segs).allMatch(TestPackets::l4ChecksumOk);
     }
@@ -103,7 +104,7 @@ class GsoSegmenterTest {
         t.ipOptions = new byte[] {1, 1, 1, 0}; // NOP NOP NOP EOL
         final byte[] sp = t.build();
         assertThat(segment(sp, VirtioNetHdr.GSO_TCPV4, 1400, false, ByteOrder.BIG_ENDIAN)).isEqualTo(OffloadVerdict.OK);
-        final List<byte[]> segs = TestPackets.segments(out);
+        final List<byte[]> segs = Segments.of(out);
         assertThat(segs).hasSize(3).allMatch(TestPackets::ipChecksumOk).allMatch(TestPackets::l4ChecksumOk);
         assertThat(segs).allMatch(s -> s[0] == 0x46 && s[20] == 1 && s[23] == 0);
     }
@@ -113,7 +114,7 @@ class GsoSegmenterTest {
         final TestPackets.Tcp t = new TestPackets.Tcp().payload(65483, 11);
         assertThat(segment(partial(t.build()), VirtioNetHdr.GSO_TCPV4, 1448, true, ByteOrder.BIG_ENDIAN))
             .isEqualTo(OffloadVerdict.OK);
-        final List<byte[]> payloads = TestPackets.segments(out).stream().map(s -> TestPackets.slice(s, 52)).toList();
+        final List<byte[]> payloads = Segments.of(out).stream().map(s -> TestPackets.slice(s, 52)).toList();
         assertThat(TestPackets.concat(payloads)).isEqualTo(t.payload);
     }
 
@@ -122,14 +123,14 @@ class GsoSegmenterTest {
         final byte[] full = new TestPackets.Tcp().payload(1000, 5).build();
         assertThat(segment(partial(full), VirtioNetHdr.GSO_TCPV4, 1448, true, ByteOrder.BIG_ENDIAN))
             .isEqualTo(OffloadVerdict.OK);
-        assertThat(TestPackets.segments(out)).hasSize(1).first().isEqualTo(full);
+        assertThat(Segments.of(out)).hasSize(1).first().isEqualTo(full);
     }
 
     @Test
     void aPlainPacketIsCopiedUnchanged() {
         final byte[] p = TestPackets.udp(7, 333, 1);
         assertThat(segment(p, VirtioNetHdr.GSO_NONE, 0, false, ByteOrder.BIG_ENDIAN)).isEqualTo(OffloadVerdict.OK);
-        assertThat(TestPackets.segments(out)).hasSize(1).first().isEqualTo(p);
+        assertThat(Segments.of(out)).hasSize(1).first().isEqualTo(p);
     }
 
     @Test
@@ -137,7 +138,7 @@ class GsoSegmenterTest {
         for (byte[] full : List.of(new TestPackets.Tcp().payload(777, 9).build(), TestPackets.udp(9, 555, 2))) {
             assertThat(segment(partial(full), VirtioNetHdr.GSO_NONE, 0, true, ByteOrder.LITTLE_ENDIAN))
                 .isEqualTo(OffloadVerdict.OK);
-            assertThat(TestPackets.segments(out)).hasSize(1).first().isEqualTo(full);
+            assertThat(Segments.of(out)).hasSize(1).first().isEqualTo(full);
         }
     }
 
@@ -166,7 +167,7 @@ class GsoSegmenterTest {
         TestPackets.put16(p, 28, ~sum & 0xffff); // now the data sums to 0xffff: the checksum computes to 0
         final byte[] seeded = partial(p);
         assertThat(segment(seeded, VirtioNetHdr.GSO_NONE, 0, true, ByteOrder.BIG_ENDIAN)).isEqualTo(OffloadVerdict.OK);
-        final byte[] s = TestPackets.segments(out).get(0);
+        final byte[] s = Segments.of(out).get(0);
         assertThat(u16(s, 26)).isEqualTo(0xffff);
         assertThat(TestPackets.l4ChecksumOk(s)).isTrue();
     }
@@ -176,7 +177,7 @@ class GsoSegmenterTest {
         final byte[] full = TestPackets.udp(0x8000, 4000, 21);
         assertThat(segment(partial(full), VirtioNetHdr.GSO_UDP_L4, 1400, true, ByteOrder.BIG_ENDIAN))
             .isEqualTo(OffloadVerdict.OK);
-        final List<byte[]> segs = TestPackets.segments(out);
+        final List<byte[]> segs = Segments.of(out);
         assertThat(segs).hasSize(3).extracting(s -> s.length).containsExactly(1428, 1428, 1228);
         assertThat(segs).extracting(s -> u16(s, 4)).containsExactly(0x8000, 0x8001, 0x8002);
         assertThat(segs).extracting(s -> u16(s, 24)).containsExactly(1408, 1408, 1208);
@@ -247,7 +248,7 @@ class GsoSegmenterTest {
         assertThat(at).isEqualTo(3 * 1500 + 52 + 5000 - 3 * 1448);
         final byte[] all = new byte[at];
         out.buffer().get(0, all);
-        assertThat(all).isEqualTo(TestPackets.concat(TestPackets.segments(out)));
+        assertThat(all).isEqualTo(TestPackets.concat(Segments.of(out)));
         out.clear();
         assertThat(out.count()).isZero();
         assertThatThrownBy(() -> out.offset(0)).isInstanceOf(IndexOutOfBoundsException.class);

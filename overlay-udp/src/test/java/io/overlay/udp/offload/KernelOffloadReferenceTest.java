@@ -1,14 +1,16 @@
 package io.overlay.udp.offload;
 
-import static io.overlay.udp.offload.TestPackets.ACK;
-import static io.overlay.udp.offload.TestPackets.CWR;
-import static io.overlay.udp.offload.TestPackets.ECE;
-import static io.overlay.udp.offload.TestPackets.FIN;
-import static io.overlay.udp.offload.TestPackets.PSH;
+import static io.overlay.testing.TestPackets.ACK;
+import static io.overlay.testing.TestPackets.CWR;
+import static io.overlay.testing.TestPackets.ECE;
+import static io.overlay.testing.TestPackets.FIN;
+import static io.overlay.testing.TestPackets.PSH;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.core.testing.Netns;
-import io.overlay.core.testing.Privileged;
+import io.overlay.testing.Netns;
+import io.overlay.testing.Privileged;
+import io.overlay.testing.TestPackets;
+import io.overlay.testing.TunFd;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -242,7 +244,7 @@ class KernelOffloadReferenceTest {
         final VirtioNetHdr h = new VirtioNetHdr().wrap(b, 0);
         final OffloadVerdict v = new GsoSegmenter(1500).segment(h, b, ip, frame.length - ip, out);
         assertThat(v).as("segmenting " + h).isEqualTo(OffloadVerdict.OK);
-        return TestPackets.segments(out);
+        return Segments.of(out);
     }
 
     @Test

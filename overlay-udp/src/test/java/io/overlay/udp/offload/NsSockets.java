@@ -1,12 +1,8 @@
 package io.overlay.udp.offload;
 
-import com.sun.jna.LastErrorException;
 import com.sun.jna.Memory;
-import com.sun.jna.Native;
-import com.sun.jna.NativeLong;
-import com.sun.jna.Platform;
-import com.sun.jna.Pointer;
-import io.overlay.core.testing.Netns;
+import io.overlay.testing.Netns;
+import io.overlay.testing.TestLibc;
 import io.overlay.tun.NetnsThread;
 import java.io.IOException;
 
@@ -17,32 +13,12 @@ import java.io.IOException;
  * {@code ethtool} binary.
  */
 final class NsSockets {
-    private static final int AF_INET = 2;
-    private static final int SOCK_DGRAM = 2;
-    private static final int SOL_UDP = 17;
-    private static final int UDP_SEGMENT = 103;
+    /** {@link TestLibc#ETHTOOL_STSO}: set TCP segmentation offload (all TSO features). */
+    static final int ETHTOOL_STSO = TestLibc.ETHTOOL_STSO;
+    /** {@link TestLibc#ETHTOOL_SGRO}: set generic receive offload. */
+    static final int ETHTOOL_SGRO = TestLibc.ETHTOOL_SGRO;
 
-    static {
-        Native.register(Platform.C_LIBRARY_NAME);
-    }
-
-    private static native int close(int fd) throws LastErrorException;
-
-    private static native int socket(int domain, int type, int protocol) throws LastErrorException;
-
-    private static native int setsockopt(int fd, int level, int name, Pointer value, int len)
-        throws LastErrorException;
-
-    private static native NativeLong sendto(int fd, Pointer buf, NativeLong len, int flags, Pointer addr, int addrlen)
-        throws LastErrorException;
-
-    /** {@code ETHTOOL_STSO}: set TCP segmentation offload (all TSO features). */
-    static final int ETHTOOL_STSO = 0x1f;
-    /** {@code ETHTOOL_SGRO}: set generic receive offload. */
-    static final int ETHTOOL_SGRO = 0x2c;
-    private static final long SIOCETHTOOL = 0x8946L;
-
-    private static native int ioctl(int fd, NativeLong request, Pointer arg) throws LastErrorException;
+    private static final TestLibc C = TestLibc.INSTANCE;
 
     private NsSockets() {
     }
@@ -55,25 +31,25 @@ final class NsSockets {
      */
     static void ethtool(final Netns ns, final String ifname, final int cmd, final int value) throws IOException {
         inNamespace(ns, () -> {
-            final int fd = socket(AF_INET, SOCK_DGRAM, 0);
+            final int fd = (int) TestLibc.check(C.socket(TestLibc.AF_INET, TestLibc.SOCK_DGRAM, 0), "socket");
             try {
                 final Memory ev = new Memory(8);
                 ev.setInt(0, cmd);
                 ev.setInt(4, value);
-                final Memory ifr = new Memory(40);
+                final Memory ifr = new Memory(TestLibc.IFREQ_SIZE);
                 ifr.clear();
                 final byte[] n = ifname.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
                 ifr.write(0, n, 0, n.length);
-                ifr.setPointer(16, ev);
-                ioctl(fd, new NativeLong(SIOCETHTOOL), ifr);
+                ifr.setPointer(TestLibc.IFREQ_UNION, ev);
+                TestLibc.check(C.ioctl(fd, TestLibc.SIOCETHTOOL, ifr), "SIOCETHTOOL " + cmd + " on " + ifname);
             } finally {
-                close(fd);
+                C.close(fd);
             }
         });
     }
 
     private interface NsAction {
-        void run() throws LastErrorException;
+        void run() throws IOException;
     }
 
     private static void inNamespace(final Netns ns, final NsAction action) throws IOException {
@@ -98,29 +74,24 @@ final class NsSockets {
     static void send(final Netns ns, final int dst, final int port, final int segment, final byte[][] payloads)
         throws IOException {
         inNamespace(ns, () -> {
-            final int fd = socket(AF_INET, SOCK_DGRAM, 0);
+            final int fd = (int) TestLibc.check(C.socket(TestLibc.AF_INET, TestLibc.SOCK_DGRAM, 0), "socket");
             try {
-                final Memory seg = new Memory(4);
-                seg.setInt(0, segment);
-                setsockopt(fd, SOL_UDP, UDP_SEGMENT, seg, 4);
-                final Memory sa = new Memory(16);
-                sa.clear();
-                sa.setShort(0, (short) AF_INET);
-                sa.setByte(2, (byte) (port >>> 8));
-                sa.setByte(3, (byte) port);
-                sa.setByte(4, (byte) (dst >>> 24));
-                sa.setByte(5, (byte) (dst >>> 16));
-                sa.setByte(6, (byte) (dst >>> 8));
-                sa.setByte(7, (byte) dst);
+                TestLibc.check(C.setsockopt(fd, TestLibc.IPPROTO_UDP, TestLibc.UDP_SEGMENT, new int[] {segment}, 4),
+                    "setsockopt UDP_SEGMENT " + segment);
+                final byte[] sa = new byte[16];
+                sa[0] = TestLibc.AF_INET; // sa_family, little-endian
+                sa[2] = (byte) (port >>> 8);
+                sa[3] = (byte) port;
+                sa[4] = (byte) (dst >>> 24);
+                sa[5] = (byte) (dst >>> 16);
+                sa[6] = (byte) (dst >>> 8);
+                sa[7] = (byte) dst;
                 for (byte[] p : payloads) {
-                    final Memory m = new Memory(p.length);
-                    m.write(0, p, 0, p.length);
-                    sendto(fd, m, new NativeLong(p.length), 0, sa, 16);
+                    TestLibc.check(C.sendto(fd, p, p.length, 0, sa, sa.length), "sendto");
                 }
             } finally {
-                close(fd);
+                C.close(fd);
             }
         });
     }
-
 }

@@ -1,14 +1,15 @@
 package io.overlay.udp.offload;
 
-import static io.overlay.udp.offload.TestPackets.ACK;
-import static io.overlay.udp.offload.TestPackets.CWR;
-import static io.overlay.udp.offload.TestPackets.FIN;
-import static io.overlay.udp.offload.TestPackets.PSH;
-import static io.overlay.udp.offload.TestPackets.SYN;
-import static io.overlay.udp.offload.TestPackets.URG;
+import static io.overlay.testing.TestPackets.ACK;
+import static io.overlay.testing.TestPackets.CWR;
+import static io.overlay.testing.TestPackets.FIN;
+import static io.overlay.testing.TestPackets.PSH;
+import static io.overlay.testing.TestPackets.SYN;
+import static io.overlay.testing.TestPackets.URG;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.overlay.testing.TestPackets;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -70,7 +71,7 @@ class TcpCoalescerTest {
             hdr.wrap(b, 0);
             assertThat(segmenter.segment(hdr, b, VirtioNetHdr.LENGTH, f.length - VirtioNetHdr.LENGTH, out))
                 .isEqualTo(OffloadVerdict.OK);
-            all.addAll(TestPackets.segments(out));
+            all.addAll(Segments.of(out));
         }
         return all;
     }

@@ -2,7 +2,7 @@ package io.overlay.udp.wire;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.overlay.udp.TestPackets;
+import io.overlay.testing.TestPackets;
 import java.nio.ByteBuffer;
 import org.junit.jupiter.api.Test;
 

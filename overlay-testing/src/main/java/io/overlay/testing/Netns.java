@@ -1,11 +1,14 @@
-package io.overlay.core.testing;
+package io.overlay.testing;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -13,7 +16,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * A network namespace made by a test ({@code ip netns add}), removed on {@link #close()} and, as a safety net, by a
  * JVM shutdown hook, so a failing test never leaves one behind. Names are {@code ovt<pid>-<n>}.
  *
- * <p>Only test ranges may be used inside: underlay 198.18.0.0/15, overlay 100.64.0.0/10 (DEVELOPERS.md).
+ * <p>The network rule for tests: addresses inside a test namespace come only from 198.18.0.0/15 (underlay,
+ * RFC 2544's benchmarking range) and 100.64.0.0/10 (overlay, RFC 6598's shared range); outside namespaces tests use
+ * loopback only. No test changes the root namespace's interfaces, routes, firewall or sysctls.
  */
 public final class Netns implements AutoCloseable {
     private static final AtomicInteger COUNTER = new AtomicInteger();
@@ -92,6 +97,44 @@ public final class Netns implements AutoCloseable {
             processes.add(p);
         }
         return p;
+    }
+
+    /**
+     * Runs a task on a fresh thread inside this namespace and waits for it: the thread first enters the namespace
+     * ({@code setns(open("/run/netns/<name>"), CLONE_NEWNET)}), so the sockets and devices the task creates live there
+     * for their whole life, whichever thread uses them later. The caller's namespace never changes. Test code's own
+     * copy of what {@code overlay-tun}'s {@code NetnsThread} does, so test support does not depend on the code it
+     * tests.
+     *
+     * @param task the task
+     * @param <T> the result type
+     * @return the task's result
+     * @throws IOException if the namespace cannot be entered (errno in the message)
+     * @throws Exception whatever the task throws, unchanged
+     */
+    public <T> T call(final Callable<T> task) throws Exception {
+        final FutureTask<T> run = new FutureTask<>(() -> {
+            final TestLibc c = TestLibc.INSTANCE;
+            final int fd = (int) TestLibc.check(c.open("/run/netns/" + name, TestLibc.O_RDONLY | TestLibc.O_CLOEXEC),
+                "open /run/netns/" + name);
+            try {
+                TestLibc.check(c.setns(fd, TestLibc.CLONE_NEWNET), "setns " + name);
+            } finally {
+                c.close(fd);
+            }
+            return task.call();
+        });
+        final Thread thread = new Thread(run, "netns-" + name);
+        thread.setDaemon(true);
+        thread.start();
+        try {
+            return run.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof Exception cause) {
+                throw cause;
+            }
+            throw e;
+        }
     }
 
     /**

@@ -1,4 +1,4 @@
-package io.overlay.core.testing;
+package io.overlay.testing;
 
 import java.lang.annotation.ElementType;
 import java.lang.annotation.Retention;

@@ -1,4 +1,4 @@
-package io.overlay.core.testing;
+package io.overlay.testing;
 
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,4 +1,4 @@
-package io.overlay.core.testing;
+package io.overlay.testing;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -27,8 +27,10 @@ import java.util.stream.Stream;
  * again keep the same ports and data (for outage tests); {@link #close()} kills the process and deletes the directory.
  * A JVM shutdown hook kills any member a failing test left running. Use {@link EtcdCluster} for several members.
  *
- * <p>Only loopback is used (team network safety rule). The member's own log goes to {@code etcd.log} next to its
- * data directory, see {@link #logFile()}.
+ * <p>The member listens on 127.0.0.1 only: tests talk to etcd over loopback, never over another interface. The
+ * member's own log goes to {@code <name>.log} next to its data directory, see {@link #logFile()}.
+ *
+ * <p>Needs {@code /usr/bin/etcd} and {@code /usr/bin/etcdctl} (etcd 3.4 or later) but not root.
  */
 public final class EtcdServer implements AutoCloseable {
     private static final String ETCD = "/usr/bin/etcd";

@@ -1,0 +1,212 @@
+package io.overlay.examples;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.overlay.core.net.Ipv4;
+import io.overlay.testing.Privileged;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * LXC for real: two overlay hosts ({@link OverlayHosts}); in each host namespace the bridge and dnsmasq that LXC's
+ * {@code lxc-net} script starts, from the variables {@code overlay lxc-net} made from the host's {@code subnet.env}
+ * (the bridge gets {@code LXC_ADDR}/{@code LXC_NETMASK}, dnsmasq runs with lxc-net's arguments), and two containers
+ * per host created offline from LXC's busybox template (Debian's busybox-static) with the
+ * {@code overlay lxc-net --format container} lines, their root file systems in the test's directory. The containers'
+ * udhcpc gets addresses from LXC's dnsmasq (checked in its lease file), every container pings every container on the
+ * other host, and full-MTU packets with DF set cross both ways.
+ *
+ * <p>lxc-start runs in the host namespace with {@code ip netns exec}, whose sysfs is the namespace's (LXC looks
+ * its bridge up in {@code /sys/class/net}); lxc-attach, lxc-info and lxc-stop run in that network namespace too,
+ * since LXC's command socket is an abstract Unix socket, which belongs to a network namespace.
+ */
+@Privileged
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@Timeout(value = 240, unit = TimeUnit.SECONDS)
+class LxcRuntimeTest {
+    private static final int CONTAINERS = 2;
+    private static final Pattern VAR = Pattern.compile("^([A-Z_]+)=\"([^\"]*)\"$");
+    private static final Pattern INET = Pattern.compile("inet (\\d+\\.\\d+\\.\\d+\\.\\d+)/(\\d+)");
+
+    private OverlayHosts overlay;
+    private final Map<OverlayHosts.Host, Map<String, String>> settings = new LinkedHashMap<>();
+    private final Map<String, Container> containers = new TreeMap<>();
+
+    private record Container(String name, OverlayHosts.Host host, String address, int pid) {
+    }
+
+    @BeforeAll
+    @Timeout(value = 200, unit = TimeUnit.SECONDS)
+    void setUp() throws Exception {
+        overlay = OverlayHosts.start("lxc", 2);
+        final Path lxcPath = Files.createDirectories(overlay.dir().resolve("lxc"));
+        overlay.onClose(() -> stopContainers(lxcPath));
+        for (OverlayHosts.Host h : overlay.hosts()) {
+            final Path env = h.dir().resolve("lxc-net");
+            final Path conf = h.dir().resolve("container.conf");
+            assertThat(OverlayMain.commandLine(Map.of()).execute("lxc-net", "--subnet-file",
+                h.subnetEnv().toString(), "-o", env.toString())).isZero();
+            assertThat(OverlayMain.commandLine(Map.of()).execute("lxc-net", "--format", "container",
+                "--subnet-file", h.subnetEnv().toString(), "-o", conf.toString())).isZero();
+            final Map<String, String> v = new LinkedHashMap<>();
+            for (String line : Files.readAllLines(env)) {
+                final Matcher m = VAR.matcher(line);
+                if (m.matches()) {
+                    v.put(m.group(1), m.group(2));
+                }
+            }
+            settings.put(h, v);
+            startLxcNet(h, v);
+            Files.writeString(h.dir().resolve("create.conf"), "lxc.apparmor.profile = unconfined\n"
+                + Files.readString(conf));
+            for (int c = 1; c <= CONTAINERS; c++) {
+                final String name = "h" + h.n() + "c" + c;
+                OverlayHosts.run(Duration.ofSeconds(120), List.of("lxc-create", "-P", lxcPath.toString(), "-n", name,
+                    "-t", "busybox", "-f", h.dir().resolve("create.conf").toString()));
+                OverlayHosts.run(Duration.ofSeconds(60), List.of("ip", "netns", "exec", h.ns().name(), "lxc-start",
+                    "-P", lxcPath.toString(), "-n", name, "-d", "-l", "INFO", "-o",
+                    overlay.logs().resolve(name + ".log").toString()));
+            }
+        }
+        for (OverlayHosts.Host h : overlay.hosts()) {
+            for (int c = 1; c <= CONTAINERS; c++) {
+                final String name = "h" + h.n() + "c" + c;
+                final List<String> addr = attach(h, lxcPath, name, "ip", "-4", "-o", "addr", "show", "dev", "eth0");
+                OverlayHosts.await(name + " has a DHCP address (udhcpc from LXC's dnsmasq)", Duration.ofSeconds(60),
+                    () -> ((String) OverlayHosts.runStatus(Duration.ofSeconds(10), addr.toArray(String[]::new))[1])
+                        .contains("inet "));
+                final Matcher m = INET.matcher(OverlayHosts.run(Duration.ofSeconds(30), addr));
+                assertThat(m.find()).isTrue();
+                final int pid = Integer.parseInt(OverlayHosts.run(Duration.ofSeconds(30), List.of("nsenter",
+                    "--net=/var/run/netns/" + h.ns().name(), "lxc-info", "-P", lxcPath.toString(), "-n", name, "-p",
+                    "-H")).strip());
+                containers.put(name, new Container(name, h, m.group(1), pid));
+            }
+        }
+    }
+
+    /** lxc-net's start: the bridge with LXC_ADDR/LXC_NETMASK, and dnsmasq with lxc-net's arguments. */
+    private void startLxcNet(final OverlayHosts.Host h, final Map<String, String> v) throws IOException {
+        final String bridge = v.get("LXC_BRIDGE");
+        final int len = Integer.bitCount(Ipv4.parse(v.get("LXC_NETMASK")));
+        h.ns().exec("ip", "link", "add", "dev", bridge, "type", "bridge");
+        h.ns().exec("ip", "addr", "add", v.get("LXC_ADDR") + "/" + len, "broadcast", "+", "dev", bridge);
+        h.ns().exec("ip", "link", "set", "dev", bridge, "up");
+        h.ns().spawn(new ProcessBuilder("dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "-u", "root",
+            "--strict-order", "--bind-interfaces", "--pid-file=" + h.dir().resolve("dnsmasq.pid"),
+            "--listen-address", v.get("LXC_ADDR"), "--dhcp-range", v.get("LXC_DHCP_RANGE"),
+            "--dhcp-lease-max=" + v.get("LXC_DHCP_MAX"), "--dhcp-no-override", "--except-interface=lo",
+            "--interface=" + bridge, "--dhcp-leasefile=" + h.dir().resolve("dnsmasq.leases"),
+            "--dhcp-authoritative").redirectErrorStream(true)
+            .redirectOutput(overlay.logs().resolve("dnsmasq-h" + h.n() + ".log").toFile()));
+    }
+
+    private static List<String> attach(final OverlayHosts.Host h, final Path lxcPath, final String name,
+                                       final String... command) {
+        final List<String> cmd = new ArrayList<>(List.of("nsenter", "--net=/var/run/netns/" + h.ns().name(),
+            "lxc-attach", "-P", lxcPath.toString(), "-n", name, "--"));
+        cmd.addAll(List.of(command));
+        return cmd;
+    }
+
+    /** Stops (kills) and destroys every container, in its host's network namespace. */
+    private void stopContainers(final Path lxcPath) {
+        for (OverlayHosts.Host h : overlay.hosts()) {
+            for (int c = 1; c <= CONTAINERS; c++) {
+                final String name = "h" + h.n() + "c" + c;
+                if (!Files.exists(lxcPath.resolve(name))) {
+                    continue;
+                }
+                try {
+                    OverlayHosts.runStatus(Duration.ofSeconds(30), "nsenter", "--net=/var/run/netns/" + h.ns().name(),
+                        "lxc-stop", "-P", lxcPath.toString(), "-n", name, "-k");
+                    OverlayHosts.run(Duration.ofSeconds(60), List.of("lxc-destroy", "-P", lxcPath.toString(), "-n",
+                        name));
+                } catch (Exception e) {
+                    System.err.println("could not remove LXC container " + name + ": " + e);
+                }
+            }
+        }
+    }
+
+    @AfterAll
+    void tearDown() {
+        if (overlay != null) {
+            overlay.close();
+        }
+    }
+
+    @Test
+    @Order(1)
+    void containersGetAddressesFromLxcsDnsmasqInTheHostsSubnet() throws Exception {
+        for (Container c : containers.values()) {
+            final HostSubnet s = c.host().subnet();
+            final Map<String, String> v = settings.get(c.host());
+            assertThat(v.get("LXC_ADDR")).isEqualTo(Ipv4.format(s.gateway()));
+            final String[] range = v.get("LXC_DHCP_RANGE").split(",");
+            final long a = Integer.toUnsignedLong(Ipv4.parse(c.address()));
+            assertThat(a).as("%s %s in %s", c.name(), c.address(), v.get("LXC_DHCP_RANGE"))
+                .isBetween(Integer.toUnsignedLong(Ipv4.parse(range[0])), Integer.toUnsignedLong(Ipv4.parse(range[1])));
+            assertThat(s.subnet().contains(Ipv4.parse(c.address()))).isTrue();
+            // handed out by the host's dnsmasq, not set by the test
+            assertThat(Files.readString(c.host().dir().resolve("dnsmasq.leases"))).contains(" " + c.address() + " ");
+            final String link = OverlayHosts.run(Duration.ofSeconds(30), List.of("nsenter", "--net=/proc/" + c.pid()
+                + "/ns/net", "ip", "-o", "link", "show", "dev", "eth0"));
+            assertThat(link).contains(" mtu " + s.mtu() + " ");
+            assertThat(OverlayHosts.run(Duration.ofSeconds(30), List.of("nsenter", "--net=/proc/" + c.pid()
+                + "/ns/net", "ip", "-4", "route", "show", "default"))).contains("via " + v.get("LXC_ADDR"));
+            assertThat(c.host().ns().exec("ip", "-4", "-o", "addr", "show", "dev", v.get("LXC_BRIDGE")))
+                .contains("inet " + s.gatewayCidr());
+        }
+    }
+
+    @Test
+    @Order(2)
+    void everyContainerPingsEveryContainerOnTheOtherHost() throws Exception {
+        final Path lxcPath = overlay.dir().resolve("lxc");
+        for (Container a : containers.values()) {
+            for (Container b : containers.values()) {
+                if (a.host() != b.host()) {
+                    OverlayHosts.awaitSuccess(a.name() + " -> " + b.name(), Duration.ofSeconds(30),
+                        attach(a.host(), lxcPath, a.name(), "ping", "-c", "1", "-W", "1", b.address()));
+                }
+            }
+        }
+    }
+
+    @Test
+    @Order(3)
+    void fullMtuPacketsWithDontFragmentCrossBothWays() throws Exception {
+        final Container a = containers.get("h1c1");
+        final Container b = containers.get("h2c1");
+        final int payload = a.host().subnet().mtu() - 28;
+        // busybox ping cannot set DF: iputils ping inside the container's network namespace
+        for (Container[] pair : new Container[][] {{a, b}, {b, a}}) {
+            OverlayHosts.awaitSuccess(pair[0].name() + " -> " + pair[1].name() + " DF", Duration.ofSeconds(30),
+                List.of("nsenter", "--net=/proc/" + pair[0].pid() + "/ns/net", "ping", "-M", "do", "-c", "1", "-W",
+                    "1", "-s", Integer.toString(payload), pair[1].address()));
+        }
+        final Object[] tooBig = OverlayHosts.runStatus(Duration.ofSeconds(10), "nsenter", "--net=/proc/" + a.pid()
+            + "/ns/net", "ping", "-M", "do", "-c", "1", "-W", "1", "-s", Integer.toString(payload + 1), b.address());
+        assertThat((int) tooBig[0]).as("one byte over the MTU with DF: %s", tooBig[1]).isNotZero();
+    }
+}

@@ -1,0 +1,290 @@
+package io.overlay.examples;
+
+import io.overlay.testing.Netns;
+import java.io.IOException;
+import java.net.HttpURLConnection;
+import java.net.URL;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Overlay hosts for the container runtime tests: etcd in an infra namespace owning the underlay bridge
+ * (198.18.0.254), and hosts 198.18.0.1..n, each a namespace running {@link OverlayMain} as its own process (no
+ * {@code --bridge}: the runtime under test makes its bridge) with its own {@code subnet.env}. Everything made here,
+ * and every namespace given to {@link #track}, is removed by {@link #close()} in reverse order, with the temporary
+ * directory. Logs go to {@code target/<name>/}.
+ */
+final class OverlayHosts implements AutoCloseable {
+    static final String ETCD_IP = "198.18.0.254";
+    static final String ETCD = "http://" + ETCD_IP + ":2379";
+    static final String CONFIG = "{\"Network\":\"100.64.0.0/16\",\"Backend\":{\"Type\":\"udp\"}}";
+    static final int HEALTH_PORT = 8471;
+
+    /** One overlay host. */
+    record Host(int n, Netns ns, Path dir, Path subnetEnv, Process process) {
+        HostSubnet subnet() throws IOException {
+            return HostSubnet.read(subnetEnv);
+        }
+    }
+
+    private final List<Netns> namespaces = new ArrayList<>();
+    private final List<AutoCloseable> closers = new ArrayList<>();
+    private final List<Host> hosts = new ArrayList<>();
+    private final Path dir;
+    private final Path logs;
+    private Netns infra;
+
+    private OverlayHosts(final Path dir, final Path logs) {
+        this.dir = dir;
+        this.logs = logs;
+    }
+
+    /**
+     * Starts etcd and the hosts and waits (bounded) until each has written subnet.env and answers /readyz.
+     *
+     * @param name the log directory under target/
+     * @param count the number of hosts
+     * @return the running hosts; closed on failure
+     * @throws Exception if a step fails or a wait runs out
+     */
+    static OverlayHosts start(final String name, final int count) throws Exception {
+        final Path logs = Path.of("target", name).toAbsolutePath();
+        Files.createDirectories(logs);
+        final OverlayHosts o = new OverlayHosts(Files.createTempDirectory("overlay-" + name + "-"), logs);
+        try {
+            o.startAll(count);
+            return o;
+        } catch (Exception | Error e) {
+            o.close();
+            throw e;
+        }
+    }
+
+    private void startAll(final int count) throws Exception {
+        infra = track(Netns.create());
+        infra.exec("ip", "link", "add", "ul0", "type", "bridge");
+        infra.exec("ip", "addr", "add", ETCD_IP + "/24", "dev", "ul0");
+        infra.exec("ip", "link", "set", "ul0", "up");
+        infra.spawn(new ProcessBuilder("/usr/bin/etcd", "--name", "rt", "--data-dir", dir.resolve("etcd").toString(),
+            "--listen-client-urls", ETCD, "--advertise-client-urls", ETCD,
+            "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+            "--initial-cluster", "rt=http://127.0.0.1:2380").redirectErrorStream(true)
+            .redirectOutput(logs.resolve("etcd.log").toFile()));
+        await("etcd health", Duration.ofSeconds(30), () -> {
+            try {
+                etcdctl("endpoint", "health");
+                return true;
+            } catch (IOException e) {
+                return false;
+            }
+        });
+        etcdctl("put", "/coreos.com/network/config", CONFIG);
+        for (int h = 1; h <= count; h++) {
+            final Netns ns = track(Netns.create());
+            Netns.run("ip", "-n", infra.name(), "link", "add", "ul-h" + h, "type", "veth", "peer", "name", "eth0",
+                "netns", ns.name());
+            infra.exec("ip", "link", "set", "ul-h" + h, "master", "ul0", "up");
+            ns.exec("ip", "addr", "add", "198.18.0." + h + "/24", "dev", "eth0");
+            ns.exec("ip", "link", "set", "eth0", "mtu", "1500", "up");
+            ns.exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
+            final Path hostDir = Files.createDirectories(dir.resolve("h" + h));
+            final Path subnetEnv = hostDir.resolve("subnet.env");
+            final Process p = ns.spawn(new ProcessBuilder(java(OverlayMain.class.getName(),
+                "--etcd-endpoints", ETCD, "--iface", "eth0", "--subnet-file", subnetEnv.toString(),
+                "--healthz-ip", "127.0.0.1", "--healthz-port", Integer.toString(HEALTH_PORT)))
+                .redirectErrorStream(true).redirectOutput(logs.resolve("h" + h + ".log").toFile()));
+            hosts.add(new Host(h, ns, hostDir, subnetEnv, p));
+        }
+        for (Host h : hosts) {
+            await("subnet.env of h" + h.n(), Duration.ofSeconds(60),
+                () -> Files.exists(h.subnetEnv()) && Files.size(h.subnetEnv()) > 0 || !h.process().isAlive());
+            if (!h.process().isAlive()) {
+                throw new IOException("OverlayMain of h" + h.n() + " exited; see " + logs.resolve("h" + h.n()
+                    + ".log"));
+            }
+            await("/readyz of h" + h.n(), Duration.ofSeconds(60), () -> readyz(h) == 200);
+        }
+    }
+
+    private String etcdctl(final String... args) throws IOException {
+        final List<String> cmd = new ArrayList<>(List.of("env", "ETCDCTL_API=3", "/usr/bin/etcdctl", "--endpoints",
+            ETCD, "--dial-timeout", "2s", "--command-timeout", "5s"));
+        cmd.addAll(List.of(args));
+        return infra.exec(cmd.toArray(String[]::new));
+    }
+
+    /** The java command running {@code mainClass} with the test class path. */
+    static List<String> java(final String mainClass, final String... args) {
+        String cp = System.getProperty("surefire.test.class.path");
+        if (cp == null || cp.isEmpty()) {
+            cp = System.getProperty("java.class.path");
+        }
+        final List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+            .toString(), "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp, mainClass));
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
+    /** /readyz from inside the host namespace ("Connection: close": the JDK's keep-alive cache ignores netns). */
+    private static int readyz(final Host host) throws Exception {
+        return io.overlay.tun.NetnsThread.call(host.ns().name(), () -> {
+            final HttpURLConnection c = (HttpURLConnection) new URL("http://127.0.0.1:" + HEALTH_PORT + "/readyz")
+                .openConnection(java.net.Proxy.NO_PROXY);
+            c.setConnectTimeout(1000);
+            c.setReadTimeout(2000);
+            c.setRequestProperty("Connection", "close");
+            try {
+                return c.getResponseCode();
+            } catch (IOException notYet) {
+                return -1;
+            } finally {
+                c.disconnect();
+            }
+        });
+    }
+
+    /**
+     * Polls a condition every 200 ms until it holds.
+     *
+     * @throws AssertionError naming {@code what} when the timeout runs out
+     */
+    static void await(final String what, final Duration timeout, final Callable<Boolean> condition)
+        throws Exception {
+        final long deadline = System.nanoTime() + timeout.toNanos();
+        while (!condition.call()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError(what + " not reached within " + timeout.toSeconds() + " s");
+            }
+            Thread.sleep(200);
+        }
+    }
+
+    /**
+     * Runs a command (root namespace, bounded) and returns exit status and output.
+     *
+     * @param timeout the longest wait
+     * @param command the command
+     * @return {exit status, output (stdout and stderr)}
+     */
+    static Object[] runStatus(final Duration timeout, final String... command) throws IOException,
+        InterruptedException {
+        final Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        final byte[][] out = new byte[1][];
+        final Thread reader = new Thread(() -> {
+            try {
+                out[0] = p.getInputStream().readAllBytes();
+            } catch (IOException e) {
+                out[0] = new byte[0];
+            }
+        });
+        reader.start();
+        if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+            p.waitFor(5, TimeUnit.SECONDS);
+        }
+        reader.join(5000);
+        return new Object[] {p.isAlive() ? -1 : p.exitValue(),
+            out[0] == null ? "" : new String(out[0], java.nio.charset.StandardCharsets.UTF_8)};
+    }
+
+    /**
+     * Runs a command until it exits 0 (each try at most 10 s).
+     *
+     * @throws AssertionError naming {@code what} and the last try's output when the timeout runs out
+     */
+    static void awaitSuccess(final String what, final Duration timeout, final List<String> command)
+        throws Exception {
+        final String[] last = {""};
+        try {
+            await(what, timeout, () -> {
+                final Object[] r = runStatus(Duration.ofSeconds(10), command.toArray(String[]::new));
+                last[0] = (String) r[1];
+                return (int) r[0] == 0;
+            });
+        } catch (AssertionError e) {
+            throw new AssertionError(e.getMessage() + "; last try (" + String.join(" ", command) + "): " + last[0], e);
+        }
+    }
+
+    /**
+     * Runs a command (bounded) and returns its output.
+     *
+     * @throws IOException if it exits non-zero or times out (the message holds the output)
+     */
+    static String run(final Duration timeout, final List<String> command) throws Exception {
+        final Object[] r = runStatus(timeout, command.toArray(String[]::new));
+        if ((int) r[0] != 0) {
+            throw new IOException("exit " + r[0] + ": " + String.join(" ", command) + "\n" + r[1]);
+        }
+        return (String) r[1];
+    }
+
+    /**
+     * Makes a busybox root file system tarball from Debian's busybox-static ({@code /bin/busybox}, an applet link
+     * for each of its commands in /bin), the image that can be had without pulling.
+     *
+     * @param dir where to make it
+     * @return the tarball
+     */
+    static Path busyboxRootfs(final Path dir) throws Exception {
+        final Path tar = dir.resolve("busybox-rootfs.tar");
+        run(Duration.ofSeconds(60), List.of("sh", "-c", "set -e; r=$1/busybox-rootfs; mkdir -p $r/bin $r/etc $r/proc "
+            + "$r/sys $r/dev $r/tmp; cp /bin/busybox $r/bin/busybox; for a in $(/bin/busybox --list); do "
+            + "[ $a = busybox ] || ln -s busybox $r/bin/$a; done; tar -C $r -cf $2 .", "sh", dir.toString(),
+            tar.toString()));
+        return tar;
+    }
+
+    List<Host> hosts() {
+        return hosts;
+    }
+
+    Path dir() {
+        return dir;
+    }
+
+    Path logs() {
+        return logs;
+    }
+
+    /** Removes the namespace on {@link #close()} (before those made earlier). */
+    Netns track(final Netns ns) {
+        namespaces.add(ns);
+        return ns;
+    }
+
+    /** Runs a clean-up step on {@link #close()}, before the namespaces are removed (later steps first). */
+    void onClose(final AutoCloseable step) {
+        closers.add(step);
+    }
+
+    @Override
+    public void close() {
+        for (int i = closers.size() - 1; i >= 0; i--) {
+            try {
+                closers.get(i).close();
+            } catch (Exception e) {
+                System.err.println("clean-up step failed: " + e);
+            }
+        }
+        for (int i = namespaces.size() - 1; i >= 0; i--) {
+            try {
+                namespaces.get(i).close();
+            } catch (RuntimeException e) {
+                System.err.println("namespace clean-up failed: " + e);
+            }
+        }
+        try (var files = Files.walk(dir)) {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            System.err.println("could not delete " + dir + ": " + e);
+        }
+    }
+}
