@@ -50,7 +50,7 @@ final class HostConfigurator {
         tun.configure(new TunSetup(FlannelRules.tunAddress(subnet), mtu, List.of(network),
             config.tunTxQueueLength()));
         if (config.subnetFile() != null) {
-            new SubnetEnv(network, subnet, mtu, false).write(config.subnetFile());
+            new SubnetEnv(network, subnet, mtu, config.ipMasq()).write(config.subnetFile());
         }
         if (config.bridge() != null) {
             config.bridgeConfigurator().ensureBridge(config.bridge(), subnet, FlannelRules.bridgeAddress(subnet),

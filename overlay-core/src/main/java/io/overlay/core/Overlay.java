@@ -148,7 +148,8 @@ public final class Overlay implements AutoCloseable {
             readiness.progress("waiting for the network config");
             final NetworkConfig network = cfg.allocator().awaitNetworkConfig();
             config = network;
-            final UnderlayInterface iface = UnderlayInterface.select(cfg.ifaces(), cfg.publicIp());
+            final UnderlayInterface iface = UnderlayInterface.select(cfg.ifaces(), cfg.ifaceRegexes(),
+                cfg.ifaceCanReach(), cfg.publicIp());
             final int publicIp = cfg.publicIp().orElse(iface.address());
             mtu = FlannelRules.mtu(iface.mtu());
             LOG.info("Using interface {} address {} (MTU {}), PublicIP {}; overlay MTU {}", iface.name(),
@@ -291,6 +292,9 @@ public final class Overlay implements AutoCloseable {
         private SubnetAllocator allocator;
         private Optional<Integer> publicIp = Optional.empty();
         private List<String> ifaces = List.of();
+        private List<Pattern> ifaceRegexes = List.of();
+        private Optional<Integer> ifaceCanReach = Optional.empty();
+        private boolean ipMasq;
         private String tunName = FlannelRules.TUN_NAME_TEMPLATE;
         private int loops = 1;
         private Path subnetFile = SubnetEnv.DEFAULT_PATH;
@@ -397,6 +401,49 @@ public final class Overlay implements AutoCloseable {
          */
         public Builder ifaces(final List<String> ifaces) {
             this.ifaces = List.copyOf(ifaces);
+            return this;
+        }
+
+        /**
+         * Sets patterns that choose the underlay interface by address, then by name ({@code --iface-regex}), tried
+         * after {@link #ifaces}; see {@link UnderlayInterface}. Default none.
+         *
+         * @param regexes regular expressions, found anywhere in an address or name
+         * @return this builder
+         * @throws IllegalArgumentException naming the pattern if one does not compile
+         */
+        public Builder ifaceRegexes(final List<String> regexes) {
+            this.ifaceRegexes = UnderlayInterface.compile("ifaceRegex", regexes);
+            return this;
+        }
+
+        /**
+         * Sets an address whose route chooses the underlay interface ({@code --iface-can-reach}), tried after
+         * {@link #ifaces} and {@link #ifaceRegexes}. Default none.
+         *
+         * @param address a dotted-quad IPv4 address, or {@code null} for none
+         * @return this builder
+         * @throws IllegalArgumentException if it is not an IPv4 address
+         */
+        public Builder ifaceCanReach(final String address) {
+            try {
+                this.ifaceCanReach = address == null ? Optional.empty() : Optional.of(Ipv4.parse(address));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("ifaceCanReach: " + e.getMessage(), e);
+            }
+            return this;
+        }
+
+        /**
+         * Records whether the host masquerades traffic leaving the Network ({@code --ip-masq}), written as
+         * {@code FLANNEL_IPMASQ} in {@code subnet.env} so Docker or CNI do not masquerade it again. The rules themselves
+         * are the launcher's ({@link io.overlay.core.spi.TrafficManager}). Default {@code false}.
+         *
+         * @param ipMasq whether masquerade rules are installed
+         * @return this builder
+         */
+        public Builder ipMasq(final boolean ipMasq) {
+            this.ipMasq = ipMasq;
             return this;
         }
 
@@ -585,9 +632,10 @@ public final class Overlay implements AutoCloseable {
             if (!missing.isEmpty()) {
                 throw new IllegalStateException("Overlay.builder() is missing: " + String.join(", ", missing));
             }
-            return new Overlay(new OverlayConfig(allocator, publicIp, ifaces, tunName, loops, subnetFile, bridge,
-                acceptOnlyKnownPeers, offloads, tunTxQueueLength, engineTuning, listener, tuns, engines, bridges,
-                retryInitial, retryMax, unknownSenderCheck, unknownSenderWarning, dropSummary));
+            return new Overlay(new OverlayConfig(allocator, publicIp, ifaces, ifaceRegexes, ifaceCanReach, ipMasq,
+                tunName, loops, subnetFile, bridge, acceptOnlyKnownPeers, offloads, tunTxQueueLength, engineTuning,
+                listener, tuns, engines, bridges, retryInitial, retryMax, unknownSenderCheck, unknownSenderWarning,
+                dropSummary));
         }
 
         /** The part given, else the first found by {@link ServiceLoader}, else {@code null} with a note in missing. */

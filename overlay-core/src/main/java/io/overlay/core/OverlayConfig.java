@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.function.Consumer;
+import java.util.regex.Pattern;
 
 /**
  * What one {@link Overlay} was built with: {@link Overlay.Builder#build()} validates the builder's values once and
@@ -21,6 +22,9 @@ import java.util.function.Consumer;
  * @param allocator the subnet allocator; the overlay closes it
  * @param publicIp the PublicIP to advertise, int form, or empty for the underlay interface's address
  * @param ifaces the underlay interfaces to try, names or addresses, in order; may be empty
+ * @param ifaceRegexes patterns choosing the underlay interface by address, then name, after {@code ifaces}
+ * @param ifaceCanReach an address whose route chooses the underlay interface, last; or empty
+ * @param ipMasq whether the host masquerades traffic leaving the Network ({@code FLANNEL_IPMASQ})
  * @param tunName the TUN device name or template
  * @param loops the number of packet loops and TUN queues
  * @param subnetFile where {@code subnet.env} is written, or {@code null} for none
@@ -39,7 +43,8 @@ import java.util.function.Consumer;
  * @param unknownSenderWarning where the unknown-sender warning goes
  * @param dropSummary where the periodic drop summary goes
  */
-record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List<String> ifaces, String tunName,
+record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List<String> ifaces,
+                     List<Pattern> ifaceRegexes, Optional<Integer> ifaceCanReach, boolean ipMasq, String tunName,
                      int loops, Path subnetFile, String bridge, boolean acceptOnlyKnownPeers, boolean offloads,
                      int tunTxQueueLength, EngineTuning engineTuning, OverlayListener listener,
                      TunDeviceFactory tunFactory, PacketEngineFactory engineFactory,
@@ -54,6 +59,8 @@ record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List
         Objects.requireNonNull(allocator, "allocator");
         Objects.requireNonNull(publicIp, "publicIp");
         ifaces = List.copyOf(ifaces);
+        ifaceRegexes = List.copyOf(ifaceRegexes);
+        Objects.requireNonNull(ifaceCanReach, "ifaceCanReach");
         Objects.requireNonNull(tunName, "tunName");
         Objects.requireNonNull(engineTuning, "engineTuning");
         Objects.requireNonNull(listener, "listener");

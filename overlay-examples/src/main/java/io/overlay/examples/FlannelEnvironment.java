@@ -24,8 +24,8 @@ import picocli.CommandLine.TypeConversionException;
  * Repeatable options take a comma-separated list ({@code FLANNELD_IFACE=eth1,eth0}).
  *
  * <p>flanneld variables for options overlay does not have are not dropped silently ({@link #check}): those that would
- * change what flanneld does ({@code FLANNELD_IFACE_REGEX}, {@code FLANNELD_KUBE_SUBNET_MGR=true}, ...) are errors;
- * those without effect for a udp-backend etcd host ({@code FLANNELD_IPTABLES_RESYNC}, {@code FLANNELD_V}, ...) and
+ * change what flanneld does ({@code FLANNELD_PUBLIC_IPV6}, {@code FLANNELD_KUBE_SUBNET_MGR=true}, ...) are errors;
+ * those without effect for a udp-backend etcd host ({@code FLANNELD_KUBE_ANNOTATION_PREFIX}, {@code FLANNELD_V}, ...) and
  * unknown {@code FLANNELD_*} names are reported in one warning.
  */
 public final class FlannelEnvironment implements IDefaultValueProvider {
@@ -34,8 +34,6 @@ public final class FlannelEnvironment implements IDefaultValueProvider {
 
     /** flanneld options (flannel v0.28.9 {@code main.go}) that change behaviour and that overlay lacks, with why. */
     private static final Map<String, String> UNSUPPORTED = Map.of(
-        "FLANNELD_IFACE_REGEX", "interface selection by regular expression is not supported; name it with FLANNELD_IFACE",
-        "FLANNELD_IFACE_CAN_REACH", "interface selection by reachability is not supported; name it with FLANNELD_IFACE",
         "FLANNELD_PUBLIC_IPV6", "IPv6 is not supported (the udp backend is IPv4 only)",
         "FLANNELD_KUBECONFIG_FILE", "the Kubernetes subnet manager is not supported; overlay uses etcd",
         "FLANNELD_KUBE_API_URL", "the Kubernetes subnet manager is not supported; overlay uses etcd",
@@ -44,9 +42,8 @@ public final class FlannelEnvironment implements IDefaultValueProvider {
     private static final Map<String, String> UNSUPPORTED_WHEN_TRUE = Map.of(
         "FLANNELD_KUBE_SUBNET_MGR", "the Kubernetes subnet manager is not supported; overlay uses etcd",
         "FLANNELD_IP_BLACKHOLE_ROUTE", "overlay adds no blackhole route for its subnet");
-    /** flanneld options without effect here: iptables (overlay installs none), Kubernetes-only, klog verbosity. */
-    private static final Set<String> WITHOUT_EFFECT = Set.of("FLANNELD_IPTABLES_RESYNC",
-        "FLANNELD_IPTABLES_FORWARD_RULES", "FLANNELD_IP_MASQ_FULLY_RANDOM_DISABLE", "FLANNELD_KUBE_ANNOTATION_PREFIX",
+    /** flanneld options without effect here: Kubernetes-only, klog verbosity. */
+    private static final Set<String> WITHOUT_EFFECT = Set.of("FLANNELD_KUBE_ANNOTATION_PREFIX",
         "FLANNELD_SET_NODE_NETWORK_UNAVAILABLE", "FLANNELD_V", "FLANNELD_VMODULE", "FLANNELD_LOG_BACKTRACE_AT");
 
     private final Map<String, String> env;

@@ -7,9 +7,12 @@ import io.overlay.core.OverlayStatus;
 import io.overlay.core.OutOfSubnetsException;
 import io.overlay.core.flannel.FlannelRules;
 import io.overlay.core.flannel.SubnetEnv;
+import io.overlay.core.flannel.UnderlayInterface;
+import io.overlay.core.net.Ipv4;
 import io.overlay.core.spi.TunSetup;
 import io.overlay.etcd.EtcdSettings;
 import io.overlay.etcd.EtcdSubnetAllocator;
+import io.overlay.tun.LinuxTrafficManager;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -17,7 +20,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
+import java.util.concurrent.Executors;
+import java.util.function.Function;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -67,6 +74,9 @@ public final class OverlayMain implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
+    /** Finds nft and iptables; tests replace it to simulate a missing tool. */
+    Function<String, Optional<Path>> findTool = LinuxTrafficManager::findTool;
+
     /** The process environment, for {@code NOTIFY_SOCKET} and the watchdog ({@link SystemdNotifier}). */
     private final Map<String, String> processEnv;
 
@@ -107,6 +117,16 @@ public final class OverlayMain implements Callable<Integer> {
             + "non-secondary IPv4 address, as flanneld.")
     List<String> ifaces = new ArrayList<>();
 
+    @Option(names = "--iface-regex", paramLabel = "<regex>",
+        description = "Choose the underlay interface by a regular expression found in one of its IPv4 addresses, else "
+            + "in its name; repeatable, tried in order after --iface, as flanneld.")
+    List<String> ifaceRegexes = new ArrayList<>();
+
+    @Option(names = "--iface-can-reach", paramLabel = "<ip>",
+        description = "Choose the underlay interface the kernel would use to reach this IPv4 address (with the route's "
+            + "source address); tried after --iface and --iface-regex, as flanneld.")
+    String ifaceCanReach;
+
     @Option(names = "--public-ip", paramLabel = "<ip>",
         description = "IPv4 address other hosts send to (lease PublicIP). Default: the interface's address.")
     String publicIp;
@@ -129,8 +149,25 @@ public final class OverlayMain implements Callable<Integer> {
 
     @Option(names = "--ip-masq", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
         converter = GoFlags.Bool.class,
-        description = "Accepted for flanneld compatibility; overlay installs no iptables rules, so true is an error.")
+        description = "Masquerade traffic from the Network to destinations outside it (flanneld's rules, in nftables "
+            + "table 'ip overlay'; needs nft); FLANNEL_IPMASQ=true in subnet.env (default: ${DEFAULT-VALUE}).")
     boolean ipMasq;
+
+    @Option(names = "--ip-masq-fully-random-disable", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
+        converter = GoFlags.Bool.class,
+        description = "Masquerade without fully random source ports (default: ${DEFAULT-VALUE}).")
+    boolean ipMasqFullyRandomDisable;
+
+    @Option(names = "--iptables-forward-rules", arity = "0..1", defaultValue = "true", paramLabel = "<bool>",
+        converter = GoFlags.Bool.class,
+        description = "Accept forwarded traffic from and to the Network in iptables' filter FORWARD chain (chain "
+            + "OVERLAY-FWD), for hosts whose FORWARD policy is DROP, e.g. with Docker (default: ${DEFAULT-VALUE}).")
+    boolean iptablesForwardRules;
+
+    @Option(names = "--iptables-resync", defaultValue = "5", paramLabel = "<seconds>",
+        description = "Seconds between checks that the masquerade and forward rules are in place; missing ones are "
+            + "restored (default: ${DEFAULT-VALUE}).")
+    int iptablesResyncSeconds;
 
     @Option(names = "--bridge", paramLabel = "<name>",
         description = "Create or reuse this Linux bridge (e.g. lxcbr0) with the subnet's first address and the "
@@ -215,9 +252,16 @@ public final class OverlayMain implements Callable<Integer> {
         check(p, () -> HealthServer.checkPort("--healthz-port", healthzPort));
         check(p, () -> TunSetup.checkTxQueueLength("--tun-txqueuelen", tunTxQueueLength));
         p.addAll(LogSetup.problems(logLevel, logFormat));
-        if (ipMasq) {
-            p.add("--ip-masq is not supported: overlay installs no iptables rules; masquerade traffic leaving the "
-                + "Network yourself (iptables -t nat -A POSTROUTING -s <Network> ! -d <Network> -j MASQUERADE)");
+        check(p, () -> UnderlayInterface.compile("--iface-regex", ifaceRegexes));
+        try {
+            if (ifaceCanReach != null) {
+                Ipv4.parse(ifaceCanReach);
+            }
+        } catch (IllegalArgumentException e) {
+            p.add("--iface-can-reach must be an IPv4 address, got '" + ifaceCanReach + "'");
+        }
+        if (iptablesResyncSeconds < 1) {
+            p.add("--iptables-resync must be at least 1 second, got " + iptablesResyncSeconds);
         }
         if ((etcdCertFile == null) != (etcdKeyFile == null)) {
             p.add("--etcd-certfile and --etcd-keyfile must be given together");
@@ -274,6 +318,9 @@ public final class OverlayMain implements Callable<Integer> {
         final Overlay.Builder b = Overlay.builder()
             .listener(history)
             .ifaces(ifaces)
+            .ifaceRegexes(ifaceRegexes)
+            .ifaceCanReach(ifaceCanReach)
+            .ipMasq(ipMasq)
             .subnetFile(subnetFile)
             .bridge(bridge)
             .tunName(tunName)
@@ -305,8 +352,8 @@ public final class OverlayMain implements Callable<Integer> {
             final FlannelEnvironment.Check check = env.check(spec);
             problems.addAll(check.errors());
             if (!check.ignored().isEmpty()) {
-                LOG.warn("ignoring FLANNELD_* variables without effect for overlay (udp backend, etcd, no iptables "
-                    + "rules): {}", String.join(", ", check.ignored()));
+                LOG.warn("ignoring FLANNELD_* variables without effect for overlay (udp backend, etcd): {}",
+                    String.join(", ", check.ignored()));
             }
         }
         if (!problems.isEmpty()) {
@@ -315,43 +362,62 @@ public final class OverlayMain implements Callable<Integer> {
             return FAILED;
         }
         final SystemdNotifier systemd = SystemdNotifier.fromEnvironment(processEnv, ProcessHandle.current().pid());
-        final Overlay overlay;
+        final HostTraffic traffic;
         try {
-            overlay = overlay(systemd);
-        } catch (IllegalArgumentException | IllegalStateException e) {
+            traffic = new HostTraffic(new LinuxTrafficManager(new LinuxTrafficManager.Settings(ipMasq,
+                !ipMasqFullyRandomDisable, iptablesForwardRules, bridge != null,
+                Duration.ofSeconds(iptablesResyncSeconds)), Executors.defaultThreadFactory(), findTool), systemd);
+        } catch (IllegalStateException e) {
+            systemd.close();
             err.println("overlay: " + e.getMessage());
             err.flush();
             return FAILED;
         }
+        final Overlay overlay;
+        try {
+            overlay = overlay(traffic);
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            traffic.close();
+            systemd.close();
+            err.println("overlay: " + e.getMessage());
+            err.flush();
+            return FAILED;
+        }
+        traffic.network(() -> overlay.status().network());
         try (systemd) {
-            return run(overlay, systemd);
+            return run(overlay, systemd, traffic);
         }
     }
 
     /** Runs the built overlay until a signal or a failed start-up; returns the exit status. */
-    private int run(final Overlay overlay, final SystemdNotifier systemd) {
+    private int run(final Overlay overlay, final SystemdNotifier systemd, final HostTraffic traffic) {
         LOG.info("overlay {} starting", OverlayVersion.version());
+        // ready only when the overlay is and the host rules are in place, as flanneld's /readyz
+        final Supplier<OverlayStatus> hostStatus = () -> traffic.gate(overlay.status());
         HealthServer health = null;
         try {
             if (healthzPort != 0) {
-                health = HealthServer.start(healthzIp, healthzPort, overlay::status,
-                    PrometheusPage.operatorPages(overlay::status, history));
+                health = HealthServer.start(healthzIp, healthzPort, hostStatus,
+                    PrometheusPage.operatorPages(hostStatus, history));
             }
         } catch (IOException | IllegalArgumentException e) {
             LOG.error("{}", e.getMessage());
             overlay.close();
+            traffic.close();
             return FAILED;
         }
         final HealthServer healthServer = health;
         // Other ways the JVM ends (SIGHUP, System.exit elsewhere) still close the overlay; close() is idempotent.
-        final Thread hook = new Thread(() -> stop(overlay, healthServer, systemd), "overlay-shutdown");
+        final Thread hook = new Thread(() -> stop(overlay, healthServer, systemd, traffic), "overlay-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         int status = FAILED;
         try (TerminationSignals signals = TerminationSignals.install(Thread.currentThread())) {
             try {
-                systemd.start(overlay::status);
+                systemd.start(hostStatus);
                 overlay.start();
-                LOG.info("Running: {}", overlay.status().healthLine());
+                traffic.awaitSettled(30_000);
+                traffic.announceIfReady(overlay.status());
+                LOG.info("Running: {}", hostStatus.get().healthLine());
                 signals.await();
                 status = 0;
             } catch (InterruptedException e) {
@@ -370,7 +436,7 @@ public final class OverlayMain implements Callable<Integer> {
             if (signals.requested()) {
                 LOG.info("{} received: shutting down (lease kept for the next start)", signals.received());
             }
-            stop(overlay, healthServer, systemd);
+            stop(overlay, healthServer, systemd, traffic);
             removeHook(hook);
         }
         if (status == 0) {
@@ -379,12 +445,14 @@ public final class OverlayMain implements Callable<Integer> {
         return status;
     }
 
-    private static void stop(final Overlay overlay, final HealthServer healthServer, final SystemdNotifier systemd) {
+    private static void stop(final Overlay overlay, final HealthServer healthServer, final SystemdNotifier systemd,
+                             final HostTraffic traffic) {
         systemd.stopping();
         overlay.close();
         if (healthServer != null) {
             healthServer.close();
         }
+        traffic.close(); // the host rules go last: nothing forwards for the overlay any more
     }
 
     private static void removeHook(final Thread hook) {

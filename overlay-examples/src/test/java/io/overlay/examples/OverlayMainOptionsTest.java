@@ -51,6 +51,11 @@ class OverlayMainOptionsTest {
         assertThat(m.tunName).isEqualTo("flannel%d");
         assertThat(m.acceptAnySender).isFalse();
         assertThat(m.tunTxQueueLength).isEqualTo(2000);
+        assertThat(m.ifaceRegexes).isEmpty();
+        assertThat(m.ifaceCanReach).isNull();
+        assertThat(m.ipMasqFullyRandomDisable).isFalse();
+        assertThat(m.iptablesForwardRules).isTrue();
+        assertThat(m.iptablesResyncSeconds).isEqualTo(5);
         assertThat(m.problems()).isEmpty();
     }
 
@@ -181,11 +186,44 @@ class OverlayMainOptionsTest {
     }
 
     @Test
-    void ipMasqIsAcceptedButTrueIsAClearError() {
-        assertThat(run(Map.of(), "--ip-masq")).isEqualTo(1);
-        assertThat(err.toString()).contains("--ip-masq is not supported");
+    void ipMasqIsValidAndWithoutNftExits1NamingTheFix() {
         assertThat(parse(Map.of(), "--ip-masq=false").problems()).isEmpty();
         assertThat(parse(Map.of(), "--ip-masq=true").ipMasq).isTrue();
+        assertThat(parse(Map.of(), "--ip-masq").problems()).isEmpty();
+        final CommandLine cl = OverlayMain.commandLine(Map.of());
+        cl.setErr(new PrintWriter(err, true));
+        ((OverlayMain) cl.getCommand()).findTool = name -> java.util.Optional.empty();
+        assertThat(cl.execute("--ip-masq", "--etcd-endpoints", "http://127.0.0.1:1")).isEqualTo(1);
+        assertThat(err.toString()).contains("--ip-masq needs the nft program, which is not installed: install it "
+            + "(apt install nftables) or drop --ip-masq");
+    }
+
+    @Test
+    void hostRuleOptionsAreFlanneldsAndReadFromTheirVariables() {
+        final OverlayMain m = parse(Map.of("FLANNELD_IPTABLES_FORWARD_RULES", "false", "FLANNELD_IPTABLES_RESYNC", "7",
+            "FLANNELD_IP_MASQ_FULLY_RANDOM_DISABLE", "true", "FLANNELD_IFACE_REGEX", "^198\\.18\\.",
+            "FLANNELD_IFACE_CAN_REACH", "198.18.0.254"));
+        assertThat(m.iptablesForwardRules).isFalse();
+        assertThat(m.iptablesResyncSeconds).isEqualTo(7);
+        assertThat(m.ipMasqFullyRandomDisable).isTrue();
+        assertThat(m.ifaceRegexes).containsExactly("^198\\.18\\.");
+        assertThat(m.ifaceCanReach).isEqualTo("198.18.0.254");
+        assertThat(parse(Map.of(), "--iface-regex", "a,b", "--iface-regex", "^eth[0-9]{1,2}$").ifaceRegexes)
+            .as("repeatable, and a comma stays inside the pattern").containsExactly("a,b", "^eth[0-9]{1,2}$");
+        assertThat(parse(Map.of(), "--iptables-forward-rules=false").iptablesForwardRules).isFalse();
+    }
+
+    @Test
+    void badInterfaceChoiceAndResyncExit1NamingTheOption() {
+        assertThat(run(Map.of(), "--iface-regex", "eth(")).isEqualTo(1);
+        assertThat(err.toString()).contains("--iface-regex 'eth(' is not a valid regular expression")
+            .contains("fix the pattern");
+        err.getBuffer().setLength(0);
+        assertThat(run(Map.of(), "--iface-can-reach", "somewhere")).isEqualTo(1);
+        assertThat(err.toString()).contains("--iface-can-reach must be an IPv4 address, got 'somewhere'");
+        err.getBuffer().setLength(0);
+        assertThat(run(Map.of(), "--iptables-resync", "0")).isEqualTo(1);
+        assertThat(err.toString()).contains("--iptables-resync must be at least 1 second, got 0");
     }
 
     @Test
@@ -216,6 +254,8 @@ class OverlayMainOptionsTest {
         assertThat(out.toString()).contains("--etcd-endpoints", "--etcd-prefix", "--etcd-cafile", "--etcd-certfile",
             "--etcd-keyfile", "--etcd-username", "--etcd-password", "--iface", "--public-ip", "--subnet-file",
             "--subnet-lease-renew-margin", "--healthz-ip", "--healthz-port", "--ip-masq", "--bridge", "--tun-name",
+            "--iface-regex", "--iface-can-reach", "--ip-masq-fully-random-disable", "--iptables-forward-rules",
+            "--iptables-resync",
             "--accept-any-sender", "FLANNELD_", "health", "Exit status: 0 after SIGTERM/SIGINT", "3 no free subnet.");
         out.getBuffer().setLength(0);
         assertThat(run(Map.of(), "--version")).isZero();
@@ -253,8 +293,7 @@ class OverlayMainOptionsTest {
 
     @Test
     void flanneldVariablesThatWouldChangeBehaviourExitWith1NamingThem() {
-        for (Map.Entry<String, String> v : List.of(Map.entry("FLANNELD_IFACE_REGEX", "eth.*"),
-            Map.entry("FLANNELD_IFACE_CAN_REACH", "198.18.0.254"), Map.entry("FLANNELD_PUBLIC_IPV6", "2001:db8::1"),
+        for (Map.Entry<String, String> v : List.of(Map.entry("FLANNELD_PUBLIC_IPV6", "2001:db8::1"),
             Map.entry("FLANNELD_KUBE_SUBNET_MGR", "true"), Map.entry("FLANNELD_KUBECONFIG_FILE", "/etc/kube.conf"),
             Map.entry("FLANNELD_KUBE_API_URL", "https://198.18.0.254:6443"),
             Map.entry("FLANNELD_NET_CONFIG_PATH", "/etc/kube-flannel/net-conf.json"),
@@ -265,23 +304,23 @@ class OverlayMainOptionsTest {
         }
         assertThat(err.toString()).contains("'maybe' is not a boolean");
         err.getBuffer().setLength(0);
-        run(Map.of("FLANNELD_IFACE_REGEX", "eth.*"));
-        assertThat(err.toString()).contains("FLANNELD_IFACE_REGEX is set (eth.*) but interface selection by regular "
-            + "expression is not supported; name it with FLANNELD_IFACE; unset it");
+        run(Map.of("FLANNELD_PUBLIC_IPV6", "2001:db8::1"));
+        assertThat(err.toString()).contains("FLANNELD_PUBLIC_IPV6 is set (2001:db8::1) but IPv6 is not supported "
+            + "(the udp backend is IPv4 only); unset it");
     }
 
     @Test
     void flanneldVariablesWithoutEffectAreOnlyReportedAndUnknownOnesToo() {
         final CommandLine cl = OverlayMain.commandLine(Map.of());
-        final FlannelEnvironment env = new FlannelEnvironment(Map.of("FLANNELD_IPTABLES_RESYNC", "5",
-            "FLANNELD_IPTABLES_FORWARD_RULES", "true", "FLANNELD_IP_MASQ_FULLY_RANDOM_DISABLE", "false",
+        final FlannelEnvironment env = new FlannelEnvironment(Map.of("FLANNELD_KUBE_ANNOTATION_PREFIX", "x.io",
+            "FLANNELD_SET_NODE_NETWORK_UNAVAILABLE", "true", "FLANNELD_VMODULE", "main=2",
             "FLANNELD_V", "2", "FLANNELD_KUBE_SUBNET_MGR", "false", "FLANNELD_ETCD_ENDPOINT", "http://x:2379",
-            "FLANNELD_ETCD_PREFIX", "/x", "FLANNELD_IFACE_REGEX", "", "PATH", "/bin"));
+            "FLANNELD_ETCD_PREFIX", "/x", "FLANNELD_PUBLIC_IPV6", "", "PATH", "/bin"));
         final FlannelEnvironment.Check check = env.check(cl.getCommandSpec());
         assertThat(check.errors()).isEmpty();
         assertThat(check.ignored()).containsExactly("FLANNELD_ETCD_ENDPOINT=http://x:2379 (not a flanneld option)",
-            "FLANNELD_IPTABLES_FORWARD_RULES=true", "FLANNELD_IPTABLES_RESYNC=5",
-            "FLANNELD_IP_MASQ_FULLY_RANDOM_DISABLE=false", "FLANNELD_KUBE_SUBNET_MGR=false", "FLANNELD_V=2");
+            "FLANNELD_KUBE_ANNOTATION_PREFIX=x.io", "FLANNELD_KUBE_SUBNET_MGR=false",
+            "FLANNELD_SET_NODE_NETWORK_UNAVAILABLE=true", "FLANNELD_V=2", "FLANNELD_VMODULE=main=2");
         // every option's own variable is known
         final List<String> all = cl.getCommandSpec().options().stream()
             .map(o -> FlannelEnvironment.variableFor(o.longestName())).toList();

@@ -64,6 +64,8 @@ final class LibC {
     static final int EBUSY = 16;
     /** errno {@code EEXIST}. */
     static final int EEXIST = 17;
+    /** errno {@code EHOSTUNREACH}: no route to the host. */
+    static final int EHOSTUNREACH = 113;
     /** errno {@code ENODEV}. */
     static final int ENODEV = 19;
     /** errno {@code EINVAL}. */
@@ -162,6 +164,7 @@ final class LibC {
             case ERANGE -> "ERANGE";
             case EADDRNOTAVAIL -> "EADDRNOTAVAIL";
             case ENETUNREACH -> "ENETUNREACH";
+            case EHOSTUNREACH -> "EHOSTUNREACH";
             default -> "errno " + errno;
         };
         String text;

@@ -64,6 +64,40 @@ public final class NetlinkInterfaceAddresses implements InterfaceAddresses {
         }
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws TunException if the dump fails
+     */
+    @Override
+    public List<String> interfaceNames() throws TunException {
+        try (NetlinkSocket rtnl = NetlinkSocket.open()) {
+            return rtnl.links().stream().map(LinkInfo::name).toList();
+        }
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * @throws TunException if the query fails other than with "unreachable", or the route's interface vanished
+     */
+    @Override
+    public Optional<Route> routeTo(final int address) throws TunException {
+        try (NetlinkSocket rtnl = NetlinkSocket.open()) {
+            final int[] route = rtnl.routeTo(address);
+            if (route == null) {
+                return Optional.empty();
+            }
+            final LinkInfo link = linksByIndex(rtnl).get(route[0]);
+            if (link == null) {
+                throw new TunException(TunException.Reason.OTHER, 0, "the route to "
+                    + io.overlay.core.net.Ipv4.format(address) + " leaves through interface index " + route[0]
+                    + ", which no longer exists");
+            }
+            return Optional.of(new Route(link.name(), route[1]));
+        }
+    }
+
     private static Map<Integer, LinkInfo> linksByIndex(final NetlinkSocket rtnl) throws TunException {
         final Map<Integer, LinkInfo> links = new HashMap<>();
         for (LinkInfo l : rtnl.links()) {

@@ -193,6 +193,39 @@ final class NetlinkSocket implements Closeable {
         return result;
     }
 
+    /**
+     * Asks which route the kernel would use to reach {@code address} ({@code ip route get}).
+     *
+     * @param address the destination (int form)
+     * @return {output interface index, preferred source address or 0}, or {@code null} when no route reaches it
+     *     (the kernel answers ENETUNREACH or EHOSTUNREACH)
+     * @throws TunException if the query fails for another reason
+     */
+    int[] routeTo(final int address) throws TunException {
+        final int seq = send(Rtnetlink.getRoute(nextSequence(), address));
+        final int[][] found = new int[1][];
+        receiveAnswer(seq, (type, at, len) -> {
+            if (type == Rtnetlink.RTM_NEWROUTE) {
+                final int attrs = at + NetlinkMessageWriter.HEADER_SIZE + Rtnetlink.RTMSG_SIZE;
+                final int oif = NetlinkAttributes.find(receive, attrs, at + len, Rtnetlink.RTA_OIF);
+                final int src = NetlinkAttributes.find(receive, attrs, at + len, Rtnetlink.RTA_PREFSRC);
+                found[0] = new int[] {oif < 0 ? 0 : receive.getInt(oif + NetlinkMessageWriter.ATTR_HEADER_SIZE),
+                    src < 0 ? 0 : NetlinkAttributes.ipv4(receive, src)};
+                return true;
+            }
+            if (type == Rtnetlink.NLMSG_ERROR) {
+                final int errno = ackErrno(at, len);
+                if (errno == LibC.ENETUNREACH || errno == LibC.EHOSTUNREACH) {
+                    return true;
+                }
+                throw new TunException(TunException.Reason.OTHER, errno, "cannot look up the route to "
+                    + io.overlay.core.net.Ipv4.format(address) + ": " + LibC.describe(errno) + kernelSuffix());
+            }
+            return false;
+        });
+        return found[0];
+    }
+
     /** One message of an answer, read from {@link #receive} at {@code at} ({@code len} bytes, header included). */
     @FunctionalInterface
     private interface AnswerHandler {

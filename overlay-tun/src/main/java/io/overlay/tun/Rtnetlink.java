@@ -99,6 +99,8 @@ final class Rtnetlink {
     static final int RTA_DST = 1;
     /** {@code RTA_OIF}. */
     static final int RTA_OIF = 4;
+    /** {@code RTA_PREFSRC}: the preferred source address of a route. */
+    static final int RTA_PREFSRC = 7;
     /** {@code RTA_PRIORITY}: the route metric (u32; absent means 0). */
     static final int RTA_PRIORITY = 6;
     /** {@code RTA_TABLE}: the table id (u32), authoritative over {@code rtm_table} for ids above 255. */
@@ -241,6 +243,22 @@ final class Rtnetlink {
             .u8(AF_INET).u8(0).u8(0).u8(0) // family, dst_len, src_len, tos
             .u8(0).u8(0).u8(0).u8(0) // table, protocol, scope, type
             .u32(0).finish(); // rtm_flags
+    }
+
+    /**
+     * {@code RTM_GETROUTE} asking which route the kernel would use to reach one address ({@code ip route get A}):
+     * {@code rtm_dst_len} 32 and {@code RTA_DST}; answered by one {@code RTM_NEWROUTE} or an error.
+     *
+     * @param seq the sequence number
+     * @param address the destination (int form)
+     * @return the request
+     */
+    static ByteBuffer getRoute(final int seq, final int address) {
+        return new NetlinkMessageWriter(CAPACITY, RTM_GETROUTE, NLM_F_REQUEST, seq)
+            .u8(AF_INET).u8(32).u8(0).u8(0) // family, dst_len, src_len, tos
+            .u8(0).u8(0).u8(0).u8(0) // table, protocol, scope, type
+            .u32(0) // rtm_flags
+            .attrIpv4(RTA_DST, address).finish();
     }
 
     /**

@@ -1,6 +1,7 @@
 package io.overlay.tun;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.overlay.core.flannel.UnderlayInterface;
 import io.overlay.core.net.Ipv4;
@@ -79,6 +80,72 @@ class NetlinkInterfaceAddressesTest {
             assertThat(NetnsThread.call(ns.name(), () -> new NetlinkInterfaceAddresses().defaultRouteInterface()))
                 .contains("ovul0");
         }
+    }
+
+    @Test
+    void ifaceRegexMatchesAddressesFirstThenNames() throws Exception {
+        try (Netns ns = Netns.create()) {
+            veth(ns, "ovul0");
+            veth(ns, "ovnoaddr0");
+            veth(ns, "ovul1");
+            ns.exec("ip", "addr", "add", "198.18.7.1/24", "dev", "ovul0");
+            ns.exec("ip", "addr", "add", "198.18.9.1/24", "dev", "ovul1");
+            ns.exec("ip", "addr", "add", "198.18.9.77/24", "dev", "ovul1");
+            // an address pattern: the matching (even secondary) address is used
+            assertThat(select(ns, List.of(), List.of("\\.9\\.77$"), null))
+                .isEqualTo(new UnderlayInterface("ovul1", Ipv4.parse("198.18.9.77"), 1500));
+            // a name pattern: no address matches "ul1$", the interface named so is used with its primary address
+            // (not "ul1": the veth peer ovul1p, made first and without an address, would be the first match)
+            assertThat(select(ns, List.of(), List.of("ul1$"), null))
+                .isEqualTo(new UnderlayInterface("ovul1", Ipv4.parse("198.18.9.1"), 1500));
+            // patterns in order, each after --iface; a --iface that matches wins
+            assertThat(select(ns, List.of("ovnone9"), List.of("nomatch", "^198\\.18\\.7\\."), null))
+                .isEqualTo(new UnderlayInterface("ovul0", Ipv4.parse("198.18.7.1"), 1500));
+            assertThat(select(ns, List.of("ovul1"), List.of("ovul0"), null).name()).isEqualTo("ovul1");
+            // lo's 127.0.0.1 is no usable address: "^127" matches no address, and no name
+            assertThatThrownBy(() -> select(ns, List.of(), List.of("^127\\."), null))
+                .isInstanceOf(java.io.IOException.class)
+                .hasMessageContaining("--iface-regex ^127\\. matches no IPv4 address and no interface name with one")
+                .hasMessageContaining("ovul0 198.18.7.1").hasMessageContaining("name the interface with --iface");
+            // the first interface whose name matches has no address: the pattern fails, as flanneld's
+            assertThatThrownBy(() -> select(ns, List.of(), List.of("^ovno"), null))
+                .hasMessageContaining("--iface-regex ^ovno matches no");
+        }
+    }
+
+    @Test
+    void ifaceCanReachTakesTheRoutesInterfaceAndSourceAddress() throws Exception {
+        try (Netns ns = Netns.create()) {
+            veth(ns, "ovul0");
+            veth(ns, "ovul1");
+            ns.exec("ip", "link", "set", "ovul1", "mtu", "1400");
+            ns.exec("ip", "addr", "add", "198.18.7.1/24", "dev", "ovul0");
+            ns.exec("ip", "addr", "add", "198.18.9.1/24", "dev", "ovul1");
+            ns.exec("ip", "addr", "add", "198.18.9.2/24", "dev", "ovul1");
+            ns.exec("ip", "route", "add", "198.19.0.0/16", "via", "198.18.9.254", "dev", "ovul1", "src",
+                "198.18.9.2");
+            final java.util.Optional<InterfaceAddresses.Route> route = NetnsThread.call(ns.name(),
+                () -> new NetlinkInterfaceAddresses().routeTo(Ipv4.parse("198.19.4.4")));
+            assertThat(route).contains(new InterfaceAddresses.Route("ovul1", Ipv4.parse("198.18.9.2")));
+            assertThat(select(ns, List.of(), List.of(), "198.19.4.4"))
+                .isEqualTo(new UnderlayInterface("ovul1", Ipv4.parse("198.18.9.2"), 1400));
+            assertThat(select(ns, List.of(), List.of(), "198.18.7.200"))
+                .isEqualTo(new UnderlayInterface("ovul0", Ipv4.parse("198.18.7.1"), 1500));
+            // no default route: 203.0.113.9 is unreachable
+            assertThat(NetnsThread.call(ns.name(),
+                () -> new NetlinkInterfaceAddresses().routeTo(Ipv4.parse("203.0.113.9")))).isEmpty();
+            assertThatThrownBy(() -> select(ns, List.of(), List.of(), "203.0.113.9"))
+                .isInstanceOf(java.io.IOException.class)
+                .hasMessageContaining("--iface-can-reach 203.0.113.9: no route reaches it")
+                .hasMessageContaining("name the interface with --iface");
+        }
+    }
+
+    private static UnderlayInterface select(final Netns ns, final List<String> ifaces, final List<String> regexes,
+                                            final String canReach) throws Exception {
+        return NetnsThread.call(ns.name(), () -> UnderlayInterface.select(ifaces,
+            regexes.stream().map(java.util.regex.Pattern::compile).toList(),
+            Optional.ofNullable(canReach).map(Ipv4::parse), Optional.empty()));
     }
 
     /** A veth pair {@code name}/{@code name}p, both ends up (this kernel has no dummy module). */

@@ -64,6 +64,23 @@ final class JdkInterfaceAddresses implements InterfaceAddresses {
         return Optional.ofNullable(best);
     }
 
+    /**
+     * {@inheritDoc} Approximated with a connected UDP socket: the kernel picks the route and the source address when
+     * it connects (nothing is sent); the interface is the one carrying that source.
+     */
+    @Override
+    public Optional<Route> routeTo(final int address) throws IOException {
+        try (java.net.DatagramSocket s = new java.net.DatagramSocket()) {
+            s.connect(new java.net.InetSocketAddress(Ipv4.toInetAddress(address), 9));
+            final InetAddress local = s.getLocalAddress();
+            final NetworkInterface nif = local == null ? null : NetworkInterface.getByInetAddress(local);
+            return nif == null || !(local instanceof Inet4Address v4) ? Optional.empty()
+                : Optional.of(new Route(nif.getName(), Ipv4.fromInetAddress(v4)));
+        } catch (java.io.UncheckedIOException | SocketException unreachable) {
+            return Optional.empty();
+        }
+    }
+
     private static boolean isUp(final String name) {
         try {
             final NetworkInterface nif = NetworkInterface.getByName(name);

@@ -51,6 +51,40 @@ public interface InterfaceAddresses {
     Optional<String> defaultRouteInterface() throws IOException;
 
     /**
+     * Lists the names of every interface in the namespace, with or without addresses, in the kernel's order (by
+     * index), for matching {@code --iface-regex} against names as flanneld does. The default lists the interfaces of
+     * {@link #ipv4Addresses()}.
+     *
+     * @return the names, each once
+     * @throws IOException if the kernel cannot be asked
+     */
+    default List<String> interfaceNames() throws IOException {
+        return ipv4Addresses().stream().map(Address::interfaceName).distinct().toList();
+    }
+
+    /**
+     * The route the kernel would use to reach an address ({@code ip route get}).
+     *
+     * @param interfaceName the output interface, e.g. {@code eth0} ({@code lo} for a local address)
+     * @param source the route's preferred source address (int form), or 0 when the kernel names none
+     */
+    record Route(String interfaceName, int source) {
+    }
+
+    /**
+     * Asks the kernel which route reaches {@code address} (rtnetlink {@code RTM_GETROUTE}), for
+     * {@code --iface-can-reach}. The default says it is not supported.
+     *
+     * @param address the destination, int form
+     * @return the route, or empty when no route reaches the address
+     * @throws IOException if the kernel cannot be asked, or the implementation cannot look routes up
+     */
+    default Optional<Route> routeTo(int address) throws IOException {
+        throw new IOException("looking up the route to " + Ipv4.format(address) + " needs overlay-tun's rtnetlink "
+            + "on the class path");
+    }
+
+    /**
      * Returns the first implementation on the class path.
      *
      * @return the implementation, or empty if none is installed (then callers fall back to the JDK's view)
