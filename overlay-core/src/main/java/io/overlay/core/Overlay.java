@@ -12,6 +12,7 @@ import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.BridgeConfigurator;
 import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.EngineOffloads;
 import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.spi.LeaseListener;
@@ -88,6 +89,10 @@ import org.slf4j.LoggerFactory;
  * not a peer's lease PublicIP are dropped as {@link DropReason#UNKNOWN_SENDER}; peers behind NAT (whose
  * {@code --public-ip} is not the address their datagrams come from) are then silently unreachable. A control-plane
  * timer (every 30 s, never on the packet path) logs one WARN whenever that counter grew since the last check.
+ *
+ * <p><b>Drop summary.</b> On the same timer, whatever {@link Builder#acceptOnlyKnownPeers} says, one WARN line names
+ * every {@link DropReason} whose count grew in the last interval with the number dropped ({@link DropSummary});
+ * nothing is logged when no counter grew.
  */
 public final class Overlay implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Overlay.class);
@@ -184,6 +189,8 @@ public final class Overlay implements AutoCloseable {
                 events.every(new UnknownSenderMonitor(created, cfg.unknownSenderCheck(), cfg.unknownSenderWarning()),
                     cfg.unknownSenderCheck());
             }
+            events.every(new DropSummary(created::counters, cfg.unknownSenderCheck(), cfg.dropSummary()),
+                cfg.unknownSenderCheck());
         } catch (IOException | InterruptedException | RuntimeException e) {
             readiness.startFailed(e.getMessage());
             close();
@@ -223,7 +230,8 @@ public final class Overlay implements AutoCloseable {
         final NetworkConfig c = config;
         return new OverlayStatus(r.ready(), r.reason(), lease.get(), c == null ? null : c.network(), mtu,
             t == null ? null : t.name(), cfg.bridge(), routes.routes(),
-            e == null ? TrafficCounters.ZERO : e.counters());
+            e == null ? TrafficCounters.ZERO : e.counters(), cfg.allocator().status(),
+            e == null ? EngineOffloads.NONE : e.offloads());
     }
 
     /**
@@ -303,6 +311,7 @@ public final class Overlay implements AutoCloseable {
         private Duration retryMax = Duration.ofSeconds(30);
         private Duration unknownSenderCheck = Duration.ofSeconds(30);
         private Consumer<String> unknownSenderWarning = LOG::warn;
+        private Consumer<String> dropSummary = LOG::warn;
 
         private Builder() {
         }
@@ -341,6 +350,18 @@ public final class Overlay implements AutoCloseable {
             }
             this.unknownSenderCheck = every;
             this.unknownSenderWarning = Objects.requireNonNull(warning, "warning");
+            return this;
+        }
+
+        /**
+         * Sets where the periodic drop summary goes (default this class's logger at WARN); it is written at the
+         * unknown-sender check's interval. For tests.
+         *
+         * @param summary receives the summary line
+         * @return this builder
+         */
+        Builder dropSummary(final Consumer<String> summary) {
+            this.dropSummary = Objects.requireNonNull(summary, "summary");
             return this;
         }
 
@@ -613,7 +634,8 @@ public final class Overlay implements AutoCloseable {
             }
             return new Overlay(new OverlayConfig(allocator, publicIp, ifaces, ifaceRegexes, ifaceCanReach, ipMasq,
                 tunName, loops, subnetFile, bridge, acceptOnlyKnownPeers, offloads, tunTxQueueLength, engineTuning,
-                listener, tuns, engines, bridges, retryInitial, retryMax, unknownSenderCheck, unknownSenderWarning));
+                listener, tuns, engines, bridges, retryInitial, retryMax, unknownSenderCheck, unknownSenderWarning,
+                dropSummary));
         }
 
         /** The part given, else the first found by {@link ServiceLoader}, else {@code null} with a note in missing. */

@@ -41,13 +41,15 @@ import java.util.regex.Pattern;
  * @param retryMax the cap of that delay
  * @param unknownSenderCheck how often the unknown-sender drop counter is checked
  * @param unknownSenderWarning where the unknown-sender warning goes
+ * @param dropSummary where the periodic drop summary goes
  */
 record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List<String> ifaces,
                      List<Pattern> ifaceRegexes, Optional<Integer> ifaceCanReach, boolean ipMasq, String tunName,
                      int loops, Path subnetFile, String bridge, boolean acceptOnlyKnownPeers, boolean offloads,
                      int tunTxQueueLength, EngineTuning engineTuning, OverlayListener listener,
                      TunDeviceFactory tunFactory, PacketEngineFactory engineFactory,
-                     BridgeConfigurator bridgeConfigurator, Duration retryInitial, Duration retryMax, Duration unknownSenderCheck, Consumer<String> unknownSenderWarning) {
+                     BridgeConfigurator bridgeConfigurator, Duration retryInitial, Duration retryMax,
+                     Duration unknownSenderCheck, Consumer<String> unknownSenderWarning, Consumer<String> dropSummary) {
     /**
      * Checks that every required part is present and copies the list.
      *
@@ -71,5 +73,6 @@ record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List
         Objects.requireNonNull(retryMax, "retryMax");
         Objects.requireNonNull(unknownSenderCheck, "unknownSenderCheck");
         Objects.requireNonNull(unknownSenderWarning, "unknownSenderWarning");
+        Objects.requireNonNull(dropSummary, "dropSummary");
     }
 }

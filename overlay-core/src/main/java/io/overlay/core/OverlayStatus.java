@@ -5,6 +5,8 @@ import io.overlay.core.flannel.Lease;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
+import io.overlay.core.spi.AllocatorStatus;
+import io.overlay.core.spi.EngineOffloads;
 import io.overlay.core.spi.TrafficCounters;
 import java.util.Map;
 import java.util.Optional;
@@ -21,9 +23,34 @@ import java.util.Optional;
  * @param bridge the bridge name, or {@code null} when none is configured
  * @param peers the routes: peer subnet to PublicIP:port
  * @param counters the packet engine's counters (all zero before start)
+ * @param allocator the subnet allocator's endpoints, state and counters ({@link AllocatorStatus#UNKNOWN} when it
+ *     reports none)
+ * @param offloads the offloads the packet engine uses ({@link EngineOffloads#NONE} before start)
  */
 public record OverlayStatus(boolean ready, String reason, Lease lease, Ipv4Prefix network, int mtu, String tunName,
-                            String bridge, Map<Ipv4Prefix, Peer> peers, TrafficCounters counters) {
+                            String bridge, Map<Ipv4Prefix, Peer> peers, TrafficCounters counters,
+                            AllocatorStatus allocator, EngineOffloads offloads) {
+    /**
+     * Creates a status without allocator information or offloads ({@link AllocatorStatus#UNKNOWN},
+     * {@link EngineOffloads#NONE}).
+     *
+     * @param ready whether the overlay forwards for its current lease
+     * @param reason when not ready, why; empty string when ready
+     * @param lease the current lease, or {@code null}
+     * @param network the overlay Network, or {@code null}
+     * @param mtu the overlay MTU in bytes, 0 before start
+     * @param tunName the TUN device's name, or {@code null}
+     * @param bridge the bridge name, or {@code null}
+     * @param peers the routes: peer subnet to PublicIP:port
+     * @param counters the packet engine's counters
+     */
+    public OverlayStatus(final boolean ready, final String reason, final Lease lease, final Ipv4Prefix network,
+                         final int mtu, final String tunName, final String bridge, final Map<Ipv4Prefix, Peer> peers,
+                         final TrafficCounters counters) {
+        this(ready, reason, lease, network, mtu, tunName, bridge, peers, counters, AllocatorStatus.UNKNOWN,
+            EngineOffloads.NONE);
+    }
+
     /**
      * Returns the health line flannel-era deployments printed:
      * {@code ready <bridge>:<bridge address> subnet:<bridge address>/<len> mtu:<mtu>}, or a line beginning

@@ -66,6 +66,7 @@ class OverlayTest {
     private final FakeEngineFactory engines = new FakeEngineFactory();
     private final FakeBridge bridge = new FakeBridge();
     private final List<String> warnings = new CopyOnWriteArrayList<>();
+    private final List<String> dropSummaries = new CopyOnWriteArrayList<>();
     private Overlay overlay;
 
     private static Lease lease(final Ipv4Prefix subnet, final String publicIp) {
@@ -83,6 +84,7 @@ class OverlayTest {
             .subnetFile(dir.resolve("subnet.env"))
             .retryBackoff(Duration.ofMillis(10), Duration.ofMillis(40))
             .unknownSenderCheck(Duration.ofMillis(50), warnings::add)
+            .dropSummary(dropSummaries::add)
             .listener(new Recorder());
     }
 
@@ -303,6 +305,19 @@ class OverlayTest {
         engines.engine.unknownSenders.set(5);
         Thread.sleep(300);
         assertThat(warnings).isEmpty();
+    }
+
+    @Test
+    void summarisesTheDropsThatGrewOncePerIntervalEvenWhenAnySenderIsAccepted() throws Exception {
+        overlay = builder().acceptOnlyKnownPeers(false).build();
+        overlay.start();
+        engines.engine.unknownSenders.set(5);
+        await(() -> !dropSummaries.isEmpty());
+        assertThat(dropSummaries.get(0)).isEqualTo("packets dropped in the last 50 ms: 5 UNKNOWN_SENDER (sender is "
+            + "not a known peer)");
+        Thread.sleep(300); // 6 intervals without new drops
+        assertThat(dropSummaries).hasSize(1);
+        assertThat(overlay.status().allocator().state()).isEqualTo("unknown");
     }
 
     @Test

@@ -3,8 +3,10 @@ package io.overlay.etcd;
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.AllocatorStatus;
 import io.overlay.core.spi.LeaseListener;
 import io.overlay.core.spi.SubnetAllocator;
+import java.net.URI;
 import java.util.Optional;
 
 /**
@@ -138,6 +140,20 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
      */
     public long resyncs() {
         return watch.resyncs();
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>State {@code not started}, {@code running} or {@code closed}; renewals, watch resets and re-lists as
+     * {@link #renewals()}, {@link #watchRestarts()} and {@link #resyncs()}; errors are the skipped malformed and
+     * unroutable lease keys ({@link #malformedLeaseEvents()} + {@link #unroutablePeerLeases()}).
+     */
+    @Override
+    public AllocatorStatus status() {
+        final String state = control.closed() ? "closed" : started ? "running" : "not started";
+        return new AllocatorStatus(settings.endpoints().stream().map(URI::toString).toList(), state, renewals(),
+            watchRestarts(), resyncs(), malformedLeaseEvents() + unroutablePeerLeases());
     }
 
     /**

@@ -8,7 +8,11 @@ import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.TreeMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.Supplier;
@@ -23,8 +27,9 @@ import org.slf4j.LoggerFactory;
  * <li>{@code GET /readyz}: 200 with the {@link OverlayStatus#healthLine() health line} and {@code \n} when the
  * overlay is ready, else 503 with the {@code not-ready <reason>} line.</li>
  * </ul>
- * Bodies are {@code text/plain; charset=utf-8}. Other paths answer 404, other methods than GET and HEAD 405.
- * Requests are served one at a time on one daemon thread.
+ * Bodies are {@code text/plain; charset=utf-8}. Further read-only pages ({@code /metrics}, {@code /status}) can be
+ * served beside them ({@link Page}). Other paths answer 404, other methods than GET and HEAD 405. Requests are served
+ * one at a time on one daemon thread.
  */
 public final class HealthServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HealthServer.class);
@@ -34,12 +39,23 @@ public final class HealthServer implements AutoCloseable {
     private final HttpServer server;
     private final ExecutorService executor;
     private final Supplier<OverlayStatus> status;
+    private final Map<String, Page> pages;
+
+    /**
+     * A further page: always 200 with the body computed for each request.
+     *
+     * @param contentType the {@code Content-Type}, e.g. {@code application/json}
+     * @param body computes the body; a {@link RuntimeException} answers 500 with its message
+     */
+    public record Page(String contentType, Supplier<String> body) {
+    }
 
     private HealthServer(final HttpServer server, final ExecutorService executor,
-                         final Supplier<OverlayStatus> status) {
+                         final Supplier<OverlayStatus> status, final Map<String, Page> pages) {
         this.server = server;
         this.executor = executor;
         this.status = status;
+        this.pages = pages;
     }
 
     /**
@@ -69,6 +85,22 @@ public final class HealthServer implements AutoCloseable {
      */
     public static HealthServer start(final String ip, final int port, final Supplier<OverlayStatus> status)
         throws IOException {
+        return start(ip, port, status, Map.of());
+    }
+
+    /**
+     * Starts serving {@code /healthz}, {@code /readyz} and further pages.
+     *
+     * @param ip the address to listen on ({@code --healthz-ip})
+     * @param port the TCP port ({@code --healthz-port}), 1..65535, or 0 for any free port (tests)
+     * @param status where {@code /readyz} reads the overlay's state
+     * @param pages further pages by path, e.g. {@code /metrics}
+     * @return the running server
+     * @throws IOException if the address cannot be bound (the message names it)
+     * @throws IllegalArgumentException if the port is outside 0..65535 or {@code ip} is not an address
+     */
+    public static HealthServer start(final String ip, final int port, final Supplier<OverlayStatus> status,
+                                     final Map<String, Page> pages) throws IOException {
         Objects.requireNonNull(status, "status");
         checkPort("healthz port", port);
         final InetSocketAddress address = new InetSocketAddress(InetAddress.getByName(ip), port);
@@ -83,11 +115,11 @@ public final class HealthServer implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        final HealthServer health = new HealthServer(server, executor, status);
+        final HealthServer health = new HealthServer(server, executor, status, new TreeMap<>(pages));
         server.createContext("/", health::handle);
         server.setExecutor(executor);
         server.start();
-        LOG.info("Serving /healthz and /readyz on {}", health.address());
+        LOG.info("Serving {} on {}", String.join(", ", health.paths()), health.address());
         return health;
     }
 
@@ -98,6 +130,12 @@ public final class HealthServer implements AutoCloseable {
      */
     public InetSocketAddress address() {
         return server.getAddress();
+    }
+
+    private List<String> paths() {
+        final List<String> paths = new ArrayList<>(List.of("/healthz", "/readyz"));
+        paths.addAll(pages.keySet());
+        return paths;
     }
 
     private void handle(final HttpExchange exchange) throws IOException {
@@ -120,15 +158,30 @@ public final class HealthServer implements AutoCloseable {
                     line = "not-ready status unavailable: " + e.getMessage();
                 }
                 respond(exchange, s != null && s.ready() ? 200 : 503, line + "\n");
+            } else if (pages.containsKey(path)) {
+                final Page page = pages.get(path);
+                String body;
+                try {
+                    body = page.body().get();
+                } catch (RuntimeException e) {
+                    respond(exchange, 500, "cannot compute " + path + ": " + e.getMessage() + "\n");
+                    return;
+                }
+                respond(exchange, 200, page.contentType(), body);
             } else {
-                respond(exchange, 404, "not found: " + path + " (try /healthz or /readyz)\n");
+                respond(exchange, 404, "not found: " + path + " (try " + String.join(", ", paths()) + ")\n");
             }
         }
     }
 
     private static void respond(final HttpExchange exchange, final int code, final String body) throws IOException {
+        respond(exchange, code, "text/plain; charset=utf-8", body);
+    }
+
+    private static void respond(final HttpExchange exchange, final int code, final String contentType,
+                                final String body) throws IOException {
         final byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        exchange.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
+        exchange.getResponseHeaders().set("Content-Type", contentType);
         final boolean head = exchange.getRequestMethod().equals("HEAD");
         exchange.sendResponseHeaders(code, head ? -1 : bytes.length);
         if (!head) {

@@ -130,7 +130,8 @@ final class HostTraffic implements OverlayListener {
             return status;
         }
         return new OverlayStatus(false, problem.get(), status.lease(), status.network(), status.mtu(),
-            status.tunName(), status.bridge(), status.peers(), status.counters());
+            status.tunName(), status.bridge(), status.peers(), status.counters(), status.allocator(),
+            status.offloads());
     }
 
     /**

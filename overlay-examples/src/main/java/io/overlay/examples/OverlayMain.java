@@ -1,6 +1,7 @@
 package io.overlay.examples;
 
 import io.overlay.core.Overlay;
+import io.overlay.core.OverlayHistory;
 import io.overlay.core.OverlayListener;
 import io.overlay.core.OverlayStatus;
 import io.overlay.core.OutOfSubnetsException;
@@ -45,14 +46,15 @@ import picocli.CommandLine.Spec;
  * {@code --subnet-lease-renew-margin} outside 1..1439, as flanneld), for unsupported {@code FLANNELD_*} variables and
  * when start-up fails; 3 ({@link #OUT_OF_SUBNETS}) when the Network has no free subnet for this host; 2 for a command
  * line picocli cannot parse. The {@code health} subcommand ({@link HealthCommand}) asks a running instance whether it is
- * ready.
+ * ready; {@code status} ({@link StatusCommand}) prints its state. With {@code --healthz-port} the health server also
+ * serves {@code /metrics} and {@code /status}; logging is set up by {@link LogSetup}.
  *
  * <p>Under systemd ({@code Type=notify}, {@code $NOTIFY_SOCKET} set) it reports {@code READY=1} once ready, its health
  * line as {@code STATUS=}, {@code STOPPING=1} when stopping and watchdog pings ({@link SystemdNotifier}).
  */
 @Command(name = "overlay", mixinStandardHelpOptions = true, versionProvider = OverlayVersion.class,
-    sortOptions = false, subcommands = {HealthCommand.class, LxcNetCommand.class, DockerOptsCommand.class,
-        CniConfCommand.class}, usageHelpAutoWidth = true,
+    sortOptions = false, subcommands = {HealthCommand.class, StatusCommand.class, LxcNetCommand.class,
+        DockerOptsCommand.class, CniConfCommand.class}, usageHelpAutoWidth = true,
     description = {"Joins this host to a flannel-compatible (udp backend) overlay network:",
         "leases a subnet from etcd, opens a TUN device, writes subnet.env and carries",
         "packets to the other hosts inside UDP datagrams.",
@@ -195,6 +197,19 @@ public final class OverlayMain implements Callable<Integer> {
             + "(behind NAT).")
     boolean acceptAnySender;
 
+    @Option(names = "--log-level", defaultValue = "info", paramLabel = "<level>",
+        description = "Log level: trace, debug, info, warn or error (default: ${DEFAULT-VALUE}); client libraries "
+            + "log at warn or coarser.")
+    String logLevel;
+
+    @Option(names = "--log-format", defaultValue = "text", paramLabel = "<text|json>",
+        description = "Log lines on stderr: text, or json with one object per line (time, level, logger, thread, "
+            + "message, exception) (default: ${DEFAULT-VALUE}).")
+    String logFormat;
+
+    /** Records lease and peer events for /status and /metrics in front of the listener; set by {@link #overlay}. */
+    private OverlayHistory history;
+
     /**
      * Runs the launcher and exits the JVM with its status (only when it returns: a running overlay ends by signal).
      *
@@ -236,6 +251,7 @@ public final class OverlayMain implements Callable<Integer> {
         }
         check(p, () -> HealthServer.checkPort("--healthz-port", healthzPort));
         check(p, () -> TunSetup.checkTxQueueLength("--tun-txqueuelen", tunTxQueueLength));
+        p.addAll(LogSetup.problems(logLevel, logFormat));
         check(p, () -> UnderlayInterface.compile("--iface-regex", ifaceRegexes));
         try {
             if (ifaceCanReach != null) {
@@ -298,8 +314,9 @@ public final class OverlayMain implements Callable<Integer> {
      */
     Overlay overlay(final OverlayListener listener) {
         final EtcdSettings settings = etcdSettings();
+        history = new OverlayHistory(listener);
         final Overlay.Builder b = Overlay.builder()
-            .listener(listener)
+            .listener(history)
             .ifaces(ifaces)
             .ifaceRegexes(ifaceRegexes)
             .ifaceCanReach(ifaceCanReach)
@@ -328,6 +345,9 @@ public final class OverlayMain implements Callable<Integer> {
     public Integer call() {
         final PrintWriter err = spec.commandLine().getErr();
         final List<String> problems = problems();
+        if (problems.isEmpty()) {
+            LogSetup.apply(logLevel, logFormat);
+        }
         if (spec.commandLine().getDefaultValueProvider() instanceof FlannelEnvironment env) {
             final FlannelEnvironment.Check check = env.check(spec);
             problems.addAll(check.errors());
@@ -377,7 +397,8 @@ public final class OverlayMain implements Callable<Integer> {
         HealthServer health = null;
         try {
             if (healthzPort != 0) {
-                health = HealthServer.start(healthzIp, healthzPort, hostStatus);
+                health = HealthServer.start(healthzIp, healthzPort, hostStatus,
+                    PrometheusPage.operatorPages(hostStatus, history));
             }
         } catch (IOException | IllegalArgumentException e) {
             LOG.error("{}", e.getMessage());

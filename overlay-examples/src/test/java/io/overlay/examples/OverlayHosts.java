@@ -12,6 +12,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntFunction;
 
 /**
  * Overlay hosts for the container runtime tests: etcd in an infra namespace owning the underlay bridge
@@ -54,11 +55,25 @@ final class OverlayHosts implements AutoCloseable {
      * @throws Exception if a step fails or a wait runs out
      */
     static OverlayHosts start(final String name, final int count) throws Exception {
+        return start(name, count, h -> List.of());
+    }
+
+    /**
+     * Starts etcd and the hosts, each with more {@link OverlayMain} options, and waits as {@link #start(String, int)}.
+     *
+     * @param name the log directory under target/
+     * @param count the number of hosts
+     * @param extraArgs the further options of host n (1-based), e.g. {@code --log-format=json}
+     * @return the running hosts; closed on failure
+     * @throws Exception if a step fails or a wait runs out
+     */
+    static OverlayHosts start(final String name, final int count, final IntFunction<List<String>> extraArgs)
+        throws Exception {
         final Path logs = Path.of("target", name).toAbsolutePath();
         Files.createDirectories(logs);
         final OverlayHosts o = new OverlayHosts(Files.createTempDirectory("overlay-" + name + "-"), logs);
         try {
-            o.startAll(count);
+            o.startAll(count, extraArgs);
             return o;
         } catch (Exception | Error e) {
             o.close();
@@ -66,7 +81,7 @@ final class OverlayHosts implements AutoCloseable {
         }
     }
 
-    private void startAll(final int count) throws Exception {
+    private void startAll(final int count, final IntFunction<List<String>> extraArgs) throws Exception {
         infra = track(Netns.create());
         infra.exec("ip", "link", "add", "ul0", "type", "bridge");
         infra.exec("ip", "addr", "add", ETCD_IP + "/24", "dev", "ul0");
@@ -95,9 +110,12 @@ final class OverlayHosts implements AutoCloseable {
             ns.exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
             final Path hostDir = Files.createDirectories(dir.resolve("h" + h));
             final Path subnetEnv = hostDir.resolve("subnet.env");
+            final List<String> args = new ArrayList<>(List.of("--etcd-endpoints", ETCD, "--iface", "eth0",
+                "--subnet-file", subnetEnv.toString(), "--healthz-ip", "127.0.0.1",
+                "--healthz-port", Integer.toString(HEALTH_PORT)));
+            args.addAll(extraArgs.apply(h));
             final Process p = ns.spawn(new ProcessBuilder(java(OverlayMain.class.getName(),
-                "--etcd-endpoints", ETCD, "--iface", "eth0", "--subnet-file", subnetEnv.toString(),
-                "--healthz-ip", "127.0.0.1", "--healthz-port", Integer.toString(HEALTH_PORT)))
+                args.toArray(String[]::new)))
                 .redirectErrorStream(true).redirectOutput(logs.resolve("h" + h + ".log").toFile()));
             hosts.add(new Host(h, ns, hostDir, subnetEnv, p));
         }

@@ -46,6 +46,16 @@ public interface SubnetAllocator extends AutoCloseable {
     void start(Lease lease, LeaseListener listener);
 
     /**
+     * Returns the allocator's endpoints, connection state and counters. Safe from any thread; never blocks on the
+     * registry. The default reports {@link AllocatorStatus#UNKNOWN}.
+     *
+     * @return the status
+     */
+    default AllocatorStatus status() {
+        return AllocatorStatus.UNKNOWN;
+    }
+
+    /**
      * Stops watching and renewing; keeps the lease in etcd. Idempotent.
      */
     @Override

@@ -1,0 +1,74 @@
+package io.overlay.examples;
+
+import io.micrometer.core.instrument.config.MeterFilter;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.overlay.core.OverlayHistory;
+import io.overlay.core.OverlayStatus;
+import io.overlay.metrics.OverlayMetrics;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/**
+ * The launcher's {@code GET /metrics}: a Prometheus registry holding {@link OverlayMetrics} and the JVM's meters
+ * (memory, GC, threads, class loading, CPU usage, uptime, file descriptors), scraped in the Prometheus text format
+ * 0.0.4.
+ * Every meter reads its value at scrape time; nothing here runs between scrapes except the GC listener Micrometer
+ * installs.
+ */
+final class PrometheusPage {
+    /** The text format's content type. */
+    static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+
+    /**
+     * Creates the registry and binds every meter.
+     *
+     * @param status the overlay's status, e.g. {@code overlay::status}
+     * @param history the overlay's event history (its listener)
+     */
+    PrometheusPage(final Supplier<OverlayStatus> status, final OverlayHistory history) {
+        // Two of Micrometer's names fail promtool's lint (a unit abbreviated as ns, a gauge ending in _count);
+        // process_cpu_usage and the JVM's own meters say the same.
+        registry.config().meterFilter(MeterFilter.deny(id -> id.getName().equals("process.cpu.time")
+            || id.getName().equals("system.cpu.count")));
+        new OverlayMetrics(status, history, OverlayVersion.version()).bindTo(registry);
+        new JvmMemoryMetrics().bindTo(registry);
+        new JvmGcMetrics().bindTo(registry); // lives as long as the process: never closed
+        new JvmThreadMetrics().bindTo(registry);
+        new ClassLoaderMetrics().bindTo(registry);
+        new ProcessorMetrics().bindTo(registry);
+        new UptimeMetrics().bindTo(registry);
+        new FileDescriptorMetrics().bindTo(registry);
+    }
+
+    /**
+     * Returns the page for the health server.
+     *
+     * @return {@code /metrics}'s page
+     */
+    HealthServer.Page page() {
+        return new HealthServer.Page(CONTENT_TYPE, registry::scrape);
+    }
+
+    /**
+     * Returns the launcher's pages beside {@code /healthz} and {@code /readyz}: {@code /metrics} and {@code /status}.
+     *
+     * @param status the overlay's status, e.g. {@code overlay::status}
+     * @param history the overlay's event history (its listener)
+     * @return the pages by path
+     */
+    static Map<String, HealthServer.Page> operatorPages(final Supplier<OverlayStatus> status,
+                                                        final OverlayHistory history) {
+        return Map.of("/metrics", new PrometheusPage(status, history).page(),
+            "/status", StatusJson.page(status, history));
+    }
+}
