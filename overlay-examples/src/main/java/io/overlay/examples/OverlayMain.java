@@ -51,6 +51,10 @@ import picocli.CommandLine.Spec;
  *
  * <p>Under systemd ({@code Type=notify}, {@code $NOTIFY_SOCKET} set) it reports {@code READY=1} once ready, its health
  * line as {@code STATUS=}, {@code STOPPING=1} when stopping and watchdog pings ({@link SystemdNotifier}).
+ *
+ * <p>Longer than this project's ~400-line guideline because picocli declares every flanneld flag as an annotated
+ * field of the command, with its help text (about half the file); the work behind the flags lives in the classes
+ * named above, {@link HostTraffic} and the libraries.
  */
 @Command(name = "overlay", mixinStandardHelpOptions = true, versionProvider = OverlayVersion.class,
     sortOptions = false, subcommands = {HealthCommand.class, StatusCommand.class, LxcNetCommand.class,
@@ -413,7 +417,12 @@ public final class OverlayMain implements Callable<Integer> {
         int status = FAILED;
         try (TerminationSignals signals = TerminationSignals.install(Thread.currentThread())) {
             try {
-                systemd.start(hostStatus);
+                // The notifier's periodic check also passes on a READY=1 held back while the host rules were
+                // missing at first and restored by a later re-check; otherwise systemd would time the start out.
+                systemd.start(() -> {
+                    traffic.announceIfReady(overlay.status());
+                    return hostStatus.get();
+                });
                 overlay.start();
                 traffic.awaitSettled(30_000);
                 traffic.announceIfReady(overlay.status());
