@@ -375,8 +375,9 @@ for h in "${HOSTS[@]}"; do
     docker)
       run ojava docker-opts --format daemon-json --subnet-file "$TMP/h$h/subnet.env" -o "$TMP/h$h/daemon.json"
       say "h$h daemon.json: $(tr -d ' \n' <"$TMP/h$h/daemon.json")"
-      # nsenter, not ip netns exec: dockerd needs the cgroup mounts that ip netns exec's fresh /sys hides
-      nsenter --net="/var/run/netns/$P-h$h" dockerd --config-file "$TMP/h$h/daemon.json" \
+      # nsenter, not ip netns exec: dockerd needs the cgroup mounts that ip netns exec's fresh /sys hides;
+      # unshare --mount keeps the mounts dockerd makes under its exec root out of the host's mount namespace
+      unshare --mount --propagation private nsenter --net="/var/run/netns/$P-h$h" dockerd --config-file "$TMP/h$h/daemon.json" \
         --data-root "$TMP/h$h/docker" --exec-root "$TMP/h$h/exec" --pidfile "$TMP/h$h/docker.pid" \
         -H "unix://$TMP/h$h/docker.sock" --storage-driver vfs >"$TMP/h$h/dockerd.log" 2>&1 &
       DOCKERD_PIDS+=($!); PIDS+=($!)

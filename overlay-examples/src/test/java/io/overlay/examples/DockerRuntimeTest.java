@@ -29,7 +29,9 @@ import org.junit.jupiter.api.Timeout;
  *
  * <p>dockerd is started with {@code nsenter --net}, not {@code ip netns exec}: the latter mounts a fresh
  * {@code /sys}, which hides {@code /sys/fs/cgroup}, and dockerd then refuses to start ("Devices cgroup isn't
- * mounted"). The vfs storage driver is used because the data root may itself be on overlayfs.
+ * mounted"); {@code unshare --mount --propagation private} in front keeps the mounts dockerd makes under its exec
+ * root out of the host's mount namespace. The vfs storage driver is used because the data root may itself be on
+ * overlayfs.
  */
 @Privileged
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -56,7 +58,8 @@ class DockerRuntimeTest {
             final Path json = h.dir().resolve("daemon.json");
             assertThat(OverlayMain.commandLine(Map.of()).execute("docker-opts", "--format", "daemon-json",
                 "--subnet-file", h.subnetEnv().toString(), "-o", json.toString())).isZero();
-            final Process d = new ProcessBuilder("nsenter", "--net=/var/run/netns/" + h.ns().name(), "dockerd",
+            final Process d = new ProcessBuilder("unshare", "--mount", "--propagation", "private", "nsenter",
+                "--net=/var/run/netns/" + h.ns().name(), "dockerd",
                 "--config-file", json.toString(), "--data-root", h.dir().resolve("docker").toString(),
                 "--exec-root", h.dir().resolve("exec").toString(), "--pidfile", h.dir().resolve("docker.pid")
                 .toString(), "-H", "unix://" + sock(h), "--storage-driver", "vfs")

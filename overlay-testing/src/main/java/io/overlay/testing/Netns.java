@@ -18,7 +18,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>The network rule for tests: addresses inside a test namespace come only from 198.18.0.0/15 (underlay,
  * RFC 2544's benchmarking range) and 100.64.0.0/10 (overlay, RFC 6598's shared range); outside namespaces tests use
- * loopback only. No test changes the root namespace's interfaces, routes, firewall or sysctls.
+ * loopback only. No test changes the root namespace's interfaces, routes, firewall or sysctls (the one machine-wide
+ * effect is dockerd loading the {@code br_netfilter} module in the Docker runtime test).
  */
 public final class Netns implements AutoCloseable {
     private static final AtomicInteger COUNTER = new AtomicInteger();
@@ -190,7 +191,34 @@ public final class Netns implements AutoCloseable {
     }
 
     /**
-     * Kills the background processes and deletes the namespace. Idempotent.
+     * Kills every process still in the namespace ({@code ip netns pids}) that was not started by {@link #spawn}:
+     * daemons that detach (an {@code lxc-start -d} monitor, dockerd and its shims) would otherwise keep the namespace
+     * alive after {@code ip netns del}. Best effort.
+     */
+    private void killRemaining() {
+        final long self = ProcessHandle.current().pid();
+        try {
+            final Process p = new ProcessBuilder("ip", "netns", "pids", name).redirectErrorStream(true).start();
+            final String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            p.waitFor(5, TimeUnit.SECONDS);
+            for (String line : out.split("\\s+")) {
+                if (line.matches("\\d+") && Long.parseLong(line) != self) {
+                    ProcessHandle.of(Long.parseLong(line)).ifPresent(h -> {
+                        h.destroyForcibly();
+                        h.onExit().completeOnTimeout(h, 5, TimeUnit.SECONDS).join();
+                    });
+                }
+            }
+        } catch (IOException e) {
+            // best effort: the namespace is deleted anyway
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Kills the background processes, then any other process left in the namespace, and deletes the namespace.
+     * Idempotent.
      */
     @Override
     public void close() {
@@ -209,6 +237,7 @@ public final class Netns implements AutoCloseable {
             processes.clear();
         }
         if (LIVE.remove(name)) {
+            killRemaining();
             try {
                 run("ip", "netns", "del", name);
             } catch (IOException e) {
