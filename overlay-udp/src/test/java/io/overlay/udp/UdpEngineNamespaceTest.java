@@ -137,8 +137,9 @@ class UdpEngineNamespaceTest {
 
     @Test
     void forwardedDatagramMatchesFlannelWireFormatByteForByte() throws Exception {
-        // flannel.md appendix: an 84-byte ICMP echo goes out as UDP 8285 -> 8285 from the host's underlay address to
-        // the peer's PublicIP, payload = the inner packet with TTL - 1 and its header checksum patched, outer 112 B.
+        // flannel's wire format (docs/flannel-compatibility.md#wire-format): an 84-byte ICMP echo goes out as UDP
+        // 8285 -> 8285 from the host's underlay address to the peer's PublicIP, payload = the inner packet with
+        // TTL - 1 and its header checksum patched, outer 112 B.
         final String echo = "450000541234400040015bf0644001006440030508003f2300070001"
             + "101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
             + "4041424344454647";

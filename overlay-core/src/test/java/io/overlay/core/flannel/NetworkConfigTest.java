@@ -69,8 +69,9 @@ class NetworkConfigTest {
         }
     }
 
+    /** Network configs as flannel's docs write them (docs/flannel-compatibility.md#network-config). */
     @Nested
-    class Appendix {
+    class FlannelVectors {
         @Test
         void udpConfigVector() {
             final NetworkConfig c = NetworkConfig.parse(
