@@ -72,7 +72,11 @@ public final class InetChecksum {
      * @return the new checksum HC', 0..0xffff
      */
     public static int incrementalUpdate(final int checksum, final int oldWord, final int newWord) {
-        return finish((~checksum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff));
+        // three 16-bit terms sum below 2^18: two end-around folds are enough (the general fold takes four)
+        int sum = (~checksum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
+        sum = (sum & 0xffff) + (sum >>> 16);
+        sum = (sum & 0xffff) + (sum >>> 16);
+        return ~sum & 0xffff;
     }
 
     /**
