@@ -11,10 +11,11 @@ import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Spec;
 
 /**
@@ -34,29 +35,18 @@ public final class HealthCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
-    @Option(names = "--healthz-ip", defaultValue = "127.0.0.1", paramLabel = "<ip>",
-        description = "Address of the running instance's health server; 0.0.0.0 means 127.0.0.1 "
-            + "(default: ${DEFAULT-VALUE}, env FLANNELD_HEALTHZ_IP).")
-    private String healthzIp;
-
-    @Option(names = "--healthz-port", defaultValue = "0", paramLabel = "<port>",
-        description = "Port of the running instance's health server, as given to it with --healthz-port "
-            + "(required; env FLANNELD_HEALTHZ_PORT).")
-    private int healthzPort;
+    @Mixin
+    private HealthzTarget target;
 
     @Override
     public Integer call() {
         final PrintWriter out = spec.commandLine().getOut();
         final PrintWriter err = spec.commandLine().getErr();
-        if (healthzPort <= 0 || healthzPort > 65535) {
-            err.println("overlay health: --healthz-port must be the running instance's health port (1..65535), got "
-                + healthzPort);
-            err.flush();
+        final Optional<URI> where = target.uri("overlay health", "/readyz", err);
+        if (where.isEmpty()) {
             return NOT_READY;
         }
-        final String host = healthzIp.equals("0.0.0.0") ? "127.0.0.1"
-            : healthzIp.contains(":") ? "[" + healthzIp + "]" : healthzIp;
-        final URI uri = URI.create("http://" + host + ":" + healthzPort + "/readyz");
+        final URI uri = where.get();
         final Result r = query(uri);
         out.println(r.line());
         out.flush();

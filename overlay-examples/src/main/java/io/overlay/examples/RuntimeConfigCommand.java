@@ -3,14 +3,8 @@ package io.overlay.examples;
 import io.overlay.core.flannel.SubnetEnv;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -81,40 +75,12 @@ public abstract class RuntimeConfigCommand implements Callable<Integer> {
             return OK;
         }
         try {
-            writeAtomically(output, text);
+            SubnetEnv.writeAtomically(output, text);
             return OK;
         } catch (IOException e) {
             err.println(name + ": cannot write " + output + ": " + e);
             err.flush();
             return FAILED;
-        }
-    }
-
-    /**
-     * Writes a file atomically: temporary file in the same directory, forced to disk, mode 0644, renamed over the
-     * target; the directory is created (0755) when missing.
-     *
-     * @param path the target
-     * @param text the content, written as UTF-8
-     * @throws IOException if a step fails; the target is then unchanged and the temporary file removed
-     */
-    static void writeAtomically(final Path path, final String text) throws IOException {
-        final Path abs = path.toAbsolutePath();
-        final Path dir = abs.getParent();
-        if (!Files.isDirectory(dir)) {
-            Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(
-                PosixFilePermissions.fromString("rwxr-xr-x")));
-        }
-        final Path tmp = Files.createTempFile(dir, "." + abs.getFileName(), ".tmp");
-        try {
-            Files.writeString(tmp, text, StandardCharsets.UTF_8);
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                ch.force(true);
-            }
-            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r--r--"));
-            Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } finally {
-            Files.deleteIfExists(tmp);
         }
     }
 }

@@ -82,6 +82,19 @@ public record SubnetEnv(Ipv4Prefix network, Ipv4Prefix subnet, int mtu, boolean 
      *     unchanged
      */
     public void write(final Path path) throws IOException {
+        writeAtomically(path, render());
+    }
+
+    /**
+     * Writes a text file atomically, as {@link #write} writes {@code subnet.env}: temporary file in the same
+     * directory, forced to disk, mode 0644, renamed over the target; the directory is created (0755) when missing.
+     * Also used for the runtime configurations made from {@code subnet.env}.
+     *
+     * @param path the target
+     * @param text the content, written as UTF-8
+     * @throws IOException if a step fails; the target is then unchanged and the temporary file removed
+     */
+    public static void writeAtomically(final Path path, final String text) throws IOException {
         final Path abs = path.toAbsolutePath();
         final Path dir = abs.getParent();
         if (!Files.isDirectory(dir)) {
@@ -90,7 +103,7 @@ public record SubnetEnv(Ipv4Prefix network, Ipv4Prefix subnet, int mtu, boolean 
         }
         final Path tmp = Files.createTempFile(dir, "." + abs.getFileName(), ".tmp");
         try {
-            Files.writeString(tmp, render(), StandardCharsets.UTF_8);
+            Files.writeString(tmp, text, StandardCharsets.UTF_8);
             try (FileChannel ch = FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
                 ch.force(true);
             }
