@@ -146,14 +146,16 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
      * {@inheritDoc}
      *
      * <p>State {@code not started}, {@code running} or {@code closed}; renewals, watch resets and re-lists as
-     * {@link #renewals()}, {@link #watchRestarts()} and {@link #resyncs()}; errors are the skipped malformed and
-     * unroutable lease keys ({@link #malformedLeaseEvents()} + {@link #unroutablePeerLeases()}).
+     * {@link #renewals()}, {@link #watchRestarts()} and {@link #resyncs()}; errors are the etcd requests that failed
+     * (timed out, refused, cancelled) plus the skipped malformed and unroutable lease keys
+     * ({@link #malformedLeaseEvents()} + {@link #unroutablePeerLeases()}).
      */
     @Override
     public AllocatorStatus status() {
         final String state = control.closed() ? "closed" : started ? "running" : "not started";
         return new AllocatorStatus(settings.endpoints().stream().map(URI::toString).toList(), state, renewals(),
-            watchRestarts(), resyncs(), malformedLeaseEvents() + unroutablePeerLeases());
+            watchRestarts(), resyncs(),
+            registry.failedRequests() + malformedLeaseEvents() + unroutablePeerLeases());
     }
 
     /**

@@ -28,6 +28,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.TimeoutException;
 import javax.net.ssl.SSLException;
 
@@ -48,6 +49,8 @@ final class JetcdRegistry implements SubnetRegistry {
     private final EtcdSettings settings;
     private final long timeoutNanos;
     private final int listPageSize;
+    /** Requests that ended in an {@link EtcdUnavailableException} (any thread). */
+    private final AtomicLong failedRequests = new AtomicLong();
 
     /**
      * Creates the client (connections are opened lazily by the first request).
@@ -262,6 +265,20 @@ final class JetcdRegistry implements SubnetRegistry {
     }
 
     private <T> T await(final String what, final CompletableFuture<T> future) {
+        try {
+            return awaitOrThrow(what, future);
+        } catch (EtcdUnavailableException e) {
+            failedRequests.incrementAndGet();
+            throw e;
+        }
+    }
+
+    @Override
+    public long failedRequests() {
+        return failedRequests.get();
+    }
+
+    private <T> T awaitOrThrow(final String what, final CompletableFuture<T> future) {
         try {
             return future.get(timeoutNanos, TimeUnit.NANOSECONDS);
         } catch (java.util.concurrent.CancellationException e) {

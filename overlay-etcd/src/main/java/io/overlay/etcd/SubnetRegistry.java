@@ -161,6 +161,15 @@ interface SubnetRegistry extends AutoCloseable {
      */
     Watching watch(String prefix, long fromRevision, WatchSink sink);
 
+    /**
+     * Returns how many requests to etcd have failed so far (timed out, refused, cancelled), whoever retried them.
+     *
+     * @return the count; 0 for a registry that does not count
+     */
+    default long failedRequests() {
+        return 0;
+    }
+
     @Override
     void close();
 }

@@ -26,6 +26,7 @@ class OutageTest extends EtcdTestSupport {
         a.start(lease, events);
         await().atMost(Duration.ofSeconds(10)).until(() -> events.peers.size() == 1 && a.renewals() >= 1);
 
+        assertThat(a.status().errors()).as("no failed request while etcd answers").isZero();
         etcd.stop();
         Thread.sleep(OUTAGE.toMillis());
         assertThat(events.matching("removed")).as("last known routes stay").isEmpty();
@@ -34,6 +35,7 @@ class OutageTest extends EtcdTestSupport {
         // capped exponential backoff: 100 ms doubling to 2 s over 12 s is about 10 attempts, never a hot loop
         assertThat(a.watchRestarts()).isBetween(1L, 20L);
         final long renewalsDuringOutage = a.renewals();
+        assertThat(a.status().errors()).as("failed etcd requests are counted").isPositive();
 
         etcd.start();
         Thread.sleep(2000);

@@ -92,7 +92,8 @@ public final class OverlayMetrics implements MeterBinder {
             AllocatorStatus::watchResets);
         allocator(registry, "overlay.etcd.relists",
             "times all leases were listed again because the watch revision was compacted", AllocatorStatus::relists);
-        allocator(registry, "overlay.etcd.errors", "lease keys or values from etcd skipped as malformed or unroutable",
+        allocator(registry, "overlay.etcd.errors",
+            "etcd requests that failed, plus lease keys or values skipped as malformed or unroutable",
             AllocatorStatus::errors);
         Gauge.builder("overlay.build.info", () -> 1).description("build information; the value is always 1")
             .tag("version", version).register(registry);

@@ -12,7 +12,8 @@ import java.util.List;
  * @param renewals successful renewals of this host's lease
  * @param watchResets times the watch of all leases broke (connection lost, closed by the server) and was reopened
  * @param relists times all leases were listed again because the watch's start revision was compacted away
- * @param errors lease keys or values read from the registry and skipped because they were malformed or unroutable
+ * @param errors requests to the registry that failed (timed out, refused, cancelled), plus lease keys or values read
+ *     from it and skipped because they were malformed or unroutable
  */
 public record AllocatorStatus(List<String> endpoints, String state, long renewals, long watchResets, long relists,
                               long errors) {
