@@ -1,5 +1,7 @@
 package io.overlay.examples;
 
+import static io.overlay.testing.Await.awaitTrue;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.core.net.Ipv4Prefix;
@@ -572,27 +574,5 @@ class EndToEndTest {
         final int c = ~sum & 0xffff;
         p[at] = (byte) (c >>> 8);
         p[at + 1] = (byte) c;
-    }
-
-    /** A condition that may throw; an exception counts as "not yet". */
-    @FunctionalInterface
-    private interface Check {
-        boolean test() throws Exception;
-    }
-
-    private static void awaitTrue(final String what, final Duration timeout, final Check check) throws Exception {
-        final long deadline = System.nanoTime() + timeout.toNanos();
-        Exception last = null;
-        while (System.nanoTime() < deadline) {
-            try {
-                if (check.test()) {
-                    return;
-                }
-            } catch (Exception e) {
-                last = e;
-            }
-            Thread.sleep(200);
-        }
-        throw new AssertionError("timed out after " + timeout.toSeconds() + " s waiting for " + what, last);
     }
 }

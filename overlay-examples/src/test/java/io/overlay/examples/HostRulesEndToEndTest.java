@@ -1,5 +1,7 @@
 package io.overlay.examples;
 
+import static io.overlay.testing.Await.awaitTrue;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.testing.Netns;
@@ -332,26 +334,5 @@ class HostRulesEndToEndTest {
     @FunctionalInterface
     private interface Action {
         void run() throws Exception;
-    }
-
-    @FunctionalInterface
-    private interface Check {
-        boolean test() throws Exception;
-    }
-
-    private static void awaitTrue(final String what, final Duration timeout, final Check check) throws Exception {
-        final long deadline = System.nanoTime() + timeout.toNanos();
-        Exception last = null;
-        while (System.nanoTime() < deadline) {
-            try {
-                if (check.test()) {
-                    return;
-                }
-            } catch (Exception e) {
-                last = e;
-            }
-            Thread.sleep(100);
-        }
-        throw new AssertionError("timed out after " + timeout.toSeconds() + " s waiting for " + what, last);
     }
 }

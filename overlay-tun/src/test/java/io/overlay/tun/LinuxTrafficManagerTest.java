@@ -1,5 +1,7 @@
 package io.overlay.tun;
 
+import static io.overlay.testing.Await.awaitTrue;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.core.net.Ipv4Prefix;
@@ -23,6 +25,7 @@ import org.junit.jupiter.api.Timeout;
 @Privileged
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class LinuxTrafficManagerTest {
+    private static final Duration TEN_SECONDS = Duration.ofSeconds(10);
     private static final Ipv4Prefix NETWORK = Ipv4Prefix.parse("100.64.0.0/16");
     private static final Ipv4Prefix SUBNET = Ipv4Prefix.parse("100.64.5.0/24");
 
@@ -74,7 +77,8 @@ class LinuxTrafficManagerTest {
 
             // a subnet change replaces the rules in one go
             m.apply(NETWORK, Ipv4Prefix.parse("100.64.9.0/24"));
-            awaitTrue(() -> ns.exec("nft", "list", "table", "ip", "overlay").contains("ip saddr 100.64.9.0/24")
+            awaitTrue("the new subnet's rules", TEN_SECONDS,
+                () -> ns.exec("nft", "list", "table", "ip", "overlay").contains("ip saddr 100.64.9.0/24")
                 && !ns.exec("nft", "list", "table", "ip", "overlay").contains("100.64.5.0"));
 
             // a firewall reload that wipes everything heals within the re-check period (1 s here)
@@ -83,14 +87,16 @@ class LinuxTrafficManagerTest {
             ns.exec("sysctl", "-qw", "net.ipv4.ip_forward=0");
             final long flushed = System.nanoTime();
             // the re-check may already be restoring, so the proof of a flush is a new table (a new handle)
-            awaitTrue(() -> ns.exec("nft", "list", "ruleset").contains("table ip overlay")
+            awaitTrue("the rules back after a flush", TEN_SECONDS, () -> ns.exec("nft", "list", "ruleset")
+                .contains("table ip overlay")
                 && !tableHandle(ns).equals(before)
                 && ns.exec("iptables", "-S").contains("-A OVERLAY-FWD -d 100.64.0.0/16")
                 && ns.exec("sysctl", "-n", "net.ipv4.ip_forward").strip().equals("1"));
             assertThat(Duration.ofNanos(System.nanoTime() - flushed)).isLessThan(Duration.ofSeconds(3));
             // an edited chain is put back as well
             ns.exec("nft", "flush", "chain", "ip", "overlay", "postrouting");
-            awaitTrue(() -> ns.exec("nft", "list", "table", "ip", "overlay").contains("masquerade fully-random"));
+            awaitTrue("the edited chain put back", TEN_SECONDS,
+                () -> ns.exec("nft", "list", "table", "ip", "overlay").contains("masquerade fully-random"));
             awaitNoProblem(m);
 
             m.close();
@@ -181,22 +187,6 @@ class LinuxTrafficManagerTest {
         } catch (IOException e) {
             return false;
         }
-    }
-
-    @FunctionalInterface
-    private interface Check {
-        boolean test() throws Exception;
-    }
-
-    private static void awaitTrue(final Check check) throws Exception {
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (System.nanoTime() < deadline) {
-            if (check.test()) {
-                return;
-            }
-            Thread.sleep(50);
-        }
-        throw new AssertionError("condition not met within 10 s");
     }
 
     @Test
