@@ -83,12 +83,8 @@ final class PeerWatch {
         if (control.closed()) {
             return;
         }
-        final SubnetListing listing;
-        try {
-            listing = registry.list(settings.subnetsPrefix());
-        } catch (EtcdUnavailableException e) {
-            LOG.warn("Cannot list leases to start watching: {}; retrying", e.getMessage());
-            initialListingLater();
+        final SubnetListing listing = listOrRetry("list leases to start watching", this::initialListingLater);
+        if (listing == null) {
             return;
         }
         applyListing(listing);
@@ -239,17 +235,28 @@ final class PeerWatch {
         control.later("watch reopening", this::openWatch, delay, () -> restartWatch("unexpected error reopening it"));
     }
 
+    /**
+     * Lists every lease, or logs why it could not ("Cannot {@code what}: ...; retrying") and schedules {@code retry}.
+     *
+     * @return the listing, or {@code null} when etcd did not answer (the retry is scheduled)
+     */
+    private SubnetListing listOrRetry(final String what, final Runnable retry) {
+        try {
+            return registry.list(settings.subnetsPrefix());
+        } catch (EtcdUnavailableException e) {
+            LOG.warn("Cannot {}: {}; retrying", what, e.getMessage());
+            retry.run();
+            return null;
+        }
+    }
+
     private void resync() {
         resyncRetrying = false;
         if (control.closed()) {
             return;
         }
-        final SubnetListing listing;
-        try {
-            listing = registry.list(settings.subnetsPrefix());
-        } catch (EtcdUnavailableException e) {
-            LOG.warn("Cannot re-list leases: {}; retrying", e.getMessage());
-            resyncLater();
+        final SubnetListing listing = listOrRetry("re-list leases", this::resyncLater);
+        if (listing == null) {
             return;
         }
         backoffNanos = 0;
