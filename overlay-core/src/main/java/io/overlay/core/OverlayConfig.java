@@ -1,6 +1,7 @@
 package io.overlay.core;
 
 import io.overlay.core.spi.BridgeConfigurator;
+import io.overlay.core.spi.Encryption;
 import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.spi.PacketEngineFactory;
 import io.overlay.core.spi.SubnetAllocator;
@@ -42,6 +43,8 @@ import java.util.regex.Pattern;
  * @param unknownSenderCheck how often the unknown-sender drop counter is checked
  * @param unknownSenderWarning where the unknown-sender warning goes
  * @param dropSummary where the periodic drop summary goes
+ * @param encryption whether datagrams to overlay peers are sealed
+ * @param pskFile the pre-shared key file mixed into every derived key, or {@code null} for none
  */
 record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List<String> ifaces,
                      List<Pattern> ifaceRegexes, Optional<Integer> ifaceCanReach, boolean ipMasq, String tunName,
@@ -49,7 +52,8 @@ record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List
                      int tunTxQueueLength, EngineTuning engineTuning, OverlayListener listener,
                      TunDeviceFactory tunFactory, PacketEngineFactory engineFactory,
                      BridgeConfigurator bridgeConfigurator, Duration retryInitial, Duration retryMax,
-                     Duration unknownSenderCheck, Consumer<String> unknownSenderWarning, Consumer<String> dropSummary) {
+                     Duration unknownSenderCheck, Consumer<String> unknownSenderWarning, Consumer<String> dropSummary,
+                     Encryption encryption, Path pskFile) {
     /**
      * Checks that every required part is present and copies the list.
      *
@@ -74,5 +78,6 @@ record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List
         Objects.requireNonNull(unknownSenderCheck, "unknownSenderCheck");
         Objects.requireNonNull(unknownSenderWarning, "unknownSenderWarning");
         Objects.requireNonNull(dropSummary, "dropSummary");
+        Objects.requireNonNull(encryption, "encryption");
     }
 }

@@ -17,9 +17,12 @@ import io.overlay.core.net.Ipv4Prefix;
  *     peer's PublicIP; turn off behind NAT, where the source seen differs from the advertised PublicIP
  * @param loops the number of event loops, one per TUN queue (the TUN must have this many queues)
  * @param tuning batch size and UDP offloads ({@link EngineTuning#defaults()} unless set)
+ * @param encryption whether and with which keys datagrams are sealed ({@link EngineEncryption#OFF} unless set); with
+ *     it on, {@code mtu} is the TUN MTU, already lowered by {@link EngineEncryption#OVERHEAD}
  */
 public record EngineSettings(int bindAddress, int port, Ipv4Prefix network, Ipv4Prefix localSubnet, int mtu,
-                             boolean acceptOnlyKnownPeers, int loops, EngineTuning tuning) {
+                             boolean acceptOnlyKnownPeers, int loops, EngineTuning tuning,
+                             EngineEncryption encryption) {
     /**
      * Validates the settings.
      *
@@ -42,6 +45,28 @@ public record EngineSettings(int bindAddress, int port, Ipv4Prefix network, Ipv4
         if (tuning == null) {
             throw new IllegalArgumentException("tuning is required (EngineTuning.defaults() for the defaults)");
         }
+        if (encryption == null) {
+            throw new IllegalArgumentException("encryption is required (EngineEncryption.OFF for none)");
+        }
+    }
+
+    /**
+     * Creates settings without encryption.
+     *
+     * @param bindAddress the local underlay address to bind the UDP socket to, int form, 0 for the wildcard
+     * @param port the UDP port
+     * @param network the whole overlay Network
+     * @param localSubnet this host's leased subnet
+     * @param mtu the TUN MTU in bytes
+     * @param acceptOnlyKnownPeers whether datagrams are accepted only from known peers' PublicIPs
+     * @param loops the number of event loops
+     * @param tuning batch size and UDP offloads
+     * @throws IllegalArgumentException naming the setting when a value is out of range
+     */
+    public EngineSettings(final int bindAddress, final int port, final Ipv4Prefix network,
+                          final Ipv4Prefix localSubnet, final int mtu, final boolean acceptOnlyKnownPeers,
+                          final int loops, final EngineTuning tuning) {
+        this(bindAddress, port, network, localSubnet, mtu, acceptOnlyKnownPeers, loops, tuning, EngineEncryption.OFF);
     }
 
     /**
@@ -60,6 +85,7 @@ public record EngineSettings(int bindAddress, int port, Ipv4Prefix network, Ipv4
     public EngineSettings(final int bindAddress, final int port, final Ipv4Prefix network,
                           final Ipv4Prefix localSubnet, final int mtu, final boolean acceptOnlyKnownPeers,
                           final int loops) {
-        this(bindAddress, port, network, localSubnet, mtu, acceptOnlyKnownPeers, loops, EngineTuning.defaults());
+        this(bindAddress, port, network, localSubnet, mtu, acceptOnlyKnownPeers, loops, EngineTuning.defaults(),
+            EngineEncryption.OFF);
     }
 }

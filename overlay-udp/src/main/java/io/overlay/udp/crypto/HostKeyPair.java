@@ -50,6 +50,18 @@ public final class HostKeyPair {
     }
 
     /**
+     * Wraps a JDK X25519 key pair made elsewhere (e.g. by {@code EngineEncryption.create}).
+     *
+     * @param keyPair the key pair
+     * @param publicKey its raw 32-byte public key
+     * @return the key pair
+     */
+    public static HostKeyPair of(final KeyPair keyPair, final byte[] publicKey) {
+        checkLength("public key", publicKey);
+        return new HostKeyPair(keyPair.getPrivate(), publicKey.clone());
+    }
+
+    /**
      * Makes the key pair of a given private scalar (for fixed test vectors).
      *
      * @param scalar the 32-byte private key as in RFC 7748 (clamped by X25519 itself)
