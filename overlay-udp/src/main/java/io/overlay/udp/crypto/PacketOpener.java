@@ -24,7 +24,6 @@ public final class PacketOpener {
     public static final int BAD_TAG = -4;
 
     private final Cipher cipher;
-    private final byte[] header = new byte[SealedFrame.HEADER];
     private final byte[] nonce = new byte[SealedFrame.NONCE];
     private final byte[] sealed = new byte[SealedFrame.MAX_INNER + SealedFrame.OVERHEAD];
     private final byte[] plain = new byte[SealedFrame.MAX_INNER];
@@ -57,12 +56,10 @@ public final class PacketOpener {
             return REPLAYED;
         }
         buf.get(offset, sealed, 0, length);
-        System.arraycopy(sealed, 0, header, 0, SealedFrame.HEADER);
-        System.arraycopy(header, SealedFrame.KEY_ID, nonce, 0, SealedFrame.NONCE);
+        System.arraycopy(sealed, SealedFrame.KEY_ID, nonce, 0, SealedFrame.NONCE);
         final int inner = length - SealedFrame.OVERHEAD;
         try {
             cipher.init(Cipher.DECRYPT_MODE, session.receiveKey(), new GCMParameterSpec(SealedFrame.TAG * 8, nonce));
-            cipher.updateAAD(header);
             cipher.doFinal(sealed, SealedFrame.HEADER, length - SealedFrame.HEADER, plain, 0);
         } catch (AEADBadTagException e) {
             return BAD_TAG;

@@ -52,7 +52,6 @@ public final class PacketSealer {
         try {
             cipher.init(Cipher.ENCRYPT_MODE, session.sendKey(),
                 new GCMParameterSpec(SealedFrame.TAG * 8, nonce));
-            cipher.updateAAD(header);
             final int frame = SealedFrame.HEADER + cipher.doFinal(plain, 0, length, sealed, SealedFrame.HEADER);
             dst.put(dstOffset, sealed, 0, frame);
             return frame;

@@ -17,11 +17,14 @@ import javax.crypto.Cipher;
  *               receiver does not hold (an old key pair, a peer that restarted) is recognised by it and dropped
  *   5       8   counter: the sender's per-key packet number, 0, 1, 2, ... never repeated for a key
  *  13       n   ciphertext: the inner IPv4 packet (n bytes) encrypted
- * 13+n     16   GCM tag over the header (bytes 0..12, as additional authenticated data) and the ciphertext
+ * 13+n     16   GCM tag over the ciphertext (no additional authenticated data)
  * </pre>
  *
  * <p>The 96-bit GCM nonce is the key id followed by the counter (bytes 1..12 of the frame), unique per key because
- * the counter never repeats and every process start makes a new key pair (so every key is new). The frame adds
+ * the counter never repeats and every process start makes a new key pair (so every key is new). The header needs no
+ * additional authenticated data: the key id must equal the receiver's key id for the sender exactly, and a changed
+ * counter changes the nonce, so the tag fails; the marker is a constant. (Leaving the AAD out also spares the JDK's
+ * per-packet AAD buffer.) The frame adds
  * {@link #OVERHEAD} = 29 bytes to the inner packet, so a host that may seal lowers its TUN MTU by that much below
  * flannel's (underlay MTU − 28).
  */

@@ -45,17 +45,17 @@ class SealedFrameTest {
         final ByteBuffer dst = ByteBuffer.allocateDirect(256);
         assertThat(sealer.seal(alice, src, 3, PACKET.length, dst, 7)).isEqualTo(PACKET.length + 29);
         assertThat(hex(dst, 7, PACKET.length + 29)).isEqualTo("e1f52bebd70000000000000000"
-            + "72c2230e67651f20e218a89f96030d328c25cda0f82d301cef8a9a12" + "bb015774a4448843f2b2e83e33fea49f");
+            + "72c2230e67651f20e218a89f96030d328c25cda0f82d301cef8a9a12" + "a800556fb6cb22dfd449c81a360970fb");
         for (int i = 1; i < 7; i++) {
             sealer.seal(alice, src, 3, PACKET.length, dst, 7);
         }
         sealer.seal(alice, src, 3, PACKET.length, dst, 7);
         assertThat(hex(dst, 7, PACKET.length + 29)).isEqualTo("e1f52bebd70000000000000007787d8797382d8cb97ac049d66bf4a"
-            + "bddb4d8fc075c011791bf87d8ec55b25db02cb431dca4cb9c7763ee99d8");
+            + "bddb4d8fc075c011791bf87d8ec5fb122934648f20df87c208d1709f3fd");
         final PeerSession withPsk = session(ALICE, BOB, range32());
         sealer.seal(withPsk, src, 3, PACKET.length, dst, 7);
         assertThat(hex(dst, 7, PACKET.length + 29)).isEqualTo("e1f52bebd7000000000000000032ffb58e299575ec3427d40560e1"
-            + "e5d567ce1fc42faf2aa027a64448e993a3225cc5b65bad3163908a2469ec");
+            + "e5d567ce1fc42faf2aa027a6444830a40c34368b6e6a5b3daf4120190bc6");
     }
 
     @Test
