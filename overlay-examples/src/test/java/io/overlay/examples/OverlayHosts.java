@@ -37,6 +37,7 @@ final class OverlayHosts implements AutoCloseable {
     private final List<Netns> namespaces = new ArrayList<>();
     private final List<AutoCloseable> closers = new ArrayList<>();
     private final List<Host> hosts = new ArrayList<>();
+    private final List<List<String>> commands = new ArrayList<>();
     private final Path dir;
     private final Path logs;
     private Netns infra;
@@ -114,10 +115,11 @@ final class OverlayHosts implements AutoCloseable {
                 "--subnet-file", subnetEnv.toString(), "--healthz-ip", "127.0.0.1",
                 "--healthz-port", Integer.toString(HEALTH_PORT)));
             args.addAll(extraArgs.apply(h));
-            final Process p = ns.spawn(new ProcessBuilder(java(OverlayMain.class.getName(),
-                args.toArray(String[]::new)))
+            final List<String> command = java(OverlayMain.class.getName(), args.toArray(String[]::new));
+            final Process p = ns.spawn(new ProcessBuilder(command)
                 .redirectErrorStream(true).redirectOutput(logs.resolve("h" + h + ".log").toFile()));
             hosts.add(new Host(h, ns, hostDir, subnetEnv, p));
+            commands.add(command);
         }
         for (Host h : hosts) {
             await("subnet.env of h" + h.n(), Duration.ofSeconds(60),
@@ -130,7 +132,33 @@ final class OverlayHosts implements AutoCloseable {
         }
     }
 
-    private String etcdctl(final String... args) throws IOException {
+    /**
+     * Kills host {@code n}'s OverlayMain (SIGKILL: its lease stays in etcd) and starts it again with the same options,
+     * its log appended to {@code h<n>.log}. Does not wait for it to become ready.
+     *
+     * @param n the host number, 1-based
+     * @return the restarted host
+     */
+    Host restart(final int n) throws Exception {
+        final Host old = hosts.get(n - 1);
+        old.process().destroyForcibly();
+        if (!old.process().waitFor(10, TimeUnit.SECONDS)) {
+            throw new IOException("OverlayMain of h" + n + " did not die within 10 s");
+        }
+        final Process p = old.ns().spawn(new ProcessBuilder(commands.get(n - 1)).redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.appendTo(logs.resolve("h" + n + ".log").toFile())));
+        final Host h = new Host(n, old.ns(), old.dir(), old.subnetEnv(), p);
+        hosts.set(n - 1, h);
+        return h;
+    }
+
+    /** The infra namespace, which runs etcd. */
+    Netns infra() {
+        return infra;
+    }
+
+    /** Runs etcdctl (v3 API) against the test etcd in the infra namespace; returns its output. */
+    String etcdctl(final String... args) throws IOException {
         final List<String> cmd = new ArrayList<>(List.of("env", "ETCDCTL_API=3", "/usr/bin/etcdctl", "--endpoints",
             ETCD, "--dial-timeout", "2s", "--command-timeout", "5s"));
         cmd.addAll(List.of(args));
