@@ -172,7 +172,8 @@ final class OverlayHosts implements AutoCloseable {
             cp = System.getProperty("java.class.path");
         }
         final List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-            .toString(), "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp, mainClass));
+            .toString(), "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            "--add-opens=java.base/com.sun.crypto.provider=ALL-UNNAMED", "-cp", cp, mainClass));
         cmd.addAll(List.of(args));
         return cmd;
     }

@@ -153,6 +153,10 @@ public final class UdpPacketEngine implements PacketEngine {
                 throw e;
             }
             started = true;
+            if (sessions != null) {
+                LOG.info("Encryption {}: AES-256-GCM through {}; public key {}", settings.encryption().mode(),
+                    io.overlay.udp.crypto.Gcm.description(), sessions.status().publicKey());
+            }
             LOG.info("UDP engine up: {} loop(s) on {}:{}, TUN {} (MTU {}), network {}, local subnet {}, "
                     + "known peers only: {}, encryption {}", n, Ipv4.format(settings.bindAddress()), settings.port(),
                 device.name(), settings.mtu(), settings.network(), localSubnet, settings.acceptOnlyKnownPeers(),

@@ -87,6 +87,41 @@ public final class HostKeyPair {
     }
 
     /**
+     * Makes the key pair a seed and a host's PublicIP stand for: the private key is
+     * {@code SHA-256("overlay-udp static key v1" | seed | PublicIP)}. For a static peer table without etcd (benchmarks,
+     * tests), where every host must compute every other host's public key; anyone who knows the seed knows every key.
+     *
+     * @param seed the shared seed text
+     * @param publicIp the host's PublicIP, int form
+     * @return the key pair
+     */
+    public static HostKeyPair fromSeed(final String seed, final int publicIp) {
+        try {
+            final java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+            sha.update("overlay-udp static key v1".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            sha.update(seed.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            sha.update(new byte[] {(byte) (publicIp >>> 24), (byte) (publicIp >>> 16), (byte) (publicIp >>> 8),
+                (byte) publicIp});
+            return of(sha.digest());
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JDK", e);
+        }
+    }
+
+    /**
+     * Returns the JDK key pair (for {@code EngineEncryption}).
+     *
+     * @return the public and private key objects
+     */
+    public KeyPair toJdkKeyPair() {
+        try {
+            return new KeyPair(decode(publicKey), privateKey);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("X25519 is missing from this JDK", e);
+        }
+    }
+
+    /**
      * Returns the raw public key.
      *
      * @return a copy of the 32-byte little-endian u-coordinate

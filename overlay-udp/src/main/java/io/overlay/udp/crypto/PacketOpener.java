@@ -1,17 +1,13 @@
 package io.overlay.udp.crypto;
 
 import java.nio.ByteBuffer;
-import java.security.GeneralSecurityException;
-import javax.crypto.AEADBadTagException;
-import javax.crypto.Cipher;
-import javax.crypto.spec.GCMParameterSpec;
 
 /**
- * Opens {@link SealedFrame}s in place with the JDK's {@code AES/GCM/NoPadding} {@link Cipher}: the inner packet is
- * written over the frame, starting at the frame's first byte, so it can be handed on from the receive buffer like a
- * clear-text datagram. Checks in order: length, key id, replay pre-check, tag (GCM verifies before any plaintext is
- * released), replay window. The frame is staged through heap arrays (see {@link PacketSealer} for why). One per event loop, reusing its cipher and arrays; the per-packet {@code init}
- * allocates as {@link PacketSealer} does. Not thread-safe.
+ * Opens {@link SealedFrame}s in place with AES-256-GCM ({@link Gcm#create()}, as {@link PacketSealer}): the inner
+ * packet is written over the frame, starting at the frame's first byte, so it can be handed on from the receive buffer
+ * like a clear-text datagram. Checks in order: length, key id, replay pre-check, tag (verified before any plaintext is
+ * written back), replay window. The frame is staged through heap arrays (see {@link PacketSealer} for why). One per
+ * event loop, reusing its {@link Gcm} and arrays. Not thread-safe.
  */
 public final class PacketOpener {
     /** {@link #open} result: the datagram is shorter than the frame overhead. */
@@ -23,14 +19,23 @@ public final class PacketOpener {
     /** {@link #open} result: the tag did not verify (modified in transit, or sealed under another key or PSK). */
     public static final int BAD_TAG = -4;
 
-    private final Cipher cipher;
+    private final Gcm gcm;
     private final byte[] nonce = new byte[SealedFrame.NONCE];
     private final byte[] sealed = new byte[SealedFrame.MAX_INNER + SealedFrame.OVERHEAD];
     private final byte[] plain = new byte[SealedFrame.MAX_INNER];
 
-    /** Creates an opener with its own cipher. */
+    /** Creates an opener with the best {@link Gcm} this JVM allows. */
     public PacketOpener() {
-        cipher = SealedFrame.gcm();
+        this(Gcm.create());
+    }
+
+    /**
+     * Creates an opener with the given implementation.
+     *
+     * @param gcm the AES-GCM implementation, used by this opener only
+     */
+    public PacketOpener(final Gcm gcm) {
+        this.gcm = gcm;
     }
 
     /**
@@ -58,13 +63,9 @@ public final class PacketOpener {
         buf.get(offset, sealed, 0, length);
         System.arraycopy(sealed, SealedFrame.KEY_ID, nonce, 0, SealedFrame.NONCE);
         final int inner = length - SealedFrame.OVERHEAD;
-        try {
-            cipher.init(Cipher.DECRYPT_MODE, session.receiveKey(), new GCMParameterSpec(SealedFrame.TAG * 8, nonce));
-            cipher.doFinal(sealed, SealedFrame.HEADER, length - SealedFrame.HEADER, plain, 0);
-        } catch (AEADBadTagException e) {
+        if (gcm.open(session.receiveKey(), nonce, sealed, SealedFrame.HEADER, length - SealedFrame.HEADER, plain, 0)
+            != inner) {
             return BAD_TAG;
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("opening failed: " + e, e);
         }
         if (!window.accept(counter)) {
             return REPLAYED;

@@ -1,30 +1,34 @@
 package io.overlay.udp.crypto;
 
 import java.nio.ByteBuffer;
-import java.security.GeneralSecurityException;
-import javax.crypto.Cipher;
-import javax.crypto.spec.GCMParameterSpec;
 
 /**
- * Seals inner packets into {@link SealedFrame}s with the JDK's {@code AES/GCM/NoPadding} {@link Cipher} (AES-NI and
- * CLMUL intrinsics on x86-64). One per event loop: the {@code Cipher}, the header and nonce arrays and the buffer
- * staging arrays are reused for every packet. The packet is copied into a heap array and the frame out of one
- * (two copies of at most 64 KiB, a few tens of nanoseconds for 1,400 bytes), because the JDK's GCM copies a direct
- * buffer through heap arrays it allocates per call. The JDK refuses to encrypt twice with one key and IV, so the cipher is
- * initialised per packet with that packet's nonce; that {@code init} (a {@link GCMParameterSpec}, which the JDK
- * copies, and the JDK's own per-init state) is the only allocation per packet, measured in
- * {@code docs/performance.md} ("Encryption"). Not thread-safe.
+ * Seals inner packets into {@link SealedFrame}s with AES-256-GCM ({@link Gcm#create()}: the JDK's AES-NI and CLMUL
+ * intrinsics, called directly when this JVM allows, else the {@code Cipher} API). One per event loop: its
+ * {@link Gcm}, the header, nonce and staging arrays are reused for every packet. The packet is copied into a heap array
+ * and the frame out of one (two copies of at most 64 KiB, a few tens of nanoseconds for 1,400 bytes), because the JDK's
+ * GCM works on arrays (its {@code Cipher} copies a direct buffer through heap arrays it allocates per call). Not
+ * thread-safe.
  */
 public final class PacketSealer {
-    private final Cipher cipher;
+    private final Gcm gcm;
     private final byte[] header = new byte[SealedFrame.HEADER];
     private final byte[] nonce = new byte[SealedFrame.NONCE];
     private final byte[] plain = new byte[SealedFrame.MAX_INNER];
     private final byte[] sealed = new byte[SealedFrame.MAX_INNER + SealedFrame.OVERHEAD];
 
-    /** Creates a sealer with its own cipher. */
+    /** Creates a sealer with the best {@link Gcm} this JVM allows. */
     public PacketSealer() {
-        cipher = SealedFrame.gcm();
+        this(Gcm.create());
+    }
+
+    /**
+     * Creates a sealer with the given implementation (tests and benchmarks compare them).
+     *
+     * @param gcm the AES-GCM implementation, used by this sealer only
+     */
+    public PacketSealer(final Gcm gcm) {
+        this.gcm = gcm;
     }
 
     /**
@@ -34,8 +38,7 @@ public final class PacketSealer {
      * @param src the buffer holding the packet (absolute indexes; position and limit are not used)
      * @param srcOffset the packet's first byte
      * @param length the packet's length, at most {@link SealedFrame#MAX_INNER}
-     * @param dst the buffer to write the frame to, {@code length + OVERHEAD} bytes from {@code dstOffset}; must not
-     *     overlap the packet
+     * @param dst the buffer to write the frame to, {@code length + OVERHEAD} bytes from {@code dstOffset}
      * @param dstOffset where the frame starts
      * @return the frame's length, {@code length + }{@link SealedFrame#OVERHEAD}; -1 if the send counter is exhausted
      */
@@ -49,15 +52,9 @@ public final class PacketSealer {
         System.arraycopy(header, SealedFrame.KEY_ID, nonce, 0, SealedFrame.NONCE);
         System.arraycopy(header, 0, sealed, 0, SealedFrame.HEADER);
         src.get(srcOffset, plain, 0, length);
-        try {
-            cipher.init(Cipher.ENCRYPT_MODE, session.sendKey(),
-                new GCMParameterSpec(SealedFrame.TAG * 8, nonce));
-            final int frame = SealedFrame.HEADER + cipher.doFinal(plain, 0, length, sealed, SealedFrame.HEADER);
-            dst.put(dstOffset, sealed, 0, frame);
-            return frame;
-        } catch (GeneralSecurityException e) {
-            // only with a broken key or buffer sizes, never from the packet
-            throw new IllegalStateException("sealing failed: " + e, e);
-        }
+        final int frame = SealedFrame.HEADER
+            + gcm.seal(session.sendKey(), nonce, plain, 0, length, sealed, SealedFrame.HEADER);
+        dst.put(dstOffset, sealed, 0, frame);
+        return frame;
     }
 }

@@ -2,7 +2,6 @@ package io.overlay.udp.crypto;
 
 import java.util.Base64;
 import java.util.concurrent.atomic.AtomicLong;
-import javax.crypto.spec.SecretKeySpec;
 
 /**
  * The state shared by every event loop for one peer public key: the keys of both directions ({@link SessionKeys}),
@@ -12,9 +11,9 @@ import javax.crypto.spec.SecretKeySpec;
  */
 public final class PeerSession {
     private final byte[] peerPublicKey;
-    private final SecretKeySpec sendKey;
+    private final GcmKey sendKey;
     private final int sendKeyId;
-    private final SecretKeySpec receiveKey;
+    private final GcmKey receiveKey;
     private final int receiveKeyId;
     private final AtomicLong counter = new AtomicLong();
     private final ReplayWindow window = new ReplayWindow();
@@ -27,9 +26,9 @@ public final class PeerSession {
      */
     public PeerSession(final byte[] peerPublicKey, final SessionKeys keys) {
         this.peerPublicKey = peerPublicKey.clone();
-        this.sendKey = new SecretKeySpec(keys.sendKey(), "AES");
+        this.sendKey = GcmKey.of(keys.sendKey());
         this.sendKeyId = keys.sendKeyId();
-        this.receiveKey = new SecretKeySpec(keys.receiveKey(), "AES");
+        this.receiveKey = GcmKey.of(keys.receiveKey());
         this.receiveKeyId = keys.receiveKeyId();
     }
 
@@ -38,7 +37,7 @@ public final class PeerSession {
         return counter.getAndIncrement();
     }
 
-    SecretKeySpec sendKey() {
+    GcmKey sendKey() {
         return sendKey;
     }
 
@@ -46,7 +45,7 @@ public final class PeerSession {
         return sendKeyId;
     }
 
-    SecretKeySpec receiveKey() {
+    GcmKey receiveKey() {
         return receiveKey;
     }
 

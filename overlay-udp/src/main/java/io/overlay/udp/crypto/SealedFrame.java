@@ -1,8 +1,6 @@
 package io.overlay.udp.crypto;
 
 import java.nio.ByteBuffer;
-import java.security.GeneralSecurityException;
-import javax.crypto.Cipher;
 
 /**
  * The sealed datagram: one inner IPv4 packet encrypted and authenticated with AES-256-GCM (NIST SP 800-38D) under
@@ -83,15 +81,6 @@ public final class SealedFrame {
     /** Reads the counter of the frame at {@code offset}. */
     public static long counter(final ByteBuffer buf, final int offset) {
         return buf.getLong(offset + COUNTER);
-    }
-
-    /** A new {@code AES/GCM/NoPadding} cipher from the JDK. */
-    static Cipher gcm() {
-        try {
-            return Cipher.getInstance("AES/GCM/NoPadding");
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("AES/GCM/NoPadding is missing from this JDK", e);
-        }
     }
 
     static void putInt(final byte[] b, final int at, final int v) {
