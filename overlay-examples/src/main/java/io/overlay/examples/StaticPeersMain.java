@@ -209,6 +209,11 @@ public final class StaticPeersMain implements Callable<Integer> {
             System.out.flush();
             stopped.countDown();
         }, "static-peers-shutdown");
+        if (settings.encryption().on()) { // before the first packet, so none goes out keyless
+            for (Peer p : table.values()) {
+                engine.peerKey(p.publicIp(), HostKeyPair.fromSeed(staticKeySeed, p.publicIp()).publicKey());
+            }
+        }
         try {
             engine.start();
         } catch (java.io.IOException | RuntimeException e) {
@@ -216,11 +221,7 @@ public final class StaticPeersMain implements Callable<Integer> {
             device.close();
             throw e;
         }
-        if (settings.encryption().on()) {
-            for (Peer p : table.values()) {
-                engine.peerKey(p.publicIp(), HostKeyPair.fromSeed(staticKeySeed, p.publicIp()).publicKey());
-            }
-        }
+
         Runtime.getRuntime().addShutdownHook(hook);
         System.out.println("forwarding: TUN " + device.name() + " (" + tunSetup + ", " + loops + " queue(s), MTU " + mtu
             + ", txqueuelen " + (tunTxQueueLength == 0 ? "unchanged" : tunTxQueueLength)
