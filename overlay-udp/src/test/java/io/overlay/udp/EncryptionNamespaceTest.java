@@ -145,6 +145,9 @@ class EncryptionNamespaceTest {
             assertThat(cb.udpToTunPackets()).isGreaterThanOrEqualTo(ca.get(Counter.CLEAR_SENT) - ca.totalDrops());
             assertThat(cb.get(Counter.SEALED_RECEIVED) + cb.drops(DropReason.NOT_IPV4)).isZero();
             assertThat(a.engine.encryption().keylessPeers()).containsExactly(Ipv4.parse(TwoHostUnderlay.UNDERLAY_B));
+            // B keeps flannel's MTU (1472): a full-size packet from it reaches A, whose TUN MTU is 29 bytes lower
+            assertThat(b.shell("ping -M do -s 1444 -c 1 -W 2 " + a.tunAddress())).contains("1 received");
+            assertThat(a.engine.counters().drops(DropReason.OVERSIZED)).isZero();
         }
     }
 
