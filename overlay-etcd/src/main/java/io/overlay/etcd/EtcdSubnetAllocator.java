@@ -82,7 +82,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         this.registry = registry;
         this.configWaiter = new NetworkConfigWaiter(settings, registry, this::checkOpen);
         this.acquirer = new LeaseAcquirer(settings, registry, this::checkOpen);
-        final PeerSet peers = new PeerSet();
+        final PeerSet peers = new PeerSet(settings.subnetsPrefix());
         this.keeper = new LeaseKeeper(settings, registry, acquirer, control, peers);
         this.watch = new PeerWatch(settings, registry, control, keeper, peers);
     }

@@ -129,7 +129,7 @@ final class JetcdRegistry implements SubnetRegistry {
                 revision = r.getHeader().getRevision();
             }
             for (KeyValue kv : r.getKvs()) {
-                entries.add(SubnetListing.Entry.parse(kv.getKey().toString(StandardCharsets.UTF_8),
+                entries.add(SubnetListing.Entry.parse(prefix, kv.getKey().toString(StandardCharsets.UTF_8),
                     kv.getValue().getBytes(), kv.getLease(), kv.getModRevision()));
             }
             if (!r.isMore() || r.getKvs().isEmpty()) {

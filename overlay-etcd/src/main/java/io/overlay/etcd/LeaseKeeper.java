@@ -192,8 +192,8 @@ final class LeaseKeeper {
                 return;
             }
             final LeaseAttrs ours = own.lease().attrs();
-            final SubnetListing.Entry e = SubnetListing.Entry.parse(own.key(), v.get().value(), v.get().leaseId(),
-                v.get().modRevision());
+            final SubnetListing.Entry e = SubnetListing.Entry.parse(settings.subnetsPrefix(), own.key(),
+                v.get().value(), v.get().leaseId(), v.get().modRevision());
             if (e.leaseId() == 0 && (!e.valid() || !e.attrs().equals(ours))) {
                 registry.putIfUnchanged(own.key(), ours.toBytes(), 0, v.get().modRevision());
             }

@@ -67,9 +67,17 @@ final class PeerSet {
     record Note(boolean warn, String message) implements Change {
     }
 
+    private final String subnetsPrefix;
     private final Map<Ipv4Prefix, Lease> peers = new HashMap<>();
     private final Set<String> warnedUnroutable = new HashSet<>();
     private boolean mixedClusterWarned;
+
+    /**
+     * @param subnetsPrefix {@code <prefix>/subnets}: only keys {@code <prefix>/subnets/<subnet key>} are leases
+     */
+    PeerSet(final String subnetsPrefix) {
+        this.subnetsPrefix = subnetsPrefix;
+    }
 
     /**
      * Replaces the peers with those of a full listing (a key whose value turned malformed keeps its last good peer).
@@ -138,7 +146,7 @@ final class PeerSet {
      * @return the changes
      */
     List<Change> delete(final String key) {
-        final Optional<SubnetKey.Parsed> parsed = SubnetKey.parse(key);
+        final Optional<SubnetKey.Parsed> parsed = SubnetKey.parseKey(subnetsPrefix, key);
         if (parsed.isEmpty()) {
             return List.of(new Note(false, "Ignoring deletion of non-subnet key " + key));
         }

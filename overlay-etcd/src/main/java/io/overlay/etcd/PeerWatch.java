@@ -197,8 +197,8 @@ final class PeerWatch {
             lastRevision = Math.max(lastRevision, ev.modRevision());
             final boolean own = ev.key().equals(keeper.ownKey());
             if (ev.put()) {
-                final SubnetListing.Entry e = SubnetListing.Entry.parse(ev.key(), ev.value(), ev.leaseId(),
-                    ev.modRevision());
+                final SubnetListing.Entry e = SubnetListing.Entry.parse(settings.subnetsPrefix(), ev.key(),
+                    ev.value(), ev.leaseId(), ev.modRevision());
                 if (own) {
                     keeper.onWatchedPut(e);
                 } else {

@@ -26,12 +26,17 @@ record SubnetListing(long revision, List<Entry> entries) {
      */
     record Entry(String key, Ipv4Prefix subnet, LeaseAttrs attrs, String problem, long leaseId, long modRevision,
                  byte[] value) {
-        /** Parses a key/value as read from etcd. */
-        static Entry parse(final String key, final byte[] value, final long leaseId, final long modRevision) {
-            final Optional<SubnetKey.Parsed> parsed = SubnetKey.parse(key);
+        /**
+         * Parses a key/value as read from etcd.
+         *
+         * @param subnetsPrefix {@code <prefix>/subnets}: only {@code <prefix>/subnets/<subnet key>} is a lease
+         */
+        static Entry parse(final String subnetsPrefix, final String key, final byte[] value, final long leaseId,
+                           final long modRevision) {
+            final Optional<SubnetKey.Parsed> parsed = SubnetKey.parseKey(subnetsPrefix, key);
             if (parsed.isEmpty()) {
-                return new Entry(key, null, null, "key is not a subnet key (expected like 100.64.16.0-24)", leaseId,
-                    modRevision, value);
+                return new Entry(key, null, null, "key is not a subnet key (expected " + SubnetKey.dir(subnetsPrefix)
+                    + "/ followed by a name like 100.64.16.0-24 and nothing else)", leaseId, modRevision, value);
             }
             final Ipv4Prefix subnet = parsed.get().ipv4();
             try {

@@ -132,7 +132,7 @@ final class FakeRegistry implements SubnetRegistry {
         final List<SubnetListing.Entry> entries = new ArrayList<>();
         kvs.tailMap(prefix, true).forEach((k, v) -> {
             if (k.startsWith(prefix)) {
-                entries.add(SubnetListing.Entry.parse(k, v.value(), v.leaseId(), v.modRevision()));
+                entries.add(SubnetListing.Entry.parse(prefix, k, v.value(), v.leaseId(), v.modRevision()));
             }
         });
         return new SubnetListing(revision, List.copyOf(entries));

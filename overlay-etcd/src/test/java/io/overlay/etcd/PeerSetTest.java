@@ -13,14 +13,15 @@ import org.junit.jupiter.api.Test;
 class PeerSetTest {
     private static final String P = "/coreos.com/network/subnets/";
     private static final Ipv4Prefix OWN = Ipv4Prefix.parse("100.64.1.0/24");
-    private final PeerSet set = new PeerSet();
+    private final PeerSet set = new PeerSet("/coreos.com/network/subnets");
 
     private static SubnetListing.Entry entry(final String key, final String value) {
         return entry(key, value, 7);
     }
 
     private static SubnetListing.Entry entry(final String key, final String value, final long lease) {
-        return SubnetListing.Entry.parse(P + key, value.getBytes(StandardCharsets.UTF_8), lease, 1);
+        return SubnetListing.Entry.parse("/coreos.com/network/subnets", P + key,
+            value.getBytes(StandardCharsets.UTF_8), lease, 1);
     }
 
     private static String ip(final String dotted) {

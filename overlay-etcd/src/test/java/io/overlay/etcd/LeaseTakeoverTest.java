@@ -1,0 +1,50 @@
+package io.overlay.etcd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.overlay.core.flannel.Lease;
+import java.util.Optional;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Two hosts started with one PublicIP against a real etcd (the classic "every VM has the same NAT address"): the
+ * second host must not silently take the first host's live lease; the real owner restarting keeps its subnet.
+ * 198.18.0.1 is not an address of the test's own network namespace, so only subnet.env can prove ownership here.
+ */
+class LeaseTakeoverTest extends EtcdTestSupport {
+    @BeforeEach
+    void config() {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+    }
+
+    @Test
+    void aSecondHostWithTheSamePublicIpIsRefusedAndTheHolderKeepsItsKey() throws Exception {
+        final EtcdSubnetAllocator first = allocator();
+        final Lease lease = first.acquire(ip("198.18.0.1"), Optional.empty());
+        first.start(lease, new RecordingListener());
+        final String key = subnetKey(lease.key());
+        final KeyState before = get(key);
+
+        final EtcdSubnetAllocator second = allocator();
+        assertThatThrownBy(() -> second.acquire(ip("198.18.0.1"), Optional.empty()))
+            .hasMessageContaining(key).hasMessageContaining("198.18.0.1")
+            .hasMessageContaining(Long.toHexString(before.lease()));
+        final KeyState after = get(key);
+        assertThat(after.lease()).as("the holder's etcd lease is untouched").isEqualTo(before.lease());
+        assertThat(after.modRevision()).isEqualTo(before.modRevision());
+        assertThat(leaseTtl(etcd, before.lease())[1]).isPositive();
+    }
+
+    /** The owner's restart names its subnet in subnet.env: it keeps its subnet as before. */
+    @Test
+    void theOwnerRestartingWithItsSubnetEnvKeepsItsSubnet() throws Exception {
+        final EtcdSubnetAllocator first = allocator();
+        final Lease lease = first.acquire(ip("198.18.0.1"), Optional.empty());
+        first.close();
+        final Lease again = allocator().acquire(ip("198.18.0.1"), Optional.of(lease.subnet()));
+        assertThat(again.subnet()).isEqualTo(lease.subnet());
+        assertThat(get(subnetKey(lease.key())).text()).isEqualTo("{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
+    }
+}
