@@ -193,7 +193,7 @@ final class LeaseKeeper {
             }
             final LeaseAttrs ours = own.lease().attrs();
             final SubnetListing.Entry e = SubnetListing.Entry.parse(settings.subnetsPrefix(), own.key(),
-                v.get().value(), v.get().leaseId(), v.get().modRevision());
+                v.get().value(), v.get().leaseId(), v.get().modRevision(), 0);
             if (e.leaseId() == 0 && (!e.valid() || !e.attrs().equals(ours))) {
                 registry.putIfUnchanged(own.key(), ours.toBytes(), 0, v.get().modRevision());
             }

@@ -198,7 +198,7 @@ final class PeerWatch {
             final boolean own = ev.key().equals(keeper.ownKey());
             if (ev.put()) {
                 final SubnetListing.Entry e = SubnetListing.Entry.parse(settings.subnetsPrefix(), ev.key(),
-                    ev.value(), ev.leaseId(), ev.modRevision());
+                    ev.value(), ev.leaseId(), ev.modRevision(), ev.createRevision());
                 if (own) {
                     keeper.onWatchedPut(e);
                 } else {

@@ -21,7 +21,13 @@ class PeerSetTest {
 
     private static SubnetListing.Entry entry(final String key, final String value, final long lease) {
         return SubnetListing.Entry.parse("/coreos.com/network/subnets", P + key,
-            value.getBytes(StandardCharsets.UTF_8), lease, 1);
+            value.getBytes(StandardCharsets.UTF_8), lease, 1, 1);
+    }
+
+    /** An entry whose key was created at etcd revision {@code created}. */
+    private static SubnetListing.Entry created(final String key, final String value, final long created) {
+        return SubnetListing.Entry.parse("/coreos.com/network/subnets", P + key,
+            value.getBytes(StandardCharsets.UTF_8), 7, created, created);
     }
 
     private static String ip(final String dotted) {
@@ -152,5 +158,41 @@ class PeerSetTest {
         assertThat(PeerSet.isUnicast(Ipv4.parse("0.255.0.1"))).isFalse();
         assertThat(PeerSet.isUnicast(Ipv4.parse("224.0.0.1"))).isFalse();
         assertThat(PeerSet.isUnicast(Ipv4.parse("240.0.0.1"))).isFalse();
+    }
+
+    /** Two keys for one subnet: the older key owns it whatever the order seen; the younger one is named once. */
+    @Test
+    void theOlderOfTwoKeysForOneSubnetOwnsItAndTheYoungerChangesNothing() {
+        final String real = "100.64.2.0-24";
+        final String junk = "100.64.2.0-24&fc00::-64";
+        assertThat(text(set.reset(List.of(created(junk, ip("198.18.0.66"), 9), created(real, ip("198.18.0.2"), 3)),
+            OWN))).containsExactly("added 100.64.2.0-24 198.18.0.2", "note true");
+        // the younger key changes: nothing; the owner changes: followed
+        assertThat(set.put(created(junk, ip("198.18.0.67"), 9), OWN, null)).isEmpty();
+        assertThat(text(set.put(created(real, ip("198.18.0.22"), 3), OWN, null)))
+            .containsExactly("changed 100.64.2.0-24 198.18.0.2 -> 198.18.0.22");
+        // deleting the younger key: nothing; writing it again: named again
+        assertThat(set.delete(P + junk)).isEmpty();
+        assertThat(text(set.put(created(junk, ip("198.18.0.66"), 12), OWN, null))).containsExactly("note true");
+        // a re-listing with both: no change, no second WARN
+        assertThat(set.reset(List.of(created(real, ip("198.18.0.22"), 3), created(junk, ip("198.18.0.66"), 12)),
+            OWN)).isEmpty();
+        // the owner goes: the other claim takes over, named
+        final List<PeerSet.Change> c = set.delete(P + real);
+        assertThat(text(c)).containsExactly("note true", "changed 100.64.2.0-24 198.18.0.22 -> 198.18.0.66");
+        assertThat(((PeerSet.Note) c.get(0)).message()).contains(P + junk).contains("now owns it");
+        assertThat(text(set.delete(P + junk))).containsExactly("removed 100.64.2.0-24");
+        assertThat(set.peers()).isEmpty();
+    }
+
+    /** A key whose value turns malformed keeps its claim: a younger key does not take the subnet meanwhile. */
+    @Test
+    void aMalformedValueKeepsItsKeysClaim() {
+        set.put(created("100.64.2.0-24", ip("198.18.0.2"), 3), OWN, null);
+        set.put(created("100.64.2.0-24&fc00::-64", ip("198.18.0.66"), 9), OWN, null);
+        assertThat(text(set.reset(List.of(created("100.64.2.0-24", "not-json", 3),
+            created("100.64.2.0-24&fc00::-64", ip("198.18.0.66"), 9)), OWN))).containsExactly("skipped MALFORMED");
+        assertThat(Ipv4.format(set.peers().get(Ipv4Prefix.parse("100.64.2.0/24")).attrs().publicIp()))
+            .isEqualTo("198.18.0.2");
     }
 }
