@@ -45,8 +45,9 @@ import java.util.Optional;
  * (including changed attributes); on a broken connection the watch is reopened with capped exponential backoff from the
  * last seen revision, and the last known peers stay. As a safety net all leases are listed again every
  * {@link EtcdSettings#resyncInterval()} (default 10 min). Peers whose PublicIP is not unicast (0.0.0.0 of IPv6-only
- * vxlan nodes) are skipped and counted ({@link #unroutablePeerLeases()}); leases of other backend types are routed as
- * flanneld's udp backend does, with one mixed-cluster WARN.
+ * vxlan nodes), is loopback or is this host's own PublicIP are skipped and counted ({@link #unroutablePeerLeases()});
+ * leases of other backend types are routed as flanneld's udp backend does, with one mixed-cluster WARN. A subnet two
+ * keys claim is routed to the older key's PublicIP ({@link PeerSet}).
  *
  * <p>Threads ({@link ControlThread}): one control thread of its own does all etcd requests after {@link #start};
  * listener calls run on a second single thread, one at a time, in order. No jetcd thread ever blocks. Every control
@@ -125,7 +126,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
 
     /**
      * Returns how many peer leases (watch events or listed keys) were skipped because their PublicIP is not a unicast
-     * IPv4 address (e.g. 0.0.0.0 of an IPv6-only vxlan node).
+     * IPv4 address (e.g. 0.0.0.0 of an IPv6-only vxlan node), is a loopback address or is this host's own PublicIP.
      *
      * @return the count since creation
      */

@@ -60,6 +60,7 @@ final class LeaseKeeper {
         this.own = held;
         this.config = cfg;
         this.publicIp = ip;
+        peers.ownPublicIp(ip);
         scheduleRenewal();
     }
 

@@ -102,6 +102,8 @@ final class PeerSet {
     private final Set<String> warnedConflict = new HashSet<>();
     private final Set<String> warnedUnroutable = new HashSet<>();
     private boolean mixedClusterWarned;
+    /** This host's PublicIP, never a peer's; 0 until known. */
+    private int ownPublicIp;
 
     /**
      * @param subnetsPrefix {@code <prefix>/subnets}: only keys {@code <prefix>/subnets/<subnet key>} are leases
@@ -201,6 +203,15 @@ final class PeerSet {
     }
 
     /**
+     * Sets this host's PublicIP: a peer lease naming it is skipped as unroutable from the next call on.
+     *
+     * @param ip the PublicIP, int form
+     */
+    void ownPublicIp(final int ip) {
+        this.ownPublicIp = ip;
+    }
+
+    /**
      * Forgets the peer of {@code subnet} and every claim on it (this host now holds it).
      *
      * @return the forgotten peer, if there was one
@@ -274,18 +285,22 @@ final class PeerSet {
     }
 
     /**
-     * Whether a peer's (valid) lease can become a udp route: its PublicIP must be a unicast address. Leases of
-     * IPv6-only vxlan nodes carry PublicIP 0.0.0.0, which flanneld's udp backend would route to; overlay skips them
-     * (and multicast, broadcast, 0/8 and 240/4 addresses). A lease of another backend type is routed as flanneld's
-     * udp backend does, though such a host does not decapsulate udp datagrams.
+     * Whether a peer's (valid) lease can become a udp route: its PublicIP must be a unicast address of another host.
+     * Leases of IPv6-only vxlan nodes carry PublicIP 0.0.0.0, which flanneld's udp backend would route to; overlay
+     * skips them (and multicast, broadcast, 0/8 and 240/4 addresses), loopback addresses (127/8: the datagrams would
+     * go to this host's lo) and this host's own PublicIP (they would come back to this host). A lease of another
+     * backend type is routed as flanneld's udp backend does, though such a host does not decapsulate udp datagrams.
      */
     private boolean routable(final SubnetListing.Entry e, final List<Change> out) {
         final int ip = e.attrs().publicIp();
-        if (!isUnicast(ip)) {
+        final String why = !isUnicast(ip) ? "is not a unicast IPv4 address"
+            + (e.attrs().publicIpv6() != null ? " (an IPv6-only node, PublicIPv6 " + e.attrs().publicIpv6() + ")" : "")
+            : ip >>> 24 == 127 ? "is a loopback address (datagrams would go to this host's lo)"
+            : ip == ownPublicIp ? "is this host's own PublicIP (datagrams would come back to this host)" : null;
+        if (why != null) {
             out.add(new Skipped(Skip.UNROUTABLE, !warnedUnroutable.add(e.key()) ? null
-                : "Skipping lease " + e.key() + ": PublicIP " + Ipv4.format(ip) + " is not a unicast IPv4 address"
-                    + (e.attrs().publicIpv6() != null ? " (an IPv6-only node, PublicIPv6 " + e.attrs().publicIpv6()
-                        + ")" : "") + "; no route to subnet " + e.subnet()));
+                : "Skipping lease " + e.key() + ": PublicIP " + Ipv4.format(ip) + " " + why + "; no route to subnet "
+                    + e.subnet()));
             return false;
         }
         warnedUnroutable.remove(e.key());

@@ -195,4 +195,20 @@ class PeerSetTest {
         assertThat(Ipv4.format(set.peers().get(Ipv4Prefix.parse("100.64.2.0/24")).attrs().publicIp()))
             .isEqualTo("198.18.0.2");
     }
+
+    /** Loopback and this host's own PublicIP are skipped like 0.0.0.0, named once per key. */
+    @Test
+    void loopbackAndTheOwnPublicIpAreUnroutable() {
+        set.ownPublicIp(Ipv4.parse("198.18.0.1"));
+        final List<PeerSet.Change> c = set.put(entry("100.64.6.0-24", ip("127.0.0.1")), OWN, null);
+        assertThat(text(c)).containsExactly("skipped UNROUTABLE");
+        assertThat(((PeerSet.Skipped) c.get(0)).warning()).contains("127.0.0.1 is a loopback address");
+        assertThat(text(set.put(entry("100.64.7.0-24", ip("127.255.255.254")), OWN, null)))
+            .containsExactly("skipped UNROUTABLE");
+        final List<PeerSet.Change> own = set.put(entry("100.64.8.0-24", ip("198.18.0.1")), OWN, null);
+        assertThat(((PeerSet.Skipped) own.get(0)).warning()).contains("198.18.0.1 is this host's own PublicIP");
+        assertThat(text(set.put(entry("100.64.9.0-24", ip("128.0.0.1")), OWN, null)))
+            .containsExactly("added 100.64.9.0-24 128.0.0.1");
+        assertThat(set.peers()).containsOnlyKeys(Ipv4Prefix.parse("100.64.9.0/24"));
+    }
 }
