@@ -6,8 +6,11 @@ import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.AllocatorStatus;
 import io.overlay.core.spi.LeaseListener;
 import io.overlay.core.spi.SubnetAllocator;
+import io.overlay.core.WarningAggregator;
 import java.net.URI;
+import java.time.Duration;
 import java.util.Optional;
+import org.slf4j.LoggerFactory;
 
 /**
  * The subnet allocator on etcd v3, schema-compatible with flanneld ≥ 0.18 (docs/flannel-compatibility.md#etcd-schema),
@@ -38,7 +41,8 @@ import java.util.Optional;
  *
  * <p>Watching ({@link PeerWatch}, {@link PeerSet}): one prefix watch over {@code <prefix>/subnets} drives both the
  * peers and the own lease. The current peers are delivered as {@code peerAdded}, then events from the listing's
- * revision + 1. A malformed key or value is logged with its key, counted ({@link #malformedLeaseEvents()}) and skipped:
+ * revision + 1. A malformed key or value is logged with its key (at most 5 such warnings a minute one by one, then a
+ * count: {@link WarningAggregator}), counted ({@link #malformedLeaseEvents()}) and skipped:
  * it never removes other peers (unlike flanneld's v3 watch, docs/flannel-compatibility.md#lease-watch). When the own
  * key is deleted or its etcd lease expires, {@code leaseLost} is reported, the lease re-acquired (the same subnet when
  * still free) and {@code leaseReacquired} reported. On compaction the keys are listed once and the difference delivered
@@ -55,6 +59,10 @@ import java.util.Optional;
  * rescheduled. {@link #close()} keeps the lease. Every part logs under this class's logger name.
  */
 public final class EtcdSubnetAllocator implements SubnetAllocator {
+    /** Warnings about lease keys logged one by one per {@link #KEY_WARNING_INTERVAL}. */
+    static final int KEY_WARNING_EXAMPLES = 5;
+    /** The interval of the lease key warnings' aggregation. */
+    static final Duration KEY_WARNING_INTERVAL = Duration.ofMinutes(1);
     private final EtcdSettings settings;
     private final SubnetRegistry registry;
     private final ControlThread control = new ControlThread();
@@ -82,10 +90,20 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         this.settings = settings;
         this.registry = registry;
         this.configWaiter = new NetworkConfigWaiter(settings, registry, this::checkOpen);
-        this.acquirer = new LeaseAcquirer(settings, registry, this::checkOpen);
+        final WarningAggregator keyWarnings = keyWarnings(settings);
+        this.acquirer = new LeaseAcquirer(settings, registry, this::checkOpen, keyWarnings);
         final PeerSet peers = new PeerSet(settings.subnetsPrefix());
         this.keeper = new LeaseKeeper(settings, registry, acquirer, control, peers);
-        this.watch = new PeerWatch(settings, registry, control, keeper, peers);
+        this.watch = new PeerWatch(settings, registry, control, keeper, peers, keyWarnings);
+    }
+
+    /**
+     * The one aggregator for warnings about lease keys (malformed, unroutable, claimed twice): per minute the first
+     * {@value #KEY_WARNING_EXAMPLES} are logged one by one, then one line with the count of the rest.
+     */
+    static WarningAggregator keyWarnings(final EtcdSettings settings) {
+        return new WarningAggregator(LoggerFactory.getLogger(EtcdSubnetAllocator.class), "warnings about lease keys",
+            KEY_WARNING_EXAMPLES, KEY_WARNING_INTERVAL, settings.ticker());
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.overlay.etcd;
 
+import io.overlay.core.WarningAggregator;
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.flannel.LeaseAttrs;
 import io.overlay.core.flannel.NetworkConfig;
@@ -37,14 +38,25 @@ final class LeaseAcquirer {
     private final SubnetRegistry registry;
     private final Runnable checkOpen;
     private final Random random = new Random();
+    private final WarningAggregator keyWarnings;
 
     /**
      * @param checkOpen throws {@link IllegalStateException} once the allocator is closed
      */
     LeaseAcquirer(final EtcdSettings settings, final SubnetRegistry registry, final Runnable checkOpen) {
+        this(settings, registry, checkOpen, EtcdSubnetAllocator.keyWarnings(settings));
+    }
+
+    /**
+     * @param checkOpen throws {@link IllegalStateException} once the allocator is closed
+     * @param keyWarnings where warnings about malformed keys go
+     */
+    LeaseAcquirer(final EtcdSettings settings, final SubnetRegistry registry, final Runnable checkOpen,
+                  final WarningAggregator keyWarnings) {
         this.settings = settings;
         this.registry = registry;
         this.checkOpen = checkOpen;
+        this.keyWarnings = keyWarnings;
     }
 
     /**
@@ -104,8 +116,8 @@ final class LeaseAcquirer {
                 occupied.add(e.subnet());
             }
             if (!e.valid()) {
-                LOG.warn("Ignoring bad subnet key {} while listing: {}{}", e.key(), e.problem(),
-                    e.subnet() != null ? " (its subnet still counts as taken)" : "");
+                keyWarnings.warn("Ignoring bad subnet key " + e.key() + " while listing: " + e.problem()
+                    + (e.subnet() != null ? " (its subnet still counts as taken)" : ""));
             }
         }
 
