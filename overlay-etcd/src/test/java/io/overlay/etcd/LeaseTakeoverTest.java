@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.overlay.core.flannel.Lease;
+import io.overlay.testing.LogCapture;
 import java.util.Optional;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -46,5 +47,35 @@ class LeaseTakeoverTest extends EtcdTestSupport {
         final Lease again = allocator().acquire(ip("198.18.0.1"), Optional.of(lease.subnet()));
         assertThat(again.subnet()).isEqualTo(lease.subnet());
         assertThat(get(subnetKey(lease.key())).text()).isEqualTo("{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
+    }
+
+    /** With the takeover allowed the second host takes the key; the holder says so at WARN and keeps renewing it. */
+    @Test
+    void anAllowedTakeoverIsLoudOnBothSides() throws Exception {
+        try (LogCapture log = new LogCapture()) {
+            final EtcdSubnetAllocator first = allocator();
+            final Lease lease = first.acquire(ip("198.18.0.1"), Optional.empty());
+            first.start(lease, new RecordingListener());
+            final String key = subnetKey(lease.key());
+            final long holder = get(key).lease();
+
+            final Lease taken = allocator(settings().allowLeaseTakeover(true).build())
+                .acquire(ip("198.18.0.1"), Optional.empty());
+            assertThat(taken.subnet()).isEqualTo(lease.subnet());
+            assertThat(get(key).lease()).isNotEqualTo(holder);
+            assertThat(log.warnings()).anyMatch(m -> m.startsWith("TAKING OVER lease " + key)
+                && m.contains(Long.toHexString(holder)));
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(15)).until(() ->
+                log.warnings().stream().anyMatch(m -> m.startsWith("Own key " + key + " was re-put by someone else")
+                    && m.contains("198.18.0.1")));
+        }
+    }
+
+    /** A reservation for this PublicIP is the operator's word: used without subnet.env. */
+    @Test
+    void aReservationForThisPublicIpNeedsNoEvidence() throws Exception {
+        etcd.etcdctl("put", subnetKey("100.64.42.0-24"), "{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
+        assertThat(allocator().acquire(ip("198.18.0.1"), Optional.empty()).subnet())
+            .isEqualTo(io.overlay.core.net.Ipv4Prefix.parse("100.64.42.0/24"));
     }
 }
