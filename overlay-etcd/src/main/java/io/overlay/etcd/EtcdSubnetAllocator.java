@@ -53,6 +53,10 @@ import org.slf4j.LoggerFactory;
  * leases of other backend types are routed as flanneld's udp backend does, with one mixed-cluster WARN. A subnet two
  * keys claim is routed to the older key's PublicIP ({@link PeerSet}).
  *
+ * <p>Config ({@link NetworkConfigWatch}): {@code <prefix>/config} is watched after {@link #start}. flanneld reads it
+ * once; here a change is logged (ERROR with old and new values when only a restart can apply it) and reported to the
+ * listener's {@code networkConfigChanged}; a new SubnetMin/SubnetMax that still holds this host's subnet is applied.
+ *
  * <p>Threads ({@link ControlThread}): one control thread of its own does all etcd requests after {@link #start};
  * listener calls run on a second single thread, one at a time, in order. No jetcd thread ever blocks. Every control
  * task is guarded: an unexpected exception is logged at ERROR and its chain (renewal, re-acquisition, watch, listing)
@@ -70,6 +74,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     private final LeaseAcquirer acquirer;
     private final LeaseKeeper keeper;
     private final PeerWatch watch;
+    private final NetworkConfigWatch configWatch;
     private volatile NetworkConfig config;
     private volatile HeldLease acquired;
     private volatile int publicIp;
@@ -96,6 +101,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         final PeerSet peers = new PeerSet(settings.subnetsPrefix());
         this.keeper = new LeaseKeeper(settings, registry, acquirer, control, peers);
         this.watch = new PeerWatch(settings, registry, control, keeper, peers, keyWarnings);
+        this.configWatch = new NetworkConfigWatch(settings, registry, control, keeper);
     }
 
     /**
@@ -239,6 +245,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         final int ip = publicIp;
         control.execute("renewal scheduling", () -> keeper.start(h, cfg, ip), keeper::retryRenewalLater);
         watch.start();
+        configWatch.start(cfg);
     }
 
     private void checkOpen() {
@@ -259,6 +266,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         }
         control.stopControl();
         watch.close();
+        configWatch.close();
         control.stopEvents();
         registry.close();
     }

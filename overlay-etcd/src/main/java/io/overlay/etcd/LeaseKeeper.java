@@ -64,6 +64,15 @@ final class LeaseKeeper {
         scheduleRenewal();
     }
 
+    /**
+     * Sets the network config a re-acquisition uses (a new SubnetMin/SubnetMax the config watch applied).
+     *
+     * @param cfg the config
+     */
+    void networkConfig(final NetworkConfig cfg) {
+        this.config = cfg;
+    }
+
     /** Returns the own key, or null while none is held. */
     String ownKey() {
         return own == null ? null : own.key();
