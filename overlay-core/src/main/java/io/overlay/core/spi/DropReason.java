@@ -39,8 +39,8 @@ public enum DropReason {
     /** UDP → TUN with encryption required: a clear-text datagram. */
     CLEAR_TEXT_REFUSED("clear-text datagram refused (encryption required)"),
     /**
-     * UDP → TUN: a sealed datagram under a key this host does not hold (the sender's or this host's old key pair, a
-     * sender without a key in its lease, or encryption off here).
+     * UDP → TUN with encryption on: a sealed datagram under a key this host does not hold (the sender's or this host's
+     * old key pair, or a sender without a key in its lease). With encryption off a sealed datagram is {@link #NOT_IPV4}.
      */
     UNKNOWN_KEY("sealed under an unknown key"),
     /** UDP → TUN: a sealed datagram whose GCM tag did not verify, or too short to be one (modified, or another PSK). */

@@ -11,7 +11,6 @@ import java.security.interfaces.XECPublicKey;
 import java.security.spec.NamedParameterSpec;
 import java.security.spec.XECPrivateKeySpec;
 import java.security.spec.XECPublicKeySpec;
-import java.util.Arrays;
 import java.util.Base64;
 import javax.crypto.KeyAgreement;
 
@@ -216,10 +215,5 @@ public final class HostKeyPair {
     @Override
     public String toString() {
         return "HostKeyPair[" + publicKeyBase64() + "]";
-    }
-
-    /** Compares public keys in constant order (unsigned lexicographic), for direction labels. */
-    static int compare(final byte[] a, final byte[] b) {
-        return Arrays.compareUnsigned(a, b);
     }
 }
