@@ -9,16 +9,12 @@ import io.overlay.core.spi.Encryption;
 import io.overlay.core.spi.EngineEncryption;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.testing.Privileged;
-import io.overlay.tun.NetnsThread;
 import io.overlay.udp.crypto.HostKeyPair;
 import io.overlay.udp.crypto.PacketSealer;
 import io.overlay.udp.crypto.PeerSession;
 import io.overlay.udp.crypto.SessionKeys;
 import io.overlay.udp.wire.InetChecksum;
-import java.net.InetSocketAddress;
-import java.net.StandardProtocolFamily;
 import java.nio.ByteBuffer;
-import java.nio.channels.DatagramChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -29,7 +25,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Two engines in namespaces A (198.18.0.1, 100.64.1.0/24) and B (198.18.0.2, 100.64.2.0/24) with encryption, keys
  * handed over as the lease events would ({@link UdpPacketEngine#peerKey}); datagrams captured on B's underlay with a
- * raw UDP socket and crafted from A's underlay address (the peer's source, as a spoofer would use).
+ * raw UDP socket and crafted with a raw IP socket from A's underlay address and port (the peer's source, as a spoofer
+ * would write it).
  */
 @Privileged
 class EncryptionNamespaceTest {
@@ -67,6 +64,12 @@ class EncryptionNamespaceTest {
             assertThat(ca.get(Counter.SEALED_SENT)).isGreaterThan(10_000);
             assertThat(cb.get(Counter.SEALED_RECEIVED)).isGreaterThan(10_000);
             assertThat(ca.get(Counter.CLEAR_SENT) + cb.get(Counter.CLEAR_RECEIVED)).isZero();
+            // sealing sits after the software segmentation and opening before the coalescer: the offload path stays
+            assertThat(a.engine.offloads().udpGso()).as("UDP GSO still on after sealed runs").isTrue();
+            assertThat(ca.get(Counter.TUN_SUPER_PACKETS)).as("TSO super-packets segmented, then sealed")
+                .isPositive();
+            assertThat(cb.get(Counter.TUN_COALESCED_FRAMES)).as("opened segments coalesced for B's TUN")
+                .isPositive();
             assertThat(ca.drops(DropReason.TAMPERED) + cb.drops(DropReason.TAMPERED)
                 + cb.drops(DropReason.REPLAYED) + ca.drops(DropReason.REPLAYED)).isZero();
         }
@@ -88,17 +91,18 @@ class EncryptionNamespaceTest {
                 RawSockets.close(capture);
             }
             assertThat(sealed[0]).isEqualTo((byte) 0xE1);
-            final DatagramChannel spoof = NetnsThread.call(hosts.nsA.name(), () -> DatagramChannel
-                .open(StandardProtocolFamily.INET).bind(new InetSocketAddress(TwoHostUnderlay.UNDERLAY_A, 0)));
-            final InetSocketAddress engineB = new InetSocketAddress(TwoHostUnderlay.UNDERLAY_B, EngineHost.PORT);
+            // a raw socket writes whole IPv4/UDP packets: source 198.18.0.1:8285, A's engine's own address and port
+            final int spoof = RawSockets.open(hosts.nsA.name(), RawSockets.IPPROTO_RAW, 1000);
+            // inside B: every ICMP packet B's stack receives, the TUN's included
+            final int inside = RawSockets.open(hosts.nsB.name(), 1 /* IPPROTO_ICMP */, 1000);
             try {
                 final TrafficCounters before = b.engine.counters();
-                send(spoof, engineB, packet("100.64.1.0", "100.64.2.0", 84)); // clear text
+                spoofed(spoof, packet("100.64.1.0", "100.64.2.0", 84)); // clear text
                 final byte[] flipped = sealed.clone();
                 flipped[40] ^= 0x10;
                 flipped[5] ^= 0x01; // a fresh counter too, so only the tag can refuse it
-                send(spoof, engineB, flipped);
-                send(spoof, engineB, sealed); // replay of a captured datagram
+                spoofed(spoof, flipped);
+                spoofed(spoof, sealed); // replay of a captured datagram
                 // sealed under a key pair A had before (another public key: another key id)
                 final HostKeyPair oldA = HostKeyPair.generate();
                 final byte[] pubB = HexFormat.of().parseHex(hex(b.engine.encryption().publicKey()));
@@ -109,7 +113,7 @@ class EncryptionNamespaceTest {
                 final int n = new PacketSealer().seal(old, inner, 0, 84, frame, 0);
                 final byte[] oldKey = new byte[n];
                 frame.get(0, oldKey);
-                send(spoof, engineB, oldKey);
+                spoofed(spoof, oldKey);
 
                 final TrafficCounters after = b.awaitCounters(c -> c.totalDrops() >= before.totalDrops() + 4);
                 assertThat(delta(before, after, DropReason.CLEAR_TEXT_REFUSED)).isEqualTo(1);
@@ -119,10 +123,16 @@ class EncryptionNamespaceTest {
                 assertThat(after.totalDrops() - before.totalDrops()).isEqualTo(4);
                 assertThat(after.udpToTunPackets()).as("nothing crafted reached B's TUN")
                     .isEqualTo(before.udpToTunPackets());
-                // and the real peer still gets through
+                final int fromA = Ipv4.parse("100.64.1.0");
+                assertThat(drainAll(inside)).as("ICMP from 100.64.1.0 seen inside B")
+                    .noneMatch(p -> ByteBuffer.wrap(p).getInt(12) == fromA);
+                // and the real peer still gets through, which the same capture sees (so it could see the crafted ones)
                 assertThat(a.shell("ping -c 2 -i 0.2 -W 2 " + b.tunAddress())).contains("2 received");
+                assertThat(drainAll(inside)).as("A's real pings seen inside B")
+                    .anyMatch(p -> ByteBuffer.wrap(p).getInt(12) == fromA);
             } finally {
-                spoof.close();
+                RawSockets.close(spoof);
+                RawSockets.close(inside);
             }
         }
     }
@@ -206,6 +216,18 @@ class EncryptionNamespaceTest {
         }
     }
 
+    /** Every packet a raw socket holds, until its timeout. */
+    private static List<byte[]> drainAll(final int fd) {
+        final List<byte[]> out = new ArrayList<>();
+        while (true) {
+            try {
+                out.add(RawSockets.receive(fd));
+            } catch (java.io.IOException timeout) {
+                return out;
+            }
+        }
+    }
+
     private static long delta(final TrafficCounters before, final TrafficCounters after, final DropReason r) {
         return after.drops(r) - before.drops(r);
     }
@@ -226,8 +248,20 @@ class EncryptionNamespaceTest {
         return p.array();
     }
 
-    private static void send(final DatagramChannel channel, final InetSocketAddress to, final byte[] data)
-        throws Exception {
-        assertThat(channel.send(ByteBuffer.wrap(data), to)).isEqualTo(data.length);
+    /** Sends {@code payload} as a UDP datagram 198.18.0.1:8285 → 198.18.0.2:8285 through the raw socket. */
+    private static void spoofed(final int raw, final byte[] payload) throws Exception {
+        final ByteBuffer p = ByteBuffer.allocate(28 + payload.length);
+        p.put(0, (byte) 0x45);
+        p.putShort(2, (short) (28 + payload.length));
+        p.put(8, (byte) 64);
+        p.put(9, (byte) 17);
+        p.putInt(12, Ipv4.parse(TwoHostUnderlay.UNDERLAY_A));
+        p.putInt(16, Ipv4.parse(TwoHostUnderlay.UNDERLAY_B));
+        p.putShort(10, (short) InetChecksum.ipv4Header(p, 0, 20));
+        p.putShort(20, (short) EngineHost.PORT);
+        p.putShort(22, (short) EngineHost.PORT);
+        p.putShort(24, (short) (8 + payload.length));
+        p.put(28, payload); // UDP checksum 0: none (RFC 768)
+        RawSockets.send(raw, p.array(), Ipv4.parse(TwoHostUnderlay.UNDERLAY_B));
     }
 }
