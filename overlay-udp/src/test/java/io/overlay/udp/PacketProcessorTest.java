@@ -39,7 +39,7 @@ class PacketProcessorTest {
 
     /** A responder that only builds answers (no TUN to write to). */
     private static IcmpResponder responder(final int headerLength) {
-        return new IcmpResponder(null, headerLength, new LoopCounters(), 0);
+        return new IcmpResponder(null, headerLength, new LoopCounters(), 24, 0);
     }
 
     @Test

@@ -251,6 +251,23 @@ class UdpEngineNamespaceTest {
     }
 
     @Test
+    void aBroadcastAddressWithoutARouteGetsNoIcmpAnswer() throws Exception {
+        // 100.64.9.255: the broadcast address of a /24 (SubnetLen) nobody leases; 100.64.255.255: the Network's
+        for (String broadcast : new String[] {"100.64.9.255", "100.64.255.255"}) {
+            final TrafficCounters before = a.engine.counters();
+            final String out = a.shell("ping -c 1 -W 1 " + broadcast);
+            assertThat(out).as("ping %s", broadcast).doesNotContain("Unreachable").contains("0 received");
+            final TrafficCounters after = a.engine.counters();
+            assertThat(after.drops(DropReason.NO_ROUTE) - before.drops(DropReason.NO_ROUTE)).isEqualTo(1);
+            assertThat(after.icmpUnreachableSent()).isEqualTo(before.icmpUnreachableSent());
+            assertThat(after.icmpUnreachableSuppressed()).isEqualTo(before.icmpUnreachableSuppressed());
+        }
+        // an ordinary unrouted address beside it still gets its answer
+        assertThat(a.shell("ping -c 1 -W 2 100.64.9.254")).contains("From 100.64.9.254")
+            .contains("Destination Net Unreachable");
+    }
+
+    @Test
     void malformedAndUnwantedDatagramsAreDroppedAndCountedByReasonWhileTrafficFlows() throws Exception {
         final DatagramChannel known = NetnsThread.call(hosts.nsA.name(), () -> DatagramChannel
             .open(StandardProtocolFamily.INET).bind(new InetSocketAddress("198.18.0.1", 0)));
