@@ -20,8 +20,9 @@ import java.util.Objects;
  * checksum patch. Returns the peer ({@link Peer#packed() packed} IP and port) to send the packet to.
  *
  * <p><b>UDP → TUN</b> ({@link #udpToTun}): drop a sender that is not a known peer's PublicIP (when
- * {@code acceptOnlyKnownPeers}), a malformed or larger-than-MTU packet (a truncated datagram included), a destination
- * outside the local subnet, TTL ≤ 1; else decrement the TTL in place.
+ * {@code acceptOnlyKnownPeers}), a malformed or larger-than-MTU packet (a truncated datagram included), a header whose
+ * checksum does not verify (the kernel would drop it too; only on this side, since what the TUN hands over was built
+ * by the kernel), a destination outside the local subnet, TTL ≤ 1; else decrement the TTL in place.
  *
  * <p>Every drop is counted by {@link DropReason} ({@link #drops}). Nothing is allocated and no lock taken per packet;
  * buffers are read and patched at absolute indexes in big-endian order (position, limit and byte order are ignored; a
@@ -150,6 +151,10 @@ public final class PacketProcessor {
         final DropReason invalid = header.validate(length, mtu);
         if (invalid != null) {
             counters.drop(invalid);
+            return false;
+        }
+        if (!header.checksumValid()) {
+            counters.drop(DropReason.BAD_HEADER_CHECKSUM);
             return false;
         }
         if ((header.destination() & localMask) != localAddress) {

@@ -291,7 +291,11 @@ class UdpEngineNamespaceTest {
             send(known, engineB, packet("100.64.1.0", "100.64.7.7", 84)); // not B's subnet
             final byte[] ttl = good.clone();
             ttl[8] = 1;
+            TestPackets.fixIp(ttl);
             send(known, engineB, ttl); // TTL would reach 0
+            final byte[] checksum = good.clone();
+            checksum[11] ^= 0x01;
+            send(known, engineB, checksum); // header checksum off by one bit
 
             final TrafficCounters after = b.awaitCounters(c -> c.totalDrops() >= before.totalDrops() + 10);
             assertThat(delta(before, after, DropReason.TOO_SHORT)).isEqualTo(1);
@@ -302,7 +306,8 @@ class UdpEngineNamespaceTest {
             assertThat(delta(before, after, DropReason.UNKNOWN_SENDER)).isEqualTo(1);
             assertThat(delta(before, after, DropReason.FOREIGN_DESTINATION)).isEqualTo(1);
             assertThat(delta(before, after, DropReason.TTL_EXPIRED)).isEqualTo(1);
-            assertThat(after.totalDrops() - before.totalDrops()).isEqualTo(9);
+            assertThat(delta(before, after, DropReason.BAD_HEADER_CHECKSUM)).isEqualTo(1);
+            assertThat(after.totalDrops() - before.totalDrops()).isEqualTo(10);
             assertThat(after.udpToTunPackets()).isEqualTo(before.udpToTunPackets());
 
             // The same well-formed packet from the known peer is delivered (B's kernel answers the echo) ...
