@@ -81,7 +81,7 @@ final class ForwardingLoop {
         final IcmpResponder icmp = new IcmpResponder(tunFd, tun.headerLength(), counters,
             config.localSubnet() == null ? 32 : config.localSubnet().length(), System.nanoTime());
         final PacketProcessor processor = new PacketProcessor(routes, config.network(), config.localSubnet(),
-            config.mtu(), config.acceptOnlyKnownPeers(), counters);
+            config.mtu(), config.acceptOnlyKnownPeers(), config.strictSource(), counters);
         return new ForwardingLoop(tun, udp, icmp, processor, counters, batch);
     }
 

@@ -30,6 +30,11 @@ public enum DropReason {
     UNKNOWN_SENDER("sender is not a known peer"),
     /** UDP → TUN: the inner destination is not inside the local subnet. */
     FOREIGN_DESTINATION("destination outside the local subnet"),
+    /**
+     * UDP → TUN, in strict source mode only ({@link EngineSettings#strictSource()}): the inner source is not inside
+     * the leased subnet of the peer whose PublicIP sent the datagram.
+     */
+    SPOOFED_SOURCE("inner source outside the sending peer's subnet"),
     /** The UDP send failed (e.g. no route on the underlay, socket buffer full). */
     SEND_FAILED("UDP send failed"),
     /** The TUN write failed or the device queue was full. */
