@@ -34,10 +34,12 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
      * {@inheritDoc}
      *
      * <p>In order: look the name up ({@code RTM_GETLINK}); create a bridge when missing ({@code RTM_NEWLINK} with
-     * {@code IFLA_LINKINFO}/{@code IFLA_INFO_KIND "bridge"} and the MTU); set the MTU when it differs; remove every
-     * other IPv4 address of the bridge inside {@code network} ({@code RTM_DELADDR}: an earlier subnet); add
-     * {@code address/subnet.length()} ({@code RTM_NEWADDR}, replace); bring the link up. Addresses outside
-     * {@code network} are left alone. Repeating the call with the same arguments changes nothing.
+     * {@code IFLA_LINKINFO}/{@code IFLA_INFO_KIND "bridge"} and the MTU); set the MTU explicitly, one byte off and
+     * back when it is already right, so that the kernel stops adjusting it to the ports' MTU (attaching a 1500-byte
+     * port would otherwise raise it to 1500); remove every other IPv4 address of the bridge inside {@code network}
+     * ({@code RTM_DELADDR}: an earlier subnet); add {@code address/subnet.length()} ({@code RTM_NEWADDR}, replace);
+     * bring the link up. Addresses outside {@code network} are left alone. Repeating the call with the same arguments
+     * leaves the same state.
      *
      * @throws TunException with reason {@link TunException.Reason#INVALID_NAME} for a bad name,
      *     {@link TunException.Reason#NAME_TAKEN} when a device of another kind has the name,
@@ -77,9 +79,7 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
                     + "\" as the container bridge: it is " + link.describeKind() + " (ifindex " + link.index()
                     + "), not a bridge; choose another --bridge name or delete that interface");
             }
-            if (link.mtu() != mtu) {
-                check(nl, Rtnetlink.setMtu(nl.nextSequence(), link.index(), mtu), name, "set MTU " + mtu);
-            }
+            pinMtu(nl, name, link, mtu);
             boolean present = false;
             final List<int[]> addresses = nl.ipv4Addresses(link.index());
             for (int[] a : addresses) {
@@ -100,6 +100,25 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
             }
             LOG.info("Bridge {} has {}/{}, MTU {}, up", name, Ipv4.format(address), subnet.length(), mtu);
         }
+    }
+
+    /**
+     * Sets the bridge's MTU so that it sticks. A bridge whose MTU was never changed through {@code ndo_change_mtu}
+     * follows its ports: attaching a port, or a port's MTU change, sets it to the smallest port MTU
+     * ({@code br_mtu_auto_adjust} in the kernel's {@code net/bridge/br_if.c}), so one 1500-byte veth takes it from the
+     * overlay MTU to 1500. An MTU given at creation ({@code IFLA_MTU} in the create request) is written without
+     * {@code ndo_change_mtu}, and setting the MTU a device already has returns before it ({@code dev_set_mtu_ext} in
+     * {@code net/core/dev.c}); only a real change reaches {@code br_change_mtu}, which sets
+     * {@code BROPT_MTU_SET_BY_USER} and so stops the adjusting. So a bridge already at {@code mtu} is set one byte
+     * off and back (two netlink requests; the bridge's own MTU only matters for packets the host sends through it).
+     */
+    private static void pinMtu(final NetlinkSocket nl, final String name, final LinkInfo link, final int mtu)
+        throws TunException {
+        if (link.mtu() == mtu) {
+            final int other = mtu > Ipv4.MIN_MTU ? mtu - 1 : mtu + 1;
+            check(nl, Rtnetlink.setMtu(nl.nextSequence(), link.index(), other), name, "set MTU " + other);
+        }
+        check(nl, Rtnetlink.setMtu(nl.nextSequence(), link.index(), mtu), name, "set MTU " + mtu);
     }
 
     /** {@code RTM_NEWLINK} with {@code NLM_F_CREATE|NLM_F_EXCL}; EEXIST (a concurrent creator) is accepted. */

@@ -117,6 +117,23 @@ class LinuxBridgeConfiguratorTest {
     }
 
     @Test
+    void theMtuStaysWhenAPortOfMtu1500IsAttached() throws Exception {
+        // created by overlay, and an existing bridge that already had the overlay MTU (set at creation)
+        ensure("cbr0", SUBNET_A, 1472);
+        ns.exec("ip", "link", "add", "old0", "mtu", "1472", "type", "bridge");
+        ensure("old0", SUBNET_A, 1472);
+        int n = 0;
+        for (String bridge : new String[] {"cbr0", "old0"}) {
+            ns.exec("ip", "link", "add", "p" + n, "mtu", "1500", "type", "veth", "peer", "name", "q" + n, "mtu", "1500");
+            ns.exec("ip", "link", "set", "p" + n, "master", bridge, "up");
+            assertThat(link(bridge)).as(bridge).contains("mtu 1472 ");
+            ns.exec("ip", "link", "set", "p" + n, "mtu", "9000"); // a port's MTU change adjusts an unpinned bridge too
+            assertThat(link(bridge)).as(bridge).contains("mtu 1472 ");
+            n++;
+        }
+    }
+
+    @Test
     void aDeviceOfAnotherKindWithTheNameIsAnError() throws Exception {
         ns.exec("ip", "link", "add", "lxcbr0", "type", "veth", "peer", "name", "other0");
 
