@@ -166,7 +166,7 @@ public final class Overlay implements AutoCloseable {
             final TunDevice opened = cfg.offloads() ? cfg.tunFactory().openWithOffloads(cfg.tunName(), cfg.loops())
                 : cfg.tunFactory().open(cfg.tunName(), cfg.loops());
             adopt(opened, () -> tun = opened);
-            final HostConfigurator host = new HostConfigurator(cfg, opened, network.network(), mtu);
+            final HostConfigurator host = new HostConfigurator(cfg, opened, network.network(), mtu, previous);
             host.apply(acquired);
             final EngineSettings settings = new EngineSettings(iface.address(), network.backend().port(),
                 network.network(), acquired.subnet(), mtu, cfg.acceptOnlyKnownPeers(), cfg.loops(),

@@ -5,6 +5,7 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.Collection;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,7 +39,7 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
      * back when it is already right, so that the kernel stops adjusting it to the ports' MTU (attaching a 1500-byte
      * port would otherwise raise it to 1500); remove every other IPv4 address of the bridge inside {@code network}
      * ({@code RTM_DELADDR}: an earlier subnet); add {@code address/subnet.length()} ({@code RTM_NEWADDR}, replace);
-     * bring the link up. Addresses outside {@code network} are left alone. Repeating the call with the same arguments
+     * bring the link up. Other addresses outside {@code network} (an operator's) are left alone. Repeating the call with the same arguments
      * leaves the same state.
      *
      * @throws TunException with reason {@link TunException.Reason#INVALID_NAME} for a bad name,
@@ -51,6 +52,21 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
     @Override
     public void ensureBridge(final String name, final Ipv4Prefix subnet, final int address, final Ipv4Prefix network,
                              final int mtu) throws TunException {
+        ensureBridge(name, subnet, address, network, mtu, List.of());
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>As the five-argument form, removing also every IPv4 address of the bridge inside one of
+     * {@code earlierSubnets} (other than {@code address}/{@code subnet.length()}).
+     *
+     * @throws TunException as the five-argument form
+     * @throws IllegalArgumentException as the five-argument form
+     */
+    @Override
+    public void ensureBridge(final String name, final Ipv4Prefix subnet, final int address, final Ipv4Prefix network,
+                             final int mtu, final Collection<Ipv4Prefix> earlierSubnets) throws TunException {
         final byte[] nameBytes = InterfaceName.validate(name);
         if (InterfaceName.isTemplate(name)) {
             throw new TunException(TunException.Reason.INVALID_NAME, 0, "invalid bridge name \"" + name
@@ -85,7 +101,7 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
             for (int[] a : addresses) {
                 if (a[0] == address && a[1] == subnet.length()) {
                     present = true;
-                } else if (network.contains(a[0])) {
+                } else if (network.contains(a[0]) || inAny(earlierSubnets, a[0])) {
                     check(nl, Rtnetlink.deleteAddress(nl.nextSequence(), link.index(), a[0], a[1]), name,
                         "remove stale address " + Ipv4.format(a[0]) + "/" + a[1]);
                     LOG.info("Removed stale address {}/{} from bridge {}", Ipv4.format(a[0]), a[1], name);
@@ -100,6 +116,15 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
             }
             LOG.info("Bridge {} has {}/{}, MTU {}, up", name, Ipv4.format(address), subnet.length(), mtu);
         }
+    }
+
+    private static boolean inAny(final Collection<Ipv4Prefix> subnets, final int address) {
+        for (Ipv4Prefix s : subnets) {
+            if (s.contains(address)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

@@ -13,6 +13,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.ServiceLoader;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -114,6 +115,20 @@ class LinuxBridgeConfiguratorTest {
         final String before = ns.exec("ip", "-o", "link", "show", "dev", "lxcbr0") + addresses("lxcbr0");
         ensure("lxcbr0", SUBNET_B, 1450);
         assertThat(ns.exec("ip", "-o", "link", "show", "dev", "lxcbr0") + addresses("lxcbr0")).isEqualTo(before);
+    }
+
+    @Test
+    void anEarlierSubnetOutsideTheNetworkLosesItsAddressOthersStay() throws Exception {
+        ns.exec("ip", "link", "add", "cbr0", "type", "bridge");
+        ns.exec("ip", "addr", "add", "100.127.7.1/24", "dev", "cbr0"); // the old Network's subnet
+        ns.exec("ip", "addr", "add", "100.100.1.1/24", "dev", "cbr0"); // the operator's
+        NetnsThread.call(ns.name(), () -> {
+            bridges.ensureBridge("cbr0", SUBNET_A, FlannelRules.bridgeAddress(SUBNET_A), NETWORK, 1472,
+                List.of(Ipv4Prefix.parse("100.127.7.0/24")));
+            return null;
+        });
+        assertThat(addresses("cbr0")).contains("inet 100.64.5.1/24 ", "inet 100.100.1.1/24 ")
+            .doesNotContain("100.127.");
     }
 
     @Test
