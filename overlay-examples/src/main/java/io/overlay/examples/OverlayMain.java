@@ -4,6 +4,7 @@ import io.overlay.core.Overlay;
 import io.overlay.core.OverlayHistory;
 import io.overlay.core.OverlayListener;
 import io.overlay.core.OverlayStatus;
+import io.overlay.core.LeaseTakeoverRefusedException;
 import io.overlay.core.OutOfSubnetsException;
 import io.overlay.core.flannel.FlannelRules;
 import io.overlay.core.flannel.SubnetEnv;
@@ -454,6 +455,8 @@ public final class OverlayMain implements Callable<Integer> {
             } catch (OutOfSubnetsException e) {
                 LOG.error("Cannot acquire a lease: {}", e.getMessage());
                 status = OUT_OF_SUBNETS;
+            } catch (LeaseTakeoverRefusedException e) {
+                LOG.error("Cannot acquire a lease: {}", e.getMessage()); // an operator's error: no stack trace
             } catch (IOException | RuntimeException e) {
                 if (signals.requested()) {
                     status = 0; // start-up ended by the signal's interrupt or by closing
