@@ -43,6 +43,7 @@ import java.util.regex.Pattern;
  * @param unknownSenderCheck how often the unknown-sender drop counter is checked
  * @param unknownSenderWarning where the unknown-sender warning goes
  * @param dropSummary where the periodic drop summary goes
+ * @param strictSource whether the engine accepts from a peer only inner sources inside that peer's subnet
  * @param encryption whether datagrams to overlay peers are sealed
  * @param pskFile the pre-shared key file mixed into every derived key, or {@code null} for none
  */
@@ -53,7 +54,7 @@ record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List
                      TunDeviceFactory tunFactory, PacketEngineFactory engineFactory,
                      BridgeConfigurator bridgeConfigurator, Duration retryInitial, Duration retryMax,
                      Duration unknownSenderCheck, Consumer<String> unknownSenderWarning, Consumer<String> dropSummary,
-                     Encryption encryption, Path pskFile) {
+                     boolean strictSource, Encryption encryption, Path pskFile) {
     /**
      * Checks that every required part is present and copies the list.
      *

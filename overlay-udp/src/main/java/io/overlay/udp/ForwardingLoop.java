@@ -102,9 +102,10 @@ final class ForwardingLoop {
             : Math.min(65535, config.mtu() + SealedFrame.OVERHEAD);
         final UdpPort udp = new UdpPort(udpFd, sendCapacity, batch, PlainTunPort.slotSize(wireMtu),
             config.udpGso(), config.udpGro(), counters);
-        final IcmpResponder icmp = new IcmpResponder(tunFd, tun.headerLength(), counters, System.nanoTime());
+        final IcmpResponder icmp = new IcmpResponder(tunFd, tun.headerLength(), counters,
+            config.localSubnet() == null ? 32 : config.localSubnet().length(), System.nanoTime());
         final PacketProcessor processor = new PacketProcessor(routes, config.network(), config.localSubnet(),
-            wireMtu, config.acceptOnlyKnownPeers(), counters);
+            wireMtu, config.acceptOnlyKnownPeers(), config.strictSource(), counters);
         final LoopSealing sealing = sessions == null ? null
             : new LoopSealing(sessions, sendCapacity, config.mtu(), counters);
         return new ForwardingLoop(tun, udp, icmp, processor, counters, batch, sealing);

@@ -158,9 +158,9 @@ public final class UdpPacketEngine implements PacketEngine {
                     io.overlay.udp.crypto.Gcm.description(), sessions.status().publicKey());
             }
             LOG.info("UDP engine up: {} loop(s) on {}:{}, TUN {} (MTU {}), network {}, local subnet {}, "
-                    + "known peers only: {}, encryption {}", n, Ipv4.format(settings.bindAddress()), settings.port(),
-                device.name(), settings.mtu(), settings.network(), localSubnet, settings.acceptOnlyKnownPeers(),
-                settings.encryption().mode());
+                    + "known peers only: {}, strict source: {}, encryption {}", n, Ipv4.format(settings.bindAddress()),
+                settings.port(), device.name(), settings.mtu(), settings.network(), localSubnet,
+                settings.acceptOnlyKnownPeers(), settings.strictSource(), settings.encryption().mode());
         }
     }
 
@@ -183,7 +183,7 @@ public final class UdpPacketEngine implements PacketEngine {
             final boolean gro = vnet > 0 && tuning.udpGro() && LinuxUdp.enableGro(udp.intValue());
             final ForwardingLoop loop = ForwardingLoop.create(tun, udp.intValue(), routes,
                 new LoopConfig(settings.network(), localSubnet, settings.mtu(), settings.acceptOnlyKnownPeers(), vnet,
-                    tuning.batchSize(), gso, gro), sessions);
+                    tuning.batchSize(), gso, gro, settings.strictSource()), sessions);
             newLoops[i] = loop;
             newExecutors[i] = executor;
             register(executor, new FdHandle.Udp(udp, loop));

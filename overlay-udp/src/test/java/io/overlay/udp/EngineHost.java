@@ -7,6 +7,7 @@ import io.overlay.core.net.Peer;
 import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.EngineEncryption;
 import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.spi.TunSetup;
 import io.overlay.testing.Netns;
@@ -59,15 +60,24 @@ final class EngineHost implements AutoCloseable {
                             final Ipv4Prefix subnet, final int mtu, final int loops,
                             final Map<Ipv4Prefix, Peer> peers, final boolean acceptOnlyKnownPeers,
                             final boolean offloads) throws Exception {
+        return start(ns, underlayIp, network, subnet, mtu, loops, peers, acceptOnlyKnownPeers, offloads, false);
+    }
+
+    /** Starts a host; {@code strictSource} turns on {@link EngineSettings#strictSource()}. */
+    static EngineHost start(final Netns ns, final String underlayIp, final Ipv4Prefix network,
+                            final Ipv4Prefix subnet, final int mtu, final int loops,
+                            final Map<Ipv4Prefix, Peer> peers, final boolean acceptOnlyKnownPeers,
+                            final boolean offloads, final boolean strictSource) throws Exception {
         return start(ns, underlayIp, network, subnet, mtu, loops, peers, acceptOnlyKnownPeers, offloads,
-            EngineEncryption.OFF);
+            strictSource, EngineEncryption.OFF);
     }
 
     /** Starts a host with {@code encryption} ({@code mtu} is the TUN MTU, already lowered when sealing). */
     static EngineHost start(final Netns ns, final String underlayIp, final Ipv4Prefix network,
                             final Ipv4Prefix subnet, final int mtu, final int loops,
                             final Map<Ipv4Prefix, Peer> peers, final boolean acceptOnlyKnownPeers,
-                            final boolean offloads, final EngineEncryption encryption) throws Exception {
+                            final boolean offloads, final boolean strictSource, final EngineEncryption encryption)
+        throws Exception {
         final RouteTable routes = new RouteTable();
         routes.replaceAll(peers);
         return NetnsThread.call(ns.name(), () -> {
@@ -77,7 +87,7 @@ final class EngineHost implements AutoCloseable {
                 tun.configure(new TunSetup(FlannelRules.tunAddress(subnet), mtu, List.of(network)));
                 final UdpPacketEngine engine = new UdpPacketEngine(
                     new EngineSettings(Ipv4.parse(underlayIp), PORT, network, subnet, mtu, acceptOnlyKnownPeers,
-                        loops, io.overlay.core.spi.EngineTuning.defaults(), encryption), tun, routes);
+                        loops, EngineTuning.defaults(), strictSource, encryption), tun, routes);
                 engine.start();
                 return new EngineHost(ns, tun, engine, routes, subnet);
             } catch (Exception | Error e) {

@@ -62,14 +62,14 @@ final class TwoHostUnderlay implements AutoCloseable {
     /** Starts host A with encryption, B as its only peer, offloads on, known peers only. */
     EngineHost startA(final int mtu, final EngineEncryption encryption) throws Exception {
         a = EngineHost.start(nsA, UNDERLAY_A, NETWORK, SUBNET_A, mtu, 1,
-            Map.of(SUBNET_B, new Peer(Ipv4.parse(UNDERLAY_B), EngineHost.PORT)), true, true, encryption);
+            Map.of(SUBNET_B, new Peer(Ipv4.parse(UNDERLAY_B), EngineHost.PORT)), true, true, false, encryption);
         return a;
     }
 
     /** Starts host B with encryption, A as its only peer, offloads on, known peers only. */
     EngineHost startB(final int mtu, final EngineEncryption encryption) throws Exception {
         b = EngineHost.start(nsB, UNDERLAY_B, NETWORK, SUBNET_B, mtu, 1,
-            Map.of(SUBNET_A, new Peer(Ipv4.parse(UNDERLAY_A), EngineHost.PORT)), true, true, encryption);
+            Map.of(SUBNET_A, new Peer(Ipv4.parse(UNDERLAY_A), EngineHost.PORT)), true, true, false, encryption);
         return b;
     }
 
@@ -83,8 +83,15 @@ final class TwoHostUnderlay implements AutoCloseable {
     /** Starts host B (underlay 198.18.0.2, subnet 100.64.2.0/24) with A as its peer; arguments as for A. */
     EngineHost startB(final int mtu, final int loops, final boolean acceptOnlyKnownPeers, final boolean offloads)
         throws Exception {
+        return startB(mtu, loops, acceptOnlyKnownPeers, offloads, false);
+    }
+
+    /** Starts host B as {@link #startB(int, int, boolean, boolean)} does, in strict source mode if asked. */
+    EngineHost startB(final int mtu, final int loops, final boolean acceptOnlyKnownPeers, final boolean offloads,
+                      final boolean strictSource) throws Exception {
         b = EngineHost.start(nsB, UNDERLAY_B, NETWORK, SUBNET_B, mtu, loops,
-            Map.of(SUBNET_A, new Peer(Ipv4.parse(UNDERLAY_A), EngineHost.PORT)), acceptOnlyKnownPeers, offloads);
+            Map.of(SUBNET_A, new Peer(Ipv4.parse(UNDERLAY_A), EngineHost.PORT)), acceptOnlyKnownPeers, offloads,
+            strictSource);
         return b;
     }
 
