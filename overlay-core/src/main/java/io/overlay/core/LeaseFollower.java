@@ -1,12 +1,14 @@
 package io.overlay.core;
 
 import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.LeaseListener;
 import io.overlay.core.spi.PacketEngine;
 import java.io.IOException;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -24,6 +26,8 @@ import org.slf4j.LoggerFactory;
  */
 final class LeaseFollower implements LeaseListener {
     private static final Logger LOG = LoggerFactory.getLogger(Overlay.class);
+    /** The start of the not-ready reason while the registry's network config needs a restart. */
+    static final String CONFIG_CHANGED = "network config changed: ";
     /** Beyond this many doublings the delay is the cap anyway; avoids shifting past 63 bits. */
     private static final int MAX_DOUBLINGS = 20;
 
@@ -38,6 +42,11 @@ final class LeaseFollower implements LeaseListener {
     private final Supplier<OverlayStatus> status;
     /** Bumped by every leaseLost/leaseReacquired; a pending retry of an older one gives up (event thread only). */
     private int generation;
+    /**
+     * Why the registry's network config needs a restart of this host, or null when it is the running one (event
+     * thread only): while set, the overlay is not ready whatever else happens.
+     */
+    private String configChanged;
 
     /**
      * Creates the follower of a started overlay.
@@ -104,6 +113,28 @@ final class LeaseFollower implements LeaseListener {
         });
     }
 
+    /**
+     * The registry's network config differs from the running one in a way only a restart applies: not ready, with
+     * the differences as the reason, until it is changed back (or the host restarted). Peers keep being routed: the
+     * data path still works for every host that runs the old config.
+     */
+    @Override
+    public void networkConfigChanged(final NetworkConfig running, final NetworkConfig stored,
+                                     final List<String> restartNeeded) {
+        events.post(() -> {
+            if (restartNeeded.isEmpty()) {
+                final boolean was = configChanged != null;
+                configChanged = null;
+                if (was && lease.get() != null && readiness.current().reason().startsWith(CONFIG_CHANGED)) {
+                    becomeReady();
+                }
+            } else {
+                configChanged = CONFIG_CHANGED + String.join("; ", restartNeeded) + "; restart needed";
+                becomeNotReady(configChanged);
+            }
+        });
+    }
+
     @Override
     public void peerAdded(final Lease l) {
         events.post(() -> {
@@ -166,8 +197,12 @@ final class LeaseFollower implements LeaseListener {
         return attempt > MAX_DOUBLINGS ? max : Math.min(max, initial << (attempt - 1));
     }
 
-    /** Event thread: ready again after a re-acquire; tells the listener. */
+    /** Event thread: ready again after a re-acquire (unless the network config needs a restart); tells the listener. */
     private void becomeReady() {
+        if (configChanged != null) {
+            becomeNotReady(configChanged);
+            return;
+        }
         if (readiness.transition(true, "")) {
             final OverlayStatus s = status.get();
             LOG.info("{}", s.healthLine());

@@ -139,6 +139,14 @@ public final class OverlayMain implements Callable<Integer> {
         description = "Where subnet.env is written (default: ${DEFAULT-VALUE}).")
     Path subnetFile;
 
+    @Option(names = "--allow-lease-takeover", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
+        converter = GoFlags.Bool.class,
+        description = "Take over a live lease that carries this host's PublicIP although nothing shows it is this "
+            + "host's (subnet.env names another subnet or none, and the PublicIP is not an address of this host). "
+            + "Default: refuse and exit 1, naming the key and its holder, since two hosts with one PublicIP cannot "
+            + "share a network. overlay's own option, not flanneld's (flanneld always takes it over).")
+    boolean allowLeaseTakeover;
+
     @Option(names = "--subnet-lease-renew-margin", paramLabel = "<minutes>",
         description = "Renew the lease this many minutes before it expires, 1..1439 (default: ${DEFAULT-VALUE}).")
     int renewMarginMinutes = (int) EtcdSettings.DEFAULT_RENEW_MARGIN.toMinutes();
@@ -296,7 +304,8 @@ public final class OverlayMain implements Callable<Integer> {
         final EtcdSettings.Builder b = EtcdSettings.builder()
             .endpoints(etcdEndpoints.toArray(String[]::new))
             .prefix(etcdPrefix)
-            .renewMargin(Duration.ofMinutes(renewMarginMinutes));
+            .renewMargin(Duration.ofMinutes(renewMarginMinutes))
+            .allowLeaseTakeover(allowLeaseTakeover);
         if (etcdCertFile != null && etcdKeyFile != null) {
             b.clientCertificate(etcdCertFile, etcdKeyFile);
         }
