@@ -1,5 +1,6 @@
 package io.overlay.etcd;
 
+import io.overlay.core.LeaseTakeoverRefusedException;
 import io.overlay.core.WarningAggregator;
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.flannel.LeaseAttrs;
@@ -236,7 +237,7 @@ final class LeaseAcquirer {
                 what, e.subnet());
             return;
         }
-        throw new IllegalStateException("Refusing to take over " + what + ", and nothing shows it is this host's "
+        throw new LeaseTakeoverRefusedException("Refusing to take over " + what + ", and nothing shows it is this host's "
             + "(the previous subnet from subnet.env is " + previous.map(Ipv4Prefix::toString).orElse("unknown")
             + ", not " + e.subnet() + "; " + Ipv4.format(ip) + " is not an address of this host). Two hosts with "
             + "one PublicIP cannot share a network: give each host its own --public-ip. If this is this host's lease "

@@ -115,6 +115,7 @@ class OverlayLifecycleTest {
             .build();
         try {
             org.assertj.core.api.Assertions.assertThatThrownBy(overlay::start)
+                .isInstanceOf(io.overlay.core.LeaseTakeoverRefusedException.class)
                 .hasMessageContaining("Refusing to take over lease " + key).hasMessageContaining("198.18.0.1")
                 .hasMessageContaining("etcd lease " + holder);
             assertThat(overlay.status().healthLine()).startsWith("not-ready start failed: Refusing to take over");
