@@ -15,6 +15,14 @@ jar=${OVERLAY_JAR:-/usr/share/overlay/overlay.jar}
 cds_archive=${OVERLAY_CDS_ARCHIVE:-/var/cache/overlay/overlay.jsa}
 # overlay-java-opts (benchmarks/net-bench.sh reads this line)
 java_opts='-XX:+UseSerialGC -Xms8m -Xmx128m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError'
+# -XX:TrimNativeHeapInterval exists from Java 17.0.9 and 21 on; an older JVM refuses to start with an option it does
+# not know, so it is left out for those (the version is read from the runtime's release file, no JVM started).
+java_home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
+java_version=$(sed -n 's/^JAVA_VERSION="\(.*\)"$/\1/p' "$java_home/release" 2>/dev/null)
+case $java_version in
+  17 | 17.0.[0-8] | 17.0.[0-8][!0-9]* | 18* | 19* | 20*)
+    java_opts=$(printf '%s\n' "$java_opts" | sed 's/ *-XX:TrimNativeHeapInterval=[0-9]*//') ;;
+esac
 cds_opts=
 if [ -r "$cds_archive" ]; then
   cds_opts="-XX:SharedArchiveFile=$cds_archive -Xshare:auto"

@@ -79,6 +79,25 @@ done
 OVERLAY_JAVA_OPTS=-Xshare:on /usr/bin/overlay --version >/dev/null || fail "/usr/bin/overlay cannot map the remade $jsa"
 echo "test-deb: $jsa made at installation and by the /usr/lib/jvm trigger ($(du -m "$jsa" | cut -f1) MiB), mapped"
 
+# The JVM options /usr/bin/overlay passes, seen through a stand-in java on PATH that prints them: the defaults, then
+# the archive, then OVERLAY_JAVA_OPTS (last, so they win); the trim option only for a Java that has it (the release
+# file's JAVA_VERSION: 17.0.9+, 21+), since an older JVM refuses to start with an unknown option.
+fake=$(mktemp -d)
+mkdir "$fake/bin"
+printf '#!/bin/sh\necho "$@"\n' >"$fake/bin/java"
+chmod 755 "$fake/bin/java"
+for v in 17.0.8:no 17.0.9:yes 17.0.15:yes 20.0.2:no 21.0.4:yes; do
+  echo "JAVA_VERSION=\"${v%:*}\"" >"$fake/release"
+  args=$(PATH="$fake/bin:$PATH" OVERLAY_JAVA_OPTS=-Xmx256m /usr/bin/overlay --version)
+  want="-XX:+UseSerialGC -Xms8m -Xmx128m"
+  [ "${v#*:}" = yes ] && want="$want -XX:TrimNativeHeapInterval=5000"
+  want="$want -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError -XX:SharedArchiveFile=$jsa -Xshare:auto -Xmx256m"
+  [ "$args" = "$want -jar /usr/share/overlay/overlay.jar --version" ] \
+    || { rm -rf "$fake"; fail "for Java ${v%:*} /usr/bin/overlay ran java $args"; }
+done
+rm -rf "$fake"
+echo "test-deb: /usr/bin/overlay passes its defaults, the archive, then OVERLAY_JAVA_OPTS; the trim option by version"
+
 # The agent from /usr/bin as systemd starts it: the wrapper must exec the JVM (NotifyAccess=main accepts only the
 # main process) and the JVM must send to NOTIFY_SOCKET. In a namespace of its own where no etcd answers, the agent
 # waits for the network config: it reports a not-ready STATUS= and ends cleanly on SIGTERM.
