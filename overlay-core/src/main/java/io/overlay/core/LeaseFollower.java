@@ -37,8 +37,11 @@ final class LeaseFollower implements LeaseListener {
     private static final Logger LOG = LoggerFactory.getLogger(Overlay.class);
     /** Beyond this many doublings the delay is the cap anyway; avoids shifting past 63 bits. */
     private static final int MAX_DOUBLINGS = 20;
-    /** Batches up to this size are logged one INFO line per change; larger ones as one summary (each at DEBUG). */
-    static final int LOGGED_ONE_BY_ONE = 10;
+    /**
+     * Batches up to this size (watch events) are logged one INFO line per change; larger ones (a listing, a re-list
+     * after compaction) as one summary line, each change at DEBUG.
+     */
+    static final int LOGGED_ONE_BY_ONE = 100;
 
     private final OverlayConfig config;
     private final EventThread events;
