@@ -3,12 +3,9 @@ package io.overlay.core.net;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
@@ -25,8 +22,9 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  *
  * <p><b>Cost.</b> A write copies the snapshot's three flat arrays (a memory copy of about 26 bytes per route at the
  * table's load factor of at most one half) and then costs O(1) per change (hash insert, or a backward-shift delete
- * of linear probing); the sorted PublicIP array is merged only when a PublicIP appears or disappears. Loading N
- * routes in one batch is O(N), where N single puts would be O(N²). A lookup costs one volatile read and, per distinct
+ * of linear probing); the sorted PublicIP array is checked in one pass over the routes when a few PublicIPs were
+ * touched, rebuilt (a sort) when many were. Loading N routes in one batch is O(N log N) in the sort and O(N)
+ * otherwise, where N single puts would be O(N²). A lookup costs one volatile read and, per distinct
  * prefix length present (normally one, since all flannel leases share {@code SubnetLen}), one probe sequence of an
  * open-addressing hash table. Longest prefix wins, unlike flannel's first-match linear scan ({@code find_route} in
  * flannel v0.28.9 {@code pkg/backend/udp/proxy_amd64.c}), which only matters when sizes differ.
@@ -41,8 +39,6 @@ public final class RouteTable {
     private final Object writeLock = new Object();
     /** Batches handed to {@link #apply}, taken by whichever writer holds the lock next. */
     private final ConcurrentLinkedQueue<RouteChanges> pending = new ConcurrentLinkedQueue<>();
-    /** Writers only, under {@code writeLock}: how many routes lead to each PublicIP. */
-    private final Map<Integer, Integer> routesPerIp = new HashMap<>();
     private volatile Snapshot snapshot = Snapshot.EMPTY;
     private volatile long version;
 
@@ -145,7 +141,6 @@ public final class RouteTable {
         all.forEach(changes::put);
         synchronized (writeLock) {
             drainPending();
-            routesPerIp.clear();
             final Edit e = new Edit(Snapshot.EMPTY, changes.puts());
             e.changed = true;
             applyAll(e, List.of(changes));
@@ -236,11 +231,16 @@ public final class RouteTable {
      * The next snapshot being built by one writer under {@code writeLock}: private copies of the current snapshot's
      * arrays, changed in place, never seen by a reader before {@link #build()}.
      */
-    private final class Edit {
+    private static final class Edit {
+        /** Beyond this many PublicIPs touched, the sorted PublicIPs are rebuilt from all routes (sort, O(n log n)). */
+        private static final int TRACKED_IPS = 32;
+
         private final Snapshot base;
         private final int[] lengthCounts;
-        /** PublicIPs whose route count went from 0 to 1 or from 1 to 0 (perhaps back again). */
-        private final Set<Integer> touchedIps = new HashSet<>();
+        /** PublicIPs of routes added, changed or removed: they may have appeared or disappeared. */
+        private int[] touchedIps = new int[4];
+        private int touched;
+        private boolean allIpsAnew;
         private int[] keys;
         private byte[] keyLengths;
         private long[] values;
@@ -306,8 +306,10 @@ public final class RouteTable {
                 final long old = values[slot];
                 if (old != packed) {
                     values[slot] = packed;
-                    unref(Peer.ipOf(old));
-                    ref(peer.publicIp());
+                    if (Peer.ipOf(old) != peer.publicIp()) {
+                        touch(Peer.ipOf(old));
+                        touch(peer.publicIp());
+                    }
                     changed = true;
                 }
                 return Peer.unpack(old);
@@ -322,7 +324,7 @@ public final class RouteTable {
             values[slot] = packed;
             size++;
             lengthCounts[subnet.length()]++;
-            ref(peer.publicIp());
+            touch(peer.publicIp());
             changed = true;
             return null;
         }
@@ -336,7 +338,7 @@ public final class RouteTable {
             deleteAt(slot);
             size--;
             lengthCounts[subnet.length()]--;
-            unref(Peer.ipOf(old));
+            touch(Peer.ipOf(old));
             changed = true;
             return Peer.unpack(old);
         }
@@ -367,20 +369,19 @@ public final class RouteTable {
             values[hole] = 0;
         }
 
-        private void ref(final int ip) {
-            if (routesPerIp.merge(ip, 1, Integer::sum) == 1) {
-                touchedIps.add(ip);
+        /** Notes a PublicIP that may have appeared or disappeared; past {@link #TRACKED_IPS}, all are redone. */
+        private void touch(final int ip) {
+            if (allIpsAnew) {
+                return;
             }
-        }
-
-        private void unref(final int ip) {
-            final int n = routesPerIp.get(ip);
-            if (n == 1) {
-                routesPerIp.remove(ip);
-                touchedIps.add(ip);
-            } else {
-                routesPerIp.put(ip, n - 1);
+            if (touched == TRACKED_IPS) {
+                allIpsAnew = true;
+                return;
             }
+            if (touched == touchedIps.length) {
+                touchedIps = Arrays.copyOf(touchedIps, touched * 2);
+            }
+            touchedIps[touched++] = ip;
         }
 
         Snapshot build() {
@@ -394,8 +395,12 @@ public final class RouteTable {
             int[] lengths = base.lengths;
             int[] masks = base.masks;
             if (!sameLengths) {
-                lengths = new int[(int) Arrays.stream(lengthCounts).filter(c -> c > 0).count()];
-                masks = new int[lengths.length];
+                int distinct = 0;
+                for (int l = 0; l <= 32; l++) {
+                    distinct += lengthCounts[l] > 0 ? 1 : 0;
+                }
+                lengths = new int[distinct];
+                masks = new int[distinct];
                 for (int l = 32, i = 0; l >= 0; l--) {
                     if (lengthCounts[l] > 0) {
                         lengths[i] = l;
@@ -403,41 +408,81 @@ public final class RouteTable {
                     }
                 }
             }
-            return new Snapshot(lengths, masks, keys, keyLengths, values, size, mergedPeerIps(), lengthCounts);
+            return new Snapshot(lengths, masks, keys, keyLengths, values, size,
+                allIpsAnew ? allPeerIps() : mergedPeerIps(), lengthCounts);
         }
 
-        /** The base's sorted PublicIPs with those that appeared added and those that disappeared removed. */
-        private int[] mergedPeerIps() {
-            final int[] old = base.peerIps;
-            final List<Integer> added = new ArrayList<>();
-            final Set<Integer> gone = new HashSet<>();
-            for (Integer ip : touchedIps) {
-                final boolean before = Arrays.binarySearch(old, ip) >= 0;
-                final boolean now = routesPerIp.containsKey(ip);
-                if (now && !before) {
-                    added.add(ip);
-                } else if (before && !now) {
-                    gone.add(ip);
+        /** Every route's PublicIP, sorted, without repeats. */
+        private int[] allPeerIps() {
+            final int[] ips = new int[size];
+            int n = 0;
+            for (int i = 0; i < keyLengths.length; i++) {
+                if (keyLengths[i] != 0) {
+                    ips[n++] = Peer.ipOf(values[i]);
                 }
             }
-            if (added.isEmpty() && gone.isEmpty()) {
+            return sortedDistinct(ips, n);
+        }
+
+        /**
+         * The base's sorted PublicIPs, with each touched one present exactly when some route still uses it: one pass
+         * over the routes, a binary search of the few touched PublicIPs each.
+         */
+        private int[] mergedPeerIps() {
+            final int[] old = base.peerIps;
+            if (touched == 0) {
                 return old;
             }
-            final int[] in = added.stream().mapToInt(Integer::intValue).sorted().toArray();
-            final int[] out = new int[old.length - gone.size() + in.length];
+            final int[] cand = sortedDistinct(touchedIps, touched);
+            final boolean[] used = new boolean[cand.length];
+            for (int i = 0; i < keyLengths.length; i++) {
+                if (keyLengths[i] != 0) {
+                    final int j = Arrays.binarySearch(cand, Peer.ipOf(values[i]));
+                    if (j >= 0) {
+                        used[j] = true;
+                    }
+                }
+            }
+            int delta = 0;
+            boolean same = true;
+            for (int j = 0; j < cand.length; j++) {
+                final boolean before = Arrays.binarySearch(old, cand[j]) >= 0;
+                delta += (used[j] ? 1 : 0) - (before ? 1 : 0);
+                same &= used[j] == before;
+            }
+            if (same) {
+                return old;
+            }
+            final int[] out = new int[old.length + delta];
             int i = 0;
             int j = 0;
             int o = 0;
-            while (i < old.length || j < in.length) {
-                if (i < old.length && gone.contains(old[i])) {
-                    i++;
-                } else if (j >= in.length || i < old.length && old[i] < in[j]) {
+            while (i < old.length || j < cand.length) {
+                if (j >= cand.length || i < old.length && old[i] < cand[j]) {
                     out[o++] = old[i++];
                 } else {
-                    out[o++] = in[j++];
+                    if (i < old.length && old[i] == cand[j]) {
+                        i++; // a touched one: kept below only if still used
+                    }
+                    if (used[j]) {
+                        out[o++] = cand[j];
+                    }
+                    j++;
                 }
             }
             return out;
+        }
+
+        private static int[] sortedDistinct(final int[] ips, final int n) {
+            final int[] sorted = Arrays.copyOf(ips, n);
+            Arrays.sort(sorted);
+            int d = 0;
+            for (int i = 0; i < n; i++) {
+                if (d == 0 || sorted[d - 1] != sorted[i]) {
+                    sorted[d++] = sorted[i];
+                }
+            }
+            return d == n ? sorted : Arrays.copyOf(sorted, d);
         }
     }
 
