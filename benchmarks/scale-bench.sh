@@ -5,7 +5,8 @@
 #   sudo benchmarks/scale-bench.sh --peers 5000 --runs 3   # medians are up to you: one row per run
 #
 # For each N it makes its own network namespaces (sb<pid>-infra with etcd on the underlay bridge 198.18.0.254/24,
-# sb<pid>-h1 with the agent on 198.18.0.1) and its own etcd under a temporary directory, then:
+# sb<pid>-h1 with the agent on 198.18.0.1) and its own etcd (data in /dev/shm when it exists, else the temporary
+# directory), then:
 #   1. pre-fills N peer leases in flannel's format (benchmarks/scale/LeaseWriter.java: /10 Network 100.64.0.0/10 at
 #      SubnetLen 24, which holds 16,384 subnets; PublicIPs in 198.19.0.0/16, on no interface, so nothing is sent);
 #   2. starts the agent (java $OVERLAY_JAVA_OPTS -jar overlay.jar, as the Debian package's /usr/bin/overlay does) and
@@ -13,8 +14,9 @@
 #      engine, the batch's apply time; CPU-seconds (/proc/PID/stat) and RSS (/proc/PID/status VmRSS) at ready and 2 s
 #      later;
 #   3. deletes --churn leases one every --interval-ms, then adds them back likewise, and takes each event's latency
-#      from the write being sent (the writer's clock) to the agent's "Subnet removed/added" log line (same clock, ms
-#      resolution); an event without its line counts as missed, and the agent's peer count must be N again;
+#      from etcd acknowledging the write (the writer's clock) to the agent's "Subnet removed/added" log line (same
+#      clock, ms resolution; etcd_p99 is the writes' own round trip); an event without its line counts as missed, and
+#      the agent's peer count must be N again;
 #   4. stops the agent (SIGSTOP) and restarts etcd (the agent's connection breaks), deletes --burst leases and gives
 #      --burst others a new PublicIP, compacts etcd's history, resumes the agent (SIGCONT) and reports the time until
 #      its log shows all those changes applied (its watch revision is compacted: a re-list) and checks its peer count;
@@ -81,6 +83,9 @@ fi
 [[ -f $jar ]] || die "$jar is missing (build: mvn -pl overlay-examples -am package -DskipTests)"
 
 tmp=$(mktemp -d /tmp/scale-bench.XXXXXX)
+# etcd's data on tmpfs when there is one: its fsyncs then cost nothing, and the figures are the agent's, not the disk's
+etcd_dir=$tmp/etcd
+[[ -d /dev/shm && -w /dev/shm ]] && etcd_dir=$(mktemp -d /dev/shm/scale-bench-etcd.XXXXXX)
 tag=sb$$
 infra=$tag-infra host=$tag-h1
 etcd_url=http://198.18.0.254:2379
@@ -106,7 +111,7 @@ teardown() { # everything of one N: agent, etcd, whatever else runs in our names
       ip netns del "$ns" 2>/dev/null || true
     fi
   done
-  rm -rf "$tmp/etcd"
+  rm -rf "${etcd_dir:?}"/*
 }
 cleanup() {
   local rc=$?
@@ -116,6 +121,8 @@ cleanup() {
   else
     rm -rf "$tmp"
   fi
+  [[ $etcd_dir == /dev/shm/* ]] && rm -rf "$etcd_dir"
+  return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -147,7 +154,7 @@ wait_for() { # wait_for SECONDS WHAT COMMAND...: polls every 20 ms; fails naming
 }
 start_etcd() {
   # not through in_infra: a function in the background would be a subshell, and $! its PID rather than etcd's
-  ip netns exec "$infra" etcd --name sb --data-dir "$tmp/etcd" --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
+  ip netns exec "$infra" etcd --name sb --data-dir "$etcd_dir/data" --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster sb=http://127.0.0.1:2380 --max-txn-ops 2048 >>"$tmp/etcd.log" 2>&1 &
   etcd_pid=$!
@@ -159,7 +166,7 @@ pct() { sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { if (NR == 0) { print 
 
 echo "scale-bench: $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs, $("$java_bin" -version 2>&1 | head -1)"
 echo "scale-bench: jar $jar, OVERLAY_JAVA_OPTS='$java_opts'; churn $churn x ${interval_ms} ms, burst $burst"
-header="peers  start->ready_s  listed->routed_ms  apply_ms  cpu_ready_s  rss_ready_MiB  rss_2s_MiB  threads  add_p50/p99_ms  del_p50/p99_ms  missed  converge_s  rss_peak_MiB  cpu_total_s  load(1m)"
+header="peers  start->ready_s  listed->routed_ms  apply_ms  cpu_ready_s  rss_ready_MiB  rss_2s_MiB  threads  add_p50/p99_ms  del_p50/p99_ms  etcd_p99_ms  missed  converge_s  rss_peak_MiB  cpu_total_s  load(1m)"
 rows=()
 for n in "${peer_counts[@]}"; do
   for run in $(seq "$runs"); do
@@ -206,7 +213,7 @@ for n in "${peer_counts[@]}"; do
     churn_logged() { (($(tail -n +$((mark + 1)) "$log" | grep -cE 'Subnet (added|removed): ') >= 2 * churn)); }
     wait_for 60 "every churn event in the log" churn_logged
     awk -v from="$mark" '
-      FNR == NR { want[$1 " " $2] = $3; next }
+      FNR == NR { want[$1 " " $2] = $4; etcd = $4 - $3; print "etcd", (etcd > 0 ? etcd : 0); next }
       FNR > from && / Subnet (added|removed): / {
         split(substr($1, 12, 12), t, ":"); ms = (t[1] * 3600 + t[2] * 60 + t[3]) * 1000
         kind = ($0 ~ / Subnet added: /) ? "add" : "del"; s = $0
@@ -219,6 +226,7 @@ for n in "${peer_counts[@]}"; do
       >"$tmp/latency-$n-$run.txt"
     awk '$1 == "add" { print $2 }' "$tmp/latency-$n-$run.txt" >"$tmp/add.txt"
     awk '$1 == "del" { print $2 }' "$tmp/latency-$n-$run.txt" >"$tmp/del.txt"
+    awk '$1 == "etcd" { print $2 }' "$tmp/latency-$n-$run.txt" >"$tmp/etcd.txt"
     missed=$(grep -c '^missed' "$tmp/latency-$n-$run.txt" || true)
     peers_now=$(agent_peers)
     [[ $peers_now == "$n" ]] || missed="$missed(peers $peers_now)"
@@ -252,11 +260,11 @@ for n in "${peer_counts[@]}"; do
     [[ $peers_after == $((n - burst)) ]] || missed="$missed(after compaction: peers $peers_after, want $((n - burst)))"
     rss_peak=$(rss_mib "$agent_pid" VmHWM) cpu_total=$(cpu_s "$agent_pid")
 
-    row=$(printf '%-6s %-15s %-18s %-9s %-12s %-14s %-11s %-8s %-15s %-15s %-7s %-11s %-13s %-12s %s' "$n" \
+    row=$(printf '%-6s %-15s %-18s %-9s %-12s %-14s %-11s %-8s %-15s %-15s %-12s %-7s %-11s %-13s %-12s %s' "$n" \
       "$(awk -v d="$(diff_ms "$t_spawn" "$t_ready")" 'BEGIN { printf "%.2f", d / 1000 }')" \
       "$(diff_ms "$t_listed" "$t_routed")" "$(awk -v u="${apply_us:-0}" 'BEGIN { printf "%.1f", u / 1000 }')" \
       "$cpu_ready" "$rss_ready" "$rss_2s" "$threads" "$(pct "$tmp/add.txt" 50)/$(pct "$tmp/add.txt" 99)" \
-      "$(pct "$tmp/del.txt" 50)/$(pct "$tmp/del.txt" 99)" "$missed" \
+      "$(pct "$tmp/del.txt" 50)/$(pct "$tmp/del.txt" 99)" "$(pct "$tmp/etcd.txt" 99)" "$missed" \
       "$(awk -v d="$(diff_ms "$t_cont" "$t_conv")" 'BEGIN { printf "%.2f", d / 1000 }')" "$rss_peak" "$cpu_total" \
       "$load")
     rows+=("$row")

@@ -10,7 +10,8 @@
 // Lease i is the key <prefix>/subnets/100.(64 + i/256).(i%256).0-24 of the /10 Network 100.64.0.0/10 (SubnetLen 24
 // holds i = 0..16383), value {"PublicIP":"198.19.(i/250).(i%250+1)","PublicIPv6":null} as flanneld's udp backend
 // writes it, attached to one etcd lease of 24 h. PublicIPs in 198.19.0.0/16 are on no interface: nothing is sent.
-// Output lines: "del|add|chg SUBNET MS" where MS is milliseconds since 00:00 UTC when the write was sent.
+// Output lines: "del|add|chg SUBNET SENT [ACKED]": milliseconds since 00:00 UTC when the write was sent and when etcd
+// acknowledged it (churn only).
 
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
@@ -118,10 +119,10 @@ public final class LeaseWriter {
                 final String sent = now();
                 if (phase == 0) {
                     kv.delete(key(i), DeleteOption.DEFAULT).get(30, TimeUnit.SECONDS);
-                    lines.add("del " + subnet(i) + " " + sent);
+                    lines.add("del " + subnet(i) + " " + sent + " " + now());
                 } else {
                     kv.put(key(i), value(i, 0), opt).get(30, TimeUnit.SECONDS);
-                    lines.add("add " + subnet(i) + " " + sent);
+                    lines.add("add " + subnet(i) + " " + sent + " " + now());
                 }
             }
         }
