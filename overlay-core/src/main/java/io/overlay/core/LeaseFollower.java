@@ -188,21 +188,25 @@ final class LeaseFollower implements LeaseListener {
     /** Event thread: small batches one line per change, as flanneld logs; large ones (a listing) as one line. */
     private static void log(final List<PeerChange> changes, final int size, final long micros) {
         final boolean each = changes.size() <= LOGGED_ONE_BY_ONE;
+        final boolean lines = each || LOG.isDebugEnabled();
         int added = 0;
         int changed = 0;
         int removed = 0;
         for (PeerChange c : changes) {
+            switch (c.kind()) {
+                case ADDED -> added++;
+                case CHANGED -> changed++;
+                default -> removed++;
+            }
+            if (!lines) {
+                continue; // a large batch at INFO: only the summary, no strings built per change
+            }
             final String line = switch (c.kind()) {
                 case ADDED -> "Subnet added: " + c.subnet() + " via " + Ipv4.format(c.current().attrs().publicIp());
                 case CHANGED -> "Subnet changed: " + c.subnet() + " now via "
                     + Ipv4.format(c.current().attrs().publicIp());
                 default -> "Subnet removed: " + c.subnet();
             };
-            switch (c.kind()) {
-                case ADDED -> added++;
-                case CHANGED -> changed++;
-                default -> removed++;
-            }
             if (each) {
                 LOG.info("{}", line);
             } else {
