@@ -280,6 +280,6 @@ printf '%s\n' "${rows[@]}"
 if ((markdown)); then
   echo
   echo "| $(echo "$header" | sed 's/  */ | /g') |"
-  echo "|$(echo "$header" | sed 's/[^ ]*/---/g; s/  */|/g')|"
+  echo "|$(echo "$header" | sed 's/[^ ][^ ]*/---/g; s/  */|/g')|"
   for r in "${rows[@]}"; do echo "| $(echo "$r" | sed 's/  */ | /g') |"; done
 fi
