@@ -1,6 +1,7 @@
 package io.overlay.core;
 
 import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.RouteChanges;
 import io.overlay.core.net.RouteTable;
@@ -35,6 +36,8 @@ import org.slf4j.LoggerFactory;
  */
 final class LeaseFollower implements LeaseListener {
     private static final Logger LOG = LoggerFactory.getLogger(Overlay.class);
+    /** The start of the not-ready reason while the registry's network config needs a restart. */
+    static final String CONFIG_CHANGED = "network config changed: ";
     /** Beyond this many doublings the delay is the cap anyway; avoids shifting past 63 bits. */
     private static final int MAX_DOUBLINGS = 20;
     /**
@@ -59,6 +62,11 @@ final class LeaseFollower implements LeaseListener {
     private boolean applied = true;
     /** Whether the peers present at start are routed (event thread only). */
     private boolean listed;
+    /**
+     * Why the registry's network config needs a restart of this host, or null when it is the running one (event
+     * thread only): while set, the overlay is not ready whatever else happens.
+     */
+    private String configChanged;
 
     /**
      * Creates the follower of a started overlay, whose host and engine are configured for the current lease.
@@ -154,6 +162,29 @@ final class LeaseFollower implements LeaseListener {
         events.post(() -> {
             log(changes, size, micros);
             events.tell(x -> x.peersChanged(changes));
+        });
+    }
+
+    /**
+     * The registry's network config differs from the running one in a way only a restart applies: not ready, with
+     * the differences as the reason, until it is changed back (or the host restarted). Peers keep being routed: the
+     * data path still works for every host that runs the old config.
+     */
+    @Override
+    public void networkConfigChanged(final NetworkConfig running, final NetworkConfig stored,
+                                     final List<String> restartNeeded) {
+        events.post(() -> {
+            if (restartNeeded.isEmpty()) {
+                final boolean was = configChanged != null;
+                configChanged = null;
+                if (was && lease.get() != null && applied && listed
+                    && readiness.current().reason().startsWith(CONFIG_CHANGED)) {
+                    becomeReady();
+                }
+            } else {
+                configChanged = CONFIG_CHANGED + String.join("; ", restartNeeded) + "; restart needed";
+                becomeNotReady(configChanged);
+            }
         });
     }
 
@@ -270,8 +301,16 @@ final class LeaseFollower implements LeaseListener {
         return attempt > MAX_DOUBLINGS ? max : Math.min(max, initial << (attempt - 1));
     }
 
-    /** Event thread: ready (at start, or again after a re-acquire); tells the listener. */
+    /**
+     * Event thread: ready (at start, or again after a re-acquire) unless the network config needs a restart; tells the
+     * listener. Either way start() may return: the host forwards for its lease and its peers are routed.
+     */
     private void becomeReady() {
+        if (configChanged != null) {
+            becomeNotReady(configChanged);
+            firstReady.complete(null);
+            return;
+        }
         if (readiness.transition(true, "")) {
             final OverlayStatus s = status.get();
             LOG.info("{}", s.healthLine());

@@ -115,6 +115,33 @@ class OverlayTest {
         assertThat(heard).containsSubsequence("leaseAcquired 100.64.5.0/24", "ready");
     }
 
+    /**
+     * A network config change only a restart applies makes the overlay not ready with the differences as the reason,
+     * also across a lost and re-acquired lease; changed back, it is ready again. Peers stay routed meanwhile.
+     */
+    @Test
+    void aNetworkConfigChangeThatNeedsARestartMakesItNotReadyUntilChangedBack() throws Exception {
+        started();
+        final NetworkConfig running = allocator.awaitNetworkConfig();
+        final NetworkConfig moved = NetworkConfig.parse("{\"Network\":\"100.65.0.0/16\"}");
+        allocator.listener.peerAdded(PEER);
+        allocator.listener.networkConfigChanged(running, moved, List.of("Network " + NETWORK + " -> 100.65.0.0/16"));
+        final String reason = "network config changed: Network " + NETWORK + " -> 100.65.0.0/16; restart needed";
+        await(() -> !overlay.status().ready());
+        assertThat(overlay.status().healthLine()).isEqualTo("not-ready " + reason);
+        assertThat(overlay.status().peers()).containsKey(PEER.subnet());
+        await(() -> heard.contains("notReady " + reason));
+
+        // a re-acquired lease does not make it ready while the config still differs
+        allocator.listener.leaseLost(LEASE);
+        allocator.listener.leaseReacquired(LEASE, LEASE);
+        await(() -> overlay.status().lease() != null && overlay.status().healthLine().equals("not-ready " + reason));
+
+        allocator.listener.networkConfigChanged(running, running, List.of());
+        await(() -> overlay.status().ready());
+        assertThat(overlay.status().healthLine()).startsWith("ready ");
+    }
+
     @Test
     void leaseLostStopsDeliveryAndReadinessUntilReacquiredWithTheSameSubnet() throws Exception {
         started();

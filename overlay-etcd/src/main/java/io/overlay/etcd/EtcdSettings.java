@@ -50,12 +50,15 @@ import org.slf4j.LoggerFactory;
  *     delivered, the watch reopened from the listing's revision), default 10 min
  * @param ticker the monotonic time source for lease expiry and renewal deadlines: nanoseconds from an arbitrary
  *     origin, default {@link System#nanoTime()}
+ * @param allowLeaseTakeover whether acquisition may take over a live lease that carries this host's PublicIP without
+ *     evidence that it is this host's own (default false: refused with an error naming the key, the PublicIP and the
+ *     holder; see {@link Builder#allowLeaseTakeover})
  */
 public record EtcdSettings(List<URI> endpoints, String prefix, Optional<Path> caFile, Optional<Path> certFile,
                            Optional<Path> keyFile, Optional<String> username, Optional<String> password,
                            Duration requestTimeout, Duration connectTimeout, Duration leaseTtl, Duration renewMargin,
                            Duration renewRetryInterval, Duration backoffMin, Duration backoffMax,
-                           Duration resyncInterval, LongSupplier ticker) {
+                           Duration resyncInterval, LongSupplier ticker, boolean allowLeaseTakeover) {
     /** flanneld's default {@code --etcd-prefix}. */
     public static final String DEFAULT_PREFIX = "/coreos.com/network";
     /**
@@ -127,6 +130,21 @@ public record EtcdSettings(List<URI> endpoints, String prefix, Optional<Path> ca
     }
 
     /**
+     * The settings without lease takeover ({@code allowLeaseTakeover} false), as before that option existed.
+     *
+     * @throws IllegalArgumentException as the canonical constructor
+     */
+    public EtcdSettings(final List<URI> endpoints, final String prefix, final Optional<Path> caFile,
+                        final Optional<Path> certFile, final Optional<Path> keyFile, final Optional<String> username,
+                        final Optional<String> password, final Duration requestTimeout, final Duration connectTimeout,
+                        final Duration leaseTtl, final Duration renewMargin, final Duration renewRetryInterval,
+                        final Duration backoffMin, final Duration backoffMax, final Duration resyncInterval,
+                        final LongSupplier ticker) {
+        this(endpoints, prefix, caFile, certFile, keyFile, username, password, requestTimeout, connectTimeout,
+            leaseTtl, renewMargin, renewRetryInterval, backoffMin, backoffMax, resyncInterval, ticker, false);
+    }
+
+    /**
      * Returns a builder with flannel's defaults.
      *
      * @return a new builder
@@ -168,7 +186,7 @@ public record EtcdSettings(List<URI> endpoints, String prefix, Optional<Path> ca
         return "EtcdSettings{endpoints=" + endpoints + ", prefix=" + prefix + ", tls=" + tls()
             + caFile.map(f -> ", ca=" + f).orElse("") + certFile.map(f -> ", cert=" + f).orElse("")
             + username.map(u -> ", user=" + u).orElse("") + ", leaseTtl=" + leaseTtl + ", renewMargin="
-            + renewMargin + "}";
+            + renewMargin + (allowLeaseTakeover ? ", allowLeaseTakeover" : "") + "}";
     }
 
     private static URI endpoint(final String text) {
@@ -234,6 +252,7 @@ public record EtcdSettings(List<URI> endpoints, String prefix, Optional<Path> ca
         private Duration backoffMax = Duration.ofSeconds(5);
         private Duration resyncInterval = Duration.ofMinutes(10);
         private LongSupplier ticker = System::nanoTime;
+        private boolean allowLeaseTakeover;
 
         private Builder() {
             endpoints(DEFAULT_ENDPOINTS);
@@ -452,6 +471,23 @@ public record EtcdSettings(List<URI> endpoints, String prefix, Optional<Path> ca
         }
 
         /**
+         * Lets acquisition take over a live lease that carries this host's PublicIP although nothing shows it is this
+         * host's own (the launcher's {@code --allow-lease-takeover}). By default such a lease is refused: flanneld
+         * reuses any lease with its PublicIP ({@code tryAcquireLease} in pkg/subnet/etcd/local_manager.go), so two
+         * hosts started with one PublicIP (one NAT address for all) silently share one subnet. Evidence that needs no
+         * takeover: the previous subnet (subnet.env) names the lease's subnet, the PublicIP is an address of this
+         * host, the key has no etcd lease (a reservation), or its etcd lease is gone. Use it once, for a host that
+         * lost its subnet.env and whose PublicIP is not its own address (NAT).
+         *
+         * @param value true to take such leases over (the holder's etcd lease is revoked; it logs a WARN)
+         * @return this builder
+         */
+        public Builder allowLeaseTakeover(final boolean value) {
+            this.allowLeaseTakeover = value;
+            return this;
+        }
+
+        /**
          * Validates and builds.
          *
          * @return the settings
@@ -469,7 +505,7 @@ public record EtcdSettings(List<URI> endpoints, String prefix, Optional<Path> ca
             return new EtcdSettings(List.copyOf(endpoints), prefix, Optional.ofNullable(ca),
                 Optional.ofNullable(certFile), Optional.ofNullable(keyFile), Optional.ofNullable(username),
                 Optional.ofNullable(password), requestTimeout, connectTimeout, leaseTtl, renewMargin,
-                renewRetryInterval, backoffMin, backoffMax, resyncInterval, ticker);
+                renewRetryInterval, backoffMin, backoffMax, resyncInterval, ticker, allowLeaseTakeover);
         }
     }
 }

@@ -6,8 +6,11 @@ import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.AllocatorStatus;
 import io.overlay.core.spi.LeaseListener;
 import io.overlay.core.spi.SubnetAllocator;
+import io.overlay.core.WarningAggregator;
 import java.net.URI;
+import java.time.Duration;
 import java.util.Optional;
+import org.slf4j.LoggerFactory;
 
 /**
  * The subnet allocator on etcd v3, schema-compatible with flanneld ≥ 0.18 (docs/flannel-compatibility.md#etcd-schema),
@@ -38,15 +41,22 @@ import java.util.Optional;
  *
  * <p>Watching ({@link PeerWatch}, {@link PeerSet}): one prefix watch over {@code <prefix>/subnets} drives both the
  * peers and the own lease. The current peers are delivered as one {@link LeaseListener#peersChanged} batch, then
- * {@link LeaseListener#peersListed()} ({@link #reportsPeersListed()}), then events from the listing's revision + 1. A malformed key or value is logged with its key, counted ({@link #malformedLeaseEvents()}) and skipped:
+ * {@link LeaseListener#peersListed()} ({@link #reportsPeersListed()}), then events from the listing's revision + 1. A
+ * malformed key or value is logged with its key (at most 5 such warnings a minute one by one, then a count:
+ * {@link WarningAggregator}), counted ({@link #malformedLeaseEvents()}) and skipped:
  * it never removes other peers (unlike flanneld's v3 watch, docs/flannel-compatibility.md#lease-watch). When the own
  * key is deleted or its etcd lease expires, {@code leaseLost} is reported, the lease re-acquired (the same subnet when
  * still free) and {@code leaseReacquired} reported. On compaction the keys are listed once and the difference delivered
  * (including changed attributes); on a broken connection the watch is reopened with capped exponential backoff from the
  * last seen revision, and the last known peers stay. As a safety net all leases are listed again every
  * {@link EtcdSettings#resyncInterval()} (default 10 min). Peers whose PublicIP is not unicast (0.0.0.0 of IPv6-only
- * vxlan nodes) are skipped and counted ({@link #unroutablePeerLeases()}); leases of other backend types are routed as
- * flanneld's udp backend does, with one mixed-cluster WARN.
+ * vxlan nodes), is loopback or is this host's own PublicIP are skipped and counted ({@link #unroutablePeerLeases()});
+ * leases of other backend types are routed as flanneld's udp backend does, with one mixed-cluster WARN. A subnet two
+ * keys claim is routed to the older key's PublicIP ({@link PeerSet}).
+ *
+ * <p>Config ({@link NetworkConfigWatch}): {@code <prefix>/config} is watched after {@link #start}. flanneld reads it
+ * once; here a change is logged (ERROR with old and new values when only a restart can apply it) and reported to the
+ * listener's {@code networkConfigChanged}; a new SubnetMin/SubnetMax that still holds this host's subnet is applied.
  *
  * <p>Threads ({@link ControlThread}): one control thread of its own does all etcd requests after {@link #start} and
  * calls the listener, one call at a time, in order; watch responses that arrive while it is busy are taken together
@@ -55,6 +65,10 @@ import java.util.Optional;
  * rescheduled. {@link #close()} keeps the lease. Every part logs under this class's logger name.
  */
 public final class EtcdSubnetAllocator implements SubnetAllocator {
+    /** Warnings about lease keys logged one by one per {@link #KEY_WARNING_INTERVAL}. */
+    static final int KEY_WARNING_EXAMPLES = 5;
+    /** The interval of the lease key warnings' aggregation. */
+    static final Duration KEY_WARNING_INTERVAL = Duration.ofMinutes(1);
     private final EtcdSettings settings;
     private final SubnetRegistry registry;
     private final ControlThread control = new ControlThread();
@@ -62,6 +76,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     private final LeaseAcquirer acquirer;
     private final LeaseKeeper keeper;
     private final PeerWatch watch;
+    private final NetworkConfigWatch configWatch;
     private volatile NetworkConfig config;
     private volatile HeldLease acquired;
     private volatile int publicIp;
@@ -82,10 +97,22 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         this.settings = settings;
         this.registry = registry;
         this.configWaiter = new NetworkConfigWaiter(settings, registry, this::checkOpen);
-        this.acquirer = new LeaseAcquirer(settings, registry, this::checkOpen);
-        final PeerSet peers = new PeerSet();
+        final WarningAggregator keyWarnings = keyWarnings(settings);
+        this.acquirer = new LeaseAcquirer(settings, registry, this::checkOpen, keyWarnings,
+            LeaseAcquirer::isLocalAddress);
+        final PeerSet peers = new PeerSet(settings.subnetsPrefix());
         this.keeper = new LeaseKeeper(settings, registry, acquirer, control, peers);
-        this.watch = new PeerWatch(settings, registry, control, keeper, peers);
+        this.watch = new PeerWatch(settings, registry, control, keeper, peers, keyWarnings);
+        this.configWatch = new NetworkConfigWatch(settings, registry, control, keeper);
+    }
+
+    /**
+     * The one aggregator for warnings about lease keys (malformed, unroutable, claimed twice): per minute the first
+     * {@value #KEY_WARNING_EXAMPLES} are logged one by one, then one line with the count of the rest.
+     */
+    static WarningAggregator keyWarnings(final EtcdSettings settings) {
+        return new WarningAggregator(LoggerFactory.getLogger(EtcdSubnetAllocator.class), "warnings about lease keys",
+            KEY_WARNING_EXAMPLES, KEY_WARNING_INTERVAL, settings.ticker());
     }
 
     /**
@@ -126,7 +153,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
 
     /**
      * Returns how many peer leases (watch events or listed keys) were skipped because their PublicIP is not a unicast
-     * IPv4 address (e.g. 0.0.0.0 of an IPv6-only vxlan node).
+     * IPv4 address (e.g. 0.0.0.0 of an IPv6-only vxlan node), is a loopback address or is this host's own PublicIP.
      *
      * @return the count since creation
      */
@@ -220,6 +247,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         final int ip = publicIp;
         control.execute("renewal scheduling", () -> keeper.start(h, cfg, ip), keeper::retryRenewalLater);
         watch.start();
+        configWatch.start(cfg);
     }
 
     /**
@@ -250,6 +278,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         }
         control.stopControl();
         watch.close();
+        configWatch.close();
         registry.close();
     }
 }

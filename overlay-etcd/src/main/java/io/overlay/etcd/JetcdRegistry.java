@@ -129,8 +129,8 @@ final class JetcdRegistry implements SubnetRegistry {
                 revision = r.getHeader().getRevision();
             }
             for (KeyValue kv : r.getKvs()) {
-                entries.add(SubnetListing.Entry.parse(kv.getKey().toString(StandardCharsets.UTF_8),
-                    kv.getValue().getBytes(), kv.getLease(), kv.getModRevision()));
+                entries.add(SubnetListing.Entry.parse(prefix, kv.getKey().toString(StandardCharsets.UTF_8),
+                    kv.getValue().getBytes(), kv.getLease(), kv.getModRevision(), kv.getCreateRevision()));
             }
             if (!r.isMore() || r.getKvs().isEmpty()) {
                 return new SubnetListing(revision, List.copyOf(entries));
@@ -242,9 +242,10 @@ final class JetcdRegistry implements SubnetRegistry {
             final KeyValue kv = ev.getKeyValue();
             final String key = kv.getKey().toString(StandardCharsets.UTF_8);
             if (ev.getEventType() == WatchEvent.EventType.PUT) {
-                out.add(new Event(true, key, kv.getValue().getBytes(), kv.getLease(), kv.getModRevision()));
+                out.add(new Event(true, key, kv.getValue().getBytes(), kv.getLease(), kv.getModRevision(),
+                    kv.getCreateRevision()));
             } else if (ev.getEventType() == WatchEvent.EventType.DELETE) {
-                out.add(new Event(false, key, new byte[0], 0, kv.getModRevision()));
+                out.add(new Event(false, key, new byte[0], 0, kv.getModRevision(), 0));
             }
         }
         return out;

@@ -1,17 +1,23 @@
 package io.overlay.etcd;
 
+import io.overlay.core.LeaseTakeoverRefusedException;
+import io.overlay.core.WarningAggregator;
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.flannel.LeaseAttrs;
 import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.flannel.SubnetKey;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.NetworkInterface;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntPredicate;
 import java.util.function.LongFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -37,14 +43,44 @@ final class LeaseAcquirer {
     private final SubnetRegistry registry;
     private final Runnable checkOpen;
     private final Random random = new Random();
+    private final WarningAggregator keyWarnings;
+    private final IntPredicate localAddress;
 
     /**
      * @param checkOpen throws {@link IllegalStateException} once the allocator is closed
      */
     LeaseAcquirer(final EtcdSettings settings, final SubnetRegistry registry, final Runnable checkOpen) {
+        this(settings, registry, checkOpen, EtcdSubnetAllocator.keyWarnings(settings), LeaseAcquirer::isLocalAddress);
+    }
+
+    /**
+     * @param checkOpen throws {@link IllegalStateException} once the allocator is closed
+     * @param keyWarnings where warnings about malformed keys go
+     * @param localAddress whether an IPv4 address (int form) is an address of this host
+     */
+    LeaseAcquirer(final EtcdSettings settings, final SubnetRegistry registry, final Runnable checkOpen,
+                  final WarningAggregator keyWarnings, final IntPredicate localAddress) {
         this.settings = settings;
         this.registry = registry;
         this.checkOpen = checkOpen;
+        this.keyWarnings = keyWarnings;
+        this.localAddress = localAddress;
+    }
+
+    /**
+     * Whether {@code ip} is assigned to an interface of this host (its network namespace), as the JDK lists them.
+     *
+     * @param ip an IPv4 address, int form
+     * @return true if some interface holds it; false when the interfaces cannot be read
+     */
+    static boolean isLocalAddress(final int ip) {
+        try {
+            final InetAddress addr = InetAddress.getByAddress(new byte[] {(byte) (ip >>> 24), (byte) (ip >>> 16),
+                (byte) (ip >>> 8), (byte) ip});
+            return NetworkInterface.getByInetAddress(addr) != null;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /**
@@ -104,8 +140,8 @@ final class LeaseAcquirer {
                 occupied.add(e.subnet());
             }
             if (!e.valid()) {
-                LOG.warn("Ignoring bad subnet key {} while listing: {}{}", e.key(), e.problem(),
-                    e.subnet() != null ? " (its subnet still counts as taken)" : "");
+                keyWarnings.warn("Ignoring bad subnet key " + e.key() + " while listing: " + e.problem()
+                    + (e.subnet() != null ? " (its subnet still counts as taken)" : ""));
             }
         }
 
@@ -115,6 +151,7 @@ final class LeaseAcquirer {
                 continue;
             }
             if (cfg.isCompatible(e.subnet())) {
+                refuseTakeoverWithoutEvidence(e, ip, previous);
                 return reuse(e, attrs, value);
             }
             if (e.reservation()) {
@@ -169,6 +206,42 @@ final class LeaseAcquirer {
         LOG.info("Allocated subnet {} for PublicIP {} (key {}, etcd lease {} with TTL {} s)", chosen,
             Ipv4.format(ip), key, Long.toHexString(h.get().leaseId()), h.get().lease().ttl().toSeconds());
         return h;
+    }
+
+    /**
+     * Lets a live lease carrying our PublicIP be reused only with evidence that it is this host's own: flanneld reuses
+     * it regardless ({@code tryAcquireLease} in pkg/subnet/etcd/local_manager.go), so a second host started with the
+     * first one's PublicIP (one NAT address for all) silently shares its subnet. Evidence: a reservation (pinned to
+     * this PublicIP by the operator); the previous subnet from subnet.env is the lease's; the PublicIP is an address
+     * of this host (no other host on the underlay can have it); the key's etcd lease is gone. Else the takeover needs
+     * {@link EtcdSettings#allowLeaseTakeover()}.
+     *
+     * @throws IllegalStateException naming the key, the PublicIP and the holder's etcd lease when refused
+     */
+    private void refuseTakeoverWithoutEvidence(final SubnetListing.Entry e, final int ip,
+                                               final Optional<Ipv4Prefix> previous) {
+        if (e.reservation() || previous.filter(e.subnet()::equals).isPresent() || localAddress.test(ip)) {
+            return;
+        }
+        final SubnetRegistry.LeaseInfo holder = registry.timeToLive(e.leaseId(), false);
+        if (holder.gone()) {
+            LOG.info("Lease {} for current IP {} hangs on etcd lease {}, which is gone: its holder is not renewing "
+                + "it", e.key(), Ipv4.format(ip), Long.toHexString(e.leaseId()));
+            return;
+        }
+        final String what = "lease " + e.key() + " with this host's PublicIP " + Ipv4.format(ip) + " is held by "
+            + "another host or process: etcd lease " + Long.toHexString(e.leaseId()) + ", " + holder.remainingSeconds()
+            + " s left";
+        if (settings.allowLeaseTakeover()) {
+            LOG.warn("TAKING OVER {} (lease takeover allowed); if that holder still runs, both now use subnet {}",
+                what, e.subnet());
+            return;
+        }
+        throw new LeaseTakeoverRefusedException("Refusing to take over " + what + ", and nothing shows it is this host's "
+            + "(the previous subnet from subnet.env is " + previous.map(Ipv4Prefix::toString).orElse("unknown")
+            + ", not " + e.subnet() + "; " + Ipv4.format(ip) + " is not an address of this host). Two hosts with "
+            + "one PublicIP cannot share a network: give each host its own --public-ip. If this is this host's lease "
+            + "from before it lost its subnet.env, start once with --allow-lease-takeover (or delete the key)");
     }
 
     /**

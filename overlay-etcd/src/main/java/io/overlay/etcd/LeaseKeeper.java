@@ -60,7 +60,17 @@ final class LeaseKeeper {
         this.own = held;
         this.config = cfg;
         this.publicIp = ip;
+        peers.ownPublicIp(ip);
         scheduleRenewal();
+    }
+
+    /**
+     * Sets the network config a re-acquisition uses (a new SubnetMin/SubnetMax the config watch applied).
+     *
+     * @param cfg the config
+     */
+    void networkConfig(final NetworkConfig cfg) {
+        this.config = cfg;
     }
 
     /** Returns the own key, or null while none is held. */
@@ -192,8 +202,8 @@ final class LeaseKeeper {
                 return;
             }
             final LeaseAttrs ours = own.lease().attrs();
-            final SubnetListing.Entry e = SubnetListing.Entry.parse(own.key(), v.get().value(), v.get().leaseId(),
-                v.get().modRevision());
+            final SubnetListing.Entry e = SubnetListing.Entry.parse(settings.subnetsPrefix(), own.key(),
+                v.get().value(), v.get().leaseId(), v.get().modRevision(), 0);
             if (e.leaseId() == 0 && (!e.valid() || !e.attrs().equals(ours))) {
                 registry.putIfUnchanged(own.key(), ours.toBytes(), 0, v.get().modRevision());
             }
@@ -206,9 +216,13 @@ final class LeaseKeeper {
     private void onOwnPut(final SubnetListing.Entry e) {
         if (e.valid() && e.attrs().publicIp() == own.lease().attrs().publicIp()) {
             if (e.leaseId() != own.leaseId()) {
-                // Someone (an operator, or a flannel-style renewal) re-put our value with another etcd lease.
-                LOG.info("Own key {} now uses etcd lease {} (was {})", e.key(), Long.toHexString(e.leaseId()),
-                    Long.toHexString(own.leaseId()));
+                // Someone else re-put our value with another etcd lease: another host started with this host's
+                // PublicIP that took the key over, or an operator. Keep renewing what the key now hangs on.
+                LOG.warn("Own key {} was re-put by someone else on etcd lease {} (was {}): another host started with "
+                    + "this host's PublicIP {} may have taken it over (both would now use subnet {}), or an operator "
+                    + "re-put it; adopting the new etcd lease", e.key(), Long.toHexString(e.leaseId()),
+                    Long.toHexString(own.leaseId()), Ipv4.format(own.lease().attrs().publicIp()),
+                    own.lease().subnet());
                 own = adopt(e);
                 scheduleRenewal();
             } else {

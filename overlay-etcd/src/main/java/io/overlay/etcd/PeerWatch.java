@@ -1,5 +1,6 @@
 package io.overlay.etcd;
 
+import io.overlay.core.WarningAggregator;
 import io.overlay.core.spi.LeaseListener;
 import io.overlay.core.spi.PeerChange;
 import java.util.ArrayList;
@@ -37,6 +38,7 @@ final class PeerWatch {
     private final ControlThread control;
     private final LeaseKeeper keeper;
     private final PeerSet peers;
+    private final WarningAggregator keyWarnings;
     private final AtomicLong malformed = new AtomicLong();
     private final AtomicLong unroutable = new AtomicLong();
     private final AtomicLong watchRestarts = new AtomicLong();
@@ -58,12 +60,13 @@ final class PeerWatch {
     private final AtomicBoolean drainQueued = new AtomicBoolean();
 
     PeerWatch(final EtcdSettings settings, final SubnetRegistry registry, final ControlThread control,
-              final LeaseKeeper keeper, final PeerSet peers) {
+              final LeaseKeeper keeper, final PeerSet peers, final WarningAggregator keyWarnings) {
         this.settings = settings;
         this.registry = registry;
         this.control = control;
         this.keeper = keeper;
         this.peers = peers;
+        this.keyWarnings = keyWarnings;
     }
 
     /** Returns how many listed keys or events were skipped as malformed (any thread). */
@@ -91,6 +94,9 @@ final class PeerWatch {
         control.execute("initial listing", this::initialListing, this::initialListingLater);
         control.every("periodic re-list", this::periodicResync, settings.resyncInterval().toNanos(),
             this::resyncLater);
+        // Summaries of left-out key warnings come within an interval of the burst, not with the next warning.
+        control.every("key warning summary", keyWarnings::flush,
+            EtcdSubnetAllocator.KEY_WARNING_INTERVAL.toNanos() / 2, () -> { });
     }
 
     /** Closes the watch (on close, after the control thread stopped). */
@@ -162,10 +168,10 @@ final class PeerWatch {
             } else if (c instanceof PeerSet.Skipped s) {
                 (s.reason() == PeerSet.Skip.MALFORMED ? malformed : unroutable).incrementAndGet();
                 if (s.warning() != null) {
-                    LOG.warn(s.warning());
+                    keyWarnings.warn(s.warning());
                 }
             } else if (c instanceof PeerSet.Note n && n.warn()) {
-                LOG.warn(n.message());
+                keyWarnings.warn(n.message());
             } else if (c instanceof PeerSet.Note n) {
                 LOG.debug(n.message());
             }
@@ -256,8 +262,8 @@ final class PeerWatch {
             lastRevision = Math.max(lastRevision, ev.modRevision());
             final boolean own = ev.key().equals(keeper.ownKey());
             if (ev.put()) {
-                final SubnetListing.Entry e = SubnetListing.Entry.parse(ev.key(), ev.value(), ev.leaseId(),
-                    ev.modRevision());
+                final SubnetListing.Entry e = SubnetListing.Entry.parse(settings.subnetsPrefix(), ev.key(),
+                    ev.value(), ev.leaseId(), ev.modRevision(), ev.createRevision());
                 if (own) {
                     flush(batch);
                     keeper.onWatchedPut(e);

@@ -23,21 +23,30 @@ record SubnetListing(long revision, List<Entry> entries) {
      * @param leaseId the attached etcd lease id, 0 for a reservation
      * @param modRevision the key's last modification revision
      * @param value the raw value bytes
+     * @param createRevision the revision that created the key (etcd keeps it across puts until the key is deleted):
+     *     the older of two keys claiming one subnet is the one with the lower value
      */
     record Entry(String key, Ipv4Prefix subnet, LeaseAttrs attrs, String problem, long leaseId, long modRevision,
-                 byte[] value) {
-        /** Parses a key/value as read from etcd. */
-        static Entry parse(final String key, final byte[] value, final long leaseId, final long modRevision) {
-            final Optional<SubnetKey.Parsed> parsed = SubnetKey.parse(key);
+                 byte[] value, long createRevision) {
+        /**
+         * Parses a key/value as read from etcd.
+         *
+         * @param subnetsPrefix {@code <prefix>/subnets}: only {@code <prefix>/subnets/<subnet key>} is a lease
+         */
+        static Entry parse(final String subnetsPrefix, final String key, final byte[] value, final long leaseId,
+                           final long modRevision, final long createRevision) {
+            final Optional<SubnetKey.Parsed> parsed = SubnetKey.parseKey(subnetsPrefix, key);
             if (parsed.isEmpty()) {
-                return new Entry(key, null, null, "key is not a subnet key (expected like 100.64.16.0-24)", leaseId,
-                    modRevision, value);
+                return new Entry(key, null, null, "key is not a subnet key (expected " + SubnetKey.dir(subnetsPrefix)
+                    + "/ followed by a name like 100.64.16.0-24 and nothing else)", leaseId, modRevision, value,
+                    createRevision);
             }
             final Ipv4Prefix subnet = parsed.get().ipv4();
             try {
-                return new Entry(key, subnet, LeaseAttrs.parse(value), null, leaseId, modRevision, value);
+                return new Entry(key, subnet, LeaseAttrs.parse(value), null, leaseId, modRevision, value,
+                    createRevision);
             } catch (IllegalArgumentException e) {
-                return new Entry(key, subnet, null, e.getMessage(), leaseId, modRevision, value);
+                return new Entry(key, subnet, null, e.getMessage(), leaseId, modRevision, value, createRevision);
             }
         }
 

@@ -63,8 +63,10 @@ interface SubnetRegistry extends AutoCloseable {
      * @param value the new value (empty for a delete)
      * @param leaseId the attached etcd lease after a put, 0 otherwise
      * @param modRevision the revision of the change
+     * @param createRevision after a put, the revision that created the key (the same as modRevision for a new key);
+     *     0 for a delete
      */
-    record Event(boolean put, String key, byte[] value, long leaseId, long modRevision) {
+    record Event(boolean put, String key, byte[] value, long leaseId, long modRevision, long createRevision) {
     }
 
     /**

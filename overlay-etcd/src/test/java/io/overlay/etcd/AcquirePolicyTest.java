@@ -227,7 +227,7 @@ class AcquirePolicyTest extends FakeRegistrySupport {
             new EtcdUnavailableException("injected: reply lost", null));
         final EtcdSubnetAllocator a = allocator(settings().leaseTtl(java.time.Duration.ofSeconds(1))
             .renewMargin(java.time.Duration.ofMillis(900)).build(), faults);
-        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.of(Ipv4Prefix.parse("100.64.77.0/24")));
         assertThat(lease.subnet()).isEqualTo(Ipv4Prefix.parse("100.64.77.0/24"));
         assertThat(store.text(key)).as("our key survived").isEqualTo(UDP_VALUE_1);
         final long now = store.leaseOf(key);

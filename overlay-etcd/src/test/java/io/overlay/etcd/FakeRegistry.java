@@ -16,7 +16,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * the change. Fault injection lives in {@link FaultyRegistry}, which wraps this or a real {@link JetcdRegistry}.
  */
 final class FakeRegistry implements SubnetRegistry {
-    private record Kv(byte[] value, long leaseId, long modRevision) {
+    private record Kv(byte[] value, long leaseId, long modRevision, long createRevision) {
     }
 
     private record Watcher(String prefix, WatchSink sink) {
@@ -132,7 +132,8 @@ final class FakeRegistry implements SubnetRegistry {
         final List<SubnetListing.Entry> entries = new ArrayList<>();
         kvs.tailMap(prefix, true).forEach((k, v) -> {
             if (k.startsWith(prefix)) {
-                entries.add(SubnetListing.Entry.parse(k, v.value(), v.leaseId(), v.modRevision()));
+                entries.add(SubnetListing.Entry.parse(prefix, k, v.value(), v.leaseId(), v.modRevision(),
+                    v.createRevision()));
             }
         });
         return new SubnetListing(revision, List.copyOf(entries));
@@ -246,14 +247,16 @@ final class FakeRegistry implements SubnetRegistry {
             throw new EtcdUnavailableException("etcdserver: requested lease not found", null);
         }
         revision++;
-        kvs.put(key, new Kv(value.clone(), leaseId, revision));
-        publish(new Event(true, key, value.clone(), leaseId, revision));
+        final Kv old = kvs.get(key);
+        final long created = old == null ? revision : old.createRevision();
+        kvs.put(key, new Kv(value.clone(), leaseId, revision, created));
+        publish(new Event(true, key, value.clone(), leaseId, revision, created));
         return revision;
     }
 
     private void remove(final String key) {
         kvs.remove(key);
-        publish(new Event(false, key, new byte[0], 0, revision));
+        publish(new Event(false, key, new byte[0], 0, revision, 0));
     }
 
     private void publish(final Event e) {

@@ -44,7 +44,7 @@ class LeaseKeeperTest extends FakeRegistrySupport {
         final RecordingListener events = new RecordingListener();
         control.listener(events);
         final LeaseKeeper keeper = new LeaseKeeper(s, store, new LeaseAcquirer(s, store, () -> { }), control,
-            new PeerSet());
+            new PeerSet(s.subnetsPrefix()));
         final LeaseAttrs ours = LeaseAttrs.udp(ip("198.18.0.42"));
         final HeldLease held = new HeldLease(new Lease(Ipv4Prefix.parse("100.64.42.0/24"), ours, true,
             Duration.ZERO), key, 0, store.modRevisionOf(key), Long.MAX_VALUE);

@@ -13,14 +13,21 @@ import org.junit.jupiter.api.Test;
 class PeerSetTest {
     private static final String P = "/coreos.com/network/subnets/";
     private static final Ipv4Prefix OWN = Ipv4Prefix.parse("100.64.1.0/24");
-    private final PeerSet set = new PeerSet();
+    private final PeerSet set = new PeerSet("/coreos.com/network/subnets");
 
     private static SubnetListing.Entry entry(final String key, final String value) {
         return entry(key, value, 7);
     }
 
     private static SubnetListing.Entry entry(final String key, final String value, final long lease) {
-        return SubnetListing.Entry.parse(P + key, value.getBytes(StandardCharsets.UTF_8), lease, 1);
+        return SubnetListing.Entry.parse("/coreos.com/network/subnets", P + key,
+            value.getBytes(StandardCharsets.UTF_8), lease, 1, 1);
+    }
+
+    /** An entry whose key was created at etcd revision {@code created}. */
+    private static SubnetListing.Entry created(final String key, final String value, final long created) {
+        return SubnetListing.Entry.parse("/coreos.com/network/subnets", P + key,
+            value.getBytes(StandardCharsets.UTF_8), 7, created, created);
     }
 
     private static String ip(final String dotted) {
@@ -151,5 +158,57 @@ class PeerSetTest {
         assertThat(PeerSet.isUnicast(Ipv4.parse("0.255.0.1"))).isFalse();
         assertThat(PeerSet.isUnicast(Ipv4.parse("224.0.0.1"))).isFalse();
         assertThat(PeerSet.isUnicast(Ipv4.parse("240.0.0.1"))).isFalse();
+    }
+
+    /** Two keys for one subnet: the older key owns it whatever the order seen; the younger one is named once. */
+    @Test
+    void theOlderOfTwoKeysForOneSubnetOwnsItAndTheYoungerChangesNothing() {
+        final String real = "100.64.2.0-24";
+        final String junk = "100.64.2.0-24&fc00::-64";
+        assertThat(text(set.reset(List.of(created(junk, ip("198.18.0.66"), 9), created(real, ip("198.18.0.2"), 3)),
+            OWN))).containsExactly("added 100.64.2.0-24 198.18.0.2", "note true");
+        // the younger key changes: nothing; the owner changes: followed
+        assertThat(set.put(created(junk, ip("198.18.0.67"), 9), OWN, null)).isEmpty();
+        assertThat(text(set.put(created(real, ip("198.18.0.22"), 3), OWN, null)))
+            .containsExactly("changed 100.64.2.0-24 198.18.0.2 -> 198.18.0.22");
+        // deleting the younger key: nothing; writing it again: named again
+        assertThat(set.delete(P + junk)).isEmpty();
+        assertThat(text(set.put(created(junk, ip("198.18.0.66"), 12), OWN, null))).containsExactly("note true");
+        // a re-listing with both: no change, no second WARN
+        assertThat(set.reset(List.of(created(real, ip("198.18.0.22"), 3), created(junk, ip("198.18.0.66"), 12)),
+            OWN)).isEmpty();
+        // the owner goes: the other claim takes over, named
+        final List<PeerSet.Change> c = set.delete(P + real);
+        assertThat(text(c)).containsExactly("note true", "changed 100.64.2.0-24 198.18.0.22 -> 198.18.0.66");
+        assertThat(((PeerSet.Note) c.get(0)).message()).contains(P + junk).contains("now owns it");
+        assertThat(text(set.delete(P + junk))).containsExactly("removed 100.64.2.0-24");
+        assertThat(set.peers()).isEmpty();
+    }
+
+    /** A key whose value turns malformed keeps its claim: a younger key does not take the subnet meanwhile. */
+    @Test
+    void aMalformedValueKeepsItsKeysClaim() {
+        set.put(created("100.64.2.0-24", ip("198.18.0.2"), 3), OWN, null);
+        set.put(created("100.64.2.0-24&fc00::-64", ip("198.18.0.66"), 9), OWN, null);
+        assertThat(text(set.reset(List.of(created("100.64.2.0-24", "not-json", 3),
+            created("100.64.2.0-24&fc00::-64", ip("198.18.0.66"), 9)), OWN))).containsExactly("skipped MALFORMED");
+        assertThat(Ipv4.format(set.peers().get(Ipv4Prefix.parse("100.64.2.0/24")).attrs().publicIp()))
+            .isEqualTo("198.18.0.2");
+    }
+
+    /** Loopback and this host's own PublicIP are skipped like 0.0.0.0, named once per key. */
+    @Test
+    void loopbackAndTheOwnPublicIpAreUnroutable() {
+        set.ownPublicIp(Ipv4.parse("198.18.0.1"));
+        final List<PeerSet.Change> c = set.put(entry("100.64.6.0-24", ip("127.0.0.1")), OWN, null);
+        assertThat(text(c)).containsExactly("skipped UNROUTABLE");
+        assertThat(((PeerSet.Skipped) c.get(0)).warning()).contains("127.0.0.1 is a loopback address");
+        assertThat(text(set.put(entry("100.64.7.0-24", ip("127.255.255.254")), OWN, null)))
+            .containsExactly("skipped UNROUTABLE");
+        final List<PeerSet.Change> own = set.put(entry("100.64.8.0-24", ip("198.18.0.1")), OWN, null);
+        assertThat(((PeerSet.Skipped) own.get(0)).warning()).contains("198.18.0.1 is this host's own PublicIP");
+        assertThat(text(set.put(entry("100.64.9.0-24", ip("128.0.0.1")), OWN, null)))
+            .containsExactly("added 100.64.9.0-24 128.0.0.1");
+        assertThat(set.peers()).containsOnlyKeys(Ipv4Prefix.parse("100.64.9.0/24"));
     }
 }

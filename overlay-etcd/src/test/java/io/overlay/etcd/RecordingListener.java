@@ -54,6 +54,13 @@ class RecordingListener implements LeaseListener {
     }
 
     @Override
+    public void networkConfigChanged(final io.overlay.core.flannel.NetworkConfig running,
+                                     final io.overlay.core.flannel.NetworkConfig stored,
+                                     final List<String> restartNeeded) {
+        record("config " + stored.network() + " " + stored.subnetLen() + " restart " + restartNeeded);
+    }
+
+    @Override
     public void peerAdded(final Lease lease) {
         peers.put(lease.subnet(), lease);
         record("added " + lease.key() + " " + lease.attrs().toJson());

@@ -4,6 +4,7 @@ import io.overlay.core.Overlay;
 import io.overlay.core.OverlayHistory;
 import io.overlay.core.OverlayListener;
 import io.overlay.core.OverlayStatus;
+import io.overlay.core.LeaseTakeoverRefusedException;
 import io.overlay.core.OutOfSubnetsException;
 import io.overlay.core.flannel.FlannelRules;
 import io.overlay.core.flannel.SubnetEnv;
@@ -138,6 +139,14 @@ public final class OverlayMain implements Callable<Integer> {
     @Option(names = "--subnet-file", defaultValue = SubnetEnv.DEFAULT_FILE, paramLabel = "<file>",
         description = "Where subnet.env is written (default: ${DEFAULT-VALUE}).")
     Path subnetFile;
+
+    @Option(names = "--allow-lease-takeover", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
+        converter = GoFlags.Bool.class,
+        description = "Take over a live lease that carries this host's PublicIP although nothing shows it is this "
+            + "host's (subnet.env names another subnet or none, and the PublicIP is not an address of this host). "
+            + "Default: refuse and exit 1, naming the key and its holder, since two hosts with one PublicIP cannot "
+            + "share a network. overlay's own option, not flanneld's (flanneld always takes it over).")
+    boolean allowLeaseTakeover;
 
     @Option(names = "--subnet-lease-renew-margin", paramLabel = "<minutes>",
         description = "Renew the lease this many minutes before it expires, 1..1439 (default: ${DEFAULT-VALUE}).")
@@ -295,7 +304,8 @@ public final class OverlayMain implements Callable<Integer> {
         final EtcdSettings.Builder b = EtcdSettings.builder()
             .endpoints(etcdEndpoints.toArray(String[]::new))
             .prefix(etcdPrefix)
-            .renewMargin(Duration.ofMinutes(renewMarginMinutes));
+            .renewMargin(Duration.ofMinutes(renewMarginMinutes))
+            .allowLeaseTakeover(allowLeaseTakeover);
         if (etcdCertFile != null && etcdKeyFile != null) {
             b.clientCertificate(etcdCertFile, etcdKeyFile);
         }
@@ -434,6 +444,8 @@ public final class OverlayMain implements Callable<Integer> {
             } catch (OutOfSubnetsException e) {
                 LOG.error("Cannot acquire a lease: {}", e.getMessage());
                 status = OUT_OF_SUBNETS;
+            } catch (LeaseTakeoverRefusedException e) {
+                LOG.error("Cannot acquire a lease: {}", e.getMessage()); // an operator's error: no stack trace
             } catch (IOException | RuntimeException e) {
                 if (signals.requested()) {
                     status = 0; // start-up ended by the signal's interrupt or by closing

@@ -88,4 +88,45 @@ class OverlayLifecycleTest {
         assertThat(etcd.etcdctl("get", "--prefix", "/lifecycle/subnets", "--keys-only").strip())
             .as("no lease is taken when the interface is missing").isEmpty();
     }
+
+    /**
+     * Two hosts with one PublicIP, at the facade: a second overlay started with the first host's PublicIP (and no
+     * subnet.env) fails to start naming the key, the PublicIP and the holder's etcd lease, and leaves the holder's key
+     * alone. The first host is a key with an etcd lease, as its launcher writes it. The TUN factory refuses, so even
+     * a regression that took the lease over would never touch this test's own network namespace.
+     */
+    @Test
+    void aSecondHostWithAnotherHostsPublicIpFailsToStartAndLeavesItsLeaseAlone() throws Exception {
+        etcd.etcdctl("put", "/lifecycle-ip/config", "{\"Network\":\"100.64.0.0/16\",\"Backend\":{\"Type\":\"udp\"}}");
+        final String holder = etcd.etcdctl("lease", "grant", "600").split(" ")[1];
+        final String key = "/lifecycle-ip/subnets/100.64.9.0-24";
+        etcd.etcdctl("put", "--lease=" + holder, key, "{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
+        final String before = etcd.etcdctl("get", key, "-w", "json");
+        final java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("lifecycle-ip");
+        final Overlay overlay = Overlay.builder()
+            .allocator(new EtcdSubnetAllocator(EtcdSettings.builder().endpoints(etcd.endpoint())
+                .prefix("/lifecycle-ip").build()))
+            .ifaces(java.util.List.of("lo"))
+            .publicIp("198.18.0.1")
+            .subnetFile(dir.resolve("subnet.env"))
+            .tunDeviceFactory((name, queues) -> {
+                throw new java.io.IOException("test: no TUN device here");
+            })
+            .build();
+        try {
+            org.assertj.core.api.Assertions.assertThatThrownBy(overlay::start)
+                .isInstanceOf(io.overlay.core.LeaseTakeoverRefusedException.class)
+                .hasMessageContaining("Refusing to take over lease " + key).hasMessageContaining("198.18.0.1")
+                .hasMessageContaining("etcd lease " + holder);
+            assertThat(overlay.status().healthLine()).startsWith("not-ready start failed: Refusing to take over");
+        } finally {
+            overlay.close();
+            java.nio.file.Files.deleteIfExists(dir.resolve("subnet.env"));
+            java.nio.file.Files.delete(dir);
+        }
+        final String after = etcd.etcdctl("get", key, "-w", "json");
+        assertThat(after.replaceAll("\"revision\":\\d+", "").replaceAll("\"raft_term\":\\d+", ""))
+            .as("the holder's key, value and etcd lease are untouched")
+            .isEqualTo(before.replaceAll("\"revision\":\\d+", "").replaceAll("\"raft_term\":\\d+", ""));
+    }
 }

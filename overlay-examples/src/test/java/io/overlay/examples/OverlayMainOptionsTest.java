@@ -152,6 +152,14 @@ class OverlayMainOptionsTest {
     }
 
     @Test
+    void leaseTakeoverIsRefusedByDefaultAndAllowedByItsOption() {
+        assertThat(parse(Map.of()).etcdSettings().allowLeaseTakeover()).isFalse();
+        assertThat(parse(Map.of(), "--allow-lease-takeover").etcdSettings().allowLeaseTakeover()).isTrue();
+        assertThat(parse(Map.of("FLANNELD_ALLOW_LEASE_TAKEOVER", "true")).etcdSettings().allowLeaseTakeover())
+            .isTrue();
+    }
+
+    @Test
     void offloadsAreOnByDefaultAndCanBeTurnedOff() {
         assertThat(parse(Map.of()).offloads).isTrue();
         assertThat(parse(Map.of(), "--offloads=false").offloads).isFalse();

@@ -8,17 +8,21 @@ import java.util.regex.Pattern;
 
 /**
  * flannel's subnet key names ({@code MakeSubnetKey} in flannel v0.28.9 {@code pkg/subnet/subnet.go}):
- * {@code 10.10.16.0-24} for IPv4, and the dual-stack form {@code 10.10.16.0-24&fc00:0:0:1::-64}. Parsing matches
- * flannel's {@code ParseSubnetKey}: the pattern is applied to the end of the full etcd key, the IPv4 prefix length must
- * fit in 5 bits (0..31, so {@code -32} is rejected) and the IPv6 one in 7 bits (0..127), both addresses must be valid.
+ * {@code 10.10.16.0-24} for IPv4, and the dual-stack form {@code 10.10.16.0-24&fc00:0:0:1::-64}.
  *
- * <p>One difference: flannel keeps host bits a key may carry ({@code 10.10.16.5-24} stays {@code 10.10.16.5/24});
- * overlay clears them ({@code 10.10.16.0/24}), which gives the same overlap and route results (flannel masks there too)
- * but means such a key must be rewritten or deleted through its original text, not through {@link #format}.
+ * <p>Parsing is stricter than flannel's {@code ParseSubnetKey} (v0.20.2 {@code subnet/subnet.go}, unchanged in
+ * v0.28.9 {@code pkg/subnet/subnet.go}), whose pattern {@code (\d+\.\d+.\d+.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$} is
+ * anchored at the end only (two of its dots match any character), so {@code <prefix>/subnets/x/10.10.16.0-24} and
+ * {@code <prefix>/subnets/../../etc/10.10.16.0-24} are leases to flanneld. Here the <em>whole</em> name after
+ * {@code <prefix>/subnets/} must be a key ({@link #parseKey}), and a key must be written the way
+ * {@code MakeSubnetKey} writes it: dotted quad without leading zeros, prefix length 0..31 without leading zeros, no
+ * host bits set ({@code 10.10.16.5-24} and {@code 10.10.16.0-024} are not keys, though flannel would take them), and
+ * for the IPv6 part a valid lower-case address with a prefix length 0..127. So one subnet has exactly one IPv4-only
+ * key; only the dual-stack forms can still name the same IPv4 subnet twice (see docs/flannel-compatibility.md).
  */
 public final class SubnetKey {
     private static final Pattern KEY = Pattern.compile(
-        "(\\d+\\.\\d+\\.\\d+\\.\\d+)-(\\d+)(?:&([a-f\\d:]+)-(\\d+))?$");
+        "(\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3})-(0|[1-9]\\d?)(?:&([a-f\\d:]+)-(0|[1-9]\\d{0,2}))?");
 
     private SubnetKey() {
     }
@@ -59,14 +63,45 @@ public final class SubnetKey {
     }
 
     /**
-     * Parses the subnet from a key (the whole etcd key or just its last segment).
+     * Parses a full etcd key: it must be {@code subnetsPrefix + "/" + name} where the whole name is a subnet key
+     * ({@link #parse}); nothing else (no further {@code /}, no other prefix) is a lease.
      *
-     * @param key the etcd key
-     * @return the parsed key, or empty when the key is not a subnet key (flannel: "Ignoring bad subnet node")
+     * @param subnetsPrefix {@code <prefix>/subnets}; trailing slashes are ignored
+     * @param key the full etcd key
+     * @return the parsed key, or empty when the key is not a subnet key
      */
-    public static Optional<Parsed> parse(final String key) {
-        final Matcher m = KEY.matcher(key);
-        if (!m.find()) {
+    public static Optional<Parsed> parseKey(final String subnetsPrefix, final String key) {
+        final String dir = dir(subnetsPrefix);
+        if (!key.startsWith(dir) || key.length() <= dir.length() || key.charAt(dir.length()) != '/') {
+            return Optional.empty();
+        }
+        return parse(key.substring(dir.length() + 1));
+    }
+
+    /**
+     * Returns the subnets directory without trailing slashes.
+     *
+     * @param subnetsPrefix e.g. {@code /coreos.com/network/subnets/}
+     * @return e.g. {@code /coreos.com/network/subnets}
+     */
+    public static String dir(final String subnetsPrefix) {
+        int end = subnetsPrefix.length();
+        while (end > 0 && subnetsPrefix.charAt(end - 1) == '/') {
+            end--;
+        }
+        return subnetsPrefix.substring(0, end);
+    }
+
+    /**
+     * Parses a subnet key name (the last segment of the etcd key only): the whole text must match.
+     *
+     * @param name e.g. {@code 10.10.16.0-24} or {@code 10.10.16.0-24&fc00:0:0:1::-64}
+     * @return the parsed key, or empty when the name is not a subnet key as flannel writes them (flannel: "Ignoring
+     *     bad subnet node")
+     */
+    public static Optional<Parsed> parse(final String name) {
+        final Matcher m = KEY.matcher(name);
+        if (!m.matches()) {
             return Optional.empty();
         }
         try {
@@ -74,7 +109,11 @@ public final class SubnetKey {
             if (len > 31) {
                 return Optional.empty();
             }
-            final Ipv4Prefix v4 = Ipv4Prefix.containing(Ipv4.parse(m.group(1)), len);
+            final int address = Ipv4.parse(m.group(1));
+            final Ipv4Prefix v4 = Ipv4Prefix.containing(address, len);
+            if (v4.address() != address) {
+                return Optional.empty();
+            }
             String v6 = null;
             if (m.group(3) != null) {
                 final int len6 = Integer.parseInt(m.group(4));

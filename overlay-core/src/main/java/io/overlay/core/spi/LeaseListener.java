@@ -1,6 +1,7 @@
 package io.overlay.core.spi;
 
 import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.NetworkConfig;
 import java.util.List;
 
 /**
@@ -51,6 +52,20 @@ public interface LeaseListener {
      * @param current the new lease
      */
     default void peerChanged(Lease previous, Lease current) {
+    }
+
+    /**
+     * The network config in the registry changed while running (flanneld reads it once at start-up and never
+     * notices). Called when the stored config starts to differ from the running one and when it is the running one
+     * again; a deleted or invalid config is only logged.
+     *
+     * @param running the config this host runs with (its lease, TUN route and engine follow it)
+     * @param stored the config now in the registry
+     * @param restartNeeded what differs that only a restart applies, one item each, e.g.
+     *     {@code "Network 100.64.0.0/16 -> 100.65.0.0/16"}; empty when the stored config is the running one again
+     *     or its difference was applied (a new SubnetMin/SubnetMax that still holds this host's subnet)
+     */
+    default void networkConfigChanged(NetworkConfig running, NetworkConfig stored, List<String> restartNeeded) {
     }
 
     /**
