@@ -7,7 +7,11 @@ import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.TunDevice;
 import io.overlay.core.spi.TunSetup;
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Optional;
+import java.util.Set;
 
 /**
  * Applies a lease to the host: the TUN device's address (the subnet address as a /32), MTU, route to the whole
@@ -18,12 +22,19 @@ import java.util.List;
  * lease and the peers present at start are routed), so a consumer that waits for the file never finds a host that
  * does not forward yet. Used at start and again for every re-acquired lease; applying the same lease twice changes
  * nothing.
+ *
+ * <p>The bridge loses the address of every subnet this host held before: the one its old {@code subnet.env} named
+ * at start and the last one applied. Those may lie outside the current Network when the network config changed, where
+ * the bridge's own clean-up (addresses inside the Network) does not reach. The TUN device drops every other address by
+ * itself ({@link TunDevice#configure}). One thread at a time (start, then the overlay's event thread).
  */
 final class HostConfigurator {
     private final OverlayConfig config;
     private final TunDevice tun;
     private final Ipv4Prefix network;
     private final int mtu;
+    /** Subnets held before whose bridge address may linger; after a successful apply, just that lease's subnet. */
+    private final Set<Ipv4Prefix> earlier = new LinkedHashSet<>();
 
     /**
      * Creates the configurator of one overlay.
@@ -32,12 +43,15 @@ final class HostConfigurator {
      * @param tun the open TUN device
      * @param network the overlay Network
      * @param mtu the overlay MTU in bytes
+     * @param previous the subnet the old {@code subnet.env} named, if any
      */
-    HostConfigurator(final OverlayConfig config, final TunDevice tun, final Ipv4Prefix network, final int mtu) {
+    HostConfigurator(final OverlayConfig config, final TunDevice tun, final Ipv4Prefix network, final int mtu,
+                     final Optional<Ipv4Prefix> previous) {
         this.config = config;
         this.tun = tun;
         this.network = network;
         this.mtu = mtu;
+        previous.ifPresent(earlier::add);
     }
 
     /**
@@ -52,9 +66,13 @@ final class HostConfigurator {
         tun.configure(new TunSetup(FlannelRules.tunAddress(subnet), mtu, List.of(network),
             config.tunTxQueueLength()));
         if (config.bridge() != null) {
+            final List<Ipv4Prefix> stale = new ArrayList<>(earlier);
+            stale.remove(subnet);
             config.bridgeConfigurator().ensureBridge(config.bridge(), subnet, FlannelRules.bridgeAddress(subnet),
-                network, mtu);
+                network, mtu, stale);
         }
+        earlier.clear();
+        earlier.add(subnet);
     }
 
     /**

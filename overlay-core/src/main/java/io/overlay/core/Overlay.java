@@ -179,11 +179,11 @@ public final class Overlay implements AutoCloseable {
             final TunDevice opened = cfg.offloads() ? cfg.tunFactory().openWithOffloads(cfg.tunName(), cfg.loops())
                 : cfg.tunFactory().open(cfg.tunName(), cfg.loops());
             adopt(opened, () -> tun = opened);
-            final HostConfigurator host = new HostConfigurator(cfg, opened, network.network(), mtu);
+            final HostConfigurator host = new HostConfigurator(cfg, opened, network.network(), mtu, previous);
             host.configure(acquired);
             final EngineSettings settings = new EngineSettings(iface.address(), network.backend().port(),
                 network.network(), acquired.subnet(), mtu, cfg.acceptOnlyKnownPeers(), cfg.loops(),
-                cfg.engineTuning());
+                cfg.engineTuning(), cfg.strictSource());
             final PacketEngine created = cfg.engineFactory().create(settings, opened, routes);
             adopt(created::close, () -> engine = created);
             created.start();
@@ -334,6 +334,7 @@ public final class Overlay implements AutoCloseable {
         private Path subnetFile = SubnetEnv.DEFAULT_PATH;
         private String bridge;
         private boolean acceptOnlyKnownPeers = true;
+        private boolean strictSource;
         private boolean offloads = true;
         private int tunTxQueueLength = TunSetup.DEFAULT_TX_QUEUE_LENGTH;
         private EngineTuning engineTuning = EngineTuning.defaults();
@@ -555,6 +556,22 @@ public final class Overlay implements AutoCloseable {
         }
 
         /**
+         * Strict source mode (default {@code false}): accept from a peer only packets whose inner source lies in that
+         * peer's leased subnet, dropping others as {@link DropReason#SPOOFED_SOURCE}. It narrows what a host that can
+         * send from a peer's PublicIP (or spoof it on the underlay) can inject; encryption is the real answer to
+         * spoofing. Off by default because peers legitimately forward traffic with other sources: NodePort and
+         * masqueraded flows carry the sending node's own underlay address, routed or DNAT-ed flows their outside
+         * source. Needs {@link #acceptOnlyKnownPeers} on. See {@link EngineSettings#strictSource()}.
+         *
+         * @param strict whether to check inner sources
+         * @return this builder
+         */
+        public Builder strictSource(final boolean strict) {
+            this.strictSource = strict;
+            return this;
+        }
+
+        /**
          * Whether to use offloads (default {@code true}): the TUN is opened with {@link
          * TunDeviceFactory#openWithOffloads} (TSO super-packets in, coalesced TCP out) and the engine uses UDP GSO/GRO
          * where the kernel allows, falling back to the plain path feature by feature. The wire format is the same
@@ -650,9 +667,14 @@ public final class Overlay implements AutoCloseable {
          *
          * @return the overlay
          * @throws IllegalStateException naming the missing part: no allocator, or no TUN factory, engine factory or
-         *     (with a bridge) bridge configurator given or on the class path
+         *     (with a bridge) bridge configurator given or on the class path; or strict source mode without
+         *     {@link #acceptOnlyKnownPeers}
          */
         public Overlay build() {
+            if (strictSource && !acceptOnlyKnownPeers) {
+                throw new IllegalStateException("strictSource(true) needs acceptOnlyKnownPeers(true): a sender that "
+                    + "is not a peer's PublicIP owns no subnet to check the inner source against");
+            }
             final List<String> missing = new ArrayList<>();
             if (allocator == null) {
                 missing.add("allocator (e.g. overlay-etcd's EtcdSubnetAllocator)");
@@ -669,7 +691,7 @@ public final class Overlay implements AutoCloseable {
             return new Overlay(new OverlayConfig(allocator, publicIp, ifaces, ifaceRegexes, ifaceCanReach, ipMasq,
                 tunName, loops, subnetFile, bridge, acceptOnlyKnownPeers, offloads, tunTxQueueLength, engineTuning,
                 listener, tuns, engines, bridges, retryInitial, retryMax, unknownSenderCheck, unknownSenderWarning,
-                dropSummary));
+                dropSummary, strictSource));
         }
 
         /** The part given, else the first found by {@link ServiceLoader}, else {@code null} with a note in missing. */

@@ -42,6 +42,7 @@ import java.util.regex.Pattern;
  * @param unknownSenderCheck how often the unknown-sender drop counter is checked
  * @param unknownSenderWarning where the unknown-sender warning goes
  * @param dropSummary where the periodic drop summary goes
+ * @param strictSource whether the engine accepts from a peer only inner sources inside that peer's subnet
  */
 record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List<String> ifaces,
                      List<Pattern> ifaceRegexes, Optional<Integer> ifaceCanReach, boolean ipMasq, String tunName,
@@ -49,7 +50,8 @@ record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List
                      int tunTxQueueLength, EngineTuning engineTuning, OverlayListener listener,
                      TunDeviceFactory tunFactory, PacketEngineFactory engineFactory,
                      BridgeConfigurator bridgeConfigurator, Duration retryInitial, Duration retryMax,
-                     Duration unknownSenderCheck, Consumer<String> unknownSenderWarning, Consumer<String> dropSummary) {
+                     Duration unknownSenderCheck, Consumer<String> unknownSenderWarning, Consumer<String> dropSummary,
+                     boolean strictSource) {
     /**
      * Checks that every required part is present and copies the list.
      *

@@ -9,7 +9,6 @@ import io.overlay.core.spi.AllocatorStatus;
 import io.overlay.core.spi.EngineOffloads;
 import io.overlay.core.spi.TrafficCounters;
 import java.util.Map;
-import java.util.Optional;
 
 /**
  * A snapshot of a running {@link Overlay}, for health checks and embedding agents.
@@ -54,7 +53,9 @@ public record OverlayStatus(boolean ready, String reason, Lease lease, Ipv4Prefi
     /**
      * Returns the health line flannel-era deployments printed:
      * {@code ready <bridge>:<bridge address> subnet:<bridge address>/<len> mtu:<mtu>}, or a line beginning
-     * {@code not-ready} with the reason. Without a bridge the bridge part names the TUN device and its address.
+     * {@code not-ready} with the reason. Without a bridge the device part names the TUN and the address it holds,
+     * {@link FlannelRules#tunAddress the subnet's network address as /32}: {@code ready flannel0:100.64.1.0/32
+     * subnet:100.64.1.1/24 mtu:1472} ({@code subnet:} is {@code subnet.env}'s {@code FLANNEL_SUBNET} either way).
      *
      * @return the line, without a newline
      */
@@ -63,7 +64,8 @@ public record OverlayStatus(boolean ready, String reason, Lease lease, Ipv4Prefi
             return "not-ready " + (reason == null || reason.isEmpty() ? "starting" : reason);
         }
         final String addr = Ipv4.format(FlannelRules.bridgeAddress(lease.subnet()));
-        final String dev = Optional.ofNullable(bridge).orElse(tunName);
-        return "ready " + dev + ":" + addr + " subnet:" + addr + "/" + lease.subnet().length() + " mtu:" + mtu;
+        final boolean hasBridge = bridge != null && !bridge.isEmpty();
+        final String dev = hasBridge ? bridge + ":" + addr : tunName + ":" + FlannelRules.tunAddress(lease.subnet());
+        return "ready " + dev + " subnet:" + addr + "/" + lease.subnet().length() + " mtu:" + mtu;
     }
 }

@@ -13,8 +13,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
+import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -28,13 +31,42 @@ import org.slf4j.LoggerFactory;
  * overlay is ready, else 503 with the {@code not-ready <reason>} line.</li>
  * </ul>
  * Bodies are {@code text/plain; charset=utf-8}. Further read-only pages ({@code /metrics}, {@code /status}) can be
- * served beside them ({@link Page}). Other paths answer 404, other methods than GET and HEAD 405. Requests are served
- * one at a time on one daemon thread.
+ * served beside them ({@link Page}). Other paths answer 404, other methods than GET and HEAD 405.
+ *
+ * <p>Slow clients: the JDK's server reads a request's line and headers on the thread that then serves it, so a client
+ * sending its headers slowly holds a thread. Requests are therefore served by up to {@link #THREADS} daemon threads
+ * (created on demand, gone after 30 s idle; further requests wait in a queue of {@link #QUEUE}, beyond it the
+ * connection is closed), and a client must send its whole request within {@link #REQUEST_DEADLINE_SECONDS} seconds
+ * and read its answer within {@link #RESPONSE_DEADLINE_SECONDS}, else its connection is closed. The deadlines are the
+ * JDK server's {@code sun.net.httpserver.maxReqTime} and {@code maxRspTime} system properties (seconds, checked once
+ * a second, read once per JVM when its first {@code HttpServer} is created): this class sets them when loaded unless
+ * they are set already. So fewer than {@link #THREADS} slow clients at a time cannot delay a probe, and more can
+ * delay it by at most about {@link #REQUEST_DEADLINE_SECONDS} + 1 s.
  */
 public final class HealthServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HealthServer.class);
     /** The body of {@code /healthz}. */
     public static final String RUNNING = "overlay is running\n";
+    /** At most this many threads serve requests. */
+    public static final int THREADS = 8;
+    /** At most this many accepted requests wait for a thread; further connections are closed. */
+    public static final int QUEUE = 64;
+    /** Seconds a client may take from its request's first byte to its last header, else it is disconnected. */
+    public static final long REQUEST_DEADLINE_SECONDS = 2;
+    /** Seconds a client may take to read an answer, else it is disconnected. */
+    public static final long RESPONSE_DEADLINE_SECONDS = 10;
+    private static final String MAX_REQ_TIME = "sun.net.httpserver.maxReqTime";
+    private static final String MAX_RSP_TIME = "sun.net.httpserver.maxRspTime";
+
+    static {
+        // Read by the JDK once, when the first HttpServer of this JVM is created; a value set before wins.
+        if (System.getProperty(MAX_REQ_TIME) == null) {
+            System.setProperty(MAX_REQ_TIME, Long.toString(REQUEST_DEADLINE_SECONDS));
+        }
+        if (System.getProperty(MAX_RSP_TIME) == null) {
+            System.setProperty(MAX_RSP_TIME, Long.toString(RESPONSE_DEADLINE_SECONDS));
+        }
+    }
 
     private final HttpServer server;
     private final ExecutorService executor;
@@ -110,11 +142,15 @@ public final class HealthServer implements AutoCloseable {
         } catch (IOException e) {
             throw new IOException("cannot serve health endpoints on " + ip + ":" + port + ": " + e.getMessage(), e);
         }
-        final ExecutorService executor = Executors.newSingleThreadExecutor(r -> {
-            final Thread t = new Thread(r, "overlay-healthz");
-            t.setDaemon(true);
-            return t;
-        });
+        final AtomicInteger threads = new AtomicInteger();
+        final ThreadPoolExecutor executor = new ThreadPoolExecutor(THREADS, THREADS, 30, TimeUnit.SECONDS,
+            new ArrayBlockingQueue<>(QUEUE), r -> {
+                final Thread t = new Thread(r, "overlay-healthz-" + threads.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+        // a rejected request: the JDK server closes its connection (ServerImpl.Dispatcher.handle)
+        executor.allowCoreThreadTimeOut(true);
         final HealthServer health = new HealthServer(server, executor, status, new TreeMap<>(pages));
         server.createContext("/", health::handle);
         server.setExecutor(executor);

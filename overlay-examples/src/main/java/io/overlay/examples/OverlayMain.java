@@ -210,6 +210,12 @@ public final class OverlayMain implements Callable<Integer> {
             + "(behind NAT).")
     boolean acceptAnySender;
 
+    @Option(names = "--strict-source", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
+        converter = GoFlags.Bool.class,
+        description = "Accept from a peer only packets whose inner source is in that peer's subnet; off by default "
+            + "because NodePort and masqueraded traffic a peer forwards has other sources.")
+    boolean strictSource;
+
     @Option(names = "--log-level", defaultValue = "info", paramLabel = "<level>",
         description = "Log level: trace, debug, info, warn or error (default: ${DEFAULT-VALUE}); client libraries "
             + "log at warn or coarser.")
@@ -279,6 +285,10 @@ public final class OverlayMain implements Callable<Integer> {
         if ((etcdCertFile == null) != (etcdKeyFile == null)) {
             p.add("--etcd-certfile and --etcd-keyfile must be given together");
         }
+        if (strictSource && acceptAnySender) {
+            p.add("--strict-source cannot be used with --accept-any-sender: a sender that is not a peer's PublicIP "
+                + "owns no subnet to check the inner source against");
+        }
         if (etcdPassword != null && etcdUsername == null) {
             p.add("--etcd-password needs --etcd-username");
         }
@@ -339,6 +349,7 @@ public final class OverlayMain implements Callable<Integer> {
             .bridge(bridge)
             .tunName(tunName)
             .acceptOnlyKnownPeers(!acceptAnySender)
+            .strictSource(strictSource)
             .offloads(offloads)
             .tunTxQueueLength(tunTxQueueLength);
         if (publicIp != null) {

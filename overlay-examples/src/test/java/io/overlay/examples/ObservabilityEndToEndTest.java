@@ -292,6 +292,20 @@ class ObservabilityEndToEndTest {
     }
 
     @Test
+    @Order(5)
+    void withoutABridgeTheHealthLineNamesTheTunAndTheAddressItHolds() throws Exception {
+        final String line = status(1).path("healthLine").asText();
+        // what the kernel says flannel0 holds, e.g. "100.64.7.0/32"
+        final String held = hosts[1].exec("ip", "-4", "-o", "addr", "show", "dev", "flannel0").trim()
+            .replaceAll(".* inet (\\S+) .*", "$1");
+        final String subnetEnv = Files.readString(overlay.hosts().get(0).subnetEnv());
+        final String flannelSubnet = subnetEnv.replaceAll("(?s).*FLANNEL_SUBNET=(\\S+).*", "$1");
+        assertThat(held).endsWith("/32");
+        assertThat(line).isEqualTo("ready flannel0:" + held + " subnet:" + flannelSubnet + " mtu:1472");
+        assertThat(get(1, "/readyz")).isEqualTo(line + "\n");
+    }
+
+    @Test
     @Order(6)
     void everyStderrLineOfTheJsonHostIsAJsonObject() throws Exception {
         processes[2].destroy(); // SIGTERM

@@ -69,11 +69,41 @@ final class OverlayHosts implements AutoCloseable {
      */
     static OverlayHosts start(final String name, final int count, final IntFunction<List<String>> extraArgs)
         throws Exception {
+        return start(name, count, extraArgs, (n, ns, subnetEnv) -> { });
+    }
+
+    /** What a test sets up in a host's namespace before its {@link OverlayMain} starts. */
+    @FunctionalInterface
+    interface Preparation {
+        /**
+         * Prepares host {@code n}.
+         *
+         * @param n the host's number, 1-based
+         * @param ns its namespace (underlay eth0 configured)
+         * @param subnetEnv the path its {@code --subnet-file} will name (absent so far)
+         * @throws Exception if a step fails
+         */
+        void prepare(int n, Netns ns, Path subnetEnv) throws Exception;
+    }
+
+    /**
+     * Starts etcd and the hosts as {@link #start(String, int, IntFunction)} does, preparing each host's namespace
+     * first.
+     *
+     * @param name the log directory under target/
+     * @param count the number of hosts
+     * @param extraArgs the further options of host n (1-based)
+     * @param preparation what to set up in each host before its launcher starts
+     * @return the running hosts; closed on failure
+     * @throws Exception if a step fails or a wait runs out
+     */
+    static OverlayHosts start(final String name, final int count, final IntFunction<List<String>> extraArgs,
+                              final Preparation preparation) throws Exception {
         final Path logs = Path.of("target", name).toAbsolutePath();
         Files.createDirectories(logs);
         final OverlayHosts o = new OverlayHosts(Files.createTempDirectory("overlay-" + name + "-"), logs);
         try {
-            o.startAll(count, extraArgs);
+            o.startAll(count, extraArgs, preparation);
             return o;
         } catch (Exception | Error e) {
             o.close();
@@ -102,10 +132,11 @@ final class OverlayHosts implements AutoCloseable {
         }
     }
 
-    private void startAll(final int count, final IntFunction<List<String>> extraArgs) throws Exception {
+    private void startAll(final int count, final IntFunction<List<String>> extraArgs, final Preparation preparation)
+        throws Exception {
         startInfra();
         for (int h = 1; h <= count; h++) {
-            spawnHost(h, extraArgs.apply(h));
+            spawnHost(h, extraArgs.apply(h), preparation);
         }
         for (Host h : hosts) {
             await("subnet.env of h" + h.n(), Duration.ofSeconds(60),
@@ -148,6 +179,10 @@ final class OverlayHosts implements AutoCloseable {
      * @throws Exception if the namespace or the process cannot be made
      */
     Host spawnHost(final int h, final List<String> extraArgs) throws Exception {
+        return spawnHost(h, extraArgs, (n, ns, subnetEnv) -> { });
+    }
+
+    private Host spawnHost(final int h, final List<String> extraArgs, final Preparation preparation) throws Exception {
         final Netns ns = track(Netns.create());
         Netns.run("ip", "-n", infra.name(), "link", "add", "ul-h" + h, "type", "veth", "peer", "name", "eth0",
             "netns", ns.name());
@@ -157,6 +192,7 @@ final class OverlayHosts implements AutoCloseable {
         ns.exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
         final Path hostDir = Files.createDirectories(dir.resolve("h" + h));
         final Path subnetEnv = hostDir.resolve("subnet.env");
+        preparation.prepare(h, ns, subnetEnv);
         final List<String> args = new ArrayList<>(List.of("--etcd-endpoints", ETCD, "--iface", "eth0",
             "--subnet-file", subnetEnv.toString(), "--healthz-ip", "127.0.0.1",
             "--healthz-port", Integer.toString(HEALTH_PORT)));

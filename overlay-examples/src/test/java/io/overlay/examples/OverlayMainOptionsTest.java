@@ -347,6 +347,17 @@ class OverlayMainOptionsTest {
     }
 
     @Test
+    void strictSourceIsOffByDefaultSetByFlagOrEnvironmentAndRefusedWithAcceptAnySender() {
+        assertThat(parse(Map.of()).strictSource).isFalse();
+        assertThat(parse(Map.of(), "--strict-source").strictSource).isTrue();
+        assertThat(parse(Map.of("FLANNELD_STRICT_SOURCE", "true")).strictSource).isTrue();
+        assertThat(parse(Map.of(), "--strict-source").problems()).isEmpty();
+        assertThat(parse(Map.of(), "--strict-source", "--accept-any-sender").problems()).containsExactly(
+            "--strict-source cannot be used with --accept-any-sender: a sender that is not a peer's PublicIP owns "
+                + "no subnet to check the inner source against");
+    }
+
+    @Test
     void etcdSettingsCarryTheOptions() {
         final EtcdSettings s = parse(Map.of(), "--etcd-endpoints", "http://198.18.0.254:2379", "--etcd-prefix",
             "/test/net/", "--subnet-lease-renew-margin", "90", "--etcd-username", "u", "--etcd-password", "p",

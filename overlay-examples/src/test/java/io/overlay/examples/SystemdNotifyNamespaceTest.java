@@ -68,7 +68,7 @@ class SystemdNotifyNamespaceTest {
                     }
                 }
                 assertThat(ready).as("READY=1 within 90 s; log: %s", Files.readString(log)).isNotNull();
-                assertThat(ready).matches("(?s).*STATUS=ready flannel\\d+:100\\.64\\.\\d+\\.1 subnet:.* mtu:\\d+.*");
+                assertThat(ready).matches("(?s).*STATUS=ready flannel\\d+:100\\.64\\.\\d+\\.0/32 subnet:.* mtu:\\d+.*");
                 assertThat(before).as("start-up STATUS lines before READY=1")
                     .anyMatch(m -> m.startsWith("STATUS=not-ready"));
 

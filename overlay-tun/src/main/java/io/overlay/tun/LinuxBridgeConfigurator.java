@@ -5,6 +5,7 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.Collection;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,10 +35,12 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
      * {@inheritDoc}
      *
      * <p>In order: look the name up ({@code RTM_GETLINK}); create a bridge when missing ({@code RTM_NEWLINK} with
-     * {@code IFLA_LINKINFO}/{@code IFLA_INFO_KIND "bridge"} and the MTU); set the MTU when it differs; remove every
-     * other IPv4 address of the bridge inside {@code network} ({@code RTM_DELADDR}: an earlier subnet); add
-     * {@code address/subnet.length()} ({@code RTM_NEWADDR}, replace); bring the link up. Addresses outside
-     * {@code network} are left alone. Repeating the call with the same arguments changes nothing.
+     * {@code IFLA_LINKINFO}/{@code IFLA_INFO_KIND "bridge"} and the MTU); set the MTU explicitly, one byte off and
+     * back when it is already right, so that the kernel stops adjusting it to the ports' MTU (attaching a 1500-byte
+     * port would otherwise raise it to 1500); remove every other IPv4 address of the bridge inside {@code network}
+     * ({@code RTM_DELADDR}: an earlier subnet); add {@code address/subnet.length()} ({@code RTM_NEWADDR}, replace);
+     * bring the link up. Other addresses outside {@code network} (an operator's) are left alone. Repeating the call with the same arguments
+     * leaves the same state.
      *
      * @throws TunException with reason {@link TunException.Reason#INVALID_NAME} for a bad name,
      *     {@link TunException.Reason#NAME_TAKEN} when a device of another kind has the name,
@@ -49,6 +52,21 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
     @Override
     public void ensureBridge(final String name, final Ipv4Prefix subnet, final int address, final Ipv4Prefix network,
                              final int mtu) throws TunException {
+        ensureBridge(name, subnet, address, network, mtu, List.of());
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>As the five-argument form, removing also every IPv4 address of the bridge inside one of
+     * {@code earlierSubnets} (other than {@code address}/{@code subnet.length()}).
+     *
+     * @throws TunException as the five-argument form
+     * @throws IllegalArgumentException as the five-argument form
+     */
+    @Override
+    public void ensureBridge(final String name, final Ipv4Prefix subnet, final int address, final Ipv4Prefix network,
+                             final int mtu, final Collection<Ipv4Prefix> earlierSubnets) throws TunException {
         final byte[] nameBytes = InterfaceName.validate(name);
         if (InterfaceName.isTemplate(name)) {
             throw new TunException(TunException.Reason.INVALID_NAME, 0, "invalid bridge name \"" + name
@@ -77,15 +95,13 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
                     + "\" as the container bridge: it is " + link.describeKind() + " (ifindex " + link.index()
                     + "), not a bridge; choose another --bridge name or delete that interface");
             }
-            if (link.mtu() != mtu) {
-                check(nl, Rtnetlink.setMtu(nl.nextSequence(), link.index(), mtu), name, "set MTU " + mtu);
-            }
+            pinMtu(nl, name, link, mtu);
             boolean present = false;
             final List<int[]> addresses = nl.ipv4Addresses(link.index());
             for (int[] a : addresses) {
                 if (a[0] == address && a[1] == subnet.length()) {
                     present = true;
-                } else if (network.contains(a[0])) {
+                } else if (network.contains(a[0]) || inAny(earlierSubnets, a[0])) {
                     check(nl, Rtnetlink.deleteAddress(nl.nextSequence(), link.index(), a[0], a[1]), name,
                         "remove stale address " + Ipv4.format(a[0]) + "/" + a[1]);
                     LOG.info("Removed stale address {}/{} from bridge {}", Ipv4.format(a[0]), a[1], name);
@@ -100,6 +116,34 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
             }
             LOG.info("Bridge {} has {}/{}, MTU {}, up", name, Ipv4.format(address), subnet.length(), mtu);
         }
+    }
+
+    private static boolean inAny(final Collection<Ipv4Prefix> subnets, final int address) {
+        for (Ipv4Prefix s : subnets) {
+            if (s.contains(address)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Sets the bridge's MTU so that it sticks. A bridge whose MTU was never changed through {@code ndo_change_mtu}
+     * follows its ports: attaching a port, or a port's MTU change, sets it to the smallest port MTU
+     * ({@code br_mtu_auto_adjust} in the kernel's {@code net/bridge/br_if.c}), so one 1500-byte veth takes it from the
+     * overlay MTU to 1500. An MTU given at creation ({@code IFLA_MTU} in the create request) is written without
+     * {@code ndo_change_mtu}, and setting the MTU a device already has returns before it ({@code dev_set_mtu_ext} in
+     * {@code net/core/dev.c}); only a real change reaches {@code br_change_mtu}, which sets
+     * {@code BROPT_MTU_SET_BY_USER} and so stops the adjusting. So a bridge already at {@code mtu} is set one byte
+     * off and back (two netlink requests; the bridge's own MTU only matters for packets the host sends through it).
+     */
+    private static void pinMtu(final NetlinkSocket nl, final String name, final LinkInfo link, final int mtu)
+        throws TunException {
+        if (link.mtu() == mtu) {
+            final int other = mtu > Ipv4.MIN_MTU ? mtu - 1 : mtu + 1;
+            check(nl, Rtnetlink.setMtu(nl.nextSequence(), link.index(), other), name, "set MTU " + other);
+        }
+        check(nl, Rtnetlink.setMtu(nl.nextSequence(), link.index(), mtu), name, "set MTU " + mtu);
     }
 
     /** {@code RTM_NEWLINK} with {@code NLM_F_CREATE|NLM_F_EXCL}; EEXIST (a concurrent creator) is accepted. */

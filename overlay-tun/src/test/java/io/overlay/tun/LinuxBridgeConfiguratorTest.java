@@ -13,6 +13,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.ServiceLoader;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -114,6 +115,37 @@ class LinuxBridgeConfiguratorTest {
         final String before = ns.exec("ip", "-o", "link", "show", "dev", "lxcbr0") + addresses("lxcbr0");
         ensure("lxcbr0", SUBNET_B, 1450);
         assertThat(ns.exec("ip", "-o", "link", "show", "dev", "lxcbr0") + addresses("lxcbr0")).isEqualTo(before);
+    }
+
+    @Test
+    void anEarlierSubnetOutsideTheNetworkLosesItsAddressOthersStay() throws Exception {
+        ns.exec("ip", "link", "add", "cbr0", "type", "bridge");
+        ns.exec("ip", "addr", "add", "100.127.7.1/24", "dev", "cbr0"); // the old Network's subnet
+        ns.exec("ip", "addr", "add", "100.100.1.1/24", "dev", "cbr0"); // the operator's
+        NetnsThread.call(ns.name(), () -> {
+            bridges.ensureBridge("cbr0", SUBNET_A, FlannelRules.bridgeAddress(SUBNET_A), NETWORK, 1472,
+                List.of(Ipv4Prefix.parse("100.127.7.0/24")));
+            return null;
+        });
+        assertThat(addresses("cbr0")).contains("inet 100.64.5.1/24 ", "inet 100.100.1.1/24 ")
+            .doesNotContain("100.127.");
+    }
+
+    @Test
+    void theMtuStaysWhenAPortOfMtu1500IsAttached() throws Exception {
+        // created by overlay, and an existing bridge that already had the overlay MTU (set at creation)
+        ensure("cbr0", SUBNET_A, 1472);
+        ns.exec("ip", "link", "add", "old0", "mtu", "1472", "type", "bridge");
+        ensure("old0", SUBNET_A, 1472);
+        int n = 0;
+        for (String bridge : new String[] {"cbr0", "old0"}) {
+            ns.exec("ip", "link", "add", "p" + n, "mtu", "1500", "type", "veth", "peer", "name", "q" + n, "mtu", "1500");
+            ns.exec("ip", "link", "set", "p" + n, "master", bridge, "up");
+            assertThat(link(bridge)).as(bridge).contains("mtu 1472 ");
+            ns.exec("ip", "link", "set", "p" + n, "mtu", "9000"); // a port's MTU change adjusts an unpinned bridge too
+            assertThat(link(bridge)).as(bridge).contains("mtu 1472 ");
+            n++;
+        }
     }
 
     @Test

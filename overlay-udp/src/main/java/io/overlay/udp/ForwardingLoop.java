@@ -78,9 +78,10 @@ final class ForwardingLoop {
         final int sendCapacity = vnet ? batch + VnetTunPort.MAX_SEGMENTS : batch;
         final UdpPort udp = new UdpPort(udpFd, sendCapacity, batch, PlainTunPort.slotSize(config.mtu()),
             config.udpGso(), config.udpGro(), counters);
-        final IcmpResponder icmp = new IcmpResponder(tunFd, tun.headerLength(), counters, System.nanoTime());
+        final IcmpResponder icmp = new IcmpResponder(tunFd, tun.headerLength(), counters,
+            config.localSubnet() == null ? 32 : config.localSubnet().length(), System.nanoTime());
         final PacketProcessor processor = new PacketProcessor(routes, config.network(), config.localSubnet(),
-            config.mtu(), config.acceptOnlyKnownPeers(), counters);
+            config.mtu(), config.acceptOnlyKnownPeers(), config.strictSource(), counters);
         return new ForwardingLoop(tun, udp, icmp, processor, counters, batch);
     }
 

@@ -28,6 +28,7 @@ final class IcmpResponder {
     private final int headerLength;
     private final LoopCounters counters;
     private final IcmpRateLimiter limit;
+    private final int hostMask;
     private final Ipv4Header offender = new Ipv4Header();
     private final ByteBuffer out;
     private final long outAddress;
@@ -39,11 +40,14 @@ final class IcmpResponder {
      * @param tun the TUN queue to write answers to (not owned)
      * @param headerLength the TUN's header before each packet: 0, or {@link VirtioNetHdr#LENGTH}
      * @param counters the loop's counters
+     * @param subnetLength the network config's SubnetLen (the local subnet's prefix length), 0..32: destinations and
+     *     sources whose host part is all ones are subnet broadcast addresses and never answered
      * @param nowNanos the current {@link System#nanoTime()}: the rate limit starts full
      */
     IcmpResponder(final FileDescriptor tun, final int headerLength, final LoopCounters counters,
-                  final long nowNanos) {
+                  final int subnetLength, final long nowNanos) {
         this.tun = tun;
+        this.hostMask = subnetLength >= 32 ? 0 : -1 >>> subnetLength;
         this.headerLength = headerLength;
         this.counters = counters;
         this.limit = new IcmpRateLimiter(nowNanos);
@@ -61,7 +65,7 @@ final class IcmpResponder {
      * @param offset the packet's absolute index
      */
     void answer(final ByteBuffer buf, final int offset) {
-        if (!IcmpUnreachable.mayAnswer(offender.wrap(buf, offset), buf, offset)) {
+        if (!IcmpUnreachable.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)) {
             return;
         }
         if (!limit.tryAcquire(System.nanoTime())) {
@@ -89,7 +93,7 @@ final class IcmpResponder {
      * @return the answer's length without the device header, or 0 if none is due
      */
     int build(final ByteBuffer buf, final int offset) {
-        if (!IcmpUnreachable.mayAnswer(offender.wrap(buf, offset), buf, offset)) {
+        if (!IcmpUnreachable.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)) {
             return 0;
         }
         return IcmpUnreachable.write(offender, buf, offset, out, headerLength);

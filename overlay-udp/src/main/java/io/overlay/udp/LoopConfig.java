@@ -14,9 +14,10 @@ import io.overlay.core.net.Ipv4Prefix;
  * @param batchSize packets per batch
  * @param udpGso whether to send runs of equal-size packets with UDP GSO (the kernel supports it)
  * @param udpGro whether {@code UDP_GRO} is on for the socket
+ * @param strictSource whether a datagram's inner source must lie in the sending peer's subnet
  */
 record LoopConfig(Ipv4Prefix network, Ipv4Prefix localSubnet, int mtu, boolean acceptOnlyKnownPeers,
-                  int vnetHeaderLength, int batchSize, boolean udpGso, boolean udpGro) {
+                  int vnetHeaderLength, int batchSize, boolean udpGso, boolean udpGro, boolean strictSource) {
     /**
      * Checks what the loop relies on.
      *
@@ -30,5 +31,12 @@ record LoopConfig(Ipv4Prefix network, Ipv4Prefix localSubnet, int mtu, boolean a
         if (batchSize < 1) {
             throw new IllegalArgumentException("batch size must be at least 1, got " + batchSize);
         }
+    }
+
+    /** A config without strict source mode. */
+    LoopConfig(final Ipv4Prefix network, final Ipv4Prefix localSubnet, final int mtu,
+               final boolean acceptOnlyKnownPeers, final int vnetHeaderLength, final int batchSize,
+               final boolean udpGso, final boolean udpGro) {
+        this(network, localSubnet, mtu, acceptOnlyKnownPeers, vnetHeaderLength, batchSize, udpGso, udpGro, false);
     }
 }

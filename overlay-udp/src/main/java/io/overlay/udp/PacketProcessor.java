@@ -20,8 +20,10 @@ import java.util.Objects;
  * checksum patch. Returns the peer ({@link Peer#packed() packed} IP and port) to send the packet to.
  *
  * <p><b>UDP → TUN</b> ({@link #udpToTun}): drop a sender that is not a known peer's PublicIP (when
- * {@code acceptOnlyKnownPeers}), a malformed or larger-than-MTU packet (a truncated datagram included), a destination
- * outside the local subnet, TTL ≤ 1; else decrement the TTL in place.
+ * {@code acceptOnlyKnownPeers}), a malformed or larger-than-MTU packet (a truncated datagram included), a header whose
+ * checksum does not verify (the kernel would drop it too; only on this side, since what the TUN hands over was built
+ * by the kernel), a destination outside the local subnet, in strict source mode an inner source outside the sending
+ * peer's subnet (one more route lookup), TTL ≤ 1; else decrement the TTL in place.
  *
  * <p>Every drop is counted by {@link DropReason} ({@link #drops}). Nothing is allocated and no lock taken per packet;
  * buffers are read and patched at absolute indexes in big-endian order (position, limit and byte order are ignored; a
@@ -41,6 +43,7 @@ public final class PacketProcessor {
     private final int networkMask;
     private final int mtu;
     private final boolean acceptOnlyKnownPeers;
+    private final boolean strictSource;
     private final LoopCounters counters;
     private final Ipv4Header header = new Ipv4Header();
     private int localAddress;
@@ -62,8 +65,31 @@ public final class PacketProcessor {
         this(routes, network, localSubnet, mtu, acceptOnlyKnownPeers, new LoopCounters());
     }
 
+    /**
+     * Creates a processor with its own counters, optionally in strict source mode.
+     *
+     * @param routes the route table (read lock-free per packet)
+     * @param network the overlay Network: TUN packets to destinations outside it are dropped
+     * @param localSubnet this host's subnet: datagrams for destinations outside it are dropped ({@code null}: all)
+     * @param mtu the TUN MTU in bytes (68..65535): the largest inner packet accepted in either direction
+     * @param acceptOnlyKnownPeers whether datagrams from senders that are not a known peer's PublicIP are dropped
+     * @param strictSource whether a datagram whose inner source is not in the sending peer's subnet is dropped
+     *     ({@link DropReason#SPOOFED_SOURCE}; see {@link io.overlay.core.spi.EngineSettings#strictSource()})
+     * @throws NullPointerException if {@code routes} or {@code network} is null
+     * @throws IllegalArgumentException if {@code mtu} is outside 68..65535
+     */
+    public PacketProcessor(final RouteTable routes, final Ipv4Prefix network, final Ipv4Prefix localSubnet,
+                           final int mtu, final boolean acceptOnlyKnownPeers, final boolean strictSource) {
+        this(routes, network, localSubnet, mtu, acceptOnlyKnownPeers, strictSource, new LoopCounters());
+    }
+
     PacketProcessor(final RouteTable routes, final Ipv4Prefix network, final Ipv4Prefix localSubnet, final int mtu,
                     final boolean acceptOnlyKnownPeers, final LoopCounters counters) {
+        this(routes, network, localSubnet, mtu, acceptOnlyKnownPeers, false, counters);
+    }
+
+    PacketProcessor(final RouteTable routes, final Ipv4Prefix network, final Ipv4Prefix localSubnet, final int mtu,
+                    final boolean acceptOnlyKnownPeers, final boolean strictSource, final LoopCounters counters) {
         this.routes = Objects.requireNonNull(routes, "routes");
         Objects.requireNonNull(network, "network");
         Ipv4.checkMtu("mtu", mtu);
@@ -71,6 +97,7 @@ public final class PacketProcessor {
         this.networkMask = network.mask();
         this.mtu = mtu;
         this.acceptOnlyKnownPeers = acceptOnlyKnownPeers;
+        this.strictSource = strictSource;
         this.counters = Objects.requireNonNull(counters, "counters");
         onLocalSubnet(localSubnet);
     }
@@ -152,9 +179,20 @@ public final class PacketProcessor {
             counters.drop(invalid);
             return false;
         }
+        if (!header.checksumValid()) {
+            counters.drop(DropReason.BAD_HEADER_CHECKSUM);
+            return false;
+        }
         if ((header.destination() & localMask) != localAddress) {
             counters.drop(DropReason.FOREIGN_DESTINATION);
             return false;
+        }
+        if (strictSource) {
+            final long owner = routes.lookup(header.source());
+            if (owner < 0 || Peer.ipOf(owner) != senderIp) {
+                counters.drop(DropReason.SPOOFED_SOURCE);
+                return false;
+            }
         }
         if (header.ttl() <= 1) {
             counters.drop(DropReason.TTL_EXPIRED);

@@ -147,8 +147,9 @@ public final class UdpPacketEngine implements PacketEngine {
             }
             started = true;
             LOG.info("UDP engine up: {} loop(s) on {}:{}, TUN {} (MTU {}), network {}, local subnet {}, "
-                    + "known peers only: {}", n, Ipv4.format(settings.bindAddress()), settings.port(), device.name(),
-                settings.mtu(), settings.network(), localSubnet, settings.acceptOnlyKnownPeers());
+                    + "known peers only: {}, strict source: {}", n, Ipv4.format(settings.bindAddress()), settings.port(),
+                device.name(), settings.mtu(), settings.network(), localSubnet, settings.acceptOnlyKnownPeers(),
+                settings.strictSource());
         }
     }
 
@@ -171,7 +172,7 @@ public final class UdpPacketEngine implements PacketEngine {
             final boolean gro = vnet > 0 && tuning.udpGro() && LinuxUdp.enableGro(udp.intValue());
             final ForwardingLoop loop = ForwardingLoop.create(tun, udp.intValue(), routes,
                 new LoopConfig(settings.network(), localSubnet, settings.mtu(), settings.acceptOnlyKnownPeers(), vnet,
-                    tuning.batchSize(), gso, gro));
+                    tuning.batchSize(), gso, gro, settings.strictSource()));
             newLoops[i] = loop;
             newExecutors[i] = executor;
             register(executor, new FdHandle.Udp(udp, loop));

@@ -10,6 +10,7 @@ import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.DropReason;
 import io.overlay.testing.TestPackets;
 import io.overlay.udp.offload.VirtioNetHdr;
+import io.overlay.udp.wire.InetChecksum;
 import io.overlay.udp.wire.Ipv4Header;
 import java.nio.ByteBuffer;
 import org.junit.jupiter.api.Test;
@@ -39,7 +40,7 @@ class PacketProcessorTest {
 
     /** A responder that only builds answers (no TUN to write to). */
     private static IcmpResponder responder(final int headerLength) {
-        return new IcmpResponder(null, headerLength, new LoopCounters(), 0);
+        return new IcmpResponder(null, headerLength, new LoopCounters(), 24, 0);
     }
 
     @Test
@@ -137,6 +138,7 @@ class PacketProcessorTest {
         assertThat(p.drops(DropReason.FOREIGN_DESTINATION)).isEqualTo(1);
         final ByteBuffer zero = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
         zero.putInt(Ipv4Header.DESTINATION_OFFSET, 0);
+        zero.putShort(Ipv4Header.CHECKSUM_OFFSET, (short) InetChecksum.ipv4Header(zero, 0, 20));
         assertThat(p.udpToTun(zero, 0, 84, PEER.publicIp())).as("not even to 0.0.0.0").isFalse();
         assertThat(p.drops(DropReason.FOREIGN_DESTINATION)).isEqualTo(2);
         p.onLocalSubnet(REMOTE);
@@ -144,6 +146,17 @@ class PacketProcessorTest {
             .as("re-acquired: delivered again").isTrue();
         assertThat(new PacketProcessor(routes, NETWORK, null, 1500, true)
             .udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp())).isFalse();
+    }
+
+    @Test
+    void aDatagramWithABadHeaderChecksumIsDroppedAndCountedAsSuch() {
+        routes.put(REMOTE, PEER);
+        final PacketProcessor p = new PacketProcessor(routes, NETWORK, REMOTE, 1500, true);
+        final ByteBuffer bad = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
+        bad.put(AT + Ipv4Header.CHECKSUM_OFFSET + 1, (byte) (bad.get(AT + Ipv4Header.CHECKSUM_OFFSET + 1) ^ 0x10));
+        assertThat(p.udpToTun(bad, AT, 84, PEER.publicIp())).isFalse();
+        assertThat(p.drops(DropReason.BAD_HEADER_CHECKSUM)).isEqualTo(1);
+        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp())).isTrue();
     }
 
     @Test

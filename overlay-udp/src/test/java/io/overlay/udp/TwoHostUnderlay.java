@@ -61,8 +61,15 @@ final class TwoHostUnderlay implements AutoCloseable {
     /** Starts host B (underlay 198.18.0.2, subnet 100.64.2.0/24) with A as its peer; arguments as for A. */
     EngineHost startB(final int mtu, final int loops, final boolean acceptOnlyKnownPeers, final boolean offloads)
         throws Exception {
+        return startB(mtu, loops, acceptOnlyKnownPeers, offloads, false);
+    }
+
+    /** Starts host B as {@link #startB(int, int, boolean, boolean)} does, in strict source mode if asked. */
+    EngineHost startB(final int mtu, final int loops, final boolean acceptOnlyKnownPeers, final boolean offloads,
+                      final boolean strictSource) throws Exception {
         b = EngineHost.start(nsB, UNDERLAY_B, NETWORK, SUBNET_B, mtu, loops,
-            Map.of(SUBNET_A, new Peer(Ipv4.parse(UNDERLAY_A), EngineHost.PORT)), acceptOnlyKnownPeers, offloads);
+            Map.of(SUBNET_A, new Peer(Ipv4.parse(UNDERLAY_A), EngineHost.PORT)), acceptOnlyKnownPeers, offloads,
+            strictSource);
         return b;
     }
 

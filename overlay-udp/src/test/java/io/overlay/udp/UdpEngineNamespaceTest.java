@@ -251,6 +251,23 @@ class UdpEngineNamespaceTest {
     }
 
     @Test
+    void aBroadcastAddressWithoutARouteGetsNoIcmpAnswer() throws Exception {
+        // 100.64.9.255: the broadcast address of a /24 (SubnetLen) nobody leases; 100.64.255.255: the Network's
+        for (String broadcast : new String[] {"100.64.9.255", "100.64.255.255"}) {
+            final TrafficCounters before = a.engine.counters();
+            final String out = a.shell("ping -c 1 -W 1 " + broadcast);
+            assertThat(out).as("ping %s", broadcast).doesNotContain("Unreachable").contains("0 received");
+            final TrafficCounters after = a.engine.counters();
+            assertThat(after.drops(DropReason.NO_ROUTE) - before.drops(DropReason.NO_ROUTE)).isEqualTo(1);
+            assertThat(after.icmpUnreachableSent()).isEqualTo(before.icmpUnreachableSent());
+            assertThat(after.icmpUnreachableSuppressed()).isEqualTo(before.icmpUnreachableSuppressed());
+        }
+        // an ordinary unrouted address beside it still gets its answer
+        assertThat(a.shell("ping -c 1 -W 2 100.64.9.254")).contains("From 100.64.9.254")
+            .contains("Destination Net Unreachable");
+    }
+
+    @Test
     void malformedAndUnwantedDatagramsAreDroppedAndCountedByReasonWhileTrafficFlows() throws Exception {
         final DatagramChannel known = NetnsThread.call(hosts.nsA.name(), () -> DatagramChannel
             .open(StandardProtocolFamily.INET).bind(new InetSocketAddress("198.18.0.1", 0)));
@@ -274,7 +291,11 @@ class UdpEngineNamespaceTest {
             send(known, engineB, packet("100.64.1.0", "100.64.7.7", 84)); // not B's subnet
             final byte[] ttl = good.clone();
             ttl[8] = 1;
+            TestPackets.fixIp(ttl);
             send(known, engineB, ttl); // TTL would reach 0
+            final byte[] checksum = good.clone();
+            checksum[11] ^= 0x01;
+            send(known, engineB, checksum); // header checksum off by one bit
 
             final TrafficCounters after = b.awaitCounters(c -> c.totalDrops() >= before.totalDrops() + 10);
             assertThat(delta(before, after, DropReason.TOO_SHORT)).isEqualTo(1);
@@ -285,7 +306,8 @@ class UdpEngineNamespaceTest {
             assertThat(delta(before, after, DropReason.UNKNOWN_SENDER)).isEqualTo(1);
             assertThat(delta(before, after, DropReason.FOREIGN_DESTINATION)).isEqualTo(1);
             assertThat(delta(before, after, DropReason.TTL_EXPIRED)).isEqualTo(1);
-            assertThat(after.totalDrops() - before.totalDrops()).isEqualTo(9);
+            assertThat(delta(before, after, DropReason.BAD_HEADER_CHECKSUM)).isEqualTo(1);
+            assertThat(after.totalDrops() - before.totalDrops()).isEqualTo(10);
             assertThat(after.udpToTunPackets()).isEqualTo(before.udpToTunPackets());
 
             // The same well-formed packet from the known peer is delivered (B's kernel answers the echo) ...

@@ -4,6 +4,7 @@ import io.overlay.core.Overlay;
 import io.overlay.core.flannel.FlannelRules;
 import io.overlay.core.net.Ipv4Prefix;
 import java.io.IOException;
+import java.util.Collection;
 
 /**
  * Creates or reuses the Linux bridge that local containers attach to (for example {@code lxcbr0} or
@@ -25,4 +26,23 @@ public interface BridgeConfigurator {
      * @throws IOException if a step fails; the message names the bridge and the step
      */
     void ensureBridge(String name, Ipv4Prefix subnet, int address, Ipv4Prefix network, int mtu) throws IOException;
+
+    /**
+     * As {@link #ensureBridge(String, Ipv4Prefix, int, Ipv4Prefix, int)}, and also removes the bridge's IPv4
+     * addresses inside any of {@code earlierSubnets}: subnets this host held before, which may lie outside the
+     * current Network after the network config changed (an old {@code subnet.env}, a lease dropped at runtime).
+     * The default ignores {@code earlierSubnets}.
+     *
+     * @param name the bridge's interface name, at most 15 bytes
+     * @param subnet this host's lease subnet; the bridge gets {@code address}/{@code subnet.length()}
+     * @param address the bridge address
+     * @param network the overlay Network
+     * @param mtu the overlay MTU in bytes
+     * @param earlierSubnets subnets whose addresses are stale on the bridge; may be empty, never null
+     * @throws IOException if a step fails; the message names the bridge and the step
+     */
+    default void ensureBridge(final String name, final Ipv4Prefix subnet, final int address, final Ipv4Prefix network,
+                              final int mtu, final Collection<Ipv4Prefix> earlierSubnets) throws IOException {
+        ensureBridge(name, subnet, address, network, mtu);
+    }
 }

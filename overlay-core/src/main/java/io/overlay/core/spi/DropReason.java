@@ -13,6 +13,11 @@ public enum DropReason {
     BAD_HEADER_LENGTH("bad IPv4 header length"),
     /** Total length field disagrees with the bytes read (truncated or padded packet). */
     BAD_TOTAL_LENGTH("IPv4 total length does not match the bytes read"),
+    /**
+     * UDP → TUN: the inner IPv4 header checksum does not verify (RFC 791; the kernel would drop the packet at
+     * {@code ip_rcv} anyway, counting it in {@code InHdrErrors}).
+     */
+    BAD_HEADER_CHECKSUM("bad IPv4 header checksum"),
     /** A datagram larger than the receive buffer (TUN MTU): dropped whole, never truncated. */
     OVERSIZED("larger than the MTU"),
     /** TTL reached 0 on decrement. */
@@ -25,6 +30,11 @@ public enum DropReason {
     UNKNOWN_SENDER("sender is not a known peer"),
     /** UDP → TUN: the inner destination is not inside the local subnet. */
     FOREIGN_DESTINATION("destination outside the local subnet"),
+    /**
+     * UDP → TUN, in strict source mode only ({@link EngineSettings#strictSource()}): the inner source is not inside
+     * the leased subnet of the peer whose PublicIP sent the datagram.
+     */
+    SPOOFED_SOURCE("inner source outside the sending peer's subnet"),
     /** The UDP send failed (e.g. no route on the underlay, socket buffer full). */
     SEND_FAILED("UDP send failed"),
     /** The TUN write failed or the device queue was full. */

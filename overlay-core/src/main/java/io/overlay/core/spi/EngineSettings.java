@@ -17,9 +17,14 @@ import io.overlay.core.net.Ipv4Prefix;
  *     peer's PublicIP; turn off behind NAT, where the source seen differs from the advertised PublicIP
  * @param loops the number of event loops, one per TUN queue (the TUN must have this many queues)
  * @param tuning batch size and UDP offloads ({@link EngineTuning#defaults()} unless set)
+ * @param strictSource when {@code true} (default {@code false}) a datagram is accepted only if its inner source
+ *     address lies in the leased subnet of the peer whose PublicIP sent it (a route lookup of the inner source must
+ *     give the sender); others are dropped as {@link DropReason#SPOOFED_SOURCE}. Off by default because a peer
+ *     legitimately forwards traffic with other sources: a NodePort or masqueraded flow leaves with the node's own
+ *     underlay address, and routed or DNAT-ed traffic keeps its outside source. Needs {@code acceptOnlyKnownPeers}.
  */
 public record EngineSettings(int bindAddress, int port, Ipv4Prefix network, Ipv4Prefix localSubnet, int mtu,
-                             boolean acceptOnlyKnownPeers, int loops, EngineTuning tuning) {
+                             boolean acceptOnlyKnownPeers, int loops, EngineTuning tuning, boolean strictSource) {
     /**
      * Validates the settings.
      *
@@ -42,6 +47,29 @@ public record EngineSettings(int bindAddress, int port, Ipv4Prefix network, Ipv4
         if (tuning == null) {
             throw new IllegalArgumentException("tuning is required (EngineTuning.defaults() for the defaults)");
         }
+        if (strictSource && !acceptOnlyKnownPeers) {
+            throw new IllegalArgumentException("strict source mode needs acceptOnlyKnownPeers: a sender that is not a "
+                + "peer's PublicIP (NAT) owns no subnet to check the inner source against");
+        }
+    }
+
+    /**
+     * Creates settings without strict source mode.
+     *
+     * @param bindAddress the local underlay address to bind the UDP socket to, int form, 0 for the wildcard
+     * @param port the UDP port
+     * @param network the whole overlay Network
+     * @param localSubnet this host's leased subnet
+     * @param mtu the TUN MTU in bytes
+     * @param acceptOnlyKnownPeers whether datagrams are accepted only from known peers' PublicIPs
+     * @param loops the number of event loops
+     * @param tuning batch size and UDP offloads
+     * @throws IllegalArgumentException naming the setting when a value is out of range
+     */
+    public EngineSettings(final int bindAddress, final int port, final Ipv4Prefix network,
+                          final Ipv4Prefix localSubnet, final int mtu, final boolean acceptOnlyKnownPeers,
+                          final int loops, final EngineTuning tuning) {
+        this(bindAddress, port, network, localSubnet, mtu, acceptOnlyKnownPeers, loops, tuning, false);
     }
 
     /**

@@ -20,8 +20,13 @@ import java.nio.ByteBuffer;
  *
  * <p><b>When it is sent.</b> Like flannel: never for a non-first fragment. Unlike flannel, which skips every ICMP
  * packet, only ICMP <em>error</em> messages (types 3, 4, 5, 11, 12) are exempt, as RFC 1122 §3.2.2 requires, so
- * an echo request (ping) gets an answer. Also never for a source that cannot be answered (0.0.0.0, multicast,
- * class E, limited broadcast) or a multicast/broadcast destination (RFC 1812 §4.3.2.7).
+ * an echo request (ping) gets an answer. Also never about a datagram whose source is not a single host (0.0.0.0,
+ * loopback 127/8, multicast, class E, limited broadcast) or whose destination is a multicast or broadcast address
+ * (RFC 1122 §3.2.2, RFC 1812 §4.3.2.7). Besides 255.255.255.255 a broadcast address here is any address whose host
+ * part for the network config's {@code SubnetLen} is all ones ({@code 100.64.5.255} with SubnetLen 24, which is also
+ * the Network's own broadcast address {@code 100.64.255.255} of a /16): the engine does not know the prefix of a
+ * subnet it has no route for, and every lease is a SubnetLen subnet (flannel v0.28.9 {@code pkg/subnet/config.go}).
+ * Answering one would source the message from that broadcast address.
  *
  * <p>Internal to the engine: public for the benchmarks, not a supported API.
  */
@@ -41,7 +46,8 @@ public final class IcmpUnreachable {
     }
 
     /**
-     * Returns whether a net-unreachable message may be sent about the packet (see the class comment for the rules).
+     * Returns whether a net-unreachable message may be sent about the packet, knowing no subnet broadcast address
+     * (see the class comment for the rules).
      *
      * @param offender a validated packet (see {@link Ipv4Header#validate}), wrapped at its first byte
      * @param buffer the buffer holding it
@@ -49,13 +55,31 @@ public final class IcmpUnreachable {
      * @return {@code true} if an ICMP error may be generated for it
      */
     public static boolean mayAnswer(final Ipv4Header offender, final ByteBuffer buffer, final int offset) {
+        return mayAnswer(offender, buffer, offset, 0);
+    }
+
+    /**
+     * Returns whether a net-unreachable message may be sent about the packet (see the class comment for the rules).
+     *
+     * @param offender a validated packet (see {@link Ipv4Header#validate}), wrapped at its first byte
+     * @param buffer the buffer holding it
+     * @param offset absolute index of its first byte
+     * @param hostMask the host bits of a SubnetLen subnet ({@code 0xff} for /24; 0 for /32): an address with all of
+     *     them set is a subnet's broadcast address
+     * @return {@code true} if an ICMP error may be generated for it
+     */
+    public static boolean mayAnswer(final Ipv4Header offender, final ByteBuffer buffer, final int offset,
+                                    final int hostMask) {
         if (offender.fragmentOffset() != 0) {
             return false;
         }
         final int src = offender.source();
         final int dst = offender.destination();
-        if (src == 0 || (src >>> 28) >= 0xe || (dst >>> 28) >= 0xe) {
-            return false; // unspecified source, multicast (class D), class E and 255.255.255.255
+        if (src == 0 || (src >>> 24) == 127 || (src >>> 28) >= 0xe || (dst >>> 28) >= 0xe) {
+            return false; // unspecified or loopback source, multicast (class D), class E and 255.255.255.255
+        }
+        if (hostMask != 0 && ((src & hostMask) == hostMask || (dst & hostMask) == hostMask)) {
+            return false; // a subnet's broadcast address
         }
         if (offender.protocol() == Ipv4Header.PROTOCOL_ICMP) {
             final int headerLength = offender.headerLength();

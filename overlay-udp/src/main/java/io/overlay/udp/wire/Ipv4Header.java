@@ -279,6 +279,28 @@ public final class Ipv4Header {
     }
 
     /**
+     * Returns whether the header checksum verifies: the ones' complement sum of the header's 16-bit words, checksum
+     * included, is 0xffff (RFC 791, RFC 1071 §1). The header length must be within the bytes present (as
+     * {@link #validate} checks). Reads the header as 32-bit words: the ones' complement sum does not depend on the
+     * byte order (RFC 1071 §2(B)), and 0xffff is its own byte swap.
+     *
+     * @return {@code true} if the checksum is right
+     */
+    public boolean checksumValid() {
+        final int headerLength = headerLength();
+        long sum = 0;
+        int i = 0;
+        for (; i + 8 <= headerLength; i += 8) {
+            final long v = buffer.getLong(offset + i);
+            sum += (v >>> 32) + (v & 0xffffffffL);
+        }
+        if (i < headerLength) { // the header is a whole number of 32-bit words: one may be left
+            sum += buffer.getInt(offset + i) & 0xffffffffL;
+        }
+        return InetChecksum.fold(sum) == 0xffff;
+    }
+
+    /**
      * Decrements the TTL by one and patches the header checksum incrementally (RFC 1624), as flannel's proxy does
      * for every forwarded packet in both directions ({@code tun_to_udp} and {@code udp_to_tun} in
      * flannel v0.20.2 {@code backend/udp/proxy_amd64.c}). The caller must first check

@@ -60,4 +60,22 @@ class IcmpUnreachableTest {
         noSource.putInt(12, 0);
         assertThat(IcmpUnreachable.mayAnswer(header.wrap(noSource, 0), noSource, 0)).isFalse();
     }
+
+    @Test
+    void neverAnswersAboutASubnetBroadcastDestinationOrSourceNorALoopbackSource() {
+        final ByteBuffer p = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
+        final int dst = 0x644008ff; // 100.64.8.255
+        p.putInt(16, dst);
+        assertThat(IcmpUnreachable.mayAnswer(header.wrap(p, 0), p, 0, 0xff)).as("/24 broadcast").isFalse();
+        assertThat(IcmpUnreachable.mayAnswer(header.wrap(p, 0), p, 0, 0x3f)).as("/26 broadcast").isFalse();
+        assertThat(IcmpUnreachable.mayAnswer(header.wrap(p, 0), p, 0, 0x1ff)).as("not a /23's").isTrue();
+        assertThat(IcmpUnreachable.mayAnswer(header.wrap(p, 0), p, 0, 0)).as("/32: none").isTrue();
+        p.putInt(16, (dst & ~0xff) | 0xfe);
+        assertThat(IcmpUnreachable.mayAnswer(header.wrap(p, 0), p, 0, 0xff)).as("x.y.z.254").isTrue();
+        final int src = p.getInt(12);
+        p.putInt(12, src | 0xff);
+        assertThat(IcmpUnreachable.mayAnswer(header.wrap(p, 0), p, 0, 0xff)).as("broadcast source").isFalse();
+        p.putInt(12, 0x7f000001);
+        assertThat(IcmpUnreachable.mayAnswer(header.wrap(p, 0), p, 0, 0xff)).as("loopback source").isFalse();
+    }
 }

@@ -50,6 +50,30 @@ class Ipv4HeaderTest {
         assertThat(validate(TestPackets.ECHO_REQUEST, 84, 84)).isNull(); // exactly the MTU
     }
 
+    @Test
+    void checksumVerifiesInEitherByteOrderWithOptionsAndCatchesAnyFlippedBit() {
+        final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, 3);
+        assertThat(header.wrap(buf, 3).checksumValid()).isTrue();
+        assertThat(header.wrap(buf.duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN), 3).checksumValid()).isTrue();
+        header.wrap(buf, 3).decrementTtl(); // the RFC 1624 patch keeps it valid
+        assertThat(header.checksumValid()).isTrue();
+        for (int bit = 0; bit < 160; bit++) {
+            buf.put(3 + bit / 8, (byte) (buf.get(3 + bit / 8) ^ (1 << (bit % 8))));
+            assertThat(header.checksumValid()).as("bit %d flipped", bit).isFalse();
+            buf.put(3 + bit / 8, (byte) (buf.get(3 + bit / 8) ^ (1 << (bit % 8))));
+        }
+        // a 24-byte header (one option word: 4 x NOP), checksum recomputed over all 24 bytes
+        final byte[] p = TestPackets.bytes("46" + TestPackets.ECHO_REQUEST.substring(2, 40) + "01010101"
+            + TestPackets.ECHO_REQUEST.substring(40));
+        p[3] += 4; // total length 88
+        TestPackets.fixIp(p);
+        final ByteBuffer options = ByteBuffer.wrap(p);
+        assertThat(header.wrap(options, 0).validate(88, MTU)).isNull();
+        assertThat(header.checksumValid()).isTrue();
+        p[21] = 0; // the option word changes: only a checksum over all 24 bytes notices
+        assertThat(header.checksumValid()).isFalse();
+    }
+
     private DropReason validate(final String hex, final int length, final int mtu) {
         return header.wrap(TestPackets.buffer(hex, 0), 0).validate(length, mtu);
     }
