@@ -9,7 +9,7 @@
 # directory), then:
 #   1. pre-fills N peer leases in flannel's format (benchmarks/scale/LeaseWriter.java: /10 Network 100.64.0.0/10 at
 #      SubnetLen 24, which holds 16,384 subnets; PublicIPs in 198.19.0.0/16, on no interface, so nothing is sent);
-#   2. starts the agent (java $OVERLAY_JAVA_OPTS -jar overlay.jar, as the Debian package's /usr/bin/overlay does) and
+#   2. starts the agent (java with the launcher's JVM options -jar overlay.jar, as the Debian package's /usr/bin/overlay does) and
 #      reads from its log (TZ=UTC, millisecond times): start -> ready, the listing's arrival -> all N routes in the
 #      engine, the batch's apply time; CPU-seconds (/proc/PID/stat) and RSS (/proc/PID/status VmRSS) at ready and 2 s
 #      later;
@@ -27,8 +27,8 @@
 # Options: --peers LIST (comma-separated, each churn + 2 x burst..16383; default 1000,5000,16383), --runs R (default 1), --churn C
 # (default 200), --interval-ms MS (default 10), --burst B (default 100), --markdown (also print the table as
 # Markdown rows). Environment: OVERLAY_JAR (run that jar as is), OVERLAY_NO_BUILD=1 (never build), JAVA (default
-# java; the writer needs a JDK: it runs as a single-file program), OVERLAY_JAVA_OPTS (default
-# -XX:+ExitOnOutOfMemoryError, the systemd unit's).
+# java; the writer needs a JDK: it runs as a single-file program), OVERLAY_JAVA_OPTS (default: the
+# launcher's JVM options, the java_opts line of packaging/deb/overlay.sh, and the jar's CDS archive if built).
 # Needs root, etcd and etcdctl (etcd-server, etcd-client), iproute2, a JDK 17, Maven to build the jar.
 set -euo pipefail
 
@@ -37,7 +37,11 @@ repo=$(cd "$here/.." && pwd)
 jar=${OVERLAY_JAR:-$repo/overlay-examples/target/overlay.jar}
 [[ -n ${OVERLAY_JAR:-} ]] && OVERLAY_NO_BUILD=1
 java_bin=${JAVA:-java}
-java_opts=${OVERLAY_JAVA_OPTS--XX:+ExitOnOutOfMemoryError}
+# The agent runs with the JVM options the installed launcher (/usr/bin/overlay) gives it, unless told otherwise.
+launcher_opts=$(sed -n "s/^java_opts='\(.*\)'$/\1/p" "$repo/packaging/deb/overlay.sh")
+[[ -n $launcher_opts ]] || { echo "scale-bench: no java_opts line in packaging/deb/overlay.sh" >&2; exit 1; }
+[[ -r ${jar%.jar}.jsa ]] && launcher_opts+=" -XX:SharedArchiveFile=${jar%.jar}.jsa -Xshare:auto"
+java_opts=${OVERLAY_JAVA_OPTS:-$launcher_opts}
 
 peers_list=1000,5000,16383 runs=1 churn=200 interval_ms=10 burst=100 markdown=0
 die() { echo "scale-bench: $*" >&2; exit 1; }
