@@ -155,6 +155,12 @@ class OverlayTest {
         assertThat(engines.engine.keys).containsExactly("198.18.0.8=" + peerKey, "198.18.0.7=none",
             "198.18.0.8 gone");
         await(() -> heard.contains("peerRemoved 100.64.8.0/24"));
+        // a batch (as the etcd allocator delivers peers): keys for every change before the routes, one batch on
+        engines.engine.keys.clear();
+        allocator.listener.peersChanged(List.of(io.overlay.core.spi.PeerChange.added(keyed),
+            io.overlay.core.spi.PeerChange.removed(PEER)));
+        assertThat(engines.engine.keys).containsExactly("198.18.0.8=" + peerKey, "198.18.0.7 gone");
+        await(() -> overlay.routes().routes().containsKey(Ipv4Prefix.parse("100.64.8.0/24")));
     }
 
     /**
