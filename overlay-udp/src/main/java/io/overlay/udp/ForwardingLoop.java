@@ -3,6 +3,8 @@ package io.overlay.udp;
 import io.netty.channel.unix.FileDescriptor;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.RouteTable;
+import io.overlay.udp.crypto.PeerSessions;
+import io.overlay.udp.crypto.SealedFrame;
 import io.overlay.udp.offload.VirtioNetHdr;
 import java.nio.ByteBuffer;
 
@@ -43,12 +45,15 @@ final class ForwardingLoop {
     private final PacketProcessor processor;
     private final LoopCounters counters;
     private final int batch;
+    /** The encryption step, or {@code null} when encryption is off (flannel's datagrams, untouched). */
+    private final LoopSealing sealing;
     private boolean tunFailed;
     /** Whether the last {@code recvmmsg} filled every slot, so more datagrams may be waiting. */
     private boolean lastReceiveFull;
 
     private ForwardingLoop(final TunPort tun, final UdpPort udp, final IcmpResponder icmp,
-                           final PacketProcessor processor, final LoopCounters counters, final int batch) {
+                           final PacketProcessor processor, final LoopCounters counters, final int batch,
+                           final LoopSealing sealing) {
         this.tun = tun;
         this.in = tun.batch();
         this.udp = udp;
@@ -56,6 +61,7 @@ final class ForwardingLoop {
         this.processor = processor;
         this.counters = counters;
         this.batch = batch;
+        this.sealing = sealing;
     }
 
     /**
@@ -69,6 +75,21 @@ final class ForwardingLoop {
      */
     static ForwardingLoop create(final FileDescriptor tunFd, final int udpFd, final RouteTable routes,
                                  final LoopConfig config) {
+        return create(tunFd, udpFd, routes, config, null);
+    }
+
+    /**
+     * Creates a loop and its ports, sealing to peers with a session when {@code sessions} is not null.
+     *
+     * @param tunFd the TUN queue's descriptor (not owned)
+     * @param udpFd the bound UDP socket (owned by the engine)
+     * @param routes the route table
+     * @param config what the loop forwards and how
+     * @param sessions the peer sessions, or {@code null} when encryption is off
+     * @return the loop
+     */
+    static ForwardingLoop create(final FileDescriptor tunFd, final int udpFd, final RouteTable routes,
+                                 final LoopConfig config, final PeerSessions sessions) {
         final LoopCounters counters = new LoopCounters();
         final boolean vnet = config.vnetHeaderLength() == VirtioNetHdr.LENGTH;
         final int batch = config.batchSize();
@@ -76,13 +97,18 @@ final class ForwardingLoop {
             : new PlainTunPort(tunFd, batch, config.mtu(), counters);
         // with offloads one read pass may yield batch - 1 plain packets and then a super-packet's segments
         final int sendCapacity = vnet ? batch + VnetTunPort.MAX_SEGMENTS : batch;
-        final UdpPort udp = new UdpPort(udpFd, sendCapacity, batch, PlainTunPort.slotSize(config.mtu()),
+        // a sealing host receives frames up to MTU + overhead, and clear text up to flannel's MTU (the same size)
+        final int wireMtu = sessions == null ? config.mtu()
+            : Math.min(65535, config.mtu() + SealedFrame.OVERHEAD);
+        final UdpPort udp = new UdpPort(udpFd, sendCapacity, batch, PlainTunPort.slotSize(wireMtu),
             config.udpGso(), config.udpGro(), counters);
         final IcmpResponder icmp = new IcmpResponder(tunFd, tun.headerLength(), counters,
             config.localSubnet() == null ? 32 : config.localSubnet().length(), System.nanoTime());
         final PacketProcessor processor = new PacketProcessor(routes, config.network(), config.localSubnet(),
-            config.mtu(), config.acceptOnlyKnownPeers(), config.strictSource(), counters);
-        return new ForwardingLoop(tun, udp, icmp, processor, counters, batch);
+            wireMtu, config.acceptOnlyKnownPeers(), config.strictSource(), counters);
+        final LoopSealing sealing = sessions == null ? null
+            : new LoopSealing(sessions, sendCapacity, config.mtu(), counters);
+        return new ForwardingLoop(tun, udp, icmp, processor, counters, batch, sealing);
     }
 
     /**
@@ -173,13 +199,20 @@ final class ForwardingLoop {
             final int length = in.length(i);
             final long peer = processor.tunToUdp(buf, offset, length);
             if (peer >= 0) {
-                udp.queue(address + offset, length, peer);
+                if (sealing == null) {
+                    udp.queue(address + offset, length, peer);
+                } else {
+                    sealing.queue(udp, buf, address, offset, length, peer);
+                }
             } else if (peer == PacketProcessor.NO_ROUTE && in.frame(i) != answered) {
                 answered = in.frame(i);
                 icmp.answer(buf, offset);
             }
         }
         udp.flush(); // before the next read: the vnet port's segment area is reused by it
+        if (sealing != null) {
+            sealing.flushed();
+        }
     }
 
     /**
@@ -196,8 +229,10 @@ final class ForwardingLoop {
         int datagrams = 0;
         while (udp.next()) {
             datagrams++;
-            if (processor.udpToTun(udp.buffer(), udp.offset(), udp.length(), udp.sender())) {
-                tun.write(udp.buffer(), udp.address(), udp.offset(), udp.length());
+            final int length = sealing == null ? udp.length()
+                : sealing.open(udp.buffer(), udp.offset(), udp.length(), udp.sender());
+            if (length >= 0 && processor.udpToTun(udp.buffer(), udp.offset(), length, udp.sender())) {
+                tun.write(udp.buffer(), udp.address(), udp.offset(), length);
             }
         }
         tun.flush();
