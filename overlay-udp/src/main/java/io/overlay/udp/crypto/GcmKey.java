@@ -5,8 +5,8 @@ import javax.crypto.spec.SecretKeySpec;
 
 /**
  * One AES-256-GCM key, prepared once for every event loop: the JDK key object for {@link CipherGcm}, and for
- * {@link IntrinsicGcm} the expanded AES key and the GHASH subkey table (read-only after construction, shared by the
- * loops). {@link #slot()} numbers keys so that each loop keeps its own per-key counter-mode state in an array.
+ * {@link IntrinsicGcm} the expanded AES key and the GHASH subkey table (a template each loop copies). {@link #slot()}
+ * numbers keys so that each loop keeps its own per-key counter-mode state in an array.
  */
 public final class GcmKey {
     private static final AtomicInteger SLOTS = new AtomicInteger();
@@ -16,7 +16,10 @@ public final class GcmKey {
     final int slot;
     /** {@code com.sun.crypto.provider.AESCrypt} initialised with the key, or {@code null}. */
     final Object aes;
-    /** The GHASH subkey table for H = AES(key, 0^128), or {@code null}. */
+    /**
+     * The GHASH subkey table for H = AES(key, 0^128) as the JDK's {@code GHASH} made it, or {@code null}: never hashed
+     * with, only copied by each loop ({@link IntrinsicGcm}), since the intrinsic fills the table on first use.
+     */
     final long[] htbl;
 
     private GcmKey(final byte[] raw) {
