@@ -29,6 +29,8 @@ public final class PeerSessions {
     private final Map<Integer, PeerSession> byIp = new HashMap<>();
     private final TreeSet<Integer> keyless = new TreeSet<>(Integer::compareUnsigned);
     private volatile Snapshot snapshot = new Snapshot(Map.of());
+    /** Published after each change so that {@link #status()} takes no lock (the table's is held during derivation). */
+    private volatile EncryptionStatus status;
 
     /**
      * Creates an empty table.
@@ -42,6 +44,7 @@ public final class PeerSessions {
         this.mode = mode;
         this.own = HostKeyPair.of(keyPair, publicKey);
         this.psk = psk.clone();
+        this.status = new EncryptionStatus(mode, own.publicKeyBase64(), List.of());
     }
 
     /** Whether clear text is refused both ways. */
@@ -89,7 +92,7 @@ public final class PeerSessions {
             keyless.remove(publicIp);
             LOG.info("Peer {} key {}: sealing ({})", Ipv4.format(publicIp), id, s);
         }
-        snapshot = new Snapshot(byIp);
+        publish();
     }
 
     /**
@@ -100,16 +103,22 @@ public final class PeerSessions {
     public synchronized void peerGone(final int publicIp) {
         byIp.remove(publicIp);
         keyless.remove(publicIp);
+        publish();
+    }
+
+    /** Publishes the lookup snapshot and the status (with the lock held). */
+    private void publish() {
         snapshot = new Snapshot(byIp);
+        status = new EncryptionStatus(mode, own.publicKeyBase64(), new ArrayList<>(keyless));
     }
 
     /**
-     * Returns the mode, own key and keyless peers.
+     * Returns the mode, own key and keyless peers as of the last change. Any thread, no lock.
      *
      * @return the status
      */
-    public synchronized EncryptionStatus status() {
-        return new EncryptionStatus(mode, own.publicKeyBase64(), new ArrayList<>(keyless));
+    public EncryptionStatus status() {
+        return status;
     }
 
     /** An immutable open-addressing map int → session (linear probing, power-of-two size, load ≤ 1/2). */
