@@ -105,6 +105,8 @@ public final class IntrinsicGcm extends Gcm {
     private Object[] counters = new Object[8];
     private byte[][] ivs = new byte[8][];
     private long[][] tables = new long[8][];
+    /** The key each slot's state belongs to: a slot is reused for another key once its key was retired. */
+    private GcmKey[] owners = new GcmKey[8];
     private final byte[] j0 = new byte[BLOCK];
     private final byte[] mask = new byte[BLOCK];
     private final byte[] block = new byte[BLOCK];
@@ -198,7 +200,7 @@ public final class IntrinsicGcm extends Gcm {
         j0[13] = 0;
         j0[14] = 0;
         j0[15] = 1;
-        Object ctr = key.slot < counters.length ? counters[key.slot] : null;
+        Object ctr = key.slot < counters.length && owners[key.slot] == key ? counters[key.slot] : null;
         if (ctr == null) {
             ctr = newCounter(key);
         }
@@ -212,13 +214,14 @@ public final class IntrinsicGcm extends Gcm {
         return counters[key.slot];
     }
 
-    /** Creates this loop's counter mode for a key it has not used yet (once per key and loop). */
+    /** Creates this loop's counter mode for a key it has not used yet (once per key and loop; replaces a retired one). */
     private Object newCounter(final GcmKey key) throws Throwable {
         if (key.slot >= counters.length) {
             final int size = Math.max(key.slot + 1, counters.length * 2);
             counters = Arrays.copyOf(counters, size);
             ivs = Arrays.copyOf(ivs, size);
             tables = Arrays.copyOf(tables, size);
+            owners = Arrays.copyOf(owners, size);
         }
         final Object aes = (Object) AES_NEW.invokeExact();
         AES_INIT.invokeExact(aes, false, "AES", key.raw);
@@ -227,6 +230,7 @@ public final class IntrinsicGcm extends Gcm {
         CTR_INIT.invokeExact(ctr, false, "AES", key.raw, iv);
         counters[key.slot] = ctr;
         ivs[key.slot] = iv;
+        owners[key.slot] = key;
         tables[key.slot] = key.htbl.clone(); // from the pristine table, which no loop hashes with
         return ctr;
     }

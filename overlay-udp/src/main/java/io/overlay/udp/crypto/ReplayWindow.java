@@ -32,7 +32,45 @@ public final class ReplayWindow {
 
     private final long[] ring = new long[WORDS];
     private final AtomicInteger busy = new AtomicInteger();
-    private long top = -1;
+    private long top;
+    private boolean closed;
+
+    /** Creates an empty window. */
+    public ReplayWindow() {
+        this(-1);
+    }
+
+    /**
+     * Creates a window that refuses every counter up to {@code highest} (a retired session's, resumed).
+     *
+     * @param highest the highest counter seen before, -1 for none
+     */
+    public ReplayWindow(final long highest) {
+        top = highest;
+        if (highest >= 0) {
+            java.util.Arrays.fill(ring, -1L); // every counter up to highest is seen; older ones are too old anyway
+            final int bit = (int) (highest & 63);
+            ring[(int) (highest >>> 6) & MASK] = bit == 63 ? -1L : (1L << bit + 1) - 1;
+        }
+    }
+
+    /**
+     * Closes the window (a retired session): every later {@link #accept} refuses. Control thread; waits for a loop
+     * holding the flag.
+     *
+     * @return the highest counter accepted, -1 for none
+     */
+    public long close() {
+        while (!busy.compareAndSet(0, 1)) {
+            Thread.onSpinWait();
+        }
+        try {
+            closed = true;
+            return top;
+        } finally {
+            busy.set(0);
+        }
+    }
 
     /**
      * Whether {@code counter} may be new (not certain: {@link #accept} decides). Any thread; racy reads only.
@@ -66,6 +104,9 @@ public final class ReplayWindow {
             return false;
         }
         try {
+            if (closed) {
+                return false;
+            }
             final long t = top;
             final long word = counter >>> 6;
             if (counter > t) {
