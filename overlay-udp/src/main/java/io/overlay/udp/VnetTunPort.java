@@ -28,12 +28,14 @@ import org.slf4j.LoggerFactory;
  * stops ({@link #MORE}) so the loop sends those segments before the next read reuses the area. A frame the segmenter
  * refuses is dropped as {@link DropReason#BAD_VNET_HEADER} (logged once).
  *
- * <p><b>Write.</b> Packets go to a {@link TcpCoalescer}, which merges in-order TCP segments of a flow into one GSO
+ * <p><b>Write.</b> Packets go to an {@link TcpCoalescer#inPlace in-place} {@link TcpCoalescer}, which merges in-order TCP segments of a flow into one GSO
  * super-packet and passes everything else through with a zero header; {@link #flush()} ends its runs. This port is
- * its {@link TunFrameSink} and counts each frame as the packets the coalescer says it carries.
+ * its {@link TunFrameSink}: it writes each frame, a gather list of the run's headers and the payloads where the UDP
+ * port received them (valid until the loop's next receive, after {@link #flush()}), with one {@code writev}, and
+ * counts it as the packets the coalescer says it carries.
  *
  * <p>Memory, allocated once: the 64 KiB frame buffer, {@code batch} plain slots and {@link #MAX_SEGMENTS} × MTU of
- * segment area in one buffer, and the coalescer's ({@link #COALESCER_FLOWS} + 1) × 64 KiB. Loop thread only.
+ * segment area in one buffer, and the coalescer's header areas. Loop thread only.
  */
 final class VnetTunPort implements TunPort, TunFrameSink {
     /** Most segments one TUN super-packet may be cut into: gso_size ≥ 512 bytes for a 64 KiB packet. */
@@ -79,7 +81,7 @@ final class VnetTunPort implements TunPort, TunFrameSink {
         this.area = ByteBuffer.allocateDirect(segmentBase + MAX_SEGMENTS * mtu).order(ByteOrder.BIG_ENDIAN);
         this.segments = new SegmentBatch(area.slice(segmentBase, MAX_SEGMENTS * mtu), MAX_SEGMENTS, mtu);
         this.batch = new PacketBatch(area, batchSize + MAX_SEGMENTS);
-        this.coalescer = new TcpCoalescer(COALESCER_FLOWS, this);
+        this.coalescer = TcpCoalescer.inPlace(COALESCER_FLOWS, this);
     }
 
     @Override
@@ -138,7 +140,7 @@ final class VnetTunPort implements TunPort, TunFrameSink {
 
     @Override
     public void write(final ByteBuffer buffer, final long address, final int offset, final int length) {
-        if (!coalescer.add(buffer, offset, length)) {
+        if (!coalescer.add(buffer, address, offset, length)) {
             counters.drop(DropReason.OVERSIZED);
         }
     }
@@ -165,6 +167,28 @@ final class VnetTunPort implements TunPort, TunFrameSink {
         }
         try {
             if (fd.writeAddress(sinkAddress, offset, offset + length) == length) {
+                counters.add(Counter.UDP_TO_TUN_PACKETS, packets);
+                counters.add(Counter.UDP_TO_TUN_BYTES, packetBytes);
+                if (packets > 1) {
+                    counters.add(Counter.TUN_COALESCED_FRAMES, 1);
+                }
+                return;
+            }
+        } catch (IOException e) {
+            logError("write", e);
+        }
+        counters.drop(DropReason.TUN_WRITE_FAILED, packets);
+    }
+
+    /**
+     * The coalescer's output as a gather list (headers, then payload slices where {@code recvmmsg} put them): one
+     * {@code writev}, no user-space copy of the payload.
+     */
+    @Override
+    public void gather(final long iovecs, final int count, final int length, final int packets,
+                       final int packetBytes) {
+        try {
+            if (fd.writevAddresses(iovecs, count) == length) {
                 counters.add(Counter.UDP_TO_TUN_PACKETS, packets);
                 counters.add(Counter.UDP_TO_TUN_BYTES, packetBytes);
                 if (packets > 1) {
