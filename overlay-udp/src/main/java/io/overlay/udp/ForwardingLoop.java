@@ -72,7 +72,7 @@ final class ForwardingLoop {
         final LoopCounters counters = new LoopCounters();
         final boolean vnet = config.vnetHeaderLength() == VirtioNetHdr.LENGTH;
         final int batch = config.batchSize();
-        final TunPort tun = vnet ? new VnetTunPort(tunFd, batch, config.mtu(), counters)
+        final TunPort tun = vnet ? new VnetTunPort(tunFd, batch, config.mtu(), counters, true)
             : new PlainTunPort(tunFd, batch, config.mtu(), counters);
         // with offloads one read pass may yield batch - 1 plain packets and then a super-packet's segments
         final int sendCapacity = vnet ? batch + VnetTunPort.MAX_SEGMENTS : batch;
@@ -173,7 +173,12 @@ final class ForwardingLoop {
             final int length = in.length(i);
             final long peer = processor.tunToUdp(buf, offset, length);
             if (peer >= 0) {
-                udp.queue(address + offset, length, peer);
+                final int tail = in.tailLength(i);
+                if (tail == 0) {
+                    udp.queue(address + offset, length, peer);
+                } else {
+                    udp.queueSplit(address + offset, length - tail, in.tailAddress(i), tail, peer);
+                }
             } else if (peer == PacketProcessor.NO_ROUTE && in.frame(i) != answered) {
                 answered = in.frame(i);
                 icmp.answer(buf, offset);

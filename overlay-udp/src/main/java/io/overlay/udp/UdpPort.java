@@ -90,6 +90,20 @@ final class UdpPort {
         outgoing.prepareSendFrom(queued++, address, length, Peer.ipOf(peer), Peer.portOf(peer));
     }
 
+    /**
+     * Queues one packet held in two parts (headers, then payload elsewhere) for the next {@link #flush}; sent as one
+     * datagram from two iovecs. The memory must stay unchanged until then.
+     *
+     * @param head the native address of the packet's first bytes
+     * @param headLength their length
+     * @param tail the native address of the rest
+     * @param tailLength its length
+     * @param peer the destination, packed as by {@link Peer#packed()}
+     */
+    void queueSplit(final long head, final int headLength, final long tail, final int tailLength, final long peer) {
+        outgoing.prepareSendSplit(queued++, head, headLength, tail, tailLength, Peer.ipOf(peer), Peer.portOf(peer));
+    }
+
     /** Sends everything queued and counts it as sent or dropped. */
     void flush() {
         final int count = queued;

@@ -26,7 +26,10 @@ import org.slf4j.LoggerFactory;
  * completed and is copied into a plain slot, so several of them batch into one send. A GSO super-packet is cut by
  * {@link GsoSegmenter} into MTU-sized packets exactly as the kernel would, into a segment area; the read pass then
  * stops ({@link #MORE}) so the loop sends those segments before the next read reuses the area. A frame the segmenter
- * refuses is dropped as {@link DropReason#BAD_VNET_HEADER} (logged once).
+ * refuses is dropped as {@link DropReason#BAD_VNET_HEADER} (logged once). With {@code split} (the default of the
+ * engine without encryption) a TCP segment's payload is not copied: only its headers go to the segment area and the
+ * packet is handed on {@link PacketBatch#addSplit split}, its payload still in the frame buffer, so that the UDP port
+ * sends it as two iovecs and the kernel's copy into the socket buffer is the only copy.
  *
  * <p><b>Write.</b> Packets go to an {@link TcpCoalescer#inPlace in-place} {@link TcpCoalescer}, which merges in-order TCP segments of a flow into one GSO
  * super-packet and passes everything else through with a zero header; {@link #flush()} ends its runs. This port is
@@ -57,6 +60,8 @@ final class VnetTunPort implements TunPort, TunFrameSink {
     private final SegmentBatch segments;
     private final PacketBatch batch;
     private final TcpCoalescer coalescer;
+    /** Whether TSO segments keep their payload in {@link #frame} (sent as header + payload iovecs). */
+    private final boolean split;
     private ByteBuffer sinkBuffer;
     private long sinkAddress;
     private boolean errorLogged;
@@ -69,9 +74,13 @@ final class VnetTunPort implements TunPort, TunFrameSink {
      * @param batchSize the most frames per read pass
      * @param mtu the TUN MTU in bytes: the largest packet handed to the loop
      * @param counters the loop's counters
+     * @param split whether a TSO super-packet's segments keep their payload in the read buffer
+     *     ({@link GsoSegmenter#segmentInPlace}); {@code false} when a later step needs each packet whole (sealing)
      */
-    VnetTunPort(final FileDescriptor fd, final int batchSize, final int mtu, final LoopCounters counters) {
+    VnetTunPort(final FileDescriptor fd, final int batchSize, final int mtu, final LoopCounters counters,
+                final boolean split) {
         this.fd = fd;
+        this.split = split;
         this.counters = counters;
         this.frame = ByteBuffer.allocateDirect(VirtioNetHdr.LENGTH + 65535).order(ByteOrder.BIG_ENDIAN);
         this.frameAddress = Buffer.memoryAddress(frame);
@@ -123,7 +132,9 @@ final class VnetTunPort implements TunPort, TunFrameSink {
                 }
                 continue;
             }
-            final OffloadVerdict verdict = segmenter.segment(header, frame, VirtioNetHdr.LENGTH, length, segments);
+            final OffloadVerdict verdict = split
+                ? segmenter.segmentInPlace(header, frame, VirtioNetHdr.LENGTH, length, segments)
+                : segmenter.segment(header, frame, VirtioNetHdr.LENGTH, length, segments);
             if (verdict != OffloadVerdict.OK) {
                 counters.drop(DropReason.BAD_VNET_HEADER);
                 logBadFrame(verdict);
@@ -131,9 +142,15 @@ final class VnetTunPort implements TunPort, TunFrameSink {
             }
             counters.add(Counter.TUN_SUPER_PACKETS, 1);
             for (int i = 0; i < segments.count(); i++) {
-                batch.add(segmentBase + segments.offset(i), segments.length(i), id);
+                final int tail = segments.tailLength(i);
+                if (tail == 0) {
+                    batch.add(segmentBase + segments.offset(i), segments.length(i), id);
+                } else {
+                    batch.addSplit(segmentBase + segments.offset(i), segments.headLength(i),
+                        frameAddress + segments.tailOffset(i), tail, id);
+                }
             }
-            return MORE; // the next segment() reuses the area: the loop sends these first
+            return MORE; // the next read reuses the frame and the area: the loop sends these first
         }
         return DONE;
     }
