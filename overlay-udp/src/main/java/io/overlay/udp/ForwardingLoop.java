@@ -69,6 +69,21 @@ final class ForwardingLoop {
      */
     static ForwardingLoop create(final FileDescriptor tunFd, final int udpFd, final RouteTable routes,
                                  final LoopConfig config) {
+        return create(tunFd, udpFd, udpFd, routes, config);
+    }
+
+    /**
+     * Creates a loop and its ports, sending from a socket of its own.
+     *
+     * @param tunFd the TUN queue's descriptor (not owned)
+     * @param udpFd the bound UDP socket it receives on (owned by the engine)
+     * @param sendFd the bound UDP socket it sends from (owned by the engine; may be {@code udpFd})
+     * @param routes the route table
+     * @param config what the loop forwards and how
+     * @return the loop
+     */
+    static ForwardingLoop create(final FileDescriptor tunFd, final int udpFd, final int sendFd,
+                                 final RouteTable routes, final LoopConfig config) {
         final LoopCounters counters = new LoopCounters();
         final boolean vnet = config.vnetHeaderLength() == VirtioNetHdr.LENGTH;
         final int batch = config.batchSize();
@@ -76,7 +91,7 @@ final class ForwardingLoop {
             : new PlainTunPort(tunFd, batch, config.mtu(), counters);
         // with offloads one read pass may yield batch - 1 plain packets and then a super-packet's segments
         final int sendCapacity = vnet ? batch + VnetTunPort.MAX_SEGMENTS : batch;
-        final UdpPort udp = new UdpPort(udpFd, sendCapacity, batch, PlainTunPort.slotSize(config.mtu()),
+        final UdpPort udp = new UdpPort(udpFd, sendFd, sendCapacity, batch, PlainTunPort.slotSize(config.mtu()),
             config.udpGso(), config.udpGro(), counters);
         final IcmpResponder icmp = new IcmpResponder(tunFd, tun.headerLength(), counters,
             config.localSubnet() == null ? 32 : config.localSubnet().length(), System.nanoTime());
