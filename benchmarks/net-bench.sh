@@ -16,7 +16,8 @@
 # loops, one per TUN queue, with SO_REUSEPORT sockets.
 #
 # Environment: OVERLAY_BENCH (path of overlay-bench.sh, see above), JAVA (default java), OVERLAY_JAVA_OPTS
-# (default "-XX:+UseSerialGC -Xms64m -Xmx256m"), OVERLAY_MQ_LOOPS (default 2), OVERLAY_NO_BUILD=1 to never build,
+# (default: the launcher's JVM options, the java_opts line of packaging/deb/overlay.sh, and its CDS archive
+# overlay.jsa beside the jar when there is one), OVERLAY_MQ_LOOPS (default 2), OVERLAY_NO_BUILD=1 to never build,
 # OVERLAY_JAR=path to run that overlay.jar as is (e.g. one built from a clean checkout of a given commit; implies no
 # build).
 set -euo pipefail
@@ -44,7 +45,12 @@ fi
 [[ -f $jar ]] || { echo "net-bench: $jar is missing (build: mvn -pl overlay-examples -am package -DskipTests)" >&2; exit 1; }
 
 java_bin=${JAVA:-java}
-java_opts=${OVERLAY_JAVA_OPTS:--XX:+UseSerialGC -Xms64m -Xmx256m}
+# The agent runs with the JVM options the installed launcher (/usr/bin/overlay) gives it, unless told otherwise.
+launcher_opts=$(sed -n "s/^java_opts='\(.*\)'$/\1/p" "$repo/packaging/deb/overlay.sh")
+[[ -n $launcher_opts ]] || { echo "net-bench: no java_opts line in packaging/deb/overlay.sh" >&2; exit 1; }
+[[ -r ${jar%.jar}.jsa ]] && launcher_opts+=" -XX:SharedArchiveFile=${jar%.jar}.jsa -Xshare:auto"
+java_opts=${OVERLAY_JAVA_OPTS:-$launcher_opts}
+echo "net-bench: JVM options: $java_opts" >&2
 mq_loops=${OVERLAY_MQ_LOOPS:-2}
 # Expanded by the harness per host (single quotes keep $TUN etc. for it); the jar path and options are fixed here.
 overlay_cmd="exec $java_bin $java_opts -cp '$jar' io.overlay.examples.StaticPeersMain"

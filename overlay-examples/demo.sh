@@ -16,7 +16,9 @@
 # Everything runs in network namespaces this script creates and removes again (also on failure or Ctrl-C), named
 # with a per-run prefix ovd<pid of this script>- so several runs at once do not meet:
 #   ovd<pid>-infra       the underlay: bridge ul0 with 198.18.0.254/24, and etcd listening on 198.18.0.254:2379
-#   ovd<pid>-h1..h3      hosts 198.18.0.1-3/24 on that bridge, each running OverlayMain (java -jar overlay.jar)
+#   ovd<pid>-h1..h3      hosts 198.18.0.1-3/24 on that bridge, each running OverlayMain through the launcher script
+#                        the Debian package installs as /usr/bin/overlay (packaging/deb/overlay.sh: its JVM options,
+#                        the CDS archive target/overlay.jsa)
 #                        with its own --subnet-file and --healthz-port 8471 (and --bridge cbr0 for netns)
 #   ovd<pid>-h1c1..h3c2  (netns, cni) containers on their host's bridge, addresses from the host's FLANNEL_SUBNET,
 #                        MTU FLANNEL_MTU; lxc and docker containers are named h1c1..h3c2 the same way
@@ -26,7 +28,7 @@
 # Only 198.18.0.0/15 (underlay) and 100.64.0.0/10 (overlay) addresses are used; nothing leaves the namespaces and
 # the root namespace's interfaces and routes are not touched.
 #
-# Environment: JAVA_OPTS (default: small heap, quick start), KEEP_LOGS=1 keeps the temp dir with the logs (it is
+# Environment: JAVA_OPTS (extra JVM options, after the launcher's defaults), KEEP_LOGS=1 keeps the temp dir with the logs (it is
 # always kept on failure, with the build log, etcd and OverlayMain logs and every ping's output; the path is printed).
 # Exit status: 0 when every pair is reachable, 1 on failure, 130/143 when interrupted.
 set -eEuo pipefail
@@ -55,7 +57,10 @@ NETWORK=100.64.0.0/16
 ETCD_IP=198.18.0.254
 ETCD="http://$ETCD_IP:2379"
 HEALTH_PORT=8471
-JAVA_OPTS=${JAVA_OPTS:--Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}
+JAVA_OPTS=${JAVA_OPTS:-}
+# every overlay command runs as /usr/bin/overlay would run it, from the build's jar and archive
+OVERLAY="$ROOT/packaging/deb/overlay.sh"
+export OVERLAY_JAR="$JAR" OVERLAY_CDS_ARCHIVE="$HERE/target/overlay.jsa" OVERLAY_JAVA_OPTS="$JAVA_OPTS"
 START=$SECONDS
 
 say() { printf 'demo: %s\n' "$*"; }
@@ -301,17 +306,15 @@ for h in "${HOSTS[@]}"; do
   nsx "h$h" ip link set eth0 mtu 1500 up
   nsx "h$h" sysctl -qw net.ipv4.ip_forward=1
   mkdir -p "$TMP/h$h"
-  # shellcheck disable=SC2086
   bridge=(); [ "$RUNTIME" = netns ] && bridge=(--bridge cbr0) # the other runtimes make their own bridge
-  ip netns exec "$P-h$h" java $JAVA_OPTS -jar "$JAR" --etcd-endpoints "$ETCD" --iface eth0 "${bridge[@]}" \
+  ip netns exec "$P-h$h" sh "$OVERLAY" --etcd-endpoints "$ETCD" --iface eth0 "${bridge[@]}" \
     --subnet-file "$TMP/h$h/subnet.env" --healthz-ip 127.0.0.1 --healthz-port "$HEALTH_PORT" \
     >"$TMP/h$h/overlay.log" 2>&1 &
   PIDS+=($!)
   say "host h$h (198.18.0.$h): OverlayMain started, log $TMP/h$h/overlay.log"
 done
 
-# shellcheck disable=SC2086
-health() { run ip netns exec "$P-h$1" java $JAVA_OPTS -jar "$JAR" health --healthz-port "$HEALTH_PORT" >"$TMP/health"; }
+health() { run ip netns exec "$P-h$1" sh "$OVERLAY" health --healthz-port "$HEALTH_PORT" >"$TMP/health"; }
 for h in "${HOSTS[@]}"; do
   for i in $(seq 300); do
     [ -s "$TMP/h$h/subnet.env" ] && break
@@ -331,7 +334,7 @@ done
 
 # --- containers -----------------------------------------------------------------------------------------------
 declare -A ADDR
-ojava() { java $JAVA_OPTS -jar "$JAR" "$@"; } # shellcheck disable=SC2086
+ojava() { sh "$OVERLAY" "$@"; }
 if [ "$RUNTIME" = lxc ] || [ "$RUNTIME" = docker ]; then
   # busybox-static as a root file system: the LXC template copies it, Docker imports this tarball (nothing is pulled)
   r="$TMP/busybox-rootfs"

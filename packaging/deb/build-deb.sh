@@ -2,7 +2,8 @@
 # Builds the Debian package overlay_<version>_amd64.deb from the launcher jar that `mvn package` made:
 #   mvn -B -DskipTests package && packaging/deb/build-deb.sh [output directory, default target/deb]
 # Needs dpkg-deb (dpkg), gzip and java (the jar prints its version and the --help text for the man page).
-# Contents: /usr/share/overlay/overlay.jar, /usr/bin/overlay, /lib/systemd/system/overlay.service,
+# Contents: /usr/share/overlay/overlay.jar and overlay.classlist (postinst makes the CDS archive from them),
+# /usr/bin/overlay, /lib/systemd/system/overlay.service,
 # /etc/default/overlay (conffile), man page, copyright and changelog. Prints the .deb's path on the last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,6 +35,7 @@ doc=$pkg/usr/share/doc/overlay
 install -d -m 0755 "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/usr/share/overlay" "$pkg/lib/systemd/system" \
   "$pkg/etc/default" "$doc" "$pkg/usr/share/man/man1"
 install -m 0644 "$jar" "$pkg/usr/share/overlay/overlay.jar"
+install -m 0644 "$root/overlay-examples/src/main/cds/overlay.classlist" "$pkg/usr/share/overlay/overlay.classlist"
 install -m 0755 "$here/overlay.sh" "$pkg/usr/bin/overlay"
 install -m 0644 "$root/packaging/systemd/overlay.service" "$pkg/lib/systemd/system/overlay.service"
 install -m 0644 "$here/default" "$pkg/etc/default/overlay"
@@ -55,7 +57,8 @@ man_date=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)
   printf '.fi\n.SH FILES\n.TP\n.I /etc/default/overlay\nFLANNELD_* settings of the systemd service.\n'
   printf '.TP\n.I /lib/systemd/system/overlay.service\nThe service (Type=notify: started once subnet.env is written).\n'
   printf '.TP\n.I /run/flannel/subnet.env\nThe lease for Docker or CNI (default \\fB\\-\\-subnet\\-file\\fR).\n'
-  printf '.SH ENVIRONMENT\n.TP\n.B OVERLAY_JAVA_OPTS\nExtra JVM options, split on blanks.\n'
+  printf '.TP\n.I /var/cache/overlay/overlay.jsa\nClass data sharing archive of the jar, made at installation.\n'
+  printf '.SH ENVIRONMENT\n.TP\n.B OVERLAY_JAVA_OPTS\nExtra JVM options, split on blanks, after the defaults (they win).\n'
   printf '.TP\n.B NOTIFY_SOCKET\nSet by systemd: readiness, status and watchdog messages go there.\n'
 } | gzip -9n >"$pkg/usr/share/man/man1/overlay.1.gz"
 chmod 0644 "$pkg/usr/share/man/man1/overlay.1.gz"
@@ -64,6 +67,9 @@ echo /etc/default/overlay >"$pkg/DEBIAN/conffiles"
 for script in postinst prerm postrm; do
   install -m 0755 "$here/$script" "$pkg/DEBIAN/$script"
 done
+# a Java update (files under /usr/lib/jvm) makes postinst remake the CDS archive for the new Java build
+echo "interest-noawait /usr/lib/jvm" >"$pkg/DEBIAN/triggers"
+chmod 0644 "$pkg/DEBIAN/triggers"
 (cd "$pkg" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) \
   >"$pkg/DEBIAN/md5sums"
 size=$(du -k -s --exclude=DEBIAN "$pkg" | cut -f1)

@@ -1,7 +1,31 @@
 #!/bin/sh
 # overlay: runs the overlay launcher (/usr/share/overlay/overlay.jar) with the Java runtime on PATH.
 # `overlay --help`, `overlay --version`, `overlay health`, or the agent itself with its options.
-# OVERLAY_JAVA_OPTS: extra JVM options (split on blanks), e.g. -Xmx256m.
 # exec keeps the process id, so under systemd the JVM is the service's main process (sd_notify, NotifyAccess=main).
+#
+# JVM options: the launcher's defaults below, then OVERLAY_JAVA_OPTS (split on blanks), whose options win, e.g.
+# OVERLAY_JAVA_OPTS=-Xmx256m. The defaults keep the agent small (docs/performance.md, "Start-up and memory"):
+# the serial collector (no collector threads, no G1 remembered sets; the packet path allocates nothing), a heap
+# that starts at 8 MiB and grows as needed up to 128 MiB, freed malloc memory returned to the kernel every 5 s,
+# no hsperfdata file (jcmd PID still works), and an exit on OutOfMemoryError so that systemd restarts the agent.
+# The class data sharing archive (made from the jar at installation; cuts start-up by about a second) is used
+# when it is there; a JVM that cannot use it (another Java build, another jar) starts without it, only slower.
+# OVERLAY_JAR and OVERLAY_CDS_ARCHIVE point the launcher at another jar and archive (e.g. a build tree's).
+jar=${OVERLAY_JAR:-/usr/share/overlay/overlay.jar}
+cds_archive=${OVERLAY_CDS_ARCHIVE:-/var/cache/overlay/overlay.jsa}
+# overlay-java-opts (benchmarks/net-bench.sh reads this line)
+java_opts='-XX:+UseSerialGC -Xms8m -Xmx128m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError'
+# -XX:TrimNativeHeapInterval exists from Java 17.0.9 and 21 on; an older JVM refuses to start with an option it does
+# not know, so it is left out for those (the version is read from the runtime's release file, no JVM started).
+java_home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
+java_version=$(sed -n 's/^JAVA_VERSION="\(.*\)"$/\1/p' "$java_home/release" 2>/dev/null)
+case $java_version in
+  17 | 17.0.[0-8] | 17.0.[0-8][!0-9]* | 18* | 19* | 20*)
+    java_opts=$(printf '%s\n' "$java_opts" | sed 's/ *-XX:TrimNativeHeapInterval=[0-9]*//') ;;
+esac
+cds_opts=
+if [ -r "$cds_archive" ]; then
+  cds_opts="-XX:SharedArchiveFile=$cds_archive -Xshare:auto"
+fi
 # shellcheck disable=SC2086
-exec java $OVERLAY_JAVA_OPTS -jar /usr/share/overlay/overlay.jar "$@"
+exec java $java_opts $cds_opts $OVERLAY_JAVA_OPTS -jar "$jar" "$@"

@@ -235,6 +235,7 @@ public final class OverlayMain implements Callable<Integer> {
      * @param args the command line
      */
     public static void main(final String[] args) {
+        NettyDefaults.apply(); // before jetcd or the engine loads a Netty class
         final CommandLine cl = commandLine(System.getenv());
         System.exit(cl.execute(GoFlags.normalize(cl, args)));
     }
