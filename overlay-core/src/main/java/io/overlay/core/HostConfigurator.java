@@ -14,11 +14,14 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Applies a lease to the host, in flanneld's start-up order: the TUN device's address (the subnet address as a /32),
- * MTU, route to the whole Network and transmit queue length; then {@code subnet.env}; then the container bridge with
- * the subnet's first address ({@code configureIface} in flannel v0.28.9 {@code pkg/backend/udp/udp_network_amd64.go},
- * {@code WriteSubnetFile} in {@code pkg/subnet/subnet.go}). Used at start and again for every re-acquired lease;
- * applying the same lease twice changes nothing.
+ * Applies a lease to the host: the TUN device's address (the subnet address as a /32), MTU, route to the whole
+ * Network and transmit queue length, then the container bridge with the subnet's first address
+ * ({@code configureIface} in flannel v0.28.9 {@code pkg/backend/udp/udp_network_amd64.go}); and, separately,
+ * {@code subnet.env} ({@code WriteSubnetFile} in {@code pkg/subnet/subnet.go}). flanneld writes {@code subnet.env}
+ * before it follows the peers; overlay writes it last, when the overlay becomes ready (the engine forwards for the
+ * lease and the peers present at start are routed), so a consumer that waits for the file never finds a host that
+ * does not forward yet. Used at start and again for every re-acquired lease; applying the same lease twice changes
+ * nothing.
  *
  * <p>The bridge loses the address of every subnet this host held before: the one its old {@code subnet.env} named
  * at start and the last one applied. Those may lie outside the current Network when the network config changed, where
@@ -52,20 +55,16 @@ final class HostConfigurator {
     }
 
     /**
-     * Configures everything on the host that depends on the lease's subnet. Holds no lock; may take a while
-     * (netlink, fsync).
+     * Configures the TUN device and the bridge (if any) for the lease's subnet. Holds no lock; may take a while
+     * (netlink).
      *
      * @param lease the lease to apply
-     * @throws IOException if the TUN, {@code subnet.env} or the bridge cannot be configured; the steps before stay
-     *     applied
+     * @throws IOException if the TUN or the bridge cannot be configured; the steps before stay applied
      */
-    void apply(final Lease lease) throws IOException {
+    void configure(final Lease lease) throws IOException {
         final Ipv4Prefix subnet = lease.subnet();
         tun.configure(new TunSetup(FlannelRules.tunAddress(subnet), mtu, List.of(network),
             config.tunTxQueueLength()));
-        if (config.subnetFile() != null) {
-            new SubnetEnv(network, subnet, mtu, config.ipMasq()).write(config.subnetFile());
-        }
         if (config.bridge() != null) {
             final List<Ipv4Prefix> stale = new ArrayList<>(earlier);
             stale.remove(subnet);
@@ -74,5 +73,17 @@ final class HostConfigurator {
         }
         earlier.clear();
         earlier.add(subnet);
+    }
+
+    /**
+     * Writes {@code subnet.env} for the lease atomically, when a path is configured (fsync).
+     *
+     * @param lease the lease
+     * @throws IOException if the file cannot be written
+     */
+    void writeSubnetEnv(final Lease lease) throws IOException {
+        if (config.subnetFile() != null) {
+            new SubnetEnv(network, lease.subnet(), mtu, config.ipMasq()).write(config.subnetFile());
+        }
     }
 }

@@ -3,12 +3,15 @@ package io.overlay.core;
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.RouteChanges;
 import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.LeaseListener;
 import io.overlay.core.spi.PacketEngine;
+import io.overlay.core.spi.PeerChange;
 import java.io.IOException;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -16,13 +19,20 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The allocator's {@link LeaseListener}: follows peers' leases into the route table and this host's lease into the
- * engine and the host, then tells the user's listener. Every event is handed to the {@link EventThread} and handled
- * there in order, so the allocator's thread never waits for netlink or file I/O.
+ * engine and the host, decides readiness, then tells the user's listener.
  *
- * <p>A lost lease stops delivery and readiness until it is re-acquired; a re-acquired one is applied again with
- * capped exponential backoff, and a newer lease event supersedes a pending retry (the generation check). The
- * behaviour is described for users in {@link Overlay}'s class documentation; flanneld instead exits when its lease is
- * revoked ({@code docs/flannel-compatibility.md#lease-ttl-and-renewal}).
+ * <p>Peer changes are applied to the {@link RouteTable} at once, on the allocator's thread, one snapshot per batch
+ * ({@link #peersChanged}), so an event crosses no thread of the overlay's before the packet loops route with it.
+ * Everything else (logging, the own lease, host re-configuration, readiness, listener calls) is handed to the
+ * {@link EventThread} and handled there in order, so the allocator's thread never waits for netlink or file I/O.
+ *
+ * <p>Ready means: the engine forwards for the current lease (host and engine configured) and the peers present at
+ * start are routed ({@link #peersListed}); {@code subnet.env} is written at that moment, at start and after every
+ * re-acquired lease. A lost lease stops delivery and readiness until it is re-acquired; a re-acquired one is applied
+ * again with capped exponential backoff, and a newer lease event supersedes a pending retry (the generation check).
+ * A failure before the overlay was ready once fails {@link Overlay#start()} instead. The behaviour is described for
+ * users in {@link Overlay}'s class documentation; flanneld instead exits when its lease is revoked
+ * ({@code docs/flannel-compatibility.md#lease-ttl-and-renewal}).
  */
 final class LeaseFollower implements LeaseListener {
     private static final Logger LOG = LoggerFactory.getLogger(Overlay.class);
@@ -30,6 +40,11 @@ final class LeaseFollower implements LeaseListener {
     static final String CONFIG_CHANGED = "network config changed: ";
     /** Beyond this many doublings the delay is the cap anyway; avoids shifting past 63 bits. */
     private static final int MAX_DOUBLINGS = 20;
+    /**
+     * Batches up to this size (watch events) are logged one INFO line per change; larger ones (a listing, a re-list
+     * after compaction) as one summary line, each change at DEBUG.
+     */
+    static final int LOGGED_ONE_BY_ONE = 100;
 
     private final OverlayConfig config;
     private final EventThread events;
@@ -40,8 +55,13 @@ final class LeaseFollower implements LeaseListener {
     private final PacketEngine engine;
     private final AtomicReference<Lease> lease;
     private final Supplier<OverlayStatus> status;
+    private final CompletableFuture<Void> firstReady;
     /** Bumped by every leaseLost/leaseReacquired; a pending retry of an older one gives up (event thread only). */
     private int generation;
+    /** Whether host and engine are configured for the current lease; start() did it for the first (event thread). */
+    private boolean applied = true;
+    /** Whether the peers present at start are routed (event thread only). */
+    private boolean listed;
     /**
      * Why the registry's network config needs a restart of this host, or null when it is the running one (event
      * thread only): while set, the overlay is not ready whatever else happens.
@@ -49,21 +69,23 @@ final class LeaseFollower implements LeaseListener {
     private String configChanged;
 
     /**
-     * Creates the follower of a started overlay.
+     * Creates the follower of a started overlay, whose host and engine are configured for the current lease.
      *
      * @param config the overlay's config (retry backoff)
      * @param events the event thread every event is handled on
      * @param readiness the overlay's readiness
      * @param routes the route table peers' leases go into
      * @param port the backend's UDP port, the same on every host
-     * @param host applies a re-acquired lease to the host
+     * @param host applies a re-acquired lease to the host and writes {@code subnet.env}
      * @param engine the running engine
      * @param lease the current lease, which {@link Overlay#status()} reports; written here on the event thread
      * @param status the overlay's status, for the ready event
+     * @param firstReady completed when the overlay is ready the first time, or exceptionally when getting there fails
      */
     LeaseFollower(final OverlayConfig config, final EventThread events, final Readiness readiness,
                   final RouteTable routes, final int port, final HostConfigurator host, final PacketEngine engine,
-                  final AtomicReference<Lease> lease, final Supplier<OverlayStatus> status) {
+                  final AtomicReference<Lease> lease, final Supplier<OverlayStatus> status,
+                  final CompletableFuture<Void> firstReady) {
         this.config = config;
         this.events = events;
         this.readiness = readiness;
@@ -73,6 +95,7 @@ final class LeaseFollower implements LeaseListener {
         this.engine = engine;
         this.lease = lease;
         this.status = status;
+        this.firstReady = firstReady;
     }
 
     @Override
@@ -89,6 +112,7 @@ final class LeaseFollower implements LeaseListener {
     public void leaseLost(final Lease l) {
         events.post(() -> {
             generation++;
+            applied = false;
             lease.set(null);
             engine.localSubnet(null);
             LOG.warn("Lease {} lost; delivering nothing for it (inbound datagrams dropped as {}), not ready, "
@@ -102,6 +126,7 @@ final class LeaseFollower implements LeaseListener {
     public void leaseReacquired(final Lease previous, final Lease current) {
         events.post(() -> {
             generation++;
+            applied = false;
             lease.set(current);
             if (previous.subnet().equals(current.subnet())) {
                 LOG.info("Lease {} re-acquired; reconfiguring", current.subnet());
@@ -109,7 +134,34 @@ final class LeaseFollower implements LeaseListener {
                 LOG.warn("Subnet changed from {} to {}; reconfiguring", previous.subnet(), current.subnet());
             }
             events.tell(x -> x.leaseReacquired(previous, current));
-            reapply(generation, current, 1);
+            settle(generation, 1);
+        });
+    }
+
+    /**
+     * Allocator's thread: applies the batch to the route table as one snapshot, then hands logging and the listener
+     * call to the event thread. Ignored once the overlay is closed.
+     */
+    @Override
+    public void peersChanged(final List<PeerChange> changes) {
+        if (readiness.closed() || changes.isEmpty()) {
+            return;
+        }
+        final long t0 = System.nanoTime();
+        final RouteChanges batch = new RouteChanges(changes.size());
+        for (PeerChange c : changes) {
+            if (c.kind() == PeerChange.Kind.REMOVED) {
+                batch.remove(c.subnet());
+            } else {
+                batch.put(c.subnet(), c.current().peer(port));
+            }
+        }
+        routes.apply(batch);
+        final long micros = (System.nanoTime() - t0) / 1000;
+        final int size = routes.size();
+        events.post(() -> {
+            log(changes, size, micros);
+            events.tell(x -> x.peersChanged(changes));
         });
     }
 
@@ -125,7 +177,8 @@ final class LeaseFollower implements LeaseListener {
             if (restartNeeded.isEmpty()) {
                 final boolean was = configChanged != null;
                 configChanged = null;
-                if (was && lease.get() != null && readiness.current().reason().startsWith(CONFIG_CHANGED)) {
+                if (was && lease.get() != null && applied && listed
+                    && readiness.current().reason().startsWith(CONFIG_CHANGED)) {
                     becomeReady();
                 }
             } else {
@@ -137,47 +190,98 @@ final class LeaseFollower implements LeaseListener {
 
     @Override
     public void peerAdded(final Lease l) {
-        events.post(() -> {
-            routes.put(l.subnet(), l.peer(port));
-            LOG.info("Subnet added: {} via {}", l.subnet(), Ipv4.format(l.attrs().publicIp()));
-            events.tell(x -> x.peerAdded(l));
-        });
+        peersChanged(List.of(PeerChange.added(l)));
     }
 
     @Override
     public void peerChanged(final Lease previous, final Lease current) {
-        events.post(() -> {
-            routes.put(current.subnet(), current.peer(port));
-            LOG.info("Subnet changed: {} now via {}", current.subnet(), Ipv4.format(current.attrs().publicIp()));
-            events.tell(x -> x.peerChanged(previous, current));
-        });
+        peersChanged(List.of(PeerChange.changed(previous, current)));
     }
 
     @Override
     public void peerRemoved(final Lease l) {
+        peersChanged(List.of(PeerChange.removed(l)));
+    }
+
+    /** The peers present at start are routed (they were applied on the calling thread before this call). */
+    @Override
+    public void peersListed() {
         events.post(() -> {
-            routes.remove(l.subnet());
-            LOG.info("Subnet removed: {}", l.subnet());
-            events.tell(x -> x.peerRemoved(l));
+            if (!listed) {
+                listed = true;
+                LOG.info("Routed the {} peers listed at start", routes.size());
+            }
+            events.tell(LeaseListener::peersListed);
+            settle(generation, 1);
         });
     }
 
+    /** Event thread: small batches one line per change, as flanneld logs; large ones (a listing) as one line. */
+    private static void log(final List<PeerChange> changes, final int size, final long micros) {
+        final boolean each = changes.size() <= LOGGED_ONE_BY_ONE;
+        final boolean lines = each || LOG.isDebugEnabled();
+        int added = 0;
+        int changed = 0;
+        int removed = 0;
+        for (PeerChange c : changes) {
+            switch (c.kind()) {
+                case ADDED -> added++;
+                case CHANGED -> changed++;
+                default -> removed++;
+            }
+            if (!lines) {
+                continue; // a large batch at INFO: only the summary, no strings built per change
+            }
+            final String line = switch (c.kind()) {
+                case ADDED -> "Subnet added: " + c.subnet() + " via " + Ipv4.format(c.current().attrs().publicIp());
+                case CHANGED -> "Subnet changed: " + c.subnet() + " now via "
+                    + Ipv4.format(c.current().attrs().publicIp());
+                default -> "Subnet removed: " + c.subnet();
+            };
+            if (each) {
+                LOG.info("{}", line);
+            } else {
+                LOG.debug("{}", line);
+            }
+        }
+        if (!each) {
+            LOG.info("Peers: {} added, {} changed, {} removed in one batch ({} routes, applied in {} us)", added,
+                changed, removed, size, micros);
+        } else {
+            LOG.debug("Routes applied: {} changes in {} us ({} routes)", changes.size(), micros, size);
+        }
+    }
+
     /**
-     * Event thread: applies a re-acquired lease (host, then engine) and becomes ready; on failure stays not-ready and
-     * tries again after the backoff, unless a newer lease event came meanwhile.
+     * Event thread: configures host and engine for the current lease if needed; once the peers present at start are
+     * routed too, writes {@code subnet.env} and becomes ready. On failure stays not-ready and tries again after the
+     * backoff, unless a newer lease event came meanwhile; before the first ready, fails the start instead.
      */
-    private void reapply(final int gen, final Lease l, final int attempt) {
-        if (gen != generation || readiness.closed()) {
+    private void settle(final int gen, final int attempt) {
+        final Lease l = lease.get();
+        if (gen != generation || readiness.closed() || l == null) {
             return;
         }
         try {
-            host.apply(l);
-            engine.localSubnet(l.subnet());
+            if (!applied) {
+                host.configure(l);
+                engine.localSubnet(l.subnet());
+                applied = true;
+            }
+            if (!listed) {
+                readiness.progress("routing the peers' leases");
+                return;
+            }
+            host.writeSubnetEnv(l);
             if (attempt > 1) {
                 LOG.info("Reconfiguring for subnet {} succeeded on attempt {}", l.subnet(), attempt);
             }
             becomeReady();
         } catch (IOException | RuntimeException e) {
+            if (!firstReady.isDone()) {
+                firstReady.completeExceptionally(e);
+                return;
+            }
             final long delay = retryDelayMillis(attempt);
             if (attempt == 1) {
                 LOG.error("Reconfiguring for subnet {} failed; retrying in {} ms", l.subnet(), delay, e);
@@ -186,7 +290,7 @@ final class LeaseFollower implements LeaseListener {
                     attempt, e.getMessage(), delay);
             }
             becomeNotReady("reconfiguring for " + l.subnet() + " failed: " + e.getMessage());
-            events.later(() -> reapply(gen, l, attempt + 1), delay);
+            events.later(() -> settle(gen, attempt + 1), delay);
         }
     }
 
@@ -197,10 +301,14 @@ final class LeaseFollower implements LeaseListener {
         return attempt > MAX_DOUBLINGS ? max : Math.min(max, initial << (attempt - 1));
     }
 
-    /** Event thread: ready again after a re-acquire (unless the network config needs a restart); tells the listener. */
+    /**
+     * Event thread: ready (at start, or again after a re-acquire) unless the network config needs a restart; tells the
+     * listener. Either way start() may return: the host forwards for its lease and its peers are routed.
+     */
     private void becomeReady() {
         if (configChanged != null) {
             becomeNotReady(configChanged);
+            firstReady.complete(null);
             return;
         }
         if (readiness.transition(true, "")) {
@@ -208,6 +316,7 @@ final class LeaseFollower implements LeaseListener {
             LOG.info("{}", s.healthLine());
             events.tell(x -> x.ready(s));
         }
+        firstReady.complete(null);
     }
 
     /** Event thread: not ready; tells the listener. */

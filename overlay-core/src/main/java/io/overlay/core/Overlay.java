@@ -32,6 +32,8 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.ServiceLoader;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
@@ -47,9 +49,14 @@ import org.slf4j.LoggerFactory;
  * <li>choose the underlay interface and its MTU; the overlay MTU is that minus 28;</li>
  * <li>acquire a lease (reusing the previous subnet from {@code subnet.env});</li>
  * <li>open the TUN ({@code flannel%d}) with the subnet address as /32, the MTU, and the whole Network routed to it;</li>
- * <li>write {@code subnet.env} atomically; create or reuse the bridge with the subnet's first host address;</li>
- * <li>start the engine, then keep the lease and follow peers' leases into the route table.</li>
+ * <li>create or reuse the bridge with the subnet's first host address;</li>
+ * <li>start the engine, then keep the lease and follow peers' leases into the route table;</li>
+ * <li>once the peers present at start are routed, write {@code subnet.env} atomically and become ready.</li>
  * </ol>
+ * flanneld writes {@code subnet.env} before it follows the peers; overlay writes it when it is ready (the engine
+ * forwards for the lease and every peer listed at start is in the route table), so a runtime that waits for the file
+ * never starts containers on a host that cannot reach its peers yet. {@link OverlayListener#ready}, the status and the
+ * launcher's {@code /readyz} and health line turn ready at the same moment.
  *
  * <pre>{@code
  * try (Overlay overlay = Overlay.builder()
@@ -72,15 +79,16 @@ import org.slf4j.LoggerFactory;
  * address and {@code subnet.env} are left as they are, as flanneld leaves them: local containers keep their addresses,
  * and re-acquiring the same subnet changes nothing on the host. On {@link LeaseListener#leaseReacquired} (same or
  * another subnet) everything that depends on the subnet is applied again in start-up order: TUN address and route,
- * {@code subnet.env}, bridge address, then the engine's local subnet; then the overlay is ready again. A failed step is
+ * bridge address, the engine's local subnet, then {@code subnet.env}; then the overlay is ready again. A failed step is
  * retried with capped exponential backoff (1 s doubling up to 30 s) until it succeeds, a newer lease event supersedes
  * it or the overlay is closed; meanwhile the status is not-ready naming the failure and the engine still delivers
  * nothing.
  *
  * <p><b>Threads.</b> The TUN factory, engine factory and bridge configurator default to the implementations found
- * with {@link ServiceLoader} ({@code overlay-tun}, {@code overlay-udp}). Allocator events, re-configuration, retries
- * and listener calls run on one overlay event thread, one at a time. Readiness changes happen there only (and in
- * {@link #start()} before the allocator starts, when no event can exist yet); once {@link #close()} began the
+ * with {@link ServiceLoader} ({@code overlay-tun}, {@code overlay-udp}). Peer changes go into the route table on the
+ * allocator's thread, one snapshot per batch, as they arrive; everything else the allocator reports, re-configuration,
+ * retries and listener calls run on one overlay event thread, one at a time. Readiness changes happen there only (and
+ * the start-up steps in {@link #start()} before the allocator starts); once {@link #close()} began the
  * status stays not-ready and no listener is called any more. {@link #status()} takes no lock and never waits for
  * netlink or file I/O. {@link #close()} shuts down in order (allocator, event thread, engine, TUN) and keeps the
  * lease, so a restart gets the same subnet; it may be called from a listener.
@@ -105,6 +113,8 @@ public final class Overlay implements AutoCloseable {
     private final Object lock = new Object();
     /** The current lease: set at start, then by the {@link LeaseFollower}; {@code null} while lost. */
     private final AtomicReference<Lease> lease = new AtomicReference<>();
+    /** Completed on the event thread when the overlay is first ready; what {@link #start()} waits for. */
+    private final CompletableFuture<Void> firstReady = new CompletableFuture<>();
 
     private volatile NetworkConfig config;
     private volatile int mtu;
@@ -128,11 +138,14 @@ public final class Overlay implements AutoCloseable {
     }
 
     /**
-     * Starts the overlay and returns once it forwards for its lease (ready). Blocks while the network config is
-     * missing or invalid (the allocator logs why).
+     * Starts the overlay and returns once it is ready: it forwards for its lease, the peers present at start are
+     * routed (when the allocator {@link SubnetAllocator#reportsPeersListed() reports that}) and {@code subnet.env} is
+     * written. Blocks while the network config is missing or invalid (the allocator logs why) and while the peers'
+     * leases cannot be listed.
      *
      * @throws IOException if the underlay interface, the TUN device, {@code subnet.env}, the bridge or the engine
-     *     cannot be set up, or the overlay was closed meanwhile; what was set up is closed again
+     *     cannot be set up (also when that fails for a lease re-acquired before the overlay was ready once), or the
+     *     overlay was closed meanwhile; what was set up is closed again
      * @throws OutOfSubnetsException if no subnet is free
      * @throws InterruptedException if interrupted while waiting for etcd
      * @throws IllegalStateException if already started or closed
@@ -167,34 +180,54 @@ public final class Overlay implements AutoCloseable {
                 : cfg.tunFactory().open(cfg.tunName(), cfg.loops());
             adopt(opened, () -> tun = opened);
             final HostConfigurator host = new HostConfigurator(cfg, opened, network.network(), mtu, previous);
-            host.apply(acquired);
+            host.configure(acquired);
             final EngineSettings settings = new EngineSettings(iface.address(), network.backend().port(),
                 network.network(), acquired.subnet(), mtu, cfg.acceptOnlyKnownPeers(), cfg.loops(),
                 cfg.engineTuning(), cfg.strictSource());
             final PacketEngine created = cfg.engineFactory().create(settings, opened, routes);
             adopt(created::close, () -> engine = created);
             created.start();
-            // Ready before the allocator starts: its events are queued after this, in order.
-            if (readiness.transition(true, "")) {
-                final OverlayStatus s = status();
-                LOG.info("{}", s.healthLine());
-                events.post(() -> events.tell(l -> l.ready(s)));
-            }
+            readiness.progress("routing the peers' leases");
             synchronized (lock) {
                 failIfClosed();
             }
-            cfg.allocator().start(acquired, new LeaseFollower(cfg, events, readiness, routes,
-                network.backend().port(), host, created, lease, this::status));
+            final LeaseFollower follower = new LeaseFollower(cfg, events, readiness, routes,
+                network.backend().port(), host, created, lease, this::status, firstReady);
+            cfg.allocator().start(acquired, follower);
+            if (!cfg.allocator().reportsPeersListed()) {
+                follower.peersListed(); // this allocator does not say when: ready without waiting for peers
+            }
             if (cfg.acceptOnlyKnownPeers()) {
                 events.every(new UnknownSenderMonitor(created, cfg.unknownSenderCheck(), cfg.unknownSenderWarning()),
                     cfg.unknownSenderCheck());
             }
             events.every(new DropSummary(created::counters, cfg.unknownSenderCheck(), cfg.dropSummary()),
                 cfg.unknownSenderCheck());
+            awaitFirstReady();
         } catch (IOException | InterruptedException | RuntimeException e) {
             readiness.startFailed(e.getMessage());
             close();
             throw e;
+        }
+    }
+
+    /**
+     * Waits until the event thread made the overlay ready the first time (subnet.env written), or failed to.
+     *
+     * @throws IOException the failure, or that the overlay was closed meanwhile
+     */
+    private void awaitFirstReady() throws IOException, InterruptedException {
+        try {
+            firstReady.get();
+        } catch (ExecutionException e) {
+            final Throwable cause = e.getCause();
+            if (cause instanceof IOException io) {
+                throw io;
+            }
+            if (cause instanceof RuntimeException re) {
+                throw re;
+            }
+            throw new IOException(cause);
         }
     }
 
@@ -263,6 +296,7 @@ public final class Overlay implements AutoCloseable {
             t = tun;
         }
         readiness.close();
+        firstReady.completeExceptionally(new IOException("overlay closed while starting"));
         try {
             cfg.allocator().close();
         } catch (RuntimeException ex) {

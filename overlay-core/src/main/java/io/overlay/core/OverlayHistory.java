@@ -2,9 +2,11 @@ package io.overlay.core;
 
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.PeerChange;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -152,6 +154,25 @@ public final class OverlayHistory implements OverlayListener {
     public void peerRemoved(final Lease lease) {
         peersChanged.remove(lease.subnet());
         next.peerRemoved(lease);
+    }
+
+    /** Records every change (one clock reading for the batch), then passes the batch on as one call. */
+    @Override
+    public void peersChanged(final List<PeerChange> changes) {
+        final Instant now = clock.instant();
+        for (PeerChange c : changes) {
+            if (c.kind() == PeerChange.Kind.REMOVED) {
+                peersChanged.remove(c.subnet());
+            } else {
+                peersChanged.put(c.subnet(), now);
+            }
+        }
+        next.peersChanged(changes);
+    }
+
+    @Override
+    public void peersListed() {
+        next.peersListed();
     }
 
     @Override

@@ -18,7 +18,9 @@ public interface OverlayListener extends LeaseListener {
     }
 
     /**
-     * The overlay is ready: TUN configured, {@code subnet.env} written, bridge (if any) addressed, engine forwarding.
+     * The overlay is ready: TUN configured, bridge (if any) addressed, engine forwarding, the peers listed at start
+     * routed (with an allocator that {@link io.overlay.core.spi.SubnetAllocator#reportsPeersListed() reports its
+     * listing}), {@code subnet.env} written.
      * Called again after every re-acquired lease (same or another subnet) once everything is applied again.
      *
      * @param status the status at that moment

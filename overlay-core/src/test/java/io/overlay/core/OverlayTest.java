@@ -258,10 +258,12 @@ class OverlayTest {
         assertThat(heard).as("only what ran before close").containsExactly("leaseLost 100.64.5.0/24",
             "notReady lease 100.64.5.0/24 lost; re-acquiring", "peerAdded 100.64.7.0/24");
         assertThat(overlay.status().healthLine()).isEqualTo("not-ready closed");
-        assertThat(overlay.routes().routes()).as("the queued peerRemoved never ran").containsKey(PEER.subnet());
+        assertThat(overlay.routes().routes()).as("routes follow the allocator's thread at once; only the listener "
+            + "call was queued").doesNotContainKey(PEER.subnet());
         allocator.listener.leaseReacquired(LEASE, LEASE);
         allocator.listener.peerAdded(MOVED);
         assertThat(overlay.status().healthLine()).isEqualTo("not-ready closed");
+        assertThat(overlay.routes().routes()).as("nothing routed after close").doesNotContainKey(MOVED.subnet());
         assertThat(heard).hasSize(3);
     }
 
@@ -441,6 +443,80 @@ class OverlayTest {
         assertThat(overlay.status().ready()).as("closing one overlay leaves the other running").isTrue();
     }
 
+    private final List<String> atReady = new CopyOnWriteArrayList<>();
+
+    /** An allocator that reports its listing: ready, subnet.env and start() wait until the listed peers are routed. */
+    @Test
+    void startWaitsUntilThePeersListedAtStartAreRoutedThenWritesSubnetEnvAndIsReady() throws Exception {
+        allocator.reportsListing = true;
+        overlay = builder().build();
+        final CompletableFuture<Void> start = CompletableFuture.runAsync(() -> {
+            try {
+                overlay.start();
+            } catch (IOException | InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        await(() -> allocator.listener != null);
+        final List<io.overlay.core.spi.PeerChange> listing = new ArrayList<>();
+        for (int i = 0; i < 500; i++) {
+            listing.add(io.overlay.core.spi.PeerChange.added(lease(Ipv4Prefix.of(Ipv4.parse("100.64.100.0") + i * 256,
+                24), "198.18.1." + (i % 250 + 1))));
+        }
+        allocator.listener.peersChanged(listing);
+        assertThat(overlay.routes().size()).as("routed on the allocator's thread, at once").isEqualTo(500);
+        assertThat(overlay.routes().version()).as("one snapshot for the whole listing").isEqualTo(1);
+        Thread.sleep(100);
+        assertThat(start).isNotDone();
+        assertThat(overlay.status().healthLine()).isEqualTo("not-ready routing the peers' leases");
+        assertThat(dir.resolve("subnet.env")).doesNotExist();
+        assertThat(heard).doesNotContain("ready");
+
+        allocator.listener.peersListed();
+        start.get(10, TimeUnit.SECONDS);
+        assertThat(overlay.status().ready()).isTrue();
+        assertThat(SubnetEnv.readPreviousSubnet(dir.resolve("subnet.env"))).contains(SUBNET);
+        await(() -> heard.contains("ready"));
+        assertThat(atReady).containsExactly("subnet.env written, 500 peers");
+    }
+
+    @Test
+    void closingWhileStartWaitsForThePeersFailsTheStart() throws Exception {
+        allocator.reportsListing = true;
+        overlay = builder().build();
+        final CompletableFuture<Throwable> failure = CompletableFuture.supplyAsync(() -> {
+            try {
+                overlay.start();
+                return null;
+            } catch (IOException | InterruptedException | RuntimeException e) {
+                return e;
+            }
+        });
+        await(() -> allocator.listener != null);
+        overlay.close();
+        assertThat(failure.get(10, TimeUnit.SECONDS)).isInstanceOf(IOException.class)
+            .hasMessage("overlay closed while starting");
+        assertThat(dir.resolve("subnet.env")).doesNotExist();
+        assertThat(calls).containsSubsequence("allocator.close", "engine.close", "tun.close");
+    }
+
+    /** subnet.env is written again only when the re-acquired lease is applied and the overlay ready again. */
+    @Test
+    void subnetEnvIsWrittenWhenReadyAfterAReacquiredLease() throws Exception {
+        started();
+        await(() -> heard.contains("ready"));
+        java.nio.file.Files.delete(dir.resolve("subnet.env"));
+        bridge.failures.set(2);
+        allocator.listener.leaseLost(LEASE);
+        allocator.listener.leaseReacquired(LEASE, MOVED);
+        await(() -> bridge.attempts.get() >= 2);
+        assertThat(dir.resolve("subnet.env")).as("not while reconfiguring fails").doesNotExist();
+        await(() -> overlay.status().ready());
+        assertThat(SubnetEnv.readPreviousSubnet(dir.resolve("subnet.env"))).contains(OTHER);
+        await(() -> atReady.size() == 2);
+        assertThat(atReady).containsOnly("subnet.env written, 0 peers");
+    }
+
     private volatile Runnable blockOnPeer;
     private volatile boolean closeOnReady;
     private volatile CompletableFuture<Long> closedInFuture;
@@ -473,6 +549,8 @@ class OverlayTest {
         @Override
         public void ready(final OverlayStatus status) {
             heard.add("ready");
+            atReady.add("subnet.env " + (java.nio.file.Files.exists(dir.resolve("subnet.env")) ? "written" : "missing")
+                + ", " + status.peers().size() + " peers");
             if (closeOnReady) {
                 final long t0 = System.nanoTime();
                 overlay.close();
@@ -513,6 +591,12 @@ class OverlayTest {
 
     private final class FakeAllocator implements SubnetAllocator {
         volatile LeaseListener listener;
+        volatile boolean reportsListing;
+
+        @Override
+        public boolean reportsPeersListed() {
+            return reportsListing;
+        }
 
         @Override
         public NetworkConfig awaitNetworkConfig() {

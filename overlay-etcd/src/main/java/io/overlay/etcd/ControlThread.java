@@ -1,7 +1,6 @@
 package io.overlay.etcd;
 
 import io.overlay.core.spi.LeaseListener;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -12,9 +11,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The allocator's two threads (package-private): {@code overlay-etcd-control}, which makes every etcd request after
- * {@code start} and owns the state of {@link LeaseKeeper} and {@link PeerWatch}, and {@code overlay-etcd-events},
- * which calls the {@link LeaseListener} one call at a time, in order, so a slow listener never delays a renewal.
+ * The allocator's thread (package-private): {@code overlay-etcd-control}, which makes every etcd request after
+ * {@code start}, owns the state of {@link LeaseKeeper} and {@link PeerWatch}, and calls the {@link LeaseListener}
+ * itself, one call at a time, in order. Calling the listener here rather than on a thread of its own saves every lease
+ * event a hand-off; the listener contract (return quickly, never block) keeps renewals on time. The overlay's
+ * listener applies peer changes to its route table and hands everything else to its own event thread.
  *
  * <p>Every control task is guarded: an unexpected exception is logged at ERROR with the task's name and its
  * {@code recovery} runs, which reschedules the task's chain (renewal, re-acquisition, watch, listing), so nothing dies
@@ -24,13 +25,11 @@ final class ControlThread {
     private static final Logger LOG = LoggerFactory.getLogger(EtcdSubnetAllocator.class);
 
     private final ScheduledExecutorService control;
-    private final ExecutorService events;
     private volatile boolean closed;
     private volatile LeaseListener listener;
 
     ControlThread() {
         this.control = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "overlay-etcd-control"));
-        this.events = Executors.newSingleThreadExecutor(r -> daemon(r, "overlay-etcd-events"));
     }
 
     private static Thread daemon(final Runnable r, final String name) {
@@ -99,26 +98,23 @@ final class ControlThread {
         };
     }
 
-    /** Queues one listener call on the events thread; a listener that throws is logged, never stops the others. */
+    /**
+     * Calls the listener now, on the calling thread (the control thread); a listener that throws is logged and never
+     * stops the caller. Nothing is called once closing.
+     */
     void emit(final Consumer<LeaseListener> call) {
         final LeaseListener l = listener;
         if (l == null || closed) {
             return;
         }
         try {
-            events.execute(() -> {
-                try {
-                    call.accept(l);
-                } catch (RuntimeException | LinkageError | AssertionError e) {
-                    LOG.error("Lease listener threw", e);
-                }
-            });
-        } catch (RejectedExecutionException e) {
-            // closing
+            call.accept(l);
+        } catch (RuntimeException | LinkageError | AssertionError e) {
+            LOG.error("Lease listener threw", e);
         }
     }
 
-    /** Stops the control thread (waiting up to 10 s for the running task); queued listener calls still run. */
+    /** Stops the control thread, waiting up to 10 s for the running task (and a listener call it makes). */
     void stopControl() {
         closed = true;
         control.shutdownNow();
@@ -131,13 +127,4 @@ final class ControlThread {
         }
     }
 
-    /** Lets the queued listener calls finish (up to 5 s) and stops the events thread. */
-    void stopEvents() {
-        events.shutdown();
-        try {
-            events.awaitTermination(5, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-    }
 }

@@ -40,9 +40,10 @@ import org.slf4j.LoggerFactory;
  * hang on), and a previous etcd lease is revoked only when no other key is attached to it.
  *
  * <p>Watching ({@link PeerWatch}, {@link PeerSet}): one prefix watch over {@code <prefix>/subnets} drives both the
- * peers and the own lease. The current peers are delivered as {@code peerAdded}, then events from the listing's
- * revision + 1. A malformed key or value is logged with its key (at most 5 such warnings a minute one by one, then a
- * count: {@link WarningAggregator}), counted ({@link #malformedLeaseEvents()}) and skipped:
+ * peers and the own lease. The current peers are delivered as one {@link LeaseListener#peersChanged} batch, then
+ * {@link LeaseListener#peersListed()} ({@link #reportsPeersListed()}), then events from the listing's revision + 1. A
+ * malformed key or value is logged with its key (at most 5 such warnings a minute one by one, then a count:
+ * {@link WarningAggregator}), counted ({@link #malformedLeaseEvents()}) and skipped:
  * it never removes other peers (unlike flanneld's v3 watch, docs/flannel-compatibility.md#lease-watch). When the own
  * key is deleted or its etcd lease expires, {@code leaseLost} is reported, the lease re-acquired (the same subnet when
  * still free) and {@code leaseReacquired} reported. On compaction the keys are listed once and the difference delivered
@@ -57,8 +58,9 @@ import org.slf4j.LoggerFactory;
  * once; here a change is logged (ERROR with old and new values when only a restart can apply it) and reported to the
  * listener's {@code networkConfigChanged}; a new SubnetMin/SubnetMax that still holds this host's subnet is applied.
  *
- * <p>Threads ({@link ControlThread}): one control thread of its own does all etcd requests after {@link #start};
- * listener calls run on a second single thread, one at a time, in order. No jetcd thread ever blocks. Every control
+ * <p>Threads ({@link ControlThread}): one control thread of its own does all etcd requests after {@link #start} and
+ * calls the listener, one call at a time, in order; watch responses that arrive while it is busy are taken together
+ * and delivered as one {@link LeaseListener#peersChanged} batch. No jetcd thread ever blocks. Every control
  * task is guarded: an unexpected exception is logged at ERROR and its chain (renewal, re-acquisition, watch, listing)
  * rescheduled. {@link #close()} keeps the lease. Every part logs under this class's logger name.
  */
@@ -248,6 +250,16 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         configWatch.start(cfg);
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>{@code true}: after the first listing's peers, {@link LeaseListener#peersListed()} is called once.
+     */
+    @Override
+    public boolean reportsPeersListed() {
+        return true;
+    }
+
     private void checkOpen() {
         if (control.closed()) {
             throw new IllegalStateException("the etcd subnet allocator is closed");
@@ -267,7 +279,6 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         control.stopControl();
         watch.close();
         configWatch.close();
-        control.stopEvents();
         registry.close();
     }
 }

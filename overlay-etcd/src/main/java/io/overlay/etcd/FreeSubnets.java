@@ -5,6 +5,7 @@ import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.random.RandomGenerator;
 
@@ -29,23 +30,45 @@ final class FreeSubnets {
      * @return the free candidates
      */
     static List<Ipv4Prefix> candidates(final NetworkConfig config, final List<Ipv4Prefix> occupied) {
+        // Two CIDR blocks overlap exactly when their address ranges meet. The occupied ranges, sorted and merged, are
+        // walked once beside the ascending candidates: O(n log n), where testing each candidate against every key
+        // was O(candidates x keys), seconds for a full /10 of 16,383 leases.
+        final long[] ranges = mergedRanges(occupied);
         final List<Ipv4Prefix> free = new ArrayList<>();
         final long size = config.subnetSize();
         final long max = config.subnetMax() & 0xffffffffL;
+        int r = 0;
         for (long a = config.subnetMin() & 0xffffffffL; a <= max && free.size() < MAX_CANDIDATES; a += size) {
-            final Ipv4Prefix candidate = Ipv4Prefix.of((int) a, config.subnetLen());
-            boolean taken = false;
-            for (Ipv4Prefix o : occupied) {
-                if (o.overlaps(candidate)) {
-                    taken = true;
-                    break;
-                }
+            while (r < ranges.length && ranges[r + 1] < a) {
+                r += 2;
             }
-            if (!taken) {
-                free.add(candidate);
+            if (r < ranges.length && ranges[r] <= a + size - 1) {
+                continue; // taken
             }
+            free.add(Ipv4Prefix.of((int) a, config.subnetLen()));
         }
         return free;
+    }
+
+    /** The blocks' address ranges as {first, last, first, last, ...} (unsigned), sorted, overlapping ones merged. */
+    private static long[] mergedRanges(final List<Ipv4Prefix> blocks) {
+        final long[][] sorted = new long[blocks.size()][];
+        for (int i = 0; i < sorted.length; i++) {
+            final long first = blocks.get(i).address() & 0xffffffffL;
+            sorted[i] = new long[] {first, first + blocks.get(i).size() - 1};
+        }
+        Arrays.sort(sorted, (x, y) -> Long.compare(x[0], y[0]));
+        final long[] out = new long[2 * sorted.length];
+        int n = 0;
+        for (long[] range : sorted) {
+            if (n > 0 && range[0] <= out[n - 1]) {
+                out[n - 1] = Math.max(out[n - 1], range[1]);
+            } else {
+                out[n++] = range[0];
+                out[n++] = range[1];
+            }
+        }
+        return Arrays.copyOf(out, n);
     }
 
     /**

@@ -198,7 +198,7 @@ final class JetcdRegistry implements SubnetRegistry {
     @Override
     public long keepAliveOnce(final long leaseId) throws LeaseGoneException {
         try {
-            final long ttl = await("renew lease " + Long.toHexString(leaseId),
+            final long ttl = await("renew lease " + SubnetRegistry.leaseIdText(leaseId),
                 client.getLeaseClient().keepAliveOnce(leaseId)).getTTL();
             if (ttl <= 0) {
                 throw new LeaseGoneException(leaseId, null);
@@ -214,7 +214,7 @@ final class JetcdRegistry implements SubnetRegistry {
 
     @Override
     public LeaseInfo timeToLive(final long leaseId, final boolean withKeys) {
-        final io.etcd.jetcd.lease.LeaseTimeToLiveResponse r = await("lease time-to-live " + Long.toHexString(leaseId),
+        final io.etcd.jetcd.lease.LeaseTimeToLiveResponse r = await("lease time-to-live " + SubnetRegistry.leaseIdText(leaseId),
             client.getLeaseClient().timeToLive(leaseId,
                 withKeys ? LeaseOption.builder().withAttachedKeys().build() : LeaseOption.DEFAULT));
         return new LeaseInfo(r.getTTL(), r.getGrantedTTL(), withKeys ? r.getKeys().size() : 0);

@@ -204,7 +204,7 @@ final class LeaseAcquirer {
             return h;
         }
         LOG.info("Allocated subnet {} for PublicIP {} (key {}, etcd lease {} with TTL {} s)", chosen,
-            Ipv4.format(ip), key, Long.toHexString(h.get().leaseId()), h.get().lease().ttl().toSeconds());
+            Ipv4.format(ip), key, SubnetRegistry.leaseIdText(h.get().leaseId()), h.get().lease().ttl().toSeconds());
         return h;
     }
 
@@ -226,11 +226,11 @@ final class LeaseAcquirer {
         final SubnetRegistry.LeaseInfo holder = registry.timeToLive(e.leaseId(), false);
         if (holder.gone()) {
             LOG.info("Lease {} for current IP {} hangs on etcd lease {}, which is gone: its holder is not renewing "
-                + "it", e.key(), Ipv4.format(ip), Long.toHexString(e.leaseId()));
+                + "it", e.key(), Ipv4.format(ip), SubnetRegistry.leaseIdText(e.leaseId()));
             return;
         }
         final String what = "lease " + e.key() + " with this host's PublicIP " + Ipv4.format(ip) + " is held by "
-            + "another host or process: etcd lease " + Long.toHexString(e.leaseId()) + ", " + holder.remainingSeconds()
+            + "another host or process: etcd lease " + SubnetRegistry.leaseIdText(e.leaseId()) + ", " + holder.remainingSeconds()
             + " s left";
         if (settings.allowLeaseTakeover()) {
             LOG.warn("TAKING OVER {} (lease takeover allowed); if that holder still runs, both now use subnet {}",
@@ -267,7 +267,7 @@ final class LeaseAcquirer {
             } catch (EtcdUnavailableException again) {
                 LOG.warn("Writing {} failed ({}) and it cannot be read back; leaving etcd lease {} to expire by "
                     + "itself rather than revoking what may be this host's key", key, e.getMessage(),
-                    Long.toHexString(g.id()));
+                    SubnetRegistry.leaseIdText(g.id()));
                 throw e;
             }
             if (now.isEmpty() || now.get().leaseId() != g.id()) {
@@ -299,10 +299,10 @@ final class LeaseAcquirer {
                 registry.revoke(leaseId);
             } else {
                 LOG.info("Previous etcd lease {} of {} still holds {} other key(s); not revoking it",
-                    Long.toHexString(leaseId), key, info.attachedKeys());
+                    SubnetRegistry.leaseIdText(leaseId), key, info.attachedKeys());
             }
         } catch (EtcdUnavailableException e) {
-            LOG.debug("Cannot look at previous etcd lease {}: {}; it expires by itself", Long.toHexString(leaseId),
+            LOG.debug("Cannot look at previous etcd lease {}: {}; it expires by itself", SubnetRegistry.leaseIdText(leaseId),
                 e.getMessage());
         }
     }
@@ -331,7 +331,7 @@ final class LeaseAcquirer {
         // The key now hangs on the new lease; the old one holds nothing of ours any more.
         releaseOldLease(e.leaseId(), e.key());
         LOG.info("Found lease {} for current IP {}, reusing (new etcd lease {} with TTL {} s)", e.key(),
-            Ipv4.format(attrs.publicIp()), Long.toHexString(h.get().leaseId()), h.get().lease().ttl().toSeconds());
+            Ipv4.format(attrs.publicIp()), SubnetRegistry.leaseIdText(h.get().leaseId()), h.get().lease().ttl().toSeconds());
         return h;
     }
 }

@@ -175,13 +175,13 @@ final class LeaseKeeper {
             final long ttl = registry.keepAliveOnce(own.leaseId());
             own = own.withRenewal(ttl, t0 + TimeUnit.SECONDS.toNanos(ttl));
             renewals.incrementAndGet();
-            LOG.info("Renewed lease {} (etcd lease {}): TTL {} s", own.key(), Long.toHexString(own.leaseId()), ttl);
+            LOG.info("Renewed lease {} (etcd lease {}): TTL {} s", own.key(), SubnetRegistry.leaseIdText(own.leaseId()), ttl);
             final Lease l = own.lease();
             control.emit(x -> x.leaseRenewed(l));
             scheduleRenewal();
         } catch (SubnetRegistry.LeaseGoneException e) {
             LOG.warn("Renewing lease {} failed: its etcd lease {} is gone", own.key(),
-                Long.toHexString(own.leaseId()));
+                SubnetRegistry.leaseIdText(own.leaseId()));
             lose("its etcd lease expired or was revoked");
         } catch (EtcdUnavailableException e) {
             if (control.closed()) {
@@ -220,8 +220,8 @@ final class LeaseKeeper {
                 // PublicIP that took the key over, or an operator. Keep renewing what the key now hangs on.
                 LOG.warn("Own key {} was re-put by someone else on etcd lease {} (was {}): another host started with "
                     + "this host's PublicIP {} may have taken it over (both would now use subnet {}), or an operator "
-                    + "re-put it; adopting the new etcd lease", e.key(), Long.toHexString(e.leaseId()),
-                    Long.toHexString(own.leaseId()), Ipv4.format(own.lease().attrs().publicIp()),
+                    + "re-put it; adopting the new etcd lease", e.key(), SubnetRegistry.leaseIdText(e.leaseId()),
+                    SubnetRegistry.leaseIdText(own.leaseId()), Ipv4.format(own.lease().attrs().publicIp()),
                     own.lease().subnet());
                 own = adopt(e);
                 scheduleRenewal();
@@ -257,7 +257,7 @@ final class LeaseKeeper {
             }
         } catch (EtcdUnavailableException ex) {
             LOG.warn("Cannot read the TTL of etcd lease {} now holding {}: {}; renewing it at once",
-                Long.toHexString(e.leaseId()), own.key(), ex.getMessage());
+                SubnetRegistry.leaseIdText(e.leaseId()), own.key(), ex.getMessage());
         }
         return new HeldLease(new Lease(own.lease().subnet(), own.lease().attrs(), false, Duration.ofSeconds(granted)),
             own.key(), e.leaseId(), e.modRevision(), expiresAt);

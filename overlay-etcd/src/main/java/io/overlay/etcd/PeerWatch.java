@@ -1,10 +1,14 @@
 package io.overlay.etcd;
 
 import io.overlay.core.WarningAggregator;
+import io.overlay.core.spi.LeaseListener;
+import io.overlay.core.spi.PeerChange;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -19,6 +23,12 @@ import org.slf4j.LoggerFactory;
  * {@link EtcdSettings#backoffMax()}), keeping the last known peers. As a safety net against a watch that went quiet
  * without an error, everything is listed again every {@link EtcdSettings#resyncInterval()}. Watch callbacks arrive on
  * the registry's threads and are handed to the control thread; those of a watch closed meanwhile are dropped.
+ *
+ * <p>Peer changes reach the listener in batches ({@link LeaseListener#peersChanged}): a listing's (or re-list's)
+ * difference is one batch; watch responses queue in an inbox that one control task empties, so responses that arrive
+ * while a batch is being applied are taken together as the next batch. A batch is cut before an event of the own key,
+ * so the listener hears peer and own-lease events in etcd's order. After the first listing's batch,
+ * {@link LeaseListener#peersListed()} is called once.
  */
 final class PeerWatch {
     private static final Logger LOG = LoggerFactory.getLogger(EtcdSubnetAllocator.class);
@@ -39,6 +49,15 @@ final class PeerWatch {
     private long backoffNanos;
     private boolean watchFailing;
     private boolean resyncRetrying;
+    private boolean listedReported;
+
+    /** Watch responses waiting for the control thread, in arrival order. */
+    private record Pending(int gen, List<SubnetRegistry.Event> events, long progressRevision) {
+    }
+
+    private final ConcurrentLinkedQueue<Pending> inbox = new ConcurrentLinkedQueue<>();
+    /** Whether a control task that empties the inbox is queued and has not started yet. */
+    private final AtomicBoolean drainQueued = new AtomicBoolean();
 
     PeerWatch(final EtcdSettings settings, final SubnetRegistry registry, final ControlThread control,
               final LeaseKeeper keeper, final PeerSet peers, final WarningAggregator keyWarnings) {
@@ -89,10 +108,13 @@ final class PeerWatch {
         if (control.closed()) {
             return;
         }
+        final long t0 = System.nanoTime();
         final SubnetListing listing = listOrRetry("list leases to start watching", this::initialListingLater);
         if (listing == null) {
             return;
         }
+        LOG.info("Listed {} leases at revision {} in {} ms", listing.entries().size(), listing.revision(),
+            TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
         applyListing(listing);
         openWatch();
     }
@@ -115,17 +137,34 @@ final class PeerWatch {
             }
         }
         keeper.onListed(Optional.ofNullable(ownEntry));
-        deliver(peers.reset(others, keeper.ownSubnet()));
+        final List<PeerChange> batch = new ArrayList<>();
+        collect(peers.reset(others, keeper.ownSubnet()), batch);
+        flush(batch);
+        if (!listedReported) {
+            listedReported = true;
+            control.emit(LeaseListener::peersListed);
+        }
     }
 
-    private void deliver(final List<PeerSet.Change> changes) {
+    /** Hands the collected peer changes to the listener as one batch, if there are any, and empties the list. */
+    private void flush(final List<PeerChange> batch) {
+        if (batch.isEmpty()) {
+            return;
+        }
+        final List<PeerChange> changes = List.copyOf(batch);
+        batch.clear();
+        control.emit(x -> x.peersChanged(changes));
+    }
+
+    /** Adds the peer changes to {@code batch}; counts and logs the skipped keys and notes. */
+    private void collect(final List<PeerSet.Change> changes, final List<PeerChange> batch) {
         for (PeerSet.Change c : changes) {
             if (c instanceof PeerSet.Added a) {
-                control.emit(x -> x.peerAdded(a.lease()));
+                batch.add(PeerChange.added(a.lease()));
             } else if (c instanceof PeerSet.Changed ch) {
-                control.emit(x -> x.peerChanged(ch.previous(), ch.current()));
+                batch.add(PeerChange.changed(ch.previous(), ch.current()));
             } else if (c instanceof PeerSet.Removed r) {
-                control.emit(x -> x.peerRemoved(r.lease()));
+                batch.add(PeerChange.removed(r.lease()));
             } else if (c instanceof PeerSet.Skipped s) {
                 (s.reason() == PeerSet.Skip.MALFORMED ? malformed : unroutable).incrementAndGet();
                 if (s.warning() != null) {
@@ -148,7 +187,14 @@ final class PeerWatch {
         watching = registry.watch(settings.subnetsPrefix(), lastRevision + 1, new SubnetRegistry.WatchSink() {
             @Override
             public void onEvents(final List<SubnetRegistry.Event> events, final long progressRevision) {
-                onControl(gen, () -> onWatchEvents(events, progressRevision));
+                inbox.add(new Pending(gen, events, progressRevision));
+                if (drainQueued.compareAndSet(false, true)) {
+                    // A surprise while applying events may leave the peers half updated: list everything again.
+                    control.execute("lease watch events", PeerWatch.this::drainInbox, () -> {
+                        closeWatch();
+                        resyncLater();
+                    });
+                }
             }
 
             @Override
@@ -193,7 +239,20 @@ final class PeerWatch {
         });
     }
 
-    private void onWatchEvents(final List<SubnetRegistry.Event> events, final long progressRevision) {
+    /** Control thread: applies every queued watch response of the current watch, peers as one batch. */
+    private void drainInbox() {
+        drainQueued.set(false); // before polling: a response added from now on queues another task
+        final List<PeerChange> batch = new ArrayList<>();
+        for (Pending p = inbox.poll(); p != null; p = inbox.poll()) {
+            if (p.gen() == watchGen && !control.closed()) {
+                onWatchEvents(p.events(), p.progressRevision(), batch);
+            }
+        }
+        flush(batch);
+    }
+
+    private void onWatchEvents(final List<SubnetRegistry.Event> events, final long progressRevision,
+                               final List<PeerChange> batch) {
         if (watchFailing) {
             LOG.info("Lease watch resumed at revision {}", lastRevision + 1);
             watchFailing = false;
@@ -206,14 +265,16 @@ final class PeerWatch {
                 final SubnetListing.Entry e = SubnetListing.Entry.parse(settings.subnetsPrefix(), ev.key(),
                     ev.value(), ev.leaseId(), ev.modRevision(), ev.createRevision());
                 if (own) {
+                    flush(batch);
                     keeper.onWatchedPut(e);
                 } else {
-                    deliver(peers.put(e, keeper.ownSubnet(), keeper.ownKey()));
+                    collect(peers.put(e, keeper.ownSubnet(), keeper.ownKey()), batch);
                 }
             } else if (own) {
+                flush(batch);
                 keeper.onWatchedDelete(ev.modRevision());
             } else {
-                deliver(peers.delete(ev.key()));
+                collect(peers.delete(ev.key()), batch);
             }
         }
         lastRevision = Math.max(lastRevision, progressRevision);

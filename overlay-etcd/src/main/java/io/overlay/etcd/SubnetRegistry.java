@@ -13,6 +13,17 @@ import java.util.Optional;
  */
 interface SubnetRegistry extends AutoCloseable {
     /**
+     * Formats an etcd lease ID as {@code etcdctl} prints it ({@code lease grant}, {@code lease list}): 16 lower-case
+     * hex digits, zero-padded, so that an operator can paste it into {@code etcdctl lease timetolive}.
+     *
+     * @param leaseId the etcd lease ID
+     * @return its 16-digit hex form
+     */
+    static String leaseIdText(final long leaseId) {
+        return String.format("%016x", leaseId);
+    }
+
+    /**
      * A key's value with its metadata.
      *
      * @param value the value bytes
@@ -51,7 +62,7 @@ interface SubnetRegistry extends AutoCloseable {
         private static final long serialVersionUID = 1L;
 
         LeaseGoneException(final long leaseId, final Throwable cause) {
-            super("etcd lease " + Long.toHexString(leaseId) + " is gone", cause);
+            super("etcd lease " + leaseIdText(leaseId) + " is gone", cause);
         }
     }
 

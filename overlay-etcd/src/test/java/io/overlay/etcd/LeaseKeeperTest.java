@@ -20,7 +20,6 @@ class LeaseKeeperTest extends FakeRegistrySupport {
     @AfterEach
     void stop() {
         control.stopControl();
-        control.stopEvents();
     }
 
     private void onControl(final Runnable task) throws InterruptedException {

@@ -31,7 +31,7 @@ class LeaseTakeoverTest extends EtcdTestSupport {
         final EtcdSubnetAllocator second = allocator();
         assertThatThrownBy(() -> second.acquire(ip("198.18.0.1"), Optional.empty()))
             .hasMessageContaining(key).hasMessageContaining("198.18.0.1")
-            .hasMessageContaining(Long.toHexString(before.lease()));
+            .hasMessageContaining(String.format("%016x", before.lease()));
         final KeyState after = get(key);
         assertThat(after.lease()).as("the holder's etcd lease is untouched").isEqualTo(before.lease());
         assertThat(after.modRevision()).isEqualTo(before.modRevision());
@@ -64,7 +64,7 @@ class LeaseTakeoverTest extends EtcdTestSupport {
             assertThat(taken.subnet()).isEqualTo(lease.subnet());
             assertThat(get(key).lease()).isNotEqualTo(holder);
             assertThat(log.warnings()).anyMatch(m -> m.startsWith("TAKING OVER lease " + key)
-                && m.contains(Long.toHexString(holder)));
+                && m.contains(String.format("%016x", holder)));
             org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(15)).until(() ->
                 log.warnings().stream().anyMatch(m -> m.startsWith("Own key " + key + " was re-put by someone else")
                     && m.contains("198.18.0.1")));

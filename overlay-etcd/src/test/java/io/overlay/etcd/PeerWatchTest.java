@@ -44,7 +44,7 @@ class PeerWatchTest extends EtcdTestSupport {
     @Test
     void currentPeersComeAsAddedWithoutTheOwnSubnet() {
         assertThat(events.events).containsExactlyInAnyOrder("added 100.64.2.0-24 " + B, "added 100.64.3.0-24 " + C);
-        assertThat(events.threads).containsOnly("overlay-etcd-events");
+        assertThat(events.threads).containsOnly("overlay-etcd-control");
     }
 
     @Test

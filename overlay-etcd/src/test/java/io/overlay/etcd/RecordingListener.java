@@ -3,6 +3,7 @@ package io.overlay.etcd;
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.LeaseListener;
+import io.overlay.core.spi.PeerChange;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -10,11 +11,15 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 /** Records every listener call as text and keeps the resulting peer table, as a route table would. */
-final class RecordingListener implements LeaseListener {
+class RecordingListener implements LeaseListener {
     final List<String> events = new CopyOnWriteArrayList<>();
     final Map<Ipv4Prefix, Lease> peers = new ConcurrentHashMap<>();
     final List<Lease> reacquired = new CopyOnWriteArrayList<>();
     final List<String> threads = new CopyOnWriteArrayList<>();
+    /** The size of every peersChanged batch, in order. */
+    final List<Integer> batches = new CopyOnWriteArrayList<>();
+    /** How many peers were known when peersListed was called, once per call. */
+    final List<Integer> listed = new CopyOnWriteArrayList<>();
 
     private void record(final String e) {
         events.add(e);
@@ -35,6 +40,17 @@ final class RecordingListener implements LeaseListener {
     public void leaseReacquired(final Lease previous, final Lease current) {
         reacquired.add(current);
         record("reacquired " + previous.subnet() + " -> " + current.subnet());
+    }
+
+    @Override
+    public void peersChanged(final List<PeerChange> changes) {
+        batches.add(changes.size());
+        LeaseListener.super.peersChanged(changes);
+    }
+
+    @Override
+    public void peersListed() {
+        listed.add(peers.size());
     }
 
     @Override

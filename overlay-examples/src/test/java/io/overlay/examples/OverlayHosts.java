@@ -111,8 +111,45 @@ final class OverlayHosts implements AutoCloseable {
         }
     }
 
+    /**
+     * Starts only etcd in the infra namespace, with the network config {@link #CONFIG}; hosts are added with
+     * {@link #spawnHost}, which does not wait.
+     *
+     * @param name the log directory under target/
+     * @return etcd running; closed on failure
+     * @throws Exception if a step fails or a wait runs out
+     */
+    static OverlayHosts infra(final String name) throws Exception {
+        final Path logs = Path.of("target", name).toAbsolutePath();
+        Files.createDirectories(logs);
+        final OverlayHosts o = new OverlayHosts(Files.createTempDirectory("overlay-" + name + "-"), logs);
+        try {
+            o.startInfra();
+            return o;
+        } catch (Exception | Error e) {
+            o.close();
+            throw e;
+        }
+    }
+
     private void startAll(final int count, final IntFunction<List<String>> extraArgs, final Preparation preparation)
         throws Exception {
+        startInfra();
+        for (int h = 1; h <= count; h++) {
+            spawnHost(h, extraArgs.apply(h), preparation);
+        }
+        for (Host h : hosts) {
+            await("subnet.env of h" + h.n(), Duration.ofSeconds(60),
+                () -> Files.exists(h.subnetEnv()) && Files.size(h.subnetEnv()) > 0 || !h.process().isAlive());
+            if (!h.process().isAlive()) {
+                throw new IOException("OverlayMain of h" + h.n() + " exited; see " + logs.resolve("h" + h.n()
+                    + ".log"));
+            }
+            await("/readyz of h" + h.n(), Duration.ofSeconds(60), () -> readyz(h) == 200);
+        }
+    }
+
+    private void startInfra() throws Exception {
         infra = track(Netns.create());
         infra.exec("ip", "link", "add", "ul0", "type", "bridge");
         infra.exec("ip", "addr", "add", ETCD_IP + "/24", "dev", "ul0");
@@ -131,38 +168,63 @@ final class OverlayHosts implements AutoCloseable {
             }
         });
         etcdctl("put", "/coreos.com/network/config", CONFIG);
-        for (int h = 1; h <= count; h++) {
-            final Netns ns = track(Netns.create());
-            Netns.run("ip", "-n", infra.name(), "link", "add", "ul-h" + h, "type", "veth", "peer", "name", "eth0",
-                "netns", ns.name());
-            infra.exec("ip", "link", "set", "ul-h" + h, "master", "ul0", "up");
-            ns.exec("ip", "addr", "add", "198.18.0." + h + "/24", "dev", "eth0");
-            ns.exec("ip", "link", "set", "eth0", "mtu", "1500", "up");
-            ns.exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
-            final Path hostDir = Files.createDirectories(dir.resolve("h" + h));
-            final Path subnetEnv = hostDir.resolve("subnet.env");
-            preparation.prepare(h, ns, subnetEnv);
-            final List<String> args = new ArrayList<>(List.of("--etcd-endpoints", ETCD, "--iface", "eth0",
-                "--subnet-file", subnetEnv.toString(), "--healthz-ip", "127.0.0.1",
-                "--healthz-port", Integer.toString(HEALTH_PORT)));
-            args.addAll(extraArgs.apply(h));
-            final Process p = ns.spawn(new ProcessBuilder(java(OverlayMain.class.getName(),
-                args.toArray(String[]::new)))
-                .redirectErrorStream(true).redirectOutput(logs.resolve("h" + h + ".log").toFile()));
-            hosts.add(new Host(h, ns, hostDir, subnetEnv, p));
-        }
-        for (Host h : hosts) {
-            await("subnet.env of h" + h.n(), Duration.ofSeconds(60),
-                () -> Files.exists(h.subnetEnv()) && Files.size(h.subnetEnv()) > 0 || !h.process().isAlive());
-            if (!h.process().isAlive()) {
-                throw new IOException("OverlayMain of h" + h.n() + " exited; see " + logs.resolve("h" + h.n()
-                    + ".log"));
-            }
-            await("/readyz of h" + h.n(), Duration.ofSeconds(60), () -> readyz(h) == 200);
-        }
     }
 
-    private String etcdctl(final String... args) throws IOException {
+    /**
+     * Starts host {@code h} (198.18.0.h on the underlay bridge) running {@link OverlayMain}; does not wait for it.
+     *
+     * @param h the host number, 1..253
+     * @param extraArgs further {@link OverlayMain} options
+     * @return the host
+     * @throws Exception if the namespace or the process cannot be made
+     */
+    Host spawnHost(final int h, final List<String> extraArgs) throws Exception {
+        return spawnHost(h, extraArgs, (n, ns, subnetEnv) -> { });
+    }
+
+    private Host spawnHost(final int h, final List<String> extraArgs, final Preparation preparation) throws Exception {
+        final Netns ns = track(Netns.create());
+        Netns.run("ip", "-n", infra.name(), "link", "add", "ul-h" + h, "type", "veth", "peer", "name", "eth0",
+            "netns", ns.name());
+        infra.exec("ip", "link", "set", "ul-h" + h, "master", "ul0", "up");
+        ns.exec("ip", "addr", "add", "198.18.0." + h + "/24", "dev", "eth0");
+        ns.exec("ip", "link", "set", "eth0", "mtu", "1500", "up");
+        ns.exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
+        final Path hostDir = Files.createDirectories(dir.resolve("h" + h));
+        final Path subnetEnv = hostDir.resolve("subnet.env");
+        preparation.prepare(h, ns, subnetEnv);
+        final List<String> args = new ArrayList<>(List.of("--etcd-endpoints", ETCD, "--iface", "eth0",
+            "--subnet-file", subnetEnv.toString(), "--healthz-ip", "127.0.0.1",
+            "--healthz-port", Integer.toString(HEALTH_PORT)));
+        args.addAll(extraArgs);
+        final Process p = ns.spawn(new ProcessBuilder(java(OverlayMain.class.getName(),
+            args.toArray(String[]::new)))
+            .redirectErrorStream(true).redirectOutput(logs.resolve("h" + h + ".log").toFile()));
+        final Host host = new Host(h, ns, hostDir, subnetEnv, p);
+        hosts.add(host);
+        return host;
+    }
+
+    /**
+     * Runs etcdctl in the infra namespace with {@code input} on its standard input (e.g. {@code txn} operations).
+     *
+     * @param input the text to feed it
+     * @param args etcdctl's arguments
+     * @return its output
+     * @throws IOException if it fails
+     */
+    String etcdctlWithInput(final String input, final String... args) throws IOException {
+        final Path file = Files.createTempFile(dir, "etcdctl-", ".txt");
+        Files.writeString(file, input);
+        final StringBuilder cmd = new StringBuilder("ETCDCTL_API=3 /usr/bin/etcdctl --endpoints " + ETCD
+            + " --dial-timeout 2s --command-timeout 30s");
+        for (String a : args) {
+            cmd.append(' ').append(a);
+        }
+        return infra.exec("sh", "-c", cmd + " < " + file);
+    }
+
+    String etcdctl(final String... args) throws IOException {
         final List<String> cmd = new ArrayList<>(List.of("env", "ETCDCTL_API=3", "/usr/bin/etcdctl", "--endpoints",
             ETCD, "--dial-timeout", "2s", "--command-timeout", "5s"));
         cmd.addAll(List.of(args));
@@ -182,7 +244,7 @@ final class OverlayHosts implements AutoCloseable {
     }
 
     /** /readyz from inside the host namespace ("Connection: close": the JDK's keep-alive cache ignores netns). */
-    private static int readyz(final Host host) throws Exception {
+    static int readyz(final Host host) throws Exception {
         return io.overlay.tun.NetnsThread.call(host.ns().name(), () -> {
             final HttpURLConnection c = (HttpURLConnection) new URL("http://127.0.0.1:" + HEALTH_PORT + "/readyz")
                 .openConnection(java.net.Proxy.NO_PROXY);

@@ -5,8 +5,10 @@ import io.overlay.core.flannel.NetworkConfig;
 import java.util.List;
 
 /**
- * Lease and peer events from a {@link SubnetAllocator}. Every method has a no-op default. Called on the allocator's
- * thread, one event at a time; implementations must not block.
+ * Lease and peer events from a {@link SubnetAllocator}. Every method has a default: a no-op, except
+ * {@link #peersChanged}, which calls the single-peer methods. Called on the allocator's thread, one event at a time;
+ * implementations must return quickly and never block (the allocator renews the lease and follows the watch on that
+ * thread), handing anything slow to a thread of their own.
  */
 public interface LeaseListener {
     /**
@@ -72,5 +74,32 @@ public interface LeaseListener {
      * @param lease the removed lease
      */
     default void peerRemoved(Lease lease) {
+    }
+
+    /**
+     * Several peer changes at once, in order: the peers of a listing (at start, or the difference a re-list found) or
+     * the watch events that arrived together. Allocators deliver peer changes through this method so a listener can
+     * apply a whole batch at once (the overlay publishes one route table snapshot per call). The default calls
+     * {@link #peerAdded}, {@link #peerChanged} or {@link #peerRemoved} for each change, in order, so a listener that
+     * implements only those keeps working.
+     *
+     * @param changes the changes, in order; not empty; do not modify
+     */
+    default void peersChanged(final List<PeerChange> changes) {
+        for (PeerChange c : changes) {
+            switch (c.kind()) {
+                case ADDED -> peerAdded(c.current());
+                case CHANGED -> peerChanged(c.previous(), c.current());
+                default -> peerRemoved(c.previous());
+            }
+        }
+    }
+
+    /**
+     * Every peer lease present when the allocator started watching has been delivered (by the calls before this
+     * one). Called once after {@link SubnetAllocator#start}, also when there are no peers, by allocators whose
+     * {@link SubnetAllocator#reportsPeersListed()} is {@code true}.
+     */
+    default void peersListed() {
     }
 }

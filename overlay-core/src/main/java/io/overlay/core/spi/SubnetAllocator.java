@@ -37,13 +37,26 @@ public interface SubnetAllocator extends AutoCloseable {
 
     /**
      * Starts keeping {@code lease}: renewal before expiry, the own-lease watch (re-acquire when lost) and the watch of
-     * all leases (peer events, starting with the current peers). Events go to {@code listener} on the allocator's
-     * thread; the listener must not block.
+     * all leases (peer events, starting with the current peers, in batches through
+     * {@link LeaseListener#peersChanged}). Events go to {@code listener} on the allocator's thread; the listener must
+     * not block.
      *
      * @param lease the lease returned by {@link #acquire}
      * @param listener receives lease and peer events
      */
     void start(Lease lease, LeaseListener listener);
+
+    /**
+     * Returns whether {@link #start} reports, with {@link LeaseListener#peersListed()}, when the peers present at
+     * start have all been delivered. The overlay is then ready (and writes {@code subnet.env}) only once they are
+     * routed; otherwise it is ready as soon as it forwards for its own lease. The default is {@code false}, for
+     * allocators written before this method existed.
+     *
+     * @return {@code true} if {@code peersListed} is called once after start
+     */
+    default boolean reportsPeersListed() {
+        return false;
+    }
 
     /**
      * Returns the allocator's endpoints, connection state and counters. Safe from any thread; never blocks on the
