@@ -87,7 +87,7 @@ final class ForwardingLoop {
         final LoopCounters counters = new LoopCounters();
         final boolean vnet = config.vnetHeaderLength() == VirtioNetHdr.LENGTH;
         final int batch = config.batchSize();
-        final TunPort tun = vnet ? new VnetTunPort(tunFd, batch, config.mtu(), counters, true)
+        final TunPort tun = vnet ? new VnetTunPort(tunFd, batch, config.mtu(), counters, VnetTunPort.SPLIT_SEGMENTS)
             : new PlainTunPort(tunFd, batch, config.mtu(), counters);
         // with offloads one read pass may yield batch - 1 plain packets and then a super-packet's segments
         final int sendCapacity = vnet ? batch + VnetTunPort.MAX_SEGMENTS : batch;

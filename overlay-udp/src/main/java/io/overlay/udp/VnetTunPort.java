@@ -43,6 +43,19 @@ import org.slf4j.LoggerFactory;
 final class VnetTunPort implements TunPort, TunFrameSink {
     /** Most segments one TUN super-packet may be cut into: gso_size ≥ 512 bytes for a 64 KiB packet. */
     static final int MAX_SEGMENTS = TunDevice.MAX_GSO_SEGMENTS;
+    /**
+     * System property: {@code false} makes TSO segments whole packets (payload copied) instead of header + payload
+     * iovecs; for measuring the copy it saves.
+     */
+    static final String SPLIT_SEGMENTS_PROP_NAME = "overlay.udp.splitSegments";
+    /**
+     * System property: {@code false} makes the coalescer copy payloads into its run buffer and write one contiguous
+     * frame instead of a {@code writev} gather list; for measuring the copy it saves.
+     */
+    static final String GATHER_WRITES_PROP_NAME = "overlay.udp.gatherWrites";
+    static final boolean SPLIT_SEGMENTS = !"false".equalsIgnoreCase(System.getProperty(SPLIT_SEGMENTS_PROP_NAME));
+    private static final boolean GATHER_WRITES =
+        !"false".equalsIgnoreCase(System.getProperty(GATHER_WRITES_PROP_NAME));
     /** TCP flows with an open coalescing run (as the kernel keeps per GRO bucket). */
     static final int COALESCER_FLOWS = 8;
 
@@ -90,7 +103,8 @@ final class VnetTunPort implements TunPort, TunFrameSink {
         this.area = ByteBuffer.allocateDirect(segmentBase + MAX_SEGMENTS * mtu).order(ByteOrder.BIG_ENDIAN);
         this.segments = new SegmentBatch(area.slice(segmentBase, MAX_SEGMENTS * mtu), MAX_SEGMENTS, mtu);
         this.batch = new PacketBatch(area, batchSize + MAX_SEGMENTS);
-        this.coalescer = TcpCoalescer.inPlace(COALESCER_FLOWS, this);
+        this.coalescer = GATHER_WRITES ? TcpCoalescer.inPlace(COALESCER_FLOWS, this)
+            : new TcpCoalescer(COALESCER_FLOWS, this);
     }
 
     @Override
