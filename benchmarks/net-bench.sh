@@ -2,7 +2,8 @@
 # net-bench.sh - measure overlay's data plane (the Java UDP engine, flannel udp wire format) with the shared
 # network benchmark, beside the kernel baselines and other userspace overlays.
 #
-#   sudo benchmarks/net-bench.sh                                  # underlay,vxlan,socat,overlay (+nebula,tinc if installed)
+#   sudo benchmarks/net-bench.sh                                  # underlay,vxlan,socat,overlay,overlay-enc (+nebula,tinc if installed)
+#   sudo benchmarks/net-bench.sh --modes overlay,overlay-enc,nebula  # encryption's cost, beside nebula (AES-256-GCM too)
 #   sudo benchmarks/net-bench.sh --modes underlay,vxlan,socat,overlay --rounds 1 --duration 5
 #   sudo benchmarks/net-bench.sh --modes overlay --tun-setup harness --tun-mq   # 2 loops on a multi-queue TUN
 #
@@ -17,7 +18,9 @@
 #
 # Environment: OVERLAY_BENCH (path of overlay-bench.sh, see above), JAVA (default java), OVERLAY_JAVA_OPTS
 # (default: the launcher's JVM options, the java_opts line of packaging/deb/overlay.sh, and its CDS archive
-# overlay.jsa beside the jar when there is one), OVERLAY_MQ_LOOPS (default 2), OVERLAY_NO_BUILD=1 to never build,
+# overlay.jsa beside the jar when there is one; plus --add-opens=java.base/com.sun.crypto.provider=ALL-UNNAMED, which
+# overlay.jar's manifest gives to java -jar but not to -cp, for the allocation-free AES-GCM of mode overlay-enc),
+# OVERLAY_MQ_LOOPS (default 2), OVERLAY_NO_BUILD=1 to never build,
 # OVERLAY_JAR=path to run that overlay.jar as is (e.g. one built from a clean checkout of a given commit; implies no
 # build).
 set -euo pipefail
@@ -49,6 +52,8 @@ java_bin=${JAVA:-java}
 launcher_opts=$(sed -n "s/^java_opts='\(.*\)'$/\1/p" "$repo/packaging/deb/overlay.sh")
 [[ -n $launcher_opts ]] || { echo "net-bench: no java_opts line in packaging/deb/overlay.sh" >&2; exit 1; }
 [[ -r ${jar%.jar}.jsa ]] && launcher_opts+=" -XX:SharedArchiveFile=${jar%.jar}.jsa -Xshare:auto"
+# -cp does not read the jar's manifest (Add-Opens): the allocation-free AES-GCM needs it on the command line
+launcher_opts+=" --add-opens=java.base/com.sun.crypto.provider=ALL-UNNAMED"
 java_opts=${OVERLAY_JAVA_OPTS:-$launcher_opts}
 echo "net-bench: JVM options: $java_opts" >&2
 mq_loops=${OVERLAY_MQ_LOOPS:-2}
@@ -79,7 +84,7 @@ while (($#)); do
       [[ $spec == *=* && $vname =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] \
         || { echo "net-bench: --variant wants NAME='WORDS' with NAME of letters, digits, - and _, got '$spec'" >&2; exit 1; }
       case $vname in
-        overlay|overlay-plain|underlay|vxlan|socat|nebula|tinc)
+        overlay|overlay-plain|overlay-enc|underlay|vxlan|socat|nebula|tinc)
           echo "net-bench: --variant name '$vname' is a built-in mode; pick another" >&2; exit 1 ;;
       esac
       vjar=$jar vjvm="" vagent=""
@@ -105,7 +110,7 @@ for a in "${args[@]}"; do
   [[ $a == --modes || $a == --modes=* ]] && has_modes=1
 done
 if [[ $has_modes == 0 && -z ${MODES:-} ]]; then
-  modes=underlay,vxlan,socat,overlay
+  modes=underlay,vxlan,socat,overlay,overlay-enc
   command -v nebula >/dev/null 2>&1 && command -v nebula-cert >/dev/null 2>&1 && modes+=,nebula
   command -v tincd >/dev/null 2>&1 && modes+=,tinc
   for v in "${variant_names[@]}"; do modes+=,$v; done   # variants run too when no mode list is given
@@ -116,6 +121,11 @@ fi
 # comparisons of the offload path in one interleaved run, e.g. --modes vxlan,overlay,overlay-plain.
 overlay_plain_cmd="$overlay_cmd --offloads=false"
 
+# Mode "overlay-enc": the same agent with --encryption=required (AES-256-GCM on every datagram; the TUN MTU is 29
+# bytes below the harness' overlay MTU). There are no leases to carry the public keys, so every host derives its own
+# and its peers' key pairs from one seed and each PublicIP (--static-key-seed; benchmarks only).
+overlay_enc_cmd="$overlay_cmd --encryption=required --static-key-seed net-bench"
+
 echo "net-bench: --cmd overlay='$overlay_cmd'" >&2
-exec bash "$harness" --cmd "overlay=$overlay_cmd" --cmd "overlay-plain=$overlay_plain_cmd" "${variant_cmds[@]}" \
-  "${args[@]}"
+exec bash "$harness" --cmd "overlay=$overlay_cmd" --cmd "overlay-plain=$overlay_plain_cmd" \
+  --cmd "overlay-enc=$overlay_enc_cmd" "${variant_cmds[@]}" "${args[@]}"

@@ -12,6 +12,9 @@ import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.BridgeConfigurator;
 import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.Encryption;
+import io.overlay.core.spi.EngineEncryption;
+import io.overlay.core.spi.EncryptionStatus;
 import io.overlay.core.spi.EngineOffloads;
 import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.spi.EngineTuning;
@@ -164,13 +167,20 @@ public final class Overlay implements AutoCloseable {
             final UnderlayInterface iface = UnderlayInterface.select(cfg.ifaces(), cfg.ifaceRegexes(),
                 cfg.ifaceCanReach(), cfg.publicIp());
             final int publicIp = cfg.publicIp().orElse(iface.address());
-            mtu = FlannelRules.mtu(iface.mtu());
+            final EngineEncryption encryption = EngineEncryption.create(cfg.encryption(), readPsk(cfg.pskFile()));
+            // a host that may seal leaves room for the frame; off keeps flannel's MTU
+            mtu = FlannelRules.mtu(iface.mtu()) - (encryption.on() ? EngineEncryption.OVERHEAD : 0);
+            if (encryption.on()) {
+                LOG.info("Encryption {}: {}", cfg.encryption(), encryption);
+            }
             LOG.info("Using interface {} address {} (MTU {}), PublicIP {}; overlay MTU {}", iface.name(),
                 Ipv4.format(iface.address()), iface.mtu(), Ipv4.format(publicIp), mtu);
             final Optional<Ipv4Prefix> previous = cfg.subnetFile() == null ? Optional.empty()
                 : SubnetEnv.readPreviousSubnet(cfg.subnetFile());
             readiness.progress("acquiring a lease");
-            final Lease acquired = cfg.allocator().acquire(publicIp, previous);
+            final Lease acquired = encryption.on()
+                ? cfg.allocator().acquire(encryption.leaseAttrs(publicIp), previous)
+                : cfg.allocator().acquire(publicIp, previous);
             lease.set(acquired);
             events.post(() -> events.tell(l -> l.leaseAcquired(acquired)));
             LOG.info("Acquired lease {} (PublicIP {})", acquired.subnet(), Ipv4.format(publicIp));
@@ -183,7 +193,7 @@ public final class Overlay implements AutoCloseable {
             host.configure(acquired);
             final EngineSettings settings = new EngineSettings(iface.address(), network.backend().port(),
                 network.network(), acquired.subnet(), mtu, cfg.acceptOnlyKnownPeers(), cfg.loops(),
-                cfg.engineTuning(), cfg.strictSource());
+                cfg.engineTuning(), cfg.strictSource(), encryption);
             final PacketEngine created = cfg.engineFactory().create(settings, opened, routes);
             adopt(created::close, () -> engine = created);
             created.start();
@@ -193,7 +203,7 @@ public final class Overlay implements AutoCloseable {
             }
             final LeaseFollower follower = new LeaseFollower(cfg, events, readiness, routes,
                 network.backend().port(), host, created, lease, this::status, firstReady);
-            cfg.allocator().start(acquired, follower);
+            cfg.allocator().start(acquired, encryption.on() ? PeerKeyFollower.before(created, follower) : follower);
             if (!cfg.allocator().reportsPeersListed()) {
                 follower.peersListed(); // this allocator does not say when: ready without waiting for peers
             }
@@ -209,6 +219,19 @@ public final class Overlay implements AutoCloseable {
             close();
             throw e;
         }
+    }
+
+    /** Reads the pre-shared key file; empty when none is set. */
+    private static byte[] readPsk(final Path file) throws IOException {
+        if (file == null) {
+            return new byte[0];
+        }
+        final byte[] psk = java.nio.file.Files.readAllBytes(file);
+        if (psk.length < 16) {
+            throw new IOException("pre-shared key file " + file + " holds " + psk.length
+                + " bytes; it needs at least 16 (e.g. head -c 32 /dev/urandom > " + file + ")");
+        }
+        return psk;
     }
 
     /**
@@ -264,7 +287,7 @@ public final class Overlay implements AutoCloseable {
         return new OverlayStatus(r.ready(), r.reason(), lease.get(), c == null ? null : c.network(), mtu,
             t == null ? null : t.name(), cfg.bridge(), routes.routes(),
             e == null ? TrafficCounters.ZERO : e.counters(), cfg.allocator().status(),
-            e == null ? EngineOffloads.NONE : e.offloads());
+            e == null ? EngineOffloads.NONE : e.offloads(), e == null ? EncryptionStatus.OFF : e.encryption());
     }
 
     /**
@@ -338,6 +361,8 @@ public final class Overlay implements AutoCloseable {
         private boolean offloads = true;
         private int tunTxQueueLength = TunSetup.DEFAULT_TX_QUEUE_LENGTH;
         private EngineTuning engineTuning = EngineTuning.defaults();
+        private Encryption encryption = Encryption.OFF;
+        private Path pskFile;
         private OverlayListener listener = new OverlayListener() { };
         private TunDeviceFactory tunFactory;
         private PacketEngineFactory engineFactory;
@@ -618,6 +643,34 @@ public final class Overlay implements AutoCloseable {
         }
 
         /**
+         * Sets whether datagrams to other overlay hosts are sealed ({@code --encryption}); default
+         * {@link Encryption#OFF}, which keeps flannel's lease value, datagrams and MTU byte for byte. With
+         * {@link Encryption#PREFERRED} or {@link Encryption#REQUIRED} the host makes a new X25519 key pair at every
+         * start, publishes its public key in the lease's {@code BackendData}, seals AES-256-GCM frames to peers that
+         * publish one and lowers the TUN MTU by {@link EngineEncryption#OVERHEAD} bytes; see {@code docs/encryption.md}.
+         *
+         * @param encryption the mode
+         * @return this builder
+         */
+        public Builder encryption(final Encryption encryption) {
+            this.encryption = Objects.requireNonNull(encryption, "encryption");
+            return this;
+        }
+
+        /**
+         * Sets a pre-shared key file ({@code --psk-file}) whose bytes are mixed into every derived key, so that write
+         * access to etcd alone does not let a host in; every host of the network needs the same file. Read at start.
+         * Default none.
+         *
+         * @param pskFile the file (at least 16 bytes, e.g. {@code head -c 32 /dev/urandom}), or {@code null}
+         * @return this builder
+         */
+        public Builder pskFile(final Path pskFile) {
+            this.pskFile = pskFile;
+            return this;
+        }
+
+        /**
          * Sets the listener for lease, peer and readiness events; default none.
          *
          * @param listener the listener; must not block
@@ -691,7 +744,7 @@ public final class Overlay implements AutoCloseable {
             return new Overlay(new OverlayConfig(allocator, publicIp, ifaces, ifaceRegexes, ifaceCanReach, ipMasq,
                 tunName, loops, subnetFile, bridge, acceptOnlyKnownPeers, offloads, tunTxQueueLength, engineTuning,
                 listener, tuns, engines, bridges, retryInitial, retryMax, unknownSenderCheck, unknownSenderWarning,
-                dropSummary, strictSource));
+                dropSummary, strictSource, encryption, pskFile));
         }
 
         /** The part given, else the first found by {@link ServiceLoader}, else {@code null} with a note in missing. */

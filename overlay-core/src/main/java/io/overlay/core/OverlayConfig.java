@@ -1,6 +1,7 @@
 package io.overlay.core;
 
 import io.overlay.core.spi.BridgeConfigurator;
+import io.overlay.core.spi.Encryption;
 import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.spi.PacketEngineFactory;
 import io.overlay.core.spi.SubnetAllocator;
@@ -43,6 +44,8 @@ import java.util.regex.Pattern;
  * @param unknownSenderWarning where the unknown-sender warning goes
  * @param dropSummary where the periodic drop summary goes
  * @param strictSource whether the engine accepts from a peer only inner sources inside that peer's subnet
+ * @param encryption whether datagrams to overlay peers are sealed
+ * @param pskFile the pre-shared key file mixed into every derived key, or {@code null} for none
  */
 record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List<String> ifaces,
                      List<Pattern> ifaceRegexes, Optional<Integer> ifaceCanReach, boolean ipMasq, String tunName,
@@ -51,7 +54,7 @@ record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List
                      TunDeviceFactory tunFactory, PacketEngineFactory engineFactory,
                      BridgeConfigurator bridgeConfigurator, Duration retryInitial, Duration retryMax,
                      Duration unknownSenderCheck, Consumer<String> unknownSenderWarning, Consumer<String> dropSummary,
-                     boolean strictSource) {
+                     boolean strictSource, Encryption encryption, Path pskFile) {
     /**
      * Checks that every required part is present and copies the list.
      *
@@ -76,5 +79,6 @@ record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List
         Objects.requireNonNull(unknownSenderCheck, "unknownSenderCheck");
         Objects.requireNonNull(unknownSenderWarning, "unknownSenderWarning");
         Objects.requireNonNull(dropSummary, "dropSummary");
+        Objects.requireNonNull(encryption, "encryption");
     }
 }

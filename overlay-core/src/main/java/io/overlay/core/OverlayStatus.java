@@ -6,6 +6,7 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.spi.AllocatorStatus;
+import io.overlay.core.spi.EncryptionStatus;
 import io.overlay.core.spi.EngineOffloads;
 import io.overlay.core.spi.TrafficCounters;
 import java.util.Map;
@@ -25,10 +26,35 @@ import java.util.Map;
  * @param allocator the subnet allocator's endpoints, state and counters ({@link AllocatorStatus#UNKNOWN} when it
  *     reports none)
  * @param offloads the offloads the packet engine uses ({@link EngineOffloads#NONE} before start)
+ * @param encryption the encryption mode, own public key and peers without a key ({@link EncryptionStatus#OFF} when
+ *     off or before start)
  */
 public record OverlayStatus(boolean ready, String reason, Lease lease, Ipv4Prefix network, int mtu, String tunName,
                             String bridge, Map<Ipv4Prefix, Peer> peers, TrafficCounters counters,
-                            AllocatorStatus allocator, EngineOffloads offloads) {
+                            AllocatorStatus allocator, EngineOffloads offloads, EncryptionStatus encryption) {
+    /**
+     * Creates a status without encryption ({@link EncryptionStatus#OFF}).
+     *
+     * @param ready whether the overlay forwards for its current lease
+     * @param reason when not ready, why; empty string when ready
+     * @param lease the current lease, or {@code null}
+     * @param network the overlay Network, or {@code null}
+     * @param mtu the overlay MTU in bytes, 0 before start
+     * @param tunName the TUN device's name, or {@code null}
+     * @param bridge the bridge name, or {@code null}
+     * @param peers the routes: peer subnet to PublicIP:port
+     * @param counters the packet engine's counters
+     * @param allocator the allocator's status
+     * @param offloads the offloads in use
+     */
+    public OverlayStatus(final boolean ready, final String reason, final Lease lease, final Ipv4Prefix network,
+                         final int mtu, final String tunName, final String bridge, final Map<Ipv4Prefix, Peer> peers,
+                         final TrafficCounters counters, final AllocatorStatus allocator,
+                         final EngineOffloads offloads) {
+        this(ready, reason, lease, network, mtu, tunName, bridge, peers, counters, allocator, offloads,
+            EncryptionStatus.OFF);
+    }
+
     /**
      * Creates a status without allocator information or offloads ({@link AllocatorStatus#UNKNOWN},
      * {@link EngineOffloads#NONE}).

@@ -115,6 +115,54 @@ class OverlayTest {
         assertThat(heard).containsSubsequence("leaseAcquired 100.64.5.0/24", "ready");
     }
 
+    /** Off: flannel's udp lease value (the int acquire), flannel's MTU, no keys for the engine. */
+    @Test
+    void encryptionOffWritesFlannelsValueAndKeepsFlannelsMtu() throws Exception {
+        started();
+        assertThat(allocator.written).as("the int acquire, flannel's udp value").isNull();
+        assertThat(engines.settings.encryption().on()).isFalse();
+        assertThat(engines.settings.mtu()).isEqualTo(overlay.status().mtu());
+        allocator.listener.peerAdded(PEER);
+        await(() -> heard.contains("peerAdded 100.64.7.0/24"));
+        assertThat(engines.engine.keys).isEmpty();
+    }
+
+    /**
+     * Required: the lease carries the public key, the MTU is 29 bytes lower than off's, and peers' keys (or their
+     * absence) reach the engine before the route table, and their removal too.
+     */
+    @Test
+    void encryptionPublishesTheKeyLowersTheMtuAndHandsPeersKeysToTheEngine() throws Exception {
+        started();
+        final int clearMtu = overlay.status().mtu();
+        overlay.close();
+        calls.clear();
+        overlay = builder().encryption(io.overlay.core.spi.Encryption.REQUIRED).build();
+        overlay.start();
+        final String key = java.util.Base64.getEncoder().encodeToString(engines.settings.encryption().publicKey());
+        assertThat(allocator.written.toJson()).isEqualTo("{\"PublicIP\":\"" + Ipv4.format(allocator.written.publicIp())
+            + "\",\"PublicIPv6\":null,\"BackendData\":{\"PublicKey\":\"" + key + "\"}}");
+        assertThat(engines.settings.mtu()).isEqualTo(clearMtu - 29);
+        assertThat(overlay.status().mtu()).isEqualTo(clearMtu - 29);
+        final byte[] raw = new byte[32];
+        java.util.Arrays.fill(raw, (byte) 7);
+        final String peerKey = java.util.Base64.getEncoder().encodeToString(raw);
+        final Lease keyed = new Lease(Ipv4Prefix.parse("100.64.8.0/24"), new LeaseAttrs(Ipv4.parse("198.18.0.8"),
+            null, null, "{\"PublicKey\":\"" + peerKey + "\"}"), false, Duration.ofHours(24));
+        allocator.listener.peerAdded(keyed);
+        allocator.listener.peerAdded(PEER);
+        allocator.listener.peerRemoved(keyed);
+        assertThat(engines.engine.keys).containsExactly("198.18.0.8=" + peerKey, "198.18.0.7=none",
+            "198.18.0.8 gone");
+        await(() -> heard.contains("peerRemoved 100.64.8.0/24"));
+        // a batch (as the etcd allocator delivers peers): keys for every change before the routes, one batch on
+        engines.engine.keys.clear();
+        allocator.listener.peersChanged(List.of(io.overlay.core.spi.PeerChange.added(keyed),
+            io.overlay.core.spi.PeerChange.removed(PEER)));
+        assertThat(engines.engine.keys).containsExactly("198.18.0.8=" + peerKey, "198.18.0.7 gone");
+        await(() -> overlay.routes().routes().containsKey(Ipv4Prefix.parse("100.64.8.0/24")));
+    }
+
     /**
      * A network config change only a restart applies makes the overlay not ready with the differences as the reason,
      * also across a lost and re-acquired lease; changed back, it is ready again. Peers stay routed meanwhile.
@@ -591,7 +639,15 @@ class OverlayTest {
 
     private final class FakeAllocator implements SubnetAllocator {
         volatile LeaseListener listener;
+        volatile LeaseAttrs written;
         volatile boolean reportsListing;
+
+        @Override
+        public Lease acquire(final LeaseAttrs attrs, final Optional<Ipv4Prefix> previousSubnet) {
+            written = attrs;
+            calls.add("allocator.acquire");
+            return new Lease(SUBNET, attrs, false, Duration.ofHours(24));
+        }
 
         @Override
         public boolean reportsPeersListed() {
@@ -672,6 +728,18 @@ class OverlayTest {
     private final class FakeEngine implements PacketEngine {
         final List<Ipv4Prefix> localSubnets = Collections.synchronizedList(new ArrayList<>());
         final AtomicLong unknownSenders = new AtomicLong();
+        final List<String> keys = new CopyOnWriteArrayList<>();
+
+        @Override
+        public void peerKey(final int publicIp, final byte[] publicKey) {
+            keys.add(Ipv4.format(publicIp) + "=" + (publicKey == null ? "none"
+                : java.util.Base64.getEncoder().encodeToString(publicKey)));
+        }
+
+        @Override
+        public void peerGone(final int publicIp) {
+            keys.add(Ipv4.format(publicIp) + " gone");
+        }
 
         @Override
         public void start() throws IOException {
@@ -703,12 +771,14 @@ class OverlayTest {
     private final class FakeEngineFactory implements PacketEngineFactory {
         final FakeEngine engine = new FakeEngine();
         final List<EngineTuning> tunings = new CopyOnWriteArrayList<>();
+        volatile EngineSettings settings;
         volatile boolean failStart;
 
         @Override
         public PacketEngine create(final EngineSettings settings, final TunDevice device, final RouteTable routes) {
             calls.add("engine.create " + settings.localSubnet());
             tunings.add(settings.tuning());
+            this.settings = settings;
             return engine;
         }
     }

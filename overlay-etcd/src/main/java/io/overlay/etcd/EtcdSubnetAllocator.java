@@ -1,6 +1,7 @@
 package io.overlay.etcd;
 
 import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.LeaseAttrs;
 import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.AllocatorStatus;
@@ -214,12 +215,25 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
      */
     @Override
     public Lease acquire(final int publicIp, final Optional<Ipv4Prefix> previousSubnet) throws InterruptedException {
+        return acquire(LeaseAttrs.udp(publicIp), previousSubnet);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Writes {@code attrs} as the lease value, e.g. with {@code BackendData} holding the public key when encryption
+     * is on; a lease this host held before (same PublicIP) is taken over with the new value.
+     */
+    @Override
+    public Lease acquire(final LeaseAttrs attrs, final Optional<Ipv4Prefix> previousSubnet)
+        throws InterruptedException {
+        final int publicIp = attrs.publicIp();
         checkOpen();
         if (started) {
             throw new IllegalStateException("acquire() after start(): the allocator keeps its lease by itself");
         }
         final NetworkConfig cfg = config != null ? config : awaitNetworkConfig();
-        final HeldLease h = acquirer.acquire(cfg, publicIp, previousSubnet);
+        final HeldLease h = acquirer.acquire(cfg, attrs, previousSubnet);
         this.publicIp = publicIp;
         this.acquired = h;
         return h.lease();

@@ -96,13 +96,27 @@ final class LeaseAcquirer {
      */
     HeldLease acquire(final NetworkConfig cfg, final int ip, final Optional<Ipv4Prefix> previous)
         throws InterruptedException {
+        return acquire(cfg, LeaseAttrs.udp(ip), previous);
+    }
+
+    /**
+     * Acquires a key holding {@code attrs} as its value, as {@link #acquire(NetworkConfig, int, Optional)} does.
+     *
+     * @param cfg the network config
+     * @param attrs the value to write (its PublicIP is this host's)
+     * @param previous the subnet this host had before, if any
+     * @return the key as held
+     * @throws InterruptedException if interrupted while waiting for etcd
+     */
+    HeldLease acquire(final NetworkConfig cfg, final LeaseAttrs attrs, final Optional<Ipv4Prefix> previous)
+        throws InterruptedException {
         long backoff = settings.backoffMin().toNanos();
         boolean warned = false;
         int races = 0;
         while (true) {
             checkOpen.run();
             try {
-                final Optional<HeldLease> h = tryAcquire(cfg, ip, previous);
+                final Optional<HeldLease> h = tryAcquire(cfg, attrs, previous);
                 if (h.isPresent()) {
                     return h.get();
                 }
@@ -130,9 +144,10 @@ final class LeaseAcquirer {
     }
 
     /** One attempt; empty when another host changed a key we were about to write. */
-    private Optional<HeldLease> tryAcquire(final NetworkConfig cfg, final int ip, final Optional<Ipv4Prefix> previous) {
+    private Optional<HeldLease> tryAcquire(final NetworkConfig cfg, final LeaseAttrs attrs,
+                                           final Optional<Ipv4Prefix> previous) {
+        final int ip = attrs.publicIp();
         final SubnetListing listing = registry.list(settings.subnetsPrefix());
-        final LeaseAttrs attrs = LeaseAttrs.udp(ip);
         final byte[] value = attrs.toBytes();
         final List<Ipv4Prefix> occupied = new ArrayList<>();
         for (SubnetListing.Entry e : listing.entries()) {

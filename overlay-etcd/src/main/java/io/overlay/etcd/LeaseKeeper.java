@@ -37,6 +37,8 @@ final class LeaseKeeper {
     private final AtomicLong renewals = new AtomicLong();
     private NetworkConfig config;
     private int publicIp;
+    /** The value written at start (with the public key when encryption is on), written again on re-acquisition. */
+    private LeaseAttrs attrs;
     private HeldLease own;
     private Lease lost;
     private ScheduledFuture<?> renewTask;
@@ -60,6 +62,7 @@ final class LeaseKeeper {
         this.own = held;
         this.config = cfg;
         this.publicIp = ip;
+        this.attrs = held.lease().attrs();
         peers.ownPublicIp(ip);
         scheduleRenewal();
     }
@@ -289,7 +292,7 @@ final class LeaseKeeper {
         final Lease old = lost;
         final HeldLease h;
         try {
-            h = acquirer.acquire(config, publicIp, Optional.of(old.subnet()));
+            h = acquirer.acquire(config, attrs, Optional.of(old.subnet()));
         } catch (InterruptedException e) {
             return;
         } catch (OutOfSubnetsException | IllegalStateException e) {

@@ -55,6 +55,28 @@ class AcquireTest extends EtcdTestSupport {
         assertThat(etcd.etcdctl("get", prefix + "/subnets", "--prefix", "--keys-only").strip()).isEqualTo(key);
     }
 
+    /**
+     * With encryption the value carries BackendData; a restart with a new key rewrites the value of its own lease
+     * (same subnet), which is what peers see as a changed lease.
+     */
+    @Test
+    void aValueWithAPublicKeyIsWrittenAndARestartReplacesTheKey() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final String first = "{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null,\"BackendData\":{\"PublicKey\":"
+            + "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}}";
+        final EtcdSubnetAllocator a = allocator();
+        final Lease lease = a.acquire(io.overlay.core.flannel.LeaseAttrs.parse(
+            first.getBytes(StandardCharsets.UTF_8)), Optional.empty());
+        assertThat(get(subnetKey(lease.key())).value()).isEqualTo(first.getBytes(StandardCharsets.UTF_8));
+        a.close();
+        final String second = first.replace("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA=");
+        final Lease again = allocator().acquire(io.overlay.core.flannel.LeaseAttrs.parse(
+            second.getBytes(StandardCharsets.UTF_8)), Optional.of(lease.subnet()));
+        assertThat(again.subnet()).isEqualTo(lease.subnet());
+        assertThat(get(subnetKey(lease.key())).value()).isEqualTo(second.getBytes(StandardCharsets.UTF_8));
+    }
+
     @Test
     void trailingSlashOnPrefixIsHarmless() throws Exception {
         putConfig("{\"Network\":\"100.64.0.0/16\"}");

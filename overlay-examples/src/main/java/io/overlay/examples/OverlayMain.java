@@ -10,6 +10,7 @@ import io.overlay.core.flannel.FlannelRules;
 import io.overlay.core.flannel.SubnetEnv;
 import io.overlay.core.flannel.UnderlayInterface;
 import io.overlay.core.net.Ipv4;
+import io.overlay.core.spi.Encryption;
 import io.overlay.core.spi.TunSetup;
 import io.overlay.etcd.EtcdSettings;
 import io.overlay.etcd.EtcdSubnetAllocator;
@@ -210,6 +211,19 @@ public final class OverlayMain implements Callable<Integer> {
             + "(behind NAT).")
     boolean acceptAnySender;
 
+    @Option(names = "--encryption", defaultValue = "off", paramLabel = "<off|preferred|required>",
+        description = "Seal datagrams to other overlay hosts with AES-256-GCM under keys agreed through the public "
+            + "keys in the leases: off (flannel's lease value, datagrams and MTU byte for byte), preferred (seal to "
+            + "peers with a key, clear text to the others, accept both) or required (seal everything, refuse clear "
+            + "text both ways) (default: ${DEFAULT-VALUE}). Sealing lowers the MTU by 29 bytes; see "
+            + "docs/encryption.md.")
+    String encryption;
+
+    @Option(names = "--psk-file", paramLabel = "<path>",
+        description = "Pre-shared key file (at least 16 bytes, the same on every host) mixed into every key, so "
+            + "that write access to etcd alone does not let a host in (default: none).")
+    Path pskFile;
+
     @Option(names = "--strict-source", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
         converter = GoFlags.Bool.class,
         description = "Accept from a peer only packets whose inner source is in that peer's subnet; off by default "
@@ -271,6 +285,10 @@ public final class OverlayMain implements Callable<Integer> {
         }
         check(p, () -> HealthServer.checkPort("--healthz-port", healthzPort));
         check(p, () -> TunSetup.checkTxQueueLength("--tun-txqueuelen", tunTxQueueLength));
+        check(p, () -> Encryption.parse(encryption));
+        if (pskFile != null && !java.nio.file.Files.isReadable(pskFile)) {
+            p.add("--psk-file " + pskFile + " is not a readable file");
+        }
         p.addAll(LogSetup.problems(logLevel, logFormat));
         check(p, () -> UnderlayInterface.compile("--iface-regex", ifaceRegexes));
         try {
@@ -352,7 +370,9 @@ public final class OverlayMain implements Callable<Integer> {
             .acceptOnlyKnownPeers(!acceptAnySender)
             .strictSource(strictSource)
             .offloads(offloads)
-            .tunTxQueueLength(tunTxQueueLength);
+            .tunTxQueueLength(tunTxQueueLength)
+            .encryption(Encryption.parse(encryption))
+            .pskFile(pskFile);
         if (publicIp != null) {
             b.publicIp(publicIp);
         }

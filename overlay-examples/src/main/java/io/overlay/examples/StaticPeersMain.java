@@ -1,7 +1,10 @@
 package io.overlay.examples;
 
 import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.Encryption;
+import io.overlay.core.spi.EngineEncryption;
 import io.overlay.core.spi.EngineSettings;
+import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.PacketEngine;
@@ -12,6 +15,7 @@ import io.overlay.core.spi.TunSetup;
 import io.overlay.tun.LinuxTunDevice;
 import io.overlay.tun.LinuxTunDeviceFactory;
 import io.overlay.udp.UdpPacketEngine;
+import io.overlay.udp.crypto.HostKeyPair;
 import java.util.List;
 import java.util.Map;
 import java.util.StringJoiner;
@@ -101,6 +105,16 @@ public final class StaticPeersMain implements Callable<Integer> {
             + " (default ${DEFAULT-VALUE}; the kernel's is 500)")
     int tunTxQueueLength;
 
+    @Option(names = "--encryption", defaultValue = "off",
+        description = "off, preferred or required, as overlay's --encryption (default ${DEFAULT-VALUE}); needs "
+            + "--static-key-seed. Sealing lowers the TUN MTU by 29 bytes below --mtu (agent TUN set-up).")
+    String encryption;
+
+    @Option(names = "--static-key-seed",
+        description = "text every host derives its own and its peers' X25519 keys from (with each PublicIP), as there "
+            + "are no leases to carry them; benchmarks and tests only: whoever knows it knows every key")
+    String staticKeySeed;
+
     @Option(names = "--stats-interval", defaultValue = "0", description = "print counters every N seconds (0: only at exit)")
     int statsInterval;
 
@@ -141,7 +155,18 @@ public final class StaticPeersMain implements Callable<Integer> {
             net = Ipv4Prefix.parseMasked(network);
             local = Ipv4Prefix.parseMasked(subnet);
             table = StaticPeersTable.parse(peers);
-            settings = new EngineSettings(bind, port, net, local, mtu, !acceptAnySender, loops);
+            final Encryption mode = Encryption.parse(encryption);
+            if (mode != Encryption.OFF && (staticKeySeed == null || staticKeySeed.isEmpty())) {
+                throw new IllegalArgumentException("--encryption " + mode + " needs --static-key-seed");
+            }
+            final EngineEncryption enc = mode == Encryption.OFF ? EngineEncryption.OFF : new EngineEncryption(mode,
+                HostKeyPair.fromSeed(staticKeySeed, bind).toJdkKeyPair(),
+                HostKeyPair.fromSeed(staticKeySeed, bind).publicKey(), new byte[0]);
+            if (enc.on()) {
+                mtu -= EngineEncryption.OVERHEAD; // as Overlay: room for the sealed frame
+            }
+            settings = new EngineSettings(bind, port, net, local, mtu, !acceptAnySender, loops,
+                EngineTuning.defaults(), enc);
             tunAddress = address == null ? local.address() : Ipv4.parse(address);
             TunSetup.checkTxQueueLength("--tun-txqueuelen", tunTxQueueLength);
         } catch (IllegalArgumentException e) {
@@ -184,6 +209,11 @@ public final class StaticPeersMain implements Callable<Integer> {
             System.out.flush();
             stopped.countDown();
         }, "static-peers-shutdown");
+        if (settings.encryption().on()) { // before the first packet, so none goes out keyless
+            for (Peer p : table.values()) {
+                engine.peerKey(p.publicIp(), HostKeyPair.fromSeed(staticKeySeed, p.publicIp()).publicKey());
+            }
+        }
         try {
             engine.start();
         } catch (java.io.IOException | RuntimeException e) {
@@ -191,10 +221,12 @@ public final class StaticPeersMain implements Callable<Integer> {
             device.close();
             throw e;
         }
+
         Runtime.getRuntime().addShutdownHook(hook);
         System.out.println("forwarding: TUN " + device.name() + " (" + tunSetup + ", " + loops + " queue(s), MTU " + mtu
             + ", txqueuelen " + (tunTxQueueLength == 0 ? "unchanged" : tunTxQueueLength)
-            + ", offloads " + (device.vnetHeaderLength() > 0 ? "on" : "off") + "), UDP " + listen + ", network " + net + ", subnet " + local + ", peers " + table);
+            + ", offloads " + (device.vnetHeaderLength() > 0 ? "on" : "off") + ", encryption "
+            + settings.encryption().mode() + "), UDP " + listen + ", network " + net + ", subnet " + local + ", peers " + table);
         System.out.flush();
         while (!stopped.await(statsInterval > 0 ? statsInterval : 3600, TimeUnit.SECONDS)) {
             if (statsInterval > 0) {

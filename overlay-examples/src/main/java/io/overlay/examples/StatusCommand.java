@@ -130,6 +130,18 @@ public final class StatusCommand implements Callable<Integer> {
             }
         });
         row(b, "offloads", offloads.toString());
+        final JsonNode enc = s.path("encryption");
+        if (enc.isObject() && !"off".equals(enc.path("mode").asText("off"))) {
+            row(b, "encryption", enc.path("mode").asText() + ", public key " + enc.path("publicKey").asText());
+            for (JsonNode u : enc.path("unreachable")) {
+                row(b, "unreachable", u.asText());
+            }
+            if (!enc.path("unreachable").isArray() && enc.path("peersWithoutKey").size() > 0) {
+                final StringJoiner clear = new StringJoiner(", ");
+                enc.path("peersWithoutKey").forEach(p -> clear.add(p.asText()));
+                row(b, "clear text to", clear.toString());
+            }
+        }
         final JsonNode etcd = s.path("etcd");
         final StringJoiner endpoints = new StringJoiner(", ");
         etcd.path("endpoints").forEach(e -> endpoints.add(e.asText()));

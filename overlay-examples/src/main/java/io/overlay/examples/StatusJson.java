@@ -34,6 +34,8 @@ import java.util.function.Supplier;
  * <li>{@code counters}: the engine's counters by {@link Counter} name, and {@code drops} by {@link DropReason}
  * name;</li>
  * <li>{@code offloads}: which the engine uses now, {@code tunVnetHeader}, {@code udpGso}, {@code udpGro};</li>
+ * <li>{@code encryption}: {@code mode}, this host's {@code publicKey}, {@code peersWithoutKey} (PublicIPs) and, when
+ * required, {@code unreachable}: one line per peer that cannot be reached because it advertises no key;</li>
  * <li>{@code etcd}: {@code endpoints}, {@code state}, {@code renewals}, {@code watchResets}, {@code relists},
  * {@code errors}.</li>
  * </ul>
@@ -85,6 +87,17 @@ final class StatusJson {
         offloads.put("tunVnetHeader", o.tunVnetHeader());
         offloads.put("udpGso", o.udpGso());
         offloads.put("udpGro", o.udpGro());
+        final io.overlay.core.spi.EncryptionStatus enc = s.encryption();
+        final ObjectNode encryption = root.putObject("encryption");
+        encryption.put("mode", enc.mode().toString());
+        encryption.put("publicKey", enc.publicKey());
+        final ArrayNode keyless = encryption.putArray("peersWithoutKey");
+        enc.keylessPeers().forEach(ip -> keyless.add(Ipv4.format(ip)));
+        if (enc.mode() == io.overlay.core.spi.Encryption.REQUIRED) {
+            final ArrayNode unreachable = encryption.putArray("unreachable");
+            enc.keylessPeers().forEach(ip -> unreachable.add(Ipv4.format(ip)
+                + ": advertises no key (encryption required)"));
+        }
         final AllocatorStatus a = s.allocator();
         final ObjectNode etcd = root.putObject("etcd");
         a.endpoints().forEach(etcd.putArray("endpoints")::add);

@@ -158,6 +158,27 @@ class OperatorPagesTest {
     }
 
     @Test
+    void theTableNamesThePeersEncryptionRequiredCannotReach() throws Exception {
+        final io.overlay.core.spi.EncryptionStatus enc = new io.overlay.core.spi.EncryptionStatus(
+            io.overlay.core.spi.Encryption.REQUIRED, "S2V5", List.of(Ipv4.parse("198.18.0.3")));
+        final OverlayStatus st = new OverlayStatus(true, "", null, null, 1443, "flannel0", null, Map.of(),
+            io.overlay.core.spi.TrafficCounters.ZERO, io.overlay.core.spi.AllocatorStatus.UNKNOWN,
+            io.overlay.core.spi.EngineOffloads.NONE, enc);
+        final JsonNode s = JSON.readTree(StatusJson.render(st, new OverlayHistory()));
+        assertThat(s.path("encryption").path("mode").asText()).isEqualTo("required");
+        assertThat(s.path("encryption").path("peersWithoutKey").get(0).asText()).isEqualTo("198.18.0.3");
+        final String table = StatusCommand.table(s, Instant.parse("2026-11-29T23:01:02Z"));
+        assertThat(table).contains("  encryption: required, public key S2V5\n",
+            "  unreachable: 198.18.0.3: advertises no key (encryption required)\n");
+        // off: nothing about encryption in the table
+        final JsonNode off = JSON.readTree(StatusJson.render(new OverlayStatus(true, "", null, null, 1472,
+            "flannel0", null, Map.of(), io.overlay.core.spi.TrafficCounters.ZERO),
+            new OverlayHistory()));
+        assertThat(off.path("encryption").path("mode").asText()).isEqualTo("off");
+        assertThat(StatusCommand.table(off, Instant.now())).doesNotContain("encryption");
+    }
+
+    @Test
     void aJsonLogLineHasTheFieldsAndTheStackTraceOnOneLine() throws Exception {
         final LoggerContext context = new LoggerContext();
         final JsonLineLayout layout = new JsonLineLayout();

@@ -37,6 +37,7 @@ final class OverlayHosts implements AutoCloseable {
     private final List<Netns> namespaces = new ArrayList<>();
     private final List<AutoCloseable> closers = new ArrayList<>();
     private final List<Host> hosts = new ArrayList<>();
+    private final java.util.Map<Integer, List<String>> commands = new java.util.HashMap<>();
     private final Path dir;
     private final Path logs;
     private Netns infra;
@@ -197,12 +198,44 @@ final class OverlayHosts implements AutoCloseable {
             "--subnet-file", subnetEnv.toString(), "--healthz-ip", "127.0.0.1",
             "--healthz-port", Integer.toString(HEALTH_PORT)));
         args.addAll(extraArgs);
-        final Process p = ns.spawn(new ProcessBuilder(java(OverlayMain.class.getName(),
-            args.toArray(String[]::new)))
+        final List<String> command = java(OverlayMain.class.getName(), args.toArray(String[]::new));
+        final Process p = ns.spawn(new ProcessBuilder(command)
             .redirectErrorStream(true).redirectOutput(logs.resolve("h" + h + ".log").toFile()));
         final Host host = new Host(h, ns, hostDir, subnetEnv, p);
         hosts.add(host);
+        commands.put(h, command);
         return host;
+    }
+
+    /**
+     * Kills host {@code n}'s OverlayMain (SIGKILL: its lease stays in etcd) and starts it again with the same options,
+     * its log appended to {@code h<n>.log}. Does not wait for it to become ready.
+     *
+     * @param n the host number
+     * @return the restarted host
+     */
+    Host restart(final int n) throws Exception {
+        int index = -1;
+        for (int i = 0; i < hosts.size(); i++) {
+            if (hosts.get(i).n() == n) {
+                index = i;
+            }
+        }
+        final Host old = hosts.get(index);
+        old.process().destroyForcibly();
+        if (!old.process().waitFor(10, TimeUnit.SECONDS)) {
+            throw new IOException("OverlayMain of h" + n + " did not die within 10 s");
+        }
+        final Process p = old.ns().spawn(new ProcessBuilder(commands.get(n)).redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.appendTo(logs.resolve("h" + n + ".log").toFile())));
+        final Host h = new Host(n, old.ns(), old.dir(), old.subnetEnv(), p);
+        hosts.set(index, h);
+        return h;
+    }
+
+    /** The infra namespace, which runs etcd. */
+    Netns infra() {
+        return infra;
     }
 
     /**
@@ -238,7 +271,8 @@ final class OverlayHosts implements AutoCloseable {
             cp = System.getProperty("java.class.path");
         }
         final List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-            .toString(), "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp, mainClass));
+            .toString(), "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            "--add-opens=java.base/com.sun.crypto.provider=ALL-UNNAMED", "-cp", cp, mainClass));
         cmd.addAll(List.of(args));
         return cmd;
     }

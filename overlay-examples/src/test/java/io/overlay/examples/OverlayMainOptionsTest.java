@@ -60,6 +60,28 @@ class OverlayMainOptionsTest {
     }
 
     @Test
+    void encryptionIsOffByDefaultAndSetByOptionOrFlanneldVariable() throws Exception {
+        assertThat(parse(Map.of()).encryption).isEqualTo("off");
+        assertThat(parse(Map.of()).pskFile).isNull();
+        final Path psk = java.nio.file.Files.createTempFile("overlay-psk", ".key");
+        try {
+            final OverlayMain env = parse(Map.of("FLANNELD_ENCRYPTION", "required", "FLANNELD_PSK_FILE",
+                psk.toString()));
+            assertThat(env.encryption).isEqualTo("required");
+            assertThat(env.pskFile).isEqualTo(psk);
+            assertThat(env.problems()).isEmpty();
+            assertThat(parse(Map.of("FLANNELD_ENCRYPTION", "required"), "--encryption", "preferred").encryption)
+                .isEqualTo("preferred");
+        } finally {
+            java.nio.file.Files.delete(psk);
+        }
+        assertThat(parse(Map.of(), "--encryption", "on").problems())
+            .containsExactly("encryption must be off, preferred or required, got 'on'");
+        assertThat(parse(Map.of(), "--psk-file", "/nonexistent/psk").problems())
+            .containsExactly("--psk-file /nonexistent/psk is not a readable file");
+    }
+
+    @Test
     void defaultsAndRangesAreTheLibrarys() {
         final OverlayMain m = parse(Map.of());
         assertThat(String.join(",", m.etcdEndpoints)).isEqualTo(EtcdSettings.DEFAULT_ENDPOINTS);

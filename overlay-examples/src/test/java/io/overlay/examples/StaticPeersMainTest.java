@@ -100,7 +100,51 @@ class StaticPeersMainTest {
     }
 
     @Test
+    void encryptedAgentsDeriveEachOthersKeysFromTheSeedAndForward() throws Exception {
+        final List<Process> agents = new ArrayList<>();
+        try {
+            for (int h = 1; h <= 2; h++) {
+                final Netns ns = h == 1 ? nsA : nsB;
+                // another /16 than the harness-mode device of setUp, whose route covers 100.64.0.0/16
+                agents.add(ns.spawn(java("--tun", "ovlenc0", "--listen", "198.18.0." + h + ":8286", "--network",
+                    "100.65.0.0/16", "--subnet", "100.65." + h + ".0/24", "--mtu", "1472", "--encryption",
+                    "required", "--static-key-seed", "test-seed", "--peers",
+                    "100.65." + (3 - h) + ".0/24=198.18.0." + (3 - h) + ":8286").redirectErrorStream(true)
+                    .redirectOutput(logs.resolve("enc-" + h + ".log").toFile())));
+            }
+            boolean up = false;
+            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!up && System.nanoTime() < deadline) {
+                up = shell(nsA, "ping -c 1 -W 1 100.65.2.0").contains("1 received");
+                if (!up) {
+                    Thread.sleep(200);
+                }
+            }
+            assertThat(up).as("sealed ping within 60 s; logs in %s", logs).isTrue();
+            assertThat(nsA.exec("ip", "-j", "link", "show", "dev", "ovlenc0")).contains("\"mtu\":1443");
+            for (Process p : agents) {
+                p.destroy();
+                assertThat(p.waitFor(20, TimeUnit.SECONDS)).isTrue();
+            }
+            // this JVM runs without --add-opens: the Cipher API fallback, end to end
+            final String log = Files.readString(logs.resolve("enc-1.log"));
+            assertThat(log).contains("encryption required").contains("AES-256-GCM through the JDK Cipher API")
+                .containsPattern("stopped; tun->udp [1-9]").doesNotContain("PEER_HAS_NO_KEY");
+        } finally {
+            for (Process p : agents) {
+                p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    @Test
     void badArgumentsExitWith2AndABindFailureWith1NamingTheAddress() throws Exception {
+        final String noSeed = run(nsA, "--listen", "198.18.0.1:8285", "--network", "100.64.0.0/16", "--subnet",
+            "100.64.1.0/24", "--encryption", "required");
+        assertThat(noSeed).contains("--encryption required needs --static-key-seed").endsWith("rc=2\n");
+        final String badMode = run(nsA, "--listen", "198.18.0.1:8285", "--network", "100.64.0.0/16", "--subnet",
+            "100.64.1.0/24", "--encryption", "on");
+        assertThat(badMode).contains("encryption must be off, preferred or required, got 'on'").endsWith("rc=2\n");
         final String bad = run(nsA, "--listen", "198.18.0.1", "--network", "100.64.0.0/16", "--subnet",
             "100.64.1.0/24");
         assertThat(bad).contains("--listen must be ip:port").endsWith("rc=2\n");

@@ -3,6 +3,8 @@ package io.overlay.udp;
 import io.netty.channel.unix.FileDescriptor;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.RouteTable;
+import io.overlay.udp.crypto.PeerSessions;
+import io.overlay.udp.crypto.SealedFrame;
 import io.overlay.udp.offload.VirtioNetHdr;
 import java.nio.ByteBuffer;
 
@@ -43,12 +45,15 @@ final class ForwardingLoop {
     private final PacketProcessor processor;
     private final LoopCounters counters;
     private final int batch;
+    /** The encryption step, or {@code null} when encryption is off (flannel's datagrams, untouched). */
+    private final LoopSealing sealing;
     private boolean tunFailed;
     /** Whether the last {@code recvmmsg} filled every slot, so more datagrams may be waiting. */
     private boolean lastReceiveFull;
 
     private ForwardingLoop(final TunPort tun, final UdpPort udp, final IcmpResponder icmp,
-                           final PacketProcessor processor, final LoopCounters counters, final int batch) {
+                           final PacketProcessor processor, final LoopCounters counters, final int batch,
+                           final LoopSealing sealing) {
         this.tun = tun;
         this.in = tun.batch();
         this.udp = udp;
@@ -56,6 +61,7 @@ final class ForwardingLoop {
         this.processor = processor;
         this.counters = counters;
         this.batch = batch;
+        this.sealing = sealing;
     }
 
     /**
@@ -69,35 +75,58 @@ final class ForwardingLoop {
      */
     static ForwardingLoop create(final FileDescriptor tunFd, final int udpFd, final RouteTable routes,
                                  final LoopConfig config) {
-        return create(tunFd, udpFd, udpFd, routes, config);
+        return create(tunFd, udpFd, udpFd, routes, config, null);
     }
 
     /**
-     * Creates a loop and its ports, sending from a socket of its own.
+     * Creates a loop and its ports, sealing to peers with a session when {@code sessions} is not null.
+     *
+     * @param tunFd the TUN queue's descriptor (not owned)
+     * @param udpFd the bound UDP socket (owned by the engine)
+     * @param routes the route table
+     * @param config what the loop forwards and how
+     * @param sessions the peer sessions, or {@code null} when encryption is off
+     * @return the loop
+     */
+    static ForwardingLoop create(final FileDescriptor tunFd, final int udpFd, final RouteTable routes,
+                                 final LoopConfig config, final PeerSessions sessions) {
+        return create(tunFd, udpFd, udpFd, routes, config, sessions);
+    }
+
+    /**
+     * Creates a loop and its ports, sending from a socket of its own and sealing to peers with a session when
+     * {@code sessions} is not null.
      *
      * @param tunFd the TUN queue's descriptor (not owned)
      * @param udpFd the bound UDP socket it receives on (owned by the engine)
      * @param sendFd the bound UDP socket it sends from (owned by the engine; may be {@code udpFd})
      * @param routes the route table
      * @param config what the loop forwards and how
+     * @param sessions the peer sessions, or {@code null} when encryption is off
      * @return the loop
      */
     static ForwardingLoop create(final FileDescriptor tunFd, final int udpFd, final int sendFd,
-                                 final RouteTable routes, final LoopConfig config) {
+                                 final RouteTable routes, final LoopConfig config, final PeerSessions sessions) {
         final LoopCounters counters = new LoopCounters();
         final boolean vnet = config.vnetHeaderLength() == VirtioNetHdr.LENGTH;
         final int batch = config.batchSize();
-        final TunPort tun = vnet ? new VnetTunPort(tunFd, batch, config.mtu(), counters, VnetTunPort.SPLIT_SEGMENTS)
+        final TunPort tun = vnet ? new VnetTunPort(tunFd, batch, config.mtu(), counters,
+            VnetTunPort.SPLIT_SEGMENTS && sessions == null)
             : new PlainTunPort(tunFd, batch, config.mtu(), counters);
         // with offloads one read pass may yield batch - 1 plain packets and then a super-packet's segments
         final int sendCapacity = vnet ? batch + VnetTunPort.MAX_SEGMENTS : batch;
-        final UdpPort udp = new UdpPort(udpFd, sendFd, sendCapacity, batch, PlainTunPort.slotSize(config.mtu()),
+        // a sealing host receives frames up to MTU + overhead, and clear text up to flannel's MTU (the same size)
+        final int wireMtu = sessions == null ? config.mtu()
+            : Math.min(65535, config.mtu() + SealedFrame.OVERHEAD);
+        final UdpPort udp = new UdpPort(udpFd, sendFd, sendCapacity, batch, PlainTunPort.slotSize(wireMtu),
             config.udpGso(), config.udpGro(), counters);
         final IcmpResponder icmp = new IcmpResponder(tunFd, tun.headerLength(), counters,
             config.localSubnet() == null ? 32 : config.localSubnet().length(), System.nanoTime());
         final PacketProcessor processor = new PacketProcessor(routes, config.network(), config.localSubnet(),
-            config.mtu(), config.acceptOnlyKnownPeers(), config.strictSource(), counters);
-        return new ForwardingLoop(tun, udp, icmp, processor, counters, batch);
+            wireMtu, config.acceptOnlyKnownPeers(), config.strictSource(), counters);
+        final LoopSealing sealing = sessions == null ? null
+            : new LoopSealing(sessions, sendCapacity, config.mtu(), counters);
+        return new ForwardingLoop(tun, udp, icmp, processor, counters, batch, sealing);
     }
 
     /**
@@ -189,7 +218,9 @@ final class ForwardingLoop {
             final long peer = processor.tunToUdp(buf, offset, length);
             if (peer >= 0) {
                 final int tail = in.tailLength(i);
-                if (tail == 0) {
+                if (sealing != null) {
+                    sealing.queue(udp, buf, address, offset, length, peer); // whole packets: no split when sealing
+                } else if (tail == 0) {
                     udp.queue(address + offset, length, peer);
                 } else {
                     udp.queueSplit(address + offset, length - tail, in.tailAddress(i), tail, peer);
@@ -200,6 +231,9 @@ final class ForwardingLoop {
             }
         }
         udp.flush(); // before the next read: the vnet port's segment area is reused by it
+        if (sealing != null) {
+            sealing.flushed();
+        }
     }
 
     /**
@@ -216,8 +250,10 @@ final class ForwardingLoop {
         int datagrams = 0;
         while (udp.next()) {
             datagrams++;
-            if (processor.udpToTun(udp.buffer(), udp.offset(), udp.length(), udp.sender())) {
-                tun.write(udp.buffer(), udp.address(), udp.offset(), udp.length());
+            final int length = sealing == null ? udp.length()
+                : sealing.open(udp.buffer(), udp.offset(), udp.length(), udp.sender());
+            if (length >= 0 && processor.udpToTun(udp.buffer(), udp.offset(), length, udp.sender())) {
+                tun.write(udp.buffer(), udp.address(), udp.offset(), length);
             }
         }
         tun.flush();

@@ -15,12 +15,15 @@ import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.Counter;
 import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.EncryptionStatus;
+import io.overlay.core.spi.EngineEncryption;
 import io.overlay.core.spi.EngineOffloads;
 import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.spi.PacketEngine;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.spi.TunDevice;
+import io.overlay.udp.crypto.PeerSessions;
 import io.overlay.udp.offload.VirtioNetHdr;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -91,6 +94,8 @@ public final class UdpPacketEngine implements PacketEngine {
     private volatile Ipv4Prefix localSubnet;
     private volatile ForwardingLoop[] loops = new ForwardingLoop[0];
     private volatile IoEventLoop[] executors = new IoEventLoop[0];
+    /** The peer sessions when encryption is on, else {@code null}. */
+    private final PeerSessions sessions;
     private MultiThreadIoEventLoopGroup group;
     private boolean started;
     private boolean closed;
@@ -116,6 +121,8 @@ public final class UdpPacketEngine implements PacketEngine {
         this.device = device;
         this.routes = routes;
         this.localSubnet = settings.localSubnet();
+        final EngineEncryption enc = settings.encryption();
+        this.sessions = enc.on() ? new PeerSessions(enc.mode(), enc.keyPair(), enc.publicKey(), enc.psk()) : null;
     }
 
     /**
@@ -154,10 +161,14 @@ public final class UdpPacketEngine implements PacketEngine {
                 throw e;
             }
             started = true;
+            if (sessions != null) {
+                LOG.info("Encryption {}: AES-256-GCM through {}; public key {}", settings.encryption().mode(),
+                    io.overlay.udp.crypto.Gcm.description(), sessions.status().publicKey());
+            }
             LOG.info("UDP engine up: {} loop(s) on {}:{}, TUN {} (MTU {}), network {}, local subnet {}, "
-                    + "known peers only: {}, strict source: {}", n, Ipv4.format(settings.bindAddress()), settings.port(),
-                device.name(), settings.mtu(), settings.network(), localSubnet, settings.acceptOnlyKnownPeers(),
-                settings.strictSource());
+                    + "known peers only: {}, strict source: {}, encryption {}", n, Ipv4.format(settings.bindAddress()),
+                settings.port(), device.name(), settings.mtu(), settings.network(), localSubnet,
+                settings.acceptOnlyKnownPeers(), settings.strictSource(), settings.encryption().mode());
         }
     }
 
@@ -210,7 +221,7 @@ public final class UdpPacketEngine implements PacketEngine {
             final boolean gro = vnet > 0 && tuning.udpGro() && LinuxUdp.enableGro(udp.intValue());
             final ForwardingLoop loop = ForwardingLoop.create(tun, udp.intValue(), sendSockets.get(i).intValue(), routes,
                 new LoopConfig(settings.network(), localSubnet, settings.mtu(), settings.acceptOnlyKnownPeers(), vnet,
-                    tuning.batchSize(), gso, gro, settings.strictSource()));
+                    tuning.batchSize(), gso, gro, settings.strictSource()), sessions);
             newLoops[i] = loop;
             newExecutors[i] = executor;
             register(executor, new FdHandle.Udp(udp, loop));
@@ -288,6 +299,31 @@ public final class UdpPacketEngine implements PacketEngine {
                 }
             }
         }
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Derives the peer's keys (X25519, HKDF) on the calling thread and publishes them to every loop with one
+     * volatile write; ignored when encryption is off.
+     */
+    @Override
+    public void peerKey(final int publicIp, final byte[] publicKey) {
+        if (sessions != null) {
+            sessions.peerKey(publicIp, publicKey);
+        }
+    }
+
+    @Override
+    public void peerGone(final int publicIp) {
+        if (sessions != null) {
+            sessions.peerGone(publicIp);
+        }
+    }
+
+    @Override
+    public EncryptionStatus encryption() {
+        return sessions == null ? EncryptionStatus.OFF : sessions.status();
     }
 
     /**

@@ -26,36 +26,40 @@ import org.slf4j.LoggerFactory;
  * completed and is copied into a plain slot, so several of them batch into one send. A GSO super-packet is cut by
  * {@link GsoSegmenter} into MTU-sized packets exactly as the kernel would, into a segment area; the read pass then
  * stops ({@link #MORE}) so the loop sends those segments before the next read reuses the area. A frame the segmenter
- * refuses is dropped as {@link DropReason#BAD_VNET_HEADER} (logged once). With {@code split} (the default of the
- * engine without encryption) a TCP segment's payload is not copied: only its headers go to the segment area and the
- * packet is handed on {@link PacketBatch#addSplit split}, its payload still in the frame buffer, so that the UDP port
- * sends it as two iovecs and the kernel's copy into the socket buffer is the only copy.
+ * refuses is dropped as {@link DropReason#BAD_VNET_HEADER} (logged once). With {@code split} (opt-in,
+ * {@link #SPLIT_SEGMENTS_PROP_NAME}; never with encryption) a TCP segment's payload is not copied: only its headers
+ * go to the segment area and the packet is handed on {@link PacketBatch#addSplit split}, its payload still in the
+ * frame buffer, so that the UDP port sends it as two iovecs and the kernel's copy into the socket buffer is the only
+ * copy.
  *
- * <p><b>Write.</b> Packets go to an {@link TcpCoalescer#inPlace in-place} {@link TcpCoalescer}, which merges in-order TCP segments of a flow into one GSO
+ * <p><b>Write.</b> Packets go to a {@link TcpCoalescer}, which merges in-order TCP segments of a flow into one GSO
  * super-packet and passes everything else through with a zero header; {@link #flush()} ends its runs. This port is
- * its {@link TunFrameSink}: it writes each frame, a gather list of the run's headers and the payloads where the UDP
- * port received them (valid until the loop's next receive, after {@link #flush()}), with one {@code writev}, and
- * counts it as the packets the coalescer says it carries.
+ * its {@link TunFrameSink} and counts each frame as the packets the coalescer says it carries. With
+ * {@link #GATHER_WRITES_PROP_NAME} (opt-in) the coalescer works {@link TcpCoalescer#inPlace in place}: each frame is a
+ * gather list of the run's headers and the payloads where the UDP port received them (valid until the loop's next
+ * receive, after {@link #flush()}), written with one {@code writev}.
  *
  * <p>Memory, allocated once: the 64 KiB frame buffer, {@code batch} plain slots and {@link #MAX_SEGMENTS} × MTU of
- * segment area in one buffer, and the coalescer's header areas. Loop thread only.
+ * segment area in one buffer, and the coalescer's ({@link #COALESCER_FLOWS} + 1) × 64 KiB (header areas only in
+ * place). Loop thread only.
  */
 final class VnetTunPort implements TunPort, TunFrameSink {
     /** Most segments one TUN super-packet may be cut into: gso_size ≥ 512 bytes for a 64 KiB packet. */
     static final int MAX_SEGMENTS = TunDevice.MAX_GSO_SEGMENTS;
     /**
-     * System property: {@code false} makes TSO segments whole packets (payload copied) instead of header + payload
-     * iovecs; for measuring the copy it saves.
+     * System property: {@code true} sends TSO segments as header + payload iovecs ({@link GsoSegmenter#segmentInPlace})
+     * instead of whole copied packets. Off by default: on the 2-core benchmark machine it did not measurably pay
+     * (docs/performance.md, "Round two").
      */
     static final String SPLIT_SEGMENTS_PROP_NAME = "overlay.udp.splitSegments";
     /**
-     * System property: {@code false} makes the coalescer copy payloads into its run buffer and write one contiguous
-     * frame instead of a {@code writev} gather list; for measuring the copy it saves.
+     * System property: {@code true} makes the coalescer leave payloads where they were received and write each frame
+     * as a {@code writev} gather list ({@link TcpCoalescer#inPlace}) instead of copying them into its run buffer. Off
+     * by default, as {@link #SPLIT_SEGMENTS_PROP_NAME}.
      */
     static final String GATHER_WRITES_PROP_NAME = "overlay.udp.gatherWrites";
-    static final boolean SPLIT_SEGMENTS = !"false".equalsIgnoreCase(System.getProperty(SPLIT_SEGMENTS_PROP_NAME));
-    private static final boolean GATHER_WRITES =
-        !"false".equalsIgnoreCase(System.getProperty(GATHER_WRITES_PROP_NAME));
+    static final boolean SPLIT_SEGMENTS = Boolean.getBoolean(SPLIT_SEGMENTS_PROP_NAME);
+    private static final boolean GATHER_WRITES = Boolean.getBoolean(GATHER_WRITES_PROP_NAME);
     /** TCP flows with an open coalescing run (as the kernel keeps per GRO bucket). */
     static final int COALESCER_FLOWS = 8;
 

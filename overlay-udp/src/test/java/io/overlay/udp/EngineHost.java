@@ -5,6 +5,7 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import io.overlay.core.net.RouteTable;
+import io.overlay.core.spi.EngineEncryption;
 import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.spi.EngineTuning;
 import io.overlay.core.spi.TrafficCounters;
@@ -67,6 +68,16 @@ final class EngineHost implements AutoCloseable {
                             final Ipv4Prefix subnet, final int mtu, final int loops,
                             final Map<Ipv4Prefix, Peer> peers, final boolean acceptOnlyKnownPeers,
                             final boolean offloads, final boolean strictSource) throws Exception {
+        return start(ns, underlayIp, network, subnet, mtu, loops, peers, acceptOnlyKnownPeers, offloads,
+            strictSource, EngineEncryption.OFF);
+    }
+
+    /** Starts a host with {@code encryption} ({@code mtu} is the TUN MTU, already lowered when sealing). */
+    static EngineHost start(final Netns ns, final String underlayIp, final Ipv4Prefix network,
+                            final Ipv4Prefix subnet, final int mtu, final int loops,
+                            final Map<Ipv4Prefix, Peer> peers, final boolean acceptOnlyKnownPeers,
+                            final boolean offloads, final boolean strictSource, final EngineEncryption encryption)
+        throws Exception {
         final RouteTable routes = new RouteTable();
         routes.replaceAll(peers);
         return NetnsThread.call(ns.name(), () -> {
@@ -76,7 +87,7 @@ final class EngineHost implements AutoCloseable {
                 tun.configure(new TunSetup(FlannelRules.tunAddress(subnet), mtu, List.of(network)));
                 final UdpPacketEngine engine = new UdpPacketEngine(
                     new EngineSettings(Ipv4.parse(underlayIp), PORT, network, subnet, mtu, acceptOnlyKnownPeers,
-                        loops, EngineTuning.defaults(), strictSource), tun, routes);
+                        loops, EngineTuning.defaults(), strictSource, encryption), tun, routes);
                 engine.start();
                 return new EngineHost(ns, tun, engine, routes, subnet);
             } catch (Exception | Error e) {

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
+import io.overlay.core.spi.EngineEncryption;
 import io.overlay.testing.Netns;
 import java.util.HashMap;
 import java.util.Map;
@@ -56,6 +57,27 @@ final class TwoHostUnderlay implements AutoCloseable {
         peers.put(SUBNET_B, new Peer(Ipv4.parse(UNDERLAY_B), EngineHost.PORT));
         a = EngineHost.start(nsA, UNDERLAY_A, NETWORK, SUBNET_A, mtu, loops, peers, acceptOnlyKnownPeers, offloads);
         return a;
+    }
+
+    /** Starts host A with encryption, B as its only peer, offloads on, known peers only. */
+    EngineHost startA(final int mtu, final EngineEncryption encryption) throws Exception {
+        a = EngineHost.start(nsA, UNDERLAY_A, NETWORK, SUBNET_A, mtu, 1,
+            Map.of(SUBNET_B, new Peer(Ipv4.parse(UNDERLAY_B), EngineHost.PORT)), true, true, false, encryption);
+        return a;
+    }
+
+    /** Starts host B with encryption, A as its only peer, offloads on, known peers only. */
+    EngineHost startB(final int mtu, final EngineEncryption encryption) throws Exception {
+        b = EngineHost.start(nsB, UNDERLAY_B, NETWORK, SUBNET_B, mtu, 1,
+            Map.of(SUBNET_A, new Peer(Ipv4.parse(UNDERLAY_A), EngineHost.PORT)), true, true, false, encryption);
+        return b;
+    }
+
+    /** Closes host A's engine and TUN (e.g. before starting it again with a new key). */
+    void stopA() throws Exception {
+        final EngineHost old = a;
+        a = null;
+        old.close();
     }
 
     /** Starts host B (underlay 198.18.0.2, subnet 100.64.2.0/24) with A as its peer; arguments as for A. */

@@ -245,7 +245,8 @@ class UdpEngineNamespaceTest {
         final TrafficCounters before = a.engine.counters();
         final String out = a.shell("ping -c 1 -W 2 100.64.9.9");
         assertThat(out).contains("From 100.64.9.9").contains("Destination Net Unreachable");
-        final TrafficCounters after = a.engine.counters();
+        // The responder counts its answer after writing it, so ping may finish before the count is published.
+        final TrafficCounters after = a.awaitCounters(c -> c.icmpUnreachableSent() > before.icmpUnreachableSent());
         assertThat(after.icmpUnreachableSent() - before.icmpUnreachableSent()).isEqualTo(1);
         assertThat(after.drops(DropReason.NO_ROUTE) - before.drops(DropReason.NO_ROUTE)).isEqualTo(1);
     }

@@ -35,7 +35,15 @@ public enum Counter {
      */
     COALESCER_PASSED_THROUGH("packets written to the TUN without coalescing"),
     /** Received TCP segments whose IPv4 or TCP checksum did not verify: passed through for the kernel to drop. */
-    COALESCER_BAD_CHECKSUMS("TCP segments with a bad checksum, not coalesced");
+    COALESCER_BAD_CHECKSUMS("TCP segments with a bad checksum, not coalesced"),
+    /** Packets sealed (AES-256-GCM) for a peer with a key; counted when queued for sending. */
+    SEALED_SENT("packets sealed for peers with a key"),
+    /** Sealed datagrams that authenticated and were opened. */
+    SEALED_RECEIVED("sealed datagrams opened"),
+    /** With encryption preferred: packets sent in clear text to peers that advertise no key. */
+    CLEAR_SENT("packets sent in clear text to peers without a key (encryption preferred)"),
+    /** With encryption preferred: clear-text datagrams accepted. */
+    CLEAR_RECEIVED("clear-text datagrams accepted (encryption preferred)");
 
     private final String description;
 

@@ -43,7 +43,20 @@ public enum DropReason {
      * A frame read from a TUN opened with {@code IFF_VNET_HDR} had a malformed {@code virtio_net_hdr} or a GSO
      * super-packet that cannot be segmented (bad offsets, unsupported GSO type, segment larger than the MTU...).
      */
-    BAD_VNET_HEADER("malformed virtio_net_hdr or GSO super-packet");
+    BAD_VNET_HEADER("malformed virtio_net_hdr or GSO super-packet"),
+    /** TUN → UDP with encryption required: the peer advertises no key, so nothing is sent to it in clear text. */
+    PEER_HAS_NO_KEY("encryption required but the peer advertises no key"),
+    /** UDP → TUN with encryption required: a clear-text datagram. */
+    CLEAR_TEXT_REFUSED("clear-text datagram refused (encryption required)"),
+    /**
+     * UDP → TUN with encryption on: a sealed datagram under a key this host does not hold (the sender's or this host's
+     * old key pair, or a sender without a key in its lease). With encryption off a sealed datagram is {@link #NOT_IPV4}.
+     */
+    UNKNOWN_KEY("sealed under an unknown key"),
+    /** UDP → TUN: a sealed datagram whose GCM tag did not verify, or too short to be one (modified, or another PSK). */
+    TAMPERED("sealed datagram failed authentication"),
+    /** UDP → TUN: a sealed datagram whose counter was seen already or is below the replay window. */
+    REPLAYED("replayed or too old sealed datagram");
 
     private final String description;
 

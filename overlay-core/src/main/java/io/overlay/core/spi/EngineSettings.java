@@ -22,9 +22,12 @@ import io.overlay.core.net.Ipv4Prefix;
  *     give the sender); others are dropped as {@link DropReason#SPOOFED_SOURCE}. Off by default because a peer
  *     legitimately forwards traffic with other sources: a NodePort or masqueraded flow leaves with the node's own
  *     underlay address, and routed or DNAT-ed traffic keeps its outside source. Needs {@code acceptOnlyKnownPeers}.
+ * @param encryption whether and with which keys datagrams are sealed ({@link EngineEncryption#OFF} unless set); with
+ *     it on, {@code mtu} is the TUN MTU, already lowered by {@link EngineEncryption#OVERHEAD}
  */
 public record EngineSettings(int bindAddress, int port, Ipv4Prefix network, Ipv4Prefix localSubnet, int mtu,
-                             boolean acceptOnlyKnownPeers, int loops, EngineTuning tuning, boolean strictSource) {
+                             boolean acceptOnlyKnownPeers, int loops, EngineTuning tuning, boolean strictSource,
+                             EngineEncryption encryption) {
     /**
      * Validates the settings.
      *
@@ -51,10 +54,54 @@ public record EngineSettings(int bindAddress, int port, Ipv4Prefix network, Ipv4
             throw new IllegalArgumentException("strict source mode needs acceptOnlyKnownPeers: a sender that is not a "
                 + "peer's PublicIP (NAT) owns no subnet to check the inner source against");
         }
+        if (encryption == null) {
+            throw new IllegalArgumentException("encryption is required (EngineEncryption.OFF for none)");
+        }
     }
 
     /**
-     * Creates settings without strict source mode.
+     * Creates settings without strict source mode, with encryption as given.
+     *
+     * @param bindAddress the local underlay address to bind the UDP socket to, int form, 0 for the wildcard
+     * @param port the UDP port
+     * @param network the whole overlay Network
+     * @param localSubnet this host's leased subnet
+     * @param mtu the TUN MTU in bytes
+     * @param acceptOnlyKnownPeers whether datagrams are accepted only from known peers' PublicIPs
+     * @param loops the number of event loops
+     * @param tuning batch size and UDP offloads
+     * @param encryption whether and with which keys datagrams are sealed
+     * @throws IllegalArgumentException naming the setting when a value is out of range
+     */
+    public EngineSettings(final int bindAddress, final int port, final Ipv4Prefix network,
+                          final Ipv4Prefix localSubnet, final int mtu, final boolean acceptOnlyKnownPeers,
+                          final int loops, final EngineTuning tuning, final EngineEncryption encryption) {
+        this(bindAddress, port, network, localSubnet, mtu, acceptOnlyKnownPeers, loops, tuning, false, encryption);
+    }
+
+    /**
+     * Creates settings without encryption.
+     *
+     * @param bindAddress the local underlay address to bind the UDP socket to, int form, 0 for the wildcard
+     * @param port the UDP port
+     * @param network the whole overlay Network
+     * @param localSubnet this host's leased subnet
+     * @param mtu the TUN MTU in bytes
+     * @param acceptOnlyKnownPeers whether datagrams are accepted only from known peers' PublicIPs
+     * @param loops the number of event loops
+     * @param tuning batch size and UDP offloads
+     * @param strictSource whether a datagram's inner source must lie in its sender's subnet
+     * @throws IllegalArgumentException naming the setting when a value is out of range
+     */
+    public EngineSettings(final int bindAddress, final int port, final Ipv4Prefix network,
+                          final Ipv4Prefix localSubnet, final int mtu, final boolean acceptOnlyKnownPeers,
+                          final int loops, final EngineTuning tuning, final boolean strictSource) {
+        this(bindAddress, port, network, localSubnet, mtu, acceptOnlyKnownPeers, loops, tuning, strictSource,
+            EngineEncryption.OFF);
+    }
+
+    /**
+     * Creates settings without strict source mode or encryption.
      *
      * @param bindAddress the local underlay address to bind the UDP socket to, int form, 0 for the wildcard
      * @param port the UDP port
@@ -69,7 +116,8 @@ public record EngineSettings(int bindAddress, int port, Ipv4Prefix network, Ipv4
     public EngineSettings(final int bindAddress, final int port, final Ipv4Prefix network,
                           final Ipv4Prefix localSubnet, final int mtu, final boolean acceptOnlyKnownPeers,
                           final int loops, final EngineTuning tuning) {
-        this(bindAddress, port, network, localSubnet, mtu, acceptOnlyKnownPeers, loops, tuning, false);
+        this(bindAddress, port, network, localSubnet, mtu, acceptOnlyKnownPeers, loops, tuning, false,
+            EngineEncryption.OFF);
     }
 
     /**
@@ -88,6 +136,7 @@ public record EngineSettings(int bindAddress, int port, Ipv4Prefix network, Ipv4
     public EngineSettings(final int bindAddress, final int port, final Ipv4Prefix network,
                           final Ipv4Prefix localSubnet, final int mtu, final boolean acceptOnlyKnownPeers,
                           final int loops) {
-        this(bindAddress, port, network, localSubnet, mtu, acceptOnlyKnownPeers, loops, EngineTuning.defaults());
+        this(bindAddress, port, network, localSubnet, mtu, acceptOnlyKnownPeers, loops, EngineTuning.defaults(),
+            EngineEncryption.OFF);
     }
 }

@@ -50,6 +50,34 @@ public interface PacketEngine extends Closeable {
     }
 
     /**
+     * Sets the public key a peer's lease advertises, or that it advertises none; the engine derives the peer's keys
+     * and seals to it from the next packet on. Called on a control thread for every peer lease added or changed;
+     * an engine without encryption ignores it.
+     *
+     * @param publicIp the peer's PublicIP, int form
+     * @param publicKey the raw 32-byte X25519 public key, or {@code null} when the lease has none
+     */
+    default void peerKey(int publicIp, byte[] publicKey) {
+    }
+
+    /**
+     * Forgets the key of a peer whose lease is gone.
+     *
+     * @param publicIp the peer's PublicIP, int form
+     */
+    default void peerGone(int publicIp) {
+    }
+
+    /**
+     * Returns the encryption mode, this host's public key and the peers without a key. Safe from any thread.
+     *
+     * @return the status; {@link EncryptionStatus#OFF} for an engine without encryption
+     */
+    default EncryptionStatus encryption() {
+        return EncryptionStatus.OFF;
+    }
+
+    /**
      * Stops forwarding and closes the socket(s); does not close the TUN device. Idempotent.
      */
     @Override

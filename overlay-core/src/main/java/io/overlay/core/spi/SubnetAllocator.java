@@ -2,6 +2,7 @@ package io.overlay.core.spi;
 
 import io.overlay.core.OutOfSubnetsException;
 import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.LeaseAttrs;
 import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.net.Ipv4Prefix;
 import java.util.Optional;
@@ -34,6 +35,25 @@ public interface SubnetAllocator extends AutoCloseable {
      * @throws InterruptedException if interrupted
      */
     Lease acquire(int publicIp, Optional<Ipv4Prefix> previousSubnet) throws InterruptedException;
+
+    /**
+     * Acquires this host's lease as {@link #acquire(int, Optional)} does, writing {@code attrs} as its value (e.g. with
+     * the public key in {@code BackendData} when encryption is on). The default supports only flannel's udp value.
+     *
+     * @param attrs the value to write; its PublicIP is this host's
+     * @param previousSubnet the subnet from the previous {@code subnet.env}, if any
+     * @return the lease
+     * @throws OutOfSubnetsException if no subnet is free
+     * @throws InterruptedException if interrupted
+     * @throws UnsupportedOperationException if {@code attrs} is more than a PublicIP and the allocator cannot write it
+     */
+    default Lease acquire(LeaseAttrs attrs, Optional<Ipv4Prefix> previousSubnet) throws InterruptedException {
+        if (!attrs.equals(LeaseAttrs.udp(attrs.publicIp()))) {
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " writes only flannel's udp lease "
+                + "value; it cannot publish " + attrs.toJson());
+        }
+        return acquire(attrs.publicIp(), previousSubnet);
+    }
 
     /**
      * Starts keeping {@code lease}: renewal before expiry, the own-lease watch (re-acquire when lost) and the watch of

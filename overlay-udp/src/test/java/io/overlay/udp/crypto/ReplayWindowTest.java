@@ -1,0 +1,63 @@
+package io.overlay.udp.crypto;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class ReplayWindowTest {
+    @Test
+    void acceptsEachCounterOnceInAnyOrderWithinTheWindow() {
+        final ReplayWindow w = new ReplayWindow();
+        assertThat(w.accept(5)).isTrue();
+        assertThat(w.accept(5)).isFalse();
+        assertThat(w.accept(0)).isTrue();
+        assertThat(w.accept(3)).isTrue();
+        assertThat(w.mayAccept(3)).isFalse();
+        assertThat(w.mayAccept(4)).isTrue();
+        assertThat(w.highest()).isEqualTo(5);
+    }
+
+    @Test
+    void windowIsAtLeast2048AndOlderCountersAreRefused() {
+        final ReplayWindow w = new ReplayWindow();
+        assertThat(ReplayWindow.WINDOW).isGreaterThanOrEqualTo(2048);
+        assertThat(w.accept(10_000)).isTrue();
+        assertThat(w.accept(10_000 - ReplayWindow.WINDOW + 1)).isTrue();
+        assertThat(w.accept(10_000 - ReplayWindow.WINDOW)).isFalse();
+        assertThat(w.accept(10_000 - 2048)).isTrue();
+        assertThat(w.accept(-1)).isFalse();
+    }
+
+    @Test
+    void slidingFarAheadForgetsTheOldBitsButRefusesOldCounters() {
+        final ReplayWindow w = new ReplayWindow();
+        for (long c = 0; c < 5000; c++) {
+            assertThat(w.accept(c)).isTrue();
+        }
+        assertThat(w.accept(1_000_000)).isTrue();
+        assertThat(w.accept(1_000_000 - 1)).isTrue();
+        assertThat(w.accept(4999)).isFalse();
+        // a counter whose ring word was reused for a newer one is still new
+        assertThat(w.accept(1_000_000 - 64)).isTrue();
+    }
+
+    /** Against a model (a set with the same window) over a random arrival order with duplicates. */
+    @Test
+    void matchesAModelOverRandomArrivals() {
+        final SplittableRandom random = new SplittableRandom(6479);
+        final ReplayWindow w = new ReplayWindow();
+        final java.util.Set<Long> seen = new java.util.HashSet<>();
+        long top = -1;
+        long next = 0;
+        for (int i = 0; i < 200_000; i++) {
+            final long c = random.nextInt(10) == 0 ? Math.max(0, next - random.nextInt(5000)) : next++;
+            final boolean expected = c > top || top - c < ReplayWindow.WINDOW && !seen.contains(c);
+            assertThat(w.accept(c)).as("counter %d (top %d)", c, top).isEqualTo(expected);
+            if (expected) {
+                seen.add(c);
+                top = Math.max(top, c);
+            }
+        }
+    }
+}
