@@ -129,7 +129,8 @@ class OverlayTest {
 
     /**
      * Required: the lease carries the public key, the MTU is 29 bytes lower than off's, and peers' keys (or their
-     * absence) reach the engine before the route table, and their removal too.
+     * absence) reach the engine before the route table, and their removal after it (a leaving peer is never routed
+     * without its key).
      */
     @Test
     void encryptionPublishesTheKeyLowersTheMtuAndHandsPeersKeysToTheEngine() throws Exception {
@@ -161,6 +162,35 @@ class OverlayTest {
             io.overlay.core.spi.PeerChange.removed(PEER)));
         assertThat(engines.engine.keys).containsExactly("198.18.0.8=" + peerKey, "198.18.0.7 gone");
         await(() -> overlay.routes().routes().containsKey(Ipv4Prefix.parse("100.64.8.0/24")));
+    }
+
+    /**
+     * Two leases with one PublicIP: the key stays while either is left; if they advertise different keys the most
+     * recent lease's is used.
+     */
+    @Test
+    void leasesSharingAPublicIpKeepItsKeyUntilTheLastIsRemoved() throws Exception {
+        started();
+        overlay.close();
+        overlay = builder().encryption(io.overlay.core.spi.Encryption.REQUIRED).build();
+        overlay.start();
+        final byte[] raw1 = new byte[32];
+        final byte[] raw2 = new byte[32];
+        java.util.Arrays.fill(raw1, (byte) 7);
+        java.util.Arrays.fill(raw2, (byte) 9);
+        final String k1 = java.util.Base64.getEncoder().encodeToString(raw1);
+        final String k2 = java.util.Base64.getEncoder().encodeToString(raw2);
+        final Lease one = new Lease(Ipv4Prefix.parse("100.64.8.0/24"), new LeaseAttrs(Ipv4.parse("198.18.0.8"),
+            null, null, "{\"PublicKey\":\"" + k1 + "\"}"), false, Duration.ofHours(24));
+        final Lease two = new Lease(Ipv4Prefix.parse("100.64.9.0/24"), new LeaseAttrs(Ipv4.parse("198.18.0.8"),
+            null, null, "{\"PublicKey\":\"" + k2 + "\"}"), false, Duration.ofHours(24));
+        engines.engine.keys.clear();
+        allocator.listener.peerAdded(one);
+        allocator.listener.peerAdded(two); // another key for the same PublicIP: the most recent wins (warned)
+        allocator.listener.peerRemoved(two); // one still uses the PublicIP: back to its key, not forgotten
+        assertThat(engines.engine.keys).containsExactly("198.18.0.8=" + k1, "198.18.0.8=" + k2, "198.18.0.8=" + k1);
+        allocator.listener.peerRemoved(one);
+        assertThat(engines.engine.keys).last().isEqualTo("198.18.0.8 gone");
     }
 
     /**
@@ -729,6 +759,7 @@ class OverlayTest {
         final List<Ipv4Prefix> localSubnets = Collections.synchronizedList(new ArrayList<>());
         final AtomicLong unknownSenders = new AtomicLong();
         final List<String> keys = new CopyOnWriteArrayList<>();
+        volatile RouteTable routes;
 
         @Override
         public void peerKey(final int publicIp, final byte[] publicKey) {
@@ -738,7 +769,9 @@ class OverlayTest {
 
         @Override
         public void peerGone(final int publicIp) {
-            keys.add(Ipv4.format(publicIp) + " gone");
+            final RouteTable r = routes;
+            keys.add(Ipv4.format(publicIp) + " gone" + (r != null
+                && r.routes().values().stream().anyMatch(p -> p.publicIp() == publicIp) ? " while still routed" : ""));
         }
 
         @Override
@@ -779,6 +812,7 @@ class OverlayTest {
             calls.add("engine.create " + settings.localSubnet());
             tunings.add(settings.tuning());
             this.settings = settings;
+            engine.routes = routes;
             return engine;
         }
     }

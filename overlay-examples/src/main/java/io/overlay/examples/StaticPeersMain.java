@@ -51,6 +51,8 @@ import picocli.CommandLine.Option;
 @Command(name = "static-peers", mixinStandardHelpOptions = true,
     description = "Run overlay's UDP data plane with a static peer table (no etcd).")
 public final class StaticPeersMain implements Callable<Integer> {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(StaticPeersMain.class);
+
     /** Who configures the TUN device. */
     enum TunSetupMode {
         /** This program creates and configures the device. */
@@ -112,7 +114,9 @@ public final class StaticPeersMain implements Callable<Integer> {
 
     @Option(names = "--static-key-seed",
         description = "text every host derives its own and its peers' X25519 keys from (with each PublicIP), as there "
-            + "are no leases to carry them; benchmarks and tests only: whoever knows it knows every key")
+            + "are no leases to carry them. BENCHMARKS AND TESTS ONLY, NOT SECURE: the keys are the same on every "
+            + "start, so AES-GCM nonces (counters from 0) repeat across restarts and whoever captured traffic before "
+            + "a restart can decrypt and forge; and whoever knows the seed knows every key")
     String staticKeySeed;
 
     @Option(names = "--stats-interval", defaultValue = "0", description = "print counters every N seconds (0: only at exit)")
@@ -158,6 +162,11 @@ public final class StaticPeersMain implements Callable<Integer> {
             final Encryption mode = Encryption.parse(encryption);
             if (mode != Encryption.OFF && (staticKeySeed == null || staticKeySeed.isEmpty())) {
                 throw new IllegalArgumentException("--encryption " + mode + " needs --static-key-seed");
+            }
+            if (mode != Encryption.OFF) {
+                LOG.warn("--static-key-seed: benchmarks only: nonces repeat across restarts (the same keys on every "
+                    + "start, counters from 0), which breaks AES-GCM's confidentiality and integrity; never use it "
+                    + "for real traffic");
             }
             final EngineEncryption enc = mode == Encryption.OFF ? EngineEncryption.OFF : new EngineEncryption(mode,
                 HostKeyPair.fromSeed(staticKeySeed, bind).toJdkKeyPair(),

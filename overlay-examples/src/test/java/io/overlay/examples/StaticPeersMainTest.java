@@ -129,6 +129,7 @@ class StaticPeersMainTest {
             // this JVM runs without --add-opens: the Cipher API fallback, end to end
             final String log = Files.readString(logs.resolve("enc-1.log"));
             assertThat(log).contains("encryption required").contains("AES-256-GCM through the JDK Cipher API")
+                .contains("WARN").contains("benchmarks only: nonces repeat across restarts")
                 .containsPattern("stopped; tun->udp [1-9]").doesNotContain("PEER_HAS_NO_KEY");
         } finally {
             for (Process p : agents) {

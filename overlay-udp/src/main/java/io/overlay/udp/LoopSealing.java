@@ -87,7 +87,8 @@ final class LoopSealing {
     }
 
     /**
-     * Opens a received datagram in place if it is sealed; decides a clear-text one by the mode.
+     * Opens a received datagram in place if it is sealed; refuses a clear-text one when encryption is required or the
+     * sender has a session (it seals everything, so clear text from its address is spoofed), else accepts it.
      *
      * @return the inner packet's length at {@code offset} (a truncated datagram's {@link UdpPort#TRUNCATED} is passed
      *     on for the processor to drop), or -1 when dropped (counted)
@@ -96,15 +97,16 @@ final class LoopSealing {
         if (length == UdpPort.TRUNCATED) {
             return length;
         }
+        final PeerSession session = sessions.lookup(sender);
         if (!SealedFrame.isSealed(buf, offset, length)) {
-            if (required) {
+            // a peer that advertises a key seals everything it sends: clear text in its name is spoofed
+            if (required || session != null) {
                 counters.drop(DropReason.CLEAR_TEXT_REFUSED);
                 return -1;
             }
             counters.add(Counter.CLEAR_RECEIVED, 1);
             return length;
         }
-        final PeerSession session = sessions.lookup(sender);
         if (session == null) {
             counters.drop(DropReason.UNKNOWN_KEY);
             return -1;

@@ -321,6 +321,18 @@ public final class UdpPacketEngine implements PacketEngine {
         }
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Derives the new keys on the calling thread, outside the table's lock, and publishes the table once.
+     */
+    @Override
+    public void peerKeys(final java.util.List<io.overlay.core.spi.PeerKey> changes) {
+        if (sessions != null) {
+            sessions.peerKeys(changes);
+        }
+    }
+
     @Override
     public EncryptionStatus encryption() {
         return sessions == null ? EncryptionStatus.OFF : sessions.status();

@@ -46,8 +46,11 @@ public enum DropReason {
     BAD_VNET_HEADER("malformed virtio_net_hdr or GSO super-packet"),
     /** TUN → UDP with encryption required: the peer advertises no key, so nothing is sent to it in clear text. */
     PEER_HAS_NO_KEY("encryption required but the peer advertises no key"),
-    /** UDP → TUN with encryption required: a clear-text datagram. */
-    CLEAR_TEXT_REFUSED("clear-text datagram refused (encryption required)"),
+    /**
+     * UDP → TUN with encryption on: a clear-text datagram when encryption is required, or (preferred) from a sender
+     * that advertises a key, which seals everything it sends.
+     */
+    CLEAR_TEXT_REFUSED("clear-text datagram refused (encryption required, or the sender has a key)"),
     /**
      * UDP → TUN with encryption on: a sealed datagram under a key this host does not hold (the sender's or this host's
      * old key pair, or a sender without a key in its lease). With encryption off a sealed datagram is {@link #NOT_IPV4}.

@@ -95,9 +95,18 @@ public final class IntrinsicGcm extends Gcm {
         UNAVAILABLE = reason == null ? selfTest() : reason;
     }
 
-    /** Per key slot: this loop's counter-mode object and the IV array it resets from. */
+    /**
+     * Per key slot: this loop's counter-mode object, the IV array it resets from, and this loop's own copy of the
+     * GHASH subkey table: JDK 17's {@code GHASH} keeps H in the first two longs of an 18-long table and HotSpot's x86
+     * {@code ghash_processBlocks} stub writes the powers of H into the rest on first use (see {@code GHASH.java} and
+     * {@code StubGenerator::generate_avx_ghash_processBlocks} in OpenJDK 17), so a table shared by loops could be
+     * read half written.
+     */
     private Object[] counters = new Object[8];
     private byte[][] ivs = new byte[8][];
+    private long[][] tables = new long[8][];
+    /** The key each slot's state belongs to: a slot is reused for another key once its key was retired. */
+    private GcmKey[] owners = new GcmKey[8];
     private final byte[] j0 = new byte[BLOCK];
     private final byte[] mask = new byte[BLOCK];
     private final byte[] block = new byte[BLOCK];
@@ -191,7 +200,7 @@ public final class IntrinsicGcm extends Gcm {
         j0[13] = 0;
         j0[14] = 0;
         j0[15] = 1;
-        Object ctr = key.slot < counters.length ? counters[key.slot] : null;
+        Object ctr = key.slot < counters.length && owners[key.slot] == key ? counters[key.slot] : null;
         if (ctr == null) {
             ctr = newCounter(key);
         }
@@ -205,12 +214,14 @@ public final class IntrinsicGcm extends Gcm {
         return counters[key.slot];
     }
 
-    /** Creates this loop's counter mode for a key it has not used yet (once per key and loop). */
+    /** Creates this loop's counter mode for a key it has not used yet (once per key and loop; replaces a retired one). */
     private Object newCounter(final GcmKey key) throws Throwable {
         if (key.slot >= counters.length) {
             final int size = Math.max(key.slot + 1, counters.length * 2);
             counters = Arrays.copyOf(counters, size);
             ivs = Arrays.copyOf(ivs, size);
+            tables = Arrays.copyOf(tables, size);
+            owners = Arrays.copyOf(owners, size);
         }
         final Object aes = (Object) AES_NEW.invokeExact();
         AES_INIT.invokeExact(aes, false, "AES", key.raw);
@@ -219,29 +230,32 @@ public final class IntrinsicGcm extends Gcm {
         CTR_INIT.invokeExact(ctr, false, "AES", key.raw, iv);
         counters[key.slot] = ctr;
         ivs[key.slot] = iv;
+        owners[key.slot] = key;
+        tables[key.slot] = key.htbl.clone(); // from the pristine table, which no loop hashes with
         return ctr;
     }
 
     /** tag = AES(J0) xor GHASH(C | pad | [0]64 | [8·n]64). */
     private void tag(final GcmKey key, final byte[] c, final int off, final int n) throws Throwable {
+        final long[] htbl = tables[key.slot];
         state[0] = 0;
         state[1] = 0;
         final int full = n >>> 4;
         if (full > 0) {
-            GHASH_BLOCKS.invokeExact(c, off, full, state, key.htbl);
+            GHASH_BLOCKS.invokeExact(c, off, full, state, htbl);
         }
         final int rest = n & (BLOCK - 1);
         if (rest > 0) {
             Arrays.fill(block, (byte) 0);
             System.arraycopy(c, off + (full << 4), block, 0, rest);
-            GHASH_BLOCKS.invokeExact(block, 0, 1, state, key.htbl);
+            GHASH_BLOCKS.invokeExact(block, 0, 1, state, htbl);
         }
         final long bits = (long) n << 3;
         for (int i = 0; i < 8; i++) {
             block[i] = 0;
             block[8 + i] = (byte) (bits >>> (56 - 8 * i));
         }
-        GHASH_BLOCKS.invokeExact(block, 0, 1, state, key.htbl);
+        GHASH_BLOCKS.invokeExact(block, 0, 1, state, htbl);
         AES_ENCRYPT_BLOCK.invokeExact(key.aes, j0, 0, mask, 0);
         final long hi = state[0];
         final long lo = state[1];

@@ -3,12 +3,17 @@ package io.overlay.udp.crypto;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.spi.Encryption;
 import io.overlay.core.spi.EncryptionStatus;
+import io.overlay.core.spi.PeerKey;
 import java.security.KeyPair;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -16,19 +21,36 @@ import org.slf4j.LoggerFactory;
 /**
  * The engine's peer-session table: PublicIP → {@link PeerSession}, fed from peers' leases on a control thread and read
  * by every event loop per packet without a lock (one volatile read of an immutable open-addressing snapshot, rebuilt
- * on each change; peers change rarely). Sessions are kept by peer public key for the life of the process, so a peer
- * that leaves and comes back with the same key continues its counter and replay window.
+ * once per batch of changes).
+ *
+ * <p>A session lives while some PublicIP uses its peer public key. When none does any more (the peer left or changed
+ * its key), the session is retired: its keys' loop state is released and only a tombstone is kept, peer public key →
+ * (our send counter's high-water mark, the highest counter received), at most {@value #TOMBSTONES} of them, oldest
+ * evicted first. A key that comes back resumes its send counter above the mark (an AES-GCM nonce must never repeat
+ * under one key, NIST SP 800-38D §8) and refuses every counter it had received up to the mark as a replay. A key
+ * whose tombstone was evicted starts its send counter above the highest mark ever evicted, so it cannot reuse a
+ * nonce either; its receive window then starts empty.
  */
 public final class PeerSessions {
+    /** Tombstones kept of retired sessions. */
+    static final int TOMBSTONES = 4096;
+    /** Batches up to this size log one line per change; larger ones a summary. */
+    private static final int LOG_EACH = 100;
     private static final Logger LOG = LoggerFactory.getLogger(PeerSessions.class);
 
     private final Encryption mode;
     private final HostKeyPair own;
     private final byte[] psk;
     private final Map<String, PeerSession> byKey = new HashMap<>();
+    private final Map<PeerSession, Integer> owners = new HashMap<>();
     private final Map<Integer, PeerSession> byIp = new HashMap<>();
     private final TreeSet<Integer> keyless = new TreeSet<>(Integer::compareUnsigned);
+    private final LinkedHashMap<String, long[]> tombstones = new LinkedHashMap<>();
+    /** The highest send counter of any evicted tombstone: where a key without a tombstone starts. */
+    private long evictedSent;
     private volatile Snapshot snapshot = new Snapshot(Map.of());
+    /** Published after each change so that {@link #status()} takes no lock (the table's is held during changes). */
+    private volatile EncryptionStatus status;
 
     /**
      * Creates an empty table.
@@ -42,6 +64,7 @@ public final class PeerSessions {
         this.mode = mode;
         this.own = HostKeyPair.of(keyPair, publicKey);
         this.psk = psk.clone();
+        this.status = new EncryptionStatus(mode, own.publicKeyBase64(), List.of());
     }
 
     /** Whether clear text is refused both ways. */
@@ -65,51 +88,151 @@ public final class PeerSessions {
      * @param publicIp the peer's PublicIP
      * @param publicKey its raw public key, or {@code null} for none
      */
-    public synchronized void peerKey(final int publicIp, final byte[] publicKey) {
-        if (publicKey == null) {
-            byIp.remove(publicIp);
-            keyless.add(publicIp);
-            LOG.info("Peer {} advertises no key: {}", Ipv4.format(publicIp), required()
-                ? "unreachable (encryption required)" : "clear text (encryption preferred)");
-        } else {
-            final String id = Base64.getEncoder().encodeToString(publicKey);
-            PeerSession s = byKey.get(id);
-            if (s == null) {
-                try {
-                    s = new PeerSession(publicKey, SessionKeys.derive(own, publicKey, psk));
-                } catch (IllegalArgumentException e) {
-                    LOG.warn("Peer {} advertises an unusable key {}: {}; treating it as keyless", Ipv4.format(publicIp),
-                        id, e.getMessage());
-                    peerKey(publicIp, null);
-                    return;
-                }
-                byKey.put(id, s);
-            }
-            byIp.put(publicIp, s);
-            keyless.remove(publicIp);
-            LOG.info("Peer {} key {}: sealing ({})", Ipv4.format(publicIp), id, s);
-        }
-        snapshot = new Snapshot(byIp);
+    public void peerKey(final int publicIp, final byte[] publicKey) {
+        peerKeys(List.of(PeerKey.of(publicIp, publicKey)));
     }
 
     /**
-     * Forgets the peer at {@code publicIp} (its lease is gone); its session stays known by key.
+     * Forgets the peer at {@code publicIp} (no lease uses it any more).
      *
      * @param publicIp the PublicIP
      */
-    public synchronized void peerGone(final int publicIp) {
-        byIp.remove(publicIp);
-        keyless.remove(publicIp);
-        snapshot = new Snapshot(byIp);
+    public void peerGone(final int publicIp) {
+        peerKeys(List.of(PeerKey.gone(publicIp)));
     }
 
     /**
-     * Returns the mode, own key and keyless peers.
+     * Applies a batch of changes in order (control thread): derives the keys not held yet outside the table's lock
+     * (one X25519 and a few HMACs each), then applies the batch and publishes the lookup snapshot once.
+     *
+     * @param changes the changes
+     */
+    public void peerKeys(final List<PeerKey> changes) {
+        final Set<String> live;
+        synchronized (this) {
+            live = new HashSet<>(byKey.keySet());
+        }
+        final Map<String, Object> derived = new HashMap<>(); // id → SessionKeys or the IllegalArgumentException
+        for (PeerKey c : changes) {
+            if (!c.gone() && c.publicKey() != null) {
+                final String id = Base64.getEncoder().encodeToString(c.publicKey());
+                if (!live.contains(id) && !derived.containsKey(id)) {
+                    derived.put(id, derive(c.publicKey()));
+                }
+            }
+        }
+        final boolean each = changes.size() <= LOG_EACH;
+        int sealing = 0;
+        int clear = 0;
+        int gone = 0;
+        synchronized (this) {
+            final Set<PeerSession> released = new HashSet<>(); // identity: PeerSession keeps Object.equals
+            for (PeerKey c : changes) {
+                final int ip = c.publicIp();
+                PeerSession next = null;
+                if (!c.gone() && c.publicKey() != null) {
+                    final String id = Base64.getEncoder().encodeToString(c.publicKey());
+                    next = byKey.get(id);
+                    if (next == null) {
+                        Object keys = derived.get(id);
+                        if (keys == null) { // retired by another batch since: derive again
+                            keys = derive(c.publicKey());
+                        }
+                        if (keys instanceof SessionKeys k) {
+                            next = open(id, c.publicKey(), k);
+                        } else {
+                            LOG.warn("Peer {} advertises an unusable key {}: {}; treating it as keyless",
+                                Ipv4.format(ip), id, ((Exception) keys).getMessage());
+                        }
+                    }
+                }
+                final PeerSession previous = next == null ? byIp.remove(ip) : byIp.put(ip, next);
+                if (next != null) {
+                    owners.merge(next, 1, Integer::sum);
+                    keyless.remove(ip);
+                    sealing++;
+                    if (each) {
+                        LOG.info("Peer {} key {}: sealing ({})", Ipv4.format(ip), next.peerPublicKeyBase64(), next);
+                    }
+                } else if (c.gone()) {
+                    keyless.remove(ip);
+                    gone++;
+                } else {
+                    keyless.add(ip);
+                    clear++;
+                    if (each) {
+                        LOG.info("Peer {} advertises no key: {}", Ipv4.format(ip), required()
+                            ? "unreachable (encryption required)" : "clear text (encryption preferred)");
+                    }
+                }
+                if (previous != null && owners.merge(previous, -1, Integer::sum) == 0) {
+                    released.add(previous);
+                }
+            }
+            for (PeerSession s : released) {
+                if (owners.getOrDefault(s, 0) == 0) {
+                    retire(s);
+                }
+            }
+            publish();
+        }
+        if (!each) {
+            LOG.info("{} peer key changes: {} sealing, {} without a key ({}), {} gone; {} sessions", changes.size(),
+                sealing, clear, required() ? "unreachable" : "clear text", gone, byKeySize());
+        }
+    }
+
+    private synchronized int byKeySize() {
+        return byKey.size();
+    }
+
+    private Object derive(final byte[] publicKey) {
+        try {
+            return SessionKeys.derive(own, publicKey, psk);
+        } catch (IllegalArgumentException e) {
+            return e;
+        }
+    }
+
+    /** Makes the session of a key, resuming from its tombstone (lock held). */
+    private PeerSession open(final String id, final byte[] publicKey, final SessionKeys keys) {
+        final long[] tomb = tombstones.remove(id);
+        final PeerSession s = tomb == null ? new PeerSession(publicKey, keys, evictedSent, -1)
+            : new PeerSession(publicKey, keys, Math.max(tomb[0], evictedSent), tomb[1]);
+        byKey.put(id, s);
+        return s;
+    }
+
+    /** Retires a session no PublicIP uses: keeps its tombstone, releases its keys (lock held). */
+    private void retire(final PeerSession s) {
+        owners.remove(s);
+        final String id = s.peerPublicKeyBase64();
+        byKey.remove(id);
+        tombstones.put(id, s.retire());
+        for (Iterator<long[]> it = tombstones.values().iterator(); tombstones.size() > TOMBSTONES; ) {
+            evictedSent = Math.max(evictedSent, it.next()[0]);
+            it.remove();
+        }
+    }
+
+    /** Publishes the lookup snapshot and the status (lock held). */
+    private void publish() {
+        snapshot = new Snapshot(byIp);
+        status = new EncryptionStatus(mode, own.publicKeyBase64(), new ArrayList<>(keyless));
+    }
+
+    /**
+     * Returns the mode, own key and keyless peers as of the last change. Any thread, no lock.
      *
      * @return the status
      */
-    public synchronized EncryptionStatus status() {
-        return new EncryptionStatus(mode, own.publicKeyBase64(), new ArrayList<>(keyless));
+    public EncryptionStatus status() {
+        return status;
+    }
+
+    /** Live sessions (used by some PublicIP) and tombstones kept, for tests: {sessions, tombstones}. */
+    synchronized int[] sizes() {
+        return new int[] {byKey.size(), tombstones.size()};
     }
 
     /** An immutable open-addressing map int → session (linear probing, power-of-two size, load ≤ 1/2). */

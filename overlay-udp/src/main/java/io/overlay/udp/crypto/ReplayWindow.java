@@ -11,8 +11,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>{@link #mayAccept} is a read-only pre-check before the costly decryption; {@link #accept} marks the counter
  * once the datagram authenticated. {@link #accept} guards its few word operations with a flag taken by
  * compare-and-set that is never waited for: a peer's datagrams arrive on one event loop (one socket of the
- * {@code SO_REUSEPORT} group per source address and port), so the flag is uncontended; if another loop holds it at
- * that moment, the datagram is refused as a replay rather than waiting. No allocation.
+ * {@code SO_REUSEPORT} group per source address and port), so the flag is mostly uncontended; when another loop holds
+ * it (a peer's flows hashed to several loops), {@link #accept} spins up to {@value #SPINS} times with
+ * {@link Thread#onSpinWait()} (the holder needs a few nanoseconds), then yields up to {@value #YIELDS} times (the
+ * holder's thread may have been descheduled on this core) and only then refuses the datagram as a replay rather than
+ * blocking the loop. No allocation.
  */
 public final class ReplayWindow {
     /** Bits in the ring. */
@@ -21,10 +24,53 @@ public final class ReplayWindow {
     public static final int WINDOW = BITS - 64;
     private static final int WORDS = BITS / 64;
     private static final int MASK = WORDS - 1;
+    /** Attempts to take the flag before giving up (the last {@link #YIELDS} after a yield): far longer than the few
+     * word operations the holder does. */
+    static final int SPINS = 1000;
+    /** Yields after the spins, for a holder descheduled mid-update. */
+    static final int YIELDS = 10;
 
     private final long[] ring = new long[WORDS];
     private final AtomicInteger busy = new AtomicInteger();
-    private long top = -1;
+    private long top;
+    private boolean closed;
+
+    /** Creates an empty window. */
+    public ReplayWindow() {
+        this(-1);
+    }
+
+    /**
+     * Creates a window that refuses every counter up to {@code highest} (a retired session's, resumed).
+     *
+     * @param highest the highest counter seen before, -1 for none
+     */
+    public ReplayWindow(final long highest) {
+        top = highest;
+        if (highest >= 0) {
+            java.util.Arrays.fill(ring, -1L); // every counter up to highest is seen; older ones are too old anyway
+            final int bit = (int) (highest & 63);
+            ring[(int) (highest >>> 6) & MASK] = bit == 63 ? -1L : (1L << bit + 1) - 1;
+        }
+    }
+
+    /**
+     * Closes the window (a retired session): every later {@link #accept} refuses. Control thread; waits for a loop
+     * holding the flag.
+     *
+     * @return the highest counter accepted, -1 for none
+     */
+    public long close() {
+        while (!busy.compareAndSet(0, 1)) {
+            Thread.onSpinWait();
+        }
+        try {
+            closed = true;
+            return top;
+        } finally {
+            busy.set(0);
+        }
+    }
 
     /**
      * Whether {@code counter} may be new (not certain: {@link #accept} decides). Any thread; racy reads only.
@@ -51,13 +97,16 @@ public final class ReplayWindow {
      *
      * @param counter a received counter of an authenticated datagram, 0 or above
      * @return {@code true} if it was new and is now marked; {@code false} for a replay, a counter too old, or (rarely)
-     *     another loop updating this window at the same moment
+     *     another loop holding this window for longer than {@value #SPINS} spins (its thread descheduled)
      */
     public boolean accept(final long counter) {
-        if (counter < 0 || !busy.compareAndSet(0, 1)) {
+        if (counter < 0 || !acquire()) {
             return false;
         }
         try {
+            if (closed) {
+                return false;
+            }
             final long t = top;
             final long word = counter >>> 6;
             if (counter > t) {
@@ -80,6 +129,20 @@ public final class ReplayWindow {
         } finally {
             busy.set(0);
         }
+    }
+
+    private boolean acquire() {
+        for (int i = 0; i < SPINS; i++) {
+            if (busy.get() == 0 && busy.compareAndSet(0, 1)) {
+                return true;
+            }
+            if (i < SPINS - YIELDS) {
+                Thread.onSpinWait();
+            } else {
+                Thread.yield();
+            }
+        }
+        return false;
     }
 
     /** The highest counter accepted, -1 before the first. */

@@ -73,6 +73,29 @@ class GcmTest {
         }
     }
 
+    /** A loop that used a retired key's slot meets the slot's next key: it must not seal with the old key's state. */
+    @Test
+    void aReusedSlotServesItsNewKey() {
+        final byte[] rawA = new byte[32];
+        final byte[] rawB = new byte[32];
+        java.util.Arrays.fill(rawA, (byte) 0xA1);
+        java.util.Arrays.fill(rawB, (byte) 0xB2);
+        final byte[] nonce = new byte[12];
+        final byte[] plain = new byte[300];
+        final byte[] viaLoop = new byte[plain.length + Gcm.TAG];
+        final byte[] viaCipher = new byte[plain.length + Gcm.TAG];
+        final IntrinsicGcm loop = new IntrinsicGcm();
+        final GcmKey a = GcmKey.of(rawA);
+        loop.seal(a, nonce, plain, 0, plain.length, viaLoop, 0);
+        a.release();
+        final GcmKey b = GcmKey.of(rawB);
+        assertThat(b.slot).isEqualTo(a.slot);
+        loop.seal(b, nonce, plain, 0, plain.length, viaLoop, 0);
+        new CipherGcm().seal(b, nonce, plain, 0, plain.length, viaCipher, 0);
+        assertThat(viaLoop).isEqualTo(viaCipher);
+        b.release();
+    }
+
     @Test
     void theIntrinsicPathAllocatesNothingPerPacket() {
         final com.sun.management.ThreadMXBean mx =
