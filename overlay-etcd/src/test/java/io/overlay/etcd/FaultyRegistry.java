@@ -24,6 +24,8 @@ final class FaultyRegistry implements SubnetRegistry {
     private final Map<Op, Fault> faults = new EnumMap<>(Op.class);
     private final List<TrackedWatch> watches = new ArrayList<>();
     private boolean paused;
+    /** Appended to the next watch response delivered (a surprise while the allocator applies it), then cleared. */
+    private volatile Event poison;
 
     /**
      * @param delegate the registry to wrap
@@ -50,6 +52,11 @@ final class FaultyRegistry implements SubnetRegistry {
     synchronized FaultyRegistry failAfterApplying(final Op op, final RuntimeException failure) {
         faults.put(op, new Fault(1, failure, true, null));
         return this;
+    }
+
+    /** Appends {@code event} to the next watch response delivered, as a surprise after that response's events. */
+    void appendToNextResponse(final Event event) {
+        poison = event;
     }
 
     /** Closes every open watch underneath, as a hung connection; new watches wait too. Events meanwhile are missed. */
@@ -262,6 +269,14 @@ final class FaultyRegistry implements SubnetRegistry {
                 lastSeen = Math.max(lastSeen, e.modRevision());
             }
             lastSeen = Math.max(lastSeen, progressRevision);
+            final Event extra = poison;
+            if (extra != null && !events.isEmpty()) {
+                poison = null;
+                final List<Event> with = new ArrayList<>(events);
+                with.add(extra);
+                sink.onEvents(with, progressRevision);
+                return;
+            }
             sink.onEvents(events, progressRevision);
         }
 
