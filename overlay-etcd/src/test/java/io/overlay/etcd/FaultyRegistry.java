@@ -48,6 +48,12 @@ final class FaultyRegistry implements SubnetRegistry {
         return this;
     }
 
+    /** Runs {@code action} just after the next call of {@code op} was applied, before its caller sees the result. */
+    synchronized FaultyRegistry interleaveAfter(final Op op, final Runnable action) {
+        faults.put(op, new Fault(1, null, true, action));
+        return this;
+    }
+
     /** The next call of {@code op} is applied, then throws {@code failure} (a reply lost on the way back). */
     synchronized FaultyRegistry failAfterApplying(final Op op, final RuntimeException failure) {
         faults.put(op, new Fault(1, failure, true, null));
@@ -104,21 +110,23 @@ final class FaultyRegistry implements SubnetRegistry {
                 }
             }
         }
-        if (f != null && f.before() != null) {
+        if (f != null && f.before() != null && !f.afterApplying()) {
             f.before().run();
         } else if (f != null && !f.afterApplying()) {
             throw f.failure();
         }
         final T result = action.get();
-        if (f != null && f.afterApplying()) {
+        if (f != null && f.afterApplying() && f.before() != null) {
+            f.before().run();
+        } else if (f != null && f.afterApplying()) {
             throw f.failure();
         }
         return result;
     }
 
     @Override
-    public Optional<Value> get(final String key) {
-        return call(Op.GET, () -> delegate.get(key));
+    public Read read(final String key) {
+        return call(Op.GET, () -> delegate.read(key));
     }
 
     @Override
