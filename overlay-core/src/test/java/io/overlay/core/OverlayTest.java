@@ -190,6 +190,31 @@ class OverlayTest {
         assertThat(overlay.status().healthLine()).startsWith("ready ");
     }
 
+    /**
+     * A lease re-acquired while the network config needs a restart is applied, but subnet.env is written only when
+     * the overlay becomes ready: after the config is changed back.
+     */
+    @Test
+    void subnetEnvWaitsForReadinessWhileTheNetworkConfigNeedsARestart() throws Exception {
+        started();
+        final NetworkConfig running = allocator.awaitNetworkConfig();
+        final NetworkConfig moved = NetworkConfig.parse("{\"Network\":\"100.65.0.0/16\"}");
+        allocator.listener.networkConfigChanged(running, moved, List.of("Network " + NETWORK + " -> 100.65.0.0/16"));
+        await(() -> !overlay.status().ready());
+        java.nio.file.Files.delete(dir.resolve("subnet.env"));
+        allocator.listener.leaseLost(LEASE);
+        calls.clear();
+        allocator.listener.leaseReacquired(LEASE, MOVED);
+        await(() -> calls.contains("engine.localSubnet 100.64.9.0/24"));
+        await(() -> heard.contains("leaseReacquired 100.64.5.0/24 -> 100.64.9.0/24"));
+        assertThat(overlay.status().ready()).isFalse();
+        assertThat(dir.resolve("subnet.env")).as("not while not ready").doesNotExist();
+
+        allocator.listener.networkConfigChanged(running, running, List.of());
+        await(() -> overlay.status().ready());
+        assertThat(SubnetEnv.readPreviousSubnet(dir.resolve("subnet.env"))).contains(OTHER);
+    }
+
     @Test
     void leaseLostStopsDeliveryAndReadinessUntilReacquiredWithTheSameSubnet() throws Exception {
         started();
