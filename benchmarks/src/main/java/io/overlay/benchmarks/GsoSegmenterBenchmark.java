@@ -25,7 +25,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * Software GSO ({@link GsoSegmenter#segment}) of one TCP super-packet as a TUN with {@code IFF_VNET_HDR} hands it over:
  * a virtio-net header (NEEDS_CSUM, GSO TCPV4, {@code gso_size} 1432 = MTU 1472 − 40) and an IPv4/TCP packet with
  * {@link #payload} bytes of payload and the pseudo-header sum in its checksum field. Each operation cuts it into
- * MTU-sized segments with fresh IPv4 and full TCP checksums (every payload byte is summed and copied once). One
+ * MTU-sized segments with fresh IPv4 and full TCP checksums (every payload byte is summed, and copied once in
+ * {@code copy} mode; {@code inPlace} writes only the headers and leaves the payload in the frame). One
  * operation is one super-packet; payload bytes per second = ops × {@link #payload}. {@code -prof gc} must show 0 B/op.
  */
 @State(Scope.Thread)
@@ -41,6 +42,12 @@ public class GsoSegmenterBenchmark {
     /** TCP payload of the super-packet in bytes: 1 segment, 16 segments, 45 segments (the most under 64 KiB). */
     @Param({"1432", "22912", "64440"})
     public int payload;
+
+    /** {@code copy}: {@link GsoSegmenter#segment}; {@code inPlace}: {@link GsoSegmenter#segmentInPlace} (the engine's). */
+    @Param({"copy", "inPlace"})
+    public String mode;
+
+    private boolean inPlace;
 
     private final ByteBuffer frame = ByteBuffer.allocateDirect(VirtioNetHdr.LENGTH + 65535);
     private final VirtioNetHdr hdr = new VirtioNetHdr();
@@ -59,7 +66,9 @@ public class GsoSegmenterBenchmark {
         if (payload > MSS) {
             hdr.gsoType(VirtioNetHdr.GSO_TCPV4).gsoSize(MSS).hdrLen(40);
         }
-        final OffloadVerdict v = segmenter.segment(hdr, frame, off, length, out);
+        inPlace = "inPlace".equals(mode);
+        final OffloadVerdict v = inPlace ? segmenter.segmentInPlace(hdr, frame, off, length, out)
+            : segmenter.segment(hdr, frame, off, length, out);
         final int expected = (payload + MSS - 1) / MSS;
         if (v != OffloadVerdict.OK || out.count() != expected) {
             throw new IllegalStateException("segmenting the benchmark frame gave " + v + " with " + out.count()
@@ -74,7 +83,11 @@ public class GsoSegmenterBenchmark {
      */
     @Benchmark
     public int segment() {
-        segmenter.segment(hdr, frame, VirtioNetHdr.LENGTH, length, out);
+        if (inPlace) {
+            segmenter.segmentInPlace(hdr, frame, VirtioNetHdr.LENGTH, length, out);
+        } else {
+            segmenter.segment(hdr, frame, VirtioNetHdr.LENGTH, length, out);
+        }
         return out.count();
     }
 }

@@ -1,8 +1,10 @@
 package io.overlay.benchmarks;
 
+import io.netty.channel.unix.Buffer;
 import io.overlay.core.net.Ipv4;
 import io.overlay.testing.TestPackets;
 import io.overlay.udp.offload.TcpCoalescer;
+import io.overlay.udp.offload.TunFrameSink;
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -23,7 +25,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * Software GRO ({@link TcpCoalescer}) of one receive batch: {@value #BATCH} in-order MSS-sized TCP segments (1472-byte
  * IPv4 packets, valid checksums, incrementing IP IDs) of {@link #flows} interleaved flows are added one by one, then
  * {@link TcpCoalescer#flush()} emits one super-packet per flow to a sink that only counts bytes. Each segment's IPv4
- * and TCP checksums are verified and its payload copied once. One operation is one segment; {@code -prof gc} must show
+ * and TCP checksums are verified; {@code copy} copies its payload once, {@code inPlace} leaves it where it is and
+ * emits a gather list (the engine's mode). One operation is one segment; {@code -prof gc} must show
  * 0 B/op. Setup checks that the batch really merges ({@link #flows} frames out per batch, no pass-through).
  */
 @State(Scope.Thread)
@@ -42,7 +45,12 @@ public class TcpCoalescerBenchmark {
     @Param({"1", "4"})
     public int flows;
 
+    /** {@code copy}: payloads copied into the run ({@code frame}); {@code inPlace}: referenced, gather list out. */
+    @Param({"copy", "inPlace"})
+    public String mode;
+
     private final ByteBuffer segments = ByteBuffer.allocateDirect(BATCH * PACKET);
+    private final long address = Buffer.memoryAddress(segments);
     private long sinkBytes;
     private long sinkFrames;
     private TcpCoalescer coalescer;
@@ -50,10 +58,22 @@ public class TcpCoalescerBenchmark {
     /** Builds the batch and checks it merges into one frame per flow. */
     @Setup(Level.Trial)
     public void setup() {
-        coalescer = new TcpCoalescer(8, (buf, off, len, packets, packetBytes) -> {
-            sinkBytes += len;
-            sinkFrames++;
-        });
+        final TunFrameSink sink = new TunFrameSink() {
+            @Override
+            public void frame(final ByteBuffer buf, final int off, final int len, final int packets,
+                              final int packetBytes) {
+                sinkBytes += len;
+                sinkFrames++;
+            }
+
+            @Override
+            public void gather(final long iovecs, final int count, final int len, final int packets,
+                               final int packetBytes) {
+                sinkBytes += len;
+                sinkFrames++;
+            }
+        };
+        coalescer = "inPlace".equals(mode) ? TcpCoalescer.inPlace(8, sink) : new TcpCoalescer(8, sink);
         final int src = Ipv4.parse("100.64.2.2");
         final int dst = Ipv4.parse("100.64.1.2");
         for (int i = 0; i < BATCH; i++) {
@@ -78,7 +98,7 @@ public class TcpCoalescerBenchmark {
     @OperationsPerInvocation(BATCH)
     public long batch() {
         for (int i = 0; i < BATCH; i++) {
-            coalescer.add(segments, i * PACKET, PACKET);
+            coalescer.add(segments, address, i * PACKET, PACKET);
         }
         coalescer.flush();
         return sinkBytes;

@@ -75,7 +75,7 @@ final class ForwardingLoop {
      */
     static ForwardingLoop create(final FileDescriptor tunFd, final int udpFd, final RouteTable routes,
                                  final LoopConfig config) {
-        return create(tunFd, udpFd, routes, config, null);
+        return create(tunFd, udpFd, udpFd, routes, config, null);
     }
 
     /**
@@ -90,17 +90,35 @@ final class ForwardingLoop {
      */
     static ForwardingLoop create(final FileDescriptor tunFd, final int udpFd, final RouteTable routes,
                                  final LoopConfig config, final PeerSessions sessions) {
+        return create(tunFd, udpFd, udpFd, routes, config, sessions);
+    }
+
+    /**
+     * Creates a loop and its ports, sending from a socket of its own and sealing to peers with a session when
+     * {@code sessions} is not null.
+     *
+     * @param tunFd the TUN queue's descriptor (not owned)
+     * @param udpFd the bound UDP socket it receives on (owned by the engine)
+     * @param sendFd the bound UDP socket it sends from (owned by the engine; may be {@code udpFd})
+     * @param routes the route table
+     * @param config what the loop forwards and how
+     * @param sessions the peer sessions, or {@code null} when encryption is off
+     * @return the loop
+     */
+    static ForwardingLoop create(final FileDescriptor tunFd, final int udpFd, final int sendFd,
+                                 final RouteTable routes, final LoopConfig config, final PeerSessions sessions) {
         final LoopCounters counters = new LoopCounters();
         final boolean vnet = config.vnetHeaderLength() == VirtioNetHdr.LENGTH;
         final int batch = config.batchSize();
-        final TunPort tun = vnet ? new VnetTunPort(tunFd, batch, config.mtu(), counters)
+        final TunPort tun = vnet ? new VnetTunPort(tunFd, batch, config.mtu(), counters,
+            VnetTunPort.SPLIT_SEGMENTS && sessions == null)
             : new PlainTunPort(tunFd, batch, config.mtu(), counters);
         // with offloads one read pass may yield batch - 1 plain packets and then a super-packet's segments
         final int sendCapacity = vnet ? batch + VnetTunPort.MAX_SEGMENTS : batch;
         // a sealing host receives frames up to MTU + overhead, and clear text up to flannel's MTU (the same size)
         final int wireMtu = sessions == null ? config.mtu()
             : Math.min(65535, config.mtu() + SealedFrame.OVERHEAD);
-        final UdpPort udp = new UdpPort(udpFd, sendCapacity, batch, PlainTunPort.slotSize(wireMtu),
+        final UdpPort udp = new UdpPort(udpFd, sendFd, sendCapacity, batch, PlainTunPort.slotSize(wireMtu),
             config.udpGso(), config.udpGro(), counters);
         final IcmpResponder icmp = new IcmpResponder(tunFd, tun.headerLength(), counters,
             config.localSubnet() == null ? 32 : config.localSubnet().length(), System.nanoTime());
@@ -199,10 +217,13 @@ final class ForwardingLoop {
             final int length = in.length(i);
             final long peer = processor.tunToUdp(buf, offset, length);
             if (peer >= 0) {
-                if (sealing == null) {
+                final int tail = in.tailLength(i);
+                if (sealing != null) {
+                    sealing.queue(udp, buf, address, offset, length, peer); // whole packets: no split when sealing
+                } else if (tail == 0) {
                     udp.queue(address + offset, length, peer);
                 } else {
-                    sealing.queue(udp, buf, address, offset, length, peer);
+                    udp.queueSplit(address + offset, length - tail, in.tailAddress(i), tail, peer);
                 }
             } else if (peer == PacketProcessor.NO_ROUTE && in.frame(i) != answered) {
                 answered = in.frame(i);

@@ -5,6 +5,8 @@ import com.sun.jna.Native;
 import com.sun.jna.Platform;
 import io.overlay.core.net.Ipv4;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * The UDP socket system calls the engine needs, bound with JNA direct mapping (Linux x86-64/aarch64 ABI).
@@ -31,6 +33,10 @@ final class LinuxUdp {
     static final int SO_RCVBUF = 8;
     static final int SO_REUSEPORT = 15;
     static final int SO_SNDBUFFORCE = 32;
+    /** {@code SO_ATTACH_REUSEPORT_CBPF} (asm-generic/socket.h): a classic BPF program picks the reuseport socket. */
+    static final int SO_ATTACH_REUSEPORT_CBPF = 51;
+    /** {@code SKF_NET_OFF} (linux/filter.h): a classic BPF load offset relative to the network header. */
+    static final int SKF_NET_OFF = -0x100000;
     static final int SO_RCVBUFFORCE = 33;
     static final int MSG_TRUNC = 0x20;
     /** {@code SOL_UDP}: socket option and control message level of UDP. */
@@ -72,6 +78,9 @@ final class LinuxUdp {
     private static native int socket(int domain, int type, int protocol) throws LastErrorException;
 
     private static native int setsockopt(int fd, int level, int name, int[] value, int length)
+        throws LastErrorException;
+
+    private static native int setsockopt(int fd, int level, int name, ByteBuffer value, int length)
         throws LastErrorException;
 
     private static native int bind(int fd, byte[] address, int length) throws LastErrorException;
@@ -175,6 +184,45 @@ final class LinuxUdp {
         } catch (LastErrorException e) {
             return false;
         }
+    }
+
+    /**
+     * Makes a {@code SO_REUSEPORT} group of {@code sockets} UDP sockets pick the receiving socket by the datagram's
+     * source port, {@code (source port − basePort) mod sockets}, instead of by the kernel's 4-tuple hash: a peer whose
+     * loop {@code i} sends from port {@code basePort + i} (see {@code UdpPacketEngine}) then lands on socket
+     * {@code i mod sockets} here, so two sending loops never share a receiving socket by a hash collision. A classic
+     * BPF program ({@code SO_ATTACH_REUSEPORT_CBPF}, Linux 4.5+, Documentation/networking/filter.rst): load the UDP
+     * source port 20 bytes after the network header (the outer IPv4 header has no options), subtract, take the
+     * remainder, return it as the socket index; attached to one socket, it serves the whole group, whose sockets are
+     * indexed in the order they were bound.
+     *
+     * @param fd a socket of the group
+     * @param basePort the port the group listens on (flannel's 8285)
+     * @param sockets the sockets in the group, at least 2
+     * @return {@code true} if the kernel took the program, {@code false} (errno ignored: the 4-tuple hash stays)
+     */
+    static boolean steerBySourcePort(final int fd, final int basePort, final int sockets) {
+        final ByteBuffer filter = ByteBuffer.allocateDirect(4 * 8).order(ByteOrder.nativeOrder());
+        instruction(filter, 0x28, SKF_NET_OFF + 20); // BPF_LD | BPF_H | BPF_ABS: A = UDP source port
+        instruction(filter, 0x14, basePort);         // BPF_ALU | BPF_SUB | BPF_K: A -= basePort (mod 2^32)
+        instruction(filter, 0x94, sockets);          // BPF_ALU | BPF_MOD | BPF_K: A %= sockets
+        instruction(filter, 0x16, 0);                // BPF_RET | BPF_A
+        final ByteBuffer program = ByteBuffer.allocateDirect(16).order(ByteOrder.nativeOrder());
+        program.putShort(0, (short) 4); // struct sock_fprog: unsigned short len; struct sock_filter *filter
+        program.putLong(8, io.netty.channel.unix.Buffer.memoryAddress(filter));
+        try {
+            setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, program, 16);
+            return true;
+        } catch (LastErrorException e) {
+            return false;
+        }
+    }
+
+    private static void instruction(final ByteBuffer filter, final int code, final int k) {
+        filter.putShort((short) code); // struct sock_filter: u16 code, u8 jt, u8 jf, u32 k
+        filter.put((byte) 0);
+        filter.put((byte) 0);
+        filter.putInt(k);
     }
 
     private static void setBuffer(final int fd, final int forced, final int plain, final int bytes) {

@@ -19,6 +19,9 @@ import java.nio.ByteOrder;
  * Linux 4.18+) one per run of consecutive entries to the same peer whose packets all have the first one's length
  * except a shorter last one. The kernel then cuts such a message into exactly those
  * datagrams, so the wire is unchanged (one inner packet per datagram) while the stack is traversed once per run.
+ * A sending entry has two iovecs, so a packet may be sent from two places ({@link #prepareSendSplit}: headers and
+ * payload); the kernel cuts a GSO message at every {@code UDP_SEGMENT} bytes of the concatenated iovecs, whatever
+ * their boundaries (an unused second iovec has length 0).
  */
 final class MessageBatch {
     // struct msghdr (56 bytes) + unsigned int msg_len + padding = struct mmsghdr, 64 bytes
@@ -49,6 +52,8 @@ final class MessageBatch {
     private final int capacity;
     private final int storageSlots;
     private final int slotSize;
+    /** iovecs per entry: 1 for receiving, 2 for sending (headers + payload). */
+    private final int iovPerSlot;
     private final ByteBuffer packets;
     private final long packetsAddress;
     private final ByteBuffer headers;
@@ -87,11 +92,12 @@ final class MessageBatch {
         this.capacity = capacity;
         this.slotSize = slotSize;
         this.storageSlots = storageSlots;
+        this.iovPerSlot = storageSlots == 0 ? 2 : 1;
         this.packets = storageSlots == 0 ? null
             : ByteBuffer.allocateDirect(storageSlots * slotSize).order(ByteOrder.BIG_ENDIAN);
         this.packetsAddress = packets == null ? 0 : Buffer.memoryAddress(packets);
         this.iovBase = capacity * MMSGHDR_SIZE;
-        this.nameBase = iovBase + capacity * IOVEC_SIZE;
+        this.nameBase = iovBase + capacity * iovPerSlot * IOVEC_SIZE;
         this.controlBase = nameBase + capacity * LinuxUdp.SOCKADDR_IN_SIZE;
         this.headers = ByteBuffer.allocateDirect(controlBase + capacity * CMSG_SPACE_U16)
             .order(ByteOrder.nativeOrder());
@@ -106,15 +112,19 @@ final class MessageBatch {
             final int h = i * MMSGHDR_SIZE;
             headers.putLong(h + MSG_NAME, headersAddress + nameBase + (long) i * LinuxUdp.SOCKADDR_IN_SIZE);
             headers.putInt(h + MSG_NAMELEN, LinuxUdp.SOCKADDR_IN_SIZE);
-            headers.putLong(h + MSG_IOV, headersAddress + iovBase + (long) i * IOVEC_SIZE);
-            headers.putLong(h + MSG_IOVLEN, 1);
+            headers.putLong(h + MSG_IOV, headersAddress + iovBase + (long) i * iovPerSlot * IOVEC_SIZE);
+            headers.putLong(h + MSG_IOVLEN, iovPerSlot);
             headers.putLong(h + MSG_CONTROL, 0);
             headers.putLong(h + MSG_CONTROLLEN, 0);
             headers.putInt(h + MSG_FLAGS, 0);
             headers.putInt(h + MSG_LEN, 0);
-            final int v = iovBase + i * IOVEC_SIZE;
+            final int v = iovBase + i * iovPerSlot * IOVEC_SIZE;
             headers.putLong(v, i < storageSlots ? packetsAddress + (long) i * slotSize : 0);
             headers.putLong(v + IOV_LEN, i < storageSlots ? slotSize : 0);
+            if (iovPerSlot == 2) {
+                headers.putLong(v + IOVEC_SIZE, 0);
+                headers.putLong(v + IOVEC_SIZE + IOV_LEN, 0);
+            }
             final int n = nameBase + i * LinuxUdp.SOCKADDR_IN_SIZE;
             headers.putShort(n, (short) LinuxUdp.AF_INET);
             final int c = controlBase + i * CMSG_SPACE_U16;
@@ -209,11 +219,23 @@ final class MessageBatch {
      */
     void prepareSendFrom(final int slot, final long memoryAddress, final int length, final int address,
                          final int port) {
-        headers.putLong(iovBase + slot * IOVEC_SIZE, memoryAddress);
+        prepareSendSplit(slot, memoryAddress, length, 0, 0, address, port);
+    }
+
+    /**
+     * As {@link #prepareSendFrom}, for a packet held in two parts: {@code headLength} bytes at {@code head}, then
+     * {@code tailLength} bytes at {@code tail} (a sending batch only).
+     */
+    void prepareSendSplit(final int slot, final long head, final int headLength, final long tail,
+                          final int tailLength, final int address, final int port) {
+        final int v = iovBase + slot * iovPerSlot * IOVEC_SIZE;
+        headers.putLong(v, head);
+        headers.putLong(v + IOV_LEN, headLength);
+        headers.putLong(v + IOVEC_SIZE, tail);
+        headers.putLong(v + IOVEC_SIZE + IOV_LEN, tailLength);
         slotAddress[slot] = address;
         slotPort[slot] = port;
-        slotLength[slot] = length;
-        headers.putLong(iovBase + slot * IOVEC_SIZE + IOV_LEN, length);
+        slotLength[slot] = headLength + tailLength;
         final int n = nameBase + slot * LinuxUdp.SOCKADDR_IN_SIZE;
         headers.putShort(n + 2, LITTLE_ENDIAN ? Short.reverseBytes((short) port) : (short) port);
         headers.putInt(n + 4, toNetworkOrder(address));
@@ -249,8 +271,8 @@ final class MessageBatch {
             final int h = messages * MMSGHDR_SIZE;
             headers.putLong(h + MSG_NAME, headersAddress + nameBase + (long) first * LinuxUdp.SOCKADDR_IN_SIZE);
             headers.putInt(h + MSG_NAMELEN, LinuxUdp.SOCKADDR_IN_SIZE);
-            headers.putLong(h + MSG_IOV, headersAddress + iovBase + (long) first * IOVEC_SIZE);
-            headers.putLong(h + MSG_IOVLEN, count);
+            headers.putLong(h + MSG_IOV, headersAddress + iovBase + (long) first * iovPerSlot * IOVEC_SIZE);
+            headers.putLong(h + MSG_IOVLEN, (long) count * iovPerSlot);
             if (count > 1) {
                 final int c = controlBase + messages * CMSG_SPACE_U16;
                 headers.putShort(c + 16, (short) size);

@@ -39,7 +39,8 @@ interface TunPort {
 
     /**
      * Writes one IPv4 packet (received from a peer, checked, TTL decremented) towards the TUN: at once, or held for
-     * coalescing until {@link #flush()}. Counts it as written or dropped.
+     * coalescing until {@link #flush()}. Counts it as written or dropped. The packet's memory must stay unchanged
+     * until the next {@link #flush()}: a coalescing port writes the payloads from where they are.
      *
      * @param buffer the buffer holding it
      * @param address the native address of {@code buffer}'s index 0

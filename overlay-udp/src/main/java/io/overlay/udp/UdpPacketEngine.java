@@ -76,6 +76,11 @@ import org.slf4j.LoggerFactory;
 public final class UdpPacketEngine implements PacketEngine {
     /** Requested socket send and receive buffer, in bytes (forced past the sysctl limits when root). */
     public static final int SOCKET_BUFFER_BYTES = 4 << 20;
+    /**
+     * System property: {@code false} keeps every loop on the listen port (flannel's single source port) when there
+     * are several loops; anything else spreads the loops over source ports (see {@code openSendSockets}).
+     */
+    public static final String SPREAD_PORTS_PROP_NAME = "overlay.udp.spreadSourcePorts";
 
     private static final Logger LOG = LoggerFactory.getLogger(UdpPacketEngine.class);
 
@@ -84,6 +89,8 @@ public final class UdpPacketEngine implements PacketEngine {
     private final RouteTable routes;
     private final Object lifecycle = new Object();
     private final List<FileDescriptor> sockets = new ArrayList<>();
+    /** Loop i's socket to send from (index 0 and any that could not be opened: the loop's receiving socket). */
+    private final List<FileDescriptor> sendSockets = new ArrayList<>();
     private volatile Ipv4Prefix localSubnet;
     private volatile ForwardingLoop[] loops = new ForwardingLoop[0];
     private volatile IoEventLoop[] executors = new IoEventLoop[0];
@@ -138,6 +145,7 @@ public final class UdpPacketEngine implements PacketEngine {
                     sockets.add(new FileDescriptor(LinuxUdp.openBound(settings.bindAddress(), settings.port(), n > 1,
                         SOCKET_BUFFER_BYTES)));
                 }
+                openSendSockets(n);
             } catch (IOException e) {
                 closeSockets();
                 throw e;
@@ -164,6 +172,36 @@ public final class UdpPacketEngine implements PacketEngine {
         }
     }
 
+    /**
+     * With several loops and {@value #SPREAD_PORTS_PROP_NAME} not {@code false}: loop {@code i > 0} sends from its own
+     * socket bound to port + i, and the receiving group picks its socket by source port
+     * ({@link LinuxUdp#steerBySourcePort}). flannel's fixed port makes all datagrams between two hosts one UDP flow,
+     * which {@code SO_REUSEPORT} hands to one socket, so one loop would receive everything; the TUN's multi-queue
+     * selection already keeps each inner flow on one queue, hence one loop and one source port, so a TCP flow stays
+     * in order. flanneld reads datagrams from any source port (flannel v0.20.2 {@code backend/udp/proxy_amd64.c},
+     * {@code udp_to_tun} checks none) and overlay's known-peer check looks at the address only. With one loop the wire
+     * is flannel's: everything from the listen port. A port that cannot be bound leaves that loop on the listen port.
+     */
+    private void openSendSockets(final int n) {
+        final boolean spread = n > 1 && !"false".equalsIgnoreCase(System.getProperty(SPREAD_PORTS_PROP_NAME));
+        sendSockets.add(sockets.get(0));
+        for (int i = 1; i < n; i++) {
+            FileDescriptor fd = sockets.get(i);
+            if (spread && settings.port() + i <= 65535) {
+                try {
+                    fd = new FileDescriptor(LinuxUdp.openBound(settings.bindAddress(), settings.port() + i, false,
+                        SOCKET_BUFFER_BYTES));
+                } catch (IOException e) {
+                    LOG.warn("loop {} sends from port {}: {}", i, settings.port(), e.getMessage());
+                }
+            }
+            sendSockets.add(fd);
+        }
+        if (spread && !LinuxUdp.steerBySourcePort(sockets.get(0).intValue(), settings.port(), n)) {
+            LOG.warn("the kernel refused the SO_REUSEPORT steering program; datagrams are spread by hash");
+        }
+    }
+
     /** Creates each loop's state and registers TUN queue i and UDP socket i on event loop i. */
     private void registerLoops(final int n) {
         final int vnet = device.vnetHeaderLength();
@@ -181,7 +219,7 @@ public final class UdpPacketEngine implements PacketEngine {
             final FileDescriptor udp = sockets.get(i);
             final FileDescriptor tun = new FileDescriptor(device.fileDescriptor(i));
             final boolean gro = vnet > 0 && tuning.udpGro() && LinuxUdp.enableGro(udp.intValue());
-            final ForwardingLoop loop = ForwardingLoop.create(tun, udp.intValue(), routes,
+            final ForwardingLoop loop = ForwardingLoop.create(tun, udp.intValue(), sendSockets.get(i).intValue(), routes,
                 new LoopConfig(settings.network(), localSubnet, settings.mtu(), settings.acceptOnlyKnownPeers(), vnet,
                     tuning.batchSize(), gso, gro, settings.strictSource()), sessions);
             newLoops[i] = loop;
@@ -338,6 +376,16 @@ public final class UdpPacketEngine implements PacketEngine {
     }
 
     private void closeSockets() {
+        for (FileDescriptor fd : sendSockets) {
+            if (!sockets.contains(fd)) {
+                try {
+                    fd.close();
+                } catch (IOException e) {
+                    LOG.warn("closing UDP socket fd {} failed: {}", fd.intValue(), e.toString());
+                }
+            }
+        }
+        sendSockets.clear();
         for (FileDescriptor fd : sockets) {
             try {
                 fd.close();

@@ -36,6 +36,7 @@ final class UdpPort {
     private static final Logger LOG = LoggerFactory.getLogger(UdpPort.class);
 
     private final int fd;
+    private final int sendFd;
     private final LoopCounters counters;
     private final MessageBatch outgoing;
     private final MessageBatch incoming;
@@ -68,7 +69,25 @@ final class UdpPort {
      */
     UdpPort(final int fd, final int sendCapacity, final int batchSize, final int slotSize, final boolean gso,
             final boolean gro, final LoopCounters counters) {
+        this(fd, fd, sendCapacity, batchSize, slotSize, gso, gro, counters);
+    }
+
+    /**
+     * Creates the port with a socket of its own for sending (another source port, see {@code UdpPacketEngine}).
+     *
+     * @param fd the bound, non-blocking UDP socket it receives on (not owned)
+     * @param sendFd the bound, non-blocking UDP socket it sends from (not owned; may be {@code fd})
+     * @param sendCapacity the most packets queued before a {@link #flush}
+     * @param batchSize datagrams per {@code recvmmsg} without GRO
+     * @param slotSize bytes per receive slot without GRO (more than the MTU)
+     * @param gso whether to send runs with UDP GSO
+     * @param gro whether {@code UDP_GRO} is on for the receiving socket
+     * @param counters the loop's counters
+     */
+    UdpPort(final int fd, final int sendFd, final int sendCapacity, final int batchSize, final int slotSize,
+            final boolean gso, final boolean gro, final LoopCounters counters) {
         this.fd = fd;
+        this.sendFd = sendFd;
         this.counters = counters;
         this.gso = gso;
         this.gro = gro;
@@ -90,6 +109,20 @@ final class UdpPort {
         outgoing.prepareSendFrom(queued++, address, length, Peer.ipOf(peer), Peer.portOf(peer));
     }
 
+    /**
+     * Queues one packet held in two parts (headers, then payload elsewhere) for the next {@link #flush}; sent as one
+     * datagram from two iovecs. The memory must stay unchanged until then.
+     *
+     * @param head the native address of the packet's first bytes
+     * @param headLength their length
+     * @param tail the native address of the rest
+     * @param tailLength its length
+     * @param peer the destination, packed as by {@link Peer#packed()}
+     */
+    void queueSplit(final long head, final int headLength, final long tail, final int tailLength, final long peer) {
+        outgoing.prepareSendSplit(queued++, head, headLength, tail, tailLength, Peer.ipOf(peer), Peer.portOf(peer));
+    }
+
     /** Sends everything queued and counts it as sent or dropped. */
     void flush() {
         final int count = queued;
@@ -105,7 +138,7 @@ final class UdpPort {
             from = count;
             int m = 0;
             while (m < built) {
-                final int n = LinuxUdp.sendmmsg(fd, outgoing.messageAddress(m), built - m, LinuxUdp.MSG_DONTWAIT);
+                final int n = LinuxUdp.sendmmsg(sendFd, outgoing.messageAddress(m), built - m, LinuxUdp.MSG_DONTWAIT);
                 if (n > 0) {
                     for (int i = m; i < m + n; i++) {
                         packets += outgoing.messageSlots(i);

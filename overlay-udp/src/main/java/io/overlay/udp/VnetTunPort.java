@@ -26,18 +26,40 @@ import org.slf4j.LoggerFactory;
  * completed and is copied into a plain slot, so several of them batch into one send. A GSO super-packet is cut by
  * {@link GsoSegmenter} into MTU-sized packets exactly as the kernel would, into a segment area; the read pass then
  * stops ({@link #MORE}) so the loop sends those segments before the next read reuses the area. A frame the segmenter
- * refuses is dropped as {@link DropReason#BAD_VNET_HEADER} (logged once).
+ * refuses is dropped as {@link DropReason#BAD_VNET_HEADER} (logged once). With {@code split} (opt-in,
+ * {@link #SPLIT_SEGMENTS_PROP_NAME}; never with encryption) a TCP segment's payload is not copied: only its headers
+ * go to the segment area and the packet is handed on {@link PacketBatch#addSplit split}, its payload still in the
+ * frame buffer, so that the UDP port sends it as two iovecs and the kernel's copy into the socket buffer is the only
+ * copy.
  *
  * <p><b>Write.</b> Packets go to a {@link TcpCoalescer}, which merges in-order TCP segments of a flow into one GSO
  * super-packet and passes everything else through with a zero header; {@link #flush()} ends its runs. This port is
- * its {@link TunFrameSink} and counts each frame as the packets the coalescer says it carries.
+ * its {@link TunFrameSink} and counts each frame as the packets the coalescer says it carries. With
+ * {@link #GATHER_WRITES_PROP_NAME} (opt-in) the coalescer works {@link TcpCoalescer#inPlace in place}: each frame is a
+ * gather list of the run's headers and the payloads where the UDP port received them (valid until the loop's next
+ * receive, after {@link #flush()}), written with one {@code writev}.
  *
  * <p>Memory, allocated once: the 64 KiB frame buffer, {@code batch} plain slots and {@link #MAX_SEGMENTS} × MTU of
- * segment area in one buffer, and the coalescer's ({@link #COALESCER_FLOWS} + 1) × 64 KiB. Loop thread only.
+ * segment area in one buffer, and the coalescer's ({@link #COALESCER_FLOWS} + 1) × 64 KiB (header areas only in
+ * place). Loop thread only.
  */
 final class VnetTunPort implements TunPort, TunFrameSink {
     /** Most segments one TUN super-packet may be cut into: gso_size ≥ 512 bytes for a 64 KiB packet. */
     static final int MAX_SEGMENTS = TunDevice.MAX_GSO_SEGMENTS;
+    /**
+     * System property: {@code true} sends TSO segments as header + payload iovecs ({@link GsoSegmenter#segmentInPlace})
+     * instead of whole copied packets. Off by default: on the 2-core benchmark machine it did not measurably pay
+     * (docs/performance.md, "Round two").
+     */
+    static final String SPLIT_SEGMENTS_PROP_NAME = "overlay.udp.splitSegments";
+    /**
+     * System property: {@code true} makes the coalescer leave payloads where they were received and write each frame
+     * as a {@code writev} gather list ({@link TcpCoalescer#inPlace}) instead of copying them into its run buffer. Off
+     * by default, as {@link #SPLIT_SEGMENTS_PROP_NAME}.
+     */
+    static final String GATHER_WRITES_PROP_NAME = "overlay.udp.gatherWrites";
+    static final boolean SPLIT_SEGMENTS = Boolean.getBoolean(SPLIT_SEGMENTS_PROP_NAME);
+    private static final boolean GATHER_WRITES = Boolean.getBoolean(GATHER_WRITES_PROP_NAME);
     /** TCP flows with an open coalescing run (as the kernel keeps per GRO bucket). */
     static final int COALESCER_FLOWS = 8;
 
@@ -55,6 +77,8 @@ final class VnetTunPort implements TunPort, TunFrameSink {
     private final SegmentBatch segments;
     private final PacketBatch batch;
     private final TcpCoalescer coalescer;
+    /** Whether TSO segments keep their payload in {@link #frame} (sent as header + payload iovecs). */
+    private final boolean split;
     private ByteBuffer sinkBuffer;
     private long sinkAddress;
     private boolean errorLogged;
@@ -67,9 +91,13 @@ final class VnetTunPort implements TunPort, TunFrameSink {
      * @param batchSize the most frames per read pass
      * @param mtu the TUN MTU in bytes: the largest packet handed to the loop
      * @param counters the loop's counters
+     * @param split whether a TSO super-packet's segments keep their payload in the read buffer
+     *     ({@link GsoSegmenter#segmentInPlace}); {@code false} when a later step needs each packet whole (sealing)
      */
-    VnetTunPort(final FileDescriptor fd, final int batchSize, final int mtu, final LoopCounters counters) {
+    VnetTunPort(final FileDescriptor fd, final int batchSize, final int mtu, final LoopCounters counters,
+                final boolean split) {
         this.fd = fd;
+        this.split = split;
         this.counters = counters;
         this.frame = ByteBuffer.allocateDirect(VirtioNetHdr.LENGTH + 65535).order(ByteOrder.BIG_ENDIAN);
         this.frameAddress = Buffer.memoryAddress(frame);
@@ -79,7 +107,8 @@ final class VnetTunPort implements TunPort, TunFrameSink {
         this.area = ByteBuffer.allocateDirect(segmentBase + MAX_SEGMENTS * mtu).order(ByteOrder.BIG_ENDIAN);
         this.segments = new SegmentBatch(area.slice(segmentBase, MAX_SEGMENTS * mtu), MAX_SEGMENTS, mtu);
         this.batch = new PacketBatch(area, batchSize + MAX_SEGMENTS);
-        this.coalescer = new TcpCoalescer(COALESCER_FLOWS, this);
+        this.coalescer = GATHER_WRITES ? TcpCoalescer.inPlace(COALESCER_FLOWS, this)
+            : new TcpCoalescer(COALESCER_FLOWS, this);
     }
 
     @Override
@@ -121,7 +150,9 @@ final class VnetTunPort implements TunPort, TunFrameSink {
                 }
                 continue;
             }
-            final OffloadVerdict verdict = segmenter.segment(header, frame, VirtioNetHdr.LENGTH, length, segments);
+            final OffloadVerdict verdict = split
+                ? segmenter.segmentInPlace(header, frame, VirtioNetHdr.LENGTH, length, segments)
+                : segmenter.segment(header, frame, VirtioNetHdr.LENGTH, length, segments);
             if (verdict != OffloadVerdict.OK) {
                 counters.drop(DropReason.BAD_VNET_HEADER);
                 logBadFrame(verdict);
@@ -129,16 +160,22 @@ final class VnetTunPort implements TunPort, TunFrameSink {
             }
             counters.add(Counter.TUN_SUPER_PACKETS, 1);
             for (int i = 0; i < segments.count(); i++) {
-                batch.add(segmentBase + segments.offset(i), segments.length(i), id);
+                final int tail = segments.tailLength(i);
+                if (tail == 0) {
+                    batch.add(segmentBase + segments.offset(i), segments.length(i), id);
+                } else {
+                    batch.addSplit(segmentBase + segments.offset(i), segments.headLength(i),
+                        frameAddress + segments.tailOffset(i), tail, id);
+                }
             }
-            return MORE; // the next segment() reuses the area: the loop sends these first
+            return MORE; // the next read reuses the frame and the area: the loop sends these first
         }
         return DONE;
     }
 
     @Override
     public void write(final ByteBuffer buffer, final long address, final int offset, final int length) {
-        if (!coalescer.add(buffer, offset, length)) {
+        if (!coalescer.add(buffer, address, offset, length)) {
             counters.drop(DropReason.OVERSIZED);
         }
     }
@@ -165,6 +202,28 @@ final class VnetTunPort implements TunPort, TunFrameSink {
         }
         try {
             if (fd.writeAddress(sinkAddress, offset, offset + length) == length) {
+                counters.add(Counter.UDP_TO_TUN_PACKETS, packets);
+                counters.add(Counter.UDP_TO_TUN_BYTES, packetBytes);
+                if (packets > 1) {
+                    counters.add(Counter.TUN_COALESCED_FRAMES, 1);
+                }
+                return;
+            }
+        } catch (IOException e) {
+            logError("write", e);
+        }
+        counters.drop(DropReason.TUN_WRITE_FAILED, packets);
+    }
+
+    /**
+     * The coalescer's output as a gather list (headers, then payload slices where {@code recvmmsg} put them): one
+     * {@code writev}, no user-space copy of the payload.
+     */
+    @Override
+    public void gather(final long iovecs, final int count, final int length, final int packets,
+                       final int packetBytes) {
+        try {
+            if (fd.writevAddresses(iovecs, count) == length) {
                 counters.add(Counter.UDP_TO_TUN_PACKETS, packets);
                 counters.add(Counter.UDP_TO_TUN_BYTES, packetBytes);
                 if (packets > 1) {

@@ -43,6 +43,17 @@ class MessageBatchTest {
         assertMessage(batch, 0, 1, 3, 3 * 1472);
     }
 
+    @Test
+    void aSplitPacketIsSentFromTwoIovecsAndCountsBothParts() {
+        final MessageBatch batch = MessageBatch.forSending(4);
+        batch.prepareSendSplit(0, PACKETS, 52, PACKETS + 100_000, 1420, PEER, 8285);
+        batch.prepareSendSplit(1, PACKETS + 52, 52, PACKETS + 101_420, 1420, PEER, 8285);
+        batch.prepareSendFrom(2, PACKETS + 200_000, 1472, PEER, 8285);
+        batch.prepareSendSplit(3, PACKETS + 104, 52, PACKETS + 102_840, 700, PEER, 8285);
+        assertThat(batch.buildMessages(0, 4, true)).isEqualTo(1);
+        assertMessage(batch, 0, 0, 4, 3 * 1472 + 752);
+    }
+
     private static void assertMessage(final MessageBatch batch, final int message, final int first, final int slots,
                                       final int bytes) {
         assertThat(batch.messageFirst(message)).as("first slot of message %d", message).isEqualTo(first);

@@ -25,7 +25,8 @@ import org.junit.jupiter.api.TestInstance;
 /**
  * Two hosts as in {@link UdpEngineNamespaceTest}, each engine with 2 event loops: a 2-queue TUN
  * ({@code IFF_MULTI_QUEUE}) and two UDP sockets sharing port 8285 through {@code SO_REUSEPORT}. B accepts datagrams
- * from any sender ({@code acceptOnlyKnownPeers} off, as behind NAT).
+ * from any sender ({@code acceptOnlyKnownPeers} off, as behind NAT). Loop 1 sends from port 8286, and the receiving
+ * group picks its socket by source port, so both of B's loops receive.
  */
 @Privileged
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -86,6 +87,29 @@ class UdpEngineMultiQueueTest {
         } finally {
             unknown.close();
         }
+    }
+
+    @Test
+    void eachLoopSendsFromItsOwnPortAndTheReceiverSteersByIt() throws Exception {
+        final long[] before = {loopPackets(b, 0), loopPackets(b, 1)};
+        final long[] sentBefore = {loopSent(a, 0), loopSent(a, 1)};
+        assertThat(hosts.iperf(5204, "-P 8 -n 40M")).contains("[SUM]");
+        final boolean bothSent = loopSent(a, 0) > sentBefore[0] && loopSent(a, 1) > sentBefore[1];
+        assertThat(bothSent).as("8 flows through A's 2-queue TUN use both of A's loops").isTrue();
+        // steered by source port: A's loop 0 (8285) lands on B's socket 0, loop 1 (8286) on socket 1
+        assertThat(loopPackets(b, 0) - before[0]).as("datagrams B's loop 0 received").isGreaterThan(1000);
+        assertThat(loopPackets(b, 1) - before[1]).as("datagrams B's loop 1 received").isGreaterThan(1000);
+        assertThat(b.engine.counters().totalDrops()).isZero();
+        // loop 1 of A sends from 8286 (bound, not polled: peers send to 8285); loop 0 from flannel's 8285
+        assertThat(a.shell("ss -H -u -a -n 'sport = :8286'")).contains("198.18.0.1:8286");
+    }
+
+    private static long loopPackets(final EngineHost host, final int loop) {
+        return host.engine.loop(loop).counters().get(io.overlay.core.spi.Counter.UDP_TO_TUN_PACKETS);
+    }
+
+    private static long loopSent(final EngineHost host, final int loop) {
+        return host.engine.loop(loop).counters().get(io.overlay.core.spi.Counter.TUN_TO_UDP_PACKETS);
     }
 
     @Test

@@ -78,6 +78,31 @@ public final class GsoSegmenter {
      */
     public OffloadVerdict segment(final VirtioNetHdr hdr, final ByteBuffer src, final int offset, final int length,
                                   final SegmentBatch out) {
+        return segment(hdr, src, offset, length, out, false);
+    }
+
+    /**
+     * As {@link #segment}, but the segments of a TCPV4 super-packet keep their payload in {@code src}: only each
+     * segment's IPv4 and TCP headers are written to {@code out}, with the payload's position in {@code src} as its
+     * tail ({@link SegmentBatch#tailOffset}), and the TCP checksum sums the headers written and the payload where it
+     * lies (the one pass over it). The bytes of every segment, headers then tail, are those {@link #segment} gives.
+     * Other frames (no GSO, a TCP payload within one {@code gso_size}, UDP_L4) are written whole, as by
+     * {@link #segment}. {@code src} must stay unchanged while the segments are used.
+     *
+     * @param hdr the frame's header, wrapped; not modified
+     * @param src the buffer holding the IPv4 packet
+     * @param offset index of the IPv4 header's first byte
+     * @param length the packet length in bytes
+     * @param out where the segments go
+     * @return {@link OffloadVerdict#OK}, or why the frame was refused
+     */
+    public OffloadVerdict segmentInPlace(final VirtioNetHdr hdr, final ByteBuffer src, final int offset,
+                                         final int length, final SegmentBatch out) {
+        return segment(hdr, src, offset, length, out, true);
+    }
+
+    private OffloadVerdict segment(final VirtioNetHdr hdr, final ByteBuffer src, final int offset, final int length,
+                                   final SegmentBatch out, final boolean split) {
         out.clear();
         OffloadVerdict v = hdr.check(length);
         if (v != OffloadVerdict.OK) {
@@ -109,7 +134,7 @@ public final class GsoSegmenter {
             if (thl < TcpHeader.MIN_LENGTH || ihl + thl > length) {
                 return OffloadVerdict.BAD_TRANSPORT;
             }
-            return tcp(hdr, src, offset, length, ihl, thl, out);
+            return tcp(hdr, src, offset, length, ihl, thl, out, split);
         }
         if (proto != Ipv4Header.PROTOCOL_UDP || ihl + UDP_HEADER > length) {
             return OffloadVerdict.BAD_TRANSPORT;
@@ -167,7 +192,7 @@ public final class GsoSegmenter {
     }
 
     private OffloadVerdict tcp(final VirtioNetHdr hdr, final ByteBuffer src, final int offset, final int length,
-                               final int ihl, final int thl, final SegmentBatch out) {
+                               final int ihl, final int thl, final SegmentBatch out, final boolean split) {
         final int hl = ihl + thl;
         final int payload = length - hl;
         final int mss = hdr.gsoSize();
@@ -191,8 +216,11 @@ public final class GsoSegmenter {
         for (int i = 0; i < n; i++) {
             final int chunk = Math.min(mss, payload - i * mss);
             final int d = out.nextOffset();
+            final int from = offset + hl + i * mss;
             dst.put(d, src, offset, hl);
-            dst.put(d + hl, src, offset + hl + i * mss, chunk);
+            if (!split) {
+                dst.put(d + hl, src, from, chunk);
+            }
             final int total = hl + chunk;
             dstIp.wrap(dst, d).totalLength(total).identification(id0 + i).updateChecksum();
             final int t = d + ihl;
@@ -204,10 +232,16 @@ public final class GsoSegmenter {
                 flags &= ~TcpHeader.CWR;
             }
             dstTcp.wrap(dst, t).sequence(seq0 + i * mss).flags(flags).checksum(0);
-            final long sum = InetChecksum.pseudoHeader(saddr, daddr, Ipv4Header.PROTOCOL_TCP, thl + chunk)
-                + InetChecksum.sum(dst, t, thl + chunk);
-            dstTcp.checksum(InetChecksum.finish(sum));
-            out.add(total);
+            final long pseudo = InetChecksum.pseudoHeader(saddr, daddr, Ipv4Header.PROTOCOL_TCP, thl + chunk);
+            if (split) {
+                // thl is a multiple of 4, so the payload's 16-bit words line up with the packet's
+                dstTcp.checksum(InetChecksum.finish(pseudo + InetChecksum.sum(dst, t, thl)
+                    + InetChecksum.sum(src, from, chunk)));
+                out.addSplit(hl, src, from, chunk);
+            } else {
+                dstTcp.checksum(InetChecksum.finish(pseudo + InetChecksum.sum(dst, t, thl + chunk)));
+                out.add(total);
+            }
         }
         return OffloadVerdict.OK;
     }

@@ -9,6 +9,11 @@ import java.nio.ByteBuffer;
  * {@code int[]}s. Allocated once per packet loop and reused ({@link #clear()}). The engine sends each packet where it
  * lies (one iovec per packet: {@link #offset(int)}, {@link #length(int)}).
  *
+ * <p>After {@link GsoSegmenter#segmentInPlace} a packet may be held in two parts: its headers here
+ * ({@link #headLength(int)} bytes at {@link #offset(int)}) and its payload in the super-packet's own buffer
+ * ({@link #tailBuffer()}, {@link #tailLength(int)} bytes at {@link #tailOffset(int)}), sent as two iovecs so that the
+ * payload is never copied in user space. {@link #length(int)} is always the whole packet's length.
+ *
  * <p>Not thread-safe.
  */
 public final class SegmentBatch {
@@ -16,6 +21,9 @@ public final class SegmentBatch {
     private final int slotSize;
     private final int[] offsets;
     private final int[] lengths;
+    private final int[] tailOffsets;
+    private final int[] tailLengths;
+    private ByteBuffer tailBuffer;
     private int count;
     private int end;
 
@@ -60,6 +68,8 @@ public final class SegmentBatch {
         this.slotSize = slotSize;
         this.offsets = new int[slots];
         this.lengths = new int[slots];
+        this.tailOffsets = new int[slots];
+        this.tailLengths = new int[slots];
     }
 
     /**
@@ -127,11 +137,61 @@ public final class SegmentBatch {
     }
 
     /**
+     * Returns the bytes of packet {@code i} held in {@link #buffer()} at {@link #offset(int)}: the whole packet, or its
+     * headers when it has a tail.
+     *
+     * @param i 0..count()-1
+     * @return bytes
+     * @throws IndexOutOfBoundsException if {@code i} is not below {@link #count()}
+     */
+    public int headLength(final int i) {
+        return length(i) - tailLengths[i];
+    }
+
+    /**
+     * Returns the payload bytes of packet {@code i} that stay in {@link #tailBuffer()}: 0 for a packet held whole.
+     *
+     * @param i 0..count()-1
+     * @return bytes
+     * @throws IndexOutOfBoundsException if {@code i} is not below {@link #count()}
+     */
+    public int tailLength(final int i) {
+        if (i >= count) {
+            throw new IndexOutOfBoundsException("segment " + i + " of " + count);
+        }
+        return tailLengths[i];
+    }
+
+    /**
+     * Returns where the tail of packet {@code i} starts in {@link #tailBuffer()}.
+     *
+     * @param i 0..count()-1
+     * @return the absolute index (meaningless when {@link #tailLength(int)} is 0)
+     * @throws IndexOutOfBoundsException if {@code i} is not below {@link #count()}
+     */
+    public int tailOffset(final int i) {
+        if (i >= count) {
+            throw new IndexOutOfBoundsException("segment " + i + " of " + count);
+        }
+        return tailOffsets[i];
+    }
+
+    /**
+     * Returns the buffer the tails lie in (the super-packet's), or {@code null} when no packet has a tail.
+     *
+     * @return the buffer
+     */
+    public ByteBuffer tailBuffer() {
+        return tailBuffer;
+    }
+
+    /**
      * Forgets all packets.
      */
     public void clear() {
         count = 0;
         end = 0;
+        tailBuffer = null;
     }
 
     /** Where the next packet goes; the segmenter writes there, then calls {@link #add(int)}. */
@@ -142,7 +202,18 @@ public final class SegmentBatch {
     /** Records the packet just written at {@link #nextOffset()}. */
     void add(final int length) {
         offsets[count] = end;
+        tailLengths[count] = 0;
         lengths[count++] = length;
         end += length;
+    }
+
+    /** Records a packet whose {@code head} bytes were written at {@link #nextOffset()} and whose tail stays in src. */
+    void addSplit(final int head, final ByteBuffer src, final int tailOffset, final int tailLength) {
+        offsets[count] = end;
+        tailBuffer = src;
+        tailOffsets[count] = tailOffset;
+        tailLengths[count] = tailLength;
+        lengths[count++] = head + tailLength;
+        end += head;
     }
 }

@@ -3,7 +3,9 @@ package io.overlay.udp.offload;
 import io.overlay.udp.wire.InetChecksum;
 import io.overlay.udp.wire.Ipv4Header;
 import io.overlay.udp.wire.TcpHeader;
+import io.netty.channel.unix.Buffer;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * Software GRO for the UDP → TUN direction: merges consecutive in-order segments of a TCP flow, as received one per
@@ -39,6 +41,27 @@ import java.nio.ByteBuffer;
  * {@link TunFrameSink} given at construction, on the caller's thread, during {@link #add} or {@link #flush}, each
  * with the number of packets it carries, so the sink counts without parsing the frame again.
  *
+ * <p><b>Two memory modes.</b> {@link #TcpCoalescer(int, TunFrameSink) Copying} (the default): each packet is
+ * copied into its run's 64 KiB slot and the caller may reuse its memory as soon as {@link #add} returns; frames go to
+ * {@link TunFrameSink#frame}. {@link #inPlace In place}: only the first segment's 10 + IPv4 + TCP header bytes are
+ * copied (into a small per-flow header area that the emitted headers are patched in); every payload stays where the
+ * caller received it and the frame goes to {@link TunFrameSink#gather} as an {@code iovec} list (header area, then one
+ * payload slice per segment), which the engine writes with one {@code writev} — no user-space copy of the payload.
+ * The caller must then keep every added packet's memory unchanged until the next {@link #flush()} (the engine adds
+ * the datagrams of one {@code recvmmsg} and flushes before the next one). An in-place run also ends at
+ * {@link #MAX_RUN_SEGMENTS} segments (its {@code iovec} capacity). The bytes of every frame are the same in both modes.
+ *
+ * <p><b>Checksums.</b> Every segment's IPv4 and TCP checksums are verified before it may join a run: this is the one
+ * pass over the payload in place mode. The outer UDP checksum only covers the hop between the two agents; the inner
+ * TCP checksum is the end-to-end check (RFC 793) of bytes that crossed the sender's TUN, its agent and ours, so a run
+ * is never given a fresh checksum over a segment that did not verify. The frame then says
+ * {@code VIRTIO_NET_HDR_F_NEEDS_CSUM} (the kernel's {@code CHECKSUM_PARTIAL}), not {@code DATA_VALID}
+ * ({@code CHECKSUM_UNNECESSARY}): a GSO packet must carry a partial checksum for the kernel to segment it if it is
+ * forwarded (Documentation/networking/segmentation-offloads.rst: "the checksum ... must be set up as
+ * CHECKSUM_PARTIAL"), and a partial checksum costs nothing on local delivery, where the TCP stack accepts
+ * {@code CHECKSUM_PARTIAL} as verified (Documentation/networking/checksum-offloads.rst, "RX checksum offload"), so
+ * nothing is summed twice on this host. Pass-through packets keep their own complete checksums and a zero header.
+ *
  * <p>Counters: {@link #passedThrough()} and {@link #badChecksums()} only grow; the engine publishes them with its own
  * counters.
  *
@@ -50,9 +73,26 @@ public final class TcpCoalescer {
     private static final int SLOT = VirtioNetHdr.LENGTH + MAX_PACKET;
     /** IPv4 without options: the only header a run is built on. */
     private static final int IP_HEADER = Ipv4Header.MIN_LENGTH;
+    /**
+     * Most segments of one in-place run: its {@code iovec} capacity (the kernel's {@code UIO_MAXIOV} is 1024; 64
+     * segments of a full MSS already exceed 64 KiB, so only runs of small segments end here).
+     */
+    public static final int MAX_RUN_SEGMENTS = 64;
+    /** In place: the header area of a run: virtio header + IPv4 (no options) + TCP header with options. */
+    private static final int HEADER_SLOT = VirtioNetHdr.LENGTH + IP_HEADER + 60;
+    private static final int IOVEC = 16;
+    private static final int IOV_LEN = 8;
+    private static final int RUN_IOVECS = 1 + MAX_RUN_SEGMENTS;
 
     private final TunFrameSink sink;
+    private final boolean inPlace;
+    private final int slotSize;
     private final ByteBuffer slots;
+    private final long slotsAddress;
+    /** In place: per flow (and one for pass-through) an iovec array; {@code null} when copying. */
+    private final ByteBuffer iovecs;
+    private final long iovecsAddress;
+    private final int[] iovCount;
     private final VirtioNetHdr hdr = new VirtioNetHdr();
     private final Ipv4Header ip = new Ipv4Header();
     private final Ipv4Header runIp = new Ipv4Header();
@@ -84,6 +124,23 @@ public final class TcpCoalescer {
      * @throws IllegalArgumentException if {@code maxFlows} is outside 1..64 or {@code sink} is null
      */
     public TcpCoalescer(final int maxFlows, final TunFrameSink sink) {
+        this(maxFlows, sink, false);
+    }
+
+    /**
+     * Creates a coalescer that leaves payloads where they were received and emits {@code iovec} lists
+     * ({@link TunFrameSink#gather}); every added packet's memory must stay unchanged until the next {@link #flush()}.
+     *
+     * @param maxFlows how many flows may have an open run at once (8 is what the kernel keeps per GRO bucket)
+     * @param sink where frames go; it should override {@link TunFrameSink#gather}
+     * @return the coalescer
+     * @throws IllegalArgumentException if {@code maxFlows} is outside 1..64 or {@code sink} is null
+     */
+    public static TcpCoalescer inPlace(final int maxFlows, final TunFrameSink sink) {
+        return new TcpCoalescer(maxFlows, sink, true);
+    }
+
+    private TcpCoalescer(final int maxFlows, final TunFrameSink sink, final boolean inPlace) {
         if (maxFlows < 1 || maxFlows > 64) {
             throw new IllegalArgumentException("maxFlows must be 1..64, got " + maxFlows);
         }
@@ -92,8 +149,15 @@ public final class TcpCoalescer {
         }
         this.sink = sink;
         this.flows = maxFlows;
-        this.scratch = maxFlows * SLOT;
-        this.slots = ByteBuffer.allocateDirect((maxFlows + 1) * SLOT);
+        this.inPlace = inPlace;
+        this.slotSize = inPlace ? HEADER_SLOT : SLOT;
+        this.scratch = maxFlows * slotSize;
+        this.slots = ByteBuffer.allocateDirect((maxFlows + 1) * slotSize);
+        this.slotsAddress = Buffer.memoryAddress(slots);
+        this.iovecs = inPlace ? ByteBuffer.allocateDirect((maxFlows + 1) * RUN_IOVECS * IOVEC)
+            .order(ByteOrder.nativeOrder()) : null;
+        this.iovecsAddress = inPlace ? Buffer.memoryAddress(iovecs) : 0;
+        this.iovCount = new int[maxFlows];
         this.active = new boolean[maxFlows];
         this.saddr = new int[maxFlows];
         this.daddr = new int[maxFlows];
@@ -117,6 +181,20 @@ public final class TcpCoalescer {
      *     caller counts it), else {@code true}
      */
     public boolean add(final ByteBuffer buf, final int offset, final int len) {
+        return add(buf, inPlace ? Buffer.memoryAddress(buf) : 0, offset, len);
+    }
+
+    /**
+     * As {@link #add(ByteBuffer, int, int)}, with the native address of {@code buf}'s index 0 (used in place mode,
+     * where the payload is referenced by address until {@link #flush()}).
+     *
+     * @param buf the buffer holding the packet (a direct buffer in place mode)
+     * @param address the native address of {@code buf}'s index 0 (ignored when copying)
+     * @param offset index of the IPv4 header
+     * @param len the packet length in bytes
+     * @return {@code false} if the packet was refused because it is longer than 65535 bytes, else {@code true}
+     */
+    public boolean add(final ByteBuffer buf, final long address, final int offset, final int len) {
         if (len > MAX_PACKET || len < 0) {
             return false;
         }
@@ -125,13 +203,13 @@ public final class TcpCoalescer {
             || ip.protocol() != Ipv4Header.PROTOCOL_TCP || len < IP_HEADER + TcpHeader.MIN_LENGTH
             || (ip.flagsAndFragment() & ~Ipv4Header.FLAG_DONT_FRAGMENT) != 0) {
             flushAddressPairIfTcp(len);
-            passThrough(buf, offset, len);
+            passThrough(buf, address, offset, len);
             return true;
         }
         final int thl = tcp.wrap(buf, offset + IP_HEADER).headerLength();
         if (thl < TcpHeader.MIN_LENGTH || IP_HEADER + thl > len) {
             flushAddressPairIfTcp(len);
-            passThrough(buf, offset, len);
+            passThrough(buf, address, offset, len);
             return true;
         }
         final int src = ip.source();
@@ -142,23 +220,23 @@ public final class TcpCoalescer {
         final int payload = len - IP_HEADER - thl;
         if (payload == 0 || (flags & (TcpHeader.SYN | TcpHeader.RST | TcpHeader.URG | TcpHeader.CWR)) != 0) {
             flushFlow(flow);
-            passThrough(buf, offset, len);
+            passThrough(buf, address, offset, len);
             return true;
         }
         if (!checksumsValid(buf, offset, len, src, dst)) {
             badChecksums++;
             flushFlow(flow);
-            passThrough(buf, offset, len);
+            passThrough(buf, address, offset, len);
             return true;
         }
         if (flow >= 0) {
             if (canAppend(flow, payload)) {
-                append(flow, buf, offset, thl, payload, flags);
+                append(flow, buf, address, offset, thl, payload, flags);
                 return true;
             }
             emit(flow);
         }
-        start(src, dst, pp, buf, offset, len, payload, flags);
+        start(src, dst, pp, buf, address, offset, len, thl, payload, flags);
         return true;
     }
 
@@ -236,7 +314,7 @@ public final class TcpCoalescer {
 
     /** Whether the packet wrapped by {@link #ip} and {@link #tcp} continues run {@code f}. */
     private boolean canAppend(final int f, final int payload) {
-        final int base = f * SLOT + VirtioNetHdr.LENGTH;
+        final int base = f * slotSize + VirtioNetHdr.LENGTH;
         if (payload > mss[f] || length[f] + payload > MAX_PACKET) {
             return false;
         }
@@ -251,10 +329,10 @@ public final class TcpCoalescer {
         return runTcp.wrap(slots, base + IP_HEADER).sameRunFields(tcp);
     }
 
-    private void start(final int src, final int dst, final int pp, final ByteBuffer buf, final int offset,
-                       final int len, final int payload, final int flags) {
+    private void start(final int src, final int dst, final int pp, final ByteBuffer buf, final long address,
+                       final int offset, final int len, final int thl, final int payload, final int flags) {
         if ((flags & (TcpHeader.PSH | TcpHeader.FIN)) != 0) {
-            emitAsIs(buf, offset, len); // a run that ends at once: send it as is
+            emitAsIs(buf, address, offset, len); // a run that ends at once: send it as is
             return;
         }
         int f = -1;
@@ -273,8 +351,19 @@ public final class TcpCoalescer {
             }
             emit(f);
         }
-        final int base = f * SLOT + VirtioNetHdr.LENGTH;
-        slots.put(base, buf, offset, len);
+        final int base = f * slotSize + VirtioNetHdr.LENGTH;
+        if (inPlace) {
+            final int headers = IP_HEADER + thl;
+            slots.put(base, buf, offset, headers);
+            final int v = f * RUN_IOVECS * IOVEC;
+            iovecs.putLong(v, slotsAddress + f * slotSize);
+            iovecs.putLong(v + IOV_LEN, VirtioNetHdr.LENGTH + headers);
+            iovecs.putLong(v + IOVEC, address + offset + headers);
+            iovecs.putLong(v + IOVEC + IOV_LEN, payload);
+            iovCount[f] = 2;
+        } else {
+            slots.put(base, buf, offset, len);
+        }
         active[f] = true;
         saddr[f] = src;
         daddr[f] = dst;
@@ -287,10 +376,16 @@ public final class TcpCoalescer {
         started[f] = startCounter++;
     }
 
-    private void append(final int f, final ByteBuffer buf, final int offset, final int thl, final int payload,
-                        final int flags) {
-        final int base = f * SLOT + VirtioNetHdr.LENGTH;
-        slots.put(base + length[f], buf, offset + IP_HEADER + thl, payload);
+    private void append(final int f, final ByteBuffer buf, final long address, final int offset, final int thl,
+                        final int payload, final int flags) {
+        final int base = f * slotSize + VirtioNetHdr.LENGTH;
+        if (inPlace) {
+            final int v = (f * RUN_IOVECS + iovCount[f]++) * IOVEC;
+            iovecs.putLong(v, address + offset + IP_HEADER + thl);
+            iovecs.putLong(v + IOV_LEN, payload);
+        } else {
+            slots.put(base + length[f], buf, offset + IP_HEADER + thl, payload);
+        }
         length[f] += payload;
         nextSeq[f] += payload;
         count[f]++;
@@ -298,20 +393,21 @@ public final class TcpCoalescer {
             runTcp.wrap(slots, base + IP_HEADER);
             runTcp.flags(runTcp.flags() | (flags & (TcpHeader.PSH | TcpHeader.FIN)));
             emit(f);
-        } else if (payload < mss[f] || length[f] + mss[f] > MAX_PACKET) {
+        } else if (payload < mss[f] || length[f] + mss[f] > MAX_PACKET
+            || inPlace && count[f] == MAX_RUN_SEGMENTS) {
             emit(f);
         }
     }
 
     private void emit(final int f) {
-        final int frame = f * SLOT;
+        final int frame = f * slotSize;
         final int at = frame + VirtioNetHdr.LENGTH;
         final int len = length[f];
         final int segments = count[f];
         active[f] = false;
         hdr.wrap(slots, frame).clear();
         if (segments == 1) {
-            sink.frame(slots, frame, VirtioNetHdr.LENGTH + len, 1, len);
+            out(f, frame, VirtioNetHdr.LENGTH + len, 1, len);
             return;
         }
         final int headers = IP_HEADER + runTcp.wrap(slots, at + IP_HEADER).headerLength();
@@ -320,16 +416,33 @@ public final class TcpCoalescer {
             InetChecksum.pseudoHeader(saddr[f], daddr[f], Ipv4Header.PROTOCOL_TCP, len - IP_HEADER)));
         hdr.flags(VirtioNetHdr.FLAG_NEEDS_CSUM).gsoType(VirtioNetHdr.GSO_TCPV4).hdrLen(headers).gsoSize(mss[f])
             .csumStart(IP_HEADER).csumOffset(TcpHeader.CHECKSUM_OFFSET);
-        sink.frame(slots, frame, VirtioNetHdr.LENGTH + len, segments, len + (segments - 1) * headers);
+        out(f, frame, VirtioNetHdr.LENGTH + len, segments, len + (segments - 1) * headers);
     }
 
-    private void passThrough(final ByteBuffer buf, final int offset, final int len) {
+    private void out(final int f, final int frame, final int frameLength, final int packets, final int bytes) {
+        if (inPlace) {
+            sink.gather(iovecsAddress + (long) f * RUN_IOVECS * IOVEC, iovCount[f], frameLength, packets, bytes);
+        } else {
+            sink.frame(slots, frame, frameLength, packets, bytes);
+        }
+    }
+
+    private void passThrough(final ByteBuffer buf, final long address, final int offset, final int len) {
         passedThrough++;
-        emitAsIs(buf, offset, len);
+        emitAsIs(buf, address, offset, len);
     }
 
-    private void emitAsIs(final ByteBuffer buf, final int offset, final int len) {
+    private void emitAsIs(final ByteBuffer buf, final long address, final int offset, final int len) {
         hdr.wrap(slots, scratch).clear();
+        if (inPlace) {
+            final int v = flows * RUN_IOVECS * IOVEC;
+            iovecs.putLong(v, slotsAddress + scratch);
+            iovecs.putLong(v + IOV_LEN, VirtioNetHdr.LENGTH);
+            iovecs.putLong(v + IOVEC, address + offset);
+            iovecs.putLong(v + IOVEC + IOV_LEN, len);
+            sink.gather(iovecsAddress + v, 2, VirtioNetHdr.LENGTH + len, 1, len);
+            return;
+        }
         slots.put(scratch + VirtioNetHdr.LENGTH, buf, offset, len);
         sink.frame(slots, scratch, VirtioNetHdr.LENGTH + len, 1, len);
     }

@@ -1,5 +1,6 @@
 package io.overlay.udp.offload;
 
+import io.netty.util.internal.PlatformDependent;
 import java.nio.ByteBuffer;
 
 /**
@@ -20,4 +21,30 @@ public interface TunFrameSink {
      * @param packetBytes the bytes of those packets as received (each with its own headers)
      */
     void frame(ByteBuffer buffer, int offset, int length, int packets, int packetBytes);
+
+    /**
+     * Takes one frame given as a gather list ({@link TcpCoalescer#inPlace}): {@code count} {@code struct iovec}s
+     * (LP64: 8-byte base address, 8-byte length, native byte order) at {@code iovecs}, whose bytes in order are the
+     * frame. The engine writes it with one {@code writev(2)}. This default gathers the bytes into a new buffer and
+     * calls {@link #frame}: it allocates, and is meant for tests and tools, not for the packet path.
+     *
+     * @param iovecs native address of the first {@code iovec}; valid only during the call
+     * @param count number of {@code iovec}s, at least 1
+     * @param length the frame length in bytes (the sum of the {@code iovec} lengths)
+     * @param packets the received packets the frame carries
+     * @param packetBytes the bytes of those packets as received
+     */
+    default void gather(final long iovecs, final int count, final int length, final int packets,
+                        final int packetBytes) {
+        final ByteBuffer copy = ByteBuffer.allocateDirect(length);
+        final long to = PlatformDependent.directBufferAddress(copy);
+        long at = 0;
+        for (int i = 0; i < count; i++) {
+            final long base = PlatformDependent.getLong(iovecs + 16L * i);
+            final long len = PlatformDependent.getLong(iovecs + 16L * i + 8);
+            PlatformDependent.copyMemory(base, to + at, len);
+            at += len;
+        }
+        frame(copy, 0, length, packets, packetBytes);
+    }
 }

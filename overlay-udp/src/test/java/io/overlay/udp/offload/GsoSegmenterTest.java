@@ -86,6 +86,32 @@ class GsoSegmenterTest {
         }
     }
 
+    @ParameterizedTest(name = "payload {0}, mss {1}")
+    @CsvSource({"10000, 1448", "1449, 1448", "65483, 1448", "3333, 537", "1000, 1448"})
+    void splitSegmentsAreTheSameBytesWithThePayloadLeftInPlace(final int payload, final int mss) {
+        final TestPackets.Tcp t = new TestPackets.Tcp().payload(payload, payload + 1);
+        t.flags = ACK | PSH;
+        final byte[] sp = partial(t.build());
+        assertThat(segment(sp, VirtioNetHdr.GSO_TCPV4, mss, true, ByteOrder.BIG_ENDIAN)).isEqualTo(OffloadVerdict.OK);
+        final List<String> copied = Segments.of(out).stream().map(TestPackets::hex).toList();
+
+        final ByteBuffer b = TestPackets.frame(sp, ByteOrder.BIG_ENDIAN);
+        hdr.wrap(b, 0).clear().gsoType(VirtioNetHdr.GSO_TCPV4).gsoSize(mss).hdrLen(sp.length)
+            .flags(VirtioNetHdr.FLAG_NEEDS_CSUM).csumStart(20).csumOffset(16);
+        assertThat(segmenter.segmentInPlace(hdr, b, VirtioNetHdr.LENGTH, sp.length, out)).isEqualTo(OffloadVerdict.OK);
+        assertThat(Segments.of(out).stream().map(TestPackets::hex).toList()).containsExactlyElementsOf(copied);
+        final int hl = 20 + 32;
+        for (int i = 0; i < out.count(); i++) {
+            if (payload > mss) {
+                assertThat(out.headLength(i)).as("only headers copied").isEqualTo(hl);
+                assertThat(out.tailBuffer()).isSameAs(b);
+                assertThat(out.tailOffset(i)).isEqualTo(VirtioNetHdr.LENGTH + hl + i * mss);
+            } else {
+                assertThat(out.tailLength(i)).as("one segment: copied whole").isZero();
+            }
+        }
+    }
+
     @Test
     void finStaysOnTheLastSegmentOnlyAndAccEcnKeepsCwrEverywhere() {
         final TestPackets.Tcp t = new TestPackets.Tcp().payload(4000, 7);

@@ -244,6 +244,11 @@ class KernelOffloadReferenceTest {
         final VirtioNetHdr h = new VirtioNetHdr().wrap(b, 0);
         final OffloadVerdict v = new GsoSegmenter(1500).segment(h, b, ip, frame.length - ip, out);
         assertThat(v).as("segmenting " + h).isEqualTo(OffloadVerdict.OK);
+        // the engine's split segments (headers here, payload left in the frame) must be the same bytes
+        final SegmentBatch split = new SegmentBatch(64, SLOT);
+        assertThat(new GsoSegmenter(1500).segmentInPlace(h, b, ip, frame.length - ip, split)).isEqualTo(v);
+        assertThat(Segments.of(split).stream().map(TestPackets::hex).toList()).as("split segments of " + h)
+            .containsExactlyElementsOf(Segments.of(out).stream().map(TestPackets::hex).toList());
         return Segments.of(out);
     }
 

@@ -3,7 +3,7 @@ package io.overlay.udp.offload;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Copies the segments out of a {@link SegmentBatch}, for assertions on them as whole packets. */
+/** Copies the segments out of a {@link SegmentBatch} (headers and tail joined), for assertions on whole packets. */
 final class Segments {
     private Segments() {
     }
@@ -13,7 +13,11 @@ final class Segments {
         final List<byte[]> list = new ArrayList<>();
         for (int i = 0; i < out.count(); i++) {
             final byte[] p = new byte[out.length(i)];
-            out.buffer().get(out.offset(i), p);
+            final int head = out.headLength(i);
+            out.buffer().get(out.offset(i), p, 0, head);
+            if (out.tailLength(i) > 0) {
+                out.tailBuffer().get(out.tailOffset(i), p, head, out.tailLength(i));
+            }
             list.add(p);
         }
         return list;

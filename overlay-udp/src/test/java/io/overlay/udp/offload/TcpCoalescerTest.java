@@ -20,9 +20,11 @@ import org.junit.jupiter.api.Test;
 class TcpCoalescerTest {
     private static final int MSS = 1448;
 
-    private final List<byte[]> frames = new ArrayList<>();
-    private final TcpCoalescer coalescer = new TcpCoalescer(8, this::record);
-    private final ByteBuffer in = ByteBuffer.allocateDirect(70000);
+    final List<byte[]> frames = new ArrayList<>();
+    private final TcpCoalescer coalescer = create(8);
+    /** Every packet fed gets its own bytes here, so in-place runs may reference them until the flush. */
+    private final ByteBuffer in = ByteBuffer.allocateDirect(4 << 20);
+    private int cursor;
 
     /** What the sink was told: super-packets (frames of 2+ packets), their packets, and all packets and bytes. */
     private long superPackets;
@@ -30,7 +32,7 @@ class TcpCoalescerTest {
     private long packetsOut;
     private long packetBytesOut;
 
-    private void record(final ByteBuffer buf, final int offset, final int length, final int packets,
+    void record(final ByteBuffer buf, final int offset, final int length, final int packets,
                         final int packetBytes) {
         final byte[] f = new byte[length];
         buf.get(offset, f);
@@ -43,10 +45,25 @@ class TcpCoalescerTest {
         packetBytesOut += packetBytes;
     }
 
-    private void feed(final List<byte[]> packets) {
+    /** The coalescer under test; {@link TcpCoalescerInPlaceTest} runs every test in place. */
+    TcpCoalescer create(final int flows) {
+        return new TcpCoalescer(flows, this::record);
+    }
+
+    /** Copies {@code p} to fresh bytes of {@link #in} and returns its offset. */
+    private int place(final byte[] p) {
+        if (cursor + p.length + 100 > in.capacity()) {
+            cursor = 0;
+        }
+        final int at = cursor + 100;
+        in.put(at, p);
+        cursor = at + p.length;
+        return at;
+    }
+
+    void feed(final List<byte[]> packets) {
         for (byte[] p : packets) {
-            in.put(100, p);
-            coalescer.add(in, 100, p.length);
+            coalescer.add(in, place(p), p.length);
         }
     }
 
@@ -60,7 +77,7 @@ class TcpCoalescerTest {
     }
 
     /** Segments every frame with the segmenter, the way the kernel would when it forwards the frame. */
-    private static List<byte[]> resegment(final List<byte[]> frames) {
+    static List<byte[]> resegment(final List<byte[]> frames) {
         final GsoSegmenter segmenter = new GsoSegmenter(1500);
         final SegmentBatch out = new SegmentBatch(64, 1500);
         final VirtioNetHdr hdr = new VirtioNetHdr();
@@ -76,7 +93,7 @@ class TcpCoalescerTest {
         return all;
     }
 
-    private static void assertSamePackets(final List<byte[]> actual, final List<byte[]> expected) {
+    static void assertSamePackets(final List<byte[]> actual, final List<byte[]> expected) {
         assertThat(actual.stream().map(TestPackets::hex).toList())
             .containsExactlyElementsOf(expected.stream().map(TestPackets::hex).toList());
     }
@@ -261,13 +278,12 @@ class TcpCoalescerTest {
 
     @Test
     void withOneFlowSlotInterleavedFlowsEvictEachOtherButLoseNothing() {
-        final TcpCoalescer one = new TcpCoalescer(1, this::record);
+        final TcpCoalescer one = create(1);
         final List<byte[]> a = stream(41001, 4, 300, 10);
         final List<byte[]> b = stream(42001, 4, 400, 2000);
         for (int i = 0; i < 4; i++) {
             for (byte[] p : List.of(a.get(i), b.get(i))) {
-                in.put(0, p);
-                one.add(in, 0, p.length);
+                one.add(in, place(p), p.length);
             }
         }
         one.flush();
