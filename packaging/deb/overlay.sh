@@ -14,18 +14,23 @@
 jar=${OVERLAY_JAR:-/usr/share/overlay/overlay.jar}
 cds_archive=${OVERLAY_CDS_ARCHIVE:-/var/cache/overlay/overlay.jsa}
 # overlay-java-opts (benchmarks/net-bench.sh reads this line)
-java_opts='-XX:+UseSerialGC -Xms8m -Xmx128m -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError'
-# -XX:TrimNativeHeapInterval exists from Java 17.0.9 and 21 on; an older JVM refuses to start with an option it does
-# not know, so it is left out for those (the version is read from the runtime's release file, no JVM started).
+java_opts='-XX:+UseSerialGC -Xms8m -Xmx128m -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError'
+# -XX:TrimNativeHeapInterval (JDK-8293114) came with JDK 22 and was backported to 17.0.9 and 21.0.1, first as an
+# experimental option (hence the unlock, which is no error once it became a product option, JDK-8325496). A JVM
+# without it (17 to 17.0.8, 18 to 20, 21 GA) refuses to start with an option it does not know, so it is left out for
+# those (the version is read from the runtime's release file, no JVM started).
 java_home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
 java_version=$(sed -n 's/^JAVA_VERSION="\(.*\)"$/\1/p' "$java_home/release" 2>/dev/null)
 case $java_version in
-  17 | 17.0.[0-8] | 17.0.[0-8][!0-9]* | 18* | 19* | 20*)
-    java_opts=$(printf '%s\n' "$java_opts" | sed 's/ *-XX:TrimNativeHeapInterval=[0-9]*//') ;;
+  17 | 17[!.0-9]* | 17.0.[0-8] | 17.0.[0-8][!0-9]* | 18* | 19* | 20* | 21 | 21[!.0-9]* | 21.0.0*)
+    java_opts=$(printf '%s\n' "$java_opts" \
+      | sed 's/ *-XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=[0-9]*//') ;;
 esac
-cds_opts=
+# The archive's path goes to java as one argument, whatever it holds (blanks included).
+use_cds=
 if [ -r "$cds_archive" ]; then
-  cds_opts="-XX:SharedArchiveFile=$cds_archive -Xshare:auto"
+  use_cds=yes
 fi
 # shellcheck disable=SC2086
-exec java $java_opts $cds_opts $OVERLAY_JAVA_OPTS -jar "$jar" "$@"
+exec java $java_opts ${use_cds:+"-XX:SharedArchiveFile=$cds_archive"} ${use_cds:+-Xshare:auto} $OVERLAY_JAVA_OPTS \
+  -jar "$jar" "$@"

@@ -81,20 +81,28 @@ echo "test-deb: $jsa made at installation and by the /usr/lib/jvm trigger ($(du 
 
 # The JVM options /usr/bin/overlay passes, seen through a stand-in java on PATH that prints them: the defaults, then
 # the archive, then OVERLAY_JAVA_OPTS (last, so they win); the trim option only for a Java that has it (the release
-# file's JAVA_VERSION: 17.0.9+, 21+), since an older JVM refuses to start with an unknown option.
+# file's JAVA_VERSION: 17.0.9+, 21.0.1+, 22+), since an older JVM refuses to start with an unknown option; an archive
+# path with blanks stays one argument.
 fake=$(mktemp -d)
 mkdir "$fake/bin"
 printf '#!/bin/sh\necho "$@"\n' >"$fake/bin/java"
 chmod 755 "$fake/bin/java"
-for v in 17.0.8:no 17.0.9:yes 17.0.15:yes 20.0.2:no 21.0.4:yes; do
+for v in 17.0.8:no 17.0.9:yes 17.0.15:yes 20.0.2:no 21:no 21.0.1:yes 21.0.4:yes 25:yes; do
   echo "JAVA_VERSION=\"${v%:*}\"" >"$fake/release"
   args=$(PATH="$fake/bin:$PATH" OVERLAY_JAVA_OPTS=-Xmx256m /usr/bin/overlay --version)
   want="-XX:+UseSerialGC -Xms8m -Xmx128m"
-  [ "${v#*:}" = yes ] && want="$want -XX:TrimNativeHeapInterval=5000"
+  [ "${v#*:}" = yes ] && want="$want -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=5000"
   want="$want -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError -XX:SharedArchiveFile=$jsa -Xshare:auto -Xmx256m"
   [ "$args" = "$want -jar /usr/share/overlay/overlay.jar --version" ] \
     || { rm -rf "$fake"; fail "for Java ${v%:*} /usr/bin/overlay ran java $args"; }
 done
+touch "$fake/an archive.jsa"
+printf '#!/bin/sh\nprintf "[%%s]" "$@"\n' >"$fake/bin/java"
+args=$(PATH="$fake/bin:$PATH" OVERLAY_CDS_ARCHIVE="$fake/an archive.jsa" /usr/bin/overlay --version)
+case $args in
+  *"[-XX:SharedArchiveFile=$fake/an archive.jsa][-Xshare:auto]"*) ;;
+  *) rm -rf "$fake"; fail "an archive path with a blank was split: java $args" ;;
+esac
 rm -rf "$fake"
 echo "test-deb: /usr/bin/overlay passes its defaults, the archive, then OVERLAY_JAVA_OPTS; the trim option by version"
 

@@ -76,14 +76,19 @@ final class HostConfigurator {
     }
 
     /**
-     * Writes {@code subnet.env} for the lease atomically, when a path is configured (fsync).
+     * Writes {@code subnet.env} for the lease atomically, when a path is configured (fsync), and the same content to
+     * the lease file, when one is configured.
      *
      * @param lease the lease
-     * @throws IOException if the file cannot be written
+     * @throws IOException if a file cannot be written
      */
     void writeSubnetEnv(final Lease lease) throws IOException {
+        final SubnetEnv env = new SubnetEnv(network, lease.subnet(), mtu, config.ipMasq());
         if (config.subnetFile() != null) {
-            new SubnetEnv(network, lease.subnet(), mtu, config.ipMasq()).write(config.subnetFile());
+            env.write(config.subnetFile());
+        }
+        if (config.leaseFile() != null) {
+            env.write(config.leaseFile());
         }
     }
 }

@@ -179,7 +179,7 @@ final class LeaseFollower implements LeaseListener {
                 configChanged = null;
                 if (was && lease.get() != null && applied && listed
                     && readiness.current().reason().startsWith(CONFIG_CHANGED)) {
-                    becomeReady();
+                    settle(generation, 1); // writes subnet.env as it becomes ready, with settle's retries
                 }
             } else {
                 configChanged = CONFIG_CHANGED + String.join("; ", restartNeeded) + "; restart needed";
@@ -272,11 +272,10 @@ final class LeaseFollower implements LeaseListener {
                 readiness.progress("routing the peers' leases");
                 return;
             }
-            host.writeSubnetEnv(l);
             if (attempt > 1) {
                 LOG.info("Reconfiguring for subnet {} succeeded on attempt {}", l.subnet(), attempt);
             }
-            becomeReady();
+            becomeReady(l);
         } catch (IOException | RuntimeException e) {
             if (!firstReady.isDone()) {
                 firstReady.completeExceptionally(e);
@@ -303,14 +302,18 @@ final class LeaseFollower implements LeaseListener {
 
     /**
      * Event thread: ready (at start, or again after a re-acquire) unless the network config needs a restart; tells the
-     * listener. Either way start() may return: the host forwards for its lease and its peers are routed.
+     * listener. Either way start() may return: the host forwards for its lease and its peers are routed. subnet.env
+     * is written here, only when becoming ready, so a consumer waiting for the file never sees a host that is not.
+     *
+     * @throws IOException if subnet.env cannot be written (still not ready)
      */
-    private void becomeReady() {
+    private void becomeReady(final Lease l) throws IOException {
         if (configChanged != null) {
             becomeNotReady(configChanged);
             firstReady.complete(null);
             return;
         }
+        host.writeSubnetEnv(l);
         if (readiness.transition(true, "")) {
             final OverlayStatus s = status.get();
             LOG.info("{}", s.healthLine());

@@ -132,6 +132,23 @@ public final class Overlay implements AutoCloseable {
     }
 
     /**
+     * The previous subnet: from {@code subnet.env}, else, when that file is missing (a reboot emptied its tmpfs), from
+     * the lease file.
+     */
+    private static Optional<Ipv4Prefix> previousSubnet(final OverlayConfig cfg) throws IOException {
+        if (cfg.subnetFile() != null && java.nio.file.Files.exists(cfg.subnetFile())) {
+            return SubnetEnv.readPreviousSubnet(cfg.subnetFile());
+        }
+        if (cfg.leaseFile() == null) {
+            return Optional.empty();
+        }
+        final Optional<Ipv4Prefix> p = SubnetEnv.readPreviousSubnet(cfg.leaseFile());
+        p.ifPresent(s -> LOG.info("No {}; previous subnet {} from the lease file {}", cfg.subnetFile(), s,
+            cfg.leaseFile()));
+        return p;
+    }
+
+    /**
      * Returns a new builder.
      *
      * @return the builder
@@ -175,8 +192,7 @@ public final class Overlay implements AutoCloseable {
             }
             LOG.info("Using interface {} address {} (MTU {}), PublicIP {}; overlay MTU {}", iface.name(),
                 Ipv4.format(iface.address()), iface.mtu(), Ipv4.format(publicIp), mtu);
-            final Optional<Ipv4Prefix> previous = cfg.subnetFile() == null ? Optional.empty()
-                : SubnetEnv.readPreviousSubnet(cfg.subnetFile());
+            final Optional<Ipv4Prefix> previous = previousSubnet(cfg);
             readiness.progress("acquiring a lease");
             final Lease acquired = encryption.on()
                 ? cfg.allocator().acquire(encryption.leaseAttrs(publicIp), previous)
@@ -363,6 +379,7 @@ public final class Overlay implements AutoCloseable {
         private EngineTuning engineTuning = EngineTuning.defaults();
         private Encryption encryption = Encryption.OFF;
         private Path pskFile;
+        private Path leaseFile;
         private OverlayListener listener = new OverlayListener() { };
         private TunDeviceFactory tunFactory;
         private PacketEngineFactory engineFactory;
@@ -671,6 +688,21 @@ public final class Overlay implements AutoCloseable {
         }
 
         /**
+         * Sets a lease file ({@code --lease-file}): a copy of {@code subnet.env} (same format), written atomically
+         * whenever {@code subnet.env} is, and read as the previous subnet when {@code subnet.env} is missing. Put it
+         * on persistent storage: {@code subnet.env} lives on tmpfs ({@code /run/flannel}) and is gone after a reboot,
+         * and without a previous subnet the live lease carrying this host's PublicIP is refused as another host's
+         * until its etcd lease expires. Default none.
+         *
+         * @param leaseFile the path, e.g. {@code /var/lib/overlay/lease.env}, or {@code null} for none
+         * @return this builder
+         */
+        public Builder leaseFile(final Path leaseFile) {
+            this.leaseFile = leaseFile;
+            return this;
+        }
+
+        /**
          * Sets the listener for lease, peer and readiness events; default none.
          *
          * @param listener the listener; must not block
@@ -744,7 +776,7 @@ public final class Overlay implements AutoCloseable {
             return new Overlay(new OverlayConfig(allocator, publicIp, ifaces, ifaceRegexes, ifaceCanReach, ipMasq,
                 tunName, loops, subnetFile, bridge, acceptOnlyKnownPeers, offloads, tunTxQueueLength, engineTuning,
                 listener, tuns, engines, bridges, retryInitial, retryMax, unknownSenderCheck, unknownSenderWarning,
-                dropSummary, strictSource, encryption, pskFile));
+                dropSummary, strictSource, encryption, pskFile, leaseFile));
         }
 
         /** The part given, else the first found by {@link ServiceLoader}, else {@code null} with a note in missing. */

@@ -46,6 +46,7 @@ import java.util.regex.Pattern;
  * @param strictSource whether the engine accepts from a peer only inner sources inside that peer's subnet
  * @param encryption whether datagrams to overlay peers are sealed
  * @param pskFile the pre-shared key file mixed into every derived key, or {@code null} for none
+ * @param leaseFile the persistent copy of {@code subnet.env}, read when that is missing, or {@code null} for none
  */
 record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List<String> ifaces,
                      List<Pattern> ifaceRegexes, Optional<Integer> ifaceCanReach, boolean ipMasq, String tunName,
@@ -54,7 +55,8 @@ record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List
                      TunDeviceFactory tunFactory, PacketEngineFactory engineFactory,
                      BridgeConfigurator bridgeConfigurator, Duration retryInitial, Duration retryMax,
                      Duration unknownSenderCheck, Consumer<String> unknownSenderWarning, Consumer<String> dropSummary,
-                     boolean strictSource, Encryption encryption, Path pskFile) {
+                     boolean strictSource, Encryption encryption, Path pskFile,
+                     Path leaseFile) {
     /**
      * Checks that every required part is present and copies the list.
      *

@@ -115,6 +115,35 @@ class OverlayTest {
         assertThat(heard).containsSubsequence("leaseAcquired 100.64.5.0/24", "ready");
     }
 
+    /**
+     * The lease file is a copy of subnet.env written with it; it names the previous subnet only when subnet.env is
+     * missing (a reboot emptied /run), and subnet.env wins when both exist.
+     */
+    @Test
+    void theLeaseFileIsWrittenWithSubnetEnvAndReadWhenSubnetEnvIsMissing() throws Exception {
+        final Path leaseFile = dir.resolve("state").resolve("lease.env");
+        final Path subnetEnv = dir.resolve("subnet.env");
+        overlay = builder().leaseFile(leaseFile).build();
+        overlay.start();
+        assertThat(allocator.previous).isEmpty();
+        assertThat(java.nio.file.Files.readString(leaseFile)).isEqualTo(java.nio.file.Files.readString(subnetEnv));
+        assertThat(SubnetEnv.readPreviousSubnet(leaseFile)).contains(SUBNET);
+        overlay.close();
+
+        java.nio.file.Files.delete(subnetEnv);
+        java.nio.file.Files.writeString(leaseFile, "FLANNEL_NETWORK=" + NETWORK + "\nFLANNEL_SUBNET=100.64.77.1/24\n");
+        overlay = builder().leaseFile(leaseFile).build();
+        overlay.start();
+        assertThat(allocator.previous).contains(Ipv4Prefix.parse("100.64.77.0/24"));
+        assertThat(SubnetEnv.readPreviousSubnet(leaseFile)).as("rewritten with the lease").contains(SUBNET);
+        overlay.close();
+
+        java.nio.file.Files.writeString(leaseFile, "FLANNEL_NETWORK=" + NETWORK + "\nFLANNEL_SUBNET=100.64.77.1/24\n");
+        overlay = builder().leaseFile(leaseFile).build();
+        overlay.start();
+        assertThat(allocator.previous).as("subnet.env wins").contains(SUBNET);
+    }
+
     /** Off: flannel's udp lease value (the int acquire), flannel's MTU, no keys for the engine. */
     @Test
     void encryptionOffWritesFlannelsValueAndKeepsFlannelsMtu() throws Exception {
@@ -218,6 +247,31 @@ class OverlayTest {
         allocator.listener.networkConfigChanged(running, running, List.of());
         await(() -> overlay.status().ready());
         assertThat(overlay.status().healthLine()).startsWith("ready ");
+    }
+
+    /**
+     * A lease re-acquired while the network config needs a restart is applied, but subnet.env is written only when
+     * the overlay becomes ready: after the config is changed back.
+     */
+    @Test
+    void subnetEnvWaitsForReadinessWhileTheNetworkConfigNeedsARestart() throws Exception {
+        started();
+        final NetworkConfig running = allocator.awaitNetworkConfig();
+        final NetworkConfig moved = NetworkConfig.parse("{\"Network\":\"100.65.0.0/16\"}");
+        allocator.listener.networkConfigChanged(running, moved, List.of("Network " + NETWORK + " -> 100.65.0.0/16"));
+        await(() -> !overlay.status().ready());
+        java.nio.file.Files.delete(dir.resolve("subnet.env"));
+        allocator.listener.leaseLost(LEASE);
+        calls.clear();
+        allocator.listener.leaseReacquired(LEASE, MOVED);
+        await(() -> calls.contains("engine.localSubnet 100.64.9.0/24"));
+        await(() -> heard.contains("leaseReacquired 100.64.5.0/24 -> 100.64.9.0/24"));
+        assertThat(overlay.status().ready()).isFalse();
+        assertThat(dir.resolve("subnet.env")).as("not while not ready").doesNotExist();
+
+        allocator.listener.networkConfigChanged(running, running, List.of());
+        await(() -> overlay.status().ready());
+        assertThat(SubnetEnv.readPreviousSubnet(dir.resolve("subnet.env"))).contains(OTHER);
     }
 
     @Test
@@ -671,6 +725,7 @@ class OverlayTest {
         volatile LeaseListener listener;
         volatile LeaseAttrs written;
         volatile boolean reportsListing;
+        volatile Optional<Ipv4Prefix> previous;
 
         @Override
         public Lease acquire(final LeaseAttrs attrs, final Optional<Ipv4Prefix> previousSubnet) {
@@ -692,6 +747,7 @@ class OverlayTest {
 
         @Override
         public Lease acquire(final int publicIp, final Optional<Ipv4Prefix> previousSubnet) {
+            previous = previousSubnet;
             calls.add("allocator.acquire");
             return LEASE;
         }

@@ -475,9 +475,9 @@ public record EtcdSettings(List<URI> endpoints, String prefix, Optional<Path> ca
          * host's own (the launcher's {@code --allow-lease-takeover}). By default such a lease is refused: flanneld
          * reuses any lease with its PublicIP ({@code tryAcquireLease} in pkg/subnet/etcd/local_manager.go), so two
          * hosts started with one PublicIP (one NAT address for all) silently share one subnet. Evidence that needs no
-         * takeover: the previous subnet (subnet.env) names the lease's subnet, the PublicIP is an address of this
-         * host, the key has no etcd lease (a reservation), or its etcd lease is gone. Use it once, for a host that
-         * lost its subnet.env and whose PublicIP is not its own address (NAT).
+         * takeover: the previous subnet (subnet.env, or the lease file) names the lease's subnet, the key has no etcd
+         * lease (a reservation), or its etcd lease is gone. Use it once, for a host that lost both its subnet.env
+         * and its lease file.
          *
          * @param value true to take such leases over (the holder's etcd lease is revoked; it logs a WARN)
          * @return this builder

@@ -99,8 +99,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         this.registry = registry;
         this.configWaiter = new NetworkConfigWaiter(settings, registry, this::checkOpen);
         final WarningAggregator keyWarnings = keyWarnings(settings);
-        this.acquirer = new LeaseAcquirer(settings, registry, this::checkOpen, keyWarnings,
-            LeaseAcquirer::isLocalAddress);
+        this.acquirer = new LeaseAcquirer(settings, registry, this::checkOpen, keyWarnings);
         final PeerSet peers = new PeerSet(settings.subnetsPrefix());
         this.keeper = new LeaseKeeper(settings, registry, acquirer, control, peers);
         this.watch = new PeerWatch(settings, registry, control, keeper, peers, keyWarnings);

@@ -98,14 +98,15 @@ final class JetcdRegistry implements SubnetRegistry {
     }
 
     @Override
-    public Optional<Value> get(final String key) {
+    public Read read(final String key) {
         final GetResponse r = await("get " + key, client.getKVClient().get(bytes(key)));
+        final long revision = r.getHeader().getRevision();
         if (r.getKvs().isEmpty()) {
-            return Optional.empty();
+            return new Read(Optional.empty(), revision);
         }
         final KeyValue kv = r.getKvs().get(0);
-        return Optional.of(new Value(kv.getValue().getBytes(), kv.getLease(), kv.getModRevision(),
-            r.getHeader().getRevision()));
+        return new Read(Optional.of(new Value(kv.getValue().getBytes(), kv.getLease(), kv.getModRevision(),
+            revision)), revision);
     }
 
     /**

@@ -8,16 +8,12 @@ import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.flannel.SubnetKey;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.NetworkInterface;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import java.util.function.IntPredicate;
 import java.util.function.LongFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,43 +40,24 @@ final class LeaseAcquirer {
     private final Runnable checkOpen;
     private final Random random = new Random();
     private final WarningAggregator keyWarnings;
-    private final IntPredicate localAddress;
 
     /**
      * @param checkOpen throws {@link IllegalStateException} once the allocator is closed
      */
     LeaseAcquirer(final EtcdSettings settings, final SubnetRegistry registry, final Runnable checkOpen) {
-        this(settings, registry, checkOpen, EtcdSubnetAllocator.keyWarnings(settings), LeaseAcquirer::isLocalAddress);
+        this(settings, registry, checkOpen, EtcdSubnetAllocator.keyWarnings(settings));
     }
 
     /**
      * @param checkOpen throws {@link IllegalStateException} once the allocator is closed
      * @param keyWarnings where warnings about malformed keys go
-     * @param localAddress whether an IPv4 address (int form) is an address of this host
      */
     LeaseAcquirer(final EtcdSettings settings, final SubnetRegistry registry, final Runnable checkOpen,
-                  final WarningAggregator keyWarnings, final IntPredicate localAddress) {
+                  final WarningAggregator keyWarnings) {
         this.settings = settings;
         this.registry = registry;
         this.checkOpen = checkOpen;
         this.keyWarnings = keyWarnings;
-        this.localAddress = localAddress;
-    }
-
-    /**
-     * Whether {@code ip} is assigned to an interface of this host (its network namespace), as the JDK lists them.
-     *
-     * @param ip an IPv4 address, int form
-     * @return true if some interface holds it; false when the interfaces cannot be read
-     */
-    static boolean isLocalAddress(final int ip) {
-        try {
-            final InetAddress addr = InetAddress.getByAddress(new byte[] {(byte) (ip >>> 24), (byte) (ip >>> 16),
-                (byte) (ip >>> 8), (byte) ip});
-            return NetworkInterface.getByInetAddress(addr) != null;
-        } catch (IOException e) {
-            return false;
-        }
     }
 
     /**
@@ -88,7 +65,7 @@ final class LeaseAcquirer {
      *
      * @param cfg the network config
      * @param ip this host's PublicIP
-     * @param previous the subnet this host had before (from {@code subnet.env}), if any
+     * @param previous the subnet this host had before (from {@code subnet.env} or the lease file), if any
      * @return the key as held
      * @throws io.overlay.core.OutOfSubnetsException if no subnet is free
      * @throws IllegalStateException if another host won the race {@link #RACE_RETRIES} times, or the allocator closed
@@ -227,15 +204,16 @@ final class LeaseAcquirer {
      * Lets a live lease carrying our PublicIP be reused only with evidence that it is this host's own: flanneld reuses
      * it regardless ({@code tryAcquireLease} in pkg/subnet/etcd/local_manager.go), so a second host started with the
      * first one's PublicIP (one NAT address for all) silently shares its subnet. Evidence: a reservation (pinned to
-     * this PublicIP by the operator); the previous subnet from subnet.env is the lease's; the PublicIP is an address
-     * of this host (no other host on the underlay can have it); the key's etcd lease is gone. Else the takeover needs
-     * {@link EtcdSettings#allowLeaseTakeover()}.
+     * this PublicIP by the operator); the previous subnet (from subnet.env, or the lease file that outlives a reboot)
+     * is the lease's; the key's etcd lease is gone. The PublicIP being an address of this host is no evidence: behind
+     * NAT every host may hold the same one (flannel's classic VirtualBox case, 10.0.2.15 on every VM). Else the
+     * takeover needs {@link EtcdSettings#allowLeaseTakeover()}.
      *
      * @throws IllegalStateException naming the key, the PublicIP and the holder's etcd lease when refused
      */
     private void refuseTakeoverWithoutEvidence(final SubnetListing.Entry e, final int ip,
                                                final Optional<Ipv4Prefix> previous) {
-        if (e.reservation() || previous.filter(e.subnet()::equals).isPresent() || localAddress.test(ip)) {
+        if (e.reservation() || previous.filter(e.subnet()::equals).isPresent()) {
             return;
         }
         final SubnetRegistry.LeaseInfo holder = registry.timeToLive(e.leaseId(), false);
@@ -253,10 +231,11 @@ final class LeaseAcquirer {
             return;
         }
         throw new LeaseTakeoverRefusedException("Refusing to take over " + what + ", and nothing shows it is this host's "
-            + "(the previous subnet from subnet.env is " + previous.map(Ipv4Prefix::toString).orElse("unknown")
-            + ", not " + e.subnet() + "; " + Ipv4.format(ip) + " is not an address of this host). Two hosts with "
+            + "(the previous subnet from subnet.env or the lease file is "
+            + previous.map(Ipv4Prefix::toString).orElse("unknown") + ", not " + e.subnet() + "). Two hosts with "
             + "one PublicIP cannot share a network: give each host its own --public-ip. If this is this host's lease "
-            + "from before it lost its subnet.env, start once with --allow-lease-takeover (or delete the key)");
+            + "from before it lost its subnet.env and lease file, start once with --allow-lease-takeover (or delete "
+            + "the key, or wait until its etcd lease expires)");
     }
 
     /**

@@ -42,6 +42,8 @@ final class LeaseKeeper {
     private HeldLease own;
     private Lease lost;
     private ScheduledFuture<?> renewTask;
+    /** Ticker time of the last {@link #restoreOwnValue} write, 0 for none (control thread). */
+    private long lastRestore;
 
     LeaseKeeper(final EtcdSettings settings, final SubnetRegistry registry, final LeaseAcquirer acquirer,
                 final ControlThread control, final PeerSet peers) {
@@ -231,12 +233,48 @@ final class LeaseKeeper {
             } else {
                 own = own.withModRevision(e.modRevision());
             }
+            restoreOwnValue(e);
             return;
         }
         LOG.error("Own key {} was overwritten ({}); this host no longer owns subnet {}", e.key(),
             e.valid() ? "PublicIP " + Ipv4.format(e.attrs().publicIp()) : "malformed value: " + e.problem(),
             own.lease().subnet());
         lose("its key was overwritten by another host");
+    }
+
+    /**
+     * The own key still names our PublicIP but another value (another BackendData, say a PublicKey, or BackendType):
+     * peers would route or seal with attributes this host does not have. Puts ours back on the etcd lease the key
+     * hangs on, if the key is unchanged since; a later change comes as its own event. Compared in parsed form, so a
+     * value that differs only in JSON spacing is no difference (and our own re-put cannot loop). At most one write
+     * per {@link EtcdSettings#renewRetryInterval()}: two hosts with one PublicIP (a takeover allowed) would otherwise
+     * overwrite each other's value as fast as etcd answers.
+     */
+    private void restoreOwnValue(final SubnetListing.Entry e) {
+        final LeaseAttrs ours = own.lease().attrs();
+        final byte[] value = ours.toBytes();
+        if (LeaseAttrs.parse(value).equals(e.attrs())) {
+            return;
+        }
+        final long now = settings.ticker().getAsLong();
+        if (lastRestore != 0 && now - lastRestore < settings.renewRetryInterval().toNanos()) {
+            LOG.warn("Own key {} was re-put again with another value ({}) than this host's ({}): something keeps "
+                + "writing it, another host with this PublicIP {}? Leaving it for now", e.key(), e.attrs().toJson(),
+                ours.toJson(), Ipv4.format(ours.publicIp()));
+            return;
+        }
+        lastRestore = now == 0 ? 1 : now;
+        LOG.warn("Own key {} was re-put with another value ({}) than this host's ({}); putting this host's back",
+            e.key(), e.attrs().toJson(), ours.toJson());
+        try {
+            final Optional<Long> rev = registry.putIfUnchanged(e.key(), value, e.leaseId(), e.modRevision());
+            if (rev.isPresent()) {
+                own = own.withModRevision(rev.get());
+            }
+        } catch (EtcdUnavailableException ex) {
+            LOG.warn("Cannot put this host's value back into {}: {}; peers see the other value until it is "
+                + "written again", e.key(), ex.getMessage());
+        }
     }
 
     /**

@@ -8,7 +8,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -74,26 +73,26 @@ final class NetworkConfigWatch {
             return;
         }
         closeWatch();
-        final Optional<SubnetRegistry.Value> v;
+        final SubnetRegistry.Read r;
         try {
-            v = registry.get(settings.configKey());
+            r = registry.read(settings.configKey());
         } catch (EtcdUnavailableException e) {
             LOG.debug("Cannot read the network config to watch it: {}; retrying", e.getMessage());
             reopenLater();
             return;
         }
         backoffNanos = 0;
-        evaluate(v.map(SubnetRegistry.Value::value).orElse(null));
-        // An absent key has no revision to start from: watch from now (a change in between is read at the next
-        // reopen or periodic re-read at the latest).
-        lastRevision = v.map(SubnetRegistry.Value::revision).orElse(0L);
+        evaluate(r.value().map(SubnetRegistry.Value::value).orElse(null));
+        // The watch starts right after the read's revision (also when the key is absent): a change written between
+        // the read and the watch is delivered by the watch.
+        lastRevision = r.revision();
         openWatch();
     }
 
     private void openWatch() {
         final int g = ++gen;
         final String key = settings.configKey();
-        watching = registry.watch(key, lastRevision == 0 ? 0 : lastRevision + 1, new SubnetRegistry.WatchSink() {
+        watching = registry.watch(key, lastRevision + 1, new SubnetRegistry.WatchSink() {
             @Override
             public void onEvents(final List<SubnetRegistry.Event> events, final long progressRevision) {
                 onControl(g, () -> {

@@ -243,12 +243,17 @@ final class PeerWatch {
     private void drainInbox() {
         drainQueued.set(false); // before polling: a response added from now on queues another task
         final List<PeerChange> batch = new ArrayList<>();
-        for (Pending p = inbox.poll(); p != null; p = inbox.poll()) {
-            if (p.gen() == watchGen && !control.closed()) {
-                onWatchEvents(p.events(), p.progressRevision(), batch);
+        try {
+            for (Pending p = inbox.poll(); p != null; p = inbox.poll()) {
+                if (p.gen() == watchGen && !control.closed()) {
+                    onWatchEvents(p.events(), p.progressRevision(), batch);
+                }
             }
+        } finally {
+            // PeerSet already holds what was collected: the re-list after a surprise diffs against it, so these
+            // changes must reach the listener now or never.
+            flush(batch);
         }
-        flush(batch);
     }
 
     private void onWatchEvents(final List<SubnetRegistry.Event> events, final long progressRevision,

@@ -119,8 +119,23 @@ interface SubnetRegistry extends AutoCloseable {
         void close();
     }
 
+    /**
+     * One key as read, with the store's revision at the read, also when the key is absent (a watch from
+     * {@code revision + 1} then misses nothing written after the read).
+     *
+     * @param value the key's value, or empty when absent
+     * @param revision the store's revision when it was read (the response header's)
+     */
+    record Read(Optional<Value> value, long revision) {
+    }
+
     /** Reads one key. */
-    Optional<Value> get(String key);
+    default Optional<Value> get(final String key) {
+        return read(key).value();
+    }
+
+    /** Reads one key with the store's revision at the read. */
+    Read read(String key);
 
     /**
      * Lists every key under {@code prefix} (etcd prefix semantics) at one revision, each parsed as a subnet key.

@@ -121,10 +121,10 @@ final class FakeRegistry implements SubnetRegistry {
     // ---------------------------------------------------------------- SubnetRegistry
 
     @Override
-    public synchronized Optional<Value> get(final String key) {
+    public synchronized Read read(final String key) {
         final Kv kv = kvs.get(key);
-        return kv == null ? Optional.empty() : Optional.of(new Value(kv.value(), kv.leaseId(), kv.modRevision(),
-            revision));
+        return new Read(kv == null ? Optional.empty() : Optional.of(new Value(kv.value(), kv.leaseId(),
+            kv.modRevision(), revision)), revision);
     }
 
     @Override

@@ -24,6 +24,8 @@ final class FaultyRegistry implements SubnetRegistry {
     private final Map<Op, Fault> faults = new EnumMap<>(Op.class);
     private final List<TrackedWatch> watches = new ArrayList<>();
     private boolean paused;
+    /** Appended to the next watch response delivered (a surprise while the allocator applies it), then cleared. */
+    private volatile Event poison;
 
     /**
      * @param delegate the registry to wrap
@@ -46,10 +48,21 @@ final class FaultyRegistry implements SubnetRegistry {
         return this;
     }
 
+    /** Runs {@code action} just after the next call of {@code op} was applied, before its caller sees the result. */
+    synchronized FaultyRegistry interleaveAfter(final Op op, final Runnable action) {
+        faults.put(op, new Fault(1, null, true, action));
+        return this;
+    }
+
     /** The next call of {@code op} is applied, then throws {@code failure} (a reply lost on the way back). */
     synchronized FaultyRegistry failAfterApplying(final Op op, final RuntimeException failure) {
         faults.put(op, new Fault(1, failure, true, null));
         return this;
+    }
+
+    /** Appends {@code event} to the next watch response delivered, as a surprise after that response's events. */
+    void appendToNextResponse(final Event event) {
+        poison = event;
     }
 
     /** Closes every open watch underneath, as a hung connection; new watches wait too. Events meanwhile are missed. */
@@ -97,21 +110,23 @@ final class FaultyRegistry implements SubnetRegistry {
                 }
             }
         }
-        if (f != null && f.before() != null) {
+        if (f != null && f.before() != null && !f.afterApplying()) {
             f.before().run();
         } else if (f != null && !f.afterApplying()) {
             throw f.failure();
         }
         final T result = action.get();
-        if (f != null && f.afterApplying()) {
+        if (f != null && f.afterApplying() && f.before() != null) {
+            f.before().run();
+        } else if (f != null && f.afterApplying()) {
             throw f.failure();
         }
         return result;
     }
 
     @Override
-    public Optional<Value> get(final String key) {
-        return call(Op.GET, () -> delegate.get(key));
+    public Read read(final String key) {
+        return call(Op.GET, () -> delegate.read(key));
     }
 
     @Override
@@ -262,6 +277,14 @@ final class FaultyRegistry implements SubnetRegistry {
                 lastSeen = Math.max(lastSeen, e.modRevision());
             }
             lastSeen = Math.max(lastSeen, progressRevision);
+            final Event extra = poison;
+            if (extra != null && !events.isEmpty()) {
+                poison = null;
+                final List<Event> with = new ArrayList<>(events);
+                with.add(extra);
+                sink.onEvents(with, progressRevision);
+                return;
+            }
             sink.onEvents(events, progressRevision);
         }
 

@@ -182,4 +182,31 @@ class LeaseKeepingTest extends EtcdTestSupport {
         assertThat(after.modRevision()).isEqualTo(before.modRevision());
         assertThat(leaseTtl(etcd, after.lease())[1]).isGreaterThan(86000);
     }
+
+    /**
+     * The own key re-put with this host's PublicIP but another value (another BackendData, e.g. a PublicKey) on its
+     * own etcd lease: peers would use attributes this host does not have. WARN, and this host's value is put back on
+     * the same etcd lease; no lease event.
+     */
+    @Test
+    void ownKeyRePutWithAnotherValueIsPutBack() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final EtcdSubnetAllocator a = allocator();
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        final String key = subnetKey(lease.key());
+        final long etcdLease = get(key).lease();
+        try (LogCapture log = new LogCapture()) {
+            etcd.etcdctl("put", "--lease=" + Long.toHexString(etcdLease), key, "{\"PublicIP\":\"198.18.0.1\","
+                + "\"PublicIPv6\":null,\"BackendType\":\"udp\",\"BackendData\":{\"PublicKey\":\"AAAA\"}}");
+            await().atMost(WAIT).until(() -> A_VALUE.equals(get(key).text()));
+            assertThat(log.warnings()).anyMatch(m -> m.startsWith("Own key " + key + " was re-put with another value")
+                && m.contains("PublicKey"));
+        }
+        assertThat(get(key).lease()).isEqualTo(etcdLease);
+        sentinel(events, "100.64.250.0-24");
+        assertThat(events.events).containsExactly("added 100.64.250.0-24 {\"PublicIP\":\"198.18.0.250\","
+            + "\"PublicIPv6\":null}");
+    }
 }

@@ -12,7 +12,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Two hosts started with one PublicIP against a real etcd (the classic "every VM has the same NAT address"): the
  * second host must not silently take the first host's live lease; the real owner restarting keeps its subnet.
- * 198.18.0.1 is not an address of the test's own network namespace, so only subnet.env can prove ownership here.
+ * Only subnet.env (or the lease file) can prove ownership: an address of this host is no evidence, since behind NAT
+ * every host holds the same one.
  */
 class LeaseTakeoverTest extends EtcdTestSupport {
     @BeforeEach
@@ -36,6 +37,23 @@ class LeaseTakeoverTest extends EtcdTestSupport {
         assertThat(after.lease()).as("the holder's etcd lease is untouched").isEqualTo(before.lease());
         assertThat(after.modRevision()).isEqualTo(before.modRevision());
         assertThat(leaseTtl(etcd, before.lease())[1]).isPositive();
+    }
+
+    /**
+     * The PublicIP is an address of this host (127.0.0.1 is one in every network namespace), as a NAT address is on
+     * every VM behind it (10.0.2.15 under VirtualBox): still no evidence, the live lease is refused.
+     */
+    @Test
+    void aPublicIpThatIsALocalAddressIsNoEvidence() throws Exception {
+        final EtcdSubnetAllocator first = allocator();
+        final Lease lease = first.acquire(ip("127.0.0.1"), Optional.empty());
+        first.start(lease, new RecordingListener());
+        final String key = subnetKey(lease.key());
+        final KeyState before = get(key);
+        assertThatThrownBy(() -> allocator().acquire(ip("127.0.0.1"), Optional.empty()))
+            .isInstanceOf(io.overlay.core.LeaseTakeoverRefusedException.class).hasMessageContaining(key)
+            .hasMessageContaining("127.0.0.1");
+        assertThat(get(key).lease()).isEqualTo(before.lease());
     }
 
     /** The owner's restart names its subnet in subnet.env: it keeps its subnet as before. */

@@ -81,6 +81,30 @@ class NetworkConfigWatchTest extends EtcdTestSupport {
         assertThat(events.matching("config ")).isEmpty();
     }
 
+    /**
+     * The config written between the watch's read of the absent key and the opening of the watch (here right after
+     * the read, while the watch reopens after a break) is seen: the watch starts at the read's revision + 1.
+     */
+    @Test
+    void aConfigWrittenBetweenTheReadAndTheWatchIsSeen() throws Exception {
+        final EtcdSettings s = settings().build();
+        final FaultyRegistry faults = new FaultyRegistry(new JetcdRegistry(s), true);
+        final EtcdSubnetAllocator b = allocator(s, faults);
+        final RecordingListener eb = new RecordingListener();
+        b.start(b.acquire(ip("198.18.0.2"), Optional.empty()), eb);
+        sentinel(eb, "100.64.253.0-24");
+        try (LogCapture log = new LogCapture()) {
+            etcd.etcdctl("del", prefix + "/config");
+            await().atMost(WAIT).until(() -> log.errors().stream().filter(m -> m.contains("was deleted")).count() == 2);
+            faults.interleaveAfter(FaultyRegistry.Op.GET,
+                () -> putConfig("{\"Network\":\"100.65.0.0/16\",\"SubnetLen\":24}"));
+            faults.breakWatches(new IllegalStateException("injected: connection reset"));
+            await().atMost(WAIT).until(() -> !eb.matching("config ").isEmpty());
+            assertThat(eb.matching("config ")).containsExactly("config 100.65.0.0/16 24 restart "
+                + "[Network 100.64.0.0/16 -> 100.65.0.0/16]");
+        }
+    }
+
     @Test
     void differencesNameEveryField() {
         final NetworkConfig x = NetworkConfig.parse(CONFIG);

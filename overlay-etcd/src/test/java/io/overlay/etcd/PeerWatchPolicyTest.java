@@ -228,4 +228,20 @@ class PeerWatchPolicyTest extends FakeRegistrySupport {
                 + "its key " + subnetKey("100.64.1.0-24")));
         }
     }
+
+    /**
+     * A surprise while a watch response is applied (here an event without a key after D's) must not lose the changes
+     * already taken into the peer set: the re-list that follows diffs against that set, so D must come now.
+     */
+    @Test
+    void aSurpriseWhileApplyingWatchEventsLosesNoChange() {
+        try (LogCapture log = new LogCapture()) {
+            faults.appendToNextResponse(new SubnetRegistry.Event(true, null, new byte[0], 0, 0, 0));
+            store.put(subnetKey("100.64.4.0-24"), "{\"PublicIP\":\"198.18.0.4\"}");
+            await().atMost(WAIT).until(() -> !log.errors().isEmpty());
+            sentinel(events, "100.64.250.0-24");
+            assertThat(events.matching("added 100.64.4.0-24")).hasSize(1);
+            assertThat(events.peers).containsKey(Ipv4Prefix.parse("100.64.4.0/24"));
+        }
+    }
 }

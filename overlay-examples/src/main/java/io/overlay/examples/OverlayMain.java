@@ -141,10 +141,16 @@ public final class OverlayMain implements Callable<Integer> {
         description = "Where subnet.env is written (default: ${DEFAULT-VALUE}).")
     Path subnetFile;
 
+    @Option(names = "--lease-file", paramLabel = "<file>",
+        description = "A copy of subnet.env kept where it survives a reboot (e.g. /var/lib/overlay/lease.env), "
+            + "written whenever subnet.env is and read when subnet.env is missing, so a rebooted host keeps its "
+            + "subnet (default: none). overlay's own option, not flanneld's.")
+    Path leaseFile;
+
     @Option(names = "--allow-lease-takeover", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
         converter = GoFlags.Bool.class,
         description = "Take over a live lease that carries this host's PublicIP although nothing shows it is this "
-            + "host's (subnet.env names another subnet or none, and the PublicIP is not an address of this host). "
+            + "host's (subnet.env, or the --lease-file when subnet.env is missing, names another subnet or none). "
             + "Default: refuse and exit 1, naming the key and its holder, since two hosts with one PublicIP cannot "
             + "share a network. overlay's own option, not flanneld's (flanneld always takes it over).")
     boolean allowLeaseTakeover;
@@ -365,6 +371,7 @@ public final class OverlayMain implements Callable<Integer> {
             .ifaceCanReach(ifaceCanReach)
             .ipMasq(ipMasq)
             .subnetFile(subnetFile)
+            .leaseFile(leaseFile)
             .bridge(bridge)
             .tunName(tunName)
             .acceptOnlyKnownPeers(!acceptAnySender)

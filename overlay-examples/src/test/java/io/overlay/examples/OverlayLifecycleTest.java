@@ -129,4 +129,45 @@ class OverlayLifecycleTest {
             .as("the holder's key, value and etcd lease are untouched")
             .isEqualTo(before.replaceAll("\"revision\":\\d+", "").replaceAll("\"raft_term\":\\d+", ""));
     }
+
+    /**
+     * The real owner rebooted: subnet.env (tmpfs) is gone, its lease file names the live lease's subnet, so the lease
+     * carrying its PublicIP is taken up again instead of refused (start then fails at the TUN, which this test does
+     * not open, after the key moved to the new etcd lease).
+     */
+    @Test
+    void aRebootedOwnerWithoutSubnetEnvKeepsItsLeaseThroughItsLeaseFile() throws Exception {
+        etcd.etcdctl("put", "/lifecycle-lf/config", "{\"Network\":\"100.64.0.0/16\",\"Backend\":{\"Type\":\"udp\"}}");
+        final String holder = etcd.etcdctl("lease", "grant", "600").split(" ")[1];
+        final String key = "/lifecycle-lf/subnets/100.64.9.0-24";
+        etcd.etcdctl("put", "--lease=" + holder, key, "{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
+        final java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("lifecycle-lf");
+        final java.nio.file.Path leaseFile = dir.resolve("lease.env");
+        java.nio.file.Files.writeString(leaseFile, "FLANNEL_NETWORK=100.64.0.0/16\nFLANNEL_SUBNET=100.64.9.1/24\n"
+            + "FLANNEL_MTU=1472\nFLANNEL_IPMASQ=false\n");
+        final Overlay overlay = Overlay.builder()
+            .allocator(new EtcdSubnetAllocator(EtcdSettings.builder().endpoints(etcd.endpoint())
+                .prefix("/lifecycle-lf").build()))
+            .ifaces(java.util.List.of("lo"))
+            .publicIp("198.18.0.1")
+            .subnetFile(dir.resolve("subnet.env"))
+            .leaseFile(leaseFile)
+            .tunDeviceFactory((name, queues) -> {
+                throw new java.io.IOException("test: no TUN device here");
+            })
+            .build();
+        try {
+            org.assertj.core.api.Assertions.assertThatThrownBy(overlay::start)
+                .isInstanceOf(java.io.IOException.class).hasMessage("test: no TUN device here");
+            assertThat(etcd.etcdctl("get", key, "--print-value-only").strip())
+                .isEqualTo("{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
+            assertThat(etcd.etcdctl("get", key, "-w", "json")).as("on this host's new etcd lease")
+                .contains("\"lease\":").doesNotContain("\"lease\":" + Long.parseLong(holder, 16) + ",");
+        } finally {
+            overlay.close();
+            java.nio.file.Files.deleteIfExists(dir.resolve("subnet.env"));
+            java.nio.file.Files.deleteIfExists(leaseFile);
+            java.nio.file.Files.delete(dir);
+        }
+    }
 }

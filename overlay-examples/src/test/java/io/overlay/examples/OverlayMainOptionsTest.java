@@ -60,6 +60,14 @@ class OverlayMainOptionsTest {
     }
 
     @Test
+    void leaseFileIsNoneByDefaultAndSetByOptionOrFlanneldVariable() throws Exception {
+        assertThat(parse(Map.of()).leaseFile).isNull();
+        assertThat(parse(Map.of("FLANNELD_LEASE_FILE", "/var/lib/overlay/lease.env")).leaseFile)
+            .isEqualTo(Path.of("/var/lib/overlay/lease.env"));
+        assertThat(parse(Map.of(), "--lease-file=/tmp/l.env").leaseFile).isEqualTo(Path.of("/tmp/l.env"));
+    }
+
+    @Test
     void encryptionIsOffByDefaultAndSetByOptionOrFlanneldVariable() throws Exception {
         assertThat(parse(Map.of()).encryption).isEqualTo("off");
         assertThat(parse(Map.of()).pskFile).isNull();
