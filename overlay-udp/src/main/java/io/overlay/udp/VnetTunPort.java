@@ -200,19 +200,14 @@ final class VnetTunPort implements TunPort, TunFrameSink {
             sinkBuffer = buffer;
             sinkAddress = Buffer.memoryAddress(buffer);
         }
+        long written;
         try {
-            if (fd.writeAddress(sinkAddress, offset, offset + length) == length) {
-                counters.add(Counter.UDP_TO_TUN_PACKETS, packets);
-                counters.add(Counter.UDP_TO_TUN_BYTES, packetBytes);
-                if (packets > 1) {
-                    counters.add(Counter.TUN_COALESCED_FRAMES, 1);
-                }
-                return;
-            }
+            written = fd.writeAddress(sinkAddress, offset, offset + length);
         } catch (IOException e) {
             logError("write", e);
+            written = -1;
         }
-        counters.drop(DropReason.TUN_WRITE_FAILED, packets);
+        countWrite(written == length, packets, packetBytes);
     }
 
     /**
@@ -222,19 +217,27 @@ final class VnetTunPort implements TunPort, TunFrameSink {
     @Override
     public void gather(final long iovecs, final int count, final int length, final int packets,
                        final int packetBytes) {
+        long written;
         try {
-            if (fd.writevAddresses(iovecs, count) == length) {
-                counters.add(Counter.UDP_TO_TUN_PACKETS, packets);
-                counters.add(Counter.UDP_TO_TUN_BYTES, packetBytes);
-                if (packets > 1) {
-                    counters.add(Counter.TUN_COALESCED_FRAMES, 1);
-                }
-                return;
-            }
+            written = fd.writevAddresses(iovecs, count);
         } catch (IOException e) {
             logError("write", e);
+            written = -1;
         }
-        counters.drop(DropReason.TUN_WRITE_FAILED, packets);
+        countWrite(written == length, packets, packetBytes);
+    }
+
+    /** Counts one frame written to the TUN whole ({@code ok}) as the packets it carries, or drops them all. */
+    private void countWrite(final boolean ok, final int packets, final int packetBytes) {
+        if (!ok) {
+            counters.drop(DropReason.TUN_WRITE_FAILED, packets);
+            return;
+        }
+        counters.add(Counter.UDP_TO_TUN_PACKETS, packets);
+        counters.add(Counter.UDP_TO_TUN_BYTES, packetBytes);
+        if (packets > 1) {
+            counters.add(Counter.TUN_COALESCED_FRAMES, 1);
+        }
     }
 
     private void logBadFrame(final OffloadVerdict verdict) {
