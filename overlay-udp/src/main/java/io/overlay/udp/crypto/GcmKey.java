@@ -5,7 +5,7 @@ import javax.crypto.spec.SecretKeySpec;
 
 /**
  * One AES-256-GCM key, prepared once for every event loop: the JDK key object for {@link CipherGcm}, and for
- * {@link IntrinsicGcm} the expanded AES key and the GHASH subkey table (a template each loop copies). {@link #slot()}
+ * {@link IntrinsicGcm} the expanded AES key and the GHASH subkey table (a template each loop copies). {@link #slot}
  * numbers the keys in use so that each loop keeps its own per-key counter-mode state in an array; a released key's
  * slot is reused.
  */

@@ -16,7 +16,7 @@ import java.util.Arrays;
  * {@code S = GHASH(C | 0-pad | [0]64 | [len(C)]64)}, {@code T = AES(J0) xor S}.
  *
  * <p>Nothing is allocated per packet: the counter-mode object of each key is this loop's own (kept by
- * {@link GcmKey#slot()}), its IV array is rewritten and {@code reset()} per packet, the GHASH state is a reused
+ * {@link GcmKey#slot}), its IV array is rewritten and {@code reset()} per packet, the GHASH state is a reused
  * {@code long[2]}. Available only when {@code java.base/com.sun.crypto.provider} is opened to this code and a
  * start-up self-test gives the same bytes as the {@code Cipher} API for a fixed key, nonce and plaintext; otherwise
  * {@link Gcm#create()} uses {@link CipherGcm}.
