@@ -20,13 +20,14 @@
 #   4. stops the agent (SIGSTOP) and restarts etcd (the agent's connection breaks), deletes --burst leases and gives
 #      --burst others a new PublicIP, compacts etcd's history, resumes the agent (SIGCONT) and reports the time until
 #      its log shows all those changes applied (its watch revision is compacted: a re-list) and checks its peer count;
-#      then peak RSS (VmHWM) and total CPU-seconds.
+#      then peak RSS (VmHWM), total CPU-seconds and, 6 s later (past the launcher's native-heap trim), RSS settled.
 # Each step is bounded in time; everything (processes, namespaces, temp dir) is removed on exit, also on failure or
 # Ctrl-C. KEEP_LOGS=1 keeps the temp dir (agent and etcd logs, the writer's timestamps).
 #
 # Options: --peers LIST (comma-separated, each churn + 2 x burst..16383; default 1000,5000,16383), --runs R (default 1), --churn C
 # (default 200), --interval-ms MS (default 10), --burst B (default 100), --markdown (also print the table as
-# Markdown rows). Environment: OVERLAY_JAR (run that jar as is), OVERLAY_NO_BUILD=1 (never build), JAVA (default
+# Markdown rows), --nmt (run the agent with Native Memory Tracking and print, 2 s after ready, NMT's committed
+# sizes and the resident memory by mapping; needs jcmd). Environment: OVERLAY_JAR (run that jar as is), OVERLAY_NO_BUILD=1 (never build), JAVA (default
 # java; the writer needs a JDK: it runs as a single-file program), OVERLAY_JAVA_OPTS (default: the
 # launcher's JVM options, the java_opts line of packaging/deb/overlay.sh, and the jar's CDS archive if built).
 # Needs root, etcd and etcdctl (etcd-server, etcd-client), iproute2, a JDK 17, Maven to build the jar.
@@ -43,7 +44,7 @@ launcher_opts=$(sed -n "s/^java_opts='\(.*\)'$/\1/p" "$repo/packaging/deb/overla
 [[ -r ${jar%.jar}.jsa ]] && launcher_opts+=" -XX:SharedArchiveFile=${jar%.jar}.jsa -Xshare:auto"
 java_opts=${OVERLAY_JAVA_OPTS:-$launcher_opts}
 
-peers_list=1000,5000,16383 runs=1 churn=200 interval_ms=10 burst=100 markdown=0
+peers_list=1000,5000,16383 runs=1 churn=200 interval_ms=10 burst=100 markdown=0 nmt=0
 die() { echo "scale-bench: $*" >&2; exit 1; }
 while (($#)); do
   case $1 in
@@ -58,11 +59,13 @@ while (($#)); do
     --burst) burst=${2:?}; shift 2 ;;
     --burst=*) burst=${1#*=}; shift ;;
     --markdown) markdown=1; shift ;;
+    --nmt) nmt=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
 IFS=, read -r -a peer_counts <<<"$peers_list"
+((nmt)) && java_opts+=" -XX:NativeMemoryTracking=summary"
 for n in "${peer_counts[@]}" "$runs" "$churn" "$interval_ms" "$burst"; do
   [[ $n =~ ^[0-9]+$ ]] || die "not a number: '$n'"
 done
@@ -148,6 +151,17 @@ agent_get() {
   ip netns exec "$host" timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/8471 && printf "GET %s HTTP/1.0\r\n\r\n" "$1" >&3 && cat <&3' _ "$1"
 }
 agent_peers() { agent_get /metrics | awk '$1 == "overlay_peers" { printf "%d", $2 }'; }
+# memory_breakdown PID TITLE: where the agent's resident memory is, to stderr: NMT's committed sizes (the agent runs
+# with -XX:NativeMemoryTracking=summary under --nmt) and /proc/PID/smaps's Rss summed by kind of mapping
+memory_breakdown() {
+  echo "scale-bench: memory of the agent, $2" >&2
+  ip netns exec "$host" jcmd "$1" VM.native_memory summary scale=KB 2>&1 \
+    | awk '/^-/ && /committed=/ { n = $0; sub(/^- */, "", n); sub(/ *\(.*/, "", n); c = $0
+        sub(/.*committed=/, "", c); printf "  nmt %-28s %7.1f MiB committed\n", n, c / 1024 }' >&2
+  awk '/^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anon]" : $6); sub(/.*\//, "", name) }
+       /^Rss:/ { rss[name] += $2 } END { for (k in rss) if (rss[k] >= 512) printf "  rss %-28s %7.1f MiB\n", k, rss[k] / 1024 }' \
+    "/proc/$1/smaps" | sort -k3 -rn >&2
+}
 wait_for() { # wait_for SECONDS WHAT COMMAND...: polls every 20 ms; fails naming WHAT
   local deadline=$(($(date +%s) + $1)) what=$2; shift 2
   until "$@"; do
@@ -170,7 +184,7 @@ pct() { sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { if (NR == 0) { print 
 
 echo "scale-bench: $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs, $("$java_bin" -version 2>&1 | head -1)"
 echo "scale-bench: jar $jar, OVERLAY_JAVA_OPTS='$java_opts'; churn $churn x ${interval_ms} ms, burst $burst"
-header="peers  start->ready_s  listed->routed_ms  apply_ms  cpu_ready_s  rss_ready_MiB  rss_2s_MiB  threads  add_p50/p99_ms  del_p50/p99_ms  etcd_p99_ms  missed  converge_s  rss_peak_MiB  cpu_total_s  load(1m)"
+header="peers  start->ready_s  listed->routed_ms  apply_ms  cpu_ready_s  rss_ready_MiB  rss_2s_MiB  threads  add_p50/p99_ms  del_p50/p99_ms  etcd_p99_ms  missed  converge_s  rss_peak_MiB  rss_end_MiB  cpu_total_s  load(1m)"
 rows=()
 for n in "${peer_counts[@]}"; do
   for run in $(seq "$runs"); do
@@ -210,6 +224,7 @@ for n in "${peer_counts[@]}"; do
     [[ $routed_n == "$n" ]] || die "the agent routed ${routed_n:-?} peers at start, not $n (log $log)"
     sleep 2
     rss_2s=$(rss_mib "$agent_pid" VmRSS) threads=$(awk '$1 == "Threads:" { print $2 }' "/proc/$agent_pid/status")
+    ((nmt)) && memory_breakdown "$agent_pid" "N=$n run $run, 2 s after ready"
 
     # 3. churn: deletions, then additions, one every interval_ms
     mark=$(wc -l <"$log")
@@ -263,13 +278,17 @@ for n in "${peer_counts[@]}"; do
     peers_after=$(agent_peers)
     [[ $peers_after == $((n - burst)) ]] || missed="$missed(after compaction: peers $peers_after, want $((n - burst)))"
     rss_peak=$(rss_mib "$agent_pid" VmHWM) cpu_total=$(cpu_s "$agent_pid")
+    # settled: past the launcher's native-heap trim interval (5 s), what the agent keeps between bursts
+    sleep 6
+    rss_end=$(rss_mib "$agent_pid" VmRSS)
+    ((nmt)) && memory_breakdown "$agent_pid" "N=$n run $run, settled"
 
-    row=$(printf '%-6s %-15s %-18s %-9s %-12s %-14s %-11s %-8s %-15s %-15s %-12s %-7s %-11s %-13s %-12s %s' "$n" \
+    row=$(printf '%-6s %-15s %-18s %-9s %-12s %-14s %-11s %-8s %-15s %-15s %-12s %-7s %-11s %-13s %-12s %-12s %s' "$n" \
       "$(awk -v d="$(diff_ms "$t_spawn" "$t_ready")" 'BEGIN { printf "%.2f", d / 1000 }')" \
       "$(diff_ms "$t_listed" "$t_routed")" "$(awk -v u="${apply_us:-0}" 'BEGIN { printf "%.1f", u / 1000 }')" \
       "$cpu_ready" "$rss_ready" "$rss_2s" "$threads" "$(pct "$tmp/add.txt" 50)/$(pct "$tmp/add.txt" 99)" \
       "$(pct "$tmp/del.txt" 50)/$(pct "$tmp/del.txt" 99)" "$(pct "$tmp/etcd.txt" 99)" "$missed" \
-      "$(awk -v d="$(diff_ms "$t_cont" "$t_conv")" 'BEGIN { printf "%.2f", d / 1000 }')" "$rss_peak" "$cpu_total" \
+      "$(awk -v d="$(diff_ms "$t_cont" "$t_conv")" 'BEGIN { printf "%.2f", d / 1000 }')" "$rss_peak" "$rss_end" "$cpu_total" \
       "$load")
     rows+=("$row")
     echo "$header" >&2
