@@ -77,7 +77,8 @@ public class RouteBatchBenchmark {
     }
 
     /**
-     * The listing of N leases as N single puts: N snapshots, O(N²).
+     * The listing of N leases as N single puts: N snapshots, each copying the pages it changes and the page
+     * directories (O(N²) when a snapshot was one flat table, copied whole per put).
      *
      * @return the table (consumed by JMH)
      */

@@ -20,13 +20,12 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  * (a listing, a re-list's difference, a burst of watch events) and publishes it as one snapshot; batches handed to
  * {@code apply} on other threads while one is being built wait and are then applied together, as one more snapshot.
  *
- * <p><b>Cost.</b> A write copies the snapshot's three flat arrays (a memory copy of about 26 bytes per route at the
- * table's load factor of at most one half) and then costs O(1) per change (hash insert, or a backward-shift delete
- * of linear probing); the sorted PublicIP array is checked in one pass over the routes when a few PublicIPs were
- * touched, rebuilt (a sort) when many were. Loading N routes in one batch is O(N log N) in the sort and O(N)
- * otherwise, where N single puts would be O(N²). A lookup costs one volatile read and, per distinct
- * prefix length present (normally one, since all flannel leases share {@code SubnetLen}), one probe sequence of an
- * open-addressing hash table. Longest prefix wins, unlike flannel's first-match linear scan ({@code find_route} in
+ * <p><b>Cost.</b> Routes and the peers' PublicIPs (with a count of routes each) are two open-addressing hash tables
+ * kept in pages ({@link PagedTable}): a write copies the page directories and only the pages it changes (4 KiB
+ * each), then costs O(1) per change (hash insert, or a backward-shift delete of linear probing). So a single lease
+ * event costs a few KiB of copying whatever the number of peers, and loading N routes in one batch is O(N), where
+ * N single puts into a flat copied table would be O(N²). A lookup costs one volatile read and, per distinct prefix
+ * length present (normally one, since all flannel leases share {@code SubnetLen}), one probe sequence. Longest prefix wins, unlike flannel's first-match linear scan ({@code find_route} in
  * flannel v0.28.9 {@code pkg/backend/udp/proxy_amd64.c}), which only matters when sizes differ.
  */
 public final class RouteTable {
@@ -55,15 +54,15 @@ public final class RouteTable {
     }
 
     /**
-     * Returns whether {@code publicIp} is the PublicIP of any routed peer. Lock-free and allocation-free (a binary
-     * search in the current snapshot's sorted peer addresses); used by the packet path to accept datagrams only
-     * from known peers.
+     * Returns whether {@code publicIp} is the PublicIP of any routed peer. Lock-free and allocation-free (a probe of
+     * the current snapshot's table of peer addresses); used by the packet path to accept datagrams only from known
+     * peers.
      *
      * @param publicIp an underlay address, int form
      * @return {@code true} if some route's peer has that PublicIP
      */
     public boolean hasPeer(final int publicIp) {
-        return Arrays.binarySearch(snapshot.peerIps, publicIp) >= 0;
+        return snapshot.peerIps.get(ipKey(publicIp), 0) != 0;
     }
 
     /**
@@ -142,7 +141,7 @@ public final class RouteTable {
         synchronized (writeLock) {
             drainPending();
             final Edit e = new Edit(Snapshot.EMPTY, changes.puts());
-            e.changed = true;
+            e.replacing = true;
             applyAll(e, List.of(changes));
             publish(e);
         }
@@ -163,7 +162,7 @@ public final class RouteTable {
      * @return the count
      */
     public int size() {
-        return snapshot.size;
+        return snapshot.routes.size;
     }
 
     /**
@@ -207,187 +206,82 @@ public final class RouteTable {
 
     /** Under {@code writeLock}. */
     private void publish(final Edit e) {
-        if (e.changed) {
+        if (e.changed()) {
             snapshot = e.build();
             version++;
         }
     }
 
-    private static int hash(final int key, final int length) {
-        final int h = key * 0x9E3779B1 + length;
-        return h ^ (h >>> 16);
+    /** A route's key in the route table: network address and prefix length + 1 (so never 0, the empty slot). */
+    private static long routeKey(final int address, final int length) {
+        return (address & 0xffff_ffffL) << 8 | (length + 1);
     }
 
-    /** Smallest power of two ≥ 8 that holds {@code routes} at a load factor of at most one half. */
-    private static int capacityFor(final int routes) {
-        int capacity = Snapshot.MIN_CAPACITY;
-        while (capacity < routes * 2L) {
-            capacity <<= 1;
-        }
-        return capacity;
+    /** A PublicIP's key in the table of peer addresses (never 0). */
+    private static long ipKey(final int ip) {
+        return (ip & 0xffff_ffffL) << 8 | 1;
     }
 
     /**
-     * The next snapshot being built by one writer under {@code writeLock}: private copies of the current snapshot's
-     * arrays, changed in place, never seen by a reader before {@link #build()}.
+     * The next snapshot being built by one writer under {@code writeLock}: editors of the current snapshot's two
+     * tables, which copy a page on its first write, so no reader ever sees a change before {@link #build()}.
      */
     private static final class Edit {
-        /** Beyond this many PublicIPs touched, the sorted PublicIPs are rebuilt from all routes (sort, O(n log n)). */
-        private static final int TRACKED_IPS = 32;
-
         private final Snapshot base;
         private final int[] lengthCounts;
-        /** PublicIPs of routes added, changed or removed: they may have appeared or disappeared. */
-        private int[] touchedIps = new int[4];
-        private int touched;
-        private boolean allIpsAnew;
-        private int[] keys;
-        private byte[] keyLengths;
-        private long[] values;
-        private int mask;
-        private int size;
-        private boolean changed;
+        private final PagedTable.Editor routes;
+        /** PublicIP to the number of routes that point at it; an IP leaves when its count reaches 0. */
+        private final PagedTable.Editor ips;
+        /** A {@link #replaceAll}: publish even when the result equals the base. */
+        private boolean replacing;
 
         Edit(final Snapshot base, final int puts) {
             this.base = base;
-            this.size = base.size;
             this.lengthCounts = base.lengthCounts.clone();
-            final int capacity = capacityFor(base.size + puts);
-            if (capacity <= base.keys.length) {
-                keys = base.keys.clone();
-                keyLengths = base.keyLengths.clone();
-                values = base.values.clone();
-                mask = base.keys.length - 1;
-            } else {
-                keys = base.keys;
-                keyLengths = base.keyLengths;
-                values = base.values;
-                rehash(capacity);
-            }
+            this.routes = new PagedTable.Editor(base.routes, puts);
+            this.ips = new PagedTable.Editor(base.peerIps, puts);
         }
 
-        /** Moves every entry into fresh arrays of {@code capacity} slots. */
-        private void rehash(final int capacity) {
-            final int[] oldKeys = keys;
-            final byte[] oldLengths = keyLengths;
-            final long[] oldValues = values;
-            keys = new int[capacity];
-            keyLengths = new byte[capacity];
-            values = new long[capacity];
-            mask = capacity - 1;
-            for (int i = 0; i < oldKeys.length; i++) {
-                if (oldLengths[i] != 0) {
-                    final int slot = ~find(oldKeys[i], oldLengths[i]);
-                    keys[slot] = oldKeys[i];
-                    keyLengths[slot] = oldLengths[i];
-                    values[slot] = oldValues[i];
-                }
-            }
-        }
-
-        /** The slot holding (key, tag), or {@code ~slot} of the empty slot where it would go. */
-        private int find(final int key, final byte tag) {
-            int slot = hash(key, tag - 1) & mask;
-            byte k;
-            while ((k = keyLengths[slot]) != 0) {
-                if (k == tag && keys[slot] == key) {
-                    return slot;
-                }
-                slot = (slot + 1) & mask;
-            }
-            return ~slot;
+        boolean changed() {
+            return replacing || routes.changed();
         }
 
         Peer put(final Ipv4Prefix subnet, final Peer peer) {
             final long packed = peer.packed();
-            final byte tag = (byte) (subnet.length() + 1);
-            int slot = find(subnet.address(), tag);
-            if (slot >= 0) {
-                final long old = values[slot];
-                if (old != packed) {
-                    values[slot] = packed;
-                    if (Peer.ipOf(old) != peer.publicIp()) {
-                        touch(Peer.ipOf(old));
-                        touch(peer.publicIp());
-                    }
-                    changed = true;
-                }
-                return Peer.unpack(old);
-            }
-            if ((size + 1) * 2L > keys.length) {
-                rehash(keys.length * 2);
-                slot = find(subnet.address(), tag);
-            }
-            slot = ~slot;
-            keys[slot] = subnet.address();
-            keyLengths[slot] = tag;
-            values[slot] = packed;
-            size++;
-            lengthCounts[subnet.length()]++;
-            touch(peer.publicIp());
-            changed = true;
-            return null;
-        }
-
-        Peer remove(final Ipv4Prefix subnet) {
-            final int slot = find(subnet.address(), (byte) (subnet.length() + 1));
-            if (slot < 0) {
+            final long old = routes.put(routeKey(subnet.address(), subnet.length()), packed, NO_ROUTE);
+            if (old == NO_ROUTE) {
+                lengthCounts[subnet.length()]++;
+                count(peer.publicIp(), 1);
                 return null;
             }
-            final long old = values[slot];
-            deleteAt(slot);
-            size--;
-            lengthCounts[subnet.length()]--;
-            touch(Peer.ipOf(old));
-            changed = true;
+            if (Peer.ipOf(old) != peer.publicIp()) {
+                count(Peer.ipOf(old), -1);
+                count(peer.publicIp(), 1);
+            }
             return Peer.unpack(old);
         }
 
-        /**
-         * Linear probing's backward-shift deletion: entries after the hole whose home slot is not cyclically in
-         * (hole, entry] move into the hole, so every probe sequence stays unbroken without tombstones.
-         */
-        private void deleteAt(final int slot) {
-            int hole = slot;
-            int j = slot;
-            while (true) {
-                j = (j + 1) & mask;
-                if (keyLengths[j] == 0) {
-                    break;
-                }
-                final int home = hash(keys[j], keyLengths[j] - 1) & mask;
-                final boolean stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
-                if (!stays) {
-                    keys[hole] = keys[j];
-                    keyLengths[hole] = keyLengths[j];
-                    values[hole] = values[j];
-                    hole = j;
-                }
+        Peer remove(final Ipv4Prefix subnet) {
+            final long old = routes.remove(routeKey(subnet.address(), subnet.length()), NO_ROUTE);
+            if (old == NO_ROUTE) {
+                return null;
             }
-            keys[hole] = 0;
-            keyLengths[hole] = 0;
-            values[hole] = 0;
+            lengthCounts[subnet.length()]--;
+            count(Peer.ipOf(old), -1);
+            return Peer.unpack(old);
         }
 
-        /** Notes a PublicIP that may have appeared or disappeared; past {@link #TRACKED_IPS}, all are redone. */
-        private void touch(final int ip) {
-            if (allIpsAnew) {
-                return;
+        private void count(final int ip, final int delta) {
+            final long key = ipKey(ip);
+            final long n = ips.get(key, 0) + delta;
+            if (n == 0) {
+                ips.remove(key, 0);
+            } else {
+                ips.put(key, n, 0);
             }
-            if (touched == TRACKED_IPS) {
-                allIpsAnew = true;
-                return;
-            }
-            if (touched == touchedIps.length) {
-                touchedIps = Arrays.copyOf(touchedIps, touched * 2);
-            }
-            touchedIps[touched++] = ip;
         }
 
         Snapshot build() {
-            if (size * 8L < keys.length && keys.length > Snapshot.MIN_CAPACITY) {
-                rehash(capacityFor(size)); // shrink after mass removal; hysteresis: grow at 1/2, shrink at 1/8
-            }
             boolean sameLengths = true;
             for (int l = 0; l <= 32; l++) {
                 sameLengths &= (lengthCounts[l] > 0) == (base.lengthCounts[l] > 0);
@@ -408,125 +302,35 @@ public final class RouteTable {
                     }
                 }
             }
-            return new Snapshot(lengths, masks, keys, keyLengths, values, size,
-                allIpsAnew ? allPeerIps() : mergedPeerIps(), lengthCounts);
-        }
-
-        /** Every route's PublicIP, sorted, without repeats. */
-        private int[] allPeerIps() {
-            final int[] ips = new int[size];
-            int n = 0;
-            for (int i = 0; i < keyLengths.length; i++) {
-                if (keyLengths[i] != 0) {
-                    ips[n++] = Peer.ipOf(values[i]);
-                }
-            }
-            return sortedDistinct(ips, n);
-        }
-
-        /**
-         * The base's sorted PublicIPs, with each touched one present exactly when some route still uses it: one pass
-         * over the routes, a binary search of the few touched PublicIPs each.
-         */
-        private int[] mergedPeerIps() {
-            final int[] old = base.peerIps;
-            if (touched == 0) {
-                return old;
-            }
-            final int[] cand = sortedDistinct(touchedIps, touched);
-            final boolean[] used = new boolean[cand.length];
-            for (int i = 0; i < keyLengths.length; i++) {
-                if (keyLengths[i] != 0) {
-                    final int j = Arrays.binarySearch(cand, Peer.ipOf(values[i]));
-                    if (j >= 0) {
-                        used[j] = true;
-                    }
-                }
-            }
-            int delta = 0;
-            boolean same = true;
-            for (int j = 0; j < cand.length; j++) {
-                final boolean before = Arrays.binarySearch(old, cand[j]) >= 0;
-                delta += (used[j] ? 1 : 0) - (before ? 1 : 0);
-                same &= used[j] == before;
-            }
-            if (same) {
-                return old;
-            }
-            final int[] out = new int[old.length + delta];
-            int i = 0;
-            int j = 0;
-            int o = 0;
-            while (i < old.length || j < cand.length) {
-                if (j >= cand.length || i < old.length && old[i] < cand[j]) {
-                    out[o++] = old[i++];
-                } else {
-                    if (i < old.length && old[i] == cand[j]) {
-                        i++; // a touched one: kept below only if still used
-                    }
-                    if (used[j]) {
-                        out[o++] = cand[j];
-                    }
-                    j++;
-                }
-            }
-            return out;
-        }
-
-        private static int[] sortedDistinct(final int[] ips, final int n) {
-            final int[] sorted = Arrays.copyOf(ips, n);
-            Arrays.sort(sorted);
-            int d = 0;
-            for (int i = 0; i < n; i++) {
-                if (d == 0 || sorted[d - 1] != sorted[i]) {
-                    sorted[d++] = sorted[i];
-                }
-            }
-            return d == n ? sorted : Arrays.copyOf(sorted, d);
+            return new Snapshot(lengths, masks, routes.build(), ips.build(), lengthCounts);
         }
     }
 
-    /** Immutable open-addressing table keyed by (network address, length); never changed once published. */
+    /** An immutable route table and its peers' PublicIPs; never changed once published. */
     private static final class Snapshot {
-        static final int MIN_CAPACITY = 8;
-        static final Snapshot EMPTY = new Snapshot(new int[0], new int[0], new int[MIN_CAPACITY],
-            new byte[MIN_CAPACITY], new long[MIN_CAPACITY], 0, new int[0], new int[33]);
+        static final Snapshot EMPTY = new Snapshot(new int[0], new int[0], PagedTable.EMPTY, PagedTable.EMPTY,
+            new int[33]);
 
         private final int[] lengths; // distinct prefix lengths, longest first
         private final int[] masks;
-        private final int[] keys;
-        private final byte[] keyLengths; // 0 = empty slot (length stored + 1)
-        private final long[] values;
-        private final int slotMask;
-        private final int size;
-        private final int[] peerIps; // distinct peer PublicIPs, sorted (signed order, as binarySearch uses)
+        private final PagedTable routes; // routeKey -> packed peer
+        private final PagedTable peerIps; // ipKey -> number of routes with that PublicIP (> 0)
         private final int[] lengthCounts; // routes per prefix length 0..32
 
-        private Snapshot(final int[] lengths, final int[] masks, final int[] keys, final byte[] keyLengths,
-                         final long[] values, final int size, final int[] peerIps, final int[] lengthCounts) {
+        private Snapshot(final int[] lengths, final int[] masks, final PagedTable routes, final PagedTable peerIps,
+                         final int[] lengthCounts) {
             this.lengths = lengths;
             this.masks = masks;
-            this.keys = keys;
-            this.keyLengths = keyLengths;
-            this.values = values;
-            this.slotMask = keys.length - 1;
-            this.size = size;
+            this.routes = routes;
             this.peerIps = peerIps;
             this.lengthCounts = lengthCounts;
         }
 
         long lookup(final int dst) {
             for (int i = 0; i < lengths.length; i++) {
-                final int length = lengths[i];
-                final int key = dst & masks[i];
-                final byte tag = (byte) (length + 1);
-                int slot = hash(key, length) & slotMask;
-                byte k;
-                while ((k = keyLengths[slot]) != 0) {
-                    if (k == tag && keys[slot] == key) {
-                        return values[slot];
-                    }
-                    slot = (slot + 1) & slotMask;
+                final long peer = routes.get(routeKey(dst & masks[i], lengths[i]), NO_ROUTE);
+                if (peer != NO_ROUTE) {
+                    return peer;
                 }
             }
             return NO_ROUTE;
@@ -534,17 +338,14 @@ public final class RouteTable {
 
         Map<Ipv4Prefix, Peer> routes() {
             final Map<Ipv4Prefix, Peer> out = new TreeMap<>();
-            for (int i = 0; i < keys.length; i++) {
-                if (keyLengths[i] != 0) {
-                    out.put(Ipv4Prefix.of(keys[i], keyLengths[i] - 1), Peer.unpack(values[i]));
-                }
-            }
+            routes.forEach((key, peer) ->
+                out.put(Ipv4Prefix.of((int) (key >>> 8), (int) (key & 0xff) - 1), Peer.unpack(peer)));
             return Collections.unmodifiableMap(out);
         }
 
         @Override
         public String toString() {
-            return "Snapshot" + Arrays.toString(lengths) + " size " + size;
+            return "Snapshot" + Arrays.toString(lengths) + " size " + routes.size;
         }
     }
 }
