@@ -36,6 +36,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "cni-conf", mixinStandardHelpOptions = true, versionProvider = OverlayVersion.class,
     sortOptions = false, usageHelpAutoWidth = true,
+    header = "Write a CNI conflist (bridge + host-local) from subnet.env.",
     description = {"Turn subnet.env into a CNI conflist for the bridge and host-local plugins (subnet, route to",
         "the Network, MTU, ipMasq), as flannel's CNI plugin fills them.",
         "Exit status 0 when written, 1 when subnet.env is missing or malformed or the output cannot be written."})

@@ -27,6 +27,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "docker-opts", mixinStandardHelpOptions = true, versionProvider = OverlayVersion.class,
     sortOptions = false, usageHelpAutoWidth = true,
+    header = "Write Docker daemon options (env file or daemon.json) from subnet.env.",
     description = {"Turn subnet.env into Docker daemon options (bip, mtu; ip-masq=false when FLANNEL_IPMASQ=true):",
         "the env file of flannel's mk-docker-opts.sh, or daemon.json.",
         "Exit status 0 when written, 1 when subnet.env is missing or malformed or the output cannot be written."})

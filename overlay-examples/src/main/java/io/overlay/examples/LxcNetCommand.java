@@ -32,6 +32,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "lxc-net", mixinStandardHelpOptions = true, versionProvider = OverlayVersion.class,
     sortOptions = false, usageHelpAutoWidth = true,
+    header = "Write LXC settings (lxc-net variables or container lines) from subnet.env.",
     description = {"Turn subnet.env into LXC settings: lxc-net's variables (/etc/default/lxc-net), so LXC's",
         "dnsmasq hands out addresses of this host's subnet, or a container's network lines with the overlay MTU.",
         "Exit status 0 when written, 1 when subnet.env is missing or malformed or the output cannot be written."})
