@@ -26,8 +26,10 @@
 #
 # Options: --peers LIST (comma-separated, each churn + 2 x burst..16383; default 1000,5000,16383), --runs R (default 1), --churn C
 # (default 200), --interval-ms MS (default 10), --burst B (default 100), --markdown (also print the table as
-# Markdown rows), --nmt (run the agent with Native Memory Tracking and print, 2 s after ready, NMT's committed
-# sizes and the resident memory by mapping; needs jcmd). Environment: OVERLAY_JAR (run that jar as is), OVERLAY_NO_BUILD=1 (never build), JAVA (default
+# Markdown rows), --nmt (run the agent with Native Memory Tracking and print, 2 s after ready and once settled,
+# NMT's committed sizes and the resident memory by mapping; needs the JDK's jcmd; NMT and jcmd's attach add a few
+# MiB, so compare memory columns only with other --nmt runs). Environment: OVERLAY_JAR (run that jar as is),
+# OVERLAY_NO_BUILD=1 (never build), JAVA (default
 # java; the writer needs a JDK: it runs as a single-file program), OVERLAY_JAVA_OPTS (default: the
 # launcher's JVM options, the java_opts line of packaging/deb/overlay.sh, and the jar's CDS archive if built).
 # Needs root, etcd and etcdctl (etcd-server, etcd-client), iproute2, a JDK 17, Maven to build the jar.
@@ -65,7 +67,13 @@ while (($#)); do
   esac
 done
 IFS=, read -r -a peer_counts <<<"$peers_list"
-((nmt)) && java_opts+=" -XX:NativeMemoryTracking=summary"
+jcmd_bin=
+if ((nmt)); then
+  java_opts+=" -XX:NativeMemoryTracking=summary"
+  # the jcmd of the JDK that runs the agent
+  jcmd_bin=$(dirname "$(readlink -f "$(command -v "$java_bin")")")/jcmd
+  [[ -x $jcmd_bin ]] || die "--nmt needs jcmd beside $java_bin (a JDK): $jcmd_bin not found"
+fi
 for n in "${peer_counts[@]}" "$runs" "$churn" "$interval_ms" "$burst"; do
   [[ $n =~ ^[0-9]+$ ]] || die "not a number: '$n'"
 done
@@ -155,8 +163,10 @@ agent_peers() { agent_get /metrics | awk '$1 == "overlay_peers" { printf "%d", $
 # with -XX:NativeMemoryTracking=summary under --nmt) and /proc/PID/smaps's Rss summed by kind of mapping
 memory_breakdown() {
   echo "scale-bench: memory of the agent, $2" >&2
-  ip netns exec "$host" jcmd "$1" VM.native_memory summary scale=KB 2>&1 \
-    | awk '/^-/ && /committed=/ { n = $0; sub(/^- */, "", n); sub(/ *\(.*/, "", n); c = $0
+  local nmt_out
+  nmt_out=$(ip netns exec "$host" timeout 30 "$jcmd_bin" "$1" VM.native_memory summary scale=KB 2>&1) \
+    || { echo "scale-bench: jcmd failed: $nmt_out" >&2; return 0; }
+  echo "$nmt_out" | awk '/^(-|Total)/ && /committed=/ { n = $0; sub(/^- */, "", n); sub(/ *\(.*/, "", n); sub(/:.*/, "", n); c = $0
         sub(/.*committed=/, "", c); printf "  nmt %-28s %7.1f MiB committed\n", n, c / 1024 }' >&2
   awk '/^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anon]" : $6); sub(/.*\//, "", name) }
        /^Rss:/ { rss[name] += $2 } END { for (k in rss) if (rss[k] >= 512) printf "  rss %-28s %7.1f MiB\n", k, rss[k] / 1024 }' \
@@ -224,7 +234,7 @@ for n in "${peer_counts[@]}"; do
     [[ $routed_n == "$n" ]] || die "the agent routed ${routed_n:-?} peers at start, not $n (log $log)"
     sleep 2
     rss_2s=$(rss_mib "$agent_pid" VmRSS) threads=$(awk '$1 == "Threads:" { print $2 }' "/proc/$agent_pid/status")
-    ((nmt)) && memory_breakdown "$agent_pid" "N=$n run $run, 2 s after ready"
+    if ((nmt)); then memory_breakdown "$agent_pid" "N=$n run $run, 2 s after ready"; fi
 
     # 3. churn: deletions, then additions, one every interval_ms
     mark=$(wc -l <"$log")
@@ -278,10 +288,10 @@ for n in "${peer_counts[@]}"; do
     peers_after=$(agent_peers)
     [[ $peers_after == $((n - burst)) ]] || missed="$missed(after compaction: peers $peers_after, want $((n - burst)))"
     rss_peak=$(rss_mib "$agent_pid" VmHWM) cpu_total=$(cpu_s "$agent_pid")
-    # settled: past the launcher's native-heap trim interval (5 s), what the agent keeps between bursts
+    # settled: past the native-heap trim interval of the launcher's options (5 s), what the agent keeps between bursts
     sleep 6
     rss_end=$(rss_mib "$agent_pid" VmRSS)
-    ((nmt)) && memory_breakdown "$agent_pid" "N=$n run $run, settled"
+    if ((nmt)); then memory_breakdown "$agent_pid" "N=$n run $run, settled"; fi
 
     row=$(printf '%-6s %-15s %-18s %-9s %-12s %-14s %-11s %-8s %-15s %-15s %-12s %-7s %-11s %-13s %-12s %-12s %s' "$n" \
       "$(awk -v d="$(diff_ms "$t_spawn" "$t_ready")" 'BEGIN { printf "%.2f", d / 1000 }')" \

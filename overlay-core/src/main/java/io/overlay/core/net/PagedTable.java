@@ -14,11 +14,14 @@ import java.util.Arrays;
  * <p>Why pages: {@link RouteTable} publishes a new table per batch of route changes while the packet loop reads the
  * old one without a lock. A flat table would copy every slot per batch, so a single lease event at 16,383 peers cost
  * ~0.9 MB of copying and garbage. An {@link Editor} copies only the pages it writes, plus the page directory
- * (capacity / 256 references: 512 for the 65,536 subnets of a /8 at SubnetLen 24), so a single change costs a few
- * KiB whatever the table's size, and a batch of n changes at most O(n) pages.
+ * (capacity / 256 references: 512 for the 65,536 subnets of a /8 at SubnetLen 24), so a single change costs one
+ * or two pages (a backward-shift delete may cross into the next) and the directory, ~10 KiB for a route table of
+ * 16,383 peers, and a batch of n changes at most O(n) pages. Memory: 16 bytes per slot, 32 to 64 per entry.
  */
 final class PagedTable {
     static final int MIN_CAPACITY = 8;
+    /** At most half of 2^30 slots: more than any IPv4 route table needs. */
+    static final int MAX_ENTRIES = 1 << 29;
     static final int PAGE_SHIFT = 8;
     static final int PAGE_SLOTS = 1 << PAGE_SHIFT;
     private static final int PAGE_MASK = PAGE_SLOTS - 1;
@@ -85,6 +88,9 @@ final class PagedTable {
 
     /** Smallest power of two ≥ {@link #MIN_CAPACITY} that holds {@code entries} at a load factor of at most 1/2. */
     static int capacityFor(final int entries) {
+        if (entries > MAX_ENTRIES) {
+            throw new IllegalStateException("more than " + MAX_ENTRIES + " entries: " + entries);
+        }
         int capacity = MIN_CAPACITY;
         while (capacity < entries * 2L) {
             capacity <<= 1;
@@ -113,9 +119,10 @@ final class PagedTable {
             owned = new boolean[pages.length];
             mask = base.mask;
             size = base.size;
-            final int capacity = capacityFor(size + extra);
-            if (capacity > mask + 1) {
-                rehash(capacity);
+            // grow once up front only for a batch that may more than double the table (a listing): a small batch
+            // near the load limit would otherwise copy every page for puts that may all be updates; put() grows too
+            if (extra > size && capacityFor(size + extra) > mask + 1) {
+                rehash(capacityFor(size + extra));
             }
         }
 
@@ -183,7 +190,7 @@ final class PagedTable {
                 return old;
             }
             if ((size + 1) * 2L > mask + 1) {
-                rehash((mask + 1) * 2);
+                rehash(capacityFor(size + 1));
                 slot = find(key);
             }
             set(~slot, key, value);

@@ -23,10 +23,12 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  * <p><b>Cost.</b> Routes and the peers' PublicIPs (with a count of routes each) are two open-addressing hash tables
  * kept in pages ({@link PagedTable}): a write copies the page directories and only the pages it changes (4 KiB
  * each), then costs O(1) per change (hash insert, or a backward-shift delete of linear probing). So a single lease
- * event costs a few KiB of copying whatever the number of peers, and loading N routes in one batch is O(N), where
- * N single puts into a flat copied table would be O(N²). A lookup costs one volatile read and, per distinct prefix
- * length present (normally one, since all flannel leases share {@code SubnetLen}), one probe sequence. Longest prefix wins, unlike flannel's first-match linear scan ({@code find_route} in
- * flannel v0.28.9 {@code pkg/backend/udp/proxy_amd64.c}), which only matters when sizes differ.
+ * event copies ~10 KB (JMH {@code RouteBatchBenchmark.oneEventAtN}: 8.8 KB at 1,000 peers, 10.0 KB at 16,383),
+ * and loading N routes in one batch is O(N), where N single puts into a flat copied table would be O(N²). Memory:
+ * 32 to 64 bytes per route and per PublicIP. A lookup costs one volatile read and, per distinct prefix length present
+ * (normally one, since all flannel leases share {@code SubnetLen}), one probe sequence. Longest prefix wins, unlike
+ * flannel's first-match linear scan ({@code find_route} in flannel v0.28.9 {@code pkg/backend/udp/proxy_amd64.c}),
+ * which only matters when sizes differ.
  */
 public final class RouteTable {
     /**

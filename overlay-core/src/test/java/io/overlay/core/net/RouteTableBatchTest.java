@@ -83,8 +83,8 @@ class RouteTableBatchTest {
     }
 
     /**
-     * Random batches of puts and removes (mixed prefix lengths, PublicIPs shared by several routes, so the known-peer
-     * array must count routes per PublicIP), growing to thousands of routes and shrinking back to a few, against a
+     * Random batches of puts and removes (mixed prefix lengths, PublicIPs shared by several routes, so the table of
+     * PublicIPs must count routes per PublicIP), growing to thousands of routes and shrinking back to a few, against a
      * plain map.
      */
     @Test
@@ -189,8 +189,8 @@ class RouteTableBatchTest {
      * A writer moves every one of 4,096 subnets between two peer sets in alternate batches, and removes and re-adds
      * a rotating tenth of them (backward-shift deletes moving entries around) while readers look up. A reader's
      * {@link RouteTable#routes()} copy must be all of one table; every lookup of a subnet that both tables hold must
-     * hit one of its two peers, never miss; a stable peer's PublicIP stays known while the sorted PublicIPs are merged
-     * anew in every batch.
+     * hit one of its two peers, never miss; a stable peer's PublicIP stays known while the table of PublicIPs is
+     * edited in every batch.
      */
     @Test
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
