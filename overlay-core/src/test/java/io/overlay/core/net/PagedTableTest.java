@@ -97,11 +97,7 @@ class PagedTableTest {
         final long d = keyWithHome(6, 8, 0);
         final long e = keyWithHome(7, 8, 0);
         final long f = keyWithHome(0, 8, 0);
-        final PagedTable.Editor fill = new PagedTable.Editor(PagedTable.EMPTY, 3);
-        fill.put(d, 1, MISSING);
-        fill.put(e, 2, MISSING);
-        fill.put(f, 3, MISSING);
-        final PagedTable t = fill.build();
+        final PagedTable t = tableOf(d, e, f);
         final PagedTable.Editor rm = new PagedTable.Editor(t, 0);
         assertThat(rm.remove(d, MISSING)).isEqualTo(1);
         final PagedTable u = rm.build();
@@ -116,11 +112,7 @@ class PagedTableTest {
         final long a = keyWithHome(7, 8, 0);
         final long b = keyWithHome(7, 8, 1);
         final long c = keyWithHome(7, 8, 2);
-        final PagedTable.Editor fill = new PagedTable.Editor(PagedTable.EMPTY, 3);
-        fill.put(a, 1, MISSING);
-        fill.put(b, 2, MISSING);
-        fill.put(c, 3, MISSING);
-        final PagedTable.Editor rm = new PagedTable.Editor(fill.build(), 0);
+        final PagedTable.Editor rm = new PagedTable.Editor(tableOf(a, b, c), 0);
         rm.remove(a, MISSING);
         final PagedTable u = rm.build();
         assertThat(u.get(b, MISSING)).isEqualTo(2);
@@ -217,6 +209,15 @@ class PagedTableTest {
                 return k;
             }
         }
+    }
+
+    /** A table holding {@code keys[i]} → i + 1, put in that order (so probe chains form in that order). */
+    private static PagedTable tableOf(final long... keys) {
+        final PagedTable.Editor fill = new PagedTable.Editor(PagedTable.EMPTY, keys.length);
+        for (int i = 0; i < keys.length; i++) {
+            fill.put(keys[i], i + 1, MISSING);
+        }
+        return fill.build();
     }
 
     private static long[][] deepCopy(final PagedTable t) {
