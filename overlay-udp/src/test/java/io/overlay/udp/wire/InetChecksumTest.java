@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.overlay.testing.TestPackets;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -19,9 +20,9 @@ class InetChecksumTest {
     }
 
     /**
-     * Direct buffers (read raw, 32 bytes per step) of either byte order and heap buffers give the RFC 1071 sum of a
-     * word-by-word reference for every length 0..600 and random ones up to 64 KiB, at every offset mod 8, including
-     * all-ones data (the largest partial sums).
+     * Direct buffers (read raw, 32 bytes per step) of either byte order, heap buffers of either byte order, and the
+     * buffer-read fallback on direct buffers give the RFC 1071 sum of a word-by-word reference for every length
+     * 0..600 and random ones up to 64 KiB, at random offsets, including all-ones data (the largest partial sums).
      */
     @Test
     void sumMatchesAWordByWordReferenceForEveryKindOfBufferLengthAndOffset() {
@@ -30,7 +31,8 @@ class InetChecksumTest {
         final byte[] data = new byte[capacity];
         final ByteBuffer directBig = ByteBuffer.allocateDirect(capacity);
         final ByteBuffer directLittle = ByteBuffer.allocateDirect(capacity).order(ByteOrder.LITTLE_ENDIAN);
-        final ByteBuffer heap = ByteBuffer.wrap(data);
+        final ByteBuffer heapBig = ByteBuffer.wrap(data);
+        final ByteBuffer heapLittle = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
         for (int round = 0; round < 2; round++) {
             for (int i = 0; i < capacity; i++) {
                 data[i] = round == 0 ? (byte) random.nextInt(256) : (byte) 0xff;
@@ -39,23 +41,54 @@ class InetChecksumTest {
             directLittle.put(0, data);
             for (int n = 0; n < 1_200; n++) {
                 final int length = n <= 600 ? n : random.nextInt(65_537);
-                final int offset = n % 8 + (n > 600 ? random.nextInt(8) : 0);
+                final int offset = random.nextInt(16);
                 final int want = reference(data, offset, length);
-                assertThat(InetChecksum.fold(InetChecksum.sum(directBig, offset, length)))
-                    .as("direct BE %d+%d", offset, length).isEqualTo(want);
-                assertThat(InetChecksum.fold(InetChecksum.sum(directLittle, offset, length)))
-                    .as("direct LE %d+%d", offset, length).isEqualTo(want);
-                assertThat(InetChecksum.fold(InetChecksum.sum(heap, offset, length))).as("heap %d+%d", offset, length)
-                    .isEqualTo(want);
+                for (ByteBuffer buf : List.of(directBig, directLittle, heapBig, heapLittle)) {
+                    assertThat(InetChecksum.fold(InetChecksum.sum(buf, offset, length)))
+                        .as("%s %s %d+%d", buf.isDirect() ? "direct" : "heap", buf.order(), offset, length)
+                        .isEqualTo(want);
+                }
+                for (ByteBuffer buf : List.of(directBig, directLittle)) {
+                    assertThat(InetChecksum.fold(InetChecksum.sumReads(buf, offset, length)))
+                        .as("reads of direct %s %d+%d", buf.order(), offset, length).isEqualTo(want);
+                }
+            }
+        }
+    }
+
+    /** Slices at every base 0..19 (their own address and limit), and a read-only little-endian view of each. */
+    @Test
+    void slicesAndReadOnlyViewsOfDirectBuffersSumTheirOwnBytes() {
+        final SplittableRandom random = new SplittableRandom(23);
+        final byte[] data = new byte[400];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = (byte) random.nextInt(256);
+        }
+        final ByteBuffer whole = ByteBuffer.allocateDirect(data.length).put(0, data);
+        for (int base = 0; base < 20; base++) {
+            final ByteBuffer slice = whole.slice(base, data.length - base);
+            final ByteBuffer view = slice.asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
+            for (int offset = 0; offset < 20; offset++) {
+                for (int length = 0; length < 300; length++) {
+                    final int want = reference(data, base + offset, length);
+                    assertThat(InetChecksum.fold(InetChecksum.sum(slice, offset, length)))
+                        .as("slice at %d, %d+%d", base, offset, length).isEqualTo(want);
+                    assertThat(InetChecksum.fold(InetChecksum.sum(view, offset, length)))
+                        .as("view at %d, %d+%d", base, offset, length).isEqualTo(want);
+                }
             }
         }
     }
 
     @Test
-    void aRangeBeyondADirectBufferIsRefused() {
-        final ByteBuffer buf = ByteBuffer.allocateDirect(64);
-        assertThatThrownBy(() -> InetChecksum.sum(buf, 60, 8)).isInstanceOf(IndexOutOfBoundsException.class);
-        assertThatThrownBy(() -> InetChecksum.sum(buf, -1, 8)).isInstanceOf(IndexOutOfBoundsException.class);
+    void aRangeBeyondTheLimitIsRefused() {
+        final ByteBuffer direct = ByteBuffer.allocateDirect(64);
+        assertThatThrownBy(() -> InetChecksum.sum(direct, 60, 8)).isInstanceOf(IndexOutOfBoundsException.class);
+        assertThatThrownBy(() -> InetChecksum.sum(direct, -1, 8)).isInstanceOf(IndexOutOfBoundsException.class);
+        direct.limit(32);
+        assertThatThrownBy(() -> InetChecksum.sum(direct, 28, 8)).isInstanceOf(IndexOutOfBoundsException.class);
+        final ByteBuffer heap = ByteBuffer.allocate(64).limit(32);
+        assertThatThrownBy(() -> InetChecksum.sum(heap, 28, 8)).isInstanceOf(IndexOutOfBoundsException.class);
     }
 
     /** RFC 1071 word by word: 16-bit big-endian words, an odd last byte padded, end-around carry, folded. */
