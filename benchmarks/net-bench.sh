@@ -64,7 +64,9 @@ overlay_cmd+=' --listen "$UNDERLAY_IP:$UDP_PORT" --network "$OVERLAY_NET" --subn
 overlay_cmd+=' --address "$OVERLAY_IP" --mtu "$OVERLAY_MTU" --peers "$PEERS"'
 
 # --variant NAME='WORDS' (this script's own option, repeatable) adds mode NAME: the overlay agent with WORDS changed.
-# A word jar=PATH runs that overlay.jar (e.g. one built from an older commit, for a before/after of a code change);
+# A word jar=PATH runs that overlay.jar (e.g. one built from an older commit, for a before/after of a code change)
+# with the CDS archive beside it (PATH less .jar, plus .jsa, as mvn package makes it; a JDK 17 archive records its
+# jar's path, so build the old jar where it stays), else without one (a slower start, unlike the launcher);
 # a word starting with -D or -X is a JVM option (e.g. -Doverlay.udp.batch=1); any other word is an agent option
 # (e.g. --offloads=false, --tun-txqueuelen=500). Example, batching before/after in one interleaved run:
 #   benchmarks/net-bench.sh --modes overlay-plain,batch1 --variant batch1='--offloads=false -Doverlay.udp.batch=1'
@@ -96,6 +98,12 @@ while (($#)); do
           *) vagent+=" $(printf %q "$w")" ;;   # StaticPeersMain takes the last of a repeated option
         esac
       done
+      # another jar cannot map this jar's CDS archive (the JVM then runs without one): give it its own, if built
+      if [[ $vjar != "$jar" && -r ${vjar%.jar}.jsa ]]; then
+        vjvm=" -XX:SharedArchiveFile=$(printf %q "${vjar%.jar}.jsa")$vjvm"
+      elif [[ $vjar != "$jar" ]]; then
+        echo "net-bench: variant $vname: no ${vjar%.jar}.jsa beside its jar: it runs without a CDS archive" >&2
+      fi
       vcmd="exec $java_bin $java_opts$vjvm -cp $(printf %q "$vjar") io.overlay.examples.StaticPeersMain"
       vcmd+="${overlay_cmd#*StaticPeersMain}$vagent"
       variant_names+=("$vname")
