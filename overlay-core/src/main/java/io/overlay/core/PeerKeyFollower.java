@@ -1,10 +1,10 @@
 package io.overlay.core;
 
 import io.overlay.core.flannel.Lease;
-import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.EngineEncryption;
+import io.overlay.core.spi.ForwardingLeaseListener;
 import io.overlay.core.spi.LeaseListener;
 import io.overlay.core.spi.PacketEngine;
 import io.overlay.core.spi.PeerChange;
@@ -30,43 +30,21 @@ import org.slf4j.LoggerFactory;
  * no lease uses it; if its leases advertise different keys, the most recently added or changed one's is used, with a
  * warning. Used only when encryption is on.
  */
-final class PeerKeyFollower implements LeaseListener {
+final class PeerKeyFollower extends ForwardingLeaseListener<LeaseListener> {
     private static final Logger LOG = LoggerFactory.getLogger(Overlay.class);
 
     private final PacketEngine engine;
-    private final LeaseListener next;
     /** PublicIP → its leases' subnets → the key each advertises ({@code null}: none), least recent first. */
     private final Map<Integer, LinkedHashMap<Ipv4Prefix, byte[]>> owners = new HashMap<>();
 
     private PeerKeyFollower(final PacketEngine engine, final LeaseListener next) {
+        super(next);
         this.engine = engine;
-        this.next = next;
     }
 
     /** Returns a listener that updates the engine's peer keys around calling {@code next}. */
     static LeaseListener before(final PacketEngine engine, final LeaseListener next) {
         return new PeerKeyFollower(engine, next);
-    }
-
-    @Override
-    public void leaseRenewed(final Lease lease) {
-        next.leaseRenewed(lease);
-    }
-
-    @Override
-    public void leaseLost(final Lease lease) {
-        next.leaseLost(lease);
-    }
-
-    @Override
-    public void leaseReacquired(final Lease previous, final Lease current) {
-        next.leaseReacquired(previous, current);
-    }
-
-    @Override
-    public void networkConfigChanged(final NetworkConfig running, final NetworkConfig stored,
-                                     final List<String> restartNeeded) {
-        next.networkConfigChanged(running, stored, restartNeeded);
     }
 
     @Override
@@ -94,11 +72,6 @@ final class PeerKeyFollower implements LeaseListener {
     @Override
     public void peerRemoved(final Lease lease) {
         one(PeerChange.removed(lease), () -> next.peerRemoved(lease));
-    }
-
-    @Override
-    public void peersListed() {
-        next.peersListed();
     }
 
     private void one(final PeerChange c, final Runnable routes) {

@@ -1,5 +1,6 @@
 package io.overlay.examples;
 
+import io.overlay.core.ForwardingOverlayListener;
 import io.overlay.core.OverlayListener;
 import io.overlay.core.OverlayStatus;
 import io.overlay.core.flannel.Lease;
@@ -14,12 +15,12 @@ import java.util.function.Supplier;
  * flanneld's main (flannel v0.28.9 {@code main.go}): once the lease is known the host rules are applied for the
  * Network and the subnet (again after a re-acquired lease), and the launcher's readiness is the overlay's and the
  * rules' together, so {@code /readyz} answers 503 and systemd hears no {@code READY=1} until the rules are in place,
- * as with flanneld. Every event is passed on to the next listener (the systemd notifier), {@link #ready} only once
+ * as with flanneld. Every event is passed on to the next listener (the systemd notifier; peer batches, the end of the
+ * listing and network config changes too, {@link ForwardingOverlayListener}), {@link #ready} only once
  * the rules are in place ({@link #announceIfReady} passes a held-back one on).
  */
-final class HostTraffic implements OverlayListener {
+final class HostTraffic extends ForwardingOverlayListener {
     private final TrafficManager manager;
-    private final OverlayListener next;
     private volatile Supplier<Ipv4Prefix> network = () -> null;
     /** Guarded by {@code this}: a ready() was turned into notReady() because the rules were missing. */
     private boolean readyHeldBack;
@@ -31,8 +32,8 @@ final class HostTraffic implements OverlayListener {
      * @param next the listener every event is passed on to
      */
     HostTraffic(final TrafficManager manager, final OverlayListener next) {
+        super(next);
         this.manager = Objects.requireNonNull(manager, "manager");
-        this.next = Objects.requireNonNull(next, "next");
     }
 
     /**
@@ -54,31 +55,6 @@ final class HostTraffic implements OverlayListener {
     public void leaseReacquired(final Lease previous, final Lease current) {
         apply(current);
         next.leaseReacquired(previous, current);
-    }
-
-    @Override
-    public void leaseRenewed(final Lease lease) {
-        next.leaseRenewed(lease);
-    }
-
-    @Override
-    public void leaseLost(final Lease lease) {
-        next.leaseLost(lease);
-    }
-
-    @Override
-    public void peerAdded(final Lease lease) {
-        next.peerAdded(lease);
-    }
-
-    @Override
-    public void peerChanged(final Lease previous, final Lease current) {
-        next.peerChanged(previous, current);
-    }
-
-    @Override
-    public void peerRemoved(final Lease lease) {
-        next.peerRemoved(lease);
     }
 
     @Override
