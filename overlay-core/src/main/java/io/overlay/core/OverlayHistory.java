@@ -17,7 +17,7 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * An {@link OverlayListener} that remembers what happened since start, for status pages and metrics: when this
  * host's lease was last granted or renewed (hence how long it has left), how often it was lost and re-acquired, and
- * when each peer's lease last changed. Every event is passed on to a delegate listener first.
+ * when each peer's lease last changed. Every event is recorded, then passed on to a delegate listener.
  *
  * <pre>{@code
  * OverlayHistory history = new OverlayHistory(myListener);
@@ -26,12 +26,11 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Events arrive on the overlay's event thread; every method here may be read from any thread and takes no lock.
  */
-public final class OverlayHistory implements OverlayListener {
+public final class OverlayHistory extends ForwardingOverlayListener {
     /** The lease as last granted or renewed, and when that event arrived. */
     private record Granted(Lease lease, Instant at) {
     }
 
-    private final OverlayListener next;
     private final Clock clock;
     private volatile Granted granted;
     private final AtomicLong leasesLost = new AtomicLong();
@@ -53,7 +52,7 @@ public final class OverlayHistory implements OverlayListener {
     }
 
     OverlayHistory(final OverlayListener next, final Clock clock) {
-        this.next = Objects.requireNonNull(next, "next");
+        super(next);
         this.clock = Objects.requireNonNull(clock, "clock");
     }
 
@@ -170,18 +169,4 @@ public final class OverlayHistory implements OverlayListener {
         next.peersChanged(changes);
     }
 
-    @Override
-    public void peersListed() {
-        next.peersListed();
-    }
-
-    @Override
-    public void ready(final OverlayStatus status) {
-        next.ready(status);
-    }
-
-    @Override
-    public void notReady(final String reason) {
-        next.notReady(reason);
-    }
 }

@@ -2,11 +2,16 @@ package io.overlay.core;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.overlay.core.flannel.Lease;
+import io.overlay.core.flannel.LeaseAttrs;
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.ForwardingLeaseListener;
 import io.overlay.core.spi.LeaseListener;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import java.lang.reflect.Proxy;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -18,12 +23,22 @@ import org.junit.jupiter.api.Test;
  * forward fails here instead of being dropped by every decorator.
  */
 class ForwardingOverlayListenerTest {
+    private static final Lease LEASE = new Lease(Ipv4Prefix.parse("100.64.1.0/24"),
+        LeaseAttrs.udp(Ipv4.parse("198.18.0.1")), false, Duration.ofHours(24));
+
     @Test
     void everyOverlayListenerMethodIsPassedOnOnceWithItsArguments() throws Exception {
         final List<String> seen = new ArrayList<>();
         final OverlayListener next = recorder(OverlayListener.class, seen);
         final OverlayListener forwarder = new ForwardingOverlayListener(next) { };
         checkAll(OverlayListener.class, forwarder, seen);
+    }
+
+    /** OverlayHistory records some events and must still pass every one on (it once dropped config changes). */
+    @Test
+    void overlayHistoryPassesEveryMethodOnOnceWithItsArguments() throws Exception {
+        final List<String> seen = new ArrayList<>();
+        checkAll(OverlayListener.class, new OverlayHistory(recorder(OverlayListener.class, seen)), seen);
     }
 
     @Test
@@ -43,7 +58,8 @@ class ForwardingOverlayListenerTest {
             seen.clear();
             final Object[] args = new Object[m.getParameterCount()];
             for (int i = 0; i < args.length; i++) {
-                args[i] = m.getParameterTypes()[i] == List.class ? List.of() : null;
+                final Class<?> p = m.getParameterTypes()[i];
+                args[i] = p == List.class ? List.of() : p == Lease.class ? LEASE : null;
             }
             m.invoke(forwarder, args);
             assertThat(seen).as(m.getName()).containsExactly(m.getName() + Arrays.toString(args));
