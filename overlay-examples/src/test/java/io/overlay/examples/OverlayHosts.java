@@ -4,15 +4,21 @@ import io.overlay.testing.Netns;
 import java.io.IOException;
 import java.net.HttpURLConnection;
 import java.net.URL;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntFunction;
+import java.util.function.IntUnaryOperator;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Overlay hosts for the container runtime tests: etcd in an infra namespace owning the underlay bridge
@@ -26,6 +32,8 @@ final class OverlayHosts implements AutoCloseable {
     static final String ETCD = "http://" + ETCD_IP + ":2379";
     static final String CONFIG = "{\"Network\":\"100.64.0.0/16\",\"Backend\":{\"Type\":\"udp\"}}";
     static final int HEALTH_PORT = 8471;
+    /** One sample line of a Prometheus text page: series (name with labels), value. */
+    private static final Pattern SAMPLE = Pattern.compile("(?m)^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\\{[^}]*})?) (\\S+)$");
 
     /** One overlay host. */
     record Host(int n, Netns ns, Path dir, Path subnetEnv, Process process) {
@@ -37,10 +45,11 @@ final class OverlayHosts implements AutoCloseable {
     private final List<Netns> namespaces = new ArrayList<>();
     private final List<AutoCloseable> closers = new ArrayList<>();
     private final List<Host> hosts = new ArrayList<>();
-    private final java.util.Map<Integer, List<String>> commands = new java.util.HashMap<>();
+    private final Map<Integer, List<String>> commands = new HashMap<>();
     private final Path dir;
     private final Path logs;
     private Netns infra;
+    private IntUnaryOperator underlayMtu = h -> 1500;
 
     private OverlayHosts(final Path dir, final Path logs) {
         this.dir = dir;
@@ -100,9 +109,28 @@ final class OverlayHosts implements AutoCloseable {
      */
     static OverlayHosts start(final String name, final int count, final IntFunction<List<String>> extraArgs,
                               final Preparation preparation) throws Exception {
+        return start(name, count, extraArgs, h -> 1500, preparation);
+    }
+
+    /**
+     * Starts etcd and the hosts as {@link #start(String, int, IntFunction, Preparation)} does, host n's underlay link
+     * (its {@code eth0} and that veth's end on the bridge) with MTU {@code underlayMtu(n)} instead of 1500, so that
+     * the launcher derives its overlay MTU from it as flannel does.
+     *
+     * @param name the log directory under target/
+     * @param count the number of hosts
+     * @param extraArgs the further options of host n (1-based)
+     * @param underlayMtu the underlay MTU of host n (1-based), in bytes
+     * @param preparation what to set up in each host before its launcher starts
+     * @return the running hosts; closed on failure
+     * @throws Exception if a step fails or a wait runs out
+     */
+    static OverlayHosts start(final String name, final int count, final IntFunction<List<String>> extraArgs,
+                              final IntUnaryOperator underlayMtu, final Preparation preparation) throws Exception {
         final Path logs = Path.of("target", name).toAbsolutePath();
         Files.createDirectories(logs);
         final OverlayHosts o = new OverlayHosts(Files.createTempDirectory("overlay-" + name + "-"), logs);
+        o.underlayMtu = underlayMtu;
         try {
             o.startAll(count, extraArgs, preparation);
             return o;
@@ -187,9 +215,10 @@ final class OverlayHosts implements AutoCloseable {
         final Netns ns = track(Netns.create());
         Netns.run("ip", "-n", infra.name(), "link", "add", "ul-h" + h, "type", "veth", "peer", "name", "eth0",
             "netns", ns.name());
-        infra.exec("ip", "link", "set", "ul-h" + h, "master", "ul0", "up");
+        final String mtu = Integer.toString(underlayMtu.applyAsInt(h));
+        infra.exec("ip", "link", "set", "ul-h" + h, "mtu", mtu, "master", "ul0", "up");
         ns.exec("ip", "addr", "add", "198.18.0." + h + "/24", "dev", "eth0");
-        ns.exec("ip", "link", "set", "eth0", "mtu", "1500", "up");
+        ns.exec("ip", "link", "set", "eth0", "mtu", mtu, "up");
         ns.exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
         final Path hostDir = Files.createDirectories(dir.resolve("h" + h));
         final Path subnetEnv = hostDir.resolve("subnet.env");
@@ -296,6 +325,60 @@ final class OverlayHosts implements AutoCloseable {
     }
 
     /**
+     * GETs a page of host {@code host}'s health server from inside its namespace ("Connection: close", as
+     * {@link #readyz}).
+     *
+     * @return the body, or {@code null} when the server does not answer 200 (yet)
+     */
+    static String get(final Host host, final String path) throws Exception {
+        return io.overlay.tun.NetnsThread.call(host.ns().name(), () -> {
+            final HttpURLConnection c = (HttpURLConnection) new URL("http://127.0.0.1:" + HEALTH_PORT + path)
+                .openConnection(java.net.Proxy.NO_PROXY);
+            c.setConnectTimeout(1000);
+            c.setReadTimeout(5000);
+            c.setRequestProperty("Connection", "close");
+            try {
+                if (c.getResponseCode() != 200) {
+                    return null;
+                }
+                return new String(c.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            } catch (IOException notYet) {
+                return null;
+            } finally {
+                c.disconnect();
+            }
+        });
+    }
+
+    /**
+     * Every sample of host {@code host}'s {@code /metrics}: series (name with labels) to value.
+     *
+     * @throws IOException if the page cannot be had
+     */
+    static Map<String, Double> metrics(final Host host) throws Exception {
+        final String body = get(host, "/metrics");
+        if (body == null) {
+            throw new IOException("no /metrics from h" + host.n());
+        }
+        final Map<String, Double> samples = new HashMap<>();
+        final Matcher m = SAMPLE.matcher(body);
+        while (m.find()) {
+            samples.put(m.group(1), Double.parseDouble(m.group(2)));
+        }
+        return samples;
+    }
+
+    /**
+     * Runs a command inside host {@code host}'s namespace (bounded) and returns exit status and output, as
+     * {@link #runStatus}.
+     */
+    static Object[] runIn(final Host host, final Duration timeout, final String... command) throws Exception {
+        final List<String> full = new ArrayList<>(List.of("ip", "netns", "exec", host.ns().name()));
+        full.addAll(List.of(command));
+        return runStatus(timeout, full.toArray(String[]::new));
+    }
+
+    /**
      * Polls a condition every 200 ms until it holds.
      *
      * @throws AssertionError naming {@code what} when the timeout runs out
@@ -337,7 +420,7 @@ final class OverlayHosts implements AutoCloseable {
         }
         reader.join(5000);
         return new Object[] {p.isAlive() ? -1 : p.exitValue(),
-            out[0] == null ? "" : new String(out[0], java.nio.charset.StandardCharsets.UTF_8)};
+            out[0] == null ? "" : new String(out[0], StandardCharsets.UTF_8)};
     }
 
     /**
