@@ -51,6 +51,11 @@ final class LinuxUdp {
     static final int EIO = 5;
     /** {@code EINVAL}: bad {@code UDP_SEGMENT} size or count for this socket/route. */
     static final int EINVAL = 22;
+    /**
+     * {@code EMSGSIZE}: a UDP GSO send whose segments exceed the path MTU (recent kernels, 6.18 here; older ones
+     * answer {@link #EINVAL}); a single datagram that size would be fragmented instead.
+     */
+    static final int EMSGSIZE = 90;
     /** {@code EOPNOTSUPP}: UDP GSO not supported. */
     static final int EOPNOTSUPP = 95;
     /** {@code sizeof(struct sockaddr_in)}. */

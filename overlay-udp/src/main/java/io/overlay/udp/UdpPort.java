@@ -16,7 +16,9 @@ import org.slf4j.LoggerFactory;
  * {@link #flush} sends them with one {@code sendmmsg}, runs of equal-size packets to one peer as one UDP GSO message
  * when GSO is on. {@code EAGAIN} (socket buffer full) drops the rest of the batch; another error drops that message
  * (all its datagrams), except a GSO refusal ({@link LinuxUdp#isGsoRefusal}), which turns GSO off for this socket and
- * resends one datagram per packet. Datagrams on the wire are the same either way: one inner packet each.
+ * resends one datagram per packet, and {@code EMSGSIZE} for a run (its datagrams exceed the path MTU to that peer, so
+ * the kernel must fragment them, which it does only for datagrams sent singly), which resends that run one datagram
+ * per message. Datagrams on the wire are the same either way: one inner packet each.
  *
  * <p><b>Receive.</b> {@link #receive} runs one {@code recvmmsg}; {@link #next} then walks the datagrams one by one:
  * a GRO buffer is split at its segment size, and a datagram the kernel truncated ({@code MSG_TRUNC}) is handed on
@@ -133,9 +135,12 @@ final class UdpPort {
         long bytes = 0;
         int packets = 0;
         int from = 0;
+        int singlesTo = 0; // slots before this one go one datagram per message: a GSO run the route refused
         while (from < count) {
-            final int built = outgoing.buildMessages(from, count, gso);
-            from = count;
+            final boolean singles = from < singlesTo;
+            final int to = singles ? singlesTo : count;
+            final int built = outgoing.buildMessages(from, to, gso && !singles);
+            from = to;
             int m = 0;
             while (m < built) {
                 final int n = LinuxUdp.sendmmsg(sendFd, outgoing.messageAddress(m), built - m, LinuxUdp.MSG_DONTWAIT);
@@ -151,6 +156,15 @@ final class UdpPort {
                 if (errno == LinuxUdp.EAGAIN) {
                     // socket buffer full: drop what is left of the batch
                     counters.drop(DropReason.SEND_FAILED, count - outgoing.messageFirst(m));
+                    from = count;
+                    break;
+                }
+                if (outgoing.messageSlots(m) > 1 && errno == LinuxUdp.EMSGSIZE) {
+                    // The run's datagrams are larger than the path MTU to this peer: the kernel fragments a single
+                    // datagram but refuses to cut a GSO message into fragments. Resend this run one datagram per
+                    // message; GSO stays on for the rest (other peers' paths may carry them whole).
+                    from = outgoing.messageFirst(m);
+                    singlesTo = from + outgoing.messageSlots(m);
                     break;
                 }
                 if (outgoing.messageSlots(m) > 1 && LinuxUdp.isGsoRefusal(errno)) {

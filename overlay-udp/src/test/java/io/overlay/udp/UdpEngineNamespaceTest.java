@@ -3,6 +3,7 @@ package io.overlay.udp;
 import static io.overlay.udp.TwoHostUnderlay.NETWORK;
 import static io.overlay.udp.TwoHostUnderlay.SUBNET_A;
 import static io.overlay.udp.TwoHostUnderlay.SUBNET_B;
+import static io.overlay.udp.TwoHostUnderlay.UNDERLAY_B;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -237,6 +238,45 @@ class UdpEngineNamespaceTest {
         } finally {
             RawSockets.close(inject);
             peer.close();
+        }
+    }
+
+    @Test
+    void aBatchLargerThanThePathMtuToItsPeerIsSentAsFragmentedDatagrams() throws Exception {
+        // A learns a 1000-byte path MTU to B (a route's MTU, as path MTU discovery would set): one full-size datagram
+        // is then fragmented by A's kernel and reassembled by B's, but a UDP GSO run of them is refused (EMSGSIZE).
+        // The run must still arrive, datagram by datagram, and GSO stay on for other peers (flannel issue 1011).
+        hosts.nsA.exec("ip", "route", "add", UNDERLAY_B + "/32", "dev", "ul0", "mtu", "1000");
+        final int inject = RawSockets.open(hosts.nsA.name(), RawSockets.IPPROTO_RAW, 1000);
+        try {
+            final TrafficCounters beforeA = a.engine.counters();
+            final TrafficCounters beforeB = b.engine.counters();
+            final CountDownLatch held = new CountDownLatch(1);
+            final CountDownLatch release = new CountDownLatch(1);
+            a.engine.executor(0).execute(() -> {
+                held.countDown();
+                try {
+                    release.await(5, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            assertThat(held.await(5, TimeUnit.SECONDS)).isTrue();
+            for (int i = 0; i < 8; i++) { // queued in A's TUN, read in one pass: one run of 8 × 1472 bytes to B
+                final String destination = "100.64.2." + (10 + i);
+                RawSockets.send(inject, packet("100.64.1.0", destination, MTU), Ipv4.parse(destination));
+            }
+            release.countDown();
+            final TrafficCounters afterB = b.awaitCounters(c -> c.udpToTunPackets() - beforeB.udpToTunPackets() >= 8);
+            final TrafficCounters afterA = a.engine.counters();
+            assertThat(afterB.udpToTunPackets() - beforeB.udpToTunPackets()).as("delivered by B").isEqualTo(8);
+            assertThat(afterB.udpToTunBytes() - beforeB.udpToTunBytes()).isEqualTo(8 * MTU);
+            assertThat(delta(beforeA, afterA, DropReason.SEND_FAILED)).as("send failures at A").isZero();
+            assertThat(afterA.tunToUdpPackets() - beforeA.tunToUdpPackets()).isEqualTo(8);
+            assertThat(a.engine.loop(0).gsoActive()).as("GSO still on").isEqualTo(EngineTuning.defaults().udpGso());
+        } finally {
+            RawSockets.close(inject);
+            hosts.nsA.exec("ip", "route", "del", UNDERLAY_B + "/32", "dev", "ul0");
         }
     }
 
