@@ -5,6 +5,7 @@ import static io.overlay.examples.JumboMtuEndToEndTest.delta;
 import static io.overlay.examples.JumboMtuEndToEndTest.drops;
 import static io.overlay.examples.JumboMtuEndToEndTest.iperf;
 import static io.overlay.examples.JumboMtuEndToEndTest.ping;
+import static io.overlay.examples.JumboMtuEndToEndTest.reassembled;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.core.spi.DropReason;
@@ -123,7 +124,7 @@ class MismatchedMtuEndToEndTest {
             final Map<String, Double> receivedBefore = reverse.isEmpty() ? before2 : before1;
             final Map<String, Double> receivedAfter = reverse.isEmpty() ? after2 : after1;
             assertThat(delta(receivedBefore, receivedAfter, "overlay_udp_to_tun_bytes_total"))
-                .as("bytes delivered at h%d", receiver.n()).isGreaterThan(14L << 20);
+                .as("bytes delivered at h%d", receiver.n()).isGreaterThan(10L << 20);
             assertThat(allDrops(before1, after1)).as("drops at h1 %s", reverse).isZero();
             assertThat(allDrops(before2, after2)).as("drops at h2 %s", reverse).isZero();
             // every data packet fitted h2's MTU: at most MTU_2 bytes on average, none oversized
@@ -135,13 +136,5 @@ class MismatchedMtuEndToEndTest {
                 : "h2 -> h1", packets, bytes, bytes / packets);
             assertThat(bytes / packets).isBetween(1400L, (long) MTU_2);
         }
-    }
-
-    /** IP datagrams the namespace's kernel reassembled from fragments ({@code Ip: ReasmOKs}, /proc/net/snmp). */
-    private static long reassembled(final OverlayHosts.Host h) throws Exception {
-        final List<String> ip = h.ns().exec("cat", "/proc/net/snmp").lines().filter(l -> l.startsWith("Ip: "))
-            .toList();
-        final List<String> names = List.of(ip.get(0).split("\\s+"));
-        return Long.parseLong(ip.get(1).split("\\s+")[names.indexOf("ReasmOKs")]);
     }
 }
