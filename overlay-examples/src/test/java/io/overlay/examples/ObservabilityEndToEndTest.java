@@ -13,10 +13,8 @@ import io.overlay.tun.NetnsThread;
 import java.io.IOException;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
-import java.net.HttpURLConnection;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.URL;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -92,30 +90,9 @@ class ObservabilityEndToEndTest {
         return OverlayHosts.java(mainClass, args);
     }
 
-    /**
-     * GETs a page of host {@code h}'s health server from inside its namespace ("Connection: close" keeps the socket
-     * out of the JDK's keep-alive cache, which is keyed by host and port only and would mix the namespaces).
-     *
-     * @return the body, or {@code null} when the server does not answer 200 (yet)
-     */
+    /** GETs a page of host {@code h}'s health server ({@link OverlayHosts#get}). */
     private String get(final int h, final String path) throws Exception {
-        return NetnsThread.call(hosts[h].name(), () -> {
-            final HttpURLConnection c = (HttpURLConnection) new URL("http://127.0.0.1:" + HEALTH_PORT + path)
-                .openConnection(java.net.Proxy.NO_PROXY);
-            c.setConnectTimeout(1000);
-            c.setReadTimeout(5000);
-            c.setRequestProperty("Connection", "close");
-            try {
-                if (c.getResponseCode() != 200) {
-                    return null;
-                }
-                return new String(c.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            } catch (IOException notYet) {
-                return null;
-            } finally {
-                c.disconnect();
-            }
-        });
+        return OverlayHosts.get(overlay.hosts().stream().filter(x -> x.n() == h).findFirst().orElseThrow(), path);
     }
 
     private JsonNode status(final int h) throws Exception {

@@ -15,8 +15,11 @@ import io.overlay.tun.LinuxTunDevice;
 import io.overlay.tun.LinuxTunDeviceFactory;
 import io.overlay.tun.NetnsThread;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
 /**
@@ -111,6 +114,30 @@ final class EngineHost implements AutoCloseable {
             c = engine.counters();
         }
         return c;
+    }
+
+    /**
+     * Holds loop 0's thread until the returned latch is counted down (or {@code holdFor} passes), so that packets
+     * queued meanwhile are read in one pass; returns once the loop is held.
+     *
+     * @param holdFor the longest hold
+     * @return the latch that releases the loop
+     */
+    CountDownLatch holdLoop(final Duration holdFor) throws InterruptedException {
+        final CountDownLatch held = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+        engine.executor(0).execute(() -> {
+            held.countDown();
+            try {
+                release.await(holdFor.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        if (!held.await(5, TimeUnit.SECONDS)) {
+            throw new IllegalStateException("loop 0 was not held within 5 s");
+        }
+        return release;
     }
 
     /** Runs a shell command in the namespace; returns its combined output and exit status as "...\nrc=N". */

@@ -11,9 +11,9 @@ import io.overlay.testing.Privileged;
 import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -65,17 +65,7 @@ class IcmpRateLimitNamespaceTest {
     private static void flood(final EngineHost host, final int capture, final int inject) throws Exception {
         final TrafficCounters before = host.engine.counters();
         assertThat(before.icmpUnreachableSent() + before.icmpUnreachableSuppressed()).isZero();
-        final CountDownLatch held = new CountDownLatch(1);
-        final CountDownLatch release = new CountDownLatch(1);
-        host.engine.executor(0).execute(() -> {
-            held.countDown();
-            try {
-                release.await(10, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
-        assertThat(held.await(5, TimeUnit.SECONDS)).isTrue();
+        final CountDownLatch release = host.holdLoop(Duration.ofSeconds(10));
         long start = 0;
         try {
             for (int i = 0; i < COUNT; i++) {

@@ -30,11 +30,11 @@ import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
 import java.nio.ByteBuffer;
 import java.nio.channels.DatagramChannel;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -202,17 +202,7 @@ class UdpEngineNamespaceTest {
             .bind(new InetSocketAddress("198.18.1.2", EngineHost.PORT)));
         final int inject = RawSockets.open(hosts.nsA.name(), RawSockets.IPPROTO_RAW, 1000);
         try {
-            final CountDownLatch held = new CountDownLatch(1);
-            final CountDownLatch release = new CountDownLatch(1);
-            a.engine.executor(0).execute(() -> {
-                held.countDown();
-                try {
-                    release.await(5, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            });
-            assertThat(held.await(5, TimeUnit.SECONDS)).isTrue();
+            final CountDownLatch release = a.holdLoop(Duration.ofSeconds(5));
             final byte[][] sent = new byte[8][];
             for (int i = 0; i < 8; i++) {
                 sent[i] = packet("100.64.1.0", "100.64.3." + (10 + i), i == 7 ? 60 : 84);
@@ -251,17 +241,7 @@ class UdpEngineNamespaceTest {
         try {
             final TrafficCounters beforeA = a.engine.counters();
             final TrafficCounters beforeB = b.engine.counters();
-            final CountDownLatch held = new CountDownLatch(1);
-            final CountDownLatch release = new CountDownLatch(1);
-            a.engine.executor(0).execute(() -> {
-                held.countDown();
-                try {
-                    release.await(5, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            });
-            assertThat(held.await(5, TimeUnit.SECONDS)).isTrue();
+            final CountDownLatch release = a.holdLoop(Duration.ofSeconds(5));
             for (int i = 0; i < 8; i++) { // queued in A's TUN, read in one pass: one run of 8 × 1472 bytes to B
                 final String destination = "100.64.2." + (10 + i);
                 RawSockets.send(inject, packet("100.64.1.0", destination, MTU), Ipv4.parse(destination));
