@@ -183,6 +183,61 @@ public final class EtcdServer implements AutoCloseable {
     }
 
     /**
+     * Wipes the member's store, as an operator who lost the data directory (or restores an empty one) does: stops it,
+     * deletes its data directory and starts it again empty on the same ports. Revisions start again from 1 and every
+     * key and etcd lease is gone. Single members only: a cluster member would have to be removed and re-added.
+     *
+     * @throws IOException if etcd cannot be started again or is not healthy within 30 s
+     * @throws IllegalStateException if this is a member of a cluster
+     */
+    public synchronized void wipe() throws IOException {
+        if (initialCluster.indexOf(',') >= 0) {
+            throw new IllegalStateException("wipe() is for a single member, " + name + " is in " + initialCluster);
+        }
+        stop();
+        deleteTree(dir);
+        start();
+    }
+
+    /**
+     * Freezes the process ({@code SIGSTOP}): its sockets stay open and connected, but nothing answers, as a member
+     * hung on a dead disk or swapped out. {@link #unfreeze()} lets it go on; {@link #stop()} kills it frozen or not.
+     *
+     * @throws IllegalStateException if it is not running or the signal cannot be sent
+     */
+    public synchronized void freeze() {
+        signal("STOP");
+    }
+
+    /**
+     * Lets a {@link #freeze() frozen} process go on ({@code SIGCONT}).
+     *
+     * @throws IllegalStateException if it is not running or the signal cannot be sent
+     */
+    public synchronized void unfreeze() {
+        signal("CONT");
+    }
+
+    private void signal(final String sig) {
+        if (process == null || !process.isAlive()) {
+            throw new IllegalStateException("etcd member " + name + " is not running");
+        }
+        try {
+            final Process kill = new ProcessBuilder("kill", "-" + sig, Long.toString(process.pid()))
+                .redirectErrorStream(true).start();
+            if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+                kill.destroyForcibly();
+                throw new IllegalStateException("kill -" + sig + " " + process.pid() + " failed");
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted sending SIG" + sig, e);
+        }
+    }
+
+    /**
      * Returns whether the member's process runs.
      *
      * @return {@code true} while started
