@@ -48,7 +48,8 @@ import org.slf4j.LoggerFactory;
  * it never removes other peers (unlike flanneld's v3 watch, docs/flannel-compatibility.md#lease-watch). When the own
  * key is deleted or its etcd lease expires, {@code leaseLost} is reported, the lease re-acquired (the same subnet when
  * still free) and {@code leaseReacquired} reported. On compaction the keys are listed once and the difference delivered
- * (including changed attributes); on a broken connection the watch is reopened with capped exponential backoff from the
+ * (including changed attributes), as when etcd's revision went back (data wiped or restored from an older snapshot: a
+ * watch from the old revision would wait silently); on a broken connection the watch is reopened with capped exponential backoff from the
  * last seen revision, and the last known peers stay. As a safety net all leases are listed again every
  * {@link EtcdSettings#resyncInterval()} (default 10 min). Peers whose PublicIP is not unicast (0.0.0.0 of IPv6-only
  * vxlan nodes), is loopback or is this host's own PublicIP are skipped and counted ({@link #unroutablePeerLeases()});
@@ -162,7 +163,8 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     }
 
     /**
-     * Returns how many times the watch found its start revision compacted and re-listed all leases.
+     * Returns how many times the watch found its start revision compacted, or etcd's revision gone back below it (data
+     * wiped or restored from an older snapshot), and re-listed all leases.
      *
      * @return the count since creation
      */

@@ -223,18 +223,27 @@ final class JetcdRegistry implements SubnetRegistry {
 
     @Override
     public Watching watch(final String prefix, final long fromRevision, final WatchSink sink) {
+        // Created notifications carry the store's revision: one below fromRevision - 1 shows the store went back.
         final WatchOption opt = WatchOption.builder().isPrefix(true).withRevision(fromRevision)
-            .withPrevKV(true).withProgressNotify(true).withRequireLeader(true).build();
+            .withPrevKV(true).withProgressNotify(true).withRequireLeader(true).withCreateNotify(true).build();
         final Watch.Watcher w;
         try {
             w = client.getWatchClient().watch(bytes(prefix), opt,
-                Watch.listener(r -> sink.onEvents(events(r), progressRevision(r)), t -> onError(sink, t),
-                    sink::onCompleted));
+                Watch.listener(r -> onResponse(r, fromRevision, sink), t -> onError(sink, t), sink::onCompleted));
         } catch (RuntimeException e) {
             sink.onError(e);
             return () -> { };
         }
         return w::close;
+    }
+
+    private static void onResponse(final WatchResponse r, final long fromRevision, final WatchSink sink) {
+        final long storeRevision = r.getHeader().getRevision();
+        if (storeRevision != 0 && storeRevision < fromRevision - 1 && r.getEvents().isEmpty()) {
+            sink.onStoreBehind(storeRevision);
+        } else if (!r.isCreatedNotify()) {
+            sink.onEvents(events(r), progressRevision(r));
+        }
     }
 
     private static List<Event> events(final WatchResponse r) {

@@ -113,6 +113,11 @@ final class NetworkConfigWatch {
             }
 
             @Override
+            public void onStoreBehind(final long storeRevision) {
+                onControl(g, NetworkConfigWatch.this::readAndWatch);
+            }
+
+            @Override
             public void onError(final Throwable error) {
                 onControl(g, NetworkConfigWatch.this::reopenLater);
             }

@@ -84,7 +84,7 @@ final class PeerWatch {
         return watchRestarts.get();
     }
 
-    /** Returns how many times a compacted watch led to a re-list (any thread). */
+    /** Returns how many times a compacted watch, or a store gone back, led to a re-list (any thread). */
     long resyncs() {
         return resyncs.get();
     }
@@ -203,6 +203,11 @@ final class PeerWatch {
             }
 
             @Override
+            public void onStoreBehind(final long storeRevision) {
+                onControl(gen, () -> onWatchBehind(storeRevision));
+            }
+
+            @Override
             public void onError(final Throwable error) {
                 onControl(gen, () -> restartWatch("error: " + NetworkConfigWaiter.rootCause(error).getMessage()));
             }
@@ -289,6 +294,14 @@ final class PeerWatch {
         resyncs.incrementAndGet();
         LOG.warn("Lease watch from revision {} was compacted (compact revision {}); listing all leases once",
             lastRevision + 1, compactRevision);
+        closeWatch();
+        resync();
+    }
+
+    private void onWatchBehind(final long storeRevision) {
+        resyncs.incrementAndGet();
+        LOG.warn("etcd's revision went back from {} to {}: its data was wiped or restored from an older snapshot; "
+            + "listing all leases again (this host's key is re-acquired if it is gone)", lastRevision, storeRevision);
         closeWatch();
         resync();
     }

@@ -102,6 +102,15 @@ interface SubnetRegistry extends AutoCloseable {
         void onCompacted(long compactRevision);
 
         /**
+         * The store's revision is below what the caller had seen (the start revision - 1): etcd's data was wiped or
+         * restored from an older snapshot. Left open, the watch would wait silently until the new store reaches the old
+         * revision, missing every change before; the watch is over, list again.
+         *
+         * @param storeRevision the store's revision now
+         */
+        void onStoreBehind(long storeRevision);
+
+        /**
          * The watch broke (connection lost, refused); it is over.
          *
          * @param error what broke it

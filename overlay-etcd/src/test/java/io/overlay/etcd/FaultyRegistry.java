@@ -244,6 +244,13 @@ final class FaultyRegistry implements SubnetRegistry {
                 }
 
                 @Override
+                public void onStoreBehind(final long storeRevision) {
+                    if (current(gen)) {
+                        sink.onStoreBehind(storeRevision);
+                    }
+                }
+
+                @Override
                 public void onError(final Throwable error) {
                     if (current(gen)) {
                         sink.onError(error);
@@ -291,6 +298,11 @@ final class FaultyRegistry implements SubnetRegistry {
         @Override
         public void onCompacted(final long compactRevision) {
             sink.onCompacted(compactRevision);
+        }
+
+        @Override
+        public void onStoreBehind(final long storeRevision) {
+            sink.onStoreBehind(storeRevision);
         }
 
         @Override
