@@ -47,7 +47,7 @@ import org.slf4j.LoggerFactory;
  * {@link WarningAggregator}), counted ({@link #malformedLeaseEvents()}) and skipped:
  * it never removes other peers (unlike flanneld's v3 watch, docs/flannel-compatibility.md#lease-watch). When the own
  * key is deleted or its etcd lease expires, {@code leaseLost} is reported, the lease re-acquired (the same subnet when
- * still free) and {@code leaseReacquired} reported. On compaction the keys are listed once and the difference delivered
+ * still free; once the network config key exists, as at start-up) and {@code leaseReacquired} reported. On compaction the keys are listed once and the difference delivered
  * (including changed attributes), as when etcd's revision went back (data wiped or restored from an older snapshot: a
  * watch from the old revision would wait silently); on a broken connection the watch is reopened with capped exponential backoff from the
  * last seen revision, and the last known peers stay. As a safety net all leases are listed again every

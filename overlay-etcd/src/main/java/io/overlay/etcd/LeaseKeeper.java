@@ -42,6 +42,8 @@ final class LeaseKeeper {
     private HeldLease own;
     private Lease lost;
     private ScheduledFuture<?> renewTask;
+    /** The backoff of re-acquisitions waiting for the network config key, 0 while it is not missing. */
+    private long configBackoffNanos;
     /** Ticker time of the last {@link #restoreOwnValue} write, 0 for none (control thread). */
     private long lastRestore;
 
@@ -323,8 +325,39 @@ final class LeaseKeeper {
             this::reacquireLater);
     }
 
+    /**
+     * Whether the network config key exists: as at start-up, no lease is acquired without it. After etcd's data was
+     * wiped (or restored from a snapshot older than the config) it is missing, and a key written meanwhile under the
+     * config this host runs with would claim a subnet of a network the operator may be about to define anew. While it
+     * is missing or cannot be read, the re-acquisition is tried again with capped backoff
+     * ({@link EtcdSettings#backoffMin()} doubling to {@link EtcdSettings#backoffMax()}), logging one WARN per wait.
+     */
+    private boolean configPresent() {
+        final String key = settings.configKey();
+        try {
+            if (registry.read(key).value().isPresent()) {
+                configBackoffNanos = 0;
+                return true;
+            }
+            if (configBackoffNanos == 0) {
+                LOG.warn("Cannot re-acquire a lease: network config {} is missing (endpoints {}; was etcd's data wiped "
+                    + "or restored from an older snapshot?); waiting for it as at start-up, retrying with backoff up "
+                    + "to {}", key, settings.endpoints(), settings.backoffMax());
+            }
+        } catch (EtcdUnavailableException e) {
+            LOG.debug("Cannot read network config {} before re-acquiring a lease: {}", key, e.getMessage());
+        }
+        configBackoffNanos = configBackoffNanos == 0 ? settings.backoffMin().toNanos()
+            : Math.min(configBackoffNanos * 2, settings.backoffMax().toNanos());
+        control.later("re-acquisition", this::reacquire, configBackoffNanos, this::reacquireLater);
+        return false;
+    }
+
     private void reacquire() {
         if (control.closed() || own != null || lost == null) {
+            return;
+        }
+        if (!configPresent()) {
             return;
         }
         final Lease old = lost;

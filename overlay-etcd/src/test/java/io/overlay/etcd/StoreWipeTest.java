@@ -74,4 +74,41 @@ class StoreWipeTest extends EtcdTestSupport {
         etcd.etcdctl("put", subnetKey("100.64.5.0-24"), "{\"PublicIP\":\"198.18.0.5\",\"PublicIPv6\":null}");
         await().atMost(Duration.ofSeconds(10)).until(() -> events.peers.containsKey(Ipv4Prefix.parse("100.64.5.0/24")));
     }
+
+    @Test
+    void wipedStoreWithoutConfigWaitsForItAsAtStartUp() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        etcd.etcdctl("put", subnetKey("100.64.2.0-24"), "{\"PublicIP\":\"198.18.0.2\",\"PublicIPv6\":null}");
+        raiseRevision();
+        final EtcdSubnetAllocator a = allocator(wipeSettings());
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        await().atMost(Duration.ofSeconds(10)).until(() -> events.peers.containsKey(Ipv4Prefix.parse("100.64.2.0/24")));
+
+        try (LogCapture log = new LogCapture()) {
+            final long t0 = System.nanoTime();
+            etcd.wipe();
+            etcd.etcdctl("put", subnetKey("100.64.4.0-24"), "{\"PublicIP\":\"198.18.0.4\",\"PublicIPv6\":null}");
+            await().atMost(Duration.ofSeconds(15))
+                .until(() -> events.peers.containsKey(Ipv4Prefix.parse("100.64.4.0/24")));
+            assertThat(events.matching("lost")).containsExactly("lost " + lease.subnet());
+            // nothing is acquired without the config, as at start-up, and the log says what it waits for
+            await().atMost(Duration.ofSeconds(15)).until(() -> log.warnings().stream()
+                .anyMatch(m -> m.contains(prefix + "/config") && m.contains("missing") && m.contains("waiting")));
+            assertThat(get(subnetKey(lease.key()))).isNull();
+            assertThat(events.matching("reacquired")).isEmpty();
+
+            putConfig("{\"Network\":\"100.64.0.0/16\"}");
+            final long written = System.nanoTime();
+            await().atMost(Duration.ofSeconds(15)).until(() -> get(subnetKey(lease.key())) != null);
+            System.out.printf("wipe without config: waited %d ms, own key back %d ms after the config was written%n",
+                (written - t0) / 1_000_000, (System.nanoTime() - written) / 1_000_000);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !events.matching("reacquired").isEmpty());
+            assertThat(events.matching("reacquired"))
+                .containsExactly("reacquired " + lease.subnet() + " -> " + lease.subnet());
+            assertThat(get(subnetKey(lease.key())).text()).isEqualTo(OWN_VALUE);
+            assertThat(events.peers).containsOnlyKeys(Ipv4Prefix.parse("100.64.4.0/24"));
+        }
+    }
 }
