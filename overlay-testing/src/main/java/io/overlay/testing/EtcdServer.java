@@ -200,6 +200,28 @@ public final class EtcdServer implements AutoCloseable {
     }
 
     /**
+     * Restores the member's store from {@code snapshot} (taken with {@code etcdctl snapshot save}), as an operator
+     * recovering from a backup does: stops it, replaces its data directory with the snapshot's ({@code etcdctl snapshot
+     * restore}) and starts it again on the same ports. Revisions, keys and etcd leases are those of the snapshot.
+     * Single members only.
+     *
+     * @param snapshot the snapshot file
+     * @throws IOException if etcd cannot be started again or is not healthy within 30 s
+     * @throws IllegalStateException if this is a member of a cluster, or etcdctl fails
+     */
+    public synchronized void restore(final Path snapshot) throws IOException {
+        if (initialCluster.indexOf(',') >= 0) {
+            throw new IllegalStateException("restore() is for a single member, " + name + " is in " + initialCluster);
+        }
+        stop();
+        deleteTree(dir);
+        etcdctlAt(endpoint(), "snapshot", "restore", snapshot.toString(), "--data-dir", dir.toString(), "--name", name,
+            "--initial-cluster", initialCluster, "--initial-cluster-token", clusterToken,
+            "--initial-advertise-peer-urls", peerUrl());
+        start();
+    }
+
+    /**
      * Freezes the process ({@code SIGSTOP}): its sockets stay open and connected, but nothing answers, as a member
      * hung on a dead disk or swapped out. {@link #unfreeze()} lets it go on; {@link #stop()} kills it frozen or not.
      *
