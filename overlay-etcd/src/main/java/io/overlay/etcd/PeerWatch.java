@@ -47,6 +47,12 @@ final class PeerWatch {
     private int watchGen;
     private long lastRevision;
     private long backoffNanos;
+    /**
+     * Pause before the next re-list for a store that looks behind, 0 until one was seen since the watch last delivered:
+     * a member that lags the one the listing came from (jetcd spreads requests over the endpoints) also answers with
+     * a lower revision, so back-to-back detections wait with capped backoff instead of listing in a loop.
+     */
+    private long behindBackoffNanos;
     private boolean watchFailing;
     private boolean resyncRetrying;
     private boolean listedReported;
@@ -268,6 +274,7 @@ final class PeerWatch {
             watchFailing = false;
         }
         backoffNanos = 0;
+        behindBackoffNanos = 0;
         for (SubnetRegistry.Event ev : events) {
             lastRevision = Math.max(lastRevision, ev.modRevision());
             final boolean own = ev.key().equals(keeper.ownKey());
@@ -300,10 +307,21 @@ final class PeerWatch {
 
     private void onWatchBehind(final long storeRevision) {
         resyncs.incrementAndGet();
-        LOG.warn("etcd's revision went back from {} to {}: its data was wiped or restored from an older snapshot; "
-            + "listing all leases again (this host's key is re-acquired if it is gone)", lastRevision, storeRevision);
         closeWatch();
-        resync();
+        final long delay = behindBackoffNanos;
+        behindBackoffNanos = delay == 0 ? settings.backoffMin().toNanos()
+            : Math.min(delay * 2, settings.backoffMax().toNanos());
+        if (delay == 0) {
+            LOG.warn("etcd's revision went back from {} to {}: its data was wiped or restored from an older snapshot "
+                + "(or the member lags); listing all leases again (this host's key is re-acquired if it is gone)",
+                lastRevision, storeRevision);
+            resync();
+        } else {
+            LOG.info("etcd's revision is still behind ({} < {}); listing again in {} ms", storeRevision, lastRevision,
+                TimeUnit.NANOSECONDS.toMillis(delay));
+            resyncRetrying = true;
+            control.later("re-list", this::resync, delay, this::resyncLater);
+        }
     }
 
     private void restartWatch(final String why) {

@@ -24,6 +24,10 @@ final class FaultyRegistry implements SubnetRegistry {
     private final Map<Op, Fault> faults = new EnumMap<>(Op.class);
     private final List<TrackedWatch> watches = new ArrayList<>();
     private boolean paused;
+    /** Watches under {@link #behindPrefix} still to be answered "store behind" instead of opened. */
+    private int behindRemaining;
+    private String behindPrefix;
+    private long behindRevision;
     /** Appended to the next watch response delivered (a surprise while the allocator applies it), then cleared. */
     private volatile Event poison;
 
@@ -63,6 +67,17 @@ final class FaultyRegistry implements SubnetRegistry {
     /** Appends {@code event} to the next watch response delivered, as a surprise after that response's events. */
     void appendToNextResponse(final Event event) {
         poison = event;
+    }
+
+    /**
+     * The next {@code times} watches opened on {@code prefix} answer {@link WatchSink#onStoreBehind} with
+     * {@code storeRevision} at once instead of opening, as etcd members behind the caller's revision do (a wiped or
+     * restored store, or a member that lags the one a listing came from).
+     */
+    synchronized void storeBehindOnNextWatches(final String prefix, final int times, final long storeRevision) {
+        behindPrefix = prefix;
+        behindRemaining = times;
+        behindRevision = storeRevision;
     }
 
     /** Closes every open watch underneath, as a hung connection; new watches wait too. Events meanwhile are missed. */
@@ -189,6 +204,11 @@ final class FaultyRegistry implements SubnetRegistry {
 
     @Override
     public synchronized Watching watch(final String prefix, final long fromRevision, final WatchSink sink) {
+        if (behindRemaining > 0 && prefix.equals(behindPrefix)) {
+            behindRemaining--;
+            sink.onStoreBehind(behindRevision);
+            return () -> { };
+        }
         final TrackedWatch w = new TrackedWatch(prefix, fromRevision - 1, sink);
         watches.add(w);
         if (!paused) {

@@ -106,6 +106,29 @@ class PeerWatchPolicyTest extends FakeRegistrySupport {
         assertThat(events.events).hasSize(7);
     }
 
+    /**
+     * A store that looks behind is listed again at once, but a member that keeps answering behind (one lagging the
+     * member the listing came from) is listed again only after a capped backoff, never in a loop.
+     */
+    @Test
+    void aStoreThatStaysBehindIsListedAgainWithBackoff() {
+        final java.util.concurrent.atomic.AtomicInteger lists = new java.util.concurrent.atomic.AtomicInteger();
+        faults.interleave(FaultyRegistry.Op.LIST, 100, lists::incrementAndGet);
+        faults.storeBehindOnNextWatches(settings().build().subnetsPrefix(), 3, 1);
+        final long start = System.nanoTime();
+        faults.breakWatches(new IllegalStateException("injected: connection reset"));
+
+        await().atMost(WAIT).until(() -> a.resyncs() == 3 && lists.get() == 3);
+        // the first re-list at once, then after 50 and 100 ms (backoff 50 ms doubling, FakeRegistrySupport)
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isGreaterThanOrEqualTo(Duration.ofMillis(150));
+        store.put(subnetKey("100.64.4.0-24"), "{\"PublicIP\":\"198.18.0.4\"}");
+        sentinel(events, "100.64.250.0-24");
+        assertThat(events.peers).containsKeys(Ipv4Prefix.parse("100.64.2.0/24"), Ipv4Prefix.parse("100.64.3.0/24"),
+            Ipv4Prefix.parse("100.64.4.0/24"));
+        assertThat(a.resyncs()).isEqualTo(3);
+        assertThat(lists.get()).isEqualTo(3);
+    }
+
     /** A broken watch is reopened from the last seen revision: nothing missed, nothing removed, one restart. */
     @Test
     void aBrokenWatchIsReopenedFromTheLastSeenRevision() {
