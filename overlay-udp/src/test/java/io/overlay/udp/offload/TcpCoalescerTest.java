@@ -3,7 +3,9 @@ package io.overlay.udp.offload;
 import static io.overlay.testing.TestPackets.ACK;
 import static io.overlay.testing.TestPackets.CWR;
 import static io.overlay.testing.TestPackets.FIN;
+import static io.overlay.testing.TestPackets.ECE;
 import static io.overlay.testing.TestPackets.PSH;
+import static io.overlay.testing.TestPackets.RST;
 import static io.overlay.testing.TestPackets.SYN;
 import static io.overlay.testing.TestPackets.URG;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -79,7 +81,7 @@ class TcpCoalescerTest {
     /** Segments every frame with the segmenter, the way the kernel would when it forwards the frame. */
     static List<byte[]> resegment(final List<byte[]> frames) {
         final GsoSegmenter segmenter = new GsoSegmenter(1500);
-        final SegmentBatch out = new SegmentBatch(64, 1500);
+        final SegmentBatch out = new SegmentBatch(128, 1500); // TunDevice.MAX_GSO_SEGMENTS, as the engine
         final VirtioNetHdr hdr = new VirtioNetHdr();
         final List<byte[]> all = new ArrayList<>();
         for (byte[] f : frames) {
@@ -307,6 +309,201 @@ class TcpCoalescerTest {
         assertThat(frames).hasSize(1); // a FIN ends the run at once, no flush needed
         assertThat(packet(frames.get(0))[33] & 0xff).isEqualTo(ACK | FIN);
         assertSamePackets(resegment(frames), x);
+    }
+
+    /** Segment {@code i} of an in-order flow from port {@code sport}: MSS bytes, sequence and IP ID counting up. */
+    private static TestPackets.Tcp seg(final int sport, final int i) {
+        final TestPackets.Tcp t = new TestPackets.Tcp().payload(MSS, sport * 100L + i);
+        t.sport = sport;
+        t.seq = 0x10000000 + i * MSS;
+        t.id = 0x100 + i;
+        return t;
+    }
+
+    private static VirtioNetHdr header(final byte[] frame) {
+        return new VirtioNetHdr().wrap(ByteBuffer.wrap(frame), 0);
+    }
+
+    @Test
+    void aCwrSegmentIsNeverMergedIntoARunAndEndsIt() {
+        // tcp_gro_receive: "flush = flags & TCP_FLAG_CWR" — and TSO keeps CWR on the first segment only
+        final TestPackets.Tcp cwr = seg(40010, 2);
+        cwr.flags = ACK | CWR;
+        final List<byte[]> x = List.of(seg(40010, 0).build(), seg(40010, 1).build(), cwr.build(),
+            seg(40010, 3).build(), seg(40010, 4).build());
+        feed(x);
+        coalescer.flush();
+        assertThat(frames).hasSize(3); // [0 1] [2, CWR, alone] [3 4]
+        assertThat(packet(frames.get(1))).isEqualTo(x.get(2));
+        assertThat(Arrays.copyOf(frames.get(1), 10)).containsOnly(0);
+        assertThat(frames).allSatisfy(f -> assertThat(header(f).gsoType() & VirtioNetHdr.GSO_ECN).isZero());
+        assertSamePackets(resegment(frames), x);
+        assertThat(superPackets).isEqualTo(2);
+    }
+
+    @Test
+    void segmentsWithAnotherTosTtlOrDfAreNotMerged() {
+        final TestPackets.Tcp ce = seg(40011, 1);
+        ce.tos = 0x03; // ECN CE, marked by a router on one segment only
+        final TestPackets.Tcp ttl = seg(40011, 2);
+        ttl.ttl = 63;
+        final TestPackets.Tcp noDf = seg(40011, 3);
+        noDf.df = false;
+        final List<byte[]> x = List.of(seg(40011, 0).build(), ce.build(), ttl.build(), noDf.build(),
+            seg(40011, 4).build(), seg(40011, 5).build());
+        feed(x);
+        coalescer.flush();
+        assertThat(frames).hasSize(5); // 0 | 1 | 2 | 3 | [4 5]
+        assertThat(superPackets).isEqualTo(1);
+        assertSamePackets(resegment(frames), x);
+    }
+
+    @Test
+    void ecnMarkedRunsMergeAndKeepTheirMark() {
+        final List<byte[]> x = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            final TestPackets.Tcp t = seg(40012, i);
+            t.tos = 0x2b; // DSCP 10, ECN CE on every segment
+            x.add(t.build());
+        }
+        feed(x);
+        coalescer.flush();
+        assertThat(frames).hasSize(1);
+        assertThat(packet(frames.get(0))[1]).isEqualTo((byte) 0x2b);
+        assertSamePackets(resegment(frames), x);
+    }
+
+    @Test
+    void segmentsWithOtherTimestampsWindowOrOptionLengthAreNotMerged() {
+        final List<byte[]> x = new ArrayList<>();
+        x.add(seg(40013, 0).build());
+        for (int i = 1; i <= 4; i++) {
+            final TestPackets.Tcp t = seg(40013, i);
+            t.tcpOptions = TestPackets.timestamps(1001, 2000); // TSval moved on from segment 1
+            t.window = i >= 3 ? 600 : t.window; // the window moved on from segment 3
+            x.add(t.build());
+        }
+        final TestPackets.Tcp noOptions = seg(40013, 5);
+        noOptions.tcpOptions = new byte[0];
+        x.add(noOptions.build());
+        feed(x);
+        coalescer.flush();
+        assertThat(frames).hasSize(4); // [0] [1 2] [3 4] [5]
+        assertThat(superPackets).isEqualTo(2);
+        assertSamePackets(resegment(frames), x);
+    }
+
+    @Test
+    void eceIsMergedLikeAckAndKeptOnEverySegment() {
+        final List<byte[]> x = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            final TestPackets.Tcp t = seg(40014, i);
+            t.flags = i < 3 ? ACK | ECE : ACK;
+            x.add(t.build());
+        }
+        feed(x);
+        coalescer.flush();
+        assertThat(frames).hasSize(2); // [0 1 2] with ECE, [3 4] without
+        assertThat(packet(frames.get(0))[33] & 0xff).isEqualTo(ACK | ECE);
+        assertThat(header(frames.get(0)).gsoType()).isEqualTo(VirtioNetHdr.GSO_TCPV4);
+        assertSamePackets(resegment(frames), x);
+    }
+
+    @Test
+    void aFixedIpIdIsNotMergedEvenWithDf() {
+        // The kernel's GRO merges fixed-ID DF segments as SKB_GSO_TCP_FIXEDID, which a virtio_net_hdr cannot carry:
+        // the kernel would re-segment the frame with incrementing IDs. Such segments stay single, byte for byte.
+        final List<byte[]> x = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            final TestPackets.Tcp t = seg(40015, i);
+            t.id = 0;
+            x.add(t.build());
+        }
+        feed(x);
+        coalescer.flush();
+        assertThat(frames).hasSize(3);
+        assertThat(superPackets).isZero();
+        for (int i = 0; i < 3; i++) {
+            assertThat(packet(frames.get(i))).isEqualTo(x.get(i));
+        }
+    }
+
+    @Test
+    void ipFragmentsPassUntouchedAfterTheirAddressPairIsFlushed() {
+        final byte[] first = seg(40016, 2).build();
+        TestPackets.put16(first, 6, 0x2000); // more fragments, offset 0: the TCP header is there
+        TestPackets.fixIp(first);
+        final byte[] later = seg(40016, 3).build();
+        TestPackets.put16(later, 6, 13); // offset 104: no TCP header
+        TestPackets.fixIp(later);
+        final List<byte[]> x = List.of(seg(40016, 0).build(), seg(40016, 1).build(), first, later,
+            seg(40016, 4).build(), seg(40016, 5).build());
+        feed(x);
+        coalescer.flush();
+        assertThat(frames).hasSize(4); // [0 1] first later [4 5]
+        assertThat(packet(frames.get(1))).isEqualTo(first);
+        assertThat(packet(frames.get(2))).isEqualTo(later);
+        assertThat(Arrays.copyOf(frames.get(1), 10)).containsOnly(0);
+        assertThat(Arrays.copyOf(frames.get(2), 10)).containsOnly(0);
+        assertThat(coalescer.passedThrough()).isEqualTo(2);
+        assertSamePackets(resegment(frames), x);
+    }
+
+    @Test
+    void anRstWithDataFlushesItsFlowAndPassesThrough() {
+        final TestPackets.Tcp rst = seg(40017, 2);
+        rst.flags = ACK | RST;
+        final List<byte[]> x = List.of(seg(40017, 0).build(), seg(40017, 1).build(), rst.build());
+        feed(x);
+        assertThat(frames).hasSize(2); // the run first, then the RST: no flush needed
+        assertThat(packet(frames.get(1))).isEqualTo(x.get(2));
+        assertSamePackets(resegment(frames), x);
+    }
+
+    @Test
+    void aSegmentLargerThanTheRunsGsoSizeStartsANewRun() {
+        final List<byte[]> x = new ArrayList<>();
+        int seq = 0x30000000;
+        for (int i = 0; i < 5; i++) {
+            final TestPackets.Tcp t = new TestPackets.Tcp().payload(i < 2 ? 1000 : MSS, i);
+            t.sport = 40018;
+            t.seq = seq;
+            t.id = 7 + i;
+            seq += t.payload.length;
+            x.add(t.build());
+        }
+        feed(x);
+        coalescer.flush();
+        assertThat(frames).hasSize(2); // [1000 1000] [1448 1448 1448]
+        assertThat(header(frames.get(0)).gsoSize()).isEqualTo(1000);
+        assertThat(header(frames.get(1)).gsoSize()).isEqualTo(MSS);
+        assertSamePackets(resegment(frames), x);
+    }
+
+    @Test
+    void randomTrafficAlwaysSegmentsBackIntoExactlyThePacketsFedFlowByFlow() {
+        for (long seed = 1; seed <= 6; seed++) {
+            frames.clear();
+            final TcpCoalescer two = create(2); // three flows: runs are evicted too
+            final List<byte[]> x = RandomSegments.generate(seed, 1500);
+            final java.util.Random flushes = new java.util.Random(seed);
+            for (byte[] p : x) {
+                assertThat(two.add(in, place(p), p.length)).isTrue();
+                if (flushes.nextInt(40) == 0) {
+                    two.flush(); // a receive batch ends
+                }
+            }
+            two.flush();
+            assertThat(superPackets).as("runs were merged").isPositive();
+            for (byte[] f : frames) {
+                assertThat(header(f).check(f.length - VirtioNetHdr.LENGTH)).isEqualTo(OffloadVerdict.OK);
+            }
+            final List<byte[]> back = resegment(frames);
+            for (int flow : new int[] {-1, 50000, 50001, 50002}) {
+                assertSamePackets(back.stream().filter(p -> RandomSegments.flow(p) == flow).toList(),
+                    x.stream().filter(p -> RandomSegments.flow(p) == flow).toList());
+            }
+        }
     }
 
     @Test
