@@ -291,6 +291,77 @@ class KernelOffloadReferenceTest {
     }
 
     /**
+     * Random traffic ({@link RandomSegments}: runs broken by every flag, IP and TCP header difference, fragments, bad
+     * checksums, other protocols) coalesced, copying and in place, and written to gso0: what the kernel forwards out
+     * of out0 must be exactly the packets fed, each flow in its order, each with its TTL decremented — so every frame the coalescer
+     * makes is one the kernel accepts and segments back into the original segments.
+     */
+    @Test
+    void kernelSegmentsRandomCoalescedTrafficBackIntoExactlyThePacketsFed() throws IOException {
+        for (boolean inPlace : new boolean[] {false, true}) {
+            final List<byte[]> x = RandomSegments.generate(inPlace ? 8 : 7, 600);
+            final List<byte[]> frames = new ArrayList<>();
+            final long[] merged = new long[1];
+            final TunFrameSink sink = (buf, off, len, packets, bytes) -> {
+                final byte[] f = new byte[len];
+                buf.get(off, f);
+                frames.add(f);
+                merged[0] += packets > 1 ? 1 : 0;
+            };
+            final TcpCoalescer coalescer = inPlace ? TcpCoalescer.inPlace(2, sink) : new TcpCoalescer(2, sink);
+            final ByteBuffer in = ByteBuffer.allocateDirect(x.size() * 1100);
+            int at = 0;
+            for (int i = 0; i < x.size(); i++) {
+                final byte[] p = x.get(i);
+                in.put(at, p);
+                coalescer.add(in, at, p.length);
+                at += p.length;
+                if (i % 50 == 49) {
+                    coalescer.flush();
+                }
+            }
+            coalescer.flush();
+            assertThat(merged[0]).as("super-packets made").isPositive();
+
+            drain(out0);
+            final List<String> kernel = new ArrayList<>();
+            for (byte[] f : frames) {
+                io.put(0, f);
+                gso0.write(io, 0, f.length);
+                while (true) {
+                    final int n = out0.read(io, 0, io.capacity(), 0);
+                    if (n == 0) {
+                        break;
+                    }
+                    if ((io.get(0) & 0xf0) == 0x40) {
+                        final byte[] p = new byte[n];
+                        io.get(0, p);
+                        kernel.add(TestPackets.hex(p));
+                    }
+                }
+            }
+            while (kernel.size() < x.size()) {
+                final int n = out0.read(io, 0, io.capacity(), 500);
+                if (n == 0) {
+                    break;
+                }
+                if ((io.get(0) & 0xf0) == 0x40) {
+                    final byte[] p = new byte[n];
+                    io.get(0, p);
+                    kernel.add(TestPackets.hex(p));
+                }
+            }
+            assertThat(kernel).as("packets forwarded").hasSize(x.size());
+            for (int flow : new int[] {-1, 50000, 50001, 50002}) { // runs are held: flows may overtake each other
+                assertThat(kernel.stream().map(TestPackets::bytes).filter(p -> RandomSegments.flow(p) == flow)
+                    .map(TestPackets::hex).toList()).as((inPlace ? "in place" : "copying") + ", flow " + flow)
+                    .containsExactlyElementsOf(x.stream().filter(p -> RandomSegments.flow(p) == flow)
+                        .map(p -> TestPackets.hex(forwarded(p))).toList());
+            }
+        }
+    }
+
+    /**
      * Kernel GRO as the reference for {@link TcpCoalescer}. Namespaces S and G joined by a veth (198.18.0.1/30 –
      * 198.18.0.2/30): single segments written to a plain TUN in S are forwarded over the veth; G's end has GRO switched
      * on ({@code ETHTOOL_SGRO}, which gives the veth a NAPI instance; S's end has TSO off, else veth bypasses NAPI) and
