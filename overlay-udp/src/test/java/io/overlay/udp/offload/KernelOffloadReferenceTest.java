@@ -180,6 +180,45 @@ class KernelOffloadReferenceTest {
         return f;
     }
 
+    /** Random TSO super-packets: flags, ECN bits, TOS, DF, IDs, sequence numbers, options, sizes and gso_size. */
+    static Stream<Arguments> randomCases() {
+        final Random r = new Random(2026);
+        final int[] flagChoices = {ACK, ACK | PSH, ACK | FIN, ACK | PSH | FIN, ACK | CWR, ACK | ECE, ACK | CWR | ECE,
+            ACK | PSH | CWR | ECE | FIN, ACK | TestPackets.URG, ACK | TestPackets.RST, 0, PSH};
+        final List<Arguments> list = new ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            final TestPackets.Tcp t = new TestPackets.Tcp().payload(1 + r.nextInt(30_000), 1000 + i);
+            t.flags = flagChoices[r.nextInt(flagChoices.length)];
+            t.urg = (t.flags & TestPackets.URG) != 0 ? r.nextInt(65536) : 0;
+            t.tos = r.nextInt(256);
+            t.df = r.nextBoolean();
+            t.id = r.nextInt(65536);
+            t.seq = r.nextInt();
+            t.window = r.nextInt(65536);
+            t.tcpOptions = switch (r.nextInt(3)) {
+                case 0 -> new byte[0];
+                case 1 -> TestPackets.timestamps(r.nextInt(), r.nextInt());
+                default -> new byte[] {1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1, 8, 10, 0, 0, 0, 3, 0, 0, 0, 4};
+            };
+            if (r.nextInt(5) == 0) {
+                t.ipOptions = new byte[] {1, 1, 1, 0};
+            }
+            final int hl = 20 + t.ipOptions.length + 20 + t.tcpOptions.length;
+            final int mss = 200 + r.nextInt(1500 - hl - 200 + 1);
+            final int ecn = r.nextInt(3) == 0 ? VirtioNetHdr.GSO_ECN : 0;
+            final boolean csum = r.nextInt(4) != 0;
+            list.add(Arguments.of("random TSO " + i + ": " + t.payload.length + " B, mss " + mss + ", flags 0x"
+                + Integer.toHexString(t.flags) + ", ecn " + ecn + ", csum " + csum, tso(t, ecn, mss, csum)));
+        }
+        return list.stream();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("randomCases")
+    void kernelSegmentsRandomFramesExactlyAsGsoSegmenter(final String name, final byte[] frame) throws IOException {
+        assertKernelAgrees(name, frame);
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
     void kernelSegmentsSyntheticFramesExactlyAsGsoSegmenter(final String name, final byte[] frame)
