@@ -23,10 +23,12 @@ import java.nio.ByteBuffer;
  * <p><b>UDP_L4</b> (USO, IPv4): each segment is a whole UDP datagram with the copied IPv4 and UDP headers, UDP length =
  * 8 + its payload, IP IDs incrementing as above and a full UDP checksum (0 is sent as 0xffff, RFC 768).
  *
- * <p><b>No GSO</b> (or a GSO packet whose payload fits in one {@code gso_size}, which the kernel does not treat as GSO
- * either): the packet is copied unchanged except that a NEEDS_CSUM partial checksum is completed as the kernel's
- * {@code skb_checksum_help} does: ones' complement sum from {@code csum_start} to the end, seeded by the pseudo-header
- * sum already in the checksum field, stored at {@code csum_start + csum_offset}, 0 sent as 0xffff.
+ * <p><b>No GSO</b> (or a GSO packet whose payload fits in one {@code gso_size}: the kernel does not treat it as GSO
+ * when payload + TCP options fit too, and drops it otherwise, as tcp_gso_segment refuses a packet within one MSS; its
+ * own TCP never hands out either): the packet is copied unchanged except that a NEEDS_CSUM partial checksum is
+ * completed as the kernel's {@code skb_checksum_help} does: ones' complement sum from {@code csum_start} to the end,
+ * seeded by the pseudo-header sum already in the checksum field, stored at {@code csum_start + csum_offset}, 0 sent as
+ * 0xffff.
  * {@link #completeChecksum} does the same in place, for callers that want to avoid the copy.
  *
  * <p>Errors are returned as {@link OffloadVerdict} values (the output batch is then empty); nothing is thrown on the
