@@ -17,6 +17,7 @@ import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.EngineTuning;
 import io.overlay.testing.SocketPairTun;
 import io.overlay.testing.TestLibc;
+import io.overlay.testing.TestPackets;
 import io.overlay.udp.offload.VirtioNetHdr;
 import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
@@ -184,10 +185,16 @@ class OffloadLoopTest {
         tunFrame(0, VirtioNetHdr.GSO_TCPV6, 40, MSS, 0, 0, sp); // unsupported type
         final byte[] truncated = Arrays.copyOf(sp, sp.length - 1); // IPv4 total length does not match
         tunFrame(0, VirtioNetHdr.GSO_TCPV4, 40, MSS, 0, 0, truncated);
+        tunFrame(0, VirtioNetHdr.GSO_TCPV4, sp.length + 1, MSS, 0, 0, sp); // hdr_len beyond the packet
+        final byte[] udp = TestPackets.udp(0x64400101, 4000, 0x64400205, 4000, new byte[3 * MSS]);
+        tunFrame(VirtioNetHdr.FLAG_NEEDS_CSUM, VirtioNetHdr.GSO_UDP_L4 | VirtioNetHdr.GSO_ECN, 28, MSS, 20, 6,
+            udp); // ECN bits on a UDP type
+        tunFrame(0, VirtioNetHdr.GSO_UDP, 28, MSS, 0, 0, udp); // UFO: IP fragments, not supported
+        tunFrame(VirtioNetHdr.FLAG_NEEDS_CSUM, VirtioNetHdr.GSO_UDP_L4, 40, MSS, 20, 6, sp); // USO of a TCP packet
 
-        assertThat(loop.tunToUdp()).isEqualTo(7);
+        assertThat(loop.tunToUdp()).isEqualTo(11);
 
-        assertThat(loop.counters().drops(DropReason.BAD_VNET_HEADER)).isEqualTo(7);
+        assertThat(loop.counters().drops(DropReason.BAD_VNET_HEADER)).isEqualTo(11);
         assertThat(receive(1)).isEmpty();
         assertThat(loop.counters().get(Counter.TUN_TO_UDP_PACKETS)).isZero();
     }
