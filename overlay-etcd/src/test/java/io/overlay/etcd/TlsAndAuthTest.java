@@ -9,6 +9,7 @@ import io.overlay.testing.EtcdServer;
 import io.overlay.testing.LogCapture;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Test;
@@ -44,14 +45,7 @@ class TlsAndAuthTest {
     @Test
     void usernameAndPassword() throws Exception {
         try (EtcdServer server = EtcdServer.launch()) {
-            server.etcdctl("user", "add", "root:rootpw");
-            server.etcdctl("user", "add", "overlay:s3cret");
-            server.etcdctl("role", "add", "overlay");
-            server.etcdctl("role", "grant-permission", "overlay", "--prefix=true", "readwrite", "/coreos.com/network");
-            server.etcdctl("user", "grant-role", "overlay", "overlay");
-            server.etcdctl("auth", "enable");
-            server.etcdctl("--user=root:rootpw", "put", "/coreos.com/network/config",
-                "{\"Network\":\"100.64.0.0/16\"}");
+            enableAuth(server);
 
             final EtcdSettings s = EtcdSettings.builder().endpoints(server.endpoint())
                 .credentials("overlay", "s3cret").build();
@@ -68,6 +62,47 @@ class TlsAndAuthTest {
                 .credentials("overlay", "wrong").requestTimeout(Duration.ofSeconds(5)).build();
             assertConfigWaitWarnsAndGoesOn(wrong, "authentication failed");
         }
+    }
+
+    /**
+     * etcd's simple auth tokens expire when unused for {@code --auth-token-ttl} (300 s by default): an agent that only
+     * renews its lease now and then uses an expired token at each renewal. The client must authenticate again, so
+     * renewals and the watch go on and the lease is never lost.
+     */
+    @Test
+    void anExpiredAuthTokenIsReplacedAndTheLeaseKept() throws Exception {
+        try (EtcdServer server = EtcdServer.launch(null, List.of("--auth-token-ttl", "1"))) {
+            enableAuth(server);
+            // a renewal every 3 s, each one after the token expired (1 s unused)
+            final EtcdSettings s = EtcdSettings.builder().endpoints(server.endpoint()).credentials("overlay", "s3cret")
+                .leaseTtl(Duration.ofSeconds(6)).renewMargin(Duration.ofSeconds(3))
+                .renewRetryInterval(Duration.ofSeconds(1)).build();
+            try (EtcdSubnetAllocator a = new EtcdSubnetAllocator(s)) {
+                final Lease lease = a.acquire(parse("198.18.0.1"), Optional.empty());
+                final RecordingListener events = new RecordingListener();
+                a.start(lease, events);
+                await().atMost(Duration.ofSeconds(30)).until(() -> a.renewals() >= 4);
+                Thread.sleep(1500); // the token expires again before the put; the open watch must still deliver
+                server.etcdctl("--user=root:rootpw", "put", "/coreos.com/network/subnets/100.64.250.0-24",
+                    "{\"PublicIP\":\"198.18.0.9\"}");
+                await().atMost(Duration.ofSeconds(10)).until(() -> events.peers.size() == 1);
+                assertThat(events.matching("lost")).as("the own lease is kept").isEmpty();
+                assertThat(server.etcdctl("--user=root:rootpw", "get", "--print-value-only",
+                    "/coreos.com/network/subnets/" + lease.key()).strip())
+                    .isEqualTo("{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
+            }
+        }
+    }
+
+    /** Adds users root and overlay (read-write on /coreos.com/network), enables auth, writes the network config. */
+    private static void enableAuth(final EtcdServer server) {
+        server.etcdctl("user", "add", "root:rootpw");
+        server.etcdctl("user", "add", "overlay:s3cret");
+        server.etcdctl("role", "add", "overlay");
+        server.etcdctl("role", "grant-permission", "overlay", "--prefix=true", "readwrite", "/coreos.com/network");
+        server.etcdctl("user", "grant-role", "overlay", "overlay");
+        server.etcdctl("auth", "enable");
+        server.etcdctl("--user=root:rootpw", "put", "/coreos.com/network/config", "{\"Network\":\"100.64.0.0/16\"}");
     }
 
     /**

@@ -63,6 +63,7 @@ public final class EtcdServer implements AutoCloseable {
     private final String name;
     private final Path dir;
     private volatile Tls tls;
+    private volatile List<String> flags = List.of();
     private final int clientPort;
     private final int peerPort;
     private volatile String initialCluster;
@@ -97,9 +98,23 @@ public final class EtcdServer implements AutoCloseable {
      * @throws IOException if etcd cannot be started or does not become healthy within 30 s
      */
     public static EtcdServer launch(final Tls tls) throws IOException {
+        return launch(tls, List.of());
+    }
+
+    /**
+     * Starts a single-member etcd with more command-line flags (e.g. {@code --auth-token-ttl 1}) and waits until
+     * healthy.
+     *
+     * @param tls the certificates, or {@code null} for plain http
+     * @param flags flags appended to etcd's command line, each word one element
+     * @return the running member
+     * @throws IOException if etcd cannot be started or does not become healthy within 30 s
+     */
+    public static EtcdServer launch(final Tls tls, final List<String> flags) throws IOException {
         final EtcdServer server = create("solo", Files.createTempDirectory("etcd-test-"), "solo-"
             + System.nanoTime());
         server.tls = tls;
+        server.flags = List.copyOf(flags);
         try {
             server.start();
         } catch (IOException | RuntimeException e) {
@@ -157,6 +172,7 @@ public final class EtcdServer implements AutoCloseable {
                 cmd.add("--client-cert-auth");
             }
         }
+        cmd.addAll(flags);
         final ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
             .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile().toFile()));
         pb.environment().remove("ETCD_UNSUPPORTED_ARCH");
