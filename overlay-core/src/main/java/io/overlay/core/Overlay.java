@@ -109,6 +109,13 @@ public final class Overlay implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Overlay.class);
     private static final Pattern IFNAME = Pattern.compile("[A-Za-z0-9_.%-]{1,15}");
 
+    /**
+     * Most packet loops an overlay runs ({@link Builder#loops}): each has its own TUN queue, UDP socket and thread;
+     * far below the kernel's 256 TUN queues ({@code MAX_TAP_QUEUES}, drivers/net/tun.c), and more loops than cores
+     * only compete for them.
+     */
+    public static final int MAX_LOOPS = 64;
+
     private final OverlayConfig cfg;
     private final RouteTable routes = new RouteTable();
     private final Readiness readiness = new Readiness();
@@ -155,6 +162,21 @@ public final class Overlay implements AutoCloseable {
      */
     public static Builder builder() {
         return new Builder();
+    }
+
+    /**
+     * Checks a number of packet loops, naming the setting in the error (the launcher passes its option's name).
+     *
+     * @param what the setting's name, e.g. {@code --loops}
+     * @param loops the value
+     * @return {@code loops}
+     * @throws IllegalArgumentException if outside 1..{@link #MAX_LOOPS}
+     */
+    public static int checkLoops(final String what, final int loops) {
+        if (loops < 1 || loops > MAX_LOOPS) {
+            throw new IllegalArgumentException(what + " must be 1.." + MAX_LOOPS + ", got " + loops);
+        }
+        return loops;
     }
 
     /**
@@ -545,15 +567,16 @@ public final class Overlay implements AutoCloseable {
          * Sets the number of packet loops, each with its own TUN queue ({@code IFF_MULTI_QUEUE} when above 1);
          * default 1.
          *
-         * @param loops 1..64
+         * With more than one, loop <i>i</i> sends from UDP port {@code Port + i} (receiving stays on {@code Port} for
+         * all, spread over the loops by source port), so that a peer's loops spread over this host's; flanneld and
+         * one-loop hosts accept any source port.
+         *
+         * @param loops 1..{@link #MAX_LOOPS}
          * @return this builder
-         * @throws IllegalArgumentException if outside 1..64
+         * @throws IllegalArgumentException if outside 1..{@link #MAX_LOOPS}
          */
         public Builder loops(final int loops) {
-            if (loops < 1 || loops > 64) {
-                throw new IllegalArgumentException("loops: must be 1..64, got " + loops);
-            }
-            this.loops = loops;
+            this.loops = checkLoops("loops", loops);
             return this;
         }
 

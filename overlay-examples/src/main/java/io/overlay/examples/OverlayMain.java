@@ -211,6 +211,12 @@ public final class OverlayMain implements Callable<Integer> {
             + "for that; 0 keeps whatever the device has), which overflows at high packet rates.")
     int tunTxQueueLength;
 
+    @Option(names = "--loops", defaultValue = "1", paramLabel = "<n>",
+        description = "Packet loops, 1.." + Overlay.MAX_LOOPS + ", each with its own TUN queue, UDP socket and thread "
+            + "(default: ${DEFAULT-VALUE}, flannel's one). With n > 1 loop i sends from UDP port Port + i, so allow "
+            + "those source ports where a firewall filters them; flanneld accepts any. overlay's own option.")
+    int loops;
+
     @Option(names = "--accept-any-sender", arity = "0..1", defaultValue = "false", paramLabel = "<bool>",
         converter = GoFlags.Bool.class,
         description = "Accept encapsulated packets from any source address, not only known peers' PublicIPs "
@@ -291,6 +297,7 @@ public final class OverlayMain implements Callable<Integer> {
         }
         check(p, () -> HealthServer.checkPort("--healthz-port", healthzPort));
         check(p, () -> TunSetup.checkTxQueueLength("--tun-txqueuelen", tunTxQueueLength));
+        check(p, () -> Overlay.checkLoops("--loops", loops));
         check(p, () -> Encryption.parse(encryption));
         if (pskFile != null && !java.nio.file.Files.isReadable(pskFile)) {
             p.add("--psk-file " + pskFile + " is not a readable file");
@@ -378,6 +385,7 @@ public final class OverlayMain implements Callable<Integer> {
             .strictSource(strictSource)
             .offloads(offloads)
             .tunTxQueueLength(tunTxQueueLength)
+            .loops(loops)
             .encryption(Encryption.parse(encryption))
             .pskFile(pskFile);
         if (publicIp != null) {

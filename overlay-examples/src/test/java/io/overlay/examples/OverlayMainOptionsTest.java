@@ -3,6 +3,7 @@ package io.overlay.examples;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.overlay.core.Overlay;
 import io.overlay.core.flannel.FlannelRules;
 import io.overlay.core.flannel.SubnetEnv;
 import io.overlay.core.spi.TunSetup;
@@ -195,6 +196,24 @@ class OverlayMainOptionsTest {
         assertThat(parse(Map.of(), "--offloads=false").offloads).isFalse();
         assertThat(parse(Map.of(), "--offloads=true").offloads).isTrue();
         assertThat(parse(Map.of("FLANNELD_OFFLOADS", "false")).offloads).isFalse();
+    }
+
+    @Test
+    void loopsDefaultToFlannelsOneAndAreValidatedWithTheLibrarysRange() {
+        assertThat(parse(Map.of()).loops).isEqualTo(1);
+        assertThat(parse(Map.of(), "--loops=4").loops).isEqualTo(4);
+        assertThat(parse(Map.of("FLANNELD_LOOPS", "2")).loops).isEqualTo(2);
+        assertThat(parse(Map.of(), "--loops", "" + Overlay.MAX_LOOPS).problems()).isEmpty();
+        for (int bad : new int[] {0, Overlay.MAX_LOOPS + 1}) {
+            assertThat(parse(Map.of(), "--loops", "" + bad).problems()).containsExactly(
+                assertThrows(IllegalArgumentException.class, () -> Overlay.checkLoops("--loops", bad)).getMessage());
+        }
+        assertThat(run(Map.of(), "--loops", "0")).isEqualTo(1);
+        assertThat(err.toString()).contains("overlay: --loops must be 1..64, got 0");
+        out.getBuffer().setLength(0);
+        assertThat(run(Map.of(), "--help")).isZero();
+        assertThat(out.toString().replaceAll("\\s+", " ")).contains("--loops=<n>").contains("Port + i")
+            .contains("(default: 1, flannel's one)");
     }
 
     @Test
