@@ -1,0 +1,269 @@
+package io.overlay.udp;
+
+import static io.overlay.udp.TwoHostUnderlay.SUBNET_A;
+import static io.overlay.udp.TwoHostUnderlay.SUBNET_B;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.Encryption;
+import io.overlay.core.spi.EngineEncryption;
+import io.overlay.core.spi.TrafficCounters;
+import io.overlay.testing.Netns;
+import io.overlay.testing.Privileged;
+import io.overlay.tun.NetnsThread;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.nio.ByteBuffer;
+import java.nio.channels.DatagramChannel;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Hostile and odd traffic on real sockets and TUN devices, two engines in namespaces A (198.18.0.1, 100.64.1.0/24)
+ * and B (198.18.0.2, 100.64.2.0/24) as {@link TwoHostUnderlay} sets them up: seeded, bounded fuzzing of both
+ * directions with an oracle ({@link PacketFuzz}) of what each packet must become, while a real ping flows; every
+ * packet a TUN receives and every datagram on the wire is captured and checked. IPv6 is off in the namespaces, so
+ * the kernel puts nothing of its own on the TUNs and the counts are exact.
+ */
+@Privileged
+class HostileTrafficNamespaceTest {
+    private static final int MTU = 1472;
+    private static final long SEED = 0x5eed_f00dL;
+    private static final Pattern RECEIVED = Pattern.compile("(\\d+) packets transmitted, (\\d+) received");
+
+    @Test
+    void fuzzedDatagramsFromAKnownAndAnUnknownSenderAreAllAccountedForAndOnlyWellFormedOnesReachTheTun()
+        throws Exception {
+        try (TwoHostUnderlay hosts = new TwoHostUnderlay()) {
+            noIpv6(hosts.nsA, hosts.nsB);
+            hosts.nsA.exec("ip", "addr", "add", "198.18.0.9/24", "dev", "ul0"); // no engine's peer
+            final EngineHost a = hosts.startA(MTU, 1, true, true, Map.of());
+            final EngineHost b = hosts.startB(MTU, 1, true, true);
+            final int capture = PacketSockets.capture(hosts.nsB, b.tun.name(), 300);
+            final DatagramChannel known = channel(hosts.nsA, "198.18.0.1", 0);
+            final DatagramChannel unknown = channel(hosts.nsA, "198.18.0.9", 0);
+            final InetSocketAddress engineB = new InetSocketAddress("198.18.0.2", EngineHost.PORT);
+            try {
+                final TrafficCounters before = b.engine.counters();
+                final Process ping = ping(hosts.nsA, b.tunAddress(), 40);
+                final PacketFuzz fuzz = new PacketFuzz(SEED, SUBNET_B, SUBNET_A, MTU, 65507);
+                final Map<DropReason, Long> expected = new EnumMap<>(DropReason.class);
+                long delivered = 0;
+                long sent = 0;
+                for (int i = 0; i < 2400; i++) {
+                    final boolean fromPeer = i % 8 != 7;
+                    final byte[] p = fuzz.next();
+                    final DropReason r = fuzz.udpToTun(p, fromPeer, SUBNET_B);
+                    assertThat((fromPeer ? known : unknown).send(ByteBuffer.wrap(p), engineB)).isEqualTo(p.length);
+                    sent++;
+                    if (r == null) {
+                        delivered++;
+                    } else {
+                        expected.merge(r, 1L, Long::sum);
+                    }
+                    if (i % 50 == 49) { // paced: never more than 50 datagrams in B's receive buffer
+                        final long atLeast = sent;
+                        b.awaitCounters(c -> udpSideAccounted(before, c) >= atLeast);
+                    }
+                }
+                final int[] echo = finish(ping);
+                final long total = sent + echo[1];
+                TrafficCounters after = b.awaitCounters(c -> udpSideAccounted(before, c) >= total);
+                Thread.sleep(200); // anything more would be a double count
+                after = b.engine.counters();
+                System.out.printf("B: %d datagrams, %d delivered, drops %s, ping %d/%d%n", sent, delivered, expected,
+                    echo[1], echo[0]);
+                assertThat(echo[1]).as("the real flow: echo replies").isEqualTo(echo[0]);
+                assertThat(udpSideAccounted(before, after)).as("delivered + dropped, NO_ROUTE aside").isEqualTo(total);
+                assertThat(after.udpToTunPackets() - before.udpToTunPackets()).as("delivered")
+                    .isEqualTo(delivered + echo[1]);
+                for (DropReason r : DropReason.values()) {
+                    if (r != DropReason.NO_ROUTE) {
+                        assertThat(delta(before, after, r)).as("drops for %s", r).isEqualTo(expected.getOrDefault(r, 0L));
+                    }
+                }
+                final List<byte[]> tun = PacketSockets.drain(capture);
+                assertThat(RawSockets.drops(capture)).as("capture drops").isZero();
+                assertThat(tun).as("packets B's TUN received").hasSizeGreaterThan(echo[1]);
+                for (byte[] p : tun) {
+                    assertThat(PacketFuzz.wellFormed(p, SUBNET_B)).as("well-formed for B: %s", hex(p)).isTrue();
+                }
+                assertThat(a.shell("ping -c 2 -i 0.2 -W 2 " + b.tunAddress())).contains("2 received");
+            } finally {
+                RawSockets.close(capture);
+                known.close();
+                unknown.close();
+            }
+        }
+    }
+
+    @Test
+    void mutatedSealedFramesAreAllDroppedWhileTheRealFlowContinues() throws Exception {
+        final int mtu = MTU - EngineEncryption.OVERHEAD;
+        try (TwoHostUnderlay hosts = new TwoHostUnderlay()) {
+            noIpv6(hosts.nsA, hosts.nsB);
+            final EngineHost a = hosts.startA(mtu, EngineEncryption.create(Encryption.REQUIRED, new byte[0]));
+            final EngineHost b = hosts.startB(mtu, EngineEncryption.create(Encryption.REQUIRED, new byte[0]));
+            a.engine.peerKey(Ipv4.parse(TwoHostUnderlay.UNDERLAY_B),
+                java.util.Base64.getDecoder().decode(b.engine.encryption().publicKey()));
+            b.engine.peerKey(Ipv4.parse(TwoHostUnderlay.UNDERLAY_A),
+                java.util.Base64.getDecoder().decode(a.engine.encryption().publicKey()));
+            final List<byte[]> genuine = new ArrayList<>();
+            final int wire = RawSockets.open(hosts.nsB.name(), RawSockets.IPPROTO_UDP, 500, 4 << 20);
+            try {
+                assertThat(a.shell("ping -c 4 -i 0.2 -W 2 -s 600 " + b.tunAddress())).contains("4 received");
+                for (byte[] ip : PacketSockets.drain(wire)) {
+                    if (ip.length > 28 && ((ip[22] & 0xff) << 8 | ip[23] & 0xff) == EngineHost.PORT
+                        && ByteBuffer.wrap(ip).getInt(12) == Ipv4.parse(TwoHostUnderlay.UNDERLAY_A)) {
+                        genuine.add(Arrays.copyOfRange(ip, 28, ip.length));
+                    }
+                }
+            } finally {
+                RawSockets.close(wire);
+            }
+            assertThat(genuine).hasSize(4);
+            final int capture = PacketSockets.capture(hosts.nsB, b.tun.name(), 300);
+            final DatagramChannel spoof = channel(hosts.nsA, TwoHostUnderlay.UNDERLAY_A, 0); // A's address
+            final InetSocketAddress engineB = new InetSocketAddress("198.18.0.2", EngineHost.PORT);
+            try {
+                final TrafficCounters before = b.engine.counters();
+                final Process ping = ping(hosts.nsA, b.tunAddress(), 40);
+                final Random random = new Random(SEED);
+                long sent = 0;
+                for (int i = 0; i < 1500; i++) {
+                    final byte[] frame = mutate(genuine.get(random.nextInt(genuine.size())), random);
+                    assertThat(spoof.send(ByteBuffer.wrap(frame), engineB)).isEqualTo(frame.length);
+                    sent++;
+                    if (i % 50 == 49) {
+                        final long atLeast = sent;
+                        b.awaitCounters(c -> udpSideDrops(before, c) >= atLeast);
+                    }
+                }
+                final int[] echo = finish(ping);
+                final long all = sent;
+                TrafficCounters after = b.awaitCounters(c -> udpSideDrops(before, c) >= all
+                    && c.udpToTunPackets() - before.udpToTunPackets() >= echo[1]);
+                Thread.sleep(200);
+                after = b.engine.counters();
+                System.out.printf("B: %d mutated sealed frames: tampered %d, unknown key %d, replayed %d, clear %d%n",
+                    sent, delta(before, after, DropReason.TAMPERED), delta(before, after, DropReason.UNKNOWN_KEY),
+                    delta(before, after, DropReason.REPLAYED), delta(before, after, DropReason.CLEAR_TEXT_REFUSED));
+                assertThat(echo[1]).as("the real flow: echo replies").isEqualTo(echo[0]);
+                assertThat(udpSideDrops(before, after)).as("every mutated frame dropped").isEqualTo(sent);
+                assertThat(after.udpToTunPackets() - before.udpToTunPackets()).as("only the real flow delivered")
+                    .isEqualTo(echo[1]);
+                assertThat(after.get(Counter.SEALED_RECEIVED) - before.get(Counter.SEALED_RECEIVED))
+                    .isEqualTo(echo[1]);
+                for (byte[] p : PacketSockets.drain(capture)) {
+                    assertThat(PacketFuzz.wellFormed(p, SUBNET_B)).as("well-formed for B: %s", hex(p)).isTrue();
+                }
+            } finally {
+                RawSockets.close(capture);
+                spoof.close();
+            }
+        }
+    }
+
+    // ---- helpers -------------------------------------------------------------------------------------------------
+
+    /** A frame mutated so that no receiver may accept it. */
+    private static byte[] mutate(final byte[] genuine, final Random random) {
+        final byte[] f = genuine.clone();
+        switch (random.nextInt(8)) {
+            case 0: // bits flipped anywhere, the marker included
+                for (int i = random.nextInt(3); i >= 0; i--) {
+                    final int at = random.nextInt(f.length);
+                    f[at] ^= (byte) (1 << random.nextInt(8));
+                }
+                return f;
+            case 1: // counter changed: a fresh nonce under the same tag
+                f[5 + random.nextInt(8)] ^= (byte) (1 + random.nextInt(255));
+                return f;
+            case 2:
+                return Arrays.copyOf(f, random.nextInt(f.length)); // truncated, down to nothing
+            case 3: {
+                final byte[] g = Arrays.copyOf(f, f.length + 1 + random.nextInt(64)); // extended
+                for (int i = f.length; i < g.length; i++) {
+                    g[i] = (byte) random.nextInt();
+                }
+                return g;
+            }
+            case 4:
+                return f; // replayed: every genuine frame was opened already
+            case 5: { // the marker, then junk
+                final byte[] g = new byte[random.nextInt(1500)];
+                random.nextBytes(g);
+                if (g.length > 0) {
+                    g[0] = (byte) 0xE1;
+                }
+                return g;
+            }
+            case 6: { // key id of another key
+                f[1 + random.nextInt(4)] ^= (byte) (1 + random.nextInt(255));
+                return f;
+            }
+            default: { // tag or ciphertext changed
+                f[13 + random.nextInt(f.length - 13)] ^= (byte) (1 + random.nextInt(255));
+                return f;
+            }
+        }
+    }
+
+    /** B's UDP side: delivered plus dropped, NO_ROUTE aside (only the TUN side drops that: B's kernel's answers). */
+    private static long udpSideAccounted(final TrafficCounters before, final TrafficCounters after) {
+        return after.udpToTunPackets() - before.udpToTunPackets() + udpSideDrops(before, after);
+    }
+
+    private static long udpSideDrops(final TrafficCounters before, final TrafficCounters after) {
+        return after.totalDrops() - before.totalDrops() - delta(before, after, DropReason.NO_ROUTE);
+    }
+
+    private static long delta(final TrafficCounters before, final TrafficCounters after, final DropReason r) {
+        return after.drops(r) - before.drops(r);
+    }
+
+    /** The namespaces' kernels put no IPv6 (router solicitations, MLD) on the TUNs made after this. */
+    private static void noIpv6(final Netns... namespaces) throws IOException {
+        for (Netns ns : namespaces) {
+            ns.exec("sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1");
+            ns.exec("sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1");
+        }
+    }
+
+    private static DatagramChannel channel(final Netns ns, final String address, final int port) throws Exception {
+        return NetnsThread.call(ns.name(), () -> DatagramChannel.open(StandardProtocolFamily.INET)
+            .bind(new InetSocketAddress(address, port)));
+    }
+
+    /** A bounded ping in the background: {@code count} echoes 50 ms apart. */
+    private static Process ping(final Netns ns, final String to, final int count) throws IOException {
+        return ns.spawn(new ProcessBuilder("timeout", "20", "ping", "-c", String.valueOf(count), "-i", "0.05", "-W",
+            "2", to).redirectErrorStream(true));
+    }
+
+    /** Waits for a {@link #ping} and returns {transmitted, received}. */
+    private static int[] finish(final Process ping) throws Exception {
+        assertThat(ping.waitFor(25, TimeUnit.SECONDS)).as("ping finished").isTrue();
+        final String out = new String(ping.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        final Matcher m = RECEIVED.matcher(out);
+        assertThat(m.find()).as("ping summary in %s", out).isTrue();
+        return new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))};
+    }
+
+    private static String hex(final byte[] p) {
+        return java.util.HexFormat.of().formatHex(p, 0, Math.min(p.length, 64)) + " (" + p.length + " bytes)";
+    }
+}
