@@ -14,16 +14,18 @@ import java.util.Objects;
  * between reading it and writing it (the checks of {@code tun_to_udp}/{@code udp_to_tun} in flannel v0.20.2
  * {@code backend/udp/proxy_amd64.c}, made stricter).
  *
- * <p><b>TUN → UDP</b> ({@link #tunToUdp}): validate the packet ({@link Ipv4Header#validate}, at most the MTU), drop a
- * destination outside the overlay Network, look it up in the {@link RouteTable} (no route: {@link #NO_ROUTE}, for
+ * <p><b>TUN → UDP</b> ({@link #tunToUdp}): validate the packet ({@link Ipv4Header#validate}, at most the MTU) and its
+ * header checksum (the kernel's own packets always verify, but a packet socket on the TUN, {@code AF_PACKET} with
+ * {@code CAP_NET_RAW}, writes any bytes, and the wire must carry only well-formed packets), drop a destination
+ * outside the overlay Network, look it up in the {@link RouteTable} (no route: {@link #NO_ROUTE}, for
  * the caller's {@link IcmpResponder}), drop TTL ≤ 1, else decrement the TTL in place with an RFC 1624 incremental
  * checksum patch. Returns the peer ({@link Peer#packed() packed} IP and port) to send the packet to.
  *
  * <p><b>UDP → TUN</b> ({@link #udpToTun}): drop a sender that is not a known peer's PublicIP (when
  * {@code acceptOnlyKnownPeers}), a malformed or larger-than-MTU packet (a truncated datagram included), a header whose
- * checksum does not verify (the kernel would drop it too; only on this side, since what the TUN hands over was built
- * by the kernel), a destination outside the local subnet, in strict source mode an inner source outside the sending
- * peer's subnet (one more route lookup), TTL ≤ 1; else decrement the TTL in place.
+ * checksum does not verify (the kernel would drop it too), a destination outside the local subnet, in strict source
+ * mode an inner source outside the sending peer's subnet (one more route lookup), TTL ≤ 1; else decrement the TTL in
+ * place.
  *
  * <p>Every drop is counted by {@link DropReason} ({@link #drops}). Nothing is allocated and no lock taken per packet;
  * buffers are read and patched at absolute indexes in big-endian order (position, limit and byte order are ignored; a
@@ -137,6 +139,10 @@ public final class PacketProcessor {
         final DropReason invalid = header.validate(length, mtu);
         if (invalid != null) {
             counters.drop(invalid);
+            return DROP;
+        }
+        if (!header.checksumValid()) {
+            counters.drop(DropReason.BAD_HEADER_CHECKSUM);
             return DROP;
         }
         final int destination = header.destination();

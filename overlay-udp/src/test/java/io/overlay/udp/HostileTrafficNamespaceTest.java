@@ -1,11 +1,13 @@
 package io.overlay.udp;
 
+import static io.overlay.udp.TwoHostUnderlay.NETWORK;
 import static io.overlay.udp.TwoHostUnderlay.SUBNET_A;
 import static io.overlay.udp.TwoHostUnderlay.SUBNET_B;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
+import io.overlay.core.net.Peer;
 import io.overlay.core.spi.Counter;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.Encryption;
@@ -29,6 +31,8 @@ import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -42,6 +46,8 @@ import org.junit.jupiter.api.Test;
 class HostileTrafficNamespaceTest {
     private static final int MTU = 1472;
     private static final long SEED = 0x5eed_f00dL;
+    private static final Ipv4Prefix SUBNET_C = Ipv4Prefix.parse("100.64.3.0/24");
+    private static final Ipv4Prefix UNROUTED = Ipv4Prefix.parse("100.64.9.0/24");
     private static final Pattern RECEIVED = Pattern.compile("(\\d+) packets transmitted, (\\d+) received");
 
     @Test
@@ -177,6 +183,74 @@ class HostileTrafficNamespaceTest {
         }
     }
 
+    @ParameterizedTest(name = "offloads {0}")
+    @ValueSource(booleans = {true, false})
+    void randomFramesWrittenIntoTheTunLeaveOnlyAsWellFormedDatagramsAndAreAllCounted(final boolean offloads)
+        throws Exception {
+        try (TwoHostUnderlay hosts = new TwoHostUnderlay(); Netns nsC = Netns.create()) {
+            Netns.link(hosts.nsA, "ul1", "198.18.1.1/24", nsC, "ul1", "198.18.1.2/24", 1500);
+            noIpv6(hosts.nsA, hosts.nsB);
+            final EngineHost a = hosts.startA(MTU, 1, true, offloads,
+                Map.of(SUBNET_C, new Peer(Ipv4.parse("198.18.1.2"), EngineHost.PORT)));
+            final EngineHost b = hosts.startB(MTU, 1, true, offloads);
+            final DatagramChannel peerC = channel(nsC, "198.18.1.2", EngineHost.PORT); // a flannel peer's socket
+            peerC.configureBlocking(false);
+            final int writer = PacketSockets.writer(hosts.nsA);
+            final int index = PacketSockets.ifindex(hosts.nsA, a.tun.name());
+            try {
+                final TrafficCounters before = a.engine.counters();
+                final Process ping = ping(hosts.nsA, b.tunAddress(), 40);
+                final PacketFuzz fuzz = new PacketFuzz(SEED + (offloads ? 1 : 2), SUBNET_C, UNROUTED, MTU, MTU);
+                final Map<DropReason, Long> expected = new EnumMap<>(DropReason.class);
+                final List<byte[]> onWire = new ArrayList<>();
+                long forwarded = 0;
+                long written = 0;
+                long refused = 0;
+                for (int i = 0; i < 2000; i++) {
+                    final byte[] p = fuzz.next();
+                    if (!PacketSockets.send(writer, index, p)) {
+                        refused++;
+                        continue;
+                    }
+                    written++;
+                    final DropReason r = fuzz.tunToUdp(p, NETWORK, SUBNET_B, SUBNET_C);
+                    if (r == null) {
+                        forwarded++;
+                    } else {
+                        expected.merge(r, 1L, Long::sum);
+                    }
+                    if (i % 50 == 49) {
+                        final long atLeast = written;
+                        a.awaitCounters(c -> tunSideAccounted(before, c) >= atLeast);
+                        receiveAll(peerC, onWire);
+                    }
+                }
+                final int[] echo = finish(ping);
+                final long total = written + echo[0];
+                TrafficCounters after = a.awaitCounters(c -> tunSideAccounted(before, c) >= total);
+                Thread.sleep(200);
+                after = a.engine.counters();
+                receiveAll(peerC, onWire);
+                System.out.printf("A (offloads %s): %d frames written, %d refused by the kernel, %d forwarded to C, "
+                    + "drops %s%n", offloads, written, refused, forwarded, expected);
+                assertThat(echo[1]).as("the real flow: echo replies").isEqualTo(echo[0]);
+                for (byte[] p : onWire) {
+                    assertThat(p.length).isLessThanOrEqualTo(MTU);
+                    assertThat(PacketFuzz.wellFormed(p, SUBNET_C)).as("well-formed on the wire: %s", hex(p)).isTrue();
+                }
+                assertThat(tunSideAccounted(before, after)).as("sent + dropped").isEqualTo(total);
+                for (DropReason r : DropReason.values()) {
+                    assertThat(delta(before, after, r)).as("drops for %s", r).isEqualTo(expected.getOrDefault(r, 0L));
+                }
+                assertThat((long) onWire.size()).as("datagrams C received").isEqualTo(forwarded);
+                assertThat(after.tunToUdpPackets() - before.tunToUdpPackets()).isEqualTo(forwarded + echo[0]);
+            } finally {
+                RawSockets.close(writer);
+                peerC.close();
+            }
+        }
+    }
+
     // ---- helpers -------------------------------------------------------------------------------------------------
 
     /** A frame mutated so that no receiver may accept it. */
@@ -231,6 +305,11 @@ class HostileTrafficNamespaceTest {
         return after.totalDrops() - before.totalDrops() - delta(before, after, DropReason.NO_ROUTE);
     }
 
+    /** A's TUN side: sent plus dropped (A's UDP side only receives echo replies, delivered). */
+    private static long tunSideAccounted(final TrafficCounters before, final TrafficCounters after) {
+        return after.tunToUdpPackets() - before.tunToUdpPackets() + after.totalDrops() - before.totalDrops();
+    }
+
     private static long delta(final TrafficCounters before, final TrafficCounters after, final DropReason r) {
         return after.drops(r) - before.drops(r);
     }
@@ -261,6 +340,20 @@ class HostileTrafficNamespaceTest {
         final Matcher m = RECEIVED.matcher(out);
         assertThat(m.find()).as("ping summary in %s", out).isTrue();
         return new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))};
+    }
+
+    private static void receiveAll(final DatagramChannel channel, final List<byte[]> into) throws IOException {
+        final ByteBuffer buf = ByteBuffer.allocate(65536);
+        while (true) {
+            buf.clear();
+            if (channel.receive(buf) == null) {
+                return;
+            }
+            buf.flip();
+            final byte[] d = new byte[buf.remaining()];
+            buf.get(d);
+            into.add(d);
+        }
     }
 
     private static String hex(final byte[] p) {

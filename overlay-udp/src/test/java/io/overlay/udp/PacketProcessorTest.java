@@ -94,12 +94,30 @@ class PacketProcessorTest {
         assertThat(p.drops(DropReason.BAD_TOTAL_LENGTH)).isEqualTo(1);
         final ByteBuffer ttl1 = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
         ttl1.put(Ipv4Header.TTL_OFFSET, (byte) 1);
+        new Ipv4Header().wrap(ttl1, 0).updateChecksum();
         assertThat(p.tunToUdp(ttl1, 0, 84)).isEqualTo(PacketProcessor.DROP);
         assertThat(p.drops(DropReason.TTL_EXPIRED)).isEqualTo(1);
         final ByteBuffer outside = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
         outside.put(Ipv4Header.DESTINATION_OFFSET, (byte) 10);
+        new Ipv4Header().wrap(outside, 0).updateChecksum();
         assertThat(p.tunToUdp(outside, 0, 84)).as("not a no-route drop").isEqualTo(PacketProcessor.DROP);
         assertThat(p.drops(DropReason.OUTSIDE_NETWORK)).isEqualTo(1);
+    }
+
+    @Test
+    void aTunPacketWithABadHeaderChecksumIsNotSentOn() {
+        // the kernel's own packets always verify, but a packet socket on the TUN (AF_PACKET) writes any bytes
+        routes.put(REMOTE, PEER);
+        final PacketProcessor p = processor();
+        final ByteBuffer bad = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
+        bad.put(AT + Ipv4Header.CHECKSUM_OFFSET + 1, (byte) (bad.get(AT + Ipv4Header.CHECKSUM_OFFSET + 1) ^ 0x10));
+        assertThat(p.tunToUdp(bad, AT, 84)).isEqualTo(PacketProcessor.DROP);
+        assertThat(p.drops(DropReason.BAD_HEADER_CHECKSUM)).isEqualTo(1);
+        final ByteBuffer unrouted = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
+        unrouted.put(AT + Ipv4Header.DESTINATION_OFFSET + 2, (byte) 8); // 100.64.8.9: no route, and no ICMP answer
+        assertThat(p.tunToUdp(unrouted, AT, 84)).as("checked before the route").isEqualTo(PacketProcessor.DROP);
+        assertThat(p.drops(DropReason.BAD_HEADER_CHECKSUM)).isEqualTo(2);
+        assertThat(p.drops(DropReason.NO_ROUTE)).isZero();
     }
 
     @Test

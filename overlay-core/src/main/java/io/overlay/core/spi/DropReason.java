@@ -14,8 +14,9 @@ public enum DropReason {
     /** Total length field disagrees with the bytes read (truncated or padded packet). */
     BAD_TOTAL_LENGTH("IPv4 total length does not match the bytes read"),
     /**
-     * UDP → TUN: the inner IPv4 header checksum does not verify (RFC 791; the kernel would drop the packet at
-     * {@code ip_rcv} anyway, counting it in {@code InHdrErrors}).
+     * The inner IPv4 header checksum does not verify (RFC 791). UDP → TUN: the kernel would drop the packet at
+     * {@code ip_rcv} anyway, counting it in {@code InHdrErrors}. TUN → UDP: only a packet socket on the TUN writes
+     * such a packet (the kernel's own always verify); it is not sent on.
      */
     BAD_HEADER_CHECKSUM("bad IPv4 header checksum"),
     /** A datagram larger than the receive buffer (TUN MTU): dropped whole, never truncated. */
