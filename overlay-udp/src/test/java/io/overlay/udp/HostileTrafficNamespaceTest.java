@@ -251,6 +251,146 @@ class HostileTrafficNamespaceTest {
         }
     }
 
+    @Test
+    void innerFragmentsOptionsBroadcastsAndIcmpErrorsCrossUntouchedAndMulticastIsDroppedAsFlannelsPeersWould()
+        throws Exception {
+        try (TwoHostUnderlay hosts = new TwoHostUnderlay()) {
+            noIpv6(hosts.nsA, hosts.nsB);
+            final EngineHost a = hosts.startA(MTU, 1, true, true, Map.of());
+            final EngineHost b = hosts.startB(MTU, 1, true, true);
+            // 4008 bytes of ICMP: A's kernel cuts each echo into 3 fragments (1448 + 1448 + 1112 bytes of data) that
+            // cross one datagram each and are reassembled by B's kernel; the replies come back the same way
+            final TrafficCounters beforeFragments = a.engine.counters();
+            assertThat(a.shell("ping -M dont -s 4000 -c 3 -i 0.2 -W 2 " + b.tunAddress())).contains("3 received");
+            TrafficCounters afterA = a.awaitCounters(
+                c -> c.udpToTunPackets() - beforeFragments.udpToTunPackets() >= 9);
+            assertThat(afterA.tunToUdpPackets() - beforeFragments.tunToUdpPackets()).as("request fragments sent")
+                .isEqualTo(9);
+            assertThat(afterA.udpToTunPackets() - beforeFragments.udpToTunPackets()).as("reply fragments delivered")
+                .isEqualTo(9);
+            assertThat(afterA.totalDrops()).isEqualTo(beforeFragments.totalDrops());
+            TrafficCounters beforeA;
+            // IP options (record route, timestamps: IHL 15 and 10 or more) cross as they are
+            assertThat(a.shell("ping -R -c 2 -i 0.2 -W 2 " + b.tunAddress())).contains("2 received").contains("RR:");
+            assertThat(a.shell("ping -T tsonly -c 2 -i 0.2 -W 2 " + b.tunAddress())).contains("2 received")
+                .contains("TS:");
+            // the broadcast address of B's subnet: routed to B like any of its addresses, as flanneld's find_route
+            // does (B's kernel, which owns no address of it, then drops it)
+            beforeA = a.engine.counters();
+            final TrafficCounters beforeB = b.engine.counters();
+            a.shell("ping -b -c 1 -W 1 100.64.2.255");
+            final TrafficCounters afterB = b.awaitCounters(c -> c.udpToTunPackets() > beforeB.udpToTunPackets());
+            assertThat(afterB.udpToTunPackets() - beforeB.udpToTunPackets()).as("delivered to B's TUN").isEqualTo(1);
+            assertThat(a.engine.counters().tunToUdpPackets() - beforeA.tunToUdpPackets()).isEqualTo(1);
+            // multicast sent into the TUN: outside the Network, dropped without an answer; flanneld answers it with
+            // a net unreachable from flannel0's own address, which the sender's kernel discards as a martian
+            hosts.nsA.exec("ip", "route", "add", "224.0.0.0/4", "dev", a.tun.name());
+            final TrafficCounters beforeMulticast = a.engine.counters();
+            beforeA = beforeMulticast;
+            a.shell("ping -c 1 -W 1 -t 5 239.1.2.3");
+            final TrafficCounters multicast = a.awaitCounters(
+                c -> delta(beforeMulticast, c, DropReason.OUTSIDE_NETWORK) > 0);
+            assertThat(delta(beforeA, multicast, DropReason.OUTSIDE_NETWORK)).isEqualTo(1);
+            assertThat(multicast.icmpUnreachableSent()).isEqualTo(beforeA.icmpUnreachableSent());
+            assertThat(multicast.tunToUdpPackets()).isEqualTo(beforeA.tunToUdpPackets());
+            // an ICMP error quoting the inner IP and UDP headers crosses back: A's socket learns the port is closed
+            final TrafficCounters beforeError = b.engine.counters();
+            NetnsThread.call(hosts.nsA.name(), () -> {
+                try (java.net.DatagramSocket s = new java.net.DatagramSocket(
+                    new InetSocketAddress(a.tunAddress(), 0))) {
+                    s.setSoTimeout(3000);
+                    s.connect(new InetSocketAddress(b.tunAddress(), 9));
+                    s.send(new java.net.DatagramPacket(new byte[16], 16));
+                    final java.net.DatagramPacket in = new java.net.DatagramPacket(new byte[64], 64);
+                    org.assertj.core.api.Assertions.assertThatThrownBy(() -> s.receive(in))
+                        .isInstanceOf(java.net.PortUnreachableException.class);
+                }
+                return null;
+            });
+            assertThat(b.engine.counters().tunToUdpPackets() - beforeError.tunToUdpPackets())
+                .as("B's port unreachable sent to A").isGreaterThanOrEqualTo(1);
+        }
+    }
+
+    @Test
+    void ecnTcpCrossesAndAFlowRecoversFromAReceiveBufferOverflowThatTheKernelCounts() throws Exception {
+        try (TwoHostUnderlay hosts = new TwoHostUnderlay()) {
+            noIpv6(hosts.nsA, hosts.nsB);
+            for (Netns ns : new Netns[] {hosts.nsA, hosts.nsB}) {
+                ns.exec("sysctl", "-q", "-w", "net.ipv4.tcp_ecn=1"); // these namespaces only
+            }
+            final EngineHost a = hosts.startA(MTU, 1, true, true, Map.of());
+            final EngineHost b = hosts.startB(MTU, 1, true, true);
+            assertThat(a.engine.offloads().udpGro()).as("offloads on (the default)").isTrue();
+            // no qdisc here marks congestion (no sch_netem or fq_codel in a container), so A's own firewall, in its
+            // namespace, marks about 2 % of the flow's ECT(0) packets CE as a congested router would
+            final Process nft = hosts.nsA.spawn(new ProcessBuilder("nft", "-f", "-").redirectErrorStream(true));
+            try (java.io.OutputStream in = nft.getOutputStream()) {
+                in.write(("table ip ovtecn { chain out { type filter hook output priority 0; policy accept; "
+                    + "ip daddr " + b.tunAddress() + " tcp dport 5211 ip ecn ect0 numgen random mod 50 0 "
+                    + "ip ecn set ce; }; }\n").getBytes(StandardCharsets.US_ASCII));
+            }
+            assertThat(nft.waitFor(10, TimeUnit.SECONDS) && nft.exitValue() == 0).as("nft rule").isTrue();
+            final int captureB = PacketSockets.capture(hosts.nsB, b.tun.name(), 300);
+            final int captureA = PacketSockets.capture(hosts.nsA, a.tun.name(), 300);
+            try {
+                hosts.iperf(5211, "-n 10M");
+                final List<byte[]> atB = PacketSockets.drain(captureB);
+                final List<byte[]> atA = PacketSockets.drain(captureA);
+                assertThat(atB).as("an ECN-setup SYN (ECE and CWR) reached B")
+                    .anyMatch(p -> p[9] == 6 && (p[33] & 0xd2) == 0xc2);
+                assertThat(atB).as("ECN-capable data (ECT(0)) reached B untouched")
+                    .anyMatch(p -> p[9] == 6 && p.length > 100 && (p[1] & 3) == 2);
+                assertThat(atB).as("CE-marked data reached B untouched")
+                    .anyMatch(p -> p[9] == 6 && p.length > 100 && (p[1] & 3) == 3);
+                assertThat(atA).as("B's echo of the congestion (ECE on an ACK) reached A")
+                    .anyMatch(p -> p[9] == 6 && (p[33] & 0x42) == 0x40);
+                assertThat(atB).as("A's congestion window reduced (CWR on data) reached B")
+                    .anyMatch(p -> p[9] == 6 && (p[33] & 0x82) == 0x80);
+                for (byte[] p : atB) {
+                    assertThat(PacketFuzz.wellFormed(p, SUBNET_B)).as("well-formed for B: %s", hex(p)).isTrue();
+                }
+                for (byte[] p : atA) {
+                    assertThat(PacketFuzz.wellFormed(p, SUBNET_A)).as("well-formed for A: %s", hex(p)).isTrue();
+                }
+            } finally {
+                RawSockets.close(captureB);
+                RawSockets.close(captureA);
+            }
+            assertThat(b.engine.counters().get(Counter.COALESCER_BAD_CHECKSUMS)).isZero();
+
+            // A TCP flow runs while B's loop is held and a burst from A's address (8000 datagrams of 1400 bytes,
+            // far more than B's 4 MiB receive buffer holds) arrives: the kernel drops what does not fit and counts
+            // it; the flow recovers once the loop runs again.
+            final long overflowBefore = rcvbufErrors(hosts.nsB);
+            final java.util.concurrent.ExecutorService runner = java.util.concurrent.Executors.newSingleThreadExecutor();
+            final DatagramChannel known = channel(hosts.nsA, TwoHostUnderlay.UNDERLAY_A, 0);
+            try {
+                final java.util.concurrent.Future<String> flow = runner.submit(() -> hosts.iperf(5212, "-t 5"));
+                Thread.sleep(1500);
+                final java.util.concurrent.CountDownLatch release = b.holdLoop(java.time.Duration.ofSeconds(3));
+                try {
+                    final byte[] burst = TestPacketsHolder.ECHO_TO_B_77;
+                    final InetSocketAddress engineB = new InetSocketAddress("198.18.0.2", EngineHost.PORT);
+                    for (int i = 0; i < 8000; i++) {
+                        known.send(ByteBuffer.wrap(burst), engineB);
+                    }
+                    Thread.sleep(300);
+                } finally {
+                    release.countDown();
+                }
+                assertThat(flow.get(60, TimeUnit.SECONDS)).contains("receiver");
+                final long overflow = rcvbufErrors(hosts.nsB) - overflowBefore;
+                System.out.printf("B's kernel dropped %d datagrams for a full receive buffer%n", overflow);
+                assertThat(overflow).as("datagrams B's kernel dropped").isPositive();
+                assertThat(a.shell("ping -c 2 -i 0.2 -W 2 " + b.tunAddress())).contains("2 received");
+            } finally {
+                runner.shutdownNow();
+                known.close();
+            }
+        }
+    }
+
     // ---- helpers -------------------------------------------------------------------------------------------------
 
     /** A frame mutated so that no receiver may accept it. */
@@ -353,6 +493,32 @@ class HostileTrafficNamespaceTest {
             final byte[] d = new byte[buf.remaining()];
             buf.get(d);
             into.add(d);
+        }
+    }
+
+    /** Datagrams the kernel dropped for a full receive buffer in {@code ns} ({@code Udp: RcvbufErrors}). */
+    private static long rcvbufErrors(final Netns ns) throws IOException {
+        final List<String> udp = ns.exec("cat", "/proc/net/snmp").lines().filter(l -> l.startsWith("Udp: ")).toList();
+        final List<String> names = List.of(udp.get(0).split("\\s+"));
+        return Long.parseLong(udp.get(1).split("\\s+")[names.indexOf("RcvbufErrors")]);
+    }
+
+    /** Packets built once for the tests. */
+    private static final class TestPacketsHolder {
+        /** A 1400-byte echo request 100.64.1.9 → 100.64.2.77 (an address B's kernel does not own: dropped). */
+        static final byte[] ECHO_TO_B_77 = echo(1400);
+
+        private static byte[] echo(final int length) {
+            final byte[] p = new byte[length];
+            p[0] = 0x45;
+            io.overlay.testing.TestPackets.put16(p, 2, length);
+            p[8] = 64;
+            p[9] = 1;
+            io.overlay.testing.TestPackets.put32(p, 12, Ipv4.parse("100.64.1.9"));
+            io.overlay.testing.TestPackets.put32(p, 16, Ipv4.parse("100.64.2.77"));
+            io.overlay.testing.TestPackets.fixIp(p);
+            p[20] = 8;
+            return p;
         }
     }
 
