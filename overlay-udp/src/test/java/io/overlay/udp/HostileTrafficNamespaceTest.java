@@ -252,6 +252,108 @@ class HostileTrafficNamespaceTest {
     }
 
     @Test
+    void randomGsoSuperPacketsWrittenIntoTheTunLeaveOnlyAsWellFormedDatagramsOfAtMostTheMtu() throws Exception {
+        try (TwoHostUnderlay hosts = new TwoHostUnderlay(); Netns nsC = Netns.create()) {
+            Netns.link(hosts.nsA, "ul1", "198.18.1.1/24", nsC, "ul1", "198.18.1.2/24", 1500);
+            noIpv6(hosts.nsA, hosts.nsB);
+            final EngineHost a = hosts.startA(MTU, 1, true, true,
+                Map.of(SUBNET_C, new Peer(Ipv4.parse("198.18.1.2"), EngineHost.PORT)));
+            final EngineHost b = hosts.startB(MTU, 1, true, true);
+            final DatagramChannel peerC = channel(nsC, "198.18.1.2", EngineHost.PORT);
+            peerC.configureBlocking(false);
+            final int writer = PacketSockets.vnetWriter(hosts.nsA);
+            final int index = PacketSockets.ifindex(hosts.nsA, a.tun.name());
+            try {
+                final TrafficCounters before = a.engine.counters();
+                final Process ping = ping(hosts.nsA, b.tunAddress(), 40);
+                final Random random = new Random(SEED + 3);
+                final List<byte[]> onWire = new ArrayList<>();
+                long written = 0;
+                for (int i = 0; i < 400; i++) {
+                    if (PacketSockets.send(writer, index, superPacket(random))) {
+                        written++;
+                    }
+                    if (i % 2 == 1) { // up to 28 datagrams: C's receive buffer (net.core.rmem_max) holds them
+                        final long atLeast = written;
+                        a.awaitCounters(c -> tunSideAccounted(before, c) >= atLeast);
+                        receiveAll(peerC, onWire);
+                    }
+                }
+                final int[] echo = finish(ping);
+                final long frames = written;
+                a.awaitCounters(c -> tunSideAccounted(before, c) >= frames + echo[0]);
+                Thread.sleep(300);
+                final TrafficCounters after = a.engine.counters();
+                receiveAll(peerC, onWire);
+                System.out.printf("A: %d GSO frames written, %d segmented, %d refused as %s, %d datagrams to C, "
+                    + "%d more dropped by C's kernel%n", written, after.get(Counter.TUN_SUPER_PACKETS) - before.get(Counter.TUN_SUPER_PACKETS),
+                    delta(before, after, DropReason.BAD_VNET_HEADER), DropReason.BAD_VNET_HEADER, onWire.size(),
+                    rcvbufErrors(nsC));
+                assertThat(echo[1]).as("the real flow: echo replies").isEqualTo(echo[0]);
+                assertThat(after.get(Counter.TUN_SUPER_PACKETS) - before.get(Counter.TUN_SUPER_PACKETS))
+                    .as("super-packets segmented").isPositive();
+                for (byte[] p : onWire) {
+                    assertThat(p.length).isLessThanOrEqualTo(MTU);
+                    assertThat(PacketFuzz.wellFormed(p, SUBNET_C)).as("well-formed on the wire: %s", hex(p)).isTrue();
+                }
+                assertThat(delta(before, after, DropReason.SEND_FAILED)).isZero();
+                final long overflow = rcvbufErrors(nsC); // a burst of segments may exceed C's small receive buffer
+                assertThat(after.tunToUdpPackets() - before.tunToUdpPackets())
+                    .as("sent: C's datagrams (received or dropped by C's kernel for room) and the pings")
+                    .isEqualTo(onWire.size() + overflow + echo[0]);
+                assertThat(a.shell("ping -c 2 -i 0.2 -W 2 " + b.tunAddress())).contains("2 received");
+            } finally {
+                RawSockets.close(writer);
+                peerC.close();
+            }
+        }
+    }
+
+    /**
+     * A virtio_net_hdr and a TCP or UDP packet for C's subnet of up to 20 KB, the header's fields mostly plausible
+     * (TCPV4 or UDP_L4, NEEDS_CSUM at the transport header, gso_size near the MSS) and sometimes not, the packet
+     * sometimes with options, a fragment offset or a wrong length.
+     */
+    private static byte[] superPacket(final Random random) {
+        final byte[] payload = new byte[random.nextInt(20_000)];
+        random.nextBytes(payload);
+        final boolean udp = random.nextInt(4) == 0;
+        final int dst = SUBNET_C.address() | (1 + random.nextInt(254));
+        final byte[] p = udp ? io.overlay.testing.TestPackets.udp(SUBNET_A.address() | 5, 4000, dst, 4000, payload)
+            : io.overlay.testing.TestPackets.tcp(SUBNET_A.address() | 5, dst, random.nextInt(65536), random.nextInt(),
+                payload, random.nextInt(4) == 0 ? random.nextInt(256) : 0x10, true);
+        if (udp) {
+            io.overlay.testing.TestPackets.seedPartial(p);
+        }
+        switch (random.nextInt(10)) {
+            case 0:
+                p[6] = (byte) (0x20 | random.nextInt(32)); // a fragment
+                io.overlay.testing.TestPackets.fixIp(p);
+                break;
+            case 1:
+                io.overlay.testing.TestPackets.put16(p, 2, random.nextInt(65536)); // total length
+                io.overlay.testing.TestPackets.fixIp(p);
+                break;
+            case 2:
+                p[random.nextInt(Math.min(p.length, 60))] ^= (byte) (1 << random.nextInt(8)); // a header bit
+                break;
+            default:
+                break;
+        }
+        final int transport = udp ? 8 : 20;
+        final ByteBuffer h = ByteBuffer.allocate(10 + p.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        final int gsoType = random.nextInt(8) == 0 ? random.nextInt(256) : udp ? 5 : random.nextInt(6) == 0 ? 0x81 : 1;
+        h.put(0, (byte) (random.nextInt(8) == 0 ? random.nextInt(4) : 1)); // flags: NEEDS_CSUM
+        h.put(1, (byte) gsoType);
+        h.putShort(2, (short) (random.nextInt(8) == 0 ? random.nextInt(200) : 20 + transport)); // hdr_len
+        h.putShort(4, (short) (random.nextInt(8) == 0 ? random.nextInt(3000) : 1400 + random.nextInt(60)));
+        h.putShort(6, (short) (random.nextInt(8) == 0 ? random.nextInt(100) : 20)); // csum_start
+        h.putShort(8, (short) (random.nextInt(8) == 0 ? random.nextInt(40) : udp ? 6 : 16)); // csum_offset
+        h.put(10, p);
+        return h.array();
+    }
+
+    @Test
     void innerFragmentsOptionsBroadcastsAndIcmpErrorsCrossUntouchedAndMulticastIsDroppedAsFlannelsPeersWould()
         throws Exception {
         try (TwoHostUnderlay hosts = new TwoHostUnderlay()) {

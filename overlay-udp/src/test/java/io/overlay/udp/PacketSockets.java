@@ -23,6 +23,7 @@ final class PacketSockets {
     private static final int AF_PACKET = 17;
     private static final int SOL_PACKET = 263;
     private static final int PACKET_IGNORE_OUTGOING = 23;
+    private static final int PACKET_VNET_HDR = 15;
     private static final int ETH_P_ALL = 0x0003;
     private static final int ETH_P_IP = 0x0800;
 
@@ -76,13 +77,33 @@ final class PacketSockets {
 
     /** A socket that writes packets out through a device ({@link #send}). */
     static int writer(final Netns ns) throws Exception {
+        return writer(ns, TestLibc.SOCK_DGRAM);
+    }
+
+    /** As {@link #writer(Netns)}, of socket type {@code type} (a TUN has no link header: both write the packet). */
+    private static int writer(final Netns ns, final int type) throws Exception {
         return NetnsThread.call(ns.name(), () -> {
-            final int fd = LIBC.socket(AF_PACKET, TestLibc.SOCK_DGRAM, 0);
+            final int fd = LIBC.socket(AF_PACKET, type, 0);
             if (fd < 0) {
                 throw new IOException("AF_PACKET socket failed: errno " + Native.getLastError());
             }
             return fd;
         });
+    }
+
+    /**
+     * A socket that writes packets out through a device, each after a {@code struct virtio_net_hdr}
+     * ({@code PACKET_VNET_HDR}): GSO super-packets and partial checksums, which the kernel checks as it checks a
+     * guest's and hands to a TUN with offloads unchanged.
+     */
+    static int vnetWriter(final Netns ns) throws Exception {
+        final int fd = writer(ns, TestLibc.SOCK_RAW); // the kernel takes a vnet header on SOCK_RAW only
+        if (LIBC.setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, new int[] {1}, 4) != 0) {
+            final int errno = Native.getLastError();
+            LIBC.close(fd);
+            throw new IOException("PACKET_VNET_HDR failed: errno " + errno);
+        }
+        return fd;
     }
 
     /**
