@@ -120,7 +120,7 @@ class ClusterFaultsTest {
         // although the new leader renewed them; that is etcd's fault, not the client's (the allocator then re-acquires
         // the same subnet), and it would make this test about etcd. Renewals sent to the frozen member time out (2 s).
         try (EtcdSubnetAllocator a = new EtcdSubnetAllocator(settings(60, 57))) {
-            final Lease lease = a.acquire(parse("198.18.0.1"), Optional.empty());
+            final Lease lease = a.acquire(parse("198.18.0.1"), Optional.of(Ipv4Prefix.parse("100.64.1.0/24")));
             final RecordingListener events = new RecordingListener();
             a.start(lease, events);
             await().atMost(Duration.ofSeconds(10)).until(() -> events.peers.size() == 1 && a.renewals() >= 1);
@@ -158,7 +158,7 @@ class ClusterFaultsTest {
     @Test
     void quorumLostForAWhileThenBack() throws Exception {
         try (EtcdSubnetAllocator a = new EtcdSubnetAllocator(settings(6, 4))) {
-            final Lease lease = a.acquire(parse("198.18.0.1"), Optional.empty());
+            final Lease lease = a.acquire(parse("198.18.0.1"), Optional.of(Ipv4Prefix.parse("100.64.1.0/24")));
             final RecordingListener events = new RecordingListener();
             a.start(lease, events);
             await().atMost(Duration.ofSeconds(10)).until(() -> events.peers.size() == 1 && a.renewals() >= 1);

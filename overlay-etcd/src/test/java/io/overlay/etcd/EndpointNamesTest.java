@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.overlay.core.flannel.Lease;
+import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.testing.EtcdServer;
 import java.time.Duration;
 import java.util.Optional;
@@ -26,7 +27,7 @@ class EndpointNamesTest {
                 .requestTimeout(Duration.ofSeconds(3)).build();
             try (EtcdSubnetAllocator a = new EtcdSubnetAllocator(s)) {
                 a.awaitNetworkConfig();
-                final Lease lease = a.acquire(parse("198.18.0.1"), Optional.empty());
+                final Lease lease = a.acquire(parse("198.18.0.1"), Optional.of(Ipv4Prefix.parse("100.64.1.0/24")));
                 final RecordingListener events = new RecordingListener();
                 a.start(lease, events);
                 server.etcdctl("put", "/coreos.com/network/subnets/100.64.250.0-24", "{\"PublicIP\":\"198.18.0.9\"}");

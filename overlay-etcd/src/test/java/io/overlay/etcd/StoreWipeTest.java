@@ -36,16 +36,30 @@ class StoreWipeTest extends EtcdTestSupport {
         }
     }
 
-    @Test
-    void wipedStoreIsNoticedAndFollowed() throws Exception {
+    /**
+     * Writes the network config and peer B's lease (then, if {@code raise}, raises the revision), acquires 100.64.1.0/24
+     * for 198.18.0.1 with {@code a} (not a random subnet: the tests write peers 100.64.2-5.0/24) and starts it, and
+     * waits until B is routed.
+     */
+    private Lease startWithPeerB(final EtcdSubnetAllocator a, final RecordingListener events, final boolean raise)
+        throws Exception {
         putConfig("{\"Network\":\"100.64.0.0/16\"}");
         etcd.etcdctl("put", subnetKey("100.64.2.0-24"), "{\"PublicIP\":\"198.18.0.2\",\"PublicIPv6\":null}");
-        raiseRevision();
-        final EtcdSubnetAllocator a = allocator(wipeSettings());
-        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
-        final RecordingListener events = new RecordingListener();
+        if (raise) {
+            raiseRevision();
+        }
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.of(Ipv4Prefix.parse("100.64.1.0/24")));
+        assertThat(lease.subnet()).isEqualTo(Ipv4Prefix.parse("100.64.1.0/24"));
         a.start(lease, events);
         await().atMost(Duration.ofSeconds(10)).until(() -> events.peers.containsKey(Ipv4Prefix.parse("100.64.2.0/24")));
+        return lease;
+    }
+
+    @Test
+    void wipedStoreIsNoticedAndFollowed() throws Exception {
+        final EtcdSubnetAllocator a = allocator(wipeSettings());
+        final RecordingListener events = new RecordingListener();
+        final Lease lease = startWithPeerB(a, events, true);
         final long before = revision(etcd);
 
         try (LogCapture log = new LogCapture()) {
@@ -81,14 +95,9 @@ class StoreWipeTest extends EtcdTestSupport {
 
     @Test
     void wipedStoreWithoutConfigWaitsForItAsAtStartUp() throws Exception {
-        putConfig("{\"Network\":\"100.64.0.0/16\"}");
-        etcd.etcdctl("put", subnetKey("100.64.2.0-24"), "{\"PublicIP\":\"198.18.0.2\",\"PublicIPv6\":null}");
-        raiseRevision();
         final EtcdSubnetAllocator a = allocator(wipeSettings());
-        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
         final RecordingListener events = new RecordingListener();
-        a.start(lease, events);
-        await().atMost(Duration.ofSeconds(10)).until(() -> events.peers.containsKey(Ipv4Prefix.parse("100.64.2.0/24")));
+        final Lease lease = startWithPeerB(a, events, true);
 
         try (LogCapture log = new LogCapture()) {
             final long t0 = System.nanoTime();
@@ -118,13 +127,9 @@ class StoreWipeTest extends EtcdTestSupport {
 
     @Test
     void storeRestoredFromAnOlderSnapshotIsFollowed() throws Exception {
-        putConfig("{\"Network\":\"100.64.0.0/16\"}");
-        etcd.etcdctl("put", subnetKey("100.64.2.0-24"), "{\"PublicIP\":\"198.18.0.2\",\"PublicIPv6\":null}");
         final EtcdSubnetAllocator a = allocator(wipeSettings());
-        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
         final RecordingListener events = new RecordingListener();
-        a.start(lease, events);
-        await().atMost(Duration.ofSeconds(10)).until(() -> events.peers.containsKey(Ipv4Prefix.parse("100.64.2.0/24")));
+        final Lease lease = startWithPeerB(a, events, false);
         final KeyState own = get(subnetKey(lease.key()));
         final Path dir = Files.createTempDirectory("etcd-snapshot-");
         try {

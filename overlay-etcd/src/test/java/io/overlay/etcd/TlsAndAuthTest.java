@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.overlay.core.flannel.Lease;
+import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.testing.EtcdServer;
 import io.overlay.testing.LogCapture;
 import java.nio.file.Path;
@@ -26,7 +27,7 @@ class TlsAndAuthTest {
             final EtcdSettings s = EtcdSettings.builder().endpoints(server.endpoint()).caFile(tls.caFile())
                 .clientCertificate(tls.clientCert(), tls.clientKey()).build();
             try (EtcdSubnetAllocator a = new EtcdSubnetAllocator(s)) {
-                final Lease lease = a.acquire(parse("198.18.0.1"), Optional.empty());
+                final Lease lease = a.acquire(parse("198.18.0.1"), Optional.of(Ipv4Prefix.parse("100.64.1.0/24")));
                 final RecordingListener events = new RecordingListener();
                 a.start(lease, events);
                 server.etcdctl("put", "/coreos.com/network/subnets/100.64.250.0-24", "{\"PublicIP\":\"198.18.0.9\"}");
@@ -51,7 +52,7 @@ class TlsAndAuthTest {
                 .credentials("overlay", "s3cret").build();
             try (EtcdSubnetAllocator a = new EtcdSubnetAllocator(s)) {
                 a.awaitNetworkConfig();
-                final Lease lease = a.acquire(parse("198.18.0.1"), Optional.empty());
+                final Lease lease = a.acquire(parse("198.18.0.1"), Optional.of(Ipv4Prefix.parse("100.64.1.0/24")));
                 a.start(lease, new RecordingListener());
                 final String value = server.etcdctl("--user=root:rootpw", "get", "--print-value-only",
                     "/coreos.com/network/subnets/" + lease.key());
@@ -78,7 +79,7 @@ class TlsAndAuthTest {
                 .leaseTtl(Duration.ofSeconds(6)).renewMargin(Duration.ofSeconds(3))
                 .renewRetryInterval(Duration.ofSeconds(1)).build();
             try (EtcdSubnetAllocator a = new EtcdSubnetAllocator(s)) {
-                final Lease lease = a.acquire(parse("198.18.0.1"), Optional.empty());
+                final Lease lease = a.acquire(parse("198.18.0.1"), Optional.of(Ipv4Prefix.parse("100.64.1.0/24")));
                 final RecordingListener events = new RecordingListener();
                 a.start(lease, events);
                 await().atMost(Duration.ofSeconds(30)).until(() -> a.renewals() >= 4);

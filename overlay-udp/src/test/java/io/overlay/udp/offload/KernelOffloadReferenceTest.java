@@ -250,6 +250,37 @@ class KernelOffloadReferenceTest {
         assertKernelAgrees(name, frame);
     }
 
+    /**
+     * Writes each frame into gso0 and collects the IPv4 packets the kernel forwards out of out0 (hex), reading what is
+     * there after each write, then waiting up to 500 ms per packet until {@code expected} came or nothing more does.
+     */
+    private List<String> kernelForwards(final List<byte[]> frames, final int expected) throws IOException {
+        drain(out0);
+        final List<String> kernel = new ArrayList<>();
+        for (byte[] f : frames) {
+            io.put(0, f);
+            gso0.write(io, 0, f.length);
+            readForwarded(kernel, 0, Integer.MAX_VALUE);
+        }
+        readForwarded(kernel, 500, expected);
+        return kernel;
+    }
+
+    /** Reads IPv4 packets out of out0 into {@code into} until it holds {@code upTo} or a read waits {@code waitMs}. */
+    private void readForwarded(final List<String> into, final int waitMs, final int upTo) throws IOException {
+        while (into.size() < upTo) {
+            final int n = out0.read(io, 0, io.capacity(), waitMs);
+            if (n == 0) {
+                return;
+            }
+            if ((io.get(0) & 0xf0) == 0x40) {
+                final byte[] p = new byte[n];
+                io.get(0, p);
+                into.add(TestPackets.hex(p));
+            }
+        }
+    }
+
     /** Writes the frame into gso0, reads what the kernel forwards out of out0, compares with our segmentation. */
     private void assertKernelAgrees(final String name, final byte[] frame) throws IOException {
         final List<byte[]> ours = segmentAsForwarded(frame);
@@ -335,21 +366,7 @@ class KernelOffloadReferenceTest {
         assertThat(frames).hasSize(2); // 65535-byte limit: 45 + 15 segments
         assertThat(merged[0]).as("segments merged into super-packets").isEqualTo(60);
 
-        drain(out0);
-        final List<String> kernel = new ArrayList<>();
-        for (byte[] f : frames) {
-            io.put(0, f);
-            gso0.write(io, 0, f.length);
-            while (true) {
-                final int n = out0.read(io, 0, io.capacity(), 500);
-                if (n == 0) {
-                    break;
-                }
-                final byte[] p = new byte[n];
-                io.get(0, p);
-                kernel.add(TestPackets.hex(p));
-            }
-        }
+        final List<String> kernel = kernelForwards(frames, x.size());
         assertThat(kernel).containsExactlyElementsOf(x.stream().map(p -> TestPackets.hex(forwarded(p))).toList());
     }
 
@@ -386,34 +403,7 @@ class KernelOffloadReferenceTest {
             coalescer.flush();
             assertThat(merged[0]).as("super-packets made").isPositive();
 
-            drain(out0);
-            final List<String> kernel = new ArrayList<>();
-            for (byte[] f : frames) {
-                io.put(0, f);
-                gso0.write(io, 0, f.length);
-                while (true) {
-                    final int n = out0.read(io, 0, io.capacity(), 0);
-                    if (n == 0) {
-                        break;
-                    }
-                    if ((io.get(0) & 0xf0) == 0x40) {
-                        final byte[] p = new byte[n];
-                        io.get(0, p);
-                        kernel.add(TestPackets.hex(p));
-                    }
-                }
-            }
-            while (kernel.size() < x.size()) {
-                final int n = out0.read(io, 0, io.capacity(), 500);
-                if (n == 0) {
-                    break;
-                }
-                if ((io.get(0) & 0xf0) == 0x40) {
-                    final byte[] p = new byte[n];
-                    io.get(0, p);
-                    kernel.add(TestPackets.hex(p));
-                }
-            }
+            final List<String> kernel = kernelForwards(frames, x.size());
             assertThat(kernel).as("packets forwarded").hasSize(x.size());
             for (int flow : new int[] {-1, 50000, 50001, 50002}) { // runs are held: flows may overtake each other
                 assertThat(kernel.stream().map(TestPackets::bytes).filter(p -> RandomSegments.flow(p) == flow)
