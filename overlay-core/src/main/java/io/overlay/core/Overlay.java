@@ -186,7 +186,7 @@ public final class Overlay implements AutoCloseable {
      * leases cannot be listed.
      *
      * @throws IOException if the underlay interface, the TUN device, {@code subnet.env}, the bridge or the engine
-     *     cannot be set up (also when that fails for a lease re-acquired before the overlay was ready once), or the
+     *     cannot be set up, or the engine's UDP port is already in use (checked before the lease is acquired) (also when that fails for a lease re-acquired before the overlay was ready once), or the
      *     overlay was closed meanwhile; what was set up is closed again
      * @throws OutOfSubnetsException if no subnet is free
      * @throws InterruptedException if interrupted while waiting for etcd
@@ -214,6 +214,7 @@ public final class Overlay implements AutoCloseable {
             }
             LOG.info("Using interface {} address {} (MTU {}), PublicIP {}; overlay MTU {}", iface.name(),
                 Ipv4.format(iface.address()), iface.mtu(), Ipv4.format(publicIp), mtu);
+            checkPortFree(iface.address(), network.backend().port());
             final Optional<Ipv4Prefix> previous = previousSubnet(cfg);
             readiness.progress("acquiring a lease");
             final Lease acquired = encryption.on()
@@ -256,6 +257,25 @@ public final class Overlay implements AutoCloseable {
             readiness.startFailed(e.getMessage());
             close();
             throw e;
+        }
+    }
+
+    /**
+     * Fails before the lease is touched when the engine's UDP port is taken on the underlay address: another agent
+     * (overlay or flanneld) runs on this host, in this network namespace. Acquiring first would find that agent's
+     * lease by its PublicIP and move it to an etcd lease of this overlay's, only to fail at the engine's bind
+     * moments later. A bind and close, in the calling thread's network namespace, where the engine binds too.
+     *
+     * @throws IOException naming the address and port when they are in use
+     */
+    private static void checkPortFree(final int address, final int port) throws IOException {
+        try (java.nio.channels.DatagramChannel ch = java.nio.channels.DatagramChannel.open(
+            java.net.StandardProtocolFamily.INET)) {
+            ch.bind(new java.net.InetSocketAddress(java.net.InetAddress.getByAddress(new byte[] {
+                (byte) (address >>> 24), (byte) (address >>> 16), (byte) (address >>> 8), (byte) address}), port));
+        } catch (java.net.BindException e) {
+            throw new IOException("UDP port " + port + " on " + Ipv4.format(address) + " is already in use (" + e
+                .getMessage() + "): another overlay agent or flanneld is running on this host; stop it first", e);
         }
     }
 
