@@ -446,7 +446,19 @@ public final class OverlayMain implements Callable<Integer> {
         }
         traffic.network(() -> overlay.status().network());
         try (systemd) {
-            return run(overlay, systemd, traffic);
+            // Before anything touches etcd, the TUN, the host rules or subnet.env: one agent per subnet.env.
+            final InstanceLock lock;
+            try {
+                lock = InstanceLock.acquire(subnetFile, InstanceLock.WAIT);
+            } catch (IOException | InterruptedException e) {
+                LOG.error("Not starting: {}", e.getMessage());
+                overlay.close();
+                traffic.close();
+                return FAILED;
+            }
+            try (lock) {
+                return run(overlay, systemd, traffic);
+            }
         }
     }
 

@@ -82,9 +82,19 @@ class OverlayLifecycleTest {
         final var cl = OverlayMain.commandLine(Map.of());
         cl.setOut(new PrintWriter(out, true));
         cl.setErr(new PrintWriter(out, true));
-        final int status = cl.execute("--etcd-endpoints", etcd.endpoint(), "--etcd-prefix", "/lifecycle",
-            "--iface", "no-such-if0", "--subnet-file", "/nonexistent/never-written/subnet.env");
-        assertThat(status).isEqualTo(1);
+        final java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("lifecycle-fail");
+        final java.nio.file.Path subnetEnv = dir.resolve("subnet.env");
+        final int status;
+        try {
+            status = cl.execute("--etcd-endpoints", etcd.endpoint(), "--etcd-prefix", "/lifecycle",
+                "--iface", "no-such-if0", "--subnet-file", subnetEnv.toString());
+            assertThat(subnetEnv).doesNotExist();
+        } finally {
+            java.nio.file.Files.deleteIfExists(InstanceLock.lockFile(subnetEnv));
+            java.nio.file.Files.deleteIfExists(subnetEnv);
+            java.nio.file.Files.delete(dir);
+        }
+        assertThat(status).as("exit status; output: %s", out).isEqualTo(1);
         assertThat(etcd.etcdctl("get", "--prefix", "/lifecycle/subnets", "--keys-only").strip())
             .as("no lease is taken when the interface is missing").isEmpty();
     }

@@ -1,0 +1,119 @@
+package io.overlay.examples;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The launcher's claim on its {@code subnet.env}: an exclusive lock ({@code fcntl}, released by the kernel when the
+ * process ends, however it ends) on {@code <subnet-file>.lock}, which holds the holder's pid. Taken before anything
+ * else happens, so that a second agent started on a host where one already runs with the same {@code --subnet-file}
+ * (by hand next to the service, say) stops before it touches etcd, the TUN, the host rules or the file: otherwise it
+ * would find the running agent's lease through {@code subnet.env}, move it to an etcd lease of its own and revoke the
+ * running agent's one, and on failing remove the host rules the running agent relies on. Held until the agent has
+ * closed everything, so the next agent starts only after that. The file stays after exit (removing it would let a
+ * waiting agent lock a file no one else sees).
+ */
+final class InstanceLock implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(InstanceLock.class);
+    /** How long a new agent waits for one that is still closing (a restart right after a stop). */
+    static final Duration WAIT = Duration.ofSeconds(5);
+
+    private final FileChannel channel;
+    private final FileLock lock;
+
+    private InstanceLock(final FileChannel channel, final FileLock lock) {
+        this.channel = channel;
+        this.lock = lock;
+    }
+
+    /** The lock file of {@code subnetFile}: {@code <subnet-file>.lock} in the same directory. */
+    static Path lockFile(final Path subnetFile) {
+        final Path abs = subnetFile.toAbsolutePath();
+        return abs.resolveSibling(abs.getFileName() + ".lock");
+    }
+
+    /**
+     * Takes the lock of {@code subnetFile}, waiting up to {@code wait} for an agent that still holds it (one that is
+     * closing); creates the directory (0755) when missing, as {@code subnet.env}'s writer does.
+     *
+     * @param subnetFile the agent's {@code --subnet-file}
+     * @param wait the longest wait for another holder
+     * @return the lock, held until {@link #close()} or the end of the process
+     * @throws IOException naming the lock file and the holder's pid when another agent holds it, or naming the file
+     *     when it cannot be created or locked
+     * @throws InterruptedException if interrupted while waiting
+     */
+    static InstanceLock acquire(final Path subnetFile, final Duration wait) throws IOException, InterruptedException {
+        final Path file = lockFile(subnetFile);
+        final FileChannel ch;
+        try {
+            if (!Files.isDirectory(file.getParent())) {
+                Files.createDirectories(file.getParent(), PosixFilePermissions.asFileAttribute(
+                    PosixFilePermissions.fromString("rwxr-xr-x")));
+            }
+            ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        } catch (IOException e) {
+            throw new IOException("cannot create the lock file " + file + " of --subnet-file " + subnetFile + ": "
+                + e, e);
+        }
+        try {
+            final long deadline = System.nanoTime() + wait.toNanos();
+            boolean logged = false;
+            while (true) {
+                final FileLock l = ch.tryLock();
+                if (l != null) {
+                    final byte[] pid = (ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII);
+                    ch.truncate(0);
+                    ch.write(ByteBuffer.wrap(pid), 0);
+                    return new InstanceLock(ch, l);
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new IOException("another overlay agent (pid " + holder(ch) + ") is already running with "
+                        + "--subnet-file " + subnetFile + " (it holds " + file + "); stop it first, or give this one "
+                        + "its own --subnet-file, network namespace and UDP port");
+                }
+                if (!logged) {
+                    LOG.info("Waiting up to {} s for the overlay agent holding {} (pid {}) to exit", wait.toSeconds(),
+                        file, holder(ch));
+                    logged = true;
+                }
+                Thread.sleep(100);
+            }
+        } catch (IOException | InterruptedException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    /** The pid the holder wrote, or "unknown". */
+    private static String holder(final FileChannel ch) {
+        try {
+            final ByteBuffer b = ByteBuffer.allocate(32);
+            final int n = ch.read(b, 0);
+            final String pid = n <= 0 ? "" : new String(b.array(), 0, n, StandardCharsets.US_ASCII).strip();
+            return pid.matches("\\d+") ? pid : "unknown";
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            lock.release();
+            channel.close();
+        } catch (IOException e) {
+            LOG.debug("Releasing the instance lock: {}", e.toString());
+        }
+    }
+}
