@@ -262,6 +262,30 @@ final class OverlayHosts implements AutoCloseable {
         return h;
     }
 
+    /**
+     * Sends host {@code n}'s OverlayMain SIGTERM and, without waiting for it to exit, starts it again with the same
+     * options, as an operator's {@code kill; overlay ...} does; the new one logs to {@code h<n>-again.log} (the old
+     * one still writes {@code h<n>.log}). Does not wait for either.
+     *
+     * @param n the host number
+     * @return the new host (the old one's process may still be closing)
+     */
+    Host stopAndStartAtOnce(final int n) throws Exception {
+        int index = -1;
+        for (int i = 0; i < hosts.size(); i++) {
+            if (hosts.get(i).n() == n) {
+                index = i;
+            }
+        }
+        final Host old = hosts.get(index);
+        old.process().destroy();
+        final Process p = old.ns().spawn(new ProcessBuilder(commands.get(n)).redirectErrorStream(true)
+            .redirectOutput(logs.resolve("h" + n + "-again.log").toFile()));
+        final Host h = new Host(n, old.ns(), old.dir(), old.subnetEnv(), p);
+        hosts.set(index, h);
+        return h;
+    }
+
     /** The infra namespace, which runs etcd. */
     Netns infra() {
         return infra;
