@@ -72,9 +72,7 @@ final class InstanceLock implements AutoCloseable {
             while (true) {
                 final FileLock l = ch.tryLock();
                 if (l != null) {
-                    final byte[] pid = (ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII);
-                    ch.truncate(0);
-                    ch.write(ByteBuffer.wrap(pid), 0);
+                    writePid(ch, file);
                     return new InstanceLock(ch, l);
                 }
                 if (System.nanoTime() > deadline) {
@@ -92,6 +90,20 @@ final class InstanceLock implements AutoCloseable {
         } catch (IOException | InterruptedException | RuntimeException e) {
             ch.close();
             throw e;
+        }
+    }
+
+    /**
+     * Writes this process's pid for the next agent's message; a full file system only costs that message (the lock
+     * holds anyway, and the agent reports the file system when it writes {@code subnet.env}).
+     */
+    private static void writePid(final FileChannel ch, final Path file) {
+        final byte[] pid = (ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII);
+        try {
+            ch.truncate(0);
+            ch.write(ByteBuffer.wrap(pid), 0);
+        } catch (IOException e) {
+            LOG.warn("Cannot write this agent's pid to {}: {}", file, e.getMessage());
         }
     }
 
