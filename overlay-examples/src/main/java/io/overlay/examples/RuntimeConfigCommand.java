@@ -78,7 +78,7 @@ public abstract class RuntimeConfigCommand implements Callable<Integer> {
             SubnetEnv.writeAtomically(output, text);
             return OK;
         } catch (IOException e) {
-            err.println(name + ": cannot write " + output + ": " + e);
+            err.println(name + ": " + e.getMessage()); // "cannot write <file>: <cause>"
             err.flush();
             return FAILED;
         }

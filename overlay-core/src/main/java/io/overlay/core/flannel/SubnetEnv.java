@@ -92,10 +92,32 @@ public record SubnetEnv(Ipv4Prefix network, Ipv4Prefix subnet, int mtu, boolean 
      *
      * @param path the target
      * @param text the content, written as UTF-8
-     * @throws IOException if a step fails; the target is then unchanged and the temporary file removed
+     * @throws IOException if a step fails, its message naming the target and the cause (e.g. {@code cannot write
+     *     /run/flannel/subnet.env: No space left on device}); the target is then unchanged and the temporary file
+     *     removed
      */
     public static void writeAtomically(final Path path, final String text) throws IOException {
         final Path abs = path.toAbsolutePath();
+        try {
+            writeAtomicallyAbsolute(abs, text);
+        } catch (IOException e) {
+            // the JDK names the file only for some errors (not for a full disk), and then the temporary one
+            throw new IOException("cannot write " + abs + ": " + cause(e), e);
+        }
+    }
+
+    /** The cause of a failed write in words: the kernel's reason, and the file the JDK names (maybe the temporary). */
+    private static String cause(final IOException e) {
+        if (e instanceof java.nio.file.FileSystemException f) {
+            final String reason = f instanceof java.nio.file.AccessDeniedException ? "Permission denied"
+                : f instanceof NoSuchFileException ? "No such file or directory"
+                : f.getReason() != null ? f.getReason() : f.getClass().getSimpleName();
+            return f.getFile() == null ? reason : reason + " (" + f.getFile() + ")";
+        }
+        return e.getMessage() != null ? e.getMessage() : e.toString();
+    }
+
+    private static void writeAtomicallyAbsolute(final Path abs, final String text) throws IOException {
         final Path dir = abs.getParent();
         if (!Files.isDirectory(dir)) {
             Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(
