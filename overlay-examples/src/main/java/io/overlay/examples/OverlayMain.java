@@ -447,16 +447,28 @@ public final class OverlayMain implements Callable<Integer> {
         traffic.network(() -> overlay.status().network());
         try (systemd) {
             // Before anything touches etcd, the TUN, the host rules or subnet.env: one agent per subnet.env.
-            final InstanceLock lock;
-            try {
-                lock = InstanceLock.acquire(subnetFile, InstanceLock.WAIT);
-            } catch (IOException | InterruptedException e) {
+            InstanceLock lock = null;
+            String stoppedBy = null;
+            try (TerminationSignals signals = TerminationSignals.install(Thread.currentThread())) {
+                try {
+                    lock = InstanceLock.acquire(subnetFile, InstanceLock.WAIT);
+                } catch (InterruptedException e) {
+                    stoppedBy = signals.received(); // a stop while waiting for an agent that is closing
+                }
+            } catch (IOException e) {
                 LOG.error("Not starting: {}", e.getMessage());
+            }
+            if (lock == null) {
+                Thread.interrupted();
                 overlay.close();
                 traffic.close();
+                if (stoppedBy != null) {
+                    LOG.info("{} received while waiting for the instance lock; Exiting cleanly", stoppedBy);
+                    return 0;
+                }
                 return FAILED;
             }
-            try (lock) {
+            try (InstanceLock held = lock) {
                 return run(overlay, systemd, traffic);
             }
         }

@@ -66,6 +66,24 @@ class SecondAgentOnOneHostTest {
                     .as("the running agent saw nothing of it").doesNotContain("re-put by someone else")
                     .doesNotContain("lost");
             }
+
+            // A SIGTERM while the second agent waits for the lock (a stop during a restart) ends it cleanly.
+            final Path log = overlay.logs().resolve("h1-second-term.log");
+            Files.deleteIfExists(log);
+            final Process third = h1.ns().spawn(new ProcessBuilder(OverlayHosts.java(OverlayMain.class.getName(),
+                "--etcd-endpoints", OverlayHosts.ETCD, "--iface", "eth0", "--subnet-file", sameFile.toString()))
+                .redirectErrorStream(true).redirectOutput(log.toFile()));
+            try {
+                OverlayHosts.await("the third agent waits for the lock", Duration.ofSeconds(20),
+                    () -> Files.readString(log).contains("Waiting up to") || !third.isAlive());
+                third.destroy(); // SIGTERM
+                assertThat(third.waitFor(10, TimeUnit.SECONDS)).as("exits within 10 s of SIGTERM").isTrue();
+            } finally {
+                third.destroyForcibly();
+            }
+            assertThat(third.exitValue()).as("exit status; log:%n%s", Files.readString(log)).isZero();
+            assertThat(Files.readString(log)).contains("SIGTERM received").contains("Exiting cleanly");
+            assertThat(HostState.of(overlay, h1)).isEqualTo(before);
         }
     }
 
