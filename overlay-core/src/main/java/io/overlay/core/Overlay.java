@@ -28,6 +28,10 @@ import io.overlay.core.spi.TunDeviceFactory;
 import io.overlay.core.spi.TunSetup;
 import java.io.Closeable;
 import java.io.IOException;
+import java.net.BindException;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.nio.channels.DatagramChannel;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -186,8 +190,9 @@ public final class Overlay implements AutoCloseable {
      * leases cannot be listed.
      *
      * @throws IOException if the underlay interface, the TUN device, {@code subnet.env}, the bridge or the engine
-     *     cannot be set up, or the engine's UDP port is already in use (checked before the lease is acquired) (also when that fails for a lease re-acquired before the overlay was ready once), or the
-     *     overlay was closed meanwhile; what was set up is closed again
+     *     cannot be set up (also when that fails for a lease re-acquired before the overlay was ready once), or the
+     *     engine's UDP port is taken on the underlay address (checked before the lease is acquired), or the overlay
+     *     was closed meanwhile; what was set up is closed again
      * @throws OutOfSubnetsException if no subnet is free
      * @throws InterruptedException if interrupted while waiting for etcd
      * @throws IllegalStateException if already started or closed
@@ -269,13 +274,15 @@ public final class Overlay implements AutoCloseable {
      * @throws IOException naming the address and port when they are in use
      */
     private static void checkPortFree(final int address, final int port) throws IOException {
-        try (java.nio.channels.DatagramChannel ch = java.nio.channels.DatagramChannel.open(
-            java.net.StandardProtocolFamily.INET)) {
-            ch.bind(new java.net.InetSocketAddress(java.net.InetAddress.getByAddress(new byte[] {
-                (byte) (address >>> 24), (byte) (address >>> 16), (byte) (address >>> 8), (byte) address}), port));
-        } catch (java.net.BindException e) {
-            throw new IOException("UDP port " + port + " on " + Ipv4.format(address) + " is already in use (" + e
-                .getMessage() + "): another overlay agent or flanneld is running on this host; stop it first", e);
+        try (DatagramChannel ch = DatagramChannel.open(StandardProtocolFamily.INET)) {
+            ch.bind(new InetSocketAddress(Ipv4.toInetAddress(address), port));
+        } catch (BindException e) {
+            final String where = "UDP port " + port + " on " + Ipv4.format(address);
+            if (String.valueOf(e.getMessage()).contains("in use")) {
+                throw new IOException(where + " is already in use: another overlay agent or flanneld is running on "
+                    + "this host; stop it first", e);
+            }
+            throw new IOException("cannot bind " + where + ": " + e.getMessage(), e);
         }
     }
 
