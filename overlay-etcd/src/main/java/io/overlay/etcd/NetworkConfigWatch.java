@@ -27,8 +27,9 @@ import org.slf4j.LoggerFactory;
  *   <li>deleted or invalid: ERROR, the running config is kept, readiness unchanged (a restart would only wait).</li>
  * </ul>
  *
- * <p>A broken watch is reopened with capped backoff, a compacted one re-reads the key; each (re)start reads the key
- * once, so no change is missed while the watch was away.
+ * <p>A broken watch is reopened with capped backoff, a compacted one re-reads the key, and so does one that finds the
+ * store behind the read (at once, then with capped backoff while it stays behind: a lagging member); each (re)start
+ * reads the key once, so no change is missed while the watch was away.
  */
 final class NetworkConfigWatch {
     private static final Logger LOG = LoggerFactory.getLogger(EtcdSubnetAllocator.class);
@@ -45,6 +46,8 @@ final class NetworkConfigWatch {
     private int gen;
     private long lastRevision;
     private long backoffNanos;
+    /** Pause before re-reading for a store that looks behind, 0 until one was seen since the watch last delivered. */
+    private long behindBackoffNanos;
 
     NetworkConfigWatch(final EtcdSettings settings, final SubnetRegistry registry, final ControlThread control,
                        final LeaseKeeper keeper) {
@@ -97,6 +100,7 @@ final class NetworkConfigWatch {
             public void onEvents(final List<SubnetRegistry.Event> events, final long progressRevision) {
                 onControl(g, () -> {
                     backoffNanos = 0;
+                    behindBackoffNanos = 0;
                     for (SubnetRegistry.Event ev : events) {
                         lastRevision = Math.max(lastRevision, ev.modRevision());
                         if (ev.key().equals(key)) {
@@ -114,7 +118,7 @@ final class NetworkConfigWatch {
 
             @Override
             public void onStoreBehind(final long storeRevision) {
-                onControl(g, NetworkConfigWatch.this::readAndWatch);
+                onControl(g, NetworkConfigWatch.this::onStoreBehind);
             }
 
             @Override
@@ -127,6 +131,22 @@ final class NetworkConfigWatch {
                 onControl(g, NetworkConfigWatch.this::reopenLater);
             }
         });
+    }
+
+    /**
+     * Re-reads at once the first time; a member that keeps answering behind (lagging the one the read came from) is
+     * re-read with capped backoff, not in a loop of reads and watches.
+     */
+    private void onStoreBehind() {
+        final long delay = behindBackoffNanos;
+        behindBackoffNanos = delay == 0 ? settings.backoffMin().toNanos()
+            : Math.min(delay * 2, settings.backoffMax().toNanos());
+        if (delay == 0) {
+            readAndWatch();
+            return;
+        }
+        closeWatch();
+        control.later("network config re-read", this::readAndWatch, delay, this::reopenLater);
     }
 
     private void onControl(final int g, final Runnable r) {

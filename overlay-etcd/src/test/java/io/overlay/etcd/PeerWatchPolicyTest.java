@@ -129,6 +129,21 @@ class PeerWatchPolicyTest extends FakeRegistrySupport {
         assertThat(lists.get()).isEqualTo(3);
     }
 
+    /**
+     * The network config watch on a member that keeps answering behind (one lagging the member the read came from)
+     * re-reads the config with a capped backoff, not in a loop of reads and watches.
+     */
+    @Test
+    void aConfigWatchOnAStoreThatStaysBehindReadsAgainWithBackoff() throws Exception {
+        final java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
+        faults.interleave(FaultyRegistry.Op.GET, 1_000_000, reads::incrementAndGet);
+        faults.storeBehindOnNextWatches(settings().build().configKey(), 1_000_000, 1);
+        faults.breakWatches(new IllegalStateException("injected: connection reset"));
+        Thread.sleep(1000);
+        // backoff 50 ms doubling to 500 ms (FakeRegistrySupport): a handful of reads in a second, not thousands
+        assertThat(reads.get()).isBetween(1, 10);
+    }
+
     /** A broken watch is reopened from the last seen revision: nothing missed, nothing removed, one restart. */
     @Test
     void aBrokenWatchIsReopenedFromTheLastSeenRevision() {
