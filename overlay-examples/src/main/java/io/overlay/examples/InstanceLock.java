@@ -8,25 +8,30 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The launcher's claim on its {@code subnet.env}: an exclusive lock ({@code fcntl}, released by the kernel when the
- * process ends, however it ends) on {@code <subnet-file>.lock}, which holds the holder's pid. Taken before anything
- * else happens, so that a second agent started on a host where one already runs with the same {@code --subnet-file}
- * (by hand next to the service, say) stops before it touches etcd, the TUN, the host rules or the file: otherwise it
- * would find the running agent's lease through {@code subnet.env}, move it to an etcd lease of its own and revoke the
- * running agent's one, and on failing remove the host rules the running agent relies on. Held until the agent has
- * closed everything, so the next agent starts only after that. The file stays after exit (removing it would let a
- * waiting agent lock a file no one else sees).
+ * process ends, however it ends) on {@code <subnet-file>.lock}, which holds the holder's pid and has mode 0600 (fcntl
+ * grants a shared lock to any process that can open the file for reading, which would keep every agent from
+ * starting). Taken before anything else happens, so that a second agent started on a host where one already runs with
+ * the same {@code --subnet-file} (by hand next to the service, say) stops before it touches etcd, the TUN, the host
+ * rules or the file: otherwise it would find the running agent's lease through {@code subnet.env}, move it to an etcd
+ * lease of its own and revoke the running agent's one, and on failing remove the host rules the running agent relies
+ * on. Held until the agent has closed everything, so the next agent starts only after that. The file stays after exit
+ * (removing it would let a waiting agent lock a file no one else sees).
  */
 final class InstanceLock implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(InstanceLock.class);
     /** How long a new agent waits for one that is still closing (a restart right after a stop). */
     static final Duration WAIT = Duration.ofSeconds(5);
+    /** The lock file's mode: no other user may open it, hence none may lock it. */
+    private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rw-------");
 
     private final FileChannel channel;
     private final FileLock lock;
@@ -61,10 +66,21 @@ final class InstanceLock implements AutoCloseable {
                 Files.createDirectories(file.getParent(), PosixFilePermissions.asFileAttribute(
                     PosixFilePermissions.fromString("rwxr-xr-x")));
             }
-            ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            // 0600: fcntl grants a shared lock to anyone who can open the file for reading, and a shared lock held
+            // by any local user would keep every agent from starting. A file left readable by an earlier version is
+            // tightened (this agent runs as its owner).
+            ch = FileChannel.open(file, Set.of(StandardOpenOption.CREATE, StandardOpenOption.READ,
+                StandardOpenOption.WRITE), PosixFilePermissions.asFileAttribute(OWNER_ONLY));
         } catch (IOException e) {
             throw new IOException("cannot create the lock file " + file + " of --subnet-file " + subnetFile + ": "
                 + e, e);
+        }
+        try {
+            if (!Files.getPosixFilePermissions(file).equals(OWNER_ONLY)) {
+                Files.setPosixFilePermissions(file, OWNER_ONLY);
+            }
+        } catch (IOException e) {
+            LOG.warn("Cannot make {} readable by its owner only: {}", file, e.getMessage());
         }
         try {
             final long deadline = System.nanoTime() + wait.toNanos();
