@@ -28,10 +28,6 @@ import io.overlay.core.spi.TunDeviceFactory;
 import io.overlay.core.spi.TunSetup;
 import java.io.Closeable;
 import java.io.IOException;
-import java.net.BindException;
-import java.net.InetSocketAddress;
-import java.net.StandardProtocolFamily;
-import java.nio.channels.DatagramChannel;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -191,8 +187,9 @@ public final class Overlay implements AutoCloseable {
      *
      * @throws IOException if the underlay interface, the TUN device, {@code subnet.env}, the bridge or the engine
      *     cannot be set up (also when that fails for a lease re-acquired before the overlay was ready once), or the
-     *     engine's UDP port is taken on the underlay address (checked before the lease is acquired), or the overlay
-     *     was closed meanwhile; what was set up is closed again
+     *     engine factory finds what the engine needs taken ({@link PacketEngineFactory#checkAvailable}, before the lease
+     *     is acquired: the UDP engine's port on the underlay address), or the overlay was closed meanwhile; what was
+     *     set up is closed again
      * @throws OutOfSubnetsException if no subnet is free
      * @throws InterruptedException if interrupted while waiting for etcd
      * @throws IllegalStateException if already started or closed
@@ -219,7 +216,7 @@ public final class Overlay implements AutoCloseable {
             }
             LOG.info("Using interface {} address {} (MTU {}), PublicIP {}; overlay MTU {}", iface.name(),
                 Ipv4.format(iface.address()), iface.mtu(), Ipv4.format(publicIp), mtu);
-            checkPortFree(iface.address(), network.backend().port());
+            cfg.engineFactory().checkAvailable(iface.address(), network.backend().port());
             final Optional<Ipv4Prefix> previous = previousSubnet(cfg);
             readiness.progress("acquiring a lease");
             final Lease acquired = encryption.on()
@@ -262,27 +259,6 @@ public final class Overlay implements AutoCloseable {
             readiness.startFailed(e.getMessage());
             close();
             throw e;
-        }
-    }
-
-    /**
-     * Fails before the lease is touched when the engine's UDP port is taken on the underlay address: another agent
-     * (overlay or flanneld) runs on this host, in this network namespace. Acquiring first would find that agent's
-     * lease by its PublicIP and move it to an etcd lease of this overlay's, only to fail at the engine's bind
-     * moments later. A bind and close, in the calling thread's network namespace, where the engine binds too.
-     *
-     * @throws IOException naming the address and port when they are in use
-     */
-    private static void checkPortFree(final int address, final int port) throws IOException {
-        try (DatagramChannel ch = DatagramChannel.open(StandardProtocolFamily.INET)) {
-            ch.bind(new InetSocketAddress(Ipv4.toInetAddress(address), port));
-        } catch (BindException e) {
-            final String where = "UDP port " + port + " on " + Ipv4.format(address);
-            if (String.valueOf(e.getMessage()).contains("in use")) {
-                throw new IOException(where + " is already in use: another overlay agent or flanneld is running on "
-                    + "this host; stop it first", e);
-            }
-            throw new IOException("cannot bind " + where + ": " + e.getMessage(), e);
         }
     }
 

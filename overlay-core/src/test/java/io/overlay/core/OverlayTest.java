@@ -116,6 +116,48 @@ class OverlayTest {
     }
 
     /**
+     * The engine factory's preflight runs before the lease: a refusal (the UDP engine's port taken by a running agent)
+     * leaves the lease alone. An engine factory that checks nothing (this fake, an SDK user's non-UDP engine) is not
+     * refused because something holds the network config's UDP port.
+     */
+    @Test
+    void theEngineFactorysCheckRunsBeforeTheLeaseAndOnlyItsOwn() throws Exception {
+        final java.util.List<String> checked = new CopyOnWriteArrayList<>();
+        overlay = builder().packetEngineFactory(new PacketEngineFactory() {
+            @Override
+            public PacketEngine create(final EngineSettings settings, final TunDevice device, final RouteTable routes) {
+                return engines.create(settings, device, routes);
+            }
+
+            @Override
+            public void checkAvailable(final int bindAddress, final int port) throws IOException {
+                checked.add(Ipv4.format(bindAddress) + ":" + port);
+                throw new IOException("UDP port " + port + " is already in use");
+            }
+        }).build();
+        assertThatThrownBy(overlay::start).isInstanceOf(IOException.class).hasMessageContaining("already in use");
+        assertThat(checked).containsExactly("127.0.0.1:8285");
+        assertThat(calls).as("no lease acquired").containsExactly("allocator.awaitNetworkConfig", "allocator.close");
+
+        calls.clear();
+        java.nio.channels.DatagramChannel held = null;
+        try {
+            held = java.nio.channels.DatagramChannel.open(java.net.StandardProtocolFamily.INET)
+                .bind(new java.net.InetSocketAddress("127.0.0.1", 8285));
+        } catch (java.net.BindException alreadyTaken) {
+            // taken by someone else: the same for this test
+        }
+        try {
+            started();
+            assertThat(calls).contains("allocator.acquire", "engine.start");
+        } finally {
+            if (held != null) {
+                held.close();
+            }
+        }
+    }
+
+    /**
      * The lease file is a copy of subnet.env written with it; it names the previous subnet only when subnet.env is
      * missing (a reboot emptied /run), and subnet.env wins when both exist.
      */

@@ -2,6 +2,7 @@ package io.overlay.core.spi;
 
 import io.overlay.core.Overlay;
 import io.overlay.core.net.RouteTable;
+import java.io.IOException;
 
 /**
  * Creates packet engines. Implemented by {@code overlay-udp}; the {@link Overlay} facade finds it through
@@ -18,4 +19,17 @@ public interface PacketEngineFactory {
      * @throws IllegalArgumentException if the device's queue count does not match the settings
      */
     PacketEngine create(EngineSettings settings, TunDevice device, RouteTable routes);
+
+    /**
+     * Checks, before the {@link Overlay} acquires a lease, that an engine could take what it will need on this host,
+     * in the calling thread's network namespace: a second agent (or flanneld) that holds it is then refused before it
+     * moves the running agent's lease. The default checks nothing (an engine that binds no UDP socket on the underlay
+     * must not be refused because something else uses the network config's port).
+     *
+     * @param bindAddress the underlay address the engine will bind, int form
+     * @param port the network config's {@code Backend.Port}
+     * @throws IOException naming what is taken and, when it can, by whom
+     */
+    default void checkAvailable(final int bindAddress, final int port) throws IOException {
+    }
 }
