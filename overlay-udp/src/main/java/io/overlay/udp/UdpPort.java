@@ -16,9 +16,10 @@ import org.slf4j.LoggerFactory;
  * {@link #flush} sends them with one {@code sendmmsg}, runs of equal-size packets to one peer as one UDP GSO message
  * when GSO is on. {@code EAGAIN} (socket buffer full) drops the rest of the batch; another error drops that message
  * (all its datagrams), except a GSO refusal ({@link LinuxUdp#isGsoRefusal}), which turns GSO off for this socket and
- * resends one datagram per packet, and {@code EMSGSIZE} for a run (its datagrams exceed the path MTU to that peer, so
- * the kernel must fragment them, which it does only for datagrams sent singly), which resends that run one datagram
- * per message. Datagrams on the wire are the same either way: one inner packet each.
+ * resends one datagram per packet, and {@code EMSGSIZE} for a run (or {@code EINVAL} once a GSO send worked, older
+ * kernels' answer): its datagrams exceed the path MTU to that peer, so the kernel must fragment them, which it does
+ * only for datagrams sent singly; that run is resent one datagram per message. Datagrams on the wire are the same
+ * either way: one inner packet each.
  *
  * <p><b>Receive.</b> {@link #receive} runs one {@code recvmmsg}; {@link #next} then walks the datagrams one by one:
  * a GRO buffer is split at its segment size, and a datagram the kernel truncated ({@code MSG_TRUNC}) is handed on
@@ -47,6 +48,13 @@ final class UdpPort {
     private final ByteBuffer received;
     private final long receivedAddress;
     private volatile boolean gso;
+    /**
+     * Whether a UDP GSO message was ever sent from this socket: after that, {@code EINVAL} for a run means the path MTU
+     * to its peer, as {@code EMSGSIZE} does on recent kernels (older ones answer {@code EINVAL} when
+     * {@code hlen + gso_size > fragsize} in {@code udp_send_skb}, net/ipv4/udp.c), not a refusal of GSO itself. Loop
+     * thread only.
+     */
+    private boolean gsoSent;
     private int queued;
     // the receive cursor
     private int messages;
@@ -148,6 +156,7 @@ final class UdpPort {
                     for (int i = m; i < m + n; i++) {
                         packets += outgoing.messageSlots(i);
                         bytes += outgoing.messageBytes(i);
+                        gsoSent |= outgoing.messageSlots(i) > 1;
                     }
                     m += n;
                     continue;
@@ -159,10 +168,12 @@ final class UdpPort {
                     from = count;
                     break;
                 }
-                if (outgoing.messageSlots(m) > 1 && errno == LinuxUdp.EMSGSIZE) {
+                if (outgoing.messageSlots(m) > 1
+                    && (errno == LinuxUdp.EMSGSIZE || errno == LinuxUdp.EINVAL && gsoSent)) {
                     // The run's datagrams are larger than the path MTU to this peer: the kernel fragments a single
-                    // datagram but refuses to cut a GSO message into fragments. Resend this run one datagram per
-                    // message; GSO stays on for the rest (other peers' paths may carry them whole).
+                    // datagram but refuses to cut a GSO message into fragments (EMSGSIZE; EINVAL on older kernels,
+                    // told apart from a refusal of GSO itself by an earlier GSO send that worked). Resend this run
+                    // one datagram per message; GSO stays on for the rest (other peers' paths may carry them whole).
                     from = outgoing.messageFirst(m);
                     singlesTo = from + outgoing.messageSlots(m);
                     break;
