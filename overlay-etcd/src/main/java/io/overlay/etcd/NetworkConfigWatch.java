@@ -46,12 +46,13 @@ final class NetworkConfigWatch {
     private int gen;
     private long lastRevision;
     private long backoffNanos;
-    /** Pause before re-reading for a store that looks behind, 0 until one was seen since the watch last delivered. */
-    private long behindBackoffNanos;
+    /** Pause before re-reading for a store that looks behind: at once, then backoff while it stays behind. */
+    private final BehindBackoff behind;
 
     NetworkConfigWatch(final EtcdSettings settings, final SubnetRegistry registry, final ControlThread control,
                        final LeaseKeeper keeper) {
         this.settings = settings;
+        this.behind = new BehindBackoff(settings);
         this.registry = registry;
         this.control = control;
         this.keeper = keeper;
@@ -100,7 +101,7 @@ final class NetworkConfigWatch {
             public void onEvents(final List<SubnetRegistry.Event> events, final long progressRevision) {
                 onControl(g, () -> {
                     backoffNanos = 0;
-                    behindBackoffNanos = 0;
+                    behind.reset();
                     for (SubnetRegistry.Event ev : events) {
                         lastRevision = Math.max(lastRevision, ev.modRevision());
                         if (ev.key().equals(key)) {
@@ -138,9 +139,7 @@ final class NetworkConfigWatch {
      * re-read with capped backoff, not in a loop of reads and watches.
      */
     private void onStoreBehind() {
-        final long delay = behindBackoffNanos;
-        behindBackoffNanos = delay == 0 ? settings.backoffMin().toNanos()
-            : Math.min(delay * 2, settings.backoffMax().toNanos());
+        final long delay = behind.onBehind();
         if (delay == 0) {
             readAndWatch();
             return;

@@ -31,6 +31,13 @@ import org.slf4j.LoggerFactory;
  * {@link LeaseListener#peersListed()} is called once.
  */
 final class PeerWatch {
+    /**
+     * A store fewer revisions behind than this, and with more than half the revisions seen, is logged at INFO (a member
+     * lagging the one a listing came from, which a busy cluster shows now and then); else at WARN (data wiped, which
+     * starts the revisions again from 1, or restored from an older snapshot).
+     */
+    static final long LAGGING_MEMBER_REVISIONS = 1000;
+
     private static final Logger LOG = LoggerFactory.getLogger(EtcdSubnetAllocator.class);
 
     private final EtcdSettings settings;
@@ -47,12 +54,8 @@ final class PeerWatch {
     private int watchGen;
     private long lastRevision;
     private long backoffNanos;
-    /**
-     * Pause before the next re-list for a store that looks behind, 0 until one was seen since the watch last delivered:
-     * a member that lags the one the listing came from (jetcd spreads requests over the endpoints) also answers with
-     * a lower revision, so back-to-back detections wait with capped backoff instead of listing in a loop.
-     */
-    private long behindBackoffNanos;
+    /** Pause before re-listing for a store that looks behind: at once, then backoff while it stays behind. */
+    private final BehindBackoff behind;
     private boolean watchFailing;
     private boolean resyncRetrying;
     private boolean listedReported;
@@ -68,6 +71,7 @@ final class PeerWatch {
     PeerWatch(final EtcdSettings settings, final SubnetRegistry registry, final ControlThread control,
               final LeaseKeeper keeper, final PeerSet peers, final WarningAggregator keyWarnings) {
         this.settings = settings;
+        this.behind = new BehindBackoff(settings);
         this.registry = registry;
         this.control = control;
         this.keeper = keeper;
@@ -274,7 +278,7 @@ final class PeerWatch {
             watchFailing = false;
         }
         backoffNanos = 0;
-        behindBackoffNanos = 0;
+        behind.reset();
         for (SubnetRegistry.Event ev : events) {
             lastRevision = Math.max(lastRevision, ev.modRevision());
             final boolean own = ev.key().equals(keeper.ownKey());
@@ -308,13 +312,17 @@ final class PeerWatch {
     private void onWatchBehind(final long storeRevision) {
         resyncs.incrementAndGet();
         closeWatch();
-        final long delay = behindBackoffNanos;
-        behindBackoffNanos = delay == 0 ? settings.backoffMin().toNanos()
-            : Math.min(delay * 2, settings.backoffMax().toNanos());
+        final long delay = behind.onBehind();
         if (delay == 0) {
-            LOG.warn("etcd's revision went back from {} to {}: its data was wiped or restored from an older snapshot "
-                + "(or the member lags); listing all leases again (this host's key is re-acquired if it is gone)",
-                lastRevision, storeRevision);
+            if (lastRevision - storeRevision < LAGGING_MEMBER_REVISIONS && storeRevision > lastRevision / 2) {
+                LOG.info("etcd member is {} revisions behind the last seen, {} (it lags the member the listing came "
+                    + "from, or was restored from a recent snapshot); listing all leases again",
+                    lastRevision - storeRevision, lastRevision);
+            } else {
+                LOG.warn("etcd's revision went back from {} to {}: its data was wiped or restored from an older "
+                    + "snapshot; listing all leases again (this host's key is re-acquired if it is gone)",
+                    lastRevision, storeRevision);
+            }
             resync();
         } else {
             LOG.info("etcd's revision is still behind ({} < {}); listing again in {} ms", storeRevision, lastRevision,
