@@ -44,6 +44,8 @@ final class LeaseKeeper {
     private ScheduledFuture<?> renewTask;
     /** The backoff of re-acquisitions waiting for the network config key, 0 while it is not missing. */
     private long configBackoffNanos;
+    /** Whether this wait for the network config key has logged that the key is missing (once per wait). */
+    private boolean configMissingLogged;
     /** Ticker time of the last {@link #restoreOwnValue} write, 0 for none (control thread). */
     private long lastRestore;
 
@@ -337,9 +339,11 @@ final class LeaseKeeper {
         try {
             if (registry.read(key).value().isPresent()) {
                 configBackoffNanos = 0;
+                configMissingLogged = false;
                 return true;
             }
-            if (configBackoffNanos == 0) {
+            if (!configMissingLogged) {
+                configMissingLogged = true;
                 LOG.warn("Cannot re-acquire a lease: network config {} is missing (endpoints {}; was etcd's data wiped "
                     + "or restored from an older snapshot?); waiting for it as at start-up, retrying with backoff up "
                     + "to {}", key, settings.endpoints(), settings.backoffMax());
