@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -73,7 +74,7 @@ final class InstanceLock implements AutoCloseable {
                 StandardOpenOption.WRITE), PosixFilePermissions.asFileAttribute(OWNER_ONLY));
         } catch (IOException e) {
             throw new IOException("cannot create the lock file " + file + " of --subnet-file " + subnetFile + ": "
-                + e, e);
+                + e.getMessage(), e);
         }
         try {
             if (!Files.getPosixFilePermissions(file).equals(OWNER_ONLY)) {
@@ -82,11 +83,21 @@ final class InstanceLock implements AutoCloseable {
         } catch (IOException e) {
             LOG.warn("Cannot make {} readable by its owner only: {}", file, e.getMessage());
         }
+        boolean keepOpen = false;
         try {
             final long deadline = System.nanoTime() + wait.toNanos();
             boolean logged = false;
             while (true) {
-                final FileLock l = ch.tryLock();
+                final FileLock l;
+                try {
+                    l = ch.tryLock();
+                } catch (OverlappingFileLockException e) {
+                    // fcntl locks are per process, and closing any descriptor of the file drops them all: leave this
+                    // channel open rather than release the holder's lock (only a second acquisition in one JVM)
+                    keepOpen = true;
+                    throw new IOException("this process already holds " + file + " (--subnet-file " + subnetFile
+                        + ")", e);
+                }
                 if (l != null) {
                     writePid(ch, file);
                     return new InstanceLock(ch, l);
@@ -104,7 +115,9 @@ final class InstanceLock implements AutoCloseable {
                 Thread.sleep(100);
             }
         } catch (IOException | InterruptedException | RuntimeException e) {
-            ch.close();
+            if (!keepOpen) {
+                ch.close();
+            }
             throw e;
         }
     }

@@ -11,6 +11,7 @@ import io.overlay.core.flannel.SubnetEnv;
 import io.overlay.core.flannel.UnderlayInterface;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.spi.Encryption;
+import io.overlay.core.spi.PortInUseException;
 import io.overlay.core.spi.TunSetup;
 import io.overlay.etcd.EtcdSettings;
 import io.overlay.etcd.EtcdSubnetAllocator;
@@ -520,6 +521,8 @@ public final class OverlayMain implements Callable<Integer> {
             } catch (IOException | RuntimeException e) {
                 if (signals.requested()) {
                     status = 0; // start-up ended by the signal's interrupt or by closing
+                } else if (e instanceof PortInUseException) {
+                    LOG.error("Start-up failed: {}", e.getMessage()); // an operator's error: no stack trace
                 } else {
                     LOG.error("Start-up failed: {}", e.getMessage(), e);
                 }

@@ -4,6 +4,7 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.spi.PacketEngine;
 import io.overlay.core.spi.PacketEngineFactory;
+import io.overlay.core.spi.PortInUseException;
 import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.TunDevice;
 import java.io.IOException;
@@ -38,7 +39,8 @@ public final class UdpPacketEngineFactory implements PacketEngineFactory {
      * lease of this overlay's, only to fail at the engine's bind moments later. A bind and close, in the calling
      * thread's network namespace, where the engine binds too.
      *
-     * @throws IOException naming the address and port when they are in use, or the bind error
+     * @throws PortInUseException naming the address and port when they are in use
+     * @throws IOException naming them and the bind error when the bind fails otherwise
      */
     @Override
     public void checkAvailable(final int bindAddress, final int port) throws IOException {
@@ -47,7 +49,7 @@ public final class UdpPacketEngineFactory implements PacketEngineFactory {
         } catch (BindException e) {
             final String where = "UDP port " + port + " on " + Ipv4.format(bindAddress);
             if (String.valueOf(e.getMessage()).contains("in use")) {
-                throw new IOException(where + " is already in use: another overlay agent or flanneld is running on "
+                throw new PortInUseException(where + " is already in use: another overlay agent or flanneld is running on "
                     + "this host; stop it first", e);
             }
             throw new IOException("cannot bind " + where + ": " + e.getMessage(), e);

@@ -28,7 +28,8 @@ public interface PacketEngineFactory {
      *
      * @param bindAddress the underlay address the engine will bind, int form
      * @param port the network config's {@code Backend.Port}
-     * @throws IOException naming what is taken and, when it can, by whom
+     * @throws PortInUseException naming what is taken and, when it can, by whom
+     * @throws IOException if the check itself fails
      */
     default void checkAvailable(final int bindAddress, final int port) throws IOException {
     }
