@@ -73,6 +73,24 @@ final class TwoHostUnderlay implements AutoCloseable {
         return b;
     }
 
+    /** Starts host A with encryption and {@code loops} event loops, B as its only peer, offloads on. */
+    EngineHost startA(final int mtu, final int loops, final boolean acceptOnlyKnownPeers,
+                      final EngineEncryption encryption) throws Exception {
+        a = EngineHost.start(nsA, UNDERLAY_A, NETWORK, SUBNET_A, mtu, loops,
+            Map.of(SUBNET_B, new Peer(Ipv4.parse(UNDERLAY_B), EngineHost.PORT)), acceptOnlyKnownPeers, true, false,
+            encryption);
+        return a;
+    }
+
+    /** Starts host B with encryption and {@code loops} event loops, A as its only peer, offloads on. */
+    EngineHost startB(final int mtu, final int loops, final boolean acceptOnlyKnownPeers,
+                      final EngineEncryption encryption) throws Exception {
+        b = EngineHost.start(nsB, UNDERLAY_B, NETWORK, SUBNET_B, mtu, loops,
+            Map.of(SUBNET_A, new Peer(Ipv4.parse(UNDERLAY_A), EngineHost.PORT)), acceptOnlyKnownPeers, true, false,
+            encryption);
+        return b;
+    }
+
     /** Closes host A's engine and TUN (e.g. before starting it again with a new key). */
     void stopA() throws Exception {
         final EngineHost old = a;
