@@ -9,6 +9,7 @@ import io.overlay.core.spi.Encryption;
 import io.overlay.core.spi.EngineEncryption;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.testing.Privileged;
+import io.overlay.udp.crypto.ReplayWindow;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
@@ -28,14 +29,22 @@ import org.junit.jupiter.api.Timeout;
 /**
  * Encryption under faults of the underlay and of the peers, on two engines in namespaces ({@link TwoHostUnderlay}),
  * keys handed over as the lease events would: a peer restarted again and again (a new key pair each time) while both
- * sides send, one of its new keys reaching the other side late; and a peer behind SNAT next to a forged sender
- * without a key, with {@code --accept-any-sender}.
+ * sides send, one of its new keys reaching the other side late; and two loops on each side (loop i of the sender
+ * sends from port 8285 + i, the receiver's steering hands each port to its own loop, so one session's counter is
+ * interleaved by two senders and its window updated by two receivers) with and without datagrams duplicated on the
+ * underlay by an nftables {@code dup} rule inside the sender's namespace; and a peer behind SNAT next to a forged
+ * sender without a key, with {@code --accept-any-sender}.
  */
 @Privileged
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class EncryptionUnderlayFaultsNamespaceTest {
     private static final int MTU = 1472 - EngineEncryption.OVERHEAD;
+    /** Datagrams one socket buffer error may stand for: the kernel drops a UDP GRO packet whole. */
+    private static final int GRO_SEGMENTS = 64;
+    /** One datagram in this many may be refused for a contended window (see {@link ReplayWindow}'s spin). */
+    private static final long TRACE = 10_000;
     private static final Pattern REPLY = Pattern.compile("^\\[(\\d+\\.\\d+)\\] \\d+ bytes from");
+    private static final Pattern SUM = Pattern.compile("\\[SUM\\].* ([\\d.]+) ([KMG])bits/sec.*receiver");
 
     @Test
     void aPeerRestartedRepeatedlyWhileBothSidesSendIsReachedWithinASecondOfEachNewKeyAndNothingStaleStays()
@@ -107,6 +116,55 @@ class EncryptionUnderlayFaultsNamespaceTest {
     }
 
     @Test
+    void twoLoopsEachSideRefuseNoOriginalAndCountEveryDuplicateAsAReplay() throws Exception {
+        try (TwoHostUnderlay hosts = new TwoHostUnderlay()) {
+            final EngineHost a = hosts.startA(MTU, 2, true, required());
+            final EngineHost b = hosts.startB(MTU, 2, true, required());
+            exchangeKeys(a, b);
+            // count what leaves A from each of its loops' ports (nothing else in A sends UDP)
+            hosts.nsA.exec("nft", "add table ip ovt; add chain ip ovt out { type filter hook output priority 0; }; "
+                + "add rule ip ovt out udp sport 8285 counter; add rule ip ovt out udp sport 8286 counter");
+            final TrafficCounters a0 = a.engine.counters();
+            final TrafficCounters b0 = b.engine.counters();
+            final double clean = throughput(hosts.iperf(5301, "-t 3 -P 4"));
+            hosts.iperf(5302, "-t 2 -P 4 -R");
+            final TrafficCounters a1 = a.engine.counters();
+            final TrafficCounters b1 = b.engine.counters();
+            final String ports = hosts.nsA.exec("nft", "list chain ip ovt out");
+            System.out.println("two loops, no duplicates: " + clean + " Mbit/s; A " + a1 + "; B " + b1 + "\n" + ports);
+            assertThat(packets(ports, 8285)).as("A sent from loop 0's port").isPositive();
+            assertThat(packets(ports, 8286)).as("A sent from loop 1's port").isPositive();
+            for (TrafficCounters c : List.of(a1, b1)) {
+                // a trace is allowed: a loop that cannot take the window from the other within its bounded spin
+                // refuses the datagram (ReplayWindow); a window narrower than the loops' lag refused 0.1 to 0.6 %
+                assertThat(c.drops(DropReason.REPLAYED)).as("originals refused as replays: " + c)
+                    .isLessThanOrEqualTo(c.get(Counter.SEALED_RECEIVED) / TRACE);
+                assertThat(c.drops(DropReason.UNKNOWN_KEY) + c.drops(DropReason.TAMPERED)).isZero();
+            }
+            assertThat(received(b0, b1)).as("B opened what A sealed and sent")
+                .isGreaterThanOrEqualTo(sent(a0, a1) - GRO_SEGMENTS * udpDrops(hosts, hosts.nsB.name())
+                    - sent(a0, a1) / TRACE);
+
+            // one datagram (or GSO run) in four leaves A twice
+            hosts.nsA.exec("nft", "add rule ip ovt out udp dport { 8285, 8286 } numgen random mod 4 == 0 counter "
+                + "dup to 198.18.0.2 device ul0");
+            final long dropsBefore = udpDrops(hosts, hosts.nsB.name());
+            final double duplicated = throughput(hosts.iperf(5303, "-t 3 -P 4"));
+            final TrafficCounters a2 = a.engine.counters();
+            final TrafficCounters b2 = b.engine.counters();
+            final long kernelDrops = udpDrops(hosts, hosts.nsB.name()) - dropsBefore;
+            System.out.println("two loops, 1 in 4 duplicated: " + duplicated + " Mbit/s; A " + a2 + "; B " + b2
+                + "; B's kernel UDP drops " + kernelDrops + "\n" + hosts.nsA.exec("nft", "list chain ip ovt out"));
+            final long replays = b2.drops(DropReason.REPLAYED) - b1.drops(DropReason.REPLAYED);
+            assertThat(replays).as("duplicates refused as replays").isPositive();
+            assertThat(received(b1, b2)).as("every original opened")
+                .isGreaterThanOrEqualTo(sent(a1, a2) - GRO_SEGMENTS * kernelDrops - sent(a1, a2) / TRACE);
+            assertThat(b2.drops(DropReason.UNKNOWN_KEY) + b2.drops(DropReason.TAMPERED)).isZero();
+            assertThat(duplicated).as("Mbit/s with duplicates vs " + clean + " without").isGreaterThan(clean * 0.3);
+        }
+    }
+
+    @Test
     void behindSnatAPeersSealedDatagramsAreUnknownKeyAndAForgedKeylessSenderIsRefused() throws Exception {
         try (TwoHostUnderlay hosts = new TwoHostUnderlay()) {
             // A's datagrams to B leave A translated to 198.18.0.3 (set before any traffic: conntrack decides once);
@@ -153,6 +211,57 @@ class EncryptionUnderlayFaultsNamespaceTest {
         p.put(20, (byte) 8);
         p.putShort(22, (short) io.overlay.udp.wire.InetChecksum.checksum(p, 20, 64));
         return p.array();
+    }
+
+    private static long received(final TrafficCounters before, final TrafficCounters after) {
+        return after.get(Counter.SEALED_RECEIVED) - before.get(Counter.SEALED_RECEIVED);
+    }
+
+    /** Sealed datagrams A handed to the kernel (sealed, less those its socket refused). */
+    private static long sent(final TrafficCounters before, final TrafficCounters after) {
+        return after.get(Counter.SEALED_SENT) - before.get(Counter.SEALED_SENT)
+            - (after.drops(DropReason.SEND_FAILED) - before.drops(DropReason.SEND_FAILED));
+    }
+
+    /** UDP packets (a GRO packet counts once) the kernel of namespace {@code ns} dropped: buffer and memory errors. */
+    private static long udpDrops(final TwoHostUnderlay hosts, final String ns) throws Exception {
+        final String snmp = io.overlay.testing.Netns.run("ip", "netns", "exec", ns, "cat", "/proc/net/snmp");
+        String[] names = null;
+        for (String line : snmp.split("\n")) {
+            if (line.startsWith("Udp: ")) {
+                if (names == null) {
+                    names = line.split(" ");
+                } else {
+                    final String[] values = line.split(" ");
+                    long n = 0;
+                    for (int i = 1; i < names.length; i++) {
+                        if (names[i].equals("RcvbufErrors") || names[i].equals("MemErrors")) {
+                            n += Long.parseLong(values[i]);
+                        }
+                    }
+                    return n;
+                }
+            }
+        }
+        throw new IllegalStateException("no Udp line in " + snmp);
+    }
+
+    private static long packets(final String chain, final int port) {
+        final Matcher m = Pattern.compile("udp sport " + port + " counter packets (\\d+)").matcher(chain);
+        assertThat(m.find()).as(chain).isTrue();
+        return Long.parseLong(m.group(1));
+    }
+
+    /** The receiver's total in Mbit/s from iperf3's [SUM] receiver line. */
+    private static double throughput(final String iperf) {
+        final Matcher m = SUM.matcher(iperf);
+        assertThat(m.find()).as(iperf).isTrue();
+        final double v = Double.parseDouble(m.group(1));
+        return switch (m.group(2)) {
+            case "K" -> v / 1000;
+            case "G" -> v * 1000;
+            default -> v;
+        };
     }
 
     private static EngineEncryption required() {

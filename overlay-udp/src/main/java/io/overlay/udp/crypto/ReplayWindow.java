@@ -8,18 +8,26 @@ import java.util.concurrent.atomic.AtomicInteger;
  * seen or at most {@value #WINDOW} below it, so that many packets may arrive out of order (GSO runs, several queues)
  * and still be accepted.
  *
+ * <p>The window is that wide because one session's counters are opened by several loops: a peer with several loops
+ * sends from one port per loop, all drawing from one send counter, and this host's steering hands each port to its
+ * own loop, so one loop may open a datagram while another has already opened many thousands sent after it (its
+ * socket's receive queue holds megabytes). Two loops on each side under a TCP load lagged by up to 10,510 counters
+ * ({@code EncryptionUnderlayFaultsNamespaceTest}); a 4,032-counter window refused those originals as replays.
+ * The ring is 2 KiB per live session, made on the control thread: with a session per keyed peer that is 32 MiB at
+ * 16,383 peers, which is why it is not wider (a wider window is the next step if hosts with many more loops lag
+ * further).
+ *
  * <p>{@link #mayAccept} is a read-only pre-check before the costly decryption; {@link #accept} marks the counter
  * once the datagram authenticated. {@link #accept} guards its few word operations with a flag taken by
- * compare-and-set that is never waited for: a peer's datagrams arrive on one event loop (one socket of the
- * {@code SO_REUSEPORT} group per source address and port), so the flag is mostly uncontended; when another loop holds
- * it (a peer's flows hashed to several loops), {@link #accept} spins up to {@value #SPINS} times with
+ * compare-and-set that is never waited for: the flag is held for a few word operations only, so it is mostly
+ * uncontended even when a peer's datagrams reach several loops; when another loop holds it, {@link #accept} spins up to {@value #SPINS} times with
  * {@link Thread#onSpinWait()} (the holder needs a few nanoseconds), then yields up to {@value #YIELDS} times (the
  * holder's thread may have been descheduled on this core) and only then refuses the datagram as a replay rather than
  * blocking the loop. No allocation.
  */
 public final class ReplayWindow {
     /** Bits in the ring. */
-    public static final int BITS = 4096;
+    public static final int BITS = 16384;
     /** How far below the highest accepted counter a counter is still accepted: {@value} (one word is the margin). */
     public static final int WINDOW = BITS - 64;
     private static final int WORDS = BITS / 64;

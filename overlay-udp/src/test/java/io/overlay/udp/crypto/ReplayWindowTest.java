@@ -19,13 +19,14 @@ class ReplayWindowTest {
     }
 
     @Test
-    void windowIsAtLeast2048AndOlderCountersAreRefused() {
+    void windowCoversTwoLoopsLagAndOlderCountersAreRefused() {
         final ReplayWindow w = new ReplayWindow();
-        assertThat(ReplayWindow.WINDOW).isGreaterThanOrEqualTo(2048);
-        assertThat(w.accept(10_000)).isTrue();
-        assertThat(w.accept(10_000 - ReplayWindow.WINDOW + 1)).isTrue();
-        assertThat(w.accept(10_000 - ReplayWindow.WINDOW)).isFalse();
-        assertThat(w.accept(10_000 - 2048)).isTrue();
+        // two loops on each side lagged by up to 10,510 counters (EncryptionUnderlayFaultsNamespaceTest)
+        assertThat(ReplayWindow.WINDOW).isGreaterThanOrEqualTo(16_000);
+        assertThat(w.accept(100_000)).isTrue();
+        assertThat(w.accept(100_000 - ReplayWindow.WINDOW + 1)).isTrue();
+        assertThat(w.accept(100_000 - ReplayWindow.WINDOW)).isFalse();
+        assertThat(w.accept(100_000 - 10_510)).isTrue();
         assertThat(w.accept(-1)).isFalse();
     }
 
@@ -51,7 +52,7 @@ class ReplayWindowTest {
         long top = -1;
         long next = 0;
         for (int i = 0; i < 200_000; i++) {
-            final long c = random.nextInt(10) == 0 ? Math.max(0, next - random.nextInt(5000)) : next++;
+            final long c = random.nextInt(10) == 0 ? Math.max(0, next - random.nextInt(ReplayWindow.WINDOW + 5000)) : next++;
             final boolean expected = c > top || top - c < ReplayWindow.WINDOW && !seen.contains(c);
             assertThat(w.accept(c)).as("counter %d (top %d)", c, top).isEqualTo(expected);
             if (expected) {
@@ -64,7 +65,7 @@ class ReplayWindowTest {
     /** Two loops accepting a peer's counters at once: a good counter is (almost) never refused for the other's flag. */
     @Test
     void contentionBetweenLoopsRefusesNoGoodCounter() throws Exception {
-        final int perThread = ReplayWindow.WINDOW / 2; // every counter stays inside the window: all must be accepted
+        final int perThread = 2016; // every counter stays inside the window: all must be accepted
         final java.util.concurrent.atomic.AtomicInteger refused = new java.util.concurrent.atomic.AtomicInteger();
         for (int round = 0; round < 300; round++) {
             final ReplayWindow w = new ReplayWindow();
