@@ -76,8 +76,8 @@ final class PeerSet {
     record Note(boolean warn, String message) implements Change {
     }
 
-    /** One key's claim on its subnet. */
-    private record Claim(String key, Lease lease, long createRevision) {
+    /** One key's claim on its subnet, with the revisions that created and last changed the key. */
+    private record Claim(String key, Lease lease, long createRevision, long modRevision) {
         Ipv4Prefix subnet() {
             return lease.subnet();
         }
@@ -147,11 +147,23 @@ final class PeerSet {
             affected.add(c.subnet());
         }
         final List<Change> removed = new ArrayList<>();
-        for (Ipv4Prefix subnet : affected) {
+        for (Ipv4Prefix subnet : oldestWriteFirst(affected)) {
             settle(subnet, out, removed);
         }
         out.addAll(removed);
         return out;
+    }
+
+    /**
+     * The subnets in the order their claims were last written: a listing's changes then come as a watch would have
+     * delivered them, so that where two leases share a PublicIP the most recently written one comes last (its key is
+     * the one to use, as after a host's restart on a new subnet while its old lease lives on).
+     */
+    private List<Ipv4Prefix> oldestWriteFirst(final Set<Ipv4Prefix> subnets) {
+        final List<Ipv4Prefix> ordered = new ArrayList<>(subnets);
+        ordered.sort(Comparator.comparingLong((Ipv4Prefix p) -> bySubnet.getOrDefault(p, Map.of()).values().stream()
+            .mapToLong(Claim::modRevision).max().orElse(0)).thenComparingInt(Ipv4Prefix::address));
+        return ordered;
     }
 
     /**
@@ -322,6 +334,6 @@ final class PeerSet {
 
     private static Claim claim(final SubnetListing.Entry e) {
         return new Claim(e.key(), new Lease(e.subnet(), e.attrs(), e.reservation(), Duration.ZERO),
-            e.createRevision());
+            e.createRevision(), e.modRevision());
     }
 }

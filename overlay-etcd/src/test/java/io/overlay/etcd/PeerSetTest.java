@@ -51,6 +51,33 @@ class PeerSetTest {
         }).collect(Collectors.toList());
     }
 
+    /**
+     * A listing's peers come in the order their keys were last written (as a watch would have delivered them), not in
+     * hash order: where two leases share a PublicIP (a host restarted on a new subnet while its old lease lives on)
+     * the most recent comes last, and its key is the one PeerKeyFollower keeps.
+     */
+    @Test
+    void resetDeliversPeersInTheOrderTheirKeysWereLastWritten() {
+        final List<SubnetListing.Entry> entries = new java.util.ArrayList<>();
+        for (int i = 2; i < 42; i++) { // written in reverse: subnet 2 last
+            entries.add(SubnetListing.Entry.parse("/coreos.com/network/subnets", P + "100.64." + i + ".0-24",
+                ip("198.18.0." + i).getBytes(StandardCharsets.UTF_8), 7, 1000 - i, 10));
+        }
+        // the same host's old lease (written long ago) and new one (written last), one PublicIP
+        entries.add(SubnetListing.Entry.parse("/coreos.com/network/subnets", P + "100.64.200.0-24",
+            ip("198.18.0.99").getBytes(StandardCharsets.UTF_8), 7, 5, 5));
+        entries.add(SubnetListing.Entry.parse("/coreos.com/network/subnets", P + "100.64.50.0-24",
+            ip("198.18.0.99").getBytes(StandardCharsets.UTF_8), 7, 2000, 2000));
+        java.util.Collections.shuffle(entries, new java.util.Random(1));
+        final List<String> added = text(set.reset(entries, OWN));
+        final List<String> expected = new java.util.ArrayList<>(List.of("added 100.64.200.0-24 198.18.0.99"));
+        for (int i = 41; i >= 2; i--) {
+            expected.add("added 100.64." + i + ".0-24 198.18.0." + i);
+        }
+        expected.add("added 100.64.50.0-24 198.18.0.99");
+        assertThat(added).containsExactlyElementsOf(expected);
+    }
+
     @Test
     void resetAddsEveryValidPeerButTheOwnSubnet() {
         final List<PeerSet.Change> c = set.reset(List.of(entry("100.64.1.0-24", ip("198.18.0.9")),
