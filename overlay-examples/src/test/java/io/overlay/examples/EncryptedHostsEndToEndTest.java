@@ -4,15 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.overlay.core.flannel.FlannelRules;
-import io.overlay.core.net.Ipv4;
 import io.overlay.testing.Privileged;
-import io.overlay.tun.NetnsThread;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.net.HttpURLConnection;
-import java.net.URL;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -112,7 +104,7 @@ class EncryptedHostsEndToEndTest {
         final Process watch = overlay.infra().spawn(new ProcessBuilder("env", "ETCDCTL_API=3", "/usr/bin/etcdctl",
             "--endpoints", OverlayHosts.ETCD, "watch", "--prefix", "/coreos.com/network/subnets/")
             .redirectErrorStream(true));
-        final Thread watchReader = reader(watch, line -> {
+        final Thread watchReader = OverlayHosts.lineReader(watch, line -> {
             final String k = key(line, "198.18.0.2");
             if (k != null && !k.equals(oldKey)) {
                 newKeys.add(k);
@@ -124,7 +116,7 @@ class EncryptedHostsEndToEndTest {
         final List<Double> replies = new CopyOnWriteArrayList<>();
         final Process ping = h1.ns().spawn(new ProcessBuilder("ping", "-D", "-i", "0.02", "-W", "1", "-w", "60",
             target).redirectErrorStream(true));
-        final Thread pingReader = reader(ping, line -> {
+        final Thread pingReader = OverlayHosts.lineReader(ping, line -> {
             final Matcher m = REPLY.matcher(line);
             if (m.find()) {
                 replies.add(Double.parseDouble(m.group(1)));
@@ -165,42 +157,13 @@ class EncryptedHostsEndToEndTest {
         return null;
     }
 
-    private static Thread reader(final Process p, final java.util.function.Consumer<String> onLine) {
-        final Thread t = new Thread(() -> {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(),
-                StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = r.readLine()) != null) {
-                    onLine.accept(line);
-                }
-            } catch (java.io.IOException ended) {
-                // the process was stopped
-            }
-        }, "test-reader");
-        t.setDaemon(true);
-        t.start();
-        return t;
+    /** Host {@code h}'s /status as JSON; {@code null} until it answers 200. */
+    private JsonNode status(final int h) throws Exception {
+        final String body = OverlayHosts.get(overlay.hosts().get(h - 1), "/status");
+        return body == null ? null : JSON.readTree(body);
     }
 
     private String tunAddress(final int h) throws Exception {
-        return Ipv4.format(FlannelRules.tunAddress(overlay.hosts().get(h - 1).subnet().subnet()).address());
-    }
-
-    /** GETs /status of host {@code h} from inside its namespace; {@code null} until it answers 200. */
-    private JsonNode status(final int h) throws Exception {
-        return NetnsThread.call(overlay.hosts().get(h - 1).ns().name(), () -> {
-            final HttpURLConnection c = (HttpURLConnection) new URL("http://127.0.0.1:" + OverlayHosts.HEALTH_PORT
-                + "/status").openConnection(java.net.Proxy.NO_PROXY);
-            c.setConnectTimeout(1000);
-            c.setReadTimeout(5000);
-            c.setRequestProperty("Connection", "close");
-            try {
-                return c.getResponseCode() == 200 ? JSON.readTree(c.getInputStream()) : null;
-            } catch (java.io.IOException notYet) {
-                return null;
-            } finally {
-                c.disconnect();
-            }
-        });
+        return OverlayHosts.tunAddress(overlay.hosts().get(h - 1));
     }
 }

@@ -4,15 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.overlay.core.flannel.FlannelRules;
-import io.overlay.core.net.Ipv4;
 import io.overlay.testing.Privileged;
-import io.overlay.tun.NetnsThread;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.net.HttpURLConnection;
-import java.net.URL;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -127,7 +119,12 @@ class EncryptionModesEndToEndTest {
         final List<Double> replies = new CopyOnWriteArrayList<>();
         final Process ping = overlay.hosts().get(0).ns().spawn(new ProcessBuilder("ping", "-D", "-n", "-i", "0.05",
             "-W", "1", "-w", "100", target).redirectErrorStream(true));
-        final Thread reader = reader(ping, replies);
+        final Thread reader = OverlayHosts.lineReader(ping, line -> {
+            final Matcher m = REPLY.matcher(line);
+            if (m.find()) {
+                replies.add(Double.parseDouble(m.group(1)));
+            }
+        });
         try {
             OverlayHosts.await("h1's pings answered", Duration.ofSeconds(10), () -> !replies.isEmpty());
             String key = key(leases(), "198.18.0.2");
@@ -204,45 +201,13 @@ class EncryptionModesEndToEndTest {
         return null;
     }
 
-    private static Thread reader(final Process p, final List<Double> replies) {
-        final Thread t = new Thread(() -> {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(),
-                StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = r.readLine()) != null) {
-                    final Matcher m = REPLY.matcher(line);
-                    if (m.find()) {
-                        replies.add(Double.parseDouble(m.group(1)));
-                    }
-                }
-            } catch (java.io.IOException ended) {
-                // the process was stopped
-            }
-        }, "test-reader");
-        t.setDaemon(true);
-        t.start();
-        return t;
+    /** Host {@code h}'s /status as JSON; {@code null} until it answers 200. */
+    private JsonNode status(final int h) throws Exception {
+        final String body = OverlayHosts.get(overlay.hosts().get(h - 1), "/status");
+        return body == null ? null : JSON.readTree(body);
     }
 
     private String tun(final int h) throws Exception {
-        return Ipv4.format(FlannelRules.tunAddress(overlay.hosts().get(h - 1).subnet().subnet()).address());
-    }
-
-    /** GETs /status of host {@code h} from inside its namespace; {@code null} until it answers 200. */
-    private JsonNode status(final int h) throws Exception {
-        return NetnsThread.call(overlay.hosts().get(h - 1).ns().name(), () -> {
-            final HttpURLConnection c = (HttpURLConnection) new URL("http://127.0.0.1:" + OverlayHosts.HEALTH_PORT
-                + "/status").openConnection(java.net.Proxy.NO_PROXY);
-            c.setConnectTimeout(1000);
-            c.setReadTimeout(5000);
-            c.setRequestProperty("Connection", "close");
-            try {
-                return c.getResponseCode() == 200 ? JSON.readTree(c.getInputStream()) : null;
-            } catch (java.io.IOException notYet) {
-                return null;
-            } finally {
-                c.disconnect();
-            }
-        });
+        return OverlayHosts.tunAddress(overlay.hosts().get(h - 1));
     }
 }

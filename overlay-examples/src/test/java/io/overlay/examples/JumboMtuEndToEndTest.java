@@ -206,11 +206,7 @@ class JumboMtuEndToEndTest {
     static Object[] ping(final OverlayHosts.Host from, final OverlayHosts.Host to, final int size, final int count)
         throws Exception {
         return OverlayHosts.runIn(from, Duration.ofSeconds(20), "ping", "-M", "do", "-s", Integer.toString(size),
-            "-c", Integer.toString(count), "-i", "0.2", "-W", "2", tunAddress(to));
-    }
-
-    static String tunAddress(final OverlayHosts.Host h) throws Exception {
-        return FlannelRules.tunAddress(h.subnet().subnet()).toString().replace("/32", "");
+            "-c", Integer.toString(count), "-i", "0.2", "-W", "2", OverlayHosts.tunAddress(to));
     }
 
     /**
@@ -219,13 +215,15 @@ class JumboMtuEndToEndTest {
      */
     static String iperf(final OverlayHosts.Host client, final OverlayHosts.Host server, final int port,
                         final String args) throws Exception {
-        final Process p = server.ns().spawn(new ProcessBuilder("iperf3", "-s", "-1", "-B", tunAddress(server), "-p",
+        final Process p = server.ns().spawn(new ProcessBuilder("iperf3", "-s", "-1", "-B",
+            OverlayHosts.tunAddress(server), "-p",
             Integer.toString(port)).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD));
         try {
             Object[] r = null;
             for (int attempt = 0; attempt < 25; attempt++) {
                 r = OverlayHosts.runIn(client, Duration.ofSeconds(45), "sh", "-c", "timeout 40 iperf3 -c "
-                    + tunAddress(server) + " -B " + tunAddress(client) + " -p " + port + " " + args);
+                    + OverlayHosts.tunAddress(server) + " -B " + OverlayHosts.tunAddress(client) + " -p " + port + " "
+                    + args);
                 if (!((String) r[1]).contains("Connection refused")) {
                     break;
                 }

@@ -96,7 +96,7 @@ class MismatchedMtuEndToEndTest {
             final Map<String, Double> before = OverlayHosts.metrics(h2);
             final Object[] r = OverlayHosts.runIn(h1, Duration.ofSeconds(20), "ping", "-M", "do", "-s",
                 Integer.toString(size - 28), "-c", "3", "-i", "0.2", "-W", "1",
-                JumboMtuEndToEndTest.tunAddress(h2));
+                OverlayHosts.tunAddress(h2));
             assertThat((String) r[1]).as("%d-byte packets", size).contains("3 packets transmitted, 0 received");
             // the drop is counted after the datagram is read, so wait for the third
             OverlayHosts.await("h2 counts 3 oversized drops", Duration.ofSeconds(5),

@@ -348,6 +348,30 @@ final class OverlayHosts implements AutoCloseable {
         });
     }
 
+    /** Host {@code h}'s TUN address (its subnet's network address, as flannel assigns it), dotted. */
+    static String tunAddress(final Host h) throws IOException {
+        return io.overlay.core.net.Ipv4.format(io.overlay.core.flannel.FlannelRules.tunAddress(h.subnet().subnet())
+            .address());
+    }
+
+    /** Starts a daemon thread that hands each line of {@code p}'s output to {@code onLine} until the output ends. */
+    static Thread lineReader(final Process p, final java.util.function.Consumer<String> onLine) {
+        final Thread t = new Thread(() -> {
+            try (java.io.BufferedReader r = new java.io.BufferedReader(new java.io.InputStreamReader(
+                p.getInputStream(), StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = r.readLine()) != null) {
+                    onLine.accept(line);
+                }
+            } catch (IOException ended) {
+                // the process was stopped
+            }
+        }, "test-reader");
+        t.setDaemon(true);
+        t.start();
+        return t;
+    }
+
     /**
      * GETs a page of host {@code host}'s health server from inside its namespace ("Connection: close", as
      * {@link #readyz}).

@@ -31,7 +31,7 @@ class SecondAgentOnOneHostTest {
         try (OverlayHosts overlay = OverlayHosts.start("e2e-second-agent", 2)) {
             final OverlayHosts.Host h1 = overlay.hosts().get(0);
             final OverlayHosts.Host h2 = overlay.hosts().get(1);
-            final String peer = tunAddress(h2);
+            final String peer = OverlayHosts.tunAddress(h2);
             OverlayHosts.awaitSuccess("h1 reaches h2's TUN", Duration.ofSeconds(20), List.of("ip", "netns", "exec",
                 h1.ns().name(), "ping", "-c", "1", "-W", "1", "-q", peer));
             final HostState before = HostState.of(overlay, h1);
@@ -85,10 +85,6 @@ class SecondAgentOnOneHostTest {
             assertThat(Files.readString(log)).contains("SIGTERM received").contains("Exiting cleanly");
             assertThat(HostState.of(overlay, h1)).isEqualTo(before);
         }
-    }
-
-    private static String tunAddress(final OverlayHosts.Host h) throws Exception {
-        return io.overlay.core.net.Ipv4.format(h.subnet().subnet().address());
     }
 
     /** What a second agent must not change on the host of the first one, and in etcd. */
