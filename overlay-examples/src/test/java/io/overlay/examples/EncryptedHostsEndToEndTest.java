@@ -145,7 +145,7 @@ class EncryptedHostsEndToEndTest {
     }
 
     /** The base64 key in the lease value of {@code publicIp} within {@code text}, or null. */
-    private static String key(final String text, final String publicIp) {
+    static String key(final String text, final String publicIp) {
         for (String line : text.split("\n")) {
             if (line.contains("\"PublicIP\":\"" + publicIp + "\"")) {
                 final Matcher m = KEY.matcher(line);

@@ -32,7 +32,6 @@ import org.junit.jupiter.api.Timeout;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class EncryptionModesEndToEndTest {
-    private static final Pattern KEY = Pattern.compile("\"PublicKey\":\"([A-Za-z0-9+/=]{44})\"");
     private static final Pattern REPLY = Pattern.compile("^\\[(\\d+\\.\\d+)\\] \\d+ bytes from");
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -69,8 +68,8 @@ class EncryptionModesEndToEndTest {
             "--print-value-only");
         assertThat(leases).as("h3 (off) publishes flannel's value byte for byte")
             .contains("{\"PublicIP\":\"198.18.0.3\",\"PublicIPv6\":null}\n");
-        assertThat(key(leases, "198.18.0.1")).isNotNull();
-        assertThat(key(leases, "198.18.0.2")).isNotNull();
+        assertThat(EncryptedHostsEndToEndTest.key(leases, "198.18.0.1")).isNotNull();
+        assertThat(EncryptedHostsEndToEndTest.key(leases, "198.18.0.2")).isNotNull();
         assertThat(overlay.hosts().get(0).subnet().mtu()).isEqualTo(1443);
         assertThat(overlay.hosts().get(1).subnet().mtu()).isEqualTo(1443);
         assertThat(overlay.hosts().get(2).subnet().mtu()).as("flannel's").isEqualTo(1472);
@@ -127,20 +126,20 @@ class EncryptionModesEndToEndTest {
         });
         try {
             OverlayHosts.await("h1's pings answered", Duration.ofSeconds(10), () -> !replies.isEmpty());
-            String key = key(leases(), "198.18.0.2");
+            String key = EncryptedHostsEndToEndTest.key(leases(), "198.18.0.2");
             for (int restart = 1; restart <= 3; restart++) {
                 final String before = key;
                 overlay.restart(2);
                 final double[] leaseAt = new double[1];
                 OverlayHosts.await("h2's new lease, restart " + restart, Duration.ofSeconds(30), () -> {
-                    final String k = key(leases(), "198.18.0.2");
+                    final String k = EncryptedHostsEndToEndTest.key(leases(), "198.18.0.2");
                     if (k != null && !k.equals(before)) {
                         leaseAt[0] = System.currentTimeMillis() / 1000.0;
                         return true;
                     }
                     return false;
                 });
-                key = key(leases(), "198.18.0.2");
+                key = EncryptedHostsEndToEndTest.key(leases(), "198.18.0.2");
                 // the lease was polled every 200 ms: it appeared at most that long before leaseAt
                 final double since = leaseAt[0] - 0.2;
                 OverlayHosts.await("h1's ping answered after restart " + restart, Duration.ofSeconds(10),
@@ -186,19 +185,6 @@ class EncryptionModesEndToEndTest {
             overlay.hosts().get(h - 1).ns().name()));
         full.addAll(List.of(command));
         return OverlayHosts.runStatus(Duration.ofSeconds(20), full.toArray(String[]::new))[1].toString();
-    }
-
-    /** The base64 key in the lease value of {@code publicIp} within {@code text}, or null. */
-    private static String key(final String text, final String publicIp) {
-        for (String line : text.split("\n")) {
-            if (line.contains("\"PublicIP\":\"" + publicIp + "\"")) {
-                final Matcher m = KEY.matcher(line);
-                if (m.find()) {
-                    return m.group(1);
-                }
-            }
-        }
-        return null;
     }
 
     /** Host {@code h}'s /status as JSON; {@code null} until it answers 200. */
