@@ -155,14 +155,15 @@ final class PeerSet {
     }
 
     /**
-     * The subnets in the order their claims were last written: a listing's changes then come as a watch would have
-     * delivered them, so that where two leases share a PublicIP the most recently written one comes last (its key is
-     * the one to use, as after a host's restart on a new subnet while its old lease lives on).
+     * The subnets in the order their owning claims were last written: a listing's changes then come as a watch would
+     * have delivered them, so that where two leases share a PublicIP the most recently written one comes last (its key
+     * is the one to use, as after a host's restart on a new subnet while its old lease lives on). The owner's write
+     * counts, not a younger claim's that is ignored: the lease delivered for the subnet is the owner's.
      */
     private List<Ipv4Prefix> oldestWriteFirst(final Set<Ipv4Prefix> subnets) {
         final List<Ipv4Prefix> ordered = new ArrayList<>(subnets);
         ordered.sort(Comparator.comparingLong((Ipv4Prefix p) -> bySubnet.getOrDefault(p, Map.of()).values().stream()
-            .mapToLong(Claim::modRevision).max().orElse(0)).thenComparingInt(Ipv4Prefix::address));
+            .min(OLDEST_FIRST).map(Claim::modRevision).orElse(0L)).thenComparingInt(Ipv4Prefix::address));
         return ordered;
     }
 

@@ -78,6 +78,24 @@ class PeerSetTest {
         assertThat(added).containsExactlyElementsOf(expected);
     }
 
+    /**
+     * The order is that of the owning claims' writes: a younger claim on the old lease's subnet (ignored, named at
+     * WARN) written after the host's new lease must not move the old lease, and its key, after the new one.
+     */
+    @Test
+    void resetOrdersASubnetByItsOwnersWriteNotByAYoungerIgnoredClaims() {
+        final List<SubnetListing.Entry> entries = List.of(
+            SubnetListing.Entry.parse("/coreos.com/network/subnets", P + "100.64.200.0-24",
+                ip("198.18.0.99").getBytes(StandardCharsets.UTF_8), 7, 5, 5),
+            SubnetListing.Entry.parse("/coreos.com/network/subnets", P + "100.64.200.0-24&fc00::-64",
+                ip("198.18.0.77").getBytes(StandardCharsets.UTF_8), 7, 3000, 3000),
+            SubnetListing.Entry.parse("/coreos.com/network/subnets", P + "100.64.50.0-24",
+                ip("198.18.0.99").getBytes(StandardCharsets.UTF_8), 7, 2000, 2000));
+        final List<String> added = text(set.reset(entries, OWN)).stream().filter(t -> t.startsWith("added"))
+            .collect(Collectors.toList());
+        assertThat(added).containsExactly("added 100.64.200.0-24 198.18.0.99", "added 100.64.50.0-24 198.18.0.99");
+    }
+
     @Test
     void resetAddsEveryValidPeerButTheOwnSubnet() {
         final List<PeerSet.Change> c = set.reset(List.of(entry("100.64.1.0-24", ip("198.18.0.9")),
