@@ -12,6 +12,10 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -33,11 +37,20 @@ final class InstanceLock implements AutoCloseable {
     static final Duration WAIT = Duration.ofSeconds(5);
     /** The lock file's mode: no other user may open it, hence none may lock it. */
     private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rw-------");
+    /**
+     * Channels of a second acquisition in this JVM, by lock file, kept open and reachable until the holder closes:
+     * closing one (or letting the garbage collector's cleaner close it) would drop the holder's fcntl lock, which is
+     * the process's. Guarded by itself.
+     */
+    private static final Map<Path, List<FileChannel>> REFUSED = new HashMap<>();
+
+    private final Path file;
 
     private final FileChannel channel;
     private final FileLock lock;
 
-    private InstanceLock(final FileChannel channel, final FileLock lock) {
+    private InstanceLock(final Path file, final FileChannel channel, final FileLock lock) {
+        this.file = file;
         this.channel = channel;
         this.lock = lock;
     }
@@ -89,18 +102,22 @@ final class InstanceLock implements AutoCloseable {
             boolean logged = false;
             while (true) {
                 final FileLock l;
-                try {
-                    l = ch.tryLock();
-                } catch (OverlappingFileLockException e) {
-                    // fcntl locks are per process, and closing any descriptor of the file drops them all: leave this
-                    // channel open rather than release the holder's lock (only a second acquisition in one JVM)
-                    keepOpen = true;
-                    throw new IOException("this process already holds " + file + " (--subnet-file " + subnetFile
-                        + ")", e);
+                synchronized (REFUSED) { // not while a holder in this JVM closes
+                    try {
+                        l = ch.tryLock();
+                    } catch (OverlappingFileLockException e) {
+                        // fcntl locks are per process, and closing any descriptor of the file drops them all: leave
+                        // this channel open, and reachable (the cleaner of an unreachable channel closes it), rather
+                        // than release the holder's lock (only a second acquisition in one JVM); the holder closes it
+                        keepOpen = true;
+                        REFUSED.computeIfAbsent(file, f -> new ArrayList<>()).add(ch);
+                        throw new IOException("this process already holds " + file + " (--subnet-file " + subnetFile
+                            + ")", e);
+                    }
                 }
                 if (l != null) {
                     writePid(ch, file);
-                    return new InstanceLock(ch, l);
+                    return new InstanceLock(file, ch, l);
                 }
                 if (System.nanoTime() > deadline) {
                     throw new IOException("another overlay agent (pid " + holder(ch) + ") is already running with "
@@ -150,11 +167,22 @@ final class InstanceLock implements AutoCloseable {
 
     @Override
     public void close() {
-        try {
-            lock.release();
-            channel.close();
-        } catch (IOException e) {
-            LOG.debug("Releasing the instance lock: {}", e.toString());
+        synchronized (REFUSED) {
+            try {
+                lock.release();
+                channel.close();
+            } catch (IOException e) {
+                LOG.debug("Releasing the instance lock: {}", e.toString());
+            }
+            // the lock is gone: the channels of refused acquisitions can go too
+            for (FileChannel refused : REFUSED.getOrDefault(file, List.of())) {
+                try {
+                    refused.close();
+                } catch (IOException e) {
+                    LOG.debug("Closing a refused acquisition's channel: {}", e.toString());
+                }
+            }
+            REFUSED.remove(file);
         }
     }
 }

@@ -95,4 +95,47 @@ class InstanceLockTest {
             p.waitFor(5, TimeUnit.SECONDS);
         }
     }
+
+    /**
+     * fcntl locks are the process's: a second acquisition in this JVM is refused, and its channel must stay open, also
+     * through a garbage collection (whose cleaner closes an unreachable channel, dropping the holder's lock), until the
+     * holder closes.
+     */
+    @Test
+    void aSecondAcquisitionInThisProcessIsRefusedAndTheHolderKeepsItsLockThroughAGc() throws Exception {
+        final Path env = dir.resolve("subnet.env");
+        try (InstanceLock lock = InstanceLock.acquire(env, Duration.ZERO)) {
+            for (int i = 0; i < 3; i++) {
+                assertThatThrownBy(() -> InstanceLock.acquire(env, Duration.ZERO)).isInstanceOf(IOException.class)
+                    .hasMessageContaining("this process already holds");
+            }
+            for (int i = 0; i < 5; i++) {
+                System.gc();
+                Thread.sleep(100);
+            }
+            assertThat(lockableByAnotherProcess(env)).as("the holder's lock survives the refused channels").isFalse();
+        }
+        assertThat(lockableByAnotherProcess(env)).as("released by the holder's close").isTrue();
+        try (InstanceLock again = InstanceLock.acquire(env, Duration.ZERO)) {
+            assertThat(lockableByAnotherProcess(env)).isFalse();
+        }
+    }
+
+    private static boolean lockableByAnotherProcess(final Path env) throws Exception {
+        final Process p = new ProcessBuilder("/usr/bin/python3", "-c", "import fcntl, sys\n"
+            + "f = open(sys.argv[1], 'r+')\n"
+            + "try:\n"
+            + "    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+            + "    print('free')\n"
+            + "except OSError:\n"
+            + "    print('held')\n", InstanceLock.lockFile(env).toString()).redirectErrorStream(true).start();
+        try {
+            assertThat(p.waitFor(10, TimeUnit.SECONDS)).isTrue();
+            final String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+            assertThat(out).isIn("free", "held");
+            return out.equals("free");
+        } finally {
+            p.destroyForcibly();
+        }
+    }
 }
