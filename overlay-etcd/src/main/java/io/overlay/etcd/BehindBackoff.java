@@ -6,13 +6,15 @@ package io.overlay.etcd;
  * once), then {@link EtcdSettings#backoffMin()} doubling to {@link EtcdSettings#backoffMax()} while detections keep
  * coming (a member that lags the one the read came from answers behind again and again; re-reading at once each time
  * would be a loop of reads and watches). An episode ends when the watch delivers ({@link #reset}) or after a quiet
- * spell of twice the cap with no detection (on a quiet cluster the watch may deliver nothing for a long time).
+ * spell of twice the cap with no detection, counted from when the last re-read was due (on a quiet cluster the watch
+ * may deliver nothing for a long time, and a slow listing must not end an episode).
  * Control thread only.
  */
 final class BehindBackoff {
     private final EtcdSettings settings;
     private long next;
-    private long last;
+    /** When the last detection's re-read was due: the quiet spell counts from there, not from the detection. */
+    private long due;
 
     BehindBackoff(final EtcdSettings settings) {
         this.settings = settings;
@@ -25,11 +27,11 @@ final class BehindBackoff {
      */
     long onBehind() {
         final long now = settings.ticker().getAsLong();
-        if (next != 0 && now - last > 2 * settings.backoffMax().toNanos()) {
+        if (next != 0 && now - due > 2 * settings.backoffMax().toNanos()) {
             next = 0;
         }
-        last = now;
         final long delay = next;
+        due = now + delay;
         next = delay == 0 ? settings.backoffMin().toNanos() : Math.min(delay * 2, settings.backoffMax().toNanos());
         return delay;
     }

@@ -31,12 +31,6 @@ import org.slf4j.LoggerFactory;
  * {@link LeaseListener#peersListed()} is called once.
  */
 final class PeerWatch {
-    /**
-     * A store fewer revisions behind than this, and with more than half the revisions seen, is logged at INFO (a member
-     * lagging the one a listing came from, which a busy cluster shows now and then); else at WARN (data wiped, which
-     * starts the revisions again from 1, or restored from an older snapshot).
-     */
-    static final long LAGGING_MEMBER_REVISIONS = 1000;
 
     private static final Logger LOG = LoggerFactory.getLogger(EtcdSubnetAllocator.class);
 
@@ -314,15 +308,11 @@ final class PeerWatch {
         closeWatch();
         final long delay = behind.onBehind();
         if (delay == 0) {
-            if (lastRevision - storeRevision < LAGGING_MEMBER_REVISIONS && storeRevision > lastRevision / 2) {
-                LOG.info("etcd member is {} revisions behind the last seen, {} (it lags the member the listing came "
-                    + "from, or was restored from a recent snapshot); listing all leases again",
-                    lastRevision - storeRevision, lastRevision);
-            } else {
-                LOG.warn("etcd's revision went back from {} to {}: its data was wiped or restored from an older "
-                    + "snapshot; listing all leases again (this host's key is re-acquired if it is gone)",
-                    lastRevision, storeRevision);
-            }
+            // WARN whatever the gap: a wipe of a young cluster or a restore from a recent snapshot can be a few
+            // revisions; a member lagging the one the listing came from shows the same, rarely, and costs one listing
+            LOG.warn("etcd's revision went back from {} to {}: its data was wiped or restored from an older snapshot, "
+                + "or this member lags the one the last listing came from; listing all leases again (this host's key "
+                + "is re-acquired if it is gone)", lastRevision, storeRevision);
             resync();
         } else {
             LOG.info("etcd's revision is still behind ({} < {}); listing again in {} ms", storeRevision, lastRevision,

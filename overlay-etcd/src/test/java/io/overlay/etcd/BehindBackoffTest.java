@@ -6,7 +6,10 @@ import java.time.Duration;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
-/** The pause after a store found behind: at once, then capped doubling, over on delivery or after a quiet spell. */
+/**
+ * The pause after a store found behind: at once, then capped doubling, over on delivery or after a quiet spell counted
+ * from when the last re-read was due.
+ */
 class BehindBackoffTest {
     private static final long MS = 1_000_000L;
     private final AtomicLong now = new AtomicLong(1_000 * MS);
@@ -34,10 +37,10 @@ class BehindBackoffTest {
         assertThat(b.onBehind()).as("after the watch delivered").isZero();
 
         now.addAndGet(10 * MS);
-        assertThat(b.onBehind()).isEqualTo(100 * MS);
-        now.addAndGet(2000 * MS); // exactly twice the cap: still the same episode
+        assertThat(b.onBehind()).isEqualTo(100 * MS); // its re-read is due 100 ms from now
+        now.addAndGet(2100 * MS); // a slow listing: twice the cap after the re-read was due, still the same episode
         assertThat(b.onBehind()).isEqualTo(200 * MS);
-        now.addAndGet(2001 * MS);
+        now.addAndGet(2201 * MS);
         assertThat(b.onBehind()).as("after a quiet spell longer than twice the cap").isZero();
     }
 }
