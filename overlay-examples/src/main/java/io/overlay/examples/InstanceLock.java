@@ -34,7 +34,7 @@ import org.slf4j.LoggerFactory;
 final class InstanceLock implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(InstanceLock.class);
     /** How long a new agent waits for one that is still closing (a restart right after a stop). */
-    static final Duration WAIT = Duration.ofSeconds(5);
+    static final Duration WAIT = Duration.ofSeconds(10);
     /** The lock file's mode: no other user may open it, hence none may lock it. */
     private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rw-------");
     /**

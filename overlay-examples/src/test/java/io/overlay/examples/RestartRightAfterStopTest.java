@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Timeout;
 /**
  * An operator's {@code kill <pid>; overlay ...} (or a supervisor that does not wait for the old process): the new agent
  * starts while the old one is still closing its TUN, UDP socket and host rules. It must come up on the same subnet,
- * with one TUN holding the route to the Network, its host rules in place, and forward. The launcher waits up to 5 s
+ * with one TUN holding the route to the Network, its host rules in place, and forward. The launcher waits up to 10 s
  * for the old one's lock ({@link InstanceLock}); without it the new one failed on the health port the old one still
  * held, or (without a health port) on the UDP port, after taking the lease over.
  */
