@@ -211,14 +211,22 @@ final class OverlayHosts implements AutoCloseable {
         return spawnHost(h, extraArgs, (n, ns, subnetEnv) -> { });
     }
 
-    private Host spawnHost(final int h, final List<String> extraArgs, final Preparation preparation) throws Exception {
+    /**
+     * Makes host {@code h}'s namespace (tracked, removed on close) with {@code eth0} on the underlay bridge at
+     * 198.18.0.{@code h}/24 and MTU {@code mtu}; nothing runs in it yet.
+     */
+    Netns underlayHost(final int h, final int mtu) throws IOException {
         final Netns ns = track(Netns.create());
         Netns.run("ip", "-n", infra.name(), "link", "add", "ul-h" + h, "type", "veth", "peer", "name", "eth0",
             "netns", ns.name());
-        final String mtu = Integer.toString(underlayMtu.applyAsInt(h));
-        infra.exec("ip", "link", "set", "ul-h" + h, "mtu", mtu, "master", "ul0", "up");
+        infra.exec("ip", "link", "set", "ul-h" + h, "mtu", Integer.toString(mtu), "master", "ul0", "up");
         ns.exec("ip", "addr", "add", "198.18.0." + h + "/24", "dev", "eth0");
-        ns.exec("ip", "link", "set", "eth0", "mtu", mtu, "up");
+        ns.exec("ip", "link", "set", "eth0", "mtu", Integer.toString(mtu), "up");
+        return ns;
+    }
+
+    private Host spawnHost(final int h, final List<String> extraArgs, final Preparation preparation) throws Exception {
+        final Netns ns = underlayHost(h, underlayMtu.applyAsInt(h));
         ns.exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
         final Path hostDir = Files.createDirectories(dir.resolve("h" + h));
         final Path subnetEnv = hostDir.resolve("subnet.env");

@@ -23,12 +23,7 @@ class SigtermBeforeConfigTest {
     void sigtermWhileWaitingForTheConfigExits0AndLeavesNothing() throws Exception {
         try (OverlayHosts overlay = OverlayHosts.infra("e2e-sigterm-before-config")) {
             overlay.etcdctl("del", "/coreos.com/network/config");
-            final Netns ns = overlay.track(Netns.create());
-            Netns.run("ip", "-n", overlay.infra().name(), "link", "add", "ul-h1", "type", "veth", "peer", "name",
-                "eth0", "netns", ns.name());
-            overlay.infra().exec("ip", "link", "set", "ul-h1", "master", "ul0", "up");
-            ns.exec("ip", "addr", "add", "198.18.0.1/24", "dev", "eth0");
-            ns.exec("ip", "link", "set", "eth0", "up");
+            final Netns ns = overlay.underlayHost(1, 1500);
             final String rulesBefore = ns.exec("nft", "-s", "list", "ruleset");
             final Path subnetEnv = overlay.dir().resolve("h1").resolve("subnet.env");
             final Path log = overlay.logs().resolve("h1.log");

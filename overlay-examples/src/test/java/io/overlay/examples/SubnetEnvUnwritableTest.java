@@ -29,12 +29,7 @@ class SubnetEnvUnwritableTest {
     @ValueSource(strings = {"full", "ro"})
     void theLauncherExits1NamingTheFileAndLeavesTheEarlierOneWhole(final String how) throws Exception {
         try (OverlayHosts overlay = OverlayHosts.infra("e2e-subnet-env-" + how)) {
-            final Netns ns = overlay.track(Netns.create());
-            Netns.run("ip", "-n", overlay.infra().name(), "link", "add", "ul-h1", "type", "veth", "peer", "name",
-                "eth0", "netns", ns.name());
-            overlay.infra().exec("ip", "link", "set", "ul-h1", "master", "ul0", "up");
-            ns.exec("ip", "addr", "add", "198.18.0.1/24", "dev", "eth0");
-            ns.exec("ip", "link", "set", "eth0", "up");
+            final Netns ns = overlay.underlayHost(1, 1500);
             final Path run = Files.createDirectories(overlay.dir().resolve("run"));
             final Path subnetEnv = run.resolve("subnet.env");
             final Path earlier = overlay.dir().resolve("earlier.env");
