@@ -161,9 +161,23 @@ final class PeerSet {
      * counts, not a younger claim's that is ignored: the lease delivered for the subnet is the owner's.
      */
     private List<Ipv4Prefix> oldestWriteFirst(final Set<Ipv4Prefix> subnets) {
+        // each subnet's key once (a listing of 16,383 leases sorts with ~230,000 comparisons)
+        final Map<Ipv4Prefix, Long> written = new HashMap<>(subnets.size() * 2);
+        for (Ipv4Prefix p : subnets) {
+            long rev = 0;
+            Claim owner = null;
+            for (Claim c : bySubnet.getOrDefault(p, Map.of()).values()) {
+                if (owner == null || OLDEST_FIRST.compare(c, owner) < 0) {
+                    owner = c;
+                }
+            }
+            if (owner != null) {
+                rev = owner.modRevision();
+            }
+            written.put(p, rev);
+        }
         final List<Ipv4Prefix> ordered = new ArrayList<>(subnets);
-        ordered.sort(Comparator.comparingLong((Ipv4Prefix p) -> bySubnet.getOrDefault(p, Map.of()).values().stream()
-            .min(OLDEST_FIRST).map(Claim::modRevision).orElse(0L)).thenComparingInt(Ipv4Prefix::address));
+        ordered.sort(Comparator.comparingLong((Ipv4Prefix p) -> written.get(p)).thenComparingInt(Ipv4Prefix::address));
         return ordered;
     }
 
