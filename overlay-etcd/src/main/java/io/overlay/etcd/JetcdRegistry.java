@@ -308,8 +308,10 @@ final class JetcdRegistry implements SubnetRegistry {
                     + "not trusted by the CA file, or a client certificate missing or refused)" : ""), e);
         } catch (ExecutionException e) {
             final Throwable cause = e.getCause() == null ? e : e.getCause();
+            final String described = describe(cause);
             throw new EtcdUnavailableException("etcd " + what + " failed (endpoints " + settings.endpoints() + "): "
-                + describe(cause), cause);
+                + described + (described.contains(EtcdUnavailableException.NO_SPACE_ERROR)
+                    ? EtcdUnavailableException.NO_SPACE_REMEDY : ""), cause);
         }
     }
 

@@ -10,9 +10,11 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Random;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongFunction;
 import org.slf4j.Logger;
@@ -88,34 +90,51 @@ final class LeaseAcquirer {
     HeldLease acquire(final NetworkConfig cfg, final LeaseAttrs attrs, final Optional<Ipv4Prefix> previous)
         throws InterruptedException {
         long backoff = settings.backoffMin().toNanos();
-        boolean warned = false;
-        int races = 0;
+        // one WARN per kind of failure (unreachable, NOSPACE), not one per attempt
+        final Set<String> warned = new HashSet<>();
         while (true) {
             checkOpen.run();
             try {
-                final Optional<HeldLease> h = tryAcquire(cfg, attrs, previous);
-                if (h.isPresent()) {
-                    return h.get();
-                }
-                races++;
-                if (races >= RACE_RETRIES) {
-                    throw new IllegalStateException("could not acquire a subnet of " + cfg.rangeDescription()
-                        + " after " + RACE_RETRIES + " attempts: each time another host changed the chosen key "
-                        + "between listing and writing");
-                }
+                return acquireOnce(cfg, attrs, previous);
             } catch (EtcdUnavailableException e) {
                 if (Thread.interrupted()) {
                     throw new InterruptedException("interrupted while acquiring a lease");
                 }
-                if (!warned) {
+                if (warned.add(e.kind())) {
                     LOG.warn("Cannot acquire a lease yet: {}; retrying with backoff up to {}", e.getMessage(),
                         settings.backoffMax());
-                    warned = true;
                 } else {
                     LOG.debug("Still cannot acquire a lease: {}", e.getMessage());
                 }
                 TimeUnit.NANOSECONDS.sleep(backoff);
                 backoff = Math.min(backoff * 2, settings.backoffMax().toNanos());
+            }
+        }
+    }
+
+    /**
+     * Acquires a key as {@link #acquire(NetworkConfig, LeaseAttrs, Optional)} does, without waiting for etcd: for the
+     * control thread, which must not sleep in a retry loop (it also applies the lease watch's events) and retries
+     * with backoff by scheduling itself.
+     *
+     * @param cfg the network config
+     * @param attrs the value to write (its PublicIP is this host's)
+     * @param previous the subnet this host had before, if any
+     * @return the key as held
+     * @throws EtcdUnavailableException if etcd cannot be reached or refuses (e.g. its NOSPACE alarm is raised)
+     * @throws io.overlay.core.OutOfSubnetsException if no subnet is free
+     * @throws IllegalStateException if another host won the race {@link #RACE_RETRIES} times
+     */
+    HeldLease acquireOnce(final NetworkConfig cfg, final LeaseAttrs attrs, final Optional<Ipv4Prefix> previous) {
+        for (int races = 1;; races++) {
+            final Optional<HeldLease> h = tryAcquire(cfg, attrs, previous);
+            if (h.isPresent()) {
+                return h.get();
+            }
+            if (races >= RACE_RETRIES) {
+                throw new IllegalStateException("could not acquire a subnet of " + cfg.rangeDescription()
+                    + " after " + RACE_RETRIES + " attempts: each time another host changed the chosen key "
+                    + "between listing and writing");
             }
         }
     }
