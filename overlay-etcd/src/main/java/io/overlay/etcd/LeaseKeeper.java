@@ -7,7 +7,9 @@ import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import java.time.Duration;
+import java.util.HashSet;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -24,7 +26,10 @@ import org.slf4j.LoggerFactory;
  * reaches the peers. Failures are retried every {@link EtcdSettings#renewRetryInterval()}. A reservation (no etcd
  * lease) is never renewed. When someone re-puts our value on another etcd lease, that lease is adopted with the expiry
  * etcd reports for it. When the key is deleted, overwritten or its etcd lease is gone, {@code leaseLost} is reported,
- * the key re-acquired (the same subnet when still free) and {@code leaseReacquired} reported.
+ * the key re-acquired (the same subnet when still free) and {@code leaseReacquired} reported. A re-acquisition that
+ * etcd fails or refuses (unreachable, its NOSPACE alarm raised) is tried again with capped backoff
+ * ({@link EtcdSettings#backoffMin()} doubling to {@link EtcdSettings#backoffMax()}), one attempt per control task, so
+ * that the lease watch's events reach the peers meanwhile; one WARN per kind of failure and wait.
  */
 final class LeaseKeeper {
     private static final Logger LOG = LoggerFactory.getLogger(EtcdSubnetAllocator.class);
@@ -46,6 +51,10 @@ final class LeaseKeeper {
     private long configBackoffNanos;
     /** Whether this wait for the network config key has logged that the key is missing (once per wait). */
     private boolean configMissingLogged;
+    /** The backoff of re-acquisitions etcd failed or refused, 0 after a success. */
+    private long reacquireBackoffNanos;
+    /** The kinds of etcd failure this wait for a re-acquisition has logged at WARN (once each). */
+    private final Set<String> reacquireWarned = new HashSet<>();
     /** Ticker time of the last {@link #restoreOwnValue} write, 0 for none (control thread). */
     private long lastRestore;
 
@@ -367,8 +376,21 @@ final class LeaseKeeper {
         final Lease old = lost;
         final HeldLease h;
         try {
-            h = acquirer.acquire(config, attrs, Optional.of(old.subnet()));
-        } catch (InterruptedException e) {
+            // one attempt: waiting for etcd here would stall the lease watch's events (peers) behind it
+            h = acquirer.acquireOnce(config, attrs, Optional.of(old.subnet()));
+        } catch (EtcdUnavailableException e) {
+            if (control.closed()) {
+                return;
+            }
+            reacquireBackoffNanos = reacquireBackoffNanos == 0 ? settings.backoffMin().toNanos()
+                : Math.min(reacquireBackoffNanos * 2, settings.backoffMax().toNanos());
+            if (reacquireWarned.add(e.kind())) {
+                LOG.warn("Cannot re-acquire a lease yet: {}; retrying with backoff up to {}", e.getMessage(),
+                    settings.backoffMax());
+            } else {
+                LOG.debug("Still cannot re-acquire a lease: {}", e.getMessage());
+            }
+            control.later("re-acquisition", this::reacquire, reacquireBackoffNanos, this::reacquireLater);
             return;
         } catch (OutOfSubnetsException | IllegalStateException e) {
             if (control.closed()) {
@@ -379,6 +401,8 @@ final class LeaseKeeper {
             reacquireLater();
             return;
         }
+        reacquireBackoffNanos = 0;
+        reacquireWarned.clear();
         own = h;
         lost = null;
         peers.remove(h.lease().subnet()).ifPresent(stale -> {
