@@ -11,6 +11,8 @@ import io.overlay.core.net.Ipv4Prefix;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Random;
@@ -29,8 +31,10 @@ import org.slf4j.LoggerFactory;
  * a fresh listing up to {@link #RACE_RETRIES} times (flanneld on v3 exits instead).
  *
  * <p>Every write goes on a fresh etcd lease, revoked when the write's condition failed; a write whose outcome is
- * unknown is read back first, so a lease our key may hang on is never revoked. A previous etcd lease is revoked only
- * when no other key hangs on it.
+ * unknown is read back first, so a lease our key may hang on is never revoked. When it cannot be read back either, etcd
+ * may still apply it later (a frozen etcd resumes with it queued): its lease counts as this agent's own evidence and is
+ * revoked, with any key it got, once a lease is acquired. A previous etcd lease is revoked only when no other key
+ * hangs on it.
  */
 final class LeaseAcquirer {
     private static final Logger LOG = LoggerFactory.getLogger(EtcdSubnetAllocator.class);
@@ -42,6 +46,15 @@ final class LeaseAcquirer {
     private final Runnable checkOpen;
     private final Random random = new Random();
     private final WarningAggregator keyWarnings;
+    /**
+     * etcd leases granted for writes whose outcome is unknown (the write and the read-back both failed), oldest first,
+     * at most {@link #UNSETTLED_MAX}: etcd may still apply such a write (a frozen or slow etcd resumes with it queued),
+     * leaving a key with this host's PublicIP on a lease nobody renews. A key on one of them is this agent's own; after
+     * an acquisition they are revoked, which deletes such keys (callers of one instance are serialized).
+     */
+    private final Set<Long> unsettled = new LinkedHashSet<>();
+    /** Bound of {@link #unsettled}: a few writes in a row time out in one outage; older ones just expire. */
+    static final int UNSETTLED_MAX = 16;
 
     /**
      * @param checkOpen throws {@link IllegalStateException} once the allocator is closed
@@ -129,12 +142,31 @@ final class LeaseAcquirer {
         for (int races = 1;; races++) {
             final Optional<HeldLease> h = tryAcquire(cfg, attrs, previous);
             if (h.isPresent()) {
+                revokeUnsettled(h.get().leaseId());
                 return h.get();
             }
             if (races >= RACE_RETRIES) {
                 throw new IllegalStateException("could not acquire a subnet of " + cfg.rangeDescription()
                     + " after " + RACE_RETRIES + " attempts: each time another host changed the chosen key "
                     + "between listing and writing");
+            }
+        }
+    }
+
+    /**
+     * Revokes the etcd leases of writes whose outcome was unknown, except {@code held}'s: a key such a write created
+     * after all (this host's PublicIP, never renewed) would otherwise occupy its subnet for the whole TTL, be routed
+     * to this host by its peers and, at this host's next start, be found as a live lease with its PublicIP that
+     * nothing shows is its own. Best effort: a lease whose revocation is lost expires by itself.
+     */
+    private void revokeUnsettled(final long held) {
+        for (Iterator<Long> it = unsettled.iterator(); it.hasNext();) {
+            final long id = it.next();
+            it.remove();
+            if (id != held) {
+                LOG.info("Revoking etcd lease {}, granted for a write whose outcome was unknown, with any key etcd "
+                    + "attached to it after all", SubnetRegistry.leaseIdText(id));
+                registry.revoke(id);
             }
         }
     }
@@ -235,6 +267,12 @@ final class LeaseAcquirer {
         if (e.reservation() || previous.filter(e.subnet()::equals).isPresent()) {
             return;
         }
+        if (unsettled.contains(e.leaseId())) {
+            LOG.info("Lease {} for current IP {} hangs on etcd lease {}, which this agent granted for a write that "
+                + "timed out: etcd applied it after all, it is this host's", e.key(), Ipv4.format(ip),
+                SubnetRegistry.leaseIdText(e.leaseId()));
+            return;
+        }
         final SubnetRegistry.LeaseInfo holder = registry.timeToLive(e.leaseId(), false);
         if (holder.gone()) {
             LOG.info("Lease {} for current IP {} hangs on etcd lease {}, which is gone: its holder is not renewing "
@@ -278,9 +316,13 @@ final class LeaseAcquirer {
             try {
                 now = registry.get(key);
             } catch (EtcdUnavailableException again) {
-                LOG.warn("Writing {} failed ({}) and it cannot be read back; leaving etcd lease {} to expire by "
-                    + "itself rather than revoking what may be this host's key", key, e.getMessage(),
+                LOG.warn("Writing {} failed ({}) and it cannot be read back; leaving etcd lease {} alone rather than "
+                    + "revoking what may be this host's key (revoked once a lease is acquired)", key, e.getMessage(),
                     SubnetRegistry.leaseIdText(g.id()));
+                if (unsettled.size() >= UNSETTLED_MAX) {
+                    unsettled.remove(unsettled.iterator().next());
+                }
+                unsettled.add(g.id());
                 throw e;
             }
             if (now.isEmpty() || now.get().leaseId() != g.id()) {

@@ -253,4 +253,26 @@ class AcquirePolicyTest extends FakeRegistrySupport {
         }
         assertThat(store.liveLeases()).as("the failed creates' leases revoked").isEqualTo(1);
     }
+
+    /**
+     * A create whose outcome is unknown (it failed, and so did the read-back) that etcd applied after all: the next
+     * attempt lists a key with this host's PublicIP on a live etcd lease. That lease is the one this agent granted for
+     * the create, so the key is its own: reused, not refused as another host's (which would lock the host out until
+     * the TTL ran out), and the orphaned lease revoked.
+     */
+    @Test
+    void createAppliedDespiteAnUnreadableOutcomeIsTakenAsOwn() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final FaultyRegistry faults = faults();
+        final EtcdSubnetAllocator a = allocator(settings().build(), faults);
+        a.awaitNetworkConfig();
+        faults.failAfterApplying(FaultyRegistry.Op.CREATE, new EtcdUnavailableException("injected: timed out", null));
+        faults.failNext(FaultyRegistry.Op.GET, 1, new EtcdUnavailableException("injected: timed out", null));
+        try (LogCapture log = new LogCapture()) {
+            final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+            assertThat(log.messages()).anyMatch(m -> m.contains("which this agent granted for a write that timed out"));
+            assertThat(store.text(subnetKey(lease.key()))).isEqualTo(UDP_VALUE_1);
+        }
+        assertThat(store.liveLeases()).as("only the lease the key hangs on").isEqualTo(1);
+    }
 }
