@@ -67,6 +67,11 @@ final class LeaseFollower implements LeaseListener {
      * thread only): while set, the overlay is not ready whatever else happens.
      */
     private String configChanged;
+    /**
+     * Why the underlay cannot carry this host's traffic ({@link UnderlayWatch}: its address is gone, or moving), or
+     * null when it can (event thread only): while set, the overlay is not ready whatever else happens.
+     */
+    private String underlayProblem;
 
     /**
      * Creates the follower of a started overlay, whose host and engine are configured for the current lease.
@@ -186,6 +191,23 @@ final class LeaseFollower implements LeaseListener {
                 becomeNotReady(configChanged);
             }
         });
+    }
+
+    /**
+     * Event thread ({@link UnderlayWatch}): the underlay cannot carry this host's traffic, for {@code problem}; or,
+     * with {@code null}, it can again, and the overlay is ready again if nothing else keeps it from being so
+     * ({@code subnet.env} is written as it becomes ready, with the retries of {@link #settle}).
+     *
+     * @param problem the not-ready reason, or {@code null} when the underlay is fine
+     */
+    void underlay(final String problem) {
+        final boolean was = underlayProblem != null;
+        underlayProblem = problem;
+        if (problem != null) {
+            becomeNotReady(problem);
+        } else if (was && lease.get() != null && applied && listed) {
+            settle(generation, 1);
+        }
     }
 
     @Override
@@ -308,8 +330,9 @@ final class LeaseFollower implements LeaseListener {
      * @throws IOException if subnet.env cannot be written (still not ready)
      */
     private void becomeReady(final Lease l) throws IOException {
-        if (configChanged != null) {
-            becomeNotReady(configChanged);
+        final String blocked = configChanged != null ? configChanged : underlayProblem;
+        if (blocked != null) {
+            becomeNotReady(blocked);
             firstReady.complete(null);
             return;
         }

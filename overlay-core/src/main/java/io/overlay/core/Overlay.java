@@ -18,6 +18,7 @@ import io.overlay.core.spi.EncryptionStatus;
 import io.overlay.core.spi.EngineOffloads;
 import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.spi.EngineTuning;
+import io.overlay.core.spi.InterfaceAddresses;
 import io.overlay.core.spi.LeaseListener;
 import io.overlay.core.spi.PacketEngine;
 import io.overlay.core.spi.PacketEngineFactory;
@@ -96,6 +97,15 @@ import org.slf4j.LoggerFactory;
  * netlink or file I/O. {@link #close()} shuts down in order (allocator, event thread, engine, TUN) and keeps the
  * lease, so a restart gets the same subnet; it may be called from a listener.
  *
+ * <p><b>Underlay address changes.</b> flanneld advertises the address it found at start until it is restarted; after
+ * DHCP renumbering or a re-addressed interface every peer sends to an address nobody holds. Here the event thread
+ * checks every {@link Builder#underlayCheck} (1 s) whether the address the engine is bound to is still the host's.
+ * When it is gone and the PublicIP came from the interface, the interface is chosen again with the same criteria, the
+ * engine moves its socket there ({@link PacketEngine#rebind}) and the allocator rewrites the lease's PublicIP in place
+ * ({@link SubnetAllocator#changePublicIp}: same subnet, key and etcd lease), which peers follow through their watch;
+ * the overlay is not ready until that is written. An explicit {@link Builder#publicIp} that is gone is never replaced,
+ * and an address gone with nothing to replace it, keep the overlay not ready, naming the address, until it is back.
+ *
  * <p><b>Unknown senders.</b> With {@link Builder#acceptOnlyKnownPeers} on (the default), datagrams whose source is
  * not a peer's lease PublicIP are dropped as {@link DropReason#UNKNOWN_SENDER}; peers behind NAT (whose
  * {@code --public-ip} is not the address their datagrams come from) are then silently unreachable. A control-plane
@@ -115,6 +125,9 @@ public final class Overlay implements AutoCloseable {
      * only compete for them.
      */
     public static final int MAX_LOOPS = 64;
+
+    /** How often the underlay address is checked by default ({@link Builder#underlayCheck}): every second. */
+    public static final Duration DEFAULT_UNDERLAY_CHECK = Duration.ofSeconds(1);
 
     private final OverlayConfig cfg;
     private final RouteTable routes = new RouteTable();
@@ -205,8 +218,9 @@ public final class Overlay implements AutoCloseable {
             readiness.progress("waiting for the network config");
             final NetworkConfig network = cfg.allocator().awaitNetworkConfig();
             config = network;
+            final InterfaceAddresses addresses = UnderlayInterface.addressSource();
             final UnderlayInterface iface = UnderlayInterface.select(cfg.ifaces(), cfg.ifaceRegexes(),
-                cfg.ifaceCanReach(), cfg.publicIp());
+                cfg.ifaceCanReach(), cfg.publicIp(), addresses);
             final int publicIp = cfg.publicIp().orElse(iface.address());
             final EngineEncryption encryption = EngineEncryption.create(cfg.encryption(), readPsk(cfg.pskFile()));
             // a host that may seal leaves room for the frame; off keeps flannel's MTU
@@ -254,6 +268,10 @@ public final class Overlay implements AutoCloseable {
             }
             events.every(new DropSummary(created::counters, cfg.unknownSenderCheck(), cfg.dropSummary()),
                 cfg.unknownSenderCheck());
+            if (!cfg.underlayCheck().isZero()) {
+                events.every(new UnderlayWatch(cfg, addresses, created, follower, lease, events, iface, publicIp, mtu,
+                    encryption.on() ? EngineEncryption.OVERHEAD : 0), cfg.underlayCheck());
+            }
             awaitFirstReady();
         } catch (IOException | InterruptedException | RuntimeException e) {
             readiness.startFailed(e.getMessage());
@@ -414,8 +432,29 @@ public final class Overlay implements AutoCloseable {
         private Duration unknownSenderCheck = Duration.ofSeconds(30);
         private Consumer<String> unknownSenderWarning = LOG::warn;
         private Consumer<String> dropSummary = LOG::warn;
+        private Duration underlayCheck = DEFAULT_UNDERLAY_CHECK;
 
         private Builder() {
+        }
+
+        /**
+         * Sets how often the underlay address is checked while the overlay runs (default
+         * {@link Overlay#DEFAULT_UNDERLAY_CHECK}, one rtnetlink address dump each time), or turns the check off with
+         * {@link Duration#ZERO} for a host agent that manages the addresses itself. When the address the engine is
+         * bound to is gone, the engine moves to the address the interface criteria choose now and, unless
+         * {@link #publicIp} was set, the lease's PublicIP is changed in place; an explicit PublicIP that is gone, or
+         * no address at all, keeps the overlay not ready until it is back. See {@link Overlay}'s class documentation.
+         *
+         * @param every the interval, at least 10 ms, or zero for none
+         * @return this builder
+         * @throws IllegalArgumentException if negative or between zero and 10 ms
+         */
+        public Builder underlayCheck(final Duration every) {
+            if (every.isNegative() || !every.isZero() && every.toMillis() < 10) {
+                throw new IllegalArgumentException("underlayCheck: need zero (off) or at least 10 ms, got " + every);
+            }
+            this.underlayCheck = every;
+            return this;
         }
 
         /**
@@ -802,7 +841,7 @@ public final class Overlay implements AutoCloseable {
             return new Overlay(new OverlayConfig(allocator, publicIp, ifaces, ifaceRegexes, ifaceCanReach, ipMasq,
                 tunName, loops, subnetFile, bridge, acceptOnlyKnownPeers, offloads, tunTxQueueLength, engineTuning,
                 listener, tuns, engines, bridges, retryInitial, retryMax, unknownSenderCheck, unknownSenderWarning,
-                dropSummary, strictSource, encryption, pskFile, leaseFile));
+                dropSummary, strictSource, encryption, pskFile, leaseFile, underlayCheck));
         }
 
         /** The part given, else the first found by {@link ServiceLoader}, else {@code null} with a note in missing. */

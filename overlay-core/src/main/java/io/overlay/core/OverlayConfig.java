@@ -56,7 +56,7 @@ record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List
                      BridgeConfigurator bridgeConfigurator, Duration retryInitial, Duration retryMax,
                      Duration unknownSenderCheck, Consumer<String> unknownSenderWarning, Consumer<String> dropSummary,
                      boolean strictSource, Encryption encryption, Path pskFile,
-                     Path leaseFile) {
+                     Path leaseFile, Duration underlayCheck) {
     /**
      * Checks that every required part is present and copies the list.
      *
@@ -82,5 +82,6 @@ record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List
         Objects.requireNonNull(unknownSenderWarning, "unknownSenderWarning");
         Objects.requireNonNull(dropSummary, "dropSummary");
         Objects.requireNonNull(encryption, "encryption");
+        Objects.requireNonNull(underlayCheck, "underlayCheck");
     }
 }

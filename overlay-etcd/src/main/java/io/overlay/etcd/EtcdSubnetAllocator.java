@@ -11,6 +11,7 @@ import io.overlay.core.WarningAggregator;
 import java.net.URI;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import org.slf4j.LoggerFactory;
 
 /**
@@ -263,6 +264,33 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         control.execute("renewal scheduling", () -> keeper.start(h, cfg, ip), keeper::retryRenewalLater);
         watch.start();
         configWatch.start(cfg);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>On the control thread, one compare-and-swap on the own key: the value is put again with the new PublicIP
+     * (everything else as it was, e.g. the public key) only if the key's modRevision is still the one held, on the etcd
+     * lease it hangs on, so the key, the subnet and the etcd lease stay; peers see a PUT of that key. A key changed
+     * meanwhile is read again and, while it still names this host, the swap is tried again (up to 3 times). From
+     * now on peer leases naming the new PublicIP are skipped as this host's own, and a re-acquired lease is written
+     * with it.
+     *
+     * @throws IllegalStateException if the allocator is not started or is closed
+     */
+    @Override
+    public CompletableFuture<Lease> changePublicIp(final int ip) {
+        checkOpen();
+        if (!started) {
+            throw new IllegalStateException("changePublicIp() before start(): acquire with the new PublicIP instead");
+        }
+        final CompletableFuture<Lease> done = new CompletableFuture<>();
+        control.execute("PublicIP change", () -> keeper.changePublicIp(ip, done),
+            () -> done.completeExceptionally(new IllegalStateException("the PublicIP change failed unexpectedly")));
+        if (control.closed()) {
+            done.completeExceptionally(new IllegalStateException("the etcd subnet allocator is closed"));
+        }
+        return done;
     }
 
     /**

@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.HashSet;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -99,6 +100,64 @@ final class LeaseKeeper {
     /** Returns the own subnet, or null while none is held. */
     Ipv4Prefix ownSubnet() {
         return own == null ? null : own.lease().subnet();
+    }
+
+    /** How often a PublicIP change tries its compare-and-swap when the key changed under it. */
+    private static final int CHANGE_ATTEMPTS = 3;
+
+    /**
+     * Rewrites the own key's value with PublicIP {@code ip} in place (same key and etcd lease), and uses it for
+     * re-acquisitions and as the own PublicIP from now on. Completes {@code done} with the lease as written, with
+     * {@code null} when no key is held (the re-acquisition writes it), or exceptionally when it cannot be written now.
+     */
+    void changePublicIp(final int ip, final CompletableFuture<Lease> done) {
+        final int was = own != null ? own.lease().attrs().publicIp() : publicIp;
+        attrs = attrs.withPublicIp(ip);
+        publicIp = ip;
+        peers.ownPublicIp(ip);
+        if (own == null) {
+            LOG.warn("PublicIP changed from {} to {} while no lease is held; the re-acquisition writes it",
+                Ipv4.format(was), Ipv4.format(ip));
+            done.complete(null);
+            return;
+        }
+        try {
+            for (int attempt = 1; attempt <= CHANGE_ATTEMPTS; attempt++) {
+                final LeaseAttrs next = own.lease().attrs().withPublicIp(ip);
+                final Optional<Long> rev = registry.putIfUnchanged(own.key(), next.toBytes(), own.leaseId(),
+                    own.modRevision());
+                if (rev.isPresent()) {
+                    final Lease l = own.lease();
+                    own = new HeldLease(new Lease(l.subnet(), next, l.reservation(), l.ttl()), own.key(),
+                        own.leaseId(), rev.get(), own.expiresAtNanos());
+                    LOG.warn("PublicIP of lease {} changed from {} to {} in place (etcd lease {} kept, subnet {} "
+                        + "kept): this host's underlay address changed", own.key(), Ipv4.format(was),
+                        Ipv4.format(ip), SubnetRegistry.leaseIdText(own.leaseId()), l.subnet());
+                    done.complete(own.lease());
+                    return;
+                }
+                // changed under us: still ours (an earlier write, a re-put on another etcd lease)? then again
+                final Optional<SubnetRegistry.Value> v = registry.get(own.key());
+                if (v.isEmpty()) {
+                    lose("its key " + own.key() + " is gone");
+                    done.complete(null);
+                    return;
+                }
+                final SubnetListing.Entry e = SubnetListing.Entry.parse(settings.subnetsPrefix(), own.key(),
+                    v.get().value(), v.get().leaseId(), v.get().modRevision(), 0);
+                if (!e.valid() || e.attrs().publicIp() != was && e.attrs().publicIp() != ip) {
+                    done.completeExceptionally(new IllegalStateException("own key " + own.key() + " now holds "
+                        + (e.valid() ? "PublicIP " + Ipv4.format(e.attrs().publicIp()) : "a malformed value")
+                        + ", another host's"));
+                    return;
+                }
+                own = e.leaseId() == own.leaseId() ? own.withModRevision(e.modRevision()) : adopt(e);
+            }
+            done.completeExceptionally(new IllegalStateException("own key " + own.key() + " kept changing while "
+                + "its PublicIP was being rewritten (" + CHANGE_ATTEMPTS + " tries)"));
+        } catch (EtcdUnavailableException e) {
+            done.completeExceptionally(e);
+        }
     }
 
     /** A full listing saw the own key as {@code entry}, or did not see it. */

@@ -138,6 +138,17 @@ final class ForwardingLoop {
         processor.onLocalSubnet(subnet);
     }
 
+    /**
+     * Takes other sockets (the engine moved to another underlay address): receives from {@code udpFd} and sends from
+     * {@code sendFd} from the next batch on. Loop thread only, between batches (nothing is queued).
+     *
+     * @param udpFd the new bound UDP socket to receive on (owned by the engine)
+     * @param sendFd the new bound UDP socket to send from (owned by the engine; may be {@code udpFd})
+     */
+    void onRebind(final int udpFd, final int sendFd) {
+        udp.rebind(udpFd, sendFd);
+    }
+
     /** This loop's counters (readable from any thread). */
     LoopCounters counters() {
         return counters;

@@ -31,7 +31,9 @@ import java.util.EnumMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -94,6 +96,10 @@ public final class UdpPacketEngine implements PacketEngine {
     private volatile Ipv4Prefix localSubnet;
     private volatile ForwardingLoop[] loops = new ForwardingLoop[0];
     private volatile IoEventLoop[] executors = new IoEventLoop[0];
+    /** Loop i's UDP socket registration, to move it to another socket ({@link #rebind}); under {@code lifecycle}. */
+    private IoRegistration[] udpRegistrations = new IoRegistration[0];
+    /** The address the sockets are bound to: the settings' until {@link #rebind} moves them. */
+    private volatile int bindAddress;
     /** The peer sessions when encryption is on, else {@code null}. */
     private final PeerSessions sessions;
     private MultiThreadIoEventLoopGroup group;
@@ -121,6 +127,7 @@ public final class UdpPacketEngine implements PacketEngine {
         this.device = device;
         this.routes = routes;
         this.localSubnet = settings.localSubnet();
+        this.bindAddress = settings.bindAddress();
         final EngineEncryption enc = settings.encryption();
         this.sessions = enc.on() ? new PeerSessions(enc.mode(), enc.keyPair(), enc.publicKey(), enc.psk()) : null;
     }
@@ -141,11 +148,7 @@ public final class UdpPacketEngine implements PacketEngine {
             Epoll.ensureAvailability();
             final int n = settings.loops();
             try {
-                for (int i = 0; i < n; i++) {
-                    sockets.add(new FileDescriptor(LinuxUdp.openBound(settings.bindAddress(), settings.port(), n > 1,
-                        SOCKET_BUFFER_BYTES)));
-                }
-                openSendSockets(n);
+                openSockets(bindAddress, n, sockets, sendSockets);
             } catch (IOException e) {
                 closeSockets();
                 throw e;
@@ -166,9 +169,27 @@ public final class UdpPacketEngine implements PacketEngine {
                     io.overlay.udp.crypto.Gcm.description(), sessions.status().publicKey());
             }
             LOG.info("UDP engine up: {} loop(s) on {}:{}, TUN {} (MTU {}), network {}, local subnet {}, "
-                    + "known peers only: {}, strict source: {}, encryption {}", n, Ipv4.format(settings.bindAddress()),
+                    + "known peers only: {}, strict source: {}, encryption {}", n, Ipv4.format(bindAddress),
                 settings.port(), device.name(), settings.mtu(), settings.network(), localSubnet,
                 settings.acceptOnlyKnownPeers(), settings.strictSource(), settings.encryption().mode());
+        }
+    }
+
+    /**
+     * Opens loop i's receiving socket into {@code receive} and its sending socket into {@code send}, all bound to
+     * {@code address}; on failure closes what it opened.
+     */
+    private void openSockets(final int address, final int n, final List<FileDescriptor> receive,
+                             final List<FileDescriptor> send) throws IOException {
+        try {
+            for (int i = 0; i < n; i++) {
+                receive.add(new FileDescriptor(LinuxUdp.openBound(address, settings.port(), n > 1,
+                    SOCKET_BUFFER_BYTES)));
+            }
+            openSendSockets(address, n, receive, send);
+        } catch (IOException e) {
+            closeSockets(receive, send);
+            throw e;
         }
     }
 
@@ -182,22 +203,23 @@ public final class UdpPacketEngine implements PacketEngine {
      * {@code udp_to_tun} checks none) and overlay's known-peer check looks at the address only. With one loop the wire
      * is flannel's: everything from the listen port. A port that cannot be bound leaves that loop on the listen port.
      */
-    private void openSendSockets(final int n) {
+    private void openSendSockets(final int address, final int n, final List<FileDescriptor> receive,
+                                 final List<FileDescriptor> send) {
         final boolean spread = n > 1 && !"false".equalsIgnoreCase(System.getProperty(SPREAD_PORTS_PROP_NAME));
-        sendSockets.add(sockets.get(0));
+        send.add(receive.get(0));
         for (int i = 1; i < n; i++) {
-            FileDescriptor fd = sockets.get(i);
+            FileDescriptor fd = receive.get(i);
             if (spread && settings.port() + i <= 65535) {
                 try {
-                    fd = new FileDescriptor(LinuxUdp.openBound(settings.bindAddress(), settings.port() + i, false,
+                    fd = new FileDescriptor(LinuxUdp.openBound(address, settings.port() + i, false,
                         SOCKET_BUFFER_BYTES));
                 } catch (IOException e) {
                     LOG.warn("loop {} sends from port {}: {}", i, settings.port(), e.getMessage());
                 }
             }
-            sendSockets.add(fd);
+            send.add(fd);
         }
-        if (spread && !LinuxUdp.steerBySourcePort(sockets.get(0).intValue(), settings.port(), n)) {
+        if (spread && !LinuxUdp.steerBySourcePort(receive.get(0).intValue(), settings.port(), n)) {
             LOG.warn("the kernel refused the SO_REUSEPORT steering program; datagrams are spread by hash");
         }
     }
@@ -213,6 +235,7 @@ public final class UdpPacketEngine implements PacketEngine {
         final boolean gso = tuning.udpGso() && LinuxUdp.supportsGso(sockets.get(0).intValue());
         final ForwardingLoop[] newLoops = new ForwardingLoop[n];
         final IoEventLoop[] newExecutors = new IoEventLoop[n];
+        final IoRegistration[] registrations = new IoRegistration[n];
         final Iterator<EventExecutor> it = group.iterator();
         for (int i = 0; i < n; i++) {
             final IoEventLoop executor = (IoEventLoop) it.next();
@@ -224,11 +247,12 @@ public final class UdpPacketEngine implements PacketEngine {
                     tuning.batchSize(), gso, gro, settings.strictSource()), sessions);
             newLoops[i] = loop;
             newExecutors[i] = executor;
-            register(executor, new FdHandle.Udp(udp, loop));
+            registrations[i] = register(executor, new FdHandle.Udp(udp, loop));
             register(executor, new FdHandle.Tun(tun, loop));
         }
         loops = newLoops;
         executors = newExecutors;
+        udpRegistrations = registrations;
         final EngineOffloads on = offloads();
         LOG.info("UDP engine offloads: TUN virtio_net_hdr {}{}, UDP GSO {}, UDP GRO {}, TCP coalescing {}, batch {}",
             vnet > 0 ? "on" : "off", vnet > 0 ? " (" + tunFeatures(device.offloadFlags()) + ")" : "",
@@ -270,9 +294,72 @@ public final class UdpPacketEngine implements PacketEngine {
         return b.length() == 0 ? "no TUN_F offloads" : "TUN_F " + b;
     }
 
-    private static void register(final IoEventLoop executor, final IoHandle handle) {
+    private static IoRegistration register(final IoEventLoop executor, final IoHandle handle) {
         final IoRegistration registration = executor.register(handle).syncUninterruptibly().getNow();
         executor.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
+        return registration;
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Opens the new sockets (port, {@code SO_REUSEPORT} group, source-port steering and send ports as at start)
+     * on loop 0's thread, so in the network namespace the engine started in, whatever thread calls; then each loop,
+     * on its own thread between two batches, stops polling its old socket and takes the new one, whose GRO setting
+     * follows the old one's; then the old sockets are closed. The packet path is untouched: a loop's socket
+     * changes only between its batches, by a task on its own thread.
+     */
+    @Override
+    public void rebind(final int address) throws IOException {
+        synchronized (lifecycle) {
+            if (!started || closed) {
+                throw new IllegalStateException("UDP packet engine " + (closed ? "closed" : "not started"));
+            }
+            if (address == bindAddress) {
+                return;
+            }
+            final int n = loops.length;
+            final List<FileDescriptor> receive = new ArrayList<>(n);
+            final List<FileDescriptor> send = new ArrayList<>(n);
+            try {
+                executors[0].submit(() -> {
+                    openSockets(address, n, receive, send);
+                    return null;
+                }).get(10, TimeUnit.SECONDS);
+            } catch (ExecutionException e) {
+                throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+            } catch (InterruptedException | TimeoutException e) {
+                closeSockets(receive, send);
+                if (e instanceof InterruptedException) {
+                    Thread.currentThread().interrupt();
+                }
+                throw new IOException("opening the UDP sockets on " + Ipv4.format(address) + " did not finish", e);
+            }
+            final List<FileDescriptor> oldReceive = new ArrayList<>(sockets);
+            final List<FileDescriptor> oldSend = new ArrayList<>(sendSockets);
+            sockets.clear();
+            sockets.addAll(receive);
+            sendSockets.clear();
+            sendSockets.addAll(send);
+            for (int i = 0; i < n; i++) {
+                final ForwardingLoop loop = loops[i];
+                final IoRegistration old = udpRegistrations[i];
+                final FileDescriptor udp = receive.get(i);
+                final int sendFd = send.get(i).intValue();
+                executors[i].submit(() -> {
+                    if (loop.groActive() && !LinuxUdp.enableGro(udp.intValue())) {
+                        LOG.warn("the kernel refused UDP GRO on the new socket; receiving datagram by datagram");
+                    }
+                    loop.onRebind(udp.intValue(), sendFd);
+                    old.cancel(); // on the loop's thread: done at once, epoll no longer reports the old socket
+                }).syncUninterruptibly();
+                udpRegistrations[i] = register(executors[i], new FdHandle.Udp(udp, loop));
+            }
+            closeSockets(oldReceive, oldSend);
+            LOG.info("UDP engine moved from {}:{} to {}:{} ({} loop(s))", Ipv4.format(bindAddress), settings.port(),
+                Ipv4.format(address), settings.port(), n);
+            bindAddress = address;
+        }
     }
 
     /**
@@ -388,6 +475,11 @@ public final class UdpPacketEngine implements PacketEngine {
     }
 
     private void closeSockets() {
+        closeSockets(sockets, sendSockets);
+    }
+
+    /** Closes and forgets the sockets of both lists (a send socket that is also a receiving one once). */
+    private static void closeSockets(final List<FileDescriptor> sockets, final List<FileDescriptor> sendSockets) {
         for (FileDescriptor fd : sendSockets) {
             if (!sockets.contains(fd)) {
                 try {

@@ -38,8 +38,10 @@ final class UdpPort {
 
     private static final Logger LOG = LoggerFactory.getLogger(UdpPort.class);
 
-    private final int fd;
-    private final int sendFd;
+    /** The socket received on; changed only by {@link #rebind}, on the loop thread. */
+    private int fd;
+    /** The socket sent from; changed only by {@link #rebind}, on the loop thread. */
+    private int sendFd;
     private final LoopCounters counters;
     private final MessageBatch outgoing;
     private final MessageBatch incoming;
@@ -106,6 +108,26 @@ final class UdpPort {
         this.incoming = gro ? new MessageBatch(GRO_SLOTS, GRO_SLOT_SIZE) : new MessageBatch(batchSize, slotSize);
         this.received = incoming.packets();
         this.receivedAddress = incoming.packetsAddress();
+    }
+
+    /**
+     * Receives on and sends from other sockets from now on (the engine moved to another underlay address). Loop
+     * thread only, between batches: nothing may be queued, and the receive cursor starts afresh.
+     *
+     * @param newFd the bound, non-blocking UDP socket to receive on (not owned)
+     * @param newSendFd the bound, non-blocking UDP socket to send from (not owned; may be {@code newFd})
+     * @throws IllegalStateException if packets are queued
+     */
+    void rebind(final int newFd, final int newSendFd) {
+        if (queued != 0) {
+            throw new IllegalStateException(queued + " packets queued on the old socket");
+        }
+        this.fd = newFd;
+        this.sendFd = newSendFd;
+        this.messages = 0;
+        this.message = 0;
+        this.end = 0;
+        this.nextSegment = 0;
     }
 
     /**

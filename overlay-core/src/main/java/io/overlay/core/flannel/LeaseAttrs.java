@@ -37,6 +37,17 @@ public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, St
     }
 
     /**
+     * Returns these attributes with another PublicIP and everything else ({@code PublicIPv6}, {@code BackendType},
+     * {@code BackendData}) kept, for a host whose underlay address changed.
+     *
+     * @param ip the new PublicIP, int form
+     * @return the attributes
+     */
+    public LeaseAttrs withPublicIp(final int ip) {
+        return new LeaseAttrs(ip, publicIpv6, backendType, backendData);
+    }
+
+    /**
      * Parses a lease value.
      *
      * @param value the etcd value bytes (UTF-8 JSON)

@@ -36,6 +36,16 @@ import java.util.regex.Pattern;
  */
 public record UnderlayInterface(String name, int address, int mtu) {
     /**
+     * Returns where {@link #select} reads the namespace's addresses and routes from: the {@link InterfaceAddresses}
+     * found by {@link java.util.ServiceLoader ServiceLoader} (rtnetlink, {@code overlay-tun}), else the JDK's view.
+     *
+     * @return the source; stateless, reusable from any thread (answers for the calling thread's namespace)
+     */
+    public static InterfaceAddresses addressSource() {
+        return InterfaceAddresses.load().orElseGet(JdkInterfaceAddresses::new);
+    }
+
+    /**
      * Selects the underlay interface with the {@link InterfaceAddresses} found by {@link java.util.ServiceLoader
      * ServiceLoader}, else the JDK's view.
      *

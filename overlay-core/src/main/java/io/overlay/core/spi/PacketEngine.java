@@ -95,6 +95,24 @@ public interface PacketEngine extends Closeable {
     }
 
     /**
+     * Moves the engine's socket(s) to another local underlay address, keeping the port: the address it was started
+     * with (or last moved to) is gone from the host, so nothing addressed to this host reaches the old socket and
+     * nothing can be sent from it. Returns once every loop sends and receives on the new address; datagrams still
+     * queued on the old socket are dropped. Called on a control thread, rarely (an underlay address change).
+     * The default says the engine cannot.
+     *
+     * @param address the new local address, int form; a no-op when it is the current one
+     * @throws java.io.IOException if the new socket cannot be bound (the message names address, port and the error);
+     *     the engine then keeps the old socket
+     * @throws UnsupportedOperationException if the engine cannot move
+     * @throws IllegalStateException if the engine is not running
+     */
+    default void rebind(final int address) throws java.io.IOException {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot move to another underlay "
+            + "address while it runs");
+    }
+
+    /**
      * Stops forwarding and closes the socket(s); does not close the TUN device. Idempotent.
      */
     @Override

@@ -67,6 +67,23 @@ public interface SubnetAllocator extends AutoCloseable {
     void start(Lease lease, LeaseListener listener);
 
     /**
+     * Changes the PublicIP this host advertises, after its underlay address changed: the held lease's value is
+     * rewritten in place with the new PublicIP and everything else kept (same key, so the same subnet; same etcd
+     * lease; flannel's value shape), and a lease re-acquired later is written with it too. Peers see the change as a
+     * change of that lease's attributes. Runs on the allocator's thread; the future completes there.
+     *
+     * @param publicIp the new PublicIP, int form
+     * @return completes with the lease as now written, or with {@code null} when no lease is held at the moment (lost:
+     *     the re-acquisition writes the new PublicIP); exceptionally when the value cannot be written now (etcd
+     *     unreachable, the key taken by another host), which the caller may retry. The default completes
+     *     exceptionally with {@link UnsupportedOperationException}: the allocator cannot change it in place
+     */
+    default java.util.concurrent.CompletableFuture<Lease> changePublicIp(final int publicIp) {
+        return java.util.concurrent.CompletableFuture.failedFuture(new UnsupportedOperationException(
+            getClass().getSimpleName() + " cannot change the PublicIP of a held lease"));
+    }
+
+    /**
      * Returns whether {@link #start} reports, with {@link LeaseListener#peersListed()}, when the peers present at
      * start have all been delivered. The overlay is then ready (and writes {@code subnet.env}) only once they are
      * routed; otherwise it is ready as soon as it forwards for its own lease. The default is {@code false}, for
