@@ -209,4 +209,48 @@ class LeaseKeepingTest extends EtcdTestSupport {
         assertThat(events.events).containsExactly("added 100.64.250.0-24 {\"PublicIP\":\"198.18.0.250\","
             + "\"PublicIPv6\":null}");
     }
+
+    /**
+     * The host's underlay address changed: its PublicIP is rewritten in place (same key, same etcd lease, flannel's
+     * value), the host itself sees no loss, a peer sees the lease change to the new PublicIP, and a peer lease that
+     * names the new PublicIP is this host's own from then on. A lease re-acquired afterwards carries the new PublicIP.
+     */
+    @Test
+    void aChangedPublicIpIsRewrittenInPlaceOnTheSameEtcdLease() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final EtcdSubnetAllocator a = allocator();
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        final EtcdSubnetAllocator b = allocator();
+        final Lease peerLease = b.acquire(ip("198.18.0.2"), Optional.empty());
+        final RecordingListener peer = new RecordingListener();
+        b.start(peerLease, peer);
+        final String key = subnetKey(lease.key());
+        await().atMost(WAIT).until(() -> peer.matching("added " + lease.key()).size() == 1);
+        final KeyState before = get(key);
+
+        final Lease written = a.changePublicIp(ip("198.18.0.11")).get(10, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(written.subnet()).isEqualTo(lease.subnet());
+        assertThat(written.attrs().publicIp()).isEqualTo(ip("198.18.0.11"));
+        final KeyState after = get(key);
+        assertThat(after.text()).isEqualTo("{\"PublicIP\":\"198.18.0.11\",\"PublicIPv6\":null}");
+        assertThat(after.lease()).as("the same etcd lease").isEqualTo(before.lease());
+        assertThat(after.createRevision()).as("the same key, not deleted and created").isEqualTo(before.createRevision());
+        await().atMost(WAIT).until(() -> peer.matching("changed " + lease.key()).size() == 1);
+        assertThat(peer.matching("changed " + lease.key()).get(0)).contains("198.18.0.11");
+
+        // the key deleted: re-acquired (the same subnet) with the new PublicIP, the only loss reported
+        etcd.etcdctl("del", key);
+        await().atMost(WAIT).until(() -> events.reacquired.size() == 1);
+        assertThat(events.reacquired.get(0).subnet()).isEqualTo(lease.subnet());
+        assertThat(get(key).text()).isEqualTo("{\"PublicIP\":\"198.18.0.11\",\"PublicIPv6\":null}");
+        assertThat(events.matching("lost")).hasSize(1);
+
+        // a stray key naming the new PublicIP is this host's own, not a peer; the old one is an ordinary peer again
+        etcd.etcdctl("put", subnetKey("100.64.250.0-24"), "{\"PublicIP\":\"198.18.0.11\",\"PublicIPv6\":null}");
+        etcd.etcdctl("put", subnetKey("100.64.251.0-24"), "{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
+        await().atMost(WAIT).until(() -> events.matching("added 100.64.251.0-24").size() == 1);
+        assertThat(events.matching("added 100.64.250.0-24")).isEmpty();
+    }
 }

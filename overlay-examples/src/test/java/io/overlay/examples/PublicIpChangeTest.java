@@ -40,7 +40,9 @@ class PublicIpChangeTest {
 
     @Test
     void anAutoDetectedPublicIpFollowsTheNewAddressInPlace() throws Exception {
-        try (OverlayHosts overlay = OverlayHosts.start("e2e-public-ip-follow", 2)) {
+        // h1 runs two packet loops: both receiving sockets (one SO_REUSEPORT group) and the second send port move
+        try (OverlayHosts overlay = OverlayHosts.start("e2e-public-ip-follow", 2,
+            h -> h == 1 ? List.of("--loops", "2") : List.of())) {
             final OverlayHosts.Host h1 = overlay.hosts().get(0);
             final OverlayHosts.Host h2 = overlay.hosts().get(1);
             final String tun1 = OverlayHosts.tunAddress(h1);
