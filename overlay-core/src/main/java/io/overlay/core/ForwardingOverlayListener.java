@@ -32,4 +32,9 @@ public abstract class ForwardingOverlayListener extends ForwardingLeaseListener<
     public void notReady(final String reason) {
         next.notReady(reason);
     }
+
+    @Override
+    public void failed(final String reason) {
+        next.failed(reason);
+    }
 }

@@ -12,6 +12,8 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Applies a lease to the host: the TUN device's address (the subnet address as a /32), MTU, route to the whole
@@ -29,6 +31,7 @@ import java.util.Set;
  * itself ({@link TunDevice#configure}). One thread at a time (start, then the overlay's event thread).
  */
 final class HostConfigurator {
+    private static final Logger LOG = LoggerFactory.getLogger(Overlay.class);
     private final OverlayConfig config;
     private final TunDevice tun;
     private final Ipv4Prefix network;
@@ -63,8 +66,7 @@ final class HostConfigurator {
      */
     void configure(final Lease lease) throws IOException {
         final Ipv4Prefix subnet = lease.subnet();
-        tun.configure(new TunSetup(FlannelRules.tunAddress(subnet), mtu, List.of(network),
-            config.tunTxQueueLength()));
+        tun.configure(tunSetup(subnet));
         if (config.bridge() != null) {
             final List<Ipv4Prefix> stale = new ArrayList<>(earlier);
             stale.remove(subnet);
@@ -73,6 +75,48 @@ final class HostConfigurator {
         }
         earlier.clear();
         earlier.add(subnet);
+    }
+
+    /**
+     * Compares the TUN device and the bridge with what {@link #configure} set up for the lease and puts back what
+     * someone else changed (the link taken down, which also drops its routes; the Network route or an address removed;
+     * the MTU changed; the bridge deleted), logging at WARN what was found and restored. Reads only when nothing
+     * changed: a handful of netlink requests, the same at any number of peers (the TUN carries one route, the
+     * Network's). Holds no lock.
+     *
+     * @param lease the lease {@link #configure} last applied
+     * @return whether anything was restored
+     * @throws io.overlay.core.spi.TunDeviceGoneException if the TUN device was deleted, which cannot be undone in place
+     * @throws IOException if the kernel cannot be asked or refuses to restore a part
+     */
+    boolean restoreIfChanged(final Lease lease) throws IOException {
+        final Ipv4Prefix subnet = lease.subnet();
+        final TunSetup setup = tunSetup(subnet);
+        boolean restored = false;
+        final List<String> tunDrift = tun.drift(setup);
+        if (!tunDrift.isEmpty()) {
+            LOG.warn("TUN {} was changed by someone else ({}); restoring its address {}, MTU {}, link up and route {}",
+                tun.name(), String.join(", ", tunDrift), setup.address(), mtu, network);
+            tun.configure(setup);
+            restored = true;
+        }
+        if (config.bridge() != null) {
+            final int address = FlannelRules.bridgeAddress(subnet);
+            final List<String> bridgeDrift = config.bridgeConfigurator().drift(config.bridge(), subnet, address, mtu);
+            if (!bridgeDrift.isEmpty()) {
+                LOG.warn("Bridge {} was changed by someone else ({}); restoring it{}", config.bridge(),
+                    String.join(", ", bridgeDrift), bridgeDrift.get(0).endsWith(" missing")
+                        && bridgeDrift.get(0).startsWith("bridge ") ? " (containers attached to the deleted bridge "
+                        + "lost their link and must be attached again)" : "");
+                config.bridgeConfigurator().ensureBridge(config.bridge(), subnet, address, network, mtu, List.of());
+                restored = true;
+            }
+        }
+        return restored;
+    }
+
+    private TunSetup tunSetup(final Ipv4Prefix subnet) {
+        return new TunSetup(FlannelRules.tunAddress(subnet), mtu, List.of(network), config.tunTxQueueLength());
     }
 
     /**

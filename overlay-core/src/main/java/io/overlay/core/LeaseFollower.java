@@ -9,6 +9,7 @@ import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.LeaseListener;
 import io.overlay.core.spi.PacketEngine;
 import io.overlay.core.spi.PeerChange;
+import io.overlay.core.spi.TunDeviceGoneException;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -72,6 +73,13 @@ final class LeaseFollower implements LeaseListener {
      * null when it can (event thread only): while set, the overlay is not ready whatever else happens.
      */
     private String underlayProblem;
+    /**
+     * Why restoring the host set-up (TUN, bridge) failed at the last check, or null (event thread only): while set,
+     * the overlay is not ready.
+     */
+    private String hostProblem;
+    /** Why the overlay cannot go on in this process (its TUN device was deleted), or null; final once set. */
+    private String failure;
 
     /**
      * Creates the follower of a started overlay, whose host and engine are configured for the current lease.
@@ -238,6 +246,47 @@ final class LeaseFollower implements LeaseListener {
         });
     }
 
+    /**
+     * Event thread, every host check interval once the overlay was ready: puts back what someone else changed of the
+     * TUN device and the bridge ({@link HostConfigurator#restoreIfChanged}). A part that cannot be restored keeps the
+     * overlay not ready, naming it, until a later check succeeds; a deleted TUN device makes it not ready for good and
+     * is reported as {@link OverlayListener#failed}. Skipped while the lease is lost or being applied (then
+     * {@link #settle} configures everything anyway).
+     */
+    void checkHost() {
+        final Lease l = lease.get();
+        if (readiness.closed() || l == null || !applied || failure != null) {
+            return;
+        }
+        try {
+            final boolean restored = host.restoreIfChanged(l);
+            if (hostProblem != null) {
+                LOG.info("Host set-up for {} in place again", l.subnet());
+                hostProblem = null;
+                if (listed) {
+                    settle(generation, 1);
+                }
+            } else if (restored) {
+                LOG.info("Host set-up for {} restored", l.subnet());
+            }
+        } catch (TunDeviceGoneException e) {
+            failure = e.getMessage() + "; restart needed";
+            LOG.error("{}; this agent cannot forward any more and must be restarted (the lease is kept, so the next "
+                + "start gets the same subnet)", e.getMessage());
+            becomeNotReady(failure);
+            final String reason = failure;
+            events.tell(x -> x.failed(reason));
+        } catch (IOException | RuntimeException e) {
+            final String why = "restoring the host set-up failed: " + e.getMessage();
+            if (!why.equals(hostProblem)) {
+                LOG.error("Restoring the host set-up for {} failed (checking again every {} s): {}", l.subnet(),
+                    config.hostCheck().toSeconds(), e.getMessage());
+            }
+            hostProblem = why;
+            becomeNotReady(why);
+        }
+    }
+
     /** Event thread: small batches one line per change, as flanneld logs; large ones (a listing) as one line. */
     private static void log(final List<PeerChange> changes, final int size, final long micros) {
         final boolean each = changes.size() <= LOGGED_ONE_BY_ONE;
@@ -289,6 +338,7 @@ final class LeaseFollower implements LeaseListener {
                 host.configure(l);
                 engine.localSubnet(l.subnet());
                 applied = true;
+                hostProblem = null; // everything was just configured
             }
             if (!listed) {
                 readiness.progress("routing the peers' leases");
@@ -330,9 +380,10 @@ final class LeaseFollower implements LeaseListener {
      * @throws IOException if subnet.env cannot be written (still not ready)
      */
     private void becomeReady(final Lease l) throws IOException {
-        final String blocked = configChanged != null ? configChanged : underlayProblem;
-        if (blocked != null) {
-            becomeNotReady(blocked);
+        final String held = failure != null ? failure : hostProblem != null ? hostProblem
+            : configChanged != null ? configChanged : underlayProblem;
+        if (held != null) {
+            becomeNotReady(held);
             firstReady.complete(null);
             return;
         }

@@ -129,6 +129,13 @@ public final class Overlay implements AutoCloseable {
     /** How often the underlay address is checked by default ({@link Builder#underlayCheck}): every second. */
     public static final Duration DEFAULT_UNDERLAY_CHECK = Duration.ofSeconds(1);
 
+    /**
+     * How often, by default, the TUN device and the bridge are compared with their set-up and restored
+     * ({@link Builder#hostCheck}): 5 s, flanneld's {@code --iptables-resync} default, at which flanneld re-checks its
+     * iptables rules.
+     */
+    public static final Duration DEFAULT_HOST_CHECK = Duration.ofSeconds(5);
+
     private final OverlayConfig cfg;
     private final RouteTable routes = new RouteTable();
     private final Readiness readiness = new Readiness();
@@ -273,6 +280,7 @@ public final class Overlay implements AutoCloseable {
                     encryption.on() ? EngineEncryption.OVERHEAD : 0), cfg.underlayCheck());
             }
             awaitFirstReady();
+            events.every(follower::checkHost, cfg.hostCheck());
         } catch (IOException | InterruptedException | RuntimeException e) {
             readiness.startFailed(e.getMessage());
             close();
@@ -430,6 +438,7 @@ public final class Overlay implements AutoCloseable {
         private Duration retryInitial = Duration.ofSeconds(1);
         private Duration retryMax = Duration.ofSeconds(30);
         private Duration unknownSenderCheck = Duration.ofSeconds(30);
+        private Duration hostCheck = DEFAULT_HOST_CHECK;
         private Consumer<String> unknownSenderWarning = LOG::warn;
         private Consumer<String> dropSummary = LOG::warn;
         private Duration underlayCheck = DEFAULT_UNDERLAY_CHECK;
@@ -503,6 +512,25 @@ public final class Overlay implements AutoCloseable {
          */
         Builder dropSummary(final Consumer<String> summary) {
             this.dropSummary = Objects.requireNonNull(summary, "summary");
+            return this;
+        }
+
+        /**
+         * Sets how often the TUN device and the bridge are compared with what the overlay set up, once it was ready,
+         * and restored when someone else changed them (the launcher's {@code --iptables-resync}, which also paces its
+         * host rules). A restore is logged at WARN naming what was changed; a part that cannot be restored keeps the
+         * overlay not ready until a later check succeeds; a deleted TUN device is reported as
+         * {@link OverlayListener#failed}. Default {@link #DEFAULT_HOST_CHECK}.
+         *
+         * @param every the interval, at least 1 s
+         * @return this builder
+         * @throws IllegalArgumentException if the interval is below 1 s
+         */
+        public Builder hostCheck(final Duration every) {
+            if (every == null || every.toMillis() < 1000) {
+                throw new IllegalArgumentException("hostCheck: interval must be at least 1 s, got " + every);
+            }
+            this.hostCheck = every;
             return this;
         }
 
@@ -841,7 +869,7 @@ public final class Overlay implements AutoCloseable {
             return new Overlay(new OverlayConfig(allocator, publicIp, ifaces, ifaceRegexes, ifaceCanReach, ipMasq,
                 tunName, loops, subnetFile, bridge, acceptOnlyKnownPeers, offloads, tunTxQueueLength, engineTuning,
                 listener, tuns, engines, bridges, retryInitial, retryMax, unknownSenderCheck, unknownSenderWarning,
-                dropSummary, strictSource, encryption, pskFile, leaseFile, underlayCheck));
+                dropSummary, strictSource, encryption, pskFile, leaseFile, underlayCheck, hostCheck));
         }
 
         /** The part given, else the first found by {@link ServiceLoader}, else {@code null} with a note in missing. */

@@ -47,6 +47,8 @@ import java.util.regex.Pattern;
  * @param encryption whether datagrams to overlay peers are sealed
  * @param pskFile the pre-shared key file mixed into every derived key, or {@code null} for none
  * @param leaseFile the persistent copy of {@code subnet.env}, read when that is missing, or {@code null} for none
+ * @param underlayCheck how often the address the engine is bound to is checked, zero for never
+ * @param hostCheck how often the TUN device and the bridge are compared with their set-up and restored
  */
 record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List<String> ifaces,
                      List<Pattern> ifaceRegexes, Optional<Integer> ifaceCanReach, boolean ipMasq, String tunName,
@@ -56,7 +58,7 @@ record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List
                      BridgeConfigurator bridgeConfigurator, Duration retryInitial, Duration retryMax,
                      Duration unknownSenderCheck, Consumer<String> unknownSenderWarning, Consumer<String> dropSummary,
                      boolean strictSource, Encryption encryption, Path pskFile,
-                     Path leaseFile, Duration underlayCheck) {
+                     Path leaseFile, Duration underlayCheck, Duration hostCheck) {
     /**
      * Checks that every required part is present and copies the list.
      *
@@ -78,6 +80,7 @@ record OverlayConfig(SubnetAllocator allocator, Optional<Integer> publicIp, List
         }
         Objects.requireNonNull(retryInitial, "retryInitial");
         Objects.requireNonNull(retryMax, "retryMax");
+        Objects.requireNonNull(hostCheck, "hostCheck");
         Objects.requireNonNull(unknownSenderCheck, "unknownSenderCheck");
         Objects.requireNonNull(unknownSenderWarning, "unknownSenderWarning");
         Objects.requireNonNull(dropSummary, "dropSummary");

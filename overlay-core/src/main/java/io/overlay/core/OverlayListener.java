@@ -37,4 +37,17 @@ public interface OverlayListener extends LeaseListener {
      */
     default void notReady(String reason) {
     }
+
+    /**
+     * The overlay cannot go on in this process: its TUN device was deleted by someone else (its descriptors are dead,
+     * nothing can be restored in place). Comes after {@link #notReady} with the same reason; the overlay stays not
+     * ready and forwards nothing through the lost device until it is {@link Overlay#close() closed} and a new one
+     * started, which opens a new device (the lease stays in etcd, so the same subnet comes back). The launcher exits
+     * with status 1 here, so that a supervisor such as systemd's {@code Restart=on-failure} starts it again. Called at
+     * most once.
+     *
+     * @param reason what happened, e.g. {@code TUN device flannel0 was deleted ...; restart needed}
+     */
+    default void failed(String reason) {
+    }
 }

@@ -84,6 +84,11 @@ public final class OverlayMain implements Callable<Integer> {
     /** Finds nft and iptables; tests replace it to simulate a missing tool. */
     Function<String, Optional<Path>> findTool = LinuxTrafficManager::findTool;
 
+    /** Why the overlay cannot go on ({@link OverlayListener#failed}), or null; the launcher then exits 1. */
+    private volatile String failure;
+    /** The thread that waits for a signal, interrupted by {@link #failure}. */
+    private volatile Thread waiting;
+
     /** The process environment, for {@code NOTIFY_SOCKET} and the watchdog ({@link SystemdNotifier}). */
     private final Map<String, String> processEnv;
 
@@ -186,8 +191,8 @@ public final class OverlayMain implements Callable<Integer> {
     boolean iptablesForwardRules;
 
     @Option(names = "--iptables-resync", defaultValue = "5", paramLabel = "<seconds>",
-        description = "Seconds between checks that the masquerade and forward rules are in place; missing ones are "
-            + "restored (default: ${DEFAULT-VALUE}).")
+        description = "Seconds between checks that the masquerade and forward rules, ip_forward, the TUN device and the "
+            + "bridge are as set up; what is missing or changed is restored (default: ${DEFAULT-VALUE}).")
     int iptablesResyncSeconds;
 
     @Option(names = "--bridge", paramLabel = "<name>",
@@ -388,7 +393,8 @@ public final class OverlayMain implements Callable<Integer> {
             .tunTxQueueLength(tunTxQueueLength)
             .loops(loops)
             .encryption(Encryption.parse(encryption))
-            .pskFile(pskFile);
+            .pskFile(pskFile)
+            .hostCheck(Duration.ofSeconds(iptablesResyncSeconds));
         if (publicIp != null) {
             b.publicIp(publicIp);
         }
@@ -437,7 +443,17 @@ public final class OverlayMain implements Callable<Integer> {
         }
         final Overlay overlay;
         try {
-            overlay = overlay(traffic);
+            overlay = overlay(new io.overlay.core.ForwardingOverlayListener(traffic) {
+                @Override
+                public void failed(final String reason) {
+                    next.failed(reason);
+                    failure = reason; // before the interrupt, which the waiting thread checks it after
+                    final Thread t = waiting;
+                    if (t != null) {
+                        t.interrupt();
+                    }
+                }
+            });
         } catch (IllegalArgumentException | IllegalStateException e) {
             traffic.close();
             systemd.close();
@@ -497,6 +513,7 @@ public final class OverlayMain implements Callable<Integer> {
         final Thread hook = new Thread(() -> stop(overlay, healthServer, systemd, traffic), "overlay-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         int status = FAILED;
+        waiting = Thread.currentThread();
         try (TerminationSignals signals = TerminationSignals.install(Thread.currentThread())) {
             try {
                 // The notifier's periodic check also passes on a READY=1 held back while the host rules were
@@ -509,10 +526,13 @@ public final class OverlayMain implements Callable<Integer> {
                 traffic.awaitSettled(30_000);
                 traffic.announceIfReady(overlay.status());
                 LOG.info("Running: {}", hostStatus.get().healthLine());
-                signals.await();
-                status = 0;
+                if (failure == null) {
+                    signals.await();
+                }
+                status = failure == null || signals.requested() ? 0 : FAILED;
             } catch (InterruptedException e) {
-                status = 0; // a signal arrived during start-up
+                // a signal arrived during start-up, or the overlay failed for good
+                status = failure == null || signals.requested() ? 0 : FAILED;
             } catch (OutOfSubnetsException e) {
                 LOG.error("Cannot acquire a lease: {}", e.getMessage());
                 status = OUT_OF_SUBNETS;
@@ -530,6 +550,9 @@ public final class OverlayMain implements Callable<Integer> {
             Thread.interrupted(); // clear a late interrupt from the signal handler before closing
             if (signals.requested()) {
                 LOG.info("{} received: shutting down (lease kept for the next start)", signals.received());
+            } else if (failure != null) {
+                LOG.error("Exiting with status {} so that a supervisor (systemd's Restart=on-failure) starts the agent "
+                    + "again: {}", FAILED, failure);
             }
             stop(overlay, healthServer, systemd, traffic);
             removeHook(hook);

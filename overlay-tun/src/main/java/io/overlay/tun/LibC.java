@@ -50,6 +50,12 @@ final class LibC {
     /** {@code TUNSETIFF} = {@code _IOW('T', 202, int)} (linux/if_tun.h). */
     static final long TUNSETIFF = 0x400454caL;
 
+    /**
+     * {@code TUNGETIFF} = {@code _IOR('T', 210, unsigned int)} (linux/if_tun.h): fills a {@code struct ifreq} with the
+     * attached device's name and flags; {@code EBADFD} once the device was deleted.
+     */
+    static final long TUNGETIFF = 0x800454d2L;
+
     /** errno {@code EPERM}. */
     static final int EPERM = 1;
     /** errno {@code ENOENT}. */
@@ -78,6 +84,8 @@ final class LibC {
     static final int ERANGE = 34;
     /** errno {@code EADDRNOTAVAIL}. */
     static final int EADDRNOTAVAIL = 99;
+    /** errno {@code EBADFD}: a TUN descriptor whose device is gone. */
+    static final int EBADFD = 77;
     /** errno {@code ENETUNREACH}. */
     static final int ENETUNREACH = 101;
 
@@ -164,6 +172,7 @@ final class LibC {
             case ERANGE -> "ERANGE";
             case EADDRNOTAVAIL -> "EADDRNOTAVAIL";
             case ENETUNREACH -> "ENETUNREACH";
+            case EBADFD -> "EBADFD";
             case EHOSTUNREACH -> "EHOSTUNREACH";
             default -> "errno " + errno;
         };

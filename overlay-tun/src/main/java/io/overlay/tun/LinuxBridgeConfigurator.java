@@ -5,6 +5,7 @@ import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import org.slf4j.Logger;
@@ -116,6 +117,46 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
             }
             LOG.info("Bridge {} has {}/{}, MTU {}, up", name, Ipv4.format(address), subnet.length(), mtu);
         }
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Two netlink requests in the calling thread's network namespace: the link by name ({@code RTM_GETLINK}) and
+     * the IPv4 addresses. An interface of another kind with the name is reported as such ({@link #ensureBridge} then
+     * refuses it, naming it).
+     *
+     * @throws TunException if the kernel cannot be asked
+     */
+    @Override
+    public List<String> drift(final String name, final Ipv4Prefix subnet, final int address, final int mtu)
+        throws TunException {
+        final List<String> found = new ArrayList<>();
+        try (NetlinkSocket nl = NetlinkSocket.open()) {
+            final LinkInfo link = nl.getLink(InterfaceName.validate(name));
+            if (link == null) {
+                found.add("bridge " + name + " missing");
+                return found;
+            }
+            if (!KIND.equals(link.kind())) {
+                found.add(name + " is " + link.describeKind() + ", not a bridge");
+                return found;
+            }
+            if ((link.flags() & Rtnetlink.IFF_UP) == 0) {
+                found.add("link down");
+            }
+            if (link.mtu() != mtu) {
+                found.add("MTU " + link.mtu() + " instead of " + mtu);
+            }
+            boolean present = false;
+            for (int[] a : nl.ipv4Addresses(link.index())) {
+                present |= a[0] == address && a[1] == subnet.length();
+            }
+            if (!present) {
+                found.add("address " + Ipv4.format(address) + "/" + subnet.length() + " missing");
+            }
+        }
+        return found;
     }
 
     private static boolean inAny(final Collection<Ipv4Prefix> subnets, final int address) {

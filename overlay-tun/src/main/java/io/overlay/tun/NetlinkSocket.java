@@ -226,6 +226,37 @@ final class NetlinkSocket implements Closeable {
         return found[0];
     }
 
+    /**
+     * Asks which routing table entry the kernel would use to reach {@code address} ({@code ip route get fibmatch}):
+     * one request and one answer, whatever the size of the routing table.
+     *
+     * @param address the destination (int form)
+     * @return the entry (its prefix, table and output interface), or {@code null} when no route reaches it; a kernel
+     *     without {@code RTM_F_FIB_MATCH} (before 4.13) answers with the /32 lookup result instead, which a caller
+     *     looking for a prefix then does not recognise (it can look through {@link #ipv4Routes()})
+     * @throws TunException if the query fails for another reason
+     */
+    RouteInfo matchingRoute(final int address) throws TunException {
+        final int seq = send(Rtnetlink.getMatchingRoute(nextSequence(), address));
+        final RouteInfo[] found = new RouteInfo[1];
+        receiveAnswer(seq, (type, at, len) -> {
+            if (type == Rtnetlink.RTM_NEWROUTE) {
+                found[0] = RouteInfo.parse(receive, at);
+                return true;
+            }
+            if (type == Rtnetlink.NLMSG_ERROR) {
+                final int errno = ackErrno(at, len);
+                if (errno == LibC.ENETUNREACH || errno == LibC.EHOSTUNREACH || errno == LibC.EINVAL) {
+                    return true;
+                }
+                throw new TunException(TunException.Reason.OTHER, errno, "cannot look up the route to "
+                    + io.overlay.core.net.Ipv4.format(address) + ": " + LibC.describe(errno) + kernelSuffix());
+            }
+            return false;
+        });
+        return found[0];
+    }
+
     /** One message of an answer, read from {@link #receive} at {@code at} ({@code len} bytes, header included). */
     @FunctionalInterface
     private interface AnswerHandler {

@@ -261,6 +261,25 @@ final class Rtnetlink {
             .attrIpv4(RTA_DST, address).finish();
     }
 
+    /** {@code RTM_F_FIB_MATCH} (linux/rtnetlink.h, kernel 4.13+): answer with the matching FIB entry's prefix. */
+    static final int RTM_F_FIB_MATCH = 0x2000;
+
+    /**
+     * {@code RTM_GETROUTE} asking which routing table entry matches one address ({@code ip route get fibmatch A}):
+     * answered by one {@code RTM_NEWROUTE} whose destination and prefix length are the entry's, or an error.
+     *
+     * @param seq the sequence number
+     * @param address the destination (int form)
+     * @return the request
+     */
+    static ByteBuffer getMatchingRoute(final int seq, final int address) {
+        return new NetlinkMessageWriter(CAPACITY, RTM_GETROUTE, NLM_F_REQUEST, seq)
+            .u8(AF_INET).u8(32).u8(0).u8(0) // family, dst_len, src_len, tos
+            .u8(0).u8(0).u8(0).u8(0) // table, protocol, scope, type
+            .u32(RTM_F_FIB_MATCH) // rtm_flags
+            .attrIpv4(RTA_DST, address).finish();
+    }
+
     /**
      * {@code RTM_NEWROUTE} adding a route to {@code destination} out of interface {@code ifIndex}, main table,
      * protocol boot, scope universe, unicast, as flannel's {@code RouteAdd} for the Network route

@@ -5,6 +5,7 @@ import io.overlay.core.flannel.FlannelRules;
 import io.overlay.core.net.Ipv4Prefix;
 import java.io.IOException;
 import java.util.Collection;
+import java.util.List;
 
 /**
  * Creates or reuses the Linux bridge that local containers attach to (for example {@code lxcbr0} or
@@ -44,5 +45,23 @@ public interface BridgeConfigurator {
     default void ensureBridge(final String name, final Ipv4Prefix subnet, final int address, final Ipv4Prefix network,
                               final int mtu, final Collection<Ipv4Prefix> earlierSubnets) throws IOException {
         ensureBridge(name, subnet, address, network, mtu);
+    }
+
+    /**
+     * Compares bridge {@code name} with what {@link #ensureBridge} sets up, for the overlay's periodic re-check of
+     * the host (someone may delete the bridge, take it down, remove its address or change its MTU); only reads the
+     * kernel's state, {@link #ensureBridge} puts it back. The default knows nothing and reports no difference.
+     *
+     * @param name the bridge's interface name
+     * @param subnet this host's lease subnet
+     * @param address the bridge address ({@link FlannelRules#bridgeAddress})
+     * @param mtu the overlay MTU in bytes
+     * @return one short phrase per difference, e.g. {@code bridge cbr0 missing}, {@code link down},
+     *     {@code address 100.64.7.1/24 missing}, {@code MTU 1500 instead of 1472}; empty when it is as set up
+     * @throws IOException if the kernel cannot be asked
+     */
+    default List<String> drift(final String name, final Ipv4Prefix subnet, final int address, final int mtu)
+        throws IOException {
+        return List.of();
     }
 }

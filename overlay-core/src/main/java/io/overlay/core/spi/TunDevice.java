@@ -2,6 +2,7 @@ package io.overlay.core.spi;
 
 import java.io.Closeable;
 import java.io.IOException;
+import java.util.List;
 
 /**
  * A Linux TUN device opened {@code IFF_TUN|IFF_NO_PI}: every read yields one raw IP packet and every write injects one.
@@ -49,6 +50,23 @@ public interface TunDevice extends Closeable {
      * @throws IOException if the kernel refuses a step; the message names the step and the device
      */
     void configure(TunSetup setup) throws IOException;
+
+    /**
+     * Compares the device with what {@link #configure} set up, for the overlay's periodic re-check of the host: other
+     * software (NetworkManager, {@code systemctl restart networking}, an administrator, {@code ip route flush}) may
+     * take the link down (which also drops its routes), remove the address or the route, or change the MTU. Only
+     * reads the kernel's state; {@link #configure} with the same setup puts it back. The default knows nothing and
+     * reports no difference.
+     *
+     * @param setup what the device was configured with
+     * @return one short phrase per difference, e.g. {@code link down}, {@code route 100.64.0.0/16 missing},
+     *     {@code address 100.64.7.0/32 missing}, {@code MTU 9000 instead of 1472}; empty when the device is as set up
+     * @throws TunDeviceGoneException if the device no longer exists (deleted): it cannot be restored in place
+     * @throws IOException if the kernel cannot be asked
+     */
+    default List<String> drift(final TunSetup setup) throws IOException {
+        return List.of();
+    }
 
     /**
      * The most segments a TSO super-packet read from a device with offloads may hold: the device's
