@@ -38,6 +38,8 @@ final class HostConfigurator {
     private final int mtu;
     /** Subnets held before whose bridge address may linger; after a successful apply, just that lease's subnet. */
     private final Set<Ipv4Prefix> earlier = new LinkedHashSet<>();
+    /** The difference the last {@link #restoreIfChanged} could not undo, or null. */
+    private List<String> unrestored;
 
     /**
      * Creates the configurator of one overlay.
@@ -95,24 +97,51 @@ final class HostConfigurator {
         boolean restored = false;
         final List<String> tunDrift = tun.drift(setup);
         if (!tunDrift.isEmpty()) {
-            LOG.warn("TUN {} was changed by someone else ({}); restoring its address {}, MTU {}, link up and route {}",
-                tun.name(), String.join(", ", tunDrift), setup.address(), mtu, network);
+            warnOnce(tunDrift, "TUN " + tun.name() + " was changed by someone else (" + String.join(", ", tunDrift)
+                + "); restoring its address " + setup.address() + ", MTU " + mtu + ", link up and route " + network);
             tun.configure(setup);
+            stillDiffers("TUN " + tun.name(), tun.drift(setup), tunDrift);
             restored = true;
         }
         if (config.bridge() != null) {
             final int address = FlannelRules.bridgeAddress(subnet);
             final List<String> bridgeDrift = config.bridgeConfigurator().drift(config.bridge(), subnet, address, mtu);
             if (!bridgeDrift.isEmpty()) {
-                LOG.warn("Bridge {} was changed by someone else ({}); restoring it{}", config.bridge(),
-                    String.join(", ", bridgeDrift), bridgeDrift.get(0).endsWith(" missing")
-                        && bridgeDrift.get(0).startsWith("bridge ") ? " (containers attached to the deleted bridge "
-                        + "lost their link and must be attached again)" : "");
+                warnOnce(bridgeDrift, "Bridge " + config.bridge() + " was changed by someone else ("
+                    + String.join(", ", bridgeDrift) + "); restoring it" + (bridgeDrift.contains("bridge "
+                    + config.bridge() + " missing") ? " (containers attached to the deleted bridge lost their link "
+                    + "and must be attached again)" : ""));
                 config.bridgeConfigurator().ensureBridge(config.bridge(), subnet, address, network, mtu, List.of());
+                stillDiffers("bridge " + config.bridge(), config.bridgeConfigurator().drift(config.bridge(), subnet,
+                    address, mtu), bridgeDrift);
                 restored = true;
             }
         }
+        unrestored = null;
         return restored;
+    }
+
+    /**
+     * WARN, except at DEBUG when the same difference could not be restored at the last check either (a route of
+     * someone else's for the Network, which the TUN's route cannot replace, would otherwise log every check).
+     */
+    private void warnOnce(final List<String> drift, final String message) {
+        if (drift.equals(unrestored)) {
+            LOG.debug("{}", message);
+        } else {
+            LOG.warn("{}", message);
+        }
+    }
+
+    /** Throws, naming what is left, when restoring left a difference (e.g. EEXIST for a route through another device). */
+    private void stillDiffers(final String what, final List<String> after, final List<String> before)
+        throws IOException {
+        if (!after.isEmpty()) {
+            unrestored = before;
+            throw new IOException(what + " still differs after restoring it: " + String.join(", ", after)
+                + (after.stream().anyMatch(d -> d.startsWith("route ")) ? " (does another route for the Network leave "
+                + "through another device? see ip route show " + network + ")" : ""));
+        }
     }
 
     private TunSetup tunSetup(final Ipv4Prefix subnet) {

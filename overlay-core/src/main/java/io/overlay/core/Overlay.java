@@ -111,6 +111,13 @@ import org.slf4j.LoggerFactory;
  * {@code --public-ip} is not the address their datagrams come from) are then silently unreachable. A control-plane
  * timer (every 30 s, never on the packet path) logs one WARN whenever that counter grew since the last check.
  *
+ * <p><b>Host set-up changed by someone else.</b> Once ready, the overlay compares the TUN device and the bridge with
+ * what it set up every {@link Builder#hostCheck} (on the event thread; {@link TunDevice#drift},
+ * {@link BridgeConfigurator#drift}) and applies them again when someone else took the link down, removed an address
+ * or the Network route, changed the MTU or deleted the bridge, logging at WARN what it found. While a restore fails
+ * the overlay is not ready, naming why; a deleted TUN device (its descriptors are dead) makes it not ready for good
+ * and is reported once as {@link OverlayListener#failed}.
+ *
  * <p><b>Drop summary.</b> On the same timer, whatever {@link Builder#acceptOnlyKnownPeers} says, one WARN line names
  * every {@link DropReason} whose count grew in the last interval with the number dropped ({@link DropSummary});
  * nothing is logged when no counter grew.
@@ -530,6 +537,17 @@ public final class Overlay implements AutoCloseable {
             if (every == null || every.toMillis() < 1000) {
                 throw new IllegalArgumentException("hostCheck: interval must be at least 1 s, got " + every);
             }
+            this.hostCheck = every;
+            return this;
+        }
+
+        /**
+         * As {@link #hostCheck} without its 1 s floor. For tests.
+         *
+         * @param every the interval, at least 1 ms
+         * @return this builder
+         */
+        Builder hostCheckForTests(final Duration every) {
             this.hostCheck = every;
             return this;
         }

@@ -13,6 +13,7 @@ import io.overlay.core.spi.SubnetAllocator;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.core.spi.TunDevice;
 import io.overlay.core.spi.TunDeviceFactory;
+import io.overlay.core.spi.TunDeviceGoneException;
 import io.overlay.core.spi.TunSetup;
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.flannel.LeaseAttrs;
@@ -703,6 +704,73 @@ class OverlayTest {
         }
     }
 
+    /** What someone else changed of the TUN is put back at the next host check; the overlay stays ready. */
+    @Test
+    void aChangedTunIsConfiguredAgainAtTheNextHostCheck() throws Exception {
+        overlay = builder().hostCheckForTests(Duration.ofMillis(20)).build();
+        overlay.start();
+        final int before = tuns.tun.setups.size();
+        tuns.tun.drift = List.of("link down", "route 100.64.0.0/16 missing");
+        await(() -> tuns.tun.setups.size() == before + 1);
+        Thread.sleep(100);
+        assertThat(tuns.tun.setups).as("configured once more, then left alone").hasSize(before + 1);
+        assertThat(tuns.tun.setups.get(before)).isEqualTo(tuns.tun.setups.get(0));
+        assertThat(overlay.status().ready()).isTrue();
+        assertThat(heard).noneMatch(h -> h.startsWith("notReady") || h.startsWith("failed"));
+    }
+
+    /** A difference that configuring again does not undo keeps the overlay not ready, naming it, until it is gone. */
+    @Test
+    void aDifferenceConfiguringCannotUndoKeepsTheOverlayNotReady() throws Exception {
+        overlay = builder().hostCheckForTests(Duration.ofMillis(20)).build();
+        overlay.start();
+        await(() -> heard.contains("ready"));
+        tuns.tun.driftSticks = true;
+        tuns.tun.drift = List.of("route 100.64.0.0/16 missing");
+        await(() -> !overlay.status().ready());
+        assertThat(overlay.status().reason()).startsWith("restoring the host set-up failed: TUN flannel0 still "
+            + "differs after restoring it: route 100.64.0.0/16 missing");
+        tuns.tun.drift = List.of();
+        await(() -> overlay.status().ready());
+        assertThat(heard).noneMatch(h -> h.startsWith("failed"));
+    }
+
+    /** A bridge that cannot be put back keeps the overlay not ready, naming why, until a later check manages. */
+    @Test
+    void aBridgeThatCannotBeRestoredKeepsTheOverlayNotReadyUntilItIs() throws Exception {
+        overlay = builder().hostCheckForTests(Duration.ofMillis(20)).build();
+        overlay.start();
+        await(() -> heard.contains("ready"));
+        bridge.failures.set(3);
+        bridge.drift = List.of("bridge cbr0 missing");
+        await(() -> heard.stream().anyMatch(h -> h.startsWith("notReady restoring the host set-up failed: bridge cbr0: "
+            + "injected failure")));
+        assertThat(overlay.status().ready()).isFalse();
+        await(() -> overlay.status().ready());
+        assertThat(heard.get(heard.size() - 1)).isEqualTo("ready");
+        assertThat(bridge.attempts.get()).isEqualTo(1 + 4);
+    }
+
+    /**
+     * A deleted TUN cannot be put back: not ready for good, with the reason, and failed() once, so that the launcher
+     * exits; the device is not configured again.
+     */
+    @Test
+    void aDeletedTunMakesTheOverlayFailOnce() throws Exception {
+        overlay = builder().hostCheckForTests(Duration.ofMillis(20)).build();
+        overlay.start();
+        final int before = tuns.tun.setups.size();
+        tuns.tun.driftFailure = new TunDeviceGoneException("TUN device flannel0 was deleted");
+        await(() -> heard.stream().anyMatch(h -> h.startsWith("failed")));
+        Thread.sleep(100);
+        assertThat(heard).filteredOn(h -> h.startsWith("failed"))
+            .containsExactly("failed TUN device flannel0 was deleted; restart needed");
+        assertThat(heard).contains("notReady TUN device flannel0 was deleted; restart needed");
+        assertThat(overlay.status().ready()).isFalse();
+        assertThat(overlay.status().reason()).isEqualTo("TUN device flannel0 was deleted; restart needed");
+        assertThat(tuns.tun.setups).hasSize(before);
+    }
+
     private static void await(final BooleanSupplier condition) throws InterruptedException {
         final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (!condition.getAsBoolean()) {
@@ -735,6 +803,11 @@ class OverlayTest {
         @Override
         public void notReady(final String reason) {
             heard.add("notReady " + reason);
+        }
+
+        @Override
+        public void failed(final String reason) {
+            heard.add("failed " + reason);
         }
 
         @Override
@@ -809,6 +882,25 @@ class OverlayTest {
     private final class FakeTun implements TunDevice {
         volatile Runnable blockConfigure;
         final List<TunSetup> setups = new CopyOnWriteArrayList<>();
+        /** What the next drift() reports (then nothing again), or empty. */
+        volatile List<String> drift = List.of();
+        /** Thrown by every drift() when set (e.g. the device is gone). */
+        volatile IOException driftFailure;
+        /** Whether {@link #drift} keeps reporting after a configure (a difference configure cannot undo). */
+        volatile boolean driftSticks;
+
+        @Override
+        public List<String> drift(final TunSetup setup) throws IOException {
+            final IOException f = driftFailure;
+            if (f != null) {
+                throw f;
+            }
+            final List<String> d = drift;
+            if (!driftSticks) {
+                drift = List.of();
+            }
+            return d;
+        }
 
         @Override
         public String name() {
@@ -919,6 +1011,13 @@ class OverlayTest {
         final AtomicInteger failures = new AtomicInteger();
         final AtomicInteger attempts = new AtomicInteger();
         final List<String> names = new CopyOnWriteArrayList<>();
+        /** What drift() reports until the next successful ensureBridge, or empty. */
+        volatile List<String> drift = List.of();
+
+        @Override
+        public List<String> drift(final String name, final Ipv4Prefix subnet, final int address, final int mtu) {
+            return drift;
+        }
 
         @Override
         public void ensureBridge(final String name, final Ipv4Prefix subnet, final int address,
@@ -929,6 +1028,7 @@ class OverlayTest {
             }
             assertThat(network).isEqualTo(NETWORK);
             names.add(name);
+            drift = List.of();
             calls.add("bridge.ensure " + Ipv4.format(address) + "/" + subnet.length());
         }
     }

@@ -54,6 +54,8 @@ public final class LinuxTunDevice implements TunDevice {
     private final Object configureLock = new Object();
     /** The interface index {@link #configure} found, 0 before; a later lookup by name must find the same one. */
     private volatile int configuredIndex;
+    /** Routes already named at WARN as leaving through another device (guarded by configureLock): once each. */
+    private final java.util.Set<Ipv4Prefix> warnedElsewhere = new java.util.HashSet<>();
 
     /**
      * Wraps opened queues; called by {@link LinuxTunDeviceFactory}.
@@ -442,6 +444,11 @@ public final class LinuxTunDevice implements TunDevice {
         for (RouteInfo r : rtnl.ipv4Routes()) {
             if (r.table() == Rtnetlink.RT_TABLE_MAIN && r.destination() == route.address()
                 && r.destinationLength() == route.length() && r.outputIndex() != index) {
+                if (!warnedElsewhere.add(route)) {
+                    LOG.debug("route {} still leaves through interface index {}, not TUN device {}", route,
+                        r.outputIndex(), name);
+                    return;
+                }
                 LOG.warn("route {} already exists but does not leave through TUN device {} (interface index {}, "
                     + "type {}); left as it is, so traffic for it does not reach the overlay: delete it (ip route del "
                     + "{}) and restart", route, name, r.outputIndex(), r.type(), route);
