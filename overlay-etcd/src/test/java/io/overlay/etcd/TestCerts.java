@@ -32,6 +32,24 @@ final class TestCerts {
             dir.resolve("client.pem"), dir.resolve("client.key"), requireClientCert);
     }
 
+    /**
+     * Makes another client certificate and PKCS#8 key, signed by the CA {@link #create} made in {@code caDir}.
+     *
+     * @param caDir the directory holding {@code ca.pem} and {@code ca.key}
+     * @param name the file names' stem: {@code <name>.pem}, {@code <name>.key}
+     * @param days validity from now; -1 makes a certificate that expired a day ago
+     * @return the certificate file (the key is next to it)
+     */
+    static Path clientCert(final Path caDir, final String name, final int days) throws IOException,
+        InterruptedException {
+        final Path clientExt = Files.writeString(caDir.resolve(name + ".ext"), "extendedKeyUsage=clientAuth\n");
+        openssl(caDir, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", name + ".key");
+        openssl(caDir, "req", "-new", "-key", name + ".key", "-subj", "/CN=" + name, "-out", name + ".csr");
+        openssl(caDir, "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", Integer.toString(days), "-extfile", clientExt.toString(), "-out", name + ".pem");
+        return caDir.resolve(name + ".pem");
+    }
+
     private static void openssl(final Path dir, final String... args) throws IOException, InterruptedException {
         final List<String> cmd = new java.util.ArrayList<>();
         cmd.add("openssl");

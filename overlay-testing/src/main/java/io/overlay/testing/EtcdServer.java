@@ -181,6 +181,21 @@ public final class EtcdServer implements AutoCloseable {
     }
 
     /**
+     * Sets the certificates the member serves with from its next {@link #start()} on (and that {@link #etcdctl} uses
+     * from now on), as an operator rolling etcd over to a new CA restarts it with new files: {@link #stop()}, this,
+     * {@link #start()}. Only between TLS settings: the scheme of {@link #endpoint()} stays.
+     *
+     * @param value the new certificates
+     * @throws IllegalStateException if the member serves plain http
+     */
+    public void tls(final Tls value) {
+        if (tls == null) {
+            throw new IllegalStateException("etcd member " + name + " serves plain http; launch it with TLS");
+        }
+        this.tls = java.util.Objects.requireNonNull(value, "tls");
+    }
+
+    /**
      * Stops the member (SIGKILL, like a crash or a cut cable) and waits for the process to end; ports and data stay.
      * Idempotent.
      */
