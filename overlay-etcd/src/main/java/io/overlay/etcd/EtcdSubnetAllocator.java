@@ -92,7 +92,13 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
      * @throws IllegalArgumentException if the TLS files cannot be loaded
      */
     public EtcdSubnetAllocator(final EtcdSettings settings) {
-        this(settings, new JetcdRegistry(settings));
+        this(settings, registry(settings));
+    }
+
+    /** The client: one that follows its TLS files when there are any ({@link ReloadingRegistry}). */
+    private static SubnetRegistry registry(final EtcdSettings settings) {
+        return settings.caFile().isPresent() || settings.certFile().isPresent() ? ReloadingRegistry.open(settings)
+            : new JetcdRegistry(settings);
     }
 
     /** Creates the allocator on {@code registry}, which it closes on {@link #close()} (tests pass their own). */

@@ -20,6 +20,7 @@ import io.etcd.jetcd.options.PutOption;
 import io.etcd.jetcd.options.WatchOption;
 import io.etcd.jetcd.watch.WatchEvent;
 import io.etcd.jetcd.watch.WatchResponse;
+import java.io.ByteArrayInputStream;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -45,7 +46,15 @@ final class JetcdRegistry implements SubnetRegistry {
     /** Keys per listing request: far below gRPC's message size limit, however many leases there are. */
     static final int LIST_PAGE_SIZE = 5000;
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(EtcdSubnetAllocator.class);
+    /** etcd's {@code ErrAuthFailed} (etcdserver/api/v3rpc/rpctypes/error.go, v3.4). */
+    private static final String AUTH_FAILED = "etcdserver: authentication failed";
+
     private final Client client;
+    /** Whether etcd refused the user name and password (ERROR logged once) since the last request that worked. */
+    private volatile boolean authRefused;
+    /** Whether any request has worked. */
+    private volatile boolean answered;
     private final EtcdSettings settings;
     private final long timeoutNanos;
     private final int listPageSize;
@@ -53,7 +62,7 @@ final class JetcdRegistry implements SubnetRegistry {
     private final AtomicLong failedRequests = new AtomicLong();
 
     /**
-     * Creates the client (connections are opened lazily by the first request).
+     * Creates the client (connections are opened lazily by the first request), reading the TLS files now.
      *
      * @throws IllegalArgumentException if the TLS files cannot be loaded
      */
@@ -63,6 +72,21 @@ final class JetcdRegistry implements SubnetRegistry {
 
     /** As {@link #JetcdRegistry(EtcdSettings)}, listing {@code listPageSize} keys per request. */
     JetcdRegistry(final EtcdSettings settings, final int listPageSize) {
+        this(settings, settings.tls() ? TlsCredentials.loadAtStart(settings) : null, listPageSize);
+    }
+
+    /**
+     * Creates the client with TLS from {@code tls}, the files' bytes as read and checked (not the paths, which may
+     * name newer files by now).
+     *
+     * @param tls the TLS files' contents; null (or ignored) for http endpoints
+     * @throws IllegalArgumentException if Netty cannot load them
+     */
+    JetcdRegistry(final EtcdSettings settings, final TlsCredentials tls) {
+        this(settings, tls, LIST_PAGE_SIZE);
+    }
+
+    private JetcdRegistry(final EtcdSettings settings, final TlsCredentials tls, final int listPageSize) {
         this.settings = settings;
         this.listPageSize = listPageSize;
         this.timeoutNanos = settings.requestTimeout().toNanos();
@@ -75,11 +99,14 @@ final class JetcdRegistry implements SubnetRegistry {
             // above gRPC's 4 MiB default, as a margin: listings are paged (list) and watch responses are small
             .maxInboundMessageSize(MAX_INBOUND_BYTES);
         if (settings.tls()) {
+            java.util.Objects.requireNonNull(tls, "TLS credentials for https:// endpoints");
             try {
                 b.sslContext(ssl -> {
-                    settings.caFile().ifPresent(ca -> ssl.trustManager(ca.toFile()));
-                    if (settings.certFile().isPresent()) {
-                        ssl.keyManager(settings.certFile().get().toFile(), settings.keyFile().orElseThrow().toFile());
+                    if (tls.ca() != null) {
+                        ssl.trustManager(new ByteArrayInputStream(tls.ca()));
+                    }
+                    if (tls.cert() != null) {
+                        ssl.keyManager(new ByteArrayInputStream(tls.cert()), new ByteArrayInputStream(tls.key()));
                     }
                 });
             } catch (SSLException | RuntimeException e) {
@@ -277,9 +304,24 @@ final class JetcdRegistry implements SubnetRegistry {
 
     private <T> T await(final String what, final CompletableFuture<T> future) {
         try {
-            return awaitOrThrow(what, future);
+            final T result = awaitOrThrow(what, future);
+            answered = true;
+            if (authRefused) {
+                authRefused = false;
+                LOG.info("etcd accepts the user name and password of {} again", settings.username().orElse("?"));
+            }
+            return result;
         } catch (EtcdUnavailableException e) {
             failedRequests.incrementAndGet();
+            // Only after etcd took them: refused from the start, the caller's WARN names the failure already.
+            if (answered && !authRefused && settings.username().isPresent()
+                && e.getMessage().contains(AUTH_FAILED)) {
+                authRefused = true;
+                LOG.error("etcd refuses the user name and password of etcd user {} ({}): its password was changed "
+                    + "or the user removed. overlay reads --etcd-password once, at start (as flanneld does): "
+                    + "restart it with the new password. Until then requests fail and are retried; the lease "
+                    + "expires when renewals keep failing", settings.username().get(), e.getMessage());
+            }
             throw e;
         }
     }
