@@ -50,7 +50,7 @@ final class TestCerts {
         return caDir.resolve(name + ".pem");
     }
 
-    private static void openssl(final Path dir, final String... args) throws IOException, InterruptedException {
+    static void openssl(final Path dir, final String... args) throws IOException, InterruptedException {
         final List<String> cmd = new java.util.ArrayList<>();
         cmd.add("openssl");
         cmd.addAll(List.of(args));
