@@ -25,7 +25,9 @@ import org.slf4j.LoggerFactory;
  * and a client certificate with its PKCS#8 key is presented when both are set. flanneld differs: it builds its TLS
  * config only when both {@code --etcd-certfile} and {@code --etcd-keyfile} are given, silently ignoring a lone
  * {@code --etcd-cafile}; overlay refuses TLS files with {@code http://} endpoints, except a CA file set with
- * {@link Builder#flanneldCaFile}, which is ignored with a WARN, so a flanneld command line keeps working.
+ * {@link Builder#flanneldCaFile}, which is ignored with a WARN, so a flanneld command line keeps working. The files
+ * are checked when the allocator is created (an unusable one is an {@link IllegalArgumentException} naming it) and
+ * followed while it runs: replaced files are taken without a restart (docs/operations.md#rotating-etcd-credentials).
  *
  * <p>About 470 lines, above the usual 400: sixteen public settings, each documented once here and once on its
  * validating builder setter.

@@ -61,6 +61,10 @@ import org.slf4j.LoggerFactory;
  * once; here a change is logged (ERROR with old and new values when only a restart can apply it) and reported to the
  * listener's {@code networkConfigChanged}; a new SubnetMin/SubnetMax that still holds this host's subnet is applied.
  *
+ * <p>TLS files ({@link ReloadingRegistry}): with a CA file or a client certificate, the files are looked at every 5 s;
+ * replaced ones (a renewed certificate, a CA roll-over) are checked, tried against etcd and then used, the watches
+ * reopened on the new connection; broken ones are refused with an ERROR naming the file, keeping the client in use.
+ *
  * <p>Threads ({@link ControlThread}): one control thread of its own does all etcd requests after {@link #start} and
  * calls the listener, one call at a time, in order; watch responses that arrive while it is busy are taken together
  * and delivered as one {@link LeaseListener#peersChanged} batch. No jetcd thread ever blocks. Every control
