@@ -21,7 +21,7 @@ import org.slf4j.LoggerFactory;
 /**
  * A {@link SubnetRegistry} that follows its TLS files (package-private): operators rotate etcd client certificates
  * (cert-manager, a yearly renewal, a CA roll-over) by replacing the files at the same paths, and flanneld, which reads
- * them once (v0.28.9 {@code pkg/subnet/etcd/registry.go}, {@code newTLSConfig}), must be restarted, or cannot reach
+ * them once ({@code newTlsConfig} in {@code pkg/subnet/etcd/registry.go}), must be restarted, or cannot reach
  * etcd once the old certificate expires.
  *
  * <p>Every {@link #CHECK_INTERVAL} a thread of its own ({@code overlay-etcd-credentials}) stats the files (device,
