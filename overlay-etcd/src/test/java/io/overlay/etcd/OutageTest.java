@@ -39,9 +39,11 @@ class OutageTest extends EtcdTestSupport {
 
         etcd.start();
         Thread.sleep(2000);
-        etcd.etcdctl("put", subnetKey("100.64.4.0-24"), "{\"PublicIP\":\"198.18.0.4\"}");
-        await().atMost(Duration.ofSeconds(10))
-            .until(() -> events.peers.containsKey(Ipv4Prefix.parse("100.64.4.0/24")));
+        // a subnet the agent did not pick at random for itself
+        final Ipv4Prefix later = Ipv4Prefix.parse(lease.subnet().equals(Ipv4Prefix.parse("100.64.4.0/24"))
+            ? "100.64.5.0/24" : "100.64.4.0/24");
+        etcd.etcdctl("put", subnetKey(later.toString().replace('/', '-')), "{\"PublicIP\":\"198.18.0.4\"}");
+        await().atMost(Duration.ofSeconds(10)).until(() -> events.peers.containsKey(later));
         await().atMost(Duration.ofSeconds(10)).until(() -> a.renewals() > renewalsDuringOutage);
         assertThat(events.matching("removed")).isEmpty();
         assertThat(events.matching("lost")).isEmpty();
