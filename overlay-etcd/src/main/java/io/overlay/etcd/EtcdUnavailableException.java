@@ -29,8 +29,30 @@ final class EtcdUnavailableException extends RuntimeException {
         return getMessage() != null && getMessage().contains(NO_SPACE_ERROR);
     }
 
-    /** A short name of the kind of failure, to log once per kind rather than once per attempt. */
+    /**
+     * A short name of the kind of failure, to log once per kind rather than once per attempt: {@code NOSPACE}, {@code
+     * no answer} (the request's deadline), the gRPC status code of the cause ({@code UNAVAILABLE},
+     * {@code UNAUTHENTICATED}, {@code PERMISSION_DENIED}, ...), else {@code unavailable}. Finer than "etcd failed" so
+     * that a wait which began with etcd down and goes on because etcd now refuses this agent (its role lost its
+     * permission, its password changed) says so at WARN, not only at DEBUG.
+     */
     String kind() {
-        return noSpace() ? "NOSPACE" : "unavailable";
+        if (noSpace()) {
+            return "NOSPACE";
+        }
+        Throwable c = getCause();
+        for (int depth = 0; c != null && depth < 8; c = c.getCause() == c ? null : c.getCause(), depth++) {
+            if (c instanceof java.util.concurrent.TimeoutException) {
+                return "no answer";
+            }
+            final java.util.regex.Matcher m = c.getMessage() == null ? null : GRPC_CODE.matcher(c.getMessage());
+            if (m != null && m.lookingAt()) {
+                return m.group(1);
+            }
+        }
+        return "unavailable";
     }
+
+    /** gRPC's status exceptions start their message with the status code ({@code io.grpc.Status.Code}). */
+    private static final java.util.regex.Pattern GRPC_CODE = java.util.regex.Pattern.compile("([A-Z][A-Z_]{3,})(:|$)");
 }

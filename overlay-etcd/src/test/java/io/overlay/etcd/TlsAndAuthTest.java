@@ -95,6 +95,48 @@ class TlsAndAuthTest {
         }
     }
 
+    /**
+     * A wait for a lease that began with etcd down and goes on because etcd, back, now refuses this agent (its role
+     * lost the permission): the new cause is said at WARN too, not only at DEBUG behind the first one, or the
+     * operator's only hint would be an etcd that is long up again.
+     */
+    @Test
+    void aWaitWhoseCauseChangesNamesTheNewCauseAtWarn() throws Exception {
+        try (EtcdServer server = EtcdServer.launch()) {
+            enableAuth(server);
+            final EtcdSettings s = EtcdSettings.builder().endpoints(server.endpoint()).credentials("overlay", "s3cret")
+                .requestTimeout(Duration.ofSeconds(2)).backoff(Duration.ofMillis(50), Duration.ofMillis(500)).build();
+            try (EtcdSubnetAllocator a = new EtcdSubnetAllocator(s); LogCapture log = new LogCapture()) {
+                a.awaitNetworkConfig();
+                // taken away while etcd is down: it is the cause once etcd is back
+                server.etcdctl("--user=root:rootpw", "role", "revoke-permission", "overlay", "--prefix=true",
+                    "/coreos.com/network");
+                server.stop();
+                final CompletableFuture<Lease> acquired = CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return a.acquire(parse("198.18.0.1"), Optional.empty());
+                    } catch (InterruptedException e) {
+                        throw new IllegalStateException(e);
+                    }
+                });
+                await().atMost(Duration.ofSeconds(30)).until(() -> log.warnings().stream()
+                    .anyMatch(m -> m.startsWith("Cannot acquire a lease yet")));
+                server.start();
+                await().atMost(Duration.ofSeconds(30)).until(() -> log.warnings().stream()
+                    .anyMatch(m -> m.startsWith("Cannot acquire a lease yet") && m.contains("permission denied"))
+                    || acquired.isDone());
+                assertThat(acquired).isNotDone();
+
+                server.etcdctl("--user=root:rootpw", "role", "grant-permission", "overlay", "--prefix=true",
+                    "readwrite", "/coreos.com/network");
+                final Lease lease = acquired.get(30, java.util.concurrent.TimeUnit.SECONDS);
+                assertThat(lease.attrs().publicIp()).isEqualTo(parse("198.18.0.1"));
+                assertThat(log.warnings()).as("one WARN per cause, not per attempt: %s", log.warnings())
+                    .filteredOn(m -> m.startsWith("Cannot acquire a lease yet")).hasSizeBetween(2, 4);
+            }
+        }
+    }
+
     /** Adds users root and overlay (read-write on /coreos.com/network), enables auth, writes the network config. */
     private static void enableAuth(final EtcdServer server) {
         server.etcdctl("user", "add", "root:rootpw");
