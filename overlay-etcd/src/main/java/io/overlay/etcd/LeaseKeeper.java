@@ -121,6 +121,11 @@ final class LeaseKeeper {
             done.complete(null);
             return;
         }
+        if (was == ip) {
+            // already written: an earlier swap whose reply was lost, confirmed since by the watch or a listing
+            done.complete(own.lease());
+            return;
+        }
         try {
             for (int attempt = 1; attempt <= CHANGE_ATTEMPTS; attempt++) {
                 final LeaseAttrs next = own.lease().attrs().withPublicIp(ip);
@@ -291,6 +296,15 @@ final class LeaseKeeper {
     }
 
     private void onOwnPut(final SubnetListing.Entry e) {
+        if (e.valid() && e.attrs().publicIp() == publicIp && own.lease().attrs().publicIp() != publicIp) {
+            // A PublicIP change whose compare-and-swap failed with an unknown outcome (a timeout, a reply lost) that
+            // etcd applied after all: this host's own write, not another host's taking the key.
+            LOG.info("Own key {} now carries PublicIP {}: the PublicIP change reported as failed was applied after "
+                + "all", e.key(), Ipv4.format(publicIp));
+            final Lease l = own.lease();
+            own = new HeldLease(new Lease(l.subnet(), l.attrs().withPublicIp(publicIp), l.reservation(), l.ttl()),
+                own.key(), own.leaseId(), own.modRevision(), own.expiresAtNanos());
+        }
         if (e.valid() && e.attrs().publicIp() == own.lease().attrs().publicIp()) {
             if (e.leaseId() != own.leaseId()) {
                 // Someone else re-put our value with another etcd lease: another host started with this host's

@@ -253,4 +253,49 @@ class LeaseKeepingTest extends EtcdTestSupport {
         await().atMost(WAIT).until(() -> events.matching("added 100.64.251.0-24").size() == 1);
         assertThat(events.matching("added 100.64.250.0-24")).isEmpty();
     }
+
+    /**
+     * The compare-and-swap of a PublicIP change was applied by etcd but its reply was lost (a timeout, a broken
+     * connection): the change is reported as failed, and then the watch brings the own key with the new PublicIP. That
+     * is this host's own write, not another host's: no "overwritten" error, no loss, no re-acquisition; the retry
+     * the caller makes completes with the key as it is, without writing it again.
+     */
+    @Test
+    void aPublicIpChangeAppliedDespiteAnErrorIsNotTakenForAnotherHostsWrite() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final EtcdSettings s = settings().build();
+        final FaultyRegistry faulty = new FaultyRegistry(new JetcdRegistry(s), true);
+        final EtcdSubnetAllocator a = allocator(s, faulty);
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        final String key = subnetKey(lease.key());
+        final KeyState before = get(key);
+        final String moved = "{\"PublicIP\":\"198.18.0.11\",\"PublicIPv6\":null}";
+
+        try (LogCapture log = new LogCapture()) {
+            faulty.failAfterApplying(FaultyRegistry.Op.PUT_IF_UNCHANGED,
+                new EtcdUnavailableException("injected: reply lost", null));
+            assertThatThrownBy(() -> a.changePublicIp(ip("198.18.0.11")).get(10, java.util.concurrent.TimeUnit.SECONDS))
+                .hasCauseInstanceOf(EtcdUnavailableException.class);
+            final KeyState applied = get(key);
+            assertThat(applied.text()).as("etcd applied the swap").isEqualTo(moved);
+            // a later write: once the watch delivered it, it delivered the own key's put before it
+            etcd.etcdctl("put", subnetKey("100.64.250.0-24"), "{\"PublicIP\":\"198.18.0.250\"}");
+            await().atMost(WAIT).until(() -> events.matching("added 100.64.250.0-24").size() == 1);
+            assertThat(events.matching("lost")).as("events: %s", events.events).isEmpty();
+            assertThat(log.errors()).as("no \"overwritten\" error: %s", log.errors()).isEmpty();
+
+            final Lease written = a.changePublicIp(ip("198.18.0.11")).get(10, java.util.concurrent.TimeUnit.SECONDS);
+            assertThat(written).isNotNull();
+            assertThat(written.attrs().publicIp()).isEqualTo(ip("198.18.0.11"));
+            final KeyState after = get(key);
+            assertThat(after.text()).isEqualTo(moved);
+            assertThat(after.lease()).as("the same etcd lease").isEqualTo(before.lease());
+            assertThat(after.modRevision()).as("not written again").isEqualTo(applied.modRevision());
+            Thread.sleep(500);
+            assertThat(events.matching("lost")).as("events: %s", events.events).isEmpty();
+            assertThat(events.reacquired).isEmpty();
+        }
+    }
 }
