@@ -43,6 +43,8 @@ class EncryptionUnderlayFaultsNamespaceTest {
     private static final int GRO_SEGMENTS = 64;
     /** One datagram in this many may be refused for a contended window (see {@link ReplayWindow}'s spin). */
     private static final long TRACE = 10_000;
+    /** With one datagram in four duplicated, one in this many originals may be lost in the kernel uncounted. */
+    private static final long DUPLICATED_SLACK = 100;
     private static final Pattern REPLY = Pattern.compile("^\\[(\\d+\\.\\d+)\\] \\d+ bytes from");
     private static final Pattern SUM = Pattern.compile("\\[SUM\\].* ([\\d.]+) ([KMG])bits/sec.*receiver");
 
@@ -128,8 +130,8 @@ class EncryptionUnderlayFaultsNamespaceTest {
             final TrafficCounters b0 = b.engine.counters();
             final double clean = throughput(hosts.iperf(5301, "-t 3 -P 4"));
             hosts.iperf(5302, "-t 2 -P 4 -R");
-            final TrafficCounters a1 = a.engine.counters();
-            final TrafficCounters b1 = b.engine.counters();
+            final TrafficCounters a1 = settled(a, Counter.SEALED_SENT);
+            final TrafficCounters b1 = settled(b, Counter.SEALED_RECEIVED);
             final String ports = hosts.nsA.exec("nft", "list chain ip ovt out");
             System.out.println("two loops, no duplicates: " + clean + " Mbit/s; A " + a1 + "; B " + b1 + "\n" + ports);
             assertThat(packets(ports, 8285)).as("A sent from loop 0's port").isPositive();
@@ -150,15 +152,19 @@ class EncryptionUnderlayFaultsNamespaceTest {
                 + "dup to 198.18.0.2 device ul0");
             final long dropsBefore = udpDrops(hosts, hosts.nsB.name());
             final double duplicated = throughput(hosts.iperf(5303, "-t 3 -P 4"));
-            final TrafficCounters a2 = a.engine.counters();
-            final TrafficCounters b2 = b.engine.counters();
+            final TrafficCounters a2 = settled(a, Counter.SEALED_SENT);
+            final TrafficCounters b2 = settled(b, Counter.SEALED_RECEIVED);
             final long kernelDrops = udpDrops(hosts, hosts.nsB.name()) - dropsBefore;
             System.out.println("two loops, 1 in 4 duplicated: " + duplicated + " Mbit/s; A " + a2 + "; B " + b2
                 + "; B's kernel UDP drops " + kernelDrops + "\n" + hosts.nsA.exec("nft", "list chain ip ovt out"));
             final long replays = b2.drops(DropReason.REPLAYED) - b1.drops(DropReason.REPLAYED);
             assertThat(replays).as("duplicates refused as replays").isPositive();
-            assertThat(received(b1, b2)).as("every original opened")
-                .isGreaterThanOrEqualTo(sent(a1, a2) - GRO_SEGMENTS * kernelDrops - sent(a1, a2) / TRACE);
+            // Bursts of duplicates on a loaded machine also lose originals where no counter here sees them (the
+            // veth's backlog); a full-suite run on 2 busy cores once missed 0.29 %. What this guards against, a
+            // window that refuses the original after its duplicate, would refuse up to a quarter.
+            assertThat(received(b1, b2)).as("every original opened; A's underlay link: "
+                    + hosts.nsA.exec("ip", "-s", "link", "show", "ul0"))
+                .isGreaterThanOrEqualTo(sent(a1, a2) - GRO_SEGMENTS * kernelDrops - sent(a1, a2) / DUPLICATED_SLACK);
             assertThat(b2.drops(DropReason.UNKNOWN_KEY) + b2.drops(DropReason.TAMPERED)).isZero();
             assertThat(duplicated).as("Mbit/s with duplicates vs " + clean + " without").isGreaterThan(clean * 0.3);
         }
@@ -215,6 +221,25 @@ class EncryptionUnderlayFaultsNamespaceTest {
 
     private static long received(final TrafficCounters before, final TrafficCounters after) {
         return after.get(Counter.SEALED_RECEIVED) - before.get(Counter.SEALED_RECEIVED);
+    }
+
+    /**
+     * {@code h}'s counters once {@code counter} has stopped moving for 300 ms (at most 10 s): iperf3 is done when its
+     * receiver has the data, while datagrams can still wait in the loops' socket buffers on a loaded machine (4,400 of
+     * them once in CI), sent by one side and not yet opened by the other.
+     */
+    private static TrafficCounters settled(final EngineHost h, final Counter counter) throws InterruptedException {
+        TrafficCounters last = h.engine.counters();
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline) {
+            Thread.sleep(300);
+            final TrafficCounters now = h.engine.counters();
+            if (now.get(counter) == last.get(counter)) {
+                return now;
+            }
+            last = now;
+        }
+        return last;
     }
 
     /** Sealed datagrams A handed to the kernel (sealed, less those its socket refused). */
