@@ -86,7 +86,9 @@ class HostStateDisruptionTest {
         }
         h1.ns().exec("sh", "-c", "ip link set flannel0 mtu 1472 up; ip addr replace " + tun1 + " dev flannel0; "
             + "ip route replace " + network + " dev flannel0; ip link show cbr0 >/dev/null 2>&1 || "
-            + "ip link add cbr0 mtu 1472 type bridge; ip addr replace " + bridge1 + " dev cbr0; ip link set cbr0 up");
+            + "ip link add cbr0 mtu 1472 type bridge; ip addr replace " + bridge1 + " dev cbr0; ip link set cbr0 up; "
+            + "ip route replace " + h1.subnet().subnet() + " dev cbr0 proto kernel scope link src "
+            + bridge1.replaceAll("/.*", ""));
     }
 
     @Test
@@ -146,6 +148,32 @@ class HostStateDisruptionTest {
         awaitRestored("cbr0");
         assertThat(h1.ns().exec("ip", "-4", "-o", "addr", "show", "dev", "cbr0")).contains("inet " + bridge1);
         assertThat(h1.ns().exec("ip", "-o", "link", "show", "cbr0")).contains("mtu 1472 ");
+    }
+
+    /**
+     * The bridge's subnet route deleted ({@code ip route flush} does it to every route of the main table) while its
+     * address stays: the kernel does not add the route again, and a container on the bridge is unreachable from the
+     * other host (its subnet follows the Network route back into the TUN). The agent must put the route back.
+     */
+    @Test
+    @Order(8)
+    void deletedBridgeSubnetRouteIsAddedAgainSoContainersAreReached() throws Exception {
+        final String subnet = h1.subnet().subnet().toString();
+        final String container = io.overlay.core.net.Ipv4.format(h1.subnet().gateway() + 4);
+        try (io.overlay.testing.Netns ctr = io.overlay.testing.Netns.create()) {
+            h1.ns().exec("ip", "link", "add", "ovhd-ctr", "type", "veth", "peer", "name", "eth0", "netns", ctr.name());
+            h1.ns().exec("ip", "link", "set", "ovhd-ctr", "master", "cbr0", "up");
+            ctr.exec("ip", "addr", "add", container + "/" + h1.subnet().subnet().length(), "dev", "eth0");
+            ctr.exec("ip", "link", "set", "eth0", "up");
+            ctr.exec("ip", "route", "add", "default", "via", bridge1.replaceAll("/.*", ""));
+            OverlayHosts.await("h2 -> container on h1's bridge", RESTORED_WITHIN, () -> ping(h2, container) == 0);
+
+            h1.ns().exec("ip", "route", "del", subnet, "dev", "cbr0");
+            awaitRestored("route " + subnet);
+            assertThat(h1.ns().exec("ip", "route", "show", subnet)).contains("dev cbr0");
+            OverlayHosts.await("h2 -> container on h1's bridge again", RESTORED_WITHIN,
+                () -> ping(h2, container) == 0);
+        }
     }
 
     /**

@@ -40,7 +40,9 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
      * back when it is already right, so that the kernel stops adjusting it to the ports' MTU (attaching a 1500-byte
      * port would otherwise raise it to 1500); remove every other IPv4 address of the bridge inside {@code network}
      * ({@code RTM_DELADDR}: an earlier subnet); add {@code address/subnet.length()} ({@code RTM_NEWADDR}, replace);
-     * bring the link up. Other addresses outside {@code network} (an operator's) are left alone. Repeating the call with the same arguments
+     * bring the link up; add the subnet route ({@code proto kernel scope link}) when someone deleted it and left the
+     * address (EEXIST, a route of someone else's for the subnet, is left with a WARN). Other addresses outside
+     * {@code network} (an operator's) are left alone. Repeating the call with the same arguments
      * leaves the same state.
      *
      * @throws TunException with reason {@link TunException.Reason#INVALID_NAME} for a bad name,
@@ -115,6 +117,19 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
             if ((link.flags() & Rtnetlink.IFF_UP) == 0) {
                 check(nl, Rtnetlink.setUp(nl.nextSequence(), link.index()), name, "bring the link up");
             }
+            // The kernel adds the subnet route with the address or as the link comes up, but not again when only the
+            // route was deleted (ip route flush): without it the host sends the containers' traffic back to the TUN.
+            if (!hasSubnetRoute(nl, link.index(), subnet, address)) {
+                final int errno = nl.execute(Rtnetlink.newSubnetRoute(nl.nextSequence(), link.index(), subnet,
+                    address));
+                if (errno == LibC.EEXIST) {
+                    LOG.warn("route {} already exists but does not leave through bridge {}; left as it is, so the "
+                        + "containers on it are not reached: delete it (ip route del {}) and restart", subnet, name,
+                        subnet);
+                } else if (errno != 0) {
+                    throw failure(nl, name, "add route " + subnet, errno);
+                }
+            }
             LOG.info("Bridge {} has {}/{}, MTU {}, up", name, Ipv4.format(address), subnet.length(), mtu);
         }
     }
@@ -122,8 +137,9 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
     /**
      * {@inheritDoc}
      *
-     * <p>Two netlink requests in the calling thread's network namespace: the link by name ({@code RTM_GETLINK}) and
-     * the IPv4 addresses. An interface of another kind with the name is reported as such ({@link #ensureBridge} then
+     * <p>Three netlink requests in the calling thread's network namespace: the link by name ({@code RTM_GETLINK}), the
+     * IPv4 addresses and the route of the subnet ({@code ip route get fibmatch}, listing the routes only when another
+     * entry matches). An interface of another kind with the name is reported as such ({@link #ensureBridge} then
      * refuses it, naming it).
      *
      * @throws TunException if the kernel cannot be asked
@@ -155,8 +171,37 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
             if (!present) {
                 found.add("address " + Ipv4.format(address) + "/" + subnet.length() + " missing");
             }
+            if (!hasSubnetRoute(nl, link.index(), subnet, address)) {
+                found.add("route " + subnet + " missing");
+            }
         }
         return found;
+    }
+
+    /**
+     * Whether the main table routes {@code subnet} through the bridge: one {@code ip route get fibmatch} for an
+     * address of the subnet other than the bridge's own (which is a local route); only when that finds another entry
+     * (a more specific route of someone else's) are the routes listed.
+     */
+    private static boolean hasSubnetRoute(final NetlinkSocket nl, final int index, final Ipv4Prefix subnet,
+                                          final int address) throws TunException {
+        if (subnet.length() <= 30) {
+            final int probe = subnet.address() + 1 == address ? subnet.address() + 2 : subnet.address() + 1;
+            if (isSubnetRoute(nl.matchingRoute(probe), index, subnet)) {
+                return true;
+            }
+        }
+        for (RouteInfo r : nl.ipv4Routes()) {
+            if (isSubnetRoute(r, index, subnet)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean isSubnetRoute(final RouteInfo r, final int index, final Ipv4Prefix subnet) {
+        return r != null && r.table() == Rtnetlink.RT_TABLE_MAIN && r.destination() == subnet.address()
+            && r.destinationLength() == subnet.length() && r.outputIndex() == index;
     }
 
     private static boolean inAny(final Collection<Ipv4Prefix> subnets, final int address) {

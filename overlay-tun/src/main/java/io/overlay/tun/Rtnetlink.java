@@ -93,6 +93,10 @@ final class Rtnetlink {
     static final int RTPROT_BOOT = 3;
     /** {@code RT_SCOPE_UNIVERSE}: flannel adds the Network route with scope universe. */
     static final int RT_SCOPE_UNIVERSE = 0;
+    /** {@code RTPROT_KERNEL}: the protocol of the subnet route the kernel adds with an address. */
+    static final int RTPROT_KERNEL = 2;
+    /** {@code RT_SCOPE_LINK}: the scope of the subnet route the kernel adds with an address. */
+    static final int RT_SCOPE_LINK = 253;
     /** {@code RTN_UNICAST}. */
     static final int RTN_UNICAST = 1;
     /** {@code RTA_DST}. */
@@ -298,6 +302,28 @@ final class Rtnetlink {
             .u8(RT_TABLE_MAIN).u8(RTPROT_BOOT).u8(RT_SCOPE_UNIVERSE).u8(RTN_UNICAST)
             .u32(0); // rtm_flags
         return w.attrIpv4(RTA_DST, destination.address()).attrU32(RTA_OIF, ifIndex).finish();
+    }
+
+    /**
+     * {@code RTM_NEWROUTE} adding the subnet route the kernel adds with an address ({@code fib_add_ifaddr} in the
+     * kernel's {@code net/ipv4/fib_frontend.c}): {@code subnet dev IF proto kernel scope link src ADDRESS}, main
+     * table; {@code NLM_F_CREATE|NLM_F_EXCL}, so an existing route answers EEXIST. For when someone else deleted it
+     * ({@code ip route flush}) and left the address, which the kernel then does not route to again.
+     *
+     * @param seq the sequence number
+     * @param ifIndex the interface index
+     * @param subnet the address's subnet
+     * @param source the address (the route's preferred source)
+     * @return the request
+     */
+    static ByteBuffer newSubnetRoute(final int seq, final int ifIndex, final Ipv4Prefix subnet, final int source) {
+        final NetlinkMessageWriter w = new NetlinkMessageWriter(CAPACITY, RTM_NEWROUTE,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq)
+            .u8(AF_INET).u8(subnet.length()).u8(0).u8(0) // family, dst_len, src_len, tos
+            .u8(RT_TABLE_MAIN).u8(RTPROT_KERNEL).u8(RT_SCOPE_LINK).u8(RTN_UNICAST)
+            .u32(0); // rtm_flags
+        return w.attrIpv4(RTA_DST, subnet.address()).attrU32(RTA_OIF, ifIndex).attrIpv4(RTA_PREFSRC, source)
+            .finish();
     }
 
     private static NetlinkMessageWriter ifinfomsg(final int type, final int flags, final int seq, final int ifIndex,

@@ -67,6 +67,32 @@ class LinuxTunDeviceDriftTest extends NamespacedTunFixture {
             .hasMessageContaining("TUN device ovdr2 was deleted");
     }
 
+    /**
+     * A multi-queue device (--loops 2): every queue answers TUNGETIFF, so a device as set up shows no difference; the
+     * checks open and close their sockets (no descriptor left per check); a deleted device is gone on every queue.
+     */
+    @Test
+    void aMultiQueueDeviceShowsNoDifferenceAndLeaksNoDescriptor() throws Exception {
+        tun = NetnsThread.call(ns.name(), () -> factory.open("ovdr3", 2));
+        tun.configure(OTHER);
+        assertThat(tun.drift(OTHER)).isEmpty();
+        final long before = openDescriptors();
+        for (int i = 0; i < 50; i++) {
+            assertThat(tun.drift(OTHER)).isEmpty();
+        }
+        assertThat(openDescriptors()).as("descriptors after 50 checks").isLessThanOrEqualTo(before);
+        ns.exec("ip", "link", "del", "ovdr3");
+        assertThatThrownBy(() -> tun.drift(OTHER)).isInstanceOf(TunDeviceGoneException.class)
+            .hasMessageContaining("TUN device ovdr3 was deleted");
+    }
+
+    private static long openDescriptors() throws java.io.IOException {
+        try (java.util.stream.Stream<java.nio.file.Path> fds = java.nio.file.Files.list(java.nio.file.Path.of(
+            "/proc/self/fd"))) {
+            return fds.count();
+        }
+    }
+
     @Test
     void aBridgeReportsWhatIsMissing() throws Exception {
         final LinuxBridgeConfigurator bridges = new LinuxBridgeConfigurator();
@@ -79,7 +105,55 @@ class LinuxTunDeviceDriftTest extends NamespacedTunFixture {
             ns.exec("ip", "addr", "flush", "dev", "ovdrb");
             ns.exec("ip", "link", "set", "ovdrb", "down", "mtu", "1400");
             assertThat(bridges.drift("ovdrb", subnet, address, 1472)).containsExactly("link down",
-                "MTU 1400 instead of 1472", "address 100.64.5.1/24 missing");
+                "MTU 1400 instead of 1472", "address 100.64.5.1/24 missing", "route 100.64.5.0/24 missing");
+            return null;
+        });
+    }
+
+    /**
+     * Ports that Docker, LXC or CNI attach, with an MTU of their own, are no difference: the bridge's MTU is pinned,
+     * so the kernel does not adjust it to theirs, also after the bridge was deleted and made again by a restore.
+     */
+    @Test
+    void portsAttachedByOthersAreNoDifference() throws Exception {
+        final LinuxBridgeConfigurator bridges = new LinuxBridgeConfigurator();
+        final Ipv4Prefix subnet = Ipv4Prefix.parse("100.64.5.0/24");
+        final int address = io.overlay.core.net.Ipv4.parse("100.64.5.1");
+        NetnsThread.call(ns.name(), () -> {
+            bridges.ensureBridge("ovdrc", subnet, address, NETWORK, 1472);
+            ns.exec("ip", "link", "add", "ovdrp1", "mtu", "1500", "type", "veth", "peer", "name", "ovdrq1");
+            ns.exec("ip", "link", "set", "ovdrp1", "master", "ovdrc", "up");
+            assertThat(bridges.drift("ovdrc", subnet, address, 1472)).isEmpty();
+            ns.exec("ip", "link", "del", "ovdrc");
+            bridges.ensureBridge("ovdrc", subnet, address, NETWORK, 1472, List.of());
+            ns.exec("ip", "link", "add", "ovdrp2", "mtu", "9000", "type", "veth", "peer", "name", "ovdrq2");
+            ns.exec("ip", "link", "set", "ovdrp2", "master", "ovdrc", "up");
+            ns.exec("ip", "link", "set", "ovdrp1", "master", "ovdrc", "up");
+            assertThat(bridges.drift("ovdrc", subnet, address, 1472)).isEmpty();
+            return null;
+        });
+    }
+
+    /**
+     * {@code ip route flush} (or {@code ip route del <subnet> dev <bridge>}) removes the bridge's subnet route and
+     * leaves its address: nothing on the host reaches the containers any more (their subnet would follow the Network
+     * route back into the TUN). That is a difference, and {@link LinuxBridgeConfigurator#ensureBridge} puts the route
+     * back.
+     */
+    @Test
+    void aBridgeWithoutItsSubnetRouteDiffersAndIsRestored() throws Exception {
+        final LinuxBridgeConfigurator bridges = new LinuxBridgeConfigurator();
+        final Ipv4Prefix subnet = Ipv4Prefix.parse("100.64.5.0/24");
+        final int address = io.overlay.core.net.Ipv4.parse("100.64.5.1");
+        NetnsThread.call(ns.name(), () -> {
+            bridges.ensureBridge("ovdrd", subnet, address, NETWORK, 1472);
+            ns.exec("ip", "route", "flush", "table", "main");
+            assertThat(ns.exec("ip", "-4", "-o", "addr", "show", "dev", "ovdrd")).contains("100.64.5.1/24");
+            assertThat(bridges.drift("ovdrd", subnet, address, 1472)).containsExactly("route 100.64.5.0/24 missing");
+            bridges.ensureBridge("ovdrd", subnet, address, NETWORK, 1472, List.of());
+            assertThat(bridges.drift("ovdrd", subnet, address, 1472)).isEmpty();
+            assertThat(ns.exec("ip", "route", "show", "100.64.5.0/24")).contains("dev ovdrd").contains("src 100.64.5.1");
+            assertThat(ns.exec("ip", "route", "get", "100.64.5.9")).contains("dev ovdrd");
             return null;
         });
     }

@@ -49,15 +49,16 @@ public interface BridgeConfigurator {
 
     /**
      * Compares bridge {@code name} with what {@link #ensureBridge} sets up, for the overlay's periodic re-check of
-     * the host (someone may delete the bridge, take it down, remove its address or change its MTU); only reads the
-     * kernel's state, {@link #ensureBridge} puts it back. The default knows nothing and reports no difference.
+     * the host (someone may delete the bridge, take it down, remove its address or its subnet route, or change its
+     * MTU); only reads the kernel's state, {@link #ensureBridge} puts it back. The default knows nothing and reports no difference.
      *
      * @param name the bridge's interface name
      * @param subnet this host's lease subnet
      * @param address the bridge address ({@link FlannelRules#bridgeAddress})
      * @param mtu the overlay MTU in bytes
      * @return one short phrase per difference, e.g. {@code bridge cbr0 missing}, {@code link down},
-     *     {@code address 100.64.7.1/24 missing}, {@code MTU 1500 instead of 1472}; empty when it is as set up
+     *     {@code address 100.64.7.1/24 missing}, {@code route 100.64.7.0/24 missing},
+     *     {@code MTU 1500 instead of 1472}; empty when it is as set up
      * @throws IOException if the kernel cannot be asked
      */
     default List<String> drift(final String name, final Ipv4Prefix subnet, final int address, final int mtu)
