@@ -27,6 +27,8 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
     /** The {@code IFLA_INFO_KIND} of a Linux bridge. */
     static final String KIND = "bridge";
     private static final byte[] KIND_BYTES = KIND.getBytes(StandardCharsets.US_ASCII);
+    /** Subnet routes already named at WARN as taken by someone else's route ("bridge subnet"): once each. */
+    private final java.util.Set<String> warnedElsewhere = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     /** Creates the configurator (the {@link java.util.ServiceLoader} entry point). */
     public LinuxBridgeConfigurator() {
@@ -122,7 +124,9 @@ public final class LinuxBridgeConfigurator implements BridgeConfigurator {
             if (!hasSubnetRoute(nl, link.index(), subnet, address)) {
                 final int errno = nl.execute(Rtnetlink.newSubnetRoute(nl.nextSequence(), link.index(), subnet,
                     address));
-                if (errno == LibC.EEXIST) {
+                if (errno == LibC.EEXIST && !warnedElsewhere.add(name + " " + subnet)) {
+                    LOG.debug("route {} still does not leave through bridge {}", subnet, name);
+                } else if (errno == LibC.EEXIST) {
                     LOG.warn("route {} already exists but does not leave through bridge {}; left as it is, so the "
                         + "containers on it are not reached: delete it (ip route del {}) and restart", subnet, name,
                         subnet);

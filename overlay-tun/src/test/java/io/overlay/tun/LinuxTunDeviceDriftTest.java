@@ -157,4 +157,27 @@ class LinuxTunDeviceDriftTest extends NamespacedTunFixture {
             return null;
         });
     }
+
+    /**
+     * Someone else's route for the bridge's subnet through another device, with the bridge's own gone: the route cannot
+     * be added (EEXIST), ensureBridge leaves it and the difference stays, for the host check to report.
+     */
+    @Test
+    void aForeignRouteForTheBridgeSubnetStaysADifference() throws Exception {
+        final LinuxBridgeConfigurator bridges = new LinuxBridgeConfigurator();
+        final Ipv4Prefix subnet = Ipv4Prefix.parse("100.64.5.0/24");
+        final int address = io.overlay.core.net.Ipv4.parse("100.64.5.1");
+        ns.exec("ip", "link", "add", "ovdr8", "type", "veth", "peer", "name", "ovdr8p");
+        ns.exec("ip", "link", "set", "ovdr8", "up");
+        NetnsThread.call(ns.name(), () -> {
+            bridges.ensureBridge("ovdre", subnet, address, NETWORK, 1472);
+            ns.exec("ip", "route", "del", "100.64.5.0/24", "dev", "ovdre");
+            ns.exec("ip", "route", "add", "100.64.5.0/24", "dev", "ovdr8");
+            assertThat(bridges.drift("ovdre", subnet, address, 1472)).containsExactly("route 100.64.5.0/24 missing");
+            bridges.ensureBridge("ovdre", subnet, address, NETWORK, 1472, List.of());
+            assertThat(bridges.drift("ovdre", subnet, address, 1472)).containsExactly("route 100.64.5.0/24 missing");
+            assertThat(ns.exec("ip", "route", "show", "100.64.5.0/24")).contains("dev ovdr8").doesNotContain("ovdre");
+            return null;
+        });
+    }
 }
