@@ -182,6 +182,11 @@ public final class Overlay implements AutoCloseable {
         return p;
     }
 
+    /** The config this overlay was built with (for tests in this package). */
+    OverlayConfig config() {
+        return cfg;
+    }
+
     /**
      * Returns a new builder.
      *
@@ -283,8 +288,8 @@ public final class Overlay implements AutoCloseable {
             events.every(new DropSummary(created::counters, cfg.unknownSenderCheck(), cfg.dropSummary()),
                 cfg.unknownSenderCheck());
             if (!cfg.underlayCheck().isZero()) {
-                events.every(new UnderlayWatch(cfg, addresses, created, follower, lease, events, iface, publicIp, mtu,
-                    encryption.on() ? EngineEncryption.OVERHEAD : 0), cfg.underlayCheck());
+                events.every(new UnderlayWatch(cfg, addresses, created, follower::underlay, lease, events, iface,
+                    publicIp, mtu, encryption.on() ? EngineEncryption.OVERHEAD : 0), cfg.underlayCheck());
             }
             awaitFirstReady();
             events.every(follower::checkHost, cfg.hostCheck());

@@ -8,8 +8,10 @@ import io.overlay.core.spi.InterfaceAddresses;
 import io.overlay.core.spi.PacketEngine;
 import java.io.IOException;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -41,7 +43,8 @@ final class UnderlayWatch implements Runnable {
     private final OverlayConfig cfg;
     private final InterfaceAddresses source;
     private final PacketEngine engine;
-    private final LeaseFollower follower;
+    /** Where this watch's not-ready reason goes ({@link LeaseFollower#underlay}); {@code null}: none. */
+    private final Consumer<String> readiness;
     private final AtomicReference<Lease> lease;
     private final EventThread events;
     private final int mtu;
@@ -52,8 +55,11 @@ final class UnderlayWatch implements Runnable {
     private int wanted;
     /** The PublicIP the allocator last wrote. */
     private int advertised;
-    /** Whether a {@code changePublicIp} is under way. */
-    private boolean publishing;
+    /**
+     * The PublicIP a {@code changePublicIp} call is under way for, 0 for none: at most one call at a time, and a call
+     * for a newer address is made at once (the allocator lets it supersede the older one).
+     */
+    private int inFlight;
     /** The current not-ready reason of this watch, or null. */
     private String problem;
     /**
@@ -70,7 +76,8 @@ final class UnderlayWatch implements Runnable {
      * @param cfg the overlay's config (the interface criteria, the explicit PublicIP)
      * @param source the namespace's addresses
      * @param engine the running engine
-     * @param follower where readiness is decided
+     * @param readiness where this watch's not-ready reason goes ({@code null} when the underlay is fine):
+     *     {@link LeaseFollower#underlay}
      * @param lease the current lease, updated when the PublicIP changed
      * @param events the event thread, where the allocator's answer is handled
      * @param iface the interface chosen at start
@@ -79,12 +86,12 @@ final class UnderlayWatch implements Runnable {
      * @param overhead what encryption takes off the underlay MTU besides flannel's 28 bytes
      */
     UnderlayWatch(final OverlayConfig cfg, final InterfaceAddresses source, final PacketEngine engine,
-                  final LeaseFollower follower, final AtomicReference<Lease> lease, final EventThread events,
+                  final Consumer<String> readiness, final AtomicReference<Lease> lease, final EventThread events,
                   final UnderlayInterface iface, final int publicIp, final int mtu, final int overhead) {
         this.cfg = cfg;
         this.source = source;
         this.engine = engine;
-        this.follower = follower;
+        this.readiness = readiness;
         this.lease = lease;
         this.events = events;
         this.bound = iface.address();
@@ -96,9 +103,6 @@ final class UnderlayWatch implements Runnable {
 
     @Override
     public void run() {
-        if (publishing) {
-            return;
-        }
         final List<InterfaceAddresses.Address> addresses;
         try {
             addresses = source.ipv4Addresses();
@@ -110,7 +114,9 @@ final class UnderlayWatch implements Runnable {
             return;
         }
         if (wanted != advertised && stuck == null) {
-            publish();
+            if (inFlight != wanted) {
+                publish();
+            }
             return;
         }
         report(null);
@@ -164,40 +170,61 @@ final class UnderlayWatch implements Runnable {
         return true;
     }
 
-    /** Has the allocator write {@link #wanted} into the lease; not ready until it did. */
+    /**
+     * Has the allocator write {@link #wanted} into the lease; not ready until it did. A call that throws, like one that
+     * completes exceptionally, is a failed attempt: reported, and made again at the next check (the allocator paces
+     * its etcd requests itself).
+     */
     private void publish() {
         final int ip = wanted;
         final String from = Ipv4.format(advertised);
-        publishing = true;
+        inFlight = ip;
         if (attempts == 0) {
             report("underlay address changed from " + from + " to " + Ipv4.format(ip) + "; publishing PublicIP "
                 + Ipv4.format(ip) + " in the lease");
         }
-        cfg.allocator().changePublicIp(ip).whenComplete((written, failure) -> events.post(() -> {
-            publishing = false;
-            if (failure != null) {
-                final Throwable error = failure instanceof CompletionException && failure.getCause() != null
-                    ? failure.getCause() : failure;
-                attempts++;
-                if (error instanceof UnsupportedOperationException) {
-                    stuck = "underlay address changed from " + from + " to " + Ipv4.format(ip) + " but "
-                        + error.getMessage() + ": peers still send to " + from + "; restart needed";
-                    LOG.error("{}", stuck);
-                    report(stuck);
-                    return;
-                }
-                report("cannot publish PublicIP " + Ipv4.format(ip) + " in the lease (peers still send to " + from
-                    + "): " + error.getMessage() + "; retrying");
+        CompletableFuture<Lease> change;
+        try {
+            change = cfg.allocator().changePublicIp(ip);
+        } catch (RuntimeException e) {
+            change = CompletableFuture.failedFuture(e);
+        }
+        change.whenComplete((written, failure) -> events.post(() -> published(ip, from, written, failure)));
+    }
+
+    /** Event thread: the allocator's answer to the change to {@code ip}. */
+    private void published(final int ip, final String from, final Lease written, final Throwable failure) {
+        if (inFlight == ip) {
+            inFlight = 0;
+        }
+        if (failure != null) {
+            if (ip != wanted || stuck != null) {
+                return; // superseded by a newer address, whose own answer reports
+            }
+            final Throwable error = failure instanceof CompletionException && failure.getCause() != null
+                ? failure.getCause() : failure;
+            attempts++;
+            if (error instanceof UnsupportedOperationException) {
+                stuck = "underlay address changed from " + from + " to " + Ipv4.format(ip) + " but "
+                    + error.getMessage() + ": peers still send to " + from + "; restart needed";
+                LOG.error("{}", stuck);
+                report(stuck);
                 return;
             }
-            attempts = 0;
-            advertised = ip;
-            if (written != null) {
-                lease.updateAndGet(l -> l != null && l.subnet().equals(written.subnet()) ? written : l);
-            }
-            LOG.info("PublicIP {} published (was {}); peers follow through their watch", Ipv4.format(ip), from);
-            run();
-        }));
+            report("cannot publish PublicIP " + Ipv4.format(ip) + " in the lease (peers still send to " + from
+                + "): " + error.getMessage() + "; retrying");
+            return;
+        }
+        advertised = ip;
+        if (written != null) {
+            lease.updateAndGet(l -> l != null && l.subnet().equals(written.subnet()) ? written : l);
+        }
+        if (ip != wanted) {
+            return; // an older address written before the newer one superseded it; that one is under way
+        }
+        attempts = 0;
+        LOG.info("PublicIP {} published (was {}); peers follow through their watch", Ipv4.format(ip), from);
+        run();
     }
 
     /** Sets this watch's not-ready reason ({@code null}: none), telling the follower of changes only. */
@@ -212,7 +239,7 @@ final class UnderlayWatch implements Runnable {
             LOG.warn("Not ready: {}", next);
         }
         problem = next;
-        follower.underlay(next);
+        readiness.accept(next);
     }
 
     private static boolean has(final List<InterfaceAddresses.Address> addresses, final int address) {
