@@ -35,6 +35,7 @@ import org.junit.jupiter.api.Timeout;
 class UnderlayWatchTest {
     private static final int OLD = Ipv4.parse("198.18.0.1");
     private static final int NEW = Ipv4.parse("198.18.0.11");
+    private static final int NEWER = Ipv4.parse("198.18.0.21");
     private static final Ipv4Prefix SUBNET = Ipv4Prefix.parse("100.64.5.0/24");
 
     private final EventThread events = new EventThread(new Readiness(), new OverlayListener() { });
@@ -134,6 +135,27 @@ class UnderlayWatchTest {
         assertThat(allocator.calls).as("tried again at the next check").containsExactly(NEW, NEW);
         assertThat(reasons.get(reasons.size() - 1)).as("ready again once written").isNull();
         assertThat(allocator.written).isEqualTo(NEW);
+    }
+
+    /** A newer address while a change is under way is published at once, and the older answer changes nothing. */
+    @Test
+    void aNewerAddressIsPublishedWhileAnOlderChangeIsUnderWay() throws Exception {
+        final UnderlayWatch w = watch();
+        final CompletableFuture<Lease> first = new CompletableFuture<>();
+        allocator.next = first;
+        addresses = List.of(address(NEW));
+        check(w);
+        check(w);
+        assertThat(allocator.calls).as("one call per address at a time").containsExactly(NEW);
+        addresses = List.of(address(NEWER));
+        check(w);
+        assertThat(allocator.calls).containsExactly(NEW, NEWER);
+        assertThat(allocator.written).isEqualTo(NEWER);
+        assertThat(reasons.get(reasons.size() - 1)).isNull();
+        first.completeExceptionally(new IllegalStateException("superseded by PublicIP 198.18.0.21"));
+        check(w);
+        assertThat(reasons.get(reasons.size() - 1)).as("still ready: %s", reasons).isNull();
+        assertThat(allocator.calls).containsExactly(NEW, NEWER);
     }
 
     private static final class Allocator implements SubnetAllocator {

@@ -286,6 +286,13 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
      * now on peer leases naming the new PublicIP are skipped as this host's own, and a re-acquired lease is written
      * with it.
      *
+     * <p>A change etcd fails (unreachable, no answer within the request timeout) stays pending: the future completes
+     * exceptionally with that failure, and the allocator tries again by itself with capped backoff
+     * ({@link EtcdSettings#backoffMin()} doubling to {@link EtcdSettings#backoffMax()}, one WARN per kind of failure),
+     * so that the lease watch and renewals are not stalled behind a request per call. A call for the PublicIP pending
+     * joins it without a request of its own (its future completes with the next attempt); a call for another
+     * PublicIP supersedes it (the earlier futures complete exceptionally).
+     *
      * @throws IllegalStateException if the allocator is not started or is closed
      */
     @Override

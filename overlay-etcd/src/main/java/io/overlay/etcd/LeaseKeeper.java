@@ -7,7 +7,9 @@ import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -56,6 +58,16 @@ final class LeaseKeeper {
     private long reacquireBackoffNanos;
     /** The kinds of etcd failure this wait for a re-acquisition has logged at WARN (once each). */
     private final Set<String> reacquireWarned = new HashSet<>();
+    /** The PublicIP a change waits to write into the own key, 0 for none. */
+    private int changing;
+    /** The callers waiting for the next outcome of {@link #changing}. */
+    private final List<CompletableFuture<Lease>> changeWaiters = new ArrayList<>();
+    /** The scheduled next attempt at {@link #changing}, or null. */
+    private ScheduledFuture<?> changeTask;
+    /** The backoff of PublicIP change attempts etcd failed, 0 after a success. */
+    private long changeBackoffNanos;
+    /** The kinds of etcd failure this PublicIP change has logged at WARN (once each). */
+    private final Set<String> changeWarned = new HashSet<>();
     /** Ticker time of the last {@link #restoreOwnValue} write, 0 for none (control thread). */
     private long lastRestore;
 
@@ -108,61 +120,149 @@ final class LeaseKeeper {
     /**
      * Rewrites the own key's value with PublicIP {@code ip} in place (same key and etcd lease), and uses it for
      * re-acquisitions and as the own PublicIP from now on. Completes {@code done} with the lease as written, with
-     * {@code null} when no key is held (the re-acquisition writes it), or exceptionally when it cannot be written now.
+     * {@code null} when no key is held (the re-acquisition writes it), or exceptionally when the next attempt fails.
+     *
+     * <p>One change at a time, one attempt per control task, as a re-acquisition: an attempt etcd fails (unreachable,
+     * no answer within the request timeout) stays pending and is tried again with capped backoff
+     * ({@link EtcdSettings#backoffMin()} doubling to {@link EtcdSettings#backoffMax()}), one WARN per kind of failure,
+     * so that the lease watch's events and renewals are not stalled behind a request every second. A call for the
+     * PublicIP already pending joins it (no request of its own); a call for another PublicIP supersedes it: the
+     * earlier callers complete exceptionally, and the next attempt writes the newer address.
      */
     void changePublicIp(final int ip, final CompletableFuture<Lease> done) {
         final int was = own != null ? own.lease().attrs().publicIp() : publicIp;
         attrs = attrs.withPublicIp(ip);
         publicIp = ip;
         peers.ownPublicIp(ip);
+        if (changing != 0 && changing != ip) {
+            // the newer address takes the older one's place, and its backoff: etcd has not answered meanwhile
+            LOG.info("PublicIP change to {} superseded by a change to {}", Ipv4.format(changing), Ipv4.format(ip));
+            final IllegalStateException superseded = new IllegalStateException("superseded by a change of the "
+                + "PublicIP to " + Ipv4.format(ip));
+            final List<CompletableFuture<Lease>> waiting = List.copyOf(changeWaiters);
+            changeWaiters.clear();
+            waiting.forEach(w -> w.completeExceptionally(superseded));
+        }
         if (own == null) {
             LOG.warn("PublicIP changed from {} to {} while no lease is held; the re-acquisition writes it",
                 Ipv4.format(was), Ipv4.format(ip));
+            finishChange(null, null);
             done.complete(null);
             return;
         }
-        if (was == ip) {
-            // already written: an earlier swap whose reply was lost, confirmed since by the watch or a listing
-            done.complete(own.lease());
+        changing = ip;
+        changeWaiters.add(done);
+        if (changeTask == null) {
+            attemptChange();
+        }
+    }
+
+    /** One attempt at the pending PublicIP change (control thread). */
+    private void attemptChange() {
+        changeTask = null;
+        final int ip = changing;
+        if (ip == 0 || control.closed()) {
+            return;
+        }
+        if (own == null) {
+            finishChange(null, null); // lost meanwhile: the re-acquisition writes it
             return;
         }
         try {
-            for (int attempt = 1; attempt <= CHANGE_ATTEMPTS; attempt++) {
-                final LeaseAttrs next = own.lease().attrs().withPublicIp(ip);
-                final Optional<Long> rev = registry.putIfUnchanged(own.key(), next.toBytes(), own.leaseId(),
-                    own.modRevision());
-                if (rev.isPresent()) {
-                    final Lease l = own.lease();
-                    own = new HeldLease(new Lease(l.subnet(), next, l.reservation(), l.ttl()), own.key(),
-                        own.leaseId(), rev.get(), own.expiresAtNanos());
-                    LOG.warn("PublicIP of lease {} changed from {} to {} in place (etcd lease {} kept, subnet {} "
-                        + "kept): this host's underlay address changed", own.key(), Ipv4.format(was),
-                        Ipv4.format(ip), SubnetRegistry.leaseIdText(own.leaseId()), l.subnet());
-                    done.complete(own.lease());
-                    return;
-                }
-                // changed under us: still ours (an earlier write, a re-put on another etcd lease)? then again
-                final Optional<SubnetRegistry.Value> v = registry.get(own.key());
-                if (v.isEmpty()) {
-                    lose("its key " + own.key() + " is gone");
-                    done.complete(null);
-                    return;
-                }
-                final SubnetListing.Entry e = SubnetListing.Entry.parse(settings.subnetsPrefix(), own.key(),
-                    v.get().value(), v.get().leaseId(), v.get().modRevision(), 0);
-                if (!e.valid() || e.attrs().publicIp() != was && e.attrs().publicIp() != ip) {
-                    done.completeExceptionally(new IllegalStateException("own key " + own.key() + " now holds "
-                        + (e.valid() ? "PublicIP " + Ipv4.format(e.attrs().publicIp()) : "a malformed value")
-                        + ", another host's"));
-                    return;
-                }
-                own = e.leaseId() == own.leaseId() ? own.withModRevision(e.modRevision()) : adopt(e);
-            }
-            done.completeExceptionally(new IllegalStateException("own key " + own.key() + " kept changing while "
-                + "its PublicIP was being rewritten (" + CHANGE_ATTEMPTS + " tries)"));
+            final Lease written = swapPublicIp(ip);
+            finishChange(written, null);
         } catch (EtcdUnavailableException e) {
-            done.completeExceptionally(e);
+            if (control.closed()) {
+                return;
+            }
+            changeBackoffNanos = changeBackoffNanos == 0 ? settings.backoffMin().toNanos()
+                : Math.min(changeBackoffNanos * 2, settings.backoffMax().toNanos());
+            if (changeWarned.add(e.kind())) {
+                LOG.warn("Cannot write PublicIP {} into lease {} yet (peers still send to the old address): {}; "
+                    + "retrying with backoff up to {}", Ipv4.format(ip), ownKey(), e.getMessage(),
+                    settings.backoffMax());
+            } else {
+                LOG.debug("Still cannot write PublicIP {} into lease {}: {}", Ipv4.format(ip), ownKey(),
+                    e.getMessage());
+            }
+            changeTask = control.later("PublicIP change", this::attemptChange, changeBackoffNanos,
+                this::retryChangeLater);
+            final List<CompletableFuture<Lease>> waiting = List.copyOf(changeWaiters);
+            changeWaiters.clear();
+            waiting.forEach(w -> w.completeExceptionally(e)); // callers hear of it; the change stays pending
+        } catch (IllegalStateException e) {
+            finishChange(null, e);
         }
+    }
+
+    private void retryChangeLater() {
+        changeTask = control.later("PublicIP change", this::attemptChange, settings.renewRetryInterval().toNanos(),
+            this::retryChangeLater);
+    }
+
+    /** Ends the pending change: its callers complete with {@code written}, or with {@code failure} when given. */
+    private void finishChange(final Lease written, final Throwable failure) {
+        changing = 0;
+        if (changeTask != null) {
+            changeTask.cancel(false);
+            changeTask = null;
+        }
+        changeBackoffNanos = 0;
+        changeWarned.clear();
+        final List<CompletableFuture<Lease>> waiting = List.copyOf(changeWaiters);
+        changeWaiters.clear();
+        for (CompletableFuture<Lease> w : waiting) {
+            if (failure != null) {
+                w.completeExceptionally(failure);
+            } else {
+                w.complete(written);
+            }
+        }
+    }
+
+    /**
+     * The compare-and-swap of the own key's value to PublicIP {@code ip}.
+     *
+     * @return the lease as written, or null when the key was lost meanwhile (the re-acquisition writes it)
+     * @throws EtcdUnavailableException if etcd failed; the caller tries again
+     * @throws IllegalStateException if the key is another host's now, or kept changing
+     */
+    private Lease swapPublicIp(final int ip) {
+        final int was = own.lease().attrs().publicIp();
+        if (was == ip) {
+            // already written: an earlier swap whose reply was lost, confirmed since by the watch or a listing
+            return own.lease();
+        }
+        for (int attempt = 1; attempt <= CHANGE_ATTEMPTS; attempt++) {
+            final LeaseAttrs next = own.lease().attrs().withPublicIp(ip);
+            final Optional<Long> rev = registry.putIfUnchanged(own.key(), next.toBytes(), own.leaseId(),
+                own.modRevision());
+            if (rev.isPresent()) {
+                final Lease l = own.lease();
+                own = new HeldLease(new Lease(l.subnet(), next, l.reservation(), l.ttl()), own.key(),
+                    own.leaseId(), rev.get(), own.expiresAtNanos());
+                LOG.warn("PublicIP of lease {} changed from {} to {} in place (etcd lease {} kept, subnet {} "
+                    + "kept): this host's underlay address changed", own.key(), Ipv4.format(was),
+                    Ipv4.format(ip), SubnetRegistry.leaseIdText(own.leaseId()), l.subnet());
+                return own.lease();
+            }
+            // changed under us: still ours (an earlier write, a re-put on another etcd lease)? then again
+            final Optional<SubnetRegistry.Value> v = registry.get(own.key());
+            if (v.isEmpty()) {
+                lose("its key " + own.key() + " is gone");
+                return null;
+            }
+            final SubnetListing.Entry e = SubnetListing.Entry.parse(settings.subnetsPrefix(), own.key(),
+                v.get().value(), v.get().leaseId(), v.get().modRevision(), 0);
+            if (!e.valid() || e.attrs().publicIp() != was && e.attrs().publicIp() != ip) {
+                throw new IllegalStateException("own key " + own.key() + " now holds "
+                    + (e.valid() ? "PublicIP " + Ipv4.format(e.attrs().publicIp()) : "a malformed value")
+                    + ", another host's");
+            }
+            own = e.leaseId() == own.leaseId() ? own.withModRevision(e.modRevision()) : adopt(e);
+        }
+        throw new IllegalStateException("own key " + own.key() + " kept changing while its PublicIP was being "
+            + "rewritten (" + CHANGE_ATTEMPTS + " tries)");
     }
 
     /** A full listing saw the own key as {@code entry}, or did not see it. */
@@ -320,6 +420,9 @@ final class LeaseKeeper {
                 own = own.withModRevision(e.modRevision());
             }
             restoreOwnValue(e);
+            if (changing != 0 && own != null && own.lease().attrs().publicIp() == changing) {
+                finishChange(own.lease(), null); // the pending change is in the key (applied after all)
+            }
             return;
         }
         LOG.error("Own key {} was overwritten ({}); this host no longer owns subnet {}", e.key(),

@@ -298,4 +298,77 @@ class LeaseKeepingTest extends EtcdTestSupport {
             assertThat(events.reacquired).isEmpty();
         }
     }
+
+    /**
+     * etcd does not answer the PublicIP change (each attempt holds the control thread for its request timeout) while
+     * the caller keeps asking: the allocator makes one attempt at a time with capped backoff, not one per call, logs
+     * one WARN for the outage, delivers a peer's lease event meanwhile without waiting behind a queue of attempts, and
+     * a newer address supersedes the pending one: only it is written once etcd answers.
+     */
+    @Test
+    void aPublicIpChangeEtcdDoesNotAnswerIsRetriedWithBackoffAndANewerOneSupersedesIt() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final EtcdSettings s = settings().backoff(Duration.ofMillis(200), Duration.ofSeconds(1)).build();
+        final FaultyRegistry faulty = new FaultyRegistry(new JetcdRegistry(s), true);
+        final EtcdSubnetAllocator a = allocator(s, faulty);
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        final String key = subnetKey(lease.key());
+        final java.util.concurrent.atomic.AtomicInteger swaps = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicBoolean down = new java.util.concurrent.atomic.AtomicBoolean(true);
+        faulty.interleave(FaultyRegistry.Op.PUT_IF_UNCHANGED, 1000, () -> {
+            swaps.incrementAndGet();
+            if (down.get()) {
+                try {
+                    Thread.sleep(500); // the request's deadline, shortened
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                throw new EtcdUnavailableException("injected: no answer",
+                    new java.util.concurrent.TimeoutException("deadline"));
+            }
+        });
+
+        try (LogCapture log = new LogCapture()) {
+            final java.util.List<java.util.concurrent.CompletableFuture<Lease>> first = new java.util.ArrayList<>();
+            for (int i = 0; i < 30; i++) { // 3 s of a caller asking every 100 ms
+                first.add(a.changePublicIp(ip("198.18.0.11")));
+                Thread.sleep(100);
+            }
+            final long t0 = System.nanoTime();
+            etcd.etcdctl("put", subnetKey("100.64.250.0-24"), "{\"PublicIP\":\"198.18.0.250\"}");
+            await().atMost(WAIT).until(() -> events.matching("added 100.64.250.0-24").size() == 1);
+            final long peerMillis = (System.nanoTime() - t0) / 1_000_000;
+            assertThat(peerMillis).as("a peer's event waits for at most one attempt, not a queue of them")
+                .isLessThan(2_000);
+            // attempts at 0, +0.2, +0.4, +0.8, +1 s (each 0.5 s long) within ~4 s: never one per call
+            assertThat(swaps.get()).as("attempts while 30 calls came").isBetween(2, 7);
+            assertThat(log.warnings().stream().filter(w -> w.contains("Cannot write PublicIP 198.18.0.11")))
+                .as("one WARN per kind of failure: %s", log.warnings()).hasSize(1);
+
+            final java.util.concurrent.CompletableFuture<Lease> pending = a.changePublicIp(ip("198.18.0.11"));
+            final java.util.concurrent.CompletableFuture<Lease> newer = a.changePublicIp(ip("198.18.0.21"));
+            assertThatThrownBy(() -> pending.get(20, java.util.concurrent.TimeUnit.SECONDS))
+                .hasMessageContaining("superseded by a change of the PublicIP to 198.18.0.21");
+            down.set(false);
+            Lease written = null;
+            for (int i = 0; i < 100 && written == null; i++) { // as the watch does: ask again until written
+                try {
+                    written = (i == 0 ? newer : a.changePublicIp(ip("198.18.0.21")))
+                        .get(20, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    assertThat(e).hasMessageContaining("injected: no answer"); // an attempt begun before
+                    Thread.sleep(100);
+                }
+            }
+            assertThat(written).isNotNull();
+            assertThat(written.attrs().publicIp()).isEqualTo(ip("198.18.0.21"));
+            assertThat(get(key).text()).isEqualTo("{\"PublicIP\":\"198.18.0.21\",\"PublicIPv6\":null}");
+            final int after = swaps.get();
+            Thread.sleep(1_500);
+            assertThat(swaps.get()).as("nothing pending once written").isEqualTo(after);
+            assertThat(events.matching("lost")).isEmpty();
+        }
+    }
 }
