@@ -259,7 +259,14 @@ final class LeaseKeeper {
                     + (e.valid() ? "PublicIP " + Ipv4.format(e.attrs().publicIp()) : "a malformed value")
                     + ", another host's");
             }
-            own = e.leaseId() == own.leaseId() ? own.withModRevision(e.modRevision()) : adopt(e);
+            if (e.leaseId() != own.leaseId()) {
+                // Re-put on another etcd lease: after renumbering, the host now given our old address may hold it
+                // (flanneld reuses the key naming its IP). Writing our new address there would resurrect our claim
+                // on that host's etcd lease; only the etcd lease this agent holds is ever rewritten.
+                lose(reputBy(e));
+                return null;
+            }
+            own = own.withModRevision(e.modRevision());
         }
         throw new IllegalStateException("own key " + own.key() + " kept changing while its PublicIP was being "
             + "rewritten (" + CHANGE_ATTEMPTS + " tries)");
@@ -406,6 +413,16 @@ final class LeaseKeeper {
                 own.key(), own.leaseId(), own.modRevision(), own.expiresAtNanos());
         }
         if (e.valid() && e.attrs().publicIp() == own.lease().attrs().publicIp()) {
+            if (e.leaseId() != own.leaseId() && publicIp != own.lease().attrs().publicIp()) {
+                // our old PublicIP, re-put on another etcd lease while this host moves to a new one: the host now
+                // given the old address took the key (or an operator reserved it for that address); not ours to adopt
+                LOG.warn("Own key {} was re-put on {} naming PublicIP {}, which this host is leaving for {}: "
+                    + "another host now holding that address may have taken it over; not adopting it", e.key(),
+                    e.reservation() ? "no etcd lease" : "etcd lease " + SubnetRegistry.leaseIdText(e.leaseId()),
+                    Ipv4.format(e.attrs().publicIp()), Ipv4.format(publicIp));
+                lose(reputBy(e));
+                return;
+            }
             if (e.leaseId() != own.leaseId()) {
                 // Someone else re-put our value with another etcd lease: another host started with this host's
                 // PublicIP that took the key over, or an operator. Keep renewing what the key now hangs on.
@@ -464,6 +481,15 @@ final class LeaseKeeper {
             LOG.warn("Cannot put this host's value back into {}: {}; peers see the other value until it is "
                 + "written again", e.key(), ex.getMessage());
         }
+    }
+
+    /** Why the own key is lost when it was re-put on another etcd lease (or none) than the one this agent holds. */
+    private String reputBy(final SubnetListing.Entry e) {
+        return "its key was re-put on " + (e.reservation() ? "no etcd lease"
+            : "etcd lease " + SubnetRegistry.leaseIdText(e.leaseId())) + " (this agent holds "
+            + SubnetRegistry.leaseIdText(own.leaseId()) + ") naming PublicIP "
+            + (e.valid() ? Ipv4.format(e.attrs().publicIp()) : "?") + ", while this host's PublicIP changes to "
+            + Ipv4.format(publicIp) + ": another host's now";
     }
 
     /**

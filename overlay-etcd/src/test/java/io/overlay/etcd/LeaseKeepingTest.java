@@ -371,4 +371,67 @@ class LeaseKeepingTest extends EtcdTestSupport {
             assertThat(events.matching("lost")).isEmpty();
         }
     }
+
+    /**
+     * Renumbered: while this host's PublicIP change is under way, the host now given its old address starts and, as
+     * flanneld does, reuses the key naming that address, on an etcd lease of its own. The swap must not write this
+     * host's new address onto that host's etcd lease: the key is left as the other host wrote it, and this host
+     * counts its lease as lost and re-acquires one with its new address.
+     */
+    @Test
+    void aPublicIpChangeNeverRewritesTheKeyOnAnotherHostsEtcdLease() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final EtcdSettings s = settings().build();
+        final FaultyRegistry faulty = new FaultyRegistry(new JetcdRegistry(s), true);
+        final EtcdSubnetAllocator a = allocator(s, faulty);
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        final String key = subnetKey(lease.key());
+        final long theirs = Long.parseLong(etcd.etcdctl("lease", "grant", "600").split(" ")[1], 16);
+        faulty.interleave(FaultyRegistry.Op.PUT_IF_UNCHANGED, 1, () -> etcd.etcdctl("put", key, A_VALUE,
+            "--lease=" + Long.toHexString(theirs)));
+
+        final Lease written = a.changePublicIp(ip("198.18.0.11")).get(20, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(written).as("no lease held: the re-acquisition writes the new PublicIP").isNull();
+        final KeyState k = get(key);
+        assertThat(k.lease()).as("still on the other host's etcd lease").isEqualTo(theirs);
+        assertThat(k.text()).as("as the other host wrote it").isEqualTo(A_VALUE);
+        await().atMost(WAIT).until(() -> events.reacquired.size() == 1);
+        final Lease again = events.reacquired.get(0);
+        assertThat(again.subnet()).as("the old subnet is the other host's").isNotEqualTo(lease.subnet());
+        assertThat(get(subnetKey(again.key())).text())
+            .isEqualTo("{\"PublicIP\":\"198.18.0.11\",\"PublicIPv6\":null}");
+        Thread.sleep(500);
+        assertThat(get(key).lease()).isEqualTo(theirs);
+        assertThat(get(key).text()).isEqualTo(A_VALUE);
+    }
+
+    /**
+     * The same takeover seen by the watch while the change waits for etcd: the re-put of the old address on another
+     * etcd lease is not adopted, so the retried swap cannot write onto it either.
+     */
+    @Test
+    void aPendingPublicIpChangeDoesNotAdoptTheOldAddressReputOnAnotherEtcdLease() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final EtcdSettings s = settings().backoff(Duration.ofMillis(500), Duration.ofSeconds(1)).build();
+        final FaultyRegistry faulty = new FaultyRegistry(new JetcdRegistry(s), true);
+        final EtcdSubnetAllocator a = allocator(s, faulty);
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        final String key = subnetKey(lease.key());
+        faulty.failNext(FaultyRegistry.Op.PUT_IF_UNCHANGED, 1, new EtcdUnavailableException("injected: down", null));
+        assertThatThrownBy(() -> a.changePublicIp(ip("198.18.0.11")).get(10, java.util.concurrent.TimeUnit.SECONDS))
+            .hasMessageContaining("injected: down");
+        final long theirs = Long.parseLong(etcd.etcdctl("lease", "grant", "600").split(" ")[1], 16);
+        etcd.etcdctl("put", key, A_VALUE, "--lease=" + Long.toHexString(theirs));
+
+        await().atMost(WAIT).until(() -> events.reacquired.size() == 1);
+        Thread.sleep(1_500); // the pending change's next attempt, had it stayed
+        final KeyState k = get(key);
+        assertThat(k.lease()).isEqualTo(theirs);
+        assertThat(k.text()).isEqualTo(A_VALUE);
+        assertThat(events.reacquired.get(0).subnet()).isNotEqualTo(lease.subnet());
+    }
 }
