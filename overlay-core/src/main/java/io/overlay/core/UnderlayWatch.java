@@ -113,9 +113,13 @@ final class UnderlayWatch implements Runnable {
         if (!has(addresses, bound) && !follow(addresses)) {
             return;
         }
+        if (wanted != advertised && stuck == null && cfg.publicIp().isEmpty() && has(addresses, advertised)) {
+            back();
+            return;
+        }
         if (wanted != advertised && stuck == null) {
             if (inFlight != wanted) {
-                publish();
+                publish(true);
             }
             return;
         }
@@ -171,15 +175,40 @@ final class UnderlayWatch implements Runnable {
     }
 
     /**
+     * The address the lease still names is the host's again before the new one was published (it came back, or the
+     * allocator refuses the change: an operator's reservation names the old address): moves back to it, where peers
+     * still send, and tells the allocator that the PublicIP is the old one again.
+     */
+    private void back() {
+        final String from = Ipv4.format(bound);
+        try {
+            engine.rebind(advertised);
+        } catch (IOException | RuntimeException e) {
+            report("underlay address " + Ipv4.format(advertised) + " is back, but the socket cannot move back from "
+                + from + ": " + e.getMessage());
+            return;
+        }
+        LOG.warn("Underlay address {}, which the lease still names, is back; moved back to it from {} (UDP socket "
+            + "rebound)", Ipv4.format(advertised), from);
+        bound = advertised;
+        wanted = advertised;
+        attempts = 0;
+        publish(false); // the allocator has the newer address pending or refused: it is the old one again
+        report(null);
+    }
+
+    /**
      * Has the allocator write {@link #wanted} into the lease; not ready until it did. A call that throws, like one that
      * completes exceptionally, is a failed attempt: reported, and made again at the next check (the allocator paces
      * its etcd requests itself).
+     *
+     * @param announce whether to report the change as the not-ready reason while it is under way
      */
-    private void publish() {
+    private void publish(final boolean announce) {
         final int ip = wanted;
         final String from = Ipv4.format(advertised);
         inFlight = ip;
-        if (attempts == 0) {
+        if (announce && attempts == 0) {
             report("underlay address changed from " + from + " to " + Ipv4.format(ip) + "; publishing PublicIP "
                 + Ipv4.format(ip) + " in the lease");
         }

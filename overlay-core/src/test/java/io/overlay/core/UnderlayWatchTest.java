@@ -158,9 +158,35 @@ class UnderlayWatchTest {
         assertThat(allocator.calls).containsExactly(NEW, NEWER);
     }
 
+    /**
+     * The allocator refuses the change (an operator's reservation names the old address): not ready with its reason
+     * until the old address, which the lease still names, is back; then the socket moves back to it, the allocator
+     * hears the old address again, and the host is ready.
+     */
+    @Test
+    void theOldAddressBackBeforeTheChangeIsWrittenMovesBackToIt() throws Exception {
+        final UnderlayWatch w = watch();
+        allocator.refuse = "subnet 100.64.5.0/24 is reserved for PublicIP 198.18.0.1";
+        addresses = List.of(address(NEW));
+        check(w);
+        assertThat(last()).contains("is reserved for PublicIP 198.18.0.1");
+        check(w);
+        assertThat(last()).contains("is reserved for PublicIP 198.18.0.1");
+
+        addresses = List.of(address(NEW), address(OLD));
+        check(w);
+        assertThat(rebinds).containsExactly(NEW, OLD);
+        assertThat(allocator.calls.get(allocator.calls.size() - 1)).as("told: %s", allocator.calls).isEqualTo(OLD);
+        assertThat(reasons.get(reasons.size() - 1)).as("reasons: %s", reasons).isNull();
+        check(w);
+        assertThat(reasons.get(reasons.size() - 1)).isNull();
+    }
+
     private static final class Allocator implements SubnetAllocator {
         final List<Integer> calls = new CopyOnWriteArrayList<>();
         volatile RuntimeException throwNext;
+        /** Refuses every change away from 198.18.0.1 with this message, when set. */
+        volatile String refuse;
         volatile CompletableFuture<Lease> next;
         volatile int written;
 
@@ -171,6 +197,10 @@ class UnderlayWatchTest {
             if (t != null) {
                 throwNext = null;
                 throw t;
+            }
+            final String no = refuse;
+            if (no != null && publicIp != OLD) {
+                return CompletableFuture.failedFuture(new IllegalStateException(no));
             }
             final CompletableFuture<Lease> f = next;
             if (f != null) {

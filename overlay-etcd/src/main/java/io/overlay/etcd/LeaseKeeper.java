@@ -68,6 +68,8 @@ final class LeaseKeeper {
     private long changeBackoffNanos;
     /** The kinds of etcd failure this PublicIP change has logged at WARN (once each). */
     private final Set<String> changeWarned = new HashSet<>();
+    /** The PublicIP a change to was refused because the own key is a reservation (logged once), 0 for none. */
+    private int reservationRefused;
     /** Ticker time of the last {@link #restoreOwnValue} write, 0 for none (control thread). */
     private long lastRestore;
 
@@ -231,7 +233,21 @@ final class LeaseKeeper {
         final int was = own.lease().attrs().publicIp();
         if (was == ip) {
             // already written: an earlier swap whose reply was lost, confirmed since by the watch or a listing
+            reservationRefused = 0;
             return own.lease();
+        }
+        if (own.lease().reservation()) {
+            // An operator's reservation (flannel's Documentation/reservations.md: a key without an etcd lease names the
+            // host by its PublicIP). Its value is the operator's, never rewritten here; the operator moves it.
+            final String why = "subnet " + own.lease().subnet() + " is reserved for PublicIP " + Ipv4.format(was)
+                + " (key " + own.key() + " has no etcd lease: an operator's reservation, left as written); update "
+                + "the reservation to name " + Ipv4.format(ip) + ", or give this host " + Ipv4.format(was) + " back";
+            if (reservationRefused != ip) {
+                reservationRefused = ip;
+                LOG.warn("Not changing the PublicIP of reservation {} from {} to {}: {}", own.key(), Ipv4.format(was),
+                    Ipv4.format(ip), why);
+            }
+            throw new IllegalStateException(why);
         }
         for (int attempt = 1; attempt <= CHANGE_ATTEMPTS; attempt++) {
             final LeaseAttrs next = own.lease().attrs().withPublicIp(ip);
@@ -393,6 +409,10 @@ final class LeaseKeeper {
             final LeaseAttrs ours = own.lease().attrs();
             final SubnetListing.Entry e = SubnetListing.Entry.parse(settings.subnetsPrefix(), own.key(),
                 v.get().value(), v.get().leaseId(), v.get().modRevision(), 0);
+            if (e.leaseId() == 0 && e.valid() && e.attrs().publicIp() == publicIp && ours.publicIp() != publicIp) {
+                onOwnPut(e); // the operator moved the reservation to this host's new PublicIP: not to be undone
+                return;
+            }
             if (e.leaseId() == 0 && (!e.valid() || !e.attrs().equals(ours))) {
                 registry.putIfUnchanged(own.key(), ours.toBytes(), 0, v.get().modRevision());
             }
@@ -406,8 +426,12 @@ final class LeaseKeeper {
         if (e.valid() && e.attrs().publicIp() == publicIp && own.lease().attrs().publicIp() != publicIp) {
             // A PublicIP change whose compare-and-swap failed with an unknown outcome (a timeout, a reply lost) that
             // etcd applied after all: this host's own write, not another host's taking the key.
-            LOG.info("Own key {} now carries PublicIP {}: the PublicIP change reported as failed was applied after "
-                + "all", e.key(), Ipv4.format(publicIp));
+            if (own.lease().reservation()) {
+                LOG.info("Reservation {} now names PublicIP {}: moved by an operator", e.key(), Ipv4.format(publicIp));
+            } else {
+                LOG.info("Own key {} now carries PublicIP {}: the PublicIP change reported as failed was applied "
+                    + "after all", e.key(), Ipv4.format(publicIp));
+            }
             final Lease l = own.lease();
             own = new HeldLease(new Lease(l.subnet(), l.attrs().withPublicIp(publicIp), l.reservation(), l.ttl()),
                 own.key(), own.leaseId(), own.modRevision(), own.expiresAtNanos());

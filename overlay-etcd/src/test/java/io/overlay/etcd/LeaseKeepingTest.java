@@ -434,4 +434,51 @@ class LeaseKeepingTest extends EtcdTestSupport {
         assertThat(k.text()).isEqualTo(A_VALUE);
         assertThat(events.reacquired.get(0).subnet()).isNotEqualTo(lease.subnet());
     }
+
+    /**
+     * The own key is an operator's reservation (no etcd lease) naming the old address: a PublicIP change does not
+     * rewrite it, and fails naming the reservation and both addresses; once the operator moves the reservation to the
+     * new address, the change completes without writing, the reservation still without an etcd lease.
+     */
+    @Test
+    void aReservationIsNotRewrittenByAPublicIpChangeButFollowedWhenTheOperatorMovesIt() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\",\"SubnetMin\":\"100.64.42.0\",\"SubnetMax\":\"100.64.43.0\"}");
+        final String key = subnetKey("100.64.42.0-24");
+        etcd.etcdctl("put", key, "{\"PublicIP\":\"198.18.0.42\"}");
+        final EtcdSubnetAllocator a = allocator();
+        final Lease lease = a.acquire(ip("198.18.0.42"), Optional.empty());
+        assertThat(lease.reservation()).isTrue();
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        final long written = get(key).modRevision();
+
+        try (LogCapture log = new LogCapture()) {
+            for (int i = 0; i < 3; i++) { // the watch asks at every check
+                assertThatThrownBy(() -> a.changePublicIp(ip("198.18.0.52")).get(10,
+                    java.util.concurrent.TimeUnit.SECONDS))
+                    .hasMessageContaining("subnet 100.64.42.0/24 is reserved for PublicIP 198.18.0.42")
+                    .hasMessageContaining("update the reservation to name 198.18.0.52");
+            }
+            assertThat(log.warnings().stream().filter(w -> w.contains("Not changing the PublicIP of reservation")))
+                .as("logged once: %s", log.warnings()).hasSize(1);
+        }
+        assertThat(get(key).text()).as("the operator's value").isEqualTo("{\"PublicIP\":\"198.18.0.42\"}");
+        assertThat(get(key).modRevision()).isEqualTo(written);
+
+        etcd.etcdctl("put", key, "{\"PublicIP\":\"198.18.0.52\"}");
+        final long moved = get(key).modRevision();
+        await().atMost(WAIT).until(() -> {
+            try {
+                final Lease l = a.changePublicIp(ip("198.18.0.52")).get(10, java.util.concurrent.TimeUnit.SECONDS);
+                return l != null && l.attrs().publicIp() == ip("198.18.0.52") && l.reservation();
+            } catch (java.util.concurrent.ExecutionException e) {
+                return false;
+            }
+        });
+        final KeyState k = get(key);
+        assertThat(k.text()).isEqualTo("{\"PublicIP\":\"198.18.0.52\"}");
+        assertThat(k.lease()).as("still a reservation").isZero();
+        assertThat(k.modRevision()).as("not written by the agent").isEqualTo(moved);
+        assertThat(events.matching("lost")).isEmpty();
+    }
 }
