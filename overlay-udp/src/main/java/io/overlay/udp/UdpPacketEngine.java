@@ -102,6 +102,13 @@ public final class UdpPacketEngine implements PacketEngine {
     private volatile int bindAddress;
     /** The peer sessions when encryption is on, else {@code null}. */
     private final PeerSessions sessions;
+    /**
+     * For tests in this package: called on loop i's thread before each per-loop step of {@link #rebind}
+     * ({@code "register"}, {@code "switch"}) with the step and i; a throw fails that step.
+     */
+    volatile java.util.function.BiConsumer<String, Integer> rebindFault;
+    /** How long {@link #rebind} waits for loop 0 to open the new sockets, in ms (tests shorten it). */
+    volatile long rebindOpenTimeoutMillis = 10_000;
     private MultiThreadIoEventLoopGroup group;
     private boolean started;
     private boolean closed;
@@ -303,11 +310,19 @@ public final class UdpPacketEngine implements PacketEngine {
     /**
      * {@inheritDoc}
      *
-     * <p>Opens the new sockets (port, {@code SO_REUSEPORT} group, source-port steering and send ports as at start)
-     * on loop 0's thread, so in the network namespace the engine started in, whatever thread calls; then each loop,
-     * on its own thread between two batches, stops polling its old socket and takes the new one, whose GRO setting
-     * follows the old one's; then the old sockets are closed. The packet path is untouched: a loop's socket
-     * changes only between its batches, by a task on its own thread.
+     * <p>All or nothing. Opens the new sockets (port, {@code SO_REUSEPORT} group, source-port steering and send ports
+     * as at start) on loop 0's thread, so in the network namespace the engine started in, whatever thread calls; then
+     * prepares every loop, registering its new socket edge-triggered (a datagram arriving before the switch wakes the
+     * loop once and is read after it) with the GRO setting of the old one; then switches each loop, on its own thread
+     * between two batches: it reads and sends on the new socket, polled level-triggered, and the old one is polled
+     * edge-triggered only. Only once every loop switched are the old registrations cancelled and the old sockets
+     * closed. A step that fails undoes what was done (loops switched back, new registrations cancelled, new sockets
+     * closed), so the engine stays on the old sockets and a retry starts afresh; sockets loop 0 opens after the
+     * open's timeout are closed when it finishes. The packet path is untouched: a loop's socket changes only between
+     * its batches, by a task on its own thread.
+     *
+     * @throws IOException also when a step fails unexpectedly (the message names the step and loop); the engine then
+     *     still runs on its old sockets
      */
     @Override
     public void rebind(final int address) throws IOException {
@@ -319,21 +334,55 @@ public final class UdpPacketEngine implements PacketEngine {
                 return;
             }
             final int n = loops.length;
-            final List<FileDescriptor> receive = new ArrayList<>(n);
-            final List<FileDescriptor> send = new ArrayList<>(n);
+            final List<FileDescriptor>[] opened = openOnLoop0(address, n);
+            final List<FileDescriptor> receive = opened[0];
+            final List<FileDescriptor> send = opened[1];
+            final IoRegistration[] fresh = new IoRegistration[n];
+            int switched = 0;
+            String step = "register";
+            int at = 0;
             try {
-                executors[0].submit(() -> {
-                    openSockets(address, n, receive, send);
-                    return null;
-                }).get(10, TimeUnit.SECONDS);
-            } catch (ExecutionException e) {
-                throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
-            } catch (InterruptedException | TimeoutException e) {
-                closeSockets(receive, send);
-                if (e instanceof InterruptedException) {
-                    Thread.currentThread().interrupt();
+                for (; at < n; at++) {
+                    final int i = at;
+                    final ForwardingLoop loop = loops[i];
+                    final FileDescriptor udp = receive.get(i);
+                    fresh[i] = executors[i].register(new FdHandle.Udp(udp, loop)).syncUninterruptibly().getNow();
+                    final IoRegistration r = fresh[i];
+                    executors[i].submit(() -> {
+                        fault("register", i);
+                        if (loop.groActive() && !LinuxUdp.enableGro(udp.intValue())) {
+                            LOG.warn("the kernel refused UDP GRO on the new socket; receiving datagram by datagram");
+                        }
+                        r.submit(EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLET));
+                    }).syncUninterruptibly();
                 }
-                throw new IOException("opening the UDP sockets on " + Ipv4.format(address) + " did not finish", e);
+                step = "switch";
+                for (at = 0; at < n; at++) {
+                    final int i = at;
+                    final ForwardingLoop loop = loops[i];
+                    final IoRegistration old = udpRegistrations[i];
+                    final IoRegistration r = fresh[i];
+                    final int udpFd = receive.get(i).intValue();
+                    final int sendFd = send.get(i).intValue();
+                    executors[i].submit(() -> {
+                        fault("switch", i);
+                        r.submit(EpollIoOps.EPOLLIN); // epoll_ctl MOD: reports what arrived meanwhile
+                        loop.onRebind(udpFd, sendFd);
+                        old.submit(EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLET)); // MOD: never a busy loop on it
+                    }).syncUninterruptibly();
+                    switched = i + 1;
+                }
+            } catch (RuntimeException e) {
+                undo(switched, fresh, receive, send);
+                throw new IOException("moving the UDP sockets to " + Ipv4.format(address) + ":" + settings.port()
+                    + " failed at the " + step + " step of loop " + at + " (still on " + Ipv4.format(bindAddress)
+                    + "): " + e.getMessage(), e);
+            }
+            for (int i = 0; i < n; i++) {
+                final IoRegistration old = udpRegistrations[i];
+                executors[i].submit(() -> {
+                    old.cancel(); // on the loop's thread: done at once, before the socket is closed
+                }).syncUninterruptibly();
             }
             final List<FileDescriptor> oldReceive = new ArrayList<>(sockets);
             final List<FileDescriptor> oldSend = new ArrayList<>(sendSockets);
@@ -341,24 +390,99 @@ public final class UdpPacketEngine implements PacketEngine {
             sockets.addAll(receive);
             sendSockets.clear();
             sendSockets.addAll(send);
-            for (int i = 0; i < n; i++) {
-                final ForwardingLoop loop = loops[i];
-                final IoRegistration old = udpRegistrations[i];
-                final FileDescriptor udp = receive.get(i);
-                final int sendFd = send.get(i).intValue();
-                executors[i].submit(() -> {
-                    if (loop.groActive() && !LinuxUdp.enableGro(udp.intValue())) {
-                        LOG.warn("the kernel refused UDP GRO on the new socket; receiving datagram by datagram");
-                    }
-                    loop.onRebind(udp.intValue(), sendFd);
-                    old.cancel(); // on the loop's thread: done at once, epoll no longer reports the old socket
-                }).syncUninterruptibly();
-                udpRegistrations[i] = register(executors[i], new FdHandle.Udp(udp, loop));
-            }
+            udpRegistrations = fresh;
             closeSockets(oldReceive, oldSend);
             LOG.info("UDP engine moved from {}:{} to {}:{} ({} loop(s))", Ipv4.format(bindAddress), settings.port(),
                 Ipv4.format(address), settings.port(), n);
             bindAddress = address;
+        }
+    }
+
+    /**
+     * Opens the new sockets on loop 0's thread: {@code [receive, send]}. When it does not finish in
+     * {@link #rebindOpenTimeoutMillis}, what it opens later is closed when it finishes (the lists are the task's alone
+     * until then).
+     */
+    @SuppressWarnings("unchecked")
+    private List<FileDescriptor>[] openOnLoop0(final int address, final int n) throws IOException {
+        final io.netty.util.concurrent.Future<List<FileDescriptor>[]> open = executors[0].submit(() -> {
+            final List<FileDescriptor> receive = new ArrayList<>(n);
+            final List<FileDescriptor> send = new ArrayList<>(n);
+            openSockets(address, n, receive, send);
+            return new List[] {receive, send};
+        });
+        try {
+            return open.get(rebindOpenTimeoutMillis, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+        } catch (InterruptedException | TimeoutException e) {
+            open.addListener(done -> {
+                if (done.isSuccess()) {
+                    final List<FileDescriptor>[] late = (List<FileDescriptor>[]) done.getNow();
+                    closeSockets(late[0], late[1]);
+                    LOG.warn("closed the UDP sockets on {} opened after the move was given up", Ipv4.format(address));
+                }
+            });
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            throw new IOException("opening the UDP sockets on " + Ipv4.format(address) + " did not finish within "
+                + rebindOpenTimeoutMillis + " ms (loop 0 busy)", e);
+        }
+    }
+
+    /**
+     * Undoes a rebind that failed: loops {@code 0 .. switched-1} back on their old sockets (polled level-triggered
+     * again), the new registrations cancelled and the new sockets closed. A loop that cannot be switched back is
+     * logged at ERROR (its new socket then stays open and polled, so it goes on forwarding).
+     */
+    private void undo(final int switched, final IoRegistration[] fresh, final List<FileDescriptor> receive,
+                      final List<FileDescriptor> send) {
+        final boolean[] keep = new boolean[fresh.length];
+        for (int i = 0; i < switched; i++) {
+            final ForwardingLoop loop = loops[i];
+            final IoRegistration old = udpRegistrations[i];
+            final IoRegistration r = fresh[i];
+            final int udpFd = sockets.get(i).intValue();
+            final int sendFd = sendSockets.get(i).intValue();
+            try {
+                executors[i].submit(() -> {
+                    old.submit(EpollIoOps.EPOLLIN);
+                    loop.onRebind(udpFd, sendFd);
+                    r.submit(EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLET));
+                }).syncUninterruptibly();
+            } catch (RuntimeException e) {
+                keep[i] = true;
+                LOG.error("loop {} cannot go back to its old UDP socket after a failed move; it stays on fd {}", i,
+                    receive.get(i).intValue(), e);
+            }
+        }
+        final List<FileDescriptor> closeReceive = new ArrayList<>();
+        final List<FileDescriptor> closeSend = new ArrayList<>();
+        for (int i = 0; i < fresh.length; i++) {
+            if (keep[i]) {
+                continue;
+            }
+            final IoRegistration r = fresh[i];
+            if (r != null) {
+                try {
+                    executors[i].submit(() -> {
+                        r.cancel();
+                    }).syncUninterruptibly();
+                } catch (RuntimeException e) {
+                    LOG.warn("cancelling loop {}'s new UDP registration failed: {}", i, e.toString());
+                }
+            }
+            closeReceive.add(receive.get(i));
+            closeSend.add(send.get(i));
+        }
+        closeSockets(closeReceive, closeSend);
+    }
+
+    private void fault(final String step, final int loop) {
+        final java.util.function.BiConsumer<String, Integer> f = rebindFault;
+        if (f != null) {
+            f.accept(step, loop);
         }
     }
 

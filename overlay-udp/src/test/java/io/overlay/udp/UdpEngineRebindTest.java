@@ -1,0 +1,111 @@
+package io.overlay.udp;
+
+import static io.overlay.udp.TwoHostUnderlay.SUBNET_A;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Peer;
+import io.overlay.testing.Privileged;
+import java.io.IOException;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link UdpPacketEngine#rebind} when it cannot finish, on real engines in namespaces (as {@link UdpEngineNamespaceTest}):
+ * host A runs 2 loops (a {@code SO_REUSEPORT} group on 8285, loop 1 sending from 8286) and gets a second underlay
+ * address 198.18.0.11. A rebind that fails part-way leaves A on its old sockets, forwarding, with nothing left open on
+ * the new address; a retry then moves it completely. The per-loop failure is injected with the engine's test hook
+ * (a kernel refusing an epoll registration cannot be provoked without changing the host's sysctls); the timeout is
+ * real: loop 0 is kept busy past it.
+ */
+@Privileged
+class UdpEngineRebindTest {
+    private static final String MOVED = "198.18.0.11";
+
+    private TwoHostUnderlay hosts;
+    private EngineHost a;
+    private EngineHost b;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        hosts = new TwoHostUnderlay();
+        a = hosts.startA(1472, 2, true, true, Map.of());
+        b = hosts.startB(1472, 1, true, true);
+        hosts.nsA.exec("ip", "addr", "add", MOVED + "/24", "dev", "ul0");
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (hosts != null) {
+            hosts.close();
+        }
+    }
+
+    /** A's UDP sockets bound to {@code address}, as {@code ss} lists them in its namespace. */
+    private long socketsOn(final String address) throws Exception {
+        return a.shell("ss -H -u -a -n").lines().filter(l -> l.contains(" " + address + ":")).count();
+    }
+
+    private void pingFromB() throws Exception {
+        assertThat(b.shell("ping -c 2 -i 0.2 -W 2 " + a.tunAddress())).contains("2 received");
+    }
+
+    @Test
+    void aRebindThatFailsInALoopLeavesTheOldSocketsWorkingAndARetryMovesAll() throws Exception {
+        pingFromB();
+        a.engine.rebindFault = (step, loop) -> {
+            if (loop == 1 && step.equals("register")) {
+                throw new IllegalStateException("injected: loop 1 cannot register");
+            }
+        };
+        assertThatThrownBy(() -> a.engine.rebind(Ipv4.parse(MOVED))).isInstanceOf(IOException.class)
+            .hasMessageContaining("injected: loop 1 cannot register");
+        assertThat(socketsOn(MOVED)).isZero();
+
+        a.engine.rebindFault = (step, loop) -> {
+            if (loop == 1 && step.equals("switch")) {
+                throw new IllegalStateException("injected: loop 1 cannot switch");
+            }
+        };
+        assertThatThrownBy(() -> a.engine.rebind(Ipv4.parse(MOVED))).isInstanceOf(IOException.class)
+            .hasMessageContaining("injected: loop 1 cannot switch");
+        assertThat(socketsOn(MOVED)).as("nothing left open on the new address: %s", a.shell("ss -H -u -a -n"))
+            .isZero();
+        assertThat(socketsOn(TwoHostUnderlay.UNDERLAY_A)).as("2 receiving sockets and loop 1's send socket")
+            .isEqualTo(3);
+        pingFromB();
+
+        a.engine.rebindFault = null;
+        a.engine.rebind(Ipv4.parse(MOVED));
+        assertThat(socketsOn(MOVED)).as("moved: %s", a.shell("ss -H -u -a -n")).isEqualTo(3);
+        assertThat(socketsOn(TwoHostUnderlay.UNDERLAY_A)).isZero();
+        b.routes.replaceAll(Map.of(SUBNET_A, new Peer(Ipv4.parse(MOVED), EngineHost.PORT)));
+        pingFromB();
+    }
+
+    @Test
+    void aRebindWhoseSocketsOpenTooLateLeavesNothingOpen() throws Exception {
+        a.engine.rebindOpenTimeoutMillis = 300;
+        a.engine.executor(0).submit(() -> {
+            try {
+                Thread.sleep(1_000); // loop 0 busy past the timeout
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        assertThatThrownBy(() -> a.engine.rebind(Ipv4.parse(MOVED))).isInstanceOf(IOException.class)
+            .hasMessageContaining("did not finish");
+        TimeUnit.MILLISECONDS.sleep(1_500);
+        assertThat(socketsOn(MOVED)).as("what loop 0 opened late is closed: %s", a.shell("ss -H -u -a -n"))
+            .isZero();
+        pingFromB();
+
+        a.engine.rebind(Ipv4.parse(MOVED));
+        assertThat(socketsOn(MOVED)).isEqualTo(3);
+        assertThat(socketsOn(TwoHostUnderlay.UNDERLAY_A)).isZero();
+    }
+}
