@@ -26,7 +26,9 @@ import org.slf4j.LoggerFactory;
  * default route): the interface is chosen again with the same criteria; the engine moves its socket to the new
  * address ({@link PacketEngine#rebind}) and the allocator rewrites the lease's PublicIP in place
  * ({@link io.overlay.core.spi.SubnetAllocator#changePublicIp}: same key, subnet and etcd lease), which peers follow
- * through their watch. Not ready while it is being published.</li>
+ * through their watch. Not ready while it is being published; a failed or refused change (an operator's reservation
+ * names the old address) is asked for again at every check, the allocator pacing its own retries. Should the address
+ * the lease still names come back before the new one is published, the socket moves back to it.</li>
  * <li>An explicit {@code --public-ip} that was the bound address: never replaced; not ready, naming it, until it is
  * back. (Behind NAT the explicit PublicIP is not local: then only the socket follows the interface's new address.)</li>
  * <li>Nothing matches any more (no address left): not ready, naming the address and what was tried; ready again as
