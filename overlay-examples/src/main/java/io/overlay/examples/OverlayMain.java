@@ -88,6 +88,8 @@ public final class OverlayMain implements Callable<Integer> {
     private volatile String failure;
     /** The thread that waits for a signal, interrupted by {@link #failure}. */
     private volatile Thread waiting;
+    /** Orders a failure's interrupt with the main thread's leaving the wait (then {@link #waiting} is null). */
+    private final Object waitingLock = new Object();
 
     /** The process environment, for {@code NOTIFY_SOCKET} and the watchdog ({@link SystemdNotifier}). */
     private final Map<String, String> processEnv;
@@ -448,9 +450,11 @@ public final class OverlayMain implements Callable<Integer> {
                 public void failed(final String reason) {
                     next.failed(reason);
                     failure = reason; // before the interrupt, which the waiting thread checks it after
-                    final Thread t = waiting;
-                    if (t != null) {
-                        t.interrupt();
+                    synchronized (waitingLock) { // never interrupts stop(): the main thread clears waiting first
+                        final Thread t = waiting;
+                        if (t != null) {
+                            t.interrupt();
+                        }
                     }
                 }
             });
@@ -547,7 +551,10 @@ public final class OverlayMain implements Callable<Integer> {
                     LOG.error("Start-up failed: {}", e.getMessage(), e);
                 }
             }
-            Thread.interrupted(); // clear a late interrupt from the signal handler before closing
+            synchronized (waitingLock) {
+                waiting = null; // from here a failure no longer interrupts this thread: stop() must run whole
+            }
+            Thread.interrupted(); // clear a late interrupt from the signal handler or a failure before closing
             if (signals.requested()) {
                 LOG.info("{} received: shutting down (lease kept for the next start)", signals.received());
             } else if (failure != null) {
