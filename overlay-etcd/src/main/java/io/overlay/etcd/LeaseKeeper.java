@@ -68,6 +68,13 @@ final class LeaseKeeper {
     private long changeBackoffNanos;
     /** The kinds of etcd failure this PublicIP change has logged at WARN (once each). */
     private final Set<String> changeWarned = new HashSet<>();
+    /**
+     * The PublicIPs a swap tried to write into the own key (on its etcd lease) without learning the outcome: etcd may
+     * apply such a write late, after a newer address superseded it. A value naming one of them on the own etcd lease is
+     * this host's own write, not another host's. Cleared by a swap that succeeds and when the key is lost; bounded by
+     * the address changes during one outage.
+     */
+    private final Set<Integer> unconfirmed = new HashSet<>();
     /** The PublicIP a change to was refused because the own key is a reservation (logged once), 0 for none. */
     private int reservationRefused;
     /** Ticker time of the last {@link #restoreOwnValue} write, 0 for none (control thread). */
@@ -251,9 +258,11 @@ final class LeaseKeeper {
         }
         for (int attempt = 1; attempt <= CHANGE_ATTEMPTS; attempt++) {
             final LeaseAttrs next = own.lease().attrs().withPublicIp(ip);
+            unconfirmed.add(ip); // until etcd answers: a timeout may still be applied
             final Optional<Long> rev = registry.putIfUnchanged(own.key(), next.toBytes(), own.leaseId(),
                 own.modRevision());
             if (rev.isPresent()) {
+                unconfirmed.clear(); // compare-and-swap on the revision: an older write can no longer apply
                 final Lease l = own.lease();
                 own = new HeldLease(new Lease(l.subnet(), next, l.reservation(), l.ttl()), own.key(),
                     own.leaseId(), rev.get(), own.expiresAtNanos());
@@ -270,7 +279,8 @@ final class LeaseKeeper {
             }
             final SubnetListing.Entry e = SubnetListing.Entry.parse(settings.subnetsPrefix(), own.key(),
                 v.get().value(), v.get().leaseId(), v.get().modRevision(), 0);
-            if (!e.valid() || e.attrs().publicIp() != was && e.attrs().publicIp() != ip) {
+            final int now = e.valid() ? e.attrs().publicIp() : 0;
+            if (!e.valid() || now != was && now != ip && !unconfirmed.contains(now)) {
                 throw new IllegalStateException("own key " + own.key() + " now holds "
                     + (e.valid() ? "PublicIP " + Ipv4.format(e.attrs().publicIp()) : "a malformed value")
                     + ", another host's");
@@ -281,6 +291,10 @@ final class LeaseKeeper {
                 // on that host's etcd lease; only the etcd lease this agent holds is ever rewritten.
                 lose(reputBy(e));
                 return null;
+            }
+            if (now != own.lease().attrs().publicIp()) {
+                // an earlier swap of this host's that etcd applied after all (its reply lost, or a superseded one)
+                own = withPublicIp(now);
             }
             own = own.withModRevision(e.modRevision());
         }
@@ -423,6 +437,21 @@ final class LeaseKeeper {
     }
 
     private void onOwnPut(final SubnetListing.Entry e) {
+        if (e.valid() && e.leaseId() == own.leaseId() && e.attrs().publicIp() != own.lease().attrs().publicIp()
+            && e.attrs().publicIp() != publicIp && unconfirmed.contains(e.attrs().publicIp())) {
+            // A swap of this host's whose outcome etcd left unknown (superseded since by a newer address) was applied
+            // after all: the key is still this host's, on its etcd lease; the newer address is written over it.
+            LOG.info("Own key {} now carries PublicIP {}: an earlier PublicIP change reported as failed was applied "
+                + "after all; writing this host's PublicIP {} over it", e.key(), Ipv4.format(e.attrs().publicIp()),
+                Ipv4.format(publicIp));
+            own = withPublicIp(e.attrs().publicIp());
+            if (changing == 0) {
+                changing = publicIp; // e.g. moved back to the address the swap left: nothing pending, yet rewritten
+            }
+            if (changeTask == null) {
+                changeTask = control.later("PublicIP change", this::attemptChange, 0, this::retryChangeLater);
+            }
+        }
         if (e.valid() && e.attrs().publicIp() == publicIp && own.lease().attrs().publicIp() != publicIp) {
             // A PublicIP change whose compare-and-swap failed with an unknown outcome (a timeout, a reply lost) that
             // etcd applied after all: this host's own write, not another host's taking the key.
@@ -507,6 +536,13 @@ final class LeaseKeeper {
         }
     }
 
+    /** The own key as held, naming PublicIP {@code ip} (a write of this host's that etcd applied late). */
+    private HeldLease withPublicIp(final int ip) {
+        final Lease l = own.lease();
+        return new HeldLease(new Lease(l.subnet(), l.attrs().withPublicIp(ip), l.reservation(), l.ttl()), own.key(),
+            own.leaseId(), own.modRevision(), own.expiresAtNanos());
+    }
+
     /** Why the own key is lost when it was re-put on another etcd lease (or none) than the one this agent holds. */
     private String reputBy(final SubnetListing.Entry e) {
         return "its key was re-put on " + (e.reservation() ? "no etcd lease"
@@ -552,6 +588,7 @@ final class LeaseKeeper {
         final Lease old = own.lease();
         LOG.warn("Lease for subnet {} lost: {}; re-acquiring (the same subnet if still free)", old.subnet(), why);
         own = null;
+        unconfirmed.clear(); // a re-acquired key is written anew
         lost = old;
         control.emit(x -> x.leaseLost(old));
         control.later("re-acquisition", this::reacquire, 0, this::reacquireLater);

@@ -300,6 +300,63 @@ class LeaseKeepingTest extends EtcdTestSupport {
     }
 
     /**
+     * The address changes twice while etcd is slow: the swap to the first new address times out but etcd applies it
+     * (an unknown outcome), and a newer address supersedes it. The key then names the superseded address on this
+     * agent's own etcd lease: this host's own late write, not another host's. The newer address is written into the
+     * same key on the same etcd lease; the lease is never counted as lost, the subnet never changes.
+     */
+    @Test
+    void aSupersededChangeEtcdAppliedLateIsThisHostsOwnWriteNotATakeover() throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final EtcdSettings s = settings().backoff(Duration.ofMillis(200), Duration.ofSeconds(1)).build();
+        final FaultyRegistry faulty = new FaultyRegistry(new JetcdRegistry(s), true);
+        final EtcdSubnetAllocator a = allocator(s, faulty);
+        final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
+        final RecordingListener events = new RecordingListener();
+        a.start(lease, events);
+        final String key = subnetKey(lease.key());
+        final KeyState before = get(key);
+
+        try (LogCapture log = new LogCapture()) {
+            // the watch is slow too: its event of the late write comes after the newer change's attempt
+            faulty.pauseWatches();
+            faulty.failAfterApplying(FaultyRegistry.Op.PUT_IF_UNCHANGED,
+                new EtcdUnavailableException("injected: no answer", new java.util.concurrent.TimeoutException("x")));
+            assertThatThrownBy(() -> a.changePublicIp(ip("198.18.0.11")).get(10, java.util.concurrent.TimeUnit.SECONDS))
+                .hasCauseInstanceOf(EtcdUnavailableException.class);
+            assertThat(get(key).text()).as("etcd applied the swap after all")
+                .isEqualTo("{\"PublicIP\":\"198.18.0.11\",\"PublicIPv6\":null}");
+            final java.util.concurrent.CompletableFuture<Lease> newer = a.changePublicIp(ip("198.18.0.21"));
+            try {
+                newer.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException e) {
+                assertThat(e).as("only etcd's failures may fail it").hasCauseInstanceOf(EtcdUnavailableException.class);
+            }
+            faulty.resumeWatches();
+            Lease written = null;
+            for (int i = 0; i < 50 && written == null; i++) { // as the watch does: ask again until written
+                try {
+                    written = a.changePublicIp(ip("198.18.0.21")).get(10, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    assertThat(e).as("only etcd's failures are retried").hasCauseInstanceOf(EtcdUnavailableException.class);
+                    Thread.sleep(100);
+                }
+            }
+            assertThat(written).as("this host's lease: %s", events.events).isNotNull();
+            assertThat(written.subnet()).isEqualTo(lease.subnet());
+            assertThat(written.attrs().publicIp()).isEqualTo(ip("198.18.0.21"));
+            etcd.etcdctl("put", subnetKey("100.64.250.0-24"), "{\"PublicIP\":\"198.18.0.250\"}");
+            await().atMost(WAIT).until(() -> events.matching("added 100.64.250.0-24").size() == 1);
+            final KeyState after = get(key);
+            assertThat(after.text()).isEqualTo("{\"PublicIP\":\"198.18.0.21\",\"PublicIPv6\":null}");
+            assertThat(after.lease()).as("the same etcd lease").isEqualTo(before.lease());
+            assertThat(events.matching("lost")).as("events: %s", events.events).isEmpty();
+            assertThat(events.reacquired).isEmpty();
+            assertThat(log.errors()).as("no \"overwritten\" error: %s", log.errors()).isEmpty();
+        }
+    }
+
+    /**
      * etcd does not answer the PublicIP change (each attempt holds the control thread for its request timeout) while
      * the caller keeps asking: the allocator makes one attempt at a time with capped backoff, not one per call, logs
      * one WARN for the outage, delivers a peer's lease event meanwhile without waiting behind a queue of attempts, and
