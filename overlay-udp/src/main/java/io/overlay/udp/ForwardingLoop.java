@@ -37,6 +37,11 @@ final class ForwardingLoop {
      * fires again at once.
      */
     static final int MAX_ROUNDS = 4;
+    /**
+     * Bound of {@link #drainUdp}: more batches than a {@link UdpPacketEngine#SOCKET_BUFFER_BYTES} receive buffer holds,
+     * so it ends on an empty socket unless datagrams keep arriving as fast as they are read.
+     */
+    static final int DRAIN_ROUNDS = 1024;
 
     private final TunPort tun;
     private final PacketBatch in;
@@ -194,6 +199,20 @@ final class ForwardingLoop {
      */
     void onUdpReadable() {
         for (int round = 0; round < MAX_ROUNDS; round++) {
+            udpToTun();
+            if (!lastReceiveFull) {
+                return;
+            }
+        }
+    }
+
+    /**
+     * Reads the UDP socket until a {@code recvmmsg} leaves it empty, at most {@link #DRAIN_ROUNDS} passes: before the
+     * loop leaves a socket ({@link #onRebind}), whose queued datagrams would otherwise be closed away with it. Loop
+     * thread only, between batches.
+     */
+    void drainUdp() {
+        for (int round = 0; round < DRAIN_ROUNDS; round++) {
             udpToTun();
             if (!lastReceiveFull) {
                 return;

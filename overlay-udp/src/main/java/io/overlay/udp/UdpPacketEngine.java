@@ -314,8 +314,9 @@ public final class UdpPacketEngine implements PacketEngine {
      * as at start) on loop 0's thread, so in the network namespace the engine started in, whatever thread calls; then
      * prepares every loop, registering its new socket edge-triggered (a datagram arriving before the switch wakes the
      * loop once and is read after it) with the GRO setting of the old one; then switches each loop, on its own thread
-     * between two batches: it reads and sends on the new socket, polled level-triggered, and the old one is polled
-     * edge-triggered only. Only once every loop switched are the old registrations cancelled and the old sockets
+     * between two batches: it reads what queued on the old socket, then reads and sends on the new socket, polled
+     * level-triggered, and the old one is polled edge-triggered only (a datagram reaching the old address after its
+     * loop switched is not read; it went to an address the host is leaving). Only once every loop switched are the old registrations cancelled and the old sockets
      * closed. A step that fails undoes what was done (loops switched back, new registrations cancelled, new sockets
      * closed), so the engine stays on the old sockets and a retry starts afresh; sockets loop 0 opens after the
      * open's timeout are closed when it finishes. The packet path is untouched: a loop's socket changes only between
@@ -367,6 +368,7 @@ public final class UdpPacketEngine implements PacketEngine {
                     executors[i].submit(() -> {
                         fault("switch", i);
                         r.submit(EpollIoOps.EPOLLIN); // epoll_ctl MOD: reports what arrived meanwhile
+                        loop.drainUdp(); // what queued on the old socket: after the switch nothing reads it
                         loop.onRebind(udpFd, sendFd);
                         old.submit(EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLET)); // MOD: never a busy loop on it
                     }).syncUninterruptibly();

@@ -87,6 +87,37 @@ class UdpEngineRebindTest {
         pingFromB();
     }
 
+    /**
+     * Datagrams that reached loop 0's old socket while the loop was busy just before its switch (B still sends to the
+     * old address) are read before the loop takes the new socket, not closed away with the old one.
+     */
+    @Test
+    void datagramsQueuedOnTheOldSocketAtTheSwitchAreDelivered() throws Exception {
+        pingFromB();
+        final long before = a.engine.counters().udpToTunPackets();
+        final long[] sent = new long[1];
+        a.engine.rebindFault = (step, loop) -> {
+            if (loop == 0 && step.equals("switch")) {
+                try { // on loop 0's thread: what B sends now queues on A's old socket 0 (source port 8285)
+                    final long b0 = b.engine.counters().tunToUdpPackets();
+                    b.shell("ping -c 10 -i 0.02 -W 1 " + a.tunAddress() + " || true");
+                    sent[0] = b.engine.counters().tunToUdpPackets() - b0;
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        };
+        a.engine.rebind(Ipv4.parse(MOVED));
+        a.engine.rebindFault = null;
+        assertThat(sent[0]).as("B sent its echo requests to A's old address").isGreaterThanOrEqualTo(10);
+        TimeUnit.MILLISECONDS.sleep(300);
+        assertThat(a.engine.counters().udpToTunPackets() - before)
+            .as("datagrams queued on the old socket delivered to A's TUN; drops %s", a.engine.counters())
+            .isGreaterThanOrEqualTo(sent[0]);
+        b.routes.replaceAll(Map.of(SUBNET_A, new Peer(Ipv4.parse(MOVED), EngineHost.PORT)));
+        pingFromB();
+    }
+
     @Test
     void aRebindWhoseSocketsOpenTooLateLeavesNothingOpen() throws Exception {
         a.engine.rebindOpenTimeoutMillis = 300;
