@@ -554,6 +554,7 @@ public final class OverlayMain implements Callable<Integer> {
             synchronized (waitingLock) {
                 waiting = null; // from here a failure no longer interrupts this thread: stop() must run whole
             }
+            signals.stopInterrupting(); // nor a first signal arriving during stop() (after a failure began it)
             Thread.interrupted(); // clear a late interrupt from the signal handler or a failure before closing
             if (signals.requested()) {
                 LOG.info("{} received: shutting down (lease kept for the next start)", signals.received());

@@ -12,8 +12,9 @@ import sun.misc.SignalHandler;
  * SIGTERM and SIGINT as a request to stop, so the launcher closes in order and exits 0 ("Exiting cleanly", as
  * flanneld does) instead of the JVM's default 143/130 (which {@code systemd}'s {@code Restart=on-failure} counts as a
  * failure). The first signal counts down {@link #await()} and interrupts the thread given (to end a blocking
- * start-up); a second one while the shutdown runs halts the JVM at once with 128 + the signal number. Uses
- * {@code sun.misc.Signal} (module {@code jdk.unsupported}), the JDK's only signal API.
+ * start-up) unless that thread already runs the shutdown ({@link #stopInterrupting()}); a second one while the
+ * shutdown runs halts the JVM at once with 128 + the signal number. Uses {@code sun.misc.Signal} (module
+ * {@code jdk.unsupported}), the JDK's only signal API.
  */
 final class TerminationSignals implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(TerminationSignals.class);
@@ -24,6 +25,8 @@ final class TerminationSignals implements AutoCloseable {
     private final List<Signal> signals = new ArrayList<>();
     private final List<SignalHandler> previous = new ArrayList<>();
     private volatile String received;
+    /** Whether a signal interrupts {@link #toInterrupt}; cleared by {@link #stopInterrupting()} (under this). */
+    private boolean interrupting = true;
 
     private TerminationSignals(final Thread toInterrupt) {
         this.toInterrupt = toInterrupt;
@@ -52,7 +55,11 @@ final class TerminationSignals implements AutoCloseable {
         }
         received = "SIG" + signal.getName();
         requested.countDown();
-        toInterrupt.interrupt();
+        synchronized (this) {
+            if (interrupting) {
+                toInterrupt.interrupt();
+            }
+        }
     }
 
     /**
@@ -81,6 +88,17 @@ final class TerminationSignals implements AutoCloseable {
      */
     void await() throws InterruptedException {
         requested.await();
+    }
+
+    /**
+     * From now on a signal no longer interrupts the thread given to {@link #install} (it is still recorded, and a
+     * second one still halts): that thread has left its wait and runs the shutdown, which an interrupt would cut short.
+     * A signal handled before this returns has delivered its interrupt, which the caller clears afterwards.
+     */
+    void stopInterrupting() {
+        synchronized (this) {
+            interrupting = false;
+        }
     }
 
     /** Restores the handlers that were installed before. */
