@@ -80,7 +80,7 @@ final class ForwardingLoop {
      */
     static ForwardingLoop create(final FileDescriptor tunFd, final int udpFd, final RouteTable routes,
                                  final LoopConfig config) {
-        return create(tunFd, udpFd, udpFd, routes, config, null);
+        return create(tunFd, udpFd, udpFd, 0, routes, config, null);
     }
 
     /**
@@ -95,7 +95,7 @@ final class ForwardingLoop {
      */
     static ForwardingLoop create(final FileDescriptor tunFd, final int udpFd, final RouteTable routes,
                                  final LoopConfig config, final PeerSessions sessions) {
-        return create(tunFd, udpFd, udpFd, routes, config, sessions);
+        return create(tunFd, udpFd, udpFd, 0, routes, config, sessions);
     }
 
     /**
@@ -105,12 +105,13 @@ final class ForwardingLoop {
      * @param tunFd the TUN queue's descriptor (not owned)
      * @param udpFd the bound UDP socket it receives on (owned by the engine)
      * @param sendFd the bound UDP socket it sends from (owned by the engine; may be {@code udpFd})
+     * @param index the loop's index, 0..: the top byte of every counter it seals
      * @param routes the route table
      * @param config what the loop forwards and how
      * @param sessions the peer sessions, or {@code null} when encryption is off
      * @return the loop
      */
-    static ForwardingLoop create(final FileDescriptor tunFd, final int udpFd, final int sendFd,
+    static ForwardingLoop create(final FileDescriptor tunFd, final int udpFd, final int sendFd, final int index,
                                  final RouteTable routes, final LoopConfig config, final PeerSessions sessions) {
         final LoopCounters counters = new LoopCounters();
         final boolean vnet = config.vnetHeaderLength() == VirtioNetHdr.LENGTH;
@@ -130,7 +131,7 @@ final class ForwardingLoop {
         final PacketProcessor processor = new PacketProcessor(routes, config.network(), config.localSubnet(),
             wireMtu, config.acceptOnlyKnownPeers(), config.strictSource(), counters);
         final LoopSealing sealing = sessions == null ? null
-            : new LoopSealing(sessions, sendCapacity, config.mtu(), counters);
+            : new LoopSealing(sessions, index, sendCapacity, config.mtu(), counters);
         return new ForwardingLoop(tun, udp, icmp, processor, counters, batch, sealing);
     }
 

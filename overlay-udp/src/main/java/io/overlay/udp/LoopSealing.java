@@ -24,7 +24,7 @@ final class LoopSealing {
     private final PeerSessions sessions;
     private final boolean required;
     private final LoopCounters counters;
-    private final PacketSealer sealer = new PacketSealer();
+    private final PacketSealer sealer;
     private final PacketOpener opener = new PacketOpener();
     private final ByteBuffer area;
     private final long areaAddress;
@@ -36,11 +36,14 @@ final class LoopSealing {
      * Creates the step.
      *
      * @param sessions the peer sessions
+     * @param index the loop's index: its counters' top byte ({@link io.overlay.udp.crypto.SealedFrame#counterOf})
      * @param slots most packets queued before a flush
      * @param mtu the TUN MTU: the largest packet sealed
      * @param counters the loop's counters
      */
-    LoopSealing(final PeerSessions sessions, final int slots, final int mtu, final LoopCounters counters) {
+    LoopSealing(final PeerSessions sessions, final int index, final int slots, final int mtu,
+                final LoopCounters counters) {
+        this.sealer = new PacketSealer(index);
         this.sessions = sessions;
         this.required = sessions.required();
         this.counters = counters;

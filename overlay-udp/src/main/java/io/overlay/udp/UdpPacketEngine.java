@@ -136,7 +136,8 @@ public final class UdpPacketEngine implements PacketEngine {
         this.localSubnet = settings.localSubnet();
         this.bindAddress = settings.bindAddress();
         final EngineEncryption enc = settings.encryption();
-        this.sessions = enc.on() ? new PeerSessions(enc.mode(), enc.keyPair(), enc.publicKey(), enc.psk()) : null;
+        this.sessions = enc.on() ? new PeerSessions(enc.mode(), enc.keyPair(), enc.publicKey(), enc.psk(),
+            settings.loops()) : null;
     }
 
     /**
@@ -249,7 +250,8 @@ public final class UdpPacketEngine implements PacketEngine {
             final FileDescriptor udp = sockets.get(i);
             final FileDescriptor tun = new FileDescriptor(device.fileDescriptor(i));
             final boolean gro = vnet > 0 && tuning.udpGro() && LinuxUdp.enableGro(udp.intValue());
-            final ForwardingLoop loop = ForwardingLoop.create(tun, udp.intValue(), sendSockets.get(i).intValue(), routes,
+            final ForwardingLoop loop = ForwardingLoop.create(tun, udp.intValue(), sendSockets.get(i).intValue(), i,
+                routes,
                 new LoopConfig(settings.network(), localSubnet, settings.mtu(), settings.acceptOnlyKnownPeers(), vnet,
                     tuning.batchSize(), gso, gro, settings.strictSource()), sessions);
             newLoops[i] = loop;

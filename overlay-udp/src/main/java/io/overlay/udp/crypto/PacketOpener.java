@@ -14,7 +14,8 @@ public final class PacketOpener {
     public static final int MALFORMED = -1;
     /** {@link #open} result: the key id is not the one expected from this peer (an old key, a restarted peer). */
     public static final int UNKNOWN_KEY = -2;
-    /** {@link #open} result: the counter was seen already or is too old for the window. */
+    /** {@link #open} result: the counter was seen already, is too old for its sender loop's window, or is negative
+     * or of a sender loop index of {@value SealedFrame#MAX_LOOPS} or above. */
     public static final int REPLAYED = -3;
     /** {@link #open} result: the tag did not verify (modified in transit, or sealed under another key or PSK). */
     public static final int BAD_TAG = -4;
@@ -41,7 +42,7 @@ public final class PacketOpener {
     /**
      * Opens the frame of {@code length} bytes at {@code buf[offset]} in place.
      *
-     * @param session the sender's session (receive key, window)
+     * @param session the sender's session (receive key, windows)
      * @param buf the buffer (absolute indexes)
      * @param offset the frame's first byte; the inner packet is written from here
      * @param length the frame's length
@@ -56,8 +57,7 @@ public final class PacketOpener {
             return UNKNOWN_KEY;
         }
         final long counter = SealedFrame.counter(buf, offset);
-        final ReplayWindow window = session.window();
-        if (!window.mayAccept(counter)) {
+        if (!session.mayAccept(counter)) {
             return REPLAYED;
         }
         buf.get(offset, sealed, 0, length);
@@ -67,7 +67,7 @@ public final class PacketOpener {
             != inner) {
             return BAD_TAG;
         }
-        if (!window.accept(counter)) {
+        if (!session.accept(counter)) {
             return REPLAYED;
         }
         buf.put(offset, plain, 0, inner);

@@ -25,11 +25,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A session lives while some PublicIP uses its peer public key. When none does any more (the peer left or changed
  * its key), the session is retired: its keys' loop state is released and only a tombstone is kept, peer public key →
- * (our send counter's high-water mark, the highest counter received), at most {@value #TOMBSTONES} of them, oldest
- * evicted first. A key that comes back resumes its send counter above the mark (an AES-GCM nonce must never repeat
- * under one key, NIST SP 800-38D §8) and refuses every counter it had received up to the mark as a replay. A key
- * whose tombstone was evicted starts its send counter above the highest mark ever evicted, so it cannot reuse a
- * nonce either; its receive window then starts empty.
+ * (the highest send sequence any of our loops used, plus one; per sender loop index of the peer, the highest
+ * sequence received), at most {@value #TOMBSTONES} of them, oldest evicted first. A key that comes back resumes every
+ * loop's send sequence above the mark (an AES-GCM nonce must never repeat under one key, NIST SP 800-38D §8; a
+ * counter is {@code (loop << 56) | sequence}, so one mark above every loop's sequence covers them all) and refuses,
+ * per sender loop, every sequence it had received up to that loop's mark as a replay. A key whose tombstone was
+ * evicted starts its send sequences above the highest mark ever evicted, so it cannot reuse a nonce either; its
+ * receive windows then start empty. A tombstone is a few dozen bytes plus 8 per sender loop index the peer used.
  */
 public final class PeerSessions {
     /** Tombstones kept of retired sessions. */
@@ -41,16 +43,29 @@ public final class PeerSessions {
     private final Encryption mode;
     private final HostKeyPair own;
     private final byte[] psk;
+    private final int sendLoops;
     private final Map<String, PeerSession> byKey = new HashMap<>();
     private final Map<PeerSession, Integer> owners = new HashMap<>();
     private final Map<Integer, PeerSession> byIp = new HashMap<>();
     private final TreeSet<Integer> keyless = new TreeSet<>(Integer::compareUnsigned);
-    private final LinkedHashMap<String, long[]> tombstones = new LinkedHashMap<>();
-    /** The highest send counter of any evicted tombstone: where a key without a tombstone starts. */
+    private final LinkedHashMap<String, PeerSession.Marks> tombstones = new LinkedHashMap<>();
+    /** The highest send sequence mark of any evicted tombstone: where a key without a tombstone starts. */
     private long evictedSent;
     private volatile Snapshot snapshot = new Snapshot(Map.of());
     /** Published after each change so that {@link #status()} takes no lock (the table's is held during changes). */
     private volatile EncryptionStatus status;
+
+    /**
+     * Creates an empty table for one sealing loop.
+     *
+     * @param mode preferred or required
+     * @param keyPair this process's X25519 key pair
+     * @param publicKey its raw 32-byte public key
+     * @param psk the pre-shared key, empty for none
+     */
+    public PeerSessions(final Encryption mode, final KeyPair keyPair, final byte[] publicKey, final byte[] psk) {
+        this(mode, keyPair, publicKey, psk, 1);
+    }
 
     /**
      * Creates an empty table.
@@ -59,8 +74,16 @@ public final class PeerSessions {
      * @param keyPair this process's X25519 key pair
      * @param publicKey its raw 32-byte public key
      * @param psk the pre-shared key, empty for none
+     * @param sendLoops the event loops that seal (loop indexes 0..sendLoops - 1), 1..{@value SealedFrame#MAX_LOOPS}:
+     *     each session keeps a send sequence per loop (64 bytes each)
+     * @throws IllegalArgumentException if {@code sendLoops} is out of range
      */
-    public PeerSessions(final Encryption mode, final KeyPair keyPair, final byte[] publicKey, final byte[] psk) {
+    public PeerSessions(final Encryption mode, final KeyPair keyPair, final byte[] publicKey, final byte[] psk,
+                        final int sendLoops) {
+        if (sendLoops < 1 || sendLoops > SealedFrame.MAX_LOOPS) {
+            throw new IllegalArgumentException("send loops must be 1.." + SealedFrame.MAX_LOOPS + ", got " + sendLoops);
+        }
+        this.sendLoops = sendLoops;
         this.mode = mode;
         this.own = HostKeyPair.of(keyPair, publicKey);
         this.psk = psk.clone();
@@ -196,9 +219,9 @@ public final class PeerSessions {
 
     /** Makes the session of a key, resuming from its tombstone (lock held). */
     private PeerSession open(final String id, final byte[] publicKey, final SessionKeys keys) {
-        final long[] tomb = tombstones.remove(id);
-        final PeerSession s = tomb == null ? new PeerSession(publicKey, keys, evictedSent, -1)
-            : new PeerSession(publicKey, keys, Math.max(tomb[0], evictedSent), tomb[1]);
+        final PeerSession.Marks tomb = tombstones.remove(id);
+        final PeerSession s = tomb == null ? new PeerSession(publicKey, keys, sendLoops, evictedSent, new long[0])
+            : new PeerSession(publicKey, keys, sendLoops, Math.max(tomb.sent(), evictedSent), tomb.received());
         byKey.put(id, s);
         return s;
     }
@@ -209,8 +232,8 @@ public final class PeerSessions {
         final String id = s.peerPublicKeyBase64();
         byKey.remove(id);
         tombstones.put(id, s.retire());
-        for (Iterator<long[]> it = tombstones.values().iterator(); tombstones.size() > TOMBSTONES; ) {
-            evictedSent = Math.max(evictedSent, it.next()[0]);
+        for (Iterator<PeerSession.Marks> it = tombstones.values().iterator(); tombstones.size() > TOMBSTONES; ) {
+            evictedSent = Math.max(evictedSent, it.next().sent());
             it.remove();
         }
     }

@@ -3,31 +3,32 @@ package io.overlay.udp.crypto;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * A sliding anti-replay window over the counters of one receive key, the bitmap of RFC 6479 (as WireGuard keeps
- * one): {@value #BITS} bits in 64-bit words used as a ring; a counter is accepted once if it is above the highest
- * seen or at most {@value #WINDOW} below it, so that many packets may arrive out of order (GSO runs, several queues)
- * and still be accepted.
+ * A sliding anti-replay window over the sequences of one sending loop of one peer (one receive key), the bitmap of
+ * RFC 6479 (as WireGuard keeps one): {@value #BITS} bits in 64-bit words used as a ring; a sequence is accepted once
+ * if it is above the highest seen or at most {@value #WINDOW} below it, so that packets may arrive somewhat out of
+ * order and still be accepted.
  *
- * <p>The window is that wide because one session's counters are opened by several loops: a peer with several loops
- * sends from one port per loop, all drawing from one send counter, and this host's steering hands each port to its
- * own loop, so one loop may open a datagram while another has already opened many thousands sent after it (its
- * socket's receive queue holds megabytes). Two loops on each side under a TCP load lagged by up to 10,510 counters
- * ({@code EncryptionUnderlayFaultsNamespaceTest}); a 4,032-counter window refused those originals as replays.
- * The ring is 2 KiB per live session, made on the control thread: with a session per keyed peer that is 32 MiB at
- * 16,383 peers, which is why it is not wider (a wider window is the next step if hosts with many more loops lag
- * further).
+ * <p>A frame's counter is {@code (sending loop index << 56) | sequence} ({@link SealedFrame#counterOf}) and the
+ * receiver keeps one window per (session, sender loop index) ({@link PeerSession}). The peer's loop i sends from its
+ * own port, which this host's steering (SO_REUSEPORT) hands to one receiving loop, so a window sees one socket's
+ * datagrams in the order that loop sealed them, give or take the underlay's reordering: it no longer has to span the
+ * lag between receiving loops (when all loops drew from one counter, one loop could open a datagram while another had
+ * opened 10,000 or more sent after it, and originals past a 16,320-counter window were refused as replays). That is
+ * why {@value #BITS} bits are enough: {@value #BYTES} bytes per sender loop and session, 8 MiB at 16,383 peers that
+ * each send from one loop, 16 MiB from two (one shared 16,384-bit window per session was 32 MiB).
  *
- * <p>{@link #mayAccept} is a read-only pre-check before the costly decryption; {@link #accept} marks the counter
+ * <p>{@link #mayAccept} is a read-only pre-check before the costly decryption; {@link #accept} marks the sequence
  * once the datagram authenticated. {@link #accept} guards its few word operations with a flag taken by
- * compare-and-set that is never waited for: the flag is held for a few word operations only, so it is mostly
- * uncontended even when a peer's datagrams reach several loops; when another loop holds it, {@link #accept} spins up to {@value #SPINS} times with
- * {@link Thread#onSpinWait()} (the holder needs a few nanoseconds), then yields up to {@value #YIELDS} times (the
- * holder's thread may have been descheduled on this core) and only then refuses the datagram as a replay rather than
- * blocking the loop. No allocation.
+ * compare-and-set that is never waited for: one socket's datagrams are opened by one loop, so the flag is
+ * uncontended; should two loops ever open one sender loop's datagrams (the control thread's {@link #close} aside),
+ * {@link #accept} spins up to {@value #SPINS} times with {@link Thread#onSpinWait()}, then yields up to
+ * {@value #YIELDS} times and only then refuses the datagram as a replay rather than blocking the loop. No allocation.
  */
 public final class ReplayWindow {
     /** Bits in the ring. */
-    public static final int BITS = 16384;
+    public static final int BITS = 4096;
+    /** Bytes of the ring: {@value}. */
+    public static final int BYTES = BITS / 8;
     /** How far below the highest accepted counter a counter is still accepted: {@value} (one word is the margin). */
     public static final int WINDOW = BITS - 64;
     private static final int WORDS = BITS / 64;
@@ -49,9 +50,9 @@ public final class ReplayWindow {
     }
 
     /**
-     * Creates a window that refuses every counter up to {@code highest} (a retired session's, resumed).
+     * Creates a window that refuses every sequence up to {@code highest} (a retired session's, resumed).
      *
-     * @param highest the highest counter seen before, -1 for none
+     * @param highest the highest sequence seen before, -1 for none
      */
     public ReplayWindow(final long highest) {
         top = highest;
@@ -66,7 +67,7 @@ public final class ReplayWindow {
      * Closes the window (a retired session): every later {@link #accept} refuses. Control thread; waits for a loop
      * holding the flag.
      *
-     * @return the highest counter accepted, -1 for none
+     * @return the highest sequence accepted, -1 for none
      */
     public long close() {
         while (!busy.compareAndSet(0, 1)) {
@@ -83,7 +84,7 @@ public final class ReplayWindow {
     /**
      * Whether {@code counter} may be new (not certain: {@link #accept} decides). Any thread; racy reads only.
      *
-     * @param counter a received counter, 0 or above
+     * @param counter a received sequence, 0 or above
      * @return {@code false} if it is negative, too old or seen already
      */
     public boolean mayAccept(final long counter) {
@@ -103,7 +104,7 @@ public final class ReplayWindow {
     /**
      * Accepts {@code counter} once: slides the window up if it is the highest yet.
      *
-     * @param counter a received counter of an authenticated datagram, 0 or above
+     * @param counter a received sequence of an authenticated datagram, 0 or above
      * @return {@code true} if it was new and is now marked; {@code false} for a replay, a counter too old, or (rarely)
      *     another loop holding this window for longer than {@value #SPINS} spins (its thread descheduled)
      */
@@ -153,7 +154,7 @@ public final class ReplayWindow {
         return false;
     }
 
-    /** The highest counter accepted, -1 before the first. */
+    /** The highest sequence accepted, -1 before the first. */
     public long highest() {
         return top;
     }

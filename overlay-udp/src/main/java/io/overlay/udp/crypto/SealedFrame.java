@@ -13,16 +13,19 @@ import java.nio.ByteBuffer;
  *               itself, first byte 0x45..0x4F) by this byte alone; the low nibble 1 is the format version
  *   1       4   key id: names the sender → receiver key ({@link SessionKeys#keyId}); a datagram under a key the
  *               receiver does not hold (an old key pair, a peer that restarted) is recognised by it and dropped
- *   5       8   counter: the sender's per-key packet number, 0, 1, 2, ... never repeated for a key
+ *   5       8   counter: never repeated for a key; (sending loop index &lt;&lt; 56) | that loop's sequence 0, 1, 2, ...
+ *               (byte 5 is the sender's loop index, 0..63; bytes 6..12 the loop's 56-bit sequence)
  *  13       n   ciphertext: the inner IPv4 packet (n bytes) encrypted
  * 13+n     16   GCM tag over the ciphertext (no additional authenticated data)
  * </pre>
  *
  * <p>The 96-bit GCM nonce is the key id followed by the counter (bytes 1..12 of the frame), unique per key because
- * the counter never repeats and every process start makes a new key pair (so every key is new). The header needs no
- * additional authenticated data: the key id must equal the receiver's key id for the sender exactly, and a changed
- * counter changes the nonce, so the tag fails; the marker is a constant. (Leaving the AAD out also spares the JDK's
- * per-packet AAD buffer.) The frame adds
+ * the counter never repeats and every process start makes a new key pair (so every key is new). Each sending loop
+ * numbers its own packets, so the loops share no counter; loop 0's counters are 0, 1, 2, ..., so a host with one loop
+ * sends what it sent before counters were per loop. A receiver keeps one replay window per sender loop index. The
+ * header needs no additional authenticated data: the key id must equal the receiver's key id for the sender exactly,
+ * and a changed counter changes the nonce, so the tag fails; the marker is a constant. (Leaving the AAD out also
+ * spares the JDK's per-packet AAD buffer.) The frame adds
  * {@link #OVERHEAD} = 29 bytes to the inner packet, so a host that may seal lowers its TUN MTU by that much below
  * flannel's (underlay MTU − 28).
  */
@@ -41,6 +44,13 @@ public final class SealedFrame {
     public static final int OVERHEAD = HEADER + TAG;
     /** Nonce length in bytes (GCM's recommended 96 bits): key id and counter. */
     public static final int NONCE = 12;
+
+    /** Bits of the counter below the sending loop index: the counter is {@code (loop << 56) | sequence}. */
+    public static final int LOOP_SHIFT = 56;
+    /** The largest per-loop sequence, 2^56 - 1: a loop that reached it seals nothing more under the key. */
+    public static final long MAX_SEQUENCE = (1L << LOOP_SHIFT) - 1;
+    /** Sending loop indexes a receiver accepts, 0..63: {@code io.overlay.core.Overlay.MAX_LOOPS} (a test checks). */
+    public static final int MAX_LOOPS = 64;
 
     /** The largest inner packet sealed or opened: an IPv4 packet's largest total length. */
     public static final int MAX_INNER = 65535;
@@ -81,6 +91,27 @@ public final class SealedFrame {
     /** Reads the counter of the frame at {@code offset}. */
     public static long counter(final ByteBuffer buf, final int offset) {
         return buf.getLong(offset + COUNTER);
+    }
+
+    /**
+     * The counter of sequence {@code sequence} of sending loop {@code loop}.
+     *
+     * @param loop the loop index, 0..{@value #MAX_LOOPS} - 1
+     * @param sequence the loop's sequence, 0..{@link #MAX_SEQUENCE}
+     * @return {@code (loop << 56) | sequence}
+     */
+    public static long counterOf(final int loop, final long sequence) {
+        return (long) loop << LOOP_SHIFT | sequence;
+    }
+
+    /** The sending loop index of a non-negative counter (its top byte). */
+    public static int loopOf(final long counter) {
+        return (int) (counter >>> LOOP_SHIFT);
+    }
+
+    /** The per-loop sequence of a counter (its low 56 bits). */
+    public static long sequenceOf(final long counter) {
+        return counter & MAX_SEQUENCE;
     }
 
     static void putInt(final byte[] b, final int at, final int v) {
