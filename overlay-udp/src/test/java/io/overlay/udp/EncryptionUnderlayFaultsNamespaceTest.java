@@ -9,7 +9,6 @@ import io.overlay.core.spi.Encryption;
 import io.overlay.core.spi.EngineEncryption;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.testing.Privileged;
-import io.overlay.udp.crypto.ReplayWindow;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
@@ -30,10 +29,10 @@ import org.junit.jupiter.api.Timeout;
  * Encryption under faults of the underlay and of the peers, on two engines in namespaces ({@link TwoHostUnderlay}),
  * keys handed over as the lease events would: a peer restarted again and again (a new key pair each time) while both
  * sides send, one of its new keys reaching the other side late; and two loops on each side (loop i of the sender
- * sends from port 8285 + i, the receiver's steering hands each port to its own loop, so one session's counter is
- * interleaved by two senders and its window updated by two receivers) with and without datagrams duplicated on the
- * underlay by an nftables {@code dup} rule inside the sender's namespace; and a peer behind SNAT next to a forged
- * sender without a key, with {@code --accept-any-sender}.
+ * sends from port 8285 + i with counters of its own, the receiver's steering hands each port to its own loop, which
+ * keeps a replay window per sender loop, however far one receiving loop lags the other) with and without datagrams
+ * duplicated on the underlay by an nftables {@code dup} rule inside the sender's namespace; and a peer behind SNAT
+ * next to a forged sender without a key, with {@code --accept-any-sender}.
  */
 @Privileged
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
@@ -41,7 +40,7 @@ class EncryptionUnderlayFaultsNamespaceTest {
     private static final int MTU = 1472 - EngineEncryption.OVERHEAD;
     /** Datagrams one socket buffer error may stand for: the kernel drops a UDP GRO packet whole. */
     private static final int GRO_SEGMENTS = 64;
-    /** One datagram in this many may be refused for a contended window (see {@link ReplayWindow}'s spin). */
+    /** One datagram in this many sent may go missing uncounted (the check of what B opened). */
     private static final long TRACE = 10_000;
     /** With one datagram in four duplicated, one in this many originals may be lost in the kernel uncounted. */
     private static final long DUPLICATED_SLACK = 100;
@@ -137,10 +136,9 @@ class EncryptionUnderlayFaultsNamespaceTest {
             assertThat(packets(ports, 8285)).as("A sent from loop 0's port").isPositive();
             assertThat(packets(ports, 8286)).as("A sent from loop 1's port").isPositive();
             for (TrafficCounters c : List.of(a1, b1)) {
-                // a trace is allowed: a loop that cannot take the window from the other within its bounded spin
-                // refuses the datagram (ReplayWindow); a window narrower than the loops' lag refused 0.1 to 0.6 %
-                assertThat(c.drops(DropReason.REPLAYED)).as("originals refused as replays: " + c)
-                    .isLessThanOrEqualTo(c.get(Counter.SEALED_RECEIVED) / TRACE);
+                // one window per sender loop, opened by one receiving loop: however far one loop lags the other,
+                // no original is refused (one window for both loops refused 541 of 714,828 on a loaded machine)
+                assertThat(c.drops(DropReason.REPLAYED)).as("originals refused as replays: " + c).isZero();
                 assertThat(c.drops(DropReason.UNKNOWN_KEY) + c.drops(DropReason.TAMPERED)).isZero();
             }
             assertThat(received(b0, b1)).as("B opened what A sealed and sent")
