@@ -29,6 +29,9 @@ final class PrometheusPage {
 
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
 
+    /** The overlay's meters, refreshed as each scrape begins. */
+    private final OverlayMetrics overlayMetrics;
+
     /**
      * Creates the registry and binds every meter.
      *
@@ -40,7 +43,8 @@ final class PrometheusPage {
         // process_cpu_usage and the JVM's own meters say the same.
         registry.config().meterFilter(MeterFilter.deny(id -> id.getName().equals("process.cpu.time")
             || id.getName().equals("system.cpu.count")));
-        new OverlayMetrics(status, history, OverlayVersion.version()).bindTo(registry);
+        overlayMetrics = new OverlayMetrics(status, history, OverlayVersion.version());
+        overlayMetrics.bindTo(registry);
         new JvmMemoryMetrics().bindTo(registry);
         new JvmGcMetrics().bindTo(registry); // lives as long as the process: never closed
         new JvmThreadMetrics().bindTo(registry);
@@ -56,7 +60,10 @@ final class PrometheusPage {
      * @return {@code /metrics}'s page
      */
     HealthServer.Page page() {
-        return new HealthServer.Page(CONTENT_TYPE, registry::scrape);
+        return new HealthServer.Page(CONTENT_TYPE, () -> {
+            overlayMetrics.refresh(); // this scrape's values are read now, never an earlier scrape's
+            return registry.scrape();
+        });
     }
 
     /**

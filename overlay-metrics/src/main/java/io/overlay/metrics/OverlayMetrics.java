@@ -117,6 +117,15 @@ public final class OverlayMetrics implements MeterBinder {
             .register(registry);
     }
 
+    /**
+     * Makes the next meter read take a fresh status snapshot. Call it as a scrape begins, so that the scrape never
+     * serves values from before it began: without it two scrapes less than {@value #SNAPSHOT_MILLIS} ms apart (a
+     * client reading before and after a short transfer) would show the same values. Thread-safe; cheap.
+     */
+    public void refresh() {
+        snapshot = null;
+    }
+
     /** The status for this scrape: the snapshot if it is recent, else a new one. */
     private OverlayStatus status() {
         final long now = System.nanoTime();

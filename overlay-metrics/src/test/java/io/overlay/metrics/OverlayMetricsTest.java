@@ -122,6 +122,17 @@ class OverlayMetricsTest {
     }
 
     @Test
+    void aRefreshedScrapeReadsValuesNewerThanTheLastScrapes() {
+        final OverlayMetrics metrics = new OverlayMetrics(status::get, history, "1.2.3");
+        metrics.bindTo(registry);
+        assertThat(value("overlay_tun_to_udp_packets_total")).isZero();
+        status.set(status(true, 10, 0, Map.of(), AllocatorStatus.UNKNOWN));
+        // well within SNAPSHOT_MILLIS of the scrape before: a refresh takes the values of now
+        metrics.refresh();
+        assertThat(value("overlay_tun_to_udp_packets_total")).isEqualTo(10);
+    }
+
+    @Test
     void oneSnapshotServesAScrape() {
         final int[] calls = {0};
         new OverlayMetrics(() -> {
