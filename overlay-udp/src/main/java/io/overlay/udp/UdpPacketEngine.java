@@ -103,14 +103,25 @@ public final class UdpPacketEngine implements PacketEngine {
     /** The peer sessions when encryption is on, else {@code null}. */
     private final PeerSessions sessions;
     /**
-     * For tests in this package: called on loop i's thread before each per-loop step of {@link #rebind}
-     * ({@code "register"}, {@code "switch"}) with the step and i; a throw fails that step.
+     * For tests in this package: called on loop i's thread at each per-loop {@link RebindStep} of {@link #rebind} with
+     * the step and i; a throw fails that step.
      */
-    volatile java.util.function.BiConsumer<String, Integer> rebindFault;
+    volatile java.util.function.BiConsumer<RebindStep, Integer> rebindFault;
     /** How long {@link #rebind} waits for loop 0 to open the new sockets, in ms (tests shorten it). */
     volatile long rebindOpenTimeoutMillis = 10_000;
     private MultiThreadIoEventLoopGroup group;
     private boolean started;
+
+    /** The per-loop points of {@link #rebind} where the test hook {@link #rebindFault} is called, in order. */
+    enum RebindStep {
+        /** Loop i is about to prepare its new socket (GRO, edge-triggered registration). */
+        REGISTER,
+        /** Loop i is about to take its new sockets. */
+        SWITCH,
+        /** Loop i took its new sockets; its old registration is still polled level-triggered. */
+        SWITCHED
+    }
+
     private boolean closed;
 
     /**
@@ -341,8 +352,9 @@ public final class UdpPacketEngine implements PacketEngine {
             final List<FileDescriptor> receive = opened[0];
             final List<FileDescriptor> send = opened[1];
             final IoRegistration[] fresh = new IoRegistration[n];
-            int switched = 0;
-            String step = "register";
+            // set by loop i's own task once it took its new sockets, whatever fails after that in the task
+            final boolean[] moved = new boolean[n];
+            RebindStep step = RebindStep.REGISTER;
             int at = 0;
             try {
                 for (; at < n; at++) {
@@ -352,14 +364,14 @@ public final class UdpPacketEngine implements PacketEngine {
                     fresh[i] = executors[i].register(new FdHandle.Udp(udp, loop)).syncUninterruptibly().getNow();
                     final IoRegistration r = fresh[i];
                     executors[i].submit(() -> {
-                        fault("register", i);
+                        fault(RebindStep.REGISTER, i);
                         if (loop.groActive() && !LinuxUdp.enableGro(udp.intValue())) {
                             LOG.warn("the kernel refused UDP GRO on the new socket; receiving datagram by datagram");
                         }
                         r.submit(EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLET));
                     }).syncUninterruptibly();
                 }
-                step = "switch";
+                step = RebindStep.SWITCH;
                 for (at = 0; at < n; at++) {
                     final int i = at;
                     final ForwardingLoop loop = loops[i];
@@ -368,19 +380,20 @@ public final class UdpPacketEngine implements PacketEngine {
                     final int udpFd = receive.get(i).intValue();
                     final int sendFd = send.get(i).intValue();
                     executors[i].submit(() -> {
-                        fault("switch", i);
+                        fault(RebindStep.SWITCH, i);
                         r.submit(EpollIoOps.EPOLLIN); // epoll_ctl MOD: reports what arrived meanwhile
                         loop.drainUdp(); // what queued on the old socket: after the switch nothing reads it
                         loop.onRebind(udpFd, sendFd);
+                        moved[i] = true;
+                        fault(RebindStep.SWITCHED, i);
                         old.submit(EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLET)); // MOD: never a busy loop on it
                     }).syncUninterruptibly();
-                    switched = i + 1;
                 }
             } catch (RuntimeException e) {
-                undo(switched, fresh, receive, send);
+                undo(moved, fresh, receive, send);
                 throw new IOException("moving the UDP sockets to " + Ipv4.format(address) + ":" + settings.port()
-                    + " failed at the " + step + " step of loop " + at + " (still on " + Ipv4.format(bindAddress)
-                    + "): " + e.getMessage(), e);
+                    + " failed at the " + step.name().toLowerCase(java.util.Locale.ROOT) + " step of loop " + at
+                    + " (still on " + Ipv4.format(bindAddress) + "): " + e.getMessage(), e);
             }
             for (int i = 0; i < n; i++) {
                 final IoRegistration old = udpRegistrations[i];
@@ -436,14 +449,18 @@ public final class UdpPacketEngine implements PacketEngine {
     }
 
     /**
-     * Undoes a rebind that failed: loops {@code 0 .. switched-1} back on their old sockets (polled level-triggered
-     * again), the new registrations cancelled and the new sockets closed. A loop that cannot be switched back is
-     * logged at ERROR (its new socket then stays open and polled, so it goes on forwarding).
+     * Undoes a rebind that failed: the loops that took their new sockets ({@code moved}, also when their switch
+     * task failed after that) back on their old sockets (polled level-triggered again), the new registrations
+     * cancelled and the new sockets closed. A loop that cannot be switched back is logged at ERROR (its new socket
+     * then stays open and polled, so it goes on forwarding).
      */
-    private void undo(final int switched, final IoRegistration[] fresh, final List<FileDescriptor> receive,
+    private void undo(final boolean[] moved, final IoRegistration[] fresh, final List<FileDescriptor> receive,
                       final List<FileDescriptor> send) {
         final boolean[] keep = new boolean[fresh.length];
-        for (int i = 0; i < switched; i++) {
+        for (int i = 0; i < moved.length; i++) {
+            if (!moved[i]) {
+                continue;
+            }
             final ForwardingLoop loop = loops[i];
             final IoRegistration old = udpRegistrations[i];
             final IoRegistration r = fresh[i];
@@ -483,8 +500,8 @@ public final class UdpPacketEngine implements PacketEngine {
         closeSockets(closeReceive, closeSend);
     }
 
-    private void fault(final String step, final int loop) {
-        final java.util.function.BiConsumer<String, Integer> f = rebindFault;
+    private void fault(final RebindStep step, final int loop) {
+        final java.util.function.BiConsumer<RebindStep, Integer> f = rebindFault;
         if (f != null) {
             f.accept(step, loop);
         }

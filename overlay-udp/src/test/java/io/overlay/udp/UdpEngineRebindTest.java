@@ -7,7 +7,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Peer;
 import io.overlay.testing.Privileged;
+import io.overlay.tun.NetnsThread;
 import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.nio.ByteBuffer;
+import java.nio.channels.DatagramChannel;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -54,11 +59,48 @@ class UdpEngineRebindTest {
         assertThat(b.shell("ping -c 2 -i 0.2 -W 2 " + a.tunAddress())).contains("2 received");
     }
 
+    /**
+     * Sends {@code count} echo requests from B's subnet to A's TUN as raw datagrams from B's underlay port 8286 to
+     * {@code to}:8285: A's source-port steering hands them to its socket 1, so only loop 1 can read them.
+     *
+     * @return how many of them A wrote to its TUN (waiting up to 5 s for all)
+     */
+    private long deliveredByLoop1(final String to, final int count) throws Exception {
+        final long before = a.engine.counters().udpToTunPackets();
+        NetnsThread.call(hosts.nsB.name(), () -> {
+            try (DatagramChannel ch = DatagramChannel.open(StandardProtocolFamily.INET)) {
+                ch.bind(new InetSocketAddress(TwoHostUnderlay.UNDERLAY_B, EngineHost.PORT + 1));
+                for (int i = 0; i < count; i++) {
+                    ch.send(ByteBuffer.wrap(echo(b.tunAddress(), a.tunAddress(), i)),
+                        new InetSocketAddress(to, EngineHost.PORT));
+                }
+            }
+            return null;
+        });
+        return a.awaitCounters(c -> c.udpToTunPackets() - before >= count).udpToTunPackets() - before;
+    }
+
+    /** A valid 84-byte IPv4 ICMP echo request. */
+    private static byte[] echo(final String src, final String dst, final int seq) {
+        final ByteBuffer p = ByteBuffer.allocate(84);
+        p.put(0, (byte) 0x45);
+        p.putShort(2, (short) 84);
+        p.put(8, (byte) 64);
+        p.put(9, (byte) 1);
+        p.putInt(12, Ipv4.parse(src));
+        p.putInt(16, Ipv4.parse(dst));
+        p.putShort(10, (short) io.overlay.udp.wire.InetChecksum.ipv4Header(p, 0, 20));
+        p.put(20, (byte) 8);
+        p.putShort(26, (short) seq);
+        p.putShort(22, (short) io.overlay.udp.wire.InetChecksum.checksum(p, 20, 64));
+        return p.array();
+    }
+
     @Test
     void aRebindThatFailsInALoopLeavesTheOldSocketsWorkingAndARetryMovesAll() throws Exception {
         pingFromB();
         a.engine.rebindFault = (step, loop) -> {
-            if (loop == 1 && step.equals("register")) {
+            if (loop == 1 && step == UdpPacketEngine.RebindStep.REGISTER) {
                 throw new IllegalStateException("injected: loop 1 cannot register");
             }
         };
@@ -67,7 +109,7 @@ class UdpEngineRebindTest {
         assertThat(socketsOn(MOVED)).isZero();
 
         a.engine.rebindFault = (step, loop) -> {
-            if (loop == 1 && step.equals("switch")) {
+            if (loop == 1 && step == UdpPacketEngine.RebindStep.SWITCH) {
                 throw new IllegalStateException("injected: loop 1 cannot switch");
             }
         };
@@ -88,6 +130,35 @@ class UdpEngineRebindTest {
     }
 
     /**
+     * The last loop fails just after it took its new sockets (its old registration not yet made edge-triggered): it
+     * counts as switched, so the undo puts it back on its old sockets before the new ones are closed; it goes on
+     * reading its old socket (no loop left on a closed fd, spinning on an old socket it no longer reads).
+     */
+    @Test
+    void aLoopThatFailsJustAfterTakingItsNewSocketIsPutBack() throws Exception {
+        pingFromB();
+        assertThat(deliveredByLoop1(TwoHostUnderlay.UNDERLAY_A, 5)).as("loop 1 reads socket 1").isEqualTo(5);
+        a.engine.rebindFault = (step, loop) -> {
+            if (loop == 1 && step == UdpPacketEngine.RebindStep.SWITCHED) {
+                throw new IllegalStateException("injected: loop 1 failed after its switch");
+            }
+        };
+        assertThatThrownBy(() -> a.engine.rebind(Ipv4.parse(MOVED))).isInstanceOf(IOException.class)
+            .hasMessageContaining("injected: loop 1 failed after its switch");
+        a.engine.rebindFault = null;
+        assertThat(socketsOn(MOVED)).as("nothing left open on the new address: %s", a.shell("ss -H -u -a -n"))
+            .isZero();
+        assertThat(socketsOn(TwoHostUnderlay.UNDERLAY_A)).isEqualTo(3);
+        assertThat(deliveredByLoop1(TwoHostUnderlay.UNDERLAY_A, 5))
+            .as("loop 1 back on its old socket; counters %s", a.engine.counters()).isEqualTo(5);
+        pingFromB();
+
+        a.engine.rebind(Ipv4.parse(MOVED));
+        assertThat(socketsOn(MOVED)).isEqualTo(3);
+        assertThat(deliveredByLoop1(MOVED, 5)).isEqualTo(5);
+    }
+
+    /**
      * Datagrams that reached loop 0's old socket while the loop was busy just before its switch (B still sends to the
      * old address) are read before the loop takes the new socket, not closed away with the old one.
      */
@@ -97,7 +168,7 @@ class UdpEngineRebindTest {
         final long before = a.engine.counters().udpToTunPackets();
         final long[] sent = new long[1];
         a.engine.rebindFault = (step, loop) -> {
-            if (loop == 0 && step.equals("switch")) {
+            if (loop == 0 && step == UdpPacketEngine.RebindStep.SWITCH) {
                 try { // on loop 0's thread: what B sends now queues on A's old socket 0 (source port 8285)
                     final long b0 = b.engine.counters().tunToUdpPackets();
                     b.shell("ping -c 10 -i 0.02 -W 1 " + a.tunAddress() + " || true");
