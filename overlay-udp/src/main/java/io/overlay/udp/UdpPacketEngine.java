@@ -98,8 +98,11 @@ public final class UdpPacketEngine implements PacketEngine {
     private volatile IoEventLoop[] executors = new IoEventLoop[0];
     /** Loop i's UDP socket registration, to move it to another socket ({@link #rebind}); under {@code lifecycle}. */
     private IoRegistration[] udpRegistrations = new IoRegistration[0];
-    /** The address the sockets are bound to: the settings' until {@link #rebind} moves them. */
-    private volatile int bindAddress;
+    /**
+     * The address loop i's sockets are bound to: the settings' until {@link #rebind} moves them; after a failed rebind
+     * whose undo could not put a loop back, that loop's differs. Under {@code lifecycle}.
+     */
+    private int[] boundTo = new int[0];
     /** The peer sessions when encryption is on, else {@code null}. */
     private final PeerSessions sessions;
     /**
@@ -119,7 +122,9 @@ public final class UdpPacketEngine implements PacketEngine {
         /** Loop i is about to take its new sockets. */
         SWITCH,
         /** Loop i took its new sockets; its old registration is still polled level-triggered. */
-        SWITCHED
+        SWITCHED,
+        /** Undoing a failed rebind: loop i is about to go back to its old sockets. */
+        UNDO
     }
 
     private boolean closed;
@@ -145,7 +150,6 @@ public final class UdpPacketEngine implements PacketEngine {
         this.device = device;
         this.routes = routes;
         this.localSubnet = settings.localSubnet();
-        this.bindAddress = settings.bindAddress();
         final EngineEncryption enc = settings.encryption();
         this.sessions = enc.on() ? new PeerSessions(enc.mode(), enc.keyPair(), enc.publicKey(), enc.psk(),
             settings.loops()) : null;
@@ -167,7 +171,7 @@ public final class UdpPacketEngine implements PacketEngine {
             Epoll.ensureAvailability();
             final int n = settings.loops();
             try {
-                openSockets(bindAddress, n, sockets, sendSockets);
+                openSockets(settings.bindAddress(), n, sockets, sendSockets);
             } catch (IOException e) {
                 closeSockets();
                 throw e;
@@ -182,13 +186,15 @@ public final class UdpPacketEngine implements PacketEngine {
                 closeSockets();
                 throw e;
             }
+            boundTo = new int[n];
+            java.util.Arrays.fill(boundTo, settings.bindAddress());
             started = true;
             if (sessions != null) {
                 LOG.info("Encryption {}: AES-256-GCM through {}; public key {}", settings.encryption().mode(),
                     io.overlay.udp.crypto.Gcm.description(), sessions.status().publicKey());
             }
             LOG.info("UDP engine up: {} loop(s) on {}:{}, TUN {} (MTU {}), network {}, local subnet {}, "
-                    + "known peers only: {}, strict source: {}, encryption {}", n, Ipv4.format(bindAddress),
+                    + "known peers only: {}, strict source: {}, encryption {}", n, Ipv4.format(settings.bindAddress()),
                 settings.port(), device.name(), settings.mtu(), settings.network(), localSubnet,
                 settings.acceptOnlyKnownPeers(), settings.strictSource(), settings.encryption().mode());
         }
@@ -336,7 +342,9 @@ public final class UdpPacketEngine implements PacketEngine {
      * its batches, by a task on its own thread.
      *
      * @throws IOException also when a step fails unexpectedly (the message names the step and loop); the engine then
-     *     still runs on its old sockets
+     *     still runs on its old sockets, except a loop the undo could not put back: that one stays on its new socket,
+     *     which the engine then owns, and the message names each loop's address; a rebind to either address then
+     *     moves every loop there
      */
     @Override
     public void rebind(final int address) throws IOException {
@@ -344,7 +352,7 @@ public final class UdpPacketEngine implements PacketEngine {
             if (!started || closed) {
                 throw new IllegalStateException("UDP packet engine " + (closed ? "closed" : "not started"));
             }
-            if (address == bindAddress) {
+            if (allBoundTo(address)) {
                 return;
             }
             final int n = loops.length;
@@ -390,10 +398,10 @@ public final class UdpPacketEngine implements PacketEngine {
                     }).syncUninterruptibly();
                 }
             } catch (RuntimeException e) {
-                undo(moved, fresh, receive, send);
+                undo(address, moved, fresh, receive, send);
                 throw new IOException("moving the UDP sockets to " + Ipv4.format(address) + ":" + settings.port()
                     + " failed at the " + step.name().toLowerCase(java.util.Locale.ROOT) + " step of loop " + at
-                    + " (still on " + Ipv4.format(bindAddress) + "): " + e.getMessage(), e);
+                    + " (now on " + where() + "): " + e.getMessage(), e);
             }
             for (int i = 0; i < n; i++) {
                 final IoRegistration old = udpRegistrations[i];
@@ -409,9 +417,9 @@ public final class UdpPacketEngine implements PacketEngine {
             sendSockets.addAll(send);
             udpRegistrations = fresh;
             closeSockets(oldReceive, oldSend);
-            LOG.info("UDP engine moved from {}:{} to {}:{} ({} loop(s))", Ipv4.format(bindAddress), settings.port(),
-                Ipv4.format(address), settings.port(), n);
-            bindAddress = address;
+            LOG.info("UDP engine moved from {} to {}:{} ({} loop(s))", where(), Ipv4.format(address),
+                settings.port(), n);
+            java.util.Arrays.fill(boundTo, address);
         }
     }
 
@@ -449,13 +457,15 @@ public final class UdpPacketEngine implements PacketEngine {
     }
 
     /**
-     * Undoes a rebind that failed: the loops that took their new sockets ({@code moved}, also when their switch
-     * task failed after that) back on their old sockets (polled level-triggered again), the new registrations
-     * cancelled and the new sockets closed. A loop that cannot be switched back is logged at ERROR (its new socket
-     * then stays open and polled, so it goes on forwarding).
+     * Undoes a rebind to {@code address} that failed: the loops that took their new sockets ({@code moved}, also when
+     * their switch task failed after that) back on their old sockets (polled level-triggered again), the new
+     * registrations cancelled and the new sockets closed. A loop that cannot be switched back is logged at ERROR and
+     * stays on its new sockets (polled, so it goes on forwarding): the engine then owns those (closed with it) and
+     * records that loop on {@code address}, and its old sockets, which nothing reads any more (one left in the
+     * {@code SO_REUSEPORT} group would take its share of the datagrams), are closed.
      */
-    private void undo(final boolean[] moved, final IoRegistration[] fresh, final List<FileDescriptor> receive,
-                      final List<FileDescriptor> send) {
+    private void undo(final int address, final boolean[] moved, final IoRegistration[] fresh,
+                      final List<FileDescriptor> receive, final List<FileDescriptor> send) {
         final boolean[] keep = new boolean[fresh.length];
         for (int i = 0; i < moved.length; i++) {
             if (!moved[i]) {
@@ -466,22 +476,29 @@ public final class UdpPacketEngine implements PacketEngine {
             final IoRegistration r = fresh[i];
             final int udpFd = sockets.get(i).intValue();
             final int sendFd = sendSockets.get(i).intValue();
+            final boolean[] back = new boolean[1]; // set by the task once the loop is on its old sockets again
             try {
+                final int at = i;
                 executors[i].submit(() -> {
+                    fault(RebindStep.UNDO, at);
                     old.submit(EpollIoOps.EPOLLIN);
                     loop.onRebind(udpFd, sendFd);
+                    back[0] = true;
                     r.submit(EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLET));
                 }).syncUninterruptibly();
             } catch (RuntimeException e) {
-                keep[i] = true;
-                LOG.error("loop {} cannot go back to its old UDP socket after a failed move; it stays on fd {}", i,
-                    receive.get(i).intValue(), e);
+                keep[i] = !back[0];
+                if (keep[i]) {
+                    LOG.error("loop {} cannot go back to its old UDP socket after a failed move; it stays on fd {} "
+                        + "({}:{})", i, receive.get(i).intValue(), Ipv4.format(address), settings.port(), e);
+                }
             }
         }
         final List<FileDescriptor> closeReceive = new ArrayList<>();
         final List<FileDescriptor> closeSend = new ArrayList<>();
         for (int i = 0; i < fresh.length; i++) {
             if (keep[i]) {
+                keepNew(i, address, fresh[i], receive.get(i), send.get(i));
                 continue;
             }
             final IoRegistration r = fresh[i];
@@ -498,6 +515,49 @@ public final class UdpPacketEngine implements PacketEngine {
             closeSend.add(send.get(i));
         }
         closeSockets(closeReceive, closeSend);
+    }
+
+    /**
+     * Makes loop i's new sockets, which it stays on after a failed undo, the engine's: its old registration is
+     * cancelled and its old sockets closed.
+     */
+    private void keepNew(final int i, final int address, final IoRegistration fresh, final FileDescriptor receive,
+                         final FileDescriptor send) {
+        final IoRegistration old = udpRegistrations[i];
+        try {
+            executors[i].submit(() -> {
+                old.cancel();
+            }).syncUninterruptibly();
+        } catch (RuntimeException e) {
+            LOG.warn("cancelling loop {}'s old UDP registration failed: {}", i, e.toString());
+        }
+        final FileDescriptor oldReceive = sockets.set(i, receive);
+        final FileDescriptor oldSend = sendSockets.set(i, send);
+        udpRegistrations[i] = fresh;
+        boundTo[i] = address;
+        closeSockets(new ArrayList<>(List.of(oldReceive)), new ArrayList<>(List.of(oldSend)));
+    }
+
+    /** Whether every loop's sockets are bound to {@code address}. */
+    private boolean allBoundTo(final int address) {
+        for (int a : boundTo) {
+            if (a != address) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The address the loops are bound to, or each loop's when they differ (after a failed undo). */
+    private String where() {
+        if (allBoundTo(boundTo[0])) {
+            return Ipv4.format(boundTo[0]) + ":" + settings.port();
+        }
+        final StringBuilder b = new StringBuilder();
+        for (int i = 0; i < boundTo.length; i++) {
+            b.append(i == 0 ? "" : ", ").append("loop ").append(i).append(' ').append(Ipv4.format(boundTo[i]));
+        }
+        return b.toString();
     }
 
     private void fault(final RebindStep step, final int loop) {

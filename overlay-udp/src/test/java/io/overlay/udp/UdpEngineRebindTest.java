@@ -158,6 +158,49 @@ class UdpEngineRebindTest {
         assertThat(deliveredByLoop1(MOVED, 5)).isEqualTo(5);
     }
 
+    /** Makes loop 1 fail just after taking its new sockets, and again when the undo puts it back. */
+    private void splitLoop1() {
+        a.engine.rebindFault = (step, loop) -> {
+            if (loop == 1 && (step == UdpPacketEngine.RebindStep.SWITCHED || step == UdpPacketEngine.RebindStep.UNDO)) {
+                throw new IllegalStateException("injected: loop 1 fails at " + step);
+            }
+        };
+        assertThatThrownBy(() -> a.engine.rebind(Ipv4.parse(MOVED))).isInstanceOf(IOException.class)
+            .hasMessageContaining("injected: loop 1 fails at SWITCHED");
+        a.engine.rebindFault = null;
+    }
+
+    /**
+     * A loop that cannot go back after a failed rebind stays on its new sockets: the engine then owns those (and
+     * closes the old ones nothing reads any more), and a rebind to the old address is not taken for a no-op: it moves
+     * that loop back too.
+     */
+    @Test
+    void aLoopThatCannotGoBackStaysOnItsNewSocketsAndARebindBackMovesIt() throws Exception {
+        pingFromB();
+        splitLoop1();
+        assertThat(socketsOn(MOVED)).as("loop 1's receiving and send sockets: %s", a.shell("ss -H -u -a -n"))
+            .isEqualTo(2);
+        assertThat(socketsOn(TwoHostUnderlay.UNDERLAY_A)).as("loop 0's socket only: %s", a.shell("ss -H -u -a -n"))
+            .isEqualTo(1);
+        assertThat(deliveredByLoop1(MOVED, 5)).as("loop 1 reads its new socket").isEqualTo(5);
+
+        a.engine.rebind(Ipv4.parse(TwoHostUnderlay.UNDERLAY_A));
+        assertThat(socketsOn(MOVED)).as("loop 1 moved back: %s", a.shell("ss -H -u -a -n")).isZero();
+        assertThat(socketsOn(TwoHostUnderlay.UNDERLAY_A)).isEqualTo(3);
+        assertThat(deliveredByLoop1(TwoHostUnderlay.UNDERLAY_A, 5)).isEqualTo(5);
+        pingFromB();
+    }
+
+    /** The sockets a loop kept after a failed rebind are closed with the engine. */
+    @Test
+    void closeClosesTheSocketsALoopKeptAfterAFailedRebind() throws Exception {
+        splitLoop1();
+        a.engine.close();
+        assertThat(a.shell("ss -H -u -a -n")).as("nothing left open").doesNotContain(MOVED + ":")
+            .doesNotContain(TwoHostUnderlay.UNDERLAY_A + ":");
+    }
+
     /**
      * Datagrams that reached loop 0's old socket while the loop was busy just before its switch (B still sends to the
      * old address) are read before the loop takes the new socket, not closed away with the old one.
