@@ -150,9 +150,10 @@ final class ForwardingLoop {
      *
      * @param udpFd the new bound UDP socket to receive on (owned by the engine)
      * @param sendFd the new bound UDP socket to send from (owned by the engine; may be {@code udpFd})
+     * @param gro whether {@code UDP_GRO} is on for {@code udpFd}
      */
-    void onRebind(final int udpFd, final int sendFd) {
-        udp.rebind(udpFd, sendFd);
+    void onRebind(final int udpFd, final int sendFd, final boolean gro) {
+        udp.rebind(udpFd, sendFd, gro);
     }
 
     /** This loop's counters (readable from any thread). */
@@ -165,9 +166,14 @@ final class ForwardingLoop {
         return udp.gsoActive();
     }
 
-    /** Whether this loop receives with UDP GRO. */
+    /** Whether this loop receives with UDP GRO on its current socket (any thread). */
     boolean groActive() {
         return udp.groActive();
+    }
+
+    /** Whether this loop was set up to receive with UDP GRO (its buffers are), so a new socket is asked for it. */
+    boolean groBuffers() {
+        return udp.groBuffers();
     }
 
     /** Whether this loop's TUN has a {@code virtio_net_hdr} (offloads). */

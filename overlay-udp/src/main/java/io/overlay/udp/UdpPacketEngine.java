@@ -119,6 +119,8 @@ public final class UdpPacketEngine implements PacketEngine {
     enum RebindStep {
         /** Loop i is about to prepare its new socket (GRO, edge-triggered registration). */
         REGISTER,
+        /** Loop i asks for {@code UDP_GRO} on its new socket: a throw here stands for the kernel's refusal. */
+        ENABLE_GRO,
         /** Loop i is about to take its new sockets. */
         SWITCH,
         /** Loop i took its new sockets; its old registration is still polled level-triggered. */
@@ -287,7 +289,8 @@ public final class UdpPacketEngine implements PacketEngine {
 
     /**
      * Returns the offloads in use: the TUN's {@code virtio_net_hdr}, and UDP GSO and GRO where every loop uses them
-     * (a loop that met a GSO refusal sends without it from then on).
+     * (a loop that met a GSO refusal sends without it from then on; a loop whose new socket refused GRO at a
+     * {@link #rebind} receives without it on that socket).
      *
      * @return the offloads; {@link EngineOffloads#NONE} before start
      */
@@ -332,7 +335,8 @@ public final class UdpPacketEngine implements PacketEngine {
      * <p>All or nothing. Opens the new sockets (port, {@code SO_REUSEPORT} group, source-port steering and send ports
      * as at start) on loop 0's thread, so in the network namespace the engine started in, whatever thread calls; then
      * prepares every loop, registering its new socket edge-triggered (a datagram arriving before the switch wakes the
-     * loop once and is read after it) with the GRO setting of the old one; then switches each loop, on its own thread
+     * loop once and is read after it) and asking for UDP GRO when the loop was set up with it (a refusal is logged
+     * and that loop receives datagram by datagram there, as {@link #offloads()} then reports); then switches each loop, on its own thread
      * between two batches: it reads what queued on the old socket, then reads and sends on the new socket, polled
      * level-triggered, and the old one is polled edge-triggered only (a datagram reaching the old address after its
      * loop switched is not read; it went to an address the host is leaving). Only once every loop switched are the old registrations cancelled and the old sockets
@@ -362,6 +366,12 @@ public final class UdpPacketEngine implements PacketEngine {
             final IoRegistration[] fresh = new IoRegistration[n];
             // set by loop i's own task once it took its new sockets, whatever fails after that in the task
             final boolean[] moved = new boolean[n];
+            // whether loop i's new socket has UDP_GRO (written by its register task), and its old one had
+            final boolean[] groNew = new boolean[n];
+            final boolean[] groOld = new boolean[n];
+            for (int i = 0; i < n; i++) {
+                groOld[i] = loops[i].groActive();
+            }
             RebindStep step = RebindStep.REGISTER;
             int at = 0;
             try {
@@ -373,8 +383,12 @@ public final class UdpPacketEngine implements PacketEngine {
                     final IoRegistration r = fresh[i];
                     executors[i].submit(() -> {
                         fault(RebindStep.REGISTER, i);
-                        if (loop.groActive() && !LinuxUdp.enableGro(udp.intValue())) {
-                            LOG.warn("the kernel refused UDP GRO on the new socket; receiving datagram by datagram");
+                        if (loop.groBuffers()) {
+                            groNew[i] = enableGro(udp.intValue(), i);
+                            if (!groNew[i]) {
+                                LOG.warn("the kernel refused UDP GRO on loop {}'s new socket; it receives datagram by "
+                                    + "datagram there", i);
+                            }
                         }
                         r.submit(EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLET));
                     }).syncUninterruptibly();
@@ -387,18 +401,19 @@ public final class UdpPacketEngine implements PacketEngine {
                     final IoRegistration r = fresh[i];
                     final int udpFd = receive.get(i).intValue();
                     final int sendFd = send.get(i).intValue();
+                    final boolean gro = groNew[i];
                     executors[i].submit(() -> {
                         fault(RebindStep.SWITCH, i);
                         r.submit(EpollIoOps.EPOLLIN); // epoll_ctl MOD: reports what arrived meanwhile
                         loop.drainUdp(); // what queued on the old socket: after the switch nothing reads it
-                        loop.onRebind(udpFd, sendFd);
+                        loop.onRebind(udpFd, sendFd, gro);
                         moved[i] = true;
                         fault(RebindStep.SWITCHED, i);
                         old.submit(EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLET)); // MOD: never a busy loop on it
                     }).syncUninterruptibly();
                 }
             } catch (RuntimeException e) {
-                undo(address, moved, fresh, receive, send);
+                undo(address, moved, groOld, fresh, receive, send);
                 throw new IOException("moving the UDP sockets to " + Ipv4.format(address) + ":" + settings.port()
                     + " failed at the " + step.name().toLowerCase(java.util.Locale.ROOT) + " step of loop " + at
                     + " (now on " + where() + "): " + e.getMessage(), e);
@@ -464,7 +479,7 @@ public final class UdpPacketEngine implements PacketEngine {
      * records that loop on {@code address}, and its old sockets, which nothing reads any more (one left in the
      * {@code SO_REUSEPORT} group would take its share of the datagrams), are closed.
      */
-    private void undo(final int address, final boolean[] moved, final IoRegistration[] fresh,
+    private void undo(final int address, final boolean[] moved, final boolean[] groOld, final IoRegistration[] fresh,
                       final List<FileDescriptor> receive, final List<FileDescriptor> send) {
         final boolean[] keep = new boolean[fresh.length];
         for (int i = 0; i < moved.length; i++) {
@@ -476,13 +491,14 @@ public final class UdpPacketEngine implements PacketEngine {
             final IoRegistration r = fresh[i];
             final int udpFd = sockets.get(i).intValue();
             final int sendFd = sendSockets.get(i).intValue();
+            final boolean gro = groOld[i];
             final boolean[] back = new boolean[1]; // set by the task once the loop is on its old sockets again
             try {
                 final int at = i;
                 executors[i].submit(() -> {
                     fault(RebindStep.UNDO, at);
                     old.submit(EpollIoOps.EPOLLIN);
-                    loop.onRebind(udpFd, sendFd);
+                    loop.onRebind(udpFd, sendFd, gro);
                     back[0] = true;
                     r.submit(EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLET));
                 }).syncUninterruptibly();
@@ -558,6 +574,16 @@ public final class UdpPacketEngine implements PacketEngine {
             b.append(i == 0 ? "" : ", ").append("loop ").append(i).append(' ').append(Ipv4.format(boundTo[i]));
         }
         return b.toString();
+    }
+
+    /** Asks for {@code UDP_GRO} on loop i's new socket; the test hook may refuse it. */
+    private boolean enableGro(final int fd, final int loop) {
+        try {
+            fault(RebindStep.ENABLE_GRO, loop);
+        } catch (RuntimeException e) {
+            return false;
+        }
+        return LinuxUdp.enableGro(fd);
     }
 
     private void fault(final RebindStep step, final int loop) {

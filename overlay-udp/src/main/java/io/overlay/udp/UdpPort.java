@@ -45,7 +45,13 @@ final class UdpPort {
     private final LoopCounters counters;
     private final MessageBatch outgoing;
     private final MessageBatch incoming;
+    /** Whether the receive buffers are laid out for UDP GRO (with a control buffer each); fixed at creation. */
     private final boolean gro;
+    /**
+     * Whether the kernel has {@code UDP_GRO} on for the current receiving socket (a new socket may refuse it; its
+     * datagrams then arrive one per GRO slot, without a control message). Written on the loop thread, read anywhere.
+     */
+    private volatile boolean groOn;
     private final int receiveSlots;
     private final ByteBuffer received;
     private final long receivedAddress;
@@ -103,6 +109,7 @@ final class UdpPort {
         this.counters = counters;
         this.gso = gso;
         this.gro = gro;
+        this.groOn = gro;
         this.outgoing = MessageBatch.forSending(sendCapacity);
         this.receiveSlots = gro ? GRO_SLOTS : batchSize;
         this.incoming = gro ? new MessageBatch(GRO_SLOTS, GRO_SLOT_SIZE) : new MessageBatch(batchSize, slotSize);
@@ -116,14 +123,17 @@ final class UdpPort {
      *
      * @param newFd the bound, non-blocking UDP socket to receive on (not owned)
      * @param newSendFd the bound, non-blocking UDP socket to send from (not owned; may be {@code newFd})
+     * @param newGro whether {@code UDP_GRO} is on for {@code newFd} (only meaningful when the port was created with
+     *     GRO: the buffers stay as they are)
      * @throws IllegalStateException if packets are queued
      */
-    void rebind(final int newFd, final int newSendFd) {
+    void rebind(final int newFd, final int newSendFd, final boolean newGro) {
         if (queued != 0) {
             throw new IllegalStateException(queued + " packets queued on the old socket");
         }
         this.fd = newFd;
         this.sendFd = newSendFd;
+        this.groOn = gro && newGro;
         this.messages = 0;
         this.message = 0;
         this.end = 0;
@@ -224,8 +234,13 @@ final class UdpPort {
         return gso;
     }
 
-    /** Whether this socket receives with UDP GRO. */
+    /** Whether the current socket receives with UDP GRO (false after a new socket refused it). Any thread. */
     boolean groActive() {
+        return groOn;
+    }
+
+    /** Whether the receive buffers are laid out for UDP GRO, i.e. a new socket should be asked for it. */
+    boolean groBuffers() {
         return gro;
     }
 

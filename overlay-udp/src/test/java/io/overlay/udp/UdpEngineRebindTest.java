@@ -202,6 +202,29 @@ class UdpEngineRebindTest {
     }
 
     /**
+     * The kernel refuses {@code UDP_GRO} on loop 1's new socket: the move goes on (loop 1 receives datagram by
+     * datagram) and the engine no longer reports GRO in use; every loop's datagrams still reach the TUN.
+     */
+    @Test
+    void groRefusedOnANewSocketIsNoLongerReported() throws Exception {
+        assertThat(a.engine.offloads().udpGro()).as("precondition: GRO on at start").isTrue();
+        a.engine.rebindFault = (step, loop) -> {
+            if (loop == 1 && step == UdpPacketEngine.RebindStep.ENABLE_GRO) {
+                throw new IllegalStateException("injected: UDP_GRO refused");
+            }
+        };
+        a.engine.rebind(Ipv4.parse(MOVED));
+        a.engine.rebindFault = null;
+        assertThat(a.engine.offloads().udpGro()).as("loop 1 receives without GRO").isFalse();
+        assertThat(deliveredByLoop1(MOVED, 5)).isEqualTo(5);
+        b.routes.replaceAll(Map.of(SUBNET_A, new Peer(Ipv4.parse(MOVED), EngineHost.PORT)));
+        pingFromB();
+
+        a.engine.rebind(Ipv4.parse(TwoHostUnderlay.UNDERLAY_A));
+        assertThat(a.engine.offloads().udpGro()).as("GRO again on the next sockets").isTrue();
+    }
+
+    /**
      * Datagrams that reached loop 0's old socket while the loop was busy just before its switch (B still sends to the
      * old address) are read before the loop takes the new socket, not closed away with the old one.
      */
