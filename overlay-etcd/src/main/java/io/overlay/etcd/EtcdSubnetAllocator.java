@@ -11,7 +11,9 @@ import io.overlay.core.WarningAggregator;
 import java.net.URI;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.LoggerFactory;
 
 /**
@@ -79,6 +81,8 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     private final EtcdSettings settings;
     private final SubnetRegistry registry;
     private final ControlThread control = new ControlThread();
+    /** The futures of {@link #changePublicIp} not completed yet (any thread), failed by {@link #close}. */
+    private final Set<CompletableFuture<Lease>> pendingChanges = ConcurrentHashMap.newKeySet();
     private final NetworkConfigWaiter configWaiter;
     private final LeaseAcquirer acquirer;
     private final LeaseKeeper keeper;
@@ -291,7 +295,8 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
      * ({@link EtcdSettings#backoffMin()} doubling to {@link EtcdSettings#backoffMax()}, one WARN per kind of failure),
      * so that the lease watch and renewals are not stalled behind a request per call. A call for the PublicIP pending
      * joins it without a request of its own (its future completes with the next attempt); a call for another
-     * PublicIP supersedes it (the earlier futures complete exceptionally).
+     * PublicIP supersedes it (the earlier futures complete exceptionally). Futures still pending when the allocator
+     * closes complete exceptionally ({@code IllegalStateException}: the allocator is closed).
      *
      * @throws IllegalStateException if the allocator is not started or is closed
      */
@@ -302,6 +307,8 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
             throw new IllegalStateException("changePublicIp() before start(): acquire with the new PublicIP instead");
         }
         final CompletableFuture<Lease> done = new CompletableFuture<>();
+        pendingChanges.add(done);
+        done.whenComplete((l, e) -> pendingChanges.remove(done));
         control.execute("PublicIP change", () -> keeper.changePublicIp(ip, done),
             () -> done.completeExceptionally(new IllegalStateException("the PublicIP change failed unexpectedly")));
         if (control.closed()) {
@@ -337,6 +344,9 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
             return;
         }
         control.stopControl();
+        // the control thread is gone: nothing would complete a change still waiting for its next attempt
+        final IllegalStateException closed = new IllegalStateException("the etcd subnet allocator is closed");
+        pendingChanges.forEach(f -> f.completeExceptionally(closed));
         watch.close();
         configWatch.close();
         registry.close();

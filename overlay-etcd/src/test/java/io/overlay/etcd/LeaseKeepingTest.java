@@ -538,4 +538,31 @@ class LeaseKeepingTest extends EtcdTestSupport {
         assertThat(k.modRevision()).as("not written by the agent").isEqualTo(moved);
         assertThat(events.matching("lost")).isEmpty();
     }
+
+    /** Starts A on a real etcd whose PublicIP swaps fail from now on, the next attempt 30 s away. */
+    private EtcdSubnetAllocator startWithSwapsFailing(final RecordingListener events) throws Exception {
+        putConfig("{\"Network\":\"100.64.0.0/16\"}");
+        final EtcdSettings s = settings().backoff(Duration.ofSeconds(30), Duration.ofSeconds(30)).build();
+        final FaultyRegistry faulty = new FaultyRegistry(new JetcdRegistry(s), true);
+        final EtcdSubnetAllocator a = allocator(s, faulty);
+        a.start(a.acquire(ip("198.18.0.1"), Optional.empty()), events);
+        faulty.failNext(FaultyRegistry.Op.PUT_IF_UNCHANGED, 1000,
+            new EtcdUnavailableException("injected: etcd does not answer", null));
+        assertThatThrownBy(() -> a.changePublicIp(ip("198.18.0.11")).get(10, java.util.concurrent.TimeUnit.SECONDS))
+            .hasCauseInstanceOf(EtcdUnavailableException.class);
+        return a;
+    }
+
+    /** A PublicIP change still pending when the allocator closes completes exceptionally: its caller never hangs. */
+    @Test
+    void aPendingPublicIpChangeFailsWhenTheAllocatorCloses() throws Exception {
+        final EtcdSubnetAllocator a = startWithSwapsFailing(new RecordingListener());
+        final java.util.concurrent.CompletableFuture<Lease> pending = a.changePublicIp(ip("198.18.0.11"));
+        Thread.sleep(300);
+        assertThat(pending).as("joined the pending change; its next attempt is 30 s away").isNotDone();
+        a.close();
+        assertThatThrownBy(() -> pending.get(5, java.util.concurrent.TimeUnit.SECONDS))
+            .isInstanceOf(java.util.concurrent.ExecutionException.class)
+            .hasMessageContaining("the etcd subnet allocator is closed");
+    }
 }
