@@ -130,6 +130,7 @@ final class LeaseKeeper {
      * Rewrites the own key's value with PublicIP {@code ip} in place (same key and etcd lease), and uses it for
      * re-acquisitions and as the own PublicIP from now on. Completes {@code done} with the lease as written, with
      * {@code null} when no key is held (the re-acquisition writes it), or exceptionally when the next attempt fails.
+     * A change still pending when the key is lost completes with the re-acquired lease once that names {@code ip}.
      *
      * <p>One change at a time, one attempt per control task, as a re-acquisition: an attempt etcd fails (unreachable,
      * no answer within the request timeout) stays pending and is tried again with capped backoff
@@ -676,5 +677,9 @@ final class LeaseKeeper {
         final Lease current = h.lease();
         control.emit(x -> x.leaseReacquired(old, current));
         scheduleRenewal();
+        if (changing != 0 && current.attrs().publicIp() == changing) {
+            // the re-acquired key carries the pending PublicIP: done now, not at the next attempt (up to backoffMax)
+            finishChange(current, null);
+        }
     }
 }

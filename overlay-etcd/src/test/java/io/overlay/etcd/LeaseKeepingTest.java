@@ -565,4 +565,24 @@ class LeaseKeepingTest extends EtcdTestSupport {
             .isInstanceOf(java.util.concurrent.ExecutionException.class)
             .hasMessageContaining("the etcd subnet allocator is closed");
     }
+
+    /**
+     * The own key is lost while a PublicIP change waits for its next attempt: the re-acquisition writes the new
+     * PublicIP, and that finishes the change at once (not at the next attempt, up to backoffMax later).
+     */
+    @Test
+    void aReacquisitionWithThePendingPublicIpFinishesTheChange() throws Exception {
+        final RecordingListener events = new RecordingListener();
+        final EtcdSubnetAllocator a = startWithSwapsFailing(events);
+        final java.util.concurrent.CompletableFuture<Lease> pending = a.changePublicIp(ip("198.18.0.11"));
+        Thread.sleep(300);
+        assertThat(pending).isNotDone();
+        etcd.etcdctl("del", "--prefix", subnetKey("")); // the own key, the only one
+        final Lease written = pending.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(written).as("events: %s", events.events).isNotNull();
+        assertThat(written.attrs().publicIp()).isEqualTo(ip("198.18.0.11"));
+        assertThat(events.reacquired).hasSize(1);
+        assertThat(get(subnetKey(written.key())).text())
+            .isEqualTo("{\"PublicIP\":\"198.18.0.11\",\"PublicIPv6\":null}");
+    }
 }
