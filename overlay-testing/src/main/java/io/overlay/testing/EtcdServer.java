@@ -67,6 +67,8 @@ public final class EtcdServer implements AutoCloseable {
     private final int clientPort;
     private final int peerPort;
     private volatile String initialCluster;
+    /** {@code new} for a member of a new cluster, {@code existing} for one added with {@code member add}. */
+    private volatile String initialClusterState = "new";
     private final String clusterToken;
     private Process process;
 
@@ -133,6 +135,12 @@ public final class EtcdServer implements AutoCloseable {
         this.initialCluster = value;
     }
 
+    /** Makes the next start join a running cluster ({@code --initial-cluster-state existing}). */
+    void joinExisting(final String cluster) {
+        this.initialCluster = cluster;
+        this.initialClusterState = "existing";
+    }
+
     /**
      * Starts the member (again) on the same ports and data directory and waits until it answers on its client port.
      * A single member also waits for {@code /health} to be true; a cluster member's health needs a quorum, which
@@ -164,7 +172,7 @@ public final class EtcdServer implements AutoCloseable {
             "--initial-advertise-peer-urls", peerUrl(),
             "--initial-cluster", initialCluster,
             "--initial-cluster-token", clusterToken,
-            "--initial-cluster-state", "new"));
+            "--initial-cluster-state", initialClusterState));
         if (tls != null) {
             cmd.addAll(List.of("--cert-file", tls.serverCert().toString(), "--key-file", tls.serverKey().toString(),
                 "--trusted-ca-file", tls.caFile().toString()));
