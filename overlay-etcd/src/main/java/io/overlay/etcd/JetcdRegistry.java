@@ -47,6 +47,15 @@ final class JetcdRegistry implements SubnetRegistry {
     static final int LIST_PAGE_SIZE = 5000;
 
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(EtcdSubnetAllocator.class);
+    /**
+     * Why no endpoint answers (jetcd waits for a ready connection, so a refused connection shows only as a timeout).
+     * A member removed from the cluster shuts down (etcd 3.4, {@code etcdserver/server.go}); jetcd, like flanneld's
+     * client, only ever uses the endpoints it was given, so an endpoint list naming only removed or moved members
+     * never works again until the agent is restarted with the members' current client URLs.
+     */
+    static final String NO_ANSWER_CAUSES = "etcd is down or unreachable, or the endpoints are no longer an etcd "
+        + "member (removed, or moved to another URL: compare with etcdctl member list; --etcd-endpoints is read once, "
+        + "at start)";
     /** etcd's {@code ErrAuthFailed} (etcdserver/api/v3rpc/rpctypes/error.go, v3.4). */
     private static final String AUTH_FAILED = "etcdserver: authentication failed";
 
@@ -345,8 +354,8 @@ final class JetcdRegistry implements SubnetRegistry {
             future.cancel(true);
             // jetcd waits for a ready connection, so a refused TLS handshake shows only as a timeout: say so.
             throw new EtcdUnavailableException("etcd " + what + " timed out after " + settings.requestTimeout()
-                + " (endpoints " + settings.endpoints() + "): no answer"
-                + (settings.tls() ? "; etcd is down or unreachable, or the TLS handshake fails (server certificate "
+                + " (endpoints " + settings.endpoints() + "): no answer; " + NO_ANSWER_CAUSES
+                + (settings.tls() ? ", or the TLS handshake fails (server certificate "
                     + "not trusted by the CA file, or a client certificate missing or refused)" : ""), e);
         } catch (ExecutionException e) {
             final Throwable cause = e.getCause() == null ? e : e.getCause();
