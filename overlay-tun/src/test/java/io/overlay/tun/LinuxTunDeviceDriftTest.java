@@ -80,7 +80,8 @@ class LinuxTunDeviceDriftTest extends NamespacedTunFixture {
         for (int i = 0; i < 50; i++) {
             assertThat(tun.drift(OTHER)).isEmpty();
         }
-        assertThat(openDescriptors()).as("descriptors after 50 checks").isLessThanOrEqualTo(before);
+        // a leak per check would show 50 more; other threads of this JVM may hold one or two for a moment
+        assertThat(openDescriptors()).as("descriptors after 50 checks").isLessThanOrEqualTo(before + 3);
         ns.exec("ip", "link", "del", "ovdr3");
         assertThatThrownBy(() -> tun.drift(OTHER)).isInstanceOf(TunDeviceGoneException.class)
             .hasMessageContaining("TUN device ovdr3 was deleted");
