@@ -134,8 +134,13 @@ public final class EtcdCluster implements AutoCloseable {
                 if (retried && m.contains("member not found") && "remove".equals(args[1])) {
                     return; // the attempt that timed out was applied after all
                 }
-                if (!(m.contains("unhealthy cluster") || m.contains("deadline exceeded"))
-                    || System.nanoTime() > deadline) {
+                if (retried && m.contains("already exists") && "add".equals(args[1])) {
+                    return; // the same: the new member's peer URL is in the cluster
+                }
+                // a leader election on a loaded machine: "request timed out, possibly due to previous leader
+                // failure", "leader changed", "no leader"
+                if (!(m.contains("unhealthy cluster") || m.contains("deadline exceeded") || m.contains("timed out")
+                    || m.contains("leader")) || System.nanoTime() > deadline) {
                     throw e;
                 }
                 retried = true;
