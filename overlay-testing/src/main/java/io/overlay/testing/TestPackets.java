@@ -436,6 +436,24 @@ public final class TestPackets {
         put16(p, 10, ~onesSum(p, 0, ihl, 0) & 0xffff);
     }
 
+    /**
+     * A valid 84-byte ICMP echo request (ping's default size: 20-byte IPv4 header, 8-byte ICMP header, 56 zero bytes),
+     * TTL 64, identifier 0, both checksums set.
+     *
+     * @param src source address
+     * @param dst destination address
+     * @param seq the ICMP sequence number
+     * @return the packet
+     */
+    public static byte[] icmpEcho(final int src, final int dst, final int seq) {
+        final byte[] p = ipv4(84, 0, 0, false, 64, PROTO_ICMP, src, dst);
+        fixIp(p);
+        p[IPV4_HEADER] = 8; // echo request
+        put16(p, IPV4_HEADER + 6, seq);
+        put16(p, IPV4_HEADER + 2, ~onesSum(p, IPV4_HEADER, 64, 0) & 0xffff);
+        return p;
+    }
+
     /** Recomputes the TCP or UDP checksum from scratch (a UDP checksum of 0 is sent as 0xffff). */
     public static void fixL4(final byte[] p) {
         final int ihl = (p[0] & 0x0f) * 4;

@@ -31,6 +31,19 @@ class TestPacketsTest {
     }
 
     @Test
+    void icmpEchoIsAValidEchoRequestWithItsSequence() {
+        final byte[] p = TestPackets.icmpEcho(TestPackets.SRC, TestPackets.DST, 7);
+        assertThat(p).hasSize(84);
+        assertThat(TestPackets.ipChecksumOk(p)).isTrue();
+        assertThat(TestPackets.onesSum(p, 20, 64, 0)).as("ICMP checksum").isEqualTo(0xffff);
+        assertThat(p[9]).isEqualTo((byte) TestPackets.PROTO_ICMP);
+        assertThat(p[20]).as("type: echo request").isEqualTo((byte) 8);
+        assertThat(TestPackets.u16(p, 26)).isEqualTo(7);
+        assertThat(TestPackets.u32(p, 12)).isEqualTo(TestPackets.SRC);
+        assertThat(TestPackets.u32(p, 16)).isEqualTo(TestPackets.DST);
+    }
+
+    @Test
     void tcpAndUdpBuildersCompleteBothChecksumsAndSeedPartialLeavesThePseudoHeaderSum() {
         final TestPackets.Tcp t = new TestPackets.Tcp().payload(1001, 3);
         t.ipOptions = new byte[] {1, 1, 1, 0}; // NOP NOP NOP EOL

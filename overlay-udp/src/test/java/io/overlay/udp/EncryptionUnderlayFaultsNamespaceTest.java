@@ -204,17 +204,7 @@ class EncryptionUnderlayFaultsNamespaceTest {
 
     /** A valid 84-byte IPv4 ICMP echo request. */
     private static byte[] echo(final String src, final String dst) {
-        final ByteBuffer p = ByteBuffer.allocate(84);
-        p.put(0, (byte) 0x45);
-        p.putShort(2, (short) 84);
-        p.put(8, (byte) 64);
-        p.put(9, (byte) 1);
-        p.putInt(12, Ipv4.parse(src));
-        p.putInt(16, Ipv4.parse(dst));
-        p.putShort(10, (short) io.overlay.udp.wire.InetChecksum.ipv4Header(p, 0, 20));
-        p.put(20, (byte) 8);
-        p.putShort(22, (short) io.overlay.udp.wire.InetChecksum.checksum(p, 20, 64));
-        return p.array();
+        return io.overlay.testing.TestPackets.icmpEcho(Ipv4.parse(src), Ipv4.parse(dst), 0);
     }
 
     private static long received(final TrafficCounters before, final TrafficCounters after) {
