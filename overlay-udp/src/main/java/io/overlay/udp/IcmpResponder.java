@@ -4,7 +4,7 @@ import io.netty.channel.unix.Buffer;
 import io.netty.channel.unix.FileDescriptor;
 import io.overlay.core.spi.Counter;
 import io.overlay.udp.offload.VirtioNetHdr;
-import io.overlay.udp.wire.IcmpUnreachable;
+import io.overlay.udp.wire.IcmpError;
 import io.overlay.udp.wire.Ipv4Header;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -14,7 +14,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Answers a packet that {@link PacketProcessor#tunToUdp} found {@link PacketProcessor#NO_ROUTE no route} for with an
- * ICMP net unreachable written back into the TUN ({@link IcmpUnreachable}: only where RFC 1812 §4.3.2.7 allows one),
+ * ICMP net unreachable written back into the TUN ({@link IcmpError}: only where RFC 1812 §4.3.2.7 allows one),
  * rate-limited like Linux by an {@link IcmpRateLimiter} (1000/s, burst 50; RFC 1812 §4.3.2.8). A due message the
  * limit refuses is counted as {@link Counter#ICMP_UNREACHABLE_SUPPRESSED}. The clock is read only here.
  *
@@ -51,7 +51,7 @@ final class IcmpResponder {
         this.headerLength = headerLength;
         this.counters = counters;
         this.limit = new IcmpRateLimiter(nowNanos);
-        this.out = ByteBuffer.allocateDirect(headerLength + IcmpUnreachable.MAX_LENGTH).order(ByteOrder.BIG_ENDIAN);
+        this.out = ByteBuffer.allocateDirect(headerLength + IcmpError.MAX_LENGTH).order(ByteOrder.BIG_ENDIAN);
         this.outAddress = Buffer.memoryAddress(out);
         if (headerLength > 0) {
             new VirtioNetHdr().wrap(out, 0).clear(); // GSO_NONE, no checksum offload
@@ -65,14 +65,14 @@ final class IcmpResponder {
      * @param offset the packet's absolute index
      */
     void answer(final ByteBuffer buf, final int offset) {
-        if (!IcmpUnreachable.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)) {
+        if (!IcmpError.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)) {
             return;
         }
         if (!limit.tryAcquire(System.nanoTime())) {
             counters.add(Counter.ICMP_UNREACHABLE_SUPPRESSED, 1);
             return;
         }
-        final int length = headerLength + IcmpUnreachable.write(offender, buf, offset, out, headerLength);
+        final int length = headerLength + IcmpError.write(offender, buf, offset, out, headerLength);
         try {
             if (tun.writeAddress(outAddress, 0, length) == length) {
                 counters.add(Counter.ICMP_UNREACHABLE_SENT, 1);
@@ -93,10 +93,10 @@ final class IcmpResponder {
      * @return the answer's length without the device header, or 0 if none is due
      */
     int build(final ByteBuffer buf, final int offset) {
-        if (!IcmpUnreachable.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)) {
+        if (!IcmpError.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)) {
             return 0;
         }
-        return IcmpUnreachable.write(offender, buf, offset, out, headerLength);
+        return IcmpError.write(offender, buf, offset, out, headerLength);
     }
 
     /** The buffer answers are built in, after the device header, for tests. */

@@ -3,22 +3,27 @@ package io.overlay.udp.wire;
 import java.nio.ByteBuffer;
 
 /**
- * Builds the ICMP Destination Unreachable, code 0 (net unreachable) that the engine writes back into the TUN when a
- * packet read from it has no route (RFC 792; {@code tun_to_udp} in flannel v0.20.2
- * {@code backend/udp/proxy_amd64.c}).
+ * Builds the ICMP error messages the engine originates about an inner packet (RFC 792): Destination Unreachable,
+ * code 0 (net unreachable), written back into the TUN when a packet read from it has no route ({@code tun_to_udp} in
+ * flannel v0.20.2 {@code backend/udp/proxy_amd64.c}), and Time Exceeded, code 0 (TTL exceeded in transit), for a
+ * packet whose TTL the engine cannot decrement (RFC 1812 §5.3.1; flannel drops it silently: "TODO: send back ICMP
+ * Time Exceeded").
  *
- * <p>Layout, as flannel's proxy builds it: a 20-byte IPv4 header (TTL 8, protocol ICMP, identification and flags 0,
- * destination = the offender's source), then ICMP type 3 code 0, checksum, 4 unused bytes, then the offender's IP
- * header and the first 8 bytes of its payload (fewer if it has fewer). Both checksums are computed.
+ * <p>Layout, as flannel's proxy builds its unreachable: a 20-byte IPv4 header (identification and flags 0, protocol
+ * ICMP, destination = the offender's source), then the ICMP type and code, checksum, 4 unused bytes, then the
+ * offender's IP header and the first 8 bytes of its payload (fewer if it has fewer). Both checksums are computed. TTL
+ * 8 for the unreachable (flannel's: it only ever goes into the local TUN), 64 for the time exceeded (Linux's
+ * {@code net.ipv4.ip_default_ttl}: it may cross the overlay back to the sender, two more forwarding hops or four).
  *
  * <p><b>Source address (differs from flannel).</b> flannel uses flannel0's own address (the local subnet's network
  * address). That address is local to the host, so Linux drops the injected message as a martian ("local source"
- * unless {@code accept_local} is set on the TUN) and the sender never sees it. This class uses the offender's
- * <em>destination</em> instead: the kernel routed that address into the TUN, so it is never a local address, and the
- * reverse path of the reply points back into the TUN, so strict {@code rp_filter} passes too. {@code ping} then
- * prints {@code From <dst> icmp_seq=1 Destination Net Unreachable}. A namespace test checks that it arrives.
+ * unless {@code accept_local} is set on the TUN) and the sender never sees it. The unreachable therefore comes from
+ * the offender's <em>destination</em>: the kernel routed that address into the TUN, so it is never a local address,
+ * and the reverse path of the reply points back into the TUN, so strict {@code rp_filter} passes too. {@code ping}
+ * then prints {@code From <dst> icmp_seq=1 Destination Net Unreachable}. The source of a time exceeded is the
+ * caller's choice ({@link #writeTimeExceeded}). A namespace test checks that each arrives.
  *
- * <p><b>When it is sent.</b> Like flannel: never for a non-first fragment. Unlike flannel, which skips every ICMP
+ * <p><b>When one is sent.</b> Like flannel: never for a non-first fragment. Unlike flannel, which skips every ICMP
  * packet, only ICMP <em>error</em> messages (types 3, 4, 5, 11, 12) are exempt, as RFC 1122 §3.2.2 requires, so
  * an echo request (ping) gets an answer. Also never about a datagram whose source is not a single host (0.0.0.0,
  * loopback 127/8, multicast, class E, limited broadcast) or whose destination is a multicast or broadcast address
@@ -30,23 +35,29 @@ import java.nio.ByteBuffer;
  *
  * <p>Internal to the engine: public for the benchmarks, not a supported API.
  */
-public final class IcmpUnreachable {
+public final class IcmpError {
     /** ICMP type Destination Unreachable. */
     public static final int TYPE_DESTINATION_UNREACHABLE = 3;
     /** ICMP code net unreachable. */
     public static final int CODE_NET_UNREACHABLE = 0;
-    /** TTL of the generated packet (flannel uses 8). */
+    /** ICMP type Time Exceeded. */
+    public static final int TYPE_TIME_EXCEEDED = 11;
+    /** ICMP code TTL exceeded in transit. */
+    public static final int CODE_TTL_EXCEEDED = 0;
+    /** TTL of a net unreachable (flannel uses 8). */
     public static final int TTL = 8;
+    /** TTL of a time exceeded: Linux's {@code net.ipv4.ip_default_ttl}. */
+    public static final int TIME_EXCEEDED_TTL = 64;
     /** Bytes of the offender's payload quoted after its header (RFC 792). */
     public static final int QUOTED_PAYLOAD = 8;
     /** Largest message built: 20 (IP) + 8 (ICMP) + 60 (offender header with options) + 8. */
     public static final int MAX_LENGTH = 20 + 8 + 60 + QUOTED_PAYLOAD;
 
-    private IcmpUnreachable() {
+    private IcmpError() {
     }
 
     /**
-     * Returns whether a net-unreachable message may be sent about the packet, knowing no subnet broadcast address
+     * Returns whether an ICMP error may be sent about the packet, knowing no subnet broadcast address
      * (see the class comment for the rules).
      *
      * @param offender a validated packet (see {@link Ipv4Header#validate}), wrapped at its first byte
@@ -59,7 +70,7 @@ public final class IcmpUnreachable {
     }
 
     /**
-     * Returns whether a net-unreachable message may be sent about the packet (see the class comment for the rules).
+     * Returns whether an ICMP error may be sent about the packet (see the class comment for the rules).
      *
      * @param offender a validated packet (see {@link Ipv4Header#validate}), wrapped at its first byte
      * @param buffer the buffer holding it
@@ -93,7 +104,7 @@ public final class IcmpUnreachable {
     }
 
     /**
-     * Writes the ICMP net-unreachable message about {@code offender} into {@code out}.
+     * Writes the ICMP net-unreachable message about {@code offender} into {@code out}, from the offender's destination.
      *
      * @param offender a validated packet, wrapped at {@code offset} of {@code in}
      * @param in the buffer holding the offender
@@ -104,18 +115,39 @@ public final class IcmpUnreachable {
      */
     public static int write(final Ipv4Header offender, final ByteBuffer in, final int offset, final ByteBuffer out,
                             final int at) {
+        return write(offender, in, offset, out, at, TYPE_DESTINATION_UNREACHABLE, CODE_NET_UNREACHABLE,
+            offender.destination(), TTL);
+    }
+
+    /**
+     * Writes the ICMP time-exceeded message (TTL exceeded in transit) about {@code offender} into {@code out}.
+     *
+     * @param offender a validated packet, wrapped at {@code offset} of {@code in}, its TTL as it arrived
+     * @param in the buffer holding the offender
+     * @param offset absolute index of the offender's first byte
+     * @param out where to build the message (big-endian order), at least {@link #MAX_LENGTH} bytes from {@code at}
+     * @param at absolute index in {@code out} of the message's first byte
+     * @param source the message's source address, int form: one the offender's sender does not hold itself
+     * @return the message length in bytes (36..96)
+     */
+    public static int writeTimeExceeded(final Ipv4Header offender, final ByteBuffer in, final int offset,
+                                        final ByteBuffer out, final int at, final int source) {
+        return write(offender, in, offset, out, at, TYPE_TIME_EXCEEDED, CODE_TTL_EXCEEDED, source, TIME_EXCEEDED_TTL);
+    }
+
+    private static int write(final Ipv4Header offender, final ByteBuffer in, final int offset, final ByteBuffer out,
+                             final int at, final int type, final int code, final int source, final int ttl) {
         final int headerLength = offender.headerLength();
         final int quoted = headerLength + Math.min(QUOTED_PAYLOAD, offender.totalLength() - headerLength);
         final int icmpLength = 8 + quoted;
         final int length = Ipv4Header.MIN_LENGTH + icmpLength;
-        final int source = offender.destination();
         final int destination = offender.source();
         // IPv4 header
         out.put(at, (byte) 0x45);
         out.put(at + 1, (byte) 0);
         out.putShort(at + Ipv4Header.TOTAL_LENGTH_OFFSET, (short) length);
         out.putInt(at + Ipv4Header.IDENTIFICATION_OFFSET, 0); // identification, flags, fragment offset
-        out.put(at + Ipv4Header.TTL_OFFSET, (byte) TTL);
+        out.put(at + Ipv4Header.TTL_OFFSET, (byte) ttl);
         out.put(at + Ipv4Header.PROTOCOL_OFFSET, (byte) Ipv4Header.PROTOCOL_ICMP);
         out.putShort(at + Ipv4Header.CHECKSUM_OFFSET, (short) 0);
         out.putInt(at + Ipv4Header.SOURCE_OFFSET, source);
@@ -124,8 +156,8 @@ public final class IcmpUnreachable {
             (short) InetChecksum.ipv4Header(out, at, Ipv4Header.MIN_LENGTH));
         // ICMP header: type, code, checksum, unused
         final int icmp = at + Ipv4Header.MIN_LENGTH;
-        out.put(icmp, (byte) TYPE_DESTINATION_UNREACHABLE);
-        out.put(icmp + 1, (byte) CODE_NET_UNREACHABLE);
+        out.put(icmp, (byte) type);
+        out.put(icmp + 1, (byte) code);
         out.putShort(icmp + 2, (short) 0);
         out.putInt(icmp + 4, 0);
         for (int i = 0; i < quoted; i++) {
