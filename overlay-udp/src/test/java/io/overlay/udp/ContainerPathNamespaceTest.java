@@ -1,0 +1,306 @@
+package io.overlay.udp;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.overlay.core.spi.Counter;
+import io.overlay.core.spi.DropReason;
+import io.overlay.core.spi.TrafficCounters;
+import io.overlay.testing.Netns;
+import io.overlay.testing.Privileged;
+import io.overlay.tun.NetnsThread;
+import java.io.IOException;
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * Unusual inner packets between two containers on two overlay hosts, offloads on (the default), checked with the
+ * real tools against what the kernel's own routing delivers. {@link TwoHostUnderlay}'s hosts A (100.64.1.0/24) and B
+ * (100.64.2.0/24) forward ({@code ip_forward=1}) for one container each, as a flannel host does for its bridge: a
+ * namespace on a veth {@code c0} 100.64.1.1/24 ↔ {@code eth0} 100.64.1.2/24 (B: 100.64.2.1 ↔ 100.64.2.2), MTU 1472
+ * (flannel's {@code FLANNEL_MTU}), default route via the host. So every inner packet here is forwarded by the
+ * sending host's kernel into its TUN and by the receiving host's kernel out of its TUN, as with containers.
+ * IPv6 is off in all four namespaces, so the kernels put nothing of their own on the links and counts are exact.
+ *
+ * <p>Host-to-host cases (a host's own packets into its TUN: fragments, IP options, broadcast and multicast, ECN under
+ * CE marks) are in {@link HostileTrafficNamespaceTest}; the coalescer's merge rules against the kernel's
+ * {@code tcp_gro_receive} in {@code TcpCoalescerTest}.
+ */
+@Privileged
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class ContainerPathNamespaceTest {
+    private static final int MTU = 1472;
+    private static final String CONTAINER_A = "100.64.1.2";
+    private static final String CONTAINER_B = "100.64.2.2";
+    private static final Pattern RR = Pattern.compile("RR:((?:\\s+\\d+\\.\\d+\\.\\d+\\.\\d+)+)");
+
+    private TwoHostUnderlay hosts;
+    private Netns containerA;
+    private Netns containerB;
+    private EngineHost a;
+    private EngineHost b;
+
+    @BeforeAll
+    void setUp() throws Exception {
+        hosts = new TwoHostUnderlay();
+        containerA = Netns.create();
+        containerB = Netns.create();
+        for (Netns ns : new Netns[] {hosts.nsA, hosts.nsB, containerA, containerB}) {
+            ns.exec("sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1");
+            ns.exec("sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1");
+        }
+        Netns.link(hosts.nsA, "c0", "100.64.1.1/24", containerA, "eth0", CONTAINER_A + "/24", MTU);
+        Netns.link(hosts.nsB, "c0", "100.64.2.1/24", containerB, "eth0", CONTAINER_B + "/24", MTU);
+        containerA.exec("ip", "route", "add", "default", "via", "100.64.1.1");
+        containerB.exec("ip", "route", "add", "default", "via", "100.64.2.1");
+        hosts.nsA.exec("sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+        hosts.nsB.exec("sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+        a = hosts.startA(MTU, 1, true, true, Map.of());
+        b = hosts.startB(MTU, 1, true, true);
+        assertThat(a.engine.offloads().tunVnetHeader()).as("offloads on").isTrue();
+        assertThat(sh(containerA, "ping -c 1 -W 2 " + CONTAINER_B)).contains("1 received");
+    }
+
+    @AfterAll
+    void tearDown() throws Exception {
+        try (Netns closeA = containerA; Netns closeB = containerB) {
+            if (hosts != null) {
+                hosts.close();
+            }
+        }
+    }
+
+    /**
+     * RFC 791 §2.3/§3.2: a datagram larger than a link's MTU is fragmented by the sender (here the container's kernel,
+     * whose MTU is the overlay's) and reassembled only at the destination; each fragment crosses as one datagram.
+     * With DF set it is refused where it does not fit (RFC 1191 §4): locally by the sender whose own MTU is too small,
+     * or by the host that forwards it into the TUN with ICMP "fragmentation needed" naming the TUN's MTU.
+     */
+    @Test
+    void fragmentsCrossAndReassembleAndDontFragmentIsRefusedWithTheOverlayMtu() throws Exception {
+        // 4008 bytes of ICMP: 1448 + 1448 + 1112 bytes of data per echo, three datagrams each way
+        final TrafficCounters beforeB = b.engine.counters();
+        assertThat(sh(containerA, "ping -M dont -s 4000 -c 3 -i 0.2 -W 2 " + CONTAINER_B)).contains("3 received");
+        final TrafficCounters afterB = b.awaitCounters(c -> c.tunToUdpPackets() - beforeB.tunToUdpPackets() >= 9);
+        assertThat(afterB.udpToTunPackets() - beforeB.udpToTunPackets()).as("request fragments").isEqualTo(9);
+        assertThat(afterB.tunToUdpPackets() - beforeB.tunToUdpPackets()).as("reply fragments").isEqualTo(9);
+        assertThat(afterB.totalDrops()).isEqualTo(beforeB.totalDrops());
+
+        // an 8000-byte UDP datagram: 8008 bytes of UDP, five fragments of 1448 bytes and one of 768
+        final byte[] sent = new byte[8000];
+        new Random(8000).nextBytes(sent);
+        final TrafficCounters beforeUdp = b.engine.counters();
+        final byte[] received = NetnsThread.call(containerB.name(), () -> {
+            try (DatagramSocket in = new DatagramSocket(new InetSocketAddress(CONTAINER_B, 9000))) {
+                in.setSoTimeout(3000);
+                NetnsThread.call(containerA.name(), () -> {
+                    try (DatagramSocket out = new DatagramSocket(new InetSocketAddress(CONTAINER_A, 0))) {
+                        out.send(new DatagramPacket(sent, sent.length, new InetSocketAddress(CONTAINER_B, 9000)));
+                    }
+                    return null;
+                });
+                final DatagramPacket p = new DatagramPacket(new byte[65536], 65536);
+                in.receive(p);
+                return java.util.Arrays.copyOf(p.getData(), p.getLength());
+            }
+        });
+        assertThat(received).isEqualTo(sent);
+        final TrafficCounters afterUdp = b.engine.counters();
+        assertThat(afterUdp.udpToTunPackets() - beforeUdp.udpToTunPackets()).as("fragments delivered").isEqualTo(6);
+        assertThat(afterUdp.udpToTunBytes() - beforeUdp.udpToTunBytes()).isEqualTo(8008 + 6 * 20);
+
+        // DF and 1473 bytes: the container's own MTU refuses it ...
+        assertThat(sh(containerA, "ping -M do -s 1445 -c 1 -W 1 " + CONTAINER_B))
+            .containsIgnoringCase("message too long").contains("mtu=1472");
+        // ... and with a container link of 1500 its host does, answering with the TUN's MTU
+        setContainerLinkMtu(1500);
+        try {
+            assertThat(sh(containerA, "ping -M do -s 1472 -c 1 -W 1 " + CONTAINER_B))
+                .contains("From 100.64.1.1").contains("Frag needed and DF set (mtu = 1472)");
+        } finally {
+            setContainerLinkMtu(MTU);
+            containerA.exec("ip", "route", "flush", "cache");
+        }
+        assertThat(sh(containerA, "ping -M do -s 1444 -c 2 -i 0.2 -W 2 " + CONTAINER_B)).contains("2 received");
+    }
+
+    /**
+     * RFC 2474 §3 and RFC 3168 §5: the DS field and the ECN field are the sender's and the routers'; a forwarding hop
+     * (and an encapsulating one, RFC 6040 §4.2 at decapsulation of an outer header that carried no mark) passes them
+     * on. Every echo request's TOS byte must reach container B unchanged, and B's kernel copies it into its reply.
+     */
+    @Test
+    void theTosByteDscpAndEcnCrossUnchangedBothWays() throws Exception {
+        for (int tos : new int[] {0xb8, 0xb9, 0x2a, 0x03, 0x01, 0xff}) {
+            final int atB = PacketSockets.capture(containerB, "eth0", 300);
+            final int atA = PacketSockets.capture(containerA, "eth0", 300);
+            try {
+                assertThat(sh(containerA, String.format("ping -Q 0x%02x -c 2 -i 0.2 -W 2 %s", tos, CONTAINER_B)))
+                    .as("TOS 0x%02x", tos).contains("2 received");
+                final List<Integer> requests = icmpTos(PacketSockets.drain(atB), 8);
+                final List<Integer> replies = icmpTos(PacketSockets.drain(atA), 0);
+                assertThat(requests).as("TOS of the requests B received").containsExactly(tos, tos);
+                assertThat(replies).as("TOS of the replies A received").containsExactly(tos, tos);
+            } finally {
+                RawSockets.close(atB);
+                RawSockets.close(atA);
+            }
+        }
+    }
+
+    /**
+     * IP options (RFC 791 §3.1): the engines carry them untouched and, like a tunnel, record nothing themselves; the
+     * kernels that forward record the address they send from. Record route there and back: the container, A's TUN
+     * address, B's container-side address, the far container (echo reply), B's TUN address, A's container-side
+     * address, the container.
+     */
+    @Test
+    void recordRouteCrossesAndNamesEachForwardingKernel() throws Exception {
+        final String out = sh(containerA, "ping -R -c 2 -i 0.2 -W 2 " + CONTAINER_B);
+        assertThat(out).contains("2 received");
+        final Matcher rr = RR.matcher(out);
+        assertThat(rr.find()).as("RR: in %s", out).isTrue();
+        assertThat(rr.group(1).trim().split("\\s+")).containsExactly("100.64.1.2", "100.64.1.0", "100.64.2.1",
+            "100.64.2.2", "100.64.2.2", "100.64.2.0", "100.64.1.1", "100.64.1.2");
+    }
+
+    /**
+     * TCP without timestamps and SACK (RFC 7323 and RFC 2018 are options, not requirements) and with ECN (RFC 3168,
+     * {@code net.ipv4.tcp_ecn=1} in both containers) still moves bulk data through both engines' offloads. Host A's
+     * firewall, in its namespace, marks about 2 % of the flow's ECT(0) packets CE as a congested router would: the
+     * marks must reach container B (its kernel counts CE packets) and B's echo of them (ECE) container A (its kernel
+     * counts the segments acknowledged with ECE). B's engine coalesces the segments, whose headers carry no options.
+     */
+    @Test
+    void bulkTcpWithoutTimestampsOrSackAndWithEcnMarksMovesDataWithOffloads() throws Exception {
+        final Map<String, String> sysctls = Map.of("net.ipv4.tcp_timestamps", "0", "net.ipv4.tcp_sack", "0",
+            "net.ipv4.tcp_ecn", "1");
+        final Map<String, String> defaults = Map.of("net.ipv4.tcp_timestamps", "1", "net.ipv4.tcp_sack", "1",
+            "net.ipv4.tcp_ecn", "2");
+        for (Netns ns : new Netns[] {containerA, containerB}) {
+            sysctls.forEach((k, v) -> sysctl(ns, k, v));
+        }
+        hosts.nsA.exec("nft", "add table ip ovtecn");
+        hosts.nsA.exec("nft", "add chain ip ovtecn cemark { type filter hook forward priority 0; policy accept; }");
+        hosts.nsA.exec("nft", "add rule ip ovtecn cemark ip daddr " + CONTAINER_B
+            + " tcp dport 5231 ip ecn ect0 numgen random mod 50 0 ip ecn set ce");
+        try {
+            final long ceBefore = nstat(containerB, "IpExtInCEPkts");
+            final long eceBefore = nstat(containerA, "TcpExtTCPDeliveredCE");
+            final TrafficCounters before = b.engine.counters();
+            final Process server = containerB.spawn(new ProcessBuilder("iperf3", "-s", "-1", "-B", CONTAINER_B, "-p",
+                "5231").redirectErrorStream(true));
+            try {
+                String out = "";
+                for (int attempt = 0; attempt < 25; attempt++) {
+                    out = sh(containerA, "timeout 30 iperf3 -c " + CONTAINER_B + " -p 5231 -n 20M");
+                    if (!out.contains("Connection refused")) {
+                        break;
+                    }
+                    Thread.sleep(200);
+                }
+                assertThat(out).contains("receiver").endsWith("rc=0\n");
+            } finally {
+                server.destroyForcibly().waitFor(5, java.util.concurrent.TimeUnit.SECONDS);
+            }
+            final TrafficCounters after = b.engine.counters();
+            final long ce = nstat(containerB, "IpExtInCEPkts") - ceBefore;
+            final long ece = nstat(containerA, "TcpExtTCPDeliveredCE") - eceBefore;
+            System.out.printf("CE packets at container B: %d; segments acknowledged with ECE at A: %d; B coalesced "
+                + "%d frames%n", ce, ece, after.get(Counter.TUN_COALESCED_FRAMES) - before.get(Counter.TUN_COALESCED_FRAMES));
+            assertThat(ce).as("CE marks that reached container B").isPositive();
+            assertThat(ece).as("segments container A saw acknowledged with ECE").isPositive();
+            assertThat(after.udpToTunBytes() - before.udpToTunBytes()).isGreaterThan(15L << 20);
+            assertThat(after.get(Counter.TUN_COALESCED_FRAMES) - before.get(Counter.TUN_COALESCED_FRAMES))
+                .as("coalesced frames").isPositive();
+            assertThat(after.get(Counter.COALESCER_BAD_CHECKSUMS)).isEqualTo(before.get(Counter.COALESCER_BAD_CHECKSUMS));
+        } finally {
+            hosts.nsA.exec("nft", "delete table ip ovtecn");
+            for (Netns ns : new Netns[] {containerA, containerB}) {
+                defaults.forEach((k, v) -> sysctl(ns, k, v));
+            }
+        }
+    }
+
+    /**
+     * A directed broadcast to B's subnet (RFC 1812 §5.3.5.2): A forwards it like unicast, A's engine routes it to B as
+     * flanneld's {@code find_route} does, and B's kernel, which owns that broadcast address, takes it for itself and
+     * does not forward it onto the container link ({@code bc_forwarding} is off by default, RFC 2644): one datagram,
+     * no copy to the container, nothing back (echo requests to a broadcast address are ignored,
+     * {@code icmp_echo_ignore_broadcasts}). No loop, no flood.
+     */
+    @Test
+    void aDirectedBroadcastToTheOtherSubnetCrossesOnceAndGoesNoFurther() throws Exception {
+        final int atB = PacketSockets.capture(containerB, "eth0", 300);
+        try {
+            final TrafficCounters beforeA = a.engine.counters();
+            final TrafficCounters beforeB = b.engine.counters();
+            assertThat(sh(containerA, "ping -b -c 1 -W 1 100.64.2.255")).contains("0 received");
+            final TrafficCounters afterB = b.awaitCounters(c -> c.udpToTunPackets() > beforeB.udpToTunPackets());
+            Thread.sleep(200); // anything more would be a copy or a loop
+            final TrafficCounters afterA = a.engine.counters();
+            assertThat(afterA.tunToUdpPackets() - beforeA.tunToUdpPackets()).as("A sent").isEqualTo(1);
+            assertThat(b.engine.counters().udpToTunPackets() - beforeB.udpToTunPackets()).as("B delivered")
+                .isEqualTo(1);
+            assertThat(b.engine.counters().tunToUdpPackets()).as("B sent nothing back")
+                .isEqualTo(afterB.tunToUdpPackets()).isEqualTo(beforeB.tunToUdpPackets());
+            assertThat(afterA.udpToTunPackets()).isEqualTo(beforeA.udpToTunPackets());
+            assertThat(icmpTos(PacketSockets.drain(atB), 8)).as("echo requests on B's container link").isEmpty();
+        } finally {
+            RawSockets.close(atB);
+        }
+    }
+
+    // ---- helpers -------------------------------------------------------------------------------------------------
+
+    private void setContainerLinkMtu(final int mtu) throws IOException {
+        hosts.nsA.exec("ip", "link", "set", "c0", "mtu", Integer.toString(mtu));
+        containerA.exec("ip", "link", "set", "eth0", "mtu", Integer.toString(mtu));
+    }
+
+    /** The TOS bytes of the ICMP packets of {@code type} (8 echo request, 0 echo reply) among {@code packets}. */
+    private static List<Integer> icmpTos(final List<byte[]> packets, final int type) {
+        final List<Integer> tos = new ArrayList<>();
+        for (byte[] p : packets) {
+            if (p.length >= 28 && (p[0] & 0xf0) == 0x40 && p[9] == 1 && (p[(p[0] & 0x0f) * 4] & 0xff) == type) {
+                tos.add(p[1] & 0xff);
+            }
+        }
+        return tos;
+    }
+
+    private static void sysctl(final Netns ns, final String key, final String value) {
+        try {
+            ns.exec("sysctl", "-q", "-w", key + "=" + value);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** A kernel counter of {@code ns} ({@code nstat}'s absolute value, its history left alone). */
+    private static long nstat(final Netns ns, final String counter) throws IOException {
+        final String out = ns.exec("nstat", "-asz", counter);
+        final Matcher m = Pattern.compile("(?m)^" + counter + "\\s+(\\d+)").matcher(out);
+        assertThat(m.find()).as("%s in %s", counter, out).isTrue();
+        return Long.parseLong(m.group(1));
+    }
+
+    private static long delta(final TrafficCounters before, final TrafficCounters after, final DropReason r) {
+        return after.drops(r) - before.drops(r);
+    }
+
+    /** Runs a shell command in {@code ns}; returns its combined output and exit status as "...\nrc=N". */
+    private static String sh(final Netns ns, final String command) throws IOException {
+        return Netns.run("ip", "netns", "exec", ns.name(), "sh", "-c", command + " 2>&1; echo rc=$?");
+    }
+}
