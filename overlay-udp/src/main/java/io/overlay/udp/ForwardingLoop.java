@@ -17,10 +17,12 @@ import java.nio.ByteBuffer;
  * <ul>
  *   <li><b>TUN → UDP</b>: the {@link TunPort} hands over a batch of plain IPv4 packets; {@link PacketProcessor}
  *       decides each (peer, drop or no route); the {@link UdpPort} queues the routed ones by address and sends them
- *       with one {@code sendmmsg}; a packet without a route goes to the {@link IcmpResponder}, at most once per TUN
- *       frame (a super-packet's segments get one answer between them, as the kernel handed over one packet).</li>
+ *       with one {@code sendmmsg}; a packet without a route or whose TTL expired goes to the {@link IcmpResponder}, at
+ *       most once per TUN frame (a super-packet's segments get one answer between them, as the kernel handed over
+ *       one packet).</li>
  *   <li><b>UDP → TUN</b>: the {@link UdpPort} receives a batch with one {@code recvmmsg} and walks its datagrams;
- *       {@link PacketProcessor} checks each; the {@link TunPort} writes it (or coalesces it until the batch ends).</li>
+ *       {@link PacketProcessor} checks each; the {@link TunPort} writes it (or coalesces it until the batch ends); one
+ *       whose TTL expired is answered to its source's peer by the {@link IcmpResponder}.</li>
  * </ul>
  *
  * <p>Whether the TUN has a {@code virtio_net_hdr} (offloads) is decided once, by the port chosen in
@@ -244,7 +246,7 @@ final class ForwardingLoop {
         return frames;
     }
 
-    /** Routes, queues and sends the packets of the last TUN read; answers unrouted ones once per frame. */
+    /** Routes, queues and sends the packets of the last TUN read; answers unrouted and expired ones once per frame. */
     private void forward() {
         final ByteBuffer buf = in.buffer();
         final long address = in.address();
@@ -265,6 +267,9 @@ final class ForwardingLoop {
             } else if (peer == PacketProcessor.NO_ROUTE && in.frame(i) != answered) {
                 answered = in.frame(i);
                 icmp.answer(buf, offset);
+            } else if (peer == PacketProcessor.TTL_EXCEEDED && in.frame(i) != answered) {
+                answered = in.frame(i);
+                icmp.timeExceeded(buf, offset);
             }
         }
         udp.flush(); // before the next read: the vnet port's segment area is reused by it
@@ -289,8 +294,13 @@ final class ForwardingLoop {
             datagrams++;
             final int length = sealing == null ? udp.length()
                 : sealing.open(udp.buffer(), udp.offset(), udp.length(), udp.sender());
-            if (length >= 0 && processor.udpToTun(udp.buffer(), udp.offset(), length, udp.sender())) {
+            if (length < 0) {
+                continue;
+            }
+            if (processor.udpToTun(udp.buffer(), udp.offset(), length, udp.sender())) {
                 tun.write(udp.buffer(), udp.address(), udp.offset(), length);
+            } else if (processor.ttlExpired()) {
+                icmp.timeExceededToPeer(udp.buffer(), udp.offset(), processor, udp, sealing);
             }
         }
         tun.flush();

@@ -13,13 +13,30 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Answers a packet that {@link PacketProcessor#tunToUdp} found {@link PacketProcessor#NO_ROUTE no route} for with an
- * ICMP net unreachable written back into the TUN ({@link IcmpError}: only where RFC 1812 §4.3.2.7 allows one),
- * rate-limited like Linux by an {@link IcmpRateLimiter} (1000/s, burst 50; RFC 1812 §4.3.2.8). A due message the
- * limit refuses is counted as {@link Counter#ICMP_UNREACHABLE_SUPPRESSED}. The clock is read only here.
+ * Originates the loop's ICMP errors ({@link IcmpError}: only where RFC 1812 §4.3.2.7 allows one), rate-limited like
+ * Linux by one {@link IcmpRateLimiter} for both kinds (1000/s, burst 50; RFC 1812 §4.3.2.8); a due message the limit
+ * refuses is counted as suppressed. The clock is read only here.
  *
- * <p>The answer is built in its own buffer behind the TUN's device header, which for a TUN with a
- * {@code virtio_net_hdr} is written once, explicitly, as all zero (no offload). Loop thread only; nothing allocated.
+ * <ul>
+ *   <li>{@link #answer}: a packet that {@link PacketProcessor#tunToUdp} found {@link PacketProcessor#NO_ROUTE no route}
+ *       for gets a net unreachable, written back into the TUN ({@link Counter#ICMP_UNREACHABLE_SENT}).</li>
+ *   <li>{@link #timeExceeded}: a packet read from the TUN whose TTL expired
+ *       ({@link PacketProcessor#TTL_EXCEEDED}) gets a time exceeded written back into the TUN, from the destination's
+ *       SubnetLen network address: the TUN address of the host the packet was going to, which the kernel routed into
+ *       the TUN too (never a local address, so neither a martian nor refused by {@code rp_filter}), and the address
+ *       that host's own kernel answers an expired TTL from.</li>
+ *   <li>{@link #timeExceededToPeer}: a packet received from a peer whose TTL expired ({@link PacketProcessor#ttlExpired})
+ *       gets a time exceeded from this host's TUN address, sent as a datagram (sealed when the loop seals) to the peer
+ *       that owns the packet's source, as a packet read from the TUN would be: written into the local TUN it would need
+ *       the kernel to forward it back out of the TUN it came in by, which a host without {@code ip_forward} does not
+ *       and strict {@code rp_filter} refuses. No peer owns the source: no message.</li>
+ * </ul>
+ * Either way the sender's traceroute sees the engine's hop, as it sees a kernel router's (flannel's proxy drops such
+ * packets silently). Time exceeded messages count as {@link Counter#ICMP_TIME_EXCEEDED_SENT}, not as traffic.
+ *
+ * <p>A message is built in its own buffer behind the TUN's device header, which for a TUN with a
+ * {@code virtio_net_hdr} is written once, explicitly, as all zero (no offload); one sent to a peer leaves from after
+ * that header. Loop thread only; nothing allocated.
  */
 final class IcmpResponder {
     private static final Logger LOG = LoggerFactory.getLogger(IcmpResponder.class);
@@ -59,7 +76,8 @@ final class IcmpResponder {
     }
 
     /**
-     * Answers the packet, if an answer is due and the rate limit allows it, and counts what happened.
+     * Answers a packet without a route with a net unreachable into the TUN, if an answer is due and the rate limit
+     * allows it, and counts what happened.
      *
      * @param buf the buffer holding the packet, as {@link PacketProcessor#tunToUdp} left it
      * @param offset the packet's absolute index
@@ -72,10 +90,72 @@ final class IcmpResponder {
             counters.add(Counter.ICMP_UNREACHABLE_SUPPRESSED, 1);
             return;
         }
-        final int length = headerLength + IcmpError.write(offender, buf, offset, out, headerLength);
+        writeToTun(headerLength + IcmpError.write(offender, buf, offset, out, headerLength),
+            Counter.ICMP_UNREACHABLE_SENT);
+    }
+
+    /**
+     * Answers a packet read from the TUN whose TTL expired with a time exceeded into the TUN, if an answer is due and
+     * the rate limit allows it, and counts what happened.
+     *
+     * @param buf the buffer holding the packet, as {@link PacketProcessor#tunToUdp} left it (TTL unchanged)
+     * @param offset the packet's absolute index
+     */
+    void timeExceeded(final ByteBuffer buf, final int offset) {
+        if (!IcmpError.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)) {
+            return;
+        }
+        if (!limit.tryAcquire(System.nanoTime())) {
+            counters.add(Counter.ICMP_TIME_EXCEEDED_SUPPRESSED, 1);
+            return;
+        }
+        final int source = offender.destination() & ~hostMask;
+        writeToTun(headerLength + IcmpError.writeTimeExceeded(offender, buf, offset, out, headerLength, source),
+            Counter.ICMP_TIME_EXCEEDED_SENT);
+    }
+
+    /**
+     * Answers a packet received from a peer whose TTL expired with a time exceeded sent to the peer that owns its
+     * source, if an answer is due, such a peer exists and the rate limit allows it, and counts what happened. Sends at
+     * once: nothing else may be queued on {@code udp}.
+     *
+     * @param buf the buffer holding the packet, as {@link PacketProcessor#udpToTun} left it (TTL unchanged)
+     * @param offset the packet's absolute index
+     * @param processor the loop's processor: the route to the source and this host's TUN address
+     * @param udp the loop's UDP port, with nothing queued
+     * @param sealing the loop's encryption step, or {@code null} when encryption is off
+     */
+    void timeExceededToPeer(final ByteBuffer buf, final int offset, final PacketProcessor processor,
+                            final UdpPort udp, final LoopSealing sealing) {
+        if (!IcmpError.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)) {
+            return;
+        }
+        final long peer = processor.route(offender.source());
+        if (peer < 0) {
+            return;
+        }
+        if (!limit.tryAcquire(System.nanoTime())) {
+            counters.add(Counter.ICMP_TIME_EXCEEDED_SUPPRESSED, 1);
+            return;
+        }
+        final int length = IcmpError.writeTimeExceeded(offender, buf, offset, out, headerLength,
+            processor.localAddress());
+        if (sealing == null) {
+            udp.queue(outAddress + headerLength, length, peer);
+        } else {
+            sealing.queue(udp, out, outAddress, headerLength, length, peer);
+        }
+        final int sent = udp.flushOwn();
+        if (sealing != null) {
+            sealing.flushed();
+        }
+        counters.add(Counter.ICMP_TIME_EXCEEDED_SENT, sent);
+    }
+
+    private void writeToTun(final int length, final Counter sent) {
         try {
             if (tun.writeAddress(outAddress, 0, length) == length) {
-                counters.add(Counter.ICMP_UNREACHABLE_SENT, 1);
+                counters.add(sent, 1);
             }
         } catch (IOException e) {
             if (!errorLogged) {

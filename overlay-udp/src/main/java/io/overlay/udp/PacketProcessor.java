@@ -18,14 +18,15 @@ import java.util.Objects;
  * header checksum (the kernel's own packets always verify, but a packet socket on the TUN, {@code AF_PACKET} with
  * {@code CAP_NET_RAW}, writes any bytes, and the wire must carry only well-formed packets), drop a destination
  * outside the overlay Network, look it up in the {@link RouteTable} (no route: {@link #NO_ROUTE}, for
- * the caller's {@link IcmpResponder}), drop TTL ≤ 1, else decrement the TTL in place with an RFC 1624 incremental
- * checksum patch. Returns the peer ({@link Peer#packed() packed} IP and port) to send the packet to.
+ * the caller's {@link IcmpResponder}), drop TTL ≤ 1 ({@link #TTL_EXCEEDED}, for the same), else decrement the TTL in
+ * place with an RFC 1624 incremental checksum patch. Returns the peer ({@link Peer#packed() packed} IP and port) to
+ * send the packet to.
  *
  * <p><b>UDP → TUN</b> ({@link #udpToTun}): drop a sender that is not a known peer's PublicIP (when
  * {@code acceptOnlyKnownPeers}), a malformed or larger-than-MTU packet (a truncated datagram included), a header whose
  * checksum does not verify (the kernel would drop it too), a destination outside the local subnet, in strict source
- * mode an inner source outside the sending peer's subnet (one more route lookup), TTL ≤ 1; else decrement the TTL in
- * place.
+ * mode an inner source outside the sending peer's subnet (one more route lookup), TTL ≤ 1 ({@link #ttlExpired()}
+ * then tells the caller, whose {@link IcmpResponder} answers it); else decrement the TTL in place.
  *
  * <p>Every drop is counted by {@link DropReason} ({@link #drops}). Nothing is allocated and no lock taken per packet;
  * buffers are read and patched at absolute indexes in big-endian order (position, limit and byte order are ignored; a
@@ -39,6 +40,8 @@ public final class PacketProcessor {
     public static final long DROP = -1;
     /** {@link #tunToUdp} result: dropped for {@link DropReason#NO_ROUTE} (counted); an ICMP answer may be due. */
     public static final long NO_ROUTE = -2;
+    /** {@link #tunToUdp} result: dropped for {@link DropReason#TTL_EXPIRED} (counted); an ICMP answer may be due. */
+    public static final long TTL_EXCEEDED = -3;
 
     private final RouteTable routes;
     private final int networkAddress;
@@ -50,6 +53,8 @@ public final class PacketProcessor {
     private final Ipv4Header header = new Ipv4Header();
     private int localAddress;
     private int localMask;
+    /** Whether the last {@link #udpToTun} refused its packet for its TTL. */
+    private boolean ttlExpired;
 
     /**
      * Creates a processor with its own counters.
@@ -132,7 +137,8 @@ public final class PacketProcessor {
      * @param offset absolute index of the packet's first byte
      * @param length the packet's length in bytes (as read)
      * @return the peer to send it to (≥ 0), packed as by {@link Peer#packed()}; {@link #NO_ROUTE} if no peer owns the
-     *     destination (the packet is unchanged); {@link #DROP} if it is dropped for another reason
+     *     destination, {@link #TTL_EXCEEDED} if its TTL is 1 or 0 (in both cases the packet is unchanged); {@link #DROP}
+     *     if it is dropped for another reason
      */
     public long tunToUdp(final ByteBuffer buf, final int offset, final int length) {
         header.wrap(buf, offset);
@@ -157,7 +163,7 @@ public final class PacketProcessor {
         }
         if (header.ttl() <= 1) {
             counters.drop(DropReason.TTL_EXPIRED);
-            return DROP;
+            return TTL_EXCEEDED;
         }
         header.decrementTtl();
         return peer;
@@ -172,9 +178,11 @@ public final class PacketProcessor {
      * @param length the payload's length in bytes; may exceed the bytes present (a datagram the kernel truncated,
      *     {@link UdpPort#TRUNCATED}): it is then dropped as {@link DropReason#OVERSIZED} before any byte is read
      * @param senderIp the datagram's source IPv4 address (as an int, network order value)
-     * @return {@code true} if the packet is to be written to the TUN, {@code false} if it is dropped (counted)
+     * @return {@code true} if the packet is to be written to the TUN, {@code false} if it is dropped (counted; for its
+     *     TTL if {@link #ttlExpired()}, and then unchanged)
      */
     public boolean udpToTun(final ByteBuffer buf, final int offset, final int length, final int senderIp) {
+        ttlExpired = false;
         if (acceptOnlyKnownPeers && !routes.hasPeer(senderIp)) {
             counters.drop(DropReason.UNKNOWN_SENDER);
             return false;
@@ -202,10 +210,41 @@ public final class PacketProcessor {
         }
         if (header.ttl() <= 1) {
             counters.drop(DropReason.TTL_EXPIRED);
+            ttlExpired = true;
             return false;
         }
         header.decrementTtl();
         return true;
+    }
+
+    /**
+     * Returns whether the last {@link #udpToTun} dropped its packet because its TTL expired (an ICMP time exceeded may
+     * be due to its source).
+     *
+     * @return {@code true} for a {@link DropReason#TTL_EXPIRED} drop by the last {@link #udpToTun}
+     */
+    public boolean ttlExpired() {
+        return ttlExpired;
+    }
+
+    /**
+     * Returns the local subnet's network address: this host's TUN address, as flannel assigns it (the source of the
+     * messages the engine originates for its host).
+     *
+     * @return the address, int form; 1 (no subnet's) while there is none
+     */
+    int localAddress() {
+        return localAddress;
+    }
+
+    /**
+     * Looks up the peer that owns {@code address}, as for a packet read from the TUN.
+     *
+     * @param address an IPv4 address, int form
+     * @return the peer, packed as by {@link Peer#packed()}, or a negative value if none owns it
+     */
+    long route(final int address) {
+        return routes.lookup(address);
     }
 
     /**

@@ -64,6 +64,9 @@ final class UdpPort {
      */
     private boolean gsoSent;
     private int queued;
+    /** What the last {@link #send} sent: datagrams and their bytes. */
+    private int sentPackets;
+    private long sentBytes;
     // the receive cursor
     private int messages;
     private int message;
@@ -165,9 +168,29 @@ final class UdpPort {
         outgoing.prepareSendSplit(queued++, head, headLength, tail, tailLength, Peer.ipOf(peer), Peer.portOf(peer));
     }
 
-    /** Sends everything queued and counts it as sent or dropped. */
+    /** Sends everything queued (packets read from the TUN) and counts it as sent or dropped. */
     void flush() {
+        send();
+        counters.add(Counter.TUN_TO_UDP_PACKETS, sentPackets);
+        counters.add(Counter.TUN_TO_UDP_BYTES, sentBytes);
+    }
+
+    /**
+     * Sends everything queued, the engine's own messages (not packets read from the TUN, so not counted as those);
+     * failures are counted as {@link DropReason#SEND_FAILED}.
+     *
+     * @return the datagrams sent
+     */
+    int flushOwn() {
+        send();
+        return sentPackets;
+    }
+
+    /** Sends everything queued; leaves what was sent in {@link #sentPackets} and {@link #sentBytes}. */
+    private void send() {
         final int count = queued;
+        sentPackets = 0;
+        sentBytes = 0;
         if (count == 0) {
             return;
         }
@@ -220,8 +243,8 @@ final class UdpPort {
                 m++;
             }
         }
-        counters.add(Counter.TUN_TO_UDP_PACKETS, packets);
-        counters.add(Counter.TUN_TO_UDP_BYTES, bytes);
+        sentPackets = packets;
+        sentBytes = bytes;
     }
 
     private void disableGso(final int errno) {

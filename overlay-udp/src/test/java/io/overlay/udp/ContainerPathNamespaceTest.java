@@ -135,6 +135,47 @@ class ContainerPathNamespaceTest {
     }
 
     /**
+     * Traceroute across the overlay: every hop that decrements the TTL answers a packet whose TTL it cannot forward
+     * with ICMP Time Exceeded (RFC 1812 §5.3.1, RFC 792), and the message reaches the sender. With flannel's udp
+     * backend the path container A → container B has four such hops: A's kernel, A's engine, B's engine, B's kernel
+     * (flannel's proxy decrements the TTL in both directions, {@code tun_to_udp} and {@code udp_to_tun}). The engines
+     * name their hop by the destination host's TUN address (100.64.2.0), the address B's kernel answers from too: the
+     * sending host's own addresses would be dropped by its kernel as martians.
+     */
+    @Test
+    void eachHopAnswersAnExpiredTtlSoTracerouteShowsThePath() throws Exception {
+        final String[] expected = {"From 100.64.1.1 icmp_seq=1 Time to live exceeded",
+            "From 100.64.2.0 icmp_seq=1 Time to live exceeded", "From 100.64.2.0 icmp_seq=1 Time to live exceeded",
+            "From 100.64.2.0 icmp_seq=1 Time to live exceeded", "64 bytes from 100.64.2.2: icmp_seq=1"};
+        final TrafficCounters beforeA = a.engine.counters();
+        final TrafficCounters beforeB = b.engine.counters();
+        final List<String> trace = new ArrayList<>();
+        for (int ttl = 1; ttl <= expected.length; ttl++) {
+            trace.add(sh(containerA, "ping -c 1 -W 1 -t " + ttl + " " + CONTAINER_B));
+        }
+        System.out.println("container A -> container B, ping -t 1..5:\n" + String.join("", trace));
+        for (int hop = 0; hop < expected.length; hop++) {
+            assertThat(trace.get(hop)).as("TTL %d", hop + 1).contains(expected[hop]);
+        }
+        final TrafficCounters afterA = a.awaitCounters(c -> c.get(Counter.ICMP_TIME_EXCEEDED_SENT) > 0);
+        final TrafficCounters afterB = b.awaitCounters(c -> c.get(Counter.ICMP_TIME_EXCEEDED_SENT) > 0);
+        assertThat(delta(beforeA, afterA, DropReason.TTL_EXPIRED)).as("A's engine: TTL 2").isEqualTo(1);
+        assertThat(delta(beforeB, afterB, DropReason.TTL_EXPIRED)).as("B's engine: TTL 3").isEqualTo(1);
+        assertThat(afterA.get(Counter.ICMP_TIME_EXCEEDED_SENT) - beforeA.get(Counter.ICMP_TIME_EXCEEDED_SENT))
+            .isEqualTo(1);
+        assertThat(afterB.get(Counter.ICMP_TIME_EXCEEDED_SENT) - beforeB.get(Counter.ICMP_TIME_EXCEEDED_SENT))
+            .isEqualTo(1);
+
+        // a host's own packets to the other host's TUN address: two hops, then the answer
+        final String[] fromHost = {"From 100.64.2.0 icmp_seq=1 Time to live exceeded",
+            "From 100.64.2.0 icmp_seq=1 Time to live exceeded", "64 bytes from 100.64.2.0: icmp_seq=1"};
+        for (int ttl = 1; ttl <= fromHost.length; ttl++) {
+            assertThat(a.shell("ping -c 1 -W 1 -t " + ttl + " " + b.tunAddress())).as("host A, TTL %d", ttl)
+                .contains(fromHost[ttl - 1]);
+        }
+    }
+
+    /**
      * RFC 2474 §3 and RFC 3168 §5: the DS field and the ECN field are the sender's and the routers'; a forwarding hop
      * (and an encapsulating one, RFC 6040 §4.2 at decapsulation of an outer header that carried no mark) passes them
      * on. Every echo request's TOS byte must reach container B unchanged, and B's kernel copies it into its reply.

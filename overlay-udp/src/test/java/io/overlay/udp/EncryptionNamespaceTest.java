@@ -72,6 +72,16 @@ class EncryptionNamespaceTest {
                 .isPositive();
             assertThat(ca.drops(DropReason.TAMPERED) + cb.drops(DropReason.TAMPERED)
                 + cb.drops(DropReason.REPLAYED) + ca.drops(DropReason.REPLAYED)).isZero();
+            // B's engine answers a TTL that expires there with a time exceeded sealed for A, as any packet to A
+            final TrafficCounters beforeTtl = b.engine.counters();
+            assertThat(a.shell("ping -c 1 -W 2 -t 2 " + b.tunAddress()))
+                .contains("From " + b.tunAddress() + " icmp_seq=1 Time to live exceeded");
+            final TrafficCounters afterTtl = b.awaitCounters(
+                c -> c.get(Counter.ICMP_TIME_EXCEEDED_SENT) > beforeTtl.get(Counter.ICMP_TIME_EXCEEDED_SENT));
+            assertThat(afterTtl.get(Counter.ICMP_TIME_EXCEEDED_SENT) - beforeTtl.get(Counter.ICMP_TIME_EXCEEDED_SENT))
+                .isEqualTo(1);
+            assertThat(afterTtl.get(Counter.SEALED_SENT) - beforeTtl.get(Counter.SEALED_SENT)).isEqualTo(1);
+            assertThat(afterTtl.drops(DropReason.PEER_HAS_NO_KEY)).isZero();
         }
     }
 

@@ -95,8 +95,9 @@ class PacketProcessorTest {
         final ByteBuffer ttl1 = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
         ttl1.put(Ipv4Header.TTL_OFFSET, (byte) 1);
         new Ipv4Header().wrap(ttl1, 0).updateChecksum();
-        assertThat(p.tunToUdp(ttl1, 0, 84)).isEqualTo(PacketProcessor.DROP);
+        assertThat(p.tunToUdp(ttl1, 0, 84)).isEqualTo(PacketProcessor.TTL_EXCEEDED);
         assertThat(p.drops(DropReason.TTL_EXPIRED)).isEqualTo(1);
+        assertThat(ttl1.get(Ipv4Header.TTL_OFFSET)).as("left unchanged for the answer").isEqualTo((byte) 1);
         final ByteBuffer outside = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
         outside.put(Ipv4Header.DESTINATION_OFFSET, (byte) 10);
         new Ipv4Header().wrap(outside, 0).updateChecksum();
@@ -164,6 +165,26 @@ class PacketProcessorTest {
             .as("re-acquired: delivered again").isTrue();
         assertThat(new PacketProcessor(routes, NETWORK, null, 1500, true)
             .udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp())).isFalse();
+    }
+
+    @Test
+    void aDatagramWhoseTtlExpiresIsDroppedUnchangedAndFlaggedForAnAnswer() {
+        routes.put(REMOTE, PEER);
+        final PacketProcessor p = new PacketProcessor(routes, NETWORK, REMOTE, 1500, true);
+        final ByteBuffer ttl1 = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
+        ttl1.put(AT + Ipv4Header.TTL_OFFSET, (byte) 1);
+        new Ipv4Header().wrap(ttl1, AT).updateChecksum();
+        final byte[] arrived = TestPackets.copy(ttl1, AT, 84);
+        assertThat(p.udpToTun(ttl1, AT, 84, PEER.publicIp())).isFalse();
+        assertThat(p.ttlExpired()).isTrue();
+        assertThat(p.drops(DropReason.TTL_EXPIRED)).isEqualTo(1);
+        assertThat(TestPackets.copy(ttl1, AT, 84)).as("left as it arrived, to be quoted").isEqualTo(arrived);
+        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp())).isTrue();
+        assertThat(p.ttlExpired()).as("reset by the next datagram").isFalse();
+        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 10, PEER.publicIp())).isFalse();
+        assertThat(p.ttlExpired()).as("another reason").isFalse();
+        assertThat(p.route(Ipv4.parse("100.64.9.7"))).as("the way back to a source").isEqualTo(PEER.packed());
+        assertThat(p.localAddress()).isEqualTo(REMOTE.address());
     }
 
     @Test

@@ -25,6 +25,16 @@ public enum Counter {
      * (RFC 1812 §4.3.2.8); their packets still count as {@code NO_ROUTE} drops.
      */
     ICMP_UNREACHABLE_SUPPRESSED("ICMP net unreachable messages suppressed by the rate limit"),
+    /**
+     * ICMP time exceeded messages for packets whose TTL expired in the engine (RFC 1812 §5.3.1): written back into the
+     * TUN for a packet read from it, sent to the source's peer for a packet received from one.
+     */
+    ICMP_TIME_EXCEEDED_SENT("ICMP time exceeded messages sent for packets whose TTL expired"),
+    /**
+     * ICMP time exceeded messages that were due but not sent because the rate limit was reached (shared with the
+     * net unreachable ones); their packets still count as {@code TTL_EXPIRED} drops.
+     */
+    ICMP_TIME_EXCEEDED_SUPPRESSED("ICMP time exceeded messages suppressed by the rate limit"),
     /** GSO super-packets read from a TUN with a {@code virtio_net_hdr} and cut into MTU-sized packets. */
     TUN_SUPER_PACKETS("GSO super-packets read from the TUN and segmented"),
     /** Super-packets built from received TCP segments and written to the TUN (their segments count as packets). */

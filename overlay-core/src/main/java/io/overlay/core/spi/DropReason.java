@@ -21,7 +21,7 @@ public enum DropReason {
     BAD_HEADER_CHECKSUM("bad IPv4 header checksum"),
     /** A datagram larger than the receive buffer (TUN MTU): dropped whole, never truncated. */
     OVERSIZED("larger than the MTU"),
-    /** TTL reached 0 on decrement. */
+    /** TTL reached 0 on decrement (an ICMP time exceeded may have been sent to the source). */
     TTL_EXPIRED("TTL expired"),
     /** TUN → UDP: no peer owns the destination (an ICMP net unreachable may have been written back). */
     NO_ROUTE("no route to the destination subnet"),
