@@ -1,5 +1,6 @@
 package io.overlay.examples;
 
+import io.overlay.core.spi.Counter;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.Encryption;
 import io.overlay.core.spi.EngineEncryption;
@@ -251,7 +252,8 @@ public final class StaticPeersMain implements Callable<Integer> {
      *
      * @param c the counters
      * @return e.g. {@code tun->udp 10 pkts 840 B, udp->tun 10 pkts 840 B, icmp unreachable 1 (0 rate-limited),
-     *     drops {NO_ROUTE=1}}
+     *     drops {NO_ROUTE=1}}; the time exceeded messages only when some were due
+     *     ({@code , icmp time exceeded 2 (0 rate-limited)} before the drops)
      */
     static String describe(final TrafficCounters c) {
         final StringJoiner drops = new StringJoiner(", ", "{", "}");
@@ -260,8 +262,13 @@ public final class StaticPeersMain implements Callable<Integer> {
                 drops.add(r + "=" + c.drops(r));
             }
         }
+        final long exceeded = c.get(Counter.ICMP_TIME_EXCEEDED_SENT);
+        final long exceededLimited = c.get(Counter.ICMP_TIME_EXCEEDED_SUPPRESSED);
         return "tun->udp " + c.tunToUdpPackets() + " pkts " + c.tunToUdpBytes() + " B, udp->tun " + c.udpToTunPackets()
             + " pkts " + c.udpToTunBytes() + " B, icmp unreachable " + c.icmpUnreachableSent() + " ("
-            + c.icmpUnreachableSuppressed() + " rate-limited), drops " + drops;
+            + c.icmpUnreachableSuppressed() + " rate-limited)"
+            + (exceeded + exceededLimited > 0
+                ? ", icmp time exceeded " + exceeded + " (" + exceededLimited + " rate-limited)" : "")
+            + ", drops " + drops;
     }
 }

@@ -19,4 +19,12 @@ class StaticPeersDescribeTest {
         assertThat(StaticPeersMain.describe(c)).isEqualTo("tun->udp 10 pkts 840 B, udp->tun 9 pkts 756 B, "
             + "icmp unreachable 50 (450 rate-limited), drops {NO_ROUTE=500}");
     }
+
+    @Test
+    void addsTimeExceededMessagesOnlyWhenSomeWereDue() {
+        final TrafficCounters c = new TrafficCounters(Map.of(Counter.ICMP_TIME_EXCEEDED_SENT, 3L,
+            Counter.ICMP_TIME_EXCEEDED_SUPPRESSED, 1L), Map.of(DropReason.TTL_EXPIRED, 4L));
+        assertThat(StaticPeersMain.describe(c)).isEqualTo("tun->udp 0 pkts 0 B, udp->tun 0 pkts 0 B, "
+            + "icmp unreachable 0 (0 rate-limited), icmp time exceeded 3 (1 rate-limited), drops {TTL_EXPIRED=4}");
+    }
 }
