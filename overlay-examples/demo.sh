@@ -118,10 +118,15 @@ if [ "${#need[@]}" -gt 0 ]; then
     # services run; the demo runs its own inside namespaces, so service starts are refused during the install
     own_policy=
     if [ ! -e /usr/sbin/policy-rc.d ]; then
+      # removed however the install ends (failure, Ctrl-C, SIGTERM): left behind, it would keep every later package
+      # install on this machine from starting its services, silently
+      trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+      trap 'exit 130' INT
+      trap 'exit 143' TERM
       printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
     fi
-    apt-get install -y -qq "${need[@]}" >/dev/null || { [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d; die "apt-get install ${need[*]} failed"; }
-    if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+    apt-get install -y -qq "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed"
+    if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
     # Debian's etcd-server package starts a system etcd on 127.0.0.1:2379; the demo runs its own, so stop that.
     if [[ " ${need[*]} " == *" etcd-server "* ]]; then systemctl stop etcd >/dev/null 2>&1 || true; fi
   else
