@@ -184,6 +184,16 @@ cexec() {
     docker) docker_h "$(host_of "$c")" exec "$c" "$@" ;;
   esac
 }
+# Directories under /run that LXC (its lock files, under the lxcpath: this run's temp dir) and dockerd/containerd
+# (plugin and shim socket directories, at fixed paths whatever the exec root) make; those missing before the run are
+# removed again by runtime_cleanup when empty (another run's files keep them).
+case $RUNTIME in
+  lxc) RUN_DIRS=(/run/lxc /run/lxc/lock /run/lxc/lock/tmp) ;;
+  docker) RUN_DIRS=(/run/docker /run/docker/plugins /run/containerd /run/containerd/s) ;;
+  *) RUN_DIRS=() ;;
+esac
+RUN_DIRS_NEW=()
+for d in "${RUN_DIRS[@]}"; do [ -e "$d" ] || RUN_DIRS_NEW=("$d" "${RUN_DIRS_NEW[@]}"); done # deepest first
 # Removes what the runtime made (CNI DEL, LXC containers, Docker containers and daemons) before the namespaces go.
 runtime_cleanup() {
   local entry h c pid
@@ -207,6 +217,8 @@ runtime_cleanup() {
       sleep 0.1
     done
   fi
+  if [ "$RUNTIME" = lxc ] && [ -n "$TMP" ]; then rm -rf "/run/lxc/lock$TMP"; fi
+  for d in "${RUN_DIRS_NEW[@]}"; do rmdir "$d" 2>/dev/null; done
 }
 
 cleanup() {
