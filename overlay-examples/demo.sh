@@ -61,7 +61,6 @@ JAVA_OPTS=${JAVA_OPTS:-}
 # every overlay command runs as /usr/bin/overlay would run it, from the build's jar and archive
 OVERLAY="$ROOT/packaging/deb/overlay.sh"
 export OVERLAY_JAR="$JAR" OVERLAY_CDS_ARCHIVE="$HERE/target/overlay.jsa" OVERLAY_JAVA_OPTS="$JAVA_OPTS"
-START=$SECONDS
 
 say() { printf 'demo: %s\n' "$*"; }
 # Runs a command in the background and waits for it. Java (mvn, OverlayMain health) and ping catch SIGINT and exit
@@ -282,14 +281,18 @@ MODULES=(overlay-core overlay-tun overlay-etcd overlay-udp overlay-examples)
 if [ ! -f "$JAR" ] || [ -n "$(cd "$ROOT" && find pom.xml "${MODULES[@]/%//pom.xml}" "${MODULES[@]/%//src/main}" \
     -newer "$JAR" -print -quit)" ]; then
   say "building overlay.jar (about 1-2 minutes the first time)..."
+  build_start=$SECONDS
   if ! run mvn -B -Dstyle.color=never -f "$ROOT/pom.xml" -DskipTests package -pl overlay-examples -am \
       >"$TMP/build.log" 2>&1; then
     tail -40 "$TMP/build.log" >&2
     die "the build failed (whole log: $TMP/build.log)"
   fi
+  say "built overlay.jar ($((SECONDS - build_start)) s)"
 fi
 flock -u 5
 exec 5>&-
+# the time the final line reports: the demo itself, not installing packages or building the jar
+START=$SECONDS
 
 # Background processes are started with "ip netns exec" directly (not through a shell function), so $! is the
 # process itself and the clean-up can signal it.
