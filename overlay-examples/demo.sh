@@ -128,6 +128,19 @@ if [ "${#need[@]}" -gt 0 ]; then
     if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
     # Debian's etcd-server package starts a system etcd on 127.0.0.1:2379; the demo runs its own, so stop that.
     if [[ " ${need[*]} " == *" etcd-server "* ]]; then systemctl stop etcd >/dev/null 2>&1 || true; fi
+    # policy-rc.d only keeps services from starting now: the packages leave them enabled, so they start at the next
+    # boot, in the host's own namespace. Say so; whether to keep them is the machine owner's choice.
+    units=(); what=()
+    if [[ " ${need[*]} " == *" etcd-server "* ]]; then units+=(etcd); what+=("etcd on 127.0.0.1:2379"); fi
+    if [[ " ${need[*]} " == *" docker.io "* ]]; then
+      units+=(docker.socket docker); what+=("dockerd with docker0 and its iptables rules")
+    fi
+    if [[ " ${need[*]} " == *" lxc "* ]]; then units+=(lxc-net); what+=("lxc-net's lxcbr0 and dnsmasq"); fi
+    if [ "${#units[@]}" -gt 0 ]; then
+      old_ifs=$IFS; IFS=';'; what_list="${what[*]}"; IFS=$old_ifs
+      say "note: the packages just installed left ${units[*]} enabled: they start at the next boot, in the host's" \
+        "own namespace (${what_list//;/; }); the demo needs none of them (to keep them off: systemctl disable ${units[*]})"
+    fi
   else
     die "missing ${need[*]/JAVA/java}: install iproute2, ping, procps (sysctl), util-linux (flock), etcd 3.4+ (server and etcdctl), Java 17+ and Maven 3.8+"
   fi
