@@ -218,10 +218,23 @@ public final class Netns implements AutoCloseable {
 
     /**
      * Kills the background processes, then any other process left in the namespace, and deletes the namespace.
-     * Idempotent.
+     * Idempotent. Also on an interrupted thread (a test cut short by JUnit's {@code @Timeout}): the interrupt is set
+     * aside for the clean-up, whose waits would otherwise all fail at once and leave the namespace behind, and set
+     * again before returning.
      */
     @Override
     public void close() {
+        final boolean interrupted = Thread.interrupted();
+        try {
+            closeNamespace();
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private void closeNamespace() {
         synchronized (processes) {
             for (Process p : processes) {
                 p.descendants().forEach(ProcessHandle::destroyForcibly);
@@ -241,6 +254,7 @@ public final class Netns implements AutoCloseable {
             try {
                 run("ip", "netns", "del", name);
             } catch (IOException e) {
+                LIVE.add(name); // the shutdown hook tries again
                 throw new IllegalStateException("could not delete netns " + name, e);
             }
         }

@@ -29,6 +29,31 @@ class NetnsTest {
         }
     }
 
+    /**
+     * A test cut short by an interrupt (JUnit's {@code @Timeout} interrupts the test thread; {@link Netns#run} keeps
+     * the interrupt when it ends a command early) closes its namespaces with the interrupt still set: every wait in
+     * the clean-up would then fail at once, the namespace stay behind, and the shutdown hook no longer know it.
+     */
+    @Test
+    void closeDeletesTheNamespaceAndItsProcessesOnAnInterruptedThreadAndKeepsTheInterrupt() throws Exception {
+        final Netns ns = Netns.create();
+        try {
+            final Process sleeper = ns.spawn(new ProcessBuilder("sleep", "30"));
+            Thread.currentThread().interrupt();
+            try {
+                ns.close();
+            } finally {
+                assertThat(Thread.interrupted()).as("the interrupt is kept for the caller").isTrue();
+            }
+            assertThat(sleeper.waitFor(5, java.util.concurrent.TimeUnit.SECONDS)).as("process ended").isTrue();
+            assertThat(Netns.run("ip", "netns", "list")).doesNotContain(ns.name());
+        } finally {
+            if (Netns.run("ip", "netns", "list").contains(ns.name())) {
+                Netns.run("ip", "netns", "del", ns.name()); // left behind by a close that failed
+            }
+        }
+    }
+
     @Test
     void tunFdCreatesItsDeviceInTheNamespaceAndMovesPacketsBothWays() throws Exception {
         try (Netns ns = Netns.create(); TunFd tun = TunFd.create(ns, "ovtfd0", -1)) {
