@@ -14,6 +14,8 @@ import java.nio.ByteBuffer;
  * offender's IP header and the first 8 bytes of its payload (fewer if it has fewer). Both checksums are computed. TTL
  * 8 for the unreachable (flannel's: it only ever goes into the local TUN), 64 for the time exceeded (Linux's
  * {@code net.ipv4.ip_default_ttl}: it may cross the overlay back to the sender, two more forwarding hops or four).
+ * TOS 0 for the unreachable (flannel's), precedence 6 and the offender's TOS bits for the time exceeded (RFC 1812
+ * §4.3.2.5, as Linux answers; {@code 0xd8} for an offender's {@code 0xb8}).
  *
  * <p><b>Source address (differs from flannel).</b> flannel uses flannel0's own address (the local subnet's network
  * address). That address is local to the host, so Linux drops the injected message as a martian ("local source"
@@ -48,6 +50,10 @@ public final class IcmpError {
     public static final int TTL = 8;
     /** TTL of a time exceeded: Linux's {@code net.ipv4.ip_default_ttl}. */
     public static final int TIME_EXCEEDED_TTL = 64;
+    /** IP precedence 6, INTERNETWORK CONTROL, in the TOS byte ({@code IPTOS_PREC_INTERNETCONTROL}). */
+    static final int PRECEDENCE_INTERNETWORK_CONTROL = 0xc0;
+    /** RFC 1349's four TOS bits in the TOS byte, Linux's {@code IPTOS_TOS_MASK}: the precedence excluded. */
+    static final int TOS_BITS = 0x1e;
     /** Bytes of the offender's payload quoted after its header (RFC 792). */
     public static final int QUOTED_PAYLOAD = 8;
     /** Largest message built: 20 (IP) + 8 (ICMP) + 60 (offender header with options) + 8. */
@@ -116,11 +122,13 @@ public final class IcmpError {
     public static int write(final Ipv4Header offender, final ByteBuffer in, final int offset, final ByteBuffer out,
                             final int at) {
         return write(offender, in, offset, out, at, TYPE_DESTINATION_UNREACHABLE, CODE_NET_UNREACHABLE,
-            offender.destination(), TTL);
+            offender.destination(), TTL, 0);
     }
 
     /**
-     * Writes the ICMP time-exceeded message (TTL exceeded in transit) about {@code offender} into {@code out}.
+     * Writes the ICMP time-exceeded message (TTL exceeded in transit) about {@code offender} into {@code out}, with
+     * precedence 6 (INTERNETWORK CONTROL, RFC 1812 §4.3.2.5) and the offender's TOS bits, as Linux's
+     * {@code icmp_send} sends it ({@code RT_TOS(tos) | IPTOS_PREC_INTERNETCONTROL}, {@code net/ipv4/icmp.c}).
      *
      * @param offender a validated packet, wrapped at {@code offset} of {@code in}, its TTL as it arrived
      * @param in the buffer holding the offender
@@ -132,11 +140,13 @@ public final class IcmpError {
      */
     public static int writeTimeExceeded(final Ipv4Header offender, final ByteBuffer in, final int offset,
                                         final ByteBuffer out, final int at, final int source) {
-        return write(offender, in, offset, out, at, TYPE_TIME_EXCEEDED, CODE_TTL_EXCEEDED, source, TIME_EXCEEDED_TTL);
+        return write(offender, in, offset, out, at, TYPE_TIME_EXCEEDED, CODE_TTL_EXCEEDED, source, TIME_EXCEEDED_TTL,
+            PRECEDENCE_INTERNETWORK_CONTROL | offender.tos() & TOS_BITS);
     }
 
     private static int write(final Ipv4Header offender, final ByteBuffer in, final int offset, final ByteBuffer out,
-                             final int at, final int type, final int code, final int source, final int ttl) {
+                             final int at, final int type, final int code, final int source, final int ttl,
+                             final int tos) {
         final int headerLength = offender.headerLength();
         final int quoted = headerLength + Math.min(QUOTED_PAYLOAD, offender.totalLength() - headerLength);
         final int icmpLength = 8 + quoted;
@@ -144,7 +154,7 @@ public final class IcmpError {
         final int destination = offender.source();
         // IPv4 header
         out.put(at, (byte) 0x45);
-        out.put(at + 1, (byte) 0);
+        out.put(at + Ipv4Header.TOS_OFFSET, (byte) tos);
         out.putShort(at + Ipv4Header.TOTAL_LENGTH_OFFSET, (short) length);
         out.putInt(at + Ipv4Header.IDENTIFICATION_OFFSET, 0); // identification, flags, fragment offset
         out.put(at + Ipv4Header.TTL_OFFSET, (byte) ttl);

@@ -45,6 +45,30 @@ class IcmpErrorTest {
         assertThat(InetChecksum.checksum(out, 25, length - 20)).isZero();
     }
 
+    /**
+     * RFC 1812 §4.3.2.5: a Time Exceeded SHOULD carry precedence 6 (INTERNETWORK CONTROL). Linux's {@code icmp_send}
+     * ({@code net/ipv4/icmp.c}) sends {@code RT_TOS(offender) | IPTOS_PREC_INTERNETCONTROL}: the offender's bits under
+     * {@code IPTOS_TOS_MASK} 0x1e with precedence 6. The kernel hops of an overlay path (Linux 6.18) answer probes with
+     * TOS 0x00, 0xb8, 0x03, 0xff, 0x1c, 0x60 with 0xc0, 0xd8, 0xc2, 0xde, 0xdc, 0xc0; the engine's hops must too.
+     * flannel's net unreachable keeps TOS 0 ({@link #buildsNetUnreachableByteForByte}).
+     */
+    @Test
+    void timeExceededHasInternetworkControlPrecedenceAndTheOffendersTosBitsAsLinuxSendsIt() {
+        final int[][] tosToAnswer = {{0x00, 0xc0}, {0xb8, 0xd8}, {0x03, 0xc2}, {0xff, 0xde}, {0x1c, 0xdc},
+            {0x60, 0xc0}};
+        for (int[] c : tosToAnswer) {
+            final ByteBuffer in = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
+            in.put(Ipv4Header.TOS_OFFSET, (byte) c[0]);
+            in.put(Ipv4Header.TTL_OFFSET, (byte) 1);
+            header.wrap(in, 0).updateChecksum();
+            final ByteBuffer out = ByteBuffer.allocate(200);
+            IcmpError.writeTimeExceeded(header, in, 0, out, 0, 0x64400900);
+            assertThat(out.get(Ipv4Header.TOS_OFFSET) & 0xff).as("TOS answering 0x%02x", c[0]).isEqualTo(c[1]);
+            assertThat(InetChecksum.checksum(out, 0, 20)).isZero();
+            assertThat(out.get(28 + Ipv4Header.TOS_OFFSET) & 0xff).as("quoted as it arrived").isEqualTo(c[0]);
+        }
+    }
+
     @Test
     void quotesFewerBytesWhenThePayloadIsShort() {
         // 24-byte packet: header + 4 payload bytes (a UDP header fragment), protocol 17.
