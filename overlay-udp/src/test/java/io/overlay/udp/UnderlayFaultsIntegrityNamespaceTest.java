@@ -202,8 +202,16 @@ class UnderlayFaultsIntegrityNamespaceTest {
                 throw new CompletionException(e);
             }
         });
-        check(name + ", 2 flows A -> B while 2 go B -> A", CheckedTcpTransfer.run(hosts.nsA, a.tunAddress(),
-            hosts.nsB, b.tunAddress(), port, 2, FLOW_BYTES / 2, port, TRANSFER_MILLIS));
+        final List<CheckedTcpTransfer.Flow> forth;
+        try {
+            forth = CheckedTcpTransfer.run(hosts.nsA, a.tunAddress(), hosts.nsB, b.tunAddress(), port, 2,
+                FLOW_BYTES / 2, port, TRANSFER_MILLIS);
+        } finally {
+            // the reverse flows end within their own bound: wait for them before anything is asserted, so that none
+            // outlives the phase, still moving data while the next test runs
+            back.handle((flows, e) -> flows).get(TRANSFER_MILLIS + 10_000, TimeUnit.MILLISECONDS);
+        }
+        check(name + ", 2 flows A -> B while 2 go B -> A", forth);
         check(name + ", 2 flows B -> A while 2 go A -> B", back.get(TRANSFER_MILLIS + 10_000, TimeUnit.MILLISECONDS));
         port += 4;
         final TrafficCounters a1 = settled(a, c -> c.get(Counter.TUN_TO_UDP_PACKETS));
