@@ -27,9 +27,10 @@ import org.slf4j.LoggerFactory;
  *       that host's own kernel answers an expired TTL from.</li>
  *   <li>{@link #timeExceededToPeer}: a packet received from a peer whose TTL expired ({@link PacketProcessor#ttlExpired})
  *       gets a time exceeded from this host's TUN address, sent as a datagram (sealed when the loop seals) to the peer
- *       that owns the packet's source, as a packet read from the TUN would be: written into the local TUN it would need
- *       the kernel to forward it back out of the TUN it came in by, which a host without {@code ip_forward} does not
- *       and strict {@code rp_filter} refuses. No peer owns the source: no message.</li>
+ *       that owns the packet's source, as a packet read from the TUN would be: written into the local TUN, its source
+ *       (an address of this host) would make it a martian, and any other source would need the kernel to forward it
+ *       back out of the TUN it came in by, which a host without {@code ip_forward} does not. No peer owns the source:
+ *       no message.</li>
  * </ul>
  * Either way the sender's traceroute sees the engine's hop, as it sees a kernel router's (flannel's proxy drops such
  * packets silently). Time exceeded messages count as {@link Counter#ICMP_TIME_EXCEEDED_SENT}, not as traffic.
