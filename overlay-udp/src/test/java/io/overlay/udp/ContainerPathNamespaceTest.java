@@ -58,6 +58,10 @@ class ContainerPathNamespaceTest {
         for (Netns ns : new Netns[] {hosts.nsA, hosts.nsB, containerA, containerB}) {
             ns.exec("sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1");
             ns.exec("sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1");
+            // strict reverse-path filtering (RFC 3704), as hardened hosts set it; a new namespace inherits the root
+            // namespace's setting, often 0 or 2, under which a wrongly sourced ICMP answer would still pass
+            ns.exec("sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=1");
+            ns.exec("sysctl", "-q", "-w", "net.ipv4.conf.default.rp_filter=1");
         }
         Netns.link(hosts.nsA, "c0", "100.64.1.1/24", containerA, "eth0", CONTAINER_A + "/24", MTU);
         Netns.link(hosts.nsB, "c0", "100.64.2.1/24", containerB, "eth0", CONTAINER_B + "/24", MTU);
