@@ -2,20 +2,24 @@ package io.overlay.udp;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.overlay.core.net.Ipv4;
 import io.overlay.core.spi.Counter;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.testing.Netns;
 import io.overlay.testing.Privileged;
+import io.overlay.testing.TestPackets;
 import io.overlay.tun.NetnsThread;
 import java.io.IOException;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.CountDownLatch;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -176,6 +180,70 @@ class ContainerPathNamespaceTest {
         for (int ttl = 1; ttl <= fromHost.length; ttl++) {
             assertThat(a.shell("ping -c 1 -W 1 -t " + ttl + " " + b.tunAddress())).as("host A, TTL %d", ttl)
                 .contains(fromHost[ttl - 1]);
+        }
+    }
+
+    /**
+     * An expired packet inside a UDP GRO buffer. Eight equal 1000-byte UDP packets from host A to B's TUN address,
+     * the third and sixth with TTL 2, queue in A's TUN while A's loop is held, so A's engine reads them in one pass
+     * and sends them as one UDP GSO message; it crosses the veth whole and B's socket receives it as one GRO buffer,
+     * which B's engine walks segment by segment. Those two segments arrive with TTL 1: B answers each with a time
+     * exceeded, sent to A in the middle of the walk (one {@code sendmmsg} between two segments), and the six others
+     * must still reach B's TUN, in order and unchanged but for the TTL.
+     */
+    @Test
+    void anExpiredSegmentOfAGroBufferIsAnsweredAndTheOthersAreDelivered() throws Exception {
+        final int[] ttls = {64, 64, 2, 64, 64, 2, 64, 64};
+        final int capA = PacketSockets.capture(hosts.nsA, a.tun.name(), 500);
+        final int capB = PacketSockets.capture(hosts.nsB, b.tun.name(), 500);
+        final int wireB = PacketSockets.capture(hosts.nsB, "ul0", 500);
+        final int inject = RawSockets.open(hosts.nsA.name(), RawSockets.IPPROTO_RAW, 1000);
+        try {
+            final TrafficCounters beforeB = b.engine.counters();
+            final List<Integer> delivered = new ArrayList<>();
+            final CountDownLatch release = a.holdLoop(Duration.ofSeconds(5));
+            for (int i = 0; i < ttls.length; i++) {
+                final byte[] p = TestPackets.udp(Ipv4.parse(a.tunAddress()),
+                    40000, Ipv4.parse(b.tunAddress()), 9, new byte[1000 - 28]);
+                TestPackets.put16(p, 4, 0x1000 + i); // identification: which packet is which
+                p[8] = (byte) ttls[i];
+                TestPackets.fixIp(p);
+                RawSockets.send(inject, p, Ipv4.parse(b.tunAddress()));
+                if (ttls[i] > 2) {
+                    delivered.add(0x1000 + i);
+                }
+            }
+            release.countDown();
+            final TrafficCounters afterB = b.awaitCounters(c -> c.udpToTunPackets() - beforeB.udpToTunPackets() >= 6
+                && c.get(Counter.ICMP_TIME_EXCEEDED_SENT) - beforeB.get(Counter.ICMP_TIME_EXCEEDED_SENT) >= 2);
+            assertThat(PacketSockets.drain(wireB).stream().mapToInt(p -> p.length).max().orElse(0))
+                .as("the eight datagrams crossed B's link as one GSO burst").isGreaterThan(8 * 1000);
+            final List<Integer> atB = new ArrayList<>();
+            for (byte[] p : PacketSockets.drain(capB)) {
+                assertThat(p).hasSize(1000);
+                assertThat(p[8] & 0xff).as("TTL after both engines").isEqualTo(62);
+                atB.add(TestPackets.u16(p, 4));
+            }
+            assertThat(atB).as("B's TUN: the six live segments, in order").isEqualTo(delivered);
+            final List<Integer> answered = new ArrayList<>();
+            for (byte[] p : PacketSockets.drain(capA)) {
+                if (p[9] == 1 && (p[20] & 0xff) == 11) {
+                    assertThat(Ipv4.format(TestPackets.u32(p, 12)))
+                        .isEqualTo(b.tunAddress());
+                    assertThat(p[28 + 8] & 0xff).as("quoted TTL, as it arrived at B").isEqualTo(1);
+                    answered.add(TestPackets.u16(p, 28 + 4));
+                }
+            }
+            assertThat(answered).as("time exceeded at A, quoting").containsExactly(0x1002, 0x1005);
+            assertThat(afterB.udpToTunPackets() - beforeB.udpToTunPackets()).isEqualTo(6);
+            assertThat(delta(beforeB, afterB, DropReason.TTL_EXPIRED)).isEqualTo(2);
+            assertThat(afterB.get(Counter.ICMP_TIME_EXCEEDED_SENT) - beforeB.get(Counter.ICMP_TIME_EXCEEDED_SENT))
+                .isEqualTo(2);
+        } finally {
+            RawSockets.close(inject);
+            RawSockets.close(wireB);
+            RawSockets.close(capB);
+            RawSockets.close(capA);
         }
     }
 
