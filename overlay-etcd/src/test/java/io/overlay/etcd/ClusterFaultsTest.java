@@ -9,10 +9,6 @@ import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.testing.EtcdCluster;
 import io.overlay.testing.EtcdServer;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -28,7 +24,6 @@ import org.junit.jupiter.api.Test;
  * that hangs with its connections open (SIGSTOP), and the loss of quorum for a while.
  */
 class ClusterFaultsTest {
-    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
     private static final AtomicInteger PREFIXES = new AtomicInteger();
     /** One cluster for the class (launching several back to back races for free ports); tests leave it whole. */
     private static EtcdCluster cluster;
@@ -74,25 +69,6 @@ class ClusterFaultsTest {
             .connectTimeout(Duration.ofSeconds(1)).backoff(Duration.ofMillis(100), Duration.ofSeconds(1)).build();
     }
 
-    /** How many watchers the member serves now (etcd's own gauge), -1 if it does not answer. */
-    private static long watchers(final EtcdServer m) {
-        try {
-            final HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(m.endpoint() + "/metrics"))
-                .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
-            for (String line : r.body().split("\n")) {
-                if (line.startsWith("etcd_debugging_mvcc_watcher_total ")) {
-                    return (long) Double.parseDouble(line.substring(line.indexOf(' ') + 1).trim());
-                }
-            }
-            return 0;
-        } catch (IOException e) {
-            return -1;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return -1;
-        }
-    }
-
     /** Puts through one live member, retrying while the cluster elects a leader. */
     private static void putVia(final EtcdServer m, final String key, final String value) throws InterruptedException {
         for (int attempt = 1;; attempt++) {
@@ -128,7 +104,7 @@ class ClusterFaultsTest {
             for (int i = 0; i < members.size(); i++) {
                 final EtcdServer frozen = members.get(i);
                 final EtcdServer live = members.get((i + 1) % members.size());
-                final long w = watchers(frozen);
+                final long w = frozen.watchers();
                 final long restarts = a.watchRestarts();
                 final long errors = a.status().errors();
                 final long t0 = System.nanoTime();

@@ -10,10 +10,6 @@ import io.overlay.testing.EtcdCluster;
 import io.overlay.testing.EtcdServer;
 import io.overlay.testing.LogCapture;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
@@ -29,7 +25,6 @@ import org.junit.jupiter.api.Test;
  */
 class MembershipTest {
     private static final String PREFIX = "/members/coreos.com/network";
-    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
     private EtcdCluster cluster;
 
     @BeforeEach
@@ -43,25 +38,6 @@ class MembershipTest {
     void stopCluster() {
         if (cluster != null) {
             cluster.close();
-        }
-    }
-
-    /** How many watchers the member serves now (etcd's own gauge), -1 if it does not answer. */
-    private static long watchers(final EtcdServer m) {
-        try {
-            final HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(m.endpoint() + "/metrics"))
-                .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
-            for (String line : r.body().split("\n")) {
-                if (line.startsWith("etcd_debugging_mvcc_watcher_total ")) {
-                    return (long) Double.parseDouble(line.substring(line.indexOf(' ') + 1).trim());
-                }
-            }
-            return 0;
-        } catch (IOException e) {
-            return -1;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return -1;
         }
     }
 
@@ -93,9 +69,9 @@ class MembershipTest {
                 // gauge; it has two, the lease watch and the config watch, each on its own gRPC stream, which round
                 // robin may put on different members, so which of them moves is not known in advance).
                 final List<EtcdServer> left = original.stream().filter(x -> cluster.members().contains(x)).toList();
-                final EtcdServer failed = left.stream().max(Comparator.comparingLong(MembershipTest::watchers))
+                final EtcdServer failed = left.stream().max(Comparator.comparingLong(EtcdServer::watchers))
                     .orElseThrow();
-                assertThat(watchers(failed)).as("round %d removes a member serving a watch", round).isPositive();
+                assertThat(failed.watchers()).as("round %d removes a member serving a watch", round).isPositive();
                 final long errors = a.status().errors();
                 final long t0 = System.nanoTime();
                 failed.stop();

@@ -396,6 +396,33 @@ public final class EtcdServer implements AutoCloseable {
     }
 
     /**
+     * Returns how many watchers this member serves now: etcd's own gauge {@code etcd_debugging_mvcc_watcher_total}
+     * from {@code /metrics} (etcd 3.4), which tells which member a client's watch streams landed on.
+     *
+     * @return the watcher count; 0 if the gauge is absent; -1 if the member does not answer, or serves TLS
+     */
+    public long watchers() {
+        if (tls != null) {
+            return -1;
+        }
+        try {
+            final HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(endpoint() + "/metrics"))
+                .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
+            for (String line : r.body().split("\n")) {
+                if (line.startsWith("etcd_debugging_mvcc_watcher_total ")) {
+                    return (long) Double.parseDouble(line.substring(line.indexOf(' ') + 1).trim());
+                }
+            }
+            return 0;
+        } catch (IOException e) {
+            return -1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return -1;
+        }
+    }
+
+    /**
      * Returns whether {@code /health} answers {@code "health":"true"} (etcd 3.4: needs a leader).
      *
      * @return {@code true} if healthy now
