@@ -134,11 +134,11 @@ for r in $(seq "$runs"); do
   envs+=("$t_env") readies+=("$t_ready") cpus+=("$cpu_ready") rsss+=("$rss")
 done
 if [[ -n $classlist ]]; then
-  # Left out: picocli (class files of Java 5, which CDS does not archive), and classes generated at run time under
-  # names of the run (dynamic proxies, JFR event handlers), which a later start never asks for by those names.
+  # Left out: classes generated at run time under names of the run (dynamic proxies, JFR event handlers), which a
+  # later start never asks for by those names. picocli's class files are Java 5's; JDK 17 archives them too.
   { echo "# Classes one start of the overlay launcher loads (one peer, local etcd), for its CDS archive."
     echo "# Made by: benchmarks/startup-bench.sh --classlist <this file> (on $(java -version 2>&1 | head -1 | tr -d '"'))"
-    grep -v '^#' "$work/classlist" | grep -Ev '^picocli/|\$Proxy[0-9]|^jdk/jfr/internal/handlers/'
+    grep -v '^#' "$work/classlist" | grep -Ev '\$Proxy[0-9]|^jdk/jfr/internal/handlers/'
   } >"$classlist"
   echo "startup-bench: wrote $(grep -vc '^#' "$classlist") lines to $classlist"
   exit 0
