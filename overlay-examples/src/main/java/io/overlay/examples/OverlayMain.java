@@ -71,6 +71,12 @@ import picocli.CommandLine.Spec;
         "1 invalid options, unsupported FLANNELD_* variables or failed start-up;",
         "2 unparsable command line; 3 no free subnet."})
 public final class OverlayMain implements Callable<Integer> {
+    static {
+        // before LOG below sets up logging: the preload runs beside that and the command line's parsing
+        NettyDefaults.apply(); // before the preload loads a Netty class
+        StartupPreload.start();
+    }
+
     private static final Logger LOG = LoggerFactory.getLogger(OverlayMain.class);
 
     /** Exit status of invalid options and failed start-up (flanneld exits 1 too). */
