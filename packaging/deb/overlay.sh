@@ -19,12 +19,20 @@ java_opts='-XX:+UseSerialGC -Xms8m -Xmx128m -XX:+UnlockExperimentalVMOptions -XX
 # experimental option (hence the unlock, which is no error once it became a product option, JDK-8325496). A JVM
 # without it (17 to 17.0.8, 18 to 20, 21 GA) refuses to start with an option it does not know, so it is left out for
 # those (the version is read from the runtime's release file, no JVM started).
-java_home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
-java_version=$(sed -n 's/^JAVA_VERSION="\(.*\)"$/\1/p' "$java_home/release" 2>/dev/null)
+# Shell built-ins only, but for readlink: each process forked here is ~4 ms of the agent's start on a small VM.
+java_bin=$(readlink -f "$(command -v java)")
+java_home=${java_bin%/*/*}
+java_version=
+if [ -r "$java_home/release" ]; then
+  while IFS= read -r line; do
+    case $line in
+      JAVA_VERSION=\"*\") java_version=${line#JAVA_VERSION=\"}; java_version=${java_version%\"}; break ;;
+    esac
+  done <"$java_home/release"
+fi
 case $java_version in
   17 | 17[!.0-9]* | 17.0.[0-8] | 17.0.[0-8][!0-9]* | 18* | 19* | 20* | 21 | 21[!.0-9]* | 21.0.0*)
-    java_opts=$(printf '%s\n' "$java_opts" \
-      | sed 's/ *-XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=[0-9]*//') ;;
+    java_opts="${java_opts%% -XX:+UnlockExperimentalVMOptions *} ${java_opts#* -XX:TrimNativeHeapInterval=* }" ;;
 esac
 # The archive's path goes to java as one argument, whatever it holds (blanks included).
 use_cds=
