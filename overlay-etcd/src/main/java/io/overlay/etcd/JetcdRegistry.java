@@ -60,6 +60,8 @@ final class JetcdRegistry implements SubnetRegistry {
     private static final String AUTH_FAILED = "etcdserver: authentication failed";
 
     private final Client client;
+    /** Builds the KV client's channel ahead of the first request; joined before the client closes. */
+    private final Thread channelAhead;
     /** Whether etcd refused the user name and password (ERROR logged once) since the last request that worked. */
     private volatile boolean authRefused;
     /** Whether any request has worked. */
@@ -127,6 +129,19 @@ final class JetcdRegistry implements SubnetRegistry {
             b.user(bytes(settings.username().get())).password(bytes(settings.password().orElse("")));
         }
         this.client = b.build();
+        // jetcd builds its gRPC channel (class initialisation, name resolver, Netty bootstrap: ~0.1 s of a start on
+        // this repository's test machine, benchmarks/startup-bench.sh) at the first request; built here, it overlaps
+        // what the caller does before that request. No I/O: the channel connects at the first request, which also
+        // reports any failure to build it.
+        channelAhead = new Thread(() -> {
+            try {
+                client.getKVClient();
+            } catch (RuntimeException | LinkageError e) {
+                // the first request meets it again and reports it
+            }
+        }, "etcd-channel");
+        channelAhead.setDaemon(true);
+        channelAhead.start();
     }
 
     private static ByteSequence bytes(final String s) {
@@ -389,6 +404,18 @@ final class JetcdRegistry implements SubnetRegistry {
 
     @Override
     public void close() {
+        // a channel built after the client closed would never be shut down
+        boolean interrupted = false;
+        while (channelAhead.isAlive()) {
+            try {
+                channelAhead.join();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
         client.close();
     }
 }
