@@ -68,9 +68,12 @@ public final class TestPackets {
     public static final String ECHO_REQUEST_FORWARDED = "45000054123440003f0156eb644001016440090908003f2300070001"
         + "101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
         + "4041424344454647";
-    /** The net unreachable for {@link #ECHO_REQUEST}: 100.64.9.9 → 100.64.1.1, TTL 8, quoting 20 + 8 bytes. */
-    public static final String NET_UNREACHABLE = "45000038000000000801e03b64400909644001010300b5d400000000"
-        + "4500005412344000400155eb644001016440090908003f2300070001";
+    /**
+     * The net unreachable for {@link #ECHO_REQUEST}: 100.64.9.9 → 100.64.1.1, TTL 8, 112 bytes quoting the whole
+     * 84-byte request (RFC 1812 §4.3.2.3: as much as fits in 576 bytes).
+     */
+    public static final String NET_UNREACHABLE = "45000070000000000801e00364400909644001010300fcff00000000"
+        + ECHO_REQUEST;
 
     private TestPackets() {
     }

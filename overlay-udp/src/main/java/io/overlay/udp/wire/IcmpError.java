@@ -9,9 +9,15 @@ import java.nio.ByteBuffer;
  * packet whose TTL the engine cannot decrement (RFC 1812 §5.3.1; flannel drops it silently: "TODO: send back ICMP
  * Time Exceeded").
  *
- * <p>Layout, as flannel's proxy builds its unreachable: a 20-byte IPv4 header (identification and flags 0, protocol
- * ICMP, destination = the offender's source), then the ICMP type and code, checksum, 4 unused bytes, then the
- * offender's IP header and the first 8 bytes of its payload (fewer if it has fewer). Both checksums are computed. TTL
+ * <p>Layout: a 20-byte IPv4 header (identification and flags 0, protocol ICMP, destination = the offender's source),
+ * then the ICMP type and code, checksum, 4 unused bytes, then the offender from its first byte (its IP header,
+ * options included) for as much of it as fits in a message of at most {@link #MAX_LENGTH} = 576 bytes: RFC 1812
+ * §4.3.2.3 (a router's error SHOULD carry as much of the original datagram as possible without exceeding 576 bytes),
+ * as Linux's {@code icmp_send} ({@code net/ipv4/icmp.c}: room = min(route MTU, 576) - 20 - 8) quotes it. So up to 548
+ * bytes, the whole offender when it is shorter, never past its total length nor past the bytes of it the caller holds
+ * ({@code present}), and never less than its header and 8 bytes of payload (RFC 792's minimum, all flannel v0.20.2's
+ * proxy quotes) when it has them. A caller may lower the 576 ({@code maxLength}: the MTU of the path back, as Linux
+ * does). Both checksums are computed. TTL
  * 8 for the unreachable (flannel's: it only ever goes into the local TUN), 64 for the time exceeded (Linux's
  * {@code net.ipv4.ip_default_ttl}: it may cross the overlay back to the sender, two more forwarding hops or four).
  * TOS 0 for the unreachable (flannel's), precedence 6 and the offender's TOS bits for the time exceeded (RFC 1812
@@ -54,10 +60,15 @@ public final class IcmpError {
     static final int PRECEDENCE_INTERNETWORK_CONTROL = 0xc0;
     /** RFC 1349's four TOS bits in the TOS byte, Linux's {@code IPTOS_TOS_MASK}: the precedence excluded. */
     static final int TOS_BITS = 0x1e;
-    /** Bytes of the offender's payload quoted after its header (RFC 792). */
+    /** Bytes of the offender's payload always quoted after its header when it has them (RFC 792's minimum). */
     public static final int QUOTED_PAYLOAD = 8;
-    /** Largest message built: 20 (IP) + 8 (ICMP) + 60 (offender header with options) + 8. */
-    public static final int MAX_LENGTH = 20 + 8 + 60 + QUOTED_PAYLOAD;
+    /** Bytes before the quote: the message's IPv4 header (20, no options) and the ICMP header (8). */
+    public static final int HEADERS = Ipv4Header.MIN_LENGTH + 8;
+    /**
+     * Largest message built, in bytes: 576, the limit of RFC 1812 §4.3.2.3 and of Linux's {@code icmp_send}; a quote
+     * of up to 548 bytes. The RFC 792 minimum (a 60-byte header with options and 8 bytes: 96) fits well within it.
+     */
+    public static final int MAX_LENGTH = 576;
 
     private IcmpError() {
     }
@@ -110,19 +121,56 @@ public final class IcmpError {
     }
 
     /**
+     * Writes the ICMP net-unreachable message about {@code offender} into {@code out}, from the offender's destination,
+     * quoting what {@code in} holds of it up to its limit, in at most {@link #MAX_LENGTH} bytes.
+     *
+     * @param offender a validated packet, wrapped at {@code offset} of {@code in}
+     * @param in the buffer holding the offender; its limit ends what may be read of it
+     * @param offset absolute index of the offender's first byte
+     * @param out where to build the message (big-endian order), at least {@link #MAX_LENGTH} bytes from {@code at}
+     * @param at absolute index in {@code out} of the message's first byte
+     * @return the message length in bytes (36..576)
+     */
+    public static int write(final Ipv4Header offender, final ByteBuffer in, final int offset, final ByteBuffer out,
+                            final int at) {
+        return write(offender, in, offset, in.limit() - offset, out, at, MAX_LENGTH);
+    }
+
+    /**
      * Writes the ICMP net-unreachable message about {@code offender} into {@code out}, from the offender's destination.
      *
      * @param offender a validated packet, wrapped at {@code offset} of {@code in}
      * @param in the buffer holding the offender
      * @param offset absolute index of the offender's first byte
+     * @param present bytes of the offender held contiguously from {@code offset} (its length, or less for a packet
+     *     whose payload lies elsewhere or that was truncated): no byte past them is read
+     * @param out where to build the message (big-endian order), at least {@code maxLength} bytes from {@code at}
+     * @param at absolute index in {@code out} of the message's first byte
+     * @param maxLength the longest message wanted, at most {@link #MAX_LENGTH}: the quote is cut to fit it, but never
+     *     below the offender's header and 8 bytes of payload
+     * @return the message length in bytes (36..{@code max(maxLength, 96)})
+     */
+    public static int write(final Ipv4Header offender, final ByteBuffer in, final int offset, final int present,
+                            final ByteBuffer out, final int at, final int maxLength) {
+        return write(offender, in, offset, present, out, at, maxLength, TYPE_DESTINATION_UNREACHABLE,
+            CODE_NET_UNREACHABLE, offender.destination(), TTL, 0);
+    }
+
+    /**
+     * Writes the ICMP time-exceeded message about {@code offender} into {@code out}, quoting what {@code in} holds of
+     * it up to its limit, in at most {@link #MAX_LENGTH} bytes (see the full form).
+     *
+     * @param offender a validated packet, wrapped at {@code offset} of {@code in}, its TTL as it arrived
+     * @param in the buffer holding the offender; its limit ends what may be read of it
+     * @param offset absolute index of the offender's first byte
      * @param out where to build the message (big-endian order), at least {@link #MAX_LENGTH} bytes from {@code at}
      * @param at absolute index in {@code out} of the message's first byte
-     * @return the message length in bytes (36..96)
+     * @param source the message's source address, int form: one the offender's sender does not hold itself
+     * @return the message length in bytes (36..576)
      */
-    public static int write(final Ipv4Header offender, final ByteBuffer in, final int offset, final ByteBuffer out,
-                            final int at) {
-        return write(offender, in, offset, out, at, TYPE_DESTINATION_UNREACHABLE, CODE_NET_UNREACHABLE,
-            offender.destination(), TTL, 0);
+    public static int writeTimeExceeded(final Ipv4Header offender, final ByteBuffer in, final int offset,
+                                        final ByteBuffer out, final int at, final int source) {
+        return writeTimeExceeded(offender, in, offset, in.limit() - offset, out, at, MAX_LENGTH, source);
     }
 
     /**
@@ -133,22 +181,41 @@ public final class IcmpError {
      * @param offender a validated packet, wrapped at {@code offset} of {@code in}, its TTL as it arrived
      * @param in the buffer holding the offender
      * @param offset absolute index of the offender's first byte
-     * @param out where to build the message (big-endian order), at least {@link #MAX_LENGTH} bytes from {@code at}
+     * @param present bytes of the offender held contiguously from {@code offset}: no byte past them is read
+     * @param out where to build the message (big-endian order), at least {@code maxLength} bytes from {@code at}
      * @param at absolute index in {@code out} of the message's first byte
+     * @param maxLength the longest message wanted, at most {@link #MAX_LENGTH}: the quote is cut to fit it, but never
+     *     below the offender's header and 8 bytes of payload
      * @param source the message's source address, int form: one the offender's sender does not hold itself
-     * @return the message length in bytes (36..96)
+     * @return the message length in bytes (36..{@code max(maxLength, 96)})
      */
     public static int writeTimeExceeded(final Ipv4Header offender, final ByteBuffer in, final int offset,
-                                        final ByteBuffer out, final int at, final int source) {
-        return write(offender, in, offset, out, at, TYPE_TIME_EXCEEDED, CODE_TTL_EXCEEDED, source, TIME_EXCEEDED_TTL,
-            PRECEDENCE_INTERNETWORK_CONTROL | offender.tos() & TOS_BITS);
+                                        final int present, final ByteBuffer out, final int at, final int maxLength,
+                                        final int source) {
+        return write(offender, in, offset, present, out, at, maxLength, TYPE_TIME_EXCEEDED, CODE_TTL_EXCEEDED, source,
+            TIME_EXCEEDED_TTL, PRECEDENCE_INTERNETWORK_CONTROL | offender.tos() & TOS_BITS);
     }
 
-    private static int write(final Ipv4Header offender, final ByteBuffer in, final int offset, final ByteBuffer out,
-                             final int at, final int type, final int code, final int source, final int ttl,
-                             final int tos) {
-        final int headerLength = offender.headerLength();
-        final int quoted = headerLength + Math.min(QUOTED_PAYLOAD, offender.totalLength() - headerLength);
+    /**
+     * Returns how many bytes of the offender a message quotes: as many as fit in {@code maxLength} (RFC 1812
+     * §4.3.2.3), at least its header and {@link #QUOTED_PAYLOAD} bytes (RFC 792), at most its total length and the
+     * bytes present.
+     *
+     * @param headerLength the offender's header length in bytes
+     * @param totalLength the offender's total length in bytes
+     * @param present bytes of the offender held from its first byte
+     * @param maxLength the longest message wanted, at most {@link #MAX_LENGTH}
+     * @return bytes to quote, 0..548 (more only for a {@code maxLength} above {@link #MAX_LENGTH})
+     */
+    static int quoteLength(final int headerLength, final int totalLength, final int present, final int maxLength) {
+        final int room = Math.max(Math.min(maxLength, MAX_LENGTH) - HEADERS, headerLength + QUOTED_PAYLOAD);
+        return Math.max(0, Math.min(room, Math.min(totalLength, present)));
+    }
+
+    private static int write(final Ipv4Header offender, final ByteBuffer in, final int offset, final int present,
+                             final ByteBuffer out, final int at, final int maxLength, final int type, final int code,
+                             final int source, final int ttl, final int tos) {
+        final int quoted = quoteLength(offender.headerLength(), offender.totalLength(), present, maxLength);
         final int icmpLength = 8 + quoted;
         final int length = Ipv4Header.MIN_LENGTH + icmpLength;
         final int destination = offender.source();
@@ -170,9 +237,7 @@ public final class IcmpError {
         out.put(icmp + 1, (byte) code);
         out.putShort(icmp + 2, (short) 0);
         out.putInt(icmp + 4, 0);
-        for (int i = 0; i < quoted; i++) {
-            out.put(icmp + 8 + i, in.get(offset + i));
-        }
+        out.put(icmp + 8, in, offset, quoted); // bulk copy: no per-byte loop over up to 548 bytes
         out.putShort(icmp + 2, (short) InetChecksum.checksum(out, icmp, icmpLength));
         return length;
     }
