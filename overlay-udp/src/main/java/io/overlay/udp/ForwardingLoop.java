@@ -129,7 +129,7 @@ final class ForwardingLoop {
         final UdpPort udp = new UdpPort(udpFd, sendFd, sendCapacity, batch, PlainTunPort.slotSize(wireMtu),
             config.udpGso(), config.udpGro(), counters);
         final IcmpResponder icmp = new IcmpResponder(tunFd, tun.headerLength(), counters,
-            config.localSubnet() == null ? 32 : config.localSubnet().length(), System.nanoTime());
+            config.localSubnet() == null ? 32 : config.localSubnet().length(), config.mtu(), System.nanoTime());
         final PacketProcessor processor = new PacketProcessor(routes, config.network(), config.localSubnet(),
             wireMtu, config.acceptOnlyKnownPeers(), config.strictSource(), counters);
         final LoopSealing sealing = sessions == null ? null
@@ -266,10 +266,10 @@ final class ForwardingLoop {
                 }
             } else if (peer == PacketProcessor.NO_ROUTE && in.frame(i) != answered) {
                 answered = in.frame(i);
-                icmp.answer(buf, offset);
+                icmp.answer(buf, offset, in.headLength(i)); // a split segment: only its headers are here
             } else if (peer == PacketProcessor.TTL_EXCEEDED && in.frame(i) != answered) {
                 answered = in.frame(i);
-                icmp.timeExceeded(buf, offset);
+                icmp.timeExceeded(buf, offset, in.headLength(i));
             }
         }
         udp.flush(); // before the next read: the vnet port's segment area is reused by it
@@ -300,7 +300,7 @@ final class ForwardingLoop {
             if (processor.udpToTun(udp.buffer(), udp.offset(), length, udp.sender())) {
                 tun.write(udp.buffer(), udp.address(), udp.offset(), length);
             } else if (processor.ttlExpired()) {
-                icmp.timeExceededToPeer(udp.buffer(), udp.offset(), processor, udp, sealing);
+                icmp.timeExceededToPeer(udp.buffer(), udp.offset(), length, processor, udp, sealing);
             }
         }
         tun.flush();

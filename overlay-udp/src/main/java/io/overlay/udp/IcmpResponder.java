@@ -37,7 +37,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A message is built in its own buffer behind the TUN's device header, which for a TUN with a
  * {@code virtio_net_hdr} is written once, explicitly, as all zero (no offload); one sent to a peer leaves from after
- * that header. Loop thread only; nothing allocated.
+ * that header. The buffer is allocated once, for the longest message ({@link IcmpError#MAX_LENGTH}, 576 bytes). Loop
+ * thread only; nothing allocated per packet.
  */
 final class IcmpResponder {
     private static final Logger LOG = LoggerFactory.getLogger(IcmpResponder.class);
@@ -47,6 +48,8 @@ final class IcmpResponder {
     private final LoopCounters counters;
     private final IcmpRateLimiter limit;
     private final int hostMask;
+    /** The longest message: 576 (RFC 1812 §4.3.2.3), or the MTU if it is smaller, as Linux's {@code icmp_send}. */
+    private final int maxLength;
     private final Ipv4Header offender = new Ipv4Header();
     private final ByteBuffer out;
     private final long outAddress;
@@ -60,13 +63,16 @@ final class IcmpResponder {
      * @param counters the loop's counters
      * @param subnetLength the network config's SubnetLen (the local subnet's prefix length), 0..32: destinations and
      *     sources whose host part is all ones are subnet broadcast addresses and never answered
+     * @param mtu the TUN MTU in bytes: a message is at most {@code min(mtu, }{@link IcmpError#MAX_LENGTH}{@code )} long,
+     *     so that one sent to a peer fits its MTU (and the sealing slot) as Linux fits its error to the route's MTU
      * @param nowNanos the current {@link System#nanoTime()}: the rate limit starts full
      */
     IcmpResponder(final FileDescriptor tun, final int headerLength, final LoopCounters counters,
-                  final int subnetLength, final long nowNanos) {
+                  final int subnetLength, final int mtu, final long nowNanos) {
         this.tun = tun;
         this.hostMask = subnetLength >= 32 ? 0 : -1 >>> subnetLength;
         this.headerLength = headerLength;
+        this.maxLength = Math.min(mtu, IcmpError.MAX_LENGTH);
         this.counters = counters;
         this.limit = new IcmpRateLimiter(nowNanos);
         this.out = ByteBuffer.allocateDirect(headerLength + IcmpError.MAX_LENGTH).order(ByteOrder.BIG_ENDIAN);
@@ -82,8 +88,10 @@ final class IcmpResponder {
      *
      * @param buf the buffer holding the packet, as {@link PacketProcessor#tunToUdp} left it
      * @param offset the packet's absolute index
+     * @param present bytes of the packet at {@code offset}: its length, or its headers for a split TSO segment
+     *     ({@link PacketBatch#headLength}); the quote stops there
      */
-    void answer(final ByteBuffer buf, final int offset) {
+    void answer(final ByteBuffer buf, final int offset, final int present) {
         if (!IcmpError.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)) {
             return;
         }
@@ -91,7 +99,7 @@ final class IcmpResponder {
             counters.add(Counter.ICMP_UNREACHABLE_SUPPRESSED, 1);
             return;
         }
-        writeToTun(headerLength + IcmpError.write(offender, buf, offset, out, headerLength),
+        writeToTun(headerLength + IcmpError.write(offender, buf, offset, present, out, headerLength, maxLength),
             Counter.ICMP_UNREACHABLE_SENT);
     }
 
@@ -101,8 +109,9 @@ final class IcmpResponder {
      *
      * @param buf the buffer holding the packet, as {@link PacketProcessor#tunToUdp} left it (TTL unchanged)
      * @param offset the packet's absolute index
+     * @param present bytes of the packet at {@code offset} (as for {@link #answer})
      */
-    void timeExceeded(final ByteBuffer buf, final int offset) {
+    void timeExceeded(final ByteBuffer buf, final int offset, final int present) {
         if (!IcmpError.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)) {
             return;
         }
@@ -111,7 +120,8 @@ final class IcmpResponder {
             return;
         }
         final int source = offender.destination() & ~hostMask;
-        writeToTun(headerLength + IcmpError.writeTimeExceeded(offender, buf, offset, out, headerLength, source),
+        writeToTun(headerLength
+            + IcmpError.writeTimeExceeded(offender, buf, offset, present, out, headerLength, maxLength, source),
             Counter.ICMP_TIME_EXCEEDED_SENT);
     }
 
@@ -122,11 +132,13 @@ final class IcmpResponder {
      *
      * @param buf the buffer holding the packet, as {@link PacketProcessor#udpToTun} left it (TTL unchanged)
      * @param offset the packet's absolute index
+     * @param present the packet's length as {@link PacketProcessor#udpToTun} validated it (a GRO segment's, or the
+     *     opened inner packet's): the quote never reaches the next segment or a sealed frame's tag
      * @param processor the loop's processor: the route to the source and this host's TUN address
      * @param udp the loop's UDP port, with nothing queued
      * @param sealing the loop's encryption step, or {@code null} when encryption is off
      */
-    void timeExceededToPeer(final ByteBuffer buf, final int offset, final PacketProcessor processor,
+    void timeExceededToPeer(final ByteBuffer buf, final int offset, final int present, final PacketProcessor processor,
                             final UdpPort udp, final LoopSealing sealing) {
         if (!IcmpError.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)) {
             return;
@@ -139,7 +151,7 @@ final class IcmpResponder {
             counters.add(Counter.ICMP_TIME_EXCEEDED_SUPPRESSED, 1);
             return;
         }
-        final int length = IcmpError.writeTimeExceeded(offender, buf, offset, out, headerLength,
+        final int length = IcmpError.writeTimeExceeded(offender, buf, offset, present, out, headerLength, maxLength,
             processor.localAddress());
         if (sealing == null) {
             udp.queue(outAddress + headerLength, length, peer);
@@ -171,13 +183,14 @@ final class IcmpResponder {
      *
      * @param buf the buffer holding the packet
      * @param offset the packet's absolute index
+     * @param present bytes of the packet at {@code offset}
      * @return the answer's length without the device header, or 0 if none is due
      */
-    int build(final ByteBuffer buf, final int offset) {
+    int build(final ByteBuffer buf, final int offset, final int present) {
         if (!IcmpError.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)) {
             return 0;
         }
-        return IcmpError.write(offender, buf, offset, out, headerLength);
+        return IcmpError.write(offender, buf, offset, present, out, headerLength, maxLength);
     }
 
     /** The buffer answers are built in, after the device header, for tests. */

@@ -16,6 +16,7 @@ import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -175,6 +176,34 @@ class ContainerPathNamespaceTest {
         assertThat(afterB.get(Counter.ICMP_TIME_EXCEEDED_SENT) - beforeB.get(Counter.ICMP_TIME_EXCEEDED_SENT))
             .isEqualTo(1);
 
+        // ping -s 1000 (1028-byte packets): each engine's answer quotes the first 548 bytes in 576 (RFC 1812
+        // 4.3.2.3, as Linux's icmp_send), A's written into A's TUN, B's sent over the underlay and written there by A;
+        // ping accepts both
+        final int capA = PacketSockets.capture(hosts.nsA, a.tun.name(), 500);
+        try {
+            for (int ttl = 2; ttl <= 3; ttl++) {
+                assertThat(sh(containerA, "ping -s 1000 -c 1 -W 1 -t " + ttl + " " + CONTAINER_B))
+                    .as("ping -s 1000 -t %d", ttl).contains(expected[ttl - 1]);
+            }
+            final List<byte[]> exceeded = new ArrayList<>();
+            for (byte[] p : PacketSockets.drain(capA)) {
+                if (p[9] == 1 && (p[20] & 0xff) == 11) {
+                    exceeded.add(p);
+                }
+            }
+            assertThat(exceeded).as("time exceeded messages into A's TUN").hasSize(2);
+            for (byte[] p : exceeded) {
+                assertThat(p).as("whole message").hasSize(576);
+                assertThat(TestPackets.u16(p, 2)).as("its total length").isEqualTo(576);
+                assertThat(TestPackets.u16(p, 28 + 2)).as("the quoted echo's total length").isEqualTo(1028);
+                assertThat(p[28 + 20] & 0xff).as("quoting an echo request").isEqualTo(8);
+                assertThat(TestPackets.ipChecksumOk(p)).isTrue();
+                assertThat(TestPackets.onesSum(p, 20, 556, 0)).as("ICMP checksum").isEqualTo(0xffff);
+            }
+        } finally {
+            RawSockets.close(capA);
+        }
+
         // a host's own packets to the other host's TUN address: two hops, then the answer
         final String[] fromHost = {"From 100.64.2.0 icmp_seq=1 Time to live exceeded",
             "From 100.64.2.0 icmp_seq=1 Time to live exceeded", "64 bytes from 100.64.2.0: icmp_seq=1"};
@@ -203,9 +232,11 @@ class ContainerPathNamespaceTest {
             final TrafficCounters beforeB = b.engine.counters();
             final List<Integer> delivered = new ArrayList<>();
             final CountDownLatch release = a.holdLoop(Duration.ofSeconds(5));
+            final byte[] payload = new byte[1000 - 28];
+            new Random(11).nextBytes(payload);
             for (int i = 0; i < ttls.length; i++) {
                 final byte[] p = TestPackets.udp(Ipv4.parse(a.tunAddress()),
-                    40000, Ipv4.parse(b.tunAddress()), 9, new byte[1000 - 28]);
+                    40000, Ipv4.parse(b.tunAddress()), 9, payload);
                 TestPackets.put16(p, 4, 0x1000 + i); // identification: which packet is which
                 p[8] = (byte) ttls[i];
                 TestPackets.fixIp(p);
@@ -232,6 +263,11 @@ class ContainerPathNamespaceTest {
                     assertThat(Ipv4.format(TestPackets.u32(p, 12)))
                         .isEqualTo(b.tunAddress());
                     assertThat(p[28 + 8] & 0xff).as("quoted TTL, as it arrived at B").isEqualTo(1);
+                    // RFC 1812 4.3.2.3: 576 bytes, quoting the segment's first 548 (its UDP header and payload)
+                    assertThat(p).as("time exceeded length").hasSize(576);
+                    assertThat(TestPackets.u16(p, 28 + 2)).as("quoted total length").isEqualTo(1000);
+                    assertThat(Arrays.copyOfRange(p, 28 + 28, 576)).as("quoted payload")
+                        .isEqualTo(Arrays.copyOf(payload, 576 - 28 - 28));
                     answered.add(TestPackets.u16(p, 28 + 4));
                 }
             }

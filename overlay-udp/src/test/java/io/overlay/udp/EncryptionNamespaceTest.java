@@ -9,6 +9,7 @@ import io.overlay.core.spi.Encryption;
 import io.overlay.core.spi.EngineEncryption;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.testing.Privileged;
+import io.overlay.testing.TestPackets;
 import io.overlay.udp.crypto.HostKeyPair;
 import io.overlay.udp.crypto.PacketSealer;
 import io.overlay.udp.crypto.PeerSession;
@@ -82,6 +83,21 @@ class EncryptionNamespaceTest {
                 .isEqualTo(1);
             assertThat(afterTtl.get(Counter.SEALED_SENT) - beforeTtl.get(Counter.SEALED_SENT)).isEqualTo(1);
             assertThat(afterTtl.drops(DropReason.PEER_HAS_NO_KEY)).isZero();
+            // a 1028-byte packet: the sealed answer quotes its first 548 bytes in 576 (RFC 1812 4.3.2.3), which A
+            // opens and writes into its TUN whole
+            final int capA = PacketSockets.capture(hosts.nsA, a.tun.name(), 500);
+            try {
+                assertThat(a.shell("ping -s 1000 -c 1 -W 2 -t 2 " + b.tunAddress()))
+                    .contains("From " + b.tunAddress() + " icmp_seq=1 Time to live exceeded");
+                final List<byte[]> exceeded = PacketSockets.drain(capA).stream()
+                    .filter(p -> p[9] == 1 && (p[20] & 0xff) == 11).toList();
+                assertThat(exceeded).hasSize(1);
+                assertThat(exceeded.get(0)).as("time exceeded, opened at A").hasSize(576);
+                assertThat(TestPackets.u16(exceeded.get(0), 28 + 2)).as("quoted total length").isEqualTo(1028);
+                assertThat(TestPackets.onesSum(exceeded.get(0), 20, 556, 0)).isEqualTo(0xffff);
+            } finally {
+                RawSockets.close(capA);
+            }
         }
     }
 

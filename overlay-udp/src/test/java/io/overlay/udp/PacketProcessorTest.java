@@ -40,7 +40,7 @@ class PacketProcessorTest {
 
     /** A responder that only builds answers (no TUN to write to). */
     private static IcmpResponder responder(final int headerLength) {
-        return new IcmpResponder(null, headerLength, new LoopCounters(), 24, 0);
+        return new IcmpResponder(null, headerLength, new LoopCounters(), 24, 1500, 0);
     }
 
     @Test
@@ -52,7 +52,7 @@ class PacketProcessorTest {
         assertThat(TestPackets.copy(buf, AT, 84)).as("left unchanged for the answer")
             .isEqualTo(TestPackets.bytes(TestPackets.ECHO_REQUEST));
         final IcmpResponder icmp = responder(0);
-        final int length = icmp.build(buf, AT);
+        final int length = icmp.build(buf, AT, 84);
         assertThat(TestPackets.copy(icmp.buffer(), 0, length)).isEqualTo(TestPackets.bytes(TestPackets.NET_UNREACHABLE));
     }
 
@@ -60,11 +60,23 @@ class PacketProcessorTest {
     void withAVirtioHeaderTheAnswerFollowsAnExplicitZeroHeader() {
         final IcmpResponder icmp = responder(VirtioNetHdr.LENGTH);
         final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
-        final int length = icmp.build(buf, AT);
+        final int length = icmp.build(buf, AT, 84);
         assertThat(TestPackets.copy(icmp.buffer(), 0, VirtioNetHdr.LENGTH)).as("GSO_NONE, no checksum offload")
             .isEqualTo(new byte[VirtioNetHdr.LENGTH]);
         assertThat(TestPackets.copy(icmp.buffer(), VirtioNetHdr.LENGTH, length))
             .isEqualTo(TestPackets.bytes(TestPackets.NET_UNREACHABLE));
+    }
+
+    @Test
+    void theAnswerQuotesUpTo576BytesOrTheMtuAndOnlyTheBytesPresent() {
+        final byte[] big = TestPackets.udp(7, 1000 - 28, 1);
+        final ByteBuffer buf = ByteBuffer.allocate(AT + big.length).put(AT, big);
+        assertThat(responder(0).build(buf, AT, 1000)).as("RFC 1812 4.3.2.3").isEqualTo(576);
+        assertThat(new IcmpResponder(null, 0, new LoopCounters(), 24, 500, 0).build(buf, AT, 1000)).as("MTU 500")
+            .isEqualTo(500);
+        assertThat(responder(0).build(buf, AT, 48)).as("a split segment's headers").isEqualTo(28 + 48);
+        assertThat(responder(VirtioNetHdr.LENGTH).buffer().capacity()).as("allocated once for the longest")
+            .isEqualTo(VirtioNetHdr.LENGTH + 576);
     }
 
     @Test
@@ -73,13 +85,13 @@ class PacketProcessorTest {
         final IcmpResponder icmp = responder(0);
         final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
         assertThat(p.tunToUdp(buf, AT, 84)).isEqualTo(PacketProcessor.NO_ROUTE);
-        assertThat(icmp.build(buf, AT)).isPositive();
+        assertThat(icmp.build(buf, AT, 84)).isPositive();
 
         final ByteBuffer error = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
         error.put(20, (byte) 3); // itself a destination unreachable (checksums are not checked here)
         assertThat(p.tunToUdp(error, 0, 84)).isEqualTo(PacketProcessor.NO_ROUTE);
         assertThat(p.drops(DropReason.NO_ROUTE)).isEqualTo(2);
-        assertThat(icmp.build(error, 0)).as("never about an ICMP error").isZero();
+        assertThat(icmp.build(error, 0, 84)).as("never about an ICMP error").isZero();
 
         routes.put(REMOTE, PEER);
         final ByteBuffer routed = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
