@@ -63,8 +63,9 @@ final class IcmpResponder {
      * @param counters the loop's counters
      * @param subnetLength the network config's SubnetLen (the local subnet's prefix length), 0..32: destinations and
      *     sources whose host part is all ones are subnet broadcast addresses and never answered
-     * @param mtu the TUN MTU in bytes: a message is at most {@code min(mtu, }{@link IcmpError#MAX_LENGTH}{@code )} long,
-     *     so that one sent to a peer fits its MTU (and the sealing slot) as Linux fits its error to the route's MTU
+     * @param mtu the TUN MTU in bytes: a message is at most {@code min(mtu, }{@link IcmpError#MAX_LENGTH}{@code )}
+     *     long, so that one sent to a peer fits its MTU (and the sealing slot) as Linux fits its error to the route's
+     *     MTU
      * @param nowNanos the current {@link System#nanoTime()}: the rate limit starts full
      */
     IcmpResponder(final FileDescriptor tun, final int headerLength, final LoopCounters counters,
