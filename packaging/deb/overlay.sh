@@ -24,7 +24,7 @@ java_bin=$(readlink -f "$(command -v java)")
 java_home=${java_bin%/*/*}
 java_version=
 if [ -r "$java_home/release" ]; then
-  while IFS= read -r line; do
+  while IFS= read -r line || [ -n "$line" ]; do # the last line may lack its newline
     case $line in
       JAVA_VERSION=\"*\") java_version=${line#JAVA_VERSION=\"}; java_version=${java_version%\"}; break ;;
     esac
