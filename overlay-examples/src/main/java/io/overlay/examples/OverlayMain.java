@@ -71,12 +71,6 @@ import picocli.CommandLine.Spec;
         "1 invalid options, unsupported FLANNELD_* variables or failed start-up;",
         "2 unparsable command line; 3 no free subnet."})
 public final class OverlayMain implements Callable<Integer> {
-    static {
-        // before LOG below sets up logging: the preload runs beside that and the command line's parsing
-        NettyDefaults.apply(); // before the preload loads a Netty class
-        StartupPreload.start();
-    }
-
     private static final Logger LOG = LoggerFactory.getLogger(OverlayMain.class);
 
     /** Exit status of invalid options and failed start-up (flanneld exits 1 too). */
@@ -275,7 +269,10 @@ public final class OverlayMain implements Callable<Integer> {
      * @param args the command line
      */
     public static void main(final String[] args) {
-        NettyDefaults.apply(); // before jetcd or the engine loads a Netty class
+        NettyDefaults.apply(); // before jetcd, the engine or the preload loads a Netty class
+        // after LOG has bound SLF4J (this class's initialisation): Netty logs through it from the preload thread, and
+        // SLF4J hands a thread that logs while another initialises it substitute loggers, then warns on stderr
+        StartupPreload.start();
         final CommandLine cl = commandLine(System.getenv());
         System.exit(cl.execute(GoFlags.normalize(cl, args)));
     }

@@ -4,16 +4,18 @@ import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.tun.Tun;
 
 /**
- * Initialises, on a daemon thread, the libraries the launcher's start needs later, while the main thread sets up
- * logging and builds the command line (together about 0.25 s of one CPU before the first etcd request): Netty's epoll
- * transport (its JNI library; gRPC's channel to etcd asks for it first), Jackson (the network config and lease
- * values are JSON) and the JNA bindings of the rtnetlink and TUN calls. Each is a class initialisation the main
- * thread would otherwise run itself, interpreted, on the way to ready; {@code startup-bench.sh} measured the launcher
- * ready 0.1–0.15 s sooner with it (see the performance docs).
+ * Initialises, on a daemon thread, the libraries the launcher's start needs later, while the main thread builds and
+ * parses the command line (picocli, about 0.17 s of one CPU): Netty's epoll transport (its JNI library; gRPC's channel
+ * to etcd asks for it first) and the JNA bindings of the rtnetlink and TUN calls ({@link Tun#isAvailable()} loads
+ * both), and Jackson (the network config and lease values are JSON). Each is a class initialisation the main thread
+ * would otherwise run itself, interpreted, on the way to ready (docs/performance.md, "Start-up, round four").
+ * {@link OverlayMain#main} starts it after SLF4J is bound and Netty's properties are set ({@link NettyDefaults}).
  *
- * <p>Only a head start: it changes no state that the start reads, and whatever fails here (a missing native library,
- * say) is left to fail again where it is used, with that path's own message. A JVM class initialisation that is
- * under way on this thread makes the main thread wait for it, never run it twice.
+ * <p>Only a head start, but a class is initialised once per JVM: a native library that fails to load fails here first
+ * (kept as {@link Tun#unavailabilityCause()}), and its later use on the start's path then meets
+ * {@code NoClassDefFoundError: Could not initialize class ...} with this thread's error as its cause, which the
+ * launcher names. A class initialisation under way on this thread makes the main thread wait for it, never run it
+ * twice.
  */
 final class StartupPreload {
     /** A network config as etcd holds it, parsed once so that Jackson builds its parser and binding. */
