@@ -545,6 +545,14 @@ public final class OverlayMain implements Callable<Integer> {
                 status = OUT_OF_SUBNETS;
             } catch (LeaseTakeoverRefusedException e) {
                 LOG.error("Cannot acquire a lease: {}", e.getMessage()); // an operator's error: no stack trace
+            } catch (LinkageError e) {
+                // a native library (JNA's, Netty's epoll) that did not load, maybe first on the preload thread, whose
+                // error then is the cause of this one: name the first error, and still remove what was set up
+                Throwable first = e;
+                while (first.getCause() != null) {
+                    first = first.getCause();
+                }
+                LOG.error("Start-up failed: a class or native library could not be loaded: {}", first, e);
             } catch (IOException | RuntimeException e) {
                 if (signals.requested()) {
                     status = 0; // start-up ended by the signal's interrupt or by closing
