@@ -19,6 +19,7 @@ import io.overlay.testing.SocketPairTun;
 import io.overlay.testing.TestLibc;
 import io.overlay.testing.TestPackets;
 import io.overlay.udp.offload.VirtioNetHdr;
+import io.overlay.udp.wire.IcmpError;
 import io.overlay.udp.wire.InetChecksum;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -129,8 +130,8 @@ class OffloadLoopTest {
         final int[] seqs = {0x70000000, 0x70100000};
         for (int f = 0; f < 2; f++) {
             final int n = (int) C.read(pair[1], frame, frame.length);
-            assertThat(n).as("ICMP frame %d: virtio header + 20 IP + 8 ICMP + 20 quoted header + 8", f)
-                .isEqualTo(VirtioNetHdr.LENGTH + 56);
+            assertThat(n).as("ICMP frame %d: virtio header + 576 (RFC 1812 §4.3.2.3: 20 IP + 8 ICMP + 548 quoted)", f)
+                .isEqualTo(VirtioNetHdr.LENGTH + IcmpError.MAX_LENGTH);
             final byte[] icmp = Arrays.copyOfRange(frame, VirtioNetHdr.LENGTH, n);
             assertThat(Arrays.copyOf(frame, VirtioNetHdr.LENGTH)).as("no offload in the header")
                 .isEqualTo(new byte[VirtioNetHdr.LENGTH]);
@@ -139,7 +140,10 @@ class OffloadLoopTest {
             assertThat(u32(icmp, 16)).as("to the sender").isEqualTo(0x64400101);
             assertThat(icmp[20]).as("type destination unreachable").isEqualTo((byte) 3);
             assertThat(icmp[21]).as("code net unreachable").isEqualTo((byte) 0);
-            assertThat(InetChecksum.checksum(ByteBuffer.wrap(icmp), 20, 36)).as("ICMP checksum").isZero();
+            assertThat(InetChecksum.checksum(ByteBuffer.wrap(icmp), 20, IcmpError.MAX_LENGTH - 20)).as("ICMP checksum")
+                .isZero();
+            assertThat(Arrays.copyOfRange(icmp, 28 + 40, IcmpError.MAX_LENGTH)).as("the first segment's payload, quoted")
+                .isEqualTo(Arrays.copyOf(payload, IcmpError.MAX_LENGTH - 28 - 40));
             assertThat(u16(icmp, 28 + 4)).as("quotes frame %d's first segment", f).isEqualTo(ids[f]);
             assertThat(u16(icmp, 28 + 2)).as("segment, not super-packet, length").isEqualTo(40 + MSS);
             assertThat(u32(icmp, 28 + 20 + 4)).as("first segment's sequence").isEqualTo(seqs[f]);
