@@ -113,6 +113,7 @@ final class LeaseAcquirer {
                 if (Thread.interrupted()) {
                     throw new InterruptedException("interrupted while acquiring a lease");
                 }
+                checkOpen.run(); // closed while the attempt waited for etcd: that is why it failed, no WARN
                 if (warned.add(e.kind())) {
                     LOG.warn("Cannot acquire a lease yet: {}; retrying with backoff up to {}", e.getMessage(),
                         settings.backoffMax());

@@ -50,7 +50,9 @@ class FrozenEtcdTest extends EtcdTestSupport {
                 m.contains("timed out after PT1S") && m.contains(etcd.endpoint())));
             Thread.sleep(3000);
             assertThat(started).isNotDone();
-            assertThat(log.warnings()).as("one WARN per problem: %s", log.warnings()).hasSize(1);
+            // this test's own: an allocator of the test before may still be ending its last request in the background
+            assertThat(log.warnings().stream().filter(m -> m.contains(prefix)).toList())
+                .as("one WARN per problem: %s", log.warnings()).hasSize(1);
             final long errors = a.status().errors();
             assertThat(errors).as("requests end by their 1 s deadline and are retried").isBetween(2L, 10L);
 
