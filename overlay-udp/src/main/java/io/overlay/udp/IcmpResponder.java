@@ -25,8 +25,8 @@ import org.slf4j.LoggerFactory;
  *       SubnetLen network address: the TUN address of the host the packet was going to, which the kernel routed into
  *       the TUN too (never a local address, so neither a martian nor refused by {@code rp_filter}), and the address
  *       that host's own kernel answers an expired TTL from.</li>
- *   <li>{@link #timeExceededToPeer}: a packet received from a peer whose TTL expired ({@link PacketProcessor#ttlExpired})
- *       gets a time exceeded from this host's TUN address, sent as a datagram (sealed when the loop seals) to the peer
+ *   <li>{@link #timeExceededToPeer}: a packet received from a peer whose TTL expired
+ *       ({@link PacketProcessor#ttlExpired}) gets a time exceeded from this host's TUN address, sent as a datagram (sealed when the loop seals) to the peer
  *       that owns the packet's source, as a packet read from the TUN would be: written into the local TUN, its source
  *       (an address of this host) would make it a martian, and any other source would need the kernel to forward it
  *       back out of the TUN it came in by, which a host without {@code ip_forward} does not. No peer owns the source:
@@ -93,11 +93,8 @@ final class IcmpResponder {
      *     ({@link PacketBatch#headLength}); the quote stops there
      */
     void answer(final ByteBuffer buf, final int offset, final int present) {
-        if (!IcmpError.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)) {
-            return;
-        }
-        if (!limit.tryAcquire(System.nanoTime())) {
-            counters.add(Counter.ICMP_UNREACHABLE_SUPPRESSED, 1);
+        if (!IcmpError.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)
+            || !withinLimit(Counter.ICMP_UNREACHABLE_SUPPRESSED)) {
             return;
         }
         writeToTun(headerLength + IcmpError.write(offender, buf, offset, present, out, headerLength, maxLength),
@@ -113,11 +110,8 @@ final class IcmpResponder {
      * @param present bytes of the packet at {@code offset} (as for {@link #answer})
      */
     void timeExceeded(final ByteBuffer buf, final int offset, final int present) {
-        if (!IcmpError.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)) {
-            return;
-        }
-        if (!limit.tryAcquire(System.nanoTime())) {
-            counters.add(Counter.ICMP_TIME_EXCEEDED_SUPPRESSED, 1);
+        if (!IcmpError.mayAnswer(offender.wrap(buf, offset), buf, offset, hostMask)
+            || !withinLimit(Counter.ICMP_TIME_EXCEEDED_SUPPRESSED)) {
             return;
         }
         final int source = offender.destination() & ~hostMask;
@@ -145,12 +139,8 @@ final class IcmpResponder {
             return;
         }
         final long peer = processor.route(offender.source());
-        if (peer < 0) {
-            return;
-        }
-        if (!limit.tryAcquire(System.nanoTime())) {
-            counters.add(Counter.ICMP_TIME_EXCEEDED_SUPPRESSED, 1);
-            return;
+        if (peer < 0 || !withinLimit(Counter.ICMP_TIME_EXCEEDED_SUPPRESSED)) {
+            return; // no peer owns the source: nobody to answer, and no token spent
         }
         final int length = IcmpError.writeTimeExceeded(offender, buf, offset, present, out, headerLength, maxLength,
             processor.localAddress());
@@ -164,6 +154,15 @@ final class IcmpResponder {
             sealing.flushed();
         }
         counters.add(Counter.ICMP_TIME_EXCEEDED_SENT, sent);
+    }
+
+    /** Takes a token of the rate limit; when there is none, counts the message as {@code suppressed} instead. */
+    private boolean withinLimit(final Counter suppressed) {
+        if (limit.tryAcquire(System.nanoTime())) {
+            return true;
+        }
+        counters.add(suppressed, 1);
+        return false;
     }
 
     private void writeToTun(final int length, final Counter sent) {

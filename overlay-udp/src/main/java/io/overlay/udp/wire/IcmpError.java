@@ -121,22 +121,6 @@ public final class IcmpError {
     }
 
     /**
-     * Writes the ICMP net-unreachable message about {@code offender} into {@code out}, from the offender's destination,
-     * quoting what {@code in} holds of it up to its limit, in at most {@link #MAX_LENGTH} bytes.
-     *
-     * @param offender a validated packet, wrapped at {@code offset} of {@code in}
-     * @param in the buffer holding the offender; its limit ends what may be read of it
-     * @param offset absolute index of the offender's first byte
-     * @param out where to build the message (big-endian order), at least {@link #MAX_LENGTH} bytes from {@code at}
-     * @param at absolute index in {@code out} of the message's first byte
-     * @return the message length in bytes (36..576)
-     */
-    public static int write(final Ipv4Header offender, final ByteBuffer in, final int offset, final ByteBuffer out,
-                            final int at) {
-        return write(offender, in, offset, in.limit() - offset, out, at, MAX_LENGTH);
-    }
-
-    /**
      * Writes the ICMP net-unreachable message about {@code offender} into {@code out}, from the offender's destination.
      *
      * @param offender a validated packet, wrapped at {@code offset} of {@code in}
@@ -154,23 +138,6 @@ public final class IcmpError {
                             final ByteBuffer out, final int at, final int maxLength) {
         return write(offender, in, offset, present, out, at, maxLength, TYPE_DESTINATION_UNREACHABLE,
             CODE_NET_UNREACHABLE, offender.destination(), TTL, 0);
-    }
-
-    /**
-     * Writes the ICMP time-exceeded message about {@code offender} into {@code out}, quoting what {@code in} holds of
-     * it up to its limit, in at most {@link #MAX_LENGTH} bytes (see the full form).
-     *
-     * @param offender a validated packet, wrapped at {@code offset} of {@code in}, its TTL as it arrived
-     * @param in the buffer holding the offender; its limit ends what may be read of it
-     * @param offset absolute index of the offender's first byte
-     * @param out where to build the message (big-endian order), at least {@link #MAX_LENGTH} bytes from {@code at}
-     * @param at absolute index in {@code out} of the message's first byte
-     * @param source the message's source address, int form: one the offender's sender does not hold itself
-     * @return the message length in bytes (36..576)
-     */
-    public static int writeTimeExceeded(final Ipv4Header offender, final ByteBuffer in, final int offset,
-                                        final ByteBuffer out, final int at, final int source) {
-        return writeTimeExceeded(offender, in, offset, in.limit() - offset, out, at, MAX_LENGTH, source);
     }
 
     /**

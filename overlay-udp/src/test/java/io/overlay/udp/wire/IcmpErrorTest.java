@@ -16,7 +16,7 @@ class IcmpErrorTest {
         final ByteBuffer out = ByteBuffer.allocate(200);
         header.wrap(in, 7);
         assertThat(IcmpError.mayAnswer(header, in, 7)).isTrue();
-        final int length = IcmpError.write(header, in, 7, out, 11);
+        final int length = IcmpError.write(header, in, 7, in.limit() - 7, out, 11, IcmpError.MAX_LENGTH);
         assertThat(length).as("the whole 84-byte request quoted").isEqualTo(112);
         assertThat(TestPackets.copy(out, 11, length)).isEqualTo(TestPackets.bytes(TestPackets.NET_UNREACHABLE));
         assertThat(InetChecksum.checksum(out, 11, 20)).isZero();
@@ -30,7 +30,8 @@ class IcmpErrorTest {
         header.wrap(in, 3).updateChecksum();
         final ByteBuffer out = ByteBuffer.allocate(200);
         final int source = 0x64400900; // 100.64.9.0, the destination host's TUN address
-        final int length = IcmpError.writeTimeExceeded(header, in, 3, out, 5, source);
+        final int length = IcmpError.writeTimeExceeded(header, in, 3, in.limit() - 3, out, 5, IcmpError.MAX_LENGTH,
+            source);
         assertThat(length).isEqualTo(112);
         assertThat(out.getShort(5 + 2)).as("total length").isEqualTo((short) 112);
         assertThat(out.get(5 + 8)).as("TTL").isEqualTo((byte) 64);
@@ -63,7 +64,7 @@ class IcmpErrorTest {
             in.put(Ipv4Header.TTL_OFFSET, (byte) 1);
             header.wrap(in, 0).updateChecksum();
             final ByteBuffer out = ByteBuffer.allocate(200);
-            IcmpError.writeTimeExceeded(header, in, 0, out, 0, 0x64400900);
+            IcmpError.writeTimeExceeded(header, in, 0, in.limit(), out, 0, IcmpError.MAX_LENGTH, 0x64400900);
             assertThat(out.get(Ipv4Header.TOS_OFFSET) & 0xff).as("TOS answering 0x%02x", c[0]).isEqualTo(c[1]);
             assertThat(InetChecksum.checksum(out, 0, 20)).isZero();
             assertThat(out.get(28 + Ipv4Header.TOS_OFFSET) & 0xff).as("quoted as it arrived").isEqualTo(c[0]);
@@ -78,7 +79,7 @@ class IcmpErrorTest {
         in.putShort(10, (short) InetChecksum.ipv4Header(in, 0, 20));
         header.wrap(in, 0);
         final ByteBuffer out = ByteBuffer.allocate(200);
-        final int length = IcmpError.write(header, in, 0, out, 0);
+        final int length = IcmpError.write(header, in, 0, in.limit(), out, 0, IcmpError.MAX_LENGTH);
         assertThat(length).isEqualTo(20 + 8 + 24);
         assertThat(out.getShort(2)).isEqualTo((short) 52);
         assertThat(TestPackets.copy(out, 28, 24)).isEqualTo(TestPackets.copy(in, 0, 24));
@@ -95,7 +96,7 @@ class IcmpErrorTest {
         final ByteBuffer in = ByteBuffer.allocate(5 + packet.length).put(5, packet);
         header.wrap(in, 5);
         final ByteBuffer out = ByteBuffer.allocate(2000);
-        final int length = IcmpError.write(header, in, 5, out, 9);
+        final int length = IcmpError.write(header, in, 5, in.limit() - 5, out, 9, IcmpError.MAX_LENGTH);
         assertThat(length).isEqualTo(576);
         assertThat(out.getShort(9 + 2) & 0xffff).as("total length").isEqualTo(576);
         assertThat(TestPackets.copy(out, 9 + 28, 548)).as("the offender's first 548 bytes")
@@ -105,7 +106,8 @@ class IcmpErrorTest {
 
         in.put(5 + Ipv4Header.TTL_OFFSET, (byte) 1);
         header.updateChecksum();
-        final int exceeded = IcmpError.writeTimeExceeded(header, in, 5, out, 0, 0x64400900);
+        final int exceeded = IcmpError.writeTimeExceeded(header, in, 5, in.limit() - 5, out, 0, IcmpError.MAX_LENGTH,
+            0x64400900);
         assertThat(exceeded).as("time exceeded").isEqualTo(576);
         assertThat(TestPackets.copy(out, 28, 548)).isEqualTo(TestPackets.copy(in, 5, 548));
         assertThat(InetChecksum.checksum(out, 0, 20)).isZero();
@@ -118,7 +120,7 @@ class IcmpErrorTest {
         final ByteBuffer in = ByteBuffer.allocate(packet.length + 64).put(0, packet);
         header.wrap(in, 0);
         final ByteBuffer out = ByteBuffer.allocate(2000);
-        final int length = IcmpError.write(header, in, 0, out, 0);
+        final int length = IcmpError.write(header, in, 0, in.limit(), out, 0, IcmpError.MAX_LENGTH);
         assertThat(length).isEqualTo(20 + 8 + 100);
         assertThat(out.getShort(2)).isEqualTo((short) 128);
         assertThat(TestPackets.copy(out, 28, 100)).isEqualTo(packet);
@@ -138,7 +140,7 @@ class IcmpErrorTest {
         final ByteBuffer in = ByteBuffer.wrap(packet);
         header.wrap(in, 0);
         final ByteBuffer out = ByteBuffer.allocate(2000);
-        final int length = IcmpError.write(header, in, 0, out, 0);
+        final int length = IcmpError.write(header, in, 0, in.limit(), out, 0, IcmpError.MAX_LENGTH);
         assertThat(length).isEqualTo(576);
         assertThat(out.get(0)).as("the message's own header has no options").isEqualTo((byte) 0x45);
         assertThat(TestPackets.copy(out, 28, 548)).isEqualTo(Arrays.copyOf(packet, 548));
@@ -153,7 +155,7 @@ class IcmpErrorTest {
         header.wrap(in, 0);
         assertThat(header.totalLength()).isEqualTo(1000);
         final ByteBuffer out = ByteBuffer.allocate(2000);
-        final int length = IcmpError.write(header, in, 0, out, 0);
+        final int length = IcmpError.write(header, in, 0, in.limit(), out, 0, IcmpError.MAX_LENGTH);
         assertThat(length).as("the 300 bytes present").isEqualTo(20 + 8 + 300);
         assertThat(TestPackets.copy(out, 28, 300)).isEqualTo(Arrays.copyOf(packet, 300));
         assertThat(InetChecksum.checksum(out, 20, 308)).isZero();
