@@ -53,7 +53,8 @@ final class Readiness {
     boolean transition(final boolean ready, final String reason) {
         final State next = new State(ready, reason, false);
         final State prev = state.getAndUpdate(s -> s.closed() ? s : next);
-        return !prev.closed() && !prev.equals(next);
+        // fields, not the record's equals: that is bootstrapped through method handles at its first call, at start
+        return !prev.closed() && (prev.ready() != ready || !prev.reason().equals(reason));
     }
 
     /**
