@@ -3,6 +3,7 @@ package io.overlay.core.flannel;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.Peer;
 import java.time.Duration;
+import java.util.Objects;
 
 /**
  * A subnet lease: one host's subnet of the overlay Network and its attributes, as stored at
@@ -34,5 +35,18 @@ public record Lease(Ipv4Prefix subnet, LeaseAttrs attrs, boolean reservation, Du
      */
     public String key() {
         return SubnetKey.format(subnet);
+    }
+
+    // Written out: a record's generated equals and hashCode are bootstrapped through method handles at their first
+    // call, which spins classes during the launcher's start (docs/performance.md, "Start-up, round five").
+    @Override
+    public boolean equals(final Object other) {
+        return other instanceof Lease o && Objects.equals(subnet, o.subnet) && Objects.equals(attrs, o.attrs)
+            && reservation == o.reservation && Objects.equals(ttl, o.ttl);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(subnet, attrs, reservation, ttl);
     }
 }

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.charset.StandardCharsets;
+import java.util.Objects;
 
 /**
  * A lease's attributes, the JSON value stored under {@code <prefix>/subnets/<key>} (flannel's {@code LeaseAttrs}
@@ -132,5 +133,18 @@ public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, St
      */
     public byte[] toBytes() {
         return toJson().getBytes(StandardCharsets.UTF_8);
+    }
+
+    // Written out: a record's generated equals and hashCode are bootstrapped through method handles at their first
+    // call, which spins classes during the launcher's start (docs/performance.md, "Start-up, round five").
+    @Override
+    public boolean equals(final Object other) {
+        return other instanceof LeaseAttrs o && publicIp == o.publicIp && Objects.equals(publicIpv6, o.publicIpv6)
+            && Objects.equals(backendType, o.backendType) && Objects.equals(backendData, o.backendData);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(publicIp, publicIpv6, backendType, backendData);
     }
 }

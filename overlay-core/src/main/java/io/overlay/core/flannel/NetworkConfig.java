@@ -357,4 +357,17 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
         return "/" + subnetLen + " subnets " + Ipv4.format(subnetMin) + "-" + Ipv4.format(subnetMax) + " of "
             + network;
     }
+
+    // Written out: a record's generated equals and hashCode are bootstrapped through method handles at their first
+    // call, which spins classes during the launcher's start (docs/performance.md, "Start-up, round five").
+    @Override
+    public boolean equals(final Object other) {
+        return other instanceof NetworkConfig o && network.equals(o.network) && subnetLen == o.subnetLen
+            && subnetMin == o.subnetMin && subnetMax == o.subnetMax && backend.equals(o.backend);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(network, subnetLen, subnetMin, subnetMax, backend);
+    }
 }
