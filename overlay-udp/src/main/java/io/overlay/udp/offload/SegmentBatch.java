@@ -117,7 +117,7 @@ public final class SegmentBatch {
      */
     public int offset(final int i) {
         if (i >= count) {
-            throw new IndexOutOfBoundsException("segment " + i + " of " + count);
+            throw outOfRange(i);
         }
         return offsets[i];
     }
@@ -131,7 +131,7 @@ public final class SegmentBatch {
      */
     public int length(final int i) {
         if (i >= count) {
-            throw new IndexOutOfBoundsException("segment " + i + " of " + count);
+            throw outOfRange(i);
         }
         return lengths[i];
     }
@@ -157,7 +157,7 @@ public final class SegmentBatch {
      */
     public int tailLength(final int i) {
         if (i >= count) {
-            throw new IndexOutOfBoundsException("segment " + i + " of " + count);
+            throw outOfRange(i);
         }
         return tailLengths[i];
     }
@@ -171,9 +171,14 @@ public final class SegmentBatch {
      */
     public int tailOffset(final int i) {
         if (i >= count) {
-            throw new IndexOutOfBoundsException("segment " + i + " of " + count);
+            throw outOfRange(i);
         }
         return tailOffsets[i];
+    }
+
+    /** Built apart so that the per-segment accessors stay small enough for C1 and C2 to inline anywhere. */
+    private IndexOutOfBoundsException outOfRange(final int i) {
+        return new IndexOutOfBoundsException("segment " + i + " of " + count);
     }
 
     /**
