@@ -45,6 +45,11 @@ final class HostTraffic extends ForwardingOverlayListener {
         this.network = Objects.requireNonNull(network, "network");
     }
 
+    /** Has the manager clean up what an earlier run left, while the lease is acquired; once the host is ours. */
+    void prepare() {
+        manager.prepare();
+    }
+
     @Override
     public void leaseAcquired(final Lease lease) {
         apply(lease);
@@ -121,7 +126,7 @@ final class HostTraffic extends ForwardingOverlayListener {
         final long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
         while (manager.problem().filter(p -> p.equals(TrafficManager.INSTALLING)).isPresent()
             && System.nanoTime() < deadline) {
-            Thread.sleep(20);
+            Thread.sleep(5); // the ready line waits on this: a start-up poll of a few ms is cheap
         }
     }
 

@@ -493,6 +493,7 @@ public final class OverlayMain implements Callable<Integer> {
                 return FAILED;
             }
             try (InstanceLock held = lock) {
+                traffic.prepare();
                 return run(overlay, systemd, traffic);
             }
         }

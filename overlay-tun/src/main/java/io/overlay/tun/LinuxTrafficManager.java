@@ -66,6 +66,8 @@ public final class LinuxTrafficManager implements TrafficManager {
     /** The rules of a feature that is off, to remove if an earlier run (killed, or with other options) left them. */
     private final NftMasqueradeRules staleMasq;
     private final IptablesForwardRules staleForward;
+    /** Whether the rules of features that are off were looked for (manager thread only). */
+    private boolean staleRemoved;
     private final ScheduledExecutorService thread;
     private volatile Optional<String> problem = Optional.of(INSTALLING);
     private Ipv4Prefix network;
@@ -164,6 +166,11 @@ public final class LinuxTrafficManager implements TrafficManager {
     }
 
     @Override
+    public void prepare() {
+        submit(this::removeStaleOnce);
+    }
+
+    @Override
     public Optional<String> problem() {
         return problem;
     }
@@ -173,7 +180,7 @@ public final class LinuxTrafficManager implements TrafficManager {
      * first failure becomes the problem.
      */
     private void install() {
-        removeStale();
+        removeStaleOnce();
         final List<Exception> failures = new ArrayList<>();
         step(failures, () -> {
             if (settings.ipForward()) {
@@ -225,6 +232,14 @@ public final class LinuxTrafficManager implements TrafficManager {
             LOG.info("Host rules in place again");
         }
         settle(failures);
+    }
+
+    /** Manager thread: {@link #removeStale} at the first install or {@link #prepare}, whichever comes first. */
+    private void removeStaleOnce() {
+        if (!staleRemoved) {
+            staleRemoved = true;
+            removeStale();
+        }
     }
 
     /** As flanneld cleans up the rules of the mode it does not use: here, those of a feature that is off. */

@@ -175,6 +175,32 @@ class LinuxTrafficManagerTest {
         }
     }
 
+    @Test
+    void prepareRemovesRulesLeftByAnEarlierRunBeforeAnyApplyAndInstallsNothing() throws Exception {
+        try (Netns ns = Netns.create()) {
+            final LinuxTrafficManager killed = manager(ns, true, false, false, 60);
+            killed.apply(NETWORK, SUBNET);
+            awaitNoProblem(killed);
+            assertThat(ns.exec("nft", "list", "ruleset")).contains("table ip overlay");
+            // masquerade off, forward rules on: the masquerade table is stale, the forward chain is not ours yet
+            final LinuxTrafficManager next = manager(ns, false, true, false, 60);
+            next.prepare();
+            final long deadline = System.nanoTime() + 10_000_000_000L;
+            while (ns.exec("nft", "list", "ruleset").contains("table ip overlay") && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertThat(ns.exec("nft", "list", "ruleset")).doesNotContain("table ip overlay");
+            assertThat(ns.exec("iptables", "-S")).as("installed only by apply").doesNotContain("OVERLAY-FWD");
+            assertThat(next.problem()).contains(TrafficManager.INSTALLING);
+            next.apply(NETWORK, SUBNET);
+            awaitNoProblem(next);
+            assertThat(ns.exec("iptables", "-S")).contains("OVERLAY-FWD");
+            assertThat(ns.exec("nft", "list", "ruleset")).doesNotContain("table ip overlay");
+            next.close();
+            killed.close();
+        }
+    }
+
     /** The first line of {@code nft -a list table ip overlay}, which carries the table's handle. */
     private static String tableHandle(final Netns ns) throws IOException {
         return ns.exec("nft", "-a", "list", "table", "ip", "overlay").lines().findFirst().orElse("");

@@ -19,6 +19,15 @@ public interface TrafficManager extends AutoCloseable {
     String INSTALLING = "installing host rules";
 
     /**
+     * Removes what an earlier run with other settings left on the host (the rules of a feature that is off now), ahead
+     * of the first {@link #apply}, so that this work is done while the lease is being acquired rather than after it.
+     * Call it once the host is this agent's (after the launcher's instance lock: another agent's rules are not
+     * stale); {@link #apply} does it itself when it was not called. Returns at once. The default does nothing.
+     */
+    default void prepare() {
+    }
+
+    /**
      * Installs the rules for this Network and this host's subnet, replacing those for an earlier subnet, and from
      * then on re-checks them periodically, restoring what is missing. Returns at once; the work runs on the
      * manager's own thread and {@link #problem()} tells when it is done or why it failed.
