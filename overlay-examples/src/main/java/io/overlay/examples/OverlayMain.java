@@ -469,38 +469,41 @@ public final class OverlayMain implements Callable<Integer> {
             return FAILED;
         }
         traffic.network(() -> overlay.status().network());
-        try (systemd) {
+        // One set of handlers from the lock to the end: between two sets the JVM's own would end a stop with 143.
+        try (systemd; TerminationSignals signals = TerminationSignals.install(Thread.currentThread())) {
             // Before anything touches etcd, the TUN, the host rules or subnet.env: one agent per subnet.env.
             InstanceLock lock = null;
-            String stoppedBy = null;
-            try (TerminationSignals signals = TerminationSignals.install(Thread.currentThread())) {
-                try {
-                    lock = InstanceLock.acquire(subnetFile, InstanceLock.WAIT);
-                } catch (InterruptedException e) {
-                    stoppedBy = signals.received(); // a stop while waiting for an agent that is closing
-                }
+            try {
+                lock = InstanceLock.acquire(subnetFile, InstanceLock.WAIT);
+            } catch (InterruptedException e) {
+                // a stop while waiting for an agent that is closing
             } catch (IOException e) {
                 LOG.error("Not starting: {}", e.getMessage());
             }
-            if (lock == null) {
+            if (lock == null || signals.requested()) {
+                signals.stopInterrupting();
                 Thread.interrupted();
                 overlay.close();
                 traffic.close();
-                if (stoppedBy != null) {
-                    LOG.info("{} received while waiting for the instance lock; Exiting cleanly", stoppedBy);
+                if (lock != null) {
+                    lock.close();
+                }
+                if (signals.requested()) {
+                    LOG.info("{} received while waiting for the instance lock; Exiting cleanly", signals.received());
                     return 0;
                 }
                 return FAILED;
             }
             try (InstanceLock held = lock) {
                 traffic.prepare();
-                return run(overlay, systemd, traffic);
+                return run(overlay, systemd, traffic, signals);
             }
         }
     }
 
     /** Runs the built overlay until a signal or a failed start-up; returns the exit status. */
-    private int run(final Overlay overlay, final SystemdNotifier systemd, final HostTraffic traffic) {
+    private int run(final Overlay overlay, final SystemdNotifier systemd, final HostTraffic traffic,
+                    final TerminationSignals signals) {
         LOG.info("overlay {} starting", OverlayVersion.version());
         // ready only when the overlay is and the host rules are in place, as flanneld's /readyz
         final Supplier<OverlayStatus> hostStatus = () -> traffic.gate(overlay.status());
@@ -511,9 +514,15 @@ public final class OverlayMain implements Callable<Integer> {
                     PrometheusPage.operatorPages(hostStatus, history));
             }
         } catch (IOException | IllegalArgumentException e) {
-            LOG.error("{}", e.getMessage());
+            signals.stopInterrupting();
+            Thread.interrupted();
             overlay.close();
             traffic.close();
+            if (signals.requested()) { // the server's set-up may have been cut short by the signal's interrupt
+                LOG.info("{} received while starting the health server; Exiting cleanly", signals.received());
+                return 0;
+            }
+            LOG.error("{}", e.getMessage());
             return FAILED;
         }
         final HealthServer healthServer = health;
@@ -522,61 +531,59 @@ public final class OverlayMain implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(hook);
         int status = FAILED;
         waiting = Thread.currentThread();
-        try (TerminationSignals signals = TerminationSignals.install(Thread.currentThread())) {
-            try {
-                // The notifier's periodic check also passes on a READY=1 held back while the host rules were
-                // missing at first and restored by a later re-check; otherwise systemd would time the start out.
-                systemd.start(() -> {
-                    traffic.announceIfReady(overlay.status());
-                    return hostStatus.get();
-                });
-                overlay.start();
-                traffic.awaitSettled(30_000);
+        try {
+            // The notifier's periodic check also passes on a READY=1 held back while the host rules were
+            // missing at first and restored by a later re-check; otherwise systemd would time the start out.
+            systemd.start(() -> {
                 traffic.announceIfReady(overlay.status());
-                LOG.info("Running: {}", hostStatus.get().healthLine());
-                if (failure == null) {
-                    signals.await();
-                }
-                status = failure == null || signals.requested() ? 0 : FAILED;
-            } catch (InterruptedException e) {
-                // a signal arrived during start-up, or the overlay failed for good
-                status = failure == null || signals.requested() ? 0 : FAILED;
-            } catch (OutOfSubnetsException e) {
-                LOG.error("Cannot acquire a lease: {}", e.getMessage());
-                status = OUT_OF_SUBNETS;
-            } catch (LeaseTakeoverRefusedException e) {
-                LOG.error("Cannot acquire a lease: {}", e.getMessage()); // an operator's error: no stack trace
-            } catch (LinkageError e) {
-                // a native library (JNA's, Netty's epoll) that did not load, maybe first on the preload thread, whose
-                // error then is the cause of this one: name the first error, and still remove what was set up
-                Throwable first = e;
-                while (first.getCause() != null) {
-                    first = first.getCause();
-                }
-                LOG.error("Start-up failed: a class or native library could not be loaded: {}", first, e);
-            } catch (IOException | RuntimeException e) {
-                if (signals.requested()) {
-                    status = 0; // start-up ended by the signal's interrupt or by closing
-                } else if (e instanceof PortInUseException) {
-                    LOG.error("Start-up failed: {}", e.getMessage()); // an operator's error: no stack trace
-                } else {
-                    LOG.error("Start-up failed: {}", e.getMessage(), e);
-                }
+                return hostStatus.get();
+            });
+            overlay.start();
+            traffic.awaitSettled(30_000);
+            traffic.announceIfReady(overlay.status());
+            LOG.info("Running: {}", hostStatus.get().healthLine());
+            if (failure == null) {
+                signals.await();
             }
-            synchronized (waitingLock) {
-                waiting = null; // from here a failure no longer interrupts this thread: stop() must run whole
+            status = failure == null || signals.requested() ? 0 : FAILED;
+        } catch (InterruptedException e) {
+            // a signal arrived during start-up, or the overlay failed for good
+            status = failure == null || signals.requested() ? 0 : FAILED;
+        } catch (OutOfSubnetsException e) {
+            LOG.error("Cannot acquire a lease: {}", e.getMessage());
+            status = OUT_OF_SUBNETS;
+        } catch (LeaseTakeoverRefusedException e) {
+            LOG.error("Cannot acquire a lease: {}", e.getMessage()); // an operator's error: no stack trace
+        } catch (LinkageError e) {
+            // a native library (JNA's, Netty's epoll) that did not load, maybe first on the preload thread, whose
+            // error then is the cause of this one: name the first error, and still remove what was set up
+            Throwable first = e;
+            while (first.getCause() != null) {
+                first = first.getCause();
             }
-            signals.stopInterrupting(); // nor a first signal arriving during stop() (after a failure began it)
-            Thread.interrupted(); // clear a late interrupt from the signal handler or a failure before closing
+            LOG.error("Start-up failed: a class or native library could not be loaded: {}", first, e);
+        } catch (IOException | RuntimeException e) {
             if (signals.requested()) {
-                LOG.info("{} received: shutting down (lease kept for the next start)", signals.received());
-            } else if (failure != null) {
-                LOG.error("Exiting with status {} so that a supervisor (systemd's Restart=on-failure) starts the agent "
-                    + "again: {}", FAILED, failure);
+                status = 0; // start-up ended by the signal's interrupt or by closing
+            } else if (e instanceof PortInUseException) {
+                LOG.error("Start-up failed: {}", e.getMessage()); // an operator's error: no stack trace
+            } else {
+                LOG.error("Start-up failed: {}", e.getMessage(), e);
             }
-            stop(overlay, healthServer, systemd, traffic);
-            removeHook(hook);
         }
+        synchronized (waitingLock) {
+            waiting = null; // from here a failure no longer interrupts this thread: stop() must run whole
+        }
+        signals.stopInterrupting(); // nor a first signal arriving during stop() (after a failure began it)
+        Thread.interrupted(); // clear a late interrupt from the signal handler or a failure before closing
+        if (signals.requested()) {
+            LOG.info("{} received: shutting down (lease kept for the next start)", signals.received());
+        } else if (failure != null) {
+            LOG.error("Exiting with status {} so that a supervisor (systemd's Restart=on-failure) starts the agent "
+                + "again: {}", FAILED, failure);
+        }
+        stop(overlay, healthServer, systemd, traffic);
+        removeHook(hook);
         if (status == 0) {
             LOG.info("Exiting cleanly");
         }
