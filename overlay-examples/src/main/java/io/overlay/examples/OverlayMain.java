@@ -47,7 +47,7 @@ import picocli.CommandLine.Spec;
  * same subnet, log "Exiting cleanly" and exit 0, as flanneld does ({@link TerminationSignals}; a second signal during
  * the shutdown exits at once with 143 or 130). Exit status 1 for invalid options (for example
  * {@code --subnet-lease-renew-margin} outside 1..1439, as flanneld), for unsupported {@code FLANNELD_*} variables and
- * when start-up fails; 3 ({@link #OUT_OF_SUBNETS}) when the Network has no free subnet for this host; 2 for a command
+ * when start-up fails; 4 ({@link #OUT_OF_SUBNETS}) when the Network has no free subnet for this host; 2 for a command
  * line picocli cannot parse. The {@code health} subcommand ({@link HealthCommand}) asks a running instance whether it is
  * ready; {@code status} ({@link StatusCommand}) prints its state. With {@code --healthz-port} the health server also
  * serves {@code /metrics} and {@code /status}; logging is set up by {@link LogSetup}.
@@ -69,14 +69,17 @@ import picocli.CommandLine.Spec;
         "e.g. FLANNELD_ETCD_ENDPOINTS); the command line wins.", ""},
     footer = {"", "Exit status: 0 after SIGTERM/SIGINT (\"Exiting cleanly\");",
         "1 invalid options, unsupported FLANNELD_* variables or failed start-up;",
-        "2 unparsable command line; 3 no free subnet."})
+        "2 unparsable command line; 4 no free subnet."})
 public final class OverlayMain implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(OverlayMain.class);
 
     /** Exit status of invalid options and failed start-up (flanneld exits 1 too). */
     public static final int FAILED = 1;
-    /** Exit status when the Network has no free subnet for this host (overlay's own; flanneld exits 1). */
-    public static final int OUT_OF_SUBNETS = 3;
+    /**
+     * Exit status when the Network has no free subnet for this host (overlay's own; flanneld exits 1). Not 3: that is
+     * HotSpot's status for {@code -XX:+ExitOnOutOfMemoryError}, which {@code packaging/deb/overlay.sh} passes.
+     */
+    public static final int OUT_OF_SUBNETS = 4;
 
     @Spec
     private CommandSpec spec;

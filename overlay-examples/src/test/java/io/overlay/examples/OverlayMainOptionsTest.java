@@ -313,7 +313,7 @@ class OverlayMainOptionsTest {
             "--subnet-lease-renew-margin", "--healthz-ip", "--healthz-port", "--ip-masq", "--bridge", "--tun-name",
             "--iface-regex", "--iface-can-reach", "--ip-masq-fully-random-disable", "--iptables-forward-rules",
             "--iptables-resync",
-            "--accept-any-sender", "FLANNELD_", "health", "Exit status: 0 after SIGTERM/SIGINT", "3 no free subnet.");
+            "--accept-any-sender", "FLANNELD_", "health", "Exit status: 0 after SIGTERM/SIGINT", "4 no free subnet.");
         out.getBuffer().setLength(0);
         assertThat(run(Map.of(), "--version")).isZero();
         assertThat(out.toString()).startsWith("overlay ");
