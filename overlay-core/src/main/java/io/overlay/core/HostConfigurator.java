@@ -7,6 +7,8 @@ import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.TunDevice;
 import io.overlay.core.spi.TunSetup;
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -23,7 +25,8 @@ import org.slf4j.LoggerFactory;
  * before it follows the peers; overlay writes it last, when the overlay becomes ready (the engine forwards for the
  * lease and the peers present at start are routed), so a consumer that waits for the file never finds a host that
  * does not forward yet. Used at start and again for every re-acquired lease; applying the same lease twice changes
- * nothing.
+ * nothing. A {@code subnet.env} already there is brought up to date as soon as a re-acquired lease with another
+ * subnet is applied ({@link #updateSubnetEnv}).
  *
  * <p>The bridge loses the address of every subnet this host held before: the one its old {@code subnet.env} named
  * at start and the last one applied. Those may lie outside the current Network when the network config changed, where
@@ -156,9 +159,27 @@ final class HostConfigurator {
      * @throws IOException if a file cannot be written
      */
     void writeSubnetEnv(final Lease lease) throws IOException {
+        write(lease, false);
+    }
+
+    /**
+     * Brings the files up to date with a re-acquired lease the host forwards for while it is not ready: the lease file,
+     * when one is configured, and {@code subnet.env} only where it exists already. Neither may name the subnet held
+     * before, which another host may hold now and which the next start would take as this host's; a consumer waiting
+     * for a missing {@code subnet.env} still finds it only once the overlay is ready.
+     *
+     * @param lease the lease just applied
+     * @throws IOException if a file cannot be written
+     */
+    void updateSubnetEnv(final Lease lease) throws IOException {
+        write(lease, true);
+    }
+
+    private void write(final Lease lease, final boolean onlyExistingSubnetFile) throws IOException {
         final SubnetEnv env = new SubnetEnv(network, lease.subnet(), mtu, config.ipMasq());
-        if (config.subnetFile() != null) {
-            env.write(config.subnetFile());
+        final Path subnetFile = config.subnetFile();
+        if (subnetFile != null && (!onlyExistingSubnetFile || Files.exists(subnetFile))) {
+            env.write(subnetFile);
         }
         if (config.leaseFile() != null) {
             env.write(config.leaseFile());

@@ -3,6 +3,7 @@ package io.overlay.core;
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.flannel.NetworkConfig;
 import io.overlay.core.net.Ipv4;
+import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.net.RouteChanges;
 import io.overlay.core.net.RouteTable;
 import io.overlay.core.spi.DropReason;
@@ -27,13 +28,16 @@ import org.slf4j.LoggerFactory;
  * Everything else (logging, the own lease, host re-configuration, readiness, listener calls) is handed to the
  * {@link EventThread} and handled there in order, so the allocator's thread never waits for netlink or file I/O.
  *
- * <p>Ready means: the engine forwards for the current lease (host and engine configured) and the peers present at
- * start are routed ({@link #peersListed}); {@code subnet.env} is written at that moment, at start and after every
- * re-acquired lease. A lost lease stops delivery and readiness until it is re-acquired; a re-acquired one is applied
- * again with capped exponential backoff, and a newer lease event supersedes a pending retry (the generation check).
- * A failure before the overlay was ready once fails {@link Overlay#start()} instead. The behaviour is described for
- * users in {@link Overlay}'s class documentation; flanneld instead exits when its lease is revoked
- * ({@code docs/flannel-compatibility.md#lease-ttl-and-renewal}).
+ * <p>Ready means: the engine forwards for the current lease (host and engine configured) and the peers present at start
+ * are routed ({@link #peersListed}); {@code subnet.env} is written at that moment, at start and after every re-acquired
+ * lease. Once written, it is brought up to date as soon as a re-acquired lease with another subnet is applied, also
+ * while something else holds readiness back (where it exists; the lease file always): it must never name a subnet the
+ * host no longer forwards for (another host may hold it, and the next start takes it as the evidence that this host's
+ * lease is its own). A lost lease stops delivery and readiness until it is re-acquired; a re-acquired one is applied
+ * again with capped exponential backoff, and a newer lease event supersedes a pending retry (the generation check). A
+ * failure before the overlay was ready once fails {@link Overlay#start()} instead. The behaviour is described for users
+ * in {@link Overlay}'s class documentation; flanneld instead exits when its lease is revoked ({@code
+ * docs/flannel-compatibility.md#lease-ttl-and-renewal}).
  */
 final class LeaseFollower implements LeaseListener {
     private static final Logger LOG = LoggerFactory.getLogger(Overlay.class);
@@ -80,6 +84,8 @@ final class LeaseFollower implements LeaseListener {
     private String hostProblem;
     /** Why the overlay cannot go on in this process (its TUN device was deleted), or null; final once set. */
     private String failure;
+    /** The subnet {@code subnet.env} last named, or null before the first write (event thread only). */
+    private Ipv4Prefix written;
 
     /**
      * Creates the follower of a started overlay, whose host and engine are configured for the current lease.
@@ -340,6 +346,10 @@ final class LeaseFollower implements LeaseListener {
                 applied = true;
                 hostProblem = null; // everything was just configured
             }
+            if (written != null && !written.equals(l.subnet())) {
+                host.updateSubnetEnv(l); // the host forwards for l now, ready or not: no file may name the old one
+                written = l.subnet();
+            }
             if (!listed) {
                 readiness.progress("routing the peers' leases");
                 return;
@@ -388,6 +398,7 @@ final class LeaseFollower implements LeaseListener {
             return;
         }
         host.writeSubnetEnv(l);
+        written = l.subnet();
         if (readiness.transition(true, "")) {
             final OverlayStatus s = status.get();
             LOG.info("{}", s.healthLine());

@@ -317,6 +317,37 @@ class OverlayTest {
         assertThat(SubnetEnv.readPreviousSubnet(dir.resolve("subnet.env"))).contains(OTHER);
     }
 
+    /**
+     * The same with a lease file: it names the re-acquired subnet as soon as that is applied, ready or not (the next
+     * start's evidence that the lease is this host's), while a missing subnet.env still waits for readiness.
+     */
+    @Test
+    void theLeaseFileFollowsASubnetReacquiredWhileNotReady() throws Exception {
+        final Path leaseFile = dir.resolve("state").resolve("lease.env");
+        overlay = builder().leaseFile(leaseFile).build();
+        overlay.start();
+        final NetworkConfig running = allocator.awaitNetworkConfig();
+        final NetworkConfig moved = NetworkConfig.parse("{\"Network\":\"100.65.0.0/16\"}");
+        allocator.listener.networkConfigChanged(running, moved, List.of("Network " + NETWORK + " -> 100.65.0.0/16"));
+        await(() -> !overlay.status().ready());
+        java.nio.file.Files.delete(dir.resolve("subnet.env"));
+        allocator.listener.leaseLost(LEASE);
+        allocator.listener.leaseReacquired(LEASE, MOVED);
+        await(() -> heard.contains("leaseReacquired 100.64.5.0/24 -> 100.64.9.0/24"));
+        await(() -> names(leaseFile, OTHER));
+        assertThat(overlay.status().ready()).isFalse();
+        assertThat(dir.resolve("subnet.env")).as("not while not ready").doesNotExist();
+    }
+
+    /** Whether {@code file} names {@code subnet} as FLANNEL_SUBNET (false while it cannot be read). */
+    private static boolean names(final Path file, final Ipv4Prefix subnet) {
+        try {
+            return SubnetEnv.readPreviousSubnet(file).equals(java.util.Optional.of(subnet));
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+
     @Test
     void leaseLostStopsDeliveryAndReadinessUntilReacquiredWithTheSameSubnet() throws Exception {
         started();
