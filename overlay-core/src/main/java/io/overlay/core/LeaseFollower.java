@@ -84,8 +84,8 @@ final class LeaseFollower implements LeaseListener {
     private String hostProblem;
     /** Why the overlay cannot go on in this process (its TUN device was deleted), or null; final once set. */
     private String failure;
-    /** The subnet {@code subnet.env} last named, or null before the first write (event thread only). */
-    private Ipv4Prefix written;
+    /** The subnet {@code subnet.env} last named, or null before the first write (written on the event thread). */
+    private volatile Ipv4Prefix written;
 
     /**
      * Creates the follower of a started overlay, whose host and engine are configured for the current lease.
@@ -115,6 +115,15 @@ final class LeaseFollower implements LeaseListener {
         this.lease = lease;
         this.status = status;
         this.firstReady = firstReady;
+    }
+
+    /**
+     * Returns whether {@code subnet.env} (or the lease file) was written for a lease of this overlay.
+     *
+     * @return {@code true} once written; safe from any thread
+     */
+    boolean recorded() {
+        return written != null;
     }
 
     @Override

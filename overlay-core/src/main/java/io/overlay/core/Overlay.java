@@ -157,6 +157,10 @@ public final class Overlay implements AutoCloseable {
     private volatile int mtu;
     private volatile TunDevice tun;
     private volatile PacketEngine engine;
+    /** The lease start() acquired for a subnet the old subnet.env did not name, or null; released if never recorded. */
+    private volatile Lease unrecorded;
+    /** Follows the lease once started; knows whether subnet.env recorded it. */
+    private volatile LeaseFollower follower;
     private boolean started;
     private boolean closed;
 
@@ -256,6 +260,9 @@ public final class Overlay implements AutoCloseable {
                 ? cfg.allocator().acquire(encryption.leaseAttrs(publicIp), previous)
                 : cfg.allocator().acquire(publicIp, previous);
             lease.set(acquired);
+            if (!previous.filter(acquired.subnet()::equals).isPresent()) {
+                unrecorded = acquired; // until subnet.env names it, only this process knows the lease is this host's
+            }
             events.post(() -> events.tell(l -> l.leaseAcquired(acquired)));
             LOG.info("Acquired lease {} (PublicIP {})", acquired.subnet(), Ipv4.format(publicIp));
 
@@ -277,6 +284,7 @@ public final class Overlay implements AutoCloseable {
             }
             final LeaseFollower follower = new LeaseFollower(cfg, events, readiness, routes,
                 network.backend().port(), host, created, lease, this::status, firstReady);
+            this.follower = follower;
             cfg.allocator().start(acquired, encryption.on() ? PeerKeyFollower.before(created, follower) : follower);
             if (!cfg.allocator().reportsPeersListed()) {
                 follower.peersListed(); // this allocator does not say when: ready without waiting for peers
@@ -380,10 +388,13 @@ public final class Overlay implements AutoCloseable {
 
     /**
      * Stops in order (allocator, event thread, engine, TUN device) and keeps the lease in etcd. Idempotent; the
-     * bridge and {@code subnet.env} stay, as with flanneld. From then on the status is not-ready ("closed", or why
-     * start-up failed), queued events and retries are dropped and the listener is not called again. Waits up to
-     * 5 s for an event handler that is running to finish, except when called from a listener (on the event thread
-     * itself), which must not wait for itself.
+     * bridge and {@code subnet.env} stay, as with flanneld. Only a lease that {@link #start()} acquired for a subnet
+     * the old {@code subnet.env} did not name, and that was never written to {@code subnet.env} or the lease file
+     * (closed during start-up), is given back ({@link SubnetAllocator#release}): a later start would find a live lease
+     * with this host's PublicIP and nothing showing it is this host's, and refuse it until it expires. From then on
+     * the status is not-ready ("closed", or why start-up failed), queued events and retries are dropped and the
+     * listener is not called again. Waits up to 5 s for an event handler that is running to finish, except when
+     * called from a listener (on the event thread itself), which must not wait for itself.
      */
     @Override
     public void close() {
@@ -399,6 +410,15 @@ public final class Overlay implements AutoCloseable {
         }
         readiness.close();
         firstReady.completeExceptionally(new IOException("overlay closed while starting"));
+        final Lease giveBack = unrecorded;
+        final LeaseFollower f = follower;
+        if (giveBack != null && (f == null || !f.recorded())) {
+            try {
+                cfg.allocator().release(giveBack); // a later start could not tell it from another host's
+            } catch (RuntimeException ex) {
+                LOG.warn("Releasing lease {} failed", giveBack.subnet(), ex);
+            }
+        }
         try {
             cfg.allocator().close();
         } catch (RuntimeException ex) {

@@ -14,6 +14,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
@@ -74,6 +75,7 @@ import org.slf4j.LoggerFactory;
  * rescheduled. {@link #close()} keeps the lease. Every part logs under this class's logger name.
  */
 public final class EtcdSubnetAllocator implements SubnetAllocator {
+    private static final Logger LOG = LoggerFactory.getLogger(EtcdSubnetAllocator.class);
     /** Warnings about lease keys logged one by one per {@link #KEY_WARNING_INTERVAL}. */
     static final int KEY_WARNING_EXAMPLES = 5;
     /** The interval of the lease key warnings' aggregation. */
@@ -325,6 +327,34 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     @Override
     public boolean reportsPeersListed() {
         return true;
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Deletes the key only while it is exactly what {@link #acquire} wrote (same modRevision; a reservation is never
+     * deleted), then revokes its etcd lease (best effort). A failure is logged: the key then expires with its etcd
+     * lease.
+     */
+    @Override
+    public void release(final Lease lease) {
+        final HeldLease h = acquired;
+        if (control.closed() || h == null || !h.lease().equals(lease) || h.leaseId() == 0) {
+            return;
+        }
+        try {
+            if (registry.deleteIfUnchanged(h.key(), h.modRevision())) {
+                registry.revoke(h.leaseId());
+                LOG.info("Released lease {} (key {} deleted): this agent stopped before it recorded the subnet in "
+                    + "subnet.env, so a later start could not tell the lease from another host's", lease.subnet(),
+                    h.key());
+            } else {
+                LOG.info("Not releasing lease {}: key {} changed since it was acquired", lease.subnet(), h.key());
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("Releasing lease {} (key {}) failed: {}; it expires with its etcd lease", lease.subnet(), h.key(),
+                e.getMessage());
+        }
     }
 
     private void checkOpen() {

@@ -241,7 +241,7 @@ final class LeaseAcquirer {
 
         // 4. Create only if absent, attached to a fresh etcd lease.
         final String key = settings.subnetsPrefix() + "/" + SubnetKey.format(chosen);
-        final Optional<HeldLease> h = putOnFreshLease(key, chosen, attrs,
+        final Optional<HeldLease> h = putOnFreshLease(key, chosen, attrs, true,
             id -> registry.createIfAbsent(key, value, id));
         if (h.isEmpty()) {
             LOG.info("Subnet {} was taken by another host meanwhile; retrying with a fresh listing", chosen);
@@ -300,38 +300,30 @@ final class LeaseAcquirer {
      * Grants a fresh etcd lease and runs one conditional put attached to it: the lease is revoked when the condition
      * failed. When the put's outcome is unknown (timeout, broken connection) the key is read again first: if it hangs
      * on the fresh lease the put was applied and counts as done; otherwise the lease is revoked (or, when etcd cannot
-     * even be read, left to expire by itself) and the error rethrown.
+     * even be read, left to expire by itself) and the error rethrown. A {@code created} key (a new allocation) that etcd
+     * applied while this thread was interrupted is deleted again (see {@link #settleUnknownPut}).
      *
      * @return the key as held, or empty if the put's condition failed
      * @throws EtcdUnavailableException if etcd cannot be reached and the put did not happen as far as is known
      */
     private Optional<HeldLease> putOnFreshLease(final String key, final Ipv4Prefix subnet, final LeaseAttrs attrs,
-                                                final LongFunction<Optional<Long>> put) {
+                                                final boolean created, final LongFunction<Optional<Long>> put) {
         final long t0 = settings.ticker().getAsLong();
         final SubnetRegistry.Granted g = registry.grant(settings.leaseTtl().toSeconds());
         Optional<Long> rev;
         try {
             rev = put.apply(g.id());
         } catch (EtcdUnavailableException e) {
-            final Optional<SubnetRegistry.Value> now;
+            // Interrupted (the agent is stopping): settle what the put did all the same, then stop. A key etcd created
+            // is taken back, since the next start could not tell it from another host's (nothing records it here).
+            final boolean interrupted = Thread.interrupted();
             try {
-                now = registry.get(key);
-            } catch (EtcdUnavailableException again) {
-                LOG.warn("Writing {} failed ({}) and it cannot be read back; leaving etcd lease {} alone rather than "
-                    + "revoking what may be this host's key (revoked once a lease is acquired)", key, e.getMessage(),
-                    SubnetRegistry.leaseIdText(g.id()));
-                if (unsettled.size() >= UNSETTLED_MAX) {
-                    unsettled.remove(unsettled.iterator().next());
+                rev = settleUnknownPut(key, g, e, interrupted && created);
+            } finally {
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
                 }
-                unsettled.add(g.id());
-                throw e;
             }
-            if (now.isEmpty() || now.get().leaseId() != g.id()) {
-                registry.revoke(g.id());
-                throw e;
-            }
-            LOG.info("Writing {} reported an error ({}) but etcd applied it; keeping it", key, e.getMessage());
-            rev = Optional.of(now.get().modRevision());
         }
         if (rev.isEmpty()) {
             registry.revoke(g.id());
@@ -339,6 +331,44 @@ final class LeaseAcquirer {
         }
         return Optional.of(new HeldLease(new Lease(subnet, attrs, false, Duration.ofSeconds(g.ttlSeconds())), key,
             g.id(), rev.get(), t0 + TimeUnit.SECONDS.toNanos(g.ttlSeconds())));
+    }
+
+    /**
+     * A put on the fresh etcd lease {@code g} failed with {@code e} and may have been applied: reads the key back.
+     *
+     * @return the put's revision when etcd applied it and the caller goes on
+     * @throws EtcdUnavailableException {@code e} when the put was not applied, cannot be read back, or was applied
+     *     while {@code stopping} (then the key is deleted again and its etcd lease revoked)
+     */
+    private Optional<Long> settleUnknownPut(final String key, final SubnetRegistry.Granted g,
+                                            final EtcdUnavailableException e, final boolean stopping) {
+        final Optional<SubnetRegistry.Value> now;
+        try {
+            now = registry.get(key);
+        } catch (EtcdUnavailableException again) {
+            LOG.warn("Writing {} failed ({}) and it cannot be read back; leaving etcd lease {} alone rather than "
+                + "revoking what may be this host's key (revoked once a lease is acquired)", key, e.getMessage(),
+                SubnetRegistry.leaseIdText(g.id()));
+            if (unsettled.size() >= UNSETTLED_MAX) {
+                unsettled.remove(unsettled.iterator().next());
+            }
+            unsettled.add(g.id());
+            throw e;
+        }
+        if (now.isEmpty() || now.get().leaseId() != g.id()) {
+            registry.revoke(g.id());
+            throw e;
+        }
+        if (stopping) {
+            if (registry.deleteIfUnchanged(key, now.get().modRevision())) {
+                registry.revoke(g.id());
+            }
+            LOG.info("Writing {} was interrupted but etcd applied it; deleted it again, as this agent is stopping",
+                key);
+            throw e;
+        }
+        LOG.info("Writing {} reported an error ({}) but etcd applied it; keeping it", key, e.getMessage());
+        return Optional.of(now.get().modRevision());
     }
 
     /**
@@ -379,7 +409,7 @@ final class LeaseAcquirer {
             return Optional.of(new HeldLease(new Lease(e.subnet(), attrs, true, Duration.ZERO), e.key(), 0, rev,
                 Long.MAX_VALUE));
         }
-        final Optional<HeldLease> h = putOnFreshLease(e.key(), e.subnet(), attrs,
+        final Optional<HeldLease> h = putOnFreshLease(e.key(), e.subnet(), attrs, false,
             id -> registry.putIfUnchanged(e.key(), value, id, e.modRevision()));
         if (h.isEmpty()) {
             return h;

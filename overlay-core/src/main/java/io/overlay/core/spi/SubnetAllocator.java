@@ -106,6 +106,17 @@ public interface SubnetAllocator extends AutoCloseable {
     }
 
     /**
+     * Gives back the lease the last {@link #acquire} returned, before {@link #close()}, when nothing on the host records
+     * it: the overlay stopped before it wrote {@code subnet.env} for a subnet the old file did not name. Kept, it would
+     * be a live lease with this host's PublicIP that a later start cannot tell from another host's (and refuses until
+     * it expires). The default does nothing.
+     *
+     * @param lease the lease the last {@link #acquire} returned
+     */
+    default void release(final io.overlay.core.flannel.Lease lease) {
+    }
+
+    /**
      * Stops watching and renewing; keeps the lease in etcd. Idempotent.
      */
     @Override
