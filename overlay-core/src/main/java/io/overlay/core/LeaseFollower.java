@@ -86,6 +86,12 @@ final class LeaseFollower implements LeaseListener {
     private String failure;
     /** The subnet {@code subnet.env} last named, or null before the first write (written on the event thread). */
     private volatile Ipv4Prefix written;
+    /** Guards {@link #recording} and {@link #givenBack}: a lease is either written to a file or given back. */
+    private final Object recordLock = new Object();
+    /** A write of {@code subnet.env} or the lease file began; it may have named the lease (guarded). */
+    private boolean recording;
+    /** close() gives the lease back: no file may name it from now on (guarded). */
+    private boolean givenBack;
 
     /**
      * Creates the follower of a started overlay, whose host and engine are configured for the current lease.
@@ -118,12 +124,27 @@ final class LeaseFollower implements LeaseListener {
     }
 
     /**
-     * Returns whether {@code subnet.env} (or the lease file) was written for a lease of this overlay.
+     * For close(): returns whether no write of {@code subnet.env} or the lease file ever began, so that the lease may be
+     * given back, and from then on writes none. A write that began counts even when it failed: {@code subnet.env} is
+     * written before the lease file, and a started write may still be running on the event thread.
      *
-     * @return {@code true} once written; safe from any thread
+     * @return {@code true} when no file names, or will name, a lease of this overlay; safe from any thread
      */
-    boolean recorded() {
-        return written != null;
+    boolean giveBackUnrecorded() {
+        synchronized (recordLock) {
+            givenBack = !recording;
+            return givenBack;
+        }
+    }
+
+    /** Event thread: claims the right to write the files, unless close() gives the lease back. */
+    private boolean beginRecording() {
+        synchronized (recordLock) {
+            if (!givenBack) {
+                recording = true;
+            }
+            return recording;
+        }
     }
 
     @Override
@@ -405,6 +426,9 @@ final class LeaseFollower implements LeaseListener {
             becomeNotReady(held);
             firstReady.complete(null);
             return;
+        }
+        if (!beginRecording()) {
+            return; // closed: the lease is being given back, and no file may name it
         }
         host.writeSubnetEnv(l);
         written = l.subnet();

@@ -159,7 +159,7 @@ public final class Overlay implements AutoCloseable {
     private volatile PacketEngine engine;
     /** The lease start() acquired for a subnet the old subnet.env did not name, or null; released if never recorded. */
     private volatile Lease unrecorded;
-    /** Follows the lease once started; knows whether subnet.env recorded it. */
+    /** Follows the lease once started; knows whether a write of subnet.env or the lease file began. */
     private volatile LeaseFollower follower;
     private boolean started;
     private boolean closed;
@@ -389,8 +389,8 @@ public final class Overlay implements AutoCloseable {
     /**
      * Stops in order (allocator, event thread, engine, TUN device) and keeps the lease in etcd. Idempotent; the
      * bridge and {@code subnet.env} stay, as with flanneld. Only a lease that {@link #start()} acquired for a subnet
-     * the old {@code subnet.env} did not name, and that was never written to {@code subnet.env} or the lease file
-     * (closed during start-up), is given back ({@link SubnetAllocator#release}): a later start would find a live lease
+     * the old {@code subnet.env} did not name, and for which no write of {@code subnet.env} or the lease file ever began
+     * (closed during start-up; a write that failed half-way may have named it), is given back ({@link SubnetAllocator#release}): a later start would find a live lease
      * with this host's PublicIP and nothing showing it is this host's, and refuse it until it expires. From then on
      * the status is not-ready ("closed", or why start-up failed), queued events and retries are dropped and the
      * listener is not called again. Waits up to 5 s for an event handler that is running to finish, except when
@@ -412,7 +412,7 @@ public final class Overlay implements AutoCloseable {
         firstReady.completeExceptionally(new IOException("overlay closed while starting"));
         final Lease giveBack = unrecorded;
         final LeaseFollower f = follower;
-        if (giveBack != null && (f == null || !f.recorded())) {
+        if (giveBack != null && (f == null || f.giveBackUnrecorded())) {
             try {
                 cfg.allocator().release(giveBack); // a later start could not tell it from another host's
             } catch (RuntimeException ex) {
