@@ -332,14 +332,15 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     /**
      * {@inheritDoc}
      *
-     * <p>Deletes the key only while it is exactly what {@link #acquire} wrote (same modRevision; a reservation is never
-     * deleted), then revokes its etcd lease (best effort). A failure is logged: the key then expires with its etcd
+     * <p>Deletes the key only if {@link #acquire} created it (a new allocation: a key taken up again or taken over
+     * existed before and stays, as does a reservation) and only while it is exactly what {@link #acquire} wrote (same
+     * modRevision), then revokes its etcd lease (best effort). A failure is logged: the key then expires with its etcd
      * lease.
      */
     @Override
     public void release(final Lease lease) {
         final HeldLease h = acquired;
-        if (control.closed() || h == null || !h.lease().equals(lease) || h.leaseId() == 0) {
+        if (control.closed() || h == null || !h.lease().equals(lease) || h.leaseId() == 0 || !acquirer.created(h)) {
             return;
         }
         try {

@@ -55,6 +55,8 @@ final class LeaseAcquirer {
     private final Set<Long> unsettled = new LinkedHashSet<>();
     /** Bound of {@link #unsettled}: a few writes in a row time out in one outage; older ones just expire. */
     static final int UNSETTLED_MAX = 16;
+    /** The key as the last acquisition created it (a new allocation), or null: only such a key may be given back. */
+    private volatile HeldLease created;
 
     /**
      * @param checkOpen throws {@link IllegalStateException} once the allocator is closed
@@ -249,7 +251,20 @@ final class LeaseAcquirer {
         }
         LOG.info("Allocated subnet {} for PublicIP {} (key {}, etcd lease {} with TTL {} s)", chosen,
             Ipv4.format(ip), key, SubnetRegistry.leaseIdText(h.get().leaseId()), h.get().lease().ttl().toSeconds());
+        created = h.get();
         return h;
+    }
+
+    /**
+     * Returns whether {@code h} is a key this acquirer created, not one it reused: a lease with this host's PublicIP
+     * taken up again (its previous subnet, a reservation) or over ({@link EtcdSettings#allowLeaseTakeover()}) existed
+     * before, may be another holder's, and is never given back.
+     *
+     * @param h a key as an acquisition returned it
+     * @return {@code true} if the last acquisition created {@code h}
+     */
+    boolean created(final HeldLease h) {
+        return h.equals(created);
     }
 
     /**

@@ -180,4 +180,39 @@ class OverlayLifecycleTest {
             java.nio.file.Files.delete(dir);
         }
     }
+
+    /**
+     * A start allowed to take over a live lease with this host's PublicIP ({@code --allow-lease-takeover}: the owner
+     * lost its subnet.env and lease file, or an operator's error) that ends before subnet.env was written must not
+     * delete the key it took over: this start did not allocate it, and it is the subnet the operator meant to keep (or
+     * the other holder's, which would lose it). Kept as before the start ({@link Overlay#close()} keeps the lease).
+     */
+    @Test
+    void aTakenOverLeaseIsKeptWhenTheStartEndsBeforeSubnetEnv() throws Exception {
+        etcd.etcdctl("put", "/lifecycle-to/config", "{\"Network\":\"100.64.0.0/16\",\"Backend\":{\"Type\":\"udp\"}}");
+        final String holder = etcd.etcdctl("lease", "grant", "600").split(" ")[1];
+        final String key = "/lifecycle-to/subnets/100.64.9.0-24";
+        etcd.etcdctl("put", "--lease=" + holder, key, "{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
+        final java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("lifecycle-to");
+        final Overlay overlay = Overlay.builder()
+            .allocator(new EtcdSubnetAllocator(EtcdSettings.builder().endpoints(etcd.endpoint())
+                .prefix("/lifecycle-to").allowLeaseTakeover(true).build()))
+            .ifaces(java.util.List.of("lo"))
+            .publicIp("198.18.0.1")
+            .subnetFile(dir.resolve("subnet.env"))
+            .tunDeviceFactory((name, queues) -> {
+                throw new java.io.IOException("test: no TUN device here");
+            })
+            .build();
+        try {
+            org.assertj.core.api.Assertions.assertThatThrownBy(overlay::start)
+                .isInstanceOf(java.io.IOException.class).hasMessage("test: no TUN device here");
+        } finally {
+            overlay.close();
+            java.nio.file.Files.deleteIfExists(dir.resolve("subnet.env"));
+            java.nio.file.Files.delete(dir);
+        }
+        assertThat(etcd.etcdctl("get", key, "--print-value-only").strip()).as("the taken-over key is kept")
+            .isEqualTo("{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
+    }
 }
