@@ -156,10 +156,11 @@ final class HostConfigurator {
      * the lease file, when one is configured.
      *
      * @param lease the lease
+     * @param named run after each file written: from then on a file names the lease, even when a later one fails
      * @throws IOException if a file cannot be written
      */
-    void writeSubnetEnv(final Lease lease) throws IOException {
-        write(lease, false);
+    void writeSubnetEnv(final Lease lease, final Runnable named) throws IOException {
+        write(lease, false, named);
     }
 
     /**
@@ -172,17 +173,20 @@ final class HostConfigurator {
      * @throws IOException if a file cannot be written
      */
     void updateSubnetEnv(final Lease lease) throws IOException {
-        write(lease, true);
+        write(lease, true, () -> { });
     }
 
-    private void write(final Lease lease, final boolean onlyExistingSubnetFile) throws IOException {
+    private void write(final Lease lease, final boolean onlyExistingSubnetFile, final Runnable named)
+        throws IOException {
         final SubnetEnv env = new SubnetEnv(network, lease.subnet(), mtu, config.ipMasq());
         final Path subnetFile = config.subnetFile();
         if (subnetFile != null && (!onlyExistingSubnetFile || Files.exists(subnetFile))) {
-            env.write(subnetFile);
+            env.write(subnetFile); // atomic: on failure the file is unchanged
+            named.run();
         }
         if (config.leaseFile() != null) {
             env.write(config.leaseFile());
+            named.run();
         }
     }
 }

@@ -86,9 +86,11 @@ final class LeaseFollower implements LeaseListener {
     private String failure;
     /** The subnet {@code subnet.env} last named, or null before the first write (written on the event thread). */
     private volatile Ipv4Prefix written;
-    /** Guards {@link #recording} and {@link #givenBack}: a lease is either written to a file or given back. */
+    /** Guards the three flags below: a lease is either named by a file or given back, never both. */
     private final Object recordLock = new Object();
-    /** A write of {@code subnet.env} or the lease file began; it may have named the lease (guarded). */
+    /** A file names a lease of this overlay (or, with no file configured, the first write finished) (guarded). */
+    private boolean recorded;
+    /** The first write of the files is running (guarded). */
     private boolean recording;
     /** close() gives the lease back: no file may name it from now on (guarded). */
     private boolean givenBack;
@@ -124,26 +126,45 @@ final class LeaseFollower implements LeaseListener {
     }
 
     /**
-     * For close(): returns whether no write of {@code subnet.env} or the lease file ever began, so that the lease may be
-     * given back, and from then on writes none. A write that began counts even when it failed: {@code subnet.env} is
-     * written before the lease file, and a started write may still be running on the event thread.
+     * For close(): returns whether no file names a lease of this overlay and none is being written, so that the lease
+     * may be given back, and from then on writes none. A file counts as soon as it is written, also when the next one
+     * then fails ({@code subnet.env} is written before the lease file); a write still running on the event thread
+     * counts too (it may name the lease a moment later).
      *
      * @return {@code true} when no file names, or will name, a lease of this overlay; safe from any thread
      */
     boolean giveBackUnrecorded() {
         synchronized (recordLock) {
-            givenBack = !recording;
+            givenBack = !recorded && !recording;
             return givenBack;
         }
     }
 
-    /** Event thread: claims the right to write the files, unless close() gives the lease back. */
-    private boolean beginRecording() {
+    /** Event thread: writes the files for {@code l} unless close() gives the lease back; returns whether it did. */
+    private boolean record(final Lease l) throws IOException {
         synchronized (recordLock) {
-            if (!givenBack) {
-                recording = true;
+            if (givenBack) {
+                return false;
             }
-            return recording;
+            recording = true;
+        }
+        boolean done = false;
+        try {
+            host.writeSubnetEnv(l, this::named);
+            done = true;
+        } finally {
+            synchronized (recordLock) {
+                recording = false;
+                recorded |= done;
+            }
+        }
+        return true;
+    }
+
+    /** Event thread: a file names the lease now. */
+    private void named() {
+        synchronized (recordLock) {
+            recorded = true;
         }
     }
 
@@ -427,10 +448,9 @@ final class LeaseFollower implements LeaseListener {
             firstReady.complete(null);
             return;
         }
-        if (!beginRecording()) {
+        if (!record(l)) {
             return; // closed: the lease is being given back, and no file may name it
         }
-        host.writeSubnetEnv(l);
         written = l.subnet();
         if (readiness.transition(true, "")) {
             final OverlayStatus s = status.get();

@@ -389,8 +389,9 @@ public final class Overlay implements AutoCloseable {
     /**
      * Stops in order (allocator, event thread, engine, TUN device) and keeps the lease in etcd. Idempotent; the
      * bridge and {@code subnet.env} stay, as with flanneld. Only a lease that {@link #start()} acquired for a subnet
-     * the old {@code subnet.env} did not name, and for which no write of {@code subnet.env} or the lease file ever began
-     * (closed during start-up; a write that failed half-way may have named it), is given back ({@link SubnetAllocator#release}): a later start would find a live lease
+     * the old {@code subnet.env} did not name, and that neither {@code subnet.env} nor the lease file names (closed
+     * during start-up, or {@code subnet.env} could not be written; once it is written the lease is kept, also when the
+     * lease file then fails), is given back ({@link SubnetAllocator#release}): a later start would find a live lease
      * with this host's PublicIP and nothing showing it is this host's, and refuse it until it expires. From then on
      * the status is not-ready ("closed", or why start-up failed), queued events and retries are dropped and the
      * listener is not called again. Waits up to 5 s for an event handler that is running to finish, except when
