@@ -19,8 +19,8 @@ import org.junit.jupiter.api.Timeout;
  * file is not ({@code /var/lib/overlay} in the package); the start fails with status 1 and {@code subnet.env} now names
  * the new subnet, so that lease is the host's recorded one and must stay in etcd (closing the failed start gave it
  * back, leaving {@code subnet.env} naming a subnet with no key, free for any other host, while a consumer could already
- * use it). {@code subnet-env} (full, as a read-only one would refuse the instance lock): nothing names the new subnet, so the lease is given back, or the next start would refuse
- * it as another host's until it expired.
+ * use it). {@code subnet-env} (full, as a read-only one would refuse the instance lock): nothing names the new
+ * subnet, so the lease is given back, or the next start would refuse it as another host's until it expired.
  */
 @Privileged
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
