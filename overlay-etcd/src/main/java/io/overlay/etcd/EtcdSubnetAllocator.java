@@ -83,6 +83,8 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     private final EtcdSettings settings;
     private final SubnetRegistry registry;
     private final ControlThread control = new ControlThread();
+    /** Whether {@link #close()} ran ({@link #release} stops the control thread before it). */
+    private final java.util.concurrent.atomic.AtomicBoolean closing = new java.util.concurrent.atomic.AtomicBoolean();
     /** The futures of {@link #changePublicIp} not completed yet (any thread), failed by {@link #close}. */
     private final Set<CompletableFuture<Lease>> pendingChanges = ConcurrentHashMap.newKeySet();
     private final NetworkConfigWaiter configWaiter;
@@ -343,6 +345,8 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         if (control.closed() || h == null || !h.lease().equals(lease) || h.leaseId() == 0 || !acquirer.created(h)) {
             return;
         }
+        // First stop reacting: the lease keeper would take the deleted key for a lost lease and create it again.
+        control.stopControl();
         try {
             if (registry.deleteIfUnchanged(h.key(), h.modRevision())) {
                 registry.revoke(h.leaseId());
@@ -371,10 +375,10 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
      */
     @Override
     public void close() {
-        if (control.closed()) {
+        if (!closing.compareAndSet(false, true)) {
             return;
         }
-        control.stopControl();
+        control.stopControl(); // again after release(): a no-op
         // the control thread is gone: nothing would complete a change still waiting for its next attempt
         final IllegalStateException closed = new IllegalStateException("the etcd subnet allocator is closed");
         pendingChanges.forEach(f -> f.completeExceptionally(closed));
