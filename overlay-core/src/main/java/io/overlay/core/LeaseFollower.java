@@ -86,6 +86,8 @@ final class LeaseFollower implements LeaseListener {
     private String failure;
     /** The subnet {@code subnet.env} last named, or null before the first write (written on the event thread). */
     private volatile Ipv4Prefix written;
+    /** The subnet an earlier run's {@code subnet.env} or lease file named, or null. */
+    private final Ipv4Prefix named;
     /** Guards the three flags below: a lease is either named by a file or given back, never both. */
     private final Object recordLock = new Object();
     /** A file names a lease of this overlay (or, with no file configured, the first write finished) (guarded). */
@@ -108,11 +110,13 @@ final class LeaseFollower implements LeaseListener {
      * @param lease the current lease, which {@link Overlay#status()} reports; written here on the event thread
      * @param status the overlay's status, for the ready event
      * @param firstReady completed when the overlay is ready the first time, or exceptionally when getting there fails
+     * @param named the subnet an earlier run's {@code subnet.env} or lease file names, or null: those files follow a
+     *     re-acquired lease that moves before this run's first ready, as this run's own files do after it
      */
     LeaseFollower(final OverlayConfig config, final EventThread events, final Readiness readiness,
                   final RouteTable routes, final int port, final HostConfigurator host, final PacketEngine engine,
                   final AtomicReference<Lease> lease, final Supplier<OverlayStatus> status,
-                  final CompletableFuture<Void> firstReady) {
+                  final CompletableFuture<Void> firstReady, final Ipv4Prefix named) {
         this.config = config;
         this.events = events;
         this.readiness = readiness;
@@ -123,6 +127,7 @@ final class LeaseFollower implements LeaseListener {
         this.lease = lease;
         this.status = status;
         this.firstReady = firstReady;
+        this.named = named;
     }
 
     /**
@@ -204,6 +209,10 @@ final class LeaseFollower implements LeaseListener {
                 LOG.warn("Subnet changed from {} to {}; reconfiguring", previous.subnet(), current.subnet());
             }
             events.tell(x -> x.leaseReacquired(previous, current));
+            if (written == null) {
+                // not ready yet in this run: an earlier run's files still name a subnet, and must follow the lease too
+                written = named;
+            }
             settle(generation, 1);
         });
     }

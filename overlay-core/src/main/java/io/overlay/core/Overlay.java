@@ -283,7 +283,7 @@ public final class Overlay implements AutoCloseable {
                 failIfClosed();
             }
             final LeaseFollower follower = new LeaseFollower(cfg, events, readiness, routes,
-                network.backend().port(), host, created, lease, this::status, firstReady);
+                network.backend().port(), host, created, lease, this::status, firstReady, previous.orElse(null));
             this.follower = follower;
             cfg.allocator().start(acquired, encryption.on() ? PeerKeyFollower.before(created, follower) : follower);
             if (!cfg.allocator().reportsPeersListed()) {

@@ -32,6 +32,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -337,6 +338,31 @@ class OverlayTest {
         await(() -> names(leaseFile, OTHER));
         assertThat(overlay.status().ready()).isFalse();
         assertThat(dir.resolve("subnet.env")).as("not while not ready").doesNotExist();
+    }
+
+    @Test
+    void anOldSubnetEnvFollowsASubnetReacquiredBeforeTheFirstReady() throws Exception {
+        // an earlier run's file names this host's subnet; this run is not ready yet (peers still being listed)
+        new SubnetEnv(NETWORK, SUBNET, 1472, false).write(dir.resolve("subnet.env"));
+        allocator.reportsListing = true;
+        overlay = builder().build();
+        final CompletableFuture<Void> start = CompletableFuture.runAsync(() -> {
+            try {
+                overlay.start();
+            } catch (IOException | InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        await(() -> allocator.listener != null);
+        allocator.listener.leaseLost(LEASE);
+        allocator.listener.leaseReacquired(LEASE, MOVED);
+        await(() -> heard.contains("leaseReacquired 100.64.5.0/24 -> 100.64.9.0/24"));
+        // the restart this host may need would otherwise find its live lease for OTHER named nowhere, and refuse it
+        await(() -> names(dir.resolve("subnet.env"), OTHER));
+        assertThat(overlay.status().ready()).isFalse();
+        assertThat(start).isNotDone();
+        overlay.close();
+        assertThatThrownBy(() -> start.get(10, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class);
     }
 
     /** Whether {@code file} names {@code subnet} as FLANNEL_SUBNET (false while it cannot be read). */
