@@ -346,13 +346,7 @@ class OverlayTest {
         new SubnetEnv(NETWORK, SUBNET, 1472, false).write(dir.resolve("subnet.env"));
         allocator.reportsListing = true;
         overlay = builder().build();
-        final CompletableFuture<Void> start = CompletableFuture.runAsync(() -> {
-            try {
-                overlay.start();
-            } catch (IOException | InterruptedException e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        final CompletableFuture<Void> start = startAsync();
         await(() -> allocator.listener != null);
         allocator.listener.leaseLost(LEASE);
         allocator.listener.leaseReacquired(LEASE, MOVED);
@@ -363,6 +357,17 @@ class OverlayTest {
         assertThat(start).isNotDone();
         overlay.close();
         assertThatThrownBy(() -> start.get(10, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class);
+    }
+
+    /** Runs {@code overlay.start()} on another thread (it returns once ready). */
+    private CompletableFuture<Void> startAsync() {
+        return CompletableFuture.runAsync(() -> {
+            try {
+                overlay.start();
+            } catch (IOException | InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
     }
 
     /** Whether {@code file} names {@code subnet} as FLANNEL_SUBNET (false while it cannot be read). */
@@ -682,13 +687,7 @@ class OverlayTest {
     void startWaitsUntilThePeersListedAtStartAreRoutedThenWritesSubnetEnvAndIsReady() throws Exception {
         allocator.reportsListing = true;
         overlay = builder().build();
-        final CompletableFuture<Void> start = CompletableFuture.runAsync(() -> {
-            try {
-                overlay.start();
-            } catch (IOException | InterruptedException e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        final CompletableFuture<Void> start = startAsync();
         await(() -> allocator.listener != null);
         final List<io.overlay.core.spi.PeerChange> listing = new ArrayList<>();
         for (int i = 0; i < 500; i++) {

@@ -107,22 +107,11 @@ class OverlayLifecycleTest {
      */
     @Test
     void aSecondHostWithAnotherHostsPublicIpFailsToStartAndLeavesItsLeaseAlone() throws Exception {
-        etcd.etcdctl("put", "/lifecycle-ip/config", "{\"Network\":\"100.64.0.0/16\",\"Backend\":{\"Type\":\"udp\"}}");
-        final String holder = etcd.etcdctl("lease", "grant", "600").split(" ")[1];
+        final String holder = liveLeaseOfThisHost("/lifecycle-ip");
         final String key = "/lifecycle-ip/subnets/100.64.9.0-24";
-        etcd.etcdctl("put", "--lease=" + holder, key, "{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
         final String before = etcd.etcdctl("get", key, "-w", "json");
         final java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("lifecycle-ip");
-        final Overlay overlay = Overlay.builder()
-            .allocator(new EtcdSubnetAllocator(EtcdSettings.builder().endpoints(etcd.endpoint())
-                .prefix("/lifecycle-ip").build()))
-            .ifaces(java.util.List.of("lo"))
-            .publicIp("198.18.0.1")
-            .subnetFile(dir.resolve("subnet.env"))
-            .tunDeviceFactory((name, queues) -> {
-                throw new java.io.IOException("test: no TUN device here");
-            })
-            .build();
+        final Overlay overlay = overlayWithoutTun("/lifecycle-ip", false, dir);
         try {
             org.assertj.core.api.Assertions.assertThatThrownBy(overlay::start)
                 .isInstanceOf(io.overlay.core.LeaseTakeoverRefusedException.class)
@@ -189,21 +178,10 @@ class OverlayLifecycleTest {
      */
     @Test
     void aTakenOverLeaseIsKeptWhenTheStartEndsBeforeSubnetEnv() throws Exception {
-        etcd.etcdctl("put", "/lifecycle-to/config", "{\"Network\":\"100.64.0.0/16\",\"Backend\":{\"Type\":\"udp\"}}");
-        final String holder = etcd.etcdctl("lease", "grant", "600").split(" ")[1];
+        liveLeaseOfThisHost("/lifecycle-to");
         final String key = "/lifecycle-to/subnets/100.64.9.0-24";
-        etcd.etcdctl("put", "--lease=" + holder, key, "{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
         final java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("lifecycle-to");
-        final Overlay overlay = Overlay.builder()
-            .allocator(new EtcdSubnetAllocator(EtcdSettings.builder().endpoints(etcd.endpoint())
-                .prefix("/lifecycle-to").allowLeaseTakeover(true).build()))
-            .ifaces(java.util.List.of("lo"))
-            .publicIp("198.18.0.1")
-            .subnetFile(dir.resolve("subnet.env"))
-            .tunDeviceFactory((name, queues) -> {
-                throw new java.io.IOException("test: no TUN device here");
-            })
-            .build();
+        final Overlay overlay = overlayWithoutTun("/lifecycle-to", true, dir);
         try {
             org.assertj.core.api.Assertions.assertThatThrownBy(overlay::start)
                 .isInstanceOf(java.io.IOException.class).hasMessage("test: no TUN device here");
@@ -214,5 +192,33 @@ class OverlayLifecycleTest {
         }
         assertThat(etcd.etcdctl("get", key, "--print-value-only").strip()).as("the taken-over key is kept")
             .isEqualTo("{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
+    }
+
+    /**
+     * Writes a network config under {@code prefix} and a live lease (etcd lease of 600 s) on 100.64.9.0/24 with
+     * PublicIP 198.18.0.1, this test host's, that no file of the host names.
+     *
+     * @return the etcd lease id, as etcdctl prints it
+     */
+    private String liveLeaseOfThisHost(final String prefix) throws Exception {
+        etcd.etcdctl("put", prefix + "/config", "{\"Network\":\"100.64.0.0/16\",\"Backend\":{\"Type\":\"udp\"}}");
+        final String holder = etcd.etcdctl("lease", "grant", "600").split(" ")[1];
+        etcd.etcdctl("put", "--lease=" + holder, prefix + "/subnets/100.64.9.0-24",
+            "{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}");
+        return holder;
+    }
+
+    /** An overlay with PublicIP 198.18.0.1 on etcd under {@code prefix} whose start fails at the TUN device. */
+    private Overlay overlayWithoutTun(final String prefix, final boolean allowTakeover, final java.nio.file.Path dir) {
+        return Overlay.builder()
+            .allocator(new EtcdSubnetAllocator(EtcdSettings.builder().endpoints(etcd.endpoint())
+                .prefix(prefix).allowLeaseTakeover(allowTakeover).build()))
+            .ifaces(java.util.List.of("lo"))
+            .publicIp("198.18.0.1")
+            .subnetFile(dir.resolve("subnet.env"))
+            .tunDeviceFactory((name, queues) -> {
+                throw new java.io.IOException("test: no TUN device here");
+            })
+            .build();
     }
 }
