@@ -170,10 +170,11 @@ final class HostConfigurator {
      * for a missing {@code subnet.env} still finds it only once the overlay is ready.
      *
      * @param lease the lease just applied
+     * @param named run after each file written
      * @throws IOException if a file cannot be written
      */
-    void updateSubnetEnv(final Lease lease) throws IOException {
-        write(lease, true, () -> { });
+    void updateSubnetEnv(final Lease lease, final Runnable named) throws IOException {
+        write(lease, true, named);
     }
 
     private void write(final Lease lease, final boolean onlyExistingSubnetFile, final Runnable named)

@@ -145,8 +145,11 @@ final class LeaseFollower implements LeaseListener {
         }
     }
 
-    /** Event thread: writes the files for {@code l} unless close() gives the lease back; returns whether it did. */
-    private boolean record(final Lease l) throws IOException {
+    /**
+     * Event thread: writes the files for {@code l} (or, with {@code update}, brings those that exist up to date)
+     * unless close() gives the lease back; returns whether it did.
+     */
+    private boolean record(final Lease l, final boolean update) throws IOException {
         synchronized (recordLock) {
             if (givenBack) {
                 return false;
@@ -155,8 +158,12 @@ final class LeaseFollower implements LeaseListener {
         }
         boolean done = false;
         try {
-            host.writeSubnetEnv(l, this::named);
-            done = true;
+            if (update) {
+                host.updateSubnetEnv(l, this::named);
+            } else {
+                host.writeSubnetEnv(l, this::named);
+            }
+            done = !update; // a first write counts also with no file configured; an update by the files it wrote
         } finally {
             synchronized (recordLock) {
                 recording = false;
@@ -407,7 +414,10 @@ final class LeaseFollower implements LeaseListener {
                 hostProblem = null; // everything was just configured
             }
             if (written != null && !written.equals(l.subnet())) {
-                host.updateSubnetEnv(l); // the host forwards for l now, ready or not: no file may name the old one
+                // the host forwards for l now, ready or not: no file may name the old one
+                if (!record(l, true)) {
+                    return; // closed: the lease is being given back, and no file may name it
+                }
                 written = l.subnet();
             }
             if (!listed) {
@@ -457,7 +467,7 @@ final class LeaseFollower implements LeaseListener {
             firstReady.complete(null);
             return;
         }
-        if (!record(l)) {
+        if (!record(l, false)) {
             return; // closed: the lease is being given back, and no file may name it
         }
         written = l.subnet();

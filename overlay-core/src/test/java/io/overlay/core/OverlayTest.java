@@ -300,11 +300,7 @@ class OverlayTest {
     @Test
     void subnetEnvWaitsForReadinessWhileTheNetworkConfigNeedsARestart() throws Exception {
         started();
-        final NetworkConfig running = allocator.awaitNetworkConfig();
-        final NetworkConfig moved = NetworkConfig.parse("{\"Network\":\"100.65.0.0/16\"}");
-        allocator.listener.networkConfigChanged(running, moved, List.of("Network " + NETWORK + " -> 100.65.0.0/16"));
-        await(() -> !overlay.status().ready());
-        java.nio.file.Files.delete(dir.resolve("subnet.env"));
+        final NetworkConfig running = heldNotReadyWithoutSubnetEnv();
         allocator.listener.leaseLost(LEASE);
         calls.clear();
         allocator.listener.leaseReacquired(LEASE, MOVED);
@@ -327,11 +323,7 @@ class OverlayTest {
         final Path leaseFile = dir.resolve("state").resolve("lease.env");
         overlay = builder().leaseFile(leaseFile).build();
         overlay.start();
-        final NetworkConfig running = allocator.awaitNetworkConfig();
-        final NetworkConfig moved = NetworkConfig.parse("{\"Network\":\"100.65.0.0/16\"}");
-        allocator.listener.networkConfigChanged(running, moved, List.of("Network " + NETWORK + " -> 100.65.0.0/16"));
-        await(() -> !overlay.status().ready());
-        java.nio.file.Files.delete(dir.resolve("subnet.env"));
+        heldNotReadyWithoutSubnetEnv();
         allocator.listener.leaseLost(LEASE);
         allocator.listener.leaseReacquired(LEASE, MOVED);
         await(() -> heard.contains("leaseReacquired 100.64.5.0/24 -> 100.64.9.0/24"));
@@ -357,6 +349,49 @@ class OverlayTest {
         assertThat(start).isNotDone();
         overlay.close();
         assertThatThrownBy(() -> start.get(10, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class);
+    }
+
+    @Test
+    void aLeaseAnOldSubnetEnvWasUpdatedToIsKeptWhenTheStartEnds() throws Exception {
+        // an earlier run's file names another subnet; this start allocates SUBNET and is not ready yet
+        new SubnetEnv(NETWORK, Ipv4Prefix.parse("100.64.3.0/24"), 1472, false).write(dir.resolve("subnet.env"));
+        allocator.reportsListing = true;
+        overlay = builder().build();
+        final CompletableFuture<Void> start = startAsync();
+        await(() -> allocator.listener != null);
+        allocator.listener.leaseLost(LEASE);
+        allocator.listener.leaseReacquired(LEASE, LEASE);
+        await(() -> names(dir.resolve("subnet.env"), SUBNET));
+        overlay.close();
+        assertThatThrownBy(() -> start.get(10, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class);
+        assertThat(calls).as("subnet.env names it: kept").doesNotContain("allocator.release " + SUBNET)
+            .contains("allocator.close");
+    }
+
+    @Test
+    void aLeaseNoFileNamesIsGivenBackWhenTheStartEnds() throws Exception {
+        allocator.reportsListing = true;
+        overlay = builder().build();
+        final CompletableFuture<Void> start = startAsync();
+        await(() -> allocator.listener != null);
+        overlay.close();
+        assertThatThrownBy(() -> start.get(10, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class);
+        assertThat(calls).containsSubsequence("allocator.release " + SUBNET, "allocator.close");
+        assertThat(dir.resolve("subnet.env")).doesNotExist();
+    }
+
+    /**
+     * Holds the started overlay not ready with a network config change only a restart applies, and deletes subnet.env.
+     *
+     * @return the config the overlay runs with
+     */
+    private NetworkConfig heldNotReadyWithoutSubnetEnv() throws Exception {
+        final NetworkConfig running = allocator.awaitNetworkConfig();
+        final NetworkConfig moved = NetworkConfig.parse("{\"Network\":\"100.65.0.0/16\"}");
+        allocator.listener.networkConfigChanged(running, moved, List.of("Network " + NETWORK + " -> 100.65.0.0/16"));
+        await(() -> !overlay.status().ready());
+        java.nio.file.Files.delete(dir.resolve("subnet.env"));
+        return running;
     }
 
     /** Runs {@code overlay.start()} on another thread (it returns once ready). */
@@ -932,6 +967,11 @@ class OverlayTest {
         public void start(final Lease lease, final LeaseListener l) {
             calls.add("allocator.start");
             this.listener = l;
+        }
+
+        @Override
+        public void release(final Lease lease) {
+            calls.add("allocator.release " + lease.subnet());
         }
 
         @Override
