@@ -88,8 +88,8 @@ class UdpEngineRebindTest {
     @Test
     void aRebindThatFailsInALoopLeavesTheOldSocketsWorkingAndARetryMovesAll() throws Exception {
         pingFromB();
-        a.engine.rebindFault = (step, loop) -> {
-            if (loop == 1 && step == UdpPacketEngine.RebindStep.REGISTER) {
+        a.engine.sockets.rebindFault = (step, loop) -> {
+            if (loop == 1 && step == EngineSockets.RebindStep.REGISTER) {
                 throw new IllegalStateException("injected: loop 1 cannot register");
             }
         };
@@ -97,8 +97,8 @@ class UdpEngineRebindTest {
             .hasMessageContaining("injected: loop 1 cannot register");
         assertThat(socketsOn(MOVED)).isZero();
 
-        a.engine.rebindFault = (step, loop) -> {
-            if (loop == 1 && step == UdpPacketEngine.RebindStep.SWITCH) {
+        a.engine.sockets.rebindFault = (step, loop) -> {
+            if (loop == 1 && step == EngineSockets.RebindStep.SWITCH) {
                 throw new IllegalStateException("injected: loop 1 cannot switch");
             }
         };
@@ -110,7 +110,7 @@ class UdpEngineRebindTest {
             .isEqualTo(3);
         pingFromB();
 
-        a.engine.rebindFault = null;
+        a.engine.sockets.rebindFault = null;
         a.engine.rebind(Ipv4.parse(MOVED));
         assertThat(socketsOn(MOVED)).as("moved: %s", a.shell("ss -H -u -a -n")).isEqualTo(3);
         assertThat(socketsOn(TwoHostUnderlay.UNDERLAY_A)).isZero();
@@ -127,14 +127,14 @@ class UdpEngineRebindTest {
     void aLoopThatFailsJustAfterTakingItsNewSocketIsPutBack() throws Exception {
         pingFromB();
         assertThat(deliveredByLoop1(TwoHostUnderlay.UNDERLAY_A, 5)).as("loop 1 reads socket 1").isEqualTo(5);
-        a.engine.rebindFault = (step, loop) -> {
-            if (loop == 1 && step == UdpPacketEngine.RebindStep.SWITCHED) {
+        a.engine.sockets.rebindFault = (step, loop) -> {
+            if (loop == 1 && step == EngineSockets.RebindStep.SWITCHED) {
                 throw new IllegalStateException("injected: loop 1 failed after its switch");
             }
         };
         assertThatThrownBy(() -> a.engine.rebind(Ipv4.parse(MOVED))).isInstanceOf(IOException.class)
             .hasMessageContaining("injected: loop 1 failed after its switch");
-        a.engine.rebindFault = null;
+        a.engine.sockets.rebindFault = null;
         assertThat(socketsOn(MOVED)).as("nothing left open on the new address: %s", a.shell("ss -H -u -a -n"))
             .isZero();
         assertThat(socketsOn(TwoHostUnderlay.UNDERLAY_A)).isEqualTo(3);
@@ -149,14 +149,14 @@ class UdpEngineRebindTest {
 
     /** Makes loop 1 fail just after taking its new sockets, and again when the undo puts it back. */
     private void splitLoop1() {
-        a.engine.rebindFault = (step, loop) -> {
-            if (loop == 1 && (step == UdpPacketEngine.RebindStep.SWITCHED || step == UdpPacketEngine.RebindStep.UNDO)) {
+        a.engine.sockets.rebindFault = (step, loop) -> {
+            if (loop == 1 && (step == EngineSockets.RebindStep.SWITCHED || step == EngineSockets.RebindStep.UNDO)) {
                 throw new IllegalStateException("injected: loop 1 fails at " + step);
             }
         };
         assertThatThrownBy(() -> a.engine.rebind(Ipv4.parse(MOVED))).isInstanceOf(IOException.class)
             .hasMessageContaining("injected: loop 1 fails at SWITCHED");
-        a.engine.rebindFault = null;
+        a.engine.sockets.rebindFault = null;
     }
 
     /**
@@ -197,13 +197,13 @@ class UdpEngineRebindTest {
     @Test
     void groRefusedOnANewSocketIsNoLongerReported() throws Exception {
         assertThat(a.engine.offloads().udpGro()).as("precondition: GRO on at start").isTrue();
-        a.engine.rebindFault = (step, loop) -> {
-            if (loop == 1 && step == UdpPacketEngine.RebindStep.ENABLE_GRO) {
+        a.engine.sockets.rebindFault = (step, loop) -> {
+            if (loop == 1 && step == EngineSockets.RebindStep.ENABLE_GRO) {
                 throw new IllegalStateException("injected: UDP_GRO refused");
             }
         };
         a.engine.rebind(Ipv4.parse(MOVED));
-        a.engine.rebindFault = null;
+        a.engine.sockets.rebindFault = null;
         assertThat(a.engine.offloads().udpGro()).as("loop 1 receives without GRO").isFalse();
         assertThat(deliveredByLoop1(MOVED, 5)).isEqualTo(5);
         b.routes.replaceAll(Map.of(SUBNET_A, new Peer(Ipv4.parse(MOVED), EngineHost.PORT)));
@@ -222,8 +222,8 @@ class UdpEngineRebindTest {
         pingFromB();
         final long before = a.engine.counters().udpToTunPackets();
         final long[] sent = new long[1];
-        a.engine.rebindFault = (step, loop) -> {
-            if (loop == 0 && step == UdpPacketEngine.RebindStep.SWITCH) {
+        a.engine.sockets.rebindFault = (step, loop) -> {
+            if (loop == 0 && step == EngineSockets.RebindStep.SWITCH) {
                 try { // on loop 0's thread: what B sends now queues on A's old socket 0 (source port 8285)
                     final long b0 = b.engine.counters().tunToUdpPackets();
                     b.shell("ping -c 10 -i 0.02 -W 1 " + a.tunAddress() + " || true");
@@ -234,7 +234,7 @@ class UdpEngineRebindTest {
             }
         };
         a.engine.rebind(Ipv4.parse(MOVED));
-        a.engine.rebindFault = null;
+        a.engine.sockets.rebindFault = null;
         assertThat(sent[0]).as("B sent its echo requests to A's old address").isGreaterThanOrEqualTo(10);
         TimeUnit.MILLISECONDS.sleep(300);
         assertThat(a.engine.counters().udpToTunPackets() - before)
@@ -246,7 +246,7 @@ class UdpEngineRebindTest {
 
     @Test
     void aRebindWhoseSocketsOpenTooLateLeavesNothingOpen() throws Exception {
-        a.engine.rebindOpenTimeoutMillis = 300;
+        a.engine.sockets.rebindOpenTimeoutMillis = 300;
         a.engine.executor(0).submit(() -> {
             try {
                 Thread.sleep(1_000); // loop 0 busy past the timeout
