@@ -1,3 +1,5 @@
+// Longer than ~400 lines: about 350 lines of code; the rest is the Javadoc of the lease-following rules (lost,
+// re-acquired with backoff, what subnet.env may name while not ready), which belong beside the code they govern.
 package io.overlay.core;
 
 import io.overlay.core.flannel.Lease;

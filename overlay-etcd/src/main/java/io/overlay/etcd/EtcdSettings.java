@@ -29,7 +29,7 @@ import org.slf4j.LoggerFactory;
  * are checked when the allocator is created (an unusable one is an {@link IllegalArgumentException} naming it) and
  * followed while it runs: replaced files are taken without a restart (docs/operations.md#rotating-etcd-credentials).
  *
- * <p>About 470 lines, above the usual 400: sixteen public settings, each documented once here and once on its
+ * <p>About 510 lines, above the usual 400: seventeen public settings, each documented once here and once on its
  * validating builder setter.
  *
  * @param endpoints the etcd client URLs: one or more {@code http://host:port} or {@code https://host:port}, all of

@@ -1,3 +1,5 @@
+// Longer than ~400 lines because it is, by design, the only file that imports jetcd: every etcd request and the
+// watch are translated here, so no jetcd type leaves it (docs/architecture.md).
 package io.overlay.etcd;
 
 import io.etcd.jetcd.ByteSequence;

@@ -1,3 +1,5 @@
+// Longer than ~400 lines: about 300 lines of code; the rest is the Javadoc of flannel's acquisition rules (reuse by
+// subnet.env or PublicIP, reservations, takeover evidence, free-subnet choice), kept beside the code that follows them.
 package io.overlay.etcd;
 
 import io.overlay.core.LeaseTakeoverRefusedException;

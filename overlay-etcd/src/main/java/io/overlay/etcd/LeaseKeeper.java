@@ -1,3 +1,8 @@
+// Longer than ~400 lines because its four duties (renewal, the watch's word on the own key, re-acquisition, the
+// in-place PublicIP change) all read and replace one state, the held key (etcd lease, revision, value, the writes etcd
+// has not confirmed), on the control thread, and must see each other's writes at once: a late PublicIP write is
+// recognised by the watch, a re-acquisition completes a pending change. Split, that state would be shared by classes
+// calling each other back.
 package io.overlay.etcd;
 
 import io.overlay.core.OutOfSubnetsException;

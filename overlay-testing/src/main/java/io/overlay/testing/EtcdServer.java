@@ -1,3 +1,5 @@
+// Longer than ~400 lines because a real etcd for tests needs its whole life here: a free port, TLS and auth set-up,
+// start and readiness, pause/kill/restart for fault tests, and clean-up even when a test fails.
 package io.overlay.testing;
 
 import java.io.IOException;

@@ -1,3 +1,5 @@
+// Longer than ~400 lines: about 330 lines of code for one kernel object (its queues, offload flags, link settings
+// and the drift check); the rest is the Javadoc of the kernel interfaces it uses.
 package io.overlay.tun;
 
 import io.netty.channel.unix.FileDescriptor;
