@@ -25,7 +25,9 @@ import org.junit.jupiter.api.Timeout;
  * with the {@code daemon.json} that {@code overlay docker-opts --format daemon-json} made from its {@code subnet.env}
  * ({@code bip}, {@code mtu}), its own data root, exec root, pid file and socket, and a busybox image imported from a
  * locally made rootfs. Docker's own IPAM addresses two containers per host from the bridge's subnet; every container
- * pings every container on the other host and full-MTU packets with DF set cross both ways.
+ * pings every container on the other host and full-MTU packets with DF set cross both ways. Each dockerd finds
+ * forwarding off, as at boot, and so leaves iptables' FORWARD policy at DROP: the containers reach each other through
+ * the agents' default {@code --iptables-forward-rules}, and no longer once h2's agent runs without them.
  *
  * <p>dockerd is started with {@code nsenter --net}, not {@code ip netns exec}: the latter mounts a fresh
  * {@code /sys}, which hides {@code /sys/fs/cgroup}, and dockerd then refuses to start ("Devices cgroup isn't
@@ -58,6 +60,10 @@ class DockerRuntimeTest {
             final Path json = h.dir().resolve("daemon.json");
             assertThat(OverlayMain.commandLine(Map.of()).execute("docker-opts", "--format", "daemon-json",
                 "--subnet-file", h.subnetEnv().toString(), "-o", json.toString())).isZero();
+            // As on a host booting Docker: forwarding is off when dockerd starts, so dockerd turns it on and sets
+            // iptables' FORWARD policy to DROP (libnetwork's setupIPForwarding does so only when it had to turn it
+            // on). The agent, without --bridge, leaves ip_forward alone; its OVERLAY-FWD jump is already there.
+            h.ns().exec("sysctl", "-qw", "net.ipv4.ip_forward=0");
             final Process d = new ProcessBuilder("unshare", "--mount", "--propagation", "private", "nsenter",
                 "--net=/var/run/netns/" + h.ns().name(), "dockerd",
                 "--config-file", json.toString(), "--data-root", h.dir().resolve("docker").toString(),
@@ -153,6 +159,19 @@ class DockerRuntimeTest {
 
     @Test
     @Order(2)
+    void dockerSetItsDropPolicyAndTheAgentsAcceptRulesAreInItsForwardChain() throws Exception {
+        for (OverlayHosts.Host h : overlay.hosts()) {
+            assertThat(h.ns().exec("sysctl", "-n", "net.ipv4.ip_forward").strip()).as("turned on by dockerd")
+                .isEqualTo("1");
+            assertThat(h.ns().exec("iptables", "-S", "FORWARD")).as("h%d's FORWARD chain", h.n())
+                .contains("-P FORWARD DROP")
+                .contains("-A FORWARD -j DOCKER-USER")
+                .contains("-A FORWARD -m comment --comment \"overlay forward\" -j OVERLAY-FWD");
+        }
+    }
+
+    @Test
+    @Order(3)
     void everyContainerPingsEveryContainerOnTheOtherHost() throws Exception {
         for (Container a : containers.values()) {
             for (Container b : containers.values()) {
@@ -165,7 +184,7 @@ class DockerRuntimeTest {
     }
 
     @Test
-    @Order(3)
+    @Order(4)
     void fullMtuPacketsWithDontFragmentCrossBothWays() throws Exception {
         final Container a = containers.get("h1c1");
         final Container b = containers.get("h2c1");
@@ -179,5 +198,26 @@ class DockerRuntimeTest {
         final Object[] tooBig = OverlayHosts.runStatus(Duration.ofSeconds(10), "nsenter", "--net=/proc/" + a.pid()
             + "/ns/net", "ping", "-M", "do", "-c", "1", "-W", "1", "-s", Integer.toString(payload + 1), b.address());
         assertThat((int) tooBig[0]).as("one byte over the MTU with DF: %s", tooBig[1]).isNotZero();
+    }
+
+    @Test
+    @Order(5)
+    void withoutTheForwardRulesDockersDropPolicyDropsTheOtherHostsTraffic() throws Exception {
+        final Container a = containers.get("h1c1");
+        final Container b = containers.get("h2c1");
+        final OverlayHosts.Host h2 = overlay.restartWith(2, "--iptables-forward-rules=false");
+        OverlayHosts.await("/readyz of h2 again", Duration.ofSeconds(60), () -> {
+            assertThat(h2.process().isAlive()).as("h2's agent runs").isTrue();
+            return OverlayHosts.readyz(h2) == 200;
+        });
+        assertThat(h2.ns().exec("iptables", "-S")).as("removed at the clean stop, not added again")
+            .doesNotContain("OVERLAY-FWD").contains("-P FORWARD DROP");
+        final List<String> ping = docker(a.host(), "exec", a.name(), "ping", "-c", "2", "-W", "1", b.address());
+        final Object[] dropped = OverlayHosts.runStatus(Duration.ofSeconds(20), ping.toArray(String[]::new));
+        assertThat((int) dropped[0]).as("h1c1 -> h2c1 with Docker's DROP and no forward rules: %s", dropped[1])
+            .isNotZero();
+        // control: the policy was the cause
+        h2.ns().exec("iptables", "-P", "FORWARD", "ACCEPT");
+        OverlayHosts.awaitSuccess("h1c1 -> h2c1 with policy ACCEPT", Duration.ofSeconds(30), ping);
     }
 }

@@ -271,6 +271,38 @@ final class OverlayHosts implements AutoCloseable {
     }
 
     /**
+     * Stops host {@code n}'s OverlayMain with SIGTERM and waits for its exit (a clean stop: its host rules removed, its
+     * lease kept), then starts it again with its options plus {@code extraArgs} (later options win), its log appended
+     * to {@code h<n>.log}. Does not wait for it to become ready.
+     *
+     * @param n the host number
+     * @param extraArgs options added to the host's command line, e.g. {@code --iptables-forward-rules=false}
+     * @return the restarted host
+     * @throws Exception if the old process does not exit within 30 s or the new one cannot be started
+     */
+    Host restartWith(final int n, final String... extraArgs) throws Exception {
+        int index = -1;
+        for (int i = 0; i < hosts.size(); i++) {
+            if (hosts.get(i).n() == n) {
+                index = i;
+            }
+        }
+        final Host old = hosts.get(index);
+        old.process().destroy();
+        if (!old.process().waitFor(30, TimeUnit.SECONDS)) {
+            throw new IOException("OverlayMain of h" + n + " did not exit within 30 s of SIGTERM");
+        }
+        final List<String> command = new ArrayList<>(commands.get(n));
+        command.addAll(List.of(extraArgs));
+        final Process p = old.ns().spawn(new ProcessBuilder(command).redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.appendTo(logs.resolve("h" + n + ".log").toFile())));
+        final Host h = new Host(n, old.ns(), old.dir(), old.subnetEnv(), p);
+        hosts.set(index, h);
+        commands.put(n, command);
+        return h;
+    }
+
+    /**
      * Sends host {@code n}'s OverlayMain SIGTERM and, without waiting for it to exit, starts it again with the same
      * options, as an operator's {@code kill; overlay ...} does; the new one logs to {@code h<n>-again.log} (the old
      * one still writes {@code h<n>.log}). Does not wait for either.
