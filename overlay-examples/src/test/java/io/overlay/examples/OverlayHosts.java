@@ -50,6 +50,8 @@ final class OverlayHosts implements AutoCloseable {
     private final Path logs;
     private Netns infra;
     private IntUnaryOperator underlayMtu = h -> 1500;
+    /** Flags appended to etcd's command line ({@link #infra(String, List)}). */
+    private List<String> etcdFlags = List.of();
 
     private OverlayHosts(final Path dir, final Path logs) {
         this.dir = dir;
@@ -149,9 +151,23 @@ final class OverlayHosts implements AutoCloseable {
      * @throws Exception if a step fails or a wait runs out
      */
     static OverlayHosts infra(final String name) throws Exception {
+        return infra(name, List.of());
+    }
+
+    /**
+     * Starts only etcd as {@link #infra(String)} does, with more flags on etcd's command line.
+     *
+     * @param name the log directory under target/
+     * @param etcdFlags flags appended to etcd's command line, each word one element, e.g.
+     *     {@code --grpc-keepalive-min-time 60s}
+     * @return etcd running; closed on failure
+     * @throws Exception if a step fails or a wait runs out
+     */
+    static OverlayHosts infra(final String name, final List<String> etcdFlags) throws Exception {
         final Path logs = Path.of("target", name).toAbsolutePath();
         Files.createDirectories(logs);
         final OverlayHosts o = new OverlayHosts(Files.createTempDirectory("overlay-" + name + "-"), logs);
+        o.etcdFlags = List.copyOf(etcdFlags);
         try {
             o.startInfra();
             return o;
@@ -183,10 +199,12 @@ final class OverlayHosts implements AutoCloseable {
         infra.exec("ip", "link", "add", "ul0", "type", "bridge");
         infra.exec("ip", "addr", "add", ETCD_IP + "/24", "dev", "ul0");
         infra.exec("ip", "link", "set", "ul0", "up");
-        infra.spawn(new ProcessBuilder("/usr/bin/etcd", "--name", "rt", "--data-dir", dir.resolve("etcd").toString(),
-            "--listen-client-urls", ETCD, "--advertise-client-urls", ETCD,
+        final List<String> etcd = new ArrayList<>(List.of("/usr/bin/etcd", "--name", "rt",
+            "--data-dir", dir.resolve("etcd").toString(), "--listen-client-urls", ETCD, "--advertise-client-urls", ETCD,
             "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-            "--initial-cluster", "rt=http://127.0.0.1:2380").redirectErrorStream(true)
+            "--initial-cluster", "rt=http://127.0.0.1:2380"));
+        etcd.addAll(etcdFlags);
+        infra.spawn(new ProcessBuilder(etcd).redirectErrorStream(true)
             .redirectOutput(logs.resolve("etcd.log").toFile()));
         await("etcd health", Duration.ofSeconds(30), () -> {
             try {
