@@ -20,6 +20,7 @@ import org.slf4j.LoggerFactory;
  * one line per event on stderr, {@code 2026-11-29T22:01:15.123Z INFO Overlay - Acquired lease 100.64.3.0/24}, level
  * INFO, the client libraries (Netty, gRPC, jetcd, Vert.x) at WARN. {@link #apply} changes the level and the format
  * ({@code --log-level}, {@code --log-format}); {@code json} writes one JSON object per line ({@link JsonLineLayout}).
+ * What gRPC, Guava and the JDK log through {@code java.util.logging} comes the same way ({@link JulBridge}).
  */
 public final class LogSetup extends ContextAwareBase implements Configurator {
     /** The text format: ISO-8601 time in the JVM's zone, level, the logger's simple name, message. */
@@ -140,5 +141,6 @@ public final class LogSetup extends ContextAwareBase implements Configurator {
         for (String name : QUIET) {
             context.getLogger(name).setLevel(quiet);
         }
+        JulBridge.install(level);
     }
 }
