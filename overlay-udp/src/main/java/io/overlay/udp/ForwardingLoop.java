@@ -297,9 +297,10 @@ final class ForwardingLoop {
             if (length < 0) {
                 continue;
             }
-            if (processor.udpToTun(udp.buffer(), udp.offset(), length, udp.sender())) {
+            final long verdict = processor.udpToTun(udp.buffer(), udp.offset(), length, udp.sender());
+            if (verdict == PacketProcessor.DELIVER) {
                 tun.write(udp.buffer(), udp.address(), udp.offset(), length);
-            } else if (processor.ttlExpired()) {
+            } else if (verdict == PacketProcessor.TTL_EXCEEDED) {
                 icmp.timeExceededToPeer(udp.buffer(), udp.offset(), length, processor, udp, sealing);
             }
         }

@@ -26,8 +26,9 @@ import org.slf4j.LoggerFactory;
  *       the TUN too (never a local address, so neither a martian nor refused by {@code rp_filter}), and the address
  *       that host's own kernel answers an expired TTL from.</li>
  *   <li>{@link #timeExceededToPeer}: a packet received from a peer whose TTL expired
- *       ({@link PacketProcessor#ttlExpired}) gets a time exceeded from this host's TUN address, sent as a datagram (sealed when the loop seals) to the peer
- *       that owns the packet's source, as a packet read from the TUN would be: written into the local TUN, its source
+ *       ({@link PacketProcessor#udpToTun} answered {@link PacketProcessor#TTL_EXCEEDED}) gets a time exceeded from
+ *       this host's TUN address, sent as a datagram (sealed when the loop seals) to the peer that owns the packet's
+ *       source, as a packet read from the TUN would be: written into the local TUN, its source
  *       (an address of this host) would make it a martian, and any other source would need the kernel to forward it
  *       back out of the TUN it came in by, which a host without {@code ip_forward} does not. No peer owns the source:
  *       no message.</li>

@@ -25,8 +25,9 @@ import java.util.Objects;
  * <p><b>UDP → TUN</b> ({@link #udpToTun}): drop a sender that is not a known peer's PublicIP (when
  * {@code acceptOnlyKnownPeers}), a malformed or larger-than-MTU packet (a truncated datagram included), a header whose
  * checksum does not verify (the kernel would drop it too), a destination outside the local subnet, in strict source
- * mode an inner source outside the sending peer's subnet (one more route lookup), TTL ≤ 1 ({@link #ttlExpired()}
- * then tells the caller, whose {@link IcmpResponder} answers it); else decrement the TTL in place.
+ * mode an inner source outside the sending peer's subnet (one more route lookup), TTL ≤ 1 ({@link #TTL_EXCEEDED},
+ * for the caller's {@link IcmpResponder}); else decrement the TTL in place ({@link #DELIVER}). Both directions
+ * answer with a result code, so the caller's next step never depends on state left behind by an earlier call.
  *
  * <p>Every drop is counted by {@link DropReason} ({@link #drops}). Nothing is allocated and no lock taken per packet;
  * buffers are read and patched at absolute indexes in big-endian order (position, limit and byte order are ignored; a
@@ -36,11 +37,16 @@ import java.util.Objects;
  * <p>Internal to the engine: public for the benchmarks, not a supported API.
  */
 public final class PacketProcessor {
-    /** {@link #tunToUdp} result: the packet is dropped (counted). */
+    /** {@link #udpToTun} result: the packet is to be written to the TUN (its TTL decremented). */
+    public static final long DELIVER = 0;
+    /** {@link #tunToUdp} and {@link #udpToTun} result: the packet is dropped (counted). */
     public static final long DROP = -1;
     /** {@link #tunToUdp} result: dropped for {@link DropReason#NO_ROUTE} (counted); an ICMP answer may be due. */
     public static final long NO_ROUTE = -2;
-    /** {@link #tunToUdp} result: dropped for {@link DropReason#TTL_EXPIRED} (counted); an ICMP answer may be due. */
+    /**
+     * {@link #tunToUdp} and {@link #udpToTun} result: dropped for {@link DropReason#TTL_EXPIRED} (counted; the packet
+     * is unchanged, to be quoted); an ICMP time exceeded may be due.
+     */
     public static final long TTL_EXCEEDED = -3;
 
     private final RouteTable routes;
@@ -53,8 +59,6 @@ public final class PacketProcessor {
     private final Ipv4Header header = new Ipv4Header();
     private int localAddress;
     private int localMask;
-    /** Whether the last {@link #udpToTun} refused its packet for its TTL. */
-    private boolean ttlExpired;
 
     /**
      * Creates a processor with its own counters.
@@ -178,53 +182,41 @@ public final class PacketProcessor {
      * @param length the payload's length in bytes; may exceed the bytes present (a datagram the kernel truncated,
      *     {@link UdpPort#TRUNCATED}): it is then dropped as {@link DropReason#OVERSIZED} before any byte is read
      * @param senderIp the datagram's source IPv4 address (as an int, network order value)
-     * @return {@code true} if the packet is to be written to the TUN, {@code false} if it is dropped (counted; for its
-     *     TTL if {@link #ttlExpired()}, and then unchanged)
+     * @return {@link #DELIVER} if the packet is to be written to the TUN; {@link #TTL_EXCEEDED} if its TTL is 1 or 0
+     *     (the packet is unchanged); {@link #DROP} if it is dropped for another reason
      */
-    public boolean udpToTun(final ByteBuffer buf, final int offset, final int length, final int senderIp) {
-        ttlExpired = false;
+    public long udpToTun(final ByteBuffer buf, final int offset, final int length, final int senderIp) {
         if (acceptOnlyKnownPeers && !routes.hasPeer(senderIp)) {
             counters.drop(DropReason.UNKNOWN_SENDER);
-            return false;
+            return DROP;
         }
         header.wrap(buf, offset);
         final DropReason invalid = header.validate(length, mtu);
         if (invalid != null) {
             counters.drop(invalid);
-            return false;
+            return DROP;
         }
         if (!header.checksumValid()) {
             counters.drop(DropReason.BAD_HEADER_CHECKSUM);
-            return false;
+            return DROP;
         }
         if ((header.destination() & localMask) != localAddress) {
             counters.drop(DropReason.FOREIGN_DESTINATION);
-            return false;
+            return DROP;
         }
         if (strictSource) {
             final long owner = routes.lookup(header.source());
             if (owner < 0 || Peer.ipOf(owner) != senderIp) {
                 counters.drop(DropReason.SPOOFED_SOURCE);
-                return false;
+                return DROP;
             }
         }
         if (header.ttl() <= 1) {
             counters.drop(DropReason.TTL_EXPIRED);
-            ttlExpired = true;
-            return false;
+            return TTL_EXCEEDED;
         }
         header.decrementTtl();
-        return true;
-    }
-
-    /**
-     * Returns whether the last {@link #udpToTun} dropped its packet because its TTL expired (an ICMP time exceeded may
-     * be due to its source).
-     *
-     * @return {@code true} for a {@link DropReason#TTL_EXPIRED} drop by the last {@link #udpToTun}
-     */
-    public boolean ttlExpired() {
-        return ttlExpired;
+        return DELIVER;
     }
 
     /**

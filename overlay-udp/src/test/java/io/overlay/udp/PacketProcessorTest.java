@@ -138,7 +138,7 @@ class PacketProcessorTest {
         routes.put(REMOTE, PEER);
         final PacketProcessor p = new PacketProcessor(routes, NETWORK, REMOTE, 1500, true);
         final ByteBuffer buf = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
-        assertThat(p.udpToTun(buf, AT, 84, PEER.publicIp())).isTrue();
+        assertThat(p.udpToTun(buf, AT, 84, PEER.publicIp())).isEqualTo(PacketProcessor.DELIVER);
         assertThat(TestPackets.copy(buf, AT, 84)).isEqualTo(TestPackets.bytes(TestPackets.ECHO_REQUEST_FORWARDED));
     }
 
@@ -147,15 +147,18 @@ class PacketProcessorTest {
         routes.put(REMOTE, PEER);
         final PacketProcessor p = new PacketProcessor(routes, NETWORK, REMOTE, 1500, true);
         assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 84, Ipv4.parse("198.18.0.99")))
-            .isFalse();
+            .isEqualTo(PacketProcessor.DROP);
         assertThat(p.drops(DropReason.UNKNOWN_SENDER)).isEqualTo(1);
-        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 10, PEER.publicIp())).isFalse();
+        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 10, PEER.publicIp()))
+            .isEqualTo(PacketProcessor.DROP);
         assertThat(p.drops(DropReason.TOO_SHORT)).isEqualTo(1);
         p.onLocalSubnet(LOCAL);
-        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 84, PEER.publicIp())).isFalse();
+        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 84, PEER.publicIp()))
+            .isEqualTo(PacketProcessor.DROP);
         assertThat(p.drops(DropReason.FOREIGN_DESTINATION)).isEqualTo(1);
         final PacketProcessor small = new PacketProcessor(routes, NETWORK, REMOTE, 80, true);
-        assertThat(small.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 84, PEER.publicIp())).isFalse();
+        assertThat(small.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 84, PEER.publicIp()))
+            .isEqualTo(PacketProcessor.DROP);
         assertThat(small.drops(DropReason.OVERSIZED)).isEqualTo(1);
     }
 
@@ -165,18 +168,19 @@ class PacketProcessorTest {
         final PacketProcessor p = new PacketProcessor(routes, NETWORK, REMOTE, 1500, true);
         p.onLocalSubnet(null);
         assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp()))
-            .as("lease lost: nothing delivered").isFalse();
+            .as("lease lost: nothing delivered").isEqualTo(PacketProcessor.DROP);
         assertThat(p.drops(DropReason.FOREIGN_DESTINATION)).isEqualTo(1);
         final ByteBuffer zero = TestPackets.buffer(TestPackets.ECHO_REQUEST, 0);
         zero.putInt(Ipv4Header.DESTINATION_OFFSET, 0);
         zero.putShort(Ipv4Header.CHECKSUM_OFFSET, (short) InetChecksum.ipv4Header(zero, 0, 20));
-        assertThat(p.udpToTun(zero, 0, 84, PEER.publicIp())).as("not even to 0.0.0.0").isFalse();
+        assertThat(p.udpToTun(zero, 0, 84, PEER.publicIp())).as("not even to 0.0.0.0").isEqualTo(PacketProcessor.DROP);
         assertThat(p.drops(DropReason.FOREIGN_DESTINATION)).isEqualTo(2);
         p.onLocalSubnet(REMOTE);
         assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp()))
-            .as("re-acquired: delivered again").isTrue();
+            .as("re-acquired: delivered again").isEqualTo(PacketProcessor.DELIVER);
         assertThat(new PacketProcessor(routes, NETWORK, null, 1500, true)
-            .udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp())).isFalse();
+            .udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp()))
+                .isEqualTo(PacketProcessor.DROP);
     }
 
     @Test
@@ -187,14 +191,14 @@ class PacketProcessorTest {
         ttl1.put(AT + Ipv4Header.TTL_OFFSET, (byte) 1);
         new Ipv4Header().wrap(ttl1, AT).updateChecksum();
         final byte[] arrived = TestPackets.copy(ttl1, AT, 84);
-        assertThat(p.udpToTun(ttl1, AT, 84, PEER.publicIp())).isFalse();
-        assertThat(p.ttlExpired()).isTrue();
+        assertThat(p.udpToTun(ttl1, AT, 84, PEER.publicIp())).as("the result says why: no state to ask afterwards")
+            .isEqualTo(PacketProcessor.TTL_EXCEEDED);
         assertThat(p.drops(DropReason.TTL_EXPIRED)).isEqualTo(1);
         assertThat(TestPackets.copy(ttl1, AT, 84)).as("left as it arrived, to be quoted").isEqualTo(arrived);
-        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp())).isTrue();
-        assertThat(p.ttlExpired()).as("reset by the next datagram").isFalse();
-        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 10, PEER.publicIp())).isFalse();
-        assertThat(p.ttlExpired()).as("another reason").isFalse();
+        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp()))
+            .isEqualTo(PacketProcessor.DELIVER);
+        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, 0), 0, 10, PEER.publicIp()))
+            .as("another reason").isEqualTo(PacketProcessor.DROP);
         assertThat(p.route(Ipv4.parse("100.64.9.7"))).as("the way back to a source").isEqualTo(PEER.packed());
         assertThat(p.localAddress()).isEqualTo(REMOTE.address());
     }
@@ -205,9 +209,10 @@ class PacketProcessorTest {
         final PacketProcessor p = new PacketProcessor(routes, NETWORK, REMOTE, 1500, true);
         final ByteBuffer bad = TestPackets.buffer(TestPackets.ECHO_REQUEST, AT);
         bad.put(AT + Ipv4Header.CHECKSUM_OFFSET + 1, (byte) (bad.get(AT + Ipv4Header.CHECKSUM_OFFSET + 1) ^ 0x10));
-        assertThat(p.udpToTun(bad, AT, 84, PEER.publicIp())).isFalse();
+        assertThat(p.udpToTun(bad, AT, 84, PEER.publicIp())).isEqualTo(PacketProcessor.DROP);
         assertThat(p.drops(DropReason.BAD_HEADER_CHECKSUM)).isEqualTo(1);
-        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp())).isTrue();
+        assertThat(p.udpToTun(TestPackets.buffer(TestPackets.ECHO_REQUEST, AT), AT, 84, PEER.publicIp()))
+            .isEqualTo(PacketProcessor.DELIVER);
     }
 
     @Test
@@ -221,9 +226,9 @@ class PacketProcessorTest {
         routes.put(REMOTE, PEER);
         final PacketProcessor p = new PacketProcessor(routes, NETWORK, REMOTE, 1500, true);
         final ByteBuffer slot = ByteBuffer.allocate(1504); // what the kernel left of a longer datagram
-        assertThat(p.udpToTun(slot, 0, UdpPort.TRUNCATED, PEER.publicIp())).isFalse();
+        assertThat(p.udpToTun(slot, 0, UdpPort.TRUNCATED, PEER.publicIp())).isEqualTo(PacketProcessor.DROP);
         assertThat(p.drops(DropReason.OVERSIZED)).isEqualTo(1);
-        assertThat(p.udpToTun(slot, 0, UdpPort.TRUNCATED, Ipv4.parse("198.18.0.99"))).isFalse();
+        assertThat(p.udpToTun(slot, 0, UdpPort.TRUNCATED, Ipv4.parse("198.18.0.99"))).isEqualTo(PacketProcessor.DROP);
         assertThat(p.drops(DropReason.UNKNOWN_SENDER)).as("the sender is checked first").isEqualTo(1);
         assertThat(p.drops(DropReason.OVERSIZED)).isEqualTo(1);
     }
