@@ -1,6 +1,7 @@
 package io.overlay.udp;
 
 import io.netty.channel.unix.Buffer;
+import io.overlay.udp.offload.Iovec;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -34,8 +35,6 @@ final class MessageBatch {
     static final int MSG_CONTROLLEN = 40;
     static final int MSG_FLAGS = 48;
     static final int MSG_LEN = 56;
-    static final int IOVEC_SIZE = 16;
-    static final int IOV_LEN = 8;
     // struct cmsghdr {size_t cmsg_len; int cmsg_level; int cmsg_type;} + u16 segment size, padded: CMSG_SPACE(2)
     static final int CMSG_SPACE_U16 = 24;
     static final int CMSG_LEN_U16 = 18;
@@ -97,7 +96,7 @@ final class MessageBatch {
             : ByteBuffer.allocateDirect(storageSlots * slotSize).order(ByteOrder.BIG_ENDIAN);
         this.packetsAddress = packets == null ? 0 : Buffer.memoryAddress(packets);
         this.iovBase = capacity * MMSGHDR_SIZE;
-        this.nameBase = iovBase + capacity * iovPerSlot * IOVEC_SIZE;
+        this.nameBase = iovBase + capacity * iovPerSlot * Iovec.SIZE;
         this.controlBase = nameBase + capacity * LinuxUdp.SOCKADDR_IN_SIZE;
         this.headers = ByteBuffer.allocateDirect(controlBase + capacity * CMSG_SPACE_U16)
             .order(ByteOrder.nativeOrder());
@@ -112,18 +111,18 @@ final class MessageBatch {
             final int h = i * MMSGHDR_SIZE;
             headers.putLong(h + MSG_NAME, headersAddress + nameBase + (long) i * LinuxUdp.SOCKADDR_IN_SIZE);
             headers.putInt(h + MSG_NAMELEN, LinuxUdp.SOCKADDR_IN_SIZE);
-            headers.putLong(h + MSG_IOV, headersAddress + iovBase + (long) i * iovPerSlot * IOVEC_SIZE);
+            headers.putLong(h + MSG_IOV, headersAddress + iovBase + (long) i * iovPerSlot * Iovec.SIZE);
             headers.putLong(h + MSG_IOVLEN, iovPerSlot);
             headers.putLong(h + MSG_CONTROL, 0);
             headers.putLong(h + MSG_CONTROLLEN, 0);
             headers.putInt(h + MSG_FLAGS, 0);
             headers.putInt(h + MSG_LEN, 0);
-            final int v = iovBase + i * iovPerSlot * IOVEC_SIZE;
+            final int v = iovBase + i * iovPerSlot * Iovec.SIZE;
             headers.putLong(v, i < storageSlots ? packetsAddress + (long) i * slotSize : 0);
-            headers.putLong(v + IOV_LEN, i < storageSlots ? slotSize : 0);
+            headers.putLong(v + Iovec.LEN_OFFSET, i < storageSlots ? slotSize : 0);
             if (iovPerSlot == 2) {
-                headers.putLong(v + IOVEC_SIZE, 0);
-                headers.putLong(v + IOVEC_SIZE + IOV_LEN, 0);
+                headers.putLong(v + Iovec.SIZE, 0);
+                headers.putLong(v + Iovec.SIZE + Iovec.LEN_OFFSET, 0);
             }
             final int n = nameBase + i * LinuxUdp.SOCKADDR_IN_SIZE;
             headers.putShort(n, (short) LinuxUdp.AF_INET);
@@ -228,11 +227,11 @@ final class MessageBatch {
      */
     void prepareSendSplit(final int slot, final long head, final int headLength, final long tail,
                           final int tailLength, final int address, final int port) {
-        final int v = iovBase + slot * iovPerSlot * IOVEC_SIZE;
+        final int v = iovBase + slot * iovPerSlot * Iovec.SIZE;
         headers.putLong(v, head);
-        headers.putLong(v + IOV_LEN, headLength);
-        headers.putLong(v + IOVEC_SIZE, tail);
-        headers.putLong(v + IOVEC_SIZE + IOV_LEN, tailLength);
+        headers.putLong(v + Iovec.LEN_OFFSET, headLength);
+        headers.putLong(v + Iovec.SIZE, tail);
+        headers.putLong(v + Iovec.SIZE + Iovec.LEN_OFFSET, tailLength);
         slotAddress[slot] = address;
         slotPort[slot] = port;
         slotLength[slot] = headLength + tailLength;
@@ -271,7 +270,7 @@ final class MessageBatch {
             final int h = messages * MMSGHDR_SIZE;
             headers.putLong(h + MSG_NAME, headersAddress + nameBase + (long) first * LinuxUdp.SOCKADDR_IN_SIZE);
             headers.putInt(h + MSG_NAMELEN, LinuxUdp.SOCKADDR_IN_SIZE);
-            headers.putLong(h + MSG_IOV, headersAddress + iovBase + (long) first * iovPerSlot * IOVEC_SIZE);
+            headers.putLong(h + MSG_IOV, headersAddress + iovBase + (long) first * iovPerSlot * Iovec.SIZE);
             headers.putLong(h + MSG_IOVLEN, (long) count * iovPerSlot);
             if (count > 1) {
                 final int c = controlBase + messages * CMSG_SPACE_U16;

@@ -82,8 +82,6 @@ public final class TcpCoalescer {
     public static final int MAX_RUN_SEGMENTS = 64;
     /** In place: the header area of a run: virtio header + IPv4 (no options) + TCP header with options. */
     private static final int HEADER_SLOT = VirtioNetHdr.LENGTH + IP_HEADER + 60;
-    private static final int IOVEC = 16;
-    private static final int IOV_LEN = 8;
     private static final int RUN_IOVECS = 1 + MAX_RUN_SEGMENTS;
 
     private final TunFrameSink sink;
@@ -156,7 +154,7 @@ public final class TcpCoalescer {
         this.scratch = maxFlows * slotSize;
         this.slots = ByteBuffer.allocateDirect((maxFlows + 1) * slotSize);
         this.slotsAddress = Buffer.memoryAddress(slots);
-        this.iovecs = inPlace ? ByteBuffer.allocateDirect((maxFlows + 1) * RUN_IOVECS * IOVEC)
+        this.iovecs = inPlace ? ByteBuffer.allocateDirect((maxFlows + 1) * RUN_IOVECS * Iovec.SIZE)
             .order(ByteOrder.nativeOrder()) : null;
         this.iovecsAddress = inPlace ? Buffer.memoryAddress(iovecs) : 0;
         this.iovCount = new int[maxFlows];
@@ -357,11 +355,11 @@ public final class TcpCoalescer {
         if (inPlace) {
             final int headers = IP_HEADER + thl;
             slots.put(base, buf, offset, headers);
-            final int v = f * RUN_IOVECS * IOVEC;
+            final int v = f * RUN_IOVECS * Iovec.SIZE;
             iovecs.putLong(v, slotsAddress + f * slotSize);
-            iovecs.putLong(v + IOV_LEN, VirtioNetHdr.LENGTH + headers);
-            iovecs.putLong(v + IOVEC, address + offset + headers);
-            iovecs.putLong(v + IOVEC + IOV_LEN, payload);
+            iovecs.putLong(v + Iovec.LEN_OFFSET, VirtioNetHdr.LENGTH + headers);
+            iovecs.putLong(v + Iovec.SIZE, address + offset + headers);
+            iovecs.putLong(v + Iovec.SIZE + Iovec.LEN_OFFSET, payload);
             iovCount[f] = 2;
         } else {
             slots.put(base, buf, offset, len);
@@ -382,9 +380,9 @@ public final class TcpCoalescer {
                         final int payload, final int flags) {
         final int base = f * slotSize + VirtioNetHdr.LENGTH;
         if (inPlace) {
-            final int v = (f * RUN_IOVECS + iovCount[f]++) * IOVEC;
+            final int v = (f * RUN_IOVECS + iovCount[f]++) * Iovec.SIZE;
             iovecs.putLong(v, address + offset + IP_HEADER + thl);
-            iovecs.putLong(v + IOV_LEN, payload);
+            iovecs.putLong(v + Iovec.LEN_OFFSET, payload);
         } else {
             slots.put(base + length[f], buf, offset + IP_HEADER + thl, payload);
         }
@@ -423,7 +421,7 @@ public final class TcpCoalescer {
 
     private void out(final int f, final int frame, final int frameLength, final int packets, final int bytes) {
         if (inPlace) {
-            sink.gather(iovecsAddress + (long) f * RUN_IOVECS * IOVEC, iovCount[f], frameLength, packets, bytes);
+            sink.gather(iovecsAddress + (long) f * RUN_IOVECS * Iovec.SIZE, iovCount[f], frameLength, packets, bytes);
         } else {
             sink.frame(slots, frame, frameLength, packets, bytes);
         }
@@ -437,11 +435,11 @@ public final class TcpCoalescer {
     private void emitAsIs(final ByteBuffer buf, final long address, final int offset, final int len) {
         hdr.wrap(slots, scratch).clear();
         if (inPlace) {
-            final int v = flows * RUN_IOVECS * IOVEC;
+            final int v = flows * RUN_IOVECS * Iovec.SIZE;
             iovecs.putLong(v, slotsAddress + scratch);
-            iovecs.putLong(v + IOV_LEN, VirtioNetHdr.LENGTH);
-            iovecs.putLong(v + IOVEC, address + offset);
-            iovecs.putLong(v + IOVEC + IOV_LEN, len);
+            iovecs.putLong(v + Iovec.LEN_OFFSET, VirtioNetHdr.LENGTH);
+            iovecs.putLong(v + Iovec.SIZE, address + offset);
+            iovecs.putLong(v + Iovec.SIZE + Iovec.LEN_OFFSET, len);
             sink.gather(iovecsAddress + v, 2, VirtioNetHdr.LENGTH + len, 1, len);
             return;
         }

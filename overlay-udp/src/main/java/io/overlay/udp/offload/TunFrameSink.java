@@ -24,7 +24,7 @@ public interface TunFrameSink {
 
     /**
      * Takes one frame given as a gather list ({@link TcpCoalescer#inPlace}): {@code count} {@code struct iovec}s
-     * (LP64: 8-byte base address, 8-byte length, native byte order) at {@code iovecs}, whose bytes in order are the
+     * ({@link Iovec}) at {@code iovecs}, whose bytes in order are the
      * frame. The engine writes it with one {@code writev(2)}. This default gathers the bytes into a new buffer and
      * calls {@link #frame}: it allocates, and is meant for tests and tools, not for the packet path.
      *
@@ -40,8 +40,8 @@ public interface TunFrameSink {
         final long to = PlatformDependent.directBufferAddress(copy);
         long at = 0;
         for (int i = 0; i < count; i++) {
-            final long base = PlatformDependent.getLong(iovecs + 16L * i);
-            final long len = PlatformDependent.getLong(iovecs + 16L * i + 8);
+            final long base = PlatformDependent.getLong(iovecs + (long) Iovec.SIZE * i);
+            final long len = PlatformDependent.getLong(iovecs + (long) Iovec.SIZE * i + Iovec.LEN_OFFSET);
             PlatformDependent.copyMemory(base, to + at, len);
             at += len;
         }
