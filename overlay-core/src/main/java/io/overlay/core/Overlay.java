@@ -134,6 +134,9 @@ public final class Overlay implements AutoCloseable {
      */
     public static final int MAX_LOOPS = 64;
 
+    /** Packet loops an overlay runs unless {@link Builder#loops} says otherwise: one, as flanneld's proxy. */
+    public static final int DEFAULT_LOOPS = 1;
+
     /** How often the underlay address is checked by default ({@link Builder#underlayCheck}): every second. */
     public static final Duration DEFAULT_UNDERLAY_CHECK = Duration.ofSeconds(1);
 
@@ -143,6 +146,9 @@ public final class Overlay implements AutoCloseable {
      * iptables rules.
      */
     public static final Duration DEFAULT_HOST_CHECK = Duration.ofSeconds(5);
+
+    /** The shortest interval {@link Builder#hostCheck} takes: 1 s. */
+    public static final Duration MIN_HOST_CHECK = Duration.ofSeconds(1);
 
     private final OverlayConfig cfg;
     private final RouteTable routes = new RouteTable();
@@ -454,7 +460,7 @@ public final class Overlay implements AutoCloseable {
         private Optional<Integer> ifaceCanReach = Optional.empty();
         private boolean ipMasq;
         private String tunName = FlannelRules.TUN_NAME_TEMPLATE;
-        private int loops = 1;
+        private int loops = DEFAULT_LOOPS;
         private Path subnetFile = SubnetEnv.DEFAULT_PATH;
         private String bridge;
         private boolean acceptOnlyKnownPeers = true;
@@ -561,8 +567,9 @@ public final class Overlay implements AutoCloseable {
          * @throws IllegalArgumentException if the interval is below 1 s
          */
         public Builder hostCheck(final Duration every) {
-            if (every == null || every.toMillis() < 1000) {
-                throw new IllegalArgumentException("hostCheck: interval must be at least 1 s, got " + every);
+            if (every == null || every.compareTo(MIN_HOST_CHECK) < 0) {
+                throw new IllegalArgumentException("hostCheck: interval must be at least " + MIN_HOST_CHECK.toSeconds()
+                    + " s, got " + every);
             }
             this.hostCheck = every;
             return this;
@@ -680,7 +687,7 @@ public final class Overlay implements AutoCloseable {
 
         /**
          * Sets the number of packet loops, each with its own TUN queue ({@code IFF_MULTI_QUEUE} when above 1);
-         * default 1.
+         * default {@link #DEFAULT_LOOPS}.
          *
          * With more than one, loop <i>i</i> sends from UDP port {@code Port + i} (receiving stays on {@code Port} for
          * all, spread over the loops by source port), so that a peer's loops spread over this host's; flanneld and

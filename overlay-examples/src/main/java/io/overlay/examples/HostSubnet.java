@@ -37,9 +37,6 @@ public record HostSubnet(Ipv4Prefix network, Ipv4Prefix subnet, int gateway, int
     /** The keys a subnet.env must have, in flannel's order. */
     static final List<String> KEYS = List.of("FLANNEL_NETWORK", "FLANNEL_SUBNET", "FLANNEL_MTU", "FLANNEL_IPMASQ");
 
-    /** Smallest IPv4 MTU (RFC 791: every host must take 68-byte datagrams). */
-    static final int MIN_MTU = 68;
-
     /**
      * Reads and checks a {@code subnet.env}.
      *
@@ -117,8 +114,9 @@ public record HostSubnet(Ipv4Prefix network, Ipv4Prefix subnet, int gateway, int
         } catch (NumberFormatException e) {
             throw bad(name, lineOf.get("FLANNEL_MTU"), "FLANNEL_MTU=" + mtuText + " is not a number of bytes");
         }
-        if (mtu < MIN_MTU || mtu > 65535) {
-            throw bad(name, lineOf.get("FLANNEL_MTU"), "FLANNEL_MTU=" + mtu + " is outside " + MIN_MTU + "..65535");
+        if (mtu < Ipv4.MIN_MTU || mtu > Ipv4.MAX_MTU) {
+            throw bad(name, lineOf.get("FLANNEL_MTU"), "FLANNEL_MTU=" + mtu + " is outside " + Ipv4.MIN_MTU + ".."
+                + Ipv4.MAX_MTU);
         }
         final String masq = vars.get("FLANNEL_IPMASQ");
         if (!masq.equals("true") && !masq.equals("false")) {

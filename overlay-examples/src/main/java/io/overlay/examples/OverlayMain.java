@@ -195,10 +195,10 @@ public final class OverlayMain implements Callable<Integer> {
             + "OVERLAY-FWD), for hosts whose FORWARD policy is DROP, e.g. with Docker (default: ${DEFAULT-VALUE}).")
     boolean iptablesForwardRules;
 
-    @Option(names = "--iptables-resync", defaultValue = "5", paramLabel = "<seconds>",
+    @Option(names = "--iptables-resync", paramLabel = "<seconds>",
         description = "Seconds between checks that the masquerade and forward rules, ip_forward, the TUN device and the "
             + "bridge are as set up; what is missing or changed is restored (default: ${DEFAULT-VALUE}).")
-    int iptablesResyncSeconds;
+    int iptablesResyncSeconds = (int) Overlay.DEFAULT_HOST_CHECK.toSeconds();
 
     @Option(names = "--bridge", paramLabel = "<name>",
         description = "Create or reuse this Linux bridge (e.g. lxcbr0) with the subnet's first address and the "
@@ -222,7 +222,7 @@ public final class OverlayMain implements Callable<Integer> {
             + "for that; 0 keeps whatever the device has), which overflows at high packet rates.")
     int tunTxQueueLength;
 
-    @Option(names = "--loops", defaultValue = "1", paramLabel = "<n>",
+    @Option(names = "--loops", defaultValue = "" + Overlay.DEFAULT_LOOPS, paramLabel = "<n>",
         description = "Packet loops, 1.." + Overlay.MAX_LOOPS + ", each with its own TUN queue, UDP socket and thread "
             + "(default: ${DEFAULT-VALUE}, flannel's one). With n > 1 loop i sends from UDP port Port + i, so allow "
             + "those source ports where a firewall filters them; flanneld accepts any. overlay's own option.")
@@ -325,8 +325,9 @@ public final class OverlayMain implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             p.add("--iface-can-reach must be an IPv4 address, got '" + ifaceCanReach + "'");
         }
-        if (iptablesResyncSeconds < 1) {
-            p.add("--iptables-resync must be at least 1 second, got " + iptablesResyncSeconds);
+        if (iptablesResyncSeconds < Overlay.MIN_HOST_CHECK.toSeconds()) {
+            p.add("--iptables-resync must be at least " + Overlay.MIN_HOST_CHECK.toSeconds() + " second, got "
+                + iptablesResyncSeconds);
         }
         if ((etcdCertFile == null) != (etcdKeyFile == null)) {
             p.add("--etcd-certfile and --etcd-keyfile must be given together");

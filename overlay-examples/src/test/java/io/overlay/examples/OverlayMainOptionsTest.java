@@ -99,6 +99,13 @@ class OverlayMainOptionsTest {
         assertThat(Duration.ofMinutes(m.renewMarginMinutes)).isEqualTo(EtcdSettings.DEFAULT_RENEW_MARGIN);
         assertThat(m.tunName).isEqualTo(FlannelRules.TUN_NAME_TEMPLATE);
         assertThat(m.tunTxQueueLength).isEqualTo(TunSetup.DEFAULT_TX_QUEUE_LENGTH);
+        assertThat(m.loops).isEqualTo(Overlay.DEFAULT_LOOPS);
+        assertThat(Duration.ofSeconds(m.iptablesResyncSeconds)).isEqualTo(Overlay.DEFAULT_HOST_CHECK);
+        final long shortest = Overlay.MIN_HOST_CHECK.toSeconds();
+        assertThat(parse(Map.of(), "--iptables-resync", "" + shortest).problems()).isEmpty();
+        assertThat(parse(Map.of(), "--iptables-resync", "" + (shortest - 1)).problems()).hasSize(1);
+        assertThat(parse(Map.of("FLANNELD_IPTABLES_RESYNC", "7")).iptablesResyncSeconds).as("still from flanneld's "
+            + "variable without an annotated default").isEqualTo(7);
         final int tooLong = TunSetup.MAX_TX_QUEUE_LENGTH + 1;
         assertThat(parse(Map.of(), "--tun-txqueuelen", "" + tooLong).problems()).containsExactly(
             assertThrows(IllegalArgumentException.class,
@@ -108,7 +115,8 @@ class OverlayMainOptionsTest {
                 .getMessage());
         assertThat(run(Map.of(), "--help")).isZero();
         assertThat(out.toString().replaceAll("\\s+", " ")).contains("expires, 1..1439 (default: 60)")
-            .contains("(default: /run/flannel/subnet.env)").contains("(default: flannel%d)");
+            .contains("(default: /run/flannel/subnet.env)").contains("(default: flannel%d)")
+            .contains("restored (default: " + Overlay.DEFAULT_HOST_CHECK.toSeconds() + ")");
     }
 
     @Test
