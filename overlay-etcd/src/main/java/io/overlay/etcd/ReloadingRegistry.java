@@ -60,7 +60,6 @@ final class ReloadingRegistry implements SubnetRegistry {
     /** Replaced clients waiting to be closed; their failed requests still count. */
     private final List<SubnetRegistry> retiring = new CopyOnWriteArrayList<>();
     private final AtomicLong retiredFailures = new AtomicLong();
-    private final AtomicLong reloads = new AtomicLong();
     private volatile boolean closed;
 
     // The checker thread's own state.
@@ -93,11 +92,6 @@ final class ReloadingRegistry implements SubnetRegistry {
         });
         checker.scheduleWithFixedDelay(this::checkGuarded, CHECK_INTERVAL.toNanos(), CHECK_INTERVAL.toNanos(),
             TimeUnit.NANOSECONDS);
-    }
-
-    /** Returns how many times new credentials were swapped in (any thread). */
-    long reloads() {
-        return reloads.get();
     }
 
     private void checkGuarded() {
@@ -161,7 +155,6 @@ final class ReloadingRegistry implements SubnetRegistry {
         if (swap(candidate)) {
             loaded = now;
             logged = null;
-            reloads.incrementAndGet();
             LOG.info("Reloaded etcd client credentials from {} ({}): requests use them from now on, the watches "
                 + "reopen on the new connection", files(), next);
         }
