@@ -528,7 +528,8 @@ class EndToEndTest {
         try {
             awaitTrue("tcpdump listening in h" + to.n, Duration.ofSeconds(10),
                 () -> Files.exists(err) && Files.readString(err).contains("listening on"));
-            final byte[] packet = echoRequest(src, dst, id);
+            final byte[] packet = io.overlay.testing.TestPackets.icmpEcho(io.overlay.core.net.Ipv4.parse(src),
+                io.overlay.core.net.Ipv4.parse(dst), id, 1, 36);
             final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(4);
             while (System.nanoTime() < deadline) {
                 io.overlay.tun.NetnsThread.call(from.ns.name(), () -> {
@@ -547,32 +548,5 @@ class EndToEndTest {
             dump.destroyForcibly();
             dump.waitFor(5, TimeUnit.SECONDS);
         }
-    }
-
-    /** An IPv4 ICMP echo request (TTL 64, 8 payload bytes) with correct header and ICMP checksums. */
-    private static byte[] echoRequest(final String src, final String dst, final int id) throws IOException {
-        final java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(36);
-        b.put((byte) 0x45).put((byte) 0).putShort((short) 36).putShort((short) id).putShort((short) 0)
-            .put((byte) 64).put((byte) 1).putShort((short) 0)
-            .put(java.net.InetAddress.getByName(src).getAddress()).put(java.net.InetAddress.getByName(dst).getAddress());
-        b.put((byte) 8).put((byte) 0).putShort((short) 0).putShort((short) id).putShort((short) 1);
-        b.put("overlay!".getBytes(StandardCharsets.US_ASCII));
-        final byte[] p = b.array();
-        putChecksum(p, 0, 20, 10);
-        putChecksum(p, 20, 16, 22);
-        return p;
-    }
-
-    private static void putChecksum(final byte[] p, final int from, final int length, final int at) {
-        int sum = 0;
-        for (int i = from; i < from + length; i += 2) {
-            sum += ((p[i] & 0xff) << 8) | (p[i + 1] & 0xff);
-        }
-        while ((sum >>> 16) != 0) {
-            sum = (sum & 0xffff) + (sum >>> 16);
-        }
-        final int c = ~sum & 0xffff;
-        p[at] = (byte) (c >>> 8);
-        p[at + 1] = (byte) c;
     }
 }

@@ -60,6 +60,13 @@ public final class TestPackets {
     public static final int DST = 0x64400203;
 
     /**
+     * The IPv4 identification of {@link #icmpEcho} packets: not 0, because a raw socket with {@code IP_HDRINCL}
+     * replaces an identification of 0 with one of the kernel's ({@code raw_send_hdrinc}, net/ipv4/raw.c), and a test
+     * that sends them that way compares what arrives with what it built.
+     */
+    public static final int ECHO_ID = 0x4242;
+
+    /**
      * An 84-byte ICMP echo request 100.64.1.1 → 100.64.9.9, TTL 64, DF, id 0x1234, both checksums valid (computed
      * independently with a Python RFC 1071 implementation).
      */
@@ -259,8 +266,20 @@ public final class TestPackets {
         return udp(src, srcPort, dst, dstPort, 0x1234, payload);
     }
 
-    private static byte[] udp(final int src, final int srcPort, final int dst, final int dstPort, final int id,
-                              final byte[] payload) {
+    /**
+     * An IPv4/UDP packet with the given identification, DF, TTL 64, both checksums complete (a computed UDP checksum
+     * of 0 sent as 0xffff).
+     *
+     * @param src source address
+     * @param srcPort source port
+     * @param dst destination address
+     * @param dstPort destination port
+     * @param id IPv4 identification, e.g. a sequence number that tells the packets apart
+     * @param payload the payload
+     * @return the packet
+     */
+    public static byte[] udp(final int src, final int srcPort, final int dst, final int dstPort, final int id,
+                             final byte[] payload) {
         final byte[] p = ipv4(IPV4_HEADER + UDP_HEADER + payload.length, 0, id, true, 64, PROTO_UDP, src, dst);
         put16(p, IPV4_HEADER, srcPort);
         put16(p, IPV4_HEADER + 2, dstPort);
@@ -443,7 +462,7 @@ public final class TestPackets {
 
     /**
      * A valid 84-byte ICMP echo request (ping's default size: 20-byte IPv4 header, 8-byte ICMP header, 56 zero bytes),
-     * TTL 64, identifier 0, both checksums set.
+     * TTL 64, IPv4 identification {@value #ECHO_ID}, ICMP identifier 0, both checksums set.
      *
      * @param src source address
      * @param dst destination address
@@ -451,11 +470,32 @@ public final class TestPackets {
      * @return the packet
      */
     public static byte[] icmpEcho(final int src, final int dst, final int seq) {
-        final byte[] p = ipv4(84, 0, 0, false, 64, PROTO_ICMP, src, dst);
+        return icmpEcho(src, dst, 0, seq, 84);
+    }
+
+    /**
+     * A valid ICMP echo request of {@code length} bytes (20-byte IPv4 header, 8-byte ICMP header, zero bytes), TTL 64,
+     * IPv4 identification {@value #ECHO_ID}, both checksums set.
+     *
+     * @param src source address
+     * @param dst destination address
+     * @param identifier the ICMP identifier (what ping and a capture filter tell their requests apart by)
+     * @param seq the ICMP sequence number
+     * @param length the packet's length in bytes, at least 28
+     * @return the packet
+     * @throws IllegalArgumentException if {@code length} is below 28 or above 65535
+     */
+    public static byte[] icmpEcho(final int src, final int dst, final int identifier, final int seq,
+                                  final int length) {
+        if (length < IPV4_HEADER + 8 || length > 65535) {
+            throw new IllegalArgumentException("an echo request is 28..65535 bytes, got " + length);
+        }
+        final byte[] p = ipv4(length, 0, ECHO_ID, false, 64, PROTO_ICMP, src, dst);
         fixIp(p);
         p[IPV4_HEADER] = 8; // echo request
+        put16(p, IPV4_HEADER + 4, identifier);
         put16(p, IPV4_HEADER + 6, seq);
-        put16(p, IPV4_HEADER + 2, ~onesSum(p, IPV4_HEADER, 64, 0) & 0xffff);
+        put16(p, IPV4_HEADER + 2, ~onesSum(p, IPV4_HEADER, length - IPV4_HEADER, 0) & 0xffff);
         return p;
     }
 

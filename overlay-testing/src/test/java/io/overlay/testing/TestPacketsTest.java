@@ -41,6 +41,17 @@ class TestPacketsTest {
         assertThat(TestPackets.u16(p, 26)).isEqualTo(7);
         assertThat(TestPackets.u32(p, 12)).isEqualTo(TestPackets.SRC);
         assertThat(TestPackets.u32(p, 16)).isEqualTo(TestPackets.DST);
+        assertThat(TestPackets.u16(p, 4)).as("not 0, which a raw socket would replace").isEqualTo(TestPackets.ECHO_ID);
+        final byte[] q = TestPackets.icmpEcho(TestPackets.SRC, TestPackets.DST, 0x5a17, 9, 36);
+        assertThat(q).hasSize(36);
+        assertThat(TestPackets.u16(q, 2)).isEqualTo(36);
+        assertThat(TestPackets.ipChecksumOk(q)).isTrue();
+        assertThat(TestPackets.onesSum(q, 20, 16, 0)).as("ICMP checksum").isEqualTo(0xffff);
+        assertThat(TestPackets.u16(q, 24)).as("identifier").isEqualTo(0x5a17);
+        assertThat(TestPackets.u16(q, 26)).as("sequence").isEqualTo(9);
+        assertThat(TestPackets.icmpEcho(TestPackets.SRC, TestPackets.DST, 0, 7, 84)).isEqualTo(p);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> TestPackets.icmpEcho(1, 2, 0, 0, 27))
+            .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("got 27");
     }
 
     @Test

@@ -287,20 +287,9 @@ class EncryptionNamespaceTest {
         return after.drops(r) - before.drops(r);
     }
 
-    /** A valid IPv4 ICMP echo request of {@code length} bytes. */
+    /** A valid IPv4 ICMP echo request of {@code length} bytes (TTL 64, both checksums set). */
     private static byte[] packet(final String src, final String dst, final int length) {
-        final ByteBuffer p = ByteBuffer.allocate(length);
-        p.put(0, (byte) 0x45);
-        p.putShort(2, (short) length);
-        p.putShort(4, (short) 0x4242);
-        p.put(8, (byte) 64);
-        p.put(9, (byte) 1);
-        p.putInt(12, Ipv4.parse(src));
-        p.putInt(16, Ipv4.parse(dst));
-        p.putShort(10, (short) InetChecksum.ipv4Header(p, 0, 20));
-        p.put(20, (byte) 8);
-        p.putShort(22, (short) InetChecksum.checksum(p, 20, length - 20));
-        return p.array();
+        return TestPackets.icmpEcho(Ipv4.parse(src), Ipv4.parse(dst), 0, 0, length);
     }
 
     /** Sends {@code payload} as a UDP datagram 198.18.0.1:8285 → 198.18.0.2:8285 through the raw socket. */

@@ -610,20 +610,8 @@ class HostileTrafficNamespaceTest {
     /** Packets built once for the tests. */
     private static final class TestPacketsHolder {
         /** A 1400-byte echo request 100.64.1.9 → 100.64.2.77 (an address B's kernel does not own: dropped). */
-        static final byte[] ECHO_TO_B_77 = echo(1400);
-
-        private static byte[] echo(final int length) {
-            final byte[] p = new byte[length];
-            p[0] = 0x45;
-            io.overlay.testing.TestPackets.put16(p, 2, length);
-            p[8] = 64;
-            p[9] = 1;
-            io.overlay.testing.TestPackets.put32(p, 12, Ipv4.parse("100.64.1.9"));
-            io.overlay.testing.TestPackets.put32(p, 16, Ipv4.parse("100.64.2.77"));
-            io.overlay.testing.TestPackets.fixIp(p);
-            p[20] = 8;
-            return p;
-        }
+        static final byte[] ECHO_TO_B_77 = io.overlay.testing.TestPackets.icmpEcho(Ipv4.parse("100.64.1.9"),
+            Ipv4.parse("100.64.2.77"), 0, 0, 1400);
     }
 
     private static String hex(final byte[] p) {

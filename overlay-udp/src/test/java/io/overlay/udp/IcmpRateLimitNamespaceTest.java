@@ -8,7 +8,7 @@ import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.testing.Netns;
 import io.overlay.testing.Privileged;
-import io.overlay.udp.wire.InetChecksum;
+import io.overlay.testing.TestPackets;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.time.Duration;
@@ -70,7 +70,7 @@ class IcmpRateLimitNamespaceTest {
         try {
             for (int i = 0; i < COUNT; i++) {
                 final int dst = Ipv4.parse("100.64.9." + (1 + i % 250));
-                RawSockets.send(inject, echoRequest(host.subnet.address(), dst, i), dst);
+                RawSockets.send(inject, TestPackets.icmpEcho(host.subnet.address(), dst, ID, i, 64), dst);
             }
         } finally {
             start = System.nanoTime(); // before the loop may serve a packet: elapsed covers all its ICMP decisions
@@ -123,24 +123,5 @@ class IcmpRateLimitNamespaceTest {
             }
         }
         return count;
-    }
-
-    /** An 64-byte ICMP echo request (TTL 64, id {@value #ID}, sequence {@code seq}) with valid checksums. */
-    private static byte[] echoRequest(final int src, final int dst, final int seq) {
-        final int length = 64;
-        final ByteBuffer p = ByteBuffer.allocate(length);
-        p.put(0, (byte) 0x45);
-        p.putShort(2, (short) length);
-        p.putShort(4, (short) seq);
-        p.put(8, (byte) 64);
-        p.put(9, (byte) IPPROTO_ICMP);
-        p.putInt(12, src);
-        p.putInt(16, dst);
-        p.putShort(10, (short) InetChecksum.ipv4Header(p, 0, 20));
-        p.put(20, (byte) 8); // echo request
-        p.putShort(24, (short) ID);
-        p.putShort(26, (short) seq);
-        p.putShort(22, (short) InetChecksum.checksum(p, 20, length - 20));
-        return p.array();
     }
 }

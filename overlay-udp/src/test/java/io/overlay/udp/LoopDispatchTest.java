@@ -24,7 +24,7 @@ import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.EngineTuning;
 import io.overlay.testing.SocketPairTun;
 import io.overlay.testing.TestLibc;
-import io.overlay.udp.wire.InetChecksum;
+import io.overlay.testing.TestPackets;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -348,21 +348,9 @@ class LoopDispatchTest {
         return p.getShort(4) & 0xffff;
     }
 
-    /** A 28-byte IPv4/UDP packet, TTL 64, IP ID {@code seq}, valid header checksum (UDP checksum 0: none). */
+    /** A 28-byte IPv4/UDP packet 40000 → 9, TTL 64, IP ID {@code seq}, both checksums set. */
     private static byte[] packet(final int src, final int dst, final int seq) {
-        final ByteBuffer p = ByteBuffer.allocate(PACKET);
-        p.put(0, (byte) 0x45);
-        p.putShort(2, (short) PACKET);
-        p.putShort(4, (short) seq);
-        p.put(8, (byte) 64);
-        p.put(9, (byte) 17);
-        p.putInt(12, src);
-        p.putInt(16, dst);
-        p.putShort(10, (short) InetChecksum.ipv4Header(p, 0, 20));
-        p.putShort(20, (short) 40000);
-        p.putShort(22, (short) 9);
-        p.putShort(24, (short) 8);
-        return p.array();
+        return TestPackets.udp(src, 40000, dst, 9, seq, new byte[0]);
     }
 
     private static List<Integer> range(final int from, final int to) {
