@@ -14,7 +14,6 @@ import io.overlay.udp.crypto.HostKeyPair;
 import io.overlay.udp.crypto.PacketSealer;
 import io.overlay.udp.crypto.PeerSession;
 import io.overlay.udp.crypto.SessionKeys;
-import io.overlay.udp.wire.InetChecksum;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -294,18 +293,7 @@ class EncryptionNamespaceTest {
 
     /** Sends {@code payload} as a UDP datagram 198.18.0.1:8285 → 198.18.0.2:8285 through the raw socket. */
     private static void spoofed(final int raw, final byte[] payload) throws Exception {
-        final ByteBuffer p = ByteBuffer.allocate(28 + payload.length);
-        p.put(0, (byte) 0x45);
-        p.putShort(2, (short) (28 + payload.length));
-        p.put(8, (byte) 64);
-        p.put(9, (byte) 17);
-        p.putInt(12, Ipv4.parse(TwoHostUnderlay.UNDERLAY_A));
-        p.putInt(16, Ipv4.parse(TwoHostUnderlay.UNDERLAY_B));
-        p.putShort(10, (short) InetChecksum.ipv4Header(p, 0, 20));
-        p.putShort(20, (short) EngineHost.PORT);
-        p.putShort(22, (short) EngineHost.PORT);
-        p.putShort(24, (short) (8 + payload.length));
-        p.put(28, payload); // UDP checksum 0: none (RFC 768)
-        RawSockets.send(raw, p.array(), Ipv4.parse(TwoHostUnderlay.UNDERLAY_B));
+        RawSockets.send(raw, TestPackets.udp(Ipv4.parse(TwoHostUnderlay.UNDERLAY_A), EngineHost.PORT,
+            Ipv4.parse(TwoHostUnderlay.UNDERLAY_B), EngineHost.PORT, payload), Ipv4.parse(TwoHostUnderlay.UNDERLAY_B));
     }
 }

@@ -10,8 +10,8 @@ import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.EngineSettings;
 import io.overlay.core.spi.TrafficCounters;
 import io.overlay.testing.Privileged;
+import io.overlay.testing.TestPackets;
 import io.overlay.tun.NetnsThread;
-import io.overlay.udp.wire.InetChecksum;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
 import java.nio.ByteBuffer;
@@ -74,11 +74,8 @@ class UdpEngineMultiQueueTest {
         try {
             final TrafficCounters before = b.engine.counters();
             // An ICMP echo request 100.64.1.0 -> 100.64.2.0 (B's TUN), TTL 64, valid checksums.
-            final ByteBuffer p = ByteBuffer.allocate(28);
-            p.put(0, (byte) 0x45).putShort(2, (short) 28).put(8, (byte) 64).put(9, (byte) 1)
-                .putInt(12, Ipv4.parse("100.64.1.0")).putInt(16, Ipv4.parse("100.64.2.0"));
-            p.putShort(10, (short) InetChecksum.ipv4Header(p, 0, 20));
-            p.put(20, (byte) 8).putShort(22, (short) InetChecksum.checksum(p, 20, 8));
+            final ByteBuffer p = ByteBuffer.wrap(
+                TestPackets.icmpEcho(Ipv4.parse("100.64.1.0"), Ipv4.parse("100.64.2.0"), 0, 0, 28));
             unknown.send(p, new InetSocketAddress("198.18.0.2", EngineHost.PORT));
             final TrafficCounters after =
                 b.awaitCounters(c -> c.udpToTunPackets() > before.udpToTunPackets());
