@@ -8,8 +8,9 @@ import picocli.CommandLine.Option;
  * {@code overlay lxc-net}: the host's {@code subnet.env} as LXC settings, so LXC's own dnsmasq hands containers
  * addresses of the host's subnet and containers use the overlay MTU.
  *
- * <p>{@code --format lxc-net} (default) writes the variables of LXC's {@code lxc-net} script, read from
- * {@code /etc/default/lxc-net} (lxc 5.0 {@code config/init/common/lxc-net.in}):
+ * <p>{@code --format lxc-net} (default) writes the variables of LXC's {@code lxc-net} script (lxc 5.0
+ * {@code config/init/common/lxc-net.in}), for {@code /etc/default/lxc-net}: the script sources
+ * {@code /etc/default/lxc}, which sources {@code /etc/default/lxc-net} (Debian's and Ubuntu's packages):
  * <pre>
  * USE_LXC_BRIDGE="true"
  * LXC_BRIDGE="lxcbr0"

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.core.net.Ipv4;
 import io.overlay.testing.Privileged;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -26,13 +25,20 @@ import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * LXC for real: two overlay hosts ({@link OverlayHosts}); in each host namespace the bridge and dnsmasq that LXC's
- * {@code lxc-net} script starts, from the variables {@code overlay lxc-net} made from the host's {@code subnet.env}
- * (the bridge gets {@code LXC_ADDR}/{@code LXC_NETMASK}, dnsmasq runs with lxc-net's arguments), and two containers
- * per host created offline from LXC's busybox template (Debian's busybox-static) with the
+ * LXC for real: two overlay hosts ({@link OverlayHosts}); in each host namespace LXC's own {@code lxc-net} script
+ * (Debian's {@code /usr/libexec/lxc/lxc-net start}) reads the file {@code overlay lxc-net} made from the host's
+ * {@code subnet.env} as {@code /etc/default/lxc-net} and makes the bridge, its nftables rules and its dnsmasq from
+ * it; two containers per host are created offline from LXC's busybox template (Debian's busybox-static) with the
  * {@code overlay lxc-net --format container} lines, their root file systems in the test's directory. The containers'
  * udhcpc gets addresses from LXC's dnsmasq (checked in its lease file), every container pings every container on the
  * other host, and full-MTU packets with DF set cross both ways.
+ *
+ * <p>lxc-net runs under {@code ip netns exec} (the namespace's sysfs, where it looks its bridge up) in a mount
+ * namespace of its own ({@code unshare --mount --propagation private}) where the generated file is bind-mounted on
+ * {@code /etc/default/lxc-net} (Debian's {@code /etc/default/lxc}, which the script sources, sources it), a tmpfs
+ * covers {@code /run} (its {@code /run/lxc/network_up} and dnsmasq pid file) and the host's directory covers
+ * {@code /var/lib/misc} (dnsmasq's lease file): nothing of it reaches the machine's files or root namespace, and the
+ * dnsmasq it leaves running is killed with the host namespace.
  *
  * <p>lxc-start runs in the host namespace with {@code ip netns exec}, whose sysfs is the namespace's (LXC looks
  * its bridge up in {@code /sys/class/net}); lxc-attach, lxc-info and lxc-stop run in that network namespace too,
@@ -46,6 +52,10 @@ class LxcRuntimeTest {
     private static final int CONTAINERS = 2;
     private static final Pattern VAR = Pattern.compile("^([A-Z_]+)=\"([^\"]*)\"$");
     private static final Pattern INET = Pattern.compile("inet (\\d+\\.\\d+\\.\\d+\\.\\d+)/(\\d+)");
+    /** Where LXC installs its lxc-net script: Debian 12 (lxc 5), then older multiarch paths. */
+    private static final List<Path> LXC_NET = List.of(Path.of("/usr/libexec/lxc/lxc-net"),
+        Path.of("/usr/lib/x86_64-linux-gnu/lxc/lxc-net"), Path.of("/usr/lib/aarch64-linux-gnu/lxc/lxc-net"),
+        Path.of("/usr/lib/lxc/lxc-net"));
 
     private OverlayHosts overlay;
     private final Map<OverlayHosts.Host, Map<String, String>> settings = new LinkedHashMap<>();
@@ -75,7 +85,7 @@ class LxcRuntimeTest {
                 }
             }
             settings.put(h, v);
-            startLxcNet(h, v);
+            startLxcNet(h, env);
             Files.writeString(h.dir().resolve("create.conf"), "lxc.apparmor.profile = unconfined\n"
                 + Files.readString(conf));
             for (int c = 1; c <= CONTAINERS; c++) {
@@ -104,20 +114,32 @@ class LxcRuntimeTest {
         }
     }
 
-    /** lxc-net's start: the bridge with LXC_ADDR/LXC_NETMASK, and dnsmasq with lxc-net's arguments. */
-    private void startLxcNet(final OverlayHosts.Host h, final Map<String, String> v) throws IOException {
-        final String bridge = v.get("LXC_BRIDGE");
-        final int len = Integer.bitCount(Ipv4.parse(v.get("LXC_NETMASK")));
-        h.ns().exec("ip", "link", "add", "dev", bridge, "type", "bridge");
-        h.ns().exec("ip", "addr", "add", v.get("LXC_ADDR") + "/" + len, "broadcast", "+", "dev", bridge);
-        h.ns().exec("ip", "link", "set", "dev", bridge, "up");
-        h.ns().spawn(new ProcessBuilder("dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "-u", "root",
-            "--strict-order", "--bind-interfaces", "--pid-file=" + h.dir().resolve("dnsmasq.pid"),
-            "--listen-address", v.get("LXC_ADDR"), "--dhcp-range", v.get("LXC_DHCP_RANGE"),
-            "--dhcp-lease-max=" + v.get("LXC_DHCP_MAX"), "--dhcp-no-override", "--except-interface=lo",
-            "--interface=" + bridge, "--dhcp-leasefile=" + h.dir().resolve("dnsmasq.leases"),
-            "--dhcp-authoritative").redirectErrorStream(true)
-            .redirectOutput(overlay.logs().resolve("dnsmasq-h" + h.n() + ".log").toFile()));
+    /**
+     * LXC's lxc-net script started in the host namespace with the generated file as {@code /etc/default/lxc-net}
+     * (see the class comment); its output goes to {@code lxc-net-h<n>.log}.
+     */
+    private void startLxcNet(final OverlayHosts.Host h, final Path env) throws Exception {
+        final Path script = LXC_NET.stream().filter(Files::isExecutable).findFirst().orElseThrow(() ->
+            new IllegalStateException("LXC's lxc-net script is in none of " + LXC_NET + " (Debian package lxc)"));
+        assertThat(Path.of("/etc/default/lxc-net")).as("lxc-net's settings file (Debian package lxc)").exists();
+        final Path misc = Files.createDirectories(h.dir().resolve("misc"));
+        final Path log = overlay.logs().resolve("lxc-net-h" + h.n() + ".log");
+        OverlayHosts.run(Duration.ofSeconds(60), List.of("ip", "netns", "exec", h.ns().name(), "unshare", "--mount",
+            "--propagation", "private", "sh", "-c", "set -e; mount --bind \"$1\" /etc/default/lxc-net; "
+                + "mount -t tmpfs -o mode=0755 tmpfs /run; mount --bind \"$2\" /var/lib/misc; "
+                + "\"$3\" start >\"$4\" 2>&1 || { cat \"$4\"; exit 1; }",
+            "sh", env.toString(), misc.toString(), script.toString(), log.toString()));
+    }
+
+    /** The command line of the dnsmasq lxc-net left running in host {@code h}'s namespace, arguments by NUL. */
+    private static String dnsmasqCommandLine(final OverlayHosts.Host h) throws Exception {
+        final String pids = OverlayHosts.run(Duration.ofSeconds(10), List.of("ip", "netns", "pids", h.ns().name()));
+        for (String pid : pids.split("\\s+")) {
+            if (pid.matches("\\d+") && Files.readString(Path.of("/proc", pid, "comm")).strip().equals("dnsmasq")) {
+                return Files.readString(Path.of("/proc", pid, "cmdline"));
+            }
+        }
+        throw new AssertionError("no dnsmasq in h" + h.n() + "'s namespace: " + pids);
     }
 
     private static List<String> attach(final OverlayHosts.Host h, final Path lxcPath, final String name,
@@ -157,6 +179,29 @@ class LxcRuntimeTest {
 
     @Test
     @Order(1)
+    void lxcNetStartedFromTheGeneratedSettings() throws Exception {
+        for (OverlayHosts.Host h : overlay.hosts()) {
+            final HostSubnet s = h.subnet();
+            final Map<String, String> v = settings.get(h);
+            final String bridge = v.get("LXC_BRIDGE");
+            // the bridge lxc-net made: LXC_ADDR with LXC_NETMASK as lxc-net's _netmask2cidr turns it into a length
+            assertThat(h.ns().exec("ip", "-4", "-o", "addr", "show", "dev", bridge)).contains("inet "
+                + s.gatewayCidr() + " ");
+            assertThat(h.ns().exec("ip", "-o", "link", "show", "master", bridge).lines().count())
+                .as("container veths on %s", bridge).isEqualTo(CONTAINERS);
+            // the dnsmasq lxc-net started: its range, lease limit, address and interface from the file
+            final String cmd = dnsmasqCommandLine(h);
+            assertThat(cmd).contains("\0--dhcp-range\0" + v.get("LXC_DHCP_RANGE") + "\0",
+                "\0--dhcp-lease-max=" + v.get("LXC_DHCP_MAX") + "\0",
+                "\0--listen-address\0" + Ipv4.format(s.gateway()) + "\0", "\0--interface=" + bridge + "\0");
+            // lxc-net's masquerade rule (nftables or iptables-nft, in the host namespace) spares the whole Network
+            assertThat(h.ns().exec("nft", "list", "ruleset"))
+                .contains("ip saddr " + s.network() + " ip daddr != " + s.network() + " ");
+        }
+    }
+
+    @Test
+    @Order(2)
     void containersGetAddressesFromLxcsDnsmasqInTheHostsSubnet() throws Exception {
         for (Container c : containers.values()) {
             final HostSubnet s = c.host().subnet();
@@ -167,8 +212,9 @@ class LxcRuntimeTest {
             assertThat(a).as("%s %s in %s", c.name(), c.address(), v.get("LXC_DHCP_RANGE"))
                 .isBetween(Integer.toUnsignedLong(Ipv4.parse(range[0])), Integer.toUnsignedLong(Ipv4.parse(range[1])));
             assertThat(s.subnet().contains(Ipv4.parse(c.address()))).isTrue();
-            // handed out by the host's dnsmasq, not set by the test
-            assertThat(Files.readString(c.host().dir().resolve("dnsmasq.leases"))).contains(" " + c.address() + " ");
+            // handed out by the dnsmasq lxc-net started, not set by the test
+            assertThat(Files.readString(c.host().dir().resolve("misc/dnsmasq." + v.get("LXC_BRIDGE") + ".leases")))
+                .contains(" " + c.address() + " ");
             final String link = OverlayHosts.run(Duration.ofSeconds(30), List.of("nsenter", "--net=/proc/" + c.pid()
                 + "/ns/net", "ip", "-o", "link", "show", "dev", "eth0"));
             assertThat(link).contains(" mtu " + s.mtu() + " ");
@@ -180,7 +226,7 @@ class LxcRuntimeTest {
     }
 
     @Test
-    @Order(2)
+    @Order(3)
     void everyContainerPingsEveryContainerOnTheOtherHost() throws Exception {
         final Path lxcPath = overlay.dir().resolve("lxc");
         for (Container a : containers.values()) {
@@ -194,7 +240,7 @@ class LxcRuntimeTest {
     }
 
     @Test
-    @Order(3)
+    @Order(4)
     void fullMtuPacketsWithDontFragmentCrossBothWays() throws Exception {
         final Container a = containers.get("h1c1");
         final Container b = containers.get("h2c1");
