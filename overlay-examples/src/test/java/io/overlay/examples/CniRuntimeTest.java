@@ -35,7 +35,8 @@ import org.junit.jupiter.api.Timeout;
  * {@code CNI_CONTAINERID}, {@code CNI_NETNS}, {@code CNI_IFNAME}, {@code CNI_PATH}, the plugin's configuration with
  * the list's {@code name} and {@code cniVersion} on standard input). Two containers (namespaces) per host get their
  * addresses from host-local, ping every container on the other host, send full-MTU packets with DF set, and DEL
- * removes their interface, address reservation and masquerade rules.
+ * removes their interface, address reservation and masquerade rules. Host 2 runs with {@code --ip-masq}, so the
+ * conflist's {@code ipMasq} is checked both ways: the bridge plugin masquerades on host 1 only.
  */
 @Privileged
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -56,7 +57,8 @@ class CniRuntimeTest {
     @BeforeAll
     @Timeout(value = 150, unit = TimeUnit.SECONDS)
     void setUp() throws Exception {
-        overlay = OverlayHosts.start("cni", 2);
+        // h2 masquerades itself (FLANNEL_IPMASQ=true), so the conflist's ipMasq is checked both ways
+        overlay = OverlayHosts.start("cni", 2, h -> h == 2 ? List.of("--ip-masq") : List.of());
         for (OverlayHosts.Host h : overlay.hosts()) {
             final int status = OverlayMain.commandLine(Map.of()).execute("cni-conf", "--subnet-file",
                 h.subnetEnv().toString(), "--ipam-data-dir", h.dir().resolve("ipam").toString(),
@@ -155,6 +157,20 @@ class CniRuntimeTest {
                 .startsWith(c.id());
         }
         assertThat(containers.values().stream().map(Container::address).distinct()).hasSize(containers.size());
+        for (OverlayHosts.Host h : overlay.hosts()) {
+            // ipMasq as flannel's CNI plugin sets it: the bridge plugin masquerades iff the overlay does not
+            final boolean overlayMasquerades = h.subnet().ipMasq();
+            assertThat(overlayMasquerades).as("FLANNEL_IPMASQ of h%d", h.n()).isEqualTo(h.n() == 2);
+            final String nat = h.ns().exec("iptables", "-t", "nat", "-S", "POSTROUTING");
+            for (Container c : containers.values()) {
+                if (c.host() == h) {
+                    final long rules = nat.lines().filter(l -> l.startsWith("-A POSTROUTING -s " + c.address()
+                        + "/32 ") && l.contains(" -j CNI-")).count();
+                    assertThat(rules).as("h%d's CNI masquerade rules for %s (ipMasq %s): %s", h.n(), c.id(),
+                        !overlayMasquerades, nat).isEqualTo(overlayMasquerades ? 0 : 1);
+                }
+            }
+        }
     }
 
     @Test

@@ -27,7 +27,9 @@ import org.junit.jupiter.api.Timeout;
  * locally made rootfs. Docker's own IPAM addresses two containers per host from the bridge's subnet; every container
  * pings every container on the other host and full-MTU packets with DF set cross both ways. Each dockerd finds
  * forwarding off, as at boot, and so leaves iptables' FORWARD policy at DROP: the containers reach each other through
- * the agents' default {@code --iptables-forward-rules}, and no longer once h2's agent runs without them.
+ * the agents' default {@code --iptables-forward-rules}, and no longer once h2's agent runs without them. Host 2 runs
+ * with {@code --ip-masq}, so its daemon.json also holds {@code "ip-masq": false}, and dockerd is checked to have read
+ * it.
  *
  * <p>dockerd is started with {@code nsenter --net}, not {@code ip netns exec}: the latter mounts a fresh
  * {@code /sys}, which hides {@code /sys/fs/cgroup}, and dockerd then refuses to start ("Devices cgroup isn't
@@ -53,7 +55,8 @@ class DockerRuntimeTest {
     @BeforeAll
     @Timeout(value = 200, unit = TimeUnit.SECONDS)
     void setUp() throws Exception {
-        overlay = OverlayHosts.start("docker", 2);
+        // h2 masquerades itself (FLANNEL_IPMASQ=true), so daemon.json's "ip-masq": false is read by a dockerd too
+        overlay = OverlayHosts.start("docker", 2, h -> h == 2 ? List.of("--ip-masq") : List.of());
         final Path rootfs = OverlayHosts.busyboxRootfs(overlay.dir());
         overlay.onClose(this::stopDaemons);
         for (OverlayHosts.Host h : overlay.hosts()) {
@@ -144,6 +147,15 @@ class DockerRuntimeTest {
                 .isEqualTo(s.subnet() + " " + Ipv4.format(s.gateway()) + " " + s.mtu());
             assertThat(h.ns().exec("ip", "-4", "-o", "addr", "show", "dev", "docker0")).contains("inet "
                 + s.gatewayCidr());
+            // ip-masq as mk-docker-opts.sh sets it: off when the overlay masquerades (h2), Docker's default on h1
+            assertThat(s.ipMasq()).as("FLANNEL_IPMASQ of h%d", h.n()).isEqualTo(h.n() == 2);
+            assertThat(OverlayHosts.run(Duration.ofSeconds(30), docker(h, "network", "inspect", "-f",
+                "{{index .Options \"com.docker.network.bridge.enable_ip_masquerade\"}}", "bridge")).strip())
+                .isEqualTo(Boolean.toString(!s.ipMasq()));
+            final String nat = h.ns().exec("iptables", "-t", "nat", "-S", "POSTROUTING");
+            assertThat(nat.lines().filter(l -> l.startsWith("-A POSTROUTING -s " + s.subnet() + " ! -o docker0 ")
+                && l.endsWith(" -j MASQUERADE")).count()).as("h%d's Docker masquerade rule: %s", h.n(), nat)
+                .isEqualTo(s.ipMasq() ? 0 : 1);
         }
         for (Container c : containers.values()) {
             final HostSubnet s = c.host().subnet();
