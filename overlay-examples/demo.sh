@@ -7,11 +7,13 @@
 #   netns   hand-made network namespaces on a bridge cbr0 that OverlayMain makes (--bridge cbr0), addressed .2 and .3
 #   cni     namespaces added by Debian's CNI plugins (/usr/lib/cni bridge + host-local, per the CNI spec) with the
 #           conflist "overlay cni-conf" makes from the host's subnet.env
-#   lxc     LXC containers created offline from LXC's busybox template, addressed by dnsmasq run with the lxc-net
-#           settings "overlay lxc-net" makes (bridge lxcbr0, the host's subnet, container MTU)
+#   lxc     LXC containers created offline from LXC's busybox template, addressed by the dnsmasq that LXC's lxc-net
+#           script starts from the /etc/default/lxc-net "overlay lxc-net" makes (bridge lxcbr0, the host's subnet),
+#           with the container MTU from "overlay lxc-net --format container"
 #   docker  one dockerd per host with the daemon.json "overlay docker-opts --format daemon-json" makes (bip, mtu),
 #           its own data root, exec root, pid file and socket, and a busybox image imported from a local rootfs
-# Bridges, dnsmasq, dockerd and the CNI plugins' iptables rules all live inside the host namespaces.
+# Bridges, dnsmasq, dockerd, lxc-net's nftables rules and the CNI plugins' iptables rules all live inside the host
+# namespaces.
 #
 # Everything runs in network namespaces this script creates and removes again (also on failure or Ctrl-C), named
 # with a per-run prefix ovd<pid of this script>- so several runs at once do not meet:
@@ -94,6 +96,7 @@ case $RUNTIME in
     command -v iptables >/dev/null 2>&1 || need+=(iptables) ;;
   lxc)
     command -v lxc-start >/dev/null 2>&1 || need+=(lxc)
+    command -v nft >/dev/null 2>&1 || need+=(nftables) # lxc-net's rules (else iptables)
     command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
     dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static) ;;
   docker)
@@ -144,6 +147,15 @@ if [ "${#need[@]}" -gt 0 ]; then
   else
     die "missing ${need[*]/JAVA/java}: install iproute2, ping, procps (sysctl), util-linux (flock), etcd 3.4+ (server and etcdctl), Java 17+ and Maven 3.8+"
   fi
+fi
+if [ "$RUNTIME" = lxc ]; then
+  # LXC's lxc-net script: Debian 12 (lxc 5), then older multiarch paths
+  LXC_NET=
+  for f in /usr/libexec/lxc/lxc-net /usr/lib/*/lxc/lxc-net /usr/lib/lxc/lxc-net; do
+    [ -x "$f" ] && { LXC_NET=$f; break; }
+  done
+  [ -n "$LXC_NET" ] || die "LXC's lxc-net script is missing (Debian package lxc)"
+  [ -f /etc/default/lxc-net ] || die "/etc/default/lxc-net is missing (Debian package lxc ships it)"
 fi
 jv=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
 [ "${jv%%.*}" -ge 17 ] 2>/dev/null || die "Java 17 or newer is needed, found ${jv:-none} ($(command -v java))"
@@ -394,20 +406,18 @@ for h in "${HOSTS[@]}"; do
       run ojava lxc-net --subnet-file "$TMP/h$h/subnet.env" -o "$TMP/h$h/lxc-net"
       run ojava lxc-net --format container --subnet-file "$TMP/h$h/subnet.env" -o "$TMP/h$h/container.conf"
       { echo "lxc.apparmor.profile = unconfined"; cat "$TMP/h$h/container.conf"; } >"$TMP/h$h/create.conf"
-      # lxc-net's start, inside the host namespace: the bridge and dnsmasq with lxc-net's arguments
+      # LXC's own lxc-net start inside the host namespace (its sysfs, nftables, ip_forward), in a mount namespace
+      # of its own where the generated file is /etc/default/lxc-net (which /etc/default/lxc sources), a tmpfs is /run
+      # (lxc-net's network_up, dnsmasq's pid file) and $TMP/h$h/misc is /var/lib/misc (dnsmasq's lease file); the
+      # dnsmasq it leaves running dies with the namespace
+      mkdir -p "$TMP/h$h/misc"
+      run ip netns exec "$P-h$h" unshare --mount --propagation private sh -c 'set -e
+        mount --bind "$1" /etc/default/lxc-net; mount -t tmpfs -o mode=0755 tmpfs /run
+        mount --bind "$2" /var/lib/misc; exec "$3" start' sh "$TMP/h$h/lxc-net" "$TMP/h$h/misc" "$LXC_NET" \
+        >"$TMP/h$h/lxc-net.log" 2>&1 || { cat "$TMP/h$h/lxc-net.log" >&2; die "lxc-net start failed in h$h"; }
       # shellcheck disable=SC1090
       . "$TMP/h$h/lxc-net"
-      mask=0; for o in ${LXC_NETMASK//./ }; do while [ "$o" -gt 0 ]; do mask=$((mask + (o & 1))); o=$((o >> 1)); done; done
-      nsx "h$h" ip link add dev "$LXC_BRIDGE" type bridge
-      nsx "h$h" ip addr add "$LXC_ADDR/$mask" broadcast + dev "$LXC_BRIDGE"
-      nsx "h$h" ip link set dev "$LXC_BRIDGE" up
-      say "h$h lxc-net: $LXC_BRIDGE $LXC_ADDR/$mask, dnsmasq hands out $LXC_DHCP_RANGE"
-      ip netns exec "$P-h$h" dnsmasq --keep-in-foreground --conf-file=/dev/null -u root --strict-order \
-        --bind-interfaces --pid-file="$TMP/h$h/dnsmasq.pid" --listen-address "$LXC_ADDR" \
-        --dhcp-range "$LXC_DHCP_RANGE" --dhcp-lease-max="$LXC_DHCP_MAX" --dhcp-no-override \
-        --except-interface=lo --interface="$LXC_BRIDGE" --dhcp-leasefile="$TMP/h$h/dnsmasq.leases" \
-        --dhcp-authoritative >"$TMP/h$h/dnsmasq.log" 2>&1 &
-      PIDS+=($!) ;;
+      say "h$h lxc-net: $(nsx "h$h" ip -4 -o addr show dev "$LXC_BRIDGE" | awk '{print $2, $4}'), dnsmasq hands out $LXC_DHCP_RANGE" ;;
     docker)
       run ojava docker-opts --format daemon-json --subnet-file "$TMP/h$h/subnet.env" -o "$TMP/h$h/daemon.json"
       say "h$h daemon.json: $(tr -d ' \n' <"$TMP/h$h/daemon.json")"
