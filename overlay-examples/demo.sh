@@ -32,7 +32,8 @@
 #
 # Environment: JAVA_OPTS (extra JVM options, after the launcher's defaults), KEEP_LOGS=1 keeps the temp dir with the logs (it is
 # always kept on failure, with the build log, etcd and OverlayMain logs and every ping's output; the path is printed).
-# Exit status: 0 when every pair is reachable, 1 on failure, 130/143 when interrupted.
+# Exit status: 0 when every pair is reachable, 1 on failure, 129/130/143 when interrupted (HUP, Ctrl-C, TERM); the
+# clean-up runs to its end however often the script is interrupted again meanwhile.
 set -eEuo pipefail
 
 RUNTIME=netns
@@ -250,7 +251,10 @@ cleanup() {
   set +eE
   trap - ERR
   exec 1>&3 2>&4
-  trap - EXIT INT TERM
+  trap - EXIT
+  # a second Ctrl-C (or timeout(1), which passes its signal on to the whole process group) must not cut the clean-up
+  # short and leave namespaces, OverlayMain and the runtimes' daemons behind: every step below is bounded
+  trap '' INT TERM HUP
   [ -n "$FG" ] && kill -TERM "$FG" 2>/dev/null
   runtime_cleanup
   [ "${#PIDS[@]}" -gt 0 ] && kill -TERM "${PIDS[@]}" 2>/dev/null
@@ -264,7 +268,7 @@ cleanup() {
   [ "${#PIDS[@]}" -gt 0 ] && kill -KILL "${PIDS[@]}" 2>/dev/null
   for ns in $(ip netns list | awk '{print $1}' | grep "^$P-"); do delete_ns "$ns"; done
   local failed=0
-  if [ "$rc" != 0 ] && [ "$rc" != 130 ] && [ "$rc" != 143 ]; then
+  if [ "$rc" != 0 ] && [ "$rc" != 129 ] && [ "$rc" != 130 ] && [ "$rc" != 143 ]; then
     failed=1
     [ -z "$DIED" ] && printf 'demo: error: a command failed with status %s (%s)\n' "$rc" "${FAILED_AT:-unknown}" >&2
     for log in "$TMP"/h*/overlay.log; do
@@ -282,6 +286,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
