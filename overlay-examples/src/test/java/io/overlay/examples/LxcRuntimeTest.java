@@ -4,10 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.overlay.core.net.Ipv4;
 import io.overlay.testing.Privileged;
+import java.io.IOException;
+import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -58,6 +61,8 @@ class LxcRuntimeTest {
         Path.of("/usr/lib/lxc/lxc-net"));
 
     private OverlayHosts overlay;
+    /** This run's directory of LXC lock files, {@code /run/lxc/lock/<lxcpath>}. */
+    private Path lockRun;
     private final Map<OverlayHosts.Host, Map<String, String>> settings = new LinkedHashMap<>();
     private final Map<String, Container> containers = new TreeMap<>();
 
@@ -69,6 +74,16 @@ class LxcRuntimeTest {
     void setUp() throws Exception {
         overlay = OverlayHosts.start("lxc", 2);
         final Path lxcPath = Files.createDirectories(overlay.dir().resolve("lxc"));
+        // LXC's lock files go under /run/lxc/lock/<lxcpath>: this run's (unique) directory there is removed on close,
+        // and those of its parents that do not exist yet are removed again when empty (another run's keep them)
+        lockRun = Path.of("/run/lxc/lock" + overlay.dir());
+        final List<Path> newParents = new ArrayList<>();
+        for (Path p = lockRun.getParent(); p != null && p.startsWith("/run/lxc"); p = p.getParent()) {
+            if (!Files.exists(p)) {
+                newParents.add(p); // deepest first
+            }
+        }
+        overlay.onClose(() -> removeLockDirectories(lockRun, newParents));
         overlay.onClose(() -> stopContainers(lxcPath));
         for (OverlayHosts.Host h : overlay.hosts()) {
             final Path env = h.dir().resolve("lxc-net");
@@ -170,10 +185,31 @@ class LxcRuntimeTest {
         }
     }
 
+    /** Removes {@code dir} with what is in it, then each of {@code parents} (deepest first) that is empty. */
+    private static void removeLockDirectories(final Path dir, final List<Path> parents) throws IOException {
+        if (Files.exists(dir)) {
+            try (var files = Files.walk(dir)) {
+                for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.delete(p);
+                }
+            }
+        }
+        for (Path p : parents) {
+            try {
+                Files.deleteIfExists(p);
+            } catch (DirectoryNotEmptyException inUse) {
+                // another LXC user's locks are in it
+            }
+        }
+    }
+
     @AfterAll
     void tearDown() {
         if (overlay != null) {
             overlay.close();
+        }
+        if (lockRun != null) {
+            assertThat(lockRun).as("LXC's lock files of this run, after the clean-up").doesNotExist();
         }
     }
 
