@@ -1,3 +1,5 @@
+// Longer than ~400 lines: about 315 lines of code; the rest is the Javadoc of the all-or-nothing move's steps (open,
+// register, switch, undo, keep), which belongs beside the code of each step.
 package io.overlay.udp;
 
 import io.netty.channel.IoEventLoop;
@@ -200,8 +202,8 @@ final class EngineSockets {
     }
 
     /**
-     * With several loops and {@value UdpPacketEngine#SPREAD_PORTS_PROP_NAME} not {@code false}: loop {@code i > 0} sends from its own
-     * socket bound to port + i, and the receiving group picks its socket by source port
+     * With several loops and {@value UdpPacketEngine#SPREAD_PORTS_PROP_NAME} not {@code false}: loop {@code i > 0}
+     * sends from its own socket bound to port + i, and the receiving group picks its socket by source port
      * ({@link LinuxUdp#steerBySourcePort}). flannel's fixed port makes all datagrams between two hosts one UDP flow,
      * which {@code SO_REUSEPORT} hands to one socket, so one loop would receive everything; the TUN's multi-queue
      * selection already keeps each inner flow on one queue, hence one loop and one source port, so a TCP flow stays
@@ -211,7 +213,8 @@ final class EngineSockets {
      */
     private void openSendSockets(final int address, final int n, final List<FileDescriptor> receive,
                                  final List<FileDescriptor> send) {
-        final boolean spread = n > 1 && !"false".equalsIgnoreCase(System.getProperty(UdpPacketEngine.SPREAD_PORTS_PROP_NAME));
+        final boolean spread = n > 1
+            && !"false".equalsIgnoreCase(System.getProperty(UdpPacketEngine.SPREAD_PORTS_PROP_NAME));
         send.add(receive.get(0));
         for (int i = 1; i < n; i++) {
             FileDescriptor fd = receive.get(i);
@@ -410,4 +413,5 @@ final class EngineSockets {
             }
         }
         sockets.clear();
-    }}
+    }
+}

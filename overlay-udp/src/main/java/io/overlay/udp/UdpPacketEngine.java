@@ -77,7 +77,7 @@ public final class UdpPacketEngine implements PacketEngine {
     public static final int SOCKET_BUFFER_BYTES = 4 << 20;
     /**
      * System property: {@code false} keeps every loop on the listen port (flannel's single source port) when there
-     * are several loops; anything else spreads the loops over source ports (see {@code openSendSockets}).
+     * are several loops; anything else spreads the loops over source ports (see {@code EngineSockets.openSendSockets}).
      */
     public static final String SPREAD_PORTS_PROP_NAME = "overlay.udp.spreadSourcePorts";
 
