@@ -13,10 +13,11 @@ import org.slf4j.LoggerFactory;
  * every other event: gRPC (under jetcd), Guava and the JDK's own classes log there, not through SLF4J, and its default
  * console handler would write two lines of text per record on stderr, breaking {@code --log-format=json}'s one JSON
  * object per line. Installed by {@link LogSetup} as the only handler of the {@code java.util.logging} root logger,
- * whose level follows the launcher's, so that records below it are never built. Levels map as SLF4J's own
- * {@code jul-to-slf4j} bridge maps them: SEVERE to ERROR, WARNING to WARN, INFO to INFO, CONFIG and FINE to DEBUG,
- * FINER and FINEST to TRACE. The message is formatted as {@code java.util.logging} does ({@code {0}} parameters,
- * resource bundles); the logger name is the record's.
+ * whose level follows the launcher's, so that records below it are never built. Levels map SEVERE to ERROR, WARNING
+ * to WARN, INFO to INFO, CONFIG and FINE to DEBUG, FINER and FINEST to TRACE, so that {@code --log-level=debug} (JUL
+ * level FINE) lets through exactly what maps to DEBUG; this differs from SLF4J's {@code jul-to-slf4j}
+ * ({@code SLF4JBridgeHandler}: CONFIG to INFO, FINER to DEBUG, only FINEST to TRACE). The message is formatted as
+ * {@code java.util.logging} does ({@code {0}} parameters, resource bundles); the logger name is the record's.
  */
 final class JulBridge extends Handler {
     /** The SLF4J logger of a record without a logger name. */
