@@ -290,11 +290,12 @@ final class OverlayHosts implements AutoCloseable {
 
     /**
      * Stops host {@code n}'s OverlayMain with SIGTERM and waits for its exit (a clean stop: its host rules removed, its
-     * lease kept), then starts it again with its options plus {@code extraArgs} (later options win), its log appended
-     * to {@code h<n>.log}. Does not wait for it to become ready.
+     * lease kept), then starts it again with its options plus {@code extraArgs}, its log appended to
+     * {@code h<n>.log}. Does not wait for it to become ready. {@code extraArgs} must not repeat an option the host
+     * already has: the launcher refuses a repeated option ("should be specified only once", exit 2).
      *
      * @param n the host number
-     * @param extraArgs options added to the host's command line, e.g. {@code --iptables-forward-rules=false}
+     * @param extraArgs options the host's command line does not have yet, e.g. {@code --iptables-forward-rules=false}
      * @return the restarted host
      * @throws Exception if the old process does not exit within 30 s or the new one cannot be started
      */
