@@ -248,13 +248,14 @@ runtime_cleanup() {
 
 cleanup() {
   local rc=$?
+  # first of all: a second Ctrl-C (or timeout(1), which passes its signal on to the whole process group) must not cut
+  # the clean-up short and leave namespaces, OverlayMain and the runtimes' daemons behind (once 'trap - EXIT' below
+  # ran, the INT trap's exit would skip it entirely); every step below is bounded
+  trap '' INT TERM HUP
   set +eE
   trap - ERR
   exec 1>&3 2>&4
   trap - EXIT
-  # a second Ctrl-C (or timeout(1), which passes its signal on to the whole process group) must not cut the clean-up
-  # short and leave namespaces, OverlayMain and the runtimes' daemons behind: every step below is bounded
-  trap '' INT TERM HUP
   [ -n "$FG" ] && kill -TERM "$FG" 2>/dev/null
   runtime_cleanup
   [ "${#PIDS[@]}" -gt 0 ] && kill -TERM "${PIDS[@]}" 2>/dev/null
