@@ -250,7 +250,8 @@ cleanup() {
   local rc=$?
   # first of all: a second Ctrl-C (or timeout(1), which passes its signal on to the whole process group) must not cut
   # the clean-up short and leave namespaces, OverlayMain and the runtimes' daemons behind (once 'trap - EXIT' below
-  # ran, the INT trap's exit would skip it entirely); every step below is bounded
+  # ran, the INT trap's exit would skip it entirely); the agents and runtime daemons are stopped with time limits,
+  # the rest (namespace deletion, CNI DEL) are single quick commands; only SIGKILL cuts the clean-up short now
   trap '' INT TERM HUP
   set +eE
   trap - ERR

@@ -54,12 +54,13 @@ class IpForwardUnwritableTest {
                 .contains("run sysctl -w net.ipv4.ip_forward=1");
             assertThat(ns.exec("sysctl", "-n", "net.ipv4.ip_forward").strip()).isEqualTo("0");
 
-            // an operator (outside the launcher's read-only view) sets it: ready at the next re-check (5 s)
+            // an operator (outside the launcher's read-only view) sets it: ready at the next re-check (every 5 s,
+            // counted from the end of the last one, which runs nft and iptables-save: two periods on a loaded machine)
             ns.exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
             final long set = System.nanoTime();
-            OverlayHosts.await("/readyz 200", java.time.Duration.ofSeconds(15), () -> OverlayHosts.readyz(h) == 200);
-            assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - set)).as("within the 5 s re-check")
-                .isLessThan(7000);
+            OverlayHosts.await("/readyz 200", java.time.Duration.ofSeconds(20), () -> OverlayHosts.readyz(h) == 200);
+            assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - set)).as("within two 5 s re-checks")
+                .isLessThan(12_000);
             assertThat(Files.readString(log)).contains("Host rules in place again");
         }
     }

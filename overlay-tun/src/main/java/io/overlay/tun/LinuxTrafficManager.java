@@ -1,5 +1,6 @@
 package io.overlay.tun;
 
+import io.overlay.core.Overlay;
 import io.overlay.core.net.Ipv4Prefix;
 import io.overlay.core.spi.TrafficManager;
 import java.io.IOException;
@@ -54,8 +55,9 @@ public final class LinuxTrafficManager implements TrafficManager {
          */
         public Settings {
             Objects.requireNonNull(resync, "resync");
-            if (resync.toSeconds() < 1) {
-                throw new IllegalArgumentException("resync must be at least 1 s, got " + resync);
+            if (resync.compareTo(Overlay.MIN_HOST_CHECK) < 0) {
+                throw new IllegalArgumentException("resync must be at least " + Overlay.MIN_HOST_CHECK.toSeconds()
+                    + " s, got " + resync);
             }
         }
     }
