@@ -270,21 +270,28 @@ final class OverlayHosts implements AutoCloseable {
      * @return the restarted host
      */
     Host restart(final int n) throws Exception {
-        int index = -1;
-        for (int i = 0; i < hosts.size(); i++) {
-            if (hosts.get(i).n() == n) {
-                index = i;
-            }
-        }
-        final Host old = hosts.get(index);
+        final Host old = host(n);
         old.process().destroyForcibly();
         if (!old.process().waitFor(10, TimeUnit.SECONDS)) {
             throw new IOException("OverlayMain of h" + n + " did not die within 10 s");
         }
-        final Process p = old.ns().spawn(new ProcessBuilder(commands.get(n)).redirectErrorStream(true)
+        return startAgain(old, commands.get(n));
+    }
+
+    /** Host {@code n}, started by this set. */
+    private Host host(final int n) {
+        return hosts.stream().filter(h -> h.n() == n).findFirst()
+            .orElseThrow(() -> new IllegalArgumentException("no host h" + n));
+    }
+
+    /** Starts {@code old}'s host again with {@code command}, its log appended to {@code h<n>.log}, in its place. */
+    private Host startAgain(final Host old, final List<String> command) throws IOException {
+        final int n = old.n();
+        final Process p = old.ns().spawn(new ProcessBuilder(command).redirectErrorStream(true)
             .redirectOutput(ProcessBuilder.Redirect.appendTo(logs.resolve("h" + n + ".log").toFile())));
         final Host h = new Host(n, old.ns(), old.dir(), old.subnetEnv(), p);
-        hosts.set(index, h);
+        hosts.set(hosts.indexOf(old), h);
+        commands.put(n, command);
         return h;
     }
 
@@ -300,25 +307,14 @@ final class OverlayHosts implements AutoCloseable {
      * @throws Exception if the old process does not exit within 30 s or the new one cannot be started
      */
     Host restartWith(final int n, final String... extraArgs) throws Exception {
-        int index = -1;
-        for (int i = 0; i < hosts.size(); i++) {
-            if (hosts.get(i).n() == n) {
-                index = i;
-            }
-        }
-        final Host old = hosts.get(index);
+        final Host old = host(n);
         old.process().destroy();
         if (!old.process().waitFor(30, TimeUnit.SECONDS)) {
             throw new IOException("OverlayMain of h" + n + " did not exit within 30 s of SIGTERM");
         }
         final List<String> command = new ArrayList<>(commands.get(n));
         command.addAll(List.of(extraArgs));
-        final Process p = old.ns().spawn(new ProcessBuilder(command).redirectErrorStream(true)
-            .redirectOutput(ProcessBuilder.Redirect.appendTo(logs.resolve("h" + n + ".log").toFile())));
-        final Host h = new Host(n, old.ns(), old.dir(), old.subnetEnv(), p);
-        hosts.set(index, h);
-        commands.put(n, command);
-        return h;
+        return startAgain(old, command);
     }
 
     /**
@@ -330,18 +326,12 @@ final class OverlayHosts implements AutoCloseable {
      * @return the new host (the old one's process may still be closing)
      */
     Host stopAndStartAtOnce(final int n) throws Exception {
-        int index = -1;
-        for (int i = 0; i < hosts.size(); i++) {
-            if (hosts.get(i).n() == n) {
-                index = i;
-            }
-        }
-        final Host old = hosts.get(index);
+        final Host old = host(n);
         old.process().destroy();
         final Process p = old.ns().spawn(new ProcessBuilder(commands.get(n)).redirectErrorStream(true)
             .redirectOutput(logs.resolve("h" + n + "-again.log").toFile()));
         final Host h = new Host(n, old.ns(), old.dir(), old.subnetEnv(), p);
-        hosts.set(index, h);
+        hosts.set(hosts.indexOf(old), h);
         return h;
     }
 
