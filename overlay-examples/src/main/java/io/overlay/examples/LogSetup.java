@@ -4,6 +4,7 @@ import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.LoggerContext;
 import ch.qos.logback.classic.PatternLayout;
+import ch.qos.logback.classic.jul.JULHelper;
 import ch.qos.logback.classic.spi.Configurator;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.ConsoleAppender;
@@ -12,7 +13,9 @@ import ch.qos.logback.core.encoder.LayoutWrappingEncoder;
 import ch.qos.logback.core.spi.ContextAwareBase;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.slf4j.LoggerFactory;
+import org.slf4j.bridge.SLF4JBridgeHandler;
 
 /**
  * The launcher's logging, on logback (the libraries log only through the SLF4J API). Found by logback through
@@ -20,7 +23,9 @@ import org.slf4j.LoggerFactory;
  * one line per event on stderr, {@code 2026-11-29T22:01:15.123Z INFO Overlay - Acquired lease 100.64.3.0/24}, level
  * INFO, the client libraries (Netty, gRPC, jetcd, Vert.x) at WARN. {@link #apply} changes the level and the format
  * ({@code --log-level}, {@code --log-format}); {@code json} writes one JSON object per line ({@link JsonLineLayout}).
- * What gRPC, Guava and the JDK log through {@code java.util.logging} comes the same way ({@link JulBridge}).
+ * What gRPC, Guava and the JDK log through {@code java.util.logging} comes the same way: SLF4J's own
+ * {@code jul-to-slf4j} bridge ({@code SLF4JBridgeHandler}) is that framework's only handler, and its loggers get the
+ * levels set here, so records below them are never built.
  */
 public final class LogSetup extends ContextAwareBase implements Configurator {
     /** The text format: ISO-8601 time in the JVM's zone, level, the logger's simple name, message. */
@@ -141,6 +146,33 @@ public final class LogSetup extends ContextAwareBase implements Configurator {
         for (String name : QUIET) {
             context.getLogger(name).setLevel(quiet);
         }
-        JulBridge.install(level);
+        bridgeJavaUtilLogging(level, quiet);
+    }
+
+    /** The {@code java.util.logging} loggers given a level here: held, as its LogManager holds loggers weakly. */
+    private static final List<java.util.logging.Logger> JUL_LEVELS = new CopyOnWriteArrayList<>();
+
+    /**
+     * Hands {@code java.util.logging}'s records to SLF4J (the JDK's console handler removed: it would write two lines
+     * of plain text per record, past {@code --log-format} and {@code --log-level}), with the levels of the root and the
+     * client libraries' loggers as set here ({@code JULHelper}'s mapping), so that records below them are not built.
+     */
+    private static void bridgeJavaUtilLogging(final Level level, final Level quiet) {
+        if (!SLF4JBridgeHandler.isInstalled()) {
+            SLF4JBridgeHandler.removeHandlersForRootLogger();
+            SLF4JBridgeHandler.install();
+        }
+        julLevel("", level);
+        for (String name : QUIET) {
+            julLevel(name, quiet);
+        }
+    }
+
+    private static void julLevel(final String name, final Level level) {
+        final java.util.logging.Logger jul = java.util.logging.Logger.getLogger(name);
+        jul.setLevel(JULHelper.asJULLevel(level));
+        if (!JUL_LEVELS.contains(jul)) {
+            JUL_LEVELS.add(jul);
+        }
     }
 }
