@@ -110,7 +110,7 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
     /** The client: one that follows its TLS files when there are any ({@link ReloadingRegistry}). */
     private static SubnetRegistry registry(final EtcdSettings settings) {
         return settings.caFile().isPresent() || settings.certFile().isPresent() ? ReloadingRegistry.open(settings)
-            : new JetcdRegistry(settings);
+            : new GatewayRegistry(settings);
     }
 
     /** Creates the allocator on {@code registry}, which it closes on {@link #close()} (tests pass their own). */

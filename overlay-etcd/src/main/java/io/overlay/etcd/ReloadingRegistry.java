@@ -76,7 +76,7 @@ final class ReloadingRegistry implements SubnetRegistry {
      * @throws IllegalArgumentException if the files cannot be used
      */
     static ReloadingRegistry open(final EtcdSettings settings) {
-        return new ReloadingRegistry(settings, tls -> new JetcdRegistry(settings, tls));
+        return new ReloadingRegistry(settings, tls -> new GatewayRegistry(settings, tls));
     }
 
     ReloadingRegistry(final EtcdSettings settings, final Function<TlsCredentials, SubnetRegistry> clients) {

@@ -7,7 +7,7 @@ import java.util.Optional;
  * The etcd requests the allocator makes, as flannel's {@code Registry} (pkg/subnet/etcd/registry.go,
  * docs/flannel-compatibility.md#sources) is to its {@code LocalManager}: blocking calls made on the allocator's control
  * thread, failing with {@link EtcdUnavailableException} when etcd cannot be reached, times out or refuses
- * (package-private). {@link JetcdRegistry} is the one implementation on jetcd; tests use an in-memory one.
+ * (package-private). {@link GatewayRegistry} is the one implementation, on etcd's JSON gateway; tests use an in-memory one.
  *
  * <p>Revisions are etcd's: one counter per cluster, raised by every write. Lease ids are etcd lease ids (0: no lease).
  */

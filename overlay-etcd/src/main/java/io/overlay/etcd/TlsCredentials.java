@@ -264,6 +264,68 @@ record TlsCredentials(byte[] ca, byte[] cert, byte[] key, String subject, Instan
             + certFile + " (the key is not the certificate's)");
     }
 
+    /**
+     * Builds the TLS context of the etcd client from these bytes: the CA file's certificates as the only trust
+     * anchors (the JVM's trust store when there is no CA file), the client certificate chain and key when given.
+     *
+     * @return a TLS context; the JDK's HTTP client verifies the servers' host names against it
+     * @throws GeneralSecurityException if the JDK refuses the certificates or the key (already parsed once by
+     *     {@link #load}, so only on an unusual provider setup)
+     */
+    javax.net.ssl.SSLContext sslContext() throws GeneralSecurityException {
+        javax.net.ssl.TrustManager[] trust = null;
+        if (ca != null) {
+            final java.security.KeyStore ks = emptyStore();
+            int i = 0;
+            for (X509Certificate c : parse(ca)) {
+                ks.setCertificateEntry("ca-" + i++, c);
+            }
+            final javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance(
+                javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+            tmf.init(ks);
+            trust = tmf.getTrustManagers();
+        }
+        javax.net.ssl.KeyManager[] keys = null;
+        if (cert != null) {
+            final List<X509Certificate> chain = parse(cert);
+            final byte[] der = Base64.getMimeDecoder().decode(blocks(key, "PRIVATE KEY").get(0));
+            final PrivateKey pk = KeyFactory.getInstance(chain.get(0).getPublicKey().getAlgorithm())
+                .generatePrivate(new PKCS8EncodedKeySpec(der));
+            final java.security.KeyStore ks = emptyStore();
+            final char[] none = new char[0];
+            ks.setKeyEntry("client", pk, none, chain.toArray(new X509Certificate[0]));
+            final javax.net.ssl.KeyManagerFactory kmf = javax.net.ssl.KeyManagerFactory.getInstance(
+                javax.net.ssl.KeyManagerFactory.getDefaultAlgorithm());
+            kmf.init(ks, none);
+            keys = kmf.getKeyManagers();
+        }
+        final javax.net.ssl.SSLContext ctx = javax.net.ssl.SSLContext.getInstance("TLS");
+        ctx.init(keys, trust, null);
+        return ctx;
+    }
+
+    private static java.security.KeyStore emptyStore() throws GeneralSecurityException {
+        final java.security.KeyStore ks = java.security.KeyStore.getInstance("PKCS12");
+        try {
+            ks.load(null, null);
+        } catch (IOException e) {
+            throw new GeneralSecurityException(e);
+        }
+        return ks;
+    }
+
+    private static List<X509Certificate> parse(final byte[] pem) throws GeneralSecurityException {
+        final CertificateFactory cf = CertificateFactory.getInstance("X.509");
+        final List<X509Certificate> out = new ArrayList<>();
+        for (String b : blocks(pem, "CERTIFICATE")) {
+            for (java.security.cert.Certificate c
+                : cf.generateCertificates(new ByteArrayInputStream(Base64.getMimeDecoder().decode(b)))) {
+                out.add((X509Certificate) c);
+            }
+        }
+        return out;
+    }
+
     /** Names the subject and expiry; never the key. */
     @Override
     public String toString() {

@@ -4,8 +4,8 @@
  * public API uses JDK and overlay-core types only.
  *
  * <p>Inside, split as flannel splits pkg/subnet/etcd: {@code SubnetRegistry} is the etcd requests as an interface, and
- * {@code JetcdRegistry}, its one implementation, is the only class that imports jetcd (so gRPC and Netty stay behind
- * it too). On top of it: {@code NetworkConfigWaiter} (the config wait and its diagnostics), {@code LeaseAcquirer} (the
+ * {@code GatewayRegistry}, its one implementation, speaks etcd's v3 JSON gateway over the JDK's HTTP client
+ * ({@code EtcdGateway}, {@code GatewayWatch}): no gRPC stack in the agent. On top of it: {@code NetworkConfigWaiter} (the config wait and its diagnostics), {@code LeaseAcquirer} (the
  * acquisition policy), {@code LeaseKeeper} (renewal, adoption, loss and re-acquisition), {@code PeerWatch} (listing,
  * watch, re-lists and backoff) and {@code PeerSet} (the pure peer diff, no I/O). {@code ControlThread} runs them on
  * one control thread and calls the listener on a second one.

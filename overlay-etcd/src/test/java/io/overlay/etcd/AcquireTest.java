@@ -188,7 +188,7 @@ class AcquireTest extends EtcdTestSupport {
         }
         etcd.etcdctl("put", prefix + "/subnetsX", "outside the prefix");
         final long rev = revision(etcd);
-        try (JetcdRegistry registry = new JetcdRegistry(settings().build(), 5)) {
+        try (GatewayRegistry registry = new GatewayRegistry(settings().build(), 5)) {
             final SubnetListing l = registry.list(prefix + "/subnets/");
             assertThat(l.entries()).extracting(SubnetListing.Entry::key).containsExactlyElementsOf(keys);
             assertThat(l.entries()).allMatch(SubnetListing.Entry::valid);

@@ -67,7 +67,7 @@ abstract class EtcdTestSupport {
         return a;
     }
 
-    /** An allocator on real etcd through {@code registry} (a {@link FaultyRegistry} around a {@link JetcdRegistry}). */
+    /** An allocator on real etcd through {@code registry} (a {@link FaultyRegistry} around a {@link GatewayRegistry}). */
     EtcdSubnetAllocator allocator(final EtcdSettings s, final SubnetRegistry registry) {
         final EtcdSubnetAllocator a = new EtcdSubnetAllocator(s, registry);
         toClose.add(a);

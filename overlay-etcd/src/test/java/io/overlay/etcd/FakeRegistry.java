@@ -13,7 +13,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * An in-memory etcd for the allocator's policy tests: keys with create and mod revisions, leases that expire only when
  * the test says so ({@link #expire}), conditional writes, prefix watches replaying history from a revision, and
  * compaction ({@link #compact}). Watch events are delivered synchronously, in revision order, by the thread that made
- * the change. Fault injection lives in {@link FaultyRegistry}, which wraps this or a real {@link JetcdRegistry}.
+ * the change. Fault injection lives in {@link FaultyRegistry}, which wraps this or a real {@link GatewayRegistry}.
  */
 final class FakeRegistry implements SubnetRegistry {
     private record Kv(byte[] value, long leaseId, long modRevision, long createRevision) {

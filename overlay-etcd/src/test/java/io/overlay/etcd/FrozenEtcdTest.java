@@ -137,7 +137,7 @@ class FrozenEtcdTest extends EtcdTestSupport {
     void aCreateAppliedAfterItTimedOutIsTakenAsOwn() throws Exception {
         putConfig("{\"Network\":\"100.64.0.0/16\"}");
         final EtcdSettings s = frozenSettings().build();
-        final FaultyRegistry faulty = new FaultyRegistry(new JetcdRegistry(s), true);
+        final FaultyRegistry faulty = new FaultyRegistry(new GatewayRegistry(s), true);
         faulty.interleave(FaultyRegistry.Op.CREATE, 1, () -> {
             etcd.freeze();
             CompletableFuture.delayedExecutor(3, TimeUnit.SECONDS).execute(etcd::unfreeze);

@@ -264,7 +264,7 @@ class LeaseKeepingTest extends EtcdTestSupport {
     void aPublicIpChangeAppliedDespiteAnErrorIsNotTakenForAnotherHostsWrite() throws Exception {
         putConfig("{\"Network\":\"100.64.0.0/16\"}");
         final EtcdSettings s = settings().build();
-        final FaultyRegistry faulty = new FaultyRegistry(new JetcdRegistry(s), true);
+        final FaultyRegistry faulty = new FaultyRegistry(new GatewayRegistry(s), true);
         final EtcdSubnetAllocator a = allocator(s, faulty);
         final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
         final RecordingListener events = new RecordingListener();
@@ -309,7 +309,7 @@ class LeaseKeepingTest extends EtcdTestSupport {
     void aSupersededChangeEtcdAppliedLateIsThisHostsOwnWriteNotATakeover() throws Exception {
         putConfig("{\"Network\":\"100.64.0.0/16\"}");
         final EtcdSettings s = settings().backoff(Duration.ofMillis(200), Duration.ofSeconds(1)).build();
-        final FaultyRegistry faulty = new FaultyRegistry(new JetcdRegistry(s), true);
+        final FaultyRegistry faulty = new FaultyRegistry(new GatewayRegistry(s), true);
         final EtcdSubnetAllocator a = allocator(s, faulty);
         final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
         final RecordingListener events = new RecordingListener();
@@ -366,7 +366,7 @@ class LeaseKeepingTest extends EtcdTestSupport {
     void aPublicIpChangeEtcdDoesNotAnswerIsRetriedWithBackoffAndANewerOneSupersedesIt() throws Exception {
         putConfig("{\"Network\":\"100.64.0.0/16\"}");
         final EtcdSettings s = settings().backoff(Duration.ofMillis(200), Duration.ofSeconds(1)).build();
-        final FaultyRegistry faulty = new FaultyRegistry(new JetcdRegistry(s), true);
+        final FaultyRegistry faulty = new FaultyRegistry(new GatewayRegistry(s), true);
         final EtcdSubnetAllocator a = allocator(s, faulty);
         final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
         final RecordingListener events = new RecordingListener();
@@ -439,7 +439,7 @@ class LeaseKeepingTest extends EtcdTestSupport {
     void aPublicIpChangeNeverRewritesTheKeyOnAnotherHostsEtcdLease() throws Exception {
         putConfig("{\"Network\":\"100.64.0.0/16\"}");
         final EtcdSettings s = settings().build();
-        final FaultyRegistry faulty = new FaultyRegistry(new JetcdRegistry(s), true);
+        final FaultyRegistry faulty = new FaultyRegistry(new GatewayRegistry(s), true);
         final EtcdSubnetAllocator a = allocator(s, faulty);
         final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
         final RecordingListener events = new RecordingListener();
@@ -472,7 +472,7 @@ class LeaseKeepingTest extends EtcdTestSupport {
     void aPendingPublicIpChangeDoesNotAdoptTheOldAddressReputOnAnotherEtcdLease() throws Exception {
         putConfig("{\"Network\":\"100.64.0.0/16\"}");
         final EtcdSettings s = settings().backoff(Duration.ofMillis(500), Duration.ofSeconds(1)).build();
-        final FaultyRegistry faulty = new FaultyRegistry(new JetcdRegistry(s), true);
+        final FaultyRegistry faulty = new FaultyRegistry(new GatewayRegistry(s), true);
         final EtcdSubnetAllocator a = allocator(s, faulty);
         final Lease lease = a.acquire(ip("198.18.0.1"), Optional.empty());
         final RecordingListener events = new RecordingListener();
@@ -543,7 +543,7 @@ class LeaseKeepingTest extends EtcdTestSupport {
     private EtcdSubnetAllocator startWithSwapsFailing(final RecordingListener events) throws Exception {
         putConfig("{\"Network\":\"100.64.0.0/16\"}");
         final EtcdSettings s = settings().backoff(Duration.ofSeconds(30), Duration.ofSeconds(30)).build();
-        final FaultyRegistry faulty = new FaultyRegistry(new JetcdRegistry(s), true);
+        final FaultyRegistry faulty = new FaultyRegistry(new GatewayRegistry(s), true);
         final EtcdSubnetAllocator a = allocator(s, faulty);
         a.start(a.acquire(ip("198.18.0.1"), Optional.empty()), events);
         faulty.failNext(FaultyRegistry.Op.PUT_IF_UNCHANGED, 1000,

@@ -88,7 +88,7 @@ class NetworkConfigWatchTest extends EtcdTestSupport {
     @Test
     void aConfigWrittenBetweenTheReadAndTheWatchIsSeen() throws Exception {
         final EtcdSettings s = settings().build();
-        final FaultyRegistry faults = new FaultyRegistry(new JetcdRegistry(s), true);
+        final FaultyRegistry faults = new FaultyRegistry(new GatewayRegistry(s), true);
         final EtcdSubnetAllocator b = allocator(s, faults);
         final RecordingListener eb = new RecordingListener();
         b.start(b.acquire(ip("198.18.0.2"), Optional.empty()), eb);

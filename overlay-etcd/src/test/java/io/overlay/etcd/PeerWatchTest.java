@@ -33,7 +33,7 @@ class PeerWatchTest extends EtcdTestSupport {
         etcd.etcdctl("put", subnetKey("100.64.2.0-24"), B);
         etcd.etcdctl("put", subnetKey("100.64.3.0-24"), C);
         final EtcdSettings s = settings().build();
-        faults = new FaultyRegistry(new JetcdRegistry(s), true);
+        faults = new FaultyRegistry(new GatewayRegistry(s), true);
         a = allocator(s, faults);
         own = a.acquire(ip("198.18.0.1"), Optional.of(Ipv4Prefix.parse("100.64.1.0/24")));
         assertThat(own.subnet()).isEqualTo(Ipv4Prefix.parse("100.64.1.0/24"));

@@ -13,14 +13,14 @@ import org.junit.jupiter.api.Test;
  * An agent stopping (its thread interrupted by SIGTERM) while it acquires, or before it recorded a newly allocated
  * subnet anywhere on the host, must not leave that key behind on a live etcd lease: the next start finds a lease with
  * its PublicIP and nothing showing it is its own, and refuses it until the lease expires (24 h). Real etcd; the
- * interrupt is delivered as {@link JetcdRegistry} reports one (after etcd applied the create, the reply lost).
+ * interrupt is delivered as {@link GatewayRegistry} reports one (after etcd applied the create, the reply lost).
  */
 class StopDuringAcquireTest extends EtcdTestSupport {
     @Test
     void aCreateEtcdAppliedWhileTheAgentWasInterruptedIsDeletedAgain() throws Exception {
         putConfig("{\"Network\":\"100.64.0.0/16\"}");
         final EtcdSettings s = settings().build();
-        final FaultyRegistry faulty = new FaultyRegistry(new JetcdRegistry(s), true);
+        final FaultyRegistry faulty = new FaultyRegistry(new GatewayRegistry(s), true);
         faulty.interleaveAfter(FaultyRegistry.Op.CREATE, () -> {
             Thread.currentThread().interrupt(); // SIGTERM while the create's reply was on its way
             throw new EtcdUnavailableException("interrupted during etcd create", new InterruptedException());

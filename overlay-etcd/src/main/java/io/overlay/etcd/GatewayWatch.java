@@ -1,0 +1,302 @@
+package io.overlay.etcd;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Flow;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
+
+/**
+ * One prefix watch on etcd's JSON gateway ({@code POST /v3/watch}, one {@code WatchCreateRequest}; the answer is a
+ * stream of {@code {"result": WatchResponse}} lines), package-private: {@link GatewayRegistry#watch}.
+ *
+ * <p>Over HTTP/1.1 nothing tells a silent connection from a quiet prefix (gRPC has its keepalive pings), so while
+ * the stream is quiet the watch checks on it: every {@link #PROBE_INTERVAL} without a line it asks the same member
+ * for its status, and a member that does not answer within {@link #PROBE_TIMEOUT} ends the watch with an error (the
+ * caller reopens it, on the next endpoint). A connection that died without the member (a NAT or load balancer that
+ * forgot it) is replaced every {@link #REFRESH_INTERVAL} of quiet: the watch is reopened in place from the revision
+ * after the last one delivered, which the sink does not see.
+ *
+ * <p>Callbacks reach the sink on the client's thread, one at a time, in revision order; none after {@link #close}
+ * returns, except one already under way.
+ */
+final class GatewayWatch implements SubnetRegistry.Watching {
+    /** Quiet time after which the member is asked whether it still answers: gRPC's keepalive time in jetcd's use. */
+    static final Duration PROBE_INTERVAL = Duration.ofSeconds(10);
+    /** How long the member has to answer that question. */
+    static final Duration PROBE_TIMEOUT = Duration.ofSeconds(5);
+    /** Quiet time after which the stream is reopened on a new connection, below common load balancers' idle limits. */
+    static final Duration REFRESH_INTERVAL = Duration.ofMinutes(3);
+
+    private final EtcdGateway gateway;
+    private final String prefix;
+    private final SubnetRegistry.WatchSink sink;
+    private final Consumer<GatewayWatch> onEnd;
+    /** The revision the open stream started from: the created answer's store revision is checked against it. */
+    private volatile long startRevision;
+    /** The first revision the sink has not been given: where a refreshed stream starts. */
+    private volatile long nextRevision;
+    private volatile boolean done;
+    private volatile URI endpoint;
+    private volatile int status;
+    private volatile long lastHeard;
+    private volatile Flow.Subscription subscription;
+    private volatile CompletableFuture<?> exchange;
+    private volatile ScheduledFuture<?> timer;
+    private volatile boolean probing;
+    /** The stream the callbacks belong to; lines of a stream replaced by a refresh are ignored. */
+    private final Object lock = new Object();
+    private int generation;
+
+    GatewayWatch(final EtcdGateway gateway, final String prefix, final long fromRevision,
+                 final SubnetRegistry.WatchSink sink, final Consumer<GatewayWatch> onEnd) {
+        this.gateway = gateway;
+        this.prefix = prefix;
+        this.sink = sink;
+        this.onEnd = onEnd;
+        this.startRevision = fromRevision;
+        this.nextRevision = fromRevision;
+    }
+
+    /** Opens the stream; a failure to open reaches the sink. Never blocks on the network. */
+    void open() {
+        try {
+            timer = gateway.executor().scheduleWithFixedDelay(this::check, PROBE_INTERVAL.toNanos(),
+                PROBE_INTERVAL.toNanos() / 2, TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            fail(new IllegalStateException("the etcd client is closed", e));
+            return;
+        }
+        connect(true);
+    }
+
+    private void connect(final boolean mayAuthenticate) {
+        final byte[] key = prefix.getBytes(StandardCharsets.UTF_8);
+        final ObjectNode create = gateway.object().put("key", GatewayRegistry.b64(key))
+            .put("range_end", GatewayRegistry.b64(GatewayRegistry.prefixEnd(key)))
+            .put("start_revision", nextRevision).put("prev_kv", true).put("progress_notify", true);
+        final ObjectNode body = gateway.object();
+        body.set("create_request", create);
+        final int gen;
+        synchronized (lock) {
+            gen = ++generation;
+            startRevision = nextRevision;
+        }
+        lastHeard = System.nanoTime();
+        endpoint = gateway.endpoint();
+        try {
+            final Stream stream = new Stream(gen);
+            exchange = gateway.stream("watch " + prefix, endpoint, "/watch", body, mayAuthenticate, s -> status = s,
+                    stream)
+                .whenComplete((r, e) -> {
+                    if (e != null && current(gen)) {
+                        gateway.leave(endpoint);
+                        fail(e instanceof java.util.concurrent.CompletionException && e.getCause() != null
+                            ? e.getCause() : e);
+                    }
+                });
+        } catch (EtcdUnavailableException e) {
+            fail(e);
+        }
+    }
+
+    private boolean current(final int gen) {
+        synchronized (lock) {
+            return gen == generation && !done;
+        }
+    }
+
+    /** The lines of one stream, passed on while it is the current one. */
+    private final class Stream implements Flow.Subscriber<String> {
+        private final int gen;
+
+        Stream(final int gen) {
+            this.gen = gen;
+        }
+
+        @Override
+        public void onSubscribe(final Flow.Subscription s) {
+            if (current(gen)) {
+                subscription = s;
+                s.request(Long.MAX_VALUE);
+            } else {
+                s.cancel();
+            }
+        }
+
+        @Override
+        public void onNext(final String line) {
+            if (current(gen)) {
+                line(line);
+            }
+        }
+
+        @Override
+        public void onError(final Throwable t) {
+            if (current(gen)) {
+                gateway.leave(endpoint);
+                fail(t);
+            }
+        }
+
+        @Override
+        public void onComplete() {
+            if (current(gen)) {
+                end(sink::onCompleted);
+            }
+        }
+    }
+
+    private void line(final String line) {
+        lastHeard = System.nanoTime();
+        if (line.isBlank()) {
+            return;
+        }
+        final JsonNode n = EtcdGateway.parse(line);
+        if (n == null) {
+            fail(new java.io.IOException("watch of " + prefix + " on " + endpoint + ": HTTP " + status
+                + ", not etcd's JSON: " + line.substring(0, Math.min(line.length(), 200))));
+            return;
+        }
+        final EtcdGateway.Refused refused = EtcdGateway.refusal(n);
+        if (refused != null) {
+            if (refused.code() == 14) {
+                gateway.leave(endpoint);
+            }
+            fail(refused);
+            return;
+        }
+        final JsonNode r = n.path("result");
+        final long storeRevision = r.path("header").path("revision").asLong();
+        final long compacted = r.path("compact_revision").asLong();
+        if (compacted != 0) {
+            end(() -> sink.onCompacted(compacted));
+            return;
+        }
+        if (r.path("canceled").asBoolean()) {
+            fail(new java.io.IOException("etcd cancelled the watch of " + prefix + ": "
+                + r.path("cancel_reason").asText("no reason given")));
+            return;
+        }
+        final JsonNode events = r.path("events");
+        if (r.path("created").asBoolean()) {
+            // the store's revision at creation: one below the start revision - 1 shows the store went back
+            if (storeRevision != 0 && storeRevision < startRevision - 1) {
+                sink.onStoreBehind(storeRevision);
+            }
+            return;
+        }
+        final List<SubnetRegistry.Event> out = new ArrayList<>(events.size());
+        for (JsonNode ev : events) {
+            final JsonNode kv = ev.path("kv");
+            final String key = GatewayRegistry.text(kv.get("key"));
+            final long mod = kv.path("mod_revision").asLong();
+            // PUT is the enum's zero value, which the gateway leaves out
+            if ("DELETE".equals(ev.path("type").asText("PUT"))) {
+                out.add(new SubnetRegistry.Event(false, key, new byte[0], 0, mod, 0));
+            } else {
+                out.add(new SubnetRegistry.Event(true, key, GatewayRegistry.bytes(kv.get("value")),
+                    kv.path("lease").asLong(), mod, kv.path("create_revision").asLong()));
+            }
+            nextRevision = Math.max(nextRevision, mod + 1);
+        }
+        final long progress = out.isEmpty() ? storeRevision : 0;
+        if (progress != 0) {
+            nextRevision = Math.max(nextRevision, progress + 1);
+        }
+        sink.onEvents(out, progress);
+    }
+
+
+    /** Timer: a quiet stream gets its member probed, or is refreshed after long quiet. */
+    private void check() {
+        if (done || probing) {
+            return;
+        }
+        final long quiet = System.nanoTime() - lastHeard;
+        if (quiet >= REFRESH_INTERVAL.toNanos()) {
+            refresh();
+        } else if (quiet >= PROBE_INTERVAL.toNanos()) {
+            probing = true;
+            final URI probed = endpoint;
+            gateway.probe(probed, PROBE_TIMEOUT).thenAccept(answered -> {
+                probing = false;
+                if (!answered && !done && probed.equals(endpoint)) {
+                    gateway.leave(probed);
+                    fail(new TimeoutException("etcd member " + probed + " did not answer a status request within "
+                        + PROBE_TIMEOUT + " while the watch of " + prefix + " was quiet for "
+                        + Duration.ofNanos(quiet).toSeconds() + " s"));
+                } else if (answered) {
+                    lastHeard = Math.max(lastHeard, System.nanoTime() - PROBE_INTERVAL.toNanos() / 2);
+                }
+            });
+        }
+    }
+
+    /** Replaces the stream with a new one from the next revision; the sink sees nothing of it. */
+    private void refresh() {
+        final Flow.Subscription s = subscription;
+        final CompletableFuture<?> x = exchange;
+        synchronized (lock) {
+            if (done) {
+                return;
+            }
+            generation++; // the old stream's callbacks are ignored from here on
+        }
+        cancel(s, x);
+        connect(false); // on the client's thread: a blocking authentication would wait on itself
+    }
+
+    private static void cancel(final Flow.Subscription s, final CompletableFuture<?> x) {
+        if (s != null) {
+            s.cancel();
+        }
+        if (x != null) {
+            x.cancel(true);
+        }
+    }
+
+    private void fail(final Throwable t) {
+        end(() -> sink.onError(t));
+    }
+
+    /** Ends the watch once: stops the stream and the timer, then tells the sink. */
+    private void end(final Runnable tell) {
+        synchronized (lock) {
+            if (done) {
+                return;
+            }
+            done = true;
+        }
+        stop();
+        tell.run();
+    }
+
+    private void stop() {
+        final ScheduledFuture<?> t = timer;
+        if (t != null) {
+            t.cancel(false);
+        }
+        cancel(subscription, exchange);
+        onEnd.accept(this);
+    }
+
+    @Override
+    public void close() {
+        synchronized (lock) {
+            if (done) {
+                return;
+            }
+            done = true;
+        }
+        stop();
+    }
+}
