@@ -125,6 +125,8 @@ final class EtcdGateway implements AutoCloseable {
                 throw new IllegalArgumentException("cannot set up TLS for etcd from " + settings + ": "
                     + e.getMessage(), e);
             }
+        } else {
+            b.sslContext(NoTls.CONTEXT).sslParameters(new javax.net.ssl.SSLParameters());
         }
         this.http = b.build();
     }
