@@ -21,9 +21,10 @@ import org.slf4j.bridge.SLF4JBridgeHandler;
  * The launcher's logging, on logback (the libraries log only through the SLF4J API). Found by logback through
  * {@code META-INF/services/ch.qos.logback.classic.spi.Configurator}, so every main in this jar starts with the default:
  * one line per event on stderr, {@code 2026-11-29T22:01:15.123Z INFO Overlay - Acquired lease 100.64.3.0/24}, level
- * INFO, the client libraries (Netty, gRPC, jetcd, Vert.x) at WARN. {@link #apply} changes the level and the format
+ * INFO, Netty at WARN. {@link #apply} changes the level and the format
  * ({@code --log-level}, {@code --log-format}); {@code json} writes one JSON object per line ({@link JsonLineLayout}).
- * What gRPC, Guava and the JDK log through {@code java.util.logging} comes the same way: SLF4J's own
+ * What the JDK (its HTTP client, under the etcd client) and other libraries log through {@code java.util.logging}
+ * comes the same way: SLF4J's own
  * {@code jul-to-slf4j} bridge ({@code SLF4JBridgeHandler}) is that framework's only handler, and its loggers get the
  * levels set here, so records below them are never built.
  */
@@ -31,7 +32,7 @@ public final class LogSetup extends ContextAwareBase implements Configurator {
     /** The text format: ISO-8601 time in the JVM's zone, level, the logger's simple name, message. */
     static final String TEXT_PATTERN = "%d{yyyy-MM-dd'T'HH:mm:ss.SSSX} %level %logger{0} - %msg%n";
     /** Loggers of client libraries kept at WARN (or the chosen level when that is coarser). */
-    private static final List<String> QUIET = List.of("io.netty", "io.grpc", "io.etcd", "io.vertx");
+    private static final List<String> QUIET = List.of("io.netty");
     private static final String APPENDER = "stderr";
 
     /** Log line formats of {@code --log-format}. */

@@ -272,7 +272,7 @@ public final class OverlayMain implements Callable<Integer> {
      * @param args the command line
      */
     public static void main(final String[] args) {
-        NettyDefaults.apply(); // before jetcd, the engine or the preload loads a Netty class
+        NettyDefaults.apply(); // before the engine or the preload loads a Netty class
         // after LOG has bound SLF4J (this class's initialisation): Netty logs through it from the preload thread, and
         // SLF4J hands a thread that logs while another initialises it substitute loggers, then warns on stderr
         StartupPreload.start();

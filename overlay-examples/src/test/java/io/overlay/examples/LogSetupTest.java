@@ -50,7 +50,7 @@ class LogSetupTest {
 
     /** The loggers these tests write to, as the text format (simple name) and the JSON format (full name) show them. */
     private static final List<String> OURS = List.of(" Overlay - ", " LeaseKeeper - ", "Epoll",
-        "io.grpc.netty.NettyClientHandler", "com.google.common.util.concurrent.AggregateFuture",
+        "jdk.httpclient.HttpClient", "com.example.library.Worker",
         "io.overlay.examples.Probe");
 
     @Test
@@ -72,13 +72,13 @@ class LogSetupTest {
     @Test
     void aJavaUtilLoggingWarningIsOneJsonLine() throws Exception {
         LogSetup.apply("info", LogSetup.Format.JSON);
-        // what gRPC (under jetcd) logs when etcd answers a keepalive ping with GOAWAY ENHANCE_YOUR_CALM
-        java.util.logging.Logger.getLogger("io.grpc.netty.NettyClientHandler").log(Level.WARNING,
+        // the JDK's HTTP client (the etcd client's transport) logs through System.Logger, which is JUL by default
+        java.util.logging.Logger.getLogger("jdk.httpclient.HttpClient").log(Level.WARNING,
             "Received GOAWAY with ENHANCE_YOUR_CALM. Debug data: {0}", "too_many_pings");
         assertThat(lines()).as("stderr").hasSize(1);
         final JsonNode n = JSON.readTree(lines().get(0));
         assertThat(n.path("level").asText()).isEqualTo("WARN");
-        assertThat(n.path("logger").asText()).isEqualTo("io.grpc.netty.NettyClientHandler");
+        assertThat(n.path("logger").asText()).isEqualTo("jdk.httpclient.HttpClient");
         assertThat(n.path("message").asText())
             .isEqualTo("Received GOAWAY with ENHANCE_YOUR_CALM. Debug data: too_many_pings");
     }
@@ -86,8 +86,7 @@ class LogSetupTest {
     @Test
     void javaUtilLoggingRecordsFollowTheLevelAndKeepTheirException() throws Exception {
         LogSetup.apply("info", LogSetup.Format.JSON);
-        final java.util.logging.Logger jul = java.util.logging.Logger.getLogger("com.google.common.util.concurrent"
-            + ".AggregateFuture");
+        final java.util.logging.Logger jul = java.util.logging.Logger.getLogger("com.example.library.Worker");
         jul.log(Level.FINE, "below the level");
         jul.log(Level.SEVERE, "Input Future failed with Error", new IllegalStateException("boom"));
         assertThat(lines()).as("stderr").hasSize(1);
