@@ -47,7 +47,10 @@ final class GatewayWatch implements SubnetRegistry.Watching {
     private volatile boolean done;
     private volatile URI endpoint;
     private volatile int status;
+    /** When the stream last gave a line (nanoTime). */
     private volatile long lastHeard;
+    /** When the member last answered a probe (nanoTime). */
+    private volatile long lastAnswered;
     private volatile Flow.Subscription subscription;
     private volatile CompletableFuture<?> exchange;
     private volatile ScheduledFuture<?> timer;
@@ -91,6 +94,7 @@ final class GatewayWatch implements SubnetRegistry.Watching {
             startRevision = nextRevision;
         }
         lastHeard = System.nanoTime();
+        lastAnswered = lastHeard - PROBE_INTERVAL.toNanos(); // not answered yet: a quiet new stream gets probed
         endpoint = gateway.endpoint();
         try {
             final Stream stream = new Stream(gen);
@@ -149,7 +153,10 @@ final class GatewayWatch implements SubnetRegistry.Watching {
 
         @Override
         public void onComplete() {
-            if (current(gen)) {
+            if (current(gen) && status != 200) {
+                fail(new java.io.IOException("watch of " + prefix + " on " + endpoint + ": HTTP " + status
+                    + " without an answer from etcd"));
+            } else if (current(gen)) {
                 end(sink::onCompleted);
             }
         }
@@ -221,10 +228,11 @@ final class GatewayWatch implements SubnetRegistry.Watching {
         if (done || probing) {
             return;
         }
-        final long quiet = System.nanoTime() - lastHeard;
+        final long now = System.nanoTime();
+        final long quiet = now - lastHeard;
         if (quiet >= REFRESH_INTERVAL.toNanos()) {
             refresh();
-        } else if (quiet >= PROBE_INTERVAL.toNanos()) {
+        } else if (quiet >= PROBE_INTERVAL.toNanos() && now - lastAnswered >= PROBE_INTERVAL.toNanos()) {
             probing = true;
             final URI probed = endpoint;
             gateway.probe(probed, PROBE_TIMEOUT).thenAccept(answered -> {
@@ -235,7 +243,7 @@ final class GatewayWatch implements SubnetRegistry.Watching {
                         + PROBE_TIMEOUT + " while the watch of " + prefix + " was quiet for "
                         + Duration.ofNanos(quiet).toSeconds() + " s"));
                 } else if (answered) {
-                    lastHeard = Math.max(lastHeard, System.nanoTime() - PROBE_INTERVAL.toNanos() / 2);
+                    lastAnswered = System.nanoTime();
                 }
             });
         }
