@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
  * @param prefix the key prefix without trailing slash, e.g. {@code /coreos.com/network}
  * @param caFile the PEM file of the CA that signed the etcd servers' certificates; empty: the JVM's trust store
  * @param certFile the client certificate PEM file, present exactly when {@code keyFile} is
- * @param keyFile the client key PEM file (PKCS#8, as gRPC's Netty TLS requires)
+ * @param keyFile the client key PEM file (PKCS#8, the one PEM key format the JDK reads)
  * @param username the etcd user name for authentication; empty: none
  * @param password the etcd password, present exactly when {@code username} is
  * @param requestTimeout the limit for one etcd request, default 5 s

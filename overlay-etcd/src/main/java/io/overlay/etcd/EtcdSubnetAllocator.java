@@ -70,7 +70,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Threads ({@link ControlThread}): one control thread of its own does all etcd requests after {@link #start} and
  * calls the listener, one call at a time, in order; watch responses that arrive while it is busy are taken together
- * and delivered as one {@link LeaseListener#peersChanged} batch. No jetcd thread ever blocks. Every control
+ * and delivered as one {@link LeaseListener#peersChanged} batch. The etcd client's own thread ({@code
+ * overlay-etcd-http}), which delivers the watches' responses, only queues them and never blocks. Every control
  * task is guarded: an unexpected exception is logged at ERROR and its chain (renewal, re-acquisition, watch, listing)
  * rescheduled. {@link #close()} keeps the lease. Every part logs under this class's logger name.
  */

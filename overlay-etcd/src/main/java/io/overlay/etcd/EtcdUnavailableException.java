@@ -31,8 +31,9 @@ final class EtcdUnavailableException extends RuntimeException {
 
     /**
      * A short name of the kind of failure, to log once per kind rather than once per attempt: {@code NOSPACE}, {@code
-     * no answer} (the request's deadline), the gRPC status code of the cause ({@code UNAVAILABLE},
-     * {@code UNAUTHENTICATED}, {@code PERMISSION_DENIED}, ...), else {@code unavailable}. Finer than "etcd failed" so
+     * no answer} (the request's deadline), the status code etcd refused the request with ({@link EtcdGateway.Refused}:
+     * gRPC's code names, which etcd's JSON gateway reports as numbers: {@code UNAVAILABLE}, {@code UNAUTHENTICATED},
+     * {@code PERMISSION_DENIED}, ...), else {@code unavailable}. Finer than "etcd failed" so
      * that a wait which began with etcd down and goes on because etcd now refuses this agent (its role lost its
      * permission, its password changed) says so at WARN, not only at DEBUG.
      */
@@ -53,6 +54,6 @@ final class EtcdUnavailableException extends RuntimeException {
         return "unavailable";
     }
 
-    /** gRPC's status exceptions start their message with the status code ({@code io.grpc.Status.Code}). */
+    /** A refusal's message starts with its status code's name ({@link EtcdGateway.Refused}: gRPC's codes). */
     private static final java.util.regex.Pattern GRPC_CODE = java.util.regex.Pattern.compile("([A-Z][A-Z_]{3,})(:|$)");
 }

@@ -244,8 +244,8 @@ final class ReloadingRegistry implements SubnetRegistry {
         }
 
         /**
-         * Ends the watch as a broken connection would: the owner reopens it (on the new client). What the old watch
-         * says when closed (jetcd completes it) is dropped, so the owner hears why.
+         * Ends the watch as a broken connection would: the owner reopens it (on the new client). Whatever the old
+         * watch still reports after this is dropped, so the owner hears this reason.
          */
         void end(final Throwable why) {
             if (over.compareAndSet(false, true)) {

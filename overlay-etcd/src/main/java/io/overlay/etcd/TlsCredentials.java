@@ -32,9 +32,9 @@ import java.util.regex.Pattern;
  * the certificate (a test signature), and the dates are checked against the clock. The client is then built from these
  * bytes, not from the paths, so a file replaced between the check and the build cannot slip in unchecked.
  *
- * <p>Why check at all: Netty's TLS setup reads a certificate and a key that do not belong together, or an expired
- * certificate, without complaint; the failure would only show as refused handshakes, after the working client was
- * dropped.
+ * <p>Why check at all: the JDK's TLS set-up (a key store and an SSL context) takes a certificate and a key that do not
+ * belong together, or an expired certificate, without complaint; the failure would only show as refused handshakes,
+ * after the working client was dropped.
  *
  * @param ca the CA file's bytes (one or more PEM certificates), null without {@code --etcd-cafile}
  * @param cert the client certificate file's bytes (PEM chain, the client's own first), null without one

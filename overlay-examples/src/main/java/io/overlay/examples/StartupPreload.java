@@ -5,10 +5,11 @@ import io.overlay.tun.Tun;
 
 /**
  * Initialises, on a daemon thread, the libraries the launcher's start needs later, while the main thread builds and
- * parses the command line (picocli, about 0.17 s of one CPU): Netty's epoll transport (its JNI library, which the
- * packet engine needs) and the JNA bindings of the rtnetlink and TUN calls ({@link Tun#isAvailable()} loads
- * both), and Jackson (the network config and lease values are JSON). Each is a class initialisation the main thread
- * would otherwise run itself, interpreted, on the way to ready (docs/performance.md, "Start-up, round four").
+ * parses the command line (picocli, about 0.17 s of one CPU): Netty's epoll transport (its JNI library, which the TUN
+ * device and the packet engine use) and the JNA bindings of the rtnetlink and TUN calls ({@link Tun#isAvailable()}
+ * loads both), and Jackson (the network config, lease values and etcd's answers are JSON). Each is a class
+ * initialisation the main thread would otherwise run itself, interpreted, on the way to ready (docs/performance.md,
+ * "Start-up, round four").
  * {@link OverlayMain#main} starts it after SLF4J is bound and Netty's properties are set ({@link NettyDefaults}).
  *
  * <p>Only a head start, but a class is initialised once per JVM: a native library that fails to load fails here first
