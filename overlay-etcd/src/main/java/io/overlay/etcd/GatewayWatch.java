@@ -29,7 +29,7 @@ import java.util.function.Consumer;
  * returns, except one already under way.
  */
 final class GatewayWatch implements SubnetRegistry.Watching {
-    /** Quiet time after which the member is asked whether it still answers: gRPC's keepalive time in jetcd's use. */
+    /** Quiet time after which the member is asked whether it still answers: the gRPC keepalive time jetcd used. */
     static final Duration PROBE_INTERVAL = Duration.ofSeconds(10);
     /** How long the member has to answer that question. */
     static final Duration PROBE_TIMEOUT = Duration.ofSeconds(5);
