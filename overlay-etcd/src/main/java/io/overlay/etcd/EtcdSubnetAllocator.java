@@ -311,6 +311,8 @@ public final class EtcdSubnetAllocator implements SubnetAllocator {
         if (!started) {
             throw new IllegalStateException("changePublicIp() before start(): acquire with the new PublicIP instead");
         }
+        // a new PublicIP is a host renumbered: the watches' connections may hang on the old address
+        registry.refreshWatches();
         final CompletableFuture<Lease> done = new CompletableFuture<>();
         pendingChanges.add(done);
         done.whenComplete((l, e) -> pendingChanges.remove(done));

@@ -244,6 +244,13 @@ final class GatewayRegistry implements SubnetRegistry {
     }
 
     @Override
+    public void refreshWatches() {
+        for (GatewayWatch w : watches) {
+            w.refreshSoon();
+        }
+    }
+
+    @Override
     public long failedRequests() {
         return gateway.failedRequests();
     }

@@ -249,6 +249,15 @@ final class GatewayWatch implements SubnetRegistry.Watching {
         }
     }
 
+    /** Has {@link #refresh} run on the client's thread, where the stream's lines arrive (never blocks). */
+    void refreshSoon() {
+        try {
+            gateway.executor().execute(this::refresh);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // the client is closing: so is this watch
+        }
+    }
+
     /** Replaces the stream with a new one from the next revision; the sink sees nothing of it. */
     private void refresh() {
         final Flow.Subscription s = subscription;

@@ -319,6 +319,11 @@ final class ReloadingRegistry implements SubnetRegistry {
     }
 
     @Override
+    public void refreshWatches() {
+        current.refreshWatches();
+    }
+
+    @Override
     public Read read(final String key) {
         return current.read(key);
     }

@@ -199,6 +199,14 @@ interface SubnetRegistry extends AutoCloseable {
     Watching watch(String prefix, long fromRevision, WatchSink sink);
 
     /**
+     * The host's addresses changed: every open watch is reopened on a new connection from the revision after the last
+     * one it delivered, which its sink does not see. A watch's connection may be bound to an address the host no
+     * longer has, where nothing arrives and nothing fails; HTTP/1.1 has no ping that would notice. Never blocks.
+     */
+    default void refreshWatches() {
+    }
+
+    /**
      * Returns how many requests to etcd have failed so far (timed out, refused, cancelled), whoever retried them.
      *
      * @return the count; 0 for a registry that does not count

@@ -132,7 +132,8 @@ class MembershipTest {
                 // the port is closed, so each attempt fails at once: one per retry interval (1 s), about 12 in
                 // 12 s, never a loop
                 assertThat(failed.size() - warnings).isBetween(1L, 14L);
-                assertThat(a.status().errors() - errors).isBetween(1L, 16L);
+                // besides the renewals, the two watches' reopenings (backoff up to 1 s) fail at once too
+                assertThat(a.status().errors() - errors).isBetween(1L, 40L);
                 assertThat(events.matching("removed")).as("last known routes stay").isEmpty();
             } finally {
                 final long t0 = System.nanoTime();
