@@ -23,6 +23,7 @@ final class GatewayRegistry implements SubnetRegistry {
     private final EtcdGateway gateway;
     private final int listPageSize;
     private final Set<GatewayWatch> watches = ConcurrentHashMap.newKeySet();
+    private volatile GatewayWatch.Timing watchTiming = GatewayWatch.Timing.DEFAULT;
 
     /**
      * Creates the client (connections are opened by the first request), reading the TLS files now.
@@ -237,10 +238,15 @@ final class GatewayRegistry implements SubnetRegistry {
 
     @Override
     public Watching watch(final String prefix, final long fromRevision, final WatchSink sink) {
-        final GatewayWatch w = new GatewayWatch(gateway, prefix, fromRevision, sink, watches::remove);
+        final GatewayWatch w = new GatewayWatch(gateway, prefix, fromRevision, sink, watches::remove, watchTiming);
         watches.add(w);
         w.open();
         return w;
+    }
+
+    /** Sets the probe and refresh durations of watches opened from now on: tests only, the agent keeps the default. */
+    void watchTiming(final GatewayWatch.Timing timing) {
+        this.watchTiming = java.util.Objects.requireNonNull(timing, "timing");
     }
 
     @Override

@@ -36,10 +36,23 @@ final class GatewayWatch implements SubnetRegistry.Watching {
     /** Quiet time after which the stream is reopened on a new connection, below common load balancers' idle limits. */
     static final Duration REFRESH_INTERVAL = Duration.ofMinutes(3);
 
+    /**
+     * The watch's three durations: {@link #DEFAULT} in the agent, shorter ones in tests
+     * ({@link GatewayRegistry#watchTiming}).
+     *
+     * @param probeInterval quiet time before the member is probed
+     * @param probeTimeout how long a probe may take
+     * @param refreshInterval quiet time before the stream is reopened in place
+     */
+    record Timing(Duration probeInterval, Duration probeTimeout, Duration refreshInterval) {
+        static final Timing DEFAULT = new Timing(PROBE_INTERVAL, PROBE_TIMEOUT, REFRESH_INTERVAL);
+    }
+
     private final EtcdGateway gateway;
     private final String prefix;
     private final SubnetRegistry.WatchSink sink;
     private final Consumer<GatewayWatch> onEnd;
+    private final Timing timing;
     /** The revision the open stream started from: the created answer's store revision is checked against it. */
     private volatile long startRevision;
     /** The first revision the sink has not been given: where a refreshed stream starts. */
@@ -60,8 +73,9 @@ final class GatewayWatch implements SubnetRegistry.Watching {
     private int generation;
 
     GatewayWatch(final EtcdGateway gateway, final String prefix, final long fromRevision,
-                 final SubnetRegistry.WatchSink sink, final Consumer<GatewayWatch> onEnd) {
+                 final SubnetRegistry.WatchSink sink, final Consumer<GatewayWatch> onEnd, final Timing timing) {
         this.gateway = gateway;
+        this.timing = timing;
         this.prefix = prefix;
         this.sink = sink;
         this.onEnd = onEnd;
@@ -72,8 +86,8 @@ final class GatewayWatch implements SubnetRegistry.Watching {
     /** Opens the stream; a failure to open reaches the sink. Never blocks on the network. */
     void open() {
         try {
-            timer = gateway.executor().scheduleWithFixedDelay(this::check, PROBE_INTERVAL.toNanos(),
-                PROBE_INTERVAL.toNanos() / 2, TimeUnit.NANOSECONDS);
+            timer = gateway.executor().scheduleWithFixedDelay(this::check, timing.probeInterval().toNanos(),
+                timing.probeInterval().toNanos() / 2, TimeUnit.NANOSECONDS);
         } catch (java.util.concurrent.RejectedExecutionException e) {
             fail(new IllegalStateException("the etcd client is closed", e));
             return;
@@ -94,7 +108,8 @@ final class GatewayWatch implements SubnetRegistry.Watching {
             startRevision = nextRevision;
         }
         lastHeard = System.nanoTime();
-        lastAnswered = lastHeard - PROBE_INTERVAL.toNanos(); // not answered yet: a quiet new stream gets probed
+        // not answered yet: a quiet new stream gets probed
+        lastAnswered = lastHeard - timing.probeInterval().toNanos();
         endpoint = gateway.endpoint();
         try {
             final Stream stream = new Stream(gen);
@@ -230,17 +245,18 @@ final class GatewayWatch implements SubnetRegistry.Watching {
         }
         final long now = System.nanoTime();
         final long quiet = now - lastHeard;
-        if (quiet >= REFRESH_INTERVAL.toNanos()) {
+        if (quiet >= timing.refreshInterval().toNanos()) {
             refresh();
-        } else if (quiet >= PROBE_INTERVAL.toNanos() && now - lastAnswered >= PROBE_INTERVAL.toNanos()) {
+        } else if (quiet >= timing.probeInterval().toNanos()
+            && now - lastAnswered >= timing.probeInterval().toNanos()) {
             probing = true;
             final URI probed = endpoint;
-            gateway.probe(probed, PROBE_TIMEOUT).thenAccept(answered -> {
+            gateway.probe(probed, timing.probeTimeout()).thenAccept(answered -> {
                 probing = false;
                 if (!answered && !done && probed.equals(endpoint)) {
                     gateway.leave(probed);
                     fail(new TimeoutException("etcd member " + probed + " did not answer a status request within "
-                        + PROBE_TIMEOUT + " while the watch of " + prefix + " was quiet for "
+                        + timing.probeTimeout() + " while the watch of " + prefix + " was quiet for "
                         + Duration.ofNanos(quiet).toSeconds() + " s"));
                 } else if (answered) {
                     lastAnswered = System.nanoTime();

@@ -404,18 +404,37 @@ public final class EtcdServer implements AutoCloseable {
      * @return the watcher count; 0 if the gauge is absent; -1 if the member does not answer, or serves TLS
      */
     public long watchers() {
+        return metric("etcd_debugging_mvcc_watcher_total");
+    }
+
+    /**
+     * Returns the sum of one of the member's {@code /metrics} series over the label sets that hold every one of
+     * {@code labels}, e.g. {@code metric("grpc_server_started_total", "grpc_method=\"Watch\"")}: the Watch streams
+     * the member (and its JSON gateway, one stream per HTTP watch) has opened so far.
+     *
+     * @param name the metric's name
+     * @param labels {@code key="value"} strings each counted series must hold
+     * @return the sum; 0 if no series matches; -1 if the member does not answer, or serves TLS
+     */
+    public long metric(final String name, final String... labels) {
         if (tls != null) {
             return -1;
         }
         try {
             final HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(endpoint() + "/metrics"))
                 .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
+            double sum = 0;
             for (String line : r.body().split("\n")) {
-                if (line.startsWith("etcd_debugging_mvcc_watcher_total ")) {
-                    return (long) Double.parseDouble(line.substring(line.indexOf(' ') + 1).trim());
+                if (!line.startsWith(name + " ") && !line.startsWith(name + "{")) {
+                    continue;
+                }
+                final String labelSet = line.startsWith(name + "{") ? line.substring(0, line.lastIndexOf('}') + 1)
+                    : "";
+                if (java.util.Arrays.stream(labels).allMatch(labelSet::contains)) {
+                    sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1).trim());
                 }
             }
-            return 0;
+            return (long) sum;
         } catch (IOException e) {
             return -1;
         } catch (InterruptedException e) {
