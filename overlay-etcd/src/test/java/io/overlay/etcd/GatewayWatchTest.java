@@ -1,0 +1,234 @@
+package io.overlay.etcd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.overlay.testing.EtcdServer;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link GatewayWatch} on a real etcd 3.4: what the JDK's HTTP client does to a long-lived streamed answer, the
+ * in-place refresh and the probe (with {@link GatewayRegistry#watchTiming} shortened), compaction, and what is left
+ * after close: callbacks, etcd's watchers, our TCP connections to etcd.
+ */
+class GatewayWatchTest extends EtcdTestSupport {
+    private static final Duration WAIT = Duration.ofSeconds(15);
+    /** Probe after 300 ms of quiet, give it 2 s, reopen the stream after 2 s of quiet. */
+    private static final GatewayWatch.Timing FAST = new GatewayWatch.Timing(Duration.ofMillis(300),
+        Duration.ofSeconds(2), Duration.ofSeconds(2));
+
+    /** Records every sink call, the threads they came on and whether two ever overlapped. */
+    static final class Sink implements SubnetRegistry.WatchSink {
+        final List<String> calls = new CopyOnWriteArrayList<>();
+        final List<SubnetRegistry.Event> events = new CopyOnWriteArrayList<>();
+        final Set<String> threads = ConcurrentHashMap.newKeySet();
+        final AtomicInteger inside = new AtomicInteger();
+        final AtomicInteger overlaps = new AtomicInteger();
+        volatile Throwable error;
+        /** How long each call takes, to widen any window in which a second call could overlap it. */
+        volatile long dwellMillis;
+
+        private void enter() {
+            threads.add(Thread.currentThread().getName());
+            if (inside.incrementAndGet() > 1) {
+                overlaps.incrementAndGet();
+            }
+            if (dwellMillis > 0) {
+                try {
+                    Thread.sleep(dwellMillis);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+
+        @Override
+        public void onEvents(final List<SubnetRegistry.Event> list, final long progressRevision) {
+            enter();
+            events.addAll(list);
+            calls.add(list.isEmpty() ? "progress " + progressRevision : "events " + list.size());
+            inside.decrementAndGet();
+        }
+
+        @Override
+        public void onCompacted(final long compactRevision) {
+            enter();
+            calls.add("compacted " + compactRevision);
+            inside.decrementAndGet();
+        }
+
+        @Override
+        public void onStoreBehind(final long storeRevision) {
+            enter();
+            calls.add("behind " + storeRevision);
+            inside.decrementAndGet();
+        }
+
+        @Override
+        public void onError(final Throwable t) {
+            enter();
+            error = t;
+            calls.add("error " + t);
+            inside.decrementAndGet();
+        }
+
+        @Override
+        public void onCompleted() {
+            enter();
+            calls.add("completed");
+            inside.decrementAndGet();
+        }
+
+        List<String> keys() {
+            return events.stream().map(e -> (e.put() ? "put " : "del ") + e.key() + "@" + e.modRevision()).toList();
+        }
+
+        boolean ended() {
+            return calls.stream().anyMatch(c -> c.startsWith("error") || c.startsWith("compacted")
+                || c.startsWith("completed") || c.startsWith("behind"));
+        }
+    }
+
+    private GatewayRegistry registry(final EtcdSettings s) {
+        final GatewayRegistry r = new GatewayRegistry(s);
+        closeAfter(r);
+        return r;
+    }
+
+    private final List<AutoCloseable> registries = new CopyOnWriteArrayList<>();
+
+    private void closeAfter(final AutoCloseable c) {
+        registries.add(c);
+    }
+
+    @org.junit.jupiter.api.AfterEach
+    void closeRegistries() throws Exception {
+        for (AutoCloseable c : registries) {
+            c.close();
+        }
+        registries.clear();
+    }
+
+    private String key(final String name) {
+        return prefix + "/subnets/" + name;
+    }
+
+    private long put(final String name, final String value) {
+        etcd.etcdctl("put", key(name), value);
+        return revision(etcd);
+    }
+
+    /** This JVM's established TCP connections to {@code server}'s client port, per {@code ss -tnp}. */
+    static int connections(final EtcdServer server) throws IOException, InterruptedException {
+        final int port = URI.create(server.endpoint()).getPort();
+        final Process p = new ProcessBuilder("ss", "-Htnp", "state", "established", "dport", "= :" + port)
+            .redirectErrorStream(true).start();
+        final String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(10, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new IllegalStateException("ss took over 10 s");
+        }
+        final String me = "pid=" + ProcessHandle.current().pid() + ",";
+        return (int) out.lines().filter(l -> l.contains(me)).count();
+    }
+
+    /** Watch streams etcd has opened (one per HTTP watch through its gateway) and ended so far. */
+    private static long watchStreamsOpen(final EtcdServer server) {
+        return server.metric("grpc_server_started_total", "grpc_method=\"Watch\"")
+            - server.metric("grpc_server_handled_total", "grpc_method=\"Watch\"");
+    }
+
+    private static long watchStreamsStarted(final EtcdServer server) {
+        return server.metric("grpc_server_started_total", "grpc_method=\"Watch\"");
+    }
+
+    /**
+     * The JDK applies {@code HttpRequest.timeout} until the answer's headers; the watch sets it to the request timeout
+     * (1 s here), and an event written 5 s later must still arrive on the same, unbroken stream.
+     */
+    @Test
+    void aWatchOutlivesItsRequestTimeout() throws Exception {
+        final GatewayRegistry r = registry(settings().requestTimeout(Duration.ofSeconds(1)).build());
+        final Sink sink = new Sink();
+        final long from = revision(etcd) + 1;
+        final long started = watchStreamsStarted(etcd);
+        r.watch(prefix + "/subnets/", from, sink);
+        Thread.sleep(5000);
+        final long rev = put("100.64.1.0-24", "{}");
+        await().atMost(WAIT).until(() -> !sink.events.isEmpty());
+        assertThat(sink.keys()).containsExactly("put " + key("100.64.1.0-24") + "@" + rev);
+        assertThat(sink.calls).as("no error, no reopen").containsExactly("events 1");
+        assertThat(watchStreamsStarted(etcd) - started).as("one stream, never reopened").isEqualTo(1);
+    }
+
+    /**
+     * Sink calls come one at a time, never overlapping, even with writes arriving while the sink is busy and the
+     * probe timer running: the sink is slow (50 ms a call) and the probe fires every 150 ms of quiet.
+     */
+    @Test
+    void sinkCallsNeverOverlap() throws Exception {
+        final GatewayRegistry r = registry(settings().build());
+        r.watchTiming(new GatewayWatch.Timing(Duration.ofMillis(100), Duration.ofSeconds(2), Duration.ofMillis(400)));
+        final Sink sink = new Sink();
+        sink.dwellMillis = 50;
+        r.watch(prefix + "/subnets/", revision(etcd) + 1, sink);
+        for (int i = 0; i < 20; i++) {
+            etcd.etcdctl("put", key("k" + i), "v");
+            Thread.sleep(i % 5 == 0 ? 700 : 10); // now and then quiet long enough for a probe and a refresh
+        }
+        await().atMost(WAIT).until(() -> sink.events.size() == 20);
+        assertThat(sink.overlaps).as("overlapping sink calls on %s", sink.threads).hasValue(0);
+        assertThat(sink.calls).noneMatch(c -> c.startsWith("error"));
+        System.out.printf("sink threads: %s%n", sink.threads);
+    }
+
+    /**
+     * A quiet watch is reopened in place every refresh interval of quiet, even though its member answers every probe
+     * (the case the refresh exists for: the member is fine, the watch's own connection may not be). The sink sees
+     * nothing of it: each key once, in order, from the right revision (writes elsewhere in between move the store's
+     * revision on), no error; and each old stream is really gone: etcd serves one watcher, this JVM holds at most two
+     * more connections to it than before the watch (the watch's, and a pooled one of the probes).
+     */
+    @Test
+    void aRefreshIsInvisibleAndLeavesNothingBehind() throws Exception {
+        final GatewayRegistry r = registry(settings().build());
+        r.watchTiming(FAST);
+        final Sink sink = new Sink();
+        final long from = revision(etcd) + 1;
+        final long started0 = watchStreamsStarted(etcd);
+        final int connections0 = connections(etcd); // the fixture's own, and any a closed client has not yet closed
+        r.watch(prefix + "/subnets/", from, sink);
+        final List<String> expected = new java.util.ArrayList<>();
+        for (int round = 0; round < 3; round++) {
+            final long rev = put("100.64." + round + ".0-24", "{}");
+            expected.add("put " + key("100.64." + round + ".0-24") + "@" + rev);
+            await().atMost(WAIT).until(() -> sink.events.size() == expected.size());
+            etcd.etcdctl("put", prefix + "/elsewhere", "x" + round); // not watched: moves the revision on
+            final long before = watchStreamsStarted(etcd);
+            final int round0 = round;
+            await("refresh " + round0 + " while probes are answered").atMost(Duration.ofSeconds(10))
+                .until(() -> watchStreamsStarted(etcd) > before);
+            await().atMost(WAIT).until(() -> etcd.watchers() == 1);
+        }
+        final long rev = put("100.64.9.0-24", "{}");
+        expected.add("put " + key("100.64.9.0-24") + "@" + rev);
+        await().atMost(WAIT).until(() -> sink.events.size() >= expected.size());
+        Thread.sleep(500);
+        assertThat(sink.keys()).containsExactlyElementsOf(expected);
+        assertThat(sink.calls).noneMatch(c -> !c.startsWith("events") && !c.startsWith("progress"));
+        assertThat(watchStreamsStarted(etcd) - started0).as("the first stream and three refreshes").isBetween(4L, 6L);
+        assertThat(etcd.watchers()).as("etcd serves one watcher").isEqualTo(1);
+        assertThat(connections(etcd) - connections0).as("the watch's connection and at most one pooled (probes)")
+            .isBetween(1, 2);
+    }
+}
