@@ -65,6 +65,7 @@ final class GatewayWatch implements SubnetRegistry.Watching {
     /** When the member last answered a probe (nanoTime). */
     private volatile long lastAnswered;
     private volatile Flow.Subscription subscription;
+    /** The current stream's exchange as {@code sendAsync} returned it: cancelling it ends the request. */
     private volatile CompletableFuture<?> exchange;
     private volatile ScheduledFuture<?> timer;
     private volatile boolean probing;
@@ -113,15 +114,21 @@ final class GatewayWatch implements SubnetRegistry.Watching {
         endpoint = gateway.endpoint();
         try {
             final Stream stream = new Stream(gen);
-            exchange = gateway.stream("watch " + prefix, endpoint, "/watch", body, mayAuthenticate, s -> status = s,
-                    stream)
-                .whenComplete((r, e) -> {
-                    if (e != null && current(gen)) {
-                        gateway.leave(endpoint);
-                        fail(e instanceof java.util.concurrent.CompletionException && e.getCause() != null
-                            ? e.getCause() : e);
-                    }
-                });
+            final CompletableFuture<?> x = gateway.stream("watch " + prefix, endpoint, "/watch", body,
+                mayAuthenticate, s -> status = s, stream);
+            exchange = x;
+            stream.exchange = x;
+            if (!current(gen)) {
+                cancel(null, x); // closed or replaced meanwhile, perhaps before close() could see x
+                return;
+            }
+            x.whenComplete((r, e) -> {
+                if (e != null && current(gen)) {
+                    gateway.leave(endpoint);
+                    fail(e instanceof java.util.concurrent.CompletionException && e.getCause() != null
+                        ? e.getCause() : e);
+                }
+            });
         } catch (EtcdUnavailableException e) {
             fail(e);
         }
@@ -136,6 +143,7 @@ final class GatewayWatch implements SubnetRegistry.Watching {
     /** The lines of one stream, passed on while it is the current one. */
     private final class Stream implements Flow.Subscriber<String> {
         private final int gen;
+        private volatile CompletableFuture<?> exchange;
 
         Stream(final int gen) {
             this.gen = gen;
@@ -147,7 +155,7 @@ final class GatewayWatch implements SubnetRegistry.Watching {
                 subscription = s;
                 s.request(Long.MAX_VALUE);
             } else {
-                s.cancel();
+                cancel(s, exchange);
             }
         }
 
@@ -288,12 +296,18 @@ final class GatewayWatch implements SubnetRegistry.Watching {
         connect(false); // on the client's thread: a blocking authentication would wait on itself
     }
 
+    /**
+     * Ends a stream: the exchange first, the future {@code sendAsync} returned (not a dependent of it), which makes
+     * the JDK close the connection and count the request as over. Cancelling the body's subscription first (or only
+     * a dependent future) closes the connection too, but the JDK 17 client then counts the request as pending for
+     * ever, and its selector thread outlives the client (GatewayWatchTest#closeLeavesNothingBehind).
+     */
     private static void cancel(final Flow.Subscription s, final CompletableFuture<?> x) {
-        if (s != null) {
-            s.cancel();
-        }
         if (x != null) {
             x.cancel(true);
+        }
+        if (s != null) {
+            s.cancel();
         }
     }
 

@@ -231,4 +231,108 @@ class GatewayWatchTest extends EtcdTestSupport {
         assertThat(connections(etcd) - connections0).as("the watch's connection and at most one pooled (probes)")
             .isBetween(1, 2);
     }
+
+    /**
+     * A watch from a compacted revision: etcd answers "created", then "canceled" with the compaction revision, and
+     * keeps the HTTP stream open. The sink hears onCompacted once, nothing else, and our side ends the stream: etcd's
+     * gateway closes its Watch stream once our connection is gone.
+     */
+    @Test
+    void aCompactedWatchTellsOnceAndEndsItsStream() throws Exception {
+        final GatewayRegistry r = registry(settings().build());
+        final long from = put("100.64.1.0-24", "a");
+        put("100.64.1.0-24", "b");
+        final long compactedAt = put("100.64.1.0-24", "c");
+        etcd.etcdctl("compact", Long.toString(compactedAt));
+        final long open0 = watchStreamsOpen(etcd);
+        final int connections0 = connections(etcd);
+        final Sink sink = new Sink();
+        r.watch(prefix + "/subnets/", from, sink);
+        await().atMost(WAIT).until(() -> !sink.calls.isEmpty());
+        await("etcd's gateway ended its Watch stream").atMost(WAIT).until(() -> watchStreamsOpen(etcd) == open0);
+        put("100.64.1.0-24", "d");
+        Thread.sleep(500);
+        assertThat(sink.calls).containsExactly("compacted " + compactedAt);
+        assertThat(connections(etcd) - connections0).as("at most one pooled connection left").isLessThanOrEqualTo(1);
+    }
+
+    /** A member that stops answering (SIGSTOP) while the watch is quiet is found by the probe and the watch ends. */
+    @Test
+    void aFrozenMemberEndsTheWatchByTheProbe() throws Exception {
+        final GatewayRegistry r = registry(settings().build());
+        r.watchTiming(new GatewayWatch.Timing(Duration.ofMillis(300), Duration.ofSeconds(1), Duration.ofMinutes(3)));
+        final Sink sink = new Sink();
+        r.watch(prefix + "/subnets/", revision(etcd) + 1, sink);
+        Thread.sleep(1000); // a few probes answered
+        assertThat(sink.calls).isEmpty();
+        etcd.freeze();
+        try {
+            final long t0 = System.nanoTime();
+            await().atMost(WAIT).until(sink::ended);
+            final long ms = (System.nanoTime() - t0) / 1_000_000;
+            System.out.printf("frozen member: watch ended after %d ms%n", ms);
+            assertThat(sink.calls).hasSize(1);
+            assertThat(sink.error).hasMessageContaining("did not answer a status request within PT1S")
+                .hasMessageContaining(etcd.endpoint());
+            assertThat(ms).as("probe interval + probe timeout + timer slack").isLessThan(4000);
+        } finally {
+            etcd.unfreeze();
+        }
+    }
+
+    /**
+     * After close() returns: no callback, etcd's Watch stream ends. Closing the registry ends the client's own thread
+     * at once and, once the client is garbage, the JDK's selector thread and connections (JDK 17's HttpClient has no
+     * close()): a registry closed on a credential reload leaves nothing running behind.
+     */
+    @Test
+    void closeLeavesNothingBehind() throws Exception {
+        final long selectors0 = selectorsAfterGc(-1, Duration.ofSeconds(4)); // clients of earlier tests end first
+        final int connections0 = connections(etcd);
+        watchAndClose();
+        await().atMost(WAIT).until(() -> threads("overlay-etcd-http") == 0);
+        final long t0 = System.nanoTime();
+        final long selectors = selectorsAfterGc(selectors0, Duration.ofSeconds(15));
+        System.out.printf("closed registry: its selector thread ended %d ms after close and GC%n",
+            (System.nanoTime() - t0) / 1_000_000);
+        assertThat(selectors).as("JDK HttpClient selector threads, after GC").isLessThanOrEqualTo(selectors0);
+        assertThat(connections(etcd)).as("our connections to etcd").isLessThanOrEqualTo(connections0);
+    }
+
+    /**
+     * Collects garbage until at most {@code target} JDK HttpClient selector threads are left, for at most
+     * {@code atMost} (each checks every 3 s whether its client is still referenced); returns the count.
+     */
+    private static long selectorsAfterGc(final long target, final Duration atMost) throws InterruptedException {
+        final long deadline = System.nanoTime() + atMost.toNanos();
+        long n;
+        do {
+            System.gc();
+            Thread.sleep(200);
+            n = threads("SelectorManager");
+        } while (n > target && System.nanoTime() < deadline);
+        return n;
+    }
+
+    /** Watches, closes the watch, then the registry; nothing of them is reachable after the return. */
+    private void watchAndClose() throws Exception {
+        final long open0 = watchStreamsOpen(etcd);
+        final GatewayRegistry r = new GatewayRegistry(settings().build());
+        final Sink sink = new Sink();
+        final SubnetRegistry.Watching w = r.watch(prefix + "/subnets/", revision(etcd) + 1, sink);
+        put("100.64.1.0-24", "a");
+        await().atMost(WAIT).until(() -> sink.events.size() == 1);
+        assertThat(watchStreamsOpen(etcd) - open0).isEqualTo(1);
+        w.close();
+        put("100.64.1.0-24", "b");
+        await("etcd's gateway ended its Watch stream").atMost(WAIT).until(() -> watchStreamsOpen(etcd) == open0);
+        Thread.sleep(300);
+        assertThat(sink.calls).containsExactly("events 1");
+        r.read(key("100.64.1.0-24")); // one pooled connection
+        r.close();
+    }
+
+    private static long threads(final String nameContains) {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().contains(nameContains)).count();
+    }
 }
