@@ -65,7 +65,7 @@ final class EtcdGateway implements AutoCloseable {
     /** etcd's {@code ErrAuthFailed} (etcdserver/api/v3rpc/rpctypes/error.go, v3.4). */
     static final String AUTH_FAILED = "etcdserver: authentication failed";
     /** etcd's {@code ErrInvalidAuthToken}: the token expired or the member restarted; authenticate again. */
-    private static final String INVALID_TOKEN = "etcdserver: invalid auth token";
+    static final String INVALID_TOKEN = "etcdserver: invalid auth token";
     /** etcd's {@code ErrAuthNotEnabled}: a user name was given but etcd has no authentication on; go without. */
     private static final String AUTH_NOT_ENABLED = "etcdserver: authentication is not enabled";
 
@@ -262,15 +262,12 @@ final class EtcdGateway implements AutoCloseable {
         if (known != null) {
             return known.isEmpty() ? null : known;
         }
-        final ObjectNode body = object().put("name", settings.username().get())
-            .put("password", settings.password().orElse(""));
-        final byte[] bytes = bytes(body);
+        final byte[] bytes = credentials();
         Throwable refused = null;
         for (int tried = 0; tried < endpoints.size(); tried++) {
             final URI endpoint = endpoint();
             try {
-                final String t = answer(send(endpoint, "/auth/authenticate", bytes, null, deadline)).path("token")
-                    .asText("");
+                final String t = token(send(endpoint, "/auth/authenticate", bytes, null, deadline));
                 token.set(t);
                 return t.isEmpty() ? null : t;
             } catch (ExecutionException e) {
@@ -282,10 +279,6 @@ final class EtcdGateway implements AutoCloseable {
                 }
                 throw failed(what + " (authenticating as etcd user " + settings.username().get() + ")", cause);
             } catch (Refused e) {
-                if (e.getMessage().contains(AUTH_NOT_ENABLED)) {
-                    token.set("");
-                    return null;
-                }
                 throw failed(what + " (authenticating as etcd user " + settings.username().get() + ")", e);
             } catch (TimeoutException e) {
                 leave(endpoint);
@@ -334,23 +327,75 @@ final class EtcdGateway implements AutoCloseable {
         return b;
     }
 
+    private byte[] credentials() {
+        return bytes(object().put("name", settings.username().orElse(""))
+            .put("password", settings.password().orElse("")));
+    }
+
+    /** Reads an answer to {@code /auth/authenticate}: the token, or "" when etcd has authentication off. */
+    private static String token(final HttpResponse<byte[]> r) throws Refused, ExecutionException {
+        try {
+            return answer(r).path("token").asText("");
+        } catch (Refused e) {
+            if (e.getMessage().contains(AUTH_NOT_ENABLED)) {
+                return "";
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * The token for a streaming request, without blocking (a watch opens and reopens on the client's own thread,
+     * where a blocking authentication would wait on itself): the known one unless it is {@code stale}, else a new one
+     * from {@code endpoint}.
+     *
+     * @param stale a token etcd called invalid, or null
+     * @return the token to send, null for none; fails with {@link EtcdUnavailableException} if authenticating fails
+     */
+    CompletableFuture<String> tokenAsync(final String what, final URI endpoint, final String stale) {
+        if (settings.username().isEmpty()) {
+            return CompletableFuture.completedFuture(null);
+        }
+        if (stale != null) {
+            token.compareAndSet(stale, null);
+        }
+        final String known = token.get();
+        if (known != null) {
+            return CompletableFuture.completedFuture(known.isEmpty() ? null : known);
+        }
+        final String doing = what + " (authenticating as etcd user " + settings.username().get() + ")";
+        return http.sendAsync(request(endpoint, "/auth/authenticate", credentials(), null)
+                .timeout(settings.requestTimeout()).build(), HttpResponse.BodyHandlers.ofByteArray())
+            .handle((r, e) -> {
+                if (e != null) {
+                    final Throwable cause = e instanceof java.util.concurrent.CompletionException
+                        && e.getCause() != null ? e.getCause() : e;
+                    throw cause instanceof java.net.http.HttpTimeoutException
+                        && !(cause instanceof HttpConnectTimeoutException)
+                        ? new EtcdUnavailableException("etcd " + doing + " timed out after "
+                            + settings.requestTimeout() + " on " + endpoint + ": no answer; " + NO_ANSWER_CAUSES, cause)
+                        : failed(doing, cause);
+                }
+                try {
+                    final String t = token(r);
+                    token.set(t);
+                    return t.isEmpty() ? null : t;
+                } catch (Refused | ExecutionException x) {
+                    throw failed(doing, x instanceof ExecutionException && x.getCause() != null ? x.getCause() : x);
+                }
+            });
+    }
+
     /**
      * Opens a streaming request (a watch) on {@code endpoint}: the answer's HTTP status goes to {@code status}, then
      * its lines to {@code lines}.
      *
-     * @param mayAuthenticate whether to authenticate (blocking) when there is no token yet; false on the client's
-     *     own thread, where it would wait on itself (the request then goes without, and etcd says so)
-     *
-     * @return the exchange, completing when the stream ends
-     * @throws EtcdUnavailableException if authenticating fails
+     * @param auth the token to send ({@link #tokenAsync}), or null
+     * @return the exchange as {@code sendAsync} returned it, completing when the stream ends
      */
-    CompletableFuture<HttpResponse<Void>> stream(final String what, final URI endpoint, final String path,
-                                                 final ObjectNode body, final boolean mayAuthenticate,
-                                                 final java.util.function.IntConsumer status,
+    CompletableFuture<HttpResponse<Void>> stream(final URI endpoint, final String path, final ObjectNode body,
+                                                 final String auth, final java.util.function.IntConsumer status,
                                                  final Flow.Subscriber<String> lines) {
-        final String known = token.get();
-        final String auth = mayAuthenticate ? authToken(what, System.nanoTime() + timeoutNanos)
-            : known == null || known.isEmpty() ? null : known;
         final HttpRequest r = request(endpoint, path, bytes(body), auth)
             // etcd's rpctypes.MetadataRequireLeaderKey through the gateway's metadata headers: a member that loses
             // its leader ends the watch instead of leaving it silent

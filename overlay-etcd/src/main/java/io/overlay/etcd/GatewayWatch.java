@@ -25,6 +25,10 @@ import java.util.function.Consumer;
  * forgot it) is replaced every {@link #REFRESH_INTERVAL} of quiet: the watch is reopened in place from the revision
  * after the last one delivered, which the sink does not see.
  *
+ * <p>The stream is opened with the client's token, authenticating first without blocking when there is none; a
+ * stream etcd cancels because the token is invalid (expired unused, or the member restarted) is reopened in place once
+ * with a new token.
+ *
  * <p>Callbacks reach the sink on the client's thread, one at a time, in revision order; none after {@link #close}
  * returns, except one already under way.
  */
@@ -69,6 +73,10 @@ final class GatewayWatch implements SubnetRegistry.Watching {
     private volatile CompletableFuture<?> exchange;
     private volatile ScheduledFuture<?> timer;
     private volatile boolean probing;
+    /** The token the current stream was opened with, null for none. */
+    private volatile String token;
+    /** Whether the current stream was opened with a new token because etcd called the one before invalid. */
+    private volatile boolean reauthenticated;
     /** The stream the callbacks belong to; lines of a stream replaced by a refresh are ignored. */
     private final Object lock = new Object();
     private int generation;
@@ -93,10 +101,14 @@ final class GatewayWatch implements SubnetRegistry.Watching {
             fail(new IllegalStateException("the etcd client is closed", e));
             return;
         }
-        connect(true);
+        connect(null);
     }
 
-    private void connect(final boolean mayAuthenticate) {
+    /**
+     * Opens a stream from the next revision on the endpoint in use, authenticating first (without blocking) when
+     * there is no token or the known one is {@code stale}.
+     */
+    private void connect(final String stale) {
         final byte[] key = prefix.getBytes(StandardCharsets.UTF_8);
         final ObjectNode create = gateway.object().put("key", GatewayRegistry.b64(key))
             .put("range_end", GatewayRegistry.b64(GatewayRegistry.prefixEnd(key)))
@@ -111,27 +123,42 @@ final class GatewayWatch implements SubnetRegistry.Watching {
         lastHeard = System.nanoTime();
         // not answered yet: a quiet new stream gets probed
         lastAnswered = lastHeard - timing.probeInterval().toNanos();
-        endpoint = gateway.endpoint();
-        try {
-            final Stream stream = new Stream(gen);
-            final CompletableFuture<?> x = gateway.stream("watch " + prefix, endpoint, "/watch", body,
-                mayAuthenticate, s -> status = s, stream);
-            exchange = x;
-            stream.exchange = x;
+        final URI on = gateway.endpoint();
+        endpoint = on;
+        gateway.tokenAsync("watch " + prefix, on, stale).whenComplete((auth, e) -> {
             if (!current(gen)) {
-                cancel(null, x); // closed or replaced meanwhile, perhaps before close() could see x
                 return;
             }
-            x.whenComplete((r, e) -> {
-                if (e != null && current(gen)) {
-                    gateway.leave(endpoint);
-                    fail(e instanceof java.util.concurrent.CompletionException && e.getCause() != null
-                        ? e.getCause() : e);
-                }
-            });
-        } catch (EtcdUnavailableException e) {
-            fail(e);
+            if (e == null) {
+                send(gen, on, body, auth);
+                return;
+            }
+            final Throwable cause = e instanceof java.util.concurrent.CompletionException && e.getCause() != null
+                ? e.getCause() : e;
+            if (cause.getCause() instanceof java.io.IOException) {
+                gateway.leave(on);
+            }
+            fail(cause);
+        });
+    }
+
+    private void send(final int gen, final URI on, final ObjectNode body, final String auth) {
+        final Stream stream = new Stream(gen);
+        token = auth;
+        final CompletableFuture<?> x = gateway.stream(on, "/watch", body, auth, s -> status = s, stream);
+        exchange = x;
+        stream.exchange = x;
+        if (!current(gen)) {
+            cancel(null, x); // closed or replaced meanwhile, perhaps before close() could see x
+            return;
         }
+        x.whenComplete((r, e) -> {
+            if (e != null && current(gen)) {
+                gateway.leave(on);
+                fail(e instanceof java.util.concurrent.CompletionException && e.getCause() != null
+                    ? e.getCause() : e);
+            }
+        });
     }
 
     private boolean current(final int gen) {
@@ -197,6 +224,10 @@ final class GatewayWatch implements SubnetRegistry.Watching {
             return;
         }
         final EtcdGateway.Refused refused = EtcdGateway.refusal(n);
+        if (refused != null && refused.getMessage().contains(EtcdGateway.INVALID_TOKEN) && !reauthenticated) {
+            reauthenticate();
+            return;
+        }
         if (refused != null) {
             if (refused.code() == 14) {
                 gateway.leave(endpoint);
@@ -212,12 +243,18 @@ final class GatewayWatch implements SubnetRegistry.Watching {
             return;
         }
         if (r.path("canceled").asBoolean()) {
+            // etcd's simple tokens expire unused (--auth-token-ttl) and die with the member's restart
+            if (r.path("cancel_reason").asText().contains(EtcdGateway.INVALID_TOKEN) && !reauthenticated) {
+                reauthenticate();
+                return;
+            }
             fail(new java.io.IOException("etcd cancelled the watch of " + prefix + ": "
                 + r.path("cancel_reason").asText("no reason given")));
             return;
         }
         final JsonNode events = r.path("events");
         if (r.path("created").asBoolean()) {
+            reauthenticated = false;
             // the store's revision at creation: one below the start revision - 1 shows the store went back
             if (storeRevision != 0 && storeRevision < startRevision - 1) {
                 sink.onStoreBehind(storeRevision);
@@ -284,6 +321,16 @@ final class GatewayWatch implements SubnetRegistry.Watching {
 
     /** Replaces the stream with a new one from the next revision; the sink sees nothing of it. */
     private void refresh() {
+        replace(null);
+    }
+
+    /** Replaces the stream with one opened with a new token; if etcd refuses that one too, the watch fails. */
+    private void reauthenticate() {
+        reauthenticated = true;
+        replace(token);
+    }
+
+    private void replace(final String stale) {
         final Flow.Subscription s = subscription;
         final CompletableFuture<?> x = exchange;
         synchronized (lock) {
@@ -293,7 +340,7 @@ final class GatewayWatch implements SubnetRegistry.Watching {
             generation++; // the old stream's callbacks are ignored from here on
         }
         cancel(s, x);
-        connect(false); // on the client's thread: a blocking authentication would wait on itself
+        connect(stale);
     }
 
     /**

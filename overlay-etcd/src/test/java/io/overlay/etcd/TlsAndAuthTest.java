@@ -138,7 +138,7 @@ class TlsAndAuthTest {
     }
 
     /** Adds users root and overlay (read-write on /coreos.com/network), enables auth, writes the network config. */
-    private static void enableAuth(final EtcdServer server) {
+    static void enableAuth(final EtcdServer server) {
         server.etcdctl("user", "add", "root:rootpw");
         server.etcdctl("user", "add", "overlay:s3cret");
         server.etcdctl("role", "add", "overlay");
