@@ -32,8 +32,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>One JDK {@link HttpClient} with one thread of its own ({@code overlay-etcd-http}, which also runs the watches'
  * timers) besides the JDK's selector thread: the agent's few requests do not need gRPC, HTTP/2 and their ~1,700
- * classes. Endpoints are used one at a time, starting with the first: a refused connection moves the request on to
- * the next at once (it was never sent), a request without an answer fails after the request timeout and the next
+ * classes. Endpoints are used one at a time, starting with the first: a refused connection, or a 404 that is not
+ * etcd's JSON (no gateway there), moves the request on to the next at once (it was never carried out), a request without an answer fails after the request timeout and the next
  * request goes to the next endpoint, as does one that etcd answers with {@code UNAVAILABLE} (no leader).
  *
  * <p>With a user name, the client authenticates ({@code /v3/auth/authenticate}) before its first request and again
@@ -62,12 +62,30 @@ final class EtcdGateway implements AutoCloseable {
     static final String NO_ANSWER_CAUSES = "etcd is down or unreachable, or the endpoints are no longer an etcd "
         + "member (removed, or moved to another URL: compare with etcdctl member list; --etcd-endpoints is read once, "
         + "at start)";
+    /** What an answer that is not etcd's JSON most likely means. */
+    static final String NOT_GATEWAY = "is it an etcd v3.4+ member with its gRPC gateway on (--enable-grpc-gateway, "
+        + "the default)?";
     /** etcd's {@code ErrAuthFailed} (etcdserver/api/v3rpc/rpctypes/error.go, v3.4). */
     static final String AUTH_FAILED = "etcdserver: authentication failed";
     /** etcd's {@code ErrInvalidAuthToken}: the token expired or the member restarted; authenticate again. */
     static final String INVALID_TOKEN = "etcdserver: invalid auth token";
     /** etcd's {@code ErrAuthNotEnabled}: a user name was given but etcd has no authentication on; go without. */
     private static final String AUTH_NOT_ENABLED = "etcdserver: authentication is not enabled";
+
+    /** The endpoint has no such path and is not etcd's gateway: the request was not carried out, the next may take it. */
+    static final class NoGateway extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        NoGateway(final String message) {
+            super(message);
+        }
+    }
+
+    /** Whether a request that failed with {@code cause} was surely not carried out, so another endpoint may take it. */
+    private static boolean notSent(final Throwable cause) {
+        return cause instanceof ConnectException || cause instanceof HttpConnectTimeoutException
+            || cause instanceof NoGateway;
+    }
 
     /** etcd refused a request: the gRPC status the gateway reported, and etcd's message. */
     static final class Refused extends Exception {
@@ -205,8 +223,8 @@ final class EtcdGateway implements AutoCloseable {
             } catch (ExecutionException e) {
                 final Throwable cause = e.getCause() == null ? e : e.getCause();
                 leave(endpoint);
-                if (cause instanceof ConnectException || cause instanceof HttpConnectTimeoutException) {
-                    refused = cause; // never sent: the next endpoint may take it
+                if (notSent(cause)) {
+                    refused = cause; // never carried out: the next endpoint may take it
                     continue;
                 }
                 throw failed(what, cause);
@@ -273,7 +291,7 @@ final class EtcdGateway implements AutoCloseable {
             } catch (ExecutionException e) {
                 final Throwable cause = e.getCause() == null ? e : e.getCause();
                 leave(endpoint);
-                if (cause instanceof ConnectException || cause instanceof HttpConnectTimeoutException) {
+                if (notSent(cause)) {
                     refused = cause;
                     continue;
                 }
@@ -426,9 +444,9 @@ final class EtcdGateway implements AutoCloseable {
     static JsonNode answer(final HttpResponse<byte[]> r) throws Refused, ExecutionException {
         final JsonNode n = parse(r.body());
         if (n == null || !n.isObject()) {
-            throw new ExecutionException(new IOException("HTTP " + r.statusCode() + " from " + r.uri()
-                + " is not etcd's JSON (" + excerpt(r.body()) + "): is it an etcd v3.4+ member with its gRPC "
-                + "gateway on (--enable-grpc-gateway, the default)?"));
+            final String m = "HTTP " + r.statusCode() + " from " + r.uri() + " is not etcd's JSON ("
+                + excerpt(r.body()) + "): " + NOT_GATEWAY;
+            throw new ExecutionException(r.statusCode() == 404 ? new NoGateway(m) : new IOException(m));
         }
         final Refused refused = refusal(n);
         if (refused != null) {

@@ -204,8 +204,7 @@ final class GatewayWatch implements SubnetRegistry.Watching {
         @Override
         public void onComplete() {
             if (current(gen) && status != 200) {
-                fail(new java.io.IOException("watch of " + prefix + " on " + endpoint + ": HTTP " + status
-                    + " without an answer from etcd"));
+                notEtcd("empty body");
             } else if (current(gen)) {
                 end(sink::onCompleted);
             }
@@ -218,9 +217,10 @@ final class GatewayWatch implements SubnetRegistry.Watching {
             return;
         }
         final JsonNode n = EtcdGateway.parse(line);
-        if (n == null) {
-            fail(new java.io.IOException("watch of " + prefix + " on " + endpoint + ": HTTP " + status
-                + ", not etcd's JSON: " + line.substring(0, Math.min(line.length(), 200))));
+        // a stream line is {"result": ...} or {"error": ...}; a parser that stops after the first value would read
+        // "404 page not found" as the number 404
+        if (n == null || !n.isObject() || !n.has("result") && !n.has("error")) {
+            notEtcd(line.substring(0, Math.min(line.length(), 200)));
             return;
         }
         final EtcdGateway.Refused refused = EtcdGateway.refusal(n);
@@ -282,6 +282,13 @@ final class GatewayWatch implements SubnetRegistry.Watching {
         sink.onEvents(out, progress);
     }
 
+
+    /** The endpoint answered, but not as etcd's gateway does: the watch fails, the next one goes elsewhere. */
+    private void notEtcd(final String excerpt) {
+        gateway.leave(endpoint);
+        fail(new java.io.IOException("watch of " + prefix + ": HTTP " + status + " from " + endpoint
+            + EtcdGateway.API + "/watch is not etcd's JSON (" + excerpt + "): " + EtcdGateway.NOT_GATEWAY));
+    }
 
     /** Timer: a quiet stream gets its member probed, or is refreshed after long quiet. */
     private void check() {

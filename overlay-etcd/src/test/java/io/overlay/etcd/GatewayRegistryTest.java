@@ -73,4 +73,80 @@ class GatewayRegistryTest {
             }
         }
     }
+
+    /** A web server on loopback that is not etcd: every request gets 404 and a line of text, as Go's mux answers. */
+    private static final class NotEtcd implements AutoCloseable {
+        private final com.sun.net.httpserver.HttpServer server;
+
+        NotEtcd() throws java.io.IOException {
+            server = com.sun.net.httpserver.HttpServer.create(
+                new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 8);
+            server.createContext("/", x -> {
+                final byte[] body = "404 page not found\n".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                x.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
+                x.sendResponseHeaders(404, body.length);
+                x.getResponseBody().write(body);
+                x.close();
+            });
+            server.start();
+        }
+
+        String endpoint() {
+            return "http://127.0.0.1:" + server.getAddress().getPort();
+        }
+
+        @Override
+        public void close() {
+            server.stop(0);
+        }
+    }
+
+    /**
+     * An endpoint that is not etcd's JSON gateway, a web server answering 404 or an etcd member started with
+     * {@code --enable-grpc-gateway=false}: requests and watches fail naming the endpoint and the likely cause; listed
+     * before a working member, requests and watches go to that one.
+     */
+    @Test
+    void anEndpointWithoutTheGatewayIsNamedAndPassedOver() throws Exception {
+        try (NotEtcd web = new NotEtcd();
+             EtcdServer off = EtcdServer.launch(null, List.of("--enable-grpc-gateway=false"));
+             EtcdServer on = EtcdServer.launch()) {
+            for (String bad : List.of(web.endpoint(), off.endpoint())) {
+                try (GatewayRegistry r = new GatewayRegistry(EtcdSettings.builder().endpoints(bad)
+                    .requestTimeout(Duration.ofSeconds(3)).build())) {
+                    assertThatThrownBy(() -> r.get("/k")).isInstanceOf(EtcdUnavailableException.class)
+                        .hasMessageContaining(bad + "/v3/kv/range").hasMessageContaining("HTTP 404")
+                        .hasMessageContaining("--enable-grpc-gateway");
+                    final GatewayWatchTest.Sink sink = new GatewayWatchTest.Sink();
+                    r.watch("/p/", 1, sink);
+                    await().atMost(WAIT).until(sink::ended);
+                    assertThat(sink.calls).hasSize(1);
+                    assertThat(sink.error).as("watch on %s", bad).isNotNull().hasMessageContaining(bad)
+                        .hasMessageContaining("HTTP 404").hasMessageContaining("--enable-grpc-gateway");
+                }
+            }
+            on.etcdctl("put", "/p/a", "1");
+            try (GatewayRegistry r = new GatewayRegistry(EtcdSettings.builder()
+                .endpoints(web.endpoint(), off.endpoint(), on.endpoint()).requestTimeout(Duration.ofSeconds(3))
+                .build())) {
+                assertThat(r.get("/p/a")).as("the first request lands on the member with the gateway").isPresent();
+                final GatewayWatchTest.Sink sink = new GatewayWatchTest.Sink();
+                r.watch("/p/", 1, sink);
+                await().atMost(WAIT).until(() -> !sink.calls.isEmpty());
+                assertThat(sink.calls).containsExactly("events 1");
+                assertThat(r.failedRequests()).isZero();
+            }
+            try (GatewayRegistry r = new GatewayRegistry(EtcdSettings.builder()
+                .endpoints(web.endpoint(), on.endpoint()).requestTimeout(Duration.ofSeconds(3)).build())) {
+                final GatewayWatchTest.Sink first = new GatewayWatchTest.Sink();
+                r.watch("/p/", 1, first);
+                await().atMost(WAIT).until(first::ended);
+                assertThat(first.error).as("a watch before any request").hasMessageContaining(web.endpoint());
+                final GatewayWatchTest.Sink again = new GatewayWatchTest.Sink();
+                r.watch("/p/", 1, again);
+                await().atMost(WAIT).until(() -> !again.calls.isEmpty());
+                assertThat(again.calls).as("reopened on the next endpoint").containsExactly("events 1");
+            }
+        }
+    }
 }
