@@ -149,4 +149,104 @@ class GatewayRegistryTest {
             }
         }
     }
+
+    /**
+     * Lease ids are int64s the gateway writes as strings and reads as numbers: they must survive both ways exactly
+     * (etcdctl lists the same id). Unknown leases: a renewal says gone, time-to-live says gone, revoke is quiet.
+     */
+    @Test
+    void leasesAtTheEdges() throws Exception {
+        try (EtcdServer server = EtcdServer.launch();
+             GatewayRegistry r = new GatewayRegistry(settings(server).build())) {
+            final SubnetRegistry.Granted g = r.grant(30);
+            assertThat(server.etcdctl("lease", "list")).contains(Long.toHexString(g.id()));
+            assertThat(g.ttlSeconds()).isEqualTo(30);
+            assertThat(r.keepAliveOnce(g.id())).isEqualTo(30);
+            assertThat(r.createIfAbsent("/l/k", new byte[] {1}, g.id())).isPresent();
+            final SubnetRegistry.LeaseInfo info = r.timeToLive(g.id(), true);
+            assertThat(info.grantedSeconds()).isEqualTo(30);
+            assertThat(info.remainingSeconds()).isBetween(1L, 30L);
+            assertThat(info.attachedKeys()).isEqualTo(1);
+            assertThat(r.read("/l/k").value().orElseThrow().leaseId()).isEqualTo(g.id());
+
+            final long unknown = 0x7fff_0000_0000_1234L;
+            assertThatThrownBy(() -> r.keepAliveOnce(unknown)).isInstanceOf(SubnetRegistry.LeaseGoneException.class);
+            assertThat(r.timeToLive(unknown, false).gone()).isTrue();
+            r.revoke(unknown);
+
+            r.revoke(g.id());
+            await().atMost(WAIT).until(() -> r.timeToLive(g.id(), false).gone());
+            assertThat(r.get("/l/k")).as("the revoked lease's key").isEmpty();
+            assertThatThrownBy(() -> r.keepAliveOnce(g.id())).isInstanceOf(SubnetRegistry.LeaseGoneException.class);
+        }
+    }
+
+    /**
+     * Keys and values as bytes: an empty value, every byte value, non-ASCII keys at the edge of the prefix range
+     * ({@code "/ü/"} ends at {@code "/ü0"}, {@code "/ü/ÿ"} is inside); the conditional writes' outcomes both ways.
+     */
+    @Test
+    void keysValuesAndConditionalWritesAtTheEdges() throws Exception {
+        try (EtcdServer server = EtcdServer.launch();
+             GatewayRegistry r = new GatewayRegistry(settings(server).build())) {
+            final byte[] all = new byte[256];
+            for (int i = 0; i < all.length; i++) {
+                all[i] = (byte) i;
+            }
+            final GatewayWatchTest.Sink sink = new GatewayWatchTest.Sink();
+            r.watch("/ü/", 1, sink);
+            final long created = r.createIfAbsent("/ü/a", all, 0).orElseThrow();
+            assertThat(r.createIfAbsent("/ü/a", new byte[0], 0)).as("exists").isEmpty();
+            assertThat(r.createIfAbsent("/ü/", new byte[0], 0)).isPresent();
+            assertThat(r.createIfAbsent("/ü/ÿ", "x".getBytes(java.nio.charset.StandardCharsets.UTF_8), 0))
+                .isPresent();
+            assertThat(r.createIfAbsent("/ü0", new byte[] {1}, 0)).isPresent();
+
+            final SubnetRegistry.Value a = r.read("/ü/a").value().orElseThrow();
+            assertThat(a.value()).isEqualTo(all);
+            assertThat(a.modRevision()).isEqualTo(created);
+            assertThat(a.leaseId()).isZero();
+            final SubnetRegistry.Read empty = r.read("/ü/");
+            assertThat(empty.value()).as("an empty value is a value").isPresent();
+            assertThat(empty.value().get().value()).isEmpty();
+            assertThat(r.read("/nothing").value()).isEmpty();
+            assertThat(r.read("/nothing").revision()).isEqualTo(empty.revision());
+
+            assertThat(r.keys("/ü/", 100)).containsExactly("/ü/", "/ü/a", "/ü/ÿ");
+            assertThat(r.keys("/ü/", 2)).containsExactly("/ü/", "/ü/a");
+
+            assertThat(r.putIfUnchanged("/ü/a", new byte[0], 0, created - 1)).as("changed since").isEmpty();
+            final long updated = r.putIfUnchanged("/ü/a", new byte[0], 0, created).orElseThrow();
+            assertThat(r.read("/ü/a").value().orElseThrow().value()).isEmpty();
+            assertThat(r.putIfUnchanged("/ü/gone", new byte[] {1}, 0, 5)).as("absent").isEmpty();
+            assertThat(r.deleteIfUnchanged("/ü/a", created)).isFalse();
+            assertThat(r.deleteIfUnchanged("/ü/a", updated)).isTrue();
+            assertThat(r.read("/ü/a").value()).isEmpty();
+
+            await().atMost(WAIT).until(() -> sink.events.size() == 5);
+            assertThat(sink.events).extracting(e -> (e.put() ? "put " : "del ") + e.key() + " " + e.value().length)
+                .containsExactly("put /ü/a 256", "put /ü/ 0", "put /ü/ÿ 1", "put /ü/a 0", "del /ü/a 0");
+            assertThat(sink.events.get(0).value()).isEqualTo(all);
+            assertThat(sink.events.get(0).createRevision()).isEqualTo(created);
+            assertThat(sink.events.get(3).createRevision()).as("kept across puts").isEqualTo(created);
+            assertThat(sink.events.get(3).modRevision()).isEqualTo(updated);
+        }
+    }
+
+    /**
+     * A member restarted between two requests closed the client's pooled connection: the next request must not fail
+     * on it (the JDK does not retry a POST), nor a watch opened then.
+     */
+    @Test
+    void aRestartedMemberIsUsedAgainAtTheFirstRequest() throws Exception {
+        try (EtcdServer server = EtcdServer.launch();
+             GatewayRegistry r = new GatewayRegistry(settings(server).build())) {
+            server.etcdctl("put", "/p/a", "1");
+            assertThat(r.get("/p/a")).isPresent();
+            server.stop();
+            server.start();
+            assertThat(r.get("/p/a")).isPresent();
+            assertThat(r.failedRequests()).isZero();
+        }
+    }
 }

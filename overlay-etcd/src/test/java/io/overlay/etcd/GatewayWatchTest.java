@@ -233,6 +233,61 @@ class GatewayWatchTest extends EtcdTestSupport {
     }
 
     /**
+     * Writes timed around the moment of a refresh (2 s of quiet, checked every 150 ms): the new stream starts from the
+     * revision after the last one delivered, so whether a write lands on the old stream, between the two, or on the
+     * new one, it reaches the sink exactly once and in order.
+     */
+    @Test
+    void writesAroundARefreshArriveOnceInOrder() throws Exception {
+        final GatewayRegistry r = registry(settings().build());
+        r.watchTiming(FAST);
+        final Sink sink = new Sink();
+        final long started0 = watchStreamsStarted(etcd);
+        r.watch(prefix + "/subnets/", revision(etcd) + 1, sink);
+        final List<String> expected = new java.util.ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            Thread.sleep(1700 + i * 70L); // etcdctl itself takes ~50 ms
+            final long rev = put("k" + i, "v" + i);
+            expected.add("put " + key("k" + i) + "@" + rev);
+            await().atMost(WAIT).until(() -> sink.events.size() >= expected.size());
+        }
+        Thread.sleep(300);
+        assertThat(sink.keys()).containsExactlyElementsOf(expected);
+        assertThat(sink.calls).allMatch(c -> c.startsWith("events") || c.startsWith("progress"));
+        System.out.printf("writes around a refresh: %d refreshes%n", watchStreamsStarted(etcd) - started0 - 1);
+        assertThat(watchStreamsStarted(etcd) - started0).as("some writes came after a refresh").isGreaterThan(1);
+    }
+
+    /**
+     * close() racing with refreshes (every 60 ms of quiet here) and with the stream's own start: 40 watches, each
+     * closed after 0 to 200 ms. Afterwards etcd serves none of their streams, and no callback came after close()
+     * returned but the one under way, if any.
+     */
+    @Test
+    void closeRacingWithRefreshesLeavesNoStream() throws Exception {
+        final GatewayRegistry r = registry(settings().build());
+        r.watchTiming(new GatewayWatch.Timing(Duration.ofMillis(20), Duration.ofSeconds(2), Duration.ofMillis(60)));
+        final long open0 = watchStreamsOpen(etcd);
+        final java.util.Random random = new java.util.Random(7);
+        final long from = revision(etcd) + 1;
+        put("k", "v");
+        int late = 0;
+        for (int i = 0; i < 40; i++) {
+            final Sink sink = new Sink();
+            final SubnetRegistry.Watching w = r.watch(prefix + "/subnets/", from, sink);
+            Thread.sleep(random.nextInt(200));
+            w.close();
+            final int calls = sink.calls.size();
+            Thread.sleep(20);
+            late += sink.calls.size() - calls;
+            assertThat(sink.calls).as("watch %d", i).allMatch(c -> c.startsWith("events") || c.startsWith("progress"));
+        }
+        assertThat(late).as("callbacks after close() returned").isLessThanOrEqualTo(1);
+        await("etcd ends every stream").atMost(WAIT).until(() -> watchStreamsOpen(etcd) == open0);
+        assertThat(etcd.watchers()).isZero();
+    }
+
+    /**
      * A watch from a compacted revision: etcd answers "created", then "canceled" with the compaction revision, and
      * keeps the HTTP stream open. The sink hears onCompacted once, nothing else, and our side ends the stream: etcd's
      * gateway closes its Watch stream once our connection is gone.
