@@ -42,7 +42,7 @@ class GatewayRegistryTest {
                 await().atMost(WAIT).until(() -> !opened.calls.isEmpty());
                 assertThat(opened.calls).as("a watch opened after the token expired").containsExactly("events 1");
 
-                r.watchTiming(new GatewayWatch.Timing(Duration.ofMillis(300), Duration.ofSeconds(2),
+                r.watchTiming(new GatewayWatch.Timing(Duration.ofMillis(300), Duration.ofSeconds(5),
                     Duration.ofMillis(2500)));
                 final GatewayWatchTest.Sink refreshed = new GatewayWatchTest.Sink();
                 final long from = r.read(NETWORK + "/config").revision() + 1;

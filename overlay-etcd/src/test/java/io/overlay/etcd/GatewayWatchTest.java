@@ -23,9 +23,9 @@ import org.junit.jupiter.api.Test;
  */
 class GatewayWatchTest extends EtcdTestSupport {
     private static final Duration WAIT = Duration.ofSeconds(15);
-    /** Probe after 300 ms of quiet, give it 2 s, reopen the stream after 2 s of quiet. */
+    /** Probe after 300 ms of quiet, give it 5 s (a loaded machine), reopen the stream after 2 s of quiet. */
     private static final GatewayWatch.Timing FAST = new GatewayWatch.Timing(Duration.ofMillis(300),
-        Duration.ofSeconds(2), Duration.ofSeconds(2));
+        Duration.ofSeconds(5), Duration.ofSeconds(2));
 
     /** Records every sink call, the threads they came on and whether two ever overlapped. */
     static final class Sink implements SubnetRegistry.WatchSink {
@@ -178,7 +178,7 @@ class GatewayWatchTest extends EtcdTestSupport {
     @Test
     void sinkCallsNeverOverlap() throws Exception {
         final GatewayRegistry r = registry(settings().build());
-        r.watchTiming(new GatewayWatch.Timing(Duration.ofMillis(100), Duration.ofSeconds(2), Duration.ofMillis(400)));
+        r.watchTiming(new GatewayWatch.Timing(Duration.ofMillis(100), Duration.ofSeconds(5), Duration.ofMillis(400)));
         final Sink sink = new Sink();
         sink.dwellMillis = 50;
         r.watch(prefix + "/subnets/", revision(etcd) + 1, sink);
@@ -266,7 +266,7 @@ class GatewayWatchTest extends EtcdTestSupport {
     @Test
     void closeRacingWithRefreshesLeavesNoStream() throws Exception {
         final GatewayRegistry r = registry(settings().build());
-        r.watchTiming(new GatewayWatch.Timing(Duration.ofMillis(20), Duration.ofSeconds(2), Duration.ofMillis(60)));
+        r.watchTiming(new GatewayWatch.Timing(Duration.ofMillis(20), Duration.ofSeconds(5), Duration.ofMillis(60)));
         final long open0 = watchStreamsOpen(etcd);
         final java.util.Random random = new java.util.Random(7);
         final long from = revision(etcd) + 1;
