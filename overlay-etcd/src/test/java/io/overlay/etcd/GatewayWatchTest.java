@@ -228,8 +228,9 @@ class GatewayWatchTest extends EtcdTestSupport {
         assertThat(sink.calls).noneMatch(c -> !c.startsWith("events") && !c.startsWith("progress"));
         assertThat(watchStreamsStarted(etcd) - started0).as("the first stream and three refreshes").isBetween(4L, 6L);
         assertThat(etcd.watchers()).as("etcd serves one watcher").isEqualTo(1);
+        // an upper bound only: a client an earlier test closed may drop its pooled connection meanwhile
         assertThat(connections(etcd) - connections0).as("the watch's connection and at most one pooled (probes)")
-            .isBetween(1, 2);
+            .isLessThanOrEqualTo(2);
     }
 
     /**
