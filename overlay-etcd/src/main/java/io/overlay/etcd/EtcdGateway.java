@@ -33,8 +33,9 @@ import org.slf4j.LoggerFactory;
  * <p>One JDK {@link HttpClient} with one thread of its own ({@code overlay-etcd-http}, which also runs the watches'
  * timers) besides the JDK's selector thread: the agent's few requests do not need gRPC, HTTP/2 and their ~1,700
  * classes. Endpoints are used one at a time, starting with the first: a refused connection, or a 404 that is not
- * etcd's JSON (no gateway there), moves the request on to the next at once (it was never carried out), a request without an answer fails after the request timeout and the next
- * request goes to the next endpoint, as does one that etcd answers with {@code UNAVAILABLE} (no leader).
+ * etcd's JSON (no gateway there), moves the request on to the next at once (it was never carried out); a request
+ * without an answer fails after the request timeout and the next request goes to the next endpoint, as does one that
+ * etcd answers with {@code UNAVAILABLE} (no leader).
  *
  * <p>With a user name, the client authenticates ({@code /v3/auth/authenticate}) before its first request and again
  * when etcd says the token is no longer valid (etcd's simple tokens expire after 5 minutes idle).
@@ -188,8 +189,23 @@ final class EtcdGateway implements AutoCloseable {
      * @throws EtcdUnavailableException if no endpoint answered in time, or etcd refused the request
      */
     JsonNode call(final String what, final String path, final ObjectNode body) {
+        return call(what, path, body, EtcdGateway::answer);
+    }
+
+    /** Reads an HTTP answer into what the caller needs. */
+    @FunctionalInterface
+    interface Reader<T> {
+        /**
+         * @throws Refused if etcd refused the request
+         * @throws ExecutionException if the answer is not etcd's
+         */
+        T read(HttpResponse<byte[]> answer) throws Refused, ExecutionException;
+    }
+
+    /** As {@link #call(String, String, ObjectNode)}, the answer read by {@code reader} (a listing, token by token). */
+    <T> T call(final String what, final String path, final ObjectNode body, final Reader<T> reader) {
         try {
-            final JsonNode r = callOnce(what, path, body, true);
+            final T r = callOnce(what, path, body, reader, true);
             answered = true;
             if (authRefused) {
                 authRefused = false;
@@ -211,7 +227,8 @@ final class EtcdGateway implements AutoCloseable {
         }
     }
 
-    private JsonNode callOnce(final String what, final String path, final ObjectNode body, final boolean mayReauth) {
+    private <T> T callOnce(final String what, final String path, final ObjectNode body, final Reader<T> reader,
+                           final boolean mayReauth) {
         final long deadline = System.nanoTime() + timeoutNanos;
         final byte[] bytes = bytes(body);
         final String auth = authToken(what, deadline);
@@ -219,7 +236,7 @@ final class EtcdGateway implements AutoCloseable {
         for (int tried = 0; tried < endpoints.size(); tried++) {
             final URI endpoint = endpoint();
             try {
-                return answer(send(endpoint, path, bytes, auth, deadline));
+                return reader.read(send(endpoint, path, bytes, auth, deadline));
             } catch (ExecutionException e) {
                 final Throwable cause = e.getCause() == null ? e : e.getCause();
                 leave(endpoint);
@@ -234,7 +251,7 @@ final class EtcdGateway implements AutoCloseable {
                 }
                 if (mayReauth && e.getMessage().contains(INVALID_TOKEN) && settings.username().isPresent()) {
                     token.compareAndSet(auth, null);
-                    return callOnce(what, path, body, false);
+                    return callOnce(what, path, body, reader, false);
                 }
                 throw failed(what, e);
             } catch (TimeoutException e) {

@@ -118,21 +118,16 @@ final class GatewayRegistry implements SubnetRegistry {
             if (revision != 0) {
                 req.put("revision", revision);
             }
-            final JsonNode r = gateway.call("list " + prefix, "/kv/range", req);
+            final RangePage page = gateway.call("list " + prefix, "/kv/range", req, r -> RangePage.read(r, prefix));
             if (revision == 0) {
-                revision = revision(r);
+                revision = page.revision();
             }
-            final JsonNode kvs = r.path("kvs");
-            for (JsonNode kv : kvs) {
-                entries.add(SubnetListing.Entry.parse(prefix, text(kv.get("key")), bytes(kv.get("value")),
-                    kv.path("lease").asLong(), kv.path("mod_revision").asLong(), kv.path("create_revision").asLong()));
-            }
-            if (!r.path("more").asBoolean() || kvs.isEmpty()) {
+            entries.addAll(page.entries());
+            if (!page.more() || page.entries().isEmpty()) {
                 return new SubnetListing(revision, List.copyOf(entries));
             }
             // The next page starts just after the last key read (key + one zero byte).
-            final byte[] last = bytes(kvs.get(kvs.size() - 1).get("key"));
-            from = java.util.Arrays.copyOf(last, last.length + 1);
+            from = java.util.Arrays.copyOf(page.lastKey(), page.lastKey().length + 1);
         }
     }
 
