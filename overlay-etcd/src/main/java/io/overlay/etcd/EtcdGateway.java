@@ -63,6 +63,17 @@ final class EtcdGateway implements AutoCloseable {
     static final String NO_ANSWER_CAUSES = "etcd is down or unreachable, or the endpoints are no longer an etcd "
         + "member (removed, or moved to another URL: compare with etcdctl member list; --etcd-endpoints is read once, "
         + "at start)";
+    /**
+     * The start of etcd's plain-text refusal of a gateway request that carries a client certificate with a CommonName
+     * while authentication and {@code --client-cert-auth} are on (etcd's {@code embed/serve.go}, v3.4+): over its
+     * gateway etcd would not log in by the certificate's CN as it does over gRPC, so it refuses.
+     */
+    static final String CN_REFUSED = "CommonName of client sending a request against gateway";
+    /** What the operator does about {@link #CN_REFUSED}. */
+    static final String CN_REMEDY = "(etcd has authentication and --client-cert-auth on and refuses, on its JSON "
+        + "gateway, client certificates with a CommonName: give overlay a client certificate without a CN and log in "
+        + "with --etcd-username and --etcd-password)";
+
     /** What an answer that is not etcd's JSON most likely means. */
     static final String NOT_GATEWAY = "is it an etcd v3.4+ member with its gRPC gateway on (--enable-grpc-gateway, "
         + "the default)?";
@@ -70,6 +81,20 @@ final class EtcdGateway implements AutoCloseable {
     static final String AUTH_FAILED = "etcdserver: authentication failed";
     /** etcd's {@code ErrInvalidAuthToken}: the token expired or the member restarted; authenticate again. */
     static final String INVALID_TOKEN = "etcdserver: invalid auth token";
+    /**
+     * Refusals after which the client authenticates again (etcd's {@code rpctypes/error.go}, v3.4–v3.6): the token
+     * expired or the member restarted ({@code ErrInvalidAuthToken}); a JWT older than a user or role change
+     * ({@code ErrAuthOldRevision}); no token sent because etcd had authentication off when the agent started and has
+     * it on now ({@code ErrUserEmpty}). jetcd re-authenticated on the first two as well.
+     */
+    private static final List<String> STALE_TOKEN = List.of("etcdserver: invalid auth token",
+        "etcdserver: revision of auth store is old", "etcdserver: user name is empty");
+
+    /** Whether etcd refused a request because of the token it was sent with (or without). */
+    static boolean staleToken(final String message) {
+        return message != null && STALE_TOKEN.stream().anyMatch(message::contains);
+    }
+
     /** etcd's {@code ErrAuthNotEnabled}: a user name was given but etcd has no authentication on; go without. */
     private static final String AUTH_NOT_ENABLED = "etcdserver: authentication is not enabled";
 
@@ -107,7 +132,10 @@ final class EtcdGateway implements AutoCloseable {
     private final List<URI> endpoints;
     private final long timeoutNanos;
     private final ScheduledThreadPoolExecutor executor;
-    private final HttpClient http;
+    /** The TLS context of https endpoints, null for http. */
+    private final javax.net.ssl.SSLContext ssl;
+    /** The client; replaced by {@link #renewConnections}. */
+    private volatile HttpClient http;
     /** The endpoint in use, an index into {@link #endpoints}. */
     private volatile int current;
     /** The auth token; null before authenticating, "" when etcd has authentication off. */
@@ -132,22 +160,40 @@ final class EtcdGateway implements AutoCloseable {
             return t;
         });
         executor.setRemoveOnCancelPolicy(true);
-        // HTTP/1.1: etcd serves the gateway on HTTP/1.1 everywhere; a watch holds one connection, requests use others
-        final HttpClient.Builder b = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(settings.connectTimeout()).executor(executor);
         if (settings.tls()) {
             java.util.Objects.requireNonNull(tls, "TLS credentials for https:// endpoints");
             try {
-                b.sslContext(tls.sslContext());
+                this.ssl = tls.sslContext();
             } catch (java.security.GeneralSecurityException | RuntimeException e) {
                 executor.shutdownNow();
                 throw new IllegalArgumentException("cannot set up TLS for etcd from " + settings + ": "
                     + e.getMessage(), e);
             }
         } else {
+            this.ssl = null;
+        }
+        this.http = newClient();
+    }
+
+    private HttpClient newClient() {
+        // HTTP/1.1: etcd serves the gateway on HTTP/1.1 everywhere; a watch holds one connection, requests use others
+        final HttpClient.Builder b = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(settings.connectTimeout()).executor(executor);
+        if (ssl != null) {
+            b.sslContext(ssl);
+        } else {
             b.sslContext(NoTls.CONTEXT).sslParameters(new javax.net.ssl.SSLParameters());
         }
-        this.http = b.build();
+        return b.build();
+    }
+
+    /**
+     * Drops every pooled connection: requests and streams from now on open new ones. The host's addresses changed,
+     * and an idle connection may be bound to one it no longer has (a request on it would wait the whole timeout). The
+     * old client's connections close as it is collected (JDK 17's client has no close).
+     */
+    void renewConnections() {
+        http = newClient();
     }
 
     ObjectNode object() {
@@ -249,8 +295,8 @@ final class EtcdGateway implements AutoCloseable {
                 if (e.code() == UNAVAILABLE) {
                     leave(endpoint);
                 }
-                if (mayReauth && e.getMessage().contains(INVALID_TOKEN) && settings.username().isPresent()) {
-                    token.compareAndSet(auth, null);
+                if (mayReauth && staleToken(e.getMessage()) && settings.username().isPresent()) {
+                    token.compareAndSet(auth == null ? "" : auth, null); // "": etcd had authentication off
                     return callOnce(what, path, body, reader, false);
                 }
                 throw failed(what, e);
@@ -443,13 +489,17 @@ final class EtcdGateway implements AutoCloseable {
         });
     }
 
-    /** Asks {@code endpoint} for its status (answered by the member alone, no consensus); completes with whether it did. */
+    /**
+     * Asks {@code endpoint} for its status (answered by the member alone, no consensus); completes with whether it
+     * answered at all. Any HTTP answer counts: etcd 3.5.28+ and 3.6 refuse the status to users without the root role
+     * (403), and a refusal still shows the member alive.
+     */
     CompletableFuture<Boolean> probe(final URI endpoint, final Duration timeout) {
         final String auth = token.get();
         return http.sendAsync(request(endpoint, "/maintenance/status", "{}".getBytes(StandardCharsets.US_ASCII),
                 auth == null || auth.isEmpty() ? null : auth).timeout(timeout).build(),
                 HttpResponse.BodyHandlers.discarding())
-            .handle((r, e) -> e == null && r.statusCode() == 200);
+            .handle((r, e) -> e == null);
     }
 
     /**
@@ -460,6 +510,10 @@ final class EtcdGateway implements AutoCloseable {
      */
     static JsonNode answer(final HttpResponse<byte[]> r) throws Refused, ExecutionException {
         final JsonNode n = parse(r.body());
+        if (n == null && excerpt(r.body()).startsWith(CN_REFUSED)) {
+            throw new ExecutionException(new IOException("HTTP " + r.statusCode() + " from " + r.uri() + ": "
+                + excerpt(r.body()) + " " + CN_REMEDY));
+        }
         if (n == null || !n.isObject()) {
             final String m = "HTTP " + r.statusCode() + " from " + r.uri() + " is not etcd's JSON ("
                 + excerpt(r.body()) + "): " + NOT_GATEWAY;

@@ -246,6 +246,7 @@ final class GatewayRegistry implements SubnetRegistry {
 
     @Override
     public void refreshWatches() {
+        gateway.renewConnections(); // a pooled connection may be bound to the old address too
         for (GatewayWatch w : watches) {
             w.refreshSoon();
         }

@@ -33,6 +33,8 @@ import java.util.function.Consumer;
  * returns, except one already under way.
  */
 final class GatewayWatch implements SubnetRegistry.Watching {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(EtcdSubnetAllocator.class);
+
     /** Quiet time after which the member is asked whether it still answers: the gRPC keepalive time jetcd used. */
     static final Duration PROBE_INTERVAL = Duration.ofSeconds(10);
     /** How long the member has to answer that question. */
@@ -224,7 +226,7 @@ final class GatewayWatch implements SubnetRegistry.Watching {
             return;
         }
         final EtcdGateway.Refused refused = EtcdGateway.refusal(n);
-        if (refused != null && refused.getMessage().contains(EtcdGateway.INVALID_TOKEN) && !reauthenticated) {
+        if (refused != null && EtcdGateway.staleToken(refused.getMessage()) && !reauthenticated) {
             reauthenticate();
             return;
         }
@@ -244,7 +246,7 @@ final class GatewayWatch implements SubnetRegistry.Watching {
         }
         if (r.path("canceled").asBoolean()) {
             // etcd's simple tokens expire unused (--auth-token-ttl) and die with the member's restart
-            if (r.path("cancel_reason").asText().contains(EtcdGateway.INVALID_TOKEN) && !reauthenticated) {
+            if (staleTokenCancel(r.path("cancel_reason").asText()) && !reauthenticated) {
                 reauthenticate();
                 return;
             }
@@ -291,7 +293,26 @@ final class GatewayWatch implements SubnetRegistry.Watching {
     }
 
     /** Timer: a quiet stream gets its member probed, or is refreshed after long quiet. */
+    /**
+     * Whether etcd cancelled the stream because of its token: as for a request ({@link EtcdGateway#staleToken}), or
+     * {@code permission denied}, which etcd before v3.4.22 and v3.5.6 gave a watch opened with an expired token.
+     * Retried once with a new token; a real denial then fails the watch.
+     */
+    private static boolean staleTokenCancel(final String reason) {
+        return EtcdGateway.staleToken(reason) || reason.contains("etcdserver: permission denied");
+    }
+
+    /** Timer: as {@link #checkQuietly}, and an unexpected failure neither stops the timer nor stops later probes. */
     private void check() {
+        try {
+            checkQuietly();
+        } catch (RuntimeException e) {
+            probing = false;
+            LOG.warn("Unexpected error checking the etcd watch of {}; checking again later", prefix, e);
+        }
+    }
+
+    private void checkQuietly() {
         if (done || probing) {
             return;
         }
@@ -334,7 +355,7 @@ final class GatewayWatch implements SubnetRegistry.Watching {
     /** Replaces the stream with one opened with a new token; if etcd refuses that one too, the watch fails. */
     private void reauthenticate() {
         reauthenticated = true;
-        replace(token);
+        replace(token == null ? "" : token); // "": no token was sent, etcd had authentication off
     }
 
     private void replace(final String stale) {

@@ -74,17 +74,73 @@ class GatewayRegistryTest {
         }
     }
 
+    /**
+     * Authentication turned on after the agent started: the client had learnt that etcd has none and sent no token;
+     * etcd then says the user name is empty, and the client logs in.
+     */
+    @Test
+    void authenticationTurnedOnLaterIsLoggedInto() throws Exception {
+        try (EtcdServer server = EtcdServer.launch();
+             GatewayRegistry r = new GatewayRegistry(settings(server).credentials("overlay", "s3cret").build())) {
+            server.etcdctl("put", NETWORK + "/config", "{}");
+            assertThat(r.get(NETWORK + "/config")).as("authentication off").isPresent();
+            TlsAndAuthTest.enableAuth(server);
+            assertThat(r.get(NETWORK + "/config")).as("authentication on").isPresent();
+        }
+    }
+
+    /**
+     * etcd 3.5.28+ and 3.6 refuse the status request to users without the root role (403): the member answered, so a
+     * watch's probe takes it as alive. A member that does not answer at all is not.
+     */
+    @Test
+    void aMemberThatRefusesItsStatusIsAlive() throws Exception {
+        try (NotEtcd refusing = new NotEtcd(403, "{\"error\":\"etcdserver: permission denied\",\"code\":7}");
+             EtcdGateway g = new EtcdGateway(EtcdSettings.builder().endpoints(refusing.endpoint()).build(), null)) {
+            assertThat(g.probe(java.net.URI.create(refusing.endpoint()), Duration.ofSeconds(2))
+                .get(5, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        }
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 8, java.net.InetAddress.getLoopbackAddress());
+             EtcdGateway g = new EtcdGateway(EtcdSettings.builder()
+                 .endpoints("http://127.0.0.1:" + silent.getLocalPort()).build(), null)) {
+            // the kernel accepts the connection; nothing ever answers
+            assertThat(g.probe(java.net.URI.create("http://127.0.0.1:" + silent.getLocalPort()), Duration.ofSeconds(1))
+                .get(5, java.util.concurrent.TimeUnit.SECONDS)).isFalse();
+        }
+    }
+
+    /**
+     * etcd with authentication and {@code --client-cert-auth} on refuses gateway requests whose client certificate has
+     * a CommonName, in plain text (its embed/serve.go): the error says what to do, not that the gateway is off.
+     */
+    @Test
+    void aCertificateCommonNameRefusedByTheGatewaySaysWhatToDo() throws Exception {
+        try (NotEtcd refusing = new NotEtcd(400, "CommonName of client sending a request against gateway will be "
+                + "ignored and not used as expected\n");
+             GatewayRegistry r = new GatewayRegistry(EtcdSettings.builder().endpoints(refusing.endpoint())
+                 .requestTimeout(Duration.ofSeconds(3)).build())) {
+            assertThatThrownBy(() -> r.get(NETWORK + "/config")).isInstanceOf(EtcdUnavailableException.class)
+                .hasMessageContaining(refusing.endpoint()).hasMessageContaining("without a CN")
+                .hasMessageNotContaining("gateway on");
+        }
+    }
+
     /** A web server on loopback that is not etcd: every request gets 404 and a line of text, as Go's mux answers. */
     private static final class NotEtcd implements AutoCloseable {
         private final com.sun.net.httpserver.HttpServer server;
 
         NotEtcd() throws java.io.IOException {
+            this(404, "404 page not found\n");
+        }
+
+        /** Answers every request with {@code status} and {@code text}. */
+        NotEtcd(final int status, final String text) throws java.io.IOException {
             server = com.sun.net.httpserver.HttpServer.create(
                 new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 8);
             server.createContext("/", x -> {
-                final byte[] body = "404 page not found\n".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                final byte[] body = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
                 x.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
-                x.sendResponseHeaders(404, body.length);
+                x.sendResponseHeaders(status, body.length);
                 x.getResponseBody().write(body);
                 x.close();
             });
