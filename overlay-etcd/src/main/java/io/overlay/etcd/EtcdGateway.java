@@ -79,8 +79,6 @@ final class EtcdGateway implements AutoCloseable {
         + "the default)?";
     /** etcd's {@code ErrAuthFailed} (etcdserver/api/v3rpc/rpctypes/error.go, v3.4). */
     static final String AUTH_FAILED = "etcdserver: authentication failed";
-    /** etcd's {@code ErrInvalidAuthToken}: the token expired or the member restarted; authenticate again. */
-    static final String INVALID_TOKEN = "etcdserver: invalid auth token";
     /**
      * Refusals after which the client authenticates again (etcd's {@code rpctypes/error.go}, v3.4–v3.6): the token
      * expired or the member restarted ({@code ErrInvalidAuthToken}); a JWT older than a user or role change
@@ -208,10 +206,6 @@ final class EtcdGateway implements AutoCloseable {
         return failedRequests.get();
     }
 
-    EtcdSettings settings() {
-        return settings;
-    }
-
     /** The endpoint requests go to now. */
     URI endpoint() {
         return endpoints.get(current);
@@ -251,7 +245,7 @@ final class EtcdGateway implements AutoCloseable {
     /** As {@link #call(String, String, ObjectNode)}, the answer read by {@code reader} (a listing, token by token). */
     <T> T call(final String what, final String path, final ObjectNode body, final Reader<T> reader) {
         try {
-            final T r = callOnce(what, path, body, reader, true);
+            final T r = callOnce(what, path, body, reader, true, true);
             answered = true;
             if (authRefused) {
                 authRefused = false;
@@ -273,11 +267,17 @@ final class EtcdGateway implements AutoCloseable {
         }
     }
 
+    /**
+     * One request, on the endpoints in turn while their connections are refused.
+     *
+     * @param mayReauth whether a stale token may be replaced and the request sent once more
+     * @param withToken whether to send the token (authenticating first when there is none): false to authenticate
+     */
     private <T> T callOnce(final String what, final String path, final ObjectNode body, final Reader<T> reader,
-                           final boolean mayReauth) {
+                           final boolean mayReauth, final boolean withToken) {
+        final String auth = withToken ? authToken(what) : null;
         final long deadline = System.nanoTime() + timeoutNanos;
         final byte[] bytes = bytes(body);
-        final String auth = authToken(what, deadline);
         Throwable refused = null;
         for (int tried = 0; tried < endpoints.size(); tried++) {
             final URI endpoint = endpoint();
@@ -297,7 +297,7 @@ final class EtcdGateway implements AutoCloseable {
                 }
                 if (mayReauth && staleToken(e.getMessage()) && settings.username().isPresent()) {
                     token.compareAndSet(auth == null ? "" : auth, null); // "": etcd had authentication off
-                    return callOnce(what, path, body, reader, false);
+                    return callOnce(what, path, body, reader, false, true);
                 }
                 throw failed(what, e);
             } catch (TimeoutException e) {
@@ -327,15 +327,25 @@ final class EtcdGateway implements AutoCloseable {
                 return "; the TLS handshake fails (server certificate not trusted by the CA file, or a client "
                     + "certificate missing or refused)";
             }
-            if (c instanceof ConnectException || c == null) {
+            if (c instanceof ConnectException) {
                 return "; no endpoint takes connections: " + NO_ANSWER_CAUSES;
             }
         }
         return cause == null ? "; " + NO_ANSWER_CAUSES : "";
     }
 
+    /**
+     * Sends a request to the endpoint in use with the token known now, and neither waits for its answer nor reads it
+     * (best effort: revoking a lease that would otherwise expire by itself).
+     */
+    void sendAndForget(final String path, final ObjectNode body) {
+        final String t = token.get();
+        http.sendAsync(request(endpoint(), path, bytes(body), t == null || t.isEmpty() ? null : t)
+            .timeout(settings.requestTimeout()).build(), HttpResponse.BodyHandlers.discarding());
+    }
+
     /** The token to send, authenticating first when there is none yet; null without a user name. */
-    private String authToken(final String what, final long deadline) {
+    private String authToken(final String what) {
         if (settings.username().isEmpty()) {
             return null;
         }
@@ -343,32 +353,10 @@ final class EtcdGateway implements AutoCloseable {
         if (known != null) {
             return known.isEmpty() ? null : known;
         }
-        final byte[] bytes = credentials();
-        Throwable refused = null;
-        for (int tried = 0; tried < endpoints.size(); tried++) {
-            final URI endpoint = endpoint();
-            try {
-                final String t = token(send(endpoint, "/auth/authenticate", bytes, null, deadline));
-                token.set(t);
-                return t.isEmpty() ? null : t;
-            } catch (ExecutionException e) {
-                final Throwable cause = e.getCause() == null ? e : e.getCause();
-                leave(endpoint);
-                if (notSent(cause)) {
-                    refused = cause;
-                    continue;
-                }
-                throw failed(what + " (authenticating as etcd user " + settings.username().get() + ")", cause);
-            } catch (Refused e) {
-                throw failed(what + " (authenticating as etcd user " + settings.username().get() + ")", e);
-            } catch (TimeoutException e) {
-                leave(endpoint);
-                throw new EtcdUnavailableException("etcd " + what + " timed out after " + settings.requestTimeout()
-                    + " authenticating as etcd user " + settings.username().get() + " (endpoints "
-                    + settings.endpoints() + "): no answer; " + NO_ANSWER_CAUSES, e);
-            }
-        }
-        throw failed(what + " (authenticating as etcd user " + settings.username().get() + ")", refused);
+        final String t = callOnce(what + " (authenticating as etcd user " + settings.username().get() + ")",
+            "/auth/authenticate", credentials(), EtcdGateway::token, false, false);
+        token.set(t);
+        return t.isEmpty() ? null : t;
     }
 
     private HttpResponse<byte[]> send(final URI endpoint, final String path, final byte[] body, final String auth,
@@ -408,9 +396,8 @@ final class EtcdGateway implements AutoCloseable {
         return b;
     }
 
-    private byte[] credentials() {
-        return bytes(object().put("name", settings.username().orElse(""))
-            .put("password", settings.password().orElse("")));
+    private ObjectNode credentials() {
+        return object().put("name", settings.username().orElse("")).put("password", settings.password().orElse(""));
     }
 
     /** Reads an answer to {@code /auth/authenticate}: the token, or "" when etcd has authentication off. */
@@ -445,7 +432,7 @@ final class EtcdGateway implements AutoCloseable {
             return CompletableFuture.completedFuture(known.isEmpty() ? null : known);
         }
         final String doing = what + " (authenticating as etcd user " + settings.username().get() + ")";
-        return http.sendAsync(request(endpoint, "/auth/authenticate", credentials(), null)
+        return http.sendAsync(request(endpoint, "/auth/authenticate", bytes(credentials()), null)
                 .timeout(settings.requestTimeout()).build(), HttpResponse.BodyHandlers.ofByteArray())
             .handle((r, e) -> {
                 if (e != null) {

@@ -152,16 +152,7 @@ final class GatewayRegistry implements SubnetRegistry {
 
     @Override
     public void revoke(final long leaseId) {
-        final Thread t = new Thread(() -> {
-            try {
-                gateway.call("revoke lease " + SubnetRegistry.leaseIdText(leaseId), "/lease/revoke",
-                    gateway.object().put("ID", leaseId));
-            } catch (EtcdUnavailableException e) {
-                // best effort: the lease expires by itself
-            }
-        }, "overlay-etcd-revoke");
-        t.setDaemon(true);
-        t.start();
+        gateway.sendAndForget("/lease/revoke", gateway.object().put("ID", leaseId));
     }
 
     private ObjectNode put(final String key, final byte[] value, final long leaseId) {
