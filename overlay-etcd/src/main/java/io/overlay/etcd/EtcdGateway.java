@@ -1,8 +1,8 @@
 package io.overlay.etcd;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.overlay.core.json.JsonTrees;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.URI;
@@ -45,7 +45,6 @@ final class EtcdGateway implements AutoCloseable {
     static final String API = "/v3";
 
     private static final Logger LOG = LoggerFactory.getLogger(EtcdSubnetAllocator.class);
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     /** gRPC status codes by number (grpc's {@code codes.Code}), as the gateway reports them in {@code code}. */
     private static final List<String> CODES = List.of("OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
@@ -195,7 +194,7 @@ final class EtcdGateway implements AutoCloseable {
     }
 
     ObjectNode object() {
-        return JSON.createObjectNode();
+        return JsonTrees.object();
     }
 
     ScheduledThreadPoolExecutor executor() {
@@ -537,7 +536,7 @@ final class EtcdGateway implements AutoCloseable {
 
     static JsonNode parse(final byte[] body) {
         try {
-            return JSON.readTree(body);
+            return JsonTrees.read(body);
         } catch (IOException e) {
             return null;
         }
@@ -545,7 +544,7 @@ final class EtcdGateway implements AutoCloseable {
 
     static JsonNode parse(final String line) {
         try {
-            return JSON.readTree(line);
+            return JsonTrees.read(line);
         } catch (IOException e) {
             return null;
         }
@@ -557,11 +556,7 @@ final class EtcdGateway implements AutoCloseable {
     }
 
     private static byte[] bytes(final ObjectNode body) {
-        try {
-            return JSON.writeValueAsBytes(body);
-        } catch (IOException e) {
-            throw new IllegalStateException(e); // a tree of strings and numbers always serialises
-        }
+        return JsonTrees.writeBytes(body);
     }
 
     /**

@@ -1,7 +1,7 @@
 package io.overlay.examples;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import io.overlay.core.json.JsonTrees;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.URI;
@@ -43,10 +43,6 @@ import picocli.CommandLine.Spec;
     description = {"Query /status of a running overlay and print it as a table.",
         "Exit status 0 when ready, 1 when not ready or unreachable."})
 public final class StatusCommand implements Callable<Integer> {
-    /** Made on first use: the agent's command line builds this command at every start but never runs it. */
-    private static final class Json {
-        static final ObjectMapper JSON = new ObjectMapper();
-    }
     private static final Map<String, String> OFFLOAD_NAMES = Map.of("tunVnetHeader", "tun vnet header (TSO, "
         + "coalescing)", "udpGso", "udp gso", "udpGro", "udp gro");
 
@@ -89,7 +85,7 @@ public final class StatusCommand implements Callable<Integer> {
         if (rsp.statusCode() != 200) {
             throw new IOException("HTTP " + rsp.statusCode() + " (is it an overlay with /status?)");
         }
-        final JsonNode node = Json.JSON.readTree(rsp.body());
+        final JsonNode node = JsonTrees.read(rsp.body());
         if (!node.has("ready")) {
             throw new IOException("the answer is not an overlay status");
         }

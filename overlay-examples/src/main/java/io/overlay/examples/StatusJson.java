@@ -1,11 +1,9 @@
 package io.overlay.examples;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.overlay.core.OverlayHistory;
+import io.overlay.core.json.JsonTrees;
 import io.overlay.core.OverlayStatus;
 import io.overlay.core.flannel.Lease;
 import io.overlay.core.net.Ipv4;
@@ -16,7 +14,6 @@ import io.overlay.core.spi.Counter;
 import io.overlay.core.spi.EngineOffloads;
 import io.overlay.core.spi.DropReason;
 import io.overlay.core.spi.TrafficCounters;
-import java.io.UncheckedIOException;
 import java.time.Instant;
 import java.util.Map;
 import java.util.function.Supplier;
@@ -43,7 +40,6 @@ import java.util.function.Supplier;
 final class StatusJson {
     /** The content type of {@code /status}. */
     static final String CONTENT_TYPE = "application/json";
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     private StatusJson() {
     }
@@ -67,7 +63,7 @@ final class StatusJson {
      * @return the JSON text, indented, ending in a newline
      */
     static String render(final OverlayStatus s, final OverlayHistory history) {
-        final ObjectNode root = JSON.createObjectNode();
+        final ObjectNode root = JsonTrees.object();
         root.put("version", OverlayVersion.version());
         root.put("ready", s.ready());
         root.put("reason", s.reason());
@@ -106,15 +102,11 @@ final class StatusJson {
         etcd.put("watchResets", a.watchResets());
         etcd.put("relists", a.relists());
         etcd.put("errors", a.errors());
-        try {
-            return JSON.writeValueAsString(root) + "\n";
-        } catch (JsonProcessingException e) {
-            throw new UncheckedIOException(e);
-        }
+        return JsonTrees.writePretty(root) + "\n";
     }
 
     private static ObjectNode lease(final Lease lease, final OverlayHistory history) {
-        final ObjectNode n = JSON.createObjectNode();
+        final ObjectNode n = JsonTrees.object();
         if (lease != null) {
             n.put("subnet", lease.subnet().toString());
             n.put("publicIp", Ipv4.format(lease.attrs().publicIp()));
@@ -132,7 +124,7 @@ final class StatusJson {
     }
 
     private static ObjectNode peer(final Ipv4Prefix subnet, final Peer peer, final Instant changed) {
-        final ObjectNode n = JSON.createObjectNode();
+        final ObjectNode n = JsonTrees.object();
         n.put("subnet", subnet.toString());
         n.put("publicIp", Ipv4.format(peer.publicIp()));
         n.put("port", peer.port());
@@ -142,7 +134,7 @@ final class StatusJson {
 
     /** The engine's counters under their {@link Counter} names, then the drops by reason. */
     private static ObjectNode counters(final TrafficCounters c) {
-        final ObjectNode n = JSON.createObjectNode();
+        final ObjectNode n = JsonTrees.object();
         for (Counter counter : Counter.values()) {
             n.put(counter.name(), c.get(counter));
         }

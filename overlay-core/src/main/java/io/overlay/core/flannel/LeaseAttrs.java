@@ -1,10 +1,9 @@
 package io.overlay.core.flannel;
 
+import io.overlay.core.json.JsonTrees;
 import io.overlay.core.net.Ipv4;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.charset.StandardCharsets;
 import java.util.Objects;
 
@@ -24,9 +23,6 @@ import java.util.Objects;
  * @param backendData the raw {@code BackendData} JSON, or {@code null}
  */
 public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, String backendData) {
-    private static final ObjectMapper JSON = new ObjectMapper()
-        .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
-
     /**
      * Returns the attributes a udp-backend host writes: only its PublicIP.
      *
@@ -61,7 +57,7 @@ public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, St
         final String text = new String(value, StandardCharsets.UTF_8);
         final JsonNode root;
         try {
-            root = JSON.readTree(text);
+            root = JsonTrees.read(text);
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException("lease value is not JSON: " + quote(text), e);
         }
@@ -80,7 +76,7 @@ public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, St
         }
         final JsonNode data = GoJson.field(root, "BackendData");
         return new LeaseAttrs(publicIp, optionalString(root, "PublicIPv6", text),
-            optionalString(root, "BackendType", text), data == null || data.isNull() ? null : data.toString());
+            optionalString(root, "BackendType", text), data == null || data.isNull() ? null : JsonTrees.write(data));
     }
 
     private static String optionalString(final JsonNode root, final String name, final String text) {
@@ -119,11 +115,7 @@ public record LeaseAttrs(int publicIp, String publicIpv6, String backendType, St
     }
 
     private static String jsonString(final String s) {
-        try {
-            return JSON.writeValueAsString(s);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
+        return JsonTrees.quote(s);
     }
 
     /**

@@ -1,11 +1,10 @@
 package io.overlay.core.flannel;
 
+import io.overlay.core.json.JsonTrees;
 import io.overlay.core.net.Ipv4;
 import io.overlay.core.net.Ipv4Prefix;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.math.BigInteger;
 import java.util.Locale;
 import java.util.Objects;
@@ -46,8 +45,6 @@ import java.util.Set;
  * @param backend the backend ({@code udp} and its port)
  */
 public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, int subnetMax, BackendConfig backend) {
-    private static final ObjectMapper JSON = new ObjectMapper()
-        .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     /**
      * flannel's other backends: those in flannel v0.28.9 {@code pkg/backend/}, and aws-vpc, gce and ali-vpc, removed in
      * v0.20.0.
@@ -78,14 +75,14 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
     public static NetworkConfig parse(final String json) {
         final JsonNode root;
         try {
-            root = JSON.readTree(json == null ? "" : json);
+            root = JsonTrees.read(json == null ? "" : json);
         } catch (JsonProcessingException e) {
             throw new InvalidNetworkConfigException("(json)", "network config is not valid JSON: "
                 + e.getOriginalMessage(), e);
         }
         if (root == null || !root.isObject()) {
             throw new InvalidNetworkConfigException("(json)", "network config must be a JSON object, got: "
-                + (root == null || root.isMissingNode() ? "nothing" : root.toString()));
+                + (root == null || root.isMissingNode() ? "nothing" : JsonTrees.write(root)));
         }
 
         // ParseConfig: field types first (Go's json.Unmarshal), then the Backend's shape (parseBackendType).
@@ -218,7 +215,7 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
         }
         if (!node.isObject()) {
             throw new InvalidNetworkConfigException("Backend", "error decoding Backend property of config: Backend "
-                + "must be a JSON object, got: " + node);
+                + "must be a JSON object, got: " + JsonTrees.write(node));
         }
         final JsonNode typeNode = GoJson.field(node, "Type");
         if (typeNode == null || typeNode.isNull()) {
@@ -226,7 +223,7 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
         }
         if (!typeNode.isTextual()) {
             throw new InvalidNetworkConfigException("Backend.Type", "error decoding Backend property of config: "
-                + "Backend.Type must be a string, got: " + typeNode);
+                + "Backend.Type must be a string, got: " + JsonTrees.write(typeNode));
         }
         return typeNode.asText();
     }
@@ -234,7 +231,7 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
     private static BackendConfig backend(final String typeText, final JsonNode node) {
         if (typeText.isEmpty()) {
             throw new InvalidNetworkConfigException("Backend.Type", "unknown backend type: (Backend has no Type: "
-                + node + "); set \"Backend\": {\"Type\": \"udp\"} or leave Backend out for udp");
+                + JsonTrees.write(node) + "); set \"Backend\": {\"Type\": \"udp\"} or leave Backend out for udp");
         }
         final String type = typeText.toLowerCase(Locale.ROOT);
         if (OTHER_BACKENDS.contains(type)) {
@@ -254,7 +251,7 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
         }
         if (!portNode.isIntegralNumber()) {
             throw new InvalidNetworkConfigException("Backend.Port", "error decoding UDP backend config: Port must be "
-                + "an integer, got: " + portNode);
+                + "an integer, got: " + JsonTrees.write(portNode));
         }
         final BigInteger port = portNode.bigIntegerValue();
         if (port.signum() <= 0 || port.compareTo(BigInteger.valueOf(65535)) > 0) {
@@ -270,7 +267,7 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
             return dflt;
         }
         if (!n.isBoolean()) {
-            throw new InvalidNetworkConfigException(name, name + " must be true or false, got: " + n);
+            throw new InvalidNetworkConfigException(name, name + " must be true or false, got: " + JsonTrees.write(n));
         }
         return n.asBoolean();
     }
@@ -285,7 +282,7 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
             return null;
         }
         if (!n.isTextual()) {
-            throw new InvalidNetworkConfigException(name, name + " must be a string, got: " + n);
+            throw new InvalidNetworkConfigException(name, name + " must be a string, got: " + JsonTrees.write(n));
         }
         return n.asText();
     }
@@ -297,11 +294,13 @@ public record NetworkConfig(Ipv4Prefix network, int subnetLen, int subnetMin, in
             return 0;
         }
         if (!n.isIntegralNumber()) {
-            throw new InvalidNetworkConfigException(name, name + " must be an unsigned integer, got: " + n);
+            throw new InvalidNetworkConfigException(name, name + " must be an unsigned integer, got: "
+                + JsonTrees.write(n));
         }
         final BigInteger v = n.bigIntegerValue();
         if (v.signum() < 0 || v.compareTo(MAX_UINT64) > 0) {
-            throw new InvalidNetworkConfigException(name, name + " must be an unsigned integer, got: " + n);
+            throw new InvalidNetworkConfigException(name, name + " must be an unsigned integer, got: "
+                + JsonTrees.write(n));
         }
         return v.bitLength() > 62 ? Long.MAX_VALUE : v.longValue();
     }

@@ -1,8 +1,8 @@
 package io.overlay.core.spi;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.overlay.core.flannel.LeaseAttrs;
+import io.overlay.core.json.JsonTrees;
 import java.math.BigInteger;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
@@ -32,8 +32,6 @@ public record EngineEncryption(Encryption mode, KeyPair keyPair, byte[] publicKe
      * that may seal lowers its TUN MTU by this much.
      */
     public static final int OVERHEAD = 29;
-
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     /**
      * Checks the parts.
@@ -102,7 +100,7 @@ public record EngineEncryption(Encryption mode, KeyPair keyPair, byte[] publicKe
         }
         final JsonNode data;
         try {
-            data = JSON.readTree(attrs.backendData());
+            data = JsonTrees.read(attrs.backendData());
         } catch (java.io.IOException e) {
             throw new IllegalArgumentException("BackendData is not JSON: " + attrs.backendData(), e);
         }
