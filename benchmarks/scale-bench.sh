@@ -26,9 +26,11 @@
 #
 # Options: --peers LIST (comma-separated, each churn + 2 x burst..16383; default 1000,5000,16383), --runs R (default 1), --churn C
 # (default 200), --interval-ms MS (default 10), --burst B (default 100), --markdown (also print the table as
-# Markdown rows), --nmt (run the agent with Native Memory Tracking and print, 2 s after ready and once settled,
-# NMT's committed sizes and the resident memory by mapping; needs the JDK's jcmd; NMT and jcmd's attach add a few
-# MiB, so compare memory columns only with other --nmt runs). Environment: OVERLAY_JAR (run that jar as is),
+# Markdown rows), --no-metrics (the agent without its health server, as the Debian package's default
+# configuration runs it: no /metrics registry and no scrapes; the peer counts then come from the agent's log), --nmt
+# (run the agent with Native Memory Tracking and print, 2 s after ready and once settled, NMT's committed sizes and
+# the resident memory by mapping; needs the JDK's jcmd; NMT and jcmd's attach add a few MiB, so compare memory columns
+# only with other --nmt runs). Environment: OVERLAY_JAR (run that jar as is),
 # OVERLAY_NO_BUILD=1 (never build), JAVA (default
 # java; the writer needs a JDK: it runs as a single-file program), OVERLAY_JAVA_OPTS (default: the
 # launcher's JVM options, the java_opts line of packaging/deb/overlay.sh, and the jar's CDS archive if built).
@@ -46,7 +48,7 @@ launcher_opts=$(sed -n "s/^java_opts='\(.*\)'$/\1/p" "$repo/packaging/deb/overla
 [[ -r ${jar%.jar}.jsa ]] && launcher_opts+=" -XX:SharedArchiveFile=${jar%.jar}.jsa -Xshare:auto"
 java_opts=${OVERLAY_JAVA_OPTS:-$launcher_opts}
 
-peers_list=1000,5000,16383 runs=1 churn=200 interval_ms=10 burst=100 markdown=0 nmt=0
+peers_list=1000,5000,16383 runs=1 churn=200 interval_ms=10 burst=100 markdown=0 nmt=0 metrics=1
 die() { echo "scale-bench: $*" >&2; exit 1; }
 while (($#)); do
   case $1 in
@@ -62,11 +64,14 @@ while (($#)); do
     --burst=*) burst=${1#*=}; shift ;;
     --markdown) markdown=1; shift ;;
     --nmt) nmt=1; shift ;;
+    --no-metrics) metrics=0; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
 IFS=, read -r -a peer_counts <<<"$peers_list"
+healthz=(--healthz-ip 127.0.0.1 --healthz-port 8471)
+((metrics)) || healthz=()
 jcmd_bin=
 if ((nmt)); then
   java_opts+=" -XX:NativeMemoryTracking=summary"
@@ -158,7 +163,18 @@ rss_mib() { awk -v k="$2:" '$1 == k { printf "%.0f", $2 / 1024 }' "/proc/$1/stat
 agent_get() {
   ip netns exec "$host" timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/8471 && printf "GET %s HTTP/1.0\r\n\r\n" "$1" >&3 && cat <&3' _ "$1"
 }
-agent_peers() { agent_get /metrics | awk '$1 == "overlay_peers" { printf "%d", $2 }'; }
+# The agent's peer count: overlay_peers from /metrics, or under --no-metrics (no health server) the route count its
+# log last gave ("Routed the N peers listed at start", "... in one batch (N routes"), plus and minus the single
+# "Subnet added/removed" lines after it
+agent_peers() {
+  if ((metrics)); then
+    agent_get /metrics | awk '$1 == "overlay_peers" { printf "%d", $2 }'
+  else
+    awk '/ Routed the [0-9]+ peers listed at start/ { s = $0; sub(/.* Routed the /, "", s); n = s + 0 }
+      / in one batch \([0-9]+ routes/ { s = $0; sub(/.* in one batch \(/, "", s); n = s + 0 }
+      / Subnet added: / { n++ } / Subnet removed: / { n-- } END { printf "%d", n }' "$log"
+  fi
+}
 # memory_breakdown PID TITLE: where the agent's resident memory is, to stderr: NMT's committed sizes (the agent runs
 # with -XX:NativeMemoryTracking=summary under --nmt) and /proc/PID/smaps's Rss summed by kind of mapping
 memory_breakdown() {
@@ -193,7 +209,8 @@ pct() { sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { if (NR == 0) { print 
   r = int(p / 100 * NR + 0.999999); if (r < 1) r = 1; printf "%.0f", v[r] }'; }
 
 echo "scale-bench: $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs, $("$java_bin" -version 2>&1 | head -1)"
-echo "scale-bench: jar $jar, OVERLAY_JAVA_OPTS='$java_opts'; churn $churn x ${interval_ms} ms, burst $burst"
+echo "scale-bench: jar $jar, OVERLAY_JAVA_OPTS='$java_opts'; churn $churn x ${interval_ms} ms, burst $burst;" \
+  "$( ((metrics)) && echo "health server on, /metrics scraped for peer counts" || echo "no health server (--no-metrics)")"
 header="peers  start->ready_s  listed->routed_ms  apply_ms  cpu_ready_s  rss_ready_MiB  rss_2s_MiB  threads  add_p50/p99_ms  del_p50/p99_ms  etcd_p99_ms  missed  converge_s  rss_peak_MiB  rss_end_MiB  cpu_total_s  load(1m)"
 rows=()
 for n in "${peer_counts[@]}"; do
@@ -221,7 +238,7 @@ for n in "${peer_counts[@]}"; do
     t_spawn=$(now_ms)
     # shellcheck disable=SC2086 # OVERLAY_JAVA_OPTS is split on blanks, as /usr/bin/overlay does
     ip netns exec "$host" env TZ=UTC "$java_bin" $java_opts -jar "$jar" --etcd-endpoints "$etcd_url" \
-      --iface eth0 --subnet-file "$tmp/subnet.env" --healthz-ip 127.0.0.1 --healthz-port 8471 >"$log" 2>&1 &
+      --iface eth0 --subnet-file "$tmp/subnet.env" "${healthz[@]}" >"$log" 2>&1 &
     agent_pid=$!
     wait_for 180 "ready (log line)" grep -q ' INFO Overlay - ready ' "$log"
     cpu_ready=$(cpu_s "$agent_pid") rss_ready=$(rss_mib "$agent_pid" VmRSS)
