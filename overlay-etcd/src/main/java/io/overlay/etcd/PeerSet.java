@@ -94,8 +94,11 @@ final class PeerSet {
     private final String subnetsPrefix;
     /** Every valid, routable claim of a peer subnet, by key. */
     private final Map<String, Claim> claims = new HashMap<>();
-    /** The claims of each subnet, by key. */
-    private final Map<Ipv4Prefix, Map<String, Claim>> bySubnet = new HashMap<>();
+    /**
+     * The claims of each subnet, as an immutable list: nearly always one claim, so a map per subnet (~190 bytes) would
+     * be most of a peer's memory here.
+     */
+    private final Map<Ipv4Prefix, List<Claim>> bySubnet = new HashMap<>();
     /** The delivered peer of each subnet: its owning claim. */
     private final Map<Ipv4Prefix, Claim> owners = new HashMap<>();
     /** Keys named in a two-claims WARN, so a claim is named once while it lasts. */
@@ -166,7 +169,7 @@ final class PeerSet {
         for (Ipv4Prefix p : subnets) {
             long rev = 0;
             Claim owner = null;
-            for (Claim c : bySubnet.getOrDefault(p, Map.of()).values()) {
+            for (Claim c : bySubnet.getOrDefault(p, List.of())) {
                 if (owner == null || OLDEST_FIRST.compare(c, owner) < 0) {
                     owner = c;
                 }
@@ -244,10 +247,10 @@ final class PeerSet {
      * @return the forgotten peer, if there was one
      */
     Optional<Lease> remove(final Ipv4Prefix subnet) {
-        final Map<String, Claim> of = bySubnet.get(subnet);
+        final List<Claim> of = bySubnet.get(subnet);
         if (of != null) {
-            for (String key : new ArrayList<>(of.keySet())) {
-                drop(key);
+            for (Claim c : of) {
+                drop(c.key());
             }
         }
         return Optional.ofNullable(owners.remove(subnet)).map(Claim::lease);
@@ -262,17 +265,35 @@ final class PeerSet {
 
     private void add(final Claim c) {
         claims.put(c.key(), c);
-        bySubnet.computeIfAbsent(c.subnet(), s -> new HashMap<>()).put(c.key(), c);
+        final List<Claim> of = bySubnet.get(c.subnet());
+        if (of == null) {
+            bySubnet.put(c.subnet(), List.of(c));
+            return;
+        }
+        final List<Claim> next = new ArrayList<>(of.size() + 1);
+        for (Claim other : of) {
+            if (!other.key().equals(c.key())) {
+                next.add(other);
+            }
+        }
+        next.add(c);
+        bySubnet.put(c.subnet(), List.copyOf(next));
     }
 
     private Claim drop(final String key) {
         final Claim c = claims.remove(key);
         warnedConflict.remove(key);
         if (c != null) {
-            final Map<String, Claim> of = bySubnet.get(c.subnet());
-            of.remove(key);
-            if (of.isEmpty()) {
+            final List<Claim> rest = new ArrayList<>(1);
+            for (Claim other : bySubnet.get(c.subnet())) {
+                if (!other.key().equals(key)) {
+                    rest.add(other);
+                }
+            }
+            if (rest.isEmpty()) {
                 bySubnet.remove(c.subnet());
+            } else {
+                bySubnet.put(c.subnet(), List.copyOf(rest));
             }
         }
         return c;
@@ -283,8 +304,13 @@ final class PeerSet {
      * {@code out}, a removal to {@code removed}; a second claim is named once at WARN.
      */
     private void settle(final Ipv4Prefix subnet, final List<Change> out, final List<Change> removed) {
-        final Map<String, Claim> of = bySubnet.getOrDefault(subnet, Map.of());
-        final Claim owner = of.values().stream().min(OLDEST_FIRST).orElse(null);
+        final List<Claim> of = bySubnet.getOrDefault(subnet, List.of());
+        Claim owner = null;
+        for (Claim c : of) {
+            if (owner == null || OLDEST_FIRST.compare(c, owner) < 0) {
+                owner = c;
+            }
+        }
         final Claim before = owner == null ? owners.remove(subnet) : owners.put(subnet, owner);
         if (owner == null) {
             if (before != null) {
@@ -302,7 +328,7 @@ final class PeerSet {
             || before.lease().reservation() != owner.lease().reservation()) {
             out.add(new Changed(before.lease(), owner.lease()));
         }
-        for (Claim other : of.values()) {
+        for (Claim other : of) {
             if (other != owner && warnedConflict.add(other.key())) {
                 out.add(new Note(true, "Two keys claim subnet " + subnet + ": " + owner.describe() + " and "
                     + other.describe() + "; routing to the older key " + owner.key() + " and ignoring "
