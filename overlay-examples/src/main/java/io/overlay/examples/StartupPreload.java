@@ -19,7 +19,7 @@ import io.overlay.tun.Tun;
  * twice.
  */
 final class StartupPreload {
-    /** A network config as etcd holds it, parsed once so that Jackson builds its parser and binding. */
+    /** A network config as etcd holds it, parsed once so that Jackson builds its parser and node classes. */
     static final String SAMPLE_CONFIG = "{\"Network\":\"100.64.0.0/10\",\"SubnetLen\":24,\"Backend\":{\"Type\":\"udp\"}}";
 
     private StartupPreload() {
