@@ -75,7 +75,33 @@ final class PrometheusPage {
      */
     static Map<String, HealthServer.Page> operatorPages(final Supplier<OverlayStatus> status,
                                                         final OverlayHistory history) {
-        return Map.of("/metrics", new PrometheusPage(status, history).page(),
+        return Map.of("/metrics", new HealthServer.Page(CONTENT_TYPE, new FirstScrape(status, history)),
             "/status", StatusJson.page(status, history));
+    }
+
+    /**
+     * {@code /metrics}'s body, the registry made at the first scrape: Micrometer, the Prometheus registry and the JVM
+     * binders are some 500 classes that the launcher's class data sharing archive leaves out (an agent without a
+     * health server would map them for nothing), about 6 MiB and 0.2 s of a start when made eagerly, and a health
+     * server is often there for {@code /healthz} alone (docs/performance.md, "Round seven"). The JVM's GC meters
+     * count from that scrape on; overlay's own meters read counters kept since the start.
+     */
+    private static final class FirstScrape implements Supplier<String> {
+        private final Supplier<OverlayStatus> status;
+        private final OverlayHistory history;
+        private Supplier<String> scrape; // guarded by this
+
+        FirstScrape(final Supplier<OverlayStatus> status, final OverlayHistory history) {
+            this.status = status;
+            this.history = history;
+        }
+
+        @Override
+        public synchronized String get() {
+            if (scrape == null) {
+                scrape = new PrometheusPage(status, history).page().body();
+            }
+            return scrape.get();
+        }
     }
 }
