@@ -9,8 +9,9 @@
 # launcher script the Debian package installs (packaging/deb/overlay.sh: its JVM options and the build's CDS archive,
 # no health server, as the package's default configuration), waits until both are ready and see each other, then
 # runs `iperf3 -c <h2's TUN address> -t D -P S` from h1. VmRSS of both agents is sampled every 0.5 s. Reports per
-# agent: RSS idle (10 s after ready, before the traffic), the peak while iperf3 runs (VmHWM), RSS 10 s after it, and
-# iperf3's receiver Gbit/s. Everything it made is removed on exit, also on failure or Ctrl-C.
+# agent: RSS idle (10 s after ready, before the traffic), the peak of the VmRSS samples from the start of iperf3 to
+# 10 s after its end (not VmHWM, which includes the start), RSS 10 s after it, and iperf3's receiver Gbit/s.
+# Everything it made is removed on exit, also on failure or Ctrl-C.
 # Environment: OVERLAY_JAR (default overlay-examples/target/overlay.jar; its archive is the .jsa beside it),
 # OVERLAY_JAVA_OPTS (options after the launcher's defaults, which they override).
 # Needs root, etcd and etcdctl, iperf3, ip, and a built jar (mvn -B -DskipTests package).
@@ -23,7 +24,7 @@ while (($#)); do
   case $1 in
     --duration) duration=$2; shift 2 ;;
     --streams) streams=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "traffic-memory: unknown option $1" >&2; exit 2 ;;
   esac
 done
