@@ -308,13 +308,18 @@ final class LeaseFollower implements LeaseListener {
         peersChanged(List.of(PeerChange.removed(l)));
     }
 
-    /** The peers present at start are routed (they were applied on the calling thread before this call). */
+    /**
+     * The peers present at start are routed (they were applied on the calling thread before this call). Their count
+     * is taken here: by the time the event thread logs it, the allocator may have applied a watch event too, which
+     * its own line names.
+     */
     @Override
     public void peersListed() {
+        final int routed = routes.size();
         events.post(() -> {
             if (!listed) {
                 listed = true;
-                LOG.info("Routed the {} peers listed at start", routes.size());
+                LOG.info("Routed the {} peers listed at start", routed);
             }
             events.tell(LeaseListener::peersListed);
             settle(generation, 1);

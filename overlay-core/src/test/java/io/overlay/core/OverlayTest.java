@@ -746,6 +746,55 @@ class OverlayTest {
         assertThat(atReady).containsExactly("subnet.env written, 500 peers");
     }
 
+    /**
+     * "Routed the N peers listed at start" counts the routes when the allocator reported its listing, not also those
+     * of a watch event it delivered before the event thread got to the line (whose own line counts them:
+     * benchmarks/scale-bench.sh --no-metrics adds and subtracts these lines to count the peers).
+     */
+    @Test
+    void theRoutedLineCountsTheListedPeersNotAWatchEventRightAfter() throws Exception {
+        final ch.qos.logback.classic.Logger logger =
+            (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(Overlay.class);
+        final ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> appender =
+            new ch.qos.logback.core.read.ListAppender<>();
+        appender.start();
+        logger.addAppender(appender);
+        try {
+            allocator.reportsListing = true;
+            overlay = builder().build();
+            final CompletableFuture<Void> start = startAsync();
+            await(() -> allocator.listener != null);
+            final CountDownLatch inHandler = new CountDownLatch(1);
+            final CountDownLatch release = new CountDownLatch(1);
+            blockOnPeer = () -> {
+                inHandler.countDown();
+                try {
+                    release.await(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            };
+            allocator.listener.peerAdded(PEER); // the listing: one peer; its listener call holds the event thread
+            assertThat(inHandler.await(5, TimeUnit.SECONDS)).isTrue();
+            allocator.listener.peersListed();
+            allocator.listener.peerAdded(lease(Ipv4Prefix.parse("100.64.8.0/24"), "198.18.0.8")); // the watch's
+            release.countDown();
+            start.get(10, TimeUnit.SECONDS);
+            await(() -> messages(appender).contains("Subnet added: 100.64.8.0/24 via 198.18.0.8"));
+            assertThat(messages(appender)).containsSubsequence("Subnet added: 100.64.7.0/24 via 198.18.0.7",
+                "Routed the 1 peers listed at start", "Subnet added: 100.64.8.0/24 via 198.18.0.8");
+        } finally {
+            logger.detachAppender(appender);
+        }
+    }
+
+    private static List<String> messages(
+        final ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> appender) {
+        synchronized (appender) {
+            return appender.list.stream().map(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage).toList();
+        }
+    }
+
     @Test
     void closingWhileStartWaitsForThePeersFailsTheStart() throws Exception {
         allocator.reportsListing = true;
