@@ -10,7 +10,8 @@
 # no hsperfdata file (jcmd PID still works), and an exit on OutOfMemoryError so that systemd restarts the agent.
 # The class data sharing archive (made from the jar at installation; cuts start-up by about a second) is used
 # when it is there; a JVM that cannot use it (another Java build, another jar) starts without it, only slower.
-# OVERLAY_JAR and OVERLAY_CDS_ARCHIVE point the launcher at another jar and archive (e.g. a build tree's).
+# OVERLAY_JAR and OVERLAY_CDS_ARCHIVE point the launcher at another jar and archive (e.g. a build tree's),
+# OVERLAY_NATIVE_DIR at another directory for the native libraries (below).
 jar=${OVERLAY_JAR:-/usr/share/overlay/overlay.jar}
 cds_archive=${OVERLAY_CDS_ARCHIVE:-/var/cache/overlay/overlay.jsa}
 # overlay-java-opts (benchmarks/net-bench.sh reads this line)
@@ -39,6 +40,15 @@ use_cds=
 if [ -r "$cds_archive" ]; then
   use_cds=yes
 fi
+# Netty's and JNA's native libraries are unpacked from the jar at every start, by default into java.io.tmpdir: on a
+# host whose /tmp is mounted noexec they could not be loaded. postinst makes a directory for them that only root can
+# write (a library planted there would run as root); a user running `overlay --help` cannot write it and keeps /tmp.
+native_dir=${OVERLAY_NATIVE_DIR:-/var/cache/overlay/native}
+use_native=
+if [ -d "$native_dir" ] && [ -w "$native_dir" ]; then
+  use_native=yes
+fi
 # shellcheck disable=SC2086
-exec java $java_opts ${use_cds:+"-XX:SharedArchiveFile=$cds_archive"} ${use_cds:+-Xshare:auto} $OVERLAY_JAVA_OPTS \
+exec java $java_opts ${use_cds:+"-XX:SharedArchiveFile=$cds_archive"} ${use_cds:+-Xshare:auto} \
+  ${use_native:+"-Dio.netty.native.workdir=$native_dir"} ${use_native:+"-Djna.tmpdir=$native_dir"} $OVERLAY_JAVA_OPTS \
   -jar "$jar" "$@"

@@ -92,7 +92,8 @@ for v in 17.0.8:no 17.0.9:yes 17.0.15:yes 20.0.2:no 21:no 21.0.1:yes 21.0.4:yes 
   args=$(PATH="$fake/bin:$PATH" OVERLAY_JAVA_OPTS=-Xmx256m /usr/bin/overlay --version)
   want="-XX:+UseSerialGC -Xms8m -Xmx128m"
   [ "${v#*:}" = yes ] && want="$want -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=5000"
-  want="$want -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError -XX:SharedArchiveFile=$jsa -Xshare:auto -Xmx256m"
+  want="$want -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError -XX:SharedArchiveFile=$jsa -Xshare:auto"
+  want="$want -Dio.netty.native.workdir=/var/cache/overlay/native -Djna.tmpdir=/var/cache/overlay/native -Xmx256m"
   [ "$args" = "$want -jar /usr/share/overlay/overlay.jar --version" ] \
     || { rm -rf "$fake"; fail "for Java ${v%:*} /usr/bin/overlay ran java $args"; }
 done
@@ -134,7 +135,9 @@ set -e
 echo "test-deb: /usr/bin/overlay is the JVM itself, sent $(head -1 "$work/datagram") and exited 0 on SIGTERM"
 
 # The agent from /usr/bin with the archive (-Xshare:on) reaches ready: etcd on the namespace's loopback with the
-# network config, a veth pair as the underlay, subnet.env and the "Running:" line within 60 s.
+# network config, a veth pair as the underlay, subnet.env and the "Running:" line within 60 s. Its java.io.tmpdir is a
+# noexec tmpfs (in a mount namespace of its own), as /tmp is on hardened hosts: Netty's and JNA's native libraries,
+# unpacked from the jar, must go to the package's directory instead, or they cannot be loaded.
 ip -n "$ns" link add ul0 type veth peer name ul1
 ip -n "$ns" addr add 198.18.78.1/24 dev ul0
 ip -n "$ns" link set ul0 up
@@ -153,8 +156,10 @@ done
 ip netns exec "$ns" etcdctl --endpoints http://127.0.0.1:2379 put /coreos.com/network/config \
   '{"Network":"100.64.0.0/16","Backend":{"Type":"udp"}}' >/dev/null || fail "etcd in $ns: $(cat "$work/etcd.log")"
 started=$(date +%s%3N)
-ip netns exec "$ns" env OVERLAY_JAVA_OPTS=-Xshare:on /usr/bin/overlay --etcd-endpoints http://127.0.0.1:2379 \
-  --iface ul0 --subnet-file "$work/ready.env" >"$work/ready.log" 2>&1 &
+mkdir "$work/noexec"
+unshare -m sh -c 'mount -t tmpfs -o noexec,nosuid,nodev tmpfs "$1" && shift && exec "$@"' _ "$work/noexec" \
+  ip netns exec "$ns" env OVERLAY_JAVA_OPTS="-Xshare:on -Djava.io.tmpdir=$work/noexec" /usr/bin/overlay \
+  --etcd-endpoints http://127.0.0.1:2379 --iface ul0 --subnet-file "$work/ready.env" >"$work/ready.log" 2>&1 &
 agent=$!
 for _ in $(seq 600); do
   [ -s "$work/ready.env" ] && grep -q 'Running: ready' "$work/ready.log" && break
@@ -170,7 +175,8 @@ wait "$agent"
 rc=$?
 set -e
 [ "$rc" -eq 0 ] || fail "/usr/bin/overlay exited $rc after SIGTERM, not 0: $(cat "$work/ready.log")"
-echo "test-deb: /usr/bin/overlay with the archive was ready in $ready_ms ms (subnet.env written) and exited 0"
+echo "test-deb: /usr/bin/overlay with the archive and a noexec java.io.tmpdir was ready in $ready_ms ms" \
+  "(subnet.env written) and exited 0"
 
 apt_get purge overlay >/dev/null || fail "apt purge overlay"
 dpkg -s overlay >/dev/null 2>&1 && fail "overlay still known to dpkg after purge"
