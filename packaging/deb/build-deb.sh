@@ -60,6 +60,7 @@ man_date=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)
   printf '.TP\n.I /var/cache/overlay/overlay.jsa\nClass data sharing archive of the jar, made at installation.\n'
   printf '.TP\n.I /var/cache/overlay/native\nWhere the native libraries in the jar are unpacked at start (not /tmp).\n'
   printf '.SH ENVIRONMENT\n.TP\n.B OVERLAY_JAVA_OPTS\nExtra JVM options, split on blanks, after the defaults (they win).\n'
+  printf '.TP\n.B OVERLAY_NATIVE_DIR\nWhere the native libraries are unpacked (default /var/cache/overlay/native).\n'
   printf '.TP\n.B NOTIFY_SOCKET\nSet by systemd: readiness, status and watchdog messages go there.\n'
 } | gzip -9n >"$pkg/usr/share/man/man1/overlay.1.gz"
 chmod 0644 "$pkg/usr/share/man/man1/overlay.1.gz"

@@ -40,9 +40,11 @@ use_cds=
 if [ -r "$cds_archive" ]; then
   use_cds=yes
 fi
-# Netty's and JNA's native libraries are unpacked from the jar at every start, by default into java.io.tmpdir: on a
-# host whose /tmp is mounted noexec they could not be loaded. postinst makes a directory for them that only root can
-# write (a library planted there would run as root); a user running `overlay --help` cannot write it and keeps /tmp.
+# Netty's and JNA's native libraries are unpacked from the jar at every start, by default into java.io.tmpdir (JNA
+# first tries ~/.cache/JNA/temp, which the unit's ProtectHome=read-only makes unwritable): on a host whose /tmp is
+# mounted noexec they could not be loaded. postinst and the unit (CacheDirectory=) make a directory for them that only
+# root can write (a library planted there would run as root); a user running `overlay --help` cannot write it and keeps
+# the defaults.
 native_dir=${OVERLAY_NATIVE_DIR:-/var/cache/overlay/native}
 use_native=
 if [ -d "$native_dir" ] && [ -w "$native_dir" ]; then

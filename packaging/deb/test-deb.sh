@@ -136,8 +136,9 @@ echo "test-deb: /usr/bin/overlay is the JVM itself, sent $(head -1 "$work/datagr
 
 # The agent from /usr/bin with the archive (-Xshare:on) reaches ready: etcd on the namespace's loopback with the
 # network config, a veth pair as the underlay, subnet.env and the "Running:" line within 60 s. Its java.io.tmpdir is a
-# noexec tmpfs (in a mount namespace of its own), as /tmp is on hardened hosts: Netty's and JNA's native libraries,
-# unpacked from the jar, must go to the package's directory instead, or they cannot be loaded.
+# noexec tmpfs (in a mount namespace of its own), as /tmp is on hardened hosts, and so is XDG_CACHE_HOME (JNA's first
+# choice, ~/.cache, is read-only under the unit): Netty's and JNA's native libraries, unpacked from the jar, must go
+# to the package's directory instead, or they cannot be loaded.
 ip -n "$ns" link add ul0 type veth peer name ul1
 ip -n "$ns" addr add 198.18.78.1/24 dev ul0
 ip -n "$ns" link set ul0 up
@@ -158,7 +159,8 @@ ip netns exec "$ns" etcdctl --endpoints http://127.0.0.1:2379 put /coreos.com/ne
 started=$(date +%s%3N)
 mkdir "$work/noexec"
 unshare -m sh -c 'mount -t tmpfs -o noexec,nosuid,nodev tmpfs "$1" && shift && exec "$@"' _ "$work/noexec" \
-  ip netns exec "$ns" env OVERLAY_JAVA_OPTS="-Xshare:on -Djava.io.tmpdir=$work/noexec" /usr/bin/overlay \
+  ip netns exec "$ns" env OVERLAY_JAVA_OPTS="-Xshare:on -Djava.io.tmpdir=$work/noexec" XDG_CACHE_HOME="$work/noexec" \
+  /usr/bin/overlay \
   --etcd-endpoints http://127.0.0.1:2379 --iface ul0 --subnet-file "$work/ready.env" >"$work/ready.log" 2>&1 &
 agent=$!
 for _ in $(seq 600); do
