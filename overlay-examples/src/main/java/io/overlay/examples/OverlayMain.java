@@ -565,7 +565,8 @@ public final class OverlayMain implements Callable<Integer> {
             while (first.getCause() != null) {
                 first = first.getCause();
             }
-            LOG.error("Start-up failed: a class or native library could not be loaded: {}", first, e);
+            LOG.error("Start-up failed: a class or native library could not be loaded: {}{}", first,
+                nativeLibraryHint(first), e);
         } catch (IOException | RuntimeException e) {
             if (signals.requested()) {
                 status = 0; // start-up ended by the signal's interrupt or by closing
@@ -610,5 +611,22 @@ public final class OverlayMain implements Callable<Integer> {
         } catch (IllegalStateException shuttingDown) {
             // the JVM is already exiting; the hook runs
         }
+    }
+
+    /**
+     * What to do about a native library the kernel would not map: Netty and JNA unpack theirs from the jar into a
+     * directory ({@code java.io.tmpdir}; JNA first tries {@code ~/.cache/JNA/temp}), and where that directory is
+     * mounted {@code noexec} loading fails with glibc's "failed to map segment from shared object".
+     *
+     * @param first the first error of the failed start
+     * @return the hint to append to the error line, or "" for other errors
+     */
+    static String nativeLibraryHint(final Throwable first) {
+        return String.valueOf(first.getMessage()).contains("failed to map segment from shared object")
+            ? "; the directory the library was unpacked into does not allow execution (mounted noexec, as /tmp often "
+                + "is): start through /usr/bin/overlay, which unpacks into /var/cache/overlay/native (or "
+                + "OVERLAY_NATIVE_DIR), or give java -Dio.netty.native.workdir=DIR -Djna.tmpdir=DIR for a DIR that "
+                + "allows it"
+            : "";
     }
 }

@@ -42,4 +42,32 @@ class NativeLibraryMissingTest {
             assertThat(ns.exec("ip", "-o", "link", "show", "type", "tun")).as("no TUN left").isEmpty();
         }
     }
+
+    /**
+     * The directory the native libraries are unpacked into is a noexec tmpfs (mounted in a mount namespace of the
+     * launcher's own, as java.io.tmpdir and XDG_CACHE_HOME): the kernel refuses to map them, and the one ERROR line
+     * says so and what to do.
+     */
+    @Test
+    void aNoexecUnpackDirectoryIsNamedWithWhatToDo() throws Exception {
+        try (OverlayHosts overlay = OverlayHosts.infra("e2e-noexec")) {
+            final Netns ns = overlay.underlayHost(1, 1500);
+            final Path noexec = Files.createDirectory(overlay.dir().resolve("noexec"));
+            final List<String> java = OverlayHosts.java(OverlayMain.class.getName(), "--etcd-endpoints",
+                OverlayHosts.ETCD, "--iface", "eth0", "--subnet-file", overlay.dir().resolve("subnet.env").toString());
+            java.add(1, "-Djava.io.tmpdir=" + noexec);
+            final List<String> cmd = new java.util.ArrayList<>(List.of("unshare", "-m", "sh", "-c",
+                "mount -t tmpfs -o noexec,nosuid,nodev tmpfs \"$1\" && shift && exec env XDG_CACHE_HOME=\"$0\" \"$@\"",
+                noexec.toString(), noexec.toString()));
+            cmd.addAll(java);
+            final Path log = overlay.logs().resolve("h1.log");
+            final Process p = ns.spawn(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()));
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("the launcher exits within 60 s").isTrue();
+            final String out = Files.readString(log);
+            assertThat(p.exitValue()).as("exit status; log:%n%s", out).isEqualTo(OverlayMain.FAILED);
+            assertThat(out.lines().filter(l -> l.contains(" ERROR ")).toList()).as("log:%n%s", out)
+                .anyMatch(l -> l.contains("failed to map segment from shared object")
+                    && l.contains("does not allow execution (mounted noexec") && l.contains("OVERLAY_NATIVE_DIR"));
+        }
+    }
 }
