@@ -506,17 +506,10 @@ class OverlayTest {
     void noEventRunsAndReadinessNeverReturnsAfterClose() throws Exception {
         started();
         await(() -> heard.contains("ready"));
-        final CountDownLatch inHandler = new CountDownLatch(1);
-        final CountDownLatch release = new CountDownLatch(1);
         heard.clear();
-        blockOnPeer = () -> {
-            inHandler.countDown();
-            try {
-                release.await(10, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        };
+        final Hold hold = holdNextPeerHandler();
+        final CountDownLatch inHandler = hold.inHandler();
+        final CountDownLatch release = hold.release();
         allocator.listener.leaseLost(LEASE);
         allocator.listener.peerAdded(PEER);
         assertThat(inHandler.await(5, TimeUnit.SECONDS)).isTrue();
@@ -764,16 +757,9 @@ class OverlayTest {
             overlay = builder().build();
             final CompletableFuture<Void> start = startAsync();
             await(() -> allocator.listener != null);
-            final CountDownLatch inHandler = new CountDownLatch(1);
-            final CountDownLatch release = new CountDownLatch(1);
-            blockOnPeer = () -> {
-                inHandler.countDown();
-                try {
-                    release.await(10, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            };
+            final Hold hold = holdNextPeerHandler();
+            final CountDownLatch inHandler = hold.inHandler();
+            final CountDownLatch release = hold.release();
             allocator.listener.peerAdded(PEER); // the listing: one peer; its listener call holds the event thread
             assertThat(inHandler.await(5, TimeUnit.SECONDS)).isTrue();
             allocator.listener.peersListed();
@@ -833,6 +819,24 @@ class OverlayTest {
     }
 
     private volatile Runnable blockOnPeer;
+
+    /** A peer handler held on the event thread: counted down when it runs, waiting for {@code release} (≤ 10 s). */
+    private record Hold(CountDownLatch inHandler, CountDownLatch release) {
+    }
+
+    /** Makes the next peer listener call on the event thread wait until the returned hold is released. */
+    private Hold holdNextPeerHandler() {
+        final Hold hold = new Hold(new CountDownLatch(1), new CountDownLatch(1));
+        blockOnPeer = () -> {
+            hold.inHandler().countDown();
+            try {
+                hold.release().await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
+        return hold;
+    }
     private volatile boolean closeOnReady;
     private volatile CompletableFuture<Long> closedInFuture;
 
