@@ -292,7 +292,6 @@ final class GatewayWatch implements SubnetRegistry.Watching {
             + EtcdGateway.API + "/watch is not etcd's JSON (" + excerpt + "): " + EtcdGateway.NOT_GATEWAY));
     }
 
-    /** Timer: a quiet stream gets its member probed, or is refreshed after long quiet. */
     /**
      * Whether etcd cancelled the stream because of its token: as for a request ({@link EtcdGateway#staleToken}), or
      * {@code permission denied}, which etcd before v3.4.22 and v3.5.6 gave a watch opened with an expired token.
@@ -312,6 +311,7 @@ final class GatewayWatch implements SubnetRegistry.Watching {
         }
     }
 
+    /** A quiet stream gets its member probed, or is refreshed after long quiet. */
     private void checkQuietly() {
         if (done || probing) {
             return;
