@@ -238,7 +238,7 @@ final class EtcdGateway implements AutoCloseable {
          * @throws Refused if etcd refused the request
          * @throws ExecutionException if the answer is not etcd's
          */
-        T read(HttpResponse<byte[]> answer) throws Refused, ExecutionException;
+        T read(Answer answer) throws Refused, ExecutionException;
     }
 
     /** As {@link #call(String, String, ObjectNode)}, the answer read by {@code reader} (a listing, token by token). */
@@ -358,15 +358,14 @@ final class EtcdGateway implements AutoCloseable {
         return t.isEmpty() ? null : t;
     }
 
-    private HttpResponse<byte[]> send(final URI endpoint, final String path, final byte[] body, final String auth,
-                                      final long deadline)
+    private Answer send(final URI endpoint, final String path, final byte[] body, final String auth,
+                        final long deadline)
         throws ExecutionException, TimeoutException {
         final long left = Math.max(1, deadline - System.nanoTime());
-        final CompletableFuture<HttpResponse<byte[]>> f = http.sendAsync(
-            request(endpoint, path, body, auth).timeout(Duration.ofNanos(left)).build(),
-            HttpResponse.BodyHandlers.ofByteArray());
+        final CompletableFuture<HttpResponse<Answer.Body>> f = http.sendAsync(
+            request(endpoint, path, body, auth).timeout(Duration.ofNanos(left)).build(), Answer.BODY);
         try {
-            return f.get(left, TimeUnit.NANOSECONDS);
+            return Answer.of(f.get(left, TimeUnit.NANOSECONDS));
         } catch (InterruptedException e) {
             f.cancel(true);
             Thread.currentThread().interrupt();
@@ -400,7 +399,7 @@ final class EtcdGateway implements AutoCloseable {
     }
 
     /** Reads an answer to {@code /auth/authenticate}: the token, or "" when etcd has authentication off. */
-    private static String token(final HttpResponse<byte[]> r) throws Refused, ExecutionException {
+    private static String token(final Answer r) throws Refused, ExecutionException {
         try {
             return answer(r).path("token").asText("");
         } catch (Refused e) {
@@ -432,7 +431,7 @@ final class EtcdGateway implements AutoCloseable {
         }
         final String doing = what + " (authenticating as etcd user " + settings.username().get() + ")";
         return http.sendAsync(request(endpoint, "/auth/authenticate", bytes(credentials()), null)
-                .timeout(settings.requestTimeout()).build(), HttpResponse.BodyHandlers.ofByteArray())
+                .timeout(settings.requestTimeout()).build(), Answer.BODY)
             .handle((r, e) -> {
                 if (e != null) {
                     final Throwable cause = e instanceof java.util.concurrent.CompletionException
@@ -444,7 +443,7 @@ final class EtcdGateway implements AutoCloseable {
                         : failed(doing, cause);
                 }
                 try {
-                    final String t = token(r);
+                    final String t = token(Answer.of(r));
                     token.set(t);
                     return t.isEmpty() ? null : t;
                 } catch (Refused | ExecutionException x) {
@@ -494,7 +493,7 @@ final class EtcdGateway implements AutoCloseable {
      * @throws Refused if etcd refused the request
      * @throws ExecutionException if the answer is not etcd's JSON (not an etcd member, or its gateway is off)
      */
-    static JsonNode answer(final HttpResponse<byte[]> r) throws Refused, ExecutionException {
+    static JsonNode answer(final Answer r) throws Refused, ExecutionException {
         final JsonNode n = parse(r.body());
         if (n == null && excerpt(r.body()).startsWith(CN_REFUSED)) {
             throw new ExecutionException(new IOException("HTTP " + r.statusCode() + " from " + r.uri() + ": "

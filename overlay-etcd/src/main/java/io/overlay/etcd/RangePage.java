@@ -4,7 +4,6 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import java.io.IOException;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,7 +30,7 @@ record RangePage(long revision, boolean more, List<SubnetListing.Entry> entries,
      * @throws EtcdGateway.Refused if etcd refused the request
      * @throws ExecutionException if the answer is not etcd's JSON
      */
-    static RangePage read(final HttpResponse<byte[]> r, final String prefix)
+    static RangePage read(final Answer r, final String prefix)
         throws EtcdGateway.Refused, ExecutionException {
         if (r.statusCode() != 200) {
             EtcdGateway.answer(r); // throws the refusal, or names what answered
