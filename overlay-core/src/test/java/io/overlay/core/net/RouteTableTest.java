@@ -232,6 +232,37 @@ class RouteTableTest {
     }
 
     @Test
+    void routesLooksUpWithoutCopyingAndStaysOnItsSnapshot() {
+        final RouteTable t = new RouteTable();
+        t.put(p("100.64.1.0/24"), peer("198.18.0.1"));
+        t.put(p("100.64.0.0/16"), peer("198.18.0.9"));
+        final Map<Ipv4Prefix, Peer> routes = t.routes();
+        t.remove(p("100.64.1.0/24"));
+        t.put(p("100.64.2.0/24"), peer("198.18.0.2"));
+        assertThat(routes.size()).isEqualTo(2);
+        assertThat(routes.get(p("100.64.1.0/24"))).isEqualTo(peer("198.18.0.1"));
+        assertThat(routes.get(p("100.64.0.0/16"))).isEqualTo(peer("198.18.0.9"));
+        assertThat(routes.get(p("100.64.2.0/24"))).as("added after the snapshot").isNull();
+        assertThat(routes.get(p("100.64.1.0/25"))).as("exact prefixes only, no longest match").isNull();
+        assertThat(routes.get("100.64.1.0/24")).as("not a prefix").isNull();
+        assertThat(routes.get(null)).isNull();
+        assertThat(routes.containsKey(p("100.64.1.0/24"))).isTrue();
+        assertThat(routes.containsKey(p("100.64.2.0/24"))).isFalse();
+        assertThat(routes).isEqualTo(Map.of(p("100.64.1.0/24"), peer("198.18.0.1"),
+            p("100.64.0.0/16"), peer("198.18.0.9")));
+        assertThat(routes.hashCode()).isEqualTo(Map.of(p("100.64.1.0/24"), peer("198.18.0.1"),
+            p("100.64.0.0/16"), peer("198.18.0.9")).hashCode());
+        assertThat(routes.keySet()).as("sorted by subnet").containsExactly(p("100.64.0.0/16"), p("100.64.1.0/24"));
+        assertThatThrownBy(() -> routes.entrySet().iterator().next().setValue(peer("198.18.0.3")))
+            .isInstanceOf(UnsupportedOperationException.class);
+        assertThatThrownBy(() -> routes.keySet().remove(p("100.64.0.0/16")))
+            .isInstanceOf(UnsupportedOperationException.class);
+        assertThatThrownBy(routes::clear).isInstanceOf(UnsupportedOperationException.class);
+        assertThat(routes).hasSize(2);
+        assertThat(t.routes()).containsOnlyKeys(p("100.64.0.0/16"), p("100.64.2.0/24"));
+    }
+
+    @Test
     void nullsAreRefused() {
         final RouteTable t = new RouteTable();
         assertThatThrownBy(() -> t.put(null, peer("198.18.0.1"))).isInstanceOf(NullPointerException.class);
