@@ -62,11 +62,7 @@ final class PrometheusPage {
     HealthServer.Page page() {
         return new HealthServer.Page(CONTENT_TYPE, () -> {
             overlayMetrics.refresh(); // this scrape's values are read now, never an earlier scrape's
-            try {
-                return registry.scrape();
-            } finally {
-                overlayMetrics.refresh(); // the status is not kept between scrapes
-            }
+            return registry.scrape();
         });
     }
 

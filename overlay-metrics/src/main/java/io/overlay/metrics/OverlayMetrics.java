@@ -120,8 +120,7 @@ public final class OverlayMetrics implements MeterBinder {
     /**
      * Makes the next meter read take a fresh status snapshot. Call it as a scrape begins, so that the scrape never
      * serves values from before it began: without it two scrapes less than {@value #SNAPSHOT_MILLIS} ms apart (a
-     * client reading before and after a short transfer) would show the same values. Call it again once the scrape
-     * ended, so that the snapshot (the status and what it holds) is not kept until the next one. Thread-safe; cheap.
+     * client reading before and after a short transfer) would show the same values. Thread-safe; cheap.
      */
     public void refresh() {
         snapshot = null;
