@@ -10,6 +10,8 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.BiFunction;
+import java.util.function.Function;
 
 /**
  * The overlay's route table: peer subnet to the peer's underlay address ({@link Peer}). Written by the control plane
@@ -375,7 +377,7 @@ public final class RouteTable {
 
         @Override
         public Peer get(final Object key) {
-            if (!(key instanceof Ipv4Prefix p)) {
+            if (!(Objects.requireNonNull(key, "key") instanceof Ipv4Prefix p)) { // as the sorted copy: no null key
                 return null;
             }
             final long peer = snapshot.routes.get(routeKey(p.address(), p.length()), NO_ROUTE);
@@ -385,6 +387,80 @@ public final class RouteTable {
         @Override
         public boolean containsKey(final Object key) {
             return get(key) != null;
+        }
+
+        // Every mutator refuses, whatever its arguments, as Collections.unmodifiableMap does (AbstractMap's would
+        // return quietly when there is nothing to change).
+        @Override
+        public Peer put(final Ipv4Prefix key, final Peer value) {
+            throw unmodifiable();
+        }
+
+        @Override
+        public Peer remove(final Object key) {
+            throw unmodifiable();
+        }
+
+        @Override
+        public void putAll(final Map<? extends Ipv4Prefix, ? extends Peer> m) {
+            throw unmodifiable();
+        }
+
+        @Override
+        public void clear() {
+            throw unmodifiable();
+        }
+
+        @Override
+        public void replaceAll(final BiFunction<? super Ipv4Prefix, ? super Peer, ? extends Peer> f) {
+            throw unmodifiable();
+        }
+
+        @Override
+        public Peer putIfAbsent(final Ipv4Prefix key, final Peer value) {
+            throw unmodifiable();
+        }
+
+        @Override
+        public boolean remove(final Object key, final Object value) {
+            throw unmodifiable();
+        }
+
+        @Override
+        public boolean replace(final Ipv4Prefix key, final Peer oldValue, final Peer newValue) {
+            throw unmodifiable();
+        }
+
+        @Override
+        public Peer replace(final Ipv4Prefix key, final Peer value) {
+            throw unmodifiable();
+        }
+
+        @Override
+        public Peer computeIfAbsent(final Ipv4Prefix key, final Function<? super Ipv4Prefix, ? extends Peer> f) {
+            throw unmodifiable();
+        }
+
+        @Override
+        public Peer computeIfPresent(final Ipv4Prefix key,
+                                     final BiFunction<? super Ipv4Prefix, ? super Peer, ? extends Peer> f) {
+            throw unmodifiable();
+        }
+
+        @Override
+        public Peer compute(final Ipv4Prefix key,
+                            final BiFunction<? super Ipv4Prefix, ? super Peer, ? extends Peer> f) {
+            throw unmodifiable();
+        }
+
+        @Override
+        public Peer merge(final Ipv4Prefix key, final Peer value,
+                          final BiFunction<? super Peer, ? super Peer, ? extends Peer> f) {
+            throw unmodifiable();
+        }
+
+        private static UnsupportedOperationException unmodifiable() {
+            return new UnsupportedOperationException("the routes of a snapshot cannot be changed");
         }
 
         @Override

@@ -245,7 +245,7 @@ class RouteTableTest {
         assertThat(routes.get(p("100.64.2.0/24"))).as("added after the snapshot").isNull();
         assertThat(routes.get(p("100.64.1.0/25"))).as("exact prefixes only, no longest match").isNull();
         assertThat(routes.get("100.64.1.0/24")).as("not a prefix").isNull();
-        assertThat(routes.get(null)).isNull();
+        assertThatThrownBy(() -> routes.get(null)).isInstanceOf(NullPointerException.class);
         assertThat(routes.containsKey(p("100.64.1.0/24"))).isTrue();
         assertThat(routes.containsKey(p("100.64.2.0/24"))).isFalse();
         assertThat(routes).isEqualTo(Map.of(p("100.64.1.0/24"), peer("198.18.0.1"),
@@ -258,6 +258,16 @@ class RouteTableTest {
         assertThatThrownBy(() -> routes.keySet().remove(p("100.64.0.0/16")))
             .isInstanceOf(UnsupportedOperationException.class);
         assertThatThrownBy(routes::clear).isInstanceOf(UnsupportedOperationException.class);
+        final Ipv4Prefix absent = p("100.64.9.0/24");
+        final Ipv4Prefix present = p("100.64.0.0/16");
+        for (Runnable change : List.<Runnable>of(() -> routes.remove(absent), () -> routes.putAll(Map.of()),
+            () -> routes.computeIfAbsent(present, k -> peer("198.18.0.3")), () -> routes.remove(absent, null),
+            () -> routes.computeIfPresent(absent, (k, v) -> v), () -> routes.merge(absent, peer("198.18.0.3"),
+                (a, b) -> a), () -> routes.putIfAbsent(present, peer("198.18.0.3")),
+            () -> routes.replace(absent, peer("198.18.0.3")), () -> routes.replaceAll((k, v) -> v))) {
+            assertThatThrownBy(change::run).as("even when nothing would change").isInstanceOf(
+                UnsupportedOperationException.class);
+        }
         assertThat(routes).hasSize(2);
         assertThat(t.routes()).containsOnlyKeys(p("100.64.0.0/16"), p("100.64.2.0/24"));
     }
