@@ -81,21 +81,25 @@ echo "test-deb: $jsa made at installation and by the /usr/lib/jvm trigger ($(du 
 
 # The JVM options /usr/bin/overlay passes, seen through a stand-in java on PATH that prints them: the defaults, then
 # the archive, then OVERLAY_JAVA_OPTS (last, so they win); the trim option only for a Java that has it (the release
-# file's JAVA_VERSION: 17.0.9+, 21.0.1+, 22+), since an older JVM refuses to start with an unknown option; an archive
-# path with blanks stays one argument.
+# file's JAVA_VERSION: 17.0.9+, 21.0.1+, 22+), since an older JVM refuses to start with an unknown option; the heap's
+# free ratios only when OVERLAY_JAVA_OPTS sets neither (a JVM refuses a minimum above the maximum); an archive path
+# with blanks stays one argument.
 fake=$(mktemp -d)
 mkdir "$fake/bin"
 printf '#!/bin/sh\necho "$@"\n' >"$fake/bin/java"
 chmod 755 "$fake/bin/java"
 for v in 17.0.8:no 17.0.9:yes 17.0.15:yes 20.0.2:no 21:no 21.0.1:yes 21.0.4:yes 25:yes; do
-  echo "JAVA_VERSION=\"${v%:*}\"" >"$fake/release"
-  args=$(PATH="$fake/bin:$PATH" OVERLAY_JAVA_OPTS=-Xmx256m /usr/bin/overlay --version)
-  want="-XX:+UseSerialGC -Xms8m -Xmx128m"
-  [ "${v#*:}" = yes ] && want="$want -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=5000"
-  want="$want -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError -XX:SharedArchiveFile=$jsa -Xshare:auto"
-  want="$want -Dio.netty.native.workdir=/var/cache/overlay/native -Djna.tmpdir=/var/cache/overlay/native -Xmx256m"
-  [ "$args" = "$want -jar /usr/share/overlay/overlay.jar --version" ] \
-    || { rm -rf "$fake"; fail "for Java ${v%:*} /usr/bin/overlay ran java $args"; }
+  for o in -Xmx256m -XX:MinHeapFreeRatio=50; do
+    echo "JAVA_VERSION=\"${v%:*}\"" >"$fake/release"
+    args=$(PATH="$fake/bin:$PATH" OVERLAY_JAVA_OPTS=$o /usr/bin/overlay --version)
+    want="-XX:+UseSerialGC -Xms8m -Xmx128m"
+    [ "$o" = -Xmx256m ] && want="$want -XX:MinHeapFreeRatio=20 -XX:MaxHeapFreeRatio=40"
+    [ "${v#*:}" = yes ] && want="$want -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=5000"
+    want="$want -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError -XX:SharedArchiveFile=$jsa -Xshare:auto"
+    want="$want -Dio.netty.native.workdir=/var/cache/overlay/native -Djna.tmpdir=/var/cache/overlay/native $o"
+    [ "$args" = "$want -jar /usr/share/overlay/overlay.jar --version" ] \
+      || { rm -rf "$fake"; fail "for Java ${v%:*} and OVERLAY_JAVA_OPTS=$o /usr/bin/overlay ran java $args"; }
+  done
 done
 touch "$fake/an archive.jsa"
 printf '#!/bin/sh\nprintf "[%%s]" "$@"\n' >"$fake/bin/java"
@@ -105,7 +109,7 @@ case $args in
   *) rm -rf "$fake"; fail "an archive path with a blank was split: java $args" ;;
 esac
 rm -rf "$fake"
-echo "test-deb: /usr/bin/overlay passes its defaults, the archive, then OVERLAY_JAVA_OPTS; the trim option by version"
+echo "test-deb: /usr/bin/overlay passes its defaults, the archive, then OVERLAY_JAVA_OPTS; the trim option by version, the free ratios unless overridden"
 
 # The agent from /usr/bin as systemd starts it: the wrapper must exec the JVM (NotifyAccess=main accepts only the
 # main process) and the JVM must send to NOTIFY_SOCKET. In a namespace of its own where no etcd answers, the agent
