@@ -3,6 +3,7 @@ package io.overlay.core.net;
 import java.util.AbstractMap;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
@@ -457,6 +458,16 @@ public final class RouteTable {
         public Peer merge(final Ipv4Prefix key, final Peer value,
                           final BiFunction<? super Peer, ? super Peer, ? extends Peer> f) {
             throw unmodifiable();
+        }
+
+        @Override
+        public Set<Ipv4Prefix> keySet() {
+            return Collections.unmodifiableSet(super.keySet()); // contains() still reads the snapshot
+        }
+
+        @Override
+        public Collection<Peer> values() {
+            return Collections.unmodifiableCollection(super.values());
         }
 
         private static UnsupportedOperationException unmodifiable() {

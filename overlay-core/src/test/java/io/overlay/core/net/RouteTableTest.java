@@ -264,7 +264,12 @@ class RouteTableTest {
             () -> routes.computeIfAbsent(present, k -> peer("198.18.0.3")), () -> routes.remove(absent, null),
             () -> routes.computeIfPresent(absent, (k, v) -> v), () -> routes.merge(absent, peer("198.18.0.3"),
                 (a, b) -> a), () -> routes.putIfAbsent(present, peer("198.18.0.3")),
-            () -> routes.replace(absent, peer("198.18.0.3")), () -> routes.replaceAll((k, v) -> v))) {
+            () -> routes.replace(absent, peer("198.18.0.3")), () -> routes.replaceAll((k, v) -> v),
+            () -> routes.compute(absent, (k, v) -> null), () -> routes.replace(absent, peer("198.18.0.3"),
+                peer("198.18.0.4")), () -> new RouteTable().routes().replaceAll((k, v) -> v),
+            () -> routes.keySet().remove(absent), () -> routes.keySet().removeIf(k -> false),
+            () -> routes.keySet().retainAll(routes.keySet()), () -> routes.keySet().removeAll(List.of()),
+            () -> routes.values().remove(peer("198.18.0.3")), () -> routes.values().removeIf(v -> false))) {
             assertThatThrownBy(change::run).as("even when nothing would change").isInstanceOf(
                 UnsupportedOperationException.class);
         }
