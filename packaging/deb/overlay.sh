@@ -22,10 +22,14 @@ java_opts='-XX:+UseSerialGC -Xms8m -Xmx128m -XX:MinHeapFreeRatio=20 -XX:MaxHeapF
 # experimental option (hence the unlock, which is no error once it became a product option, JDK-8325496). A JVM
 # without it (17 to 17.0.8, 18 to 20, 21 GA) refuses to start with an option it does not know, so it is left out for
 # those (the version is read from the runtime's release file, no JVM started).
-# The free ratios only when OVERLAY_JAVA_OPTS sets neither: a JVM refuses a MinHeapFreeRatio above the
-# MaxHeapFreeRatio, so overriding one of the pair alone (e.g. -XX:MinHeapFreeRatio=50) would stop it from starting.
+# A JVM refuses a MinHeapFreeRatio above the MaxHeapFreeRatio, so a minimum in OVERLAY_JAVA_OPTS (or -Xminf) drops
+# both of the pair (e.g. -XX:MinHeapFreeRatio=50 against the maximum of 40), a maximum alone only the maximum (kept
+# at 20, the minimum lets -XX:MaxHeapFreeRatio=30 work, which the JVM's default minimum of 40 would refuse).
 case $OVERLAY_JAVA_OPTS in
-  *HeapFreeRatio=*) java_opts="${java_opts%% -XX:MinHeapFreeRatio=*} ${java_opts#* -XX:MaxHeapFreeRatio=* }" ;;
+  *MinHeapFreeRatio=* | *-Xminf*)
+    java_opts="${java_opts%% -XX:MinHeapFreeRatio=*} ${java_opts#* -XX:MaxHeapFreeRatio=* }" ;;
+  *MaxHeapFreeRatio=* | *-Xmaxf*)
+    java_opts="${java_opts%% -XX:MaxHeapFreeRatio=*} ${java_opts#* -XX:MaxHeapFreeRatio=* }" ;;
 esac
 # Shell built-ins only, but for readlink: each process forked here is ~4 ms of the agent's start on a small VM.
 java_bin=$(readlink -f "$(command -v java)")

@@ -82,18 +82,21 @@ echo "test-deb: $jsa made at installation and by the /usr/lib/jvm trigger ($(du 
 # The JVM options /usr/bin/overlay passes, seen through a stand-in java on PATH that prints them: the defaults, then
 # the archive, then OVERLAY_JAVA_OPTS (last, so they win); the trim option only for a Java that has it (the release
 # file's JAVA_VERSION: 17.0.9+, 21.0.1+, 22+), since an older JVM refuses to start with an unknown option; the heap's
-# free ratios only when OVERLAY_JAVA_OPTS sets neither (a JVM refuses a minimum above the maximum); an archive path
-# with blanks stays one argument.
+# free ratios, without the pair when OVERLAY_JAVA_OPTS sets a minimum and without the maximum when it sets only that (a
+# JVM refuses a minimum above the maximum); an archive path with blanks stays one argument.
 fake=$(mktemp -d)
 mkdir "$fake/bin"
 printf '#!/bin/sh\necho "$@"\n' >"$fake/bin/java"
 chmod 755 "$fake/bin/java"
 for v in 17.0.8:no 17.0.9:yes 17.0.15:yes 20.0.2:no 21:no 21.0.1:yes 21.0.4:yes 25:yes; do
-  for o in -Xmx256m -XX:MinHeapFreeRatio=50; do
+  for o in -Xmx256m -XX:MinHeapFreeRatio=50 -XX:MaxHeapFreeRatio=30; do
     echo "JAVA_VERSION=\"${v%:*}\"" >"$fake/release"
     args=$(PATH="$fake/bin:$PATH" OVERLAY_JAVA_OPTS=$o /usr/bin/overlay --version)
     want="-XX:+UseSerialGC -Xms8m -Xmx128m"
-    [ "$o" = -Xmx256m ] && want="$want -XX:MinHeapFreeRatio=20 -XX:MaxHeapFreeRatio=40"
+    case $o in
+      -Xmx256m) want="$want -XX:MinHeapFreeRatio=20 -XX:MaxHeapFreeRatio=40" ;;
+      -XX:MaxHeapFreeRatio=*) want="$want -XX:MinHeapFreeRatio=20" ;;
+    esac
     [ "${v#*:}" = yes ] && want="$want -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=5000"
     want="$want -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError -XX:SharedArchiveFile=$jsa -Xshare:auto"
     want="$want -Dio.netty.native.workdir=/var/cache/overlay/native -Djna.tmpdir=/var/cache/overlay/native $o"
