@@ -38,6 +38,7 @@ record Answer(int statusCode, URI uri, byte[] body) {
      */
     static final class Body implements HttpResponse.BodySubscriber<Body> {
         private final CompletableFuture<Body> done = new CompletableFuture<>();
+        private Flow.Subscription subscription;
         private List<ByteBuffer> parts = new ArrayList<>();
         private int size;
         private byte[] bytes;
@@ -48,8 +49,13 @@ record Answer(int statusCode, URI uri, byte[] body) {
         }
 
         @Override
-        public void onSubscribe(final Flow.Subscription subscription) {
-            subscription.request(Long.MAX_VALUE);
+        public void onSubscribe(final Flow.Subscription s) {
+            if (subscription != null) {
+                s.cancel(); // one body per answer (Flow's rule 2.5)
+                return;
+            }
+            subscription = s;
+            s.request(Long.MAX_VALUE);
         }
 
         @Override
