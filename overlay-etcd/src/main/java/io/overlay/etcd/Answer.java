@@ -1,5 +1,6 @@
 package io.overlay.etcd;
 
+import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
@@ -37,6 +38,9 @@ record Answer(int statusCode, URI uri, byte[] body) {
      * taker reads after {@link #getBody} completed.
      */
     static final class Body implements HttpResponse.BodySubscriber<Body> {
+        /** The largest body one {@code byte[]} holds (the JDK's own limit for arrays, a little under 2 GiB). */
+        static final int MAX_BYTES = Integer.MAX_VALUE - 8;
+
         private final CompletableFuture<Body> done = new CompletableFuture<>();
         private Flow.Subscription subscription;
         private List<ByteBuffer> parts = new ArrayList<>();
@@ -60,8 +64,18 @@ record Answer(int statusCode, URI uri, byte[] body) {
 
         @Override
         public void onNext(final List<ByteBuffer> items) {
+            if (parts == null) {
+                return; // given up on (too large) or failed: what is still in flight is dropped
+            }
             for (ByteBuffer b : items) {
-                size = Math.addExact(size, b.remaining());
+                if (b.remaining() > MAX_BYTES - size) {
+                    parts = null;
+                    subscription.cancel();
+                    done.completeExceptionally(new IOException("etcd's answer is larger than " + MAX_BYTES
+                        + " bytes, the most one array holds"));
+                    return;
+                }
+                size += b.remaining();
                 parts.add(b);
             }
         }
@@ -74,6 +88,9 @@ record Answer(int statusCode, URI uri, byte[] body) {
 
         @Override
         public void onComplete() {
+            if (parts == null) {
+                return;
+            }
             final byte[] all = new byte[size];
             int at = 0;
             for (ByteBuffer b : parts) {

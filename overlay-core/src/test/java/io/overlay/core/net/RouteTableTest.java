@@ -232,7 +232,7 @@ class RouteTableTest {
     }
 
     @Test
-    void routesLooksUpWithoutCopyingAndStaysOnItsSnapshot() {
+    void routesIsAnUnmodifiableViewOfItsSnapshot() {
         final RouteTable t = new RouteTable();
         t.put(p("100.64.1.0/24"), peer("198.18.0.1"));
         t.put(p("100.64.0.0/16"), peer("198.18.0.9"));
